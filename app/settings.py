@@ -1,0 +1,125 @@
+"""Typed, secret-aware settings, read once from the environment (prefix ``DESKSTREAM_``).
+
+Nested values use ``__``: ``DESKSTREAM_CONNECTORS__support__PLATFORM=zendesk``. A connector's
+secret comes from ``..._SECRET`` or, better in production, from a file named by
+``..._SECRET_FILE`` (a mounted Kubernetes/Docker secret). ``KAFKA_BOOTSTRAP_SERVERS`` without
+prefix is honoured too, because every Kafka tool and container image speaks it.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.errors import ConfigurationError
+
+__all__ = ["ConnectorSettings", "Platform", "Settings", "get_settings", "load_settings"]
+
+Platform = Literal["generic", "zendesk", "zendesk_conversations", "intercom", "salesforce"]
+
+
+class ConnectorSettings(BaseModel):
+    """One configured source: a platform account that posts webhooks to ``/webhooks/<id>``."""
+
+    platform: Platform
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_secret_source(self) -> ConnectorSettings:
+        if self.secret is not None and self.secret_file is not None:
+            raise ValueError("set either secret or secret_file, not both")
+        return self
+
+    def signing_secret(self) -> SecretStr | None:
+        """The webhook secret, read from ``secret_file`` at call time so rotations apply."""
+        if self.secret_file is None:
+            return self.secret
+        try:
+            return SecretStr(self.secret_file.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot read the connector secret file {self.secret_file}: {exc.strerror}; "
+                "mount the file or point secret_file at it"
+            ) from exc
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DESKSTREAM_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+    )
+
+    app_id: str = "deskstream"
+    topic_prefix: str = "deskstream"
+
+    # Kafka. Unset bootstrap servers mean "the local stack this project starts".
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DESKSTREAM_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    kafka_version: str = "3.9.2"
+    kafka_brokers: Literal[1, 3] = 1
+    kafka_port_base: int = Field(default=19092, ge=1024, le=9000 + 1000 * 56)
+    kafka_heap: str = "512m"
+    state_dir: Path = Path(".deskstream")
+
+    # Topic layout. Replication defaults to the cluster size, capped at three.
+    partitions: int = Field(default=8, ge=1, le=1024)
+    replication_factor: int | None = Field(default=None, ge=1, le=5)
+
+    # Worker.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    table_store: str = "memory://"
+    table_standby_replicas: int = Field(default=1, ge=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Webhook ingest.
+    webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    ingest_ack_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
+
+    @property
+    def kafka_dir(self) -> Path:
+        return self.state_dir / "kafka"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.state_dir / "cache"
+
+    def topic(self, name: str) -> str:
+        """The full topic name for a logical one: ``raw`` → ``deskstream.raw``."""
+        return f"{self.topic_prefix}.{name}"
+
+    def masked(self) -> dict[str, Any]:
+        """Settings as a dict for logs and ``/health``: secrets stay ``**********``."""
+        return self.model_dump(mode="json")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate settings; a bad value becomes one readable ConfigurationError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigurationError(
+            f"invalid Deskstream settings ({problems}); fix the DESKSTREAM_* environment "
+            "variables named here and start again"
+        ) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, validated once at start-up."""
+    return load_settings()

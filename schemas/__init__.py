@@ -1,0 +1,1 @@
+"""The canonical Avro schemas (``*.avsc``, the single source of truth) and their codec."""

@@ -1,0 +1,2 @@
+"""Stream processors: pure logic for normalize, dedupe, identity, links, echo detection,
+routing, mapping and conflicts. Agents in ``app.agents`` wire them to topics and tables."""

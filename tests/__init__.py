@@ -1,0 +1,1 @@
+"""Tests mirror the source tree: tests/app, tests/schemas, tests/streams, tests/connectors."""
