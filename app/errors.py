@@ -2,7 +2,8 @@
 
     DeskstreamError                      root: catch this to catch everything of ours
     ├── ConfigurationError               fix the settings or the YAML, then restart
-    ├── KafkaStackError                  the local Kafka stack cannot do what was asked
+    ├── KafkaStackError                  Kafka (local stack or configured cluster) is
+    │                                    unreachable or not in the expected state
     ├── SchemaError                      bytes or a record do not fit the shipped Avro schemas
     ├── IngestError                      a webhook delivery was refused (carries its HTTP status)
     │   ├── UnknownConnectorError        404: no connector with that id is configured
@@ -48,7 +49,7 @@ class ConfigurationError(DeskstreamError):
 
 
 class KafkaStackError(DeskstreamError):
-    """The local Kafka stack (jars, storage, broker processes) is not in the expected state."""
+    """Kafka is unreachable, or the local stack (jars, storage, brokers) is not as expected."""
 
 
 class SchemaError(DeskstreamError):

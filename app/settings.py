@@ -62,7 +62,9 @@ class Settings(BaseSettings):
     # Kafka. Unset bootstrap servers mean "the local stack this project starts".
     kafka_bootstrap_servers: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("DESKSTREAM_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+        validation_alias=AliasChoices(
+            "DESKSTREAM_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"
+        ),
     )
     kafka_version: str = "3.9.2"
     kafka_brokers: Literal[1, 3] = 1

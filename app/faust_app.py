@@ -1,0 +1,79 @@
+"""The Faust application: one factory that wires settings, topics, agents and web views.
+
+``build_app(settings)`` returns a ``Deskstream`` bundle; ``app.worker`` builds the process-wide
+one for ``deskstream worker``. Tests build their own from their own settings, so nothing here
+reads the environment at import time.
+
+Settings chosen against the traps in ``kafka-faust.md``:
+- at-least-once, never Faust's exactly-once: every effect downstream is idempotent;
+- ``topic_allow_declare=False``: topics are created by ``deskstream topics create`` with
+  explicit partitions and configs, never by a worker with defaults;
+- ``topic_disable_leader=True``: no leader-election topic;
+- ``stream_wait_empty=False``: a rebalance does not wait for in-flight events, which would
+  hang on a stuck platform call; replays are harmless because effects are idempotent;
+- ``producer_acks=-1``: a write is acknowledged by all in-sync replicas;
+- ``consumer_auto_offset_reset="earliest"``: a new consumer group starts from the oldest
+  retained record, so deliveries written before the first worker started are not skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+from prometheus_client import CollectorRegistry
+
+from app.agents.normalize import register_normalize
+from app.channels import Channels, declare_channels
+from app.kafka_connection import bootstrap_servers
+from app.metrics import Metrics
+from app.settings import Settings
+from app.topics import topic_specs
+from app.web import register_views
+from schemas.faust_codec import register_faust_codec
+
+__all__ = ["Deskstream", "build_app"]
+
+
+@dataclass(frozen=True, slots=True)
+class Deskstream:
+    """Everything a worker runs, built from one ``Settings``."""
+
+    app: faust.App
+    settings: Settings
+    channels: Channels
+    metrics: Metrics
+
+
+def build_app(settings: Settings) -> Deskstream:
+    register_faust_codec()
+    servers = bootstrap_servers(settings)
+    replication = topic_specs(settings)[0].replication
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in servers.split(",")],
+        store=settings.table_store,
+        autodiscover=False,
+        processing_guarantee="at_least_once",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=replication,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        producer_acks=-1,
+        stream_wait_empty=False,
+        consumer_auto_offset_reset="earliest",
+        table_standby_replicas=settings.table_standby_replicas,
+        broker_session_timeout=30.0,
+        broker_heartbeat_interval=3.0,
+        broker_max_poll_interval=300.0,
+        web_enabled=True,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+    )
+    channels = declare_channels(app, settings)
+    metrics = Metrics(CollectorRegistry(auto_describe=True), app_id=settings.app_id)
+    bundle = Deskstream(app=app, settings=settings, channels=channels, metrics=metrics)
+    register_normalize(bundle.app, channels, metrics)
+    register_views(bundle)
+    return bundle

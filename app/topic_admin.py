@@ -1,0 +1,178 @@
+"""Create Deskstream's topics idempotently and report drift from the wanted layout.
+
+Drift is reported, never "fixed" silently: lowering partitions is impossible in Kafka and
+raising them re-maps keys (breaking per-entity ordering and table co-partitioning), so an
+operator decides. Config drift (say, someone shortened ``retention.ms``) is reported with the
+wanted and actual values.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
+
+from app.errors import KafkaStackError
+from app.topics import TopicSpec
+
+__all__ = ["Drift", "TopicReport", "ensure_topics", "existing_topics"]
+
+log = logging.getLogger(__name__)
+
+_TOPIC_ALREADY_EXISTS = 36
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """One difference between a wanted and an actual topic property."""
+
+    topic: str
+    what: str
+    wanted: str
+    actual: str
+
+    def __str__(self) -> str:
+        return f"{self.topic}: {self.what} is {self.actual}, wanted {self.wanted}"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicReport:
+    created: list[str]
+    existing: list[str]
+    drift: list[Drift]
+
+
+async def _admin(bootstrap_servers: str) -> AIOKafkaAdminClient:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
+    try:
+        await admin.start()
+    except KafkaError as exc:
+        await admin.close()
+        raise KafkaStackError(
+            f"cannot reach Kafka at {bootstrap_servers} ({type(exc).__name__}); start the local "
+            "stack with `deskstream kafka up` or set KAFKA_BOOTSTRAP_SERVERS to a running cluster"
+        ) from exc
+    return admin
+
+
+async def existing_topics(bootstrap_servers: str) -> set[str]:
+    admin = await _admin(bootstrap_servers)
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+async def ensure_topics(bootstrap_servers: str, specs: Sequence[TopicSpec]) -> TopicReport:
+    """Create the missing topics, then compare every topic with its spec."""
+    admin = await _admin(bootstrap_servers)
+    try:
+        present = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in present]
+        created = await _create(admin, missing) if missing else []
+        actual = await _describe(admin, specs)
+    except KafkaError as exc:
+        raise KafkaStackError(
+            f"Kafka refused a topic request ({type(exc).__name__}: {exc}); check the brokers' "
+            "logs (`deskstream kafka status`) and run `deskstream topics create` again"
+        ) from exc
+    finally:
+        await admin.close()
+    drift = [d for s in specs for d in _drift(s, actual.get(s.name))]
+    existing = [s.name for s in specs if s.name not in created]
+    for d in drift:
+        log.warning("topic drift topic=%s what=%s wanted=%s actual=%s", *_fields(d))
+    return TopicReport(created=created, existing=existing, drift=drift)
+
+
+def _fields(d: Drift) -> tuple[str, str, str, str]:
+    return d.topic, d.what, d.wanted, d.actual
+
+
+async def _create(admin: AIOKafkaAdminClient, specs: Iterable[TopicSpec]) -> list[str]:
+    new = [
+        NewTopic(
+            name=s.name,
+            num_partitions=s.partitions,
+            replication_factor=s.replication,
+            topic_configs=dict(s.configs),
+        )
+        for s in specs
+    ]
+    response = await admin.create_topics(new, timeout_ms=30000)
+    created: list[str] = []
+    problems: list[str] = []
+    # Response shapes differ across protocol versions; the tuple always starts name, code.
+    for entry in response.topic_errors:
+        name, code = entry[0], entry[1]
+        message = entry[2] if len(entry) > 2 else None
+        if code == 0:
+            created.append(name)
+            log.info("topic created topic=%s", name)
+        elif code != _TOPIC_ALREADY_EXISTS:  # another worker won the race: fine
+            problems.append(f"{name}: error {code} {message or ''}".strip())
+    if problems:
+        raise KafkaStackError(
+            "Kafka refused to create topics: "
+            + "; ".join(problems)
+            + ". A replication factor above the number of brokers is the usual cause: set "
+            "DESKSTREAM_REPLICATION_FACTOR or add brokers, then run `deskstream topics create`"
+        )
+    return created
+
+
+@dataclass(frozen=True, slots=True)
+class _Actual:
+    partitions: int
+    replication: int
+    configs: dict[str, str]
+
+
+async def _describe(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> dict[str, _Actual]:
+    names = [s.name for s in specs]
+    layout: dict[str, tuple[int, int]] = {}
+    for topic in await admin.describe_topics(names):
+        partitions = topic["partitions"]
+        replicas = min((len(p["replicas"]) for p in partitions), default=0)
+        layout[topic["topic"]] = (len(partitions), replicas)
+    wanted_keys = {k for s in specs for k in s.configs}
+    resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
+    configs: dict[str, dict[str, str]] = {}
+    for response in await admin.describe_configs(resources):
+        for resource in response.to_object()["resources"]:
+            configs[resource["resource_name"]] = _config_values(resource, wanted_keys)
+    return {
+        name: _Actual(partitions=p, replication=r, configs=configs.get(name, {}))
+        for name, (p, r) in layout.items()
+        if p > 0
+    }
+
+
+def _config_values(resource: dict[str, Any], keys: set[str]) -> dict[str, str]:
+    return {
+        entry["config_names"]: str(entry["config_value"])
+        for entry in resource["config_entries"]
+        if entry["config_names"] in keys
+    }
+
+
+def _drift(spec: TopicSpec, actual: _Actual | None) -> list[Drift]:
+    if actual is None:
+        return [Drift(spec.name, "existence", "present", "missing")]
+    found: list[Drift] = []
+    if actual.partitions != spec.partitions:
+        found.append(Drift(spec.name, "partitions", str(spec.partitions), str(actual.partitions)))
+    if actual.replication != spec.replication:
+        found.append(
+            Drift(spec.name, "replication factor", str(spec.replication), str(actual.replication))
+        )
+    for key, wanted in spec.configs.items():
+        have = actual.configs.get(key)
+        if have != wanted:
+            found.append(Drift(spec.name, key, wanted, "unset" if have is None else have))
+    return found

@@ -1,0 +1,114 @@
+"""Every Kafka topic Deskstream uses, with explicit partitions, replication and configs.
+
+This module is the one place topics are described. ``deskstream topics create`` creates them,
+the Faust app declares its channels from them, and ``/ready`` checks they exist. Broker-side
+auto-creation is off everywhere, so a topic that is not listed here does not exist.
+
+Retention: ``raw`` and ``commands`` are working sets (7 days is enough to recover from a long
+weekend outage); ``quarantine`` and ``dlq`` need a human, so 30 days; ``events`` and ``audit``
+are replayed by other teams for analytics and investigations, so they are kept (-1 = forever;
+operators can bound them per cluster). ``entities`` is compacted: the latest state per key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from app.settings import Settings
+
+__all__ = ["SINK_PLATFORMS", "TopicSpec", "by_logical", "changelog_spec", "topic_specs"]
+
+DAY_MS = 24 * 60 * 60 * 1000
+
+#: platforms with a sink, hence a ``deskstream.commands.<platform>`` topic
+SINK_PLATFORMS: tuple[str, ...] = ("zendesk", "zendesk_conversations", "intercom", "salesforce")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """A wanted topic: what ``topics create`` makes and what drift is measured against."""
+
+    logical: str
+    name: str
+    partitions: int
+    replication: int
+    configs: dict[str, str] = field(default_factory=dict)
+    key: str = ""
+    value: str = ""
+
+
+def _replication(settings: Settings) -> int:
+    if settings.replication_factor is not None:
+        return settings.replication_factor
+    # An existing cluster of unknown size gets 3, the production norm; the local stack
+    # replicates over the brokers it has.
+    return 3 if settings.kafka_bootstrap_servers else min(3, settings.kafka_brokers)
+
+
+def _durability(replication: int) -> dict[str, str]:
+    # With three replicas, acks=all must mean "two brokers have it": one broker may be lost
+    # without losing data or refusing writes.
+    return {"min.insync.replicas": str(2 if replication >= 3 else 1)}
+
+
+def _retention(days: int | None) -> dict[str, str]:
+    return {"cleanup.policy": "delete", "retention.ms": str(-1 if days is None else days * DAY_MS)}
+
+
+def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """The topics of DESIGN.md for these settings, in pipeline order."""
+    replication = _replication(settings)
+    partitions = settings.partitions
+    durable = _durability(replication)
+
+    def spec(logical: str, configs: dict[str, str], key: str, value: str) -> TopicSpec:
+        return TopicSpec(
+            logical=logical,
+            name=settings.topic(logical),
+            partitions=partitions,
+            replication=replication,
+            configs={**configs, **durable},
+            key=key,
+            value=value,
+        )
+
+    specs = [
+        spec("raw", _retention(7), "connector + source entity", "RawDelivery"),
+        spec("quarantine", _retention(30), "connector", "QuarantineRecord"),
+        spec("events", _retention(None), "source entity", "Envelope"),
+        spec(
+            "entities",
+            {"cleanup.policy": "compact", "min.compaction.lag.ms": str(60 * 60 * 1000)},
+            "link",
+            "Envelope (latest state)",
+        ),
+    ]
+    specs += [
+        spec(f"commands.{platform}", _retention(7), "target entity", "SyncCommand")
+        for platform in SINK_PLATFORMS
+    ]
+    specs += [
+        spec("writes", _retention(7), "link", "WriteResult"),
+        spec("dlq", _retention(30), "target entity", "DeadLetter"),
+        spec("audit", _retention(None), "link", "AuditRecord"),
+    ]
+    return specs
+
+
+def changelog_spec(settings: Settings, topic_name: str) -> TopicSpec:
+    """A Faust table changelog: compacted, co-partitioned with the topics that feed it."""
+    replication = _replication(settings)
+    return TopicSpec(
+        logical=topic_name,
+        name=topic_name,
+        partitions=settings.partitions,
+        replication=replication,
+        configs={"cleanup.policy": "compact", **_durability(replication)},
+        key="table key",
+        value="table value",
+    )
+
+
+def by_logical(specs: Iterable[TopicSpec]) -> dict[str, TopicSpec]:
+    return {s.logical: s for s in specs}

@@ -1,0 +1,46 @@
+"""``POST /webhooks/{connector_id}``: HTTP in front of ``app.ingest.WebhookIngest``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from faust import web
+
+from app.errors import IngestError
+from app.ingest import WebhookIngest
+from schemas.models import RawDelivery
+
+if TYPE_CHECKING:
+    from app.faust_app import Deskstream
+
+__all__ = ["register_webhooks"]
+
+
+def register_webhooks(bundle: Deskstream) -> WebhookIngest:
+    settings = bundle.settings
+    raw_topic = bundle.channels.raw
+
+    async def publish(key: str, delivery: RawDelivery) -> None:
+        # The first await queues the record; the second waits for the acks=all answer.
+        pending = await raw_topic.send(key=key.encode(), value=delivery)
+        await pending
+
+    ingest = WebhookIngest(
+        settings, publish, bundle.metrics, timeout=settings.ingest_ack_timeout_seconds
+    )
+
+    @bundle.app.page("/webhooks/{connector_id}")
+    class WebhookView(web.View):
+        async def post(self, request: web.Request, connector_id: str) -> web.Response:
+            received_at = datetime.now(UTC)
+            aio: Any = request  # Faust's aiohttp driver passes the aiohttp request itself
+            try:
+                delivery = await ingest.receive(
+                    connector_id, aio.headers, aio.content, aio.content_length, received_at
+                )
+            except IngestError as exc:
+                return self.json({"error": str(exc)}, status=exc.status)
+            return self.json({"status": "accepted", "delivery_id": delivery.delivery_id})
+
+    return ingest

@@ -1,0 +1,32 @@
+"""``deskstream worker``: one Faust worker with its web server (webhooks, health, metrics).
+
+Run as many as you like with the same ``DESKSTREAM_APP_ID``: they form one consumer group and
+share the partitions; tables move with their partitions.
+"""
+
+from __future__ import annotations
+
+import click
+
+from app.settings import get_settings
+
+__all__ = ["worker"]
+
+
+@click.command()
+@click.option("--web-port", type=int, default=None, help="Port of the worker's web server.")
+def worker(web_port: int | None) -> None:
+    """Run a worker: webhook ingest, the stream processors and /health, /ready, /metrics."""
+    import faust
+
+    from app.faust_app import build_app
+    from app.logs import configure_logging
+
+    settings = get_settings()
+    if web_port is not None:
+        settings = settings.model_copy(update={"web_port": web_port})
+    configure_logging(settings.log_level)
+    bundle = build_app(settings)
+    faust.Worker(
+        bundle.app, loglevel=settings.log_level.upper(), override_logging=False
+    ).execute_from_commandline()

@@ -1,0 +1,36 @@
+"""Signature primitives shared by the platform verifiers: constant-time comparison and a
+freshness window, so every connector refuses forged and replayed deliveries the same way."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime, timedelta
+
+from app.errors import SignatureError
+
+__all__ = ["check_fresh", "require_equal"]
+
+
+def require_equal(expected: str, received: str | None, *, header: str) -> None:
+    """Refuse unless ``received`` equals ``expected``, compared in constant time."""
+    if received is None:
+        raise SignatureError(
+            f"missing {header} header: the delivery is not signed; nothing was stored. "
+            "Check that the webhook's signing secret is configured on the platform"
+        )
+    if not hmac.compare_digest(expected.encode(), received.strip().encode()):
+        raise SignatureError(
+            f"{header} does not match: the delivery was forged or signed with another secret; "
+            "nothing was stored. If the secret was rotated, update the connector's secret"
+        )
+
+
+def check_fresh(signed_at: datetime, now: datetime, tolerance: timedelta) -> None:
+    """Refuse deliveries signed too long ago (replays) or too far ahead (clock skew)."""
+    skew = abs(now - signed_at)
+    if skew > tolerance:
+        raise SignatureError(
+            f"signature timestamp {signed_at.isoformat()} is {int(skew.total_seconds())} s away "
+            f"from now (window {int(tolerance.total_seconds())} s): a replayed or delayed "
+            "delivery, or a clock out of sync; nothing was stored"
+        )

@@ -1,0 +1,94 @@
+"""Generic deliveries are canonical already: validate them and fill in what Deskstream owns."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from pydantic import ValidationError
+
+from app.errors import SkippableRecordError
+from connectors.base.normalize import Normaliser, event_id
+from connectors.generic.models import GenericEvent
+from schemas.models import (
+    AvroRecord,
+    Case,
+    Contact,
+    EntityType,
+    Envelope,
+    Handoff,
+    Message,
+    Platform,
+    RawDelivery,
+    Source,
+)
+
+__all__ = ["GenericNormaliser"]
+
+_DATA_MODELS: dict[EntityType, type[AvroRecord]] = {
+    EntityType.CONTACT: Contact,
+    EntityType.CASE: Case,
+    EntityType.MESSAGE: Message,
+    EntityType.HANDOFF: Handoff,
+}
+
+
+def _problems(exc: ValidationError, prefix: str = "") -> str:
+    return "; ".join(
+        f"{prefix}{'.'.join(str(p) for p in err['loc']) or '(body)'}: {err['msg']}"
+        for err in exc.errors()[:5]
+    )
+
+
+class GenericNormaliser(Normaliser):
+    platform: ClassVar[str] = "generic"
+
+    def normalise(self, delivery: RawDelivery) -> list[Envelope]:
+        try:
+            document = json.loads(delivery.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SkippableRecordError(
+                f"body is not JSON ({exc}); the sender must post one canonical event as a "
+                "JSON object"
+            ) from None
+        try:
+            event = GenericEvent.model_validate(document)
+        except ValidationError as exc:
+            raise SkippableRecordError(
+                f"not a canonical event: {_problems(exc)}; fix the sender and resend"
+            ) from None
+        source = event.source
+        return [
+            Envelope(
+                event_id=event_id(
+                    delivery.connector_id, source.source_event_id or delivery.delivery_id
+                ),
+                source=Source(
+                    platform=Platform.GENERIC,
+                    connector_id=delivery.connector_id,
+                    **source.model_dump(),
+                ),
+                op=event.op,
+                changed_fields=event.changed_fields,
+                data=self._data(source.entity_type, event.data),
+                ingested_at=delivery.received_at,
+            )
+        ]
+
+    @staticmethod
+    def _data(entity_type: EntityType, data: dict[str, Any] | None) -> Any:
+        if data is None:
+            return None
+        fields = dict(data)
+        declared = fields.pop("type", None)
+        if declared != entity_type.value:
+            raise SkippableRecordError(
+                f"data.type is {declared!r} but source.entity_type is {entity_type.value!r}; "
+                "they must name the same kind of record"
+            )
+        try:
+            return _DATA_MODELS[entity_type].model_validate(fields)
+        except ValidationError as exc:
+            raise SkippableRecordError(
+                f"invalid {entity_type.value}: {_problems(exc, 'data.')}; fix the sender and resend"
+            ) from None
