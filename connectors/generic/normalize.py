@@ -84,7 +84,7 @@ class GenericNormaliser(Normaliser):
         if declared != entity_type.value:
             raise SkippableRecordError(
                 f"data.type is {declared!r} but source.entity_type is {entity_type.value!r}; "
-                "they must name the same kind of record"
+                "they must name the same kind of record; fix the sender and resend"
             )
         try:
             return _DATA_MODELS[entity_type].model_validate(fields)

@@ -1,0 +1,76 @@
+"""ack_when_delivered with real asyncio futures and small fakes of Faust's event and app."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import faust
+
+from app.agents.acks import ack_when_delivered
+
+
+@dataclass
+class _Message:
+    topic: str = "t"
+    partition: int = 0
+    offset: int = 7
+
+
+@dataclass
+class _Event:
+    message: _Message = field(default_factory=_Message)
+    acked: int = 0
+
+    def ack(self) -> bool:
+        self.acked += 1
+        return True
+
+
+@dataclass
+class _App:
+    crashes: list[BaseException] = field(default_factory=list)
+
+    async def crash(self, reason: BaseException) -> None:
+        self.crashes.append(reason)
+
+
+def _run(sends: list[asyncio.Future[Any]]) -> tuple[_Event, _App]:
+    event, app = _Event(), _App()
+    ack_when_delivered(cast(faust.App, app), cast(Any, event), sends)
+    return event, app
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_acks_only_after_every_send_is_acknowledged() -> None:
+    loop = asyncio.get_running_loop()
+    first, second = loop.create_future(), loop.create_future()
+    event, app = _run([first, second])
+    first.set_result("meta")
+    await _settle()
+    assert event.acked == 0
+    second.set_result("meta")
+    await _settle()
+    assert event.acked == 1
+    assert app.crashes == []
+
+
+async def test_a_failed_send_never_acks_and_crashes_the_app() -> None:
+    loop = asyncio.get_running_loop()
+    ok, failed = loop.create_future(), loop.create_future()
+    event, app = _run([ok, failed])
+    ok.set_result("meta")
+    failed.set_exception(TimeoutError("no ack"))
+    await _settle()
+    assert event.acked == 0
+    assert [type(c) for c in app.crashes] == [TimeoutError]
+
+
+async def test_an_event_without_output_is_acked_at_once() -> None:
+    event, _ = _run([])
+    assert event.acked == 1

@@ -1,0 +1,158 @@
+"""WebhookIngest without a broker: ``publish`` is an in-memory fake (a list), or one that
+fails the way aiokafka fails. The real-broker path is in test_worker_e2e.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from aiokafka.errors import KafkaConnectionError
+from prometheus_client import CollectorRegistry
+
+from app.errors import (
+    BrokerUnavailableError,
+    IngestError,
+    PayloadTooLargeError,
+    SignatureError,
+    UnknownConnectorError,
+)
+from app.ingest import WebhookIngest, read_limited
+from app.metrics import Metrics
+from app.settings import Settings, load_settings
+from schemas.models import Platform, RawDelivery
+from tests.factories import NOW, body_of, case_event, signed_headers
+
+SECRET = "whsec-test"
+
+
+class _Chunks:
+    """An aiohttp-like body stream that hands out fixed chunks."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self._chunks: Iterator[bytes] = iter(chunks)
+
+    async def readany(self) -> bytes:
+        return next(self._chunks, b"")
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return load_settings(
+        connectors={
+            "crm": {"platform": "generic", "secret": SECRET},
+            "nosecret": {"platform": "generic"},
+        },
+        webhook_max_body_bytes=2048,
+    )
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics(CollectorRegistry(), app_id="t")
+
+
+def _count(metrics: Metrics, connector: str, outcome: str) -> float:
+    value = metrics.registry.get_sample_value(
+        "t_webhooks_total", {"connector": connector, "outcome": outcome}
+    )
+    return value or 0.0
+
+
+async def _receive(
+    ingest: WebhookIngest, connector: str, body: bytes, headers: dict[str, str]
+) -> RawDelivery:
+    return await ingest.receive(connector, headers, _Chunks(body), len(body), NOW)
+
+
+async def test_an_authentic_delivery_is_published_then_accepted(
+    settings: Settings, metrics: Metrics
+) -> None:
+    published: list[tuple[str, RawDelivery]] = []
+
+    async def publish(key: str, delivery: RawDelivery) -> None:
+        published.append((key, delivery))
+
+    ingest = WebhookIngest(settings, publish, metrics, timeout=1.0)
+    body = body_of(case_event("42"))
+    delivery = await _receive(ingest, "crm", body, signed_headers(SECRET, body))
+    assert published == [("crm:case:42", delivery)]
+    assert delivery.body == body
+    assert delivery.platform is Platform.GENERIC
+    assert delivery.signature_verified
+    assert "x-deskstream-signature" not in delivery.headers  # not worth keeping
+    assert _count(metrics, "crm", "accepted") == 1
+
+
+@pytest.mark.parametrize(
+    ("connector", "body", "sign_with", "error", "outcome"),
+    [
+        pytest.param("nope", b"{}", SECRET, UnknownConnectorError, None, id="unknown-connector"),
+        pytest.param("crm", b"{}", "wrong", SignatureError, "unauthorized", id="forged"),
+        pytest.param("crm", b"x" * 4096, SECRET, PayloadTooLargeError, "too_large", id="too-large"),
+    ],
+)
+async def test_refused_deliveries_publish_nothing(
+    settings: Settings,
+    metrics: Metrics,
+    connector: str,
+    body: bytes,
+    sign_with: str,
+    error: type[IngestError],
+    outcome: str | None,
+) -> None:
+    published: list[RawDelivery] = []
+
+    async def publish(key: str, delivery: RawDelivery) -> None:
+        published.append(delivery)
+
+    ingest = WebhookIngest(settings, publish, metrics, timeout=1.0)
+    with pytest.raises(error):
+        await _receive(ingest, connector, body, signed_headers(sign_with, body))
+    assert published == []
+    if outcome:
+        assert _count(metrics, connector, outcome) == 1
+
+
+async def test_a_connector_without_secret_answers_503_so_the_platform_retries(
+    settings: Settings, metrics: Metrics
+) -> None:
+    async def publish(key: str, delivery: RawDelivery) -> None:
+        raise AssertionError("must not publish")
+
+    ingest = WebhookIngest(settings, publish, metrics, timeout=1.0)
+    with pytest.raises(IngestError, match="has no secret") as raised:
+        await _receive(ingest, "nosecret", b"{}", signed_headers(SECRET, b"{}"))
+    assert raised.value.status == 503
+
+
+@pytest.mark.parametrize("failure", ["kafka-error", "no-ack"])
+async def test_broker_trouble_is_a_503_and_nothing_is_accepted(
+    settings: Settings, metrics: Metrics, failure: str
+) -> None:
+    async def publish(key: str, delivery: RawDelivery) -> None:
+        if failure == "kafka-error":
+            raise KafkaConnectionError("broker down")
+        await asyncio.sleep(10)  # Kafka never acknowledges
+
+    ingest = WebhookIngest(settings, publish, metrics, timeout=0.05)
+    body = body_of(case_event())
+    with pytest.raises(BrokerUnavailableError, match="platform will retry") as raised:
+        await _receive(ingest, "crm", body, signed_headers(SECRET, body))
+    assert raised.value.status == 503
+    assert _count(metrics, "crm", "unavailable") == 1
+    assert _count(metrics, "crm", "accepted") == 0
+
+
+async def test_read_limited_stops_at_the_first_chunk_over_the_limit() -> None:
+    stream = _Chunks(b"a" * 10, b"b" * 10, b"never read")
+    with pytest.raises(PayloadTooLargeError):
+        await read_limited(stream, None, 15)
+    assert await stream.readany() == b"never read"
+
+
+async def test_read_limited_trusts_a_declared_length_over_the_limit() -> None:
+    stream = _Chunks(b"small")
+    with pytest.raises(PayloadTooLargeError, match="20 bytes"):
+        await read_limited(stream, 20, 15)
+    assert await read_limited(_Chunks(b"ab", b"cd"), None, 15) == b"abcd"
