@@ -72,7 +72,7 @@ def build_app(settings: Settings) -> Deskstream:
         web_in_thread=False,
     )
     channels = declare_channels(app, settings)
-    metrics = Metrics(CollectorRegistry(auto_describe=True), app_id=settings.app_id)
+    metrics = Metrics(CollectorRegistry(auto_describe=True))
     bundle = Deskstream(app=app, settings=settings, channels=channels, metrics=metrics)
     register_normalize(bundle.app, channels, metrics)
     register_views(bundle)

@@ -1,7 +1,9 @@
 """Deskstream's own Prometheus metrics, on the same registry as Faust's sensors.
 
-Labels are bounded: connector ids and platforms come from configuration, outcomes and stages
-from fixed vocabularies. Nothing from a payload becomes a label.
+Names are fixed (``deskstream_*``), not derived from the app id, so one dashboard serves every
+deployment; the scrape target tells workers apart. Labels are bounded: connector ids and
+platforms come from configuration, outcomes and stages from fixed vocabularies. Nothing from a
+payload becomes a label.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ _ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.
 
 
 class Metrics:
-    def __init__(self, registry: CollectorRegistry, *, app_id: str) -> None:
+    def __init__(self, registry: CollectorRegistry) -> None:
         # `*_created` series double the scrape size and no dashboard of ours reads them.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = registry
-        prefix = app_id.replace("-", "_").replace(".", "_")
+        prefix = "deskstream"
         self.webhooks = Counter(
             f"{prefix}_webhooks_total",
             "Webhook deliveries by connector and outcome (accepted, unauthorized, ...).",

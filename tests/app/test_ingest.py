@@ -49,12 +49,12 @@ def settings() -> Settings:
 
 @pytest.fixture
 def metrics() -> Metrics:
-    return Metrics(CollectorRegistry(), app_id="t")
+    return Metrics(CollectorRegistry())
 
 
 def _count(metrics: Metrics, connector: str, outcome: str) -> float:
     value = metrics.registry.get_sample_value(
-        "t_webhooks_total", {"connector": connector, "outcome": outcome}
+        "deskstream_webhooks_total", {"connector": connector, "outcome": outcome}
     )
     return value or 0.0
 

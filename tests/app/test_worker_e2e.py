@@ -1,0 +1,250 @@
+"""End to end through a real worker process and a real broker: webhook in → canonical event out.
+
+The worker runs as ``python -m app worker`` with its own topic prefix and consumer group, so it
+shares the session broker with other tests without seeing their records. Everything is
+counted: a forged delivery leaves no record anywhere; a malformed one is in quarantine, not in
+events; a redelivery yields the very same event id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from app.settings import Settings, load_settings
+from app.topic_admin import ensure_topics
+from app.topics import topic_specs
+from schemas.codec import decode_as
+from schemas.models import Envelope, QuarantineRecord, RawDelivery
+from tests.factories import body_of, case_event, signed_headers
+
+pytestmark = pytest.mark.kafka
+
+SECRET = "e2e-webhook-secret"
+
+
+@dataclass(frozen=True)
+class Worker:
+    url: str
+    settings: Settings
+    bootstrap: str
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"worker exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"worker not ready in 120 s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def worker(
+    kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Worker]:
+    run = uuid.uuid4().hex[:8]
+    folder = tmp_path_factory.mktemp(f"worker-{run}")
+    (folder / "secret").write_text(SECRET)
+    port = _free_port()
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "DESKSTREAM_APP_ID": f"deskstream-e2e-{run}",
+        "DESKSTREAM_TOPIC_PREFIX": f"e2e-{run}",
+        "DESKSTREAM_PARTITIONS": "4",
+        "DESKSTREAM_REPLICATION_FACTOR": "1",
+        "DESKSTREAM_WEB_PORT": str(port),
+        "DESKSTREAM_STATE_DIR": str(folder),
+        "DESKSTREAM_CONNECTORS__crm__PLATFORM": "generic",
+        "DESKSTREAM_CONNECTORS__crm__SECRET_FILE": str(folder / "secret"),
+    }
+    settings = load_settings(
+        kafka_bootstrap_servers=kafka_bootstrap_servers,
+        topic_prefix=env["DESKSTREAM_TOPIC_PREFIX"],
+        partitions=4,
+        replication_factor=1,
+    )
+    asyncio.run(ensure_topics(kafka_bootstrap_servers, topic_specs(settings)))
+    log = folder / "worker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app", "worker"],
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=out,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(url, process, log)
+        yield Worker(url=url, settings=settings, bootstrap=kafka_bootstrap_servers, log=log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def _read(bootstrap: str, topic: str, expected: int, *, settle: float = 2.0) -> list[bytes]:
+    """Every record of ``topic``: waits for ``expected`` of them, then a little longer so an
+    unexpected extra record would be seen too (counts are asserted, not times)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    values: list[bytes] = []
+    try:
+        deadline = time.monotonic() + 60
+        quiet_until: float | None = None
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=250)
+            values += [r.value for records in batch.values() for r in records]
+            if len(values) >= expected:
+                quiet_until = quiet_until or time.monotonic() + settle
+                if time.monotonic() >= quiet_until:
+                    break
+    finally:
+        await consumer.stop()
+    return values
+
+
+@pytest.fixture
+async def client(worker: Worker) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=worker.url, timeout=10) as http:
+        yield http
+
+
+async def _post(client: httpx.AsyncClient, body: bytes, secret: str = SECRET) -> int:
+    headers = signed_headers(secret, body, at=datetime.now(UTC))  # freshness uses a real clock
+    response = await client.post("/webhooks/crm", content=body, headers=headers)
+    return response.status_code
+
+
+async def test_webhooks_become_canonical_events_and_nothing_authenticated_is_lost(
+    worker: Worker, client: httpx.AsyncClient
+) -> None:
+    now = time.time()
+    events = [
+        case_event(
+            f"case-{n % 5}",
+            source={
+                **case_event()["source"],
+                "entity_id": f"case-{n % 5}",
+                "source_event_id": f"evt-{n}",
+            },
+        )
+        for n in range(20)
+    ]
+    bodies = [body_of(e) for e in events]
+    statuses = [await _post(client, b) for b in bodies]
+    statuses += [await _post(client, bodies[0]), await _post(client, bodies[7])]  # redeliveries
+    statuses.append(await _post(client, b'{"source": '))  # authenticated, malformed
+    forged = await _post(client, body_of(case_event("forged")), secret="guess")
+    assert statuses == [200] * 23
+    assert forged == 401
+
+    s = worker.settings
+    raw = [decode_as(v, RawDelivery) for v in await _read(worker.bootstrap, s.topic("raw"), 23)]
+    canonical = [
+        decode_as(v, Envelope) for v in await _read(worker.bootstrap, s.topic("events"), 22)
+    ]
+    quarantined = [
+        decode_as(v, QuarantineRecord)
+        for v in await _read(worker.bootstrap, s.topic("quarantine"), 1)
+    ]
+
+    assert len(raw) == 23  # the forged delivery is nowhere
+    assert all(d.signature_verified and d.connector_id == "crm" for d in raw)
+    assert len(canonical) == 22
+    assert len({e.event_id for e in canonical}) == 20  # redeliveries repeat their event id
+    assert {e.source.entity_id for e in canonical} == {f"case-{n}" for n in range(5)}
+    assert all(e.ingested_at.timestamp() >= now - 5 for e in canonical)
+    [record] = quarantined
+    assert record.delivery.body == b'{"source": '
+    assert "not JSON" in record.reason
+
+
+async def test_events_of_one_entity_keep_their_order(
+    worker: Worker, client: httpx.AsyncClient
+) -> None:
+    entity = f"ordered-{uuid.uuid4().hex[:6]}"
+    for n in range(15):
+        source = {**case_event()["source"], "entity_id": entity, "source_event_id": f"{entity}-{n}"}
+        assert await _post(client, body_of(case_event(entity, source=source))) == 200
+    values = await _read(worker.bootstrap, worker.settings.topic("events"), 15, settle=0.5)
+    mine = [decode_as(v, Envelope) for v in values]
+    mine = [e for e in mine if e.source.entity_id == entity]
+    assert [e.source.source_event_id for e in mine] == [f"{entity}-{n}" for n in range(15)]
+
+
+async def test_a_record_that_is_not_a_raw_delivery_is_quarantined_not_fatal(
+    worker: Worker, client: httpx.AsyncClient
+) -> None:
+    marker = f"poison-{uuid.uuid4().hex}".encode()
+    producer = AIOKafkaProducer(bootstrap_servers=worker.bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(worker.settings.topic("raw"), marker, key=b"foreign")
+    finally:
+        await producer.stop()
+    # The worker carries on: a delivery after the poison pill is still normalised.
+    after = f"after-{uuid.uuid4().hex[:6]}"
+    assert await _post(client, body_of(case_event(after))) == 200
+
+    quarantine = worker.settings.topic("quarantine")
+    records = [decode_as(v, QuarantineRecord) for v in await _read(worker.bootstrap, quarantine, 2)]
+    [poison] = [r for r in records if r.delivery.body == marker]
+    assert poison.delivery.connector_id == "(unknown)"
+    assert "not a RawDelivery" in poison.reason
+    events = [
+        decode_as(v, Envelope)
+        for v in await _read(worker.bootstrap, worker.settings.topic("events"), 1)
+    ]
+    assert any(e.source.entity_id == after for e in events)
+
+
+async def test_health_ready_and_metrics_describe_the_worker(
+    worker: Worker, client: httpx.AsyncClient
+) -> None:
+    assert (await client.get("/health")).json()["status"] == "ok"
+    ready = (await client.get("/ready")).json()
+    assert ready["ready"] is True
+    # One input topic (raw) with four partitions, one worker: it holds all four.
+    assert ready["checks"]["assigned_partitions"] == 4
+    metrics = (await client.get("/metrics")).text
+    accepted = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith('deskstream_webhooks_total{connector="crm",outcome="accepted"}')
+    ]
+    assert len(accepted) == 1
+    assert float(accepted[0].rsplit(" ", 1)[1]) >= 1
+    assert "faust_messages_received" in metrics
+    unknown = await client.post("/webhooks/not-configured", content=b"{}")
+    assert unknown.status_code == 404
