@@ -8,6 +8,7 @@ wanted and actual values.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ __all__ = ["Drift", "TopicReport", "ensure_topics", "existing_topics"]
 log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36
+_VISIBLE_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +77,7 @@ async def ensure_topics(bootstrap_servers: str, specs: Sequence[TopicSpec]) -> T
         present = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in present]
         created = await _create(admin, missing) if missing else []
+        await _until_visible(admin, created)
         actual = await _describe(admin, specs)
     except KafkaError as exc:
         raise KafkaStackError(
@@ -106,7 +109,7 @@ async def _create(admin: AIOKafkaAdminClient, specs: Iterable[TopicSpec]) -> lis
     ]
     response = await admin.create_topics(new, timeout_ms=30000)
     created: list[str] = []
-    problems: list[str] = []
+    problems: dict[str, list[str]] = {}  # one line per distinct broker message
     # Response shapes differ across protocol versions; the tuple always starts name, code.
     for entry in response.topic_errors:
         name, code = entry[0], entry[1]
@@ -115,15 +118,36 @@ async def _create(admin: AIOKafkaAdminClient, specs: Iterable[TopicSpec]) -> lis
             created.append(name)
             log.info("topic created topic=%s", name)
         elif code != _TOPIC_ALREADY_EXISTS:  # another worker won the race: fine
-            problems.append(f"{name}: error {code} {message or ''}".strip())
+            problems.setdefault(f"error {code}: {message or 'no message'}", []).append(name)
     if problems:
         raise KafkaStackError(
             "Kafka refused to create topics: "
-            + "; ".join(problems)
+            + "; ".join(f"{', '.join(names)}: {why}" for why, names in problems.items())
             + ". A replication factor above the number of brokers is the usual cause: set "
             "DESKSTREAM_REPLICATION_FACTOR or add brokers, then run `deskstream topics create`"
         )
     return created
+
+
+async def _until_visible(admin: AIOKafkaAdminClient, names: list[str]) -> None:
+    """Wait until new topics have a leader for every partition: a broker answers
+    CreateTopics before its metadata shows them, and a drift check made at that moment would
+    report freshly created topics as missing."""
+    deadline = asyncio.get_running_loop().time() + _VISIBLE_TIMEOUT
+    pending = set(names)
+    while pending:
+        for topic in await admin.describe_topics(sorted(pending)):
+            partitions = topic["partitions"]
+            if partitions and all(p["leader"] >= 0 for p in partitions):
+                pending.discard(topic["topic"])
+        if not pending:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise KafkaStackError(
+                f"topics {', '.join(sorted(pending))} were created but have no leader after "
+                f"{_VISIBLE_TIMEOUT:.0f} s; check the brokers (`deskstream kafka status`)"
+            )
+        await asyncio.sleep(0.2)
 
 
 @dataclass(frozen=True, slots=True)
