@@ -22,30 +22,56 @@ __all__ = ["ConnectorSettings", "Platform", "Settings", "get_settings", "load_se
 Platform = Literal["generic", "zendesk", "zendesk_conversations", "intercom", "salesforce"]
 
 
+def _read_secret(value: SecretStr | None, path: Path | None, what: str) -> SecretStr | None:
+    if path is None:
+        return value
+    try:
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read the connector {what} file {path}: {exc.strerror}; "
+            f"mount the file or point the connector's {what}_file at it"
+        ) from exc
+
+
 class ConnectorSettings(BaseModel):
-    """One configured source: a platform account that posts webhooks to ``/webhooks/<id>``."""
+    """One platform account: webhooks arrive at ``/webhooks/<id>``; API calls use its token.
+
+    Secrets come from the environment or, better in production, from files (mounted
+    Kubernetes/Docker secrets); a file is read at use, so a rotation needs no restart.
+    """
 
     platform: Platform
+    #: webhook signing secret (Zendesk signing secret, Intercom client secret, Sunshine API key)
     secret: SecretStr | None = None
     secret_file: Path | None = None
+    #: the platform's REST API, e.g. https://acme.zendesk.com or a sandbox URL
+    api_base_url: str | None = None
+    #: Zendesk: the agent email the API token belongs to
+    api_user: str | None = None
+    api_token: SecretStr | None = None
+    api_token_file: Path | None = None
+    #: Deskstream's own actor on the platform (Zendesk integration user id, Intercom bot admin
+    #: id): changes it made are echoes, never synced back (echo detection, layer one)
+    service_account_id: str | None = None
+    #: the plan's request budget per minute; the platform's default when unset
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
-    def _one_secret_source(self) -> ConnectorSettings:
+    def _one_source_per_secret(self) -> ConnectorSettings:
         if self.secret is not None and self.secret_file is not None:
             raise ValueError("set either secret or secret_file, not both")
+        if self.api_token is not None and self.api_token_file is not None:
+            raise ValueError("set either api_token or api_token_file, not both")
         return self
 
     def signing_secret(self) -> SecretStr | None:
         """The webhook secret, read from ``secret_file`` at call time so rotations apply."""
-        if self.secret_file is None:
-            return self.secret
-        try:
-            return SecretStr(self.secret_file.read_text(encoding="utf-8").strip())
-        except OSError as exc:
-            raise ConfigurationError(
-                f"cannot read the connector secret file {self.secret_file}: {exc.strerror}; "
-                "mount the file or point secret_file at it"
-            ) from exc
+        return _read_secret(self.secret, self.secret_file, "secret")
+
+    def token(self) -> SecretStr | None:
+        """The API token, read from ``api_token_file`` at call time so rotations apply."""
+        return _read_secret(self.api_token, self.api_token_file, "api_token")
 
 
 class Settings(BaseSettings):

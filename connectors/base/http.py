@@ -1,0 +1,105 @@
+"""The HTTP core every platform client is built on.
+
+A platform client supplies three small functions and gets budgeted, classified calls:
+
+- ``classify(response)``: raise ``RateLimitedError`` / ``RetriableAPIError`` /
+  ``FatalAPIError`` for a failed response (the platform's one response classifier);
+- ``rate_headers(response)``: what the response says about the budget;
+- messages go through ``redact``, which strips bearer tokens, basic credentials, API keys and
+  email addresses, so an error can be logged, audited and dead-lettered as it is.
+
+Transport failures (timeouts, resets, DNS) become ``RetriableAPIError``: no httpx exception
+leaves ``connectors/``. Retrying is ``connectors.base.retry``'s job, not this module's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from app.errors import RateLimitedError, RetriableAPIError
+from connectors.base.ratelimit import RateBudget, RateHeaders
+
+__all__ = ["ApiClient", "Classifier", "redact", "retry_after_seconds"]
+
+Classifier = Callable[[httpx.Response], None]
+
+_REDACTIONS = (
+    (re.compile(r"(?i)(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 <redacted>"),
+    (
+        re.compile(r"(?i)(api[_-]?key|token|secret|password)([\"'=:\s]+)[^\s\"'&,}]+"),
+        r"\1\2<redacted>",
+    ),
+    (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"), "<email>"),
+)
+
+
+def redact(text: str, limit: int = 500) -> str:
+    """A message safe for logs, audit records and the dead-letter topic."""
+    for pattern, replacement in _REDACTIONS:
+        text = pattern.sub(replacement, text)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def retry_after_seconds(response: httpx.Response, default: float = 1.0) -> float:
+    value = response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else default
+    except ValueError:
+        return default
+
+
+class ApiClient:
+    """Budgeted, classified HTTP calls on an injected ``httpx.AsyncClient``."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        platform: str,
+        budget: RateBudget,
+        classify: Classifier,
+        rate_headers: Callable[[httpx.Response], RateHeaders],
+    ) -> None:
+        self._http = http
+        self._platform = platform
+        self._budget = budget
+        self._classify = classify
+        self._rate_headers = rate_headers
+        self.calls = 0
+
+    @property
+    def budget(self) -> RateBudget:
+        return self._budget
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        await self._budget.acquire()
+        self.calls += 1
+        try:
+            response = await self._http.request(method, url, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise RetriableAPIError(
+                f"{self._platform} {method} {_path(url)} timed out; will retry"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise RetriableAPIError(
+                f"{self._platform} {method} {_path(url)} failed: {type(exc).__name__}; will retry"
+            ) from exc
+        self._budget.observe(self._rate_headers(response))
+        try:
+            self._classify(response)
+        except RateLimitedError as exc:
+            self._budget.exhausted_for(exc.retry_after)
+            raise
+        return response
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+
+def _path(url: str) -> str:
+    # Query strings can carry emails (user search): keep them out of messages.
+    return url.split("?", 1)[0]

@@ -1,0 +1,155 @@
+"""The shared connector core: budget, retries, classification and redaction, with
+``httpx.MockTransport`` handlers as the platform."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from app.errors import FatalAPIError, RateLimitedError, RetriableAPIError
+from connectors.base.fingerprints import fingerprint, value_hash
+from connectors.base.http import ApiClient, redact, retry_after_seconds
+from connectors.base.links import case_link_id, contact_link_id, is_link_id
+from connectors.base.ratelimit import RateBudget, RateHeaders
+from connectors.base.retry import RetryPolicy, call_with_retries
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_budget_spends_then_waits_at_the_refill_rate() -> None:
+    clock = _Clock()
+    budget = RateBudget(60, 60.0, headroom=1.0, clock=clock)  # one per second
+    assert [budget.delay() for _ in range(60)] == [0.0] * 60
+    assert budget.delay() == pytest.approx(1.0)
+    clock.now += 5
+    assert budget.delay() == pytest.approx(0.0, abs=1e-9) or budget.delay() >= 0
+
+
+def test_budget_never_holds_more_than_the_platform_says_is_left() -> None:
+    budget = RateBudget(100, 60.0, headroom=1.0, clock=_Clock())
+    budget.observe(RateHeaders(limit=100, remaining=3))
+    assert [budget.delay() for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert budget.delay() > 0
+
+
+def test_budget_share_follows_partitions() -> None:
+    clock = _Clock()
+    budget = RateBudget(100, 100.0, headroom=1.0, clock=clock)
+    budget.set_share(owned=4, total=8)
+    assert sum(1 for _ in range(100) if budget.delay() == 0.0) == 50
+
+
+def test_a_429_spends_the_budget_for_retry_after() -> None:
+    clock = _Clock()
+    budget = RateBudget(60, 60.0, headroom=1.0, clock=clock)
+    budget.exhausted_for(10.0)
+    assert budget.delay() == pytest.approx(11.0)
+
+
+def _classify(response: httpx.Response) -> None:
+    if response.status_code == 429:
+        raise RateLimitedError("429", retry_after=retry_after_seconds(response))
+    if response.status_code >= 500:
+        raise RetriableAPIError("5xx", status=response.status_code)
+    if response.status_code >= 400:
+        raise FatalAPIError("4xx", status=response.status_code)
+
+
+def _client(handler: object) -> ApiClient:
+    return ApiClient(
+        httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="https://p.test"),  # type: ignore[arg-type]
+        platform="test",
+        budget=RateBudget(1000, 1.0),
+        classify=_classify,
+        rate_headers=lambda r: RateHeaders(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("statuses", "outcome", "calls"),
+    [
+        pytest.param([200], 200, 1, id="ok"),
+        pytest.param([503, 502, 200], 200, 3, id="server-error-then-ok"),
+        pytest.param([429, 200], 200, 2, id="rate-limited-then-ok"),
+        pytest.param([422], FatalAPIError, 1, id="fatal-not-retried"),
+        pytest.param([500, 500, 500], RetriableAPIError, 3, id="retries-exhausted"),
+    ],
+)
+async def test_retry_policy(statuses: list[int], outcome: object, calls: int) -> None:
+    replies = iter(statuses)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = next(replies)
+        return httpx.Response(status, headers={"retry-after": "0"} if status == 429 else {})
+
+    client = _client(handler)
+    policy = RetryPolicy(attempts=3, initial_s=0.0, max_s=0.0, jitter_s=0.0)
+    if isinstance(outcome, int):
+        response = await call_with_retries(lambda: client.request("GET", "/x"), policy)
+        assert response.status_code == outcome
+    else:
+        with pytest.raises(outcome):  # type: ignore[call-overload]
+            await call_with_retries(lambda: client.request("GET", "/x"), policy)
+    assert client.calls == calls
+
+
+async def test_rate_limited_waits_at_least_retry_after() -> None:
+    policy = RetryPolicy(attempts=2, initial_s=0.0, max_s=0.0, jitter_s=0.0)
+    from tenacity import RetryCallState
+
+    state = RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
+    state.set_exception((RateLimitedError, RateLimitedError("429", retry_after=7.5), None))
+    assert policy.wait(state) == 7.5
+
+
+async def test_transport_errors_become_retriable_and_never_leak_httpx() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(RetriableAPIError, match="ConnectError") as raised:
+        await _client(handler).request("GET", "/users/search?query=email:maria@example.com")
+    assert "maria" not in str(raised.value)
+    assert isinstance(raised.value.__cause__, httpx.ConnectError)
+
+
+@pytest.mark.parametrize(
+    ("text", "leaked"),
+    [
+        pytest.param("Authorization: Bearer abcdef1234567890", "abcdef1234567890", id="bearer"),
+        pytest.param('{"api_token": "zd-secret-42"}', "zd-secret-42", id="json-token"),
+        pytest.param(
+            "user maria.lopez@example.com not found", "maria.lopez@example.com", id="email"
+        ),
+        pytest.param("password=hunter2&x=1", "hunter2", id="form-password"),
+    ],
+)
+def test_redact_strips_secrets_and_pii(text: str, leaked: str) -> None:
+    assert leaked not in redact(text)
+
+
+def test_link_ids_are_deterministic_and_recognisable() -> None:
+    a = case_link_id("intercom", "ic", "123")
+    assert a == case_link_id("intercom", "ic", "123")
+    assert a != case_link_id("intercom", "ic", "124")
+    assert is_link_id(a)
+    assert not is_link_id("123")
+    by_email = contact_link_id(
+        " Maria@Example.com ", platform="intercom", connector_id="ic", entity_id="1"
+    )
+    same = contact_link_id(
+        "maria@example.com", platform="zendesk", connector_id="zd", entity_id="9"
+    )
+    assert by_email == same  # one customer, one contact link, whatever the platform
+
+
+def test_fingerprints_ignore_tag_order_but_not_values() -> None:
+    assert value_hash(["b", "a"]) == value_hash(["a", "b"])
+    assert fingerprint("zendesk", "1", "status", "solved") != fingerprint(
+        "zendesk", "1", "status", "open"
+    )
