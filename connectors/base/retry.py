@@ -35,7 +35,7 @@ class RetryPolicy:
         jitter_s: float = 0.5,
     ) -> None:
         self.attempts = attempts
-        self._backoff = wait_exponential_jitter(initial=initial_s, max=max_s, jitter=jitter_s)
+        self._backoff = wait_exponential_jitter(multiplier=initial_s, max=max_s, jitter=jitter_s)
 
     def wait(self, state: RetryCallState) -> float:
         backoff: float = self._backoff(state)
