@@ -291,6 +291,12 @@ class SyncCommand(AvroRecord):
     data: EntityData = None
     issued_at: Timestamp
     attempt: Int32 = 1
+    #: for creates: the full history, oldest first (added after v1; old readers ignore it)
+    thread: list[Message] = Field(default_factory=list)
+    #: the customer, for identity resolution on the target
+    contact: Contact | None = None
+    #: target-specific instructions from the rules (group_id, tags_added, ...)
+    options: dict[str, str] = Field(default_factory=dict)
 
 
 class WriteResult(AvroRecord):

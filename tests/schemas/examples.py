@@ -143,6 +143,26 @@ COMMAND = SyncCommand(
     issued_at=T0,
     attempt=3,
 )
+#: A create with the fields added after v1: the full thread, the customer, rule options.
+CREATE_COMMAND = SyncCommand(
+    command_id="cmd-a001",
+    link_id="lnk_0f4e",
+    target=EntityRef(
+        platform=Platform.ZENDESK,
+        connector_id="zd-main",
+        entity_type=EntityType.CASE,
+        entity_id=None,
+    ),
+    action=CommandAction.UPSERT,
+    idempotency_key="lnk_0f4e:create",
+    caused_by_event_id="evt-8c4bd1f0",
+    changed_fields=["subject", "status", "priority", "tags"],
+    data=CASE,
+    issued_at=T0,
+    thread=[MESSAGE, MESSAGE],
+    contact=CONTACT,
+    options={"group_id": "360001", "tags_added": '["vip"]'},
+)
 DELIVERY = RawDelivery(
     delivery_id="dlv-7d2a",
     connector_id="intercom-eu",
@@ -170,6 +190,7 @@ EXAMPLES: dict[str, AvroRecord] = {
         quarantined_at=T0,
     ),
     "SyncCommand": COMMAND,
+    "SyncCommand-create": CREATE_COMMAND,
     "WriteResult": WriteResult(
         command_id="cmd-91c2",
         link_id="link-5f1e",
