@@ -74,6 +74,6 @@ def build_app(settings: Settings) -> Deskstream:
     channels = declare_channels(app, settings)
     metrics = Metrics(CollectorRegistry(auto_describe=True))
     bundle = Deskstream(app=app, settings=settings, channels=channels, metrics=metrics)
-    register_normalize(bundle.app, channels, metrics)
+    register_normalize(bundle.app, channels, metrics, settings)
     register_views(bundle)
     return bundle

@@ -14,12 +14,14 @@ from app.agents.acks import ack_when_delivered
 from app.channels import Channels, inbound
 from app.errors import SchemaError
 from app.metrics import Metrics
-from connectors.base.registry import normaliser_for
+from app.settings import Settings
+from connectors.base.normalize import Normaliser
+from connectors.base.registry import build_normaliser
 from schemas.codec import decode_as
 from schemas.models import Platform, QuarantineRecord, RawDelivery
 from streams.normalize import NormalizeOutcome, event_key, normalize_delivery
 
-__all__ = ["register_normalize", "undecodable"]
+__all__ = ["register_normalize", "unconfigured", "undecodable"]
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +44,32 @@ def undecodable(value: bytes, error: SchemaError, now: datetime) -> QuarantineRe
     )
 
 
+def unconfigured(delivery: RawDelivery, now: datetime) -> QuarantineRecord:
+    """A delivery for a connector this worker does not know (removed from the settings after
+    the webhook was accepted, or a worker started with other settings)."""
+    return QuarantineRecord(
+        delivery=delivery,
+        reason=(
+            f"connector {delivery.connector_id!r} is not configured on this worker; configure it "
+            "on every worker (DESKSTREAM_CONNECTORS__<id>__PLATFORM) and replay the record"
+        ),
+        stage="normalize",
+        quarantined_at=now,
+    )
+
+
 def register_normalize(
-    app: faust.App, channels: Channels, metrics: Metrics
+    app: faust.App, channels: Channels, metrics: Metrics, settings: Settings
 ) -> faust.types.AgentT[Any]:
+    normalisers: dict[str, Normaliser] = {}
+
+    def normaliser(connector_id: str) -> Normaliser | None:
+        found = normalisers.get(connector_id)
+        config = settings.connectors.get(connector_id)
+        if found is None and config is not None:
+            found = normalisers[connector_id] = build_normaliser(connector_id, config)
+        return found
+
     async def _send(outcome: NormalizeOutcome, delivery: RawDelivery) -> list[Awaitable[Any]]:
         sends: list[Awaitable[Any]] = []
         for event in outcome.events:
@@ -75,7 +100,11 @@ def register_normalize(
                 outcome = NormalizeOutcome(quarantined=record)
                 ack_when_delivered(app, event, await _send(outcome, record.delivery))
                 continue
-            outcome = normalize_delivery(delivery, normaliser_for(delivery.platform), now=now)
+            chosen = normaliser(delivery.connector_id)
+            if chosen is None:
+                outcome = NormalizeOutcome(quarantined=unconfigured(delivery, now))
+            else:
+                outcome = normalize_delivery(delivery, chosen, now=now)
             ack_when_delivered(app, event, await _send(outcome, delivery))
 
     return normalize_raw_deliveries

@@ -13,6 +13,7 @@ import abc
 import uuid
 from typing import ClassVar
 
+from app.settings import ConnectorSettings
 from schemas.models import Envelope, RawDelivery
 
 __all__ = ["EVENT_ID_NAMESPACE", "Normaliser", "event_id"]
@@ -28,6 +29,10 @@ def event_id(connector_id: str, source_event_id: str, index: int = 0) -> str:
 
 class Normaliser(abc.ABC):
     platform: ClassVar[str]
+
+    def __init__(self, *, connector_id: str, settings: ConnectorSettings) -> None:
+        self.connector_id = connector_id
+        self.settings = settings
 
     @abc.abstractmethod
     def normalise(self, delivery: RawDelivery) -> list[Envelope]:

@@ -1,29 +1,41 @@
-"""Which class implements each platform's ingest and normaliser.
+"""Which class implements each platform's ingest, normaliser and sink.
 
 Entries are "module:Class" strings, imported on first use: ``connectors.base`` never imports
 a platform at import time, and a platform whose connector has not shipped yet is a clear
 configuration error at start-up rather than an ImportError in the middle of a request.
+
+Every part is built per connector (one platform account), from that connector's settings:
+the Zendesk normaliser needs the account's integration user to recognise its own writes.
 """
 
 from __future__ import annotations
 
 import importlib
-from functools import cache
 from typing import Any
 
 from app.errors import ConfigurationError
 from app.settings import ConnectorSettings
 from connectors.base.ingest import IngestConnector
 from connectors.base.normalize import Normaliser
+from connectors.base.sink import Sink
 
-__all__ = ["build_ingest_connector", "normaliser_for"]
+__all__ = ["build_ingest_connector", "build_normaliser", "build_sink", "sink_platforms"]
 
 _INGEST: dict[str, str] = {
     "generic": "connectors.generic.ingest:GenericIngest",
+    "zendesk": "connectors.zendesk.ingest:ZendeskIngest",
+    "intercom": "connectors.intercom.ingest:IntercomIngest",
 }
 
 _NORMALISERS: dict[str, str] = {
     "generic": "connectors.generic.normalize:GenericNormaliser",
+    "zendesk": "connectors.zendesk.normalize:ZendeskNormaliser",
+    "intercom": "connectors.intercom.normalize:IntercomNormaliser",
+}
+
+_SINKS: dict[str, str] = {
+    "zendesk": "connectors.zendesk.sink:ZendeskSink",
+    "intercom": "connectors.intercom.sink:IntercomSink",
 }
 
 
@@ -45,8 +57,19 @@ def build_ingest_connector(connector_id: str, settings: ConnectorSettings) -> In
     return connector
 
 
-@cache
-def normaliser_for(platform: str) -> Normaliser:
-    normaliser = _load(_NORMALISERS, platform, "normaliser")()
+def build_normaliser(connector_id: str, settings: ConnectorSettings) -> Normaliser:
+    normaliser = _load(_NORMALISERS, settings.platform, "normaliser")(
+        connector_id=connector_id, settings=settings
+    )
     assert isinstance(normaliser, Normaliser)
     return normaliser
+
+
+def build_sink(connector_id: str, settings: ConnectorSettings) -> Sink:
+    sink = _load(_SINKS, settings.platform, "sink")(connector_id=connector_id, settings=settings)
+    assert isinstance(sink, Sink)
+    return sink
+
+
+def sink_platforms() -> frozenset[str]:
+    return frozenset(_SINKS)

@@ -3,11 +3,16 @@ from __future__ import annotations
 from typing import ClassVar
 
 from app.errors import SkippableRecordError
+from app.settings import ConnectorSettings
 from connectors.base.normalize import Normaliser
 from connectors.generic.normalize import GenericNormaliser
 from schemas.models import Envelope, Platform, RawDelivery
 from streams.normalize import event_key, normalize_delivery
 from tests.factories import NOW, body_of, case_event
+
+
+def _generic() -> GenericNormaliser:
+    return GenericNormaliser(connector_id="crm", settings=ConnectorSettings(platform="generic"))
 
 
 def _delivery(body: bytes) -> RawDelivery:
@@ -29,14 +34,14 @@ class _Broken(Normaliser):
 
 
 def test_good_delivery_yields_events_keyed_by_source_entity() -> None:
-    outcome = normalize_delivery(_delivery(body_of(case_event("42"))), GenericNormaliser(), now=NOW)
+    outcome = normalize_delivery(_delivery(body_of(case_event("42"))), _generic(), now=NOW)
     assert outcome.quarantined is None
     assert [event_key(e) for e in outcome.events] == ["generic:crm:case:42"]
 
 
 def test_skippable_delivery_is_quarantined_with_its_reason_and_bytes() -> None:
     delivery = _delivery(b"{oops")
-    outcome = normalize_delivery(delivery, GenericNormaliser(), now=NOW)
+    outcome = normalize_delivery(delivery, _generic(), now=NOW)
     assert outcome.events == []
     assert outcome.quarantined is not None
     assert outcome.quarantined.delivery == delivery
@@ -45,7 +50,11 @@ def test_skippable_delivery_is_quarantined_with_its_reason_and_bytes() -> None:
 
 
 def test_a_normaliser_bug_quarantines_instead_of_crashing() -> None:
-    outcome = normalize_delivery(_delivery(b"{}"), _Broken(), now=NOW)
+    outcome = normalize_delivery(
+        _delivery(b"{}"),
+        _Broken(connector_id="crm", settings=ConnectorSettings(platform="generic")),
+        now=NOW,
+    )
     assert outcome.quarantined is not None
     assert "KeyError" in outcome.quarantined.reason
     assert "Deskstream bug" in outcome.quarantined.reason
@@ -56,6 +65,10 @@ def test_skippable_error_keeps_the_reason_verbatim() -> None:
         def normalise(self, delivery: RawDelivery) -> list[Envelope]:
             raise SkippableRecordError("ping events carry no change")
 
-    outcome = normalize_delivery(_delivery(b"{}"), _Refuses(), now=NOW)
+    outcome = normalize_delivery(
+        _delivery(b"{}"),
+        _Refuses(connector_id="crm", settings=ConnectorSettings(platform="generic")),
+        now=NOW,
+    )
     assert outcome.quarantined is not None
     assert outcome.quarantined.reason == "ping events carry no change"

@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 
 from app.errors import SkippableRecordError
+from app.settings import ConnectorSettings
 from connectors.generic.normalize import GenericNormaliser
 from schemas.models import (
     Case,
@@ -16,6 +17,10 @@ from schemas.models import (
     RawDelivery,
 )
 from tests.factories import NOW, body_of, case_event
+
+
+def _generic() -> GenericNormaliser:
+    return GenericNormaliser(connector_id="crm", settings=ConnectorSettings(platform="generic"))
 
 
 def _delivery(body: bytes, delivery_id: str = "generic:d-1") -> RawDelivery:
@@ -30,7 +35,7 @@ def _delivery(body: bytes, delivery_id: str = "generic:d-1") -> RawDelivery:
 
 
 def test_a_canonical_body_becomes_one_envelope_owned_by_the_connector() -> None:
-    [event] = GenericNormaliser().normalise(_delivery(body_of(case_event("42"))))
+    [event] = _generic().normalise(_delivery(body_of(case_event("42"))))
     assert event.source.platform is Platform.GENERIC
     assert event.source.connector_id == "crm"
     assert event.source.entity_type is EntityType.CASE
@@ -44,7 +49,7 @@ def test_a_canonical_body_becomes_one_envelope_owned_by_the_connector() -> None:
 
 
 def test_event_ids_are_deterministic_per_source_event() -> None:
-    normalise = GenericNormaliser().normalise
+    normalise = _generic().normalise
     [first] = normalise(_delivery(body_of(case_event("42")), delivery_id="a"))
     [again] = normalise(_delivery(body_of(case_event("42")), delivery_id="b"))
     [other] = normalise(_delivery(body_of(case_event("43")), delivery_id="a"))
@@ -55,13 +60,13 @@ def test_event_ids_are_deterministic_per_source_event() -> None:
 def test_without_a_source_event_id_the_delivery_id_decides() -> None:
     event = case_event()
     del event["source"]["source_event_id"]
-    [a] = GenericNormaliser().normalise(_delivery(body_of(event), delivery_id="a"))
-    [b] = GenericNormaliser().normalise(_delivery(body_of(event), delivery_id="b"))
+    [a] = _generic().normalise(_delivery(body_of(event), delivery_id="a"))
+    [b] = _generic().normalise(_delivery(body_of(event), delivery_id="b"))
     assert a.event_id != b.event_id
 
 
 def test_a_delete_carries_no_data() -> None:
-    [event] = GenericNormaliser().normalise(_delivery(body_of(case_event(op="delete", data=None))))
+    [event] = _generic().normalise(_delivery(body_of(case_event(op="delete", data=None))))
     assert event.op is Op.DELETE
     assert event.data is None
 
@@ -90,5 +95,5 @@ def _bad(**overrides: Any) -> bytes:
 )
 def test_malformed_bodies_are_skippable_with_a_reason(body: bytes, fragment: str) -> None:
     with pytest.raises(SkippableRecordError, match=fragment) as raised:
-        GenericNormaliser().normalise(_delivery(body))
+        _generic().normalise(_delivery(body))
     assert "resend" in raised.value.reason or "JSON object" in raised.value.reason
