@@ -1,0 +1,73 @@
+"""The command vocabulary between the sync stage and the sinks.
+
+Every ``SyncCommand`` is one of these, whatever the platform (``target.entity_type`` +
+``action``); ``data`` is canonical, already mapped to the target's vocabulary by the rules
+(tags through the taxonomy, custom fields keyed by the target's field ids, statuses and
+priorities canonical: the sink spells them the platform's way).
+
+- case/upsert: create the record mirroring the link, or find the one an earlier attempt
+  made (lookup by external id = link id first). ``contact`` is the requester (identity
+  resolution: email, secondary emails, external id; create only after every lookup missed);
+  ``thread`` is its history (each message with original author and time, customer messages
+  public, internal notes private, attachments re-uploaded); ``options`` carry routing.
+  ``created_ids`` maps each thread message's canonical id to the platform's id for it.
+- case/update: write ``changed_fields`` of ``data`` (status, priority, tags, custom fields,
+  subject); tags as deltas from ``options`` tags_added / tags_removed, never a blind
+  overwrite of tags the target owns.
+- message/append: add one message to ``target.entity_id`` (or, when None, to the record
+  whose external id is the link id); ``data.public`` decides public reply or internal note.
+- contact/upsert: find (lookups as above) or create the customer, then write
+  ``changed_fields``.
+- contact/update: write ``changed_fields`` of ``data`` to ``target.entity_id``.
+
+Message bodies carry their origin: ``attribution(message, platform)`` is the first line the
+sink writes above a mirrored message when the target cannot set author and time itself.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from schemas.models import Message
+
+__all__ = [
+    "OPTION_GROUP_ID",
+    "OPTION_TAGS_ADDED",
+    "OPTION_TAGS_REMOVED",
+    "attribution",
+    "decode_list",
+    "encode_list",
+]
+
+OPTION_GROUP_ID = "group_id"
+OPTION_TAGS_ADDED = "tags_added"
+OPTION_TAGS_REMOVED = "tags_removed"
+
+_PLATFORM_NAMES = {
+    "intercom": "Intercom",
+    "zendesk": "Zendesk",
+    "zendesk_conversations": "Zendesk Messaging",
+    "salesforce": "Salesforce",
+    "ai_agent": "the AI agent",
+    "generic": "an integration",
+}
+
+
+def encode_list(values: Iterable[str]) -> str:
+    return json.dumps(sorted(set(values)))
+
+
+def decode_list(value: str | None) -> list[str]:
+    if not value:
+        return []
+    decoded = json.loads(value)
+    return [str(v) for v in decoded] if isinstance(decoded, list) else []
+
+
+def attribution(message: Message, platform: str) -> str:
+    """``Maria Lopez (customer) · 2026-11-21 10:00 UTC · via Intercom``"""
+    author = message.author
+    who = author.name or author.email or author.id or "unknown"
+    at = message.created_at.strftime("%Y-%m-%d %H:%M UTC")
+    return f"{who} ({author.kind.value}) · {at} · via {_PLATFORM_NAMES.get(platform, platform)}"

@@ -1,0 +1,232 @@
+"""Fault injection: latency, 5xx, outages, 429 bursts, and the webhook faults the dispatcher
+applies (redelivery, duplication, reordering, delay) plus CDC gaps for Salesforce.
+
+A :class:`FaultProfile` is a plain value. Named profiles (``none``, ``flaky``, ``outage``,
+``chaos``) come from :func:`load_profile`. :class:`FaultInjector` turns the HTTP part of a
+profile into an aiohttp middleware; the error bodies it returns come from the platform
+(:class:`ErrorFactory`), so an injected 503 looks exactly like that platform's own 503.
+
+Outage windows are seconds relative to the moment the profile was applied (sandbox start or
+the last ``PUT /_sandbox/faults``), read on the sandbox's clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from connectors.base.sandbox.clock import Clock
+
+__all__ = [
+    "ADMIN_PREFIX",
+    "PROFILES",
+    "ErrorFactory",
+    "FaultCounters",
+    "FaultInjector",
+    "FaultProfile",
+    "load_profile",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Requests under this prefix are the sandbox's own admin API: never faulted, never limited.
+ADMIN_PREFIX = "/_sandbox"
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_SERVER_ERROR_CODES: dict[int, str] = {
+    500: "server_error",
+    502: "bad_gateway",
+    503: "service_unavailable",
+    504: "gateway_timeout",
+}
+
+
+class FaultProfile(BaseModel):
+    """What goes wrong, and how often. All zero (the default) means a well-behaved platform."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = "custom"
+    latency_ms: float = Field(0.0, ge=0)
+    latency_jitter_ms: float = Field(0.0, ge=0)
+    error_rate: float = Field(0.0, ge=0, le=1)
+    error_statuses: tuple[int, ...] = (500, 502, 503)
+    outage_windows: tuple[tuple[float, float], ...] = ()
+    burst_429_every: int = Field(0, ge=0)
+    burst_429_length: int = Field(0, ge=0)
+    burst_429_retry_after_s: float = Field(1.0, ge=0)
+    webhook_redelivery_rate: float = Field(0.0, ge=0, le=1)
+    webhook_duplicate_rate: float = Field(0.0, ge=0, le=1)
+    webhook_reorder_window: int = Field(0, ge=0)
+    webhook_delay_ms: float = Field(0.0, ge=0)
+    cdc_gap_rate: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> FaultProfile:
+        for start, end in self.outage_windows:
+            if not 0 <= start < end:
+                raise ValueError(f"outage window ({start}, {end}) must satisfy 0 <= start < end")
+        for status in self.error_statuses:
+            if not 500 <= status <= 599:
+                raise ValueError(f"error_statuses must be 5xx, got {status}")
+        if self.burst_429_length and not self.burst_429_every:
+            raise ValueError("burst_429_length needs burst_429_every")
+        return self
+
+    def in_outage(self, elapsed_s: float) -> bool:
+        """Whether ``elapsed_s`` seconds after the profile was applied falls in an outage."""
+        return any(start <= elapsed_s < end for start, end in self.outage_windows)
+
+
+PROFILES: dict[str, FaultProfile] = {
+    "none": FaultProfile(name="none"),
+    # A normal bad day: a little latency, the odd 5xx and 429 burst, some webhook noise.
+    "flaky": FaultProfile(
+        name="flaky",
+        latency_ms=20,
+        latency_jitter_ms=30,
+        error_rate=0.02,
+        burst_429_every=200,
+        burst_429_length=5,
+        webhook_redelivery_rate=0.02,
+        webhook_duplicate_rate=0.02,
+        webhook_reorder_window=4,
+        webhook_delay_ms=50,
+        cdc_gap_rate=0.001,
+    ),
+    # The platform is down for a minute, 30 s after start; otherwise healthy.
+    "outage": FaultProfile(name="outage", outage_windows=((30.0, 90.0),)),
+    # Everything at once, hard enough to shake out lost or duplicated writes.
+    "chaos": FaultProfile(
+        name="chaos",
+        latency_ms=50,
+        latency_jitter_ms=100,
+        error_rate=0.1,
+        outage_windows=((60.0, 75.0), (180.0, 210.0)),
+        burst_429_every=50,
+        burst_429_length=10,
+        webhook_redelivery_rate=0.1,
+        webhook_duplicate_rate=0.1,
+        webhook_reorder_window=16,
+        webhook_delay_ms=200,
+        cdc_gap_rate=0.01,
+    ),
+}
+
+
+def load_profile(name: str) -> FaultProfile:
+    """The named profile; ``ValueError`` listing the known names otherwise."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        known = ", ".join(sorted(PROFILES))
+        raise ValueError(f"unknown fault profile {name!r}; choose one of {known}") from None
+
+
+class ErrorFactory(Protocol):
+    """The platform's own error bodies, so injected failures look like the real thing."""
+
+    def error_response(self, status: int, code: str, message: str) -> web.StreamResponse: ...
+
+    def rate_limited_response(self, retry_after: float) -> web.StreamResponse: ...
+
+
+@dataclass
+class FaultCounters:
+    """How many requests each fault touched (exposed by ``GET /_sandbox/state``)."""
+
+    requests: int = 0
+    delayed: int = 0
+    errors: int = 0
+    outages: int = 0
+    bursts_429: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "requests": self.requests,
+            "delayed": self.delayed,
+            "errors": self.errors,
+            "outages": self.outages,
+            "bursts_429": self.bursts_429,
+            "injected_by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+        }
+
+
+class FaultInjector:
+    """Applies a profile's HTTP faults to every non-admin request, deterministically per seed."""
+
+    def __init__(
+        self,
+        profile: FaultProfile,
+        *,
+        errors: ErrorFactory,
+        rng: random.Random,
+        clock: Clock,
+    ) -> None:
+        self._errors = errors
+        self._rng = rng
+        self._clock = clock
+        self.counters = FaultCounters()
+        self.profile = profile
+        self._epoch = clock.monotonic()
+        self._seen = 0  # requests seen under the current profile, drives the 429 bursts
+
+    def apply(self, profile: FaultProfile) -> None:
+        """Switch profiles; outage windows and burst cycles restart from now."""
+        self.profile = profile
+        self._epoch = self._clock.monotonic()
+        self._seen = 0
+        logger.info("sandbox faults applied profile=%s", profile.name)
+
+    def reset_counters(self) -> None:
+        self.counters = FaultCounters()
+
+    def _count(self, status: int) -> None:
+        self.counters.by_status[status] = self.counters.by_status.get(status, 0) + 1
+
+    async def inject(self, request: web.Request) -> web.StreamResponse | None:
+        """The faulty response to send instead of the real one, or None to serve normally."""
+        profile = self.profile
+        self.counters.requests += 1
+        position = self._seen
+        self._seen += 1
+        if profile.latency_ms or profile.latency_jitter_ms:
+            delay_ms = profile.latency_ms + self._rng.uniform(0, profile.latency_jitter_ms)
+            self.counters.delayed += 1
+            await self._clock.sleep(delay_ms / 1000)
+        if profile.in_outage(self._clock.monotonic() - self._epoch):
+            self.counters.outages += 1
+            self._count(503)
+            return self._errors.error_response(
+                503, "service_unavailable", "Service unavailable; please try again later."
+            )
+        every, length = profile.burst_429_every, profile.burst_429_length
+        if every and length and position % (every + length) >= every:
+            self.counters.bursts_429 += 1
+            self._count(429)
+            return self._errors.rate_limited_response(profile.burst_429_retry_after_s)
+        if profile.error_rate and self._rng.random() < profile.error_rate:
+            status = self._rng.choice(profile.error_statuses)
+            self.counters.errors += 1
+            self._count(status)
+            code = _SERVER_ERROR_CODES.get(status, "server_error")
+            return self._errors.error_response(status, code, "An internal error occurred.")
+        return None
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        if request.path.startswith(ADMIN_PREFIX):
+            return await handler(request)
+        injected = await self.inject(request)
+        if injected is not None:
+            logger.debug("sandbox fault injected path=%s status=%s", request.path, injected.status)
+            return injected
+        return await handler(request)

@@ -1,0 +1,137 @@
+"""The Intercom sandbox: :class:`IntercomSandbox` plugs the state, routes, gateway and
+notifications into the shared sandbox base."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from connectors.base.sandbox.ratelimit import FixedWindowLimiter
+from connectors.base.sandbox.server import Middleware, PlatformSandbox, SandboxContext
+from connectors.intercom.sandbox.config import IntercomSandboxConfig
+from connectors.intercom.sandbox.conversations import ConversationService
+from connectors.intercom.sandbox.errors import error_list
+from connectors.intercom.sandbox.gateway import Gateway
+from connectors.intercom.sandbox.routes_contacts import contact_routes
+from connectors.intercom.sandbox.routes_conversations import conversation_routes
+from connectors.intercom.sandbox.routes_workspace import workspace_routes
+from connectors.intercom.sandbox.state import Event, IntercomState
+from connectors.intercom.sandbox.webhooks import (
+    INTERCOM_RETRY_POLICY,
+    PING_ITEM,
+    NotificationFactory,
+)
+
+__all__ = ["IntercomSandbox"]
+
+logger = logging.getLogger(__name__)
+
+
+class IntercomSandbox(PlatformSandbox):
+    """An offline Intercom workspace speaking REST API 2.14 and sending signed webhooks."""
+
+    platform = "intercom"
+    webhook_retry_policy = INTERCOM_RETRY_POLICY
+
+    def __init__(
+        self, *, context: SandboxContext, config: IntercomSandboxConfig | None = None
+    ) -> None:
+        super().__init__(context=context)
+        self.config = config or IntercomSandboxConfig()
+        self.state = IntercomState(self.config, context.clock, context.rng)
+        self.conversations = ConversationService(self.state)
+        self.limiter = FixedWindowLimiter(
+            self.config.window_limit, self.config.rate_limit_window_s, context.clock
+        )
+        self.gateway = Gateway(self.config, self.limiter, context.derive_rng("request_ids"))
+        self.notifications = NotificationFactory(
+            app_id=self.config.app_id,
+            client_secret=self.config.client_secret,
+            rng=context.derive_rng("notifications"),
+        )
+        self.topics: Counter[str] = Counter()
+
+    # -- PlatformSandbox -----------------------------------------------------------------
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            *contact_routes(self.state, self.publish),
+            *conversation_routes(self.conversations, self.publish),
+            *workspace_routes(self.state),
+        ]
+
+    def middlewares(self) -> list[Middleware]:
+        return [self.gateway.middleware]
+
+    def reset(self) -> None:
+        self.state.reset()
+        self.limiter.reset()
+        self.topics.clear()
+
+    def snapshot(self) -> dict[str, Any]:
+        state = self.state
+        return {
+            "app_id": self.config.app_id,
+            "contacts": [state.render_contact(c) for c in state.contacts.values()],
+            "conversations": [
+                self.conversations.render(c, c.parts) for c in state.conversations.values()
+            ],
+            "tags": [t.basic() for t in state.tags.values()],
+            "admins": [a.to_api() for a in state.admins.values()],
+            "data_attributes": [a.to_api() for a in state.attributes.values() if a.custom],
+        }
+
+    def error_response(self, status: int, code: str, message: str) -> web.StreamResponse:
+        return error_list(status, code, message, request_id=self.gateway.request_id())
+
+    def rate_limited_response(self, retry_after: float) -> web.StreamResponse:
+        reset_at = self.context.clock.now().timestamp() + retry_after
+        return self.gateway.limited_response(retry_after, reset_at)
+
+    def counters(self) -> dict[str, Any]:
+        return {
+            "contacts": len(self.state.contacts),
+            "conversations": len(self.state.conversations),
+            "notifications": dict(sorted(self.topics.items())),
+            "rejected": dict(self.gateway.rejected),
+        }
+
+    def describe(self) -> dict[str, str]:
+        return {
+            "app_id": self.config.app_id,
+            "access_token": self.config.access_tokens[0],
+            "client_secret": self.config.client_secret,
+        }
+
+    async def start(self) -> None:
+        if self.config.send_ping_on_start:
+            await self.publish([Event("ping", dict(PING_ITEM))])
+
+    # -- webhooks ------------------------------------------------------------------------
+
+    def subscribed(self, topic: str) -> bool:
+        topics = self.config.webhook_topics
+        return topic == "ping" or topics is None or topic in topics
+
+    async def publish(self, events: list[Event]) -> None:
+        """Sign and queue one notification per event the subscription wants."""
+        dispatcher = self.context.webhooks
+        for event in events:
+            if not self.subscribed(event.topic):
+                continue
+            self.topics[event.topic] += 1
+            if dispatcher is None:
+                continue
+            envelope = self.notifications.envelope(
+                event.topic, event.item, created_at=self.state.now()
+            )
+            render = functools.partial(self.notifications.render, envelope)
+            body, headers = render(1)
+            await dispatcher.emit(body, headers, render_attempt=render)
+            logger.debug(
+                "intercom sandbox notification topic=%s id=%s", event.topic, envelope["id"]
+            )

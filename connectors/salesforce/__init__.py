@@ -1,0 +1,9 @@
+"""Salesforce: Service Cloud cases, contacts and comments, with Change Data Capture.
+
+``sandbox`` is the offline, faithful Salesforce (OAuth, REST, CDC over CometD and the Pub/Sub
+API); ``pubsub`` holds the Pub/Sub API proto and its generated gRPC modules.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,30 @@
+"""An offline, faithful Salesforce org for the demo, the tests and rollout rehearsals.
+
+``SalesforceSandbox`` (registered as ``connectors.salesforce.sandbox:SalesforceSandbox``)
+serves, on one HTTP port: the OAuth token endpoint (JWT bearer and refresh token flows), the
+REST API (``/services/data/vXX.X``: sObjects Case, Contact, CaseComment, ContentVersion,
+ContentDocument, ContentDocumentLink; upsert by external id; sObject Collections; describe;
+limits) with ``Sforce-Limit-Info`` and the daily allowance, and Change Data Capture over
+CometD (``/cometd/XX.X``). The Pub/Sub API (gRPC, ``eventbus.v1.PubSub``) listens on its own
+port, :attr:`SalesforceSandbox.pubsub_target`. Configure it with
+:class:`SalesforceSandboxConfig`.
+
+Modules: ``state`` (org, config, API usage), ``store``/``fields``/``objects``/``ids`` (records
+and rules), ``auth`` (OAuth, sessions), ``rest_common``/``routes_sobjects``/``routes_misc``
+(REST), ``cdc``/``cdc_schema`` (event bus, layouts, Avro), ``cometd``, ``pubsub``, ``server``.
+"""
+
+from __future__ import annotations
+
+from connectors.salesforce.sandbox.cdc_schema import decode_bitmap
+from connectors.salesforce.sandbox.pubsub import decode_replay_id, encode_replay_id
+from connectors.salesforce.sandbox.server import SalesforceSandbox
+from connectors.salesforce.sandbox.state import SalesforceSandboxConfig
+
+__all__ = [
+    "SalesforceSandbox",
+    "SalesforceSandboxConfig",
+    "decode_bitmap",
+    "decode_replay_id",
+    "encode_replay_id",
+]

@@ -1,0 +1,116 @@
+"""The Zendesk Conversations (Sunshine Conversations v2) sandbox as a :class:`PlatformSandbox`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from aiohttp import web
+
+from connectors.base.sandbox.server import Middleware, PlatformSandbox, SandboxContext
+from connectors.base.sandbox.webhooks import RetryPolicy
+from connectors.zendesk_conversations.sandbox import errors
+from connectors.zendesk_conversations.sandbox.auth import ApiKey, Authenticator
+from connectors.zendesk_conversations.sandbox.config import (
+    SUNSHINE_RETRY_POLICY,
+    SunshineSandboxConfig,
+)
+from connectors.zendesk_conversations.sandbox.http import Api, sunshine_middleware
+from connectors.zendesk_conversations.sandbox.render import (
+    switchboard_integration_json,
+    switchboard_json,
+)
+from connectors.zendesk_conversations.sandbox.routes_agent import AgentRoutes
+from connectors.zendesk_conversations.sandbox.routes_conversations import ConversationRoutes
+from connectors.zendesk_conversations.sandbox.routes_switchboard import SwitchboardRoutes
+from connectors.zendesk_conversations.sandbox.routes_users import UserRoutes
+from connectors.zendesk_conversations.sandbox.state import SunshineState
+from connectors.zendesk_conversations.sandbox.webhooks import WebhookPublisher
+
+__all__ = ["SunshineSandbox"]
+
+logger = logging.getLogger(__name__)
+
+
+class SunshineSandbox(PlatformSandbox):
+    """One Sunshine Conversations app: users, conversations, messages, a switchboard shared by
+    an AI agent and Zendesk's agent workspace, and the custom integration's webhook."""
+
+    platform: ClassVar[str] = "zendesk_conversations"
+    webhook_retry_policy: ClassVar[RetryPolicy] = SUNSHINE_RETRY_POLICY
+
+    def __init__(
+        self, *, context: SandboxContext, config: SunshineSandboxConfig | None = None
+    ) -> None:
+        super().__init__(context=context)
+        self.config = config or SunshineSandboxConfig()
+        self.state = SunshineState(
+            self.config, rng=context.derive_rng("sunshine-ids"), clock=context.clock
+        )
+        self.publisher = WebhookPublisher(self.state, context.webhooks)
+        self.api = Api(state=self.state, publisher=self.publisher)
+        key = ApiKey(self.config.key_id, self.config.key_secret, self.config.app_id)
+        self.authenticator = Authenticator({key.key_id: key}, context.clock)
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            *UserRoutes(self.api).routes(),
+            *ConversationRoutes(self.api).routes(),
+            *SwitchboardRoutes(self.api).routes(),
+            *AgentRoutes(self.api).routes(),
+        ]
+
+    def middlewares(self) -> list[Middleware]:
+        return [sunshine_middleware(self.authenticator)]
+
+    def reset(self) -> None:
+        self.state.reset()
+        self.publisher.reset()
+        logger.info("sunshine sandbox reset app_id=%s", self.config.app_id)
+
+    def snapshot(self) -> dict[str, Any]:
+        config = self.config
+        switchboard = self.state.switchboard
+        hooks = self.context.webhooks
+        return {
+            "app": {"id": config.app_id, "keyId": config.key_id},
+            "integration": {
+                "id": config.integration_id,
+                "type": "custom",
+                "displayName": config.integration_name,
+                "webhooks": [
+                    {
+                        "id": config.webhook_id,
+                        "version": "v2",
+                        "target": hooks.target_url if hooks else None,
+                        "triggers": list(config.webhook_triggers),
+                        # As GET .../webhooks/{id} shows it: receivers compare X-API-Key to it.
+                        "secret": config.webhook_secret,
+                    }
+                ],
+            },
+            "switchboard": switchboard_json(switchboard)
+            | {
+                "switchboardIntegrations": [
+                    switchboard_integration_json(s) for s in switchboard.integrations.values()
+                ]
+            },
+            **self.state.snapshot(),
+            "recentWebhooks": list(self.publisher.recent),
+        }
+
+    def counters(self) -> dict[str, Any]:
+        return {
+            "users": len(self.state.users),
+            "conversations": len(self.state.conversations),
+            "messages": sum(len(c.messages) for c in self.state.conversations.values()),
+            **self.publisher.counters(),
+        }
+
+    def error_response(self, status: int, code: str, message: str) -> web.StreamResponse:
+        return errors.error_response(status, code, message)
+
+    def rate_limited_response(self, retry_after: float) -> web.StreamResponse:
+        return errors.rate_limited_response(
+            retry_after, send_retry_after=self.config.send_retry_after
+        )

@@ -1,0 +1,157 @@
+"""The fault middleware: seeded 5xx, outage windows, 429 bursts, latency, admin exemption."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from connectors.base.sandbox import (
+    PROFILES,
+    FaultProfile,
+    ManualClock,
+    load_profile,
+    run_sandboxes,
+)
+from tests.connectors.base.conftest import NotesSandbox
+
+Serve = Callable[..., Any]
+
+
+async def statuses(profile: FaultProfile, *, seed: int, n: int) -> list[int]:
+    sandbox = NotesSandbox.create(seed=seed, faults=profile, clock=ManualClock())
+    async with (
+        run_sandboxes([sandbox]) as running,
+        httpx.AsyncClient(base_url=running.url("notes")) as http,
+    ):
+        return [(await http.get("/notes")).status_code for _ in range(n)]
+
+
+@pytest.fixture
+async def notes_http(clock: ManualClock) -> AsyncIterator[tuple[NotesSandbox, httpx.AsyncClient]]:
+    sandbox = NotesSandbox.create(seed=1, clock=clock)
+    async with (
+        run_sandboxes([sandbox]) as running,
+        httpx.AsyncClient(base_url=running.url("notes")) as http,
+    ):
+        yield sandbox, http
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+async def test_error_rate_is_deterministic_per_seed() -> None:
+    profile = FaultProfile(error_rate=0.2)
+    first = await statuses(profile, seed=11, n=300)
+    again = await statuses(profile, seed=11, n=300)
+    other = await statuses(profile, seed=12, n=300)
+    errors = sum(s >= 500 for s in first)
+    assert first == again
+    assert first != other
+    assert 30 <= errors <= 90  # 60 expected; a broken rate lands far outside
+    assert set(first) <= {200, 500, 502, 503}
+
+
+async def test_injected_errors_use_the_platform_error_body(
+    notes_http: tuple[NotesSandbox, httpx.AsyncClient],
+) -> None:
+    _, http = notes_http
+    await http.put("/_sandbox/faults", json={"error_rate": 1.0, "error_statuses": [502]})
+    response = await http.get("/notes")
+    assert response.status_code == 502
+    assert response.json() == {
+        "notes_error": "bad_gateway",
+        "message": "An internal error occurred.",
+    }
+
+
+async def test_outage_window_follows_the_clock(
+    notes_http: tuple[NotesSandbox, httpx.AsyncClient], clock: ManualClock
+) -> None:
+    _, http = notes_http
+    await http.put("/_sandbox/faults", json={"outage_windows": [[10, 20]]})
+    seen = []
+    for step in (0, 10, 9.9, 0.2, 100):
+        clock.advance(step)
+        seen.append((await http.get("/notes")).status_code)
+    assert seen == [200, 503, 503, 200, 200]
+    # Re-applying the profile restarts its windows from now.
+    await http.put("/_sandbox/faults", json={"profile": "outage"})
+    clock.advance(45)
+    assert (await http.get("/notes")).status_code == 503
+    state = (await http.get("/_sandbox/state")).json()
+    assert state["faults"]["outages"] == 3
+
+
+async def test_429_bursts_follow_the_cycle(
+    notes_http: tuple[NotesSandbox, httpx.AsyncClient],
+) -> None:
+    _, http = notes_http
+    await http.put("/_sandbox/faults", json={"burst_429_every": 3, "burst_429_length": 2})
+    seen = [(await http.get("/notes")).status_code for _ in range(10)]
+    assert seen == [200, 200, 200, 429, 429, 200, 200, 200, 429, 429]
+    limited = await http.get("/notes")  # position 10: served again
+    assert limited.status_code == 200
+
+
+async def test_latency_waits_on_the_clock(
+    notes_http: tuple[NotesSandbox, httpx.AsyncClient], clock: ManualClock
+) -> None:
+    _, http = notes_http
+    await http.put("/_sandbox/faults", json={"latency_ms": 250})
+    before = clock.monotonic()
+    for _ in range(4):
+        await http.get("/notes")
+    assert clock.monotonic() - before == pytest.approx(1.0)
+
+
+async def test_admin_endpoints_are_never_faulted(
+    notes_http: tuple[NotesSandbox, httpx.AsyncClient],
+) -> None:
+    _, http = notes_http
+    await http.put("/_sandbox/faults", json={"error_rate": 1.0, "outage_windows": [[0, 999]]})
+    assert (await http.get("/notes")).status_code == 503
+    for path in ("/_sandbox/state", "/_sandbox/snapshot", "/_sandbox/faults"):
+        assert (await http.get(path)).status_code == 200
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_named_profiles_load(name: str) -> None:
+    assert load_profile(name).name == name
+
+
+def test_unknown_profile_lists_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="chaos, flaky, none, outage"):
+        load_profile("doom")
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"error_rate": 1.5},
+        {"outage_windows": [[20, 10]]},
+        {"error_statuses": [404]},
+        {"burst_429_length": 3},
+        {"latency_ms": -1},
+        {"surprise": True},
+    ],
+    ids=["rate-over-1", "window-backwards", "non-5xx", "burst-without-every", "negative", "extra"],
+)
+def test_invalid_profiles_are_refused(fields: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        FaultProfile.model_validate(fields)
+
+
+async def test_put_faults_refuses_bad_profiles(
+    notes_http: tuple[NotesSandbox, httpx.AsyncClient],
+) -> None:
+    _, http = notes_http
+    assert (await http.put("/_sandbox/faults", json={"profile": "doom"})).status_code == 400
+    assert (await http.put("/_sandbox/faults", json={"error_rate": 2})).status_code == 400
+    assert (await http.put("/_sandbox/faults", content=b"[1]")).status_code == 400
+    assert (await http.get("/_sandbox/faults")).json()["name"] == "none"

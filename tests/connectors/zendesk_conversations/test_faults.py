@@ -1,0 +1,40 @@
+"""Injected faults look like Sunshine's own errors."""
+
+from __future__ import annotations
+
+from connectors.zendesk_conversations.sandbox import SunshineSandboxConfig
+from tests.connectors.zendesk_conversations.harness import Harness, serve_sandbox
+
+
+async def test_injected_server_errors_use_the_platform_error_shape(sunshine: Harness) -> None:
+    applied = await sunshine.admin.put(
+        "/_sandbox/faults", json={"error_rate": 1.0, "error_statuses": [503]}
+    )
+    assert applied.status_code == 200
+    response = await sunshine.api.get("/users/anyone")
+    assert response.status_code == 503
+    [error] = response.json()["errors"]
+    assert set(error) == {"code", "title"}
+    # Admin endpoints are never faulted.
+    assert (await sunshine.admin.get("/_sandbox/snapshot")).status_code == 200
+
+
+async def test_injected_429_has_no_retry_after_unless_configured(sunshine: Harness) -> None:
+    await sunshine.admin.put("/_sandbox/faults", json={"burst_429_every": 1, "burst_429_length": 1})
+    statuses = [(await sunshine.api.get("/users/anyone")) for _ in range(2)]
+    assert [r.status_code for r in statuses] == [404, 429]
+    limited = statuses[1]
+    assert limited.json() == {
+        "errors": [{"code": "too_many_requests", "title": "Rate limit exceeded"}]
+    }
+    assert "Retry-After" not in limited.headers
+
+    async with serve_sandbox(config=SunshineSandboxConfig(send_retry_after=True)) as harness:
+        await harness.admin.put(
+            "/_sandbox/faults",
+            json={"burst_429_every": 1, "burst_429_length": 1, "burst_429_retry_after_s": 2.5},
+        )
+        await harness.api.get("/users/anyone")
+        limited = await harness.api.get("/users/anyone")
+    assert limited.status_code == 429
+    assert limited.headers["Retry-After"] == "3"
