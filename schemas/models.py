@@ -312,6 +312,10 @@ class WriteResult(AvroRecord):
     fingerprints: list[str] = Field(default_factory=list)
     error: str | None = None
     written_at: Timestamp
+    #: ids the platform gave to parts of the write ("thread:<i>" / "message" → id); after v1
+    created_ids: dict[str, str] = Field(default_factory=dict)
+    #: API calls the write cost, lookups included; after v1
+    api_calls: Int32 = 0
 
 
 class DeadLetter(AvroRecord):

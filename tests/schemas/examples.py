@@ -202,6 +202,8 @@ EXAMPLES: dict[str, AvroRecord] = {
         fingerprints=["sf|5003t00002AbCdE|status|4f2a"],
         error="none",
         written_at=T0,
+        created_ids={"thread:0": "9001", "thread:1": "9002"},
+        api_calls=4,
     ),
     "DeadLetter": DeadLetter(
         command=COMMAND,
