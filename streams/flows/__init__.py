@@ -1,0 +1,119 @@
+"""The Intercom ⇄ Zendesk flows, one module per concern, all pure.
+
+Each flow takes a ``FlowContext`` (the link's state, the event, the config, the time) and adds
+commands and audit records to it; the planner in ``streams.sync`` decides which flows an event
+reaches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from schemas.models import (
+    AuditRecord,
+    CommandAction,
+    Contact,
+    EntityData,
+    EntityType,
+    Envelope,
+    Message,
+    SyncCommand,
+)
+from streams.audit import audit
+from streams.config import SyncConfig
+from streams.emit import make_command
+from streams.mapping import Side
+from streams.state import LinkState
+
+__all__ = ["FlowContext"]
+
+
+@dataclass
+class FlowContext:
+    config: SyncConfig
+    state: LinkState
+    event: Envelope
+    now: datetime
+    #: the customer's profile from the contact link, when known (routing, identity)
+    profile: Contact | None = None
+    commands: list[SyncCommand] = field(default_factory=list)
+    audits: list[AuditRecord] = field(default_factory=list)
+
+    @property
+    def side(self) -> Side:
+        platform = self.event.source.platform.value
+        assert platform in ("intercom", "zendesk")
+        return "intercom" if platform == "intercom" else "zendesk"
+
+    @property
+    def ts(self) -> float:
+        return self.now.timestamp()
+
+    @property
+    def source_time(self) -> float:
+        return self.event.source.occurred_at.timestamp()
+
+    def connector_for(self, side: Side) -> str:
+        return self.state.connectors.get(side) or getattr(self.config.connectors, side)
+
+    def note(self, stage: str, decision: str, reason: str, **details: Any) -> None:
+        self.audits.append(
+            audit(
+                self.state.link_id,
+                stage,
+                decision,
+                reason,
+                at=self.now,
+                event_id=self.event.event_id,
+                details={k: str(v) for k, v in details.items()},
+            )
+        )
+
+    def emit(
+        self,
+        target: Side,
+        entity_type: EntityType,
+        action: CommandAction,
+        data: EntityData,
+        *,
+        changed_fields: list[str] | None = None,
+        thread: list[Message] | None = None,
+        contact: Contact | None = None,
+        options: dict[str, str] | None = None,
+        part: str = "",
+        reason: str,
+    ) -> SyncCommand:
+        command = make_command(
+            self.state,
+            self.event,
+            platform=target,
+            connector_id=self.connector_for(target),
+            entity_type=entity_type,
+            action=action,
+            data=data,
+            changed_fields=changed_fields or [],
+            thread=thread or [],
+            contact=contact,
+            options=options,
+            entity_id=self.state.members.get(target),
+            now=self.now,
+            part=part,
+        )
+        self.commands.append(command)
+        self.audits.append(
+            audit(
+                self.state.link_id,
+                "sync",
+                f"{action.value}_{entity_type.value}_on_{target}",
+                reason,
+                at=self.now,
+                event_id=self.event.event_id,
+                command_id=command.command_id,
+                details={"fields": ",".join(command.changed_fields)}
+                if command.changed_fields
+                else {},
+            )
+        )
+        return command

@@ -1,0 +1,312 @@
+"""Cases: an Intercom conversation becomes a Zendesk ticket; status, priority and tags then
+round-trip both ways; a new Zendesk ticket from a known customer is acknowledged in Intercom.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors.base.commands import (
+    OPTION_GROUP_ID,
+    OPTION_TAGS_ADDED,
+    OPTION_TAGS_REMOVED,
+    encode_list,
+)
+from schemas.models import (
+    Actor,
+    ActorKind,
+    Case,
+    CaseStatus,
+    CommandAction,
+    Contact,
+    EntityType,
+    Message,
+    Priority,
+)
+from streams.decide import accept_field, decide_field
+from streams.flows import FlowContext
+from streams.mapping import (
+    Side,
+    custom_fields_for_zendesk,
+    map_priority,
+    map_status,
+    map_tags,
+    other_side,
+    route_group,
+)
+
+__all__ = ["ACK_MARKER", "on_case"]
+
+ACK_MARKER = "ack:intercom"
+
+_PRIORITY_ORDER = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT]
+_DONE = {CaseStatus.SOLVED, CaseStatus.CLOSED}
+
+
+def on_case(ctx: FlowContext) -> None:
+    case = ctx.event.data
+    side = ctx.side
+    state = ctx.state
+    if not isinstance(case, Case):
+        ctx.note("sync", "ignored", f"{side} deleted the record; its mirror is left as it is")
+        return
+    state.records[side] = case.model_dump(mode="json")
+    target = other_side(side)
+    if target in state.members or target in state.creating:
+        _round_trip(ctx, case)
+    elif state.origin == "intercom" and side == "intercom":
+        _maybe_escalate(ctx, case)
+    elif state.origin == "zendesk" and side == "zendesk":
+        _maybe_acknowledge(ctx, case)
+    else:
+        ctx.note("sync", "no_action", f"{side} record is not linked to the other platform")
+    _remember(ctx, side, case)
+
+
+def _remember(ctx: FlowContext, side: Side, case: Case) -> None:
+    """What ``side`` now holds: the baseline for deltas and convergence next time."""
+    ctx.state.set_known(side, "status", case.status.value)
+    ctx.state.set_known(side, "priority", case.priority.value if case.priority else None)
+    ctx.state.set_known(side, "tags", sorted(case.tags))
+
+
+# -- escalation ---------------------------------------------------------------------------
+def _escalation_reason(ctx: FlowContext, case: Case) -> str | None:
+    flow = ctx.config.flows.escalate_to_zendesk
+    if not flow.enabled:
+        return None
+    rule = flow.when
+    tagged = sorted(set(rule.tags_any) & set(case.tags))
+    if tagged:
+        return f"tagged {', '.join(tagged)}"
+    floor = rule.priority_at_least
+    if (
+        floor
+        and case.priority
+        and _PRIORITY_ORDER.index(case.priority) >= _PRIORITY_ORDER.index(floor)
+    ):
+        return f"priority {case.priority.value}"
+    plan = ctx.profile.plan if ctx.profile else None
+    if plan and plan in rule.plans_any:
+        return f"customer on plan {plan}"
+    return None
+
+
+def _maybe_escalate(ctx: FlowContext, case: Case) -> None:
+    reason = _escalation_reason(ctx, case)
+    if reason is None:
+        ctx.note("rules", "not_escalated", "the conversation matches no escalation rule")
+        return
+    config = ctx.config
+    status = map_status(config, "intercom", case.status) or CaseStatus.OPEN
+    priority = map_priority(config, "intercom", case.priority)
+    tags = map_tags(config, "intercom", case.tags)
+    contact = ctx.profile or _contact_from(case.requester)
+    custom_fields, refused = custom_fields_for_zendesk(config, case, contact)
+    ticket = Case(
+        subject=case.subject or _subject_from(ctx),
+        status=status,
+        priority=priority,
+        tags=sorted(tags),
+        requester=case.requester,
+        custom_fields=custom_fields,
+        channel=case.channel,
+        created_at=case.created_at,
+    )
+    options: dict[str, str] = {}
+    group = route_group(config, ctx.profile, case.tags)
+    if group is not None:
+        options[OPTION_GROUP_ID] = str(group)
+    thread = [Message.model_validate(m) for m in ctx.state.thread[-config.max_thread_messages :]]
+    command = ctx.emit(
+        "zendesk",
+        EntityType.CASE,
+        CommandAction.UPSERT,
+        ticket,
+        changed_fields=["subject", "status", "priority", "tags", "custom_fields"],
+        thread=thread,
+        contact=contact,
+        options=options,
+        reason=f"escalated to Zendesk: {reason}, with {len(thread)} message(s) of history",
+    )
+    for index, message_id in enumerate(ctx.state.thread_ids[-len(thread) :] if thread else []):
+        ctx.state.mirrors[f"intercom:{message_id}"] = f"pending:{command.command_id}:thread:{index}"
+    ctx.state.creating.append("zendesk")
+    for field, value in (("status", status.value), ("priority", priority), ("tags", sorted(tags))):
+        target_value = value.value if isinstance(value, Priority) else value
+        accept_field(
+            ctx.state,
+            side="intercom",
+            field=field,
+            target_value=target_value,
+            source_time=ctx.source_time,
+        )
+    if refused:
+        ctx.note(
+            "mapping",
+            "custom_field_refused",
+            "values outside the allowed set were not written: " + "; ".join(refused),
+        )
+
+
+def _contact_from(requester: Actor | None) -> Contact | None:
+    if requester is None or not requester.email:
+        return None
+    return Contact(emails=[requester.email], name=requester.name)
+
+
+def _subject_from(ctx: FlowContext) -> str:
+    for message in ctx.state.thread:
+        text = (message.get("body_text") or "").strip()
+        if text:
+            return text.splitlines()[0][:120]
+    return f"Conversation {ctx.event.source.entity_id}"
+
+
+# -- round trip ---------------------------------------------------------------------------
+def _round_trip(ctx: FlowContext, case: Case) -> None:
+    side, target = ctx.side, other_side(ctx.side)
+    changed = set(ctx.event.changed_fields) or {"status", "priority", "tags"}
+    fields: dict[str, Any] = {}
+    options: dict[str, str] = {}
+    if "status" in changed and ctx.config.flows.status_round_trip.enabled:
+        _status(ctx, case, fields)
+    if "priority" in changed:
+        _priority(ctx, case, fields)
+    if "tags" in changed and ctx.config.flows.tags_both_ways.enabled:
+        _tags(ctx, case, fields, options)
+    if not fields:
+        return
+    base = Case.model_validate(
+        ctx.state.records.get(target) or {"status": fields.get("status", "open")}
+    )
+    update = base.model_copy(update=fields)
+    ctx.emit(
+        target,
+        EntityType.CASE,
+        CommandAction.UPDATE,
+        update,
+        changed_fields=sorted(fields),
+        options=options,
+        reason=f"{side} changed {', '.join(sorted(fields))}",
+    )
+
+
+def _cross(ctx: FlowContext, field: str, source_value: Any, target_value: Any) -> bool:
+    verdict = decide_field(
+        ctx.state,
+        ctx.config,
+        side=ctx.side,
+        record_id=ctx.event.source.entity_id,
+        field=field,
+        source_value=source_value,
+        target_value=target_value,
+        source_time=ctx.source_time,
+        now=ctx.ts,
+    )
+    if not verdict.cross:
+        ctx.note("sync", verdict.decision, verdict.reason, field=field)
+        return False
+    accept_field(
+        ctx.state,
+        side=ctx.side,
+        field=field,
+        target_value=target_value,
+        source_time=ctx.source_time,
+    )
+    return True
+
+
+def _status(ctx: FlowContext, case: Case, fields: dict[str, Any]) -> None:
+    side, target = ctx.side, other_side(ctx.side)
+    mapped = map_status(ctx.config, side, case.status)
+    if mapped is None:
+        ctx.note(
+            "mapping",
+            "unmapped",
+            f"status {case.status.value} on {side} has no mapping to {target}",
+        )
+        return
+    known = ctx.state.known(target, "status")
+    reopen = ctx.config.flows.status_round_trip.reopen
+    reopening = known in {s.value for s in _DONE} and mapped not in _DONE
+    allowed = reopen == "both" or reopen == f"{side}_reopens_{target}"
+    if reopening and not allowed:
+        ctx.note(
+            "rules",
+            "reopen_refused",
+            f"the reopen rule ({reopen}) keeps the {target} record {known}",
+        )
+        return
+    if _cross(ctx, "status", case.status.value, mapped.value):
+        fields["status"] = mapped
+
+
+def _priority(ctx: FlowContext, case: Case, fields: dict[str, Any]) -> None:
+    mapped = map_priority(ctx.config, ctx.side, case.priority)
+    if mapped is None:
+        return
+    if _cross(ctx, "priority", case.priority.value if case.priority else None, mapped.value):
+        fields["priority"] = mapped
+
+
+def _tags(ctx: FlowContext, case: Case, fields: dict[str, Any], options: dict[str, str]) -> None:
+    side, target = ctx.side, other_side(ctx.side)
+    before = set(ctx.state.known(side, "tags") or [])
+    now_tags = set(case.tags)
+    added = map_tags(ctx.config, side, now_tags - before)
+    removed = map_tags(ctx.config, side, before - now_tags)
+    target_tags = set(ctx.state.known(target, "tags") or [])
+    added -= target_tags  # layer 3 per tag: already there
+    removed &= target_tags  # only remove what is there
+    if not added and not removed:
+        if now_tags != before:
+            ctx.note("sync", "converged", f"layer 3: {target} already has these tags", field="tags")
+        return
+    result = sorted((target_tags | added) - removed)
+    if _cross(ctx, "tags", sorted(now_tags), result):
+        fields["tags"] = result
+        options[OPTION_TAGS_ADDED] = encode_list(added)
+        options[OPTION_TAGS_REMOVED] = encode_list(removed)
+
+
+# -- acknowledgement ----------------------------------------------------------------------
+def _maybe_acknowledge(ctx: FlowContext, case: Case) -> None:
+    flow = ctx.config.flows.acknowledge_new_tickets
+    if ctx.event.op.value != "create" or not flow.enabled:
+        ctx.note("sync", "no_action", "Zendesk ticket not linked to Intercom")
+        return
+    if ACK_MARKER in ctx.state.mirrors:
+        ctx.note("rules", "not_acknowledged", "this ticket was acknowledged in Intercom already")
+        return
+    requester = case.requester
+    if requester is None or not requester.email:
+        ctx.note(
+            "rules",
+            "not_acknowledged",
+            "the new ticket has no requester email to match in Intercom",
+        )
+        return
+    text = flow.message.format(
+        name=requester.name or "there",
+        ticket_id=ctx.event.source.entity_id,
+        subject=case.subject or "",
+    )
+    message = Message(
+        case_id=ctx.event.source.entity_id,
+        author=Actor(kind=ActorKind.INTEGRATION, name="Support"),
+        body_text=text,
+        public=True,
+        created_at=ctx.now,
+    )
+    command = ctx.emit(
+        "intercom",
+        EntityType.CASE,
+        CommandAction.UPSERT,
+        message,
+        contact=_contact_from(requester),
+        reason="new Zendesk ticket: acknowledge it in Intercom, if Intercom knows the customer",
+    )
+    # Acknowledged once; the ticket is not linked to the message's conversation (the flow
+    # is a courtesy, not a mirror).
+    ctx.state.mirrors[ACK_MARKER] = command.command_id

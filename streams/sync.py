@@ -1,0 +1,181 @@
+"""The sync stage: one link's state and one event (or write result) in, commands and audit
+records out. Pure: the agent in ``app.agents.sync`` reads and writes the table around it.
+
+For an event, in order:
+
+1. dedupe: an event id seen within ``dedupe_window_seconds`` is dropped (redelivered
+   webhooks, replayed CDC, a worker reprocessing after a crash);
+2. scope: only the configured Intercom and Zendesk connectors take part;
+3. membership: the event's record joins the link; the origin (where the link started) is
+   recognised from the link id itself;
+4. echo, layer one: a change made by our own service account is learned, never copied;
+5. the flows (``streams.flows``): cases, messages, contacts — with echo layers two and
+   three, conflicts, rules and mappings per field.
+
+For a write result: the record a create made joins the link, mirrors get their ids, and the
+fingerprints of what was written are remembered for layer two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from connectors.base.links import case_link_id
+from schemas.models import (
+    ActorKind,
+    AuditRecord,
+    CommandAction,
+    Contact,
+    EntityType,
+    Envelope,
+    SyncCommand,
+    WriteOutcome,
+    WriteResult,
+)
+from streams.audit import audit
+from streams.config import SyncConfig
+from streams.flows import FlowContext
+from streams.flows.cases import on_case
+from streams.flows.contacts import on_contact
+from streams.flows.messages import on_message
+from streams.state import LinkState
+
+__all__ = ["Plan", "SyncPlanner"]
+
+
+@dataclass
+class Plan:
+    state: LinkState
+    commands: list[SyncCommand] = field(default_factory=list)
+    audits: list[AuditRecord] = field(default_factory=list)
+
+
+class SyncPlanner:
+    def __init__(self, config: SyncConfig) -> None:
+        self.config = config
+        self._connectors = {
+            "intercom": config.connectors.intercom,
+            "zendesk": config.connectors.zendesk,
+        }
+
+    # -- events ---------------------------------------------------------------------------
+    def on_event(
+        self,
+        raw_state: dict[str, Any] | None,
+        event: Envelope,
+        *,
+        now: datetime,
+        profile: Contact | None = None,
+    ) -> Plan:
+        assert event.link_id is not None, "the sync stage only sees linked events"
+        kind = "contact" if event.source.entity_type is EntityType.CONTACT else "case"
+        state = LinkState.from_json(raw_state) if raw_state else LinkState.new(event.link_id, kind)
+        plan = Plan(state)
+
+        def note(stage: str, decision: str, reason: str) -> Plan:
+            plan.audits.append(
+                audit(state.link_id, stage, decision, reason, at=now, event_id=event.event_id)
+            )
+            return plan
+
+        if state.seen_before(event.event_id, now.timestamp(), self.config.dedupe_window_seconds):
+            return note(
+                "dedupe", "duplicate_dropped", "event already handled (redelivery or replay)"
+            )
+        source = event.source
+        side = source.platform.value
+        if self._connectors.get(side) != source.connector_id:
+            return note(
+                "sync", "out_of_scope", f"{side}/{source.connector_id} is not a synced connector"
+            )
+        self._join(state, event)
+        if source.actor.kind is ActorKind.INTEGRATION:
+            self._learn_own_write(state, event)
+            return note("echo", "echo_suppressed", "layer 1: made by our own service account")
+        ctx = FlowContext(self.config, state, event, now, profile=profile)
+        if source.entity_type is EntityType.CASE:
+            on_case(ctx)
+        elif source.entity_type is EntityType.MESSAGE:
+            on_message(ctx)
+        elif source.entity_type is EntityType.CONTACT:
+            on_contact(ctx)
+        else:
+            ctx.note("sync", "out_of_scope", f"{source.entity_type.value} events are not synced")
+        plan.commands += ctx.commands
+        plan.audits += ctx.audits
+        return plan
+
+    def _join(self, state: LinkState, event: Envelope) -> None:
+        source = event.source
+        side = source.platform.value
+        state.connectors[side] = source.connector_id
+        if source.entity_type in (EntityType.CASE, EntityType.CONTACT):
+            state.members.setdefault(side, source.entity_id)
+            if side in state.creating and state.members.get(side):
+                state.creating.remove(side)
+        if state.origin is None and state.kind == "case":
+            record = source.entity_id
+            if source.entity_type is EntityType.MESSAGE and event.data is not None:
+                record = getattr(event.data, "case_id", record)
+            if case_link_id(side, source.connector_id, record) == state.link_id:
+                state.origin = side
+
+    @staticmethod
+    def _learn_own_write(state: LinkState, event: Envelope) -> None:
+        """Our own change, reported back: the platform now holds these values."""
+        data = event.data
+        side = event.source.platform.value
+        status = getattr(data, "status", None)
+        if status is not None:
+            state.set_known(side, "status", status.value)
+        tags = getattr(data, "tags", None)
+        if tags is not None and event.source.entity_type is EntityType.CASE:
+            state.set_known(side, "tags", sorted(tags))
+
+    # -- write results --------------------------------------------------------------------
+    def on_write(
+        self, raw_state: dict[str, Any] | None, result: WriteResult, *, now: datetime
+    ) -> Plan:
+        kind = "contact" if result.target.entity_type is EntityType.CONTACT else "case"
+        state = LinkState.from_json(raw_state) if raw_state else LinkState.new(result.link_id, kind)
+        plan = Plan(state)
+        ts = now.timestamp()
+        if state.seen_before(f"write:{result.command_id}", ts, self.config.dedupe_window_seconds):
+            return plan
+        platform = result.target.platform.value
+        if result.outcome is WriteOutcome.FAILED:
+            if platform in state.creating:
+                state.creating.remove(platform)  # a later event may try the create again
+            return plan
+        is_ack = state.mirrors.get("ack:intercom") == result.command_id
+        if (
+            result.target_entity_id
+            and not is_ack
+            and result.target.entity_type is not EntityType.MESSAGE
+        ):
+            state.members[platform] = result.target_entity_id
+            state.connectors.setdefault(platform, result.target.connector_id)
+        if platform in state.creating and platform in state.members:
+            state.creating.remove(platform)
+        for fingerprint in result.fingerprints:
+            state.remember_write(fingerprint, ts, self.config.echo_window_seconds)
+        self._resolve_mirrors(state, result)
+        return plan
+
+    @staticmethod
+    def _resolve_mirrors(state: LinkState, result: WriteResult) -> None:
+        platform = result.target.platform.value
+        prefix = f"pending:{result.command_id}:"
+        for source_key, mirror in list(state.mirrors.items()):
+            if not mirror.startswith(prefix):
+                continue
+            part = mirror[len(prefix) :]
+            created = result.created_ids.get(part)
+            if created:
+                state.mirrors[source_key] = f"{platform}:{created}"
+
+    @staticmethod
+    def is_create(command: SyncCommand) -> bool:
+        return command.action is CommandAction.UPSERT

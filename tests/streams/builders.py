@@ -1,0 +1,199 @@
+"""Canonical events as the Intercom and Zendesk normalisers produce them, for planner tests."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.base.links import case_link_id, contact_link_id
+from schemas.models import (
+    Actor,
+    ActorKind,
+    Case,
+    CaseStatus,
+    Contact,
+    EntityData,
+    EntityType,
+    Envelope,
+    Message,
+    Op,
+    Platform,
+    Priority,
+    Source,
+)
+
+__all__ = ["IC", "T0", "ZD", "World"]
+
+T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+IC, ZD = "ic", "zd"
+CUSTOMER = Actor(kind=ActorKind.CUSTOMER, id="c-1", email="maria@example.com", name="Maria")
+ADMIN = Actor(kind=ActorKind.AGENT, id="a-1", name="Ann")
+ZD_AGENT = Actor(kind=ActorKind.AGENT, id="u-9", name="Sam")
+BOT = Actor(kind=ActorKind.INTEGRATION, id="bot")
+
+
+class World:
+    """One Intercom conversation (``conv-1``) and its events, with a clock."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self.clock = T0
+        self.link = case_link_id("intercom", IC, "conv-1")
+
+    def tick(self, seconds: int = 1) -> datetime:
+        self.clock += timedelta(seconds=seconds)
+        return self.clock
+
+    def _envelope(
+        self,
+        platform: Platform,
+        connector: str,
+        entity_type: EntityType,
+        entity_id: str,
+        data: EntityData,
+        *,
+        actor: Actor,
+        op: Op = Op.UPDATE,
+        changed: list[str] | None = None,
+        link: str | None = None,
+        at: datetime | None = None,
+    ) -> Envelope:
+        n = next(self._ids)
+        return Envelope(
+            event_id=f"evt-{n}",
+            source=Source(
+                platform=platform,
+                connector_id=connector,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                event_type="test",
+                source_event_id=f"src-{n}",
+                actor=actor,
+                occurred_at=at or self.tick(),
+            ),
+            op=op,
+            changed_fields=changed or [],
+            data=data,
+            link_id=link or self.link,
+            ingested_at=self.clock,
+        )
+
+    def conversation(
+        self,
+        *,
+        tags: list[str] | None = None,
+        status: CaseStatus = CaseStatus.OPEN,
+        actor: Actor = CUSTOMER,
+        changed: list[str] | None = None,
+        op: Op = Op.UPDATE,
+        at: datetime | None = None,
+        **case: Any,
+    ) -> Envelope:
+        data = Case(
+            subject="Charged twice",
+            status=status,
+            tags=tags or [],
+            requester=CUSTOMER,
+            priority=case.pop("priority", Priority.NORMAL),
+            **case,
+        )
+        return self._envelope(
+            Platform.INTERCOM,
+            IC,
+            EntityType.CASE,
+            "conv-1",
+            data,
+            actor=actor,
+            changed=changed,
+            op=op,
+            at=at,
+        )
+
+    def part(
+        self, part_id: str, text: str, *, author: Actor = CUSTOMER, public: bool = True
+    ) -> Envelope:
+        data = Message(
+            case_id="conv-1", author=author, body_text=text, public=public, created_at=self.tick()
+        )
+        return self._envelope(
+            Platform.INTERCOM, IC, EntityType.MESSAGE, part_id, data, actor=author
+        )
+
+    def ticket(
+        self,
+        *,
+        status: CaseStatus = CaseStatus.OPEN,
+        tags: list[str] | None = None,
+        actor: Actor = ZD_AGENT,
+        changed: list[str] | None = None,
+        ticket_id: str = "t-7",
+        link: str | None = None,
+        op: Op = Op.UPDATE,
+        at: datetime | None = None,
+    ) -> Envelope:
+        data = Case(
+            subject="Charged twice",
+            status=status,
+            tags=tags or [],
+            requester=CUSTOMER,
+            priority=Priority.NORMAL,
+        )
+        return self._envelope(
+            Platform.ZENDESK,
+            ZD,
+            EntityType.CASE,
+            ticket_id,
+            data,
+            actor=actor,
+            changed=changed,
+            link=link,
+            op=op,
+            at=at,
+        )
+
+    def comment(
+        self,
+        comment_id: str,
+        text: str,
+        *,
+        author: Actor = ZD_AGENT,
+        public: bool = True,
+        actor: Actor | None = None,
+    ) -> Envelope:
+        data = Message(
+            case_id="t-7", author=author, body_text=text, public=public, created_at=self.tick()
+        )
+        return self._envelope(
+            Platform.ZENDESK, ZD, EntityType.MESSAGE, comment_id, data, actor=actor or author
+        )
+
+    def contact(
+        self,
+        platform: Platform,
+        connector: str,
+        entity_id: str,
+        *,
+        changed: list[str] | None = None,
+        actor: Actor = CUSTOMER,
+        at: datetime | None = None,
+        **fields: Any,
+    ) -> Envelope:
+        data = Contact(emails=["maria@example.com"], **fields)
+        link = contact_link_id(
+            "maria@example.com",
+            platform=platform.value,
+            connector_id=connector,
+            entity_id=entity_id,
+        )
+        return self._envelope(
+            platform,
+            connector,
+            EntityType.CONTACT,
+            entity_id,
+            data,
+            actor=actor,
+            changed=changed,
+            link=link,
+            at=at,
+        )

@@ -1,0 +1,358 @@
+"""The sync planner, driven event by event as the agent drives it, with no Kafka."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from connectors.base.commands import OPTION_GROUP_ID, OPTION_TAGS_ADDED, decode_list
+from connectors.base.fingerprints import fingerprint
+from schemas.models import (
+    Actor,
+    ActorKind,
+    Case,
+    CaseStatus,
+    CommandAction,
+    Contact,
+    EntityType,
+    Envelope,
+    Op,
+    Platform,
+    Priority,
+    SyncCommand,
+    WriteOutcome,
+    WriteResult,
+)
+from streams.config import SyncConfig
+from streams.sync import Plan, SyncPlanner
+from tests.streams.builders import BOT, IC, ZD, World
+
+BASE_CONFIG: dict[str, Any] = {
+    "connectors": {"intercom": IC, "zendesk": ZD},
+    "taxonomy": {"tags": {"billing": {"intercom": "billing-issue", "zendesk": "billing"}}},
+    "routing": {"by_plan": {"premium": 3601}, "default_group_id": 3600},
+    "custom_fields": {
+        "plan": {"zendesk_field_id": 9001, "source": "contact.plan", "allowed": ["free", "premium"]}
+    },
+}
+
+
+class Link:
+    """One link's table entry and the planner, as the agent holds them."""
+
+    def __init__(self, world: World, **config: Any) -> None:
+        self.world = world
+        self.planner = SyncPlanner(SyncConfig.model_validate({**BASE_CONFIG, **config}))
+        self.state: dict[str, Any] | None = None
+
+    def send(self, event: Envelope, profile: Contact | None = None) -> Plan:
+        plan = self.planner.on_event(self.state, event, now=self.world.tick(), profile=profile)
+        self.state = plan.state.to_json()
+        return plan
+
+    def written(
+        self,
+        command: SyncCommand,
+        target_id: str | None,
+        *,
+        created: dict[str, str] | None = None,
+        fingerprints: list[str] | None = None,
+        outcome: WriteOutcome = WriteOutcome.WRITTEN,
+    ) -> Plan:
+        result = WriteResult(
+            command_id=command.command_id,
+            link_id=command.link_id,
+            target=command.target,
+            outcome=outcome,
+            target_entity_id=target_id,
+            latency_ms=12.0,
+            fingerprints=fingerprints or [],
+            written_at=self.world.tick(),
+            created_ids=created or {},
+        )
+        plan = self.planner.on_write(self.state, result, now=self.world.clock)
+        self.state = plan.state.to_json()
+        return plan
+
+
+def decisions(plan: Plan) -> list[str]:
+    return [a.decision for a in plan.audits]
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def escalated(world: World, link: Link) -> SyncCommand:
+    """Conversation with two customer parts, then tagged escalate; the ticket t-7 created."""
+    link.send(world.conversation(op=Op.CREATE))
+    link.send(world.part("p-1", "I was charged twice"))
+    link.send(world.part("p-2", "Invoice attached"))
+    [create] = link.send(
+        world.conversation(tags=["escalate", "billing-issue"], changed=["tags"])
+    ).commands
+    link.written(
+        create,
+        "t-7",
+        created={"thread:0": "c-1", "thread:1": "c-2"},
+        fingerprints=[fingerprint("zendesk", "t-7", "status", "open")],
+    )
+    return create
+
+
+def test_a_conversation_without_a_rule_match_stays_in_intercom(world: World) -> None:
+    link = Link(world)
+    plans = [link.send(world.conversation(op=Op.CREATE)), link.send(world.part("p-1", "hi"))]
+    assert [c for p in plans for c in p.commands] == []
+    assert decisions(plans[0]) == ["not_escalated"]
+    assert decisions(plans[1]) == ["kept"]
+
+
+def test_escalation_creates_one_ticket_with_the_full_thread(world: World) -> None:
+    link = Link(world)
+    profile = Contact(
+        emails=["maria@example.com", "m.lopez@work.example"], external_id="cus-1", plan="premium"
+    )
+    link.send(world.conversation(op=Op.CREATE))
+    link.send(world.part("p-1", "I was charged twice"))
+    link.send(
+        world.part(
+            "p-2", "note to self", author=Actor(kind=ActorKind.AGENT, id="a-1"), public=False
+        )
+    )
+    plan = link.send(
+        world.conversation(tags=["escalate", "billing-issue", "vip"], changed=["tags"]), profile
+    )
+    [create] = plan.commands
+    assert create.action is CommandAction.UPSERT
+    assert create.target.platform is Platform.ZENDESK
+    assert create.target.entity_id is None
+    assert create.idempotency_key == f"{world.link}:create:zendesk"
+    assert [m.body_text for m in create.thread] == ["I was charged twice", "note to self"]
+    assert [m.public for m in create.thread] == [True, False]  # admin notes stay internal
+    assert create.contact == profile  # identity resolution gets every email and the external id
+    assert isinstance(create.data, Case)
+    assert create.data.tags == ["billing", "vip"]  # taxonomy applied, `escalate` not copied
+    assert create.data.custom_fields == {"9001": "premium"}
+    assert create.options[OPTION_GROUP_ID] == "3601"  # routed by plan
+    assert "upsert_case_on_zendesk" in decisions(plan)
+
+
+def test_a_second_trigger_or_a_redelivery_never_creates_a_second_ticket(world: World) -> None:
+    link = Link(world)
+    link.send(world.conversation(op=Op.CREATE))
+    tagged = world.conversation(tags=["escalate"], changed=["tags"])
+    assert len(link.send(tagged).commands) == 1
+    assert decisions(link.send(tagged)) == ["duplicate_dropped"]
+    again = link.send(world.conversation(tags=["escalate", "urgent"], changed=["tags"]))
+    assert [c.action for c in again.commands] != [CommandAction.UPSERT]
+
+
+def test_later_parts_are_appended_once(world: World) -> None:
+    link = Link(world)
+    escalated(world, link)
+    plan = link.send(world.part("p-3", "any news?"))
+    [append] = plan.commands
+    assert append.action is CommandAction.APPEND
+    assert append.target.entity_id == "t-7"
+    replayed = world.part("p-3", "any news?")  # same part, another event id (a replay)
+    assert link.send(replayed).commands == []
+    # the parts carried by the create were not appended again either
+    assert link.send(world.part("p-1", "I was charged twice")).commands == []
+
+
+def test_our_own_writes_are_never_copied_back(world: World) -> None:
+    link = Link(world)
+    escalated(world, link)
+    # layer 1: the ticket's webhook for our create, made by the integration user
+    plan = link.send(world.ticket(actor=BOT, op=Op.CREATE))
+    assert plan.commands == []
+    assert decisions(plan) == ["echo_suppressed"]
+    # layer 2: the comments we created come back as comment_added events by the customer
+    plan = link.send(
+        world.comment("c-1", "I was charged twice", author=Actor(kind=ActorKind.CUSTOMER))
+    )
+    assert plan.commands == []
+    assert "echo_suppressed" in decisions(plan)
+
+
+def test_agent_public_replies_go_to_intercom_and_internal_notes_stay(world: World) -> None:
+    link = Link(world)
+    escalated(world, link)
+    [reply] = link.send(world.comment("c-10", "Refund issued")).commands
+    assert reply.target.platform is Platform.INTERCOM
+    assert reply.target.entity_id == "conv-1"
+    assert reply.action is CommandAction.APPEND
+    assert link.send(world.comment("c-11", "check ledger", public=False)).commands == []
+    customer = Actor(kind=ActorKind.CUSTOMER, email="maria@example.com")
+    assert link.send(world.comment("c-12", "thanks", author=customer)).commands == []
+    # our reply's own echo in Intercom (a part by the bot admin) is dropped
+    link.written(reply, "conv-1", created={"message": "p-99"})
+    echo = world.part(
+        "p-99", "Refund issued", author=Actor(kind=ActorKind.AGENT, id="someone-else")
+    )
+    assert link.send(echo).commands == []
+
+
+def test_status_round_trips_without_looping(world: World) -> None:
+    link = Link(world)
+    escalated(world, link)
+    [close] = link.send(world.ticket(status=CaseStatus.SOLVED, changed=["status"])).commands
+    assert close.target.platform is Platform.INTERCOM
+    assert isinstance(close.data, Case)
+    assert close.data.status is CaseStatus.CLOSED
+    assert close.changed_fields == ["status"]
+    link.written(
+        close, "conv-1", fingerprints=[fingerprint("intercom", "conv-1", "status", "closed")]
+    )
+    # Intercom reports the close (not flagged as ours): layer 2 recognises the value we wrote
+    plan = link.send(
+        world.conversation(
+            status=CaseStatus.CLOSED,
+            changed=["status"],
+            actor=Actor(kind=ActorKind.AGENT, id="a-1"),
+        )
+    )
+    assert plan.commands == []
+    assert "echo_suppressed" in decisions(plan)
+
+
+def test_convergence_writes_nothing_when_the_other_side_already_agrees(world: World) -> None:
+    link = Link(world)
+    escalated(world, link)
+    link.send(world.ticket(status=CaseStatus.SOLVED, changed=["status"]))
+    # someone closes the Intercom conversation by hand too: Zendesk is already solved
+    plan = link.send(world.conversation(status=CaseStatus.CLOSED, changed=["status"]))
+    assert plan.commands == []
+    assert "converged" in decisions(plan)
+
+
+@pytest.mark.parametrize(
+    ("rule", "intercom_reopens", "zendesk_reopens"),
+    [
+        pytest.param("intercom_reopens_zendesk", True, False, id="intercom-only"),
+        pytest.param("both", True, True, id="both"),
+        pytest.param("never", False, False, id="never"),
+    ],
+)
+def test_reopen_rule(
+    world: World, rule: str, intercom_reopens: bool, zendesk_reopens: bool
+) -> None:
+    link = Link(world, flows={"status_round_trip": {"reopen": rule}})
+    escalated(world, link)
+    link.send(world.ticket(status=CaseStatus.SOLVED, changed=["status"]))
+    reopened = link.send(world.conversation(status=CaseStatus.OPEN, changed=["status"]))
+    assert bool(reopened.commands) is intercom_reopens
+    link2 = Link(World(), flows={"status_round_trip": {"reopen": rule}})
+    escalated(link2.world, link2)
+    link2.send(link2.world.conversation(status=CaseStatus.CLOSED, changed=["status"]))
+    back = link2.send(link2.world.ticket(status=CaseStatus.OPEN, changed=["status"]))
+    assert bool(back.commands) is zendesk_reopens
+
+
+def test_last_writer_wins_and_owned_fields(world: World) -> None:
+    link = Link(world)
+    escalated(world, link)
+    late = world.tick(60)
+    link.send(world.ticket(status=CaseStatus.PENDING, changed=["status"], at=late))
+    older = link.send(
+        world.conversation(
+            status=CaseStatus.CLOSED,
+            changed=["status"],
+            at=late - timedelta(seconds=30),  # happened before Zendesk's change, arrives after
+        )
+    )
+    assert older.commands == []
+    assert "conflict_lost" in decisions(older)
+    owned = Link(World(), conflicts={"owners": {"status": "zendesk"}})
+    escalated(owned.world, owned)
+    plan = owned.send(owned.world.conversation(status=CaseStatus.CLOSED, changed=["status"]))
+    assert plan.commands == []
+    assert "not_owner" in decisions(plan)
+
+
+def test_tags_map_both_ways_as_deltas(world: World) -> None:
+    link = Link(world)
+    escalated(world, link)
+    [update] = link.send(
+        world.conversation(tags=["escalate", "billing-issue", "refund"], changed=["tags"])
+    ).commands
+    assert decode_list(update.options[OPTION_TAGS_ADDED]) == ["refund"]
+    [back] = link.send(world.ticket(tags=["billing", "refund", "vip"], changed=["tags"])).commands
+    assert back.target.platform is Platform.INTERCOM
+    assert decode_list(back.options[OPTION_TAGS_ADDED]) == ["vip"]
+
+
+def test_new_zendesk_ticket_from_a_customer_is_acknowledged_once(world: World) -> None:
+    from connectors.base.links import case_link_id
+
+    link = Link(world)
+    own = case_link_id("zendesk", ZD, "t-50")
+    plan = link.send(world.ticket(ticket_id="t-50", link=own, op=Op.CREATE))
+    [ack] = plan.commands
+    assert ack.target.platform is Platform.INTERCOM
+    assert ack.action is CommandAction.UPSERT
+    assert ack.contact is not None
+    assert ack.contact.emails == ["maria@example.com"]
+    assert "t-50" in (ack.data.body_text or "")  # type: ignore[union-attr]
+    link.written(ack, "conv-new")
+    assert link.send(world.ticket(ticket_id="t-50", link=own, op=Op.CREATE)).commands == []
+    # acknowledged, not linked: agents' replies on this ticket do not go to Intercom
+    later = link.send(world.comment("c-1", "hello"))
+    assert later.commands == []
+
+
+def test_profile_fields_flow_per_direction(world: World) -> None:
+    link = Link(world)
+    plan = link.send(
+        world.contact(
+            Platform.INTERCOM, IC, "c-1", name="Maria", plan="premium", changed=["name", "plan"]
+        )
+    )
+    [upsert] = plan.commands
+    assert upsert.target.platform is Platform.ZENDESK
+    assert upsert.action is CommandAction.UPSERT
+    assert sorted(upsert.changed_fields) == ["name", "plan"]
+    link.written(upsert, "u-1", fingerprints=[fingerprint("zendesk", "u-1", "plan", "premium")])
+    # plan flows only from Intercom; a Zendesk-side name change flows back
+    plan = link.send(
+        world.contact(
+            Platform.ZENDESK, ZD, "u-1", name="Maria López", plan="free", changed=["name", "plan"]
+        )
+    )
+    [update] = plan.commands
+    assert update.target.platform is Platform.INTERCOM
+    assert update.changed_fields == ["name"]
+    assert isinstance(update.data, Contact)
+    assert update.data.name == "Maria López"
+
+
+def test_events_of_other_connectors_are_out_of_scope(world: World) -> None:
+    link = Link(world, connectors={"intercom": "other", "zendesk": ZD})
+    plan = link.send(world.conversation(tags=["escalate"]))
+    assert plan.commands == []
+    assert decisions(plan) == ["out_of_scope"]
+
+
+def test_failed_create_can_be_retried_by_a_later_event(world: World) -> None:
+    link = Link(world)
+    link.send(world.conversation(op=Op.CREATE))
+    [create] = link.send(world.conversation(tags=["escalate"], changed=["tags"])).commands
+    link.written(create, None, outcome=WriteOutcome.FAILED)
+    [again] = link.send(world.conversation(tags=["escalate", "x"], changed=["tags"])).commands
+    assert again.action is CommandAction.UPSERT
+    assert again.idempotency_key == create.idempotency_key  # the same create, never a second one
+
+
+def test_priority_maps_through_the_config(world: World) -> None:
+    link = Link(world)
+    link.send(world.conversation(op=Op.CREATE))
+    [create] = link.send(
+        world.conversation(tags=["escalate"], priority=Priority.HIGH, changed=["tags"])
+    ).commands
+    assert isinstance(create.data, Case)
+    assert create.data.priority is Priority.HIGH
+    assert create.target.entity_type is EntityType.CASE
