@@ -25,6 +25,7 @@ class Channels:
     raw: faust.TopicT
     quarantine: faust.TopicT
     events: faust.TopicT
+    sync: faust.TopicT
     entities: faust.TopicT
     commands: Mapping[str, faust.TopicT]
     writes: faust.TopicT
@@ -32,7 +33,7 @@ class Channels:
     audit: faust.TopicT
 
     def all(self) -> list[faust.TopicT]:
-        fixed = [self.raw, self.quarantine, self.events, self.entities]
+        fixed = [self.raw, self.quarantine, self.events, self.sync, self.entities]
         return [*fixed, *self.commands.values(), self.writes, self.dlq, self.audit]
 
 
@@ -53,6 +54,7 @@ def declare_channels(app: faust.App, settings: Settings) -> Channels:
         raw=_topic(app, specs["raw"]),
         quarantine=_topic(app, specs["quarantine"]),
         events=_topic(app, specs["events"]),
+        sync=_topic(app, specs["sync"]),
         entities=_topic(app, specs["entities"]),
         commands={p: _topic(app, specs[f"commands.{p}"]) for p in SINK_PLATFORMS},
         writes=_topic(app, specs["writes"]),
@@ -61,17 +63,18 @@ def declare_channels(app: faust.App, settings: Settings) -> Channels:
     )
 
 
-def inbound(app: faust.App, topic: faust.TopicT) -> faust.TopicT:
-    """The same topic for reading: values arrive as bytes for the agent to decode.
+def inbound(app: faust.App, *topics: faust.TopicT) -> faust.TopicT:
+    """The same topic(s) for reading: values arrive as bytes for the agent to decode.
 
     A new Topic rather than ``topic.derive(...)``: in Faust 0.15 a derived topic shares its
     parent's Schema object and overwrites its serializers, which would make the parent (our
     output channel) skip the Avro codec.
     """
+    first = topics[0]
     return app.topic(
-        topic.get_topic_name(),
-        partitions=topic.partitions,
-        replicas=topic.replicas,
+        *(t.get_topic_name() for t in topics),
+        partitions=first.partitions,
+        replicas=first.replicas,
         key_serializer="raw",
         value_serializer="raw",
     )

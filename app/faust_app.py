@@ -24,13 +24,20 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from app.agents.normalize import register_normalize
+from app.agents.sinks import register_sinks
+from app.agents.sync import register_sync
 from app.channels import Channels, declare_channels
 from app.kafka_connection import bootstrap_servers
 from app.metrics import Metrics
+from app.profiles import ProfileCache
 from app.settings import Settings
+from app.tables import declare_links_table
 from app.topics import topic_specs
 from app.web import register_views
+from connectors.base.registry import sink_platforms
 from schemas.faust_codec import register_faust_codec
+from streams.config import load_sync_config
+from streams.sync import SyncPlanner
 
 __all__ = ["Deskstream", "build_app"]
 
@@ -75,5 +82,20 @@ def build_app(settings: Settings) -> Deskstream:
     metrics = Metrics(CollectorRegistry(auto_describe=True))
     bundle = Deskstream(app=app, settings=settings, channels=channels, metrics=metrics)
     register_normalize(bundle.app, channels, metrics, settings)
+    if settings.sync_config is not None:
+        _register_sync(bundle, servers)
     register_views(bundle)
     return bundle
+
+
+def _register_sync(bundle: Deskstream, servers: str) -> None:
+    """The sync stage and the sinks: only with a rules file (validated here, at start-up)."""
+    settings, app, channels = bundle.settings, bundle.app, bundle.channels
+    assert settings.sync_config is not None
+    planner = SyncPlanner(load_sync_config(settings.sync_config))
+    profiles = ProfileCache(servers, channels.entities.get_topic_name(), settings.partitions)
+    links = declare_links_table(app, settings)
+    register_sync(app, channels, links, planner, profiles, bundle.metrics)
+    app.task(profiles.run)
+    configured: set[str] = {c.platform for c in settings.connectors.values()}
+    register_sinks(app, channels, settings, bundle.metrics, configured & sink_platforms())

@@ -46,3 +46,27 @@ class Metrics:
             ["stage", "platform"],
             registry=registry,
         )
+        self.sync_decisions = Counter(
+            f"{prefix}_sync_decisions_total",
+            "Decisions of the sync stage (escalated, echo_suppressed, converged, ...).",
+            ["stage", "decision"],
+            registry=registry,
+        )
+        self.sink_writes = Counter(
+            f"{prefix}_sink_writes_total",
+            "Commands executed by the sinks, by outcome (written, unchanged, failed).",
+            ["platform", "outcome"],
+            registry=registry,
+        )
+        self.sink_errors = Counter(
+            f"{prefix}_sink_errors_total",
+            "Failed API attempts (each retry counts).",
+            ["platform"],
+            registry=registry,
+        )
+        self.api_calls = Counter(
+            f"{prefix}_api_calls_total",
+            "Platform API calls made by the sinks, lookups included.",
+            ["platform"],
+            registry=registry,
+        )

@@ -115,6 +115,13 @@ class Settings(BaseSettings):
 
     connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
 
+    # Sync. Without a rules file the worker ingests and normalises only.
+    sync_config: Path | None = None
+    #: attempts per command before it is dead-lettered; backoff grows to the cap between them
+    #: (12 attempts with a 60 s cap ride out a platform outage of about ten minutes)
+    sink_max_attempts: int = Field(default=12, ge=1, le=100)
+    sink_max_backoff_seconds: float = Field(default=60.0, gt=0)
+
     @property
     def kafka_dir(self) -> Path:
         return self.state_dir / "kafka"

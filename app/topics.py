@@ -17,9 +17,20 @@ from dataclasses import dataclass, field
 
 from app.settings import Settings
 
-__all__ = ["SINK_PLATFORMS", "TopicSpec", "by_logical", "changelog_spec", "topic_specs"]
+__all__ = [
+    "SINK_PLATFORMS",
+    "TABLES",
+    "TopicSpec",
+    "by_logical",
+    "changelog_name",
+    "changelog_spec",
+    "topic_specs",
+]
 
 DAY_MS = 24 * 60 * 60 * 1000
+
+#: Faust tables of the worker (``app.tables``); their changelogs are created with the topics
+TABLES: tuple[str, ...] = ("links",)
 
 #: platforms with a sink, hence a ``deskstream.commands.<platform>`` topic
 SINK_PLATFORMS: tuple[str, ...] = ("zendesk", "zendesk_conversations", "intercom", "salesforce")
@@ -77,6 +88,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         spec("raw", _retention(7), "connector + source entity", "RawDelivery"),
         spec("quarantine", _retention(30), "connector", "QuarantineRecord"),
         spec("events", _retention(None), "source entity", "Envelope"),
+        # events again, keyed by link: everything about one link meets in one partition
+        spec("sync", _retention(7), "link", "Envelope"),
         spec(
             "entities",
             {"cleanup.policy": "compact", "min.compaction.lag.ms": str(60 * 60 * 1000)},
@@ -93,7 +106,13 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         spec("dlq", _retention(30), "target entity", "DeadLetter"),
         spec("audit", _retention(None), "link", "AuditRecord"),
     ]
+    specs += [changelog_spec(settings, changelog_name(settings, table)) for table in TABLES]
     return specs
+
+
+def changelog_name(settings: Settings, table: str) -> str:
+    """Faust's name for a table's changelog topic."""
+    return f"{settings.app_id}-{table}-changelog"
 
 
 def changelog_spec(settings: Settings, topic_name: str) -> TopicSpec:

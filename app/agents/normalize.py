@@ -74,6 +74,8 @@ def register_normalize(
         sends: list[Awaitable[Any]] = []
         for event in outcome.events:
             sends.append(await channels.events.send(key=event_key(event).encode(), value=event))
+            if event.link_id is not None:  # the sync stage meets a link's events in one place
+                sends.append(await channels.sync.send(key=event.link_id.encode(), value=event))
             metrics.events_normalized.labels(delivery.platform.value).inc()
         if outcome.quarantined is not None:
             record = outcome.quarantined

@@ -17,6 +17,7 @@ def test_every_topic_of_the_design_exists_with_explicit_partitions(local: Settin
         "deskstream.raw",
         "deskstream.quarantine",
         "deskstream.events",
+        "deskstream.sync",
         "deskstream.entities",
         "deskstream.commands.zendesk",
         "deskstream.commands.zendesk_conversations",
@@ -25,6 +26,7 @@ def test_every_topic_of_the_design_exists_with_explicit_partitions(local: Settin
         "deskstream.writes",
         "deskstream.dlq",
         "deskstream.audit",
+        "deskstream-links-changelog",
     ]
     assert {s.partitions for s in topic_specs(local)} == {local.partitions}
 
@@ -61,5 +63,13 @@ def test_replication_and_min_insync(
 
 
 def test_prefix_versions_every_topic() -> None:
-    settings = load_settings(topic_prefix="acme.deskstream.v2")
-    assert all(s.name.startswith("acme.deskstream.v2.") for s in topic_specs(settings))
+    settings = load_settings(topic_prefix="acme.deskstream.v2", app_id="acme")
+    names = [s.name for s in topic_specs(settings)]
+    assert all(n.startswith("acme.deskstream.v2.") for n in names if "changelog" not in n)
+    assert "acme-links-changelog" in names  # table changelogs follow the app id
+
+
+def test_table_changelogs_are_compacted_and_co_partitioned(local: Settings) -> None:
+    [changelog] = [s for s in topic_specs(local) if s.name.endswith("-changelog")]
+    assert changelog.configs["cleanup.policy"] == "compact"
+    assert changelog.partitions == by_logical(topic_specs(local))["sync"].partitions

@@ -1,0 +1,170 @@
+"""sink-<platform>: ``deskstream.commands.<platform>`` → platform API calls → write results,
+audit records, and dead letters for what cannot be written.
+
+Per command: the connector's sink (built once per connector) executes it with the one retry
+policy (``connectors.base.retry``: backoff with jitter, Retry-After honoured); each worker's
+rate budget follows the share of the commands topic's partitions it holds. Errors become
+dead letters with the full, secret-free error: fatal 4xx at once, retriable ones once the
+attempts are spent. A sink bug dead-letters too (the worker goes on; the error is logged).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import faust
+
+from app.agents.acks import ack_when_delivered
+from app.agents.lanes import Lanes
+from app.channels import Channels, inbound
+from app.errors import APIError, DeskstreamError, FatalAPIError, RetriableAPIError, SchemaError
+from app.metrics import Metrics
+from app.settings import Settings
+from connectors.base.http import redact
+from connectors.base.registry import build_sink
+from connectors.base.retry import RetryPolicy, call_with_retries
+from connectors.base.sink import Sink, SinkResult
+from schemas.codec import decode_as
+from schemas.models import AuditRecord, DeadLetter, SyncCommand, WriteResult
+from streams.outcomes import failure, success
+
+__all__ = ["SinkRunner", "register_sinks"]
+
+log = logging.getLogger(__name__)
+
+Outcome = tuple[WriteResult, AuditRecord, DeadLetter | None]
+
+
+class SinkRunner:
+    """Executes commands for one platform; knows nothing of Kafka."""
+
+    def __init__(self, settings: Settings, platform: str, metrics: Metrics) -> None:
+        self._settings = settings
+        self._platform = platform
+        self._metrics = metrics
+        self._sinks: dict[str, Sink] = {}
+        self._policy = RetryPolicy(
+            attempts=settings.sink_max_attempts, max_s=settings.sink_max_backoff_seconds
+        )
+
+    def sink(self, connector_id: str) -> Sink:
+        found = self._sinks.get(connector_id)
+        if found is None:
+            config = self._settings.connectors.get(connector_id)
+            if config is None or config.platform != self._platform:
+                raise FatalAPIError(
+                    f"no {self._platform} connector {connector_id!r} is configured on this "
+                    "worker; configure it on every worker, then `deskstream dlq retry`"
+                )
+            found = self._sinks[connector_id] = build_sink(connector_id, config)
+        return found
+
+    async def run(self, command: SyncCommand, *, share: tuple[int, int]) -> Outcome:
+        started = time.perf_counter()
+        first_failed: datetime | None = None
+        attempts = 0
+
+        async def attempt() -> SinkResult:
+            nonlocal attempts, first_failed
+            attempts += 1
+            try:
+                return await sink.execute(command)
+            except APIError:
+                first_failed = first_failed or datetime.now(UTC)
+                self._metrics.sink_errors.labels(self._platform).inc()
+                raise
+
+        kind, message, status = "sink_bug", "", None
+        try:
+            sink = self.sink(command.target.connector_id)
+            budget = getattr(sink, "budget", None)
+            if budget is not None:
+                budget.set_share(*share)
+            result = await call_with_retries(attempt, self._policy)
+        except FatalAPIError as exc:
+            kind, message, status = "fatal_api", str(exc), exc.status
+        except RetriableAPIError as exc:
+            kind, message, status = "retries_exhausted", str(exc), exc.status
+        except DeskstreamError as exc:
+            kind, message = "configuration", str(exc)
+        except Exception as exc:  # a sink bug must not stop the other commands
+            log.exception("sink failed platform=%s command=%s", self._platform, command.command_id)
+            message = redact(f"{type(exc).__name__}: {exc}")
+        else:
+            latency = (time.perf_counter() - started) * 1000
+            self._metrics.sink_writes.labels(
+                self._platform, "written" if result.written else "unchanged"
+            ).inc()
+            self._metrics.api_calls.labels(self._platform).inc(result.api_calls)
+            write, record = success(command, result, latency_ms=latency, now=datetime.now(UTC))
+            return write, record, None
+        self._metrics.sink_writes.labels(self._platform, "failed").inc()
+        now = datetime.now(UTC)
+        return failure(
+            command,
+            kind=kind,
+            message=message,
+            status=status,
+            attempts=max(attempts, 1),
+            first_failed_at=first_failed or now,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            now=now,
+        )
+
+
+def register_sinks(
+    app: faust.App, channels: Channels, settings: Settings, metrics: Metrics, platforms: set[str]
+) -> list[faust.types.AgentT[Any]]:
+    return [_register(app, channels, settings, metrics, p) for p in sorted(platforms)]
+
+
+def _register(
+    app: faust.App, channels: Channels, settings: Settings, metrics: Metrics, platform: str
+) -> faust.types.AgentT[Any]:
+    runner = SinkRunner(settings, platform, metrics)
+    topic = channels.commands[platform]
+    topic_name = topic.get_topic_name()
+
+    def share() -> tuple[int, int]:
+        owned = sum(1 for tp in app.consumer.assignment() if tp.topic == topic_name)
+        return owned, settings.partitions
+
+    async def handle(event: faust.EventT[Any]) -> None:
+        try:
+            command = decode_as(event.value, SyncCommand)
+        except SchemaError as exc:
+            log.error("sink skipped an unreadable command platform=%s error=%s", platform, exc)
+            event.ack()
+            return
+        write, record, letter = await runner.run(command, share=share())
+        key = command.link_id.encode()
+        sends: list[Awaitable[Any]] = [
+            await channels.writes.send(key=key, value=write),
+            await channels.audit.send(key=key, value=record),
+        ]
+        if letter is not None:
+            log.warning(
+                "command dead-lettered platform=%s command=%s kind=%s",
+                platform,
+                command.command_id,
+                letter.error_kind,
+            )
+            sends.append(
+                await channels.dlq.send(key=f"{platform}:{command.link_id}".encode(), value=letter)
+            )
+        ack_when_delivered(app, event, sends)
+
+    @app.agent(inbound(app, topic), name=f"sink-{platform}")
+    async def write_to_platform(stream: faust.StreamT[Any]) -> None:
+        lanes = Lanes(handle, lambda: cast(Any, app.consumer))
+        try:
+            async for event in cast(faust.Stream[bytes], stream).noack().events():
+                lanes.submit(event)
+        finally:
+            await lanes.stop()
+
+    return write_to_platform
