@@ -24,6 +24,7 @@ _COMMANDS: dict[str, str] = {
     "worker": "app.worker_cli:worker",
     "demo": "app.demo:demo",
     "sandbox": "app.sandbox_cli:sandbox",
+    "audit": "app.audit_cli:audit",
 }
 
 
