@@ -25,6 +25,7 @@ _COMMANDS: dict[str, str] = {
     "demo": "app.demo:demo",
     "sandbox": "app.sandbox_cli:sandbox",
     "audit": "app.audit_cli:audit",
+    "dlq": "app.dlq_cli:dlq",
 }
 
 

@@ -1,0 +1,112 @@
+"""``deskstream dlq list | retry``: what could not be written, and sending it again.
+
+``list`` reads the whole dead-letter topic and changes nothing. ``retry`` re-sends each dead
+letter's command to its platform's commands topic (attempt + 1) and commits its progress in
+the consumer group ``<app id>-dlq-retry``, so a dead letter is retried once per ``retry`` run
+and a second run picks up only what was dead-lettered since. Sinks are idempotent, so a retry
+of a command that did get through in the end writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from app.kafka_connection import bootstrap_servers
+from app.settings import Settings, get_settings
+from schemas.codec import decode_as, encode
+from schemas.models import DeadLetter
+from streams.emit import command_key
+
+__all__ = ["dlq"]
+
+
+@click.group()
+def dlq() -> None:
+    """Dead-lettered commands."""
+
+
+@dlq.command("list")
+@click.option("--platform", default=None, help="Only this target platform.")
+def list_letters(platform: str | None) -> None:
+    """Show every dead letter: when, where, why, after how many attempts."""
+    settings = get_settings()
+    letters = asyncio.run(_read_all(settings))
+    shown = [entry for entry in letters if platform in (None, entry.command.target.platform.value)]
+    for letter in shown:
+        command = letter.command
+        target = command.target
+        where = f"{target.platform.value}:{target.entity_type.value}"
+        click.echo(
+            f"{letter.last_failed_at:%Y-%m-%d %H:%M:%S}  {where}"
+            f"  {command.action.value:7} link={command.link_id} attempts={letter.attempts}"
+            f"  {letter.error_kind}: {letter.error_message}"
+        )
+    click.echo(f"{len(shown)} dead letter(s)")
+
+
+@dlq.command()
+@click.option("--dry-run", is_flag=True, help="Show what would be re-sent; send nothing.")
+def retry(dry_run: bool) -> None:
+    """Re-send the commands dead-lettered since the last retry."""
+    settings = get_settings()
+    sent = asyncio.run(_retry(settings, dry_run=dry_run))
+    click.echo(f"{'would re-send' if dry_run else 're-sent'} {sent} command(s)")
+
+
+def _partitions(settings: Settings) -> list[TopicPartition]:
+    return [TopicPartition(settings.topic("dlq"), p) for p in range(settings.partitions)]
+
+
+async def _read_all(settings: Settings) -> list[DeadLetter]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings), group_id=None)
+    await consumer.start()
+    try:
+        partitions = _partitions(settings)
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        return await _drain(consumer, partitions)
+    finally:
+        await consumer.stop()
+
+
+async def _drain(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> list[DeadLetter]:
+    ends = await consumer.end_offsets(partitions)
+    letters: list[DeadLetter] = []
+    while True:
+        positions = {tp: await consumer.position(tp) for tp in partitions}
+        if all(positions[tp] >= ends[tp] for tp in partitions):
+            return letters
+        batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+        for records in batch.values():
+            letters += [decode_as(r.value, DeadLetter) for r in records]
+
+
+async def _retry(settings: Settings, *, dry_run: bool) -> int:
+    servers = bootstrap_servers(settings)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=servers,
+        group_id=f"{settings.app_id}-dlq-retry",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True)
+    await consumer.start()
+    await producer.start()
+    try:
+        partitions = _partitions(settings)
+        consumer.assign(partitions)
+        letters = await _drain(consumer, partitions)
+        if dry_run:
+            return len(letters)
+        for letter in letters:
+            command = letter.command.model_copy(update={"attempt": letter.command.attempt + 1})
+            topic = settings.topic(f"commands.{command.target.platform.value}")
+            await producer.send_and_wait(topic, encode(command), key=command_key(command).encode())
+        await consumer.commit()  # only after every re-send was acknowledged
+        return len(letters)
+    finally:
+        await producer.stop()
+        await consumer.stop()
