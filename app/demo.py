@@ -9,25 +9,19 @@ secret is generated per run and handed to the worker through its environment onl
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import click
 import httpx
 
-from app.errors import DeskstreamError
 from app.kafka_connection import bootstrap_servers
 from app.kafka_local.stack import start_cluster
 from app.settings import Settings, get_settings
 from app.topic_admin import ensure_topics
 from app.topics import topic_specs
+from app.worker_process import run_worker
 from connectors.generic.ingest import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from streams.normalize import event_key
 
@@ -54,8 +48,13 @@ def demo(web_port: int | None, follow: bool) -> None:
     secret = secrets.token_urlsafe(32)
     base_url = f"http://{settings.web_host}:{settings.web_port}"
     _step(f"Worker on {base_url}")
-    with _worker(settings, secret) as log_path:
-        _wait_ready(base_url, log_path)
+    env = {
+        f"DESKSTREAM_CONNECTORS__{CONNECTOR}__PLATFORM": "generic",
+        f"DESKSTREAM_CONNECTORS__{CONNECTOR}__SECRET": secret,
+    }
+    log_path = (settings.state_dir / "logs" / "demo-worker.log").absolute()
+    with run_worker(env, port=settings.web_port, log=log_path):
+        click.echo("  ready: topics exist, partitions assigned, tables recovered")
         start = asyncio.run(_end_offsets(servers, settings))
         _step("Webhooks")
         expected = _post_story(base_url, secret)
@@ -68,49 +67,6 @@ def demo(web_port: int | None, follow: bool) -> None:
 
 def _step(title: str) -> None:
     click.secho(f"\n== {title}", bold=True)
-
-
-@contextmanager
-def _worker(settings: Settings, secret: str) -> Iterator[Path]:
-    log_dir = settings.state_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = (log_dir / "demo-worker.log").absolute()
-    env = {
-        **os.environ,
-        "DESKSTREAM_WEB_PORT": str(settings.web_port),
-        f"DESKSTREAM_CONNECTORS__{CONNECTOR}__PLATFORM": "generic",
-        f"DESKSTREAM_CONNECTORS__{CONNECTOR}__SECRET": secret,
-    }
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "worker"], env=env, stdout=log, stderr=log
-        )
-    try:
-        yield log_path
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _wait_ready(base_url: str, log_path: Path, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        try:
-            response = httpx.get(f"{base_url}/ready", timeout=2.0)
-            if response.status_code == 200:
-                click.echo("  ready: topics exist, partitions assigned, tables recovered")
-                return
-            last = str(response.json().get("checks"))
-        except httpx.HTTPError as exc:
-            last = type(exc).__name__
-        time.sleep(0.5)
-    raise DeskstreamError(
-        f"the worker was not ready after {timeout:.0f} s (last: {last}); see {log_path}"
-    )
 
 
 def _post(client: httpx.Client, secret: str, body: bytes, n: int, *, forged: bool = False) -> int:

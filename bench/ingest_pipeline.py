@@ -21,21 +21,19 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from app.kafka_local.stack import start_cluster
 from app.settings import Settings, load_settings
 from app.topic_admin import ensure_topics
 from app.topics import topic_specs
+from app.worker_process import free_port, run_worker
 from connectors.generic.ingest import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from schemas.codec import encode
 from schemas.models import Platform, RawDelivery
@@ -139,18 +137,6 @@ async def _pipeline(bootstrap: str, settings: Settings, records: int, already: i
     return await counting
 
 
-def _wait_ready(url: str, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"worker not ready; see {log}")
-
-
 def _row(name: str, figure: str, target: object, ratio: float | str | None) -> str:
     shown = f"{ratio:.2f}" if isinstance(ratio, float) else (ratio or "")
     return f"{name:34} {figure:>10} {target!s:>8} {shown:>7}"
@@ -173,32 +159,19 @@ def main() -> None:
         replication_factor=min(3, cluster.size or 3),
     )
     asyncio.run(ensure_topics(bootstrap, topic_specs(settings)))
-    port = 16100
     env = {
-        **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "DESKSTREAM_APP_ID": f"bench-{run}",
         "DESKSTREAM_TOPIC_PREFIX": settings.topic_prefix,
         "DESKSTREAM_REPLICATION_FACTOR": str(settings.replication_factor),
-        "DESKSTREAM_WEB_PORT": str(port),
         "DESKSTREAM_LOG_LEVEL": "warning",
         "DESKSTREAM_CONNECTORS__bench__PLATFORM": "generic",
         "DESKSTREAM_CONNECTORS__bench__SECRET": SECRET,
     }
-    log = Path(base.state_dir, "logs", f"bench-{run}.log")
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "app", "worker"], env=env, stdout=out, stderr=out
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, log)
-        elapsed, latencies = asyncio.run(_ingest(url, args.deliveries, args.concurrency))
+    log = Path(base.state_dir, "logs", f"bench-{run}.log").absolute()
+    with run_worker(env, port=free_port(), log=log) as worker:
+        elapsed, latencies = asyncio.run(_ingest(worker.url, args.deliveries, args.concurrency))
         pipeline = asyncio.run(_pipeline(bootstrap, settings, args.records, args.deliveries))
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
 
     rate = args.deliveries / elapsed
     cuts = statistics.quantiles(latencies, n=100)

@@ -9,10 +9,6 @@ events; a redelivery yields the very same event id.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +23,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from app.settings import Settings, load_settings
 from app.topic_admin import ensure_topics
 from app.topics import topic_specs
+from app.worker_process import free_port, run_worker
 from schemas.codec import decode_as
 from schemas.models import Envelope, QuarantineRecord, RawDelivery
 from tests.factories import body_of, case_event, signed_headers
@@ -44,27 +41,6 @@ class Worker:
     log: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"worker exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"worker not ready in 120 s:\n{log.read_text()[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def worker(
     kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
@@ -72,14 +48,13 @@ def worker(
     run = uuid.uuid4().hex[:8]
     folder = tmp_path_factory.mktemp(f"worker-{run}")
     (folder / "secret").write_text(SECRET)
-    port = _free_port()
+    port = free_port()
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
         "DESKSTREAM_APP_ID": f"deskstream-e2e-{run}",
         "DESKSTREAM_TOPIC_PREFIX": f"e2e-{run}",
         "DESKSTREAM_PARTITIONS": "4",
         "DESKSTREAM_REPLICATION_FACTOR": "1",
-        "DESKSTREAM_WEB_PORT": str(port),
         "DESKSTREAM_STATE_DIR": str(folder),
         "DESKSTREAM_CONNECTORS__crm__PLATFORM": "generic",
         "DESKSTREAM_CONNECTORS__crm__SECRET_FILE": str(folder / "secret"),
@@ -91,24 +66,10 @@ def worker(
         replication_factor=1,
     )
     asyncio.run(ensure_topics(kafka_bootstrap_servers, topic_specs(settings)))
-    log = folder / "worker.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "worker"],
-            env={**os.environ, **env},
-            stdout=out,
-            stderr=out,
+    with run_worker(env, port=port, log=folder / "worker.log") as running:
+        yield Worker(
+            url=running.url, settings=settings, bootstrap=kafka_bootstrap_servers, log=running.log
         )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(url, process, log)
-        yield Worker(url=url, settings=settings, bootstrap=kafka_bootstrap_servers, log=log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 async def _read(bootstrap: str, topic: str, expected: int, *, settle: float = 2.0) -> list[bytes]:
