@@ -8,6 +8,7 @@ Routes (each also with Zendesk's ``.json`` suffix)::
     GET    /api/v2/tickets/{id}/comments        GET /api/v2/tickets/{id}/audits
     POST   /api/v2/tickets/create_many          PUT /api/v2/tickets/update_many
     GET    /api/v2/job_statuses/{id}
+    POST   /api/v2/imports/tickets              201 {"ticket"}; a thread with authors and times
     POST   /api/v2/users                        POST /api/v2/users/create_or_update
     GET|PUT /api/v2/users/{id}                  GET /api/v2/users/me
     GET    /api/v2/users/search?query=|external_id=

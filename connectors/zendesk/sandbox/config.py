@@ -121,6 +121,9 @@ class ZendeskSandboxConfig(BaseModel):
     max_comments: int = Field(5000, ge=1)
     max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1)
     max_bulk: int = Field(100, ge=1)
+    # The Ticket Import API runs no triggers; whether event-subscription webhooks fire for an
+    # import is not documented (UNVERIFIED). True sends ``created`` + ``comment_added`` events.
+    import_emits_events: bool = True
     # Zendesk accepts a drop-down value that is not one of the field's tags and silently keeps
     # the old value (reported by client-library users; no error in the response). "reject"
     # answers 422 RecordInvalid instead, for rehearsing against a stricter validation.

@@ -12,6 +12,7 @@ from connectors.zendesk.sandbox.config import ZendeskSandboxConfig
 from connectors.zendesk.sandbox.core import ZendeskCore
 from connectors.zendesk.sandbox.errors import rate_limited, render, server_error
 from connectors.zendesk.sandbox.events import ZENDESK_RETRY_POLICY
+from connectors.zendesk.sandbox.imports import import_routes
 from connectors.zendesk.sandbox.routes_misc import misc_routes
 from connectors.zendesk.sandbox.routes_tickets import ticket_routes
 from connectors.zendesk.sandbox.routes_users import user_routes
@@ -20,8 +21,8 @@ __all__ = ["ZendeskSandbox"]
 
 
 class ZendeskSandbox(PlatformSandbox):
-    """Zendesk Support: tickets, comments, users, uploads, fields, incremental export,
-    idempotent creates, Zendesk's rate limits and signed event webhooks.
+    """Zendesk Support: tickets, ticket imports, comments, users, uploads, fields, incremental
+    export, idempotent creates, Zendesk's rate limits and signed event webhooks.
 
     Credentials for the seeded integration user (an admin) come from the config:
     ``{integration_email}/token:{api_tokens[0]}`` or the OAuth token in ``oauth_tokens``.
@@ -43,7 +44,12 @@ class ZendeskSandbox(PlatformSandbox):
         )
 
     def routes(self) -> list[web.RouteDef]:
-        return [*ticket_routes(self.core), *user_routes(self.core), *misc_routes(self.core)]
+        return [
+            *ticket_routes(self.core),
+            *import_routes(self.core),
+            *user_routes(self.core),
+            *misc_routes(self.core),
+        ]
 
     def middlewares(self) -> list[Middleware]:
         return [self.core.middleware]

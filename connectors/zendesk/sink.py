@@ -1,0 +1,497 @@
+"""The Zendesk sink: the command vocabulary of ``connectors.base.commands`` as API calls.
+
+| command         | API calls (N attachments, E customer emails)                               |
+|-----------------|----------------------------------------------------------------------------|
+| case/upsert     | ``GET tickets?external_id=`` first: found → ``GET comments`` (ids), done.  |
+|                 | Else ≤E+1 user lookups (+1 ``create_or_update`` when all missed), N        |
+|                 | uploads, then ``POST tickets`` with ``Idempotency-Key`` (≤1 message) or    |
+|                 | ``POST imports/tickets`` + ``GET comments`` (ids; the import omits them)   |
+| case/update     | 1 ``PUT tickets/{id}``; 0 when nothing to write; +1 lookup without target  |
+| message/append  | N uploads + 1 ``PUT``; +1 lookup without target; +1 ``GET ticket`` for a   |
+|                 | customer's public reply when its requester is not cached; +1 ``GET       |
+|                 | comments`` on a retry that may have landed already (see ``_landed``)       |
+| contact/upsert  | ≤E+1 lookups, then 1 ``create_or_update`` or, when found, 1 ``PUT`` if     |
+|                 | anything changed; emails changed: +1 ``GET identities`` +1 per new email   |
+| contact/update  | 1 ``PUT users/{id}`` (0 when nothing to write), identities as above        |
+
+Authors and times: the Ticket Import API sets each comment's author and time, so an import
+writes a customer's public messages as the requester (end-user comments: no notification of
+their own words comes back to them) and everything else as the integration user below an
+``attribution`` line. Creates and updates cannot set a comment's time: every message they
+write carries the attribution line, a customer's public reply still authored by the requester.
+
+``created_ids`` uses the sync stage's names for the parts of a command: ``thread:<index>``
+for each message of a case/upsert's thread, ``message`` for an append. Own-write
+fingerprints use the values Zendesk answered, spelled canonically like the normaliser spells
+them: ``fingerprint("zendesk", ticket_id, field, value)`` for status, priority, subject,
+tags, ``custom_fields.<id>`` and ``message`` (each plain-text comment body); on the user id
+for ``name``, ``phone``, ``external_id``, ``company``, ``plan``, ``custom_attributes.<key>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, ClassVar, TypeVar
+
+import httpx
+
+from app.errors import ConfigurationError, FatalAPIError, RateLimitedError, RetriableAPIError
+from app.settings import ConnectorSettings
+from connectors.base.commands import (
+    OPTION_GROUP_ID,
+    OPTION_TAGS_ADDED,
+    OPTION_TAGS_REMOVED,
+    decode_list,
+)
+from connectors.base.fingerprints import fingerprint
+from connectors.base.links import normalise_email
+from connectors.base.ratelimit import RateBudget
+from connectors.base.sink import Sink, SinkResult
+from connectors.zendesk.client import ZendeskClient
+from connectors.zendesk.models import (
+    PROFILE_USER_FIELDS,
+    ZENDESK_STATUS,
+    Ticket,
+    User,
+    canonical_ticket_value,
+    canonical_user_value,
+    comment_body,
+    contact_emails,
+    custom_fields_payload,
+    user_payload,
+    zendesk_time,
+)
+from schemas.models import (
+    ActorKind,
+    AvroRecord,
+    Case,
+    CommandAction,
+    Contact,
+    EntityType,
+    Message,
+    SyncCommand,
+)
+
+__all__ = [
+    "CREATED_MESSAGE",
+    "FIELD_MESSAGE",
+    "OPTION_SOURCE_PLATFORM",
+    "ZendeskSink",
+    "thread_key",
+]
+
+logger = logging.getLogger(__name__)
+
+#: the fingerprint field of a message body (the same name on every platform)
+FIELD_MESSAGE = "message"
+#: ``created_ids`` keys, as the sync stage names the parts of a command: the message of a
+#: message/append, and each position of a case/upsert's thread
+CREATED_MESSAGE = "message"
+#: Where a mirrored message came from, for its attribution line: SyncCommand has no field
+#: for it, so the planner passes it as an option. Absent → "via an integration".
+OPTION_SOURCE_PLATFORM = "source_platform"
+_CACHE = 10_000
+#: how many of a ticket's newest comments a retried append looks through for its own
+_LANDED_LOOKBACK = 20
+R = TypeVar("R", bound=AvroRecord)
+_Handler = Callable[[SyncCommand], Awaitable[SinkResult]]
+
+
+def thread_key(index: int) -> str:
+    return f"thread:{index}"
+
+
+def _case_prints(ticket: Ticket, fields: Iterable[str]) -> list[str]:
+    return [fingerprint("zendesk", ticket.id, f, canonical_ticket_value(ticket, f)) for f in fields]
+
+
+def _user_prints(user: User, fields: Iterable[str]) -> list[str]:
+    return [fingerprint("zendesk", user.id, f, canonical_user_value(user, f)) for f in fields]
+
+
+class ZendeskSink(Sink):
+    platform: ClassVar[str] = "zendesk"
+
+    def __init__(
+        self,
+        *,
+        connector_id: str,
+        settings: ConnectorSettings,
+        http: httpx.AsyncClient | None = None,
+        budget: RateBudget | None = None,
+    ) -> None:
+        if not settings.api_base_url:
+            raise ConfigurationError(
+                f"connector {connector_id!r} has no api_base_url; set "
+                f"DESKSTREAM_CONNECTORS__{connector_id}__API_BASE_URL"
+            )
+        self.connector_id = connector_id
+        self._owns_http = http is None
+        self._http = http or httpx.AsyncClient(
+            base_url=settings.api_base_url, timeout=httpx.Timeout(30.0, connect=10.0)
+        )
+        self.client = ZendeskClient(self._http, settings=settings, budget=budget)
+        self._integration_id = settings.service_account_id or None
+        # Ticket → requester, so a customer's reply needs no extra read on most appends.
+        self._requesters: OrderedDict[str, str] = OrderedDict()
+        # Commands whose earlier attempt in this process may have landed (see _landed).
+        self._uncertain: OrderedDict[str, None] = OrderedDict()
+        self._handlers: dict[tuple[EntityType, CommandAction], _Handler] = {
+            (EntityType.CASE, CommandAction.UPSERT): self._case_upsert,
+            (EntityType.CASE, CommandAction.UPDATE): self._case_update,
+            (EntityType.MESSAGE, CommandAction.APPEND): self._message_append,
+            (EntityType.CONTACT, CommandAction.UPSERT): self._contact_upsert,
+            (EntityType.CONTACT, CommandAction.UPDATE): self._contact_update,
+        }
+
+    async def execute(self, command: SyncCommand) -> SinkResult:
+        kind, action = command.target.entity_type, command.action
+        handler = self._handlers.get((kind, action))
+        if handler is None:
+            supported = ", ".join(f"{k.value}/{a.value}" for k, a in self._handlers)
+            raise FatalAPIError(
+                f"the Zendesk sink cannot {action.value} a {kind.value} (it executes {supported}); "
+                "the planner issued a command outside the vocabulary of connectors.base.commands"
+            )
+        before = self.client.calls
+        try:
+            result = replace(await handler(command), api_calls=self.client.calls - before)
+        except RateLimitedError:
+            raise  # refused before anything was written
+        except RetriableAPIError:
+            # A timeout or 5xx may come after Zendesk applied the write: the retry checks.
+            self._uncertain[command.command_id] = None
+            while len(self._uncertain) > _CACHE:
+                self._uncertain.popitem(last=False)
+            raise
+        logger.info(
+            "zendesk sink executed command=%s action=%s/%s target=%s written=%s calls=%s",
+            command.command_id,
+            kind.value,
+            action.value,
+            result.target_entity_id,
+            result.written,
+            result.api_calls,
+        )
+        return result
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _data(command: SyncCommand, model: type[R]) -> R:
+        if not isinstance(command.data, model):
+            got = type(command.data).__name__
+            raise FatalAPIError(
+                f"{command.target.entity_type.value}/{command.action.value} needs data of type "
+                f"{model.__name__}, got {got}; a planner bug: the command cannot be executed"
+            )
+        return command.data
+
+    def _remember(self, ticket: Ticket) -> None:
+        if ticket.requester_id is not None:
+            self._requesters[ticket.id] = ticket.requester_id
+            self._requesters.move_to_end(ticket.id)
+            while len(self._requesters) > _CACHE:
+                self._requesters.popitem(last=False)
+
+    async def _integration_user(self) -> str:
+        if self._integration_id is None:
+            self._integration_id = (await self.client.me()).id
+        return self._integration_id
+
+    async def _find_ticket(self, link_id: str) -> Ticket | None:
+        tickets = await self.client.tickets_by_external_id(link_id)
+        if not tickets:
+            return None
+        ticket = min(tickets, key=lambda t: int(t.id) if t.id.isdigit() else 0)
+        if len(tickets) > 1:
+            logger.warning(
+                "zendesk tickets share one link link=%s count=%s using=%s",
+                link_id,
+                len(tickets),
+                ticket.id,
+            )
+        self._remember(ticket)
+        return ticket
+
+    async def _target_ticket(self, command: SyncCommand) -> str:
+        if command.target.entity_id:
+            return command.target.entity_id
+        ticket = await self._find_ticket(command.link_id)
+        if ticket is None:
+            raise FatalAPIError(
+                f"no Zendesk ticket has external_id {command.link_id} yet: the case/upsert that "
+                "creates it has not run; retry this command after it"
+            )
+        return ticket.id
+
+    async def _requester_of(self, ticket_id: str) -> str:
+        if ticket_id not in self._requesters:
+            self._remember(await self.client.ticket(ticket_id))
+        return self._requesters.get(ticket_id) or await self._integration_user()
+
+    async def _reupload(self, message: Message) -> list[str]:
+        tokens = []
+        for attachment in message.attachments:
+            data = await self.client.download(
+                attachment.source_url, name=attachment.name, sha256=attachment.sha256
+            )
+            upload = await self.client.upload(
+                data, filename=attachment.name, content_type=attachment.content_type
+            )
+            tokens.append(upload.token)
+        return tokens
+
+    async def _comment(
+        self, message: Message, *, requester: str, platform: str, imported: bool
+    ) -> tuple[dict[str, Any], str | None]:
+        """A comment and the fingerprintable text it carries."""
+        as_requester = message.author.kind is ActorKind.CUSTOMER and message.public
+        key, text = comment_body(message, platform, attribute=not (imported and as_requester))
+        comment: dict[str, Any] = {key: text, "public": message.public}
+        if as_requester:
+            comment["author_id"] = int(requester)
+        elif imported:  # a create or update defaults the author to the caller; an import
+            comment["author_id"] = int(await self._integration_user())  # is told explicitly
+        if imported:
+            comment["created_at"] = zendesk_time(min(message.created_at, datetime.now(UTC)))
+        tokens = await self._reupload(message)
+        if tokens:
+            comment["uploads"] = tokens
+        return comment, text if key == "body" else None
+
+    async def _thread_ids(
+        self, ticket_id: str, thread: list[Message]
+    ) -> tuple[dict[str, str], list[str]]:
+        """Thread message → comment id, by position: Deskstream wrote the thread in order."""
+        if not thread:
+            return {}, []
+        comments = await self.client.comments(ticket_id, limit=len(thread))
+        ids = {thread_key(i): c.id for i, c in enumerate(comments)}
+        prints = [fingerprint("zendesk", ticket_id, FIELD_MESSAGE, c.body) for c in comments]
+        return ids, prints
+
+    # -- customers -------------------------------------------------------------------------
+
+    async def _find_user(self, contact: Contact) -> User | None:
+        """Primary email, then each secondary email, then external_id; None when all miss."""
+        for email in contact_emails(contact):
+            users = [u for u in await self.client.search_users_by_email(email) if u.active]
+            if users:
+                return users[0]
+        if contact.external_id:
+            users = [
+                u for u in await self.client.users_by_external_id(contact.external_id) if u.active
+            ]
+            if users:
+                return users[0]
+        return None
+
+    async def _customer(self, command: SyncCommand, case: Case) -> User:
+        contact = command.contact
+        if contact is None and case.requester is not None and case.requester.email:
+            contact = Contact(emails=[case.requester.email], name=case.requester.name)
+        if contact is None:
+            raise FatalAPIError(
+                "case/upsert without a customer (no contact, no requester email): Zendesk needs "
+                "a requester; a planner bug"
+            )
+        found = await self._find_user(contact)
+        if found is not None:
+            return found
+        # An upsert by email/external_id: two racing creates for one customer end as one user.
+        user, _ = await self.client.create_or_update_user(user_payload(contact, None))
+        return user
+
+    async def _add_emails(self, user_id: str, contact: Contact) -> bool:
+        known = {normalise_email(i.value) for i in await self.client.identities(user_id)}
+        missing = [e for e in contact_emails(contact) if e not in known]
+        for email in missing:
+            await self.client.add_email_identity(user_id, email)
+        return bool(missing)
+
+    # -- cases ---------------------------------------------------------------------------
+
+    def _result(
+        self, target: str | None, prints: list[str], detail: str, **more: Any
+    ) -> SinkResult:
+        # api_calls is filled in by execute(), which sees the whole command.
+        status = more.pop("status_code", self.client.last_status)
+        return SinkResult(target, status, 0, fingerprints=prints, detail=detail, **more)
+
+    async def _case_upsert(self, command: SyncCommand) -> SinkResult:
+        case = self._data(command, Case)
+        fields = ["status", "priority", "subject", "tags"]
+        fields += [f"custom_fields.{k}" for k in sorted(case.custom_fields)]
+        thread = list(command.thread)
+        existing = await self._find_ticket(command.link_id)
+        if existing is not None:  # an earlier attempt created it; recover its comment ids
+            ids, prints = await self._thread_ids(existing.id, thread)
+            detail = f"ticket {existing.id} already mirrors the link"
+            prints = _case_prints(existing, fields) + prints
+            return self._result(existing.id, prints, detail, written=False, created_ids=ids)
+        requester = (await self._customer(command, case)).id
+        options = command.options
+        tags = set(case.tags) | set(decode_list(options.get(OPTION_TAGS_ADDED)))
+        tags -= set(decode_list(options.get(OPTION_TAGS_REMOVED)))
+        ticket: dict[str, Any] = {
+            "external_id": command.link_id,
+            "requester_id": int(requester),
+            "status": ZENDESK_STATUS[case.status],
+            "tags": sorted(tags),
+            "subject": case.subject or None,
+            "priority": case.priority.value if case.priority else None,
+        }
+        if case.custom_fields:
+            keys = sorted(case.custom_fields)
+            ticket["custom_fields"] = custom_fields_payload(case.custom_fields, keys)
+        if options.get(OPTION_GROUP_ID, "").isdigit():
+            ticket["group_id"] = int(options[OPTION_GROUP_ID])
+        ticket = {k: v for k, v in ticket.items() if v is not None}
+        platform = options.get(OPTION_SOURCE_PLATFORM, "generic")
+        if len(thread) > 1:
+            comments = [
+                (await self._comment(m, requester=requester, platform=platform, imported=True))[0]
+                for m in thread
+            ]
+            ticket["created_at"] = zendesk_time(min(thread[0].created_at, datetime.now(UTC)))
+            created = await self.client.import_ticket({**ticket, "comments": comments})
+            ids, prints = await self._thread_ids(created.id, thread)
+        else:
+            text: str | None = None
+            if thread:
+                comment, text = await self._comment(
+                    thread[0], requester=requester, platform=platform, imported=False
+                )
+            else:  # Zendesk needs a first comment: a case without messages gets its subject
+                comment = {"body": case.subject or "(created by Deskstream)", "public": False}
+            write = await self.client.create_ticket(
+                {**ticket, "comment": comment}, idempotency_key=command.idempotency_key
+            )
+            created, comment_id = write.ticket, write.audit.comment_id() if write.audit else None
+            ids = {thread_key(0): comment_id} if thread and comment_id else {}
+            prints = [fingerprint("zendesk", created.id, FIELD_MESSAGE, text)] if text else []
+        self._remember(created)
+        detail = f"ticket {created.id} created with {len(thread)} messages"
+        return self._result(
+            created.id, _case_prints(created, fields) + prints, detail, created_ids=ids
+        )
+
+    async def _case_update(self, command: SyncCommand) -> SinkResult:
+        case = self._data(command, Case)
+        changed = set(command.changed_fields)
+        payload: dict[str, Any] = {}
+        if "status" in changed:
+            payload["status"] = ZENDESK_STATUS[case.status]
+        if "priority" in changed:
+            payload["priority"] = case.priority.value if case.priority else None
+        if "subject" in changed and case.subject:
+            payload["subject"] = case.subject
+        keys = [
+            k
+            for k in sorted(case.custom_fields)
+            if {"custom_fields", f"custom_fields.{k}"} & changed
+        ]
+        if keys:
+            payload["custom_fields"] = custom_fields_payload(case.custom_fields, keys)
+        # Tags travel as deltas: a blind overwrite would drop tags Zendesk's own users set.
+        added = decode_list(command.options.get(OPTION_TAGS_ADDED))
+        removed = decode_list(command.options.get(OPTION_TAGS_REMOVED))
+        if added:
+            payload["additional_tags"] = added
+        if removed:
+            payload["remove_tags"] = removed
+        if not payload:
+            detail = "nothing Zendesk takes among the changed fields"
+            return self._result(
+                command.target.entity_id, [], detail, written=False, status_code=None
+            )
+        ticket_id = await self._target_ticket(command)
+        write = await self.client.update_ticket(ticket_id, payload)
+        self._remember(write.ticket)
+        written: list[str] = [f for f in ("status", "priority", "subject") if f in payload]
+        written += (["tags"] if added or removed else []) + [f"custom_fields.{k}" for k in keys]
+        detail = f"ticket {ticket_id} updated: {', '.join(written)}"
+        return self._result(ticket_id, _case_prints(write.ticket, written), detail)
+
+    async def _landed(self, command: SyncCommand, ticket_id: str, text: str) -> str | None:
+        """The comment an earlier attempt of this append wrote, if it landed. Zendesk updates
+        take no idempotency key, so a retry looks among the newest comments for its own body;
+        only when a duplicate is possible: a redelivered command (attempt > 1) or one whose
+        attempt in this process failed without an answer. A worker killed between Zendesk's
+        answer and the offset commit replays at attempt 1 and is not covered."""
+        if command.attempt <= 1 and command.command_id not in self._uncertain:
+            return None
+        recent = await self.client.comments(ticket_id, limit=_LANDED_LOOKBACK, newest_first=True)
+        return next((c.id for c in recent if c.body == text), None)
+
+    async def _message_append(self, command: SyncCommand) -> SinkResult:
+        message = self._data(command, Message)
+        ticket_id = await self._target_ticket(command)
+        platform = command.options.get(OPTION_SOURCE_PLATFORM, "generic")
+        key, body = comment_body(message, platform, attribute=True)
+        landed = await self._landed(command, ticket_id, body) if key == "body" else None
+        if landed is not None:
+            prints = [fingerprint("zendesk", ticket_id, FIELD_MESSAGE, body)]
+            detail = f"comment {landed} on ticket {ticket_id} is this append's earlier attempt"
+            ids = {CREATED_MESSAGE: landed}
+            return self._result(ticket_id, prints, detail, written=False, created_ids=ids)
+        requester = ""
+        if message.author.kind is ActorKind.CUSTOMER and message.public:
+            requester = await self._requester_of(ticket_id)
+        comment, text = await self._comment(
+            message, requester=requester, platform=platform, imported=False
+        )
+        write = await self.client.update_ticket(ticket_id, {"comment": comment})
+        self._remember(write.ticket)
+        self._uncertain.pop(command.command_id, None)
+        comment_id = write.audit.comment_id() if write.audit else None
+        prints = [fingerprint("zendesk", ticket_id, FIELD_MESSAGE, text)] if text else []
+        kind = "public reply" if message.public else "internal note"
+        ids = {CREATED_MESSAGE: comment_id} if comment_id else {}
+        return self._result(ticket_id, prints, f"{kind} on ticket {ticket_id}", created_ids=ids)
+
+    # -- contacts --------------------------------------------------------------------------
+
+    async def _contact_upsert(self, command: SyncCommand) -> SinkResult:
+        contact = self._data(command, Contact)
+        found = await self._find_user(contact)
+        if found is not None:  # then write changed_fields, as an update does
+            target = command.target.model_copy(update={"entity_id": found.id})
+            return await self._contact_update(command.model_copy(update={"target": target}))
+        user, _ = await self.client.create_or_update_user(user_payload(contact, None))
+        fields = ["name", "phone", "external_id", *PROFILE_USER_FIELDS]
+        fields += [f"custom_attributes.{k}" for k in contact.custom_attributes]
+        prints = _user_prints(user, fields)
+        return self._result(user.id, prints, f"user {user.id} created (or matched by Zendesk)")
+
+    async def _contact_update(self, command: SyncCommand) -> SinkResult:
+        contact = self._data(command, Contact)
+        user_id = command.target.entity_id
+        if not user_id:
+            raise FatalAPIError(
+                "contact/update without target.entity_id: contact/upsert finds the user first"
+            )
+        changed = set(command.changed_fields)
+        payload = user_payload(contact, changed)
+        added = await self._add_emails(user_id, contact) if "emails" in changed else False
+        if not payload:
+            detail = "emails added" if added else "nothing to write"
+            status = self.client.last_status if added else None
+            return self._result(user_id, [], detail, written=added, status_code=status)
+        user = await self.client.update_user(user_id, payload)
+        fields: list[str] = [f for f in ("name", "phone", "external_id") if f in payload]
+        fields += [
+            k if k in PROFILE_USER_FIELDS else f"custom_attributes.{k}"
+            for k in payload.get("user_fields", {})
+        ]
+        detail = f"user {user_id} updated: {', '.join(fields)}"
+        return self._result(user_id, _user_prints(user, fields), detail)

@@ -1,0 +1,587 @@
+"""The Zendesk sink against the Zendesk sandbox served on loopback: imports with authors,
+times and re-uploaded attachments, idempotent creates, identity resolution, appends, updates,
+contacts, and the own-write fingerprints matching what the webhooks later say."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from app.errors import FatalAPIError, RateLimitedError, RetriableAPIError
+from app.settings import ConnectorSettings
+from connectors.base.commands import attribution, encode_list
+from connectors.base.fingerprints import fingerprint
+from connectors.base.ingest import WebhookRequest
+from connectors.base.links import case_link_id
+from connectors.base.registry import build_ingest_connector, build_normaliser, build_sink
+from connectors.base.sandbox import ManualClock
+from connectors.zendesk.ingest import ZendeskIngest
+from connectors.zendesk.normalize import ZendeskNormaliser
+from connectors.zendesk.sandbox import basic_header
+from connectors.zendesk.sink import ZendeskSink
+from schemas.models import (
+    Actor,
+    ActorKind,
+    Attachment,
+    Case,
+    CaseStatus,
+    CommandAction,
+    Contact,
+    EntityData,
+    EntityRef,
+    EntityType,
+    Envelope,
+    Message,
+    Platform,
+    Priority,
+    RawDelivery,
+    SyncCommand,
+)
+from tests.connectors.zendesk.conftest import EMAIL, SECRET, TOKEN, ZendeskEnv, serve
+
+T0 = datetime(2024, 12, 31, 9, 0, tzinfo=UTC)  # before the sandbox clock's "now"
+CUSTOMER = Actor(kind=ActorKind.CUSTOMER, id="ic-1", email="maria@example.com", name="Maria")
+AGENT = Actor(kind=ActorKind.AGENT, id="ic-admin-7", name="Paul (Intercom)")
+AI = Actor(kind=ActorKind.AI, id="bot", name="Fin")
+
+
+@dataclass
+class Connector:
+    env: ZendeskEnv
+    sink: ZendeskSink
+    settings: ConnectorSettings
+    #: every request the sink's httpx client sent: (method, path)
+    requests: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def state(self) -> Any:
+        return self.env.sandbox.core.state
+
+    @property
+    def integration_id(self) -> int:
+        return self.env.sandbox.core.integration_user.id
+
+
+async def _connect(env: ZendeskEnv) -> AsyncIterator[Connector]:
+    settings = ConnectorSettings(
+        platform="zendesk",
+        api_base_url=env.url,
+        api_user=EMAIL,
+        api_token=SecretStr(TOKEN),
+        service_account_id=str(env.sandbox.core.integration_user.id),
+        secret=SecretStr(SECRET),
+    )
+    seen: list[tuple[str, str]] = []
+
+    async def record(request: httpx.Request) -> None:
+        seen.append((request.method, request.url.path))
+
+    # No default credentials on the client: attachments are downloaded with it too.
+    async with httpx.AsyncClient(event_hooks={"request": [record]}) as http:
+        sink = ZendeskSink(connector_id="zd", settings=settings, http=http)
+        yield Connector(env, sink, settings, seen)
+        await sink.aclose()
+
+
+@pytest.fixture
+async def zd(zendesk: ZendeskEnv) -> AsyncIterator[Connector]:
+    async for connector in _connect(zendesk):
+        yield connector
+
+
+@pytest.fixture
+async def zd_hooks(zendesk_hooks: ZendeskEnv) -> AsyncIterator[Connector]:
+    async for connector in _connect(zendesk_hooks):
+        yield connector
+
+
+def message(author: Actor, body: str, minutes: int, **more: Any) -> Message:
+    values: dict[str, Any] = {"public": True} | more
+    return Message(
+        case_id="ic-conv-1",
+        author=author,
+        body_text=body,
+        created_at=T0 + timedelta(minutes=minutes),
+        **values,
+    )
+
+
+def command(
+    entity: EntityType,
+    action: CommandAction,
+    data: EntityData,
+    *,
+    link: str = "lnk_" + "a" * 32,
+    target: str | None = None,
+    key: str = "cmd-1",
+    **more: Any,
+) -> SyncCommand:
+    return SyncCommand(
+        command_id=key,
+        link_id=link,
+        target=EntityRef(
+            platform=Platform.ZENDESK, connector_id="zd", entity_type=entity, entity_id=target
+        ),
+        action=action,
+        idempotency_key=key,
+        caused_by_event_id="evt-1",
+        data=data,
+        issued_at=T0,
+        **more,
+    )
+
+
+def case(**more: Any) -> Case:
+    values: dict[str, Any] = {
+        "subject": "Refund for order 1234",
+        "status": CaseStatus.OPEN,
+        "priority": Priority.HIGH,
+        "tags": ["refund", "vip"],
+        "custom_fields": {"360001000004": 1234},
+    }
+    return Case(**(values | more))
+
+
+def upsert(thread: list[Message], contact: Contact | None = None, **more: Any) -> SyncCommand:
+    contact = contact or Contact(emails=["maria@example.com"], name="Maria Lopez")
+    options = {"source_platform": "intercom"} | more.pop("options", {})
+    return command(
+        EntityType.CASE,
+        CommandAction.UPSERT,
+        case(),
+        thread=thread,
+        contact=contact,
+        options=options,
+        **more,
+    )
+
+
+async def source_file(env: ZendeskEnv, name: str, data: bytes) -> Attachment:
+    """A file served without credentials, as another platform's attachment URL is."""
+    answer = await env.http.post(
+        "/api/v2/uploads",
+        params={"filename": name},
+        content=data,
+        headers={"Content-Type": "image/png"},
+    )
+    url = answer.json()["upload"]["attachment"]["content_url"]
+    digest = hashlib.sha256(data).hexdigest()
+    return Attachment(
+        name=name, content_type="image/png", size_bytes=len(data), source_url=url, sha256=digest
+    )
+
+
+def comments_of(zd: Connector, ticket_id: str) -> list[Any]:
+    ticket = zd.state.tickets[int(ticket_id)]
+    return [zd.state.comments[c] for c in ticket.comment_ids]
+
+
+async def test_create_imports_the_thread_with_authors_times_and_attachments(zd: Connector) -> None:
+    screenshot = await source_file(zd.env, "crash.png", b"\x89PNG" + bytes(range(256)) * 40)
+    log = await source_file(zd.env, "log.png", b"\x89PNG tiny")
+    thread = [
+        message(CUSTOMER, "My refund never arrived.", 0, attachments=[screenshot]),
+        message(AGENT, "Escalating to billing.", 5, public=False),
+        message(AI, "A billing agent will reply within a day.", 6, attachments=[log]),
+    ]
+    sources = set(zd.state.attachments)
+    zd.requests.clear()
+
+    result = await zd.sink.execute(upsert(thread))
+
+    ticket = zd.state.tickets[int(result.target_entity_id or 0)]
+    assert ticket.external_id == "lnk_" + "a" * 32
+    assert (ticket.status, ticket.priority, ticket.subject) == (
+        "open",
+        "high",
+        "Refund for order 1234",
+    )
+    assert ticket.tags == ["refund", "vip"]
+    assert ticket.custom_fields == {360001000004: "1234"}
+    requester = zd.state.users[ticket.requester_id]
+    assert (requester.email, requester.name, requester.role) == (
+        "maria@example.com",
+        "Maria Lopez",
+        "end-user",
+    )
+    comments = comments_of(zd, str(ticket.id))
+    assert [c.author_id for c in comments] == [requester.id, zd.integration_id, zd.integration_id]
+    assert [c.created_at for c in comments] == [m.created_at for m in thread]
+    assert [c.public for c in comments] == [True, False, True]
+    assert comments[0].body == "My refund never arrived."  # the requester wrote it: no attribution
+    assert comments[1].body == f"{attribution(thread[1], 'intercom')}\n\nEscalating to billing."
+    assert comments[2].body.startswith("Fin (ai) · 2024-12-31 09:06 UTC · via Intercom\n\n")
+    assert result.created_ids == {f"thread:{i}": str(c.id) for i, c in enumerate(comments)}
+    # Re-uploaded, not linked: new attachments whose bytes match the sources'.
+    async with httpx.AsyncClient() as anonymous:
+        for comment, source in ((comments[0], screenshot), (comments[2], log)):
+            (attachment_id,) = comment.attachment_ids
+            assert attachment_id not in sources
+            attachment = zd.state.attachments[attachment_id]
+            assert attachment.file_name == source.name
+            served = await anonymous.get(f"{zd.env.url}/attachments/token/{attachment.token}/")
+            assert hashlib.sha256(served.content).hexdigest() == source.sha256
+    # 1 ticket lookup, 1 email lookup, 1 create_or_update, 2 uploads, 1 import, 1 comments read
+    assert result.api_calls == 7
+    api = [r for r in zd.requests if r[1].startswith("/api/v2/")]
+    assert len(api) == result.api_calls  # the two downloads are not API calls
+    assert Counter(p for _, p in api)["/api/v2/imports/tickets"] == 1
+    tid = str(ticket.id)
+    for name, value in (("status", "open"), ("priority", "high"), ("tags", ["vip", "refund"])):
+        assert fingerprint("zendesk", tid, name, value) in result.fingerprints
+    assert fingerprint("zendesk", tid, "custom_fields.360001000004", "1234") in result.fingerprints
+    assert fingerprint("zendesk", tid, "message", comments[1].body) in result.fingerprints
+
+
+async def test_single_message_create_uses_the_idempotency_key(zd: Connector) -> None:
+    first = message(CUSTOMER, "Where is my parcel?", 0)
+    result = await zd.sink.execute(upsert([first], key="cmd-single"))
+    (only,) = comments_of(zd, result.target_entity_id or "")
+    requester = zd.state.tickets[int(result.target_entity_id or 0)].requester_id
+    assert (only.author_id, only.public) == (requester, True)
+    # A create cannot set the comment's time: the attribution line carries it.
+    assert only.body == f"{attribution(first, 'intercom')}\n\nWhere is my parcel?"
+    assert result.created_ids == {"thread:0": str(only.id)}
+    assert len(zd.env.sandbox.core.idempotency) == 1
+    assert ("POST", "/api/v2/imports/tickets") not in zd.requests
+
+
+async def test_the_same_create_twice_makes_one_ticket(zd: Connector) -> None:
+    thread = [message(CUSTOMER, "Hello", 0), message(AGENT, "Hi!", 1)]
+    first = await zd.sink.execute(upsert(thread))
+    again = await zd.sink.execute(upsert(thread))
+    assert len(zd.state.tickets) == 1
+    assert (again.target_entity_id, again.written) == (first.target_entity_id, False)
+    assert again.created_ids == first.created_ids
+    assert again.api_calls == 2  # the lookup by external_id and the comment ids
+
+
+async def test_a_crash_after_the_create_is_found_by_external_id(zd: Connector) -> None:
+    link = case_link_id("intercom", "ic", "conv-9")
+    # The earlier attempt's create reached Zendesk; its answer never reached us.
+    earlier = await zd.env.create_ticket(external_id=link)
+    retry = await zd.sink.execute(upsert([message(CUSTOMER, "It smokes.", 0)], link=link, key="k2"))
+    assert retry.target_entity_id == str(earlier["id"])
+    assert (retry.written, len(zd.state.tickets)) == (False, 1)
+
+
+async def test_a_user_matching_a_secondary_email_is_reused(zd: Connector) -> None:
+    created = await zd.env.http.post(
+        "/api/v2/users",
+        json={
+            "user": {
+                "name": "Maria",
+                "email": "maria@home.example",
+                "identities": [{"type": "email", "value": "maria@work.example"}],
+            }
+        },
+    )
+    existing = created.json()["user"]["id"]
+    users = len(zd.state.users)
+    contact = Contact(emails=["m.lopez@new.example", "Maria@Work.example "], name="Maria")
+    result = await zd.sink.execute(upsert([message(CUSTOMER, "Hi", 0)], contact))
+    assert zd.state.tickets[int(result.target_entity_id or 0)].requester_id == existing
+    assert len(zd.state.users) == users
+    assert ("POST", "/api/v2/users/create_or_update") not in zd.requests
+
+
+async def test_a_user_matching_the_external_id_is_reused(zd: Connector) -> None:
+    created = await zd.env.http.post(
+        "/api/v2/users", json={"user": {"name": "Maria", "external_id": "crm-7"}}
+    )
+    contact = Contact(emails=["maria@example.com"], external_id="crm-7", name="Maria")
+    result = await zd.sink.execute(upsert([message(CUSTOMER, "Hi", 0)], contact))
+    requester = zd.state.tickets[int(result.target_entity_id or 0)].requester_id
+    assert requester == created.json()["user"]["id"]
+    assert zd.state.user_by_email("maria@example.com") is None  # found, not created
+
+
+async def test_a_new_customer_is_created_once_by_concurrent_commands(zd: Connector) -> None:
+    contact = Contact(emails=["new@example.com"], name="New Customer")
+    commands = [
+        upsert([message(CUSTOMER, f"ticket {n}", 0)], contact, link=f"lnk_{n:032d}", key=f"k{n}")
+        for n in (1, 2)
+    ]
+    first, second = await asyncio.gather(*(zd.sink.execute(c) for c in commands))
+    tickets = [zd.state.tickets[int(r.target_entity_id or 0)] for r in (first, second)]
+    assert tickets[0].id != tickets[1].id
+    assert tickets[0].requester_id == tickets[1].requester_id
+    assert len([u for u in zd.state.users.values() if u.email == "new@example.com"]) == 1
+    # Both commands missed every lookup and raced to create: the upsert made it one user.
+    assert zd.requests.count(("POST", "/api/v2/users/create_or_update")) == 2
+
+
+async def test_append_public_reply_and_internal_note(zd: Connector) -> None:
+    created = await zd.sink.execute(upsert([message(CUSTOMER, "Hello", 0)]))
+    ticket_id = created.target_entity_id or ""
+    requester = zd.state.tickets[int(ticket_id)].requester_id
+    reply = message(CUSTOMER, "Any news?", 30)
+    by_link = await zd.sink.execute(command(EntityType.MESSAGE, CommandAction.APPEND, reply))
+    note_file = await source_file(zd.env, "note.png", b"\x89PNG note")
+    note = message(AGENT, "Refund approved.", 31, public=False, attachments=[note_file])
+    fresh = ZendeskSink(connector_id="zd", settings=zd.settings)  # nothing cached
+    try:
+        by_id = await fresh.execute(
+            command(EntityType.MESSAGE, CommandAction.APPEND, note, target=ticket_id)
+        )
+    finally:
+        await fresh.aclose()
+    comments = comments_of(zd, ticket_id)
+    assert [(c.author_id, c.public) for c in comments[1:]] == [
+        (requester, True),
+        (zd.integration_id, False),
+    ]
+    assert comments[1].body == f"{attribution(reply, 'generic')}\n\nAny news?"
+    assert len(comments[2].attachment_ids) == 1
+    assert by_link.api_calls == 2  # lookup by link + the update (requester known from it)
+    assert by_id.api_calls == 2  # upload + the update
+    assert by_link.created_ids == {"message": str(comments[1].id)}
+    assert by_id.fingerprints == [fingerprint("zendesk", ticket_id, "message", comments[2].body)]
+
+
+async def test_append_before_the_ticket_exists_is_fatal(zd: Connector) -> None:
+    append = command(EntityType.MESSAGE, CommandAction.APPEND, message(AGENT, "x", 0))
+    with pytest.raises(FatalAPIError, match="has not run"):
+        await zd.sink.execute(append)
+
+
+async def test_update_writes_only_what_changed(zd: Connector) -> None:
+    created = await zd.sink.execute(upsert([message(CUSTOMER, "Hello", 0)]))
+    ticket_id = created.target_entity_id
+    update = command(
+        EntityType.CASE,
+        CommandAction.UPDATE,
+        case(status=CaseStatus.ON_HOLD, subject="ignored: not in changed_fields"),
+        target=ticket_id,
+        changed_fields=["status", "tags"],
+        options={"tags_added": encode_list(["billing"]), "tags_removed": encode_list(["vip"])},
+    )
+    result = await zd.sink.execute(update)
+    ticket = zd.state.tickets[int(ticket_id or 0)]
+    assert (ticket.status, ticket.subject) == ("hold", "Refund for order 1234")
+    assert ticket.tags == ["refund", "billing"]
+    assert result.api_calls == 1
+    assert result.fingerprints == [
+        fingerprint("zendesk", ticket_id or "", "status", "on_hold"),
+        fingerprint("zendesk", ticket_id or "", "tags", ["refund", "billing"]),
+    ]
+    nothing = command(
+        EntityType.CASE, CommandAction.UPDATE, case(), target=ticket_id, changed_fields=["assignee"]
+    )
+    skipped = await zd.sink.execute(nothing)
+    assert (skipped.written, skipped.api_calls) == (False, 0)
+
+
+async def test_commands_outside_the_vocabulary_are_fatal(zd: Connector) -> None:
+    unknown = command(EntityType.CASE, CommandAction.DELETE, None, target="1")
+    with pytest.raises(FatalAPIError, match="cannot delete a case"):
+        await zd.sink.execute(unknown)
+    wrong = command(EntityType.CASE, CommandAction.UPSERT, Contact(emails=["a@b.example"]))
+    with pytest.raises(FatalAPIError, match="needs data of type Case"):
+        await zd.sink.execute(wrong)
+
+
+async def test_contact_upsert_creates_then_writes_changes(zd: Connector) -> None:
+    contact = Contact(
+        emails=["ana@example.com", "ana@work.example"],
+        name="Ana",
+        phone="+34 600 000 000",
+        external_id="crm-9",
+        plan="premium",
+        custom_attributes={"segment": "smb"},
+    )
+    created = await zd.sink.execute(command(EntityType.CONTACT, CommandAction.UPSERT, contact))
+    user = zd.state.users[int(created.target_entity_id or 0)]
+    assert (user.name, user.phone, user.external_id, user.user_fields) == (
+        "Ana",
+        "+34 600 000 000",
+        "crm-9",
+        {"segment": "smb", "plan": "premium"},
+    )
+    assert zd.state.user_by_email("ana@work.example") is user
+    renamed = contact.model_copy(
+        update={"name": "Ana María", "emails": ["ana@example.com", "ana@new.example"]}
+    )
+    again = await zd.sink.execute(
+        command(
+            EntityType.CONTACT, CommandAction.UPSERT, renamed, changed_fields=["name", "emails"]
+        )
+    )
+    assert again.target_entity_id == created.target_entity_id
+    assert (user.name, zd.state.user_by_email("ana@new.example")) == ("Ana María", user)
+    assert fingerprint("zendesk", str(user.id), "name", "Ana María") in again.fingerprints
+    assert fingerprint("zendesk", str(user.id), "plan", "premium") in created.fingerprints
+    phone = contact.model_copy(update={"phone": "+34 611 111 111"})
+    update = command(
+        EntityType.CONTACT,
+        CommandAction.UPDATE,
+        phone,
+        target=str(user.id),
+        changed_fields=["phone"],
+    )
+    assert (await zd.sink.execute(update)).api_calls == 1
+    assert user.phone == "+34 611 111 111"
+
+
+async def test_the_per_ticket_update_limit_surfaces_as_rate_limited(clock: ManualClock) -> None:
+    async with serve(clock, ticket_update_limit=1) as env:
+        async for zd in _connect(env):
+            created = await zd.sink.execute(upsert([message(CUSTOMER, "Hello", 0)]))
+            target = created.target_entity_id
+            note = command(
+                EntityType.MESSAGE, CommandAction.APPEND, message(AGENT, "1", 1), target=target
+            )
+            await zd.sink.execute(note)
+            with pytest.raises(RateLimitedError) as limited:
+                await zd.sink.execute(note)
+            assert limited.value.retry_after > 0
+            assert zd.sink.client.budget.delay() == 0  # the account budget is untouched
+
+
+def normalised(zd: Connector) -> list[Envelope]:
+    """Every webhook the sandbox delivered, verified and normalised like the worker does."""
+    assert zd.env.receiver is not None
+    ingest = ZendeskIngest(connector_id="zd", secret=zd.settings.secret)
+    normaliser = ZendeskNormaliser(connector_id="zd", settings=zd.settings)
+    envelopes = []
+    for delivery in zd.env.receiver.deliveries:
+        request = WebhookRequest(
+            "zd",
+            {k.lower(): v for k, v in delivery.headers.items()},
+            delivery.body,
+            zd.env.clock.now(),
+        )
+        ingest.verify(request)
+        raw = RawDelivery(
+            delivery_id=ingest.delivery_id(request),
+            connector_id="zd",
+            platform=Platform.ZENDESK,
+            received_at=request.received_at,
+            body=delivery.body,
+            signature_verified=True,
+        )
+        envelopes += normaliser.normalise(raw)
+    return envelopes
+
+
+async def test_webhooks_of_our_writes_are_ours_and_an_agents_are_theirs(
+    zd_hooks: Connector,
+) -> None:
+    zd = zd_hooks
+    thread = [message(CUSTOMER, "Hello", 0), message(AGENT, "Looking", 1)]
+    created = await zd.sink.execute(upsert(thread))
+    ticket_id = created.target_entity_id or ""
+    ours = await zd.sink.execute(
+        command(
+            EntityType.CASE,
+            CommandAction.UPDATE,
+            case(status=CaseStatus.PENDING),
+            target=ticket_id,
+            changed_fields=["status"],
+            options={"tags_added": encode_list(["waiting"])},
+        )
+    )
+    admin = zd.env.sandbox.config.admin_email
+    as_agent = {"Authorization": basic_header(admin, TOKEN)}
+    answer = await zd.env.http.put(
+        f"/api/v2/tickets/{ticket_id}",
+        json={"ticket": {"status": "solved", "comment": {"body": "Done!"}}},
+        headers=as_agent,
+    )
+    assert answer.status_code == 200
+    async with asyncio.timeout(10):
+        await zd.env.drain()
+
+    events = normalised(zd)
+    by_type = Counter((e.source.event_type.rsplit(".", 1)[1], e.source.actor.kind) for e in events)
+    assert by_type == {
+        ("created", ActorKind.SYSTEM): 1,  # the new requester (user events name no actor)
+        ("created", ActorKind.INTEGRATION): 1,
+        ("comment_added", ActorKind.INTEGRATION): 2,
+        ("status_changed", ActorKind.INTEGRATION): 1,
+        ("tags_changed", ActorKind.INTEGRATION): 1,
+        ("status_changed", ActorKind.AGENT): 1,
+        ("comment_added", ActorKind.AGENT): 1,
+    }
+    assert {e.link_id for e in events if e.source.entity_type is not EntityType.CONTACT} == {
+        "lnk_" + "a" * 32
+    }
+    imported = [e.data for e in events if e.source.event_type.endswith("comment_added")][:2]
+    assert [m.author.kind for m in imported if isinstance(m, Message)] == [
+        ActorKind.CUSTOMER,  # the requester's own words, written by us
+        ActorKind.INTEGRATION,
+    ]
+    # Own-write fingerprints: what the sink reported is what the webhooks say (echo layer 2).
+    for envelope in events:
+        data = envelope.data
+        if envelope.source.actor.kind is not ActorKind.INTEGRATION:
+            continue
+        for name in envelope.changed_fields:
+            if isinstance(data, Case) and name in ("status", "tags"):
+                print_ = fingerprint("zendesk", ticket_id, name, getattr(data, name))
+                assert print_ in created.fingerprints + ours.fingerprints
+        if isinstance(data, Message):
+            body_print = fingerprint("zendesk", ticket_id, "message", data.body_text)
+            assert body_print in created.fingerprints
+
+
+class _LostAnswer(httpx.AsyncBaseTransport):
+    """Forwards to the sandbox, but loses the answer of the first ticket update: the write
+    lands in Zendesk and the sink sees a timeout."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.lost = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.method == "PUT" and not self.lost:
+            self.lost += 1
+            await response.aclose()
+            raise httpx.ReadTimeout("answer lost", request=request)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_a_retried_append_whose_write_landed_is_not_written_twice(zd: Connector) -> None:
+    created = await zd.sink.execute(upsert([message(CUSTOMER, "Hello", 0)]))
+    ticket_id = created.target_entity_id or ""
+    reply = command(
+        EntityType.MESSAGE, CommandAction.APPEND, message(AGENT, "On it", 3), target=ticket_id
+    )
+    transport = _LostAnswer()
+    async with httpx.AsyncClient(transport=transport) as http:
+        sink = ZendeskSink(connector_id="zd", settings=zd.settings, http=http)
+        with pytest.raises(RetriableAPIError, match="timed out"):
+            await sink.execute(reply)
+        retried = await sink.execute(reply)  # what connectors.base.retry does next
+    assert transport.lost == 1
+    bodies = [c.body for c in comments_of(zd, ticket_id)]
+    assert bodies.count(f"{attribution(reply.data, 'generic')}\n\nOn it") == 1  # type: ignore[arg-type]
+    assert retried.written is False
+    assert retried.created_ids == {"message": str(comments_of(zd, ticket_id)[-1].id)}
+    # A redelivered command (attempt 2) from another worker checks too; a first attempt does not.
+    again = await zd.sink.execute(reply.model_copy(update={"attempt": 2}))
+    assert (again.written, again.api_calls) == (False, 1)
+    first_time = await zd.sink.execute(reply.model_copy(update={"command_id": "other"}))
+    assert (first_time.written, first_time.api_calls) == (True, 1)
+
+
+async def test_the_registry_builds_the_zendesk_connector(zd: Connector) -> None:
+    settings = zd.settings
+    assert isinstance(build_ingest_connector("zd", settings), ZendeskIngest)
+    assert isinstance(build_normaliser("zd", settings), ZendeskNormaliser)
+    sink = build_sink("zd", settings)
+    assert isinstance(sink, ZendeskSink)
+    await sink.aclose()
