@@ -96,11 +96,24 @@ class RetriableAPIError(APIError):
 
 
 class RateLimitedError(RetriableAPIError):
-    """The platform answered 429; wait `retry_after` seconds before the next call."""
+    """The platform answered 429; wait `retry_after` seconds before the next call.
 
-    def __init__(self, message: str, *, retry_after: float, status: int | None = 429) -> None:
+    `scope` says what is exhausted: "account" (the credential's whole budget: every call waits)
+    or "record" (one record's own limit, like Zendesk's 30 updates per ticket per 10 minutes:
+    only writes to that record wait).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        status: int | None = 429,
+        scope: str = "account",
+    ) -> None:
         super().__init__(message, status=status)
         self.retry_after = retry_after
+        self.scope = scope
 
 
 class FatalAPIError(APIError):

@@ -32,17 +32,31 @@ from collections.abc import Iterable
 from schemas.models import Message
 
 __all__ = [
+    "CREATED_MESSAGE",
     "OPTION_GROUP_ID",
+    "OPTION_SOURCE_PLATFORM",
     "OPTION_TAGS_ADDED",
     "OPTION_TAGS_REMOVED",
     "attribution",
     "decode_list",
     "encode_list",
+    "thread_key",
 ]
 
 OPTION_GROUP_ID = "group_id"
 OPTION_TAGS_ADDED = "tags_added"
 OPTION_TAGS_REMOVED = "tags_removed"
+#: where a mirrored message came from, for its attribution line
+OPTION_SOURCE_PLATFORM = "source_platform"
+
+#: ``created_ids`` keys: the message of a message/append, and each position of a
+#: case/upsert's thread (``thread_key(i)``)
+CREATED_MESSAGE = "message"
+
+
+def thread_key(index: int) -> str:
+    return f"thread:{index}"
+
 
 _PLATFORM_NAMES = {
     "intercom": "Intercom",

@@ -13,7 +13,10 @@ import hashlib
 import json
 from typing import Any
 
-__all__ = ["fingerprint", "value_hash"]
+__all__ = ["FIELD_MESSAGE", "fingerprint", "value_hash"]
+
+#: the fingerprint field of a message body, the same on every platform
+FIELD_MESSAGE = "message"
 
 
 def value_hash(value: Any) -> str:

@@ -92,7 +92,8 @@ class ApiClient:
         try:
             self._classify(response)
         except RateLimitedError as exc:
-            self._budget.exhausted_for(exc.retry_after)
+            if exc.scope == "account":  # a record's own limit leaves the others alone
+                self._budget.exhausted_for(exc.retry_after)
             raise
         return response
 

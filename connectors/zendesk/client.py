@@ -4,8 +4,8 @@ typed calls for what the sink and ``deskstream config check`` need.
 Errors, by what the caller does next (``classify``):
 
     429 (account budget)        RateLimitedError(retry_after)   wait, pause the partition
-    429 (30 updates / 10 min    RateLimitedError(retry_after)   wait; the account budget is
-         per user per ticket)                                    NOT drained (see request())
+    429 (30 updates / 10 min    RateLimitedError(retry_after,   wait; the account budget is
+         per user per ticket)     scope="record")               not drained (ApiClient)
     409 (concurrent update)     RetriableAPIError               back off and retry
     400 IdempotentRequestError  RetriableAPIError               a concurrent attempt created the
                                                                 ticket: the retry finds it
@@ -135,6 +135,7 @@ def classify(response: httpx.Response) -> None:
                 f"per ticket); waiting {wait:.0f} s before writing it again. Often a sync loop: "
                 "check that echoes on this ticket are suppressed",
                 retry_after=wait,
+                scope="record",
             )
         raise RateLimitedError(
             f"{what} answered 429: the account's API budget is spent; waiting {wait:.0f} s "
@@ -191,13 +192,6 @@ def rate_headers(response: httpx.Response) -> RateHeaders:
     )
 
 
-def _budget_classify(response: httpx.Response) -> None:
-    # ApiClient drains the whole account budget on any RateLimitedError. The per-ticket
-    # limit is about one ticket, so it is raised after ApiClient, in request(), instead.
-    if not _is_ticket_update_limit(response):
-        classify(response)
-
-
 class ZendeskAuth(httpx.Auth):
     """Sets ``Authorization`` per request, from settings read at that moment."""
 
@@ -244,7 +238,7 @@ class ZendeskClient(ApiClient):
             http,
             platform="zendesk",
             budget=budget or RateBudget(limit, 60.0),
-            classify=_budget_classify,
+            classify=classify,
             rate_headers=rate_headers,
         )
         self._base = settings.api_base_url.rstrip("/")
@@ -256,7 +250,6 @@ class ZendeskClient(ApiClient):
         kwargs.setdefault("auth", self._auth)
         response = await super().request(method, url, **kwargs)
         self.last_status = response.status_code
-        classify(response)  # only the per-ticket 429 is left to raise here
         return response
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

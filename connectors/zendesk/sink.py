@@ -42,12 +42,15 @@ import httpx
 from app.errors import ConfigurationError, FatalAPIError, RateLimitedError, RetriableAPIError
 from app.settings import ConnectorSettings
 from connectors.base.commands import (
+    CREATED_MESSAGE,
     OPTION_GROUP_ID,
+    OPTION_SOURCE_PLATFORM,
     OPTION_TAGS_ADDED,
     OPTION_TAGS_REMOVED,
     decode_list,
+    thread_key,
 )
-from connectors.base.fingerprints import fingerprint
+from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
 from connectors.base.links import normalise_email
 from connectors.base.ratelimit import RateBudget
 from connectors.base.sink import Sink, SinkResult
@@ -77,32 +80,16 @@ from schemas.models import (
 )
 
 __all__ = [
-    "CREATED_MESSAGE",
-    "FIELD_MESSAGE",
-    "OPTION_SOURCE_PLATFORM",
     "ZendeskSink",
-    "thread_key",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: the fingerprint field of a message body (the same name on every platform)
-FIELD_MESSAGE = "message"
-#: ``created_ids`` keys, as the sync stage names the parts of a command: the message of a
-#: message/append, and each position of a case/upsert's thread
-CREATED_MESSAGE = "message"
-#: Where a mirrored message came from, for its attribution line: SyncCommand has no field
-#: for it, so the planner passes it as an option. Absent → "via an integration".
-OPTION_SOURCE_PLATFORM = "source_platform"
 _CACHE = 10_000
 #: how many of a ticket's newest comments a retried append looks through for its own
 _LANDED_LOOKBACK = 20
 R = TypeVar("R", bound=AvroRecord)
 _Handler = Callable[[SyncCommand], Awaitable[SinkResult]]
-
-
-def thread_key(index: int) -> str:
-    return f"thread:{index}"
 
 
 def _case_prints(ticket: Ticket, fields: Iterable[str]) -> list[str]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from connectors.base.commands import OPTION_SOURCE_PLATFORM
 from schemas.models import (
     AuditRecord,
     CommandAction,
@@ -96,7 +97,7 @@ class FlowContext:
             changed_fields=changed_fields or [],
             thread=thread or [],
             contact=contact,
-            options=options,
+            options={OPTION_SOURCE_PLATFORM: self.side, **(options or {})},
             entity_id=self.state.members.get(target),
             now=self.now,
             part=part,

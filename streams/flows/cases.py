@@ -11,6 +11,7 @@ from connectors.base.commands import (
     OPTION_TAGS_ADDED,
     OPTION_TAGS_REMOVED,
     encode_list,
+    thread_key,
 )
 from schemas.models import (
     Actor,
@@ -130,7 +131,9 @@ def _maybe_escalate(ctx: FlowContext, case: Case) -> None:
         reason=f"escalated to Zendesk: {reason}, with {len(thread)} message(s) of history",
     )
     for index, message_id in enumerate(ctx.state.thread_ids[-len(thread) :] if thread else []):
-        ctx.state.mirrors[f"intercom:{message_id}"] = f"pending:{command.command_id}:thread:{index}"
+        ctx.state.mirrors[f"intercom:{message_id}"] = (
+            f"pending:{command.command_id}:{thread_key(index)}"
+        )
     ctx.state.creating.append("zendesk")
     for field, value in (("status", status.value), ("priority", priority), ("tags", sorted(tags))):
         target_value = value.value if isinstance(value, Priority) else value

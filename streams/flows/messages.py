@@ -8,6 +8,7 @@ messages, whatever the webhook's actor says).
 
 from __future__ import annotations
 
+from connectors.base.commands import CREATED_MESSAGE
 from schemas.models import ActorKind, CommandAction, EntityType, Message
 from streams.flows import FlowContext
 
@@ -67,7 +68,7 @@ def _from_intercom(ctx: FlowContext, key: str, message: Message) -> None:
             + ("a public comment" if message.public else "an internal note")
         ),
     )
-    state.mirrors[key] = f"pending:{command.command_id}:message"
+    state.mirrors[key] = f"pending:{command.command_id}:{CREATED_MESSAGE}"
 
 
 def _from_zendesk(ctx: FlowContext, key: str, message: Message) -> None:
@@ -95,4 +96,4 @@ def _from_zendesk(ctx: FlowContext, key: str, message: Message) -> None:
         message,
         reason="Zendesk agent's public reply sent to the Intercom conversation as an admin reply",
     )
-    ctx.state.mirrors[key] = f"pending:{command.command_id}:message"
+    ctx.state.mirrors[key] = f"pending:{command.command_id}:{CREATED_MESSAGE}"

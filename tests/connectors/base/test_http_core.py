@@ -154,3 +154,22 @@ def test_fingerprints_ignore_tag_order_but_not_values() -> None:
     assert fingerprint("zendesk", "1", "status", "solved") != fingerprint(
         "zendesk", "1", "status", "open"
     )
+
+
+@pytest.mark.parametrize(("scope", "drained"), [("account", True), ("record", False)])
+async def test_only_an_account_wide_429_spends_the_budget(scope: str, drained: bool) -> None:
+    def classify(response: httpx.Response) -> None:
+        raise RateLimitedError("429", retry_after=30.0, scope=scope)
+
+    clock = _Clock()
+    budget = RateBudget(60, 60.0, headroom=1.0, clock=clock)
+    client = ApiClient(
+        httpx.AsyncClient(transport=httpx.MockTransport(lambda r: httpx.Response(429))),
+        platform="test",
+        budget=budget,
+        classify=classify,
+        rate_headers=lambda r: RateHeaders(),
+    )
+    with pytest.raises(RateLimitedError):
+        await client.request("PUT", "https://p.test/tickets/1")
+    assert (budget.delay() > 0) is drained
