@@ -51,10 +51,10 @@ from connectors.base.commands import (
     thread_key,
 )
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
-from connectors.base.links import normalise_email
 from connectors.base.ratelimit import RateBudget
 from connectors.base.sink import Sink, SinkResult
 from connectors.zendesk.client import ZendeskClient
+from connectors.zendesk.identity import ZendeskIdentity
 from connectors.zendesk.models import (
     PROFILE_USER_FIELDS,
     ZENDESK_STATUS,
@@ -63,7 +63,6 @@ from connectors.zendesk.models import (
     canonical_ticket_value,
     canonical_user_value,
     comment_body,
-    contact_emails,
     custom_fields_payload,
     user_payload,
     zendesk_time,
@@ -122,6 +121,7 @@ class ZendeskSink(Sink):
             base_url=settings.api_base_url, timeout=httpx.Timeout(30.0, connect=10.0)
         )
         self.client = ZendeskClient(self._http, settings=settings, budget=budget)
+        self.identity = ZendeskIdentity(self.client)
         self._integration_id = settings.service_account_id or None
         # Ticket → requester, so a customer's reply needs no extra read on most appends.
         self._requesters: OrderedDict[str, str] = OrderedDict()
@@ -266,45 +266,6 @@ class ZendeskSink(Sink):
         prints = [fingerprint("zendesk", ticket_id, FIELD_MESSAGE, c.body) for c in comments]
         return ids, prints
 
-    # -- customers -------------------------------------------------------------------------
-
-    async def _find_user(self, contact: Contact) -> User | None:
-        """Primary email, then each secondary email, then external_id; None when all miss."""
-        for email in contact_emails(contact):
-            users = [u for u in await self.client.search_users_by_email(email) if u.active]
-            if users:
-                return users[0]
-        if contact.external_id:
-            users = [
-                u for u in await self.client.users_by_external_id(contact.external_id) if u.active
-            ]
-            if users:
-                return users[0]
-        return None
-
-    async def _customer(self, command: SyncCommand, case: Case) -> User:
-        contact = command.contact
-        if contact is None and case.requester is not None and case.requester.email:
-            contact = Contact(emails=[case.requester.email], name=case.requester.name)
-        if contact is None:
-            raise FatalAPIError(
-                "case/upsert without a customer (no contact, no requester email): Zendesk needs "
-                "a requester; a planner bug"
-            )
-        found = await self._find_user(contact)
-        if found is not None:
-            return found
-        # An upsert by email/external_id: two racing creates for one customer end as one user.
-        user, _ = await self.client.create_or_update_user(user_payload(contact, None))
-        return user
-
-    async def _add_emails(self, user_id: str, contact: Contact) -> bool:
-        known = {normalise_email(i.value) for i in await self.client.identities(user_id)}
-        missing = [e for e in contact_emails(contact) if e not in known]
-        for email in missing:
-            await self.client.add_email_identity(user_id, email)
-        return bool(missing)
-
     # -- cases ---------------------------------------------------------------------------
 
     def _result(
@@ -325,7 +286,7 @@ class ZendeskSink(Sink):
             detail = f"ticket {existing.id} already mirrors the link"
             prints = _case_prints(existing, fields) + prints
             return self._result(existing.id, prints, detail, written=False, created_ids=ids)
-        requester = (await self._customer(command, case)).id
+        requester = (await self.identity.customer(command.contact, case)).id
         options = command.options
         tags = set(case.tags) | set(decode_list(options.get(OPTION_TAGS_ADDED)))
         tags -= set(decode_list(options.get(OPTION_TAGS_REMOVED)))
@@ -450,7 +411,7 @@ class ZendeskSink(Sink):
 
     async def _contact_upsert(self, command: SyncCommand) -> SinkResult:
         contact = self._data(command, Contact)
-        found = await self._find_user(contact)
+        found = await self.identity.find_user(contact)
         if found is not None:  # then write changed_fields, as an update does
             target = command.target.model_copy(update={"entity_id": found.id})
             return await self._contact_update(command.model_copy(update={"target": target}))
@@ -469,7 +430,7 @@ class ZendeskSink(Sink):
             )
         changed = set(command.changed_fields)
         payload = user_payload(contact, changed)
-        added = await self._add_emails(user_id, contact) if "emails" in changed else False
+        added = await self.identity.add_emails(user_id, contact) if "emails" in changed else False
         if not payload:
             detail = "emails added" if added else "nothing to write"
             status = self.client.last_status if added else None

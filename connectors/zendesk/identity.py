@@ -1,0 +1,59 @@
+"""Who the customer is in Zendesk: identity resolution on the target.
+
+Lookups in a fixed order, each a search Zendesk answers from its own identities: the primary
+email, then each secondary email (Zendesk's user identities make a secondary address find its
+user), then the external id. A user is created only after every lookup missed, and then with
+``create_or_update``, Zendesk's upsert by email and external id: two commands for one new
+customer racing each other (two conversations escalated at once) end as one user.
+"""
+
+from __future__ import annotations
+
+from app.errors import FatalAPIError
+from connectors.base.links import normalise_email
+from connectors.zendesk.client import ZendeskClient
+from connectors.zendesk.models import User, contact_emails, user_payload
+from schemas.models import Case, Contact
+
+__all__ = ["ZendeskIdentity"]
+
+
+class ZendeskIdentity:
+    def __init__(self, client: ZendeskClient) -> None:
+        self._client = client
+
+    async def find_user(self, contact: Contact) -> User | None:
+        """Primary email, then each secondary email, then external_id; None when all miss."""
+        for email in contact_emails(contact):
+            users = [u for u in await self._client.search_users_by_email(email) if u.active]
+            if users:
+                return users[0]
+        if contact.external_id:
+            matches = await self._client.users_by_external_id(contact.external_id)
+            users = [u for u in matches if u.active]
+            if users:
+                return users[0]
+        return None
+
+    async def customer(self, contact: Contact | None, case: Case) -> User:
+        """The ticket's requester: found, or created once every lookup missed."""
+        if contact is None and case.requester is not None and case.requester.email:
+            contact = Contact(emails=[case.requester.email], name=case.requester.name)
+        if contact is None:
+            raise FatalAPIError(
+                "case/upsert without a customer (no contact, no requester email): Zendesk needs "
+                "a requester; a planner bug"
+            )
+        found = await self.find_user(contact)
+        if found is not None:
+            return found
+        user, _ = await self._client.create_or_update_user(user_payload(contact, None))
+        return user
+
+    async def add_emails(self, user_id: str, contact: Contact) -> bool:
+        """Add the contact's addresses the user lacks as identities; True if any was added."""
+        known = {normalise_email(i.value) for i in await self._client.identities(user_id)}
+        missing = [e for e in contact_emails(contact) if e not in known]
+        for email in missing:
+            await self._client.add_email_identity(user_id, email)
+        return bool(missing)
