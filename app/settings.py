@@ -12,7 +12,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.errors import ConfigurationError
@@ -93,8 +101,8 @@ class Settings(BaseSettings):
         ),
     )
     kafka_version: str = "3.9.2"
-    kafka_brokers: Literal[1, 3] = 1
-    kafka_port_base: int = Field(default=19092, ge=1024, le=9000 + 1000 * 56)
+    kafka_brokers: int = 1
+    kafka_port_base: int = Field(default=19092, ge=1024, le=65534)
     kafka_heap: str = "512m"
     state_dir: Path = Path(".deskstream")
 
@@ -121,6 +129,15 @@ class Settings(BaseSettings):
     #: (12 attempts with a 60 s cap ride out a platform outage of about ten minutes)
     sink_max_attempts: int = Field(default=12, ge=1, le=100)
     sink_max_backoff_seconds: float = Field(default=60.0, gt=0)
+
+    @field_validator("kafka_brokers")
+    @classmethod
+    def _one_or_three(cls, value: int) -> int:
+        # An int checked here rather than Literal[1, 3]: the environment gives a string,
+        # which pydantic does not coerce into a Literal.
+        if value not in (1, 3):
+            raise ValueError("the local stack runs 1 or 3 brokers")
+        return value
 
     @property
     def kafka_dir(self) -> Path:

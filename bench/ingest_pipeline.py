@@ -156,6 +156,7 @@ def main() -> None:
     settings = load_settings(
         kafka_bootstrap_servers=bootstrap,
         topic_prefix=f"bench-{run}",
+        app_id=f"bench-{run}",
         replication_factor=min(3, cluster.size or 3),
     )
     asyncio.run(ensure_topics(bootstrap, topic_specs(settings)))

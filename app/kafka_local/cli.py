@@ -91,8 +91,11 @@ def down(purge: bool) -> None:
 
 
 @kafka.command()
-def status() -> None:
-    """Show the nodes, their pids and ports, and whether the cluster answers."""
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Show the nodes, their pids and ports; exit status 1 when the cluster does not answer."""
     info = cluster_status(get_settings())
     _describe(info)
     click.echo(info.bootstrap_servers)
+    if info.registered is None:
+        ctx.exit(1)

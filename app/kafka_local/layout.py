@@ -13,8 +13,10 @@ Node ``i`` of an ``n``-node cluster lives in ``<kafka_dir>/<n>-node/node-<i>/``:
       kafka.out           the JVM's stdout/stderr (start-up crashes land here)
       kafka.pid           pid of the running broker
 
-Its broker port is ``port_base + (i-1) * 10000`` and its controller port the next one up, so
-``19092`` gives 19092/19093, 29092/29093 and 39092/39093.
+Its broker port is ``port_base + (i-1) * 10`` and its controller port the next one up, so
+``19092`` gives 19092/19093, 19102/19103 and 19112/19113. Not the 19092/29092/39092 pattern
+often shown for one host: 39092 lies in Linux's ephemeral port range (32768-60999), where an
+outgoing connection, or its TIME_WAIT, can hold the port and make a broker restart fail.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ __all__ = [
     "uses_log4j2",
 ]
 
-NODE_PORT_STEP = 10000
+NODE_PORT_STEP = 10
 HOST = "127.0.0.1"
 SUPPORTED_SIZES = (1, 3)
 

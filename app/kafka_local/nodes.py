@@ -21,12 +21,13 @@ from app.kafka_local.layout import (
 from app.kafka_local.probe import ClusterView, describe_cluster
 from app.kafka_local.procs import (
     PidState,
+    PortUser,
     ProcessCheck,
     check_pid_file,
     find_brokers,
     is_alive,
-    port_holder,
     port_in_use,
+    port_users,
     spawn_detached,
     tail,
 )
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+PORT_WAIT = 75.0  # a little over Linux's 60 s TIME_WAIT
 
 
 def pid_checks(layout: ClusterLayout) -> dict[int, ProcessCheck]:
@@ -83,18 +86,42 @@ def reconcile_pids(layout: ClusterLayout, progress: Progress) -> dict[int, Proce
     return pid_checks(layout)
 
 
-def check_ports(nodes: Sequence[NodeSpec]) -> None:
-    """Fail, naming the port and its holder, when a node to start cannot bind its ports."""
+def check_ports(nodes: Sequence[NodeSpec], progress: Progress, wait: float = PORT_WAIT) -> None:
+    """Fail, naming the port and its holder, when a node to start cannot bind its ports.
+
+    Ports 29092/39092 lie in Linux's range for outgoing connections (32768-60999), so a
+    client's connection, or its 60 s TIME_WAIT, can hold one for a while: that is waited
+    out (up to ``wait`` seconds); a listening program is reported at once.
+    """
+    deadline = time.monotonic() + wait
     for node in nodes:
         for port, role in ((node.broker_port, "broker"), (node.controller_port, "controller")):
-            if port_in_use(port):
-                holder = port_holder(port) or "a process this user cannot see"
-                raise KafkaStackError(
-                    f"port {port} (node {node.node_id} {role}) is already in use by {holder}. "
-                    "If that is a Deskstream broker, stop it with `deskstream kafka down` (with "
-                    "the same DESKSTREAM_* settings it was started with); otherwise stop that "
-                    "program or pick free ports with DESKSTREAM_KAFKA_PORT_BASE=<port>"
-                )
+            told = False
+            while port_in_use(port):
+                users = port_users(port)
+                what = ", ".join(u.describe() for u in users) or "a socket this user cannot see"
+                if any(u.listening for u in users) or time.monotonic() >= deadline:
+                    raise KafkaStackError(_port_message(node, port, role, what, users))
+                if not told:
+                    progress(f"port {port} is held by {what}; waiting up to {wait:.0f} s")
+                    told = True
+                time.sleep(1.0)
+
+
+def _port_message(node: NodeSpec, port: int, role: str, what: str, users: list[PortUser]) -> str:
+    head = f"port {port} (node {node.node_id} {role}) is already in use by {what}. "
+    if any(u.listening for u in users):
+        return head + (
+            "If that is a Deskstream broker, stop it with `deskstream kafka down` (with the "
+            "same DESKSTREAM_* settings it was started with); otherwise stop that program or "
+            "pick free ports with DESKSTREAM_KAFKA_PORT_BASE=<port>"
+        )
+    return head + (
+        "The kernel lends ports 32768-60999 to outgoing connections; try again shortly, "
+        "keep them for Kafka with `sysctl -w net.ipv4.ip_local_reserved_ports="
+        f"{port}-{port + 1}` (root), or pick DESKSTREAM_KAFKA_PORT_BASE so that every node's "
+        "ports stay below 32768"
+    )
 
 
 def port_drift(layout: ClusterLayout) -> list[str]:

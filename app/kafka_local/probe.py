@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import struct
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,7 +38,10 @@ def tcp_open(address: str, timeout: float = 1.0) -> bool:
     """True when ``host:port`` accepts a TCP connection (cheap check before a Kafka request)."""
     host, _, port = address.rpartition(":")
     try:
-        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout) as conn:
+            # Close with a reset: no TIME_WAIT left holding one of the ephemeral ports that
+            # node 3's listeners (39092...) live among.
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             return True
     except (OSError, ValueError):
         return False

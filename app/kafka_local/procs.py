@@ -23,13 +23,14 @@ from app.errors import KafkaStackError
 
 __all__ = [
     "PidState",
+    "PortUser",
     "ProcessCheck",
     "check_pid_file",
     "command_line",
     "find_brokers",
     "is_alive",
-    "port_holder",
     "port_in_use",
+    "port_users",
     "send_signal",
     "spawn_detached",
     "stop_process",
@@ -178,19 +179,45 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
-def port_holder(port: int) -> str | None:
-    """Best effort "pid 123 (java ...)" of the process listening on ``port``, from /proc."""
-    inodes: set[str] = set()
+_TCP_STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "0A": "LISTEN"}
+
+
+@dataclass(frozen=True)
+class PortUser:
+    """One socket whose local end is the port: its TCP state and, if visible, its process."""
+
+    state: str
+    owner: str | None
+
+    @property
+    def listening(self) -> bool:
+        return self.state == "LISTEN"
+
+    def describe(self) -> str:
+        if self.listening:
+            return self.owner or "a process this user cannot see"
+        who = f" of {self.owner}" if self.owner else ""
+        return f"an outgoing connection{who} (TCP {self.state})"
+
+
+def port_users(port: int) -> list[PortUser]:
+    """Every TCP socket bound to local ``port``, from /proc (Linux; [] elsewhere)."""
+    sockets: list[tuple[str, str]] = []  # (state, inode)
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with contextlib.suppress(OSError):
             for line in Path(table).read_text(encoding="ascii").splitlines()[1:]:
+                # fields: sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
                 fields = line.split()
-                # fields: sl local_address rem_address st ... inode; st 0A is LISTEN
-                listening = len(fields) > 9 and fields[3] == "0A"
-                if listening and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                    inodes.add(fields[9])
+                if len(fields) > 9 and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    sockets.append((_TCP_STATES.get(fields[3], f"state {fields[3]}"), fields[9]))
+    owners = _socket_owners({inode for _, inode in sockets if inode != "0"})
+    return [PortUser(state, owners.get(inode)) for state, inode in sockets]
+
+
+def _socket_owners(inodes: set[str]) -> dict[str, str]:
+    owners: dict[str, str] = {}
     if not inodes:
-        return None
+        return owners
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
@@ -200,9 +227,12 @@ def port_holder(port: int) -> str | None:
                 if target.startswith("socket:[") and target[8:-1] in inodes:
                     argv = command_line(int(proc.name)) or ["?"]
                     if "kafka.Kafka" in argv:
-                        return f"pid {proc.name} (a Kafka broker running {argv[-1]})"
-                    return f"pid {proc.name} ({' '.join(argv)[:100]})"
-    return None
+                        owners[target[8:-1]] = (
+                            f"pid {proc.name} (a Kafka broker running {argv[-1]})"
+                        )
+                    else:
+                        owners[target[8:-1]] = f"pid {proc.name} ({' '.join(argv)[:100]})"
+    return owners
 
 
 def tail(path: Path, lines: int = 20) -> list[str]:

@@ -186,7 +186,7 @@ def _start_nodes(
             f"{layout.kafka_version}; run `deskstream kafka down` first, or set "
             f"DESKSTREAM_KAFKA_VERSION={running_version}"
         )
-    check_ports(to_start)
+    check_ports(to_start, progress)
     cluster_id = check_storage(layout)  # before any download: a broken folder fails fast
     libs = ensure_jars(settings, progress)
     if cluster_id is None:

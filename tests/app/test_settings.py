@@ -43,6 +43,11 @@ def test_missing_secret_file_names_the_file(tmp_path: Path) -> None:
         settings.connectors["c"].signing_secret()
 
 
+def test_broker_count_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DESKSTREAM_KAFKA_BROKERS", "3")
+    assert load_settings().kafka_brokers == 3
+
+
 def test_plain_kafka_bootstrap_servers_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker:9092")
     assert load_settings().kafka_bootstrap_servers == "broker:9092"

@@ -20,6 +20,7 @@ def _settings(bootstrap: str) -> Settings:
     return load_settings(
         kafka_bootstrap_servers=bootstrap,
         topic_prefix=f"admin-{uuid.uuid4().hex[:8]}",
+        app_id=f"admin-{uuid.uuid4().hex[:8]}",  # table changelogs are named by app id
         partitions=3,
         replication_factor=1,
     )

@@ -62,6 +62,7 @@ def worker(
     settings = load_settings(
         kafka_bootstrap_servers=kafka_bootstrap_servers,
         topic_prefix=env["DESKSTREAM_TOPIC_PREFIX"],
+        app_id=env["DESKSTREAM_APP_ID"],
         partitions=4,
         replication_factor=1,
     )
