@@ -11,13 +11,16 @@ Routes (Bearer auth, ``Intercom-Version``, 10-second rate-limit windows with
   ``POST /conversations/{id}/parts`` (close, open, snoozed, assignment),
   ``POST /conversations/{id}/tags``, ``DELETE /conversations/{id}/tags/{tag_id}``,
   ``POST /conversations/search``;
+* messages: ``POST /messages`` (admin-initiated; opens a conversation with
+  ``create_conversation_without_contact_reply``);
 * workspace: ``GET /me``, ``GET /admins``, ``GET /admins/{id}``, ``GET|POST /tags``,
   ``GET /tags/{id}``, ``GET|POST /data_attributes``.
 
 Every change sends a ``notification_event`` signed with ``X-Hub-Signature: sha1=<hex>``
 through the base's webhook dispatcher (topics ``contact.user.created``,
 ``contact.user.updated``, ``contact.lead.created``, ``contact.user.tag.created``,
-``contact.deleted``, ``conversation.user.created``, ``conversation.user.replied``,
+``contact.deleted``, ``conversation.user.created``, ``conversation.admin.single.created``
+(``POST /messages``), ``conversation.user.replied``,
 ``conversation.admin.replied|noted|closed|opened|snoozed|assigned``,
 ``conversation_part.tag.created``, ``conversation.deleted``, and ``ping``).
 """

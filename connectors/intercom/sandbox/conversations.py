@@ -24,7 +24,7 @@ from connectors.intercom.sandbox.models import (
 )
 from connectors.intercom.sandbox.state import Event, IntercomState, optional_int, optional_str
 
-__all__ = ["ConversationService", "render_conversation"]
+__all__ = ["ConversationService", "as_html", "render_conversation"]
 
 _MAX_ATTACHMENTS = 10
 
@@ -35,7 +35,7 @@ def render_conversation(
     return conversation.to_api(contacts=state.contacts, tags=state.tags, parts=parts)
 
 
-def _html(body: str) -> str:
+def as_html(body: str) -> str:
     # Plain text is stored as a paragraph, the way Intercom renders API replies
     # (UNVERIFIED for every client; HTML bodies are kept as sent).
     return body if body.lstrip().startswith("<") else f"<p>{html.escape(body)}</p>"
@@ -113,7 +113,7 @@ class ConversationService:
                 "id": message_id,
                 "delivered_as": "customer_initiated",
                 "subject": optional_str(body, "subject") or "",
-                "body": _html(text),
+                "body": as_html(text),
                 "author": contact.author(),
                 "attachments": _attachments(body),
                 "url": None,
@@ -179,13 +179,14 @@ class ConversationService:
                 stats["count_reopens"] = stats.get("count_reopens", 0) + 1
             conversation.state, conversation.snoozed_until = "open", None
             conversation.waiting_since = conversation.waiting_since or now
+            stats.setdefault("first_contact_reply_at", now)
             stats["last_contact_reply_at"] = now
             contact.last_replied_at = now
             part = self._add_part(
                 conversation,
                 "comment",
                 contact.author(),
-                body=_html(text),
+                body=as_html(text),
                 attachments=attachments,
                 created_at=created_at,
             )
@@ -203,7 +204,7 @@ class ConversationService:
             conversation,
             message_type,
             admin.author(),
-            body=_html(text),
+            body=as_html(text),
             attachments=attachments,
             created_at=created_at,
         )
@@ -357,4 +358,4 @@ class ConversationService:
 
 
 def _opt_html(text: str | None) -> str | None:
-    return _html(text) if text else None
+    return as_html(text) if text else None

@@ -349,7 +349,12 @@ class Conversation:
                 "type": "contact.list",
                 "contacts": [contacts[c].reference() for c in self.contact_ids if c in contacts],
             },
-            "first_contact_reply": {"created_at": self.created_at, "type": "conversation"},
+            # None until the contact has written (admin-initiated conversations start so).
+            "first_contact_reply": (
+                {"created_at": first_reply, "type": "conversation"}
+                if (first_reply := self.statistics.get("first_contact_reply_at")) is not None
+                else None
+            ),
             "admin_assignee_id": self.admin_assignee_id,
             "team_assignee_id": self.team_assignee_id,
             "open": self.open,

@@ -16,6 +16,7 @@ from connectors.intercom.sandbox.config import IntercomSandboxConfig
 from connectors.intercom.sandbox.conversations import ConversationService
 from connectors.intercom.sandbox.errors import error_list
 from connectors.intercom.sandbox.gateway import Gateway
+from connectors.intercom.sandbox.messages import message_routes
 from connectors.intercom.sandbox.routes_contacts import contact_routes
 from connectors.intercom.sandbox.routes_conversations import conversation_routes
 from connectors.intercom.sandbox.routes_workspace import workspace_routes
@@ -61,6 +62,7 @@ class IntercomSandbox(PlatformSandbox):
         return [
             *contact_routes(self.state, self.publish),
             *conversation_routes(self.conversations, self.publish),
+            *message_routes(self.conversations, self.publish),
             *workspace_routes(self.state),
         ]
 

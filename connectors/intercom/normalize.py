@@ -1,0 +1,305 @@
+"""Intercom ``notification_event`` deliveries as canonical events.
+
+A conversation notification becomes one case event (the conversation's state) plus one message
+event per conversation part it carries that has a body (Intercom sends only the parts the change
+created); ``conversation.*.created`` adds the conversation's first message (its ``source``).
+Contact notifications become one contact event; ``*.deleted`` a delete without data; ``ping``
+nothing.
+
+Values stay faithful to Intercom (``snoozed`` is ``pending``, ``not_priority`` is ``normal``):
+mapping across platforms is the rules' job. The conversions themselves live in ``models`` (the
+sink fingerprints its writes with them).
+
+Actors: parts by the connector's ``service_account_id`` (Deskstream's bot admin) are the
+integration, other admins agents, Intercom's ``bot`` (Fin, workflows) the AI, users and leads
+customers. Contact notifications do not say who changed the contact, so their actor is the
+system; the own-write fingerprints recognise Deskstream's contact writes instead.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from app.errors import SkippableRecordError
+from app.settings import ConnectorSettings
+from connectors.base.links import case_link_id, contact_link_id
+from connectors.base.normalize import Normaliser, event_id
+from connectors.intercom import models as ic
+from schemas.models import (
+    Actor,
+    ActorKind,
+    Contact,
+    EntityData,
+    EntityType,
+    Envelope,
+    Op,
+    Platform,
+    RawDelivery,
+    Source,
+)
+
+__all__ = ["IntercomNormaliser"]
+
+M = TypeVar("M", bound=BaseModel)
+
+#: conversation topics: op and the canonical fields the change touches
+_CASE_TOPICS: dict[str, tuple[Op, list[str]]] = {
+    "conversation.user.created": (Op.CREATE, []),
+    "conversation.admin.single.created": (Op.CREATE, []),
+    "conversation.user.replied": (Op.UPDATE, []),
+    "conversation.admin.replied": (Op.UPDATE, []),
+    "conversation.admin.noted": (Op.UPDATE, []),
+    "conversation.admin.closed": (Op.UPDATE, ["status"]),
+    "conversation.admin.opened": (Op.UPDATE, ["status"]),
+    "conversation.admin.snoozed": (Op.UPDATE, ["status"]),
+    "conversation.admin.unsnoozed": (Op.UPDATE, ["status"]),
+    "conversation.admin.assigned": (Op.UPDATE, ["assignee"]),
+    "conversation.priority.updated": (Op.UPDATE, ["priority"]),
+    "conversation_part.tag.created": (Op.UPDATE, ["tags"]),
+}
+_CONTACT_TOPICS: dict[str, Op] = {
+    "contact.user.created": Op.CREATE,
+    "contact.lead.created": Op.CREATE,
+    "contact.user.updated": Op.UPDATE,
+    "contact.lead.updated": Op.UPDATE,
+    "contact.user.tag.created": Op.UPDATE,
+    "contact.lead.tag.created": Op.UPDATE,
+}
+_DELETE_TOPICS: dict[str, EntityType] = {
+    "conversation.deleted": EntityType.CASE,
+    "contact.deleted": EntityType.CONTACT,
+    "contact.user.deleted": EntityType.CONTACT,
+    "contact.lead.deleted": EntityType.CONTACT,
+}
+
+
+def _present(contact: Contact) -> list[str]:
+    """The fields the contact has, custom attributes one by one (``custom_attributes.<key>``,
+    the names the sync stage's profile fields use)."""
+    fields = ("emails", "external_id", "name", "phone", "company", "plan")
+    present = [name for name in fields if getattr(contact, name)]
+    return present + [f"custom_attributes.{key}" for key in sorted(contact.custom_attributes)]
+
+
+def _first_time(*candidates: int | None) -> datetime:
+    return next(t for t in map(ic.unix_time, candidates) if t is not None)
+
+
+def _parse(model: type[M], data: Any, what: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(item)'}: {err['msg']}"
+            for err in exc.errors()[:3]
+        )
+        raise SkippableRecordError(
+            f"{what} is not what Intercom 2.14 sends ({problems}); check the webhook's API "
+            "version in the Developer Hub, then replay the delivery from quarantine"
+        ) from None
+
+
+# -- the normaliser ----------------------------------------------------------------------------
+
+
+class IntercomNormaliser(Normaliser):
+    platform: ClassVar[str] = "intercom"
+
+    def __init__(
+        self, *, connector_id: str, settings: ConnectorSettings, plan_attribute: str = "plan"
+    ) -> None:
+        super().__init__(connector_id=connector_id, settings=settings)
+        #: the contact custom attribute that holds the customer's plan
+        self.plan_attribute = plan_attribute
+        self._bot = settings.service_account_id
+
+    def normalise(self, delivery: RawDelivery) -> list[Envelope]:
+        try:
+            document = json.loads(delivery.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise SkippableRecordError(
+                f"body is not JSON ({exc.__class__.__name__}); Intercom sends JSON "
+                "notification_event objects, so check what posts to this webhook URL"
+            ) from None
+        notification = _parse(ic.Notification, document, "the notification envelope")
+        if notification.type != "notification_event":
+            raise SkippableRecordError(
+                f"type is {notification.type!r}, not 'notification_event'; check what posts to "
+                "this webhook URL"
+            )
+        topic, item = notification.topic, notification.data.item
+        if topic == "ping":
+            return []
+        if topic in _DELETE_TOPICS:
+            return [self._deleted(delivery, notification, _DELETE_TOPICS[topic])]
+        if topic in _CASE_TOPICS:
+            conversation = _parse(ic.Conversation, item, f"the {topic} item")
+            return self._conversation(delivery, notification, conversation)
+        if topic in _CONTACT_TOPICS:
+            if item.get("type") == "contact_tag":
+                contact = _parse(ic.ContactTag, item, f"the {topic} item").contact
+            else:
+                contact = _parse(ic.Contact, item, f"the {topic} item")
+            return [self._contact(delivery, notification, contact)]
+        raise SkippableRecordError(
+            f"topic {topic!r} is not one Deskstream syncs; remove it from the Intercom webhook "
+            "subscription (Developer Hub > Webhooks) or ask for support of it"
+        )
+
+    # -- builders ---------------------------------------------------------------------------
+
+    def _envelope(
+        self,
+        delivery: RawDelivery,
+        notification: ic.Notification,
+        *,
+        entity_type: EntityType,
+        entity_id: str,
+        suffix: str,
+        op: Op,
+        actor: Actor,
+        data: EntityData,
+        changed: list[str],
+        version: int | None,
+        link_id: str,
+    ) -> Envelope:
+        # One notification yields several events: the suffix keeps each id distinct and the
+        # same on every redelivery of the notification.
+        source_event_id = f"{notification.id}:{suffix}"
+        return Envelope(
+            event_id=event_id(self.connector_id, source_event_id),
+            source=Source(
+                platform=Platform.INTERCOM,
+                connector_id=self.connector_id,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                event_type=notification.topic,
+                source_event_id=source_event_id,
+                source_version=str(version) if version is not None else None,
+                actor=actor,
+                occurred_at=_first_time(notification.created_at),
+            ),
+            op=op,
+            changed_fields=changed,
+            data=data,
+            link_id=link_id,
+            ingested_at=delivery.received_at,
+        )
+
+    def _conversation(
+        self, delivery: RawDelivery, notification: ic.Notification, conversation: ic.Conversation
+    ) -> list[Envelope]:
+        op, changed = _CASE_TOPICS[notification.topic]
+        cid, bot = conversation.id, self._bot
+        link = case_link_id(self.platform, self.connector_id, cid)
+        parts = conversation.parts
+        if op is Op.CREATE:
+            actor = ic.actor_for(conversation.source.author if conversation.source else None, bot)
+        elif notification.topic == "conversation_part.tag.created":
+            added = (
+                {t.id for t in conversation.tags_added.tags} if conversation.tags_added else set()
+            )
+            applied = [t.applied_by for t in conversation.tag_list if t.id in added]
+            actor = ic.actor_for(applied[-1] if applied else None, bot)
+        else:
+            actor = ic.actor_for(parts[-1].author if parts else None, bot)
+        events = [
+            self._envelope(
+                delivery,
+                notification,
+                entity_type=EntityType.CASE,
+                entity_id=cid,
+                suffix=f"conversation:{cid}",
+                op=op,
+                actor=actor,
+                data=ic.case_from(conversation, bot_admin_id=bot),
+                changed=list(changed),
+                version=conversation.updated_at,
+                link_id=link,
+            )
+        ]
+        sources: list[tuple[str, ic.ConversationPart | ic.ConversationSource, int | None]] = []
+        if op is Op.CREATE and conversation.source is not None and conversation.source.id:
+            sources.append((f"source:{conversation.source.id}", conversation.source, None))
+        sources.extend((f"part:{p.id}", p, p.created_at) for p in parts)
+        for suffix, part, created in sources:
+            message = ic.message_from(
+                part,
+                conversation_id=cid,
+                created_at=_first_time(created, conversation.created_at, notification.created_at),
+                bot_admin_id=bot,
+            )
+            if message is None:
+                continue
+            version = getattr(part, "updated_at", None) or created or conversation.updated_at
+            events.append(
+                self._envelope(
+                    delivery,
+                    notification,
+                    entity_type=EntityType.MESSAGE,
+                    entity_id=str(part.id),
+                    suffix=suffix,
+                    op=Op.CREATE,
+                    actor=message.author,
+                    data=message,
+                    changed=[],
+                    version=version,
+                    link_id=link,
+                )
+            )
+        return events
+
+    def _contact(
+        self, delivery: RawDelivery, notification: ic.Notification, contact: ic.Contact
+    ) -> Envelope:
+        data = ic.contact_from(contact, plan_attribute=self.plan_attribute)
+        email = data.emails[0] if data.emails else None
+        tagged = ".tag." in notification.topic
+        return self._envelope(
+            delivery,
+            notification,
+            entity_type=EntityType.CONTACT,
+            entity_id=contact.id,
+            suffix=f"contact:{contact.id}",
+            op=_CONTACT_TOPICS[notification.topic],
+            actor=Actor(kind=ActorKind.SYSTEM),
+            data=data,
+            # Intercom does not say which attributes changed; the ones present are the
+            # candidates, and the sync's state convergence drops those that did not. A tag
+            # names only "tags": an empty list would tell the sync that anything may have
+            # changed, and canonical contacts carry no tags to compare.
+            changed=["tags"] if tagged else _present(data),
+            version=contact.updated_at,
+            link_id=contact_link_id(
+                email, platform=self.platform, connector_id=self.connector_id, entity_id=contact.id
+            ),
+        )
+
+    def _deleted(
+        self, delivery: RawDelivery, notification: ic.Notification, entity_type: EntityType
+    ) -> Envelope:
+        reference = _parse(ic.Reference, notification.data.item, f"the {notification.topic} item")
+        rid = reference.id
+        if entity_type is EntityType.CASE:
+            link = case_link_id(self.platform, self.connector_id, rid)
+        else:
+            link = contact_link_id(
+                None, platform=self.platform, connector_id=self.connector_id, entity_id=rid
+            )
+        return self._envelope(
+            delivery,
+            notification,
+            entity_type=entity_type,
+            entity_id=rid,
+            suffix=f"{entity_type.value}:{rid}",
+            op=Op.DELETE,
+            actor=Actor(kind=ActorKind.SYSTEM),
+            data=None,
+            changed=[],
+            version=None,
+            link_id=link,
+        )

@@ -1,0 +1,497 @@
+"""Commands into Intercom: the write side of the Intercom ⇄ Zendesk flows.
+
+| command          | API calls                                                                   |
+|------------------|-----------------------------------------------------------------------------|
+| message/append   | 1 reply (comment, or note when private); +1 ``GET`` conversation first when |
+|                  | the command may have landed before (see Idempotency)                        |
+| case/update      | status: 1 ``POST parts`` (close / open / snooze; pending unconfigured: 0);  |
+|                  | tags: +1 ``GET`` conversation (unless the status answer gave it), +1        |
+|                  | ``GET /tags`` on a cold name cache, +1 ``POST /tags`` per name Intercom     |
+|                  | lacks, +1 per tag added or removed; subject, custom fields: +1 ``PUT``      |
+| case/upsert with | ≤1 ``find_by_external_id`` + 1 contact search per 15 emails, 1 conversation |
+| a Message (ack)  | search (sent already?), 1 ``POST /messages``; no contact: lookups only      |
+| contact/update   | 1 ``PUT`` (0 when nothing to write)                                         |
+| contact/upsert   | lookups as above, then 1 ``PUT`` if anything differs, or 1 ``POST`` create  |
+|                  | (+1 ``PUT`` when a 409 names the record that exists)                        |
+
+Writes: replies and notes by Deskstream's bot admin (``service_account_id``) under an
+``attribution`` line naming the source platform (``source_platform`` option); attachments as
+``attachment_urls`` (Intercom fetches and re-hosts them; past ten, the rest are listed as links
+in the body, never dropped). Statuses: closed/solved close, open/new open, pending/on_hold
+snooze only when configured (``snooze_pending_s`` or the ``snooze_seconds`` option), else stay.
+Tags are deltas by name. Priority and assignee are not writable through the 2.14 API: reported
+in the result's detail. The acknowledgement of a new ticket from a known customer is an
+admin-initiated message that opens a conversation; no contact in Intercom, no message.
+``created_ids`` and fingerprints use the sync stage's names (``message``; ``status``, ``tags``
+for every intermediate list, ``subject``, ``custom_fields.<name>``; on contacts ``name``,
+``phone``, ``plan``, ``custom_attributes.<key>``), computed from what Intercom answered with the
+normaliser's own conversions.
+
+Idempotency. Intercom replies take no idempotency key. Checking the conversation before every
+reply would cost a second call per synced message (2.0 calls per change against the 1.1 target),
+so the sink checks only when a duplicate is possible: a command on its second or later attempt
+(a dead letter re-sent), or one whose earlier reply in this process failed without an answer
+(timeout, 5xx, reset: the reply may have landed; the sink agent's retries re-run the command as
+it is). A worker killed between Intercom's answer and the offset commit replays the command at
+attempt 1 and is not covered; ``check_appends="always"`` closes that gap at twice the calls.
+Acknowledgements are rare and customer-visible, so they are always checked (one search).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, TypeVar
+
+import httpx
+
+from app.errors import ConfigurationError, FatalAPIError, RateLimitedError, RetriableAPIError
+from app.settings import ConnectorSettings
+from connectors.base.commands import (
+    CREATED_MESSAGE,
+    OPTION_SOURCE_PLATFORM,
+    OPTION_TAGS_ADDED,
+    OPTION_TAGS_REMOVED,
+    attribution,
+    decode_list,
+)
+from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
+from connectors.base.links import normalise_email
+from connectors.base.ratelimit import RateBudget
+from connectors.base.sink import Sink, SinkResult
+from connectors.intercom import models as ic
+from connectors.intercom.client import ConflictError, IntercomClient, counting
+from schemas.models import (
+    AvroRecord,
+    Case,
+    CaseStatus,
+    CommandAction,
+    Contact,
+    EntityType,
+    Message,
+    SyncCommand,
+)
+
+__all__ = ["OPTION_SNOOZE_SECONDS", "IntercomSink"]
+
+logger = logging.getLogger(__name__)
+
+#: command option: snooze a conversation this long when its case goes pending / on hold
+OPTION_SNOOZE_SECONDS = "snooze_seconds"
+_MAX_ATTACHMENTS = 10
+_UNCERTAIN_KEYS = 10_000
+#: how far back an earlier acknowledgement of the same ticket can be
+_ACK_LOOKBACK_S = 7 * 24 * 3600
+_CLOSE = {CaseStatus.CLOSED, CaseStatus.SOLVED}
+_OPEN = {CaseStatus.OPEN, CaseStatus.NEW}
+_CONTACT_FIELDS = ("name", "phone", "plan", "custom_attributes")
+
+
+@dataclass
+class _Outcome:
+    target: str | None
+    written: bool
+    detail: str
+    fingerprints: list[str] = field(default_factory=list)
+    created_ids: dict[str, str] = field(default_factory=dict)
+
+
+R = TypeVar("R", bound=AvroRecord)
+
+
+def _require(kind: type[R], command: SyncCommand) -> R:
+    data = command.data
+    if not isinstance(data, kind):
+        raise FatalAPIError(
+            f"{command.target.entity_type.value}/{command.action.value} command "
+            f"{command.command_id} carries {type(data).__name__}, not {kind.__name__}; "
+            "the sync stage built it wrongly, nothing was written"
+        )
+    return data
+
+
+def _target_id(command: SyncCommand) -> str:
+    if not command.target.entity_id:
+        raise FatalAPIError(
+            f"{command.target.entity_type.value}/{command.action.value} command "
+            f"{command.command_id} names no Intercom record; Intercom records carry no link id "
+            "to find them by, so the link must be resolved before commands are issued"
+        )
+    return command.target.entity_id
+
+
+class IntercomSink(Sink):
+    platform: ClassVar[str] = "intercom"
+
+    def __init__(
+        self,
+        *,
+        connector_id: str,
+        settings: ConnectorSettings,
+        http: httpx.AsyncClient | None = None,
+        snooze_pending_s: int | None = None,
+        plan_attribute: str = "plan",
+        check_appends: Literal["on_retry", "always"] = "on_retry",
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        if not settings.service_account_id:
+            raise ConfigurationError(
+                f"connector {connector_id!r} has no service_account_id; set "
+                f"DESKSTREAM_CONNECTORS__{connector_id}__SERVICE_ACCOUNT_ID to the id of "
+                "Deskstream's bot admin in Intercom (GET /admins lists them)"
+            )
+        self.connector_id = connector_id
+        self.client = IntercomClient.from_settings(settings, http=http, now=now)
+        self._admin = settings.service_account_id
+        self._snooze_s = snooze_pending_s
+        self._plan = plan_attribute
+        self._check_always = check_appends == "always"
+        self._now = now
+        # Idempotency keys whose reply failed without an answer; bounded, oldest dropped.
+        self._uncertain: OrderedDict[str, None] = OrderedDict()
+
+    @property
+    def budget(self) -> RateBudget:
+        """The rate budget; the sink agent sets this worker's share of it."""
+        return self.client.budget
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def execute(self, command: SyncCommand) -> SinkResult:
+        handler = self._handler(command)
+        with counting() as count:
+            try:
+                outcome = await handler(command)
+            except RateLimitedError:
+                raise  # refused before anything was written
+            except RetriableAPIError:
+                self._uncertain[command.idempotency_key] = None
+                while len(self._uncertain) > _UNCERTAIN_KEYS:
+                    self._uncertain.popitem(last=False)
+                raise
+        self._uncertain.pop(command.idempotency_key, None)
+        logger.info(
+            "intercom sink command=%s action=%s/%s target=%s written=%s calls=%d",
+            command.command_id,
+            command.target.entity_type.value,
+            command.action.value,
+            outcome.target,
+            outcome.written,
+            count.calls,
+        )
+        return SinkResult(
+            target_entity_id=outcome.target,
+            status_code=count.last_status,
+            api_calls=count.calls,
+            written=outcome.written,
+            fingerprints=outcome.fingerprints,
+            detail=outcome.detail,
+            created_ids=outcome.created_ids,
+        )
+
+    def _handler(self, command: SyncCommand) -> Callable[[SyncCommand], Awaitable[_Outcome]]:
+        kind, action, data = command.target.entity_type, command.action, command.data
+        handlers = {
+            (EntityType.MESSAGE, CommandAction.APPEND): self._append,
+            (EntityType.CASE, CommandAction.UPDATE): self._update_case,
+            (EntityType.CONTACT, CommandAction.UPDATE): self._update_contact,
+            (EntityType.CONTACT, CommandAction.UPSERT): self._upsert_contact,
+        }
+        if (kind, action) == (EntityType.CASE, CommandAction.UPSERT):
+            if isinstance(data, Message):
+                return self._acknowledge
+            if isinstance(data, Case) and command.target.entity_id:
+                return self._update_case  # the mirror exists already: only its fields change
+        elif (kind, action) in handlers:
+            return handlers[(kind, action)]
+        raise FatalAPIError(
+            f"the Intercom sink does not execute {kind.value}/{action.value} with "
+            f"{type(data).__name__} (command {command.command_id}); Intercom is not a target "
+            "of that flow, so change the rule that routes it here"
+        )
+
+    # -- message/append ---------------------------------------------------------------------
+
+    def _compose(self, message: Message, origin: str) -> tuple[str, list[str]]:
+        """The reply body (attribution line first) and the attachment URLs to send."""
+        blocks = [f"<p><em>{html.escape(attribution(message, origin))}</em></p>"]
+        if message.body_html:
+            blocks.append(message.body_html)
+        elif message.body_text:
+            blocks.append(ic.text_to_html(message.body_text))
+        attachments = message.attachments
+        for extra in attachments[_MAX_ATTACHMENTS:]:
+            url = html.escape(extra.source_url)
+            blocks.append(f'<p>{html.escape(extra.name)}: <a href="{url}">{url}</a></p>')
+        return "".join(blocks), [a.source_url for a in attachments[:_MAX_ATTACHMENTS]]
+
+    def _ours(self, conversation: ic.Conversation, text: str, *, note: bool) -> str | None:
+        """The id of the latest part by our bot admin with this text, if any."""
+        part_type = "note" if note else "comment"
+        for part in reversed(conversation.parts):
+            author = part.author
+            if (
+                author is not None
+                and author.type == "admin"
+                and author.id == self._admin
+                and part.part_type == part_type
+                and ic.html_to_text(part.body) == text
+            ):
+                return part.id
+        return None
+
+    async def _append(self, command: SyncCommand) -> _Outcome:
+        cid = _target_id(command)
+        message = _require(Message, command)
+        origin = command.options.get(OPTION_SOURCE_PLATFORM, "generic")
+        body, urls = self._compose(message, origin)
+        text = ic.html_to_text(body)
+        fingerprints = [fingerprint(self.platform, cid, FIELD_MESSAGE, text)]
+        note = not message.public
+        if self._check_always or command.attempt > 1 or command.idempotency_key in self._uncertain:
+            existing = self._ours(await self.client.get_conversation(cid), text, note=note)
+            if existing is not None:
+                return _Outcome(
+                    cid,
+                    False,
+                    "already in the conversation (an earlier attempt wrote it)",
+                    fingerprints,
+                    {CREATED_MESSAGE: existing},
+                )
+        conversation = await self.client.reply_as_admin(
+            cid, admin_id=self._admin, body=body, note=note, attachment_urls=urls
+        )
+        part_id = self._ours(conversation, text, note=note)
+        created = {CREATED_MESSAGE: part_id} if part_id else {}
+        return _Outcome(
+            cid, True, "posted a note" if note else "posted a reply", fingerprints, created
+        )
+
+    # -- case/update ------------------------------------------------------------------------
+
+    def _snooze_until(self, command: SyncCommand) -> int | None:
+        raw = command.options.get(OPTION_SNOOZE_SECONDS)
+        seconds = int(raw) if raw and raw.isdigit() else self._snooze_s
+        return int(self._now()) + seconds if seconds else None
+
+    async def _update_case(self, command: SyncCommand) -> _Outcome:
+        cid = _target_id(command)
+        case = _require(Case, command)
+        fields = set(command.changed_fields)
+        fps: list[str] = []
+        done: list[str] = []
+        snapshot: ic.Conversation | None = None
+        if "status" in fields:
+            if case.status in _CLOSE:
+                snapshot = await self.client.close(cid, admin_id=self._admin)
+            elif case.status in _OPEN:
+                snapshot = await self.client.reopen(cid, admin_id=self._admin)
+            elif (until := self._snooze_until(command)) is not None:
+                snapshot = await self.client.snooze(cid, admin_id=self._admin, until=until)
+            else:
+                done.append(f"status {case.status.value} left as is (snoozing not configured)")
+            if snapshot is not None:
+                status = ic.case_status(snapshot.state, snapshot.open).value
+                fps.append(fingerprint(self.platform, cid, "status", status))
+                done.append(f"status={status}")
+        added = decode_list(command.options.get(OPTION_TAGS_ADDED))
+        removed = decode_list(command.options.get(OPTION_TAGS_REMOVED))
+        if added or removed:
+            # The tag fingerprint is the whole list; the tag endpoints answer with one tag,
+            # so the list comes from the conversation (the status answer, or one read).
+            snapshot = snapshot or await self.client.get_conversation(cid)
+            tag_fps, summary = await self._tags(cid, snapshot.tag_list, added, removed)
+            fps += tag_fps
+            done += [summary] if summary else []
+        attributes = {
+            k: v
+            for k, v in case.custom_fields.items()
+            if "custom_fields" in fields or f"custom_fields.{k}" in fields
+        }
+        update: dict[str, object] = {"custom_attributes": attributes} if attributes else {}
+        if "subject" in fields and case.subject:
+            update["title"] = case.subject
+        if update:
+            after = await self.client.update_conversation(cid, update)
+            values = ic.custom_values(after.custom_attributes)
+            fps += [
+                fingerprint(self.platform, cid, f"custom_fields.{k}", values.get(k))
+                for k in sorted(attributes)
+            ]
+            if "title" in update:
+                subject = ic.case_from(after, bot_admin_id=self._admin).subject
+                fps.append(fingerprint(self.platform, cid, "subject", subject))
+            done.append("attributes")
+        for unsupported in sorted(fields & {"priority", "assignee"}):
+            done.append(f"{unsupported} not writable through the Intercom API")
+        return _Outcome(cid, bool(fps), "; ".join(done) or "nothing to change", fps)
+
+    async def _tags(
+        self, cid: str, current: list[ic.Tag], added: list[str], removed: list[str]
+    ) -> tuple[list[str], str | None]:
+        """Apply the deltas; the fingerprints of every intermediate tag list (each tag write
+        sends its own notification) and a summary, or None when there was nothing to do."""
+        names = [t.name for t in current if t.name]
+        to_add = [t for t in added if t not in names]
+        # Removal uses the ids on the conversation itself: no name lookup needed.
+        to_remove = [t for t in current if t.name in removed]
+        fps: list[str] = []
+        ids = await self.client.tag_ids(to_add, create=True) if to_add else {}
+        for name in to_add:
+            await self.client.add_tag(cid, tag_id=ids[name], admin_id=self._admin)
+            names.append(name)
+            fps.append(fingerprint(self.platform, cid, "tags", names))
+        for tag in to_remove:
+            await self.client.remove_tag(cid, tag_id=tag.id, admin_id=self._admin)
+            names.remove(tag.name or "")
+            fps.append(fingerprint(self.platform, cid, "tags", names))
+        return fps, (f"tags +{len(to_add)} -{len(to_remove)}" if fps else None)
+
+    # -- contacts ---------------------------------------------------------------------------
+
+    async def _find_contact(self, identity: Contact) -> ic.Contact | None:
+        """External id first (unique in Intercom), then every email in one search; the
+        primary email's match wins over a secondary one's."""
+        if identity.external_id:
+            found = await self.client.find_contact_by_external_id(identity.external_id)
+            if found is not None:
+                return found
+        emails = [normalise_email(e) for e in identity.emails if e.strip()]
+        if not emails:
+            return None
+        matches = [
+            c
+            for c in await self.client.search_contacts_by_email(emails)
+            if c.email and normalise_email(c.email) in emails
+        ]
+        matches.sort(key=lambda c: (emails.index(normalise_email(c.email or "")), c.role != "user"))
+        return matches[0] if matches else None
+
+    def _contact_payload(
+        self, data: Contact, fields: set[str], before: ic.Contact | None
+    ) -> dict[str, object]:
+        wanted = fields or {f for f in _CONTACT_FIELDS if getattr(data, f)}
+        payload: dict[str, object] = {}
+        for name in ("name", "phone"):
+            value = getattr(data, name)
+            if name in wanted and (before is None or getattr(before, name) != value):
+                payload[name] = value
+        attributes: dict[str, object] = {}
+        if "plan" in wanted:
+            attributes[self._plan] = data.plan
+        for key, value in data.custom_attributes.items():
+            if "custom_attributes" in wanted or f"custom_attributes.{key}" in wanted:
+                attributes[key] = value
+        old = (before.custom_attributes or {}) if before is not None else None
+        attributes = {k: v for k, v in attributes.items() if old is None or old.get(k) != v}
+        if attributes:
+            payload["custom_attributes"] = attributes
+        return payload
+
+    def _contact_fingerprints(self, after: ic.Contact, payload: dict[str, object]) -> list[str]:
+        """On the values Intercom answered, named as the normaliser and the sync stage name
+        them: ``name``, ``phone``, ``plan``, ``custom_attributes.<key>``."""
+        canonical = ic.contact_from(after, plan_attribute=self._plan)
+        values: dict[str, object] = {f: getattr(canonical, f) for f in ("name", "phone")}
+        written: list[str] = [f for f in ("name", "phone") if f in payload]
+        attributes = payload.get("custom_attributes")
+        for key in attributes if isinstance(attributes, dict) else {}:
+            written.append(f"custom_attributes.{key}")
+            values[written[-1]] = canonical.custom_attributes.get(key)
+            if key == self._plan:
+                written.append("plan")
+                values["plan"] = canonical.plan
+        return [fingerprint(self.platform, after.id, f, values[f]) for f in written]
+
+    async def _write_contact(
+        self, contact_id: str, data: Contact, fields: set[str], before: ic.Contact | None
+    ) -> _Outcome:
+        payload = self._contact_payload(data, fields, before)
+        if not payload:
+            return _Outcome(contact_id, False, "the contact already has these values")
+        after = await self.client.update_contact(contact_id, payload)
+        fps = self._contact_fingerprints(after, payload)
+        return _Outcome(contact_id, True, f"updated {', '.join(sorted(payload))}", fps)
+
+    async def _update_contact(self, command: SyncCommand) -> _Outcome:
+        data = _require(Contact, command)
+        return await self._write_contact(
+            _target_id(command), data, set(command.changed_fields), None
+        )
+
+    async def _upsert_contact(self, command: SyncCommand) -> _Outcome:
+        data = _require(Contact, command)
+        hint = command.contact
+        identity = data.model_copy(
+            update={
+                "emails": list(dict.fromkeys([*data.emails, *(hint.emails if hint else [])])),
+                "external_id": data.external_id or (hint.external_id if hint else None),
+            }
+        )
+        fields = set(command.changed_fields)
+        found = await self._find_contact(identity)
+        if found is not None:
+            return await self._write_contact(found.id, data, fields, found)
+        if not identity.emails and not identity.external_id:
+            raise FatalAPIError(
+                f"contact/upsert command {command.command_id} has neither an email nor an "
+                "external id; Intercom cannot create a user without one"
+            )
+        payload = self._contact_payload(data, set(), None)
+        payload |= {"role": "user", "external_id": identity.external_id}
+        if identity.emails:
+            payload["email"] = identity.emails[0]
+        try:
+            created = await self.client.create_contact({k: v for k, v in payload.items() if v})
+        except ConflictError as exc:
+            # Created meanwhile (another worker, or our own earlier attempt): write to it.
+            existing = exc.existing_id or getattr(await self._find_contact(identity), "id", None)
+            if existing is None:
+                raise
+            return await self._write_contact(existing, data, fields, None)
+        return _Outcome(
+            created.id, True, "created the contact", self._contact_fingerprints(created, payload)
+        )
+
+    # -- case/upsert with a message: the acknowledgement ------------------------------------
+
+    async def _acknowledge(self, command: SyncCommand) -> _Outcome:
+        message = _require(Message, command)
+        if not message.public or command.contact is None:
+            raise FatalAPIError(
+                f"acknowledgement command {command.command_id} needs a public message and the "
+                "requester in command.contact; fix the rule that builds it"
+            )
+        body = message.body_html or ic.text_to_html(message.body_text or "")
+        text = ic.html_to_text(body)
+        if not text:
+            raise FatalAPIError(f"acknowledgement command {command.command_id} has no text")
+        contact = await self._find_contact(command.contact)
+        if contact is None:
+            return _Outcome(None, False, "no Intercom contact matches the requester; not sent")
+        since = int(command.issued_at.timestamp()) - _ACK_LOOKBACK_S
+        earlier = await self.client.search_conversations(
+            {
+                "operator": "AND",
+                "value": [
+                    {"field": "contact_ids", "operator": "=", "value": contact.id},
+                    {"field": "source.author.id", "operator": "=", "value": self._admin},
+                    {"field": "source.delivered_as", "operator": "=", "value": "admin_initiated"},
+                    {"field": "created_at", "operator": ">", "value": since},
+                ],
+            }
+        )
+        for conversation in earlier:
+            source = conversation.source
+            if source is not None and ic.html_to_text(source.body) == text:
+                fp = fingerprint(self.platform, conversation.id, FIELD_MESSAGE, text)
+                return _Outcome(conversation.id, False, "acknowledgement already sent", [fp])
+        sent = await self.client.send_admin_message(admin_id=self._admin, to=contact, body=body)
+        cid = sent.conversation_id
+        fps = [fingerprint(self.platform, cid, FIELD_MESSAGE, text)] if cid else []
+        return _Outcome(cid, True, "sent an acknowledgement", fps, {CREATED_MESSAGE: sent.id})
