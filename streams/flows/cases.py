@@ -66,9 +66,8 @@ def on_case(ctx: FlowContext) -> None:
 
 def _remember(ctx: FlowContext, side: Side, case: Case) -> None:
     """What ``side`` now holds: the baseline for deltas and convergence next time."""
-    ctx.state.set_known(side, "status", case.status.value)
-    ctx.state.set_known(side, "priority", case.priority.value if case.priority else None)
-    ctx.state.set_known(side, "tags", sorted(case.tags))
+    for field, value in _values(case).items():
+        ctx.state.set_known(side, field, value)
 
 
 # -- escalation ---------------------------------------------------------------------------
@@ -167,17 +166,35 @@ def _subject_from(ctx: FlowContext) -> str:
 
 
 # -- round trip ---------------------------------------------------------------------------
+def _values(case: Case) -> dict[str, Any]:
+    return {
+        "status": case.status.value,
+        "priority": case.priority.value if case.priority else None,
+        "tags": sorted(case.tags),
+    }
+
+
 def _round_trip(ctx: FlowContext, case: Case) -> None:
     side, target = ctx.side, other_side(ctx.side)
-    changed = set(ctx.event.changed_fields) or {"status", "priority", "tags"}
+    # What really changed on this side since the link last looked, whatever the event's
+    # changed_fields say: a reply notification re-sends the whole conversation, and treating
+    # its unchanged status as news would make this side the "last writer" of every field.
+    changed = {f for f, v in _values(case).items() if ctx.state.known(side, f) != v}
     fields: dict[str, Any] = {}
     options: dict[str, str] = {}
     if "status" in changed and ctx.config.flows.status_round_trip.enabled:
         _status(ctx, case, fields)
-    if "priority" in changed:
+    if "priority" in changed and target == "zendesk":  # Intercom's API cannot write priority
         _priority(ctx, case, fields)
     if "tags" in changed and ctx.config.flows.tags_both_ways.enabled:
         _tags(ctx, case, fields, options)
+    if not changed:
+        ctx.note(
+            "sync",
+            "unchanged",
+            f"layer 3: {side} reports no change to a synced field (our own write coming back, "
+            "or a notification that re-sends the whole record)",
+        )
     if not fields:
         return
     base = Case.model_validate(

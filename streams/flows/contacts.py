@@ -30,13 +30,11 @@ def on_contact(ctx: FlowContext) -> None:
         for field, direction in ctx.config.profile_fields.items()
         if direction in ("both", f"{side}_to_{target}")
     }
-    changed = set(ctx.event.changed_fields) or wanted
     updates: dict[str, Any] = {}
     for field in sorted(wanted):
-        if field not in changed and not any(c.startswith(field) for c in changed):
-            continue
         value = profile_value(contact, field)
-        if value is None:
+        # Only what really changed on this side (a contact notification re-sends them all).
+        if value is None or ctx.state.known(side, field) == value:
             continue
         verdict = decide_field(
             ctx.state,

@@ -40,6 +40,9 @@ class World:
         self._ids = itertools.count(1)
         self.clock = T0
         self.link = case_link_id("intercom", IC, "conv-1")
+        #: the ticket's tags as Zendesk holds them: its webhooks always carry the full ticket
+        self.ticket_tags: list[str] = []
+        self.conversation_tags: list[str] = []
 
     def tick(self, seconds: int = 1) -> datetime:
         self.clock += timedelta(seconds=seconds)
@@ -90,10 +93,12 @@ class World:
         at: datetime | None = None,
         **case: Any,
     ) -> Envelope:
+        if tags is not None:
+            self.conversation_tags = tags
         data = Case(
             subject="Charged twice",
             status=status,
-            tags=tags or [],
+            tags=self.conversation_tags,
             requester=CUSTOMER,
             priority=case.pop("priority", Priority.NORMAL),
             **case,
@@ -132,10 +137,12 @@ class World:
         op: Op = Op.UPDATE,
         at: datetime | None = None,
     ) -> Envelope:
+        if tags is not None:
+            self.ticket_tags = tags
         data = Case(
             subject="Charged twice",
             status=status,
-            tags=tags or [],
+            tags=self.ticket_tags,
             requester=CUSTOMER,
             priority=Priority.NORMAL,
         )

@@ -94,6 +94,7 @@ def escalated(world: World, link: Link) -> SyncCommand:
     [create] = link.send(
         world.conversation(tags=["escalate", "billing-issue"], changed=["tags"])
     ).commands
+    world.ticket_tags = ["billing"]  # what the create wrote
     link.written(
         create,
         "t-7",
@@ -208,23 +209,57 @@ def test_status_round_trips_without_looping(world: World) -> None:
     link.written(
         close, "conv-1", fingerprints=[fingerprint("intercom", "conv-1", "status", "closed")]
     )
-    # Intercom reports the close (not flagged as ours): layer 2 recognises the value we wrote
-    plan = link.send(
-        world.conversation(
-            status=CaseStatus.CLOSED,
-            changed=["status"],
-            actor=Actor(kind=ActorKind.AGENT, id="a-1"),
-        )
-    )
+    # Intercom reports the close we wrote (not flagged as ours): already known, nothing to do
+    echo = world.conversation(status=CaseStatus.CLOSED, actor=Actor(kind=ActorKind.AGENT, id="x"))
+    plan = link.send(echo)
     assert plan.commands == []
-    assert "echo_suppressed" in decisions(plan)
+    assert decisions(plan) == ["unchanged"]
+
+
+def test_a_late_echo_is_stale(world: World) -> None:
+    link = Link(world)
+    escalated(world, link)
+    [close] = link.send(world.ticket(status=CaseStatus.SOLVED, changed=["status"])).commands
+    written_at = world.tick()
+    link.written(
+        close, "conv-1", fingerprints=[fingerprint("intercom", "conv-1", "status", "closed")]
+    )
+    # a human reopens the conversation: Zendesk is reopened (intercom_reopens_zendesk)
+    [reopen] = link.send(world.conversation(status=CaseStatus.OPEN, changed=["status"])).commands
+    assert reopen.target.platform is Platform.ZENDESK
+    # then the webhook of our close arrives late, out of order, not flagged as ours
+    late = world.conversation(
+        status=CaseStatus.CLOSED, at=written_at, actor=Actor(kind=ActorKind.AGENT, id="x")
+    )
+    plan = link.send(late)
+    assert plan.commands == []  # older than the reopen it precedes: never a new change
+    assert "stale" in decisions(plan)
+
+
+def test_own_write_fingerprint_catches_an_echo_after_a_reordered_notification(
+    world: World,
+) -> None:
+    link = Link(world)
+    escalated(world, link)
+    before = world.tick()  # a reply notification, sent before our write, will arrive late
+    [close] = link.send(world.ticket(status=CaseStatus.SOLVED, changed=["status"])).commands
+    link.written(
+        close, "conv-1", fingerprints=[fingerprint("intercom", "conv-1", "status", "closed")]
+    )
+    link.send(world.conversation(status=CaseStatus.OPEN, at=before))  # reordered, older
+    echo = world.conversation(status=CaseStatus.CLOSED, actor=Actor(kind=ActorKind.AGENT, id="x"))
+    plan = link.send(echo)
+    assert plan.commands == []
+    assert "echo_suppressed" in decisions(plan)  # layer 2: the value we wrote
 
 
 def test_convergence_writes_nothing_when_the_other_side_already_agrees(world: World) -> None:
-    link = Link(world)
+    link = Link(world, flows={"status_round_trip": {"reopen": "never"}})
     escalated(world, link)
-    link.send(world.ticket(status=CaseStatus.SOLVED, changed=["status"]))
-    # someone closes the Intercom conversation by hand too: Zendesk is already solved
+    link.send(world.conversation(status=CaseStatus.CLOSED, changed=["status"]))  # -> solved
+    refused = link.send(world.conversation(status=CaseStatus.OPEN, changed=["status"]))
+    assert "reopen_refused" in decisions(refused)
+    # closed again in Intercom: Zendesk is still solved, so there is nothing to write
     plan = link.send(world.conversation(status=CaseStatus.CLOSED, changed=["status"]))
     assert plan.commands == []
     assert "converged" in decisions(plan)
