@@ -22,9 +22,6 @@ def declare_links_table(app: faust.App, settings: Settings) -> faust.types.Table
         "links",
         default=None,
         partitions=settings.partitions,
-        key_type=str,
-        value_type=dict,
-        key_serializer="raw",
-        value_serializer="json",
+        # The app's default serializers apply: keys raw (UTF-8), values JSON.
         help="link id -> LinkState (members, known values, mirrors, fingerprints, thread)",
     )

@@ -117,7 +117,11 @@ def _maybe_escalate(ctx: FlowContext, case: Case) -> None:
     group = route_group(config, ctx.profile, case.tags)
     if group is not None:
         options[OPTION_GROUP_ID] = str(group)
-    thread = [Message.model_validate(m) for m in ctx.state.thread[-config.max_thread_messages :]]
+    # Webhooks arrive in any order: the ticket's history is told in the order it happened.
+    kept = ctx.state.thread[-config.max_thread_messages :]
+    ids = ctx.state.thread_ids[-len(kept) :] if kept else []
+    ordered = sorted(zip(kept, ids, strict=True), key=lambda pair: pair[0]["created_at"])
+    thread = [Message.model_validate(m) for m, _ in ordered]
     command = ctx.emit(
         "zendesk",
         EntityType.CASE,
@@ -129,7 +133,7 @@ def _maybe_escalate(ctx: FlowContext, case: Case) -> None:
         options=options,
         reason=f"escalated to Zendesk: {reason}, with {len(thread)} message(s) of history",
     )
-    for index, message_id in enumerate(ctx.state.thread_ids[-len(thread) :] if thread else []):
+    for index, (_, message_id) in enumerate(ordered):
         ctx.state.mirrors[f"intercom:{message_id}"] = (
             f"pending:{command.command_id}:{thread_key(index)}"
         )

@@ -391,3 +391,19 @@ def test_priority_maps_through_the_config(world: World) -> None:
     assert isinstance(create.data, Case)
     assert create.data.priority is Priority.HIGH
     assert create.target.entity_type is EntityType.CASE
+
+
+def test_the_thread_is_told_in_time_order_whatever_the_arrival_order(world: World) -> None:
+    link = Link(world)
+    link.send(world.conversation(op=Op.CREATE))
+    first = world.part("p-1", "written first")
+    second = world.part("p-2", "written second")
+    link.send(second)  # webhooks arrive in any order
+    link.send(first)
+    [create] = link.send(world.conversation(tags=["escalate"], changed=["tags"])).commands
+    assert [m.body_text for m in create.thread] == ["written first", "written second"]
+    link.written(create, "t-7", created={"thread:0": "c-1", "thread:1": "c-2"})
+    # each mirror points at the comment made from it
+    assert link.state is not None
+    assert link.state["mirrors"]["intercom:p-1"] == "zendesk:c-1"
+    assert link.state["mirrors"]["intercom:p-2"] == "zendesk:c-2"
