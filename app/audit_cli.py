@@ -26,7 +26,7 @@ from connectors.base.links import case_link_id, contact_link_id, is_link_id
 from schemas.codec import decode
 from schemas.models import AuditRecord
 
-__all__ = ["audit", "resolve_reference"]
+__all__ = ["audit", "read_trail", "resolve_reference"]
 
 _CASE_TYPES = {"conversation", "ticket", "case"}
 
@@ -43,7 +43,7 @@ def trace(reference: str, connector: str | None) -> None:
     """Print the story of one record: every decision and write, in order."""
     settings = get_settings()
     link, record = resolve_reference(settings, reference, connector)
-    records = asyncio.run(_read(settings, link, record))
+    records = asyncio.run(read_trail(settings, link, record))
     if not records:
         raise click.ClickException(
             f"no audit records for {reference}; check the reference (platform:type:id) and the "
@@ -89,7 +89,8 @@ def _connector_of(settings: Settings, platform: str) -> str:
     return ids[0]
 
 
-async def _read(settings: Settings, link: str | None, record: str | None) -> list[AuditRecord]:
+async def read_trail(settings: Settings, link: str | None, record: str | None) -> list[AuditRecord]:
+    """A link's audit records, oldest first (by link id, or by a record its writes made)."""
     topic = settings.topic("audit")
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings), group_id=None)
     await consumer.start()

@@ -1,14 +1,16 @@
 """A read-only cache of customer profiles on every worker, fed by ``deskstream.entities``.
 
-Escalations run in the partition of their conversation's link, but routing by plan and
-identity resolution need the customer's profile, which lives in the contact link's partition,
-usually on another worker. Rather than a Faust GlobalTable (documented to loop in recovery
-with several workers), each worker reads the compacted entities topic from the start with a
-plain consumer outside the group and keeps the latest contact per contact link id.
+Decisions run in the partition of a conversation's link, but two of them need the customer's
+profile, which lives in the contact link's partition (usually on another worker): routing a
+new ticket by the customer's plan, and acknowledging a new Zendesk ticket in Intercom (Zendesk
+names the requester by user id only; the email is in the user's own events). Rather than a
+Faust GlobalTable (documented to loop in recovery with several workers), each worker reads the
+compacted entities topic from the start with a plain consumer outside the group and keeps the
+latest contact per link and platform, indexed by each platform's own id too.
 
-Eventually consistent by nature: a profile written a moment ago may not be here yet; callers
-treat a miss as "unknown" (default routing, identity from the conversation's requester) and
-say so in the audit record.
+Eventually consistent by nature: a profile written a moment ago may not be here yet. A miss
+means "unknown": the decision says so in its audit record, and a decision that needs the
+profile asks to be taken again a little later (``Plan.retry_in``).
 """
 
 from __future__ import annotations
@@ -22,9 +24,17 @@ from app.errors import SchemaError
 from schemas.codec import decode
 from schemas.models import Contact, Envelope
 
-__all__ = ["ProfileCache"]
+__all__ = ["ProfileCache", "profile_key"]
 
 log = logging.getLogger(__name__)
+
+#: the side whose profile wins when both platforms know the customer (it holds plan & co.)
+_PREFERRED = ("intercom", "zendesk")
+
+
+def profile_key(link_id: str, platform: str) -> str:
+    """The entities key of one platform's contact in a contact link (compaction keeps both)."""
+    return f"{link_id}:{platform}"
 
 
 class ProfileCache:
@@ -32,28 +42,35 @@ class ProfileCache:
         self._bootstrap = bootstrap_servers
         self._topic = topic
         self._partitions = partitions
-        self._profiles: dict[str, Contact] = {}
+        self._by_link: dict[str, dict[str, Contact]] = {}
+        self._by_member: dict[tuple[str, str], str] = {}
 
     def get(self, contact_link_id: str) -> Contact | None:
-        return self._profiles.get(contact_link_id)
+        sides = self._by_link.get(contact_link_id, {})
+        return next((sides[p] for p in _PREFERRED if p in sides), None)
+
+    def by_member(self, platform: str, entity_id: str) -> Contact | None:
+        link = self._by_member.get((platform, entity_id))
+        return self.get(link) if link is not None else None
 
     def __len__(self) -> int:
-        return len(self._profiles)
+        return len(self._by_link)
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
-        if key is None:
-            return
-        link_id = key.decode()
-        if value is None:  # a tombstone: the link is gone
-            self._profiles.pop(link_id, None)
+        if key is None or value is None:  # tombstones are not written by Deskstream
             return
         try:
             record = decode(value)
         except SchemaError:
-            log.warning("profile cache skipped an unreadable record key=%s", link_id)
+            log.warning("profile cache skipped an unreadable record key=%s", key)
             return
-        if isinstance(record, Envelope) and isinstance(record.data, Contact):
-            self._profiles[link_id] = record.data
+        if not isinstance(record, Envelope) or not isinstance(record.data, Contact):
+            return
+        if record.link_id is None:
+            return
+        platform = record.source.platform.value
+        self._by_link.setdefault(record.link_id, {})[platform] = record.data
+        self._by_member[(platform, record.source.entity_id)] = record.link_id
 
     async def run(self) -> None:
         """Follow the topic forever; reconnects are aiokafka's job, crashes are logged."""

@@ -197,6 +197,10 @@ class SyncConfig(_Strict):
     #: custom_attributes.<name>
     profile_fields: dict[str, FieldDirection] = Field(default_factory=_default_profile_fields)
     conflicts: ConflictPolicy = Field(default_factory=ConflictPolicy)
+    #: how close two platforms' change times must be to count as simultaneous: the coarsest
+    #: timestamp precision (Intercom: whole seconds) plus clock skew. Within it, the change
+    #: processed later wins; beyond it, the later source time wins.
+    clock_tolerance_seconds: float = Field(default=1.0, ge=0)
     #: how long own-write fingerprints and seen event ids are remembered
     echo_window_seconds: int = Field(default=3600, ge=60)
     dedupe_window_seconds: int = Field(default=7 * 24 * 3600, ge=60)

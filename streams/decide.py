@@ -2,7 +2,9 @@
 
 1. ownership: a field owned by one platform (``conflicts.owners``) only flows from it;
 2. conflict: last writer wins on source time; an older change than the one the link already
-   holds from the other side loses, and an older report from the same side is stale;
+   holds from the other side loses (beyond ``clock_tolerance_seconds``: platforms stamp
+   changes with different precision, Intercom in whole seconds), and an older report from
+   the same side is stale;
 3. echo, layer two: the value on this record is one we wrote ourselves (own-write
    fingerprint) — the platform is telling us about our own change;
 4. convergence, layer three: the other side already has the value — nothing to write.
@@ -51,22 +53,25 @@ def decide_field(
         )
     clock = state.clocks.get(field)
     if clock is not None and float(clock[0]) > source_time:
-        if clock[1] != side:
+        beyond_precision = float(clock[0]) - source_time > config.clock_tolerance_seconds
+        if clock[1] != side and beyond_precision:
             return FieldVerdict(
                 False,
                 "conflict_lost",
                 f"{field} was changed later on {clock[1]}; last writer wins, "
                 f"{side}'s older change is not copied",
             )
-        # A late report from the same side (webhooks arrive out of order, a late echo of
-        # our own write): the newer state it precedes was already handled.
-        return FieldVerdict(
-            False, "stale", f"{side} reported a newer {field} already; this older report is dropped"
-        )
-    # The change happened, whatever we do with it: it is the field's latest writer, unless a
-    # late event from this same side is older than what the clock holds (never go back).
-    if clock is None or float(clock[0]) <= source_time:
-        state.clocks[field] = [source_time, side]
+        if clock[1] == side:
+            # A late report from the same side (webhooks arrive out of order, a late echo of
+            # our own write): the newer state it precedes was already handled.
+            return FieldVerdict(
+                False,
+                "stale",
+                f"{side} reported a newer {field} already; this older report is dropped",
+            )
+    # The change happened, whatever we do with it: it is now the field's latest writer (a win
+    # inside the tolerance window keeps the later time on the clock; it never goes back).
+    state.clocks[field] = [max(float(clock[0]), source_time) if clock else source_time, side]
     if state.is_own_write(fingerprint(side, record_id, field, source_value), now):
         return FieldVerdict(
             False, "echo_suppressed", f"layer 2: {side} reports our own write of {field}"

@@ -50,6 +50,8 @@ class Plan:
     state: LinkState
     commands: list[SyncCommand] = field(default_factory=list)
     audits: list[AuditRecord] = field(default_factory=list)
+    #: ask again about this event after this many seconds (see ``FlowContext.retry_in``)
+    retry_in: float | None = None
 
 
 class SyncPlanner:
@@ -105,6 +107,7 @@ class SyncPlanner:
             ctx.note("sync", "out_of_scope", f"{source.entity_type.value} events are not synced")
         plan.commands += ctx.commands
         plan.audits += ctx.audits
+        plan.retry_in = ctx.retry_in
         return plan
 
     def _join(self, state: LinkState, event: Envelope) -> None:

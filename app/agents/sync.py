@@ -7,6 +7,7 @@ write results and its state are always in the same partition on the same worker.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -18,10 +19,19 @@ from app.agents.acks import ack_when_delivered
 from app.channels import Channels, inbound
 from app.errors import SchemaError
 from app.metrics import Metrics
-from app.profiles import ProfileCache
+from app.profiles import ProfileCache, profile_key
 from connectors.base.links import contact_link_id
 from schemas.codec import decode
-from schemas.models import Case, Contact, EntityType, Envelope, Platform, WriteResult
+from schemas.models import (
+    ActorKind,
+    Case,
+    Contact,
+    EntityType,
+    Envelope,
+    Message,
+    Platform,
+    WriteResult,
+)
 from streams.emit import command_key
 from streams.sync import Plan, SyncPlanner
 
@@ -30,29 +40,74 @@ __all__ = ["register_sync"]
 log = logging.getLogger(__name__)
 
 
+#: how often an event is decided again when the planner asks for it, backing off each time
+MAX_RETRIES = 5
+_RETRY_MARK = "~retry"
+
+
 def _profile_for(event: Envelope, profiles: ProfileCache) -> Contact | None:
+    """The customer behind a case event: by email for Intercom conversations, by user id for
+    Zendesk tickets (whose events name the requester by id only)."""
     data = event.data
-    if isinstance(data, Case) and data.requester is not None and data.requester.email:
-        source = event.source
+    source = event.source
+    if isinstance(data, Message) and source.platform is Platform.ZENDESK:
+        author = data.author  # a requester's own comment names them by id too
+        if author.kind is ActorKind.CUSTOMER and author.id:
+            return profiles.by_member("zendesk", author.id)
+        return None
+    if not isinstance(data, Case) or data.requester is None:
+        return None
+    requester = data.requester
+    if requester.email:
         return profiles.get(
             contact_link_id(
-                data.requester.email,
+                requester.email,
                 platform=source.platform.value,
                 connector_id=source.connector_id,
                 entity_id=source.entity_id,
             )
         )
+    if source.platform is Platform.ZENDESK and requester.id:
+        return profiles.by_member("zendesk", requester.id)
     return None
 
 
-def _snapshot(event: Envelope) -> bool:
-    """Latest state worth keeping in ``deskstream.entities``: the origin's records and the
-    Intercom contact (the profile the escalations read back through ``ProfileCache``)."""
+def _retry_of(event: Envelope) -> tuple[Envelope, float] | None:
+    """The same event under its next deterministic retry id, and when to send it; None once
+    the retries are spent. Waiting inside the agent would block the very stream that has to
+    bring the missing information, so the event goes round again instead."""
+    original, _, attempt_text = event.event_id.partition(_RETRY_MARK)
+    attempt = int(attempt_text or 0) + 1
+    if attempt > MAX_RETRIES:
+        return None
+    again = event.model_copy(update={"event_id": f"{original}{_RETRY_MARK}{attempt}"})
+    return again, float(2 ** (attempt - 1))
+
+
+def _snapshot_key(link: bytes, event: Envelope) -> bytes | None:
+    """Where the latest state goes in ``deskstream.entities``: cases under their link;
+    contacts under link and platform (so compaction keeps each side's profile, which
+    ``ProfileCache`` merges)."""
     if event.data is None:
-        return False
+        return None
     if event.source.entity_type is EntityType.CONTACT:
-        return event.source.platform is Platform.INTERCOM
-    return event.source.entity_type is EntityType.CASE
+        return profile_key(link.decode(), event.source.platform.value).encode()
+    if event.source.entity_type is EntityType.CASE:
+        return link
+    return None
+
+
+_later: set[asyncio.Future[None]] = set()
+
+
+def _hold(future: asyncio.Future[None]) -> None:
+    _later.add(future)
+    future.add_done_callback(_later.discard)
+
+
+async def _send_later(channels: Channels, key: bytes, event: Envelope, delay: float) -> None:
+    await asyncio.sleep(delay)
+    await channels.sync.send(key=key, value=event)
 
 
 def register_sync(
@@ -71,8 +126,9 @@ def register_sync(
         for record in plan.audits:
             metrics.sync_decisions.labels(record.stage, record.decision).inc()
             sends.append(await channels.audit.send(key=key, value=record))
-        if event is not None and _snapshot(event):
-            sends.append(await channels.entities.send(key=key, value=event))
+        snapshot_key = _snapshot_key(key, event) if event is not None else None
+        if snapshot_key is not None:
+            sends.append(await channels.entities.send(key=snapshot_key, value=event))
         return sends
 
     @app.agent(inbound(app, channels.sync, channels.writes), name="sync")
@@ -94,6 +150,9 @@ def register_sync(
                 profile = _profile_for(record, profiles)
                 plan = planner.on_event(links.get(link), record, now=now, profile=profile)
                 snapshot: Envelope | None = record
+                retry = _retry_of(record) if plan.retry_in is not None else None
+                if retry is not None:
+                    _hold(asyncio.ensure_future(_send_later(channels, key, *retry)))
             elif isinstance(record, WriteResult):
                 plan = planner.on_write(links.get(link), record, now=now)
                 snapshot = None

@@ -41,6 +41,9 @@ class FlowContext:
     profile: Contact | None = None
     commands: list[SyncCommand] = field(default_factory=list)
     audits: list[AuditRecord] = field(default_factory=list)
+    #: seconds after which the same event should be decided again (information it needs is
+    #: on its way from another partition); None: the decision is final
+    retry_in: float | None = None
 
     @property
     def side(self) -> Side:

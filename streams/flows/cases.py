@@ -36,7 +36,7 @@ from streams.mapping import (
     route_group,
 )
 
-__all__ = ["ACK_MARKER", "on_case"]
+__all__ = ["ACK_MARKER", "ACK_PENDING", "acknowledge", "on_case"]
 
 ACK_MARKER = "ack:intercom"
 
@@ -295,29 +295,48 @@ def _tags(ctx: FlowContext, case: Case, fields: dict[str, Any], options: dict[st
 
 
 # -- acknowledgement ----------------------------------------------------------------------
+ACK_PENDING = "ack:pending"
+ACK_RETRY_S = 1.0
+
+
 def _maybe_acknowledge(ctx: FlowContext, case: Case) -> None:
     flow = ctx.config.flows.acknowledge_new_tickets
-    if ctx.event.op.value != "create" or not flow.enabled:
+    pending = ACK_PENDING in ctx.state.mirrors
+    if not flow.enabled or (ctx.event.op.value != "create" and not pending):
         ctx.note("sync", "no_action", "Zendesk ticket not linked to Intercom")
         return
+    acknowledge(ctx, subject=case.subject or "", requester=case.requester)
+
+
+def acknowledge(ctx: FlowContext, *, subject: str, requester: Actor | None) -> None:
+    """Acknowledge a new Zendesk ticket in Intercom, once, when the requester's email is known
+    (from the event or the profile cache); until then it stays pending and any later event of
+    the ticket tries again."""
     if ACK_MARKER in ctx.state.mirrors:
         ctx.note("rules", "not_acknowledged", "this ticket was acknowledged in Intercom already")
         return
-    requester = case.requester
-    if requester is None or not requester.email:
+    profile = ctx.profile
+    email = (requester.email if requester else None) or (
+        profile.emails[0] if profile and profile.emails else None
+    )
+    if not email:
+        ctx.state.mirrors[ACK_PENDING] = ctx.event.source.entity_id
+        ctx.retry_in = ACK_RETRY_S
         ctx.note(
             "rules",
-            "not_acknowledged",
-            "the new ticket has no requester email to match in Intercom",
+            "ack_waiting",
+            "the requester's email is not known yet (Zendesk names requesters by id; their "
+            "profile arrives with their own user event): this is decided again shortly, and at "
+            "the ticket's next event",
         )
         return
-    text = flow.message.format(
-        name=requester.name or "there",
-        ticket_id=ctx.event.source.entity_id,
-        subject=case.subject or "",
+    ticket_id = ctx.state.members.get("zendesk") or ctx.event.source.entity_id
+    name = (requester.name if requester else None) or (profile.name if profile else None)
+    text = ctx.config.flows.acknowledge_new_tickets.message.format(
+        name=name or "there", ticket_id=ticket_id, subject=subject
     )
     message = Message(
-        case_id=ctx.event.source.entity_id,
+        case_id=ticket_id,
         author=Actor(kind=ActorKind.INTEGRATION, name="Support"),
         body_text=text,
         public=True,
@@ -328,9 +347,10 @@ def _maybe_acknowledge(ctx: FlowContext, case: Case) -> None:
         EntityType.CASE,
         CommandAction.UPSERT,
         message,
-        contact=_contact_from(requester),
+        contact=profile or Contact(emails=[email], name=name),
         reason="new Zendesk ticket: acknowledge it in Intercom, if Intercom knows the customer",
     )
-    # Acknowledged once; the ticket is not linked to the message's conversation (the flow
-    # is a courtesy, not a mirror).
+    # Acknowledged once; the ticket is not linked to the message's conversation (the flow is
+    # a courtesy, not a mirror).
+    ctx.state.mirrors.pop(ACK_PENDING, None)
     ctx.state.mirrors[ACK_MARKER] = command.command_id

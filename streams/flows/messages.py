@@ -11,6 +11,7 @@ from __future__ import annotations
 from connectors.base.commands import CREATED_MESSAGE
 from schemas.models import ActorKind, CommandAction, EntityType, Message
 from streams.flows import FlowContext
+from streams.flows.cases import ACK_PENDING, acknowledge
 
 __all__ = ["on_message"]
 
@@ -72,6 +73,9 @@ def _from_intercom(ctx: FlowContext, key: str, message: Message) -> None:
 
 
 def _from_zendesk(ctx: FlowContext, key: str, message: Message) -> None:
+    if ACK_PENDING in ctx.state.mirrors:
+        author = message.author if message.author.kind is ActorKind.CUSTOMER else None
+        acknowledge(ctx, subject="", requester=author)
     if not message.public:
         ctx.note("rules", "kept_internal", "internal notes stay in Zendesk")
         return

@@ -242,6 +242,7 @@ def test_own_write_fingerprint_catches_an_echo_after_a_reordered_notification(
     link = Link(world)
     escalated(world, link)
     before = world.tick()  # a reply notification, sent before our write, will arrive late
+    world.tick(5)
     [close] = link.send(world.ticket(status=CaseStatus.SOLVED, changed=["status"])).commands
     link.written(
         close, "conv-1", fingerprints=[fingerprint("intercom", "conv-1", "status", "closed")]
@@ -407,3 +408,46 @@ def test_the_thread_is_told_in_time_order_whatever_the_arrival_order(world: Worl
     assert link.state is not None
     assert link.state["mirrors"]["intercom:p-1"] == "zendesk:c-1"
     assert link.state["mirrors"]["intercom:p-2"] == "zendesk:c-2"
+
+
+def test_an_acknowledgement_waits_for_the_requesters_email(world: World) -> None:
+    from connectors.base.links import case_link_id
+
+    link = Link(world)
+    own = case_link_id("zendesk", ZD, "t-60")
+    anonymous = world.ticket(ticket_id="t-60", link=own, op=Op.CREATE)
+    assert isinstance(anonymous.data, Case)
+    requester = Actor(kind=ActorKind.CUSTOMER, id="u-77")  # Zendesk names requesters by id
+    event = anonymous.model_copy(
+        update={"data": anonymous.data.model_copy(update={"requester": requester})}
+    )
+    waiting = link.send(event)
+    assert waiting.commands == []
+    assert decisions(waiting) == ["ack_waiting"]
+    assert waiting.retry_in is not None  # decided again once the profile had time to arrive
+    comment = world.comment("c-1", "more details", author=requester)
+    profile = Contact(emails=["liam@example.com"], name="Liam")
+    [ack] = link.send(comment.model_copy(update={"link_id": own}), profile).commands
+    assert ack.target.platform is Platform.INTERCOM
+    assert ack.contact == profile
+    later = world.comment("c-2", "still there?", author=requester)
+    assert link.send(later.model_copy(update={"link_id": own}), profile).commands == []  # once
+
+
+@pytest.mark.parametrize(
+    ("behind", "crosses"), [(0.8, True), (2.5, False)], ids=["within", "beyond"]
+)
+def test_platform_timestamp_precision_is_tolerated(
+    world: World, behind: float, crosses: bool
+) -> None:
+    link = Link(world)
+    escalated(world, link)
+    solved_at = world.tick(10)
+    link.send(world.ticket(status=CaseStatus.SOLVED, at=solved_at))  # Zendesk: sub-second
+    # Intercom stamps whole seconds: a reopen just after the solve can look slightly older
+    reopened = link.send(
+        world.conversation(status=CaseStatus.OPEN, at=solved_at - timedelta(seconds=behind))
+    )
+    assert bool(reopened.commands) is crosses
+    if not crosses:
+        assert "conflict_lost" in decisions(reopened)
