@@ -223,7 +223,10 @@ class IntercomNormaliser(Normaliser):
             )
         ]
         sources: list[tuple[str, ic.ConversationPart | ic.ConversationSource, int | None]] = []
-        if op is Op.CREATE and conversation.source is not None and conversation.source.id:
+        # Every notification carries the conversation's first message (its source), not only
+        # the one that created it: webhooks arrive in any order, and a tag can be processed
+        # before the creation. The sync stage keeps each message once (by its id).
+        if conversation.source is not None and conversation.source.id:
             sources.append((f"source:{conversation.source.id}", conversation.source, None))
         sources.extend((f"part:{p.id}", p, p.created_at) for p in parts)
         for suffix, part, created in sources:

@@ -97,6 +97,11 @@ def _maybe_escalate(ctx: FlowContext, case: Case) -> None:
     if reason is None:
         ctx.note("rules", "not_escalated", "the conversation matches no escalation rule")
         return
+    if not ctx.state.thread:
+        # Not one message yet: its webhook is still on the way (they arrive in any order).
+        ctx.retry_in = 1.0
+        ctx.note("rules", "escalation_waiting", f"{reason}, but no message has arrived yet")
+        return
     config = ctx.config
     status = map_status(config, "intercom", case.status) or CaseStatus.OPEN
     priority = map_priority(config, "intercom", case.priority)

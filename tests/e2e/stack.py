@@ -28,6 +28,8 @@ from connectors.base.links import case_link_id
 from connectors.base.sandbox import SandboxContext, WebhookDispatcher, load_profile, run_sandboxes
 from connectors.base.sandbox.clock import SystemClock
 from connectors.base.sandbox.faults import FaultProfile
+from connectors.base.sandbox.traffic import TrafficStats
+from connectors.base.sandbox.traffic.polite import PoliteTransport
 from connectors.intercom.sandbox import IntercomSandbox, IntercomSandboxConfig
 from connectors.intercom.sandbox.actors import intercom_http
 from connectors.zendesk.sandbox import ZendeskSandbox, ZendeskSandboxConfig
@@ -147,6 +149,17 @@ def _context(seed: int, faults: FaultProfile, target: str, platform: str) -> San
     return context
 
 
+def _polite(platform: str) -> httpx.AsyncBaseTransport:
+    """People's clients retry 429s and 5xx like any well-behaved client (fault runs)."""
+    return PoliteTransport(
+        httpx.AsyncHTTPTransport(),
+        platform=platform,
+        stats=TrafficStats(),
+        attempts=30,  # a person tries again and again; they do not give up on a 429 burst
+        backoff_s=0.5,
+    )
+
+
 async def _serve_files(files: dict[str, bytes]) -> tuple[web.AppRunner, str]:
     async def serve(request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -165,12 +178,17 @@ async def _serve_files(files: dict[str, bytes]) -> tuple[web.AppRunner, str]:
 
 @asynccontextmanager
 async def sync_stack(
-    bootstrap: str, folder: Path, *, faults: str = "none", seed: int = 1, partitions: int = 4
+    bootstrap: str,
+    folder: Path,
+    *,
+    faults: str | FaultProfile = "none",
+    seed: int = 1,
+    partitions: int = 4,
 ) -> AsyncIterator[SyncStack]:
     run = uuid.uuid4().hex[:8]
     port = free_port()
     target = f"http://127.0.0.1:{port}/webhooks/{{platform}}"
-    profile = load_profile(faults)
+    profile = load_profile(faults) if isinstance(faults, str) else faults
     intercom = IntercomSandbox(
         context=_context(seed, profile, target, "intercom"),
         config=IntercomSandboxConfig(
@@ -189,9 +207,13 @@ async def sync_stack(
         async with run_sandboxes([intercom, zendesk]) as running:
             ic_url, zd_url = running.url("intercom"), running.url("zendesk")
             async with (
-                intercom_http(ic_url, IC_TOKEN) as ic,
-                zendesk_http(zd_url, api_token_auth(ZD_AGENT, ZD_TOKEN)) as zd_agent,
-                zendesk_http(zd_url, api_token_auth(ZD_INTEGRATION, ZD_TOKEN)) as zd_integration,
+                intercom_http(ic_url, IC_TOKEN, transport=_polite("intercom")) as ic,
+                zendesk_http(
+                    zd_url, api_token_auth(ZD_AGENT, ZD_TOKEN), transport=_polite("zendesk")
+                ) as zd_agent,
+                zendesk_http(
+                    zd_url, api_token_auth(ZD_INTEGRATION, ZD_TOKEN), transport=_polite("zendesk")
+                ) as zd_integration,
             ):
                 bot_admin = str((await ic.get("/me")).json()["id"])
                 integration_user = str(

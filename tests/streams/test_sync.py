@@ -145,6 +145,7 @@ def test_escalation_creates_one_ticket_with_the_full_thread(world: World) -> Non
 def test_a_second_trigger_or_a_redelivery_never_creates_a_second_ticket(world: World) -> None:
     link = Link(world)
     link.send(world.conversation(op=Op.CREATE))
+    link.send(world.part("p-1", "hello"))  # a conversation always opens with a message
     tagged = world.conversation(tags=["escalate"], changed=["tags"])
     assert len(link.send(tagged).commands) == 1
     assert decisions(link.send(tagged)) == ["duplicate_dropped"]
@@ -376,6 +377,7 @@ def test_events_of_other_connectors_are_out_of_scope(world: World) -> None:
 def test_failed_create_can_be_retried_by_a_later_event(world: World) -> None:
     link = Link(world)
     link.send(world.conversation(op=Op.CREATE))
+    link.send(world.part("p-1", "hello"))  # a conversation always opens with a message
     [create] = link.send(world.conversation(tags=["escalate"], changed=["tags"])).commands
     link.written(create, None, outcome=WriteOutcome.FAILED)
     [again] = link.send(world.conversation(tags=["escalate", "x"], changed=["tags"])).commands
@@ -386,6 +388,7 @@ def test_failed_create_can_be_retried_by_a_later_event(world: World) -> None:
 def test_priority_maps_through_the_config(world: World) -> None:
     link = Link(world)
     link.send(world.conversation(op=Op.CREATE))
+    link.send(world.part("p-1", "hello"))  # a conversation always opens with a message
     [create] = link.send(
         world.conversation(tags=["escalate"], priority=Priority.HIGH, changed=["tags"])
     ).commands
@@ -451,3 +454,15 @@ def test_platform_timestamp_precision_is_tolerated(
     assert bool(reopened.commands) is crosses
     if not crosses:
         assert "conflict_lost" in decisions(reopened)
+
+
+def test_an_escalation_waits_for_its_first_message(world: World) -> None:
+    link = Link(world)
+    link.send(world.conversation(op=Op.CREATE))
+    early = link.send(world.conversation(tags=["escalate"], changed=["tags"]))  # tag came first
+    assert early.commands == []
+    assert decisions(early) == ["escalation_waiting"]
+    assert early.retry_in is not None
+    link.send(world.part("p-1", "the first message, delivered late"))
+    [create] = link.send(world.conversation(tags=["escalate"], changed=["tags"])).commands
+    assert [m.body_text for m in create.thread] == ["the first message, delivered late"]

@@ -32,7 +32,7 @@ from schemas.models import (
 )
 from tests.connectors.intercom.conftest import SECRET, TOKEN, make_sandbox
 
-__all__ = ["AGENT", "BOT", "Connector", "bot_parts", "connector_env", "settings_for"]
+__all__ = ["AGENT", "BOT", "Connector", "bot_parts", "connector_env", "new_parts", "settings_for"]
 
 BOT = "991267009"
 AGENT = "991267002"
@@ -183,3 +183,13 @@ async def connector_env(clock: ManualClock) -> AsyncIterator[Connector]:
 def bot_parts(conversation: dict[str, Any], part_type: str) -> list[dict[str, Any]]:
     parts = conversation["conversation_parts"]["conversation_parts"]
     return [p for p in parts if p["author"]["id"] == BOT and p["part_type"] == part_type]
+
+
+def new_parts(events: list[Envelope]) -> list[Envelope]:
+    """The message events of new conversation parts: every conversation notification also
+    repeats the conversation's first message (its source), which these tests set aside."""
+    return [
+        e
+        for e in events
+        if isinstance(e.data, Message) and ":source:" not in (e.source.source_event_id or "")
+    ]

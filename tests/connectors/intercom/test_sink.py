@@ -14,7 +14,13 @@ from connectors.base.fingerprints import fingerprint
 from connectors.base.sandbox import ManualClock
 from connectors.intercom.sink import IntercomSink
 from schemas.models import ActorKind, Attachment, Case, CaseStatus, EntityType, Message
-from tests.connectors.intercom.sink_env import AGENT, Connector, bot_parts, connector_env
+from tests.connectors.intercom.sink_env import (
+    AGENT,
+    Connector,
+    bot_parts,
+    connector_env,
+    new_parts,
+)
 
 
 @pytest.fixture
@@ -46,8 +52,7 @@ async def test_a_public_message_is_a_bot_reply_and_its_echo_is_recognised(
     assert "On it, replacing the toner" in part["body"]
     assert result.created_ids == {"message": part["id"]}  # the sync stage's name for it
 
-    echo = [e for e in await connector.events() if isinstance(e.data, Message)]
-    (event,) = echo
+    (event,) = new_parts(await connector.events())
     assert event.source.entity_id == part["id"]
     assert event.source.actor.kind is ActorKind.INTEGRATION  # layer one: our bot admin
     assert isinstance(event.data, Message)
@@ -67,7 +72,7 @@ async def test_a_private_message_is_a_note_and_stays_private(connector: Connecto
     result = await connector.sink.execute(command)
     assert result.written
     assert len(bot_parts(await connector.get(f"/conversations/{cid}"), "note")) == 1
-    (event,) = [e for e in await connector.events() if isinstance(e.data, Message)]
+    (event,) = new_parts(await connector.events())
     assert event.source.event_type == "conversation.admin.noted"
     assert isinstance(event.data, Message)
     assert not event.data.public
@@ -187,7 +192,7 @@ async def test_close_and_reopen_round_trip(connector: Connector) -> None:
         result = await connector.sink.execute(command)
         assert (result.written, result.api_calls) == (True, 1)
         assert (await connector.get(f"/conversations/{cid}"))["state"] == state
-        (echo,) = await connector.events()
+        (echo,) = [e for e in await connector.events() if isinstance(e.data, Case)]
         assert echo.source.event_type == topic
         assert echo.source.actor.kind is ActorKind.INTEGRATION
         assert isinstance(echo.data, Case)
@@ -238,7 +243,11 @@ async def test_tags_are_added_and_removed_by_name(connector: Connector) -> None:
     assert workspace == {"vip", "billing", "escalate"}  # created the missing, not "never-applied"
     # read the conversation, read the tag list, create two tags, apply two, remove one
     assert (result.written, result.api_calls) == (True, 7)
-    echoes = [e for e in await connector.events() if e.source.event_type.endswith("tag.created")]
+    echoes = [
+        e
+        for e in await connector.events()
+        if e.source.event_type.endswith("tag.created") and isinstance(e.data, Case)
+    ]
     assert echoes
     for echo in echoes:
         assert echo.source.actor.kind is ActorKind.INTEGRATION

@@ -151,7 +151,12 @@ async def _zendesk_changes(round_: Round, settings: ConnectorSettings | None) ->
 async def test_the_planner_recognises_the_bot_admin(escalated: Round) -> None:
     echoes = await _zendesk_changes(escalated, None)
     assert echoes
-    assert set(_echo_decisions(echoes)) == {("echo_suppressed", "layer 1")}
+    # every echo is ours by its actor; the conversation's first message, which every
+    # notification repeats, is recognised as mirrored long ago
+    assert set(_echo_decisions(echoes)) == {
+        ("echo_suppressed", "layer 1"),
+        ("already_mirrored", "intercom"),
+    }
     conversation = await escalated.env.get(
         f"/conversations/{escalated.state and escalated.state['members']['intercom']}"
     )
