@@ -70,3 +70,10 @@ class Metrics:
             ["platform"],
             registry=registry,
         )
+        self.end_to_end_seconds = Histogram(
+            f"{prefix}_end_to_end_seconds",
+            "From a change reaching Deskstream (webhook received) to the target write starting.",
+            ["platform"],
+            buckets=_ACK_BUCKETS,
+            registry=registry,
+        )

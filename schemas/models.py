@@ -297,6 +297,8 @@ class SyncCommand(AvroRecord):
     contact: Contact | None = None
     #: target-specific instructions from the rules (group_id, tags_added, ...)
     options: dict[str, str] = Field(default_factory=dict)
+    #: when the causing change reached Deskstream (webhook received); after v1
+    caused_at: Timestamp | None = None
 
 
 class WriteResult(AvroRecord):

@@ -76,4 +76,5 @@ def make_command(
         thread=list(thread),
         contact=contact,
         options=options or {},
+        caused_at=event.ingested_at,
     )

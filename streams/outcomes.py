@@ -13,8 +13,14 @@ __all__ = ["failure", "success"]
 
 
 def success(
-    command: SyncCommand, result: SinkResult, *, latency_ms: float, now: datetime
+    command: SyncCommand,
+    result: SinkResult,
+    *,
+    latency_ms: float,
+    now: datetime,
+    end_to_end_ms: float | None = None,
 ) -> tuple[WriteResult, AuditRecord]:
+    """``end_to_end_ms``: from the causing change reaching Deskstream to this write starting."""
     outcome = WriteOutcome.WRITTEN if result.written else WriteOutcome.UNCHANGED
     write = WriteResult(
         command_id=command.command_id,
@@ -43,6 +49,7 @@ def success(
             "record": result.target_entity_id or "",
             "api_calls": str(result.api_calls),
             "latency_ms": f"{latency_ms:.0f}",
+            **({"end_to_end_ms": f"{end_to_end_ms:.1f}"} if end_to_end_ms is not None else {}),
         },
     )
     return write, record

@@ -65,6 +65,10 @@ class SinkRunner:
 
     async def run(self, command: SyncCommand, *, share: tuple[int, int]) -> Outcome:
         started = time.perf_counter()
+        end_to_end = None
+        if command.caused_at is not None:  # webhook received → this write starting
+            end_to_end = (datetime.now(UTC) - command.caused_at).total_seconds()
+            self._metrics.end_to_end_seconds.labels(self._platform).observe(end_to_end)
         first_failed: datetime | None = None
         attempts = 0
 
@@ -100,7 +104,13 @@ class SinkRunner:
                 self._platform, "written" if result.written else "unchanged"
             ).inc()
             self._metrics.api_calls.labels(self._platform).inc(result.api_calls)
-            write, record = success(command, result, latency_ms=latency, now=datetime.now(UTC))
+            write, record = success(
+                command,
+                result,
+                latency_ms=latency,
+                now=datetime.now(UTC),
+                end_to_end_ms=None if end_to_end is None else end_to_end * 1000,
+            )
             return write, record, None
         self._metrics.sink_writes.labels(self._platform, "failed").inc()
         now = datetime.now(UTC)

@@ -162,6 +162,7 @@ CREATE_COMMAND = SyncCommand(
     thread=[MESSAGE, MESSAGE],
     contact=CONTACT,
     options={"group_id": "360001", "tags_added": '["vip"]'},
+    caused_at=T0,
 )
 DELIVERY = RawDelivery(
     delivery_id="dlv-7d2a",
