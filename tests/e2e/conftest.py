@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tests.e2e.stack import SyncStack, sync_stack
+from app.rehearsal import SyncStack, sync_stack
 
 
 @pytest.fixture(scope="module")

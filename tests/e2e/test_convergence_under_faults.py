@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from app.rehearsal import SyncStack, sync_stack
 from connectors.base.sandbox.faults import FaultProfile
 from connectors.intercom.sandbox.actors import IntercomAdmin, IntercomCustomer
 from connectors.zendesk.sandbox.actors import ZendeskAgent
-from tests.e2e.stack import SyncStack, sync_stack
 
 pytestmark = pytest.mark.kafka
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from app.errors import DeskstreamError
+from app.rehearsal import SyncStack
 from connectors.base.links import case_link_id
 from connectors.intercom.sandbox.actors import IntercomAdmin, IntercomCustomer
 from connectors.zendesk.sandbox.actors import ZendeskAgent, ZendeskRequester
-from tests.e2e.stack import SyncStack
 
 pytestmark = pytest.mark.kafka
 
@@ -190,7 +191,7 @@ async def test_a_new_zendesk_ticket_from_a_known_customer_is_acknowledged(stack:
     link = case_link_id("zendesk", "zendesk", str(ticket_id))
     try:
         [conversation] = await stack.eventually(acknowledged, "the acknowledgement in Intercom")
-    except AssertionError as exc:
+    except DeskstreamError as exc:
         raise AssertionError(
             f"{exc}\naudit trail of the ticket:\n{await stack.trail(link)}"
         ) from None

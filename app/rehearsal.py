@@ -1,13 +1,18 @@
-"""The whole system for end-to-end tests: real Kafka, a worker process, the Intercom and
-Zendesk sandboxes serving on loopback and sending signed webhooks to the worker, and a small
-file server for attachments. People act through the platforms' public APIs (the sandbox
-actors); assertions read the platforms' state back through the same APIs.
+"""A rehearsal of the Intercom ⇄ Zendesk sync on one machine: real Kafka, a worker process,
+the Intercom and Zendesk sandboxes serving on loopback and sending signed webhooks to the
+worker, and a small file server for attachments.
+
+People act through the platforms' public APIs (the sandbox actors); whoever drives the
+rehearsal (the demo, the end-to-end tests, the benchmarks) reads the platforms' state back
+through the same APIs. Credentials are generated for the run; nothing is read from or written
+to a real account.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -20,6 +25,7 @@ import httpx
 from aiohttp import web
 
 from app.audit_cli import read_trail
+from app.errors import DeskstreamError
 from app.settings import Settings, load_settings
 from app.topic_admin import ensure_topics
 from app.topics import topic_specs
@@ -39,10 +45,6 @@ __all__ = ["SyncStack", "sync_stack"]
 
 T = TypeVar("T")
 
-IC_TOKEN = "e2e-intercom-token"
-IC_SECRET = "e2e-intercom-client-secret"
-ZD_TOKEN = "e2e-zendesk-api-token"
-ZD_SECRET = "e2e-zendesk-signing-secret"
 ZD_INTEGRATION = "deskstream@deskstream-sandbox.test"
 ZD_AGENT = "admin@deskstream-sandbox.test"
 HUMAN_ADMIN = "991267002"  # Ada Agent, a person; the token's own admin is Deskstream's bot
@@ -115,8 +117,9 @@ class SyncStack:
             if found:
                 return found
             await asyncio.sleep(0.5)
-        raise AssertionError(
-            f"not within {within:.0f} s: {what}\nworker log:\n{self.worker.log_tail()}"
+        raise DeskstreamError(
+            f"not within {within:.0f} s: {what}; the worker log ({self.worker.log}) ends with:\n"
+            f"{self.worker.log_tail()}"
         )
 
     async def trail(self, link_id: str) -> str:
@@ -132,7 +135,7 @@ class SyncStack:
 def _context(seed: int, faults: FaultProfile, target: str, platform: str) -> SandboxContext:
     context = SandboxContext(
         clock=SystemClock(),
-        rng=random.Random(f"{seed}:{platform}"),
+        rng=random.Random(f"{seed}:{platform}"),  # noqa: S311 - fault dice, not secrets
         faults=faults,
         seed=seed,
     )
@@ -189,17 +192,20 @@ async def sync_stack(
     port = free_port()
     target = f"http://127.0.0.1:{port}/webhooks/{{platform}}"
     profile = load_profile(faults) if isinstance(faults, str) else faults
+    # Fresh credentials for every rehearsal: the sandboxes accept exactly these, the worker
+    # gets them through its environment, and nothing fixed lives in the code.
+    ic_token, ic_secret, zd_token, zd_secret = (secrets.token_urlsafe(24) for _ in range(4))
     intercom = IntercomSandbox(
         context=_context(seed, profile, target, "intercom"),
         config=IntercomSandboxConfig(
-            access_tokens=(IC_TOKEN,),
-            client_secret=IC_SECRET,
+            access_tokens=(ic_token,),
+            client_secret=ic_secret,
             custom_attributes={"contact": {"plan": "string"}, "conversation": {}},
         ),
     )
     zendesk = ZendeskSandbox(
         context=_context(seed, profile, target, "zendesk"),
-        config=ZendeskSandboxConfig(api_tokens=(ZD_TOKEN,), webhook_secret=ZD_SECRET),
+        config=ZendeskSandboxConfig(api_tokens=(zd_token,), webhook_secret=zd_secret),
     )
     files: dict[str, bytes] = {}
     file_runner, files_url = await _serve_files(files)
@@ -207,12 +213,12 @@ async def sync_stack(
         async with run_sandboxes([intercom, zendesk]) as running:
             ic_url, zd_url = running.url("intercom"), running.url("zendesk")
             async with (
-                intercom_http(ic_url, IC_TOKEN, transport=_polite("intercom")) as ic,
+                intercom_http(ic_url, ic_token, transport=_polite("intercom")) as ic,
                 zendesk_http(
-                    zd_url, api_token_auth(ZD_AGENT, ZD_TOKEN), transport=_polite("zendesk")
+                    zd_url, api_token_auth(ZD_AGENT, zd_token), transport=_polite("zendesk")
                 ) as zd_agent,
                 zendesk_http(
-                    zd_url, api_token_auth(ZD_INTEGRATION, ZD_TOKEN), transport=_polite("zendesk")
+                    zd_url, api_token_auth(ZD_INTEGRATION, zd_token), transport=_polite("zendesk")
                 ) as zd_integration,
             ):
                 bot_admin = str((await ic.get("/me")).json()["id"])
@@ -231,15 +237,15 @@ async def sync_stack(
                     "DESKSTREAM_SYNC_CONFIG": str(rules),
                     "DESKSTREAM_SINK_MAX_BACKOFF_SECONDS": "5",
                     "DESKSTREAM_CONNECTORS__intercom__PLATFORM": "intercom",
-                    "DESKSTREAM_CONNECTORS__intercom__SECRET": IC_SECRET,
+                    "DESKSTREAM_CONNECTORS__intercom__SECRET": ic_secret,
                     "DESKSTREAM_CONNECTORS__intercom__API_BASE_URL": ic_url,
-                    "DESKSTREAM_CONNECTORS__intercom__API_TOKEN": IC_TOKEN,
+                    "DESKSTREAM_CONNECTORS__intercom__API_TOKEN": ic_token,
                     "DESKSTREAM_CONNECTORS__intercom__SERVICE_ACCOUNT_ID": bot_admin,
                     "DESKSTREAM_CONNECTORS__zendesk__PLATFORM": "zendesk",
-                    "DESKSTREAM_CONNECTORS__zendesk__SECRET": ZD_SECRET,
+                    "DESKSTREAM_CONNECTORS__zendesk__SECRET": zd_secret,
                     "DESKSTREAM_CONNECTORS__zendesk__API_BASE_URL": zd_url,
                     "DESKSTREAM_CONNECTORS__zendesk__API_USER": ZD_INTEGRATION,
-                    "DESKSTREAM_CONNECTORS__zendesk__API_TOKEN": ZD_TOKEN,
+                    "DESKSTREAM_CONNECTORS__zendesk__API_TOKEN": zd_token,
                     "DESKSTREAM_CONNECTORS__zendesk__SERVICE_ACCOUNT_ID": integration_user,
                 }
                 settings = load_settings(
