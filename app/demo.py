@@ -1,4 +1,5 @@
-"""``deskstream demo``: local Kafka, topics, a worker, signed webhooks in, canonical events out.
+"""``deskstream demo``: local Kafka, topics, a worker, signed webhooks in, canonical events out;
+then the Intercom ⇄ Zendesk sync rehearsed live against the sandboxes (``app.demo_sync``).
 
 Everything it starts is real: the Kafka broker from the Apache jars, the Faust worker as its
 own process, HTTP webhooks signed like any sender signs them, and a plain Kafka consumer that
@@ -16,6 +17,7 @@ from typing import Any
 import click
 import httpx
 
+from app.demo_sync import run_sync_act
 from app.kafka_connection import bootstrap_servers
 from app.kafka_local.stack import start_cluster
 from app.settings import Settings, get_settings
@@ -33,7 +35,8 @@ CONNECTOR = "demo"
 @click.command()
 @click.option("--web-port", type=int, default=None, help="Worker web port (default: settings).")
 @click.option("--follow", is_flag=True, help="Keep the worker running and show new events.")
-def demo(web_port: int | None, follow: bool) -> None:
+@click.option("--sync/--no-sync", default=True, help="Also rehearse the Intercom ⇄ Zendesk sync.")
+def demo(web_port: int | None, follow: bool, sync: bool) -> None:
     """Bring up Kafka and a worker, post sample webhooks, show the canonical events."""
     settings = get_settings()
     if web_port is not None:
@@ -62,7 +65,12 @@ def demo(web_port: int | None, follow: bool) -> None:
         click.echo("  (ordered per entity, which is per partition; entities interleave)")
         asyncio.run(_show(servers, settings, start, expected, follow=follow))
         click.echo(f"\nMetrics: {base_url}/metrics   Worker log: {log_path}")
-        click.echo("Kafka keeps running; stop it with `deskstream kafka down`.")
+    if sync:
+        _step("Intercom ⇄ Zendesk, live (sandboxes, a syncing worker, people acting)")
+        folder = (settings.state_dir / "demo-sync").absolute()
+        folder.mkdir(parents=True, exist_ok=True)
+        asyncio.run(run_sync_act(servers, folder))
+    click.echo("\nKafka keeps running; stop it with `deskstream kafka down`.")
 
 
 def _step(title: str) -> None:

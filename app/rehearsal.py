@@ -187,7 +187,9 @@ async def sync_stack(
     faults: str | FaultProfile = "none",
     seed: int = 1,
     partitions: int = 4,
+    name: str = "rehearsal",
 ) -> AsyncIterator[SyncStack]:
+    """``name`` prefixes this run's app id and topics (``<name>-<run>.events``, ...)."""
     run = uuid.uuid4().hex[:8]
     port = free_port()
     target = f"http://127.0.0.1:{port}/webhooks/{{platform}}"
@@ -229,8 +231,8 @@ async def sync_stack(
                 rules.write_text(SYNC_YAML)
                 env = {
                     "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                    "DESKSTREAM_APP_ID": f"e2e-sync-{run}",
-                    "DESKSTREAM_TOPIC_PREFIX": f"e2e-sync-{run}",
+                    "DESKSTREAM_APP_ID": f"{name}-{run}",
+                    "DESKSTREAM_TOPIC_PREFIX": f"{name}-{run}",
                     "DESKSTREAM_PARTITIONS": str(partitions),
                     "DESKSTREAM_REPLICATION_FACTOR": "1",
                     "DESKSTREAM_STATE_DIR": str(folder),

@@ -35,7 +35,8 @@ def on_message(ctx: FlowContext) -> None:
         ctx.note(
             "dedupe",
             "already_mirrored",
-            f"{key} was mirrored before (replayed under another event)",
+            f"{key} is mirrored already (notifications repeat a conversation's first "
+            "message; platforms redeliver)",
         )
         return
     if ctx.side == "intercom":
