@@ -191,7 +191,7 @@ _CONTACT_FIELDS = ["emails", "external_id", "name", "phone", "plan", "custom_att
 
 #: every conversation notification repeats the conversation's first message (its source):
 #: webhooks arrive in any order, so each one must be able to start the thread
-SOURCE = (MESSAGE, C, [], CUSTOMER)
+SOURCE: Shape = (MESSAGE, C, [], CUSTOMER)
 
 TOPICS: list[Any] = [
     pytest.param("ping", [], id="ping"),
