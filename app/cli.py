@@ -26,6 +26,7 @@ _COMMANDS: dict[str, str] = {
     "sandbox": "app.sandbox_cli:sandbox",
     "audit": "app.audit_cli:audit",
     "dlq": "app.dlq_cli:dlq",
+    "config": "app.config_cli:config",
 }
 
 

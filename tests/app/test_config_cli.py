@@ -1,0 +1,58 @@
+"""``config check`` against the real sandboxes' inventories (read-only API calls)."""
+
+from __future__ import annotations
+
+from app.config_cli import run_check
+from app.settings import load_settings
+from connectors.base.sandbox import run_sandboxes
+from connectors.intercom.sandbox import IntercomSandbox
+from connectors.zendesk.sandbox import ZendeskSandbox
+from streams.config import SyncConfig
+
+PLAN_FIELD = 360001000001  # the sandbox's "Plan" drop-down: plan_basic, plan_pro, ...
+
+
+async def test_check_reads_the_live_inventories() -> None:
+    async with run_sandboxes([IntercomSandbox.create(), ZendeskSandbox.create()]) as running:
+        settings = load_settings(
+            connectors={
+                "ic": {
+                    "platform": "intercom",
+                    "api_base_url": running.url("intercom"),
+                    "api_token": "sandbox-intercom-token",
+                },
+                "zd": {
+                    "platform": "zendesk",
+                    "api_base_url": running.url("zendesk"),
+                    "api_user": "deskstream@deskstream-sandbox.test",
+                    "api_token": "sandbox-api-token",
+                },
+            }
+        )
+        rules = SyncConfig.model_validate(
+            {
+                "connectors": {"intercom": "ic", "zendesk": "zd"},
+                "custom_fields": {
+                    "plan": {
+                        "zendesk_field_id": PLAN_FIELD,
+                        "source": "case.custom_fields.plan",
+                        "allowed": ["plan_pro", "plan_gold"],
+                    },
+                    "tier": {
+                        "zendesk_field_id": 360001000002,  # a text field: no options
+                        "source": "contact.custom_attributes.tier",
+                    },
+                    "gone": {"zendesk_field_id": 42, "source": "case.custom_fields.x"},
+                },
+            }
+        )
+        findings = sorted((f.where, f.level, f.message) for f in await run_check(settings, rules))
+    assert [(where, level) for where, level, _ in findings] == [
+        ("custom_fields.gone", "error"),
+        ("custom_fields.plan", "error"),
+        ("custom_fields.tier", "error"),
+    ]
+    assert "Zendesk has no ticket field 42" in findings[0][2]
+    assert "plan_gold" in findings[1][2]  # not an option of the live drop-down
+    assert "plan_pro" not in findings[1][2].split("(")[0]  # an existing option is fine
+    assert "'tier'" in findings[2][2]  # no such Intercom contact attribute
