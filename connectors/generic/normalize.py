@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from pydantic import ValidationError
 
 from app.errors import SkippableRecordError
-from connectors.base.normalize import Normaliser, event_id
+from connectors.base.normalize import Normaliser, event_id, validation_problems
 from connectors.generic.models import GenericEvent
 from schemas.models import (
     AvroRecord,
@@ -33,13 +33,6 @@ _DATA_MODELS: dict[EntityType, type[AvroRecord]] = {
 }
 
 
-def _problems(exc: ValidationError, prefix: str = "") -> str:
-    return "; ".join(
-        f"{prefix}{'.'.join(str(p) for p in err['loc']) or '(body)'}: {err['msg']}"
-        for err in exc.errors()[:5]
-    )
-
-
 class GenericNormaliser(Normaliser):
     platform: ClassVar[str] = "generic"
 
@@ -55,7 +48,7 @@ class GenericNormaliser(Normaliser):
             event = GenericEvent.model_validate(document)
         except ValidationError as exc:
             raise SkippableRecordError(
-                f"not a canonical event: {_problems(exc)}; fix the sender and resend"
+                f"not a canonical event: {validation_problems(exc)}; fix the sender and resend"
             ) from None
         source = event.source
         return [
@@ -89,6 +82,7 @@ class GenericNormaliser(Normaliser):
         try:
             return _DATA_MODELS[entity_type].model_validate(fields)
         except ValidationError as exc:
+            problems = validation_problems(exc, prefix="data.")
             raise SkippableRecordError(
-                f"invalid {entity_type.value}: {_problems(exc, 'data.')}; fix the sender and resend"
+                f"invalid {entity_type.value}: {problems}; fix the sender and resend"
             ) from None

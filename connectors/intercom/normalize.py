@@ -27,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 from app.errors import SkippableRecordError
 from app.settings import ConnectorSettings
 from connectors.base.links import case_link_id, contact_link_id
-from connectors.base.normalize import Normaliser, event_id
+from connectors.base.normalize import Normaliser, event_id, validation_problems
 from connectors.intercom import models as ic
 from schemas.models import (
     Actor,
@@ -93,10 +93,7 @@ def _parse(model: type[M], data: Any, what: str) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(item)'}: {err['msg']}"
-            for err in exc.errors()[:3]
-        )
+        problems = validation_problems(exc, limit=3)
         raise SkippableRecordError(
             f"{what} is not what Intercom 2.14 sends ({problems}); check the webhook's API "
             "version in the Developer Hub, then replay the delivery from quarantine"

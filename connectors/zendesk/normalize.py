@@ -54,7 +54,7 @@ from pydantic import ValidationError
 from app.errors import SkippableRecordError
 from app.settings import ConnectorSettings
 from connectors.base.links import case_link_id, contact_link_id, is_link_id
-from connectors.base.normalize import Normaliser, event_id
+from connectors.base.normalize import Normaliser, event_id, validation_problems
 from connectors.zendesk.models import (
     CANONICAL_PRIORITY,
     CANONICAL_STATUS,
@@ -112,13 +112,6 @@ _IGNORED: dict[str, frozenset[str]] = {
     ),
 }
 _STAFF_ROLES = frozenset({"agent", "admin"})
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or '(body)'}: {err['msg']}"
-        for err in exc.errors()[:5]
-    )
 
 
 def _time(value: str | None, what: str) -> datetime | None:
@@ -194,8 +187,9 @@ class ZendeskNormaliser(Normaliser):
         try:
             raw = EventEnvelope.model_validate_json(delivery.body)
         except ValidationError as exc:
+            problems = validation_problems(exc)
             raise SkippableRecordError(
-                f"not a Zendesk event-subscription payload ({_problems(exc)}); subscribe the "
+                f"not a Zendesk event-subscription payload ({problems}); subscribe the "
                 "webhook to zen:event-type:ticket.* / user.* events, not to a trigger with a "
                 "custom body"
             ) from None
@@ -307,7 +301,7 @@ class ZendeskNormaliser(Normaliser):
             detail = TicketDetail.model_validate(raw.detail)
         except ValidationError as exc:
             raise SkippableRecordError(
-                f"{raw.type} with an unreadable ticket detail ({_problems(exc)})"
+                f"{raw.type} with an unreadable ticket detail ({validation_problems(exc)})"
             ) from None
         link = detail.external_id or ""
         if not is_link_id(link):
@@ -373,7 +367,7 @@ class ZendeskNormaliser(Normaliser):
             detail = UserDetail.model_validate(raw.detail)
         except ValidationError as exc:
             raise SkippableRecordError(
-                f"{raw.type} with an unreadable user detail ({_problems(exc)})"
+                f"{raw.type} with an unreadable user detail ({validation_problems(exc)})"
             ) from None
         if (detail.role or "end-user") in _STAFF_ROLES:
             return None  # agents and admins are not customers

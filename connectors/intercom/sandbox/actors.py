@@ -20,13 +20,14 @@ leaves this module.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
-from app.errors import FatalAPIError, RetriableAPIError
-from connectors.base.http import redact
+from app.errors import FatalAPIError
+from connectors.base.sandbox.people import call_json
 
 __all__ = [
     "INTERCOM_VERSION",
@@ -61,22 +62,7 @@ def intercom_http(
     )
 
 
-async def _call(
-    http: httpx.AsyncClient, method: str, path: str, what: str, body: Any = None
-) -> dict[str, Any]:
-    """One request; the JSON object answered, or the error tree's exception."""
-    try:
-        response = await http.request(method, path, json=body)
-    except httpx.TransportError as exc:
-        raise RetriableAPIError(f"intercom {what} failed: {type(exc).__name__}") from exc
-    if response.is_success:
-        data = response.json()
-        return data if isinstance(data, dict) else {"data": data}
-    status = response.status_code
-    message = f"intercom {what} answered {status}: {redact(response.text, 300)}"
-    if status == 429 or status >= 500:
-        raise RetriableAPIError(message, status=status)
-    raise FatalAPIError(message, status=status)
+_call = functools.partial(call_json, platform="intercom")
 
 
 def _data_type(value: AttributeValue) -> str:

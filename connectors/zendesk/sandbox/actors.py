@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
 
-from app.errors import FatalAPIError, RetriableAPIError
-from connectors.base.http import redact
+from app.errors import FatalAPIError
+from connectors.base.sandbox.people import call_json
 
 __all__ = [
     "ZendeskAgent",
@@ -68,26 +69,7 @@ def zendesk_http(
     )
 
 
-async def _call(
-    http: httpx.AsyncClient,
-    method: str,
-    path: str,
-    what: str,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    try:
-        response = await http.request(method, path, json=body, headers=headers)
-    except httpx.TransportError as exc:
-        raise RetriableAPIError(f"zendesk {what} failed: {type(exc).__name__}") from exc
-    if response.is_success:
-        data = response.json() if response.content else {}
-        return data if isinstance(data, dict) else {"data": data}
-    status = response.status_code
-    message = f"zendesk {what} answered {status}: {redact(response.text, 300)}"
-    if status == 429 or status >= 500:
-        raise RetriableAPIError(message, status=status)
-    raise FatalAPIError(message, status=status)
+_call = functools.partial(call_json, platform="zendesk")
 
 
 def _comment_id(answer: dict[str, Any]) -> int | None:
@@ -223,7 +205,12 @@ class ZendeskRequester:
         }
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         answer = await _call(
-            self.http, "POST", "/api/v2/tickets", "ticket create", {"ticket": ticket}, headers
+            self.http,
+            "POST",
+            "/api/v2/tickets",
+            "ticket create",
+            {"ticket": ticket},
+            headers=headers,
         )
         self.user_id = int(answer["ticket"]["requester_id"])
         return int(answer["ticket"]["id"])

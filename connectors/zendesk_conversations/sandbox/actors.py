@@ -23,12 +23,13 @@ Failures surface as :class:`~app.errors.RetriableAPIError` or
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import httpx
 
-from app.errors import FatalAPIError, RetriableAPIError
-from connectors.base.http import redact
+from app.errors import FatalAPIError
+from connectors.base.sandbox.people import call_json
 
 __all__ = [
     "AGENT_WORKSPACE",
@@ -73,21 +74,7 @@ def widget_http(
     )
 
 
-async def _call(
-    http: httpx.AsyncClient, method: str, path: str, what: str, body: Any = None
-) -> dict[str, Any]:
-    try:
-        response = await http.request(method, path, json=body)
-    except httpx.TransportError as exc:
-        raise RetriableAPIError(f"sunshine {what} failed: {type(exc).__name__}") from exc
-    if response.is_success:
-        data = response.json() if response.content else {}
-        return data if isinstance(data, dict) else {"data": data}
-    status = response.status_code
-    message = f"sunshine {what} answered {status}: {redact(response.text, 300)}"
-    if status == 429 or status >= 500:
-        raise RetriableAPIError(message, status=status)
-    raise FatalAPIError(message, status=status)
+_call = functools.partial(call_json, platform="sunshine")
 
 
 def _message_id(answer: dict[str, Any]) -> str:
