@@ -34,6 +34,7 @@ from app.settings import Settings, load_settings
 from app.topic_admin import ensure_topics
 from app.topics import topic_specs
 from app.worker_process import free_port, run_worker
+from bench.figures import row
 from connectors.generic.ingest import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from schemas.codec import encode
 from schemas.models import Platform, RawDelivery
@@ -137,11 +138,6 @@ async def _pipeline(bootstrap: str, settings: Settings, records: int, already: i
     return await counting
 
 
-def _row(name: str, figure: str, target: object, ratio: float | str | None) -> str:
-    shown = f"{ratio:.2f}" if isinstance(ratio, float) else (ratio or "")
-    return f"{name:34} {figure:>10} {target!s:>8} {shown:>7}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=5000)
@@ -179,23 +175,21 @@ def main() -> None:
     p50, p99 = cuts[49] * 1000, cuts[98] * 1000
     events_rate = args.records / pipeline
     print(f"kafka {bootstrap}, one worker, {os.cpu_count()} cores shared with load and broker")
-    print(_row("measure", "figure", "target", "ratio"))
+    print(row("measure", "figure", "target", "ratio"))
     print(
-        _row(
+        row(
             "webhook ingest, deliveries/s",
             f"{rate:.0f}",
             TARGET_INGEST_PER_S,
             rate / TARGET_INGEST_PER_S,
         )
     )
-    print(_row("acknowledge latency p50, ms", f"{p50:.1f}", "", None))
+    print(row("acknowledge latency p50, ms", f"{p50:.1f}", "", None))
     print(
-        _row(
-            "acknowledge latency p99, ms", f"{p99:.1f}", TARGET_ACK_P99_MS, TARGET_ACK_P99_MS / p99
-        )
+        row("acknowledge latency p99, ms", f"{p99:.1f}", TARGET_ACK_P99_MS, TARGET_ACK_P99_MS / p99)
     )
     print(
-        _row(
+        row(
             "normalize, canonical events/s",
             f"{events_rate:.0f}",
             TARGET_PIPELINE_PER_S,
