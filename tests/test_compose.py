@@ -1,0 +1,45 @@
+"""compose.yaml cannot run here (no Docker daemon), so its structure is checked instead."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+COMPOSE = Path(__file__).parents[1] / "compose.yaml"
+
+
+def _compose() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return document
+
+
+def test_a_three_broker_kraft_cluster_with_one_quorum() -> None:
+    services = _compose()["services"]
+    brokers = {name: s for name, s in services.items() if name.startswith("kafka-")}
+    assert sorted(brokers) == ["kafka-1", "kafka-2", "kafka-3"]
+    ids = sorted(int(s["environment"]["KAFKA_NODE_ID"]) for s in brokers.values())
+    assert ids == [1, 2, 3]
+    voters = {s["environment"]["KAFKA_CONTROLLER_QUORUM_VOTERS"] for s in brokers.values()}
+    assert voters == {"1@kafka-1:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    for broker in brokers.values():
+        env = broker["environment"]
+        assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"  # topics come from `topics create`
+        assert str(env["KAFKA_MIN_INSYNC_REPLICAS"]) == "2"
+
+
+def test_every_reference_points_at_something_defined() -> None:
+    compose = _compose()
+    services = compose["services"]
+    for name, service in services.items():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+        for secret in service.get("secrets", []):
+            assert secret in compose["secrets"], f"{name} uses unknown secret {secret}"
+    workers = [s for n, s in services.items() if n.startswith("worker-")]
+    assert len(workers) == 2  # one consumer group, two workers
+    for worker in workers:
+        env = worker["environment"]
+        assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
+        assert "SECRET" not in "".join(k for k in env if not k.endswith("_FILE"))  # files only
