@@ -15,7 +15,10 @@ leaves ``connectors/``. Retrying is ``connectors.base.retry``'s job, not this mo
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -23,7 +26,15 @@ import httpx
 from app.errors import RateLimitedError, RetriableAPIError
 from connectors.base.ratelimit import RateBudget, RateHeaders
 
-__all__ = ["ApiClient", "Classifier", "redact", "retry_after_seconds"]
+__all__ = [
+    "ApiClient",
+    "CallCount",
+    "Classifier",
+    "counting",
+    "current_count",
+    "redact",
+    "retry_after_seconds",
+]
 
 Classifier = Callable[[httpx.Response], None]
 
@@ -52,6 +63,34 @@ def retry_after_seconds(response: httpx.Response, default: float = 1.0) -> float
         return default
 
 
+@dataclass
+class CallCount:
+    """The calls one command made (every attempt, failed ones too) and the last status."""
+
+    calls: int = 0
+    last_status: int | None = None
+
+
+_COUNT: ContextVar[CallCount | None] = ContextVar("deskstream_api_calls", default=None)
+
+
+@contextmanager
+def counting() -> Iterator[CallCount]:
+    """Count the calls made inside the block by this task only: a sink runs commands of
+    several partitions at once, so ``ApiClient.calls`` (shared) would mix them up."""
+    count = CallCount()
+    token = _COUNT.set(count)
+    try:
+        yield count
+    finally:
+        _COUNT.reset(token)
+
+
+def current_count() -> CallCount | None:
+    """The count of the command this task is executing, if it is counting."""
+    return _COUNT.get()
+
+
 class ApiClient:
     """Budgeted, classified HTTP calls on an injected ``httpx.AsyncClient``."""
 
@@ -78,6 +117,9 @@ class ApiClient:
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         await self._budget.acquire()
         self.calls += 1
+        count = _COUNT.get()
+        if count is not None:
+            count.calls += 1
         try:
             response = await self._http.request(method, url, **kwargs)
         except httpx.TimeoutException as exc:
@@ -88,6 +130,8 @@ class ApiClient:
             raise RetriableAPIError(
                 f"{self._platform} {method} {_path(url)} failed: {type(exc).__name__}; will retry"
             ) from exc
+        if count is not None:
+            count.last_status = response.status_code
         self._budget.observe(self._rate_headers(response))
         try:
             self._classify(response)

@@ -17,10 +17,7 @@ from __future__ import annotations
 import functools
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -28,7 +25,6 @@ import httpx
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
 from app.errors import (
-    APIError,
     ConfigurationError,
     FatalAPIError,
     RateLimitedError,
@@ -42,13 +38,11 @@ from connectors.intercom import models as ic
 __all__ = [
     "API_VERSION",
     "DEFAULT_BASE_URL",
-    "CallCount",
     "ConflictError",
     "IntercomClient",
     "NotFoundError",
     "budget_for",
     "classify",
-    "counting",
     "rate_headers",
 ]
 
@@ -173,30 +167,6 @@ def budget_for(settings: ConnectorSettings, *, clock: Clock = time.monotonic) ->
     return RateBudget(max(1, per_minute // 6), WINDOW_S, clock=clock)
 
 
-# -- per-command call counting ------------------------------------------------------------------
-
-
-@dataclass
-class CallCount:
-    calls: int = 0
-    last_status: int | None = None
-
-
-_COUNT: ContextVar[CallCount | None] = ContextVar("intercom_call_count", default=None)
-
-
-@contextmanager
-def counting() -> Iterator[CallCount]:
-    """Count the calls made inside the block by this task only (``ApiClient.calls`` is shared
-    by every command a sink runs concurrently, so its delta would mix them up)."""
-    count = CallCount()
-    token = _COUNT.set(count)
-    try:
-        yield count
-    finally:
-        _COUNT.reset(token)
-
-
 # -- the client ---------------------------------------------------------------------------------
 
 
@@ -273,15 +243,7 @@ class IntercomClient(ApiClient):
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         headers = {**self._headers(), **kwargs.pop("headers", {})}
-        count = _COUNT.get() or CallCount()  # a throwaway one when nobody counts
-        count.calls += 1
-        try:
-            response = await super().request(method, url, headers=headers, **kwargs)
-        except APIError as exc:
-            count.last_status = exc.status
-            raise
-        count.last_status = response.status_code
-        return response
+        return await super().request(method, url, headers=headers, **kwargs)
 
     async def _json(self, method: str, url: str, **kwargs: Any) -> Any:
         response = await self.request(method, url, **kwargs)

@@ -60,11 +60,12 @@ from connectors.base.commands import (
     decode_list,
 )
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
+from connectors.base.http import counting
 from connectors.base.links import normalise_email
 from connectors.base.ratelimit import RateBudget
 from connectors.base.sink import Sink, SinkResult
 from connectors.intercom import models as ic
-from connectors.intercom.client import ConflictError, IntercomClient, counting
+from connectors.intercom.client import ConflictError, IntercomClient
 from schemas.models import (
     AvroRecord,
     Case,

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.errors import ConfigurationError, FatalAPIError, RateLimitedError, RetriableAPIError
 from app.settings import ConnectorSettings
-from connectors.base.http import ApiClient, redact, retry_after_seconds
+from connectors.base.http import ApiClient, current_count, redact, retry_after_seconds
 from connectors.base.ratelimit import RateBudget, RateHeaders
 from connectors.zendesk.models import (
     Comment,
@@ -242,14 +242,21 @@ class ZendeskClient(ApiClient):
             rate_headers=rate_headers,
         )
         self._base = settings.api_base_url.rstrip("/")
-        self.last_status: int | None = None
+        self._last_status: int | None = None
+
+    @property
+    def last_status(self) -> int | None:
+        """The last answer's status: this command's when it is counting (commands of
+        several partitions run at once), else this client's."""
+        count = current_count()
+        return count.last_status if count is not None else self._last_status
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         if url.startswith("/"):
             url = self._base + url
         kwargs.setdefault("auth", self._auth)
         response = await super().request(method, url, **kwargs)
-        self.last_status = response.status_code
+        self._last_status = response.status_code
         return response
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

@@ -51,6 +51,7 @@ from connectors.base.commands import (
     thread_key,
 )
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
+from connectors.base.http import counting
 from connectors.base.ratelimit import RateBudget
 from connectors.base.sink import Sink, SinkResult
 from connectors.zendesk.client import ZendeskClient
@@ -144,9 +145,9 @@ class ZendeskSink(Sink):
                 f"the Zendesk sink cannot {action.value} a {kind.value} (it executes {supported}); "
                 "the planner issued a command outside the vocabulary of connectors.base.commands"
             )
-        before = self.client.calls
         try:
-            result = replace(await handler(command), api_calls=self.client.calls - before)
+            with counting() as count:  # this command's calls only, not its neighbours'
+                result = replace(await handler(command), api_calls=count.calls)
         except RateLimitedError:
             raise  # refused before anything was written
         except RetriableAPIError:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import httpx
 import pytest
 
@@ -173,3 +175,24 @@ async def test_only_an_account_wide_429_spends_the_budget(scope: str, drained: b
     with pytest.raises(RateLimitedError):
         await client.request("PUT", "https://p.test/tickets/1")
     assert (budget.delay() > 0) is drained
+
+
+async def test_calls_are_counted_per_command_when_commands_run_at_once() -> None:
+    import asyncio
+
+    from connectors.base.http import counting
+
+    client = _client(lambda request: httpx.Response(200 if request.url.path != "/missing" else 404))
+
+    async def command(paths: list[str]) -> tuple[int, int | None]:
+        with counting() as count:
+            for path in paths:
+                await asyncio.sleep(0)  # interleave with the other command
+                with contextlib.suppress(FatalAPIError):
+                    await client.request("GET", path)
+            return count.calls, count.last_status
+
+    first, second = await asyncio.gather(command(["/a", "/b", "/c"]), command(["/d", "/missing"]))
+    assert first == (3, 200)
+    assert second == (2, 404)
+    assert client.calls == 5  # the shared total still adds up

@@ -18,6 +18,7 @@ from app.errors import (
     RetriableAPIError,
 )
 from app.settings import ConnectorSettings
+from connectors.base.http import counting
 from connectors.base.ratelimit import RateBudget
 from connectors.base.sandbox import ManualClock, run_sandboxes
 from connectors.intercom.client import (
@@ -26,7 +27,6 @@ from connectors.intercom.client import (
     NotFoundError,
     budget_for,
     classify,
-    counting,
     rate_headers,
 )
 from connectors.intercom.models import Contact
