@@ -335,7 +335,7 @@ def report(run: Run) -> list[str]:
         return row(name, f"{figure:.2f}", target, at_most(figure, target))
 
     return [
-        f"sync pipeline: {args.conversations} conversations, {args.rate or 'all at once'}/s, "
+        f"sync pipeline: {args.conversations} conversations, {args.rate:g} arrivals/s (0: all), "
         f"concurrency {args.concurrency}, faults {args.faults}, seed {args.seed}; one worker, "
         f"{PARTITIONS} partitions, kafka {run.bootstrap}",
         f"converged in {run.drive_s:.1f} s; {humans} human changes; records: events "
