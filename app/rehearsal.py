@@ -11,7 +11,6 @@ to a real account.
 from __future__ import annotations
 
 import asyncio
-import random
 import secrets
 import time
 import uuid
@@ -31,8 +30,7 @@ from app.topic_admin import ensure_topics
 from app.topics import topic_specs
 from app.worker_process import RunningWorker, free_port, run_worker
 from connectors.base.links import case_link_id
-from connectors.base.sandbox import SandboxContext, WebhookDispatcher, load_profile, run_sandboxes
-from connectors.base.sandbox.clock import SystemClock
+from connectors.base.sandbox import load_profile, run_sandboxes
 from connectors.base.sandbox.faults import FaultProfile
 from connectors.base.sandbox.traffic import TrafficStats
 from connectors.base.sandbox.traffic.polite import PoliteTransport
@@ -132,26 +130,6 @@ class SyncStack:
         await asyncio.sleep(seconds)
 
 
-def _context(seed: int, faults: FaultProfile, target: str, platform: str) -> SandboxContext:
-    context = SandboxContext(
-        clock=SystemClock(),
-        rng=random.Random(f"{seed}:{platform}"),  # noqa: S311 - fault dice, not secrets
-        faults=faults,
-        seed=seed,
-    )
-    context.webhooks = WebhookDispatcher(
-        target.replace("{platform}", platform),
-        faults=faults,
-        rng=context.derive_rng("webhooks"),
-        clock=context.clock,
-        retry_policy=(
-            IntercomSandbox if platform == "intercom" else ZendeskSandbox
-        ).webhook_retry_policy,
-        concurrency=4,
-    )
-    return context
-
-
 def _polite(platform: str) -> httpx.AsyncBaseTransport:
     """People's clients retry 429s and 5xx like any well-behaved client (fault runs)."""
     return PoliteTransport(
@@ -197,16 +175,22 @@ async def sync_stack(
     # Fresh credentials for every rehearsal: the sandboxes accept exactly these, the worker
     # gets them through its environment, and nothing fixed lives in the code.
     ic_token, ic_secret, zd_token, zd_secret = (secrets.token_urlsafe(24) for _ in range(4))
-    intercom = IntercomSandbox(
-        context=_context(seed, profile, target, "intercom"),
+    intercom = IntercomSandbox.create(
+        seed=seed,
+        faults=profile,
+        webhook_target=target,
+        webhook_concurrency=4,
         config=IntercomSandboxConfig(
             access_tokens=(ic_token,),
             client_secret=ic_secret,
             custom_attributes={"contact": {"plan": "string"}, "conversation": {}},
         ),
     )
-    zendesk = ZendeskSandbox(
-        context=_context(seed, profile, target, "zendesk"),
+    zendesk = ZendeskSandbox.create(
+        seed=seed,
+        faults=profile,
+        webhook_target=target,
+        webhook_concurrency=4,
         config=ZendeskSandboxConfig(api_tokens=(zd_token,), webhook_secret=zd_secret),
     )
     files: dict[str, bytes] = {}

@@ -101,9 +101,11 @@ class PlatformSandbox(abc.ABC):
         clock: Clock | None = None,
         base_url: str = "",
         webhook_concurrency: int = 1,
+        **options: Any,
     ) -> Self:
         """Build the sandbox with a fresh context; ``{platform}`` in ``webhook_target`` is
-        replaced by this platform's name (``http://127.0.0.1:8000/webhooks/{platform}``)."""
+        replaced by this platform's name (``http://127.0.0.1:8000/webhooks/{platform}``).
+        ``options`` go to the platform's constructor (``config=...`` for its account)."""
         profile = load_profile(faults) if isinstance(faults, str) else faults
         clock = clock or SystemClock()
         context = SandboxContext(
@@ -122,7 +124,7 @@ class PlatformSandbox(abc.ABC):
                 retry_policy=cls.webhook_retry_policy,
                 concurrency=webhook_concurrency,
             )
-        return cls(context=context)
+        return cls(context=context, **options)
 
     # -- what a platform provides ----------------------------------------------------------
 
