@@ -18,7 +18,7 @@ from typing import Any
 
 import faust
 
-__all__ = ["ack_when_delivered"]
+__all__ = ["ack_when_delivered", "hold"]
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +44,15 @@ def ack_when_delivered(
                 event.message.offset,
                 error,
             )
-            _hold(asyncio.ensure_future(app.crash(error or asyncio.CancelledError())))
+            hold(asyncio.ensure_future(app.crash(error or asyncio.CancelledError())))
             return
         event.ack()
 
-    _hold(asyncio.ensure_future(asyncio.gather(*sends))).add_done_callback(_done)
+    hold(asyncio.ensure_future(asyncio.gather(*sends))).add_done_callback(_done)
 
 
-def _hold(future: asyncio.Future[Any]) -> asyncio.Future[Any]:
+def hold(future: asyncio.Future[Any]) -> asyncio.Future[Any]:
+    """Keep a reference to ``future`` until it is done (asyncio holds only weak ones)."""
     _in_flight.add(future)
     future.add_done_callback(_in_flight.discard)
     return future

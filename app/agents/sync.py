@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import faust
 
-from app.agents.acks import ack_when_delivered
+from app.agents.acks import ack_when_delivered, hold
 from app.channels import Channels, inbound
 from app.errors import SchemaError
 from app.metrics import Metrics
@@ -97,14 +97,6 @@ def _snapshot_key(link: bytes, event: Envelope) -> bytes | None:
     return None
 
 
-_later: set[asyncio.Future[None]] = set()
-
-
-def _hold(future: asyncio.Future[None]) -> None:
-    _later.add(future)
-    future.add_done_callback(_later.discard)
-
-
 async def _send_later(channels: Channels, key: bytes, event: Envelope, delay: float) -> None:
     await asyncio.sleep(delay)
     await channels.sync.send(key=key, value=event)
@@ -152,7 +144,7 @@ def register_sync(
                 snapshot: Envelope | None = record
                 retry = _retry_of(record) if plan.retry_in is not None else None
                 if retry is not None:
-                    _hold(asyncio.ensure_future(_send_later(channels, key, *retry)))
+                    hold(asyncio.ensure_future(_send_later(channels, key, *retry)))
             elif isinstance(record, WriteResult):
                 plan = planner.on_write(links.get(link), record, now=now)
                 snapshot = None
