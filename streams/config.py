@@ -164,10 +164,20 @@ class Routing(_Strict):
     default_group_id: int | None = None
 
 
+def _default_precedence() -> list[Literal["intercom", "zendesk"]]:
+    return ["zendesk", "intercom"]
+
+
 class ConflictPolicy(_Strict):
-    """Per field: last writer wins on source time, unless a platform owns the field."""
+    """Per field: the owner's value wins; else the last writer by source time, compared at
+    ``clock_tolerance_seconds`` resolution, and inside the same slot the first platform of
+    ``precedence`` (a deterministic tie-break: every worker and every arrival order elects
+    the same winner)."""
 
     owners: dict[str, Literal["intercom", "zendesk"]] = Field(default_factory=dict)
+    precedence: list[Literal["intercom", "zendesk"]] = Field(
+        default_factory=_default_precedence, min_length=1
+    )
 
 
 class Connectors(_Strict):
@@ -197,9 +207,9 @@ class SyncConfig(_Strict):
     #: custom_attributes.<name>
     profile_fields: dict[str, FieldDirection] = Field(default_factory=_default_profile_fields)
     conflicts: ConflictPolicy = Field(default_factory=ConflictPolicy)
-    #: how close two platforms' change times must be to count as simultaneous: the coarsest
-    #: timestamp precision (Intercom: whole seconds) plus clock skew. Within it, the change
-    #: processed later wins; beyond it, the later source time wins.
+    #: the resolution at which change times are compared: the coarsest timestamp precision
+    #: (Intercom: whole seconds). Changes in the same slot are simultaneous and
+    #: ``conflicts.precedence`` decides; otherwise the later source time wins.
     clock_tolerance_seconds: float = Field(default=1.0, ge=0)
     #: how long own-write fingerprints and seen event ids are remembered
     echo_window_seconds: int = Field(default=3600, ge=60)

@@ -17,7 +17,6 @@ from schemas.models import (
     EntityData,
     EntityRef,
     EntityType,
-    Envelope,
     Message,
     Platform,
     SyncCommand,
@@ -35,8 +34,9 @@ def command_key(command: SyncCommand) -> str:
 
 def make_command(
     state: LinkState,
-    event: Envelope,
     *,
+    cause_id: str,
+    caused_at: datetime | None,
     platform: str,
     connector_id: str,
     entity_type: EntityType,
@@ -51,7 +51,7 @@ def make_command(
     part: str = "",
 ) -> SyncCommand:
     command_id = str(
-        uuid.uuid5(COMMAND_NAMESPACE, f"{event.event_id}\x1f{platform}\x1f{action.value}\x1f{part}")
+        uuid.uuid5(COMMAND_NAMESPACE, f"{cause_id}\x1f{platform}\x1f{action.value}\x1f{part}")
     )
     # A create keeps one key whatever event triggered it, so a second trigger (or a replay
     # after a crash) cannot create a second record; other writes are keyed by their command.
@@ -69,12 +69,12 @@ def make_command(
         ),
         action=action,
         idempotency_key=idempotency_key,
-        caused_by_event_id=event.event_id,
+        caused_by_event_id=cause_id,
         changed_fields=list(changed_fields),
         data=data,
         issued_at=now,
         thread=list(thread),
         contact=contact,
         options=options or {},
-        caused_at=event.ingested_at,
+        caused_at=caused_at,
     )

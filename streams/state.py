@@ -50,6 +50,12 @@ class LinkState:
     thread_ids: list[str] = field(default_factory=list)
     #: latest canonical record per platform (JSON of Case or Contact)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: case field (``status``, ``priority``, ``tag:<name>``) → its convergence register
+    #: (``streams.converge``: the winning change, what each record holds, writes in flight)
+    registers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: inputs (events, write results) this link has processed: orders what the registers
+    #: noted, where two wall-clock readings could tie
+    steps: int = 0
 
     @classmethod
     def new(cls, link_id: str, kind: str) -> LinkState:

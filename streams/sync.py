@@ -36,8 +36,9 @@ from schemas.models import (
 )
 from streams.audit import audit
 from streams.config import SyncConfig
-from streams.flows import FlowContext
-from streams.flows.cases import on_case
+from streams.flows import Decisions, FlowContext
+from streams.flows.case_fields import reconcile_case, settle_result
+from streams.flows.cases import on_case, on_case_echo
 from streams.flows.contacts import on_contact
 from streams.flows.messages import on_message
 from streams.state import LinkState
@@ -74,6 +75,7 @@ class SyncPlanner:
         assert event.link_id is not None, "the sync stage only sees linked events"
         kind = "contact" if event.source.entity_type is EntityType.CONTACT else "case"
         state = LinkState.from_json(raw_state) if raw_state else LinkState.new(event.link_id, kind)
+        state.steps += 1
         plan = Plan(state)
 
         def note(stage: str, decision: str, reason: str) -> Plan:
@@ -93,10 +95,14 @@ class SyncPlanner:
                 "sync", "out_of_scope", f"{side}/{source.connector_id} is not a synced connector"
             )
         self._join(state, event)
+        ctx = FlowContext.of(self.config, state, event, now, profile=profile)
         if source.actor.kind is ActorKind.INTEGRATION:
-            self._learn_own_write(state, event)
-            return note("echo", "echo_suppressed", "layer 1: made by our own service account")
-        ctx = FlowContext(self.config, state, event, now, profile=profile)
+            note("echo", "echo_suppressed", "layer 1: made by our own service account")
+            if source.entity_type is EntityType.CASE:
+                on_case_echo(ctx)  # what the record holds now; crossed writes re-assert
+            plan.commands += ctx.commands
+            plan.audits += ctx.audits
+            return plan
         if source.entity_type is EntityType.CASE:
             on_case(ctx)
         elif source.entity_type is EntityType.MESSAGE:
@@ -125,24 +131,13 @@ class SyncPlanner:
             if case_link_id(side, source.connector_id, record) == state.link_id:
                 state.origin = side
 
-    @staticmethod
-    def _learn_own_write(state: LinkState, event: Envelope) -> None:
-        """Our own change, reported back: the platform now holds these values."""
-        data = event.data
-        side = event.source.platform.value
-        status = getattr(data, "status", None)
-        if status is not None:
-            state.set_known(side, "status", status.value)
-        tags = getattr(data, "tags", None)
-        if tags is not None and event.source.entity_type is EntityType.CASE:
-            state.set_known(side, "tags", sorted(tags))
-
     # -- write results --------------------------------------------------------------------
     def on_write(
         self, raw_state: dict[str, Any] | None, result: WriteResult, *, now: datetime
     ) -> Plan:
         kind = "contact" if result.target.entity_type is EntityType.CONTACT else "case"
         state = LinkState.from_json(raw_state) if raw_state else LinkState.new(result.link_id, kind)
+        state.steps += 1
         plan = Plan(state)
         ts = now.timestamp()
         if state.seen_before(f"write:{result.command_id}", ts, self.config.dedupe_window_seconds):
@@ -151,6 +146,7 @@ class SyncPlanner:
         if result.outcome is WriteOutcome.FAILED:
             if platform in state.creating:
                 state.creating.remove(platform)  # a later event may try the create again
+            self._converge(plan, result, now)
             return plan
         is_ack = state.mirrors.get("ack:intercom") == result.command_id
         if (
@@ -165,7 +161,32 @@ class SyncPlanner:
         for fingerprint in result.fingerprints:
             state.remember_write(fingerprint, ts, self.config.echo_window_seconds)
         self._resolve_mirrors(state, result)
+        self._converge(plan, result, now)
         return plan
+
+    def _converge(self, plan: Plan, result: WriteResult, now: datetime) -> None:
+        """Settle the fields this write carried; a field the platform did not take (a
+        person changed it meanwhile, or it cannot hold the value) is decided again."""
+        state = plan.state
+        if state.kind != "case" or not state.registers:
+            return
+        written = {fp.rsplit(":", 2)[1] for fp in result.fingerprints if fp.count(":") >= 3}
+        if result.outcome is WriteOutcome.FAILED:
+            written = set()
+        settle_result(
+            state.registers,
+            result.target.platform.value,
+            result.command_id,
+            written=written,
+            at=result.written_at.timestamp(),
+            noted=state.steps,
+        )
+        decisions = Decisions(
+            self.config, state, now, f"write:{result.command_id}", result.written_at
+        )
+        reconcile_case(decisions)
+        plan.commands += decisions.commands
+        plan.audits += decisions.audits
 
     @staticmethod
     def _resolve_mirrors(state: LinkState, result: WriteResult) -> None:

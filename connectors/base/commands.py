@@ -13,7 +13,14 @@ priorities canonical: the sink spells them the platform's way).
   ``created_ids`` maps each thread message's canonical id to the platform's id for it.
 - case/update: write ``changed_fields`` of ``data`` (status, priority, tags, custom fields,
   subject); tags as deltas from ``options`` tags_added / tags_removed, never a blind
-  overwrite of tags the target owns.
+  overwrite of tags the target owns. ``expect.<field>`` options carry the canonical values the
+  sync stage believes the target may hold when this command runs, comma-separated (what it
+  last saw, and what its earlier writes still on their way leave there; ``""`` for none): a
+  sink with optimistic concurrency (Zendesk ``safe_update``) writes a field only while the
+  target holds one of them (or already the new value); a field a person changed meanwhile is
+  left out of the write and reported, and the sync stage decides again when that change
+  arrives.
+  ``updated_stamp`` is the target's last known version (Zendesk ``updated_at``), if any.
 - message/append: add one message to ``target.entity_id`` (or, when None, to the record
   whose external id is the link id); ``data.public`` decides public reply or internal note.
 - contact/upsert: find (lookups as above) or create the customer, then write
@@ -33,10 +40,12 @@ from schemas.models import Message
 
 __all__ = [
     "CREATED_MESSAGE",
+    "OPTION_EXPECT_PREFIX",
     "OPTION_GROUP_ID",
     "OPTION_SOURCE_PLATFORM",
     "OPTION_TAGS_ADDED",
     "OPTION_TAGS_REMOVED",
+    "OPTION_UPDATED_STAMP",
     "attribution",
     "decode_list",
     "encode_list",
@@ -46,6 +55,10 @@ __all__ = [
 OPTION_GROUP_ID = "group_id"
 OPTION_TAGS_ADDED = "tags_added"
 OPTION_TAGS_REMOVED = "tags_removed"
+#: ``expect.<field>``: the value the sync stage believed the target held (compare-and-set)
+OPTION_EXPECT_PREFIX = "expect."
+#: the target record's last known version, for platforms with optimistic concurrency
+OPTION_UPDATED_STAMP = "updated_stamp"
 #: where a mirrored message came from, for its attribution line
 OPTION_SOURCE_PLATFORM = "source_platform"
 

@@ -85,6 +85,14 @@ def _present(contact: Contact) -> list[str]:
     return present + [f"custom_attributes.{key}" for key in sorted(contact.custom_attributes)]
 
 
+def _latest_part(conversation: ic.Conversation) -> int | None:
+    """The conversation's version: its newest part id. Intercom stamps whole seconds, so two
+    notifications of the same second are ordered by the parts they have seen (part ids only
+    grow; status changes and replies are parts)."""
+    ids = [int(p.id) for p in conversation.parts if p.id.isdigit()]
+    return max(ids) if ids else None
+
+
 def _first_time(*candidates: int | None) -> datetime:
     return next(t for t in map(ic.unix_time, candidates) if t is not None)
 
@@ -191,6 +199,7 @@ class IntercomNormaliser(Normaliser):
         self, delivery: RawDelivery, notification: ic.Notification, conversation: ic.Conversation
     ) -> list[Envelope]:
         op, changed = _CASE_TOPICS[notification.topic]
+        changed = list(changed)
         cid, bot = conversation.id, self._bot
         link = case_link_id(self.platform, self.connector_id, cid)
         parts = conversation.parts
@@ -202,6 +211,10 @@ class IntercomNormaliser(Normaliser):
             )
             applied = [t.applied_by for t in conversation.tag_list if t.id in added]
             actor = ic.actor_for(applied[-1] if applied else None, bot)
+            # The tag this notification is about: the rest of the list is a copy, possibly
+            # older than another tag notification of the same second.
+            named = conversation.tags_added.tags if conversation.tags_added else []
+            changed += sorted(f"tags.{t.name}" for t in named if t.name)
         else:
             actor = ic.actor_for(parts[-1].author if parts else None, bot)
         events = [
@@ -214,8 +227,8 @@ class IntercomNormaliser(Normaliser):
                 op=op,
                 actor=actor,
                 data=ic.case_from(conversation, bot_admin_id=bot),
-                changed=list(changed),
-                version=conversation.updated_at,
+                changed=changed,
+                version=_latest_part(conversation),
                 link_id=link,
             )
         ]

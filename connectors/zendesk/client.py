@@ -6,7 +6,10 @@ Errors, by what the caller does next (``classify``):
     429 (account budget)        RateLimitedError(retry_after)   wait, pause the partition
     429 (30 updates / 10 min    RateLimitedError(retry_after,   wait; the account budget is
          per user per ticket)     scope="record")               not drained (ApiClient)
-    409 (concurrent update)     RetriableAPIError               back off and retry
+    409 UpdateConflict          UpdateConflictError             ``safe_update`` refused a stale
+                                (a RetriableAPIError)           ``updated_stamp``: the sink
+                                                                re-reads and decides again
+    409 (other)                 RetriableAPIError               back off and retry
     400 IdempotentRequestError  RetriableAPIError               a concurrent attempt created the
                                                                 ticket: the retry finds it
     5xx, timeouts, resets       RetriableAPIError               back off and retry
@@ -46,6 +49,8 @@ __all__ = [
     "DEFAULT_RATE_LIMIT_PER_MINUTE",
     "MAX_UPLOAD_BYTES",
     "TICKET_UPDATE_LIMIT_MARKER",
+    "UPDATE_CONFLICT",
+    "UpdateConflictError",
     "ZendeskAuth",
     "ZendeskClient",
     "classify",
@@ -60,6 +65,8 @@ DEFAULT_RATE_LIMIT_PER_MINUTE = 700
 #: The per-ticket update 429 answers in plain text starting like this (Zendesk's docs).
 TICKET_UPDATE_LIMIT_MARKER = "rate limit for ticket updates exceeded"
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # Zendesk's attachment limit
+#: The ``error`` of the 409 a ``safe_update`` with an outdated ``updated_stamp`` answers.
+UPDATE_CONFLICT = "UpdateConflict"
 _PAGE_SIZE = 100
 M = TypeVar("M", bound=BaseModel)
 
@@ -75,6 +82,13 @@ _ADVICE = {
     422: "Zendesk refused the values; fix the mapping (field ids, allowed values) in the rules "
     "file, then `deskstream dlq retry` the command",
 }
+
+
+class UpdateConflictError(RetriableAPIError):
+    """409 UpdateConflict: the ticket changed after the ``updated_stamp`` a ``safe_update``
+    sent. Not for a blind retry: the caller re-reads the ticket and decides again. (A
+    ``RetriableAPIError`` so that, should one ever escape, the whole command is retried,
+    which re-reads, rather than dead-lettered.)"""
 
 
 def _what(response: httpx.Response) -> str:
@@ -143,6 +157,12 @@ def classify(response: httpx.Response) -> None:
             retry_after=wait,
         )
     code, description = _error_body(response)
+    if status == 409 and code == UPDATE_CONFLICT:
+        raise UpdateConflictError(
+            f"{what} answered 409 {UPDATE_CONFLICT}: the ticket changed after the updated_stamp "
+            "sent with safe_update; re-read it and decide again",
+            status=status,
+        )
     if status == 409:
         raise RetriableAPIError(
             redact(f"{what} answered 409 {code} ({description}): a concurrent update; will retry"),
@@ -332,7 +352,13 @@ class ZendeskClient(ApiClient):
         body = await self._json("POST", "/api/v2/imports/tickets", json={"ticket": ticket})
         return self._parse(Ticket, body.get("ticket"), "ticket")
 
-    async def update_ticket(self, ticket_id: str, ticket: dict[str, Any]) -> TicketWrite:
+    async def update_ticket(
+        self, ticket_id: str, ticket: dict[str, Any], *, updated_stamp: str | None = None
+    ) -> TicketWrite:
+        """``PUT tickets/{id}``; with ``updated_stamp`` (the ticket's ``updated_at`` as read) a
+        ``safe_update``, which raises :class:`UpdateConflictError` when the ticket changed."""
+        if updated_stamp is not None:
+            ticket = {**ticket, "safe_update": True, "updated_stamp": updated_stamp}
         body = await self._json("PUT", f"/api/v2/tickets/{ticket_id}", json={"ticket": ticket})
         return self._parse(TicketWrite, body, "ticket")
 

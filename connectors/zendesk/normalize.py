@@ -11,7 +11,8 @@ record after the change, and ``event``, what changed. The whole record goes into
 |                                   | CLOSED → new/open/pending/on_hold/solved/closed)         |
 | ``ticket.priority_changed``       | case update ``priority``                                 |
 | ``ticket.subject_changed``        | case update ``subject``                                  |
-| ``ticket.tags_changed``           | case update ``tags`` (data holds the full tag list)      |
+| ``ticket.tags_changed``           | case update ``tags`` and ``tags.<name>`` per tag added   |
+|                                   | or removed (data holds the full tag list)                |
 | ``ticket.custom_field_changed``   | case update ``custom_fields.<field id>``                 |
 | ``ticket.agent_assignment_changed``| case update ``assignee``                                |
 | ``ticket.requester_changed``      | case update ``requester``                                |
@@ -150,6 +151,17 @@ def _populated(case: Case) -> list[str]:
     return [name for name, here in present.items() if here] + [
         f"custom_fields.{k}" for k, v in sorted(case.custom_fields.items()) if v is not None
     ]
+
+
+def _tag_deltas(event: dict[str, Any]) -> list[str]:
+    """``tags.<name>`` for each tag the event added or removed: a person's tag edit is
+    about those tags only, whatever else the ticket's tag list holds."""
+    names: set[str] = set()
+    for key in ("tags_added", "tags_removed"):
+        value = event.get(key)
+        if isinstance(value, list):
+            names.update(str(tag) for tag in value if isinstance(tag, str | int))
+    return [f"tags.{name}" for name in sorted(names)]
 
 
 @dataclass
@@ -328,6 +340,8 @@ class ZendeskNormaliser(Normaliser):
             change.changed = [f"custom_fields.{field_id}"]
         elif kind in _TICKET_FIELD_EVENTS:
             change.changed = [_TICKET_FIELD_EVENTS[kind]]
+            if kind == "tags_changed":  # which tags, one by one: ``tags.<name>``
+                change.changed += _tag_deltas(raw.event)
         else:
             raise SkippableRecordError(
                 f"unknown Zendesk ticket event {raw.type!r}; if Zendesk added it, map it in "

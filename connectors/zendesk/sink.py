@@ -6,7 +6,12 @@
 |                 | Else ≤E+1 user lookups (+1 ``create_or_update`` when all missed), N        |
 |                 | uploads, then ``POST tickets`` with ``Idempotency-Key`` (≤1 message) or    |
 |                 | ``POST imports/tickets`` + ``GET comments`` (ids; the import omits them)   |
-| case/update     | 1 ``PUT tickets/{id}``; 0 when nothing to write; +1 lookup without target  |
+| case/update     | 1 ``PUT tickets/{id}``; 0 when nothing to write; +1 lookup without target. |
+|                 | With ``expect.<field>`` (status, priority) the PUT is a ``safe_update``:   |
+|                 | nothing extra with a known stamp (cached from the sink's last answer for   |
+|                 | the ticket, or the command's ``updated_stamp``), else +1 ``GET`` first;    |
+|                 | +1 ``GET`` +1 ``PUT`` per 409 conflict (≤3 re-reads, then retriable); no   |
+|                 | ``PUT`` after the re-read when every field was left out                    |
 | message/append  | N uploads + 1 ``PUT``; +1 lookup without target; +1 ``GET ticket`` for a   |
 |                 | customer's public reply when its requester is not cached; +1 ``GET       |
 |                 | comments`` on a retry that may have landed already (see ``_landed``)       |
@@ -19,6 +24,17 @@ writes a customer's public messages as the requester (end-user comments: no noti
 their own words comes back to them) and everything else as the integration user below an
 ``attribution`` line. Creates and updates cannot set a comment's time: every message they
 write carries the attribution line, a customer's public reply still authored by the requester.
+
+Concurrent edits (case/update): a field with an ``expect.<field>`` option is written only
+while the ticket still holds the expected value (or already the new one). The PUT carries
+``safe_update`` with the newest ``updated_at`` the sink saw for the ticket in any answer (a
+bounded cache; the command's ``updated_stamp`` when that is newer or nothing is cached; a
+``GET`` when neither is known or the cached values contradict the expectation). A 409 means
+someone changed the ticket meanwhile: the sink re-reads it and leaves out each expected field
+a person changed to a third value (reported in ``detail``; the sync stage decides again when
+that change arrives), keeps the rest (tag deltas and custom fields commute) and writes again
+with the fresh stamp. Zendesk's stamps have whole seconds: a change in the same second as the
+stamp is not detected (the API's limit, not the sink's).
 
 ``created_ids`` uses the sync stage's names for the parts of a command: ``thread:<index>``
 for each message of a case/upsert's thread, ``message`` for an append. Own-write
@@ -33,7 +49,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -43,10 +59,12 @@ from app.errors import ConfigurationError, FatalAPIError, RateLimitedError, Retr
 from app.settings import ConnectorSettings
 from connectors.base.commands import (
     CREATED_MESSAGE,
+    OPTION_EXPECT_PREFIX,
     OPTION_GROUP_ID,
     OPTION_SOURCE_PLATFORM,
     OPTION_TAGS_ADDED,
     OPTION_TAGS_REMOVED,
+    OPTION_UPDATED_STAMP,
     decode_list,
     thread_key,
 )
@@ -54,17 +72,19 @@ from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
 from connectors.base.http import counting
 from connectors.base.ratelimit import RateBudget
 from connectors.base.sink import Sink, SinkResult
-from connectors.zendesk.client import ZendeskClient
+from connectors.zendesk.client import UpdateConflictError, ZendeskClient
 from connectors.zendesk.identity import ZendeskIdentity
 from connectors.zendesk.models import (
     PROFILE_USER_FIELDS,
     ZENDESK_STATUS,
     Ticket,
+    TicketWrite,
     User,
     canonical_ticket_value,
     canonical_user_value,
     comment_body,
     custom_fields_payload,
+    parse_time,
     user_payload,
     zendesk_time,
 )
@@ -88,12 +108,41 @@ logger = logging.getLogger(__name__)
 _CACHE = 10_000
 #: how many of a ticket's newest comments a retried append looks through for its own
 _LANDED_LOOKBACK = 20
+#: scalar fields a case/update writes compare-and-set when the command has ``expect.<field>``
+_EXPECTABLE = ("status", "priority")
+#: re-reads after safe_update conflicts, in all, before the command is handed back to retry
+_MAX_REREADS = 3
 R = TypeVar("R", bound=AvroRecord)
 _Handler = Callable[[SyncCommand], Awaitable[SinkResult]]
 
 
 def _case_prints(ticket: Ticket, fields: Iterable[str]) -> list[str]:
     return [fingerprint("zendesk", ticket.id, f, canonical_ticket_value(ticket, f)) for f in fields]
+
+
+def _scalar(ticket: Ticket, field: str) -> str:
+    """A status or priority as ``expect.<field>`` spells it: canonical, ``""`` for none."""
+    value = canonical_ticket_value(ticket, field)
+    return "" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A ticket as the sink last saw it in an answer: its version and expectable values."""
+
+    at: datetime
+    values: dict[str, str]
+
+    @property
+    def stamp(self) -> str:
+        return zendesk_time(self.at)  # REST spells updated_at in whole seconds
+
+
+def _left_out(field: str, now: str, expected: str) -> str:
+    return (
+        f"{field} left out: changed on Zendesk to {now or 'none'} after the sync decided "
+        f"(expected {expected or 'none'}); the sync stage decides again when that change arrives"
+    )
 
 
 def _user_prints(user: User, fields: Iterable[str]) -> list[str]:
@@ -126,6 +175,8 @@ class ZendeskSink(Sink):
         self._integration_id = settings.service_account_id or None
         # Ticket → requester, so a customer's reply needs no extra read on most appends.
         self._requesters: OrderedDict[str, str] = OrderedDict()
+        # Ticket → its newest version seen in an answer: the stamp of a safe_update.
+        self._seen: OrderedDict[str, _Seen] = OrderedDict()
         # Commands whose earlier attempt in this process may have landed (see _landed).
         self._uncertain: OrderedDict[str, None] = OrderedDict()
         self._handlers: dict[tuple[EntityType, CommandAction], _Handler] = {
@@ -184,11 +235,19 @@ class ZendeskSink(Sink):
         return command.data
 
     def _remember(self, ticket: Ticket) -> None:
+        """Every ticket the sink reads or writes passes here."""
         if ticket.requester_id is not None:
             self._requesters[ticket.id] = ticket.requester_id
             self._requesters.move_to_end(ticket.id)
             while len(self._requesters) > _CACHE:
                 self._requesters.popitem(last=False)
+        seen = self._seen.get(ticket.id)
+        if ticket.updated_at is not None and (seen is None or ticket.updated_at >= seen.at):
+            values = {f: _scalar(ticket, f) for f in _EXPECTABLE}
+            self._seen[ticket.id] = _Seen(ticket.updated_at, values)
+            self._seen.move_to_end(ticket.id)
+            while len(self._seen) > _CACHE:
+                self._seen.popitem(last=False)
 
     async def _integration_user(self) -> str:
         if self._integration_id is None:
@@ -364,12 +423,118 @@ class ZendeskSink(Sink):
                 command.target.entity_id, [], detail, written=False, status_code=None
             )
         ticket_id = await self._target_ticket(command)
-        write = await self.client.update_ticket(ticket_id, payload)
+        # Compare-and-set for the scalar fields the sync stage said what it expected of.
+        expected = {
+            f: command.options[OPTION_EXPECT_PREFIX + f]
+            for f in _EXPECTABLE
+            if f in payload and OPTION_EXPECT_PREFIX + f in command.options
+        }
+        if expected:
+            intended = {f: self._written_value(case, f) for f in expected}
+            stamp = command.options.get(OPTION_UPDATED_STAMP)
+            write, left_out, rereads = await self._safe_update(
+                ticket_id, payload, expected, intended, stamp
+            )
+        else:
+            write, left_out, rereads = await self.client.update_ticket(ticket_id, payload), {}, 0
+        reasons = [left_out[f] for f in _EXPECTABLE if f in left_out]
+        if rereads:
+            plural = "s" if rereads > 1 else ""
+            reasons.append(f"re-read after {rereads} safe_update conflict{plural}")
+        if write is None:
+            detail = "; ".join([f"ticket {ticket_id} not updated", *reasons])
+            return self._result(ticket_id, [], detail, written=False)
         self._remember(write.ticket)
-        written: list[str] = [f for f in ("status", "priority", "subject") if f in payload]
+        written: list[str] = [
+            f for f in ("status", "priority", "subject") if f in payload and f not in left_out
+        ]
         written += (["tags"] if added or removed else []) + [f"custom_fields.{k}" for k in keys]
-        detail = f"ticket {ticket_id} updated: {', '.join(written)}"
+        detail = "; ".join([f"ticket {ticket_id} updated: {', '.join(written)}", *reasons])
         return self._result(ticket_id, _case_prints(write.ticket, written), detail)
+
+    @staticmethod
+    def _written_value(case: Case, field: str) -> str:
+        """The canonical value a case/update writes for an expectable field."""
+        if field == "status":
+            return case.status.value
+        return case.priority.value if case.priority else ""
+
+    def _first_stamp(
+        self, ticket_id: str, option: str | None, fits: Callable[[_Seen], bool]
+    ) -> str | None:
+        """The stamp for the first safe_update, or None when the ticket must be read first:
+        the newest of the cached answer and the command's ``updated_stamp``; the cached one only
+        when its values fit the expectations (else the sync stage and Zendesk disagree on a
+        version the sink has seen: a read settles it)."""
+        seen = self._seen.get(ticket_id)
+        planned: datetime | None = None
+        if option:
+            try:
+                planned = parse_time(option)
+            except ValueError:
+                logger.warning("zendesk updated_stamp option unreadable ticket=%s", ticket_id)
+        if seen is not None and (planned is None or seen.at >= planned.replace(microsecond=0)):
+            return seen.stamp if fits(seen) else None
+        return zendesk_time(planned) if planned is not None else None
+
+    async def _safe_update(
+        self,
+        ticket_id: str,
+        payload: dict[str, Any],
+        expected: dict[str, str],
+        intended: dict[str, str],
+        option: str | None,
+    ) -> tuple[TicketWrite | None, dict[str, str], int]:
+        """``payload`` written with ``safe_update``; each expected field only while Zendesk
+        holds the expected (or the intended) value. Returns the write (None when every field
+        was left out), the reasons of the fields left out, and the re-reads after conflicts."""
+
+        def fits(values: dict[str, str], field: str) -> bool:
+            # Several expected values (comma-separated) when writes are still on their way
+            # to the ticket: any of them is a value the sync stage knows about.
+            return values[field] in {*expected[field].split(","), intended[field]}
+
+        stamp = self._first_stamp(
+            ticket_id, option, lambda seen: all(fits(seen.values, f) for f in expected)
+        )
+        left_out: dict[str, str] = {}
+        rereads = 0
+        while True:
+            if stamp is None:  # read the ticket, decide per field again
+                fresh = await self.client.ticket(ticket_id)
+                self._remember(fresh)
+                if fresh.updated_at is None:
+                    raise RetriableAPIError(
+                        f"zendesk answered ticket {ticket_id} without updated_at, so a safe "
+                        "update cannot be made; will retry"
+                    )
+                values = {f: _scalar(fresh, f) for f in expected}
+                left_out = {
+                    f: _left_out(f, values[f], expected[f]) for f in expected if not fits(values, f)
+                }
+                stamp = zendesk_time(fresh.updated_at)
+            body = {k: v for k, v in payload.items() if k not in left_out}
+            if not body:
+                return None, left_out, rereads
+            # Without an expected field left in the write there is nothing to compare.
+            guarded = any(f in body for f in expected)
+            try:
+                write = await self.client.update_ticket(
+                    ticket_id, body, updated_stamp=stamp if guarded else None
+                )
+            except UpdateConflictError:
+                if rereads >= _MAX_REREADS:
+                    raise RetriableAPIError(
+                        f"zendesk ticket {ticket_id} changed under each of {rereads + 1} safe "
+                        "updates in a row (someone is editing it right now); nothing was "
+                        "written. The command is retried later and re-reads the ticket; if "
+                        "it dead-letters, `deskstream dlq retry` it once the ticket is quiet",
+                        status=409,
+                    ) from None
+                rereads += 1
+                stamp = None
+                continue
+            return write, left_out, rereads
 
     async def _landed(self, command: SyncCommand, ticket_id: str, text: str) -> str | None:
         """The comment an earlier attempt of this append wrote, if it landed. Zendesk updates

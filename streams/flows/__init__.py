@@ -28,36 +28,26 @@ from streams.emit import make_command
 from streams.mapping import Side
 from streams.state import LinkState
 
-__all__ = ["FlowContext"]
+__all__ = ["Decisions", "FlowContext"]
 
 
 @dataclass
-class FlowContext:
+class Decisions:
+    """What one step of the sync stage decides for a link: commands and audit records, all
+    caused by ``cause_id`` (an event id, or ``write:<command id>`` for a write result)."""
+
     config: SyncConfig
     state: LinkState
-    event: Envelope
     now: datetime
-    #: the customer's profile from the contact link, when known (routing, identity)
-    profile: Contact | None = None
+    cause_id: str
+    #: when the cause reached Deskstream (commands carry it for end-to-end latency)
+    caused_at: datetime | None
     commands: list[SyncCommand] = field(default_factory=list)
     audits: list[AuditRecord] = field(default_factory=list)
-    #: seconds after which the same event should be decided again (information it needs is
-    #: on its way from another partition); None: the decision is final
-    retry_in: float | None = None
-
-    @property
-    def side(self) -> Side:
-        platform = self.event.source.platform.value
-        assert platform in ("intercom", "zendesk")
-        return "intercom" if platform == "intercom" else "zendesk"
 
     @property
     def ts(self) -> float:
         return self.now.timestamp()
-
-    @property
-    def source_time(self) -> float:
-        return self.event.source.occurred_at.timestamp()
 
     def connector_for(self, side: Side) -> str:
         return self.state.connectors.get(side) or getattr(self.config.connectors, side)
@@ -70,7 +60,7 @@ class FlowContext:
                 decision,
                 reason,
                 at=self.now,
-                event_id=self.event.event_id,
+                event_id=self.cause_id,
                 details={k: str(v) for k, v in details.items()},
             )
         )
@@ -82,6 +72,7 @@ class FlowContext:
         action: CommandAction,
         data: EntityData,
         *,
+        source: str,
         changed_fields: list[str] | None = None,
         thread: list[Message] | None = None,
         contact: Contact | None = None,
@@ -91,7 +82,8 @@ class FlowContext:
     ) -> SyncCommand:
         command = make_command(
             self.state,
-            self.event,
+            cause_id=self.cause_id,
+            caused_at=self.caused_at,
             platform=target,
             connector_id=self.connector_for(target),
             entity_type=entity_type,
@@ -100,7 +92,7 @@ class FlowContext:
             changed_fields=changed_fields or [],
             thread=thread or [],
             contact=contact,
-            options={OPTION_SOURCE_PLATFORM: self.side, **(options or {})},
+            options={OPTION_SOURCE_PLATFORM: source, **(options or {})},
             entity_id=self.state.members.get(target),
             now=self.now,
             part=part,
@@ -113,7 +105,7 @@ class FlowContext:
                 f"{action.value}_{entity_type.value}_on_{target}",
                 reason,
                 at=self.now,
-                event_id=self.event.event_id,
+                event_id=self.cause_id,
                 command_id=command.command_id,
                 details={"fields": ",".join(command.changed_fields)}
                 if command.changed_fields
@@ -121,3 +113,56 @@ class FlowContext:
             )
         )
         return command
+
+
+@dataclass
+class FlowContext(Decisions):
+    """Decisions caused by one event."""
+
+    event: Envelope = field(kw_only=True)
+    #: the customer's profile from the contact link, when known (routing, identity)
+    profile: Contact | None = field(default=None, kw_only=True)
+    #: seconds after which the same event should be decided again (information it needs is
+    #: on its way from another partition); None: the decision is final
+    retry_in: float | None = field(default=None, kw_only=True)
+
+    @classmethod
+    def of(
+        cls,
+        config: SyncConfig,
+        state: LinkState,
+        event: Envelope,
+        now: datetime,
+        *,
+        profile: Contact | None = None,
+    ) -> FlowContext:
+        return cls(
+            config,
+            state,
+            now,
+            event.event_id,
+            event.ingested_at,
+            event=event,
+            profile=profile,
+        )
+
+    @property
+    def side(self) -> Side:
+        platform = self.event.source.platform.value
+        assert platform in ("intercom", "zendesk")
+        return "intercom" if platform == "intercom" else "zendesk"
+
+    @property
+    def source_time(self) -> float:
+        return self.event.source.occurred_at.timestamp()
+
+    def emit_here(
+        self,
+        target: Side,
+        entity_type: EntityType,
+        action: CommandAction,
+        data: EntityData,
+        **kwargs: Any,
+    ) -> SyncCommand:
+        """``emit`` on behalf of this event's platform (the mirrored message's origin)."""
+        return self.emit(target, entity_type, action, data, source=self.side, **kwargs)

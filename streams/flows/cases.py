@@ -4,13 +4,8 @@ round-trip both ways; a new Zendesk ticket from a known customer is acknowledged
 
 from __future__ import annotations
 
-from typing import Any
-
 from connectors.base.commands import (
     OPTION_GROUP_ID,
-    OPTION_TAGS_ADDED,
-    OPTION_TAGS_REMOVED,
-    encode_list,
     thread_key,
 )
 from schemas.models import (
@@ -24,10 +19,9 @@ from schemas.models import (
     Message,
     Priority,
 )
-from streams.decide import accept_field, decide_field
 from streams.flows import FlowContext
+from streams.flows.case_fields import observe_case, reconcile_case, track_create
 from streams.mapping import (
-    Side,
     custom_fields_for_zendesk,
     map_priority,
     map_status,
@@ -36,7 +30,7 @@ from streams.mapping import (
     route_group,
 )
 
-__all__ = ["ACK_MARKER", "ACK_PENDING", "acknowledge", "on_case"]
+__all__ = ["ACK_MARKER", "ACK_PENDING", "acknowledge", "on_case", "on_case_echo"]
 
 ACK_MARKER = "ack:intercom"
 
@@ -52,22 +46,37 @@ def on_case(ctx: FlowContext) -> None:
         ctx.note("sync", "ignored", f"{side} deleted the record; its mirror is left as it is")
         return
     state.records[side] = case.model_dump(mode="json")
+    observe_case(ctx, case, ours=False)
     target = other_side(side)
     if target in state.members or target in state.creating:
-        _round_trip(ctx, case)
+        before = len(ctx.commands)
+        reconcile_case(ctx)
+        if len(ctx.commands) == before and not ctx.audits:
+            ctx.note(
+                "sync",
+                "unchanged",
+                f"every linked record already holds the winning values ({side} reported no "
+                "change that needs a write)",
+            )
     elif state.origin == "intercom" and side == "intercom":
         _maybe_escalate(ctx, case)
     elif state.origin == "zendesk" and side == "zendesk":
         _maybe_acknowledge(ctx, case)
     else:
         ctx.note("sync", "no_action", f"{side} record is not linked to the other platform")
-    _remember(ctx, side, case)
 
 
-def _remember(ctx: FlowContext, side: Side, case: Case) -> None:
-    """What ``side`` now holds: the baseline for deltas and convergence next time."""
-    for field, value in _values(case).items():
-        ctx.state.set_known(side, field, value)
+def on_case_echo(ctx: FlowContext) -> None:
+    """Our own write reported back: what the record now holds. When a person changed the
+    field after our write was decided, the record now disagrees with the winner and the
+    reconcile writes the winner there once (crossed writes)."""
+    case = ctx.event.data
+    if not isinstance(case, Case):
+        return
+    ctx.state.records[ctx.side] = case.model_dump(mode="json")
+    observe_case(ctx, case, ours=True)
+    if other_side(ctx.side) in ctx.state.members:
+        reconcile_case(ctx)
 
 
 # -- escalation ---------------------------------------------------------------------------
@@ -127,7 +136,7 @@ def _maybe_escalate(ctx: FlowContext, case: Case) -> None:
     ids = ctx.state.thread_ids[-len(kept) :] if kept else []
     ordered = sorted(zip(kept, ids, strict=True), key=lambda pair: pair[0]["created_at"])
     thread = [Message.model_validate(m) for m, _ in ordered]
-    command = ctx.emit(
+    command = ctx.emit_here(
         "zendesk",
         EntityType.CASE,
         CommandAction.UPSERT,
@@ -143,15 +152,7 @@ def _maybe_escalate(ctx: FlowContext, case: Case) -> None:
             f"pending:{command.command_id}:{thread_key(index)}"
         )
     ctx.state.creating.append("zendesk")
-    for field, value in (("status", status.value), ("priority", priority), ("tags", sorted(tags))):
-        target_value = value.value if isinstance(value, Priority) else value
-        accept_field(
-            ctx.state,
-            side="intercom",
-            field=field,
-            target_value=target_value,
-            source_time=ctx.source_time,
-        )
+    track_create(ctx, "zendesk", command.command_id)
     if refused:
         ctx.note(
             "mapping",
@@ -172,131 +173,6 @@ def _subject_from(ctx: FlowContext) -> str:
         if text:
             return text.splitlines()[0][:120]
     return f"Conversation {ctx.event.source.entity_id}"
-
-
-# -- round trip ---------------------------------------------------------------------------
-def _values(case: Case) -> dict[str, Any]:
-    return {
-        "status": case.status.value,
-        "priority": case.priority.value if case.priority else None,
-        "tags": sorted(case.tags),
-    }
-
-
-def _round_trip(ctx: FlowContext, case: Case) -> None:
-    side, target = ctx.side, other_side(ctx.side)
-    # What really changed on this side since the link last looked, whatever the event's
-    # changed_fields say: a reply notification re-sends the whole conversation, and treating
-    # its unchanged status as news would make this side the "last writer" of every field.
-    changed = {f for f, v in _values(case).items() if ctx.state.known(side, f) != v}
-    fields: dict[str, Any] = {}
-    options: dict[str, str] = {}
-    if "status" in changed and ctx.config.flows.status_round_trip.enabled:
-        _status(ctx, case, fields)
-    if "priority" in changed and target == "zendesk":  # Intercom's API cannot write priority
-        _priority(ctx, case, fields)
-    if "tags" in changed and ctx.config.flows.tags_both_ways.enabled:
-        _tags(ctx, case, fields, options)
-    if not changed:
-        ctx.note(
-            "sync",
-            "unchanged",
-            f"layer 3: {side} reports no change to a synced field (our own write coming back, "
-            "or a notification that re-sends the whole record)",
-        )
-    if not fields:
-        return
-    base = Case.model_validate(
-        ctx.state.records.get(target) or {"status": fields.get("status", "open")}
-    )
-    update = base.model_copy(update=fields)
-    ctx.emit(
-        target,
-        EntityType.CASE,
-        CommandAction.UPDATE,
-        update,
-        changed_fields=sorted(fields),
-        options=options,
-        reason=f"{side} changed {', '.join(sorted(fields))}",
-    )
-
-
-def _cross(ctx: FlowContext, field: str, source_value: Any, target_value: Any) -> bool:
-    verdict = decide_field(
-        ctx.state,
-        ctx.config,
-        side=ctx.side,
-        record_id=ctx.event.source.entity_id,
-        field=field,
-        source_value=source_value,
-        target_value=target_value,
-        source_time=ctx.source_time,
-        now=ctx.ts,
-    )
-    if not verdict.cross:
-        ctx.note("sync", verdict.decision, verdict.reason, field=field)
-        return False
-    accept_field(
-        ctx.state,
-        side=ctx.side,
-        field=field,
-        target_value=target_value,
-        source_time=ctx.source_time,
-    )
-    return True
-
-
-def _status(ctx: FlowContext, case: Case, fields: dict[str, Any]) -> None:
-    side, target = ctx.side, other_side(ctx.side)
-    mapped = map_status(ctx.config, side, case.status)
-    if mapped is None:
-        ctx.note(
-            "mapping",
-            "unmapped",
-            f"status {case.status.value} on {side} has no mapping to {target}",
-        )
-        return
-    known = ctx.state.known(target, "status")
-    reopen = ctx.config.flows.status_round_trip.reopen
-    reopening = known in {s.value for s in _DONE} and mapped not in _DONE
-    allowed = reopen == "both" or reopen == f"{side}_reopens_{target}"
-    if reopening and not allowed:
-        ctx.note(
-            "rules",
-            "reopen_refused",
-            f"the reopen rule ({reopen}) keeps the {target} record {known}",
-        )
-        return
-    if _cross(ctx, "status", case.status.value, mapped.value):
-        fields["status"] = mapped
-
-
-def _priority(ctx: FlowContext, case: Case, fields: dict[str, Any]) -> None:
-    mapped = map_priority(ctx.config, ctx.side, case.priority)
-    if mapped is None:
-        return
-    if _cross(ctx, "priority", case.priority.value if case.priority else None, mapped.value):
-        fields["priority"] = mapped
-
-
-def _tags(ctx: FlowContext, case: Case, fields: dict[str, Any], options: dict[str, str]) -> None:
-    side, target = ctx.side, other_side(ctx.side)
-    before = set(ctx.state.known(side, "tags") or [])
-    now_tags = set(case.tags)
-    added = map_tags(ctx.config, side, now_tags - before)
-    removed = map_tags(ctx.config, side, before - now_tags)
-    target_tags = set(ctx.state.known(target, "tags") or [])
-    added -= target_tags  # layer 3 per tag: already there
-    removed &= target_tags  # only remove what is there
-    if not added and not removed:
-        if now_tags != before:
-            ctx.note("sync", "converged", f"layer 3: {target} already has these tags", field="tags")
-        return
-    result = sorted((target_tags | added) - removed)
-    if _cross(ctx, "tags", sorted(now_tags), result):
-        fields["tags"] = result
-        options[OPTION_TAGS_ADDED] = encode_list(added)
-        options[OPTION_TAGS_REMOVED] = encode_list(removed)
 
 
 # -- acknowledgement ----------------------------------------------------------------------
@@ -347,7 +223,7 @@ def acknowledge(ctx: FlowContext, *, subject: str, requester: Actor | None) -> N
         public=True,
         created_at=ctx.now,
     )
-    command = ctx.emit(
+    command = ctx.emit_here(
         "intercom",
         EntityType.CASE,
         CommandAction.UPSERT,

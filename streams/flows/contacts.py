@@ -63,7 +63,7 @@ def on_contact(ctx: FlowContext) -> None:
     if target == "intercom" and "intercom" not in ctx.state.members:
         ctx.note("sync", "no_action", "the customer has no Intercom contact to update")
         return
-    ctx.emit(
+    ctx.emit_here(
         target,
         EntityType.CONTACT,
         CommandAction.UPDATE if target in ctx.state.members else CommandAction.UPSERT,

@@ -60,7 +60,7 @@ def _from_intercom(ctx: FlowContext, key: str, message: Message) -> None:
                 "thread", "kept", "kept for the ticket's history; the conversation is not escalated"
             )
         return
-    command = ctx.emit(
+    command = ctx.emit_here(
         "zendesk",
         EntityType.MESSAGE,
         CommandAction.APPEND,
@@ -94,7 +94,7 @@ def _from_zendesk(ctx: FlowContext, key: str, message: Message) -> None:
     if "intercom" not in ctx.state.members:
         ctx.note("sync", "no_action", "the ticket is not linked to an Intercom conversation")
         return
-    command = ctx.emit(
+    command = ctx.emit_here(
         "intercom",
         EntityType.MESSAGE,
         CommandAction.APPEND,

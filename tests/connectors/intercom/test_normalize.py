@@ -239,7 +239,9 @@ TOPICS: list[Any] = [
         id="closed-with-a-comment",
     ),
     pytest.param(
-        "conversation_part.tag.created", [(CASE, U, ["tags"], BOT_), SOURCE], id="tagged-by-bot"
+        "conversation_part.tag.created",
+        [(CASE, U, ["tags", "tags.vip"], BOT_), SOURCE],
+        id="tagged-by-bot",
     ),
     pytest.param(
         "conversation.admin.single.created",

@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from app.settings import ConnectorSettings
 from connectors.base.sandbox import (
     LoopbackReceiver,
     ManualClock,
@@ -38,6 +40,17 @@ class ZendeskEnv:
     async def drain(self) -> None:
         if self.sandbox.context.webhooks is not None:
             await self.sandbox.context.webhooks.drain()
+
+    def connector_settings(self) -> ConnectorSettings:
+        """What a Zendesk connector of this sandbox runs with: the integration user's token."""
+        return ConnectorSettings(
+            platform="zendesk",
+            api_base_url=self.url,
+            api_user=EMAIL,
+            api_token=SecretStr(TOKEN),
+            service_account_id=str(self.sandbox.core.integration_user.id),
+            secret=SecretStr(SECRET),
+        )
 
     async def create_ticket(self, **ticket: Any) -> dict[str, Any]:
         body = {"subject": "Printer on fire", "comment": {"body": "It smokes."}, **ticket}

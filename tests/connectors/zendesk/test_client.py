@@ -22,7 +22,7 @@ from app.errors import (
 )
 from app.settings import ConnectorSettings
 from connectors.base.ratelimit import RateBudget, RateHeaders
-from connectors.zendesk.client import ZendeskClient, classify, rate_headers
+from connectors.zendesk.client import UpdateConflictError, ZendeskClient, classify, rate_headers
 from connectors.zendesk.sandbox import basic_header
 
 BASE = "https://acme.zendesk.com"
@@ -89,6 +89,13 @@ INVALID = {
         ),
         pytest.param(
             response(409, {"error": "UpdateConflict", "description": "Safe Update prevented"}),
+            UpdateConflictError,
+            None,
+            "changed after the updated_stamp sent with safe_update; re-read it",
+            id="safe-update-conflict-409",
+        ),
+        pytest.param(
+            response(409, {"error": "Conflict", "description": "busy"}),
             RetriableAPIError,
             None,
             "a concurrent update; will retry",

@@ -173,9 +173,9 @@ CASE_ROWS = [
         id="subject_changed",
     ),
     pytest.param(
-        ticket_event("tags_changed", {"tags_added": ["vip"], "tags_removed": []}),
+        ticket_event("tags_changed", {"tags_added": ["vip"], "tags_removed": ["trial"]}),
         Op.UPDATE,
-        ["tags"],
+        ["tags", "tags.trial", "tags.vip"],
         id="tags_changed",
     ),
     pytest.param(MULTISELECT, Op.UPDATE, ["custom_fields.360001000005"], id="custom_field_changed"),

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from app.errors import FatalAPIError, RateLimitedError, RetriableAPIError
 from app.settings import ConnectorSettings
@@ -46,7 +45,7 @@ from schemas.models import (
     RawDelivery,
     SyncCommand,
 )
-from tests.connectors.zendesk.conftest import EMAIL, SECRET, TOKEN, ZendeskEnv, serve
+from tests.connectors.zendesk.conftest import TOKEN, ZendeskEnv, serve
 
 T0 = datetime(2024, 12, 31, 9, 0, tzinfo=UTC)  # before the sandbox clock's "now"
 CUSTOMER = Actor(kind=ActorKind.CUSTOMER, id="ic-1", email="maria@example.com", name="Maria")
@@ -72,14 +71,7 @@ class Connector:
 
 
 async def _connect(env: ZendeskEnv) -> AsyncIterator[Connector]:
-    settings = ConnectorSettings(
-        platform="zendesk",
-        api_base_url=env.url,
-        api_user=EMAIL,
-        api_token=SecretStr(TOKEN),
-        service_account_id=str(env.sandbox.core.integration_user.id),
-        secret=SecretStr(SECRET),
-    )
+    settings = env.connector_settings()
     seen: list[tuple[str, str]] = []
 
     async def record(request: httpx.Request) -> None:

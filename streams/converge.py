@@ -1,0 +1,305 @@
+"""Convergence: for each synced field, one winning value and what each linked record holds.
+
+A *register* (one per synced field of a link, and one per tag) answers two questions that
+per-event decisions could not answer together:
+
+- **Which change wins?** Every change a person makes competes on a total order: its source
+  time at ``resolution`` seconds (the coarsest platform clock: Intercom stamps whole
+  seconds), then the configured platform ``precedence`` inside the same slot, then the exact
+  time. A field owner (``conflicts.owners``) always wins on its field. The order does not
+  depend on when the webhooks arrive, so every processing order elects the same winner.
+- **Does every record hold it?** After each event and each write result, each linked record
+  is compared with the winner's value mapped to that platform (``reconcile``). A record that
+  disagrees gets one write, unless the same write is already in flight (``pending``) or was
+  already tried and the platform has reported nothing new since (``tried``): a value a
+  platform cannot take is never written in a loop.
+
+What a platform reports is an *observation* (``seen``: value, source time, when we noted it).
+Observations only move forward in source time per platform, so a late webhook carrying an
+old view of the record cannot roll the link's knowledge back; an event that explicitly
+reports a change (``explicit``: the field is in its ``changed_fields``) still competes as a
+change even when it arrives late. Our own writes reported back are observations, never
+changes; a person's change is an observation that differs from what we knew and from what
+we are writing there.
+
+Crossed writes (our write lands after a person's newer change on that record) resolve
+themselves: the echo of our write is an observation that disagrees with the winner, and the
+next reconcile writes the winner there once. The register is plain JSON (it lives in the
+links table).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "MAX_REASSERTS",
+    "Competition",
+    "Observed",
+    "Policy",
+    "Register",
+    "Want",
+]
+
+#: re-assertions of one winner on one record before the register stops and says so: a
+#: safety net, far above what crossed writes need (one each)
+MAX_REASSERTS = 3
+
+Observed = Literal["won", "lost", "stale", "echo", "unchanged", "not_owner"]
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """How changes to one field compete."""
+
+    #: seconds per time slot; 0 compares exact times
+    resolution: float
+    #: platforms in tie-break order, first wins
+    precedence: Sequence[str]
+    #: the platform that owns the field, if any
+    owner: str | None = None
+
+    def slot(self, at: float) -> float:
+        return math.floor(at / self.resolution) if self.resolution > 0 else at
+
+    def rank(self, at: float, side: str) -> tuple[float, int, float]:
+        slot = self.slot(at)
+        order = list(self.precedence)
+        tie = len(order) - order.index(side) if side in order else 0
+        return (slot, tie, at)
+
+
+@dataclass(frozen=True, slots=True)
+class Competition:
+    outcome: Observed
+    #: the winner this change competed with: (platform, value), when there was one
+    rival: tuple[str, Any] | None = None
+    #: a change that was winning and is now superseded by a concurrent one (it loses)
+    superseded: tuple[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Want:
+    """A write the reconcile asks for: ``value`` on ``side``, believed to hold ``expect``."""
+
+    side: str
+    value: Any
+    #: what the record may hold when this write runs: what we last saw there, and what a
+    #: write of ours still on its way leaves there (if it is not refused)
+    expect: tuple[Any, ...]
+    reassert: bool
+
+
+_MISSING = object()
+
+
+class Register:
+    """A view over one register's JSON (mutated in place)."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+
+    # -- accessors --------------------------------------------------------------------------
+    @property
+    def winner(self) -> tuple[float, str, Any] | None:
+        w = self.raw.get("w")
+        return (float(w[0]), str(w[1]), w[2]) if w else None
+
+    def seen(self, side: str) -> tuple[float, Any, float] | None:
+        """(source time, value, noted at step) of the latest observation of ``side``."""
+        s = self.raw.get("seen", {}).get(side)
+        return (float(s[0]), s[1], float(s[2])) if s else None
+
+    def _seen_sequence(self, side: str) -> int | None:
+        s = self.raw.get("seen", {}).get(side)
+        return int(s[3]) if s and len(s) > 3 and s[3] is not None else None
+
+    def pending(self, side: str) -> tuple[Any, str] | None:
+        """(value, command id) of our write in flight to ``side``."""
+        p = self.raw.get("pending", {}).get(side)
+        return (p[0], str(p[1])) if p else None
+
+    def _set_seen(
+        self, side: str, at: float, value: Any, noted: float, sequence: int | None = None
+    ) -> None:
+        self.raw.setdefault("seen", {})[side] = [at, value, noted, sequence]
+
+    # -- observations -----------------------------------------------------------------------
+    def observe(
+        self,
+        side: str,
+        value: Any,
+        at: float,
+        *,
+        noted: int,
+        explicit: bool,
+        ours: bool,
+        person: bool = False,
+        views_are_changes: bool = True,
+        sequence: int | None = None,
+        policy: Policy,
+        agrees: Callable[[str, Any], bool],
+    ) -> Competition:
+        """``side`` reports ``value`` as of source time ``at``.
+
+        ``explicit``: the report says this field changed (not merely a copy of the record);
+        ``ours``: made by our own service account; ``person``: made by someone the platform
+        names (an agent, an admin, the customer): an explicit change of theirs is never our
+        echo, even when it equals the value we are writing there; ``views_are_changes``: False
+        when the platform reports every change of this field explicitly, so a copy of the
+        record that differs is only news of where the record is (its change report is on its
+        way, with the change's own time); ``sequence``: the record's own version counter when
+        the platform has one finer than its clock (Intercom's part ids).
+        ``agrees(side, value)``: is ``value`` on ``side`` the current winner's value (used to
+        tell a concurrent change from a later one).
+        """
+        seen = self.seen(side)
+        previous = seen[1] if seen is not None else _MISSING
+        # An explicit report counts from its platform's second: an Intercom change stamped
+        # 10:00:06 may well follow our write noted at 10:00:06.25.
+        newer = (
+            seen is None or at > seen[0] or (explicit and policy.slot(at) >= policy.slot(seen[0]))
+        )
+        known_sequence = self._seen_sequence(side)
+        if (
+            seen is not None
+            and sequence is not None
+            and known_sequence is not None
+            and sequence != known_sequence
+        ):
+            # The record's own counter orders what the clock cannot (the same second).
+            newer = sequence > known_sequence
+        if newer:
+            # ``noted`` moves only when the value does: a record re-sent unchanged is no news
+            # for the loop guard in ``wants``.
+            kept = seen[2] if seen is not None and seen[1] == value else noted
+            self._set_seen(side, at, value, kept, sequence)
+        if ours:
+            return Competition("echo")
+        pending = self.pending(side)
+        if pending is not None and pending[0] == value and not (person and explicit):
+            # Our write in flight, reported back (layer two); a person who explicitly set
+            # the same value still competes (their change may win over ours).
+            return Competition("echo")
+        if not explicit:
+            if previous is _MISSING and self.winner is None:
+                pass  # the first sight of the field anywhere: its value is the baseline
+            elif previous is _MISSING or previous == value:
+                return Competition("unchanged")  # a copy of the record, or its first sight
+            elif not newer:
+                return Competition("stale")  # an old copy; a newer one was seen
+            elif not views_are_changes:
+                return Competition("unchanged")  # the change's own report is on its way
+        # An explicit report is a change even when we knew the same value: a person undid
+        # what we were writing there, before its echo reached us.
+        return self._compete(side, value, at, policy, previous, agrees)
+
+    def _compete(
+        self,
+        side: str,
+        value: Any,
+        at: float,
+        policy: Policy,
+        previous: Any,
+        agrees: Callable[[str, Any], bool],
+    ) -> Competition:
+        winner = self.winner
+        rival = (winner[1], winner[2]) if winner else None
+        if policy.owner is not None and side != policy.owner:
+            return Competition("not_owner", rival)
+        if winner is not None:
+            if winner[1] == side:
+                beats = at >= winner[0]  # the same platform's later report is its latest
+            else:
+                beats = policy.rank(at, side) > policy.rank(winner[0], winner[1])
+            if not beats:
+                return Competition("stale" if winner[1] == side else "lost", rival)
+        # The winner it replaces lost too when this person never saw it on their record
+        # (the two changes crossed); a change made after seeing it simply comes later.
+        crossed = (
+            winner is not None
+            and winner[1] != side
+            and (previous is _MISSING or not agrees(side, previous))
+        )
+        self.raw["w"] = [at, side, value]
+        if winner is not None and (winner[1], winner[2]) == (side, value):
+            return Competition("unchanged")  # the same value again: nothing new to write
+        self.raw.pop("tried", None)  # a new winner may be written everywhere again
+        self.raw.pop("held", None)
+        return Competition("won", rival, superseded=rival if crossed else None)
+
+    # -- write results ----------------------------------------------------------------------
+    def track(self, side: str, value: Any, command_id: str, *, step: int) -> None:
+        """Our write of ``value`` to ``side`` is on its way, issued at ``step``."""
+        self.raw.setdefault("pending", {})[side] = [value, command_id, step]
+
+    def settle(self, side: str, command_id: str, *, applied: bool, at: float, noted: int) -> bool:
+        """The write ``command_id`` to ``side`` has its result; True when it was ours to settle.
+
+        ``applied``: the platform took the value (the sink's fingerprints name the field);
+        the record then holds it as of ``at`` (unless the platform reported something newer).
+        """
+        raw = self.raw.get("pending", {}).get(side)
+        if raw is None or raw[1] != command_id:
+            return False
+        del self.raw["pending"][side]
+        value, issued = raw[0], int(raw[2]) if len(raw) > 2 else noted
+        if applied:
+            # The record holds our value, unless the platform reported something in the same
+            # second or later: then its own report (our echo comes too) says what is last.
+            seen = self.seen(side)
+            if seen is None or math.floor(seen[0]) < math.floor(at):
+                self._set_seen(side, at, value, noted)
+        # Not taken (a person changed the field meanwhile, or the platform cannot hold the
+        # value): whatever the platform reported after the write was issued is news enough
+        # to decide again; taken: only what it reports after this answer.
+        tried = self.raw.setdefault("tried", {})
+        count = tried.get(side, [None, 0, 0])[2] + 1
+        tried[side] = [value, noted if applied else issued, count]
+        return True
+
+    # -- reconcile --------------------------------------------------------------------------
+    def wants(
+        self,
+        sides: Sequence[str],
+        project: Callable[[Any, str, str], Any],
+        agrees: Callable[[str, Any], bool],
+    ) -> list[Want]:
+        """The writes that bring each of ``sides`` to the winner's value.
+
+        ``project(value, from, to)``: the winner's value spelled for another platform, or
+        None when it does not flow there; ``agrees(side, value)``: ``value`` on ``side``
+        is the winner's value spelled for ``side``.
+        """
+        winner = self.winner
+        if winner is None:
+            return []
+        wants: list[Want] = []
+        for side in sides:
+            desired = winner[2] if side == winner[1] else project(winner[2], winner[1], side)
+            if desired is None:
+                continue
+            pending = self.pending(side)
+            seen = self.seen(side)
+            if pending is not None and pending[0] == desired:
+                continue  # on its way
+            if pending is None and seen is not None and agrees(side, seen[1]):
+                continue
+            # The write in flight lands first (commands to a record run in order), unless the
+            # platform refuses it: the record then still holds what we saw.
+            held = [pending[0]] if pending is not None else []
+            held += [seen[1]] if seen is not None else []
+            expect = tuple(dict.fromkeys(held))
+            tried = self.raw.get("tried", {}).get(side)
+            if tried is not None and pending is None:
+                if tried[0] == desired and (seen is None or float(seen[2]) <= float(tried[1])):
+                    continue  # written already; nothing new reported since
+                if int(tried[2]) >= MAX_REASSERTS:
+                    continue
+            wants.append(Want(side, desired, expect, reassert=tried is not None))
+        return wants

@@ -1,0 +1,384 @@
+"""A linked case's synced fields converge: status, priority, and each tag on its own.
+
+Every report of a linked record (a person's change, a copy of the record in an unrelated
+notification, the echo of our own write) is an observation for the registers of
+``streams.converge``; after each one, ``reconcile`` writes the winning values wherever a
+linked record disagrees. Tags are a set merged per tag: ``tag:<canonical name>`` holds
+whether the tag is on each record, so a person's add is never undone by an unrelated edit on
+the other side, and the writes are deltas (``tags_added`` / ``tags_removed``).
+
+The canonical name of a tag is its taxonomy key, or for tags outside the taxonomy its own
+name when ``unmapped: pass`` (``drop``: it stays where it is); steering tags
+(``never_sync``) have no register.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.base.commands import (
+    OPTION_EXPECT_PREFIX,
+    OPTION_TAGS_ADDED,
+    OPTION_TAGS_REMOVED,
+    encode_list,
+)
+from schemas.models import ActorKind, Case, CaseStatus, CommandAction, EntityType, Priority
+from streams.config import SyncConfig
+from streams.converge import Competition, Policy, Register
+from streams.flows import Decisions, FlowContext
+from streams.mapping import Side, map_priority, map_status
+
+__all__ = [
+    "SCALAR_FIELDS",
+    "observe_case",
+    "reconcile_case",
+    "settle_result",
+    "tag_key",
+    "tag_name",
+    "track_create",
+]
+
+SCALAR_FIELDS = ("status", "priority")
+#: fields whose every change the platform reports with its own event (Zendesk: one event per
+#: field; Intercom: a topic per status change and priority, a tag topic per tag added). For
+#: these, a copy of the record that differs is not a change: the change's own event comes
+#: with the right time. Intercom sends nothing when a tag is removed: only copies show it.
+_REPORTED_EXPLICITLY: dict[str, frozenset[str]] = {
+    "zendesk": frozenset({"status", "priority", "tags"}),
+    "intercom": frozenset({"status", "priority"}),
+}
+_TAG = "tag:"
+_DONE = {CaseStatus.SOLVED.value, CaseStatus.CLOSED.value}
+#: platforms a field can be written to (Intercom 2.14's API cannot set a priority)
+_WRITABLE: dict[str, tuple[str, ...]] = {"priority": ("zendesk",)}
+
+
+# -- vocabulary --------------------------------------------------------------------------------
+def tag_key(config: SyncConfig, side: str, name: str) -> str | None:
+    """The canonical name of ``side``'s tag ``name``; None when the tag does not sync."""
+    taxonomy = config.taxonomy
+    if name in taxonomy.never_sync:
+        return None
+    for key, names in taxonomy.tags.items():
+        if names.get(side) == name:  # type: ignore[call-overload]
+            return key
+    return name if taxonomy.unmapped == "pass" else None
+
+
+def tag_name(config: SyncConfig, side: str, key: str) -> str | None:
+    """The canonical tag ``key`` spelled on ``side``; None when it has no name there."""
+    names = config.taxonomy.tags.get(key)
+    if names is not None:
+        return names.get(side)  # type: ignore[call-overload, no-any-return]
+    if config.taxonomy.unmapped == "pass" and key not in config.taxonomy.never_sync:
+        return key
+    return None
+
+
+def _case_values(config: SyncConfig, side: str, case: Case) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "status": case.status.value,
+        "priority": case.priority.value if case.priority else None,
+    }
+    for name in case.tags:
+        key = tag_key(config, side, name)
+        if key is not None:
+            values[_TAG + key] = True
+    return values
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """How one register's values cross between platforms."""
+
+    config: SyncConfig
+    name: str
+
+    def project(self, value: Any, source: str, target: str) -> Any:
+        if self.name.startswith(_TAG):
+            return value if tag_name(self.config, target, self.name[len(_TAG) :]) else None
+        if value is None or target not in _WRITABLE.get(self.name, (target,)):
+            return None
+        src: Side = "intercom" if source == "intercom" else "zendesk"
+        if self.name == "status":
+            status = map_status(self.config, src, CaseStatus(value))
+            return status.value if status else None
+        priority = map_priority(self.config, src, Priority(value))
+        return priority.value if priority else None
+
+    def agrees_with(self, register: Register) -> Callable[[str, Any], bool]:
+        """Does ``value`` on ``side`` agree with the winner: is it the winner's value spelled
+        for ``side``? (Equality, not "maps back to the winner": an Intercom admin who
+        reopens a conversation means open, even though a pending Zendesk ticket is also an
+        open Intercom conversation.)"""
+
+        def agrees(side: str, value: Any) -> bool:
+            winner = register.winner
+            if winner is None:
+                return True
+            _, origin, won = winner
+            desired = won if side == origin else self.project(won, origin, side)
+            return desired is None or bool(value == desired)
+
+        return agrees
+
+    def policy(self) -> Policy:
+        conflicts = self.config.conflicts
+        owner = None if self.name.startswith(_TAG) else conflicts.owners.get(self.name)
+        return Policy(self.config.clock_tolerance_seconds, conflicts.precedence, owner)
+
+
+def _register(ctx_state_registers: dict[str, dict[str, Any]], name: str) -> Register:
+    return Register(ctx_state_registers.setdefault(name, {}))
+
+
+# -- observation -------------------------------------------------------------------------------
+def observe_case(ctx: FlowContext, case: Case, *, ours: bool) -> None:
+    """Record what this report of ``ctx.side``'s record says, field by field; a person's
+    change competes for its field, and the loser of a conflict is audited."""
+    side, config, state = ctx.side, ctx.config, ctx.state
+    changed = set(ctx.event.changed_fields)
+    values = _case_values(config, side, case)
+    # Tags this record had and no longer has: absent now (a removal, or an older copy).
+    for name, raw in state.registers.items():
+        if name.startswith(_TAG) and name not in values:
+            seen = Register(raw).seen(side)
+            if seen is not None and seen[1]:
+                values[name] = False
+    named_tags = {f.removeprefix("tags.") for f in changed if f.startswith("tags.")}
+    for tag in named_tags:  # a named tag that is absent was removed (its add may come later)
+        key = tag_key(config, side, tag)
+        if key is not None:
+            values.setdefault(_TAG + key, False)
+    at = ctx.source_time
+    actor = ctx.event.source.actor
+    version = ctx.event.source.source_version
+    sequence = int(version) if version and version.isdigit() else None
+    person = actor.kind in (ActorKind.AGENT, ActorKind.CUSTOMER) and actor.id is not None
+    for name, value in sorted(values.items()):
+        if name.startswith(_TAG):
+            if "tags" in changed and named_tags:
+                names = {n for n in named_tags if tag_key(config, side, n) == name[len(_TAG) :]}
+                explicit = bool(names)
+            else:
+                explicit = "tags" in changed
+            if (
+                not value
+                and not explicit
+                and Register(state.registers.get(name, {})).seen(side) is None
+            ):
+                continue  # never there, still not there
+        else:
+            explicit = name in changed
+        register = _register(state.registers, name)
+        spec = _Field(config, name)
+        field_name = "tags" if name.startswith(_TAG) else name
+        outcome = register.observe(
+            side,
+            value,
+            at,
+            noted=state.steps,
+            explicit=explicit,
+            ours=ours,
+            person=person,
+            views_are_changes=field_name not in _REPORTED_EXPLICITLY.get(side, frozenset()),
+            sequence=sequence,
+            policy=spec.policy(),
+            agrees=spec.agrees_with(register),
+        )
+        _audit(ctx, name, side, value, outcome)
+
+
+def _label(name: str, value: Any) -> str:
+    if name.startswith(_TAG):
+        return f"tag {name[len(_TAG) :]} {'on' if value else 'off'}"
+    return f"{name} {value}"
+
+
+def _lost(
+    ctx: FlowContext, name: str, loser: tuple[str, Any], winner: tuple[str, Any], why: str
+) -> None:
+    ctx.note(
+        "conflict",
+        "conflict_lost",
+        f"{loser[0]}'s change ({_label(name, loser[1])}) {why} {winner[0]}'s "
+        f"({_label(name, winner[1])}): last writer wins, ties by platform precedence; "
+        f"{loser[0]} is set to the winner",
+        field=name if not name.startswith(_TAG) else "tags",
+        loser=f"{loser[0]}:{loser[1]}",
+        winner=f"{winner[0]}:{winner[1]}",
+    )
+
+
+def _audit(ctx: FlowContext, name: str, side: str, value: Any, outcome: Competition) -> None:
+    field = name if not name.startswith(_TAG) else "tags"
+    if outcome.outcome == "lost" and outcome.rival is not None:
+        _lost(ctx, name, (side, value), outcome.rival, "lost to")
+    elif outcome.outcome == "won" and outcome.superseded is not None:
+        _lost(ctx, name, outcome.superseded, (side, value), "crossed the later")
+    elif outcome.outcome == "not_owner":
+        ctx.note(
+            "sync",
+            "not_owner",
+            f"{name} is owned by {ctx.config.conflicts.owners.get(name)}; {side}'s change is "
+            "set back to the owner's value",
+            field=field,
+        )
+    elif outcome.outcome == "stale":
+        ctx.note(
+            "sync",
+            "stale",
+            f"{side} reported a newer {field} already; this older report is not a change",
+            field=field,
+        )
+
+
+# -- reconcile ---------------------------------------------------------------------------------
+def _reopen_allowed(config: SyncConfig, source: str, target: str) -> bool:
+    if not config.flows.status_round_trip.enabled:
+        return False
+    reopen = config.flows.status_round_trip.reopen
+    return reopen == "both" or reopen == f"{source}_reopens_{target}"
+
+
+def _flow_enabled(config: SyncConfig, name: str) -> bool:
+    if name == "status":
+        return config.flows.status_round_trip.enabled
+    if name.startswith(_TAG):
+        return config.flows.tags_both_ways.enabled
+    return True
+
+
+@dataclass
+class _Write:
+    fields: dict[str, Any]
+    added: set[str]
+    removed: set[str]
+    expect: dict[str, str]
+    registers: list[tuple[Register, Any]]
+    reasserts: list[str]
+
+
+def reconcile_case(ctx: Decisions) -> None:
+    """Write the winning values to every linked record that does not hold them yet."""
+    state, config = ctx.state, ctx.config
+    sides = sorted({*state.members, *state.creating} & {"intercom", "zendesk"})
+    if len(sides) < 2:
+        return
+    writes: dict[str, _Write] = {}
+    for name in sorted(state.registers):
+        if not _flow_enabled(config, name):
+            continue
+        register = Register(state.registers[name])
+        spec = _Field(config, name)
+        for want in register.wants(sides, spec.project, spec.agrees_with(register)):
+            winner = register.winner
+            assert winner is not None
+            if name == "status" and not _status_may(ctx, register, want.side, want.value):
+                continue
+            write = writes.setdefault(want.side, _Write({}, set(), set(), {}, [], []))
+            if name.startswith(_TAG):
+                tag = tag_name(config, want.side, name[len(_TAG) :])
+                assert tag is not None  # project() returned None otherwise
+                (write.added if want.value else write.removed).add(tag)
+            else:
+                write.fields[name] = want.value
+                if want.expect:  # nothing known: no expectation, a plain write
+                    write.expect[name] = ",".join("" if v is None else str(v) for v in want.expect)
+            write.registers.append((register, want.value))
+            if want.reassert:
+                write.reasserts.append(name)
+    for target, write in sorted(writes.items()):
+        _emit(ctx, target, write)
+
+
+def _status_may(ctx: Decisions, register: Register, target: str, value: Any) -> bool:
+    """The reopen rule: may the winner reopen ``target``'s solved record?"""
+    seen, pending = register.seen(target), register.pending(target)
+    winner = register.winner
+    assert winner is not None
+    holds = pending[0] if pending is not None else (seen[1] if seen is not None else None)
+    reopening = holds in _DONE and value not in _DONE
+    if not reopening or _reopen_allowed(ctx.config, winner[1], target):
+        return True
+    held = register.raw.setdefault("held", [])
+    if target not in held:  # said once per winner, not on every event
+        held.append(target)
+        ctx.note(
+            "rules",
+            "reopen_refused",
+            f"the reopen rule ({ctx.config.flows.status_round_trip.reopen}) keeps the "
+            f"{target} record {holds}",
+            field="status",
+        )
+    return False
+
+
+def _emit(ctx: Decisions, target: str, write: _Write) -> None:
+    state = ctx.state
+    base = Case.model_validate(
+        state.records.get(target) or {"status": write.fields.get("status", "open")}
+    )
+    update: dict[str, Any] = {}
+    if "status" in write.fields:
+        update["status"] = CaseStatus(write.fields["status"])
+    if "priority" in write.fields:
+        update["priority"] = Priority(write.fields["priority"])
+    changed = sorted(write.fields) + (["tags"] if write.added or write.removed else [])
+    options = {f"{OPTION_EXPECT_PREFIX}{k}": v for k, v in write.expect.items()}
+    if write.added:
+        options[OPTION_TAGS_ADDED] = encode_list(write.added)
+    if write.removed:
+        options[OPTION_TAGS_REMOVED] = encode_list(write.removed)
+    summary = ", ".join(
+        [f"{k}={v}" for k, v in sorted(write.fields.items())]
+        + [f"+{t}" for t in sorted(write.added)]
+        + [f"-{t}" for t in sorted(write.removed)]
+    )
+    why = (
+        f"re-asserts the winner ({', '.join(write.reasserts)}): {target} reported a value "
+        "our earlier write or a crossed change left there"
+        if write.reasserts
+        else f"brings {target} to the winning values"
+    )
+    target_side: Side = "intercom" if target == "intercom" else "zendesk"
+    command = ctx.emit(
+        target_side,
+        EntityType.CASE,
+        CommandAction.UPDATE,
+        base.model_copy(update=update),
+        source="zendesk" if target == "intercom" else "intercom",
+        changed_fields=changed,
+        options=options,
+        part=f"converge:{target}",
+        reason=f"{summary}: {why}",
+    )
+    for register, value in write.registers:
+        register.track(target, value, command.command_id, step=state.steps)
+
+
+def track_create(ctx: Decisions, target: str, command_id: str) -> None:
+    """A create carries every winning value to ``target``: each register waits for it."""
+    for name in sorted(ctx.state.registers):
+        register = Register(ctx.state.registers[name])
+        spec = _Field(ctx.config, name)
+        for want in register.wants([target], spec.project, spec.agrees_with(register)):
+            register.track(target, want.value, command_id, step=ctx.state.steps)
+
+
+def settle_result(
+    registers: dict[str, dict[str, Any]],
+    side: str,
+    command_id: str,
+    *,
+    written: set[str],
+    at: float,
+    noted: int,
+) -> None:
+    """Our write ``command_id`` to ``side`` has its answer; ``written``: the fields the
+    platform took (from the sink's fingerprints: ``status``, ``priority``, ``tags``)."""
+    for name, raw in registers.items():
+        field = "tags" if name.startswith(_TAG) else name
+        Register(raw).settle(side, command_id, applied=field in written, at=at, noted=noted)
