@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: install jars demo test lint typecheck unit clean
+.PHONY: install jars demo test lint typecheck unit soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,17 @@ typecheck: install
 ## Only the tests that need no broker.
 unit: install
 	$(BIN)/pytest -m "not kafka and not cluster and not java"
+
+## The randomized convergence tests at soak size: the planner model with SOAK_EXAMPLES
+## interleavings (default 5000), then the end-to-end test against a real broker with
+## SOAK_SCRIPTS conversations (default 200); DESKSTREAM_E2E_SEED=<n> replays a printed seed.
+## The worker's log stays in .deskstream/soak/ until the next soak.
+SOAK_EXAMPLES ?= 5000
+SOAK_SCRIPTS ?= 200
+soak: jars
+	DESKSTREAM_MODEL_EXAMPLES=$(SOAK_EXAMPLES) $(BIN)/pytest -q tests/streams/test_convergence_model.py
+	DESKSTREAM_E2E_SCRIPTS=$(SOAK_SCRIPTS) $(BIN)/pytest -s -q --basetemp=.deskstream/soak \
+		tests/e2e/test_concurrent_edits.py::test_randomized_concurrent_edits_converge
 
 clean:
 	$(BIN)/deskstream kafka down || true

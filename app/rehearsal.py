@@ -5,7 +5,9 @@ worker, and a small file server for attachments.
 People act through the platforms' public APIs (the sandbox actors); whoever drives the
 rehearsal (the demo, the end-to-end tests, the benchmarks) reads the platforms' state back
 through the same APIs. Credentials are generated for the run; nothing is read from or written
-to a real account.
+to a real account. The people and the worker sign in with different credentials, and the
+sandboxes log every API request they answer by credential (never the credential itself), so a
+rehearsal can tell the worker's own calls from the people's (``SyncStack.worker_requests``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import secrets
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -30,16 +33,17 @@ from app.topic_admin import ensure_topics
 from app.topics import topic_specs
 from app.worker_process import RunningWorker, free_port, run_worker
 from connectors.base.links import case_link_id
-from connectors.base.sandbox import load_profile, run_sandboxes
-from connectors.base.sandbox.faults import FaultProfile
+from connectors.base.sandbox import PlatformSandbox, load_profile, run_sandboxes
+from connectors.base.sandbox.faults import ADMIN_PREFIX, FaultProfile
 from connectors.base.sandbox.traffic import TrafficStats
 from connectors.base.sandbox.traffic.polite import PoliteTransport
 from connectors.intercom.sandbox import IntercomSandbox, IntercomSandboxConfig
 from connectors.intercom.sandbox.actors import intercom_http
 from connectors.zendesk.sandbox import ZendeskSandbox, ZendeskSandboxConfig
 from connectors.zendesk.sandbox.actors import api_token_auth, zendesk_http
+from schemas.models import AuditRecord
 
-__all__ = ["SyncStack", "sync_stack"]
+__all__ = ["SYNC_YAML", "LoggedRequest", "RequestLog", "SyncStack", "sync_stack"]
 
 T = TypeVar("T")
 
@@ -60,17 +64,94 @@ profile_fields: {name: both, plan: intercom_to_zendesk}
 """
 
 
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One API request a sandbox answered: when (``time.monotonic()``), who, what, status."""
+
+    at: float
+    platform: str
+    caller: str  # "worker" (Deskstream's own credential), "people", or "unknown"
+    method: str
+    path: str
+    status: int
+
+    def __str__(self) -> str:
+        return f"{self.platform} {self.method} {self.path} -> {self.status} ({self.caller})"
+
+
+class RequestLog:
+    """Every API request the rehearsal's sandboxes answer, injected faults included, labelled
+    by the credential that made it. Only labels are kept: credentials never enter an entry."""
+
+    def __init__(self, maxlen: int = 500_000) -> None:
+        self._entries: deque[LoggedRequest] = deque(maxlen=maxlen)
+        self._callers: dict[tuple[str, str], str] = {}
+
+    def know(self, platform: str, authorization: str, caller: str) -> None:
+        """Requests to ``platform`` with this ``Authorization`` header are ``caller``'s."""
+        self._callers[(platform, authorization)] = caller
+
+    def attach(self, platform: str, app: web.Application) -> None:
+        # on_response_prepare also sees the responses the fault middleware makes up (5xx,
+        # 429), which no middleware inside it would: a refused call is still a call.
+        async def record(request: web.Request, response: web.StreamResponse) -> None:
+            if request.path.startswith(ADMIN_PREFIX):
+                return
+            caller = self._callers.get(
+                (platform, request.headers.get("Authorization", "")), "unknown"
+            )
+            self._entries.append(
+                LoggedRequest(
+                    time.monotonic(),
+                    platform,
+                    caller,
+                    request.method,
+                    request.path,
+                    response.status,
+                )
+            )
+
+        app.on_response_prepare.append(record)
+
+    def since(self, start: float, *, caller: str | None = None) -> list[LoggedRequest]:
+        """Requests answered at or after ``start`` (``time.monotonic()``), oldest first."""
+        return [
+            e for e in self._entries if e.at >= start and (caller is None or e.caller == caller)
+        ]
+
+
+class _Logged(PlatformSandbox):
+    """A sandbox whose answers go into the rehearsal's request log (placed before the
+    platform's own class, so its ``setup`` wraps the platform's)."""
+
+    request_log: RequestLog | None = None
+
+    def setup(self, app: web.Application) -> None:
+        super().setup(app)
+        if self.request_log is not None:
+            self.request_log.attach(self.platform, app)
+
+
+class _LoggedIntercom(_Logged, IntercomSandbox):
+    pass
+
+
+class _LoggedZendesk(_Logged, ZendeskSandbox):
+    pass
+
+
 @dataclass
 class SyncStack:
     settings: Settings
     worker: RunningWorker
     intercom: IntercomSandbox
     zendesk: ZendeskSandbox
-    ic: httpx.AsyncClient  # Intercom API as the workspace's app (people act with admin ids)
+    ic: httpx.AsyncClient  # Intercom API with the people's app token (they act with admin ids)
     zd_agent: httpx.AsyncClient  # Zendesk API as a human agent, never the integration user
     files_url: str
     files: dict[str, bytes]
     bot_admin_id: str
+    requests: RequestLog
     human_admin_id: str = HUMAN_ADMIN
 
     def link(self, conversation_id: str) -> str:
@@ -106,28 +187,66 @@ class SyncStack:
         return users
 
     async def eventually(
-        self, probe: Callable[[], Awaitable[T | None]], what: str, within: float = 90.0
+        self,
+        probe: Callable[[], Awaitable[T | None]],
+        what: str,
+        within: float = 90.0,
+        *,
+        every: float = 0.5,
     ) -> T:
-        """Poll until ``probe`` returns something truthy; a clear failure otherwise."""
+        """Poll until ``probe`` returns something truthy; a clear failure otherwise. Probes
+        that read many records can poll less often (``every``): people's reads share the
+        Zendesk account's rate limit with the worker."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             found = await probe()
             if found:
                 return found
-            await asyncio.sleep(0.5)
+            if (status := self.worker.process.poll()) is not None:
+                # Nothing will change any more: say so now, not when the wait runs out.
+                raise DeskstreamError(
+                    f"the worker exited with status {status} while waiting for: {what}; its "
+                    f"log ({self.worker.log}) ends with:\n{self.worker.log_tail()}"
+                )
+            await asyncio.sleep(every)
         raise DeskstreamError(
             f"not within {within:.0f} s: {what}; the worker log ({self.worker.log}) ends with:\n"
             f"{self.worker.log_tail()}"
         )
 
+    async def audit(self, link_id: str) -> list[AuditRecord]:
+        """The link's audit records, oldest first (decisions with their details)."""
+        return await read_trail(self.settings, link_id, None)
+
     async def trail(self, link_id: str) -> str:
         """The link's audit trail, as `deskstream audit trace` prints it (for failure messages)."""
-        records = await read_trail(self.settings, link_id, None)
+        records = await self.audit(link_id)
         return "\n".join(f"  {r.stage:8} {r.decision:28} {r.reason}" for r in records)
 
     async def settle(self, seconds: float = 4.0) -> None:
         """Give late webhooks, retries and echoes time to arrive before counting."""
         await asyncio.sleep(seconds)
+
+    async def webhooks_pending(self) -> int:
+        """Webhook deliveries both sandboxes still hold: queued, in flight, or waiting for a
+        retry or a (fault-injected) redelivery (``GET /_sandbox/state``)."""
+        pending = 0
+        for client in (self.ic, self.zd_agent):
+            hooks = (await client.get(f"{ADMIN_PREFIX}/state")).json()["webhooks"]
+            pending += int(hooks["pending"]) if hooks else 0
+        return pending
+
+    def worker_requests(self, since: float) -> list[LoggedRequest]:
+        """API requests made with the worker's own credentials, to either sandbox, answered
+        at or after ``since`` (``time.monotonic()``)."""
+        return self.requests.since(since, caller="worker")
+
+    async def quiet_window(self, seconds: float = 5.0) -> list[LoggedRequest]:
+        """The requests the worker made with its own credentials during the next ``seconds``
+        (the caller does not touch the platforms meanwhile)."""
+        start = time.monotonic()
+        await asyncio.sleep(seconds)
+        return self.worker_requests(start)
 
 
 def _polite(platform: str) -> httpx.AsyncBaseTransport:
@@ -166,40 +285,53 @@ async def sync_stack(
     seed: int = 1,
     partitions: int = 4,
     name: str = "rehearsal",
+    sync_yaml: str = SYNC_YAML,
 ) -> AsyncIterator[SyncStack]:
-    """``name`` prefixes this run's app id and topics (``<name>-<run>.events``, ...)."""
+    """``name`` prefixes this run's app id and topics (``<name>-<run>.events``, ...);
+    ``sync_yaml`` is the worker's sync rules file (``DESKSTREAM_SYNC_CONFIG``)."""
     run = uuid.uuid4().hex[:8]
     port = free_port()
     target = f"http://127.0.0.1:{port}/webhooks/{{platform}}"
     profile = load_profile(faults) if isinstance(faults, str) else faults
     # Fresh credentials for every rehearsal: the sandboxes accept exactly these, the worker
     # gets them through its environment, and nothing fixed lives in the code.
-    ic_token, ic_secret, zd_token, zd_secret = (secrets.token_urlsafe(24) for _ in range(4))
-    intercom = IntercomSandbox.create(
+    # People use an app token of their own in Intercom (their admin ids say who acts), so
+    # the worker's token is Deskstream's alone; in Zendesk each signs in as themselves.
+    ic_token, people_token, ic_secret, zd_token, zd_secret = (
+        secrets.token_urlsafe(24) for _ in range(5)
+    )
+    requests = RequestLog()
+    intercom = _LoggedIntercom.create(
         seed=seed,
         faults=profile,
         webhook_target=target,
         webhook_concurrency=4,
         config=IntercomSandboxConfig(
-            access_tokens=(ic_token,),
+            access_tokens=(ic_token, people_token),
             client_secret=ic_secret,
             custom_attributes={"contact": {"plan": "string"}, "conversation": {}},
         ),
     )
-    zendesk = ZendeskSandbox.create(
+    zendesk = _LoggedZendesk.create(
         seed=seed,
         faults=profile,
         webhook_target=target,
         webhook_concurrency=4,
         config=ZendeskSandboxConfig(api_tokens=(zd_token,), webhook_secret=zd_secret),
     )
+    intercom.request_log = zendesk.request_log = requests
+    requests.know("intercom", f"Bearer {ic_token}", "worker")
+    requests.know("intercom", f"Bearer {people_token}", "people")
+    requests.know("zendesk", api_token_auth(ZD_INTEGRATION, zd_token), "worker")
+    requests.know("zendesk", api_token_auth(ZD_AGENT, zd_token), "people")
     files: dict[str, bytes] = {}
     file_runner, files_url = await _serve_files(files)
     try:
         async with run_sandboxes([intercom, zendesk]) as running:
             ic_url, zd_url = running.url("intercom"), running.url("zendesk")
             async with (
-                intercom_http(ic_url, ic_token, transport=_polite("intercom")) as ic,
+                intercom_http(ic_url, people_token, transport=_polite("intercom")) as ic,
+                intercom_http(ic_url, ic_token, transport=_polite("intercom")) as ic_worker,
                 zendesk_http(
                     zd_url, api_token_auth(ZD_AGENT, zd_token), transport=_polite("zendesk")
                 ) as zd_agent,
@@ -207,12 +339,12 @@ async def sync_stack(
                     zd_url, api_token_auth(ZD_INTEGRATION, zd_token), transport=_polite("zendesk")
                 ) as zd_integration,
             ):
-                bot_admin = str((await ic.get("/me")).json()["id"])
+                bot_admin = str((await ic_worker.get("/me")).json()["id"])
                 integration_user = str(
                     (await zd_integration.get("/api/v2/users/me")).json()["user"]["id"]
                 )
                 rules = folder / "sync.yaml"
-                rules.write_text(SYNC_YAML)
+                rules.write_text(sync_yaml)
                 env = {
                     "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                     "DESKSTREAM_APP_ID": f"{name}-{run}",
@@ -258,6 +390,7 @@ async def sync_stack(
                             files_url=files_url,
                             files=files,
                             bot_admin_id=bot_admin,
+                            requests=requests,
                         )
                     finally:
                         await asyncio.to_thread(exits.close)

@@ -211,7 +211,8 @@ class SyncConfig(_Strict):
     #: (Intercom: whole seconds). Changes in the same slot are simultaneous and
     #: ``conflicts.precedence`` decides; otherwise the later source time wins.
     clock_tolerance_seconds: float = Field(default=1.0, ge=0)
-    #: how long own-write fingerprints and seen event ids are remembered
+    #: unused since own writes are recognised by the convergence registers (writes in flight
+    #: and settled); still accepted so existing rules files load
     echo_window_seconds: int = Field(default=3600, ge=60)
     dedupe_window_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     #: the longest thread carried into a new ticket (older parts are summarised by count)

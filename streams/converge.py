@@ -42,6 +42,7 @@ __all__ = [
     "Policy",
     "Register",
     "Want",
+    "settle_writes",
 ]
 
 #: re-assertions of one winner on one record before the register stops and says so: a
@@ -119,15 +120,41 @@ class Register:
         s = self.raw.get("seen", {}).get(side)
         return int(s[3]) if s and len(s) > 3 and s[3] is not None else None
 
+    def _in_flight(self, side: str) -> list[list[Any]]:
+        """Our writes to ``side`` still without an answer, oldest first: [value, command id,
+        step issued]."""
+        flights: list[list[Any]] = self.raw.get("pending", {}).get(side, [])
+        return flights
+
     def pending(self, side: str) -> tuple[Any, str] | None:
-        """(value, command id) of our write in flight to ``side``."""
-        p = self.raw.get("pending", {}).get(side)
-        return (p[0], str(p[1])) if p else None
+        """(value, command id) of our latest write in flight to ``side``."""
+        flights = self._in_flight(side)
+        return (flights[-1][0], str(flights[-1][1])) if flights else None
 
     def _set_seen(
-        self, side: str, at: float, value: Any, noted: float, sequence: int | None = None
+        self,
+        side: str,
+        at: float,
+        value: Any,
+        noted: float,
+        sequence: int | None = None,
+        *,
+        assumed: bool = False,
     ) -> None:
-        self.raw.setdefault("seen", {})[side] = [at, value, noted, sequence]
+        """``assumed``: from the answer to our own write, not from a report of the platform."""
+        self.raw.setdefault("seen", {})[side] = [at, value, noted, sequence, assumed, assumed]
+
+    def _mark_ours(self, side: str) -> None:
+        """The latest observation is the echo of one of our writes."""
+        self.raw["seen"][side][5] = True
+
+    def _ours(self, side: str) -> bool:
+        s = self.raw.get("seen", {}).get(side)
+        return bool(s and len(s) > 5 and s[5])
+
+    def _assumed(self, side: str) -> bool:
+        s = self.raw.get("seen", {}).get(side)
+        return bool(s and len(s) > 4 and s[4])
 
     # -- observations -----------------------------------------------------------------------
     def observe(
@@ -160,11 +187,15 @@ class Register:
         """
         seen = self.seen(side)
         previous = seen[1] if seen is not None else _MISSING
-        # An explicit report counts from its platform's second: an Intercom change stamped
-        # 10:00:06 may well follow our write noted at 10:00:06.25.
-        newer = (
-            seen is None or at > seen[0] or (explicit and policy.slot(at) >= policy.slot(seen[0]))
-        )
+        # Against what our own write's answer told us, an explicit report counts from its
+        # platform's second: an Intercom change stamped 10:00:06 may well follow our write
+        # answered at 10:00:06.25. Between two reports of the platform, its own clock rules.
+        if seen is None or at > seen[0]:
+            newer = True
+        elif self._assumed(side):
+            newer = explicit and policy.slot(at) >= policy.slot(seen[0])
+        else:
+            newer = explicit and at >= seen[0]
         known_sequence = self._seen_sequence(side)
         if (
             seen is not None
@@ -179,10 +210,10 @@ class Register:
             # for the loop guard in ``wants``.
             kept = seen[2] if seen is not None and seen[1] == value else noted
             self._set_seen(side, at, value, kept, sequence)
-        if ours:
-            return Competition("echo")
-        pending = self.pending(side)
-        if pending is not None and pending[0] == value and not (person and explicit):
+        in_flight = [f[0] for f in self._in_flight(side)]
+        if ours or (value in in_flight and not (person and explicit)):
+            if newer:
+                self._mark_ours(side)
             # Our write in flight, reported back (layer two); a person who explicitly set
             # the same value still competes (their change may win over ours).
             return Competition("echo")
@@ -197,7 +228,7 @@ class Register:
                 return Competition("unchanged")  # the change's own report is on its way
         # An explicit report is a change even when we knew the same value: a person undid
         # what we were writing there, before its echo reached us.
-        return self._compete(side, value, at, policy, previous, agrees)
+        return self._compete(side, value, at, policy, previous, agrees, newer=newer)
 
     def _compete(
         self,
@@ -207,25 +238,30 @@ class Register:
         policy: Policy,
         previous: Any,
         agrees: Callable[[str, Any], bool],
+        *,
+        newer: bool,
     ) -> Competition:
         winner = self.winner
         rival = (winner[1], winner[2]) if winner else None
         if policy.owner is not None and side != policy.owner:
             return Competition("not_owner", rival)
-        if winner is not None:
+        # A person whose record already showed the winner changed it knowingly: their change
+        # comes after it even in the same second (an Intercom admin reopening what our write
+        # had just closed), never from an earlier one. Otherwise the two changes crossed.
+        informed = (
+            newer
+            and previous is not _MISSING
+            and agrees(side, previous)
+            and (winner is None or policy.slot(at) >= policy.slot(winner[0]))
+        )
+        crossed = winner is not None and winner[1] != side and not informed
+        if winner is not None and not informed:
             if winner[1] == side:
                 beats = at >= winner[0]  # the same platform's later report is its latest
             else:
                 beats = policy.rank(at, side) > policy.rank(winner[0], winner[1])
             if not beats:
                 return Competition("stale" if winner[1] == side else "lost", rival)
-        # The winner it replaces lost too when this person never saw it on their record
-        # (the two changes crossed); a change made after seeing it simply comes later.
-        crossed = (
-            winner is not None
-            and winner[1] != side
-            and (previous is _MISSING or not agrees(side, previous))
-        )
         self.raw["w"] = [at, side, value]
         if winner is not None and (winner[1], winner[2]) == (side, value):
             return Competition("unchanged")  # the same value again: nothing new to write
@@ -235,8 +271,9 @@ class Register:
 
     # -- write results ----------------------------------------------------------------------
     def track(self, side: str, value: Any, command_id: str, *, step: int) -> None:
-        """Our write of ``value`` to ``side`` is on its way, issued at ``step``."""
-        self.raw.setdefault("pending", {})[side] = [value, command_id, step]
+        """Our write of ``value`` to ``side`` is on its way, issued at ``step``. Earlier writes
+        may still be on their way too: each one's echo is recognised until its answer."""
+        self.raw.setdefault("pending", {}).setdefault(side, []).append([value, command_id, step])
 
     def settle(self, side: str, command_id: str, *, applied: bool, at: float, noted: int) -> bool:
         """The write ``command_id`` to ``side`` has its result; True when it was ours to settle.
@@ -244,23 +281,34 @@ class Register:
         ``applied``: the platform took the value (the sink's fingerprints name the field);
         the record then holds it as of ``at`` (unless the platform reported something newer).
         """
-        raw = self.raw.get("pending", {}).get(side)
-        if raw is None or raw[1] != command_id:
+        flights = self._in_flight(side)
+        index = next((i for i, f in enumerate(flights) if f[1] == command_id), None)
+        if index is None:
             return False
-        del self.raw["pending"][side]
-        value, issued = raw[0], int(raw[2]) if len(raw) > 2 else noted
+        value, _, issued = flights.pop(index)
+        latest = index == len(flights)  # the last one issued: what the register wants there
+        if not flights:
+            del self.raw["pending"][side]
+        holds = False
         if applied:
-            # The record holds our value, unless the platform reported something in the same
-            # second or later: then its own report (our echo comes too) says what is last.
+            # The record holds our value, unless the platform reported something after the
+            # write was issued: that report may be newer than our write (a person in the same
+            # second); its own echo, which comes too, then says what is last.
+            # Our echoes are no such report: writes to one record land in the order issued,
+            # so the answer of the latest one tells what the record holds after them.
             seen = self.seen(side)
-            if seen is None or math.floor(seen[0]) < math.floor(at):
-                self._set_seen(side, at, value, noted)
-        # Not taken (a person changed the field meanwhile, or the platform cannot hold the
-        # value): whatever the platform reported after the write was issued is news enough
-        # to decide again; taken: only what it reports after this answer.
-        tried = self.raw.setdefault("tried", {})
-        count = tried.get(side, [None, 0, 0])[2] + 1
-        tried[side] = [value, noted if applied else issued, count]
+            earlier = seen is not None and seen[2] <= issued and seen[0] <= at
+            if seen is None or earlier or (self._ours(side) and latest):
+                self._set_seen(side, at, value, noted, assumed=True)
+                holds = True
+        # Taken, and nothing reported since it was issued: only what the platform reports
+        # after this answer is news. Otherwise (refused because a person changed the field,
+        # a value the platform cannot hold, or a report that may be newer than our write)
+        # whatever was reported after the write was issued is news enough to decide again.
+        if latest:
+            tried = self.raw.setdefault("tried", {})
+            count = tried.get(side, [None, 0, 0])[2] + 1
+            tried[side] = [value, noted if holds else issued, count]
         return True
 
     # -- reconcile --------------------------------------------------------------------------
@@ -292,7 +340,7 @@ class Register:
                 continue
             # The write in flight lands first (commands to a record run in order), unless the
             # platform refuses it: the record then still holds what we saw.
-            held = [pending[0]] if pending is not None else []
+            held = [f[0] for f in reversed(self._in_flight(side))]
             held += [seen[1]] if seen is not None else []
             expect = tuple(dict.fromkeys(held))
             tried = self.raw.get("tried", {}).get(side)
@@ -303,3 +351,22 @@ class Register:
                     continue
             wants.append(Want(side, desired, expect, reassert=tried is not None))
         return wants
+
+
+def settle_writes(
+    registers: dict[str, dict[str, Any]],
+    side: str,
+    command_id: str,
+    *,
+    written: set[str],
+    at: float,
+    noted: int,
+) -> None:
+    """Our write ``command_id`` to ``side`` has its answer. ``written``: the fields the
+    platform took, as the sink's fingerprints name them. Registers are named after the field
+    (``status``), per tag (``tag:<name>``: the fingerprint field is ``tags``) or per profile
+    field (``profile:<field>``)."""
+    for name, raw in registers.items():
+        kind, _, rest = name.partition(":")
+        field = {"tag": "tags", "profile": rest}.get(kind, name) if rest else name
+        Register(raw).settle(side, command_id, applied=field in written, at=at, noted=noted)

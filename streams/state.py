@@ -4,21 +4,20 @@ A plain dataclass with a hand-written JSON mapping rather than a pydantic model:
 read and written on every event, so it must cost microseconds, and its contents come only from
 this code (the table's changelog is ours), so there is nothing to validate on the way in.
 
-Bounded by construction: seen event ids and own-write fingerprints expire (and are capped);
+Bounded by construction: seen event ids expire (and are capped);
 the thread is capped at ``max_thread_messages``; everything else is one entry per platform or
 per field.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 __all__ = ["MAX_SEEN", "LinkState"]
 
 #: event ids remembered per link, whatever the time window says
 MAX_SEEN = 2000
-MAX_FINGERPRINTS = 500
 
 
 @dataclass(slots=True)
@@ -34,14 +33,8 @@ class LinkState:
     origin: str | None = None
     #: a create was issued to this platform (its write result may still be on its way)
     creating: list[str] = field(default_factory=list)
-    #: platform → field → canonical value last known there (state convergence, layer three)
-    values: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: field → [source time (epoch s), platform] of the change that won it (last writer wins)
-    clocks: dict[str, list[Any]] = field(default_factory=dict)
     #: event id → first seen (epoch s): redeliveries and replays are dropped
     seen: dict[str, float] = field(default_factory=dict)
-    #: own-write fingerprint → expires at (epoch s): echo detection, layer two
-    fingerprints: dict[str, float] = field(default_factory=dict)
     #: "platform:message id" → "platform:message id" of its mirror (or "pending:<command>")
     mirrors: dict[str, str] = field(default_factory=dict)
     #: canonical messages of the origin record, oldest first (JSON of schemas.models.Message)
@@ -63,7 +56,9 @@ class LinkState:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> LinkState:
-        return cls(**raw)
+        # States written before the convergence registers carry ``values``, ``clocks`` and
+        # ``fingerprints``: dropped (the registers rebuild from the next reports).
+        return cls(**{k: v for k, v in raw.items() if k in _FIELDS})
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,37 +72,6 @@ class LinkState:
         self.seen[event_id] = now
         return False
 
-    # -- own-write fingerprints ---------------------------------------------------------
-    def remember_write(self, fingerprint: str, now: float, window: float) -> None:
-        self.fingerprints.pop(fingerprint, None)  # re-insert: insertion order is expiry order
-        self.fingerprints[fingerprint] = now + window
-        self._expire_fingerprints(now)
-
-    def is_own_write(self, fingerprint: str, now: float) -> bool:
-        """True once for the echo of our write; any other value on that record and field
-        means it moved on, so older fingerprints of it are dropped: a later, legitimate
-        change back to a value we once wrote is not mistaken for our echo."""
-        self._expire_fingerprints(now)
-        if self.fingerprints.pop(fingerprint, None) is not None:
-            return True
-        record_field = fingerprint.rsplit(":", 1)[0] + ":"
-        for stale in [f for f in self.fingerprints if f.startswith(record_field)]:
-            del self.fingerprints[stale]
-        return False
-
-    def forget_writes(self, platform: str, record_id: str, field_name: str) -> None:
-        """A new write to this field supersedes what we wrote there before."""
-        prefix = f"{platform}:{record_id}:{field_name}:"
-        for stale in [f for f in self.fingerprints if f.startswith(prefix)]:
-            del self.fingerprints[stale]
-
-    def _expire_fingerprints(self, now: float) -> None:
-        while self.fingerprints:
-            oldest, expires = next(iter(self.fingerprints.items()))
-            if expires > now and len(self.fingerprints) <= MAX_FINGERPRINTS:
-                break
-            del self.fingerprints[oldest]
-
     @staticmethod
     def _expire(entries: dict[str, float], before: float, cap: int) -> None:
         # Dicts keep insertion order, which is time order here: drop from the front.
@@ -116,13 +80,6 @@ class LinkState:
             if at >= before and len(entries) <= cap:
                 break
             del entries[oldest]
-
-    # -- known values (layer three) -----------------------------------------------------
-    def known(self, platform: str, field_name: str) -> Any:
-        return self.values.get(platform, {}).get(field_name)
-
-    def set_known(self, platform: str, field_name: str, value: Any) -> None:
-        self.values.setdefault(platform, {})[field_name] = value
 
     # -- thread -------------------------------------------------------------------------
     def add_to_thread(self, message_id: str, message: dict[str, Any], cap: int) -> bool:
@@ -135,3 +92,6 @@ class LinkState:
             del self.thread[0]
             del self.thread_ids[0]
         return True
+
+
+_FIELDS = frozenset(f.name for f in fields(LinkState))

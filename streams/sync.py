@@ -8,12 +8,14 @@ For an event, in order:
 2. scope: only the configured Intercom and Zendesk connectors take part;
 3. membership: the event's record joins the link; the origin (where the link started) is
    recognised from the link id itself;
-4. echo, layer one: a change made by our own service account is learned, never copied;
-5. the flows (``streams.flows``): cases, messages, contacts — with echo layers two and
-   three, conflicts, rules and mappings per field.
+4. echo, layer one: a change made by our own service account is an observation of the
+   record (``streams.converge``), never a change to copy;
+5. the flows (``streams.flows``): cases, messages, contacts; case and profile fields
+   converge through registers (the winning change, what each record holds, writes in flight).
 
-For a write result: the record a create made joins the link, mirrors get their ids, and the
-fingerprints of what was written are remembered for layer two.
+For a write result: the record a create made joins the link, mirrors get their ids, the
+registers settle the fields the platform took (the sink's fingerprints name them), and every
+linked record that still disagrees with a winner is written again (crossed or refused writes).
 """
 
 from __future__ import annotations
@@ -36,10 +38,11 @@ from schemas.models import (
 )
 from streams.audit import audit
 from streams.config import SyncConfig
+from streams.converge import settle_writes
 from streams.flows import Decisions, FlowContext
-from streams.flows.case_fields import reconcile_case, settle_result
+from streams.flows.case_fields import reconcile_case
 from streams.flows.cases import on_case, on_case_echo
-from streams.flows.contacts import on_contact
+from streams.flows.contacts import on_contact, reconcile_contact
 from streams.flows.messages import on_message
 from streams.state import LinkState
 
@@ -158,8 +161,6 @@ class SyncPlanner:
             state.connectors.setdefault(platform, result.target.connector_id)
         if platform in state.creating and platform in state.members:
             state.creating.remove(platform)
-        for fingerprint in result.fingerprints:
-            state.remember_write(fingerprint, ts, self.config.echo_window_seconds)
         self._resolve_mirrors(state, result)
         self._converge(plan, result, now)
         return plan
@@ -168,12 +169,12 @@ class SyncPlanner:
         """Settle the fields this write carried; a field the platform did not take (a
         person changed it meanwhile, or it cannot hold the value) is decided again."""
         state = plan.state
-        if state.kind != "case" or not state.registers:
+        if not state.registers:
             return
         written = {fp.rsplit(":", 2)[1] for fp in result.fingerprints if fp.count(":") >= 3}
         if result.outcome is WriteOutcome.FAILED:
             written = set()
-        settle_result(
+        settle_writes(
             state.registers,
             result.target.platform.value,
             result.command_id,
@@ -184,7 +185,7 @@ class SyncPlanner:
         decisions = Decisions(
             self.config, state, now, f"write:{result.command_id}", result.written_at
         )
-        reconcile_case(decisions)
+        (reconcile_case if state.kind == "case" else reconcile_contact)(decisions)
         plan.commands += decisions.commands
         plan.audits += decisions.audits
 

@@ -46,7 +46,10 @@ class Lanes:
         self._paused: set[TP] = set()
 
     def submit(self, event: faust.EventT[Any]) -> None:
-        tp = event.message.tp
+        # Faust's own TP: messages from the aiokafka driver carry aiokafka's TopicPartition,
+        # and faust's resume_partitions puts what it is given into its active set as it is,
+        # where its fetcher asserts they are TPs (the worker stopped on the first resume).
+        tp = TP(event.message.tp.topic, event.message.tp.partition)
         queue = self._queues.get(tp)
         if queue is None:
             queue = self._queues[tp] = asyncio.Queue()

@@ -193,8 +193,14 @@ def cluster_layout(settings: Settings, size: int | None = None) -> ClusterLayout
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 chars)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding (22 chars).
+
+    Never one starting with ``-``: ``kafka-storage format --cluster-id -x...`` reads it as an
+    option (Kafka's own ``Uuid.randomUuid`` draws again for the same reason)."""
+    while True:
+        encoded = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode("ascii")
+        if not encoded.startswith("-"):
+            return encoded
 
 
 def render_server_properties(layout: ClusterLayout, node: NodeSpec) -> str:

@@ -200,6 +200,10 @@ class IntercomNormaliser(Normaliser):
     ) -> list[Envelope]:
         op, changed = _CASE_TOPICS[notification.topic]
         changed = list(changed)
+        if notification.topic == "conversation.user.replied" and conversation.state == "open":
+            # A contact's reply reopens a closed or snoozed conversation, with no topic of its
+            # own: the reply is the status change (to open, at the reply's time).
+            changed.append("status")
         cid, bot = conversation.id, self._bot
         link = case_link_id(self.platform, self.connector_id, cid)
         parts = conversation.parts

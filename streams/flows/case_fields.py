@@ -34,7 +34,6 @@ __all__ = [
     "SCALAR_FIELDS",
     "observe_case",
     "reconcile_case",
-    "settle_result",
     "tag_key",
     "tag_name",
     "track_create",
@@ -366,19 +365,3 @@ def track_create(ctx: Decisions, target: str, command_id: str) -> None:
         spec = _Field(ctx.config, name)
         for want in register.wants([target], spec.project, spec.agrees_with(register)):
             register.track(target, want.value, command_id, step=ctx.state.steps)
-
-
-def settle_result(
-    registers: dict[str, dict[str, Any]],
-    side: str,
-    command_id: str,
-    *,
-    written: set[str],
-    at: float,
-    noted: int,
-) -> None:
-    """Our write ``command_id`` to ``side`` has its answer; ``written``: the fields the
-    platform took (from the sink's fingerprints: ``status``, ``priority``, ``tags``)."""
-    for name, raw in registers.items():
-        field = "tags" if name.startswith(_TAG) else name
-        Register(raw).settle(side, command_id, applied=field in written, at=at, noted=noted)

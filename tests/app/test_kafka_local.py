@@ -11,6 +11,7 @@ import base64
 import os
 import socket
 import stat
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,6 +174,14 @@ def test_cluster_ids_are_kraft_shaped_and_unique() -> None:
     for cluster_id in ids:
         assert len(cluster_id) == 22
         assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kafka-storage would read ``--cluster-id -abc`` as an option: a fresh draw instead."""
+    draws = iter([uuid.UUID(bytes=b"\xf8" + b"\x00" * 15), uuid.UUID(int=7)])
+    monkeypatch.setattr(uuid, "uuid4", lambda: next(draws))
+    assert base64.urlsafe_b64encode(b"\xf8" + b"\x00" * 15).startswith(b"-")
+    assert new_cluster_id() == base64.urlsafe_b64encode(uuid.UUID(int=7).bytes).decode()[:22]
 
 
 # -- storage consistency -------------------------------------------------------------------

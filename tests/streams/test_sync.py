@@ -357,17 +357,22 @@ def test_profile_fields_flow_per_direction(world: World) -> None:
     assert upsert.action is CommandAction.UPSERT
     assert sorted(upsert.changed_fields) == ["name", "plan"]
     link.written(upsert, "u-1", fingerprints=[fingerprint("zendesk", "u-1", "plan", "premium")])
-    # plan flows only from Intercom; a Zendesk-side name change flows back
+    # plan flows only from Intercom, its owner: a Zendesk-side plan edit is set back; a
+    # Zendesk-side name change (name flows both ways) reaches Intercom
     plan = link.send(
         world.contact(
             Platform.ZENDESK, ZD, "u-1", name="Maria López", plan="free", changed=["name", "plan"]
         )
     )
-    [update] = plan.commands
-    assert update.target.platform is Platform.INTERCOM
+    by_platform = {c.target.platform: c for c in plan.commands}
+    update, back = by_platform[Platform.INTERCOM], by_platform[Platform.ZENDESK]
     assert update.changed_fields == ["name"]
     assert isinstance(update.data, Contact)
     assert update.data.name == "Maria López"
+    assert back.changed_fields == ["plan"]
+    assert isinstance(back.data, Contact)
+    assert back.data.plan == "premium"
+    assert "not_owner" in decisions(plan)
 
 
 def test_events_of_other_connectors_are_out_of_scope(world: World) -> None:
@@ -628,3 +633,29 @@ def test_a_reply_is_not_taken_for_a_reopen(world: World) -> None:
     assert echo.commands == []
     trail = [a.reason for p in (solved, echo) for a in p.audits]
     assert not any("intercom" in r and "changed status" in r for r in trail)
+
+
+@pytest.mark.parametrize("zendesk_first", [True, False], ids=["zendesk-first", "intercom-first"])
+def test_concurrent_profile_edits_converge_on_the_winner(world: World, zendesk_first: bool) -> None:
+    link = Link(world)
+    first = link.send(world.contact(Platform.INTERCOM, IC, "c-1", name="Maria", changed=["name"]))
+    [upsert] = first.commands
+    link.written(upsert, "u-1", fingerprints=[fingerprint("zendesk", "u-1", "name", "Maria")])
+    link.send(world.contact(Platform.INTERCOM, IC, "c-1", name="Maria"))  # learns c-1 is hers
+    second = world.tick(10)
+    # both renamed in the same second: precedence (Zendesk first) decides, whatever the order
+    on_zendesk = world.contact(
+        Platform.ZENDESK, ZD, "u-1", name="María López", changed=["name"], at=second
+    )
+    on_intercom = world.contact(
+        Platform.INTERCOM, IC, "c-1", name="Maria L.", at=second + timedelta(seconds=0.5)
+    )
+    plans = [
+        link.send(e)
+        for e in ((on_zendesk, on_intercom) if zendesk_first else (on_intercom, on_zendesk))
+    ]
+    last = {c.target.platform: c.data for p in plans for c in p.commands}
+    assert isinstance(last[Platform.INTERCOM], Contact)
+    assert last[Platform.INTERCOM].name == "María López"  # type: ignore[union-attr]
+    lost = [a for p in plans for a in p.audits if a.decision == "conflict_lost"]
+    assert [a.details["loser"] for a in lost] == ["intercom:Maria L."]

@@ -213,7 +213,8 @@ TOPICS: list[Any] = [
     ),
     pytest.param(
         "conversation.user.replied",
-        [(CASE, U, [], CUSTOMER), SOURCE, (MESSAGE, C, [], CUSTOMER)],
+        # the conversation is open after the reply: a reply reopens, so it names the status
+        [(CASE, U, ["status"], CUSTOMER), SOURCE, (MESSAGE, C, [], CUSTOMER)],
         id="user-replied",
     ),
     pytest.param(
