@@ -6,8 +6,9 @@ per-event decisions could not answer together:
 - **Which change wins?** Every change a person makes competes on a total order: its source
   time at ``resolution`` seconds (the coarsest platform clock: Intercom stamps whole
   seconds), then the configured platform ``precedence`` inside the same slot, then the exact
-  time. A field owner (``conflicts.owners``) always wins on its field. The order does not
-  depend on when the webhooks arrive, so every processing order elects the same winner.
+  time; a person whose record already showed the winner changed it knowingly and comes after
+  it. A field owner always wins on its field. Apart from what we know of what each person saw,
+  the order does not depend on when webhooks arrive.
 - **Does every record hold it?** After each event and each write result, each linked record
   is compared with the winner's value mapped to that platform (``reconcile``). A record that
   disagrees gets one write, unless the same write is already in flight (``pending``) or was
@@ -45,8 +46,8 @@ __all__ = [
     "settle_writes",
 ]
 
-#: re-assertions of one winner on one record before the register stops and says so: a
-#: safety net, far above what crossed writes need (one each)
+#: writes of one winner to one record before the register stops and says so (audited
+#: ``convergence_stalled``): a safety net, far above what crossed writes need (one each)
 MAX_REASSERTS = 3
 
 Observed = Literal["won", "lost", "stale", "echo", "unchanged", "not_owner"]
@@ -265,8 +266,8 @@ class Register:
         self.raw["w"] = [at, side, value]
         if winner is not None and (winner[1], winner[2]) == (side, value):
             return Competition("unchanged")  # the same value again: nothing new to write
-        self.raw.pop("tried", None)  # a new winner may be written everywhere again
-        self.raw.pop("held", None)
+        for note in ("tried", "held", "stalled"):  # a new winner: written everywhere again
+            self.raw.pop(note, None)
         return Competition("won", rival, superseded=rival if crossed else None)
 
     # -- write results ----------------------------------------------------------------------
@@ -317,6 +318,7 @@ class Register:
         sides: Sequence[str],
         project: Callable[[Any, str, str], Any],
         agrees: Callable[[str, Any], bool],
+        on_stalled: Callable[[str, Any], None] | None = None,
     ) -> list[Want]:
         """The writes that bring each of ``sides`` to the winner's value.
 
@@ -348,6 +350,10 @@ class Register:
                 if tried[0] == desired and (seen is None or float(seen[2]) <= float(tried[1])):
                     continue  # written already; nothing new reported since
                 if int(tried[2]) >= MAX_REASSERTS:
+                    stalled = self.raw.setdefault("stalled", [])
+                    if side not in stalled and on_stalled is not None:
+                        stalled.append(side)  # said once per winner
+                        on_stalled(side, desired)
                     continue
             wants.append(Want(side, desired, expect, reassert=tried is not None))
         return wants

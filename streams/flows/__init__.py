@@ -7,6 +7,7 @@ reaches.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -51,6 +52,22 @@ class Decisions:
 
     def connector_for(self, side: Side) -> str:
         return self.state.connectors.get(side) or getattr(self.config.connectors, side)
+
+    def stalled(self, field: str) -> Callable[[str, Any], None]:
+        """The note for a register that stopped writing a winner to a record (its safety
+        cap): somebody has to look."""
+
+        def note(side: str, value: Any) -> None:
+            self.note(
+                "sync",
+                "convergence_stalled",
+                f"{side} still does not hold {field}={value!r} after repeated writes; the sync "
+                f"stops writing it until a person changes {field} again. Check the record on "
+                f"{side} and the sink's audit records for why the value does not stay",
+                field=field,
+            )
+
+        return note
 
     def note(self, stage: str, decision: str, reason: str, **details: Any) -> None:
         self.audits.append(

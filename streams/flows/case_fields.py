@@ -272,7 +272,8 @@ def reconcile_case(ctx: Decisions) -> None:
             continue
         register = Register(state.registers[name])
         spec = _Field(config, name)
-        for want in register.wants(sides, spec.project, spec.agrees_with(register)):
+        stalled = ctx.stalled("tags" if name.startswith(_TAG) else name)
+        for want in register.wants(sides, spec.project, spec.agrees_with(register), stalled):
             winner = register.winner
             assert winner is not None
             if name == "status" and not _status_may(ctx, register, want.side, want.value):

@@ -140,7 +140,9 @@ def reconcile_contact(ctx: Decisions) -> None:
             continue
         register = Register(state.registers[key])
         spec = _ProfileField(config, name)
-        for want in register.wants(_SIDES, spec.project, spec.agrees_with(register)):
+        for want in register.wants(
+            _SIDES, spec.project, spec.agrees_with(register), ctx.stalled(name)
+        ):
             target = _side(want.side)
             updates.setdefault(target, {})[name] = want.value
             registers.setdefault(target, []).append((register, want.value))

@@ -31,6 +31,7 @@ from schemas.models import (
     WriteResult,
 )
 from streams.config import SyncConfig
+from streams.converge import MAX_REASSERTS
 from streams.sync import Plan, SyncPlanner
 from tests.streams.builders import ADMIN, BOT, IC, ZD, World
 
@@ -659,3 +660,25 @@ def test_concurrent_profile_edits_converge_on_the_winner(world: World, zendesk_f
     assert last[Platform.INTERCOM].name == "María López"  # type: ignore[union-attr]
     lost = [a for p in plans for a in p.audits if a.decision == "conflict_lost"]
     assert [a.details["loser"] for a in lost] == ["intercom:Maria L."]
+
+
+def test_a_value_the_record_does_not_keep_is_written_a_bounded_number_of_times(
+    world: World,
+) -> None:
+    """Something on Intercom reopens every conversation we close (an automation reporting as
+    the system): the winner is written a few times, then the sync stops and says so."""
+    link = Link(world)
+    escalated(world, link)
+    attempts = list(link.send(world.ticket(status=CaseStatus.SOLVED, changed=["status"])).commands)
+    stalled: list[str] = []
+    for _ in range(6):
+        closed = [fingerprint("intercom", "conv-1", "status", "closed")]
+        link.written(attempts[-1], "conv-1", fingerprints=closed)
+        reverted = link.send(
+            world.conversation(status=CaseStatus.OPEN, actor=Actor(kind=ActorKind.SYSTEM))
+        )
+        attempts += reverted.commands
+        stalled += [d for d in decisions(reverted) if d == "convergence_stalled"]
+    assert len(attempts) == MAX_REASSERTS
+    assert {a.data.status for a in attempts} == {CaseStatus.CLOSED}  # type: ignore[union-attr]
+    assert stalled == ["convergence_stalled"]  # said once
