@@ -170,6 +170,7 @@ class Register:
         person: bool = False,
         views_are_changes: bool = True,
         sequence: int | None = None,
+        changed_since: float | None = None,
         policy: Policy,
         agrees: Callable[[str, Any], bool],
     ) -> Competition:
@@ -182,7 +183,8 @@ class Register:
         when the platform reports every change of this field explicitly, so a copy of the
         record that differs is only news of where the record is (its change report is on its
         way, with the change's own time); ``sequence``: the record's own version counter when
-        the platform has one finer than its clock (Intercom's part ids).
+        the platform has one finer than its clock (Intercom's part ids); ``changed_since``:
+        when this record was reported before (a change seen only in a copy counts from then).
         ``agrees(side, value)``: is ``value`` on ``side`` the current winner's value (used to
         tell a concurrent change from a later one).
         """
@@ -206,6 +208,7 @@ class Register:
         ):
             # The record's own counter orders what the clock cannot (the same second).
             newer = sequence > known_sequence
+        by_us = self._ours(side)  # the record's previous value: written there by us?
         if newer:
             # ``noted`` moves only when the value does: a record re-sent unchanged is no news
             # for the loop guard in ``wants``.
@@ -229,7 +232,12 @@ class Register:
                 return Competition("unchanged")  # the change's own report is on its way
         # An explicit report is a change even when we knew the same value: a person undid
         # what we were writing there, before its echo reached us.
-        return self._compete(side, value, at, policy, previous, agrees, newer=newer)
+        if not explicit and changed_since is not None:
+            # A copy of the record shows the change, not when it happened: somewhere after the
+            # previous report of this record. It counts from then, so a person's change on
+            # the other side in between is not outvoted by a late copy.
+            at = min(at, changed_since)
+        return self._compete(side, value, at, policy, previous, agrees, newer=newer, by_us=by_us)
 
     def _compete(
         self,
@@ -241,17 +249,20 @@ class Register:
         agrees: Callable[[str, Any], bool],
         *,
         newer: bool,
+        by_us: bool,
     ) -> Competition:
         winner = self.winner
         rival = (winner[1], winner[2]) if winner else None
         if policy.owner is not None and side != policy.owner:
             return Competition("not_owner", rival)
-        # A person whose record already showed the winner changed it knowingly: their change
-        # comes after it even in the same second (an Intercom admin reopening what our write
-        # had just closed), never from an earlier one. Otherwise the two changes crossed.
+        # A person whose record showed the winner, written there by us, changed it knowingly:
+        # their change comes after it even in the same second (an Intercom admin reopening
+        # what our write had just closed), never from an earlier one. A record that merely
+        # agreed (mappings are not one-to-one) proves nothing: then the two changes crossed.
         informed = (
             newer
             and previous is not _MISSING
+            and by_us
             and agrees(side, previous)
             and (winner is None or policy.slot(at) >= policy.slot(winner[0]))
         )

@@ -152,6 +152,8 @@ def observe_case(ctx: FlowContext, case: Case, *, ours: bool) -> None:
         if key is not None:
             values.setdefault(_TAG + key, False)
     at = ctx.source_time
+    reported = [s[0] for raw in state.registers.values() if (s := Register(raw).seen(side))]
+    changed_since = max(reported, default=None)
     actor = ctx.event.source.actor
     version = ctx.event.source.source_version
     sequence = int(version) if version and version.isdigit() else None
@@ -184,6 +186,7 @@ def observe_case(ctx: FlowContext, case: Case, *, ours: bool) -> None:
             person=person,
             views_are_changes=field_name not in _REPORTED_EXPLICITLY.get(side, frozenset()),
             sequence=sequence,
+            changed_since=changed_since,
             policy=spec.policy(),
             agrees=spec.agrees_with(register),
         )

@@ -79,6 +79,9 @@ def _observe(ctx: FlowContext, contact: Contact) -> None:
     side, config, state = ctx.side, ctx.config, ctx.state
     changed = set(ctx.event.changed_fields)
     actor = ctx.event.source.actor
+    profile = [raw for key, raw in state.registers.items() if key.startswith(_PROFILE)]
+    reported = [s[0] for raw in profile if (s := Register(raw).seen(side))]
+    changed_since = max(reported, default=None)
     for name in sorted(config.profile_fields):
         value = profile_value(contact, name)
         spec = _ProfileField(config, name)
@@ -95,6 +98,7 @@ def _observe(ctx: FlowContext, contact: Contact) -> None:
             explicit=side == "zendesk" and name in changed,
             ours=actor.kind is ActorKind.INTEGRATION,
             views_are_changes=side == "intercom",
+            changed_since=changed_since,
             policy=spec.policy(),
             agrees=spec.agrees_with(register),
         )
