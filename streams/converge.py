@@ -216,7 +216,9 @@ class Register:
             self._set_seen(side, at, value, kept, sequence)
         in_flight = [f[0] for f in self._in_flight(side)]
         if ours or (value in in_flight and not (person and explicit)):
-            if newer:
+            if newer and (explicit or value in in_flight):
+                # what we wrote there (the echo of our tag write also copies the status,
+                # which we did not write)
                 self._mark_ours(side)
             # Our write in flight, reported back (layer two); a person who explicitly set
             # the same value still competes (their change may win over ours).
