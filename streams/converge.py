@@ -289,7 +289,16 @@ class Register:
         may still be on their way too: each one's echo is recognised until its answer."""
         self.raw.setdefault("pending", {}).setdefault(side, []).append([value, command_id, step])
 
-    def settle(self, side: str, command_id: str, *, applied: bool, at: float, noted: int) -> bool:
+    def settle(
+        self,
+        side: str,
+        command_id: str,
+        *,
+        applied: bool,
+        at: float,
+        noted: int,
+        sequence: int | None = None,
+    ) -> bool:
         """The write ``command_id`` to ``side`` has its result; True when it was ours to settle.
 
         ``applied``: the platform took the value (the sink's fingerprints name the field);
@@ -312,8 +321,11 @@ class Register:
             # so the answer of the latest one tells what the record holds after them.
             seen = self.seen(side)
             earlier = seen is not None and seen[2] <= issued and seen[0] <= at
+            known = self._seen_sequence(side)
+            if sequence is not None and known is not None:
+                earlier = known < sequence  # the record's own counter says which came last
             if seen is None or earlier or (self._ours(side) and latest):
-                self._set_seen(side, at, value, noted, assumed=True)
+                self._set_seen(side, at, value, noted, sequence, assumed=True)
                 holds = True
         # Taken, and nothing reported since it was issued: only what the platform reports
         # after this answer is news. Otherwise (refused because a person changed the field,
@@ -380,12 +392,16 @@ def settle_writes(
     written: set[str],
     at: float,
     noted: int,
+    sequence: int | None = None,
 ) -> None:
     """Our write ``command_id`` to ``side`` has its answer. ``written``: the fields the
-    platform took, as the sink's fingerprints name them. Registers are named after the field
+    platform took, as the sink's fingerprints name them; ``sequence``: the record's version
+    after the write, when the platform has one. Registers are named after the field
     (``status``), per tag (``tag:<name>``: the fingerprint field is ``tags``) or per profile
     field (``profile:<field>``)."""
     for name, raw in registers.items():
         kind, _, rest = name.partition(":")
         field = {"tag": "tags", "profile": rest}.get(kind, name) if rest else name
-        Register(raw).settle(side, command_id, applied=field in written, at=at, noted=noted)
+        Register(raw).settle(
+            side, command_id, applied=field in written, at=at, noted=noted, sequence=sequence
+        )

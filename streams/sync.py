@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from connectors.base.commands import CREATED_VERSION
 from connectors.base.links import case_link_id
 from schemas.models import (
     ActorKind,
@@ -172,6 +173,7 @@ class SyncPlanner:
         if not state.registers:
             return
         written = {fp.rsplit(":", 2)[1] for fp in result.fingerprints if fp.count(":") >= 3}
+        version = result.created_ids.get(CREATED_VERSION, "")
         if result.outcome is WriteOutcome.FAILED:
             written = set()
         settle_writes(
@@ -181,6 +183,7 @@ class SyncPlanner:
             written=written,
             at=result.written_at.timestamp(),
             noted=state.steps,
+            sequence=int(version) if version.isdigit() else None,
         )
         decisions = Decisions(
             self.config, state, now, f"write:{result.command_id}", result.written_at

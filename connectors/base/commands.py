@@ -40,6 +40,7 @@ from schemas.models import Message
 
 __all__ = [
     "CREATED_MESSAGE",
+    "CREATED_VERSION",
     "OPTION_EXPECT_PREFIX",
     "OPTION_GROUP_ID",
     "OPTION_SOURCE_PLATFORM",
@@ -65,6 +66,10 @@ OPTION_SOURCE_PLATFORM = "source_platform"
 #: ``created_ids`` keys: the message of a message/append, and each position of a
 #: case/upsert's thread (``thread_key(i)``)
 CREATED_MESSAGE = "message"
+#: ``created_ids`` key: the record's own version after the write, where the platform has one
+#: finer than its clock (Intercom: the newest part id), so the sync stage can order the
+#: write against the platform's reports of the same second
+CREATED_VERSION = "version"
 
 
 def thread_key(index: int) -> str:

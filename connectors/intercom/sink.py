@@ -53,6 +53,7 @@ from app.errors import ConfigurationError, FatalAPIError, RateLimitedError, Retr
 from app.settings import ConnectorSettings
 from connectors.base.commands import (
     CREATED_MESSAGE,
+    CREATED_VERSION,
     OPTION_SOURCE_PLATFORM,
     OPTION_TAGS_ADDED,
     OPTION_TAGS_REMOVED,
@@ -286,6 +287,7 @@ class IntercomSink(Sink):
         fields = set(command.changed_fields)
         fps: list[str] = []
         done: list[str] = []
+        version: dict[str, str] = {}
         snapshot: ic.Conversation | None = None
         if "status" in fields:
             if case.status in _CLOSE:
@@ -300,6 +302,9 @@ class IntercomSink(Sink):
                 status = ic.case_status(snapshot.state, snapshot.open).value
                 fps.append(fingerprint(self.platform, cid, "status", status))
                 done.append(f"status={status}")
+                parts = [int(p.id) for p in snapshot.parts if p.id.isdigit()]
+                if parts:  # orders this write against Intercom's same-second reports
+                    version[CREATED_VERSION] = str(max(parts))
         added = decode_list(command.options.get(OPTION_TAGS_ADDED))
         removed = decode_list(command.options.get(OPTION_TAGS_REMOVED))
         if added or removed:
@@ -330,7 +335,7 @@ class IntercomSink(Sink):
             done.append("attributes")
         for unsupported in sorted(fields & {"priority", "assignee"}):
             done.append(f"{unsupported} not writable through the Intercom API")
-        return _Outcome(cid, bool(fps), "; ".join(done) or "nothing to change", fps)
+        return _Outcome(cid, bool(fps), "; ".join(done) or "nothing to change", fps, version)
 
     async def _tags(
         self, cid: str, current: list[ic.Tag], added: list[str], removed: list[str]

@@ -214,6 +214,8 @@ class Interleavings(RuleBasedStateMachine):
             target_entity_id=target,
             latency_ms=1.0,
             fingerprints=[fingerprint(side, target, f, values[f]) for f in fields],
+            # Intercom's answer names the newest part (our status change is one)
+            created_ids={"version": str(self.parts)} if side == "intercom" else {},
             written_at=self.world.clock
             + timedelta(seconds=self.now - self.world.clock.timestamp()),
         )
