@@ -322,7 +322,7 @@ class Register:
             seen = self.seen(side)
             earlier = seen is not None and seen[2] <= issued and seen[0] <= at
             known = self._seen_sequence(side)
-            if sequence is not None and known is not None:
+            if sequence is not None and known is not None and sequence != known:
                 earlier = known < sequence  # the record's own counter says which came last
             if seen is None or earlier or (self._ours(side) and latest):
                 self._set_seen(side, at, value, noted, sequence, assumed=True)
