@@ -45,7 +45,8 @@ unit: install
 SOAK_EXAMPLES ?= 5000
 SOAK_SCRIPTS ?= 200
 soak: jars
-	DESKSTREAM_MODEL_EXAMPLES=$(SOAK_EXAMPLES) $(BIN)/pytest -q tests/streams/test_convergence_model.py
+	DESKSTREAM_MODEL_EXAMPLES=$(SOAK_EXAMPLES) $(BIN)/pytest -q --timeout=3600 \
+		tests/streams/test_convergence_model.py
 	DESKSTREAM_E2E_SCRIPTS=$(SOAK_SCRIPTS) $(BIN)/pytest -s -q --basetemp=.deskstream/soak \
 		tests/e2e/test_concurrent_edits.py::test_randomized_concurrent_edits_converge
 
