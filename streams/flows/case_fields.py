@@ -31,7 +31,6 @@ from streams.flows import Decisions, FlowContext
 from streams.mapping import Side, map_priority, map_status
 
 __all__ = [
-    "SCALAR_FIELDS",
     "observe_case",
     "reconcile_case",
     "tag_key",
@@ -39,7 +38,6 @@ __all__ = [
     "track_create",
 ]
 
-SCALAR_FIELDS = ("status", "priority")
 #: fields whose every change the platform reports with its own event (Zendesk: one event per
 #: field; Intercom: a topic per status change and priority, a tag topic per tag added). For
 #: these, a copy of the record that differs is not a change: the change's own event comes
@@ -129,8 +127,8 @@ class _Field:
         return Policy(self.config.clock_tolerance_seconds, conflicts.precedence, owner)
 
 
-def _register(ctx_state_registers: dict[str, dict[str, Any]], name: str) -> Register:
-    return Register(ctx_state_registers.setdefault(name, {}))
+def _register(registers: dict[str, dict[str, Any]], name: str) -> Register:
+    return Register(registers.setdefault(name, {}))
 
 
 # -- observation -------------------------------------------------------------------------------
