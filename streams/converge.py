@@ -157,6 +157,22 @@ class Register:
         s = self.raw.get("seen", {}).get(side)
         return bool(s and len(s) > 4 and s[4])
 
+    def agreement(self, project: Callable[[Any, str, str], Any]) -> Callable[[str, Any], bool]:
+        """``agrees(side, value)``: is ``value`` on ``side`` the winner's value spelled for
+        ``side`` by ``project`` (equality, not "maps back to the winner": an Intercom admin who
+        reopens a conversation means open, though a pending Zendesk ticket is an open Intercom
+        conversation too)? No winner, or a value that does not flow there: it agrees."""
+
+        def agrees(side: str, value: Any) -> bool:
+            winner = self.winner
+            if winner is None:
+                return True
+            _, origin, won = winner
+            desired = won if side == origin else project(won, origin, side)
+            return desired is None or bool(value == desired)
+
+        return agrees
+
     # -- observations -----------------------------------------------------------------------
     def observe(
         self,

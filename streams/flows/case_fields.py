@@ -14,7 +14,6 @@ name when ``unmapped: pass`` (``drop``: it stays where it is); steering tags
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,22 +104,6 @@ class _Field:
         priority = map_priority(self.config, src, Priority(value))
         return priority.value if priority else None
 
-    def agrees_with(self, register: Register) -> Callable[[str, Any], bool]:
-        """Does ``value`` on ``side`` agree with the winner: is it the winner's value spelled
-        for ``side``? (Equality, not "maps back to the winner": an Intercom admin who
-        reopens a conversation means open, even though a pending Zendesk ticket is also an
-        open Intercom conversation.)"""
-
-        def agrees(side: str, value: Any) -> bool:
-            winner = register.winner
-            if winner is None:
-                return True
-            _, origin, won = winner
-            desired = won if side == origin else self.project(won, origin, side)
-            return desired is None or bool(value == desired)
-
-        return agrees
-
     def policy(self) -> Policy:
         conflicts = self.config.conflicts
         owner = None if self.name.startswith(_TAG) else conflicts.owners.get(self.name)
@@ -186,7 +169,7 @@ def observe_case(ctx: FlowContext, case: Case, *, ours: bool) -> None:
             sequence=sequence,
             changed_since=changed_since,
             policy=spec.policy(),
-            agrees=spec.agrees_with(register),
+            agrees=register.agreement(spec.project),
         )
         _audit(ctx, name, side, value, outcome)
 
@@ -274,7 +257,7 @@ def reconcile_case(ctx: Decisions) -> None:
         register = Register(state.registers[name])
         spec = _Field(config, name)
         stalled = ctx.stalled("tags" if name.startswith(_TAG) else name)
-        for want in register.wants(sides, spec.project, spec.agrees_with(register), stalled):
+        for want in register.wants(sides, spec.project, register.agreement(spec.project), stalled):
             winner = register.winner
             assert winner is not None
             if name == "status" and not _status_may(ctx, register, want.side, want.value):
@@ -365,5 +348,5 @@ def track_create(ctx: Decisions, target: str, command_id: str) -> None:
     for name in sorted(ctx.state.registers):
         register = Register(ctx.state.registers[name])
         spec = _Field(ctx.config, name)
-        for want in register.wants([target], spec.project, spec.agrees_with(register)):
+        for want in register.wants([target], spec.project, register.agreement(spec.project)):
             register.track(target, want.value, command_id, step=ctx.state.steps)

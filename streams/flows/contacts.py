@@ -13,7 +13,6 @@ name their field, so only those compete.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,16 +48,6 @@ class _ProfileField:
         if owner is None and self.direction != "both":
             owner = self.direction.split("_to_")[0]
         return Policy(self.config.clock_tolerance_seconds, self.config.conflicts.precedence, owner)
-
-    def agrees_with(self, register: Register) -> Callable[[str, Any], bool]:
-        def agrees(side: str, value: Any) -> bool:
-            winner = register.winner
-            if winner is None:
-                return True
-            desired = winner[2] if side == winner[1] else self.project(winner[2], winner[1], side)
-            return desired is None or bool(value == desired)
-
-        return agrees
 
 
 def on_contact(ctx: FlowContext) -> None:
@@ -100,7 +89,7 @@ def _observe(ctx: FlowContext, contact: Contact) -> None:
             views_are_changes=side == "intercom",
             changed_since=changed_since,
             policy=spec.policy(),
-            agrees=spec.agrees_with(register),
+            agrees=register.agreement(spec.project),
         )
         _audit(ctx, name, side, value, outcome)
 
@@ -145,7 +134,7 @@ def reconcile_contact(ctx: Decisions) -> None:
         register = Register(state.registers[key])
         spec = _ProfileField(config, name)
         for want in register.wants(
-            _SIDES, spec.project, spec.agrees_with(register), ctx.stalled(name)
+            _SIDES, spec.project, register.agreement(spec.project), ctx.stalled(name)
         ):
             target = _side(want.side)
             updates.setdefault(target, {})[name] = want.value
