@@ -60,6 +60,8 @@ def build_app(settings: Settings) -> Deskstream:
         settings.app_id,
         broker=[f"kafka://{server}" for server in servers.split(",")],
         store=settings.table_store,
+        # Table stores and faust's own files under the state dir, never in the working dir.
+        datadir=str(settings.state_dir / "tables" / settings.app_id),
         autodiscover=False,
         processing_guarantee="at_least_once",
         topic_partitions=settings.partitions,

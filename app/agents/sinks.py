@@ -85,9 +85,7 @@ class SinkRunner:
         kind, message, status = "sink_bug", "", None
         try:
             sink = self.sink(command.target.connector_id)
-            budget = getattr(sink, "budget", None)
-            if budget is not None:
-                budget.set_share(*share)
+            sink.budget.set_share(*share)
             result = await call_with_retries(attempt, self._policy)
         except FatalAPIError as exc:
             kind, message, status = "fatal_api", str(exc), exc.status

@@ -17,6 +17,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from connectors.base.ratelimit import RateBudget
 from schemas.models import SyncCommand
 
 __all__ = ["Sink", "SinkResult"]
@@ -46,6 +47,12 @@ class Sink(abc.ABC):
     @abc.abstractmethod
     async def execute(self, command: SyncCommand) -> SinkResult:
         """Write one command; raise RateLimitedError / RetriableAPIError / FatalAPIError."""
+
+    @property
+    @abc.abstractmethod
+    def budget(self) -> RateBudget:
+        """The credential's rate budget; the sink agent gives it this worker's share (the
+        commands partitions it owns), so a cluster spends the account's limit once."""
 
     @abc.abstractmethod
     async def aclose(self) -> None:

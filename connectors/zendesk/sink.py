@@ -218,6 +218,10 @@ class ZendeskSink(Sink):
         )
         return result
 
+    @property
+    def budget(self) -> RateBudget:
+        return self.client.budget
+
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
