@@ -1,10 +1,15 @@
-"""Fault injection: latency, 5xx, outages, 429 bursts, and the webhook faults the dispatcher
-applies (redelivery, duplication, reordering, delay) plus CDC gaps for Salesforce.
+"""Fault injection: latency, 5xx, outages, 429 bursts, ambiguous writes (applied, then the
+answer lost: see :mod:`connectors.base.sandbox.ambiguous`), and the webhook faults the
+dispatcher applies (redelivery, duplication, reordering, delay) plus CDC gaps for Salesforce.
 
 A :class:`FaultProfile` is a plain value. Named profiles (``none``, ``flaky``, ``outage``,
-``chaos``) come from :func:`load_profile`. :class:`FaultInjector` turns the HTTP part of a
-profile into an aiohttp middleware; the error bodies it returns come from the platform
-(:class:`ErrorFactory`), so an injected 503 looks exactly like that platform's own 503.
+``chaos``, ``ambiguous``, ``burst``) come from :func:`load_profile`. :class:`FaultInjector`
+turns the HTTP part of a profile into an aiohttp middleware; the error bodies it returns come
+from the platform (:class:`ErrorFactory`), so an injected 503 looks exactly like that
+platform's own 503.
+
+Faults that refuse a request (outage, 429, ``error_rate``) are decided before the handler runs
+and leave the state alone; an ambiguous write is decided before and lost after it ran.
 
 Outage windows are seconds relative to the moment the profile was applied (sandbox start or
 the last ``PUT /_sandbox/faults``), read on the sandbox's clock.
@@ -21,6 +26,14 @@ from typing import Protocol
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from connectors.base.sandbox.ambiguous import (
+    AMBIGUOUS_MODES,
+    AmbiguousMode,
+    lose_answer,
+)
+from connectors.base.sandbox.ambiguous import (
+    is_write as writes_by_method,
+)
 from connectors.base.sandbox.clock import Clock
 
 __all__ = [
@@ -39,6 +52,8 @@ logger = logging.getLogger(__name__)
 ADMIN_PREFIX = "/_sandbox"
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: Whether a request may change state (only those can be ambiguous).
+WritePredicate = Callable[[web.Request], bool]
 
 _SERVER_ERROR_CODES: dict[int, str] = {
     500: "server_error",
@@ -67,6 +82,12 @@ class FaultProfile(BaseModel):
     webhook_reorder_window: int = Field(0, ge=0)
     webhook_delay_ms: float = Field(0.0, ge=0)
     cdc_gap_rate: float = Field(0.0, ge=0, le=1)
+    #: share of writes applied and then answered with a lost answer (``ambiguous_modes``)
+    ambiguous_write_rate: float = Field(0.0, ge=0, le=1)
+    ambiguous_modes: tuple[AmbiguousMode, ...] = Field(AMBIGUOUS_MODES, min_length=1)
+    #: how long a ``timeout`` holds the answer: longer than the clients' timeouts (30 s for
+    #: Zendesk, 15 s for Intercom), or the client simply waits and nothing is ambiguous
+    ambiguous_delay_s: float = Field(31.0, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> FaultProfile:
@@ -103,6 +124,23 @@ PROFILES: dict[str, FaultProfile] = {
     ),
     # The platform is down for a minute, 30 s after start; otherwise healthy.
     "outage": FaultProfile(name="outage", outage_windows=((30.0, 90.0),)),
+    # Only ambiguous writes: one write in five lands and its answer is lost.
+    "ambiguous": FaultProfile(name="ambiguous", ambiguous_write_rate=0.2),
+    # A busy hour: 429 bursts, jittery latency, webhook noise, and one write in twenty
+    # ambiguous (a run of ~30 conversations, a few hundred writes, sees several).
+    "burst": FaultProfile(
+        name="burst",
+        latency_ms=5,
+        latency_jitter_ms=30,
+        burst_429_every=40,
+        burst_429_length=5,
+        burst_429_retry_after_s=1.0,
+        webhook_redelivery_rate=0.2,
+        webhook_duplicate_rate=0.2,
+        webhook_reorder_window=8,
+        webhook_delay_ms=20,
+        ambiguous_write_rate=0.05,
+    ),
     # Everything at once, hard enough to shake out lost or duplicated writes.
     "chaos": FaultProfile(
         name="chaos",
@@ -148,6 +186,12 @@ class FaultCounters:
     outages: int = 0
     bursts_429: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
+    #: writes applied whose answer was lost, by mode (``5xx``, ``reset``, ``timeout``)
+    ambiguous: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ambiguous_writes(self) -> int:
+        return sum(self.ambiguous.values())
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -157,6 +201,8 @@ class FaultCounters:
             "outages": self.outages,
             "bursts_429": self.bursts_429,
             "injected_by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+            "ambiguous_writes": self.ambiguous_writes,
+            "ambiguous_by_mode": dict(sorted(self.ambiguous.items())),
         }
 
 
@@ -170,9 +216,15 @@ class FaultInjector:
         errors: ErrorFactory,
         rng: random.Random,
         clock: Clock,
+        is_write: WritePredicate | None = None,
+        ambiguous_rng: random.Random | None = None,
     ) -> None:
         self._errors = errors
         self._rng = rng
+        # Its own generator, so turning ambiguous writes on leaves the other faults' draws
+        # (and the tests pinned on them) as they were.
+        self._ambiguous_rng = ambiguous_rng or rng
+        self._is_write = is_write or writes_by_method
         self._clock = clock
         self.counters = FaultCounters()
         self.profile = profile
@@ -221,6 +273,16 @@ class FaultInjector:
             return self._errors.error_response(status, code, "An internal error occurred.")
         return None
 
+    def _ambiguous_mode(self, request: web.Request) -> AmbiguousMode | None:
+        """The way this write's answer is lost, or None; drawn only for writes, so reads
+        never shift the sequence of a seed."""
+        profile = self.profile
+        if not profile.ambiguous_write_rate or not self._is_write(request):
+            return None
+        if self._ambiguous_rng.random() >= profile.ambiguous_write_rate:
+            return None
+        return self._ambiguous_rng.choice(profile.ambiguous_modes)
+
     @web.middleware
     async def middleware(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
         if request.path.startswith(ADMIN_PREFIX):
@@ -229,4 +291,30 @@ class FaultInjector:
         if injected is not None:
             logger.debug("sandbox fault injected path=%s status=%s", request.path, injected.status)
             return injected
-        return await handler(request)
+        mode = self._ambiguous_mode(request)
+        answer = await handler(request)
+        if mode is None or answer.status >= 400 or answer.prepared:
+            # Refused by the platform itself: nothing applied, nothing ambiguous. (A streamed
+            # answer has left already and cannot be lost any more.)
+            return answer
+        profile = self.profile
+        status = self._ambiguous_rng.choice(profile.error_statuses) if mode == "5xx" else 0
+        self.counters.ambiguous[mode] = self.counters.ambiguous.get(mode, 0) + 1
+        if status:
+            self._count(status)
+        logger.info(
+            "sandbox ambiguous write method=%s path=%s applied=%s lost_by=%s",
+            request.method,
+            request.path,
+            answer.status,
+            mode,
+        )
+        return await lose_answer(
+            mode,
+            request,
+            answer,
+            errors=self._errors,
+            status=status,
+            code=_SERVER_ERROR_CODES.get(status, "server_error"),
+            delay_s=profile.ambiguous_delay_s,
+        )

@@ -6,7 +6,8 @@ API every sandbox shares:
 * ``POST /_sandbox/reset``    forget all state (and counters);
 * ``GET  /_sandbox/snapshot`` the platform's state as JSON;
 * ``GET  /_sandbox/state``    counters: requests, injected faults, webhook deliveries;
-* ``PUT  /_sandbox/faults``   apply ``{"profile": "flaky"}`` or a full :class:`FaultProfile`;
+* ``PUT  /_sandbox/faults``   apply ``{"profile": "flaky"}`` or a full :class:`FaultProfile`
+  (ambiguous writes included: :mod:`connectors.base.sandbox.ambiguous`);
 * ``POST /_sandbox/clock``    ``{"advance_s": N}`` moves a :class:`ManualClock` forward.
 
 :func:`run_sandboxes` serves several sandboxes on loopback ports (0 picks a free one) and
@@ -30,6 +31,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware as _Middleware
 from pydantic import ValidationError
 
+from connectors.base.sandbox.ambiguous import is_write
 from connectors.base.sandbox.clock import Clock, ManualClock, SystemClock
 from connectors.base.sandbox.faults import (
     ADMIN_PREFIX,
@@ -156,6 +158,12 @@ class PlatformSandbox(abc.ABC):
     def rate_limited_response(self, retry_after: float) -> web.StreamResponse:
         """This platform's 429, with its own headers (used for injected 429 bursts)."""
 
+    def is_write(self, request: web.Request) -> bool:
+        """Whether ``request`` may change state: only those can be ambiguous writes. Every
+        POST, PUT, PATCH and DELETE by default; a platform whose reads travel as POST
+        (searches, long polls, token exchanges) leaves them out."""
+        return is_write(request)
+
     def counters(self) -> dict[str, Any]:
         """Extra platform counters for ``GET /_sandbox/state``."""
         return {}
@@ -264,7 +272,12 @@ def build_app(sandbox: PlatformSandbox) -> web.Application:
     """An aiohttp application serving ``sandbox`` with faults and the admin API."""
     context = sandbox.context
     injector = FaultInjector(
-        context.faults, errors=sandbox, rng=context.derive_rng("faults"), clock=context.clock
+        context.faults,
+        errors=sandbox,
+        rng=context.derive_rng("faults"),
+        clock=context.clock,
+        is_write=sandbox.is_write,
+        ambiguous_rng=context.derive_rng("ambiguous"),
     )
     app = web.Application(middlewares=[injector.middleware, *sandbox.middlewares()])
     app[SANDBOX_KEY] = sandbox

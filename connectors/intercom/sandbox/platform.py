@@ -69,6 +69,10 @@ class IntercomSandbox(PlatformSandbox):
     def middlewares(self) -> list[Middleware]:
         return [self.gateway.middleware]
 
+    def is_write(self, request: web.Request) -> bool:
+        # Searches are reads sent as POST (``/contacts/search``, ``/conversations/search``).
+        return super().is_write(request) and not request.path.endswith("/search")
+
     def reset(self) -> None:
         self.state.reset()
         self.limiter.reset()

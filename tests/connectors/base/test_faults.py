@@ -126,7 +126,7 @@ def test_named_profiles_load(name: str) -> None:
 
 
 def test_unknown_profile_lists_the_known_ones() -> None:
-    with pytest.raises(ValueError, match="chaos, flaky, none, outage"):
+    with pytest.raises(ValueError, match="ambiguous, burst, chaos, flaky, none, outage"):
         load_profile("doom")
 
 
@@ -139,8 +139,23 @@ def test_unknown_profile_lists_the_known_ones() -> None:
         {"burst_429_length": 3},
         {"latency_ms": -1},
         {"surprise": True},
+        {"ambiguous_write_rate": 1.1},
+        {"ambiguous_modes": []},
+        {"ambiguous_modes": ["explode"]},
+        {"ambiguous_delay_s": 0},
     ],
-    ids=["rate-over-1", "window-backwards", "non-5xx", "burst-without-every", "negative", "extra"],
+    ids=[
+        "rate-over-1",
+        "window-backwards",
+        "non-5xx",
+        "burst-without-every",
+        "negative",
+        "extra",
+        "ambiguous-rate-over-1",
+        "no-ambiguous-mode",
+        "unknown-ambiguous-mode",
+        "no-delay",
+    ],
 )
 def test_invalid_profiles_are_refused(fields: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
@@ -155,3 +170,119 @@ async def test_put_faults_refuses_bad_profiles(
     assert (await http.put("/_sandbox/faults", json={"error_rate": 2})).status_code == 400
     assert (await http.put("/_sandbox/faults", content=b"[1]")).status_code == 400
     assert (await http.get("/_sandbox/faults")).json()["name"] == "none"
+
+
+# -- ambiguous writes: applied, then the answer lost ---------------------------------------
+
+
+async def _ambiguous(
+    http: httpx.AsyncClient, mode: str, *, rate: float = 1.0, delay_s: float = 30.0
+) -> None:
+    profile = {
+        "ambiguous_write_rate": rate,
+        "ambiguous_modes": [mode],
+        "ambiguous_delay_s": delay_s,
+    }
+    assert (await http.put("/_sandbox/faults", json=profile)).status_code == 200
+
+
+async def _faults(http: httpx.AsyncClient) -> dict[str, Any]:
+    state: dict[str, Any] = (await http.get("/_sandbox/state")).json()["faults"]
+    return state
+
+
+async def test_ambiguous_5xx_applies_the_write_then_answers_an_error(
+    notes_http: tuple[NotesSandbox, httpx.AsyncClient],
+) -> None:
+    sandbox, http = notes_http
+    await _ambiguous(http, "5xx")
+    answers = [await http.post("/notes", json={"text": f"n{i}"}) for i in range(5)]
+    assert {a.status_code for a in answers} <= {500, 502, 503}
+    assert all(a.json()["message"] == "An internal error occurred." for a in answers)
+    assert sandbox.notes == ["n0", "n1", "n2", "n3", "n4"]  # every one of them landed
+    faults = await _faults(http)
+    assert faults["ambiguous_writes"] == 5
+    assert faults["ambiguous_by_mode"] == {"5xx": 5}
+    assert sum(faults["injected_by_status"].values()) == 5
+
+
+async def test_ambiguous_reset_applies_the_write_then_drops_the_connection(
+    notes_http: tuple[NotesSandbox, httpx.AsyncClient],
+) -> None:
+    sandbox, http = notes_http
+    await _ambiguous(http, "reset")
+    for i in range(3):
+        with pytest.raises(httpx.RemoteProtocolError):
+            await http.post("/notes", json={"text": f"n{i}"})
+    assert sandbox.notes == ["n0", "n1", "n2"]
+    assert (await _faults(http))["ambiguous_by_mode"] == {"reset": 3}
+
+
+async def test_ambiguous_timeout_applies_the_write_then_answers_too_late(
+    notes_http: tuple[NotesSandbox, httpx.AsyncClient],
+) -> None:
+    sandbox, http = notes_http
+    await _ambiguous(http, "timeout", delay_s=60.0)
+    for i in range(3):
+        with pytest.raises(httpx.ReadTimeout):
+            await http.post("/notes", json={"text": f"n{i}"}, timeout=0.2)
+    assert sandbox.notes == ["n0", "n1", "n2"]
+    assert (await _faults(http))["ambiguous_by_mode"] == {"timeout": 3}
+
+
+async def test_reads_are_never_ambiguous(
+    notes_http: tuple[NotesSandbox, httpx.AsyncClient],
+) -> None:
+    _, http = notes_http
+    await _ambiguous(http, "reset")
+    assert [(await http.get("/notes")).status_code for _ in range(20)] == [200] * 20
+    assert (await _faults(http))["ambiguous_writes"] == 0
+
+
+async def _ambiguous_run(seed: int, *, reads_between: int) -> tuple[list[str], list[str], int]:
+    """Sixty writes at a 30 % ambiguous rate: what each answer was, what landed, the count."""
+    sandbox = NotesSandbox.create(
+        seed=seed,
+        clock=ManualClock(),
+        faults=FaultProfile(ambiguous_write_rate=0.3, ambiguous_modes=("5xx", "reset")),
+    )
+    outcomes: list[str] = []
+    async with (
+        run_sandboxes([sandbox]) as running,
+        httpx.AsyncClient(base_url=running.url("notes")) as http,
+    ):
+        for i in range(60):
+            for _ in range(reads_between):
+                await http.get("/notes")
+            try:
+                outcomes.append(
+                    str((await http.post("/notes", json={"text": f"n{i}"})).status_code)
+                )
+            except httpx.RemoteProtocolError:
+                outcomes.append("reset")
+        counted = (await _faults(http))["ambiguous_writes"]
+    return outcomes, sandbox.notes, counted
+
+
+async def test_ambiguous_writes_are_deterministic_per_seed_and_all_applied() -> None:
+    first, notes, counted = await _ambiguous_run(5, reads_between=0)
+    again, _, _ = await _ambiguous_run(5, reads_between=0)
+    with_reads, _, _ = await _ambiguous_run(5, reads_between=2)
+    other, _, _ = await _ambiguous_run(6, reads_between=0)
+    lost = sum(o != "201" for o in first)
+    assert first == again == with_reads  # reads draw nothing: the same writes are hit
+    assert first != other
+    assert 8 <= lost <= 30  # 18 expected; a broken rate lands far outside
+    assert counted == lost
+    assert {"reset", "201"} < set(first)
+    assert notes == [f"n{i}" for i in range(60)]  # applied whatever the answer said
+
+
+def test_burst_profile_mixes_429s_jitter_webhook_noise_and_ambiguous_writes() -> None:
+    burst = load_profile("burst")
+    assert burst.burst_429_every and burst.latency_jitter_ms
+    assert burst.webhook_duplicate_rate and burst.webhook_redelivery_rate
+    assert 0.03 <= burst.ambiguous_write_rate <= 0.1
+    assert set(burst.ambiguous_modes) == {"5xx", "reset", "timeout"}
+    only = load_profile("ambiguous")
+    assert only.ambiguous_write_rate and not (only.error_rate or only.burst_429_every)
