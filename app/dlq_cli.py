@@ -14,9 +14,10 @@ import asyncio
 import click
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from app.dead_letters import Unreadable, read_letter
 from app.kafka_connection import bootstrap_servers
 from app.settings import Settings, get_settings
-from schemas.codec import decode_as, encode
+from schemas.codec import encode
 from schemas.models import DeadLetter
 from streams.emit import command_key
 
@@ -34,8 +35,14 @@ def list_letters(platform: str | None) -> None:
     """Show every dead letter: when, where, why, after how many attempts."""
     settings = get_settings()
     letters = asyncio.run(_read_all(settings))
-    shown = [entry for entry in letters if platform in (None, entry.command.target.platform.value)]
+    shown = [entry for entry in letters if platform in (None, _platform_of(entry))]
     for letter in shown:
+        if isinstance(letter, Unreadable):
+            click.echo(
+                f"unreadable command from {letter.source_topic} ({len(letter.value)} bytes): "
+                f"{letter.error}; `dlq retry` sends it back once every worker can read it"
+            )
+            continue
         command = letter.command
         target = command.target
         where = f"{target.platform.value}:{target.entity_type.value}"
@@ -60,7 +67,13 @@ def _partitions(settings: Settings) -> list[TopicPartition]:
     return [TopicPartition(settings.topic("dlq"), p) for p in range(settings.partitions)]
 
 
-async def _read_all(settings: Settings) -> list[DeadLetter]:
+def _platform_of(letter: DeadLetter | Unreadable) -> str:
+    if isinstance(letter, Unreadable):
+        return letter.source_topic.rsplit(".", 1)[-1]
+    return letter.command.target.platform.value
+
+
+async def _read_all(settings: Settings) -> list[DeadLetter | Unreadable]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings), group_id=None)
     await consumer.start()
     try:
@@ -72,16 +85,18 @@ async def _read_all(settings: Settings) -> list[DeadLetter]:
         await consumer.stop()
 
 
-async def _drain(consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> list[DeadLetter]:
+async def _drain(
+    consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
+) -> list[DeadLetter | Unreadable]:
     ends = await consumer.end_offsets(partitions)
-    letters: list[DeadLetter] = []
+    letters: list[DeadLetter | Unreadable] = []
     while True:
         positions = {tp: await consumer.position(tp) for tp in partitions}
         if all(positions[tp] >= ends[tp] for tp in partitions):
             return letters
         batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
         for records in batch.values():
-            letters += [decode_as(r.value, DeadLetter) for r in records]
+            letters += [read_letter(r.value, list(r.headers)) for r in records]
 
 
 async def _retry(settings: Settings, *, dry_run: bool) -> int:
@@ -102,6 +117,9 @@ async def _retry(settings: Settings, *, dry_run: bool) -> int:
         if dry_run:
             return len(letters)
         for letter in letters:
+            if isinstance(letter, Unreadable):  # back where it came from, byte for byte
+                await producer.send_and_wait(letter.source_topic, letter.value, key=letter.key)
+                continue
             command = letter.command.model_copy(update={"attempt": letter.command.attempt + 1})
             topic = settings.topic(f"commands.{command.target.platform.value}")
             await producer.send_and_wait(topic, encode(command), key=command_key(command).encode())

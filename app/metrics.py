@@ -64,6 +64,12 @@ class Metrics:
             ["platform"],
             registry=registry,
         )
+        self.sink_lane_failures = Counter(
+            f"{prefix}_sink_lane_failures_total",
+            "Sink lanes whose handler raised; the lane retries the same command after a backoff.",
+            ["platform"],
+            registry=registry,
+        )
         self.api_calls = Counter(
             f"{prefix}_api_calls_total",
             "Platform API calls made by the sinks, lookups included.",

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     #: (12 attempts with a 60 s cap ride out a platform outage of about ten minutes)
     sink_max_attempts: int = Field(default=12, ge=1, le=100)
     sink_max_backoff_seconds: float = Field(default=60.0, gt=0)
+    #: a rebalance or a stop lets a command in progress finish this long before cutting it
+    #: (its next owner then runs it as possibly executed); keep it under the session timeout
+    sink_release_grace_seconds: float = Field(default=15.0, ge=0, le=25)
 
     @field_validator("kafka_brokers")
     @classmethod

@@ -5,8 +5,8 @@ read and written on every event, so it must cost microseconds, and its contents 
 this code (the table's changelog is ours), so there is nothing to validate on the way in.
 
 Bounded by construction: seen event ids expire (and are capped);
-the thread is capped at ``max_thread_messages``; everything else is one entry per platform or
-per field.
+the thread is capped at ``max_thread_messages``; the outbox holds only inputs still in flight;
+everything else is one entry per platform or per field.
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ class LinkState:
     #: inputs (events, write results) this link has processed: orders what the registers
     #: noted, where two wall-clock readings could tie
     steps: int = 0
+    #: outputs of inputs not yet known to be in Kafka (``streams.outbox``), oldest first
+    outbox: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def new(cls, link_id: str, kind: str) -> LinkState:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
@@ -27,10 +27,17 @@ _in_flight: set[asyncio.Future[Any]] = set()
 
 
 def ack_when_delivered(
-    app: faust.App, event: faust.EventT[Any], sends: Sequence[Awaitable[Any]]
+    app: faust.App,
+    event: faust.EventT[Any],
+    sends: Sequence[Awaitable[Any]],
+    *,
+    on_delivered: Callable[[faust.EventT[Any]], None] | None = None,
 ) -> None:
+    """Ack ``event`` once every send is acknowledged (then ``on_delivered(event)``)."""
     if not sends:
         event.ack()
+        if on_delivered is not None:
+            on_delivered(event)
         return
 
     def _done(future: asyncio.Future[list[Any]]) -> None:
@@ -47,6 +54,8 @@ def ack_when_delivered(
             hold(asyncio.ensure_future(app.crash(error or asyncio.CancelledError())))
             return
         event.ack()
+        if on_delivered is not None:
+            on_delivered(event)
 
     hold(asyncio.ensure_future(asyncio.gather(*sends))).add_done_callback(_done)
 

@@ -6,15 +6,28 @@ would hold up every other ticket on the worker. Lanes keep per-partition order, 
 the ordering the sinks need (commands are keyed by link), and let the other partitions go on.
 
 A lane that falls behind pauses its partition in the consumer (so memory stays bounded) and
-resumes it once it has caught up. A lane whose partition was revoked in a rebalance drops its
-queue without acking: the partition's new owner processes those commands again.
+resumes it once it has caught up.
+
+A lane never dies and never skips: when its handler raises (a send Kafka refused, a bug), the
+failure is logged with the command's position, counted, and the same event is handed over
+again after a backoff, marked as possibly executed (the first attempt may have written).
+
+A partition revoked in a rebalance, or every partition when the worker stops, is *released*:
+its queue is dropped unacked (the next owner reads those records again) and the command in
+progress is given ``grace`` seconds to finish before it is cancelled. Without that wait the
+next owner would start the same command while this worker is still executing it, and no
+read-before-write can see a write that has not landed yet (a SIGTERM restart once wrote the
+same comment twice 70 ms apart). Only a command still running after the grace period is cut;
+its next owner gets it as possibly executed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import faust
@@ -24,6 +37,10 @@ __all__ = ["Lanes", "PartitionControl"]
 
 log = logging.getLogger(__name__)
 
+#: seconds between two attempts at an event whose handler raised, doubling up to the cap
+FIRST_BACKOFF_S = 1.0
+MAX_BACKOFF_S = 30.0
+
 
 class PartitionControl(Protocol):
     def pause_partitions(self, tps: Iterable[TP]) -> None: ...
@@ -31,18 +48,32 @@ class PartitionControl(Protocol):
     def assignment(self) -> set[TP]: ...
 
 
-Handler = Callable[[faust.EventT[Any]], Awaitable[None]]
+#: ``handler(event, again)``: ``again`` is True when an earlier attempt at it raised
+Handler = Callable[[faust.EventT[Any], bool], Awaitable[None]]
+
+
+@dataclass
+class _Lane:
+    queue: asyncio.Queue[faust.EventT[Any]] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+    #: set while no event is being handled
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Lanes:
     def __init__(
-        self, handler: Handler, control: Callable[[], PartitionControl], *, depth: int = 64
+        self,
+        handler: Handler,
+        control: Callable[[], PartitionControl],
+        *,
+        depth: int = 64,
+        on_failure: Callable[[], None] = lambda: None,
     ) -> None:
         self._handler = handler
         self._control = control
         self._depth = depth
-        self._queues: dict[TP, asyncio.Queue[faust.EventT[Any]]] = {}
-        self._tasks: dict[TP, asyncio.Task[None]] = {}
+        self._on_failure = on_failure
+        self._lanes: dict[TP, _Lane] = {}
         self._paused: set[TP] = set()
 
     def submit(self, event: faust.EventT[Any]) -> None:
@@ -50,41 +81,100 @@ class Lanes:
         # and faust's resume_partitions puts what it is given into its active set as it is,
         # where its fetcher asserts they are TPs (the worker stopped on the first resume).
         tp = TP(event.message.tp.topic, event.message.tp.partition)
-        queue = self._queues.get(tp)
-        if queue is None:
-            queue = self._queues[tp] = asyncio.Queue()
-            self._tasks[tp] = asyncio.create_task(
-                self._run(tp, queue), name=f"lane-{tp.topic}-{tp.partition}"
+        lane = self._lanes.get(tp)
+        if lane is None:
+            lane = self._lanes[tp] = _Lane()
+            lane.idle.set()
+            lane.task = asyncio.create_task(
+                self._run(tp, lane), name=f"lane-{tp.topic}-{tp.partition}"
             )
-        queue.put_nowait(event)
-        if queue.qsize() >= self._depth and tp not in self._paused:
+        lane.queue.put_nowait(event)
+        if lane.queue.qsize() >= self._depth and tp not in self._paused:
             self._paused.add(tp)
             self._control().pause_partitions([tp])
             log.info(
                 "lane paused topic=%s partition=%s backlog=%s",
                 tp.topic,
                 tp.partition,
-                queue.qsize(),
+                lane.queue.qsize(),
             )
 
-    async def _run(self, tp: TP, queue: asyncio.Queue[faust.EventT[Any]]) -> None:
+    async def _run(self, tp: TP, lane: _Lane) -> None:
         while True:
-            event = await queue.get()
+            event = await lane.queue.get()
             if tp not in self._control().assignment():
                 # Revoked: leave the rest to the new owner, unacked.
-                while not queue.empty():
-                    queue.get_nowait()
+                _drop(lane.queue)
                 continue
-            await self._handler(event)
-            if tp in self._paused and queue.qsize() <= self._depth // 2:
+            lane.idle.clear()
+            try:
+                await self._handle(tp, event)
+            finally:
+                lane.idle.set()
+            if tp in self._paused and lane.queue.qsize() <= self._depth // 2:
                 self._paused.discard(tp)
                 self._control().resume_partitions([tp])
                 log.info("lane resumed topic=%s partition=%s", tp.topic, tp.partition)
 
-    def backlog(self) -> int:
-        return sum(q.qsize() for q in self._queues.values())
+    async def _handle(self, tp: TP, event: faust.EventT[Any]) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._handler(event, failures > 0)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                self._on_failure()
+                delay = min(MAX_BACKOFF_S, FIRST_BACKOFF_S * 2 ** (failures - 1))
+                log.exception(
+                    "lane failed on a command; the same command is handed over again in "
+                    "%.0f s (the lane keeps its place: nothing after it runs first) "
+                    "topic=%s partition=%s offset=%s failures=%d",
+                    delay,
+                    tp.topic,
+                    tp.partition,
+                    event.message.offset,
+                    failures,
+                )
+                await asyncio.sleep(delay)
+                if tp not in self._control().assignment():
+                    return  # the partition's new owner reads it again
 
-    async def stop(self) -> None:
-        for task in self._tasks.values():
-            task.cancel()
-        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+    async def release(self, tps: Iterable[TP], *, grace: float) -> None:
+        """Stop the lanes of ``tps``: drop what is queued, let the command in progress finish
+        (at most ``grace`` seconds), then cancel."""
+        lanes = [(tp, lane) for tp in tps if (lane := self._lanes.pop(TP(*tp), None))]
+        for tp, lane in lanes:
+            _drop(lane.queue)
+            self._paused.discard(tp)
+        busy = [lane.idle.wait() for _, lane in lanes if not lane.idle.is_set()]
+        if busy:
+            log.info("lanes finishing the commands in progress count=%d", len(busy))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.gather(*busy), timeout=grace)
+        for tp, lane in lanes:
+            if not lane.idle.is_set():
+                log.warning(
+                    "lane cut after %.0f s with a command in progress; its next owner runs it "
+                    "as possibly executed topic=%s partition=%s",
+                    grace,
+                    tp.topic,
+                    tp.partition,
+                )
+            if lane.task is not None:
+                lane.task.cancel()
+        tasks = [lane.task for _, lane in lanes if lane.task is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def backlog(self) -> int:
+        return sum(lane.queue.qsize() for lane in self._lanes.values())
+
+    async def stop(self, *, grace: float = 0.0) -> None:
+        await self.release(list(self._lanes), grace=grace)
+
+
+def _drop(queue: asyncio.Queue[Any]) -> None:
+    while not queue.empty():
+        queue.get_nowait()

@@ -20,7 +20,9 @@ import faust
 
 from app.agents.acks import ack_when_delivered
 from app.agents.lanes import Lanes
+from app.agents.positions import Positions
 from app.channels import Channels, inbound
+from app.dead_letters import unreadable_headers
 from app.errors import APIError, DeskstreamError, FatalAPIError, RetriableAPIError, SchemaError
 from app.metrics import Metrics
 from app.settings import Settings
@@ -136,18 +138,44 @@ def _register(
     runner = SinkRunner(settings, platform, metrics)
     topic = channels.commands[platform]
     topic_name = topic.get_topic_name()
+    positions = Positions(app)
 
     def share() -> tuple[int, int]:
         owned = sum(1 for tp in app.consumer.assignment() if tp.topic == topic_name)
         return owned, settings.partitions
 
-    async def handle(event: faust.EventT[Any]) -> None:
+    async def dead_letter_unreadable(event: faust.EventT[Any], error: SchemaError) -> None:
+        message = event.message
+        log.error(
+            "sink dead-lettered a command it cannot read platform=%s partition=%s offset=%s "
+            "error=%s; once every worker runs the version that wrote it, "
+            "`deskstream dlq retry` sends it back",
+            platform,
+            message.partition,
+            message.offset,
+            error,
+        )
+        metrics.sink_writes.labels(platform, "unreadable").inc()
+        sent = await app.producer.send(
+            channels.dlq.get_topic_name(),
+            f"{platform}:unreadable".encode(),
+            event.value,
+            None,
+            None,
+            unreadable_headers(message.topic, event.key or b"", str(error)),
+        )
+        ack_when_delivered(app, event, [sent], on_delivered=positions.delivered)
+
+    async def handle(event: faust.EventT[Any], again: bool) -> None:
         try:
             command = decode_as(event.value, SyncCommand)
         except SchemaError as exc:
-            log.error("sink skipped an unreadable command platform=%s error=%s", platform, exc)
-            event.ack()
+            await dead_letter_unreadable(event, exc)
             return
+        if again or positions.may_have_run(event):
+            # An earlier attempt here, or the partition's previous owner, may have written
+            # it: the sink checks before a write without an idempotency key.
+            command = command.model_copy(update={"attempt": max(2, command.attempt)})
         write, record, letter = await runner.run(command, share=share())
         key = command.link_id.encode()
         sends: list[Awaitable[Any]] = [
@@ -164,15 +192,27 @@ def _register(
             sends.append(
                 await channels.dlq.send(key=f"{platform}:{command.link_id}".encode(), value=letter)
             )
-        ack_when_delivered(app, event, sends)
+        ack_when_delivered(app, event, sends, on_delivered=positions.delivered)
+
+    lanes = Lanes(
+        handle,
+        lambda: cast(Any, app.consumer),
+        on_failure=metrics.sink_lane_failures.labels(platform).inc,
+    )
+
+    @app.on_partitions_revoked.connect
+    async def release_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Before the partitions' next owners start: see app.agents.lanes.
+        mine = [tp for tp in args[0] if tp.topic == topic_name]
+        await lanes.release(mine, grace=settings.sink_release_grace_seconds)
 
     @app.agent(inbound(app, topic), name=f"sink-{platform}")
     async def write_to_platform(stream: faust.StreamT[Any]) -> None:
-        lanes = Lanes(handle, lambda: cast(Any, app.consumer))
         try:
             async for event in cast(faust.Stream[bytes], stream).noack().events():
+                positions.received(event)
                 lanes.submit(event)
         finally:
-            await lanes.stop()
+            await lanes.stop(grace=settings.sink_release_grace_seconds)
 
     return write_to_platform

@@ -16,6 +16,7 @@ from typing import Any, cast
 import faust
 
 from app.agents.acks import ack_when_delivered, hold
+from app.agents.positions import Positions
 from app.channels import Channels, inbound
 from app.errors import SchemaError
 from app.metrics import Metrics
@@ -24,16 +25,20 @@ from connectors.base.links import contact_link_id
 from schemas.codec import decode
 from schemas.models import (
     ActorKind,
+    AuditRecord,
     Case,
     Contact,
     EntityType,
     Envelope,
     Message,
     Platform,
+    SyncCommand,
     WriteResult,
 )
+from streams import outbox
 from streams.emit import command_key
-from streams.sync import Plan, SyncPlanner
+from streams.outbox import Position
+from streams.sync import SyncPlanner
 
 __all__ = ["register_sync"]
 
@@ -98,8 +103,11 @@ def _snapshot_key(link: bytes, event: Envelope) -> bytes | None:
 
 
 async def _send_later(channels: Channels, key: bytes, event: Envelope, delay: float) -> None:
+    """Send ``event`` round again after ``delay`` seconds; done once Kafka has it. The input
+    that asked for it stays unacknowledged until then, so a crash in the wait reads the input
+    again and its outbox entry asks again: the re-decision is as durable as the input."""
     await asyncio.sleep(delay)
-    await channels.sync.send(key=key, value=event)
+    await (await channels.sync.send(key=key, value=event))
 
 
 def register_sync(
@@ -110,23 +118,31 @@ def register_sync(
     profiles: ProfileCache,
     metrics: Metrics,
 ) -> faust.types.AgentT[Any]:
-    async def publish(key: bytes, plan: Plan, event: Envelope | None) -> list[Awaitable[Any]]:
+    positions = Positions(app)
+
+    async def publish(
+        key: bytes,
+        commands: list[SyncCommand],
+        audits: list[AuditRecord],
+        snapshot: Envelope | None,
+    ) -> list[Awaitable[Any]]:
         sends: list[Awaitable[Any]] = []
-        for command in plan.commands:
+        for command in commands:
             topic = channels.commands[command.target.platform.value]
             sends.append(await topic.send(key=command_key(command).encode(), value=command))
-        for record in plan.audits:
-            metrics.sync_decisions.labels(record.stage, record.decision).inc()
-            sends.append(await channels.audit.send(key=key, value=record))
-        snapshot_key = _snapshot_key(key, event) if event is not None else None
+        for audit_record in audits:
+            metrics.sync_decisions.labels(audit_record.stage, audit_record.decision).inc()
+            sends.append(await channels.audit.send(key=key, value=audit_record))
+        snapshot_key = _snapshot_key(key, snapshot) if snapshot is not None else None
         if snapshot_key is not None:
-            sends.append(await channels.entities.send(key=snapshot_key, value=event))
+            sends.append(await channels.entities.send(key=snapshot_key, value=snapshot))
         return sends
 
     @app.agent(inbound(app, channels.sync, channels.writes), name="sync")
     async def sync_links(stream: faust.StreamT[Any]) -> None:
         async for event in cast(faust.Stream[bytes], stream).noack().events():
             key: bytes = event.key or b""
+            positions.received(event)
             try:
                 record = decode(event.value)
             except SchemaError as exc:
@@ -134,24 +150,42 @@ def register_sync(
                 # skew. Skipping it loses one sync step, not data (events and writes keep it).
                 log.error("sync skipped an unreadable record key=%s error=%s", key, exc)
                 metrics.sync_decisions.labels("sync", "unreadable").inc()
-                event.ack()
+                ack_when_delivered(app, event, [], on_delivered=positions.delivered)
                 continue
-            now = datetime.now(UTC)
+            if not isinstance(record, Envelope | WriteResult):
+                ack_when_delivered(app, event, [], on_delivered=positions.delivered)
+                continue
             link = key.decode()
-            if isinstance(record, Envelope):
-                profile = _profile_for(record, profiles)
-                plan = planner.on_event(links.get(link), record, now=now, profile=profile)
-                snapshot: Envelope | None = record
-                retry = _retry_of(record) if plan.retry_in is not None else None
-                if retry is not None:
-                    hold(asyncio.ensure_future(_send_later(channels, key, *retry)))
-            elif isinstance(record, WriteResult):
-                plan = planner.on_write(links.get(link), record, now=now)
-                snapshot = None
-            else:
-                event.ack()
-                continue
-            links[link] = plan.state.to_json()
-            ack_when_delivered(app, event, await publish(key, plan, snapshot))
+            message = event.message
+            raw = links.get(link)
+            done = outbox.step(
+                planner,
+                raw,
+                record,
+                position=Position(message.topic, message.partition, message.offset),
+                delivered_below=positions.delivered_below,
+                may_have_run=positions.may_have_run(event),
+                now=datetime.now(UTC),
+                profile=_profile_for(record, profiles) if isinstance(record, Envelope) else None,
+            )
+            if done.resent:
+                metrics.sync_decisions.labels("sync", "outbox_resent").inc()
+                log.info(
+                    "sync re-sent what an input read again had caused link=%s offset=%s "
+                    "commands=%d",
+                    link,
+                    message.offset,
+                    len(done.commands),
+                )
+            if done.state is not None:
+                links[link] = done.state
+            snapshot = record if isinstance(record, Envelope) else None
+            sends = await publish(key, done.commands, done.audits, snapshot)
+            retry = None
+            if done.retry_in is not None and snapshot is not None:
+                retry = _retry_of(snapshot)
+            if retry is not None:
+                sends.append(hold(asyncio.ensure_future(_send_later(channels, key, *retry))))
+            ack_when_delivered(app, event, sends, on_delivered=positions.delivered)
 
     return sync_links

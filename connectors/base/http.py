@@ -8,8 +8,20 @@ A platform client supplies three small functions and gets budgeted, classified c
 - messages go through ``redact``, which strips bearer tokens, basic credentials, API keys and
   email addresses, so an error can be logged, audited and dead-lettered as it is.
 
-Transport failures (timeouts, resets, DNS) become ``RetriableAPIError``: no httpx exception
-leaves ``connectors/``. Retrying is ``connectors.base.retry``'s job, not this module's.
+Transport failures become ``RetriableAPIError``: no httpx exception leaves ``connectors/``.
+They come in two kinds, and the difference matters for every write that is not idempotent:
+
+    before the request left     ConnectError, ConnectTimeout,    RetriableAPIError: nothing
+                                PoolTimeout, UnsupportedProtocol was sent, a retry is safe
+    after it may have left      ReadTimeout, WriteTimeout,       AmbiguousAPIError: the
+                                ReadError, WriteError,           platform may have applied it
+                                RemoteProtocolError (reset,      and the answer was lost; the
+                                closed without an answer), ...   retry must check first
+
+A 5xx answer to a write is just as ambiguous (a gateway gives up while the backend carries on):
+the classifiers raise ``RetriableAPIError`` for it, and a sink treats every retriable failure
+of a non-idempotent write as "may have landed" (see ``connectors.base.sink``). Retrying is
+``connectors.base.retry``'s job, not this module's.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ from app.errors import RateLimitedError, RetriableAPIError
 from connectors.base.ratelimit import RateBudget, RateHeaders
 
 __all__ = [
+    "AmbiguousAPIError",
     "ApiClient",
     "CallCount",
     "Classifier",
@@ -37,6 +50,16 @@ __all__ = [
 ]
 
 Classifier = Callable[[httpx.Response], None]
+
+
+class AmbiguousAPIError(RetriableAPIError):
+    """The request may have reached the platform and no answer came back (a timeout while
+    waiting, a reset, a connection closed mid-answer): it may have been applied. Retriable,
+    but a write that is not idempotent checks what landed before it writes again."""
+
+
+#: Failures that leave no doubt: the request never left this process.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 _REDACTIONS = (
     (re.compile(r"(?i)(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 <redacted>"),
@@ -122,13 +145,15 @@ class ApiClient:
             count.calls += 1
         try:
             response = await self._http.request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
+        except _NOT_SENT as exc:
             raise RetriableAPIError(
-                f"{self._platform} {method} {_path(url)} timed out; will retry"
+                f"{self._platform} {method} {_path(url)} was not sent ({type(exc).__name__}: "
+                "the platform is unreachable); will retry"
             ) from exc
         except httpx.TransportError as exc:
-            raise RetriableAPIError(
-                f"{self._platform} {method} {_path(url)} failed: {type(exc).__name__}; will retry"
+            raise AmbiguousAPIError(
+                f"{self._platform} {method} {_path(url)} got no answer ({_no_answer(exc)}); "
+                "the platform may have applied it: will retry, checking first what landed"
             ) from exc
         if count is not None:
             count.last_status = response.status_code
@@ -143,6 +168,12 @@ class ApiClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _no_answer(exc: httpx.TransportError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{type(exc).__name__}: timed out waiting"
+    return f"{type(exc).__name__}: connection lost"
 
 
 def _path(url: str) -> str:

@@ -1,17 +1,20 @@
 """Lanes: per-partition order, pause when behind, resume when caught up, with the partition
-identities faust's consumer accepts."""
+identities faust's consumer accepts; a failing handler is retried in place, never dropped; a
+released partition lets its command in progress finish before the next owner starts."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import SimpleNamespace
 from typing import Any, cast
 
 import faust
+import pytest
 from aiokafka.structs import TopicPartition
 from faust.types import TP
 
+from app.agents import lanes as lanes_module
 from app.agents.lanes import Lanes
 
 
@@ -42,14 +45,23 @@ class Consumer:
 
 
 def _event(tp: TopicPartition, offset: int) -> faust.EventT[Any]:
-    return cast(faust.EventT[Any], SimpleNamespace(message=SimpleNamespace(tp=tp), offset=offset))
+    message = SimpleNamespace(tp=tp, offset=offset)
+    return cast(faust.EventT[Any], SimpleNamespace(message=message, offset=offset))
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the lanes did not get there within 5 s")
 
 
 async def test_a_lane_behind_pauses_and_resumes_its_partition_as_a_faust_tp() -> None:
     gate = asyncio.Event()
     handled: list[int] = []
 
-    async def handler(event: faust.EventT[Any]) -> None:
+    async def handler(event: faust.EventT[Any], again: bool) -> None:
         await gate.wait()
         handled.append(cast(Any, event).offset)
 
@@ -69,3 +81,74 @@ async def test_a_lane_behind_pauses_and_resumes_its_partition_as_a_faust_tp() ->
     assert consumer.resumed == [TP("commands.zendesk", 0)]
     assert all(type(tp) is TP for tp in consumer.paused + consumer.resumed)
     assert consumer.fetch_check()  # faust's fetcher would not crash
+
+
+async def test_a_failing_handler_gets_the_same_event_again_and_nothing_overtakes_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(lanes_module, "FIRST_BACKOFF_S", 0.01)
+    calls: list[tuple[int, bool]] = []
+    failures: list[None] = []
+
+    async def handler(event: faust.EventT[Any], again: bool) -> None:
+        offset = cast(Any, event).offset
+        calls.append((offset, again))
+        if offset == 1 and len([c for c in calls if c[0] == 1]) < 3:
+            raise RuntimeError("the producer refused the write result")
+
+    tp = TP("commands.zendesk", 0)
+    consumer = Consumer({tp})
+    lanes = Lanes(handler, lambda: consumer, on_failure=lambda: failures.append(None))
+    for offset in range(3):
+        lanes.submit(_event(TopicPartition(tp.topic, tp.partition), offset))
+    await _until(lambda: (2, False) in calls)
+    await lanes.stop()
+    assert calls == [(0, False), (1, False), (1, True), (1, True), (2, False)]
+    assert len(failures) == 2
+    logged = [r for r in caplog.records if "lane failed" in r.getMessage()]
+    assert len(logged) == 2
+    assert all(r.exc_info for r in logged)  # with the traceback
+
+
+async def test_a_released_partition_finishes_its_command_in_progress_and_drops_the_queue() -> None:
+    started, finish = asyncio.Event(), asyncio.Event()
+    done: list[int] = []
+
+    async def handler(event: faust.EventT[Any], again: bool) -> None:
+        started.set()
+        await finish.wait()
+        done.append(cast(Any, event).offset)
+
+    tp = TP("commands.zendesk", 1)
+    consumer = Consumer({tp})
+    lanes = Lanes(handler, lambda: consumer)
+    for offset in range(3):
+        lanes.submit(_event(TopicPartition(tp.topic, tp.partition), offset))
+    await started.wait()
+    release = asyncio.create_task(lanes.release([tp], grace=5.0))
+    await asyncio.sleep(0.05)
+    assert not release.done()  # the rebalance waits for the write in progress
+    finish.set()
+    await release
+    assert done == [0]  # finished, not cut; 1 and 2 are left, unacked, to the next owner
+    assert lanes.backlog() == 0
+
+
+async def test_a_command_still_running_after_the_grace_period_is_cut() -> None:
+    started = asyncio.Event()
+    cancelled: list[int] = []
+
+    async def handler(event: faust.EventT[Any], again: bool) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.append(cast(Any, event).offset)
+            raise
+
+    tp = TP("commands.intercom", 0)
+    lanes = Lanes(handler, lambda: Consumer({tp}))
+    lanes.submit(_event(TopicPartition(tp.topic, tp.partition), 7))
+    await started.wait()
+    await lanes.release([tp], grace=0.05)
+    assert cancelled == [7]

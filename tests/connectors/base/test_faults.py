@@ -280,9 +280,13 @@ async def test_ambiguous_writes_are_deterministic_per_seed_and_all_applied() -> 
 
 def test_burst_profile_mixes_429s_jitter_webhook_noise_and_ambiguous_writes() -> None:
     burst = load_profile("burst")
-    assert burst.burst_429_every and burst.latency_jitter_ms
-    assert burst.webhook_duplicate_rate and burst.webhook_redelivery_rate
+    assert burst.burst_429_every
+    assert burst.latency_jitter_ms
+    assert burst.webhook_duplicate_rate
+    assert burst.webhook_redelivery_rate
     assert 0.03 <= burst.ambiguous_write_rate <= 0.1
     assert set(burst.ambiguous_modes) == {"5xx", "reset", "timeout"}
     only = load_profile("ambiguous")
-    assert only.ambiguous_write_rate and not (only.error_rate or only.burst_429_every)
+    assert only.ambiguous_write_rate
+    assert not (only.error_rate)
+    assert not (only.burst_429_every)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
+
 from tests.connectors.zendesk.conftest import ZendeskEnv
 
 BODY = {"ticket": {"subject": "Printer offline", "comment": {"body": "Restarting does not help"}}}
@@ -60,3 +63,17 @@ async def test_without_a_key_every_create_is_new(zendesk: ZendeskEnv) -> None:
     response = await zendesk.http.post("/api/v2/tickets", json=BODY)
     assert "x-idempotency-lookup" not in response.headers
     assert len(zendesk.sandbox.core.state.tickets) == 2
+
+
+async def test_an_ambiguous_create_retried_with_its_key_is_replayed(zendesk: ZendeskEnv) -> None:
+    """The create landed and its answer was lost: the retry under the same key gets the first
+    answer back (``hit``) and the account holds one ticket."""
+    profile = {"ambiguous_write_rate": 1.0, "ambiguous_modes": ["reset"]}
+    await zendesk.http.put("/_sandbox/faults", json=profile)
+    with pytest.raises(httpx.RemoteProtocolError):
+        await create(zendesk, "key-5")
+    await zendesk.http.put("/_sandbox/faults", json={"profile": "none"})
+    again = await create(zendesk, "key-5")
+    assert (again.status_code, again.headers["x-idempotency-lookup"]) == (201, "hit")
+    assert len(zendesk.sandbox.core.state.tickets) == 1
+    assert again.json()["ticket"]["id"] == next(iter(zendesk.sandbox.core.state.tickets))

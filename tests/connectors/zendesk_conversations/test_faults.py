@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
+
 from connectors.zendesk_conversations.sandbox import SunshineSandboxConfig
 from tests.connectors.zendesk_conversations.harness import Harness, serve_sandbox
 
@@ -38,3 +41,15 @@ async def test_injected_429_has_no_retry_after_unless_configured(sunshine: Harne
         limited = await harness.api.get("/users/anyone")
     assert limited.status_code == 429
     assert limited.headers["Retry-After"] == "3"
+
+
+async def test_ambiguous_writes_land_though_the_answer_is_lost(sunshine: Harness) -> None:
+    profile = {"ambiguous_write_rate": 1.0, "ambiguous_modes": ["reset"]}
+    assert (await sunshine.admin.put("/_sandbox/faults", json=profile)).status_code == 200
+    with pytest.raises(httpx.RemoteProtocolError):
+        await sunshine.api.post("/users", json={"externalId": "ambiguous-1"})
+    found = await sunshine.api.get("/users/ambiguous-1")  # a read: never ambiguous
+    assert found.status_code == 200
+    assert found.json()["user"]["externalId"] == "ambiguous-1"
+    state = (await sunshine.admin.get("/_sandbox/state")).json()["faults"]
+    assert state["ambiguous_by_mode"] == {"reset": 1}

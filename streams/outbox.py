@@ -1,0 +1,164 @@
+"""What a link's input caused, kept in the link's state until Kafka has it.
+
+The sync agent writes a link's state to the table (and so to its changelog) and sends the
+commands and audit records that the same input caused; Kafka gives no atomicity across the
+two. A worker that dies after the changelog record landed and before the commands did comes
+back with a state that has already seen the input (the dedupe drops it when it is read
+again) and without its commands. So every input that causes something leaves an **outbox
+entry** in the state it writes, keyed by where the input sits in Kafka (topic, partition,
+offset): the commands (Avro, as they were sent), the audit records, the deferred re-decision.
+When the same position is read again (the worker restarted before the offset was committed),
+the agent sends the entry again instead of planning: same command ids, marked as possibly
+executed before, so the sinks check before writing (``connectors.base.sink``).
+
+An entry is dropped once everything before and including its position has been delivered
+(``delivered_below``: the agent's own acknowledgements, and on a fresh worker the committed
+offset, below which nothing is read again). At rest a link keeps at most the entries of its
+inputs that were still in flight when it was last written.
+
+Pure: positions and the delivery watermark come from the agent; ``step`` is the whole of
+what the agent does with one input.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from schemas.codec import decode_as, encode
+from schemas.models import AuditRecord, Contact, Envelope, SyncCommand, WriteResult
+from streams.sync import SyncPlanner
+
+__all__ = ["Entry", "Position", "Step", "prune", "replayed", "step"]
+
+#: ``(topic, partition) -> offset`` below which every input's outputs are in Kafka
+DeliveredBelow = Callable[[str, int], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where an input sits in Kafka."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """The outputs of the input at ``position``, ready to be sent again."""
+
+    position: Position
+    commands: list[SyncCommand]
+    audits: list[AuditRecord]
+    #: the deferred re-decision the input asked for (seconds), if any
+    retry_in: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What the agent does with one input: write ``state`` (None: leave the table as it is),
+    send the commands and audit records, and ask again after ``retry_in`` seconds."""
+
+    state: dict[str, Any] | None
+    commands: list[SyncCommand]
+    audits: list[AuditRecord]
+    retry_in: float | None
+    #: the input was read before and its outputs are sent again
+    resent: bool
+
+
+def step(
+    planner: SyncPlanner,
+    raw: dict[str, Any] | None,
+    record: Envelope | WriteResult,
+    *,
+    position: Position,
+    delivered_below: DeliveredBelow,
+    may_have_run: bool,
+    now: datetime,
+    profile: Contact | None = None,
+) -> Step:
+    """Decide one input against its link's state (``raw``, the table's value).
+
+    ``may_have_run``: the input may have been processed before (by this partition's previous
+    owner): its commands go out marked as possibly executed (``attempt`` ≥ 2).
+    """
+    pending = prune(raw.get("outbox", []) if raw else [], delivered_below)
+    again = replayed(pending, position)
+    if again is not None:
+        # Read a second time after its state was written: send what it caused again (the
+        # dedupe would drop it, and its commands may never have reached Kafka).
+        changed = raw is not None and len(pending) != len(raw.get("outbox", []))
+        state = {**raw, "outbox": pending} if changed and raw is not None else None
+        commands = _possibly_executed(again.commands)
+        return Step(state, commands, again.audits, again.retry_in, resent=True)
+    base = {**raw, "outbox": pending} if raw else None
+    if isinstance(record, Envelope):
+        plan = planner.on_event(base, record, now=now, profile=profile)
+    else:
+        plan = planner.on_write(base, record, now=now)
+    state = plan.state.to_json()
+    entry = _entry(position, plan.commands, plan.audits, plan.retry_in)
+    if entry is not None:
+        state["outbox"].append(entry)
+    commands = _possibly_executed(plan.commands) if may_have_run else plan.commands
+    return Step(state, commands, plan.audits, plan.retry_in, resent=False)
+
+
+def _possibly_executed(commands: list[SyncCommand]) -> list[SyncCommand]:
+    return [c.model_copy(update={"attempt": max(2, c.attempt)}) for c in commands]
+
+
+def prune(
+    entries: Sequence[dict[str, Any]], delivered_below: DeliveredBelow
+) -> list[dict[str, Any]]:
+    """The entries whose outputs may not be in Kafka yet."""
+    return [e for e in entries if e["offset"] >= delivered_below(e["topic"], e["partition"])]
+
+
+def replayed(entries: Sequence[dict[str, Any]], position: Position) -> Entry | None:
+    """The entry of the input at ``position``, when it is read a second time."""
+    for e in entries:
+        if (e["topic"], e["partition"], e["offset"]) == (
+            position.topic,
+            position.partition,
+            position.offset,
+        ):
+            return Entry(
+                position,
+                [decode_as(_unpack(c), SyncCommand) for c in e["commands"]],
+                [decode_as(_unpack(a), AuditRecord) for a in e["audits"]],
+                e.get("retry_in"),
+            )
+    return None
+
+
+def _entry(
+    position: Position,
+    commands: Sequence[SyncCommand],
+    audits: Sequence[AuditRecord],
+    retry_in: float | None,
+) -> dict[str, Any] | None:
+    """The entry for an input's outputs (None when it caused nothing)."""
+    if not commands and not audits and retry_in is None:
+        return None
+    return {
+        "topic": position.topic,
+        "partition": position.partition,
+        "offset": position.offset,
+        "commands": [_pack(encode(c)) for c in commands],
+        "audits": [_pack(encode(a)) for a in audits],
+        "retry_in": retry_in,
+    }
+
+
+def _pack(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unpack(text: str) -> bytes:
+    return base64.b64decode(text)
