@@ -46,7 +46,9 @@ for ``name``, ``phone``, ``external_id``, ``company``, ``plan``, ``custom_attrib
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
@@ -112,6 +114,11 @@ _LANDED_LOOKBACK = 20
 _EXPECTABLE = ("status", "priority")
 #: re-reads after safe_update conflicts, in all, before the command is handed back to retry
 _MAX_REREADS = 3
+#: tags that break a line in the rendered text (a word ends there); others do not
+_BREAK = re.compile(
+    r"<(?:br|/?p|/?div|/?li|/?ul|/?ol|/?h[1-6]|/?tr|/?td|/?blockquote)\b[^>]*>", re.I
+)
+_TAG = re.compile(r"<[^>]+>")
 R = TypeVar("R", bound=AvroRecord)
 _Handler = Callable[[SyncCommand], Awaitable[SinkResult]]
 
@@ -143,6 +150,12 @@ def _left_out(field: str, now: str, expected: str) -> str:
         f"{field} left out: changed on Zendesk to {now or 'none'} after the sync decided "
         f"(expected {expected or 'none'}); the sync stage decides again when that change arrives"
     )
+
+
+def _words(markup: str) -> list[str]:
+    """The words of an HTML body, as they read in the plain text Zendesk renders from it."""
+    spaced = _TAG.sub("", _BREAK.sub(" ", markup))
+    return html.unescape(spaced).split()
 
 
 def _user_prints(user: User, fields: Iterable[str]) -> list[str]:
@@ -540,25 +553,33 @@ class ZendeskSink(Sink):
                 continue
             return write, left_out, rereads
 
-    async def _landed(self, command: SyncCommand, ticket_id: str, text: str) -> str | None:
+    async def _landed(
+        self, command: SyncCommand, ticket_id: str, key: str, text: str
+    ) -> str | None:
         """The comment an earlier attempt of this append wrote, if it landed. Zendesk updates
-        take no idempotency key, so a retry looks among the newest comments for its own body;
-        only when a duplicate is possible: a redelivered command (attempt > 1) or one whose
-        attempt in this process failed without an answer. A worker killed between Zendesk's
-        answer and the offset commit replays at attempt 1 and is not covered."""
+        take no idempotency key, so an append that may have run before (``attempt > 1``: the
+        runner's contract, see ``connectors.base.sink``; or an attempt in this process that
+        failed without an answer) reads the ticket's newest ``_LANDED_LOOKBACK`` comments
+        first and looks for its own body. An HTML body is compared by its words with the
+        plain text Zendesk renders from it (Zendesk rewrites the markup)."""
         if command.attempt <= 1 and command.command_id not in self._uncertain:
             return None
         recent = await self.client.comments(ticket_id, limit=_LANDED_LOOKBACK, newest_first=True)
-        return next((c.id for c in recent if c.body == text), None)
+        if key == "body":
+            return next((c.id for c in recent if c.body == text), None)
+        words = _words(text)
+        return next((c.id for c in recent if c.body.split() == words), None)
 
     async def _message_append(self, command: SyncCommand) -> SinkResult:
         message = self._data(command, Message)
         ticket_id = await self._target_ticket(command)
         platform = command.options.get(OPTION_SOURCE_PLATFORM, "generic")
         key, body = comment_body(message, platform, attribute=True)
-        landed = await self._landed(command, ticket_id, body) if key == "body" else None
+        landed = await self._landed(command, ticket_id, key, body)
         if landed is not None:
-            prints = [fingerprint("zendesk", ticket_id, FIELD_MESSAGE, body)]
+            prints = (
+                [fingerprint("zendesk", ticket_id, FIELD_MESSAGE, body)] if key == "body" else []
+            )
             detail = f"comment {landed} on ticket {ticket_id} is this append's earlier attempt"
             ids = {CREATED_MESSAGE: landed}
             return self._result(ticket_id, prints, detail, written=False, created_ids=ids)
