@@ -32,7 +32,7 @@ from app.metrics import Metrics
 from app.profiles import ProfileCache
 from app.settings import Settings
 from app.tables import declare_links_table
-from app.topics import topic_specs
+from app.topics import producer_max_request_size, topic_specs
 from app.web import register_views
 from connectors.base.registry import sink_platforms
 from schemas.faust_codec import register_faust_codec
@@ -69,6 +69,7 @@ def build_app(settings: Settings) -> Deskstream:
         topic_allow_declare=False,
         topic_disable_leader=True,
         producer_acks=-1,
+        producer_max_request_size=producer_max_request_size(settings),
         stream_wait_empty=False,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=settings.table_standby_replicas,

@@ -1,16 +1,28 @@
 """Webhook ingest: authenticate a delivery, write it to ``deskstream.raw``, only then say 2xx.
 
 Order of checks, cheapest refusal first: the connector must exist (404) before the body is
-read; the body must fit the limit (413) before it is verified; the signature must hold (401)
-before anything is stored; Kafka must acknowledge with ``acks=all`` (else 503, so the platform
-retries) before the platform hears "accepted". An authenticated body that cannot be parsed is
-still accepted and stored: normalize quarantines it with a reason, so nothing authenticated is
-lost and the platform does not retry it forever.
+read; the body must arrive in time (408) and fit the limit (413) before it is verified; the
+signature must hold (401) before anything is stored; Kafka must acknowledge with ``acks=all``
+(else 503, so the platform retries) before the platform hears "accepted". An authenticated body
+that cannot be parsed is still accepted and stored: normalize quarantines it with a reason, so
+nothing authenticated is lost and the platform does not retry it forever.
+
+Who gets which answer: unauthenticated garbage 4xx; authenticated garbage 2xx (and quarantine
+later); our own trouble 503, so the platform keeps the delivery and retries: Kafka not
+acknowledging, or a connector without its secret. Whatever the bytes, every accepted delivery
+can be stored: headers are decoded defensively, the ids taken from the body are bounded and
+made safe text, and the body limit plus the record around it is the producer's and the
+topics' message size (``app.topics.max_message_bytes``).
+
+Secrets are read per delivery (``ConnectorSettings.signing_secrets``, re-read only when their
+file changed), so a rotation needs no restart, and both secrets are accepted while both are
+configured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -28,16 +40,45 @@ from app.errors import (
 )
 from app.metrics import Metrics
 from app.settings import Settings
-from connectors.base.ingest import IngestConnector, WebhookRequest
+from connectors.base.ingest import (
+    MAX_KEPT_HEADER_CHARS,
+    IngestConnector,
+    WebhookRequest,
+    decode_headers,
+)
 from connectors.base.registry import build_ingest_connector
 from schemas.models import Platform, RawDelivery
+from schemas.text import safe_text
 
-__all__ = ["BodyStream", "Publish", "WebhookIngest", "read_limited"]
+__all__ = ["BODY_READ_TIMEOUT_SECONDS", "BodyStream", "Publish", "WebhookIngest", "read_limited"]
 
 log = logging.getLogger(__name__)
 
 #: Writes one raw delivery under a key and returns once Kafka acknowledged it.
 Publish = Callable[[str, RawDelivery], Awaitable[None]]
+
+
+#: A body must arrive within this: a platform posts a megabyte in well under a second, a
+#: slow-loris sender trickles bytes to hold the connection (and its buffers) forever.
+BODY_READ_TIMEOUT_SECONDS = 10.0
+#: Ids and keys taken from a body longer than this are replaced by their hash: they are
+#: written into every record about the delivery, and the body may be hostile.
+_MAX_ID_CHARS = 256
+
+
+def _bounded(text: str) -> str:
+    """``text`` as an id every encoder carries, at most ``_MAX_ID_CHARS`` long."""
+    text = safe_text(text)
+    if len(text) <= _MAX_ID_CHARS:
+        return text
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return f"{text[:64]}...sha256:{digest}"
+
+
+def _unavailable(exc: ConfigurationError) -> IngestError:
+    # Our mistake, not the sender's: 503 makes the platform keep the delivery and retry it
+    # after the fix. The message names settings and files, never a secret's value.
+    return IngestError(f"{exc} (answered 503: the platform will retry)", status=503)
 
 
 class BodyStream(Protocol):
@@ -67,16 +108,24 @@ def _too_large(size: int, limit: int) -> str:
 
 class WebhookIngest:
     def __init__(
-        self, settings: Settings, publish: Publish, metrics: Metrics, *, timeout: float
+        self,
+        settings: Settings,
+        publish: Publish,
+        metrics: Metrics,
+        *,
+        timeout: float,
+        read_timeout: float = BODY_READ_TIMEOUT_SECONDS,
     ) -> None:
         self._settings = settings
         self._publish = publish
         self._metrics = metrics
         self._timeout = timeout
+        self._read_timeout = read_timeout
         self._connectors: dict[str, IngestConnector] = {}
 
     def connector(self, connector_id: str) -> IngestConnector:
-        """The configured connector; built once, so secrets files are read at first use."""
+        """The configured connector, built once (a build that fails is tried again on the
+        next delivery); its secrets are read per delivery, in ``accept``."""
         found = self._connectors.get(connector_id)
         if found is not None:
             return found
@@ -100,17 +149,33 @@ class WebhookIngest:
         received_at: datetime,
     ) -> RawDelivery:
         """One HTTP delivery, start to end: raise an IngestError to refuse it."""
-        self.connector(connector_id)  # 404 before reading a body nobody will use
         try:
-            raw = await read_limited(body, declared_length, self._settings.webhook_max_body_bytes)
+            self.connector(connector_id)  # 404 before reading a body nobody will use
+        except ConfigurationError as exc:
+            self._metrics.webhooks.labels(connector_id, "misconfigured").inc()
+            raise _unavailable(exc) from exc
+        limit = self._settings.webhook_max_body_bytes
+        try:
+            async with asyncio.timeout(self._read_timeout):
+                raw = await read_limited(body, declared_length, limit)
         except PayloadTooLargeError as exc:
             self._count_refusal(connector_id, exc)
             raise
+        except TimeoutError:
+            error = IngestError(
+                f"the body did not arrive within {self._read_timeout:g} s; nothing was stored. "
+                "Send the whole body at once (a platform retries such deliveries)",
+                status=408,
+            )
+            self._count_refusal(connector_id, error)
+            raise error from None
+        decoded, repaired = decode_headers(headers)
         request = WebhookRequest(
             connector_id=connector_id,
-            headers={k.lower(): v for k, v in headers.items()},
+            headers=decoded,
             body=raw,
             received_at=received_at,
+            repaired_headers=repaired,
         )
         return await self.accept(request)
 
@@ -120,25 +185,26 @@ class WebhookIngest:
         connector_id = request.connector_id
         try:
             connector = self.connector(connector_id)
-            connector.verify(request)
+            config = self._settings.connectors[connector_id]
+            connector.verify(request, config.signing_secrets())
         except ConfigurationError as exc:
-            # Our mistake, not the sender's: 503 makes the platform retry after the fix.
             self._metrics.webhooks.labels(connector_id, "misconfigured").inc()
-            raise IngestError(str(exc), status=503) from exc
+            raise _unavailable(exc) from exc
         except IngestError as exc:
             self._count_refusal(connector_id, exc)
             raise
+        content_type = request.header("content-type")
         delivery = RawDelivery(
-            delivery_id=connector.delivery_id(request),
+            delivery_id=_bounded(connector.delivery_id(request)),
             connector_id=connector_id,
             platform=Platform(connector.platform),
             received_at=request.received_at,
             headers=connector.kept(request),
             body=request.body,
-            content_type=request.header("content-type"),
+            content_type=content_type[:MAX_KEPT_HEADER_CHARS] if content_type else None,
             signature_verified=True,
         )
-        await self._store(connector.partition_key(request), delivery)
+        await self._store(_bounded(connector.partition_key(request)), delivery)
         self._metrics.webhooks.labels(connector_id, "accepted").inc()
         self._metrics.webhook_ack_seconds.labels(connector_id).observe(
             time.perf_counter() - started
@@ -146,7 +212,7 @@ class WebhookIngest:
         return delivery
 
     def _count_refusal(self, connector_id: str, exc: IngestError) -> None:
-        outcome = {401: "unauthorized", 404: "unknown_connector", 413: "too_large"}
+        outcome = {401: "unauthorized", 404: "unknown_connector", 408: "timeout", 413: "too_large"}
         if exc.status != 404:  # unknown connectors are counted under one label above
             self._metrics.webhooks.labels(connector_id, outcome.get(exc.status, "refused")).inc()
 

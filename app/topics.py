@@ -18,16 +18,44 @@ from dataclasses import dataclass, field
 from app.settings import Settings
 
 __all__ = [
+    "ENVELOPE_ALLOWANCE_BYTES",
     "SINK_PLATFORMS",
     "TABLES",
     "TopicSpec",
     "by_logical",
     "changelog_name",
     "changelog_spec",
+    "max_message_bytes",
+    "producer_max_request_size",
     "topic_specs",
 ]
 
 DAY_MS = 24 * 60 * 60 * 1000
+
+#: What a record adds to the webhook body it carries: a RawDelivery's ids and kept headers
+#: (each cut at 1 KiB by ingest), a QuarantineRecord's reason (cut at 4 KiB). Generous, so a
+#: body under the limit always fits: a delivery we accept can always be stored.
+ENVELOPE_ALLOWANCE_BYTES = 64 * 1024
+#: Kafka's record-batch header and per-record framing around one large record
+_BATCH_OVERHEAD_BYTES = 1024
+
+
+def max_message_bytes(settings: Settings) -> int:
+    """The largest serialized value Deskstream writes: the webhook body limit plus the
+    record around it. Larger values are refused (413 at ingest, truncated in quarantine)."""
+    return settings.webhook_max_body_bytes + ENVELOPE_ALLOWANCE_BYTES
+
+
+def producer_max_request_size(settings: Settings) -> int:
+    """The producer's ``max.request.size``: one largest value, with its key and framing."""
+    return max_message_bytes(settings) + _BATCH_OVERHEAD_BYTES
+
+
+def _message_size(settings: Settings) -> dict[str, str]:
+    # The topic (not the broker default, 1 MiB) says what it takes; the same figure as the
+    # producer's, so whatever the producer accepts the broker stores.
+    return {"max.message.bytes": str(producer_max_request_size(settings))}
+
 
 #: Faust tables of the worker (``app.tables``); their changelogs are created with the topics
 TABLES: tuple[str, ...] = ("links",)
@@ -84,12 +112,15 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             value=value,
         )
 
+    # Webhook bodies travel on these four: raw and quarantine hold them, events and sync
+    # the text normalised from them.
+    sized = _message_size(settings)
     specs = [
-        spec("raw", _retention(7), "connector + source entity", "RawDelivery"),
-        spec("quarantine", _retention(30), "connector", "QuarantineRecord"),
-        spec("events", _retention(None), "source entity", "Envelope"),
+        spec("raw", _retention(7) | sized, "connector + source entity", "RawDelivery"),
+        spec("quarantine", _retention(30) | sized, "connector", "QuarantineRecord"),
+        spec("events", _retention(None) | sized, "source entity", "Envelope"),
         # events again, keyed by link: everything about one link meets in one partition
-        spec("sync", _retention(7), "link", "Envelope"),
+        spec("sync", _retention(7) | sized, "link", "Envelope"),
         spec(
             "entities",
             {"cleanup.policy": "compact", "min.compaction.lag.ms": str(60 * 60 * 1000)},

@@ -1,4 +1,11 @@
-"""normalize: ``deskstream.raw`` → ``deskstream.events`` (or ``deskstream.quarantine``)."""
+"""normalize: ``deskstream.raw`` → ``deskstream.events`` (or ``deskstream.quarantine``).
+
+The agent never stops on a record: whatever one delivery does (undecodable, unconfigured, a
+normaliser bug, text Avro cannot carry, an event over the message size), the outcome is
+encoded and sized before anything is sent (``streams.normalize.encode_outcome``), and an
+exception nobody foresaw still ends as a minimal quarantine record. A crash here would
+restart the worker onto the same record and stall its partition for good.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +22,19 @@ from app.channels import Channels, inbound
 from app.errors import SchemaError
 from app.metrics import Metrics
 from app.settings import Settings
+from app.topics import max_message_bytes
 from connectors.base.normalize import Normaliser
 from connectors.base.registry import build_normaliser
 from schemas.codec import decode_as
 from schemas.models import Platform, QuarantineRecord, RawDelivery
-from streams.normalize import NormalizeOutcome, event_key, normalize_delivery
+from streams.normalize import (
+    EncodedOutcome,
+    NormalizeOutcome,
+    encode_outcome,
+    event_key,
+    normalize_delivery,
+    quarantine,
+)
 
 __all__ = ["register_normalize", "unconfigured", "undecodable"]
 
@@ -29,33 +44,25 @@ log = logging.getLogger(__name__)
 def undecodable(value: bytes, error: SchemaError, now: datetime) -> QuarantineRecord:
     """A record on ``deskstream.raw`` that is not a RawDelivery (a foreign producer, or a
     newer Deskstream): keep its bytes in quarantine rather than crash on it or drop it."""
-    return QuarantineRecord(
-        delivery=RawDelivery(
-            delivery_id="sha256:" + hashlib.sha256(value).hexdigest(),
-            connector_id="(unknown)",
-            platform=Platform.GENERIC,
-            received_at=now,
-            body=value,
-            signature_verified=False,
-        ),
-        reason=f"not a RawDelivery this worker can read: {error}",
-        stage="normalize",
-        quarantined_at=now,
+    delivery = RawDelivery(
+        delivery_id="sha256:" + hashlib.sha256(value).hexdigest(),
+        connector_id="(unknown)",
+        platform=Platform.GENERIC,
+        received_at=now,
+        body=value,
+        signature_verified=False,
     )
+    return quarantine(delivery, f"not a RawDelivery this worker can read: {error}", now)
 
 
 def unconfigured(delivery: RawDelivery, now: datetime) -> QuarantineRecord:
     """A delivery for a connector this worker does not know (removed from the settings after
     the webhook was accepted, or a worker started with other settings)."""
-    return QuarantineRecord(
-        delivery=delivery,
-        reason=(
-            f"connector {delivery.connector_id!r} is not configured on this worker; configure it "
-            "on every worker (DESKSTREAM_CONNECTORS__<id>__PLATFORM) and replay the record"
-        ),
-        stage="normalize",
-        quarantined_at=now,
+    reason = (
+        f"connector {delivery.connector_id!r} is not configured on this worker; configure it "
+        "on every worker (DESKSTREAM_CONNECTORS__<id>__PLATFORM) and replay the record"
     )
+    return quarantine(delivery, reason, now)
 
 
 def register_normalize(
@@ -70,22 +77,71 @@ def register_normalize(
             found = normalisers[connector_id] = build_normaliser(connector_id, config)
         return found
 
-    async def _send(outcome: NormalizeOutcome, delivery: RawDelivery) -> list[Awaitable[Any]]:
+    limit = max_message_bytes(settings)
+
+    def outcome_of(value: bytes, now: datetime) -> tuple[NormalizeOutcome, RawDelivery]:
+        try:
+            delivery = decode_as(value, RawDelivery)
+        except SchemaError as exc:
+            record = undecodable(value, exc, now)
+            return NormalizeOutcome(quarantined=record), record.delivery
+        chosen = normaliser(delivery.connector_id)
+        if chosen is None:
+            return NormalizeOutcome(quarantined=unconfigured(delivery, now)), delivery
+        return normalize_delivery(delivery, chosen, now=now), delivery
+
+    def encoded(value: bytes, where: str) -> tuple[EncodedOutcome, RawDelivery]:
+        now = datetime.now(UTC)
+        try:
+            outcome, delivery = outcome_of(value, now)
+            return encode_outcome(
+                outcome, delivery, max_bytes=limit, now=now, where=where
+            ), delivery
+        except Exception as exc:  # a bug of ours: the record is kept all the same, minimal
+            log.exception("normalize failed on a record %s", where)
+            record = undecodable(value, SchemaError(f"{type(exc).__name__} in normalize"), now)
+            reason = (
+                f"normalize failed with {type(exc).__name__}; this is a Deskstream bug: report "
+                "it with this record and replay it once fixed"
+            )
+            fitted = encode_outcome(
+                NormalizeOutcome(quarantined=quarantine(record.delivery, reason, now)),
+                record.delivery,
+                max_bytes=limit,
+                now=now,
+                where=where,
+            )
+            return fitted, record.delivery
+
+    async def _send(outcome: EncodedOutcome, delivery: RawDelivery) -> list[Awaitable[Any]]:
+        # Values go out already encoded ("raw"): encode_outcome checked that each one fits.
         sends: list[Awaitable[Any]] = []
-        for event in outcome.events:
-            sends.append(await channels.events.send(key=event_key(event).encode(), value=event))
+        if outcome.repaired:
+            log.warning(
+                "text made safe connector=%s delivery=%s fields=%s reason=lone surrogates "
+                "(not encodable as UTF-8) replaced by U+FFFD",
+                delivery.connector_id,
+                delivery.delivery_id,
+                ",".join(outcome.repaired[:20]),
+            )
+        for event, data in outcome.events:
+            key = event_key(event).encode()
+            sends.append(await channels.events.send(key=key, value=data, value_serializer="raw"))
             if event.link_id is not None:  # the sync stage meets a link's events in one place
-                sends.append(await channels.sync.send(key=event.link_id.encode(), value=event))
+                link = event.link_id.encode()
+                sends.append(await channels.sync.send(key=link, value=data, value_serializer="raw"))
             metrics.events_normalized.labels(delivery.platform.value).inc()
         if outcome.quarantined is not None:
-            record = outcome.quarantined
+            record, data = outcome.quarantined
             key = record.delivery.connector_id.encode()
-            sends.append(await channels.quarantine.send(key=key, value=record))
+            sends.append(
+                await channels.quarantine.send(key=key, value=data, value_serializer="raw")
+            )
             metrics.quarantined.labels(record.stage, delivery.platform.value).inc()
             log.warning(
                 "delivery quarantined connector=%s delivery=%s reason=%s",
-                delivery.connector_id,
-                delivery.delivery_id,
+                record.delivery.connector_id,
+                record.delivery.delivery_id,
                 record.reason,
             )
         return sends
@@ -94,19 +150,12 @@ def register_normalize(
     async def normalize_raw_deliveries(stream: faust.StreamT[Any]) -> None:
         # StreamT does not declare noack(); the object is always a faust.Stream.
         async for event in cast(faust.Stream[bytes], stream).noack().events():
-            now = datetime.now(UTC)
-            try:
-                delivery = decode_as(event.value, RawDelivery)
-            except SchemaError as exc:
-                record = undecodable(event.value, exc, now)
-                outcome = NormalizeOutcome(quarantined=record)
-                ack_when_delivered(app, event, await _send(outcome, record.delivery))
-                continue
-            chosen = normaliser(delivery.connector_id)
-            if chosen is None:
-                outcome = NormalizeOutcome(quarantined=unconfigured(delivery, now))
-            else:
-                outcome = normalize_delivery(delivery, chosen, now=now)
+            message = event.message
+            where = (
+                f"on {message.topic} partition {message.partition} offset {message.offset} "
+                "(kept there for the raw topic's retention)"
+            )
+            outcome, delivery = encoded(event.value, where)
             ack_when_delivered(app, event, await _send(outcome, delivery))
 
     return normalize_raw_deliveries

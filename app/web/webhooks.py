@@ -1,10 +1,16 @@
-"""``POST /webhooks/{connector_id}``: HTTP in front of ``app.ingest.WebhookIngest``."""
+"""``POST /webhooks/{connector_id}``: HTTP in front of ``app.ingest.WebhookIngest``.
+
+aiohttp (Faust's web driver) has no body read timeout of its own; ``WebhookIngest`` bounds
+the read. A refusal before the whole body was read closes the connection: aiohttp would
+otherwise keep reading the rest of it for up to ten more seconds before the next request.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+import aiohttp.web
 from faust import web
 
 from app.errors import IngestError
@@ -15,6 +21,9 @@ if TYPE_CHECKING:
     from app.faust_app import Deskstream
 
 __all__ = ["register_webhooks"]
+
+#: refusals that leave the body unread: the connection is closed rather than drained
+_BODY_LEFT_UNREAD = frozenset({408, 413})
 
 
 def register_webhooks(bundle: Deskstream) -> WebhookIngest:
@@ -40,7 +49,11 @@ def register_webhooks(bundle: Deskstream) -> WebhookIngest:
                     connector_id, aio.headers, aio.content, aio.content_length, received_at
                 )
             except IngestError as exc:
-                return self.json({"error": str(exc)}, status=exc.status)
+                response = self.json({"error": str(exc)}, status=exc.status)
+                if exc.status in _BODY_LEFT_UNREAD:
+                    # Faust's aiohttp driver returns the aiohttp response itself.
+                    cast(aiohttp.web.StreamResponse, response).force_close()
+                return response
             return self.json({"status": "accepted", "delivery_id": delivery.delivery_id})
 
     return ingest

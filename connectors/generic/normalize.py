@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
 from app.errors import SkippableRecordError
-from connectors.base.normalize import Normaliser, event_id, validation_problems
+from connectors.base.normalize import Normaliser, event_id, parse_json, validation_problems
 from connectors.generic.models import GenericEvent
 from schemas.models import (
     AvroRecord,
@@ -37,13 +36,7 @@ class GenericNormaliser(Normaliser):
     platform: ClassVar[str] = "generic"
 
     def normalise(self, delivery: RawDelivery) -> list[Envelope]:
-        try:
-            document = json.loads(delivery.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SkippableRecordError(
-                f"body is not JSON ({exc}); the sender must post one canonical event as a "
-                "JSON object"
-            ) from None
+        document = parse_json(delivery.body)  # SkippableRecordError naming the problem
         try:
             event = GenericEvent.model_validate(document)
         except ValidationError as exc:

@@ -16,11 +16,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import json
 from typing import Any, ClassVar, NamedTuple
 
-from app.errors import ConfigurationError
+from app.errors import SkippableRecordError
 from connectors.base.ingest import IngestConnector, WebhookRequest
+from connectors.base.normalize import parse_json
 from connectors.base.signatures import require_equal
 
 __all__ = ["SIGNATURE_HEADER", "IntercomIngest", "sign"]
@@ -63,8 +63,8 @@ def _entity(topic: Any, item: Any) -> str | None:
 @functools.lru_cache(maxsize=16)
 def _summary(body: bytes) -> _Summary:
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        document = parse_json(body)
+    except SkippableRecordError:  # unreadable: normalize quarantines it with the reason
         return _Summary(None, None)
     if not isinstance(document, dict):
         return _Summary(None, None)
@@ -79,16 +79,11 @@ def _summary(body: bytes) -> _Summary:
 
 class IntercomIngest(IngestConnector):
     platform: ClassVar[str] = "intercom"
+    setup_hint: ClassVar[str] = " to the Intercom app's client secret"
 
-    def verify(self, request: WebhookRequest) -> None:
-        if self._secret is None:
-            raise ConfigurationError(
-                f"connector {self.connector_id!r} has no secret; set "
-                f"DESKSTREAM_CONNECTORS__{self.connector_id}__SECRET_FILE (or __SECRET) to the "
-                "Intercom app's client secret"
-            )
+    def check_signature(self, request: WebhookRequest, secret: str) -> None:
         received = request.header(SIGNATURE_HEADER)
-        expected = sign(self._secret.get_secret_value(), request.body)
+        expected = sign(secret, request.body)
         # Hex digits are case-insensitive; the comparison itself stays constant-time.
         require_equal(
             expected,

@@ -18,7 +18,6 @@ system; the own-write fingerprints recognise Deskstream's contact writes instead
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -27,7 +26,7 @@ from pydantic import BaseModel, ValidationError
 from app.errors import SkippableRecordError
 from app.settings import ConnectorSettings
 from connectors.base.links import case_link_id, contact_link_id
-from connectors.base.normalize import Normaliser, event_id, validation_problems
+from connectors.base.normalize import Normaliser, event_id, parse_json, validation_problems
 from connectors.intercom import models as ic
 from schemas.models import (
     Actor,
@@ -123,13 +122,7 @@ class IntercomNormaliser(Normaliser):
         self._bot = settings.service_account_id
 
     def normalise(self, delivery: RawDelivery) -> list[Envelope]:
-        try:
-            document = json.loads(delivery.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SkippableRecordError(
-                f"body is not JSON ({exc.__class__.__name__}); Intercom sends JSON "
-                "notification_event objects, so check what posts to this webhook URL"
-            ) from None
+        document = parse_json(delivery.body)  # SkippableRecordError naming the problem
         notification = _parse(ic.Notification, document, "the notification envelope")
         if notification.type != "notification_event":
             raise SkippableRecordError(

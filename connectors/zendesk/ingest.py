@@ -12,12 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from app.errors import ConfigurationError, SignatureError
+from app.errors import SignatureError, SkippableRecordError
 from connectors.base.ingest import IngestConnector, WebhookRequest
+from connectors.base.normalize import parse_json
 from connectors.base.signatures import check_fresh, require_equal
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "TOLERANCE", "ZendeskIngest", "sign"]
@@ -38,8 +38,8 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
 
 def _envelope(body: bytes) -> dict[str, Any] | None:
     try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
+        document = parse_json(body)
+    except SkippableRecordError:  # unreadable: normalize quarantines it with the reason
         return None
     return document if isinstance(document, dict) else None
 
@@ -59,13 +59,11 @@ class ZendeskIngest(IngestConnector):
         }
     )
 
-    def verify(self, request: WebhookRequest) -> None:
-        if self._secret is None:
-            raise ConfigurationError(
-                f"connector {self.connector_id!r} has no webhook signing secret; copy it from "
-                f"Zendesk (Admin Center > Webhooks > the webhook > Signing secret) into "
-                f"DESKSTREAM_CONNECTORS__{self.connector_id}__SECRET_FILE (or __SECRET)"
-            )
+    setup_hint: ClassVar[str] = (
+        " from Zendesk (Admin Center > Webhooks > the webhook > Signing secret)"
+    )
+
+    def check_signature(self, request: WebhookRequest, secret: str) -> None:
         timestamp = request.header(TIMESTAMP_HEADER)
         if not timestamp:
             raise SignatureError(
@@ -74,7 +72,7 @@ class ZendeskIngest(IngestConnector):
             )
         try:
             signed_at = datetime.fromisoformat(timestamp.strip())
-        except ValueError:
+        except (ValueError, OverflowError):
             raise SignatureError(
                 f"{TIMESTAMP_HEADER} is not an ISO-8601 time; nothing was stored"
             ) from None
@@ -82,7 +80,7 @@ class ZendeskIngest(IngestConnector):
             signed_at = signed_at.replace(tzinfo=UTC)
         check_fresh(signed_at, request.received_at, TOLERANCE)
         # The header's exact text is what Zendesk signed; never a re-formatted time.
-        expected = sign(self._secret.get_secret_value(), timestamp, request.body)
+        expected = sign(secret, timestamp, request.body)
         require_equal(expected, request.header(SIGNATURE_HEADER), header=SIGNATURE_HEADER)
 
     def delivery_id(self, request: WebhookRequest) -> str:

@@ -55,7 +55,12 @@ from pydantic import ValidationError
 from app.errors import SkippableRecordError
 from app.settings import ConnectorSettings
 from connectors.base.links import case_link_id, contact_link_id, is_link_id
-from connectors.base.normalize import Normaliser, event_id, validation_problems
+from connectors.base.normalize import (
+    Normaliser,
+    check_json_bounds,
+    event_id,
+    validation_problems,
+)
 from connectors.zendesk.models import (
     CANONICAL_PRIORITY,
     CANONICAL_STATUS,
@@ -196,6 +201,7 @@ class ZendeskNormaliser(Normaliser):
     # -- entry point -----------------------------------------------------------------------
 
     def normalise(self, delivery: RawDelivery) -> list[Envelope]:
+        check_json_bounds(delivery.body)  # SkippableRecordError before the parser recurses
         try:
             raw = EventEnvelope.model_validate_json(delivery.body)
         except ValidationError as exc:
