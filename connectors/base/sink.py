@@ -9,6 +9,26 @@ Errors are the caller's instructions: ``RateLimitedError`` (wait ``retry_after``
 partition), ``RetriableAPIError`` (back off and retry), ``FatalAPIError`` (dead-letter the
 command with the error). Retrying is not the sink's job: ``connectors.base.retry`` does it in
 one place for every platform.
+
+Ambiguous writes: the platform may apply a write and its answer be lost (a 5xx from a gateway,
+a reset, a timeout while waiting: ``connectors.base.http.AmbiguousAPIError``). A retry must
+then not write a second copy. The contract between the sink runner and every sink:
+
+- The runner hands a command to ``execute`` with ``attempt >= 2`` whenever it may have been
+  executed before: redelivered after a rebalance or a crash, re-emitted by the sync stage
+  after a crash, re-sent from the dead-letter topic. ``attempt == 1`` promises a first run.
+- A sink remembers (bounded, in memory) each command whose attempt in this process failed
+  with a ``RetriableAPIError`` other than ``RateLimitedError`` (a 429 refuses before
+  anything is written): the runner's retries re-run the command unchanged, at the same
+  ``attempt``.
+- Every write that is not idempotent by itself checks before writing when either holds
+  ("attempt > 1 or uncertain ⇒ read before retry"): an idempotency key where the platform
+  has one (Zendesk ticket create), otherwise a lookup of what an earlier attempt left (a
+  comment or reply by its body, a contact by email or external id, a ticket by external id).
+  Idempotent writes (set a status, add a tag, an upsert by key) need no check.
+- What the check cannot see is each sink's stated residual window (its module docstring):
+  a duplicate only when the earlier copy has left the lookback, a lost message only when a
+  different message with the very same body lies within it.
 """
 
 from __future__ import annotations

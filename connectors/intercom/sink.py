@@ -27,14 +27,24 @@ for every intermediate list, ``subject``, ``custom_fields.<name>``; on contacts 
 ``phone``, ``plan``, ``custom_attributes.<key>``), computed from what Intercom answered with the
 normaliser's own conversions.
 
-Idempotency. Intercom replies take no idempotency key. Checking the conversation before every
-reply would cost a second call per synced message (2.0 calls per change against the 1.1 target),
-so the sink checks only when a duplicate is possible: a command on its second or later attempt
-(a dead letter re-sent), or one whose earlier reply in this process failed without an answer
-(timeout, 5xx, reset: the reply may have landed; the sink agent's retries re-run the command as
-it is). A worker killed between Intercom's answer and the offset commit replays the command at
-attempt 1 and is not covered; ``check_appends="always"`` closes that gap at twice the calls.
-Acknowledgements are rare and customer-visible, so they are always checked (one search).
+Idempotency and ambiguous writes (the write applied, the answer lost; the contract is in
+``connectors.base.sink``). Intercom takes no idempotency key. Replies and notes: checking the
+conversation before every reply would cost a second call per synced message (2.0 calls per
+change against the 1.1 target), so the sink checks only when a duplicate is possible: a
+command on its second or later attempt (the runner hands ``attempt >= 2`` to anything that
+may have run before: redelivery, crash, dead letter re-sent), or one whose earlier attempt in
+this process failed without an answer (timeout, 5xx, reset). The check reads the conversation
+(its 500 newest parts) and skips the reply when a part by Deskstream's bot admin of the same
+type carries the same text. ``check_appends="always"`` checks every reply at twice the calls.
+Acknowledgements are rare and customer-visible, so they are always checked (one search of the
+bot's admin-initiated conversations with the contact over the last seven days). Contacts are
+looked up (external id, then every email) before a create, and a 409 names the one that
+exists. Status and tag writes are idempotent (a tag already on the conversation is not added
+again; a removed one answers 404, taken as done). Limits, measured by
+``bench/ambiguous_writes.py``: a reply written twice only when 500 or more parts landed
+between the lost answer and the retry; a reply not written only when a *different* command
+posts the very same text (attribution line included: same author, minute and platform) to
+the same conversation. A person's part never matches: it is not the bot's.
 """
 
 from __future__ import annotations

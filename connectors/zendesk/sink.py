@@ -36,6 +36,24 @@ that change arrives), keeps the rest (tag deltas and custom fields commute) and 
 with the fresh stamp. Zendesk's stamps have whole seconds: a change in the same second as the
 stamp is not detected (the API's limit, not the sink's).
 
+Ambiguous writes (the write applied, the answer lost; the contract is in
+``connectors.base.sink``): a case/upsert always looks for the ticket by external id first, and
+``POST tickets`` carries the command's ``Idempotency-Key`` (a retry under the same key and body
+gets Zendesk's first answer back; with other upload tokens Zendesk answers 400
+``IdempotentRequestError``, a retry that then finds the ticket by external id). Users are
+created only after every lookup missed, with ``create_or_update`` (an upsert by email or
+external id); email identities are added only when the re-read identities lack them; case
+updates are idempotent (values, tag deltas, ``safe_update`` re-reads). A message/append is
+the one write Zendesk cannot deduplicate (ticket updates take no key): when it may have run
+before (``attempt > 1``, or an attempt in this process failed without an answer) the sink
+reads the newest ``_LANDED_LOOKBACK`` (20) comments and skips the write when one carries the
+same body (attribution line included; HTML bodies compared by their words). Limits, measured
+by ``bench/ambiguous_writes.py``: a copy written twice only when 20 or more comments landed
+on the ticket between the lost answer and the retry; a message not written only when a
+*different* command carries the very same body (same author, same minute, same platform, same
+text) within those 20 comments. A person cannot cause either: their comments carry no
+attribution line.
+
 ``created_ids`` uses the sync stage's names for the parts of a command: ``thread:<index>``
 for each message of a case/upsert's thread, ``message`` for an append. Own-write
 fingerprints use the values Zendesk answered, spelled canonically like the normaliser spells
