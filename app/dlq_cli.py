@@ -21,7 +21,7 @@ from schemas.codec import encode
 from schemas.models import DeadLetter
 from streams.emit import command_key
 
-__all__ = ["dlq"]
+__all__ = ["dlq", "read_letters"]
 
 
 @click.group()
@@ -34,7 +34,7 @@ def dlq() -> None:
 def list_letters(platform: str | None) -> None:
     """Show every dead letter: when, where, why, after how many attempts."""
     settings = get_settings()
-    letters = asyncio.run(_read_all(settings))
+    letters = asyncio.run(read_letters(settings))
     shown = [entry for entry in letters if platform in (None, _platform_of(entry))]
     for letter in shown:
         if isinstance(letter, Unreadable):
@@ -73,7 +73,7 @@ def _platform_of(letter: DeadLetter | Unreadable) -> str:
     return letter.command.target.platform.value
 
 
-async def _read_all(settings: Settings) -> list[DeadLetter | Unreadable]:
+async def read_letters(settings: Settings) -> list[DeadLetter | Unreadable]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings), group_id=None)
     await consumer.start()
     try:

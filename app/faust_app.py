@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import faust
 from prometheus_client import CollectorRegistry
 
+from app.agents.acks import follow_rebalances
 from app.agents.normalize import register_normalize
 from app.agents.sinks import register_sinks
 from app.agents.sync import register_sync
@@ -56,12 +57,14 @@ def build_app(settings: Settings) -> Deskstream:
     register_faust_codec()
     servers = bootstrap_servers(settings)
     replication = topic_specs(settings)[0].replication
+    tables = settings.state_dir / "tables"
+    tables.mkdir(parents=True, exist_ok=True)  # faust makes only the last level
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in servers.split(",")],
         store=settings.table_store,
         # Table stores and faust's own files under the state dir, never in the working dir.
-        datadir=str(settings.state_dir / "tables" / settings.app_id),
+        datadir=str(tables / settings.app_id),
         autodiscover=False,
         processing_guarantee="at_least_once",
         topic_partitions=settings.partitions,
@@ -81,6 +84,7 @@ def build_app(settings: Settings) -> Deskstream:
         web_port=settings.web_port,
         web_in_thread=False,
     )
+    follow_rebalances(app)
     channels = declare_channels(app, settings)
     metrics = Metrics(CollectorRegistry(auto_describe=True))
     bundle = Deskstream(app=app, settings=settings, channels=channels, metrics=metrics)

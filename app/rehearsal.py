@@ -27,6 +27,7 @@ import httpx
 from aiohttp import web
 
 from app.audit_cli import read_trail
+from app.balancer import Balancer
 from app.errors import DeskstreamError
 from app.settings import Settings, load_settings
 from app.topic_admin import ensure_topics
@@ -143,7 +144,8 @@ class _LoggedZendesk(_Logged, ZendeskSandbox):
 @dataclass
 class SyncStack:
     settings: Settings
-    worker: RunningWorker
+    #: every worker of the run (one consumer group); ``worker`` is the first
+    workers: list[RunningWorker]
     intercom: IntercomSandbox
     zendesk: ZendeskSandbox
     ic: httpx.AsyncClient  # Intercom API with the people's app token (they act with admin ids)
@@ -153,6 +155,17 @@ class SyncStack:
     bot_admin_id: str
     requests: RequestLog
     human_admin_id: str = HUMAN_ADMIN
+
+    @property
+    def worker(self) -> RunningWorker:
+        return self.workers[0]
+
+    def _crashed(self) -> RunningWorker | None:
+        """A worker that exited without being stopped or killed on purpose."""
+        for worker in self.workers:
+            if worker.process.poll() is not None and not worker.stopped_on_purpose:
+                return worker
+        return None
 
     def link(self, conversation_id: str) -> str:
         return case_link_id("intercom", "intercom", conversation_id)
@@ -202,11 +215,11 @@ class SyncStack:
             found = await probe()
             if found:
                 return found
-            if (status := self.worker.process.poll()) is not None:
+            if (crashed := self._crashed()) is not None:
                 # Nothing will change any more: say so now, not when the wait runs out.
                 raise DeskstreamError(
-                    f"the worker exited with status {status} while waiting for: {what}; its "
-                    f"log ({self.worker.log}) ends with:\n{self.worker.log_tail()}"
+                    f"a worker exited with status {crashed.process.returncode} while waiting "
+                    f"for: {what}; its log ({crashed.log}) ends with:\n{crashed.log_tail()}"
                 )
             await asyncio.sleep(every)
         raise DeskstreamError(
@@ -286,12 +299,19 @@ async def sync_stack(
     partitions: int = 4,
     name: str = "rehearsal",
     sync_yaml: str = SYNC_YAML,
+    workers: int = 1,
+    replication: int = 1,
+    extra_env: dict[str, str] | None = None,
 ) -> AsyncIterator[SyncStack]:
     """``name`` prefixes this run's app id and topics (``<name>-<run>.events``, ...);
-    ``sync_yaml`` is the worker's sync rules file (``DESKSTREAM_SYNC_CONFIG``)."""
+    ``sync_yaml`` is the worker's sync rules file (``DESKSTREAM_SYNC_CONFIG``). With several
+    ``workers`` (one consumer group), webhooks go through a round-robin ``Balancer``;
+    ``replication`` is the topics' replication factor (a three-broker cluster takes 3);
+    ``extra_env`` adds worker settings."""
     run = uuid.uuid4().hex[:8]
-    port = free_port()
-    target = f"http://127.0.0.1:{port}/webhooks/{{platform}}"
+    ports = [free_port() for _ in range(workers)]
+    front = free_port() if workers > 1 else ports[0]
+    target = f"http://127.0.0.1:{front}/webhooks/{{platform}}"
     profile = load_profile(faults) if isinstance(faults, str) else faults
     # Fresh credentials for every rehearsal: the sandboxes accept exactly these, the worker
     # gets them through its environment, and nothing fixed lives in the code.
@@ -350,8 +370,7 @@ async def sync_stack(
                     "DESKSTREAM_APP_ID": f"{name}-{run}",
                     "DESKSTREAM_TOPIC_PREFIX": f"{name}-{run}",
                     "DESKSTREAM_PARTITIONS": str(partitions),
-                    "DESKSTREAM_REPLICATION_FACTOR": "1",
-                    "DESKSTREAM_STATE_DIR": str(folder),
+                    "DESKSTREAM_REPLICATION_FACTOR": str(replication),
                     "DESKSTREAM_SYNC_CONFIG": str(rules),
                     "DESKSTREAM_SINK_MAX_BACKOFF_SECONDS": "5",
                     "DESKSTREAM_CONNECTORS__intercom__PLATFORM": "intercom",
@@ -365,24 +384,35 @@ async def sync_stack(
                     "DESKSTREAM_CONNECTORS__zendesk__API_USER": ZD_INTEGRATION,
                     "DESKSTREAM_CONNECTORS__zendesk__API_TOKEN": zd_token,
                     "DESKSTREAM_CONNECTORS__zendesk__SERVICE_ACCOUNT_ID": integration_user,
+                    **(extra_env or {}),
                 }
                 settings = load_settings(
                     kafka_bootstrap_servers=bootstrap,
                     app_id=env["DESKSTREAM_APP_ID"],
                     topic_prefix=env["DESKSTREAM_TOPIC_PREFIX"],
                     partitions=partitions,
-                    replication_factor=1,
+                    replication_factor=replication,
                 )
                 await ensure_topics(bootstrap, topic_specs(settings))
+                balancer = Balancer(lambda: [w.url for w in running_workers if w.alive])
+                if workers > 1:
+                    await balancer.start(front)
+                running_workers: list[RunningWorker] = []
                 with ExitStack() as exits:
-                    # run_worker blocks while it waits for /ready: keep the sandboxes serving.
-                    worker = await asyncio.to_thread(
-                        exits.enter_context, run_worker(env, port=port, log=folder / "worker.log")
-                    )
+                    for i, port in enumerate(ports):
+                        log = folder / ("worker.log" if workers == 1 else f"worker-{i}.log")
+                        state = {"DESKSTREAM_STATE_DIR": str(folder / f"worker-{i}")}
+                        # run_worker blocks while it waits for /ready: keep the sandboxes serving.
+                        running_workers.append(
+                            await asyncio.to_thread(
+                                exits.enter_context,
+                                run_worker({**env, **state}, port=port, log=log),
+                            )
+                        )
                     try:
                         yield SyncStack(
                             settings=settings,
-                            worker=worker,
+                            workers=running_workers,
                             intercom=intercom,
                             zendesk=zendesk,
                             ic=ic,
@@ -394,5 +424,6 @@ async def sync_stack(
                         )
                     finally:
                         await asyncio.to_thread(exits.close)
+                        await balancer.aclose()
     finally:
         await file_runner.cleanup()

@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -23,14 +22,58 @@ from app.errors import DeskstreamError
 __all__ = ["RunningWorker", "free_port", "run_worker"]
 
 
-@dataclass(frozen=True)
 class RunningWorker:
-    url: str
-    log: Path
-    process: subprocess.Popen[bytes]
+    """One ``deskstream worker`` child process: started, stopped (SIGTERM), killed (SIGKILL)
+    and started again with the same settings, port and log (the cluster tests do all four)."""
+
+    def __init__(self, env: Mapping[str, str], *, port: int, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self._env = {**os.environ, **env, "DESKSTREAM_WEB_PORT": str(port)}
+        self._process: subprocess.Popen[bytes] | None = None
+        #: stopped or killed by whoever runs it (not a crash)
+        self.stopped_on_purpose = False
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        if self._process is None:
+            raise DeskstreamError("the worker was never started; call start() first")
+        return self._process
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:]
+
+    def start(self, *, ready_timeout: float = 120.0) -> None:
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "app", "worker"], env=self._env, stdout=out, stderr=out
+            )
+        self.stopped_on_purpose = False
+        _wait_ready(self, ready_timeout)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no commit, no flush: a crash."""
+        self.stopped_on_purpose = True
+        if self.alive:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self, *, timeout: float = 30.0) -> None:
+        """SIGTERM and wait (SIGKILL after ``timeout``): a graceful stop, as a deploy does."""
+        self.stopped_on_purpose = True
+        if not self.alive:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 def free_port() -> int:
@@ -67,20 +110,9 @@ def run_worker(
     env: Mapping[str, str], *, port: int, log: Path, ready_timeout: float = 120.0
 ) -> Iterator[RunningWorker]:
     """Start a worker with ``env`` on top of this process's environment; stop it on exit."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    full_env = {**os.environ, **env, "DESKSTREAM_WEB_PORT": str(port)}
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "worker"], env=full_env, stdout=out, stderr=out
-        )
-    worker = RunningWorker(url=f"http://127.0.0.1:{port}", log=log, process=process)
+    worker = RunningWorker(env, port=port, log=log)
     try:
-        _wait_ready(worker, ready_timeout)
+        worker.start(ready_timeout=ready_timeout)
         yield worker
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        worker.stop()

@@ -177,10 +177,15 @@ def register_sync(
                     message.offset,
                     len(done.commands),
                 )
-            if done.state is not None:
-                links[link] = done.state
             snapshot = record if isinstance(record, Envelope) else None
             sends = await publish(key, done.commands, done.audits, snapshot)
+            if done.state is not None:
+                # What `links[link] = state` does, keeping the changelog write's future: the
+                # input is acked only once its state is durable too. Otherwise a crash after
+                # the ack can restore a state without this input's effects, and a later event
+                # about the same change (another id) is taken for a new one.
+                links.data[link] = done.state
+                sends.append(links.send_changelog(message.partition, link, done.state))
             retry = None
             if done.retry_in is not None and snapshot is not None:
                 retry = _retry_of(snapshot)

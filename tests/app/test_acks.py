@@ -74,3 +74,29 @@ async def test_a_failed_send_never_acks_and_crashes_the_app() -> None:
 async def test_an_event_without_output_is_acked_at_once() -> None:
     event, _ = _run([])
     assert event.acked == 1
+
+
+async def test_an_event_is_acked_only_after_every_earlier_event_of_its_partition() -> None:
+    # Faust would commit 8 over an unacked 7 (it allows a one-offset gap): 7's outputs, still
+    # in flight, would be lost in a crash.
+    loop = asyncio.get_running_loop()
+    app = _App()
+    slow, fast = loop.create_future(), loop.create_future()
+    seventh = _Event(_Message(partition=3, offset=7))
+    eighth = _Event(_Message(partition=3, offset=8))
+    other = _Event(_Message(partition=4, offset=1))
+    delivered: list[int] = []
+
+    def note(event: Any) -> None:
+        delivered.append(event.message.offset)
+
+    for event, sends in ((seventh, [slow]), (eighth, [fast]), (other, [])):
+        ack_when_delivered(cast(faust.App, app), cast(Any, event), sends, on_delivered=note)
+    fast.set_result("meta")
+    await _settle()
+    assert (seventh.acked, eighth.acked) == (0, 0)  # 8 is delivered, and waits for 7
+    assert other.acked == 1  # another partition is not held up
+    slow.set_result("meta")
+    await _settle()
+    assert (seventh.acked, eighth.acked) == (1, 1)
+    assert delivered == [1, 7, 8]

@@ -8,8 +8,9 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from app.dlq_cli import _read_all, _retry
-from app.settings import load_settings
+from app.dead_letters import Unreadable, unreadable_headers
+from app.dlq_cli import _retry, read_letters
+from app.settings import Settings, load_settings
 from app.topic_admin import ensure_topics
 from app.topics import topic_specs
 from schemas.codec import decode_as, encode
@@ -39,15 +40,20 @@ async def _commands(bootstrap: str, topic: str, expected: int) -> list[SyncComma
     return found
 
 
-async def test_retry_resends_each_dead_letter_once(kafka_bootstrap_servers: str) -> None:
+async def _fresh_topics(bootstrap: str) -> Settings:
     settings = load_settings(
-        kafka_bootstrap_servers=kafka_bootstrap_servers,
+        kafka_bootstrap_servers=bootstrap,
         topic_prefix=f"dlq-{uuid.uuid4().hex[:8]}",
         app_id=f"dlq-{uuid.uuid4().hex[:8]}",
         partitions=2,
         replication_factor=1,
     )
-    await ensure_topics(kafka_bootstrap_servers, topic_specs(settings))
+    await ensure_topics(bootstrap, topic_specs(settings))
+    return settings
+
+
+async def test_retry_resends_each_dead_letter_once(kafka_bootstrap_servers: str) -> None:
+    settings = await _fresh_topics(kafka_bootstrap_servers)
     letters = [
         DeadLetter(
             command=COMMAND.model_copy(update={"command_id": f"cmd-{n}"}),
@@ -68,10 +74,42 @@ async def test_retry_resends_each_dead_letter_once(kafka_bootstrap_servers: str)
     finally:
         await producer.stop()
 
-    assert len(await _read_all(settings)) == 2
+    assert len(await read_letters(settings)) == 2
     assert await _retry(settings, dry_run=True) == 2
     assert await _retry(settings, dry_run=False) == 2
     assert await _retry(settings, dry_run=False) == 0  # progress was committed
     resent = await _commands(kafka_bootstrap_servers, settings.topic("commands.salesforce"), 2)
     assert sorted(c.command_id for c in resent) == ["cmd-0", "cmd-1"]
     assert {c.attempt for c in resent} == {COMMAND.attempt + 1}
+
+
+async def test_an_unreadable_command_is_kept_and_sent_back_byte_for_byte(
+    kafka_bootstrap_servers: str,
+) -> None:
+    settings = await _fresh_topics(kafka_bootstrap_servers)
+    source = settings.topic("commands.zendesk")
+    newer = b"\xc3\x01written by a newer Deskstream"  # what the sink agent could not decode
+    headers = unreadable_headers(source, b"zendesk:lnk_1", "unknown schema fingerprint")
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.topic("dlq"), newer, key=b"zendesk:unreadable", headers=headers
+        )
+    finally:
+        await producer.stop()
+
+    [letter] = await read_letters(settings)
+    assert isinstance(letter, Unreadable)
+    assert (letter.source_topic, letter.key, letter.value) == (source, b"zendesk:lnk_1", newer)
+    assert await _retry(settings, dry_run=False) == 1
+    consumer = AIOKafkaConsumer(
+        source, bootstrap_servers=kafka_bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        batch = await consumer.getmany(timeout_ms=5000)
+    finally:
+        await consumer.stop()
+    back = [(r.key, r.value) for rs in batch.values() for r in rs]
+    assert back == [(b"zendesk:lnk_1", newer)]
