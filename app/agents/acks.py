@@ -20,7 +20,7 @@ from typing import Any
 
 import faust
 
-__all__ = ["ack_when_delivered", "follow_rebalances", "hold"]
+__all__ = ["ack_when_delivered", "expect", "follow_rebalances", "hold"]
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,19 @@ class _InOrder:
     def register(self, event: faust.EventT[Any], on_delivered: OnDelivered | None) -> None:
         message = event.message
         queue = self._open.setdefault((message.topic, message.partition), OrderedDict())
-        queue[message.offset] = [event, False, on_delivered]
+        entry = queue.get(message.offset)
+        if entry is not None and entry[0] is event:
+            entry[2] = on_delivered  # expected at reading, now handed its outputs
+        else:
+            queue[message.offset] = [event, False, on_delivered]
 
     def delivered(self, event: faust.EventT[Any]) -> None:
         message = event.message
         queue = self._open.get((message.topic, message.partition))
         entry = queue.get(message.offset) if queue is not None else None
         if queue is None or entry is None or entry[0] is not event:
-            event.ack()  # its partition was revoked meanwhile: the ack no longer orders
+            # Its partition was revoked meanwhile: whoever owns it now reads it again, and an
+            # ack from here could let Faust commit over an earlier record of theirs.
             return
         entry[1] = True
         while queue:
@@ -73,6 +78,13 @@ class _InOrder:
 
 
 _order = _InOrder()
+
+
+def expect(event: faust.EventT[Any]) -> None:
+    """Take ``event``'s place in its partition's ack order now, as it is read: an agent that
+    hands events to other tasks (the sink lanes) calls this in reading order, so no later
+    event can be acked, and committed, before this one."""
+    _order.register(event, None)
 
 
 def follow_rebalances(app: faust.App) -> None:

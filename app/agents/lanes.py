@@ -12,6 +12,9 @@ A lane never dies and never skips: when its handler raises (a send Kafka refused
 failure is logged with the command's position, counted, and the same event is handed over
 again after a backoff, marked as possibly executed (the first attempt may have written).
 
+A lane never judges ownership by the consumer's assignment either: during a rebalance that
+view is briefly empty, and a command dropped on it was committed over by the commands after
+it (Faust commits past one unacked offset, and past any on a partition never committed).
 A partition revoked in a rebalance, or every partition when the worker stops, is *released*:
 its queue is dropped unacked (the next owner reads those records again) and the command in
 progress is given ``grace`` seconds to finish before it is cancelled. Without that wait the
@@ -45,7 +48,6 @@ MAX_BACKOFF_S = 30.0
 class PartitionControl(Protocol):
     def pause_partitions(self, tps: Iterable[TP]) -> None: ...
     def resume_partitions(self, tps: Iterable[TP]) -> None: ...
-    def assignment(self) -> set[TP]: ...
 
 
 #: ``handler(event, again)``: ``again`` is True when an earlier attempt at it raised
@@ -102,10 +104,6 @@ class Lanes:
     async def _run(self, tp: TP, lane: _Lane) -> None:
         while True:
             event = await lane.queue.get()
-            if tp not in self._control().assignment():
-                # Revoked: leave the rest to the new owner, unacked.
-                _drop(lane.queue)
-                continue
             lane.idle.clear()
             try:
                 await self._handle(tp, event)
@@ -138,9 +136,7 @@ class Lanes:
                     event.message.offset,
                     failures,
                 )
-                await asyncio.sleep(delay)
-                if tp not in self._control().assignment():
-                    return  # the partition's new owner reads it again
+                await asyncio.sleep(delay)  # a release (revocation, stop) cancels the wait
 
     async def release(self, tps: Iterable[TP], *, grace: float) -> None:
         """Stop the lanes of ``tps``: drop what is queued, let the command in progress finish

@@ -18,7 +18,7 @@ from typing import Any, cast
 
 import faust
 
-from app.agents.acks import ack_when_delivered
+from app.agents.acks import ack_when_delivered, expect
 from app.agents.lanes import Lanes
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
@@ -211,6 +211,7 @@ def _register(
         try:
             async for event in cast(faust.Stream[bytes], stream).noack().events():
                 positions.received(event)
+                expect(event)
                 lanes.submit(event)
         finally:
             await lanes.stop(grace=settings.sink_release_grace_seconds)

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 import faust
 
-from app.agents.acks import ack_when_delivered
+from app.agents.acks import ack_when_delivered, expect
 
 
 @dataclass
@@ -100,3 +100,19 @@ async def test_an_event_is_acked_only_after_every_earlier_event_of_its_partition
     await _settle()
     assert (seventh.acked, eighth.acked) == (1, 1)
     assert delivered == [1, 7, 8]
+
+
+async def test_an_event_expected_at_reading_holds_back_the_acks_after_it() -> None:
+    # A sink lane that never finished offset 20 (cut, or a bug) must not let 21 be acked:
+    # Faust would commit 22 and 20 would never run.
+    app = _App()
+    twentieth = _Event(_Message(topic="commands", partition=1, offset=20))
+    next_one = _Event(_Message(topic="commands", partition=1, offset=21))
+    expect(cast(Any, twentieth))
+    expect(cast(Any, next_one))
+    ack_when_delivered(cast(faust.App, app), cast(Any, next_one), [])
+    await _settle()
+    assert next_one.acked == 0
+    ack_when_delivered(cast(faust.App, app), cast(Any, twentieth), [])
+    await _settle()
+    assert (twentieth.acked, next_one.acked) == (1, 1)

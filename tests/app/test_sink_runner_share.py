@@ -1,0 +1,44 @@
+"""Two workers' sink runners against one Zendesk account: each spends only its share of the
+account's rate limit (the partitions of the commands topic it owns), and the share follows a
+rebalance. Zendesk's sink once kept its budget on its client, out of the runner's reach: every
+worker spent the whole account limit."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from app.agents.sinks import SinkRunner
+from app.metrics import Metrics
+from app.settings import load_settings
+from connectors.base.sandbox import ManualClock
+from schemas.models import WriteOutcome
+from tests.connectors.zendesk.conftest import serve
+from tests.connectors.zendesk.test_sink import CUSTOMER, message, upsert
+
+LIMIT = 600  # requests per minute, the account's
+
+
+async def test_each_worker_spends_its_share_of_one_zendesk_limit() -> None:
+    async with serve(ManualClock(), rate_limit_per_minute=LIMIT) as env:
+        connector = env.connector_settings().model_copy(update={"rate_limit_per_minute": LIMIT})
+        settings = load_settings(connectors={"zd": connector})
+        workers = [SinkRunner(settings, "zendesk", Metrics(CollectorRegistry())) for _ in "ab"]
+        shares = [(3, 8), (5, 8)]  # 8 partitions: one worker owns 3, the other 5
+        for n, (runner, share) in enumerate(zip(workers, shares, strict=True)):
+            thread = [message(CUSTOMER, f"Order {n} never arrived", minutes=n)]
+            command = upsert(thread, link=f"lnk_{n:032x}", key=f"cmd-{n}")
+            write, _, letter = await runner.run(command, share=share)
+            assert letter is None
+            assert write.outcome is WriteOutcome.WRITTEN
+        budgets = [runner.sink("zd").budget for runner in workers]
+        assert [b.share for b in budgets] == [3 / 8, 5 / 8]
+        assert sum(b.share for b in budgets) == 1.0  # together: the account limit, once
+
+        # A rebalance: the first worker's partitions move to the second.
+        later = upsert(
+            [message(CUSTOMER, "Any news?", minutes=9)], link="lnk_" + "9" * 32, key="c9"
+        )
+        await workers[1].run(later, share=(8, 8))
+        assert budgets[1].share == 1.0
+        for runner in workers:
+            await runner.sink("zd").aclose()
