@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import faust
 from prometheus_client import CollectorRegistry
 
-from app.agents.acks import follow_rebalances
+from app.agents.acks import Revocations
 from app.agents.normalize import register_normalize
 from app.agents.sinks import register_sinks
 from app.agents.sync import register_sync
@@ -51,6 +51,7 @@ class Deskstream:
     settings: Settings
     channels: Channels
     metrics: Metrics
+    revocations: Revocations
 
 
 def build_app(settings: Settings) -> Deskstream:
@@ -84,10 +85,12 @@ def build_app(settings: Settings) -> Deskstream:
         web_port=settings.web_port,
         web_in_thread=False,
     )
-    follow_rebalances(app)
+    revocations = Revocations(app)
     channels = declare_channels(app, settings)
     metrics = Metrics(CollectorRegistry(auto_describe=True))
-    bundle = Deskstream(app=app, settings=settings, channels=channels, metrics=metrics)
+    bundle = Deskstream(
+        app=app, settings=settings, channels=channels, metrics=metrics, revocations=revocations
+    )
     register_normalize(bundle.app, channels, metrics, settings)
     if settings.sync_config is not None:
         _register_sync(bundle, servers)
@@ -105,4 +108,11 @@ def _register_sync(bundle: Deskstream, servers: str) -> None:
     register_sync(app, channels, links, planner, profiles, bundle.metrics)
     app.task(profiles.run)
     configured: set[str] = {c.platform for c in settings.connectors.values()}
-    register_sinks(app, channels, settings, bundle.metrics, configured & sink_platforms())
+    register_sinks(
+        app,
+        channels,
+        settings,
+        bundle.metrics,
+        configured & sink_platforms(),
+        bundle.revocations,
+    )

@@ -149,8 +149,8 @@ def _serve_options(command: _F) -> _F:
             "faults_name",
             default="none",
             show_default=True,
-            help="Fault profile: none, flaky, outage, chaos, or a .json/.yaml file of "
-            "FaultProfile fields.",
+            help="Fault profile: none, flaky, outage, chaos, ambiguous (writes applied, their "
+            "answer lost), burst, or a .json/.yaml file of FaultProfile fields.",
         ),
         click.option("--host", default="127.0.0.1", show_default=True),
         click.option(

@@ -1,4 +1,5 @@
-"""Ack an event only after Kafka has acknowledged everything it produced.
+"""Ack an event only after Kafka has acknowledged everything it produced, in offset order,
+and commit what is acked when partitions are taken away.
 
 Faust's own at-least-once acks an event when the agent moves on and, before committing,
 waits for in-flight sends with ``asyncio.wait``, which ignores failures: a send that fails
@@ -7,52 +8,64 @@ Agents here run on ``stream.noack()`` and call ``ack_when_delivered``: the event
 becomes committable only when every send it caused is acknowledged. A failed send is never
 acked, so its offset is never committed and the event is processed again after the worker
 restarts. Sends stay pipelined: nothing waits in the agent's loop. Acks go out in offset
-order per partition (``_InOrder``), because Faust's commit can step over one unacked event.
+order per partition (``_InOrder``), because Faust's commit can step over an unacked event;
+``Revocations`` commits at a rebalance, which Faust does not.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import faust
+from faust.transport.consumer import Consumer
 
-__all__ = ["ack_when_delivered", "expect", "follow_rebalances", "hold"]
+__all__ = ["Revocations", "ack_when_delivered", "expect", "hold", "settle"]
 
 log = logging.getLogger(__name__)
 
 OnDelivered = Callable[[faust.EventT[Any]], None]
+#: finishes what is in progress on revoked partitions before they are committed
+Release = Callable[[set[Any]], Awaitable[None]]
+#: how long a revocation waits for outputs still on their way before it commits
+SETTLE_TIMEOUT_S = 10.0
 
 # asyncio keeps only weak references to tasks: hold them until they are done.
 _in_flight: set[asyncio.Future[Any]] = set()
+
+_READ, _SENT, _DONE = "read", "sent", "done"
 
 
 class _InOrder:
     """Acks each partition's events in offset order.
 
     Faust commits the first run of consecutive acked offsets, and lets that run start one
-    past the committed offset (``Consumer._new_offset`` refuses only a gap of two or more):
-    an event acked after its successor can be committed over while its outputs are still in
-    flight, and a crash then loses them. Holding each ack until every earlier event of the
-    partition is acked closes that window (and costs nothing: the commit could not have
-    passed the earlier event anyway).
+    past the committed offset (``Consumer._new_offset`` refuses only a gap of two or more, and
+    checks nothing on a partition never committed): an event acked after its successor, or
+    never acked, can be committed over while its outputs are still in flight or never made,
+    and a crash then loses them. Holding each ack until every earlier event of the partition
+    is acked closes that window (and costs nothing: the commit could not have passed the
+    earlier event anyway).
     """
 
     def __init__(self) -> None:
-        #: per partition, offset → (event, delivered, on_delivered), in reading order
+        #: per partition, offset → [event, state, on_delivered], in reading order
         self._open: dict[tuple[str, int], OrderedDict[int, list[Any]]] = {}
 
-    def register(self, event: faust.EventT[Any], on_delivered: OnDelivered | None) -> None:
+    def register(
+        self, event: faust.EventT[Any], on_delivered: OnDelivered | None, state: str
+    ) -> None:
         message = event.message
         queue = self._open.setdefault((message.topic, message.partition), OrderedDict())
         entry = queue.get(message.offset)
         if entry is not None and entry[0] is event:
-            entry[2] = on_delivered  # expected at reading, now handed its outputs
+            entry[1:] = [state, on_delivered]  # expected at reading, now handed its outputs
         else:
-            queue[message.offset] = [event, False, on_delivered]
+            queue[message.offset] = [event, state, on_delivered]
 
     def delivered(self, event: faust.EventT[Any]) -> None:
         message = event.message
@@ -62,15 +75,24 @@ class _InOrder:
             # Its partition was revoked meanwhile: whoever owns it now reads it again, and an
             # ack from here could let Faust commit over an earlier record of theirs.
             return
-        entry[1] = True
+        entry[1] = _DONE
         while queue:
-            offset, (ready, done, callback) = next(iter(queue.items()))
-            if not done:
+            offset, (ready, state, callback) = next(iter(queue.items()))
+            if state != _DONE:
                 break
             del queue[offset]
             ready.ack()
             if callback is not None:
                 callback(ready)
+
+    def in_flight(self, tps: Iterable[Any]) -> int:
+        """Events of ``tps`` whose outputs are sent and not acknowledged yet."""
+        return sum(
+            1
+            for tp in tps
+            for entry in self._open.get((tp.topic, tp.partition), {}).values()
+            if entry[1] == _SENT
+        )
 
     def forget(self, tps: Iterable[Any]) -> None:
         for tp in tps:
@@ -84,16 +106,7 @@ def expect(event: faust.EventT[Any]) -> None:
     """Take ``event``'s place in its partition's ack order now, as it is read: an agent that
     hands events to other tasks (the sink lanes) calls this in reading order, so no later
     event can be acked, and committed, before this one."""
-    _order.register(event, None)
-
-
-def follow_rebalances(app: faust.App) -> None:
-    """Forget the ack order of revoked partitions (their next owner reads them again)."""
-
-    def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        _order.forget(args[0])
-
-    app.on_partitions_revoked.connect(forget_revoked)
+    _order.register(event, None, _READ)
 
 
 def ack_when_delivered(
@@ -105,8 +118,8 @@ def ack_when_delivered(
 ) -> None:
     """Ack ``event`` once every send is acknowledged and every earlier event of its
     partition is acked (then ``on_delivered(event)``). Call it for each event in the order
-    the events were read."""
-    _order.register(event, on_delivered)
+    the events were read (or ``expect`` them in that order)."""
+    _order.register(event, on_delivered, _SENT)
     if not sends:
         _order.delivered(event)
         return
@@ -127,6 +140,61 @@ def ack_when_delivered(
         _order.delivered(event)
 
     hold(asyncio.ensure_future(asyncio.gather(*sends))).add_done_callback(_done)
+
+
+async def settle(app: faust.App, tps: Iterable[Any]) -> None:
+    """Wait until the events of ``tps`` whose outputs were sent are acked (at most
+    ``SETTLE_TIMEOUT_S``: what is still out then is read again by the next owner)."""
+    tps = list(tps)
+    await app.producer.flush()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(SETTLE_TIMEOUT_S):
+            # Acks come from delivery callbacks: poll rather than thread an event through.
+            while _order.in_flight(tps):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+
+
+class Revocations:
+    """What a worker does when partitions are taken from it, in this order: the hooks finish
+    what is in progress (``before_commit``), the outputs on their way are awaited (at most
+    ``SETTLE_TIMEOUT_S``), the acked offsets are **committed**, and the ack order of the
+    revoked partitions is forgotten. Faust commits only on a timer (and at a stop), so without
+    this every rebalance handed the next owner up to a commit interval of inputs to process
+    again (a rolling restart re-executed commands at every step)."""
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+        self._hooks: list[Release] = []
+
+        async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            await self.revoked(set(args[0]))
+
+        app.on_partitions_revoked.connect(on_revoked)
+
+    def before_commit(self, hook: Release) -> None:
+        self._hooks.append(hook)
+
+    async def revoked(self, tps: set[Any]) -> None:
+        for hook in self._hooks:
+            await hook(tps)
+        await settle(self._app, tps)
+        committed = False
+        try:
+            # commit() returns without committing when a timed commit is under way; once it
+            # has waited for that one, force_commit() commits what was acked since.
+            consumer = cast(Consumer, self._app.consumer)
+            committed = await consumer.commit() or await consumer.force_commit()
+        except Exception:  # the next owner re-reads what was not committed: log and go on
+            log.exception(
+                "commit at revocation failed; the next owner re-reads from the last commit"
+            )
+        log.info(
+            "partitions revoked count=%d committed=%s still_in_flight=%d",
+            len(tps),
+            committed,
+            _order.in_flight(tps),
+        )
+        _order.forget(tps)
 
 
 def hold(future: asyncio.Future[Any]) -> asyncio.Future[Any]:

@@ -164,6 +164,10 @@ class Lanes:
         tasks = [lane.task for _, lane in lanes if lane.task is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    def partitions(self) -> list[TP]:
+        """The partitions with a lane."""
+        return list(self._lanes)
+
     def backlog(self) -> int:
         return sum(lane.queue.qsize() for lane in self._lanes.values())
 

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
 
-from app.agents.acks import ack_when_delivered, expect
+from app.agents.acks import Revocations, ack_when_delivered, expect, settle
 from app.agents.lanes import Lanes
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
@@ -40,6 +42,9 @@ log = logging.getLogger(__name__)
 
 Outcome = tuple[WriteResult, AuditRecord, DeadLetter | None]
 
+#: command ids a runner remembers having executed
+DONE_REMEMBERED = 10_000
+
 
 class SinkRunner:
     """Executes commands for one platform; knows nothing of Kafka."""
@@ -52,6 +57,10 @@ class SinkRunner:
         self._policy = RetryPolicy(
             attempts=settings.sink_max_attempts, max_s=settings.sink_max_backoff_seconds
         )
+        #: command id → what executing it gave, for the latest commands this runner wrote: a
+        #: copy of one (the sync stage re-sends what an input read again caused) is answered
+        #: from here instead of being written again
+        self._done: OrderedDict[str, SinkResult] = OrderedDict()
 
     def sink(self, connector_id: str) -> Sink:
         found = self._sinks.get(connector_id)
@@ -67,6 +76,16 @@ class SinkRunner:
 
     async def run(self, command: SyncCommand, *, share: tuple[int, int]) -> Outcome:
         started = time.perf_counter()
+        done = self._done.get(command.command_id) if command.attempt > 1 else None
+        if done is not None:
+            write, record = success(
+                command,
+                replace(done, written=False, api_calls=0, detail=f"{done.detail} (a copy: done)"),
+                latency_ms=0.0,
+                now=datetime.now(UTC),
+                end_to_end_ms=None,
+            )
+            return write, record, None
         end_to_end = None
         if command.caused_at is not None:  # webhook received → this write starting
             end_to_end = (datetime.now(UTC) - command.caused_at).total_seconds()
@@ -100,6 +119,9 @@ class SinkRunner:
             message = redact(f"{type(exc).__name__}: {exc}")
         else:
             latency = (time.perf_counter() - started) * 1000
+            self._done[command.command_id] = result
+            while len(self._done) > DONE_REMEMBERED:
+                self._done.popitem(last=False)
             self._metrics.sink_writes.labels(
                 self._platform, "written" if result.written else "unchanged"
             ).inc()
@@ -127,13 +149,23 @@ class SinkRunner:
 
 
 def register_sinks(
-    app: faust.App, channels: Channels, settings: Settings, metrics: Metrics, platforms: set[str]
+    app: faust.App,
+    channels: Channels,
+    settings: Settings,
+    metrics: Metrics,
+    platforms: set[str],
+    revocations: Revocations,
 ) -> list[faust.types.AgentT[Any]]:
-    return [_register(app, channels, settings, metrics, p) for p in sorted(platforms)]
+    return [_register(app, channels, settings, metrics, p, revocations) for p in sorted(platforms)]
 
 
 def _register(
-    app: faust.App, channels: Channels, settings: Settings, metrics: Metrics, platform: str
+    app: faust.App,
+    channels: Channels,
+    settings: Settings,
+    metrics: Metrics,
+    platform: str,
+    revocations: Revocations,
 ) -> faust.types.AgentT[Any]:
     runner = SinkRunner(settings, platform, metrics)
     topic = channels.commands[platform]
@@ -200,11 +232,12 @@ def _register(
         on_failure=metrics.sink_lane_failures.labels(platform).inc,
     )
 
-    @app.on_partitions_revoked.connect
-    async def release_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        # Before the partitions' next owners start: see app.agents.lanes.
-        mine = [tp for tp in args[0] if tp.topic == topic_name]
+    async def release_revoked(revoked: set[Any]) -> None:
+        # Before the partitions are committed and their next owners start: app.agents.lanes.
+        mine = [tp for tp in revoked if tp.topic == topic_name]
         await lanes.release(mine, grace=settings.sink_release_grace_seconds)
+
+    revocations.before_commit(release_revoked)
 
     @app.agent(inbound(app, topic), name=f"sink-{platform}")
     async def write_to_platform(stream: faust.StreamT[Any]) -> None:
@@ -214,6 +247,10 @@ def _register(
                 expect(event)
                 lanes.submit(event)
         finally:
+            # A stop: finish the commands in progress, then let their acks land before
+            # Faust's consumer makes its last commit (it stops after the agents).
+            tps = list(lanes.partitions())
             await lanes.stop(grace=settings.sink_release_grace_seconds)
+            await settle(app, tps)
 
     return write_to_platform

@@ -42,3 +42,24 @@ async def test_each_worker_spends_its_share_of_one_zendesk_limit() -> None:
         assert budgets[1].share == 1.0
         for runner in workers:
             await runner.sink("zd").aclose()
+
+
+async def test_a_copy_of_a_command_this_runner_executed_is_answered_without_a_call() -> None:
+    # The sync stage re-sends what an input read again after a rebalance caused (same ids,
+    # attempt 2); the runner that executed the original answers the copy from memory.
+    async with serve(ManualClock(), rate_limit_per_minute=LIMIT) as env:
+        settings = load_settings(connectors={"zd": env.connector_settings()})
+        runner = SinkRunner(settings, "zendesk", Metrics(CollectorRegistry()))
+        original = upsert([message(CUSTOMER, "Order 7 never arrived", minutes=0)])
+        first, _, _ = await runner.run(original, share=(1, 1))
+        before = (await env.http.get("/_sandbox/state")).json()["faults"]["requests"]
+        copy = original.model_copy(update={"attempt": 2})
+        again, record, letter = await runner.run(copy, share=(1, 1))
+        after = (await env.http.get("/_sandbox/state")).json()["faults"]["requests"]
+        assert letter is None
+        assert after == before  # not one API call
+        assert again.outcome is WriteOutcome.UNCHANGED
+        assert again.target_entity_id == first.target_entity_id
+        assert again.created_ids == first.created_ids  # the sync stage still learns the ids
+        assert "a copy" in record.reason
+        await runner.sink("zd").aclose()

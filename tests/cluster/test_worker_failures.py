@@ -26,10 +26,10 @@ from connectors.base.sandbox.faults import ADMIN_PREFIX, FaultProfile
 from tests.cluster.workload import Counts, Workload
 from tests.kafka_harness import LocalCluster
 
-pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.timeout(900)]
-
 SIZE = int(os.environ.get("DESKSTREAM_CLUSTER_CONVERSATIONS", "12"))
 OUTAGE_S = float(os.environ.get("DESKSTREAM_CLUSTER_OUTAGE_SECONDS", "20"))
+
+pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.timeout(600 + 60 * SIZE)]
 
 
 async def _faults(stack: SyncStack, platform: str) -> dict[str, Any]:

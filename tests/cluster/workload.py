@@ -90,8 +90,9 @@ class Workload:
         #: conversation id → the customer's email
         self.started: dict[str, str] = {}
 
-    async def run(self, milestone: Milestone, *, within: float = 300.0) -> Counts:
+    async def run(self, milestone: Milestone) -> Counts:
         stack = self.stack
+        within = 240.0 + 10 * self.size  # per phase: a kill costs a 30 s session timeout
         await asyncio.gather(*(self._escalate(n) for n in range(self.size)))
         await milestone("started")
         await stack.eventually(
