@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, cast
 
 import faust
-from faust.transport.consumer import Consumer
+from faust.types import TP
 
 __all__ = ["Revocations", "ack_when_delivered", "expect", "hold", "settle"]
 
@@ -55,6 +55,8 @@ class _InOrder:
     def __init__(self) -> None:
         #: per partition, offset → [event, state, on_delivered], in reading order
         self._open: dict[tuple[str, int], OrderedDict[int, list[Any]]] = {}
+        #: per partition, the offset after the last event acked (what a commit may say)
+        self.acked_through: dict[tuple[str, int], int] = {}
 
     def register(
         self, event: faust.EventT[Any], on_delivered: OnDelivered | None, state: str
@@ -82,6 +84,7 @@ class _InOrder:
                 break
             del queue[offset]
             ready.ack()
+            self.acked_through[(message.topic, message.partition)] = offset + 1
             if callback is not None:
                 callback(ready)
 
@@ -97,6 +100,7 @@ class _InOrder:
     def forget(self, tps: Iterable[Any]) -> None:
         for tp in tps:
             self._open.pop((tp.topic, tp.partition), None)
+            self.acked_through.pop((tp.topic, tp.partition), None)
 
 
 _order = _InOrder()
@@ -157,10 +161,15 @@ async def settle(app: faust.App, tps: Iterable[Any]) -> None:
 class Revocations:
     """What a worker does when partitions are taken from it, in this order: the hooks finish
     what is in progress (``before_commit``), the outputs on their way are awaited (at most
-    ``SETTLE_TIMEOUT_S``), the acked offsets are **committed**, and the ack order of the
-    revoked partitions is forgotten. Faust commits only on a timer (and at a stop), so without
-    this every rebalance handed the next owner up to a commit interval of inputs to process
-    again (a rolling restart re-executed commands at every step)."""
+    ``SETTLE_TIMEOUT_S``), what is acked is **committed**, and the ack order of the revoked
+    partitions is forgotten.
+
+    Faust commits on a timer and at a stop, and on a revocation its consumer drops the acked
+    offsets of the revoked partitions before anyone can commit them (``on_partitions_revoked``
+    pops ``_acked``): every rebalance handed the next owner up to a commit interval of inputs
+    to process again (a rolling restart re-sent and re-executed commands at every step). So
+    the offsets come from our own ack order and are committed through the consumer's driver.
+    """
 
     def __init__(self, app: faust.App) -> None:
         self._app = app
@@ -178,20 +187,25 @@ class Revocations:
         for hook in self._hooks:
             await hook(tps)
         await settle(self._app, tps)
+        offsets = {
+            TP(tp.topic, tp.partition): through
+            for tp in tps
+            if (through := _order.acked_through.get((tp.topic, tp.partition))) is not None
+        }
         committed = False
-        try:
-            # commit() returns without committing when a timed commit is under way; once it
-            # has waited for that one, force_commit() commits what was acked since.
-            consumer = cast(Consumer, self._app.consumer)
-            committed = await consumer.commit() or await consumer.force_commit()
-        except Exception:  # the next owner re-reads what was not committed: log and go on
-            log.exception(
-                "commit at revocation failed; the next owner re-reads from the last commit"
-            )
+        if offsets:
+            try:
+                # The driver's commit: Faust's own bookkeeping for these is gone already.
+                committed = await cast(Any, self._app.consumer)._commit(offsets)
+            except Exception:  # the next owner re-reads what was not committed: log, go on
+                log.exception(
+                    "commit at revocation failed; the next owner re-reads from the last commit"
+                )
         log.info(
-            "partitions revoked count=%d committed=%s still_in_flight=%d",
+            "partitions revoked count=%d committed=%d/%d still_in_flight=%d",
             len(tps),
-            committed,
+            len(offsets) if committed else 0,
+            len(offsets),
             _order.in_flight(tps),
         )
         _order.forget(tps)

@@ -90,6 +90,12 @@ class Lanes:
             lane.task = asyncio.create_task(
                 self._run(tp, lane), name=f"lane-{tp.topic}-{tp.partition}"
             )
+            log.info(
+                "lane opened topic=%s partition=%s first_offset=%s",
+                tp.topic,
+                tp.partition,
+                event.message.offset,
+            )
         lane.queue.put_nowait(event)
         if lane.queue.qsize() >= self._depth and tp not in self._paused:
             self._paused.add(tp)

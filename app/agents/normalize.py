@@ -18,6 +18,7 @@ from typing import Any, cast
 import faust
 
 from app.agents.acks import ack_when_delivered
+from app.agents.positions import Positions
 from app.channels import Channels, inbound
 from app.errors import SchemaError
 from app.metrics import Metrics
@@ -146,16 +147,22 @@ def register_normalize(
             )
         return sends
 
+    positions = Positions(app)
+
     @app.agent(inbound(app, channels.raw), name="normalize")
     async def normalize_raw_deliveries(stream: faust.StreamT[Any]) -> None:
         # StreamT does not declare noack(); the object is always a faust.Stream.
         async for event in cast(faust.Stream[bytes], stream).noack().events():
+            if not positions.received(event):
+                continue  # records before it were skipped: read again from the first one
             message = event.message
             where = (
                 f"on {message.topic} partition {message.partition} offset {message.offset} "
                 "(kept there for the raw topic's retention)"
             )
             outcome, delivery = encoded(event.value, where)
-            ack_when_delivered(app, event, await _send(outcome, delivery))
+            ack_when_delivered(
+                app, event, await _send(outcome, delivery), on_delivered=positions.delivered
+            )
 
     return normalize_raw_deliveries

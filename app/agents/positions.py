@@ -14,20 +14,30 @@ Two facts the crash-safety of the sync stage and the sinks rests on (``docs/arch
   still in flight (records are read in offset order). Before the first record, the committed
   offset is where reading starts: nothing below it is read again.
 
+- **nothing skipped**: records of a partition reach the agent in an unbroken run from the
+  committed offset; a record past a gap is not processed, and the partition is read again
+  from the first missing one (``_rewind``).
+
 Revoked partitions are forgotten: their next owner starts its own count.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.types import TP
 
+from app.agents.acks import hold
+
 __all__ = ["Positions"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -44,25 +54,63 @@ class Positions:
     def __init__(self, app: faust.App) -> None:
         self._app = app
         self._partitions: dict[TP, _Partition] = {}
+        #: partition → the offset that revealed a gap; records after it wait for the seek
+        self._rewinding: dict[TP, int] = {}
 
         def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
             self.forget(args[0])
 
         app.on_partitions_revoked.connect(forget_revoked)
 
-    def received(self, event: faust.EventT[Any]) -> TP:
+    def received(self, event: faust.EventT[Any]) -> bool:
+        """Note ``event`` as read; False when it must not be processed: records before it
+        were skipped, and the partition is being read again from the first one missing."""
         message = event.message
         tp = TP(message.topic, message.partition)
+        offset = message.offset
+        rewinding = self._rewinding.get(tp)
+        if rewinding is not None:
+            if offset > rewinding:
+                return False  # fetched before the seek took effect: it comes again
+            del self._rewinding[tp]  # the seek took effect (or the log starts later)
         part = self._partitions.get(tp)
+        expected = self._committed(tp) if part is None else part.next_offset
+        if rewinding is None and offset > expected:
+            self._rewind(tp, expected, offset)
+            return False
         if part is None:
             end = self._app.consumer.highwater(tp)
             part = self._partitions[tp] = _Partition(
-                replay_below=int(end) if end is not None else message.offset + 1,
-                next_offset=message.offset,
+                replay_below=int(end) if end is not None else offset + 1,
+                next_offset=offset,
             )
-        part.in_flight[message.offset] = None
-        part.next_offset = message.offset + 1
-        return tp
+        part.in_flight[offset] = None
+        part.next_offset = max(part.next_offset, offset + 1)
+        return True
+
+    def _committed(self, tp: TP) -> int:
+        # Faust's record of the committed offset, set when the partition was assigned (None
+        # for "none" and for 0 alike: both mean the start).
+        committed = cast(Any, self._app.consumer)._committed_offset.get(tp)
+        return int(committed or 0)
+
+    def _rewind(self, tp: TP, to: int, seen: int) -> None:
+        """Faust's fetcher can drop records while a rebalance suspends the flow and still
+        count them as read (``Consumer._drain_messages``); a partition assigned again then
+        resumes past them, and acks after them commit over them (the cluster suite lost
+        commands that way). Read the partition again from the first missing record."""
+        log.warning(
+            "records skipped before they reached the agent: reading them again "
+            "topic=%s partition=%s from_offset=%s first_offset_seen=%s",
+            tp.topic,
+            tp.partition,
+            to,
+            seen,
+        )
+        self._rewinding[tp] = seen
+        # seek_wait: the seek runs on the consumer's own thread and loop (a plain seek from
+        # here did not take effect).
+        hold(asyncio.ensure_future(cast(Any, self._app.consumer).seek_wait({tp: to})))
 
     def delivered(self, event: faust.EventT[Any]) -> None:
         message = event.message
@@ -86,3 +134,4 @@ class Positions:
     def forget(self, tps: Iterable[TP]) -> None:
         for tp in tps:
             self._partitions.pop(TP(tp.topic, tp.partition), None)
+            self._rewinding.pop(TP(tp.topic, tp.partition), None)

@@ -243,7 +243,8 @@ def _register(
     async def write_to_platform(stream: faust.StreamT[Any]) -> None:
         try:
             async for event in cast(faust.Stream[bytes], stream).noack().events():
-                positions.received(event)
+                if not positions.received(event):
+                    continue
                 expect(event)
                 lanes.submit(event)
         finally:

@@ -142,7 +142,8 @@ def register_sync(
     async def sync_links(stream: faust.StreamT[Any]) -> None:
         async for event in cast(faust.Stream[bytes], stream).noack().events():
             key: bytes = event.key or b""
-            positions.received(event)
+            if not positions.received(event):
+                continue
             try:
                 record = decode(event.value)
             except SchemaError as exc:
