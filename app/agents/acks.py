@@ -159,12 +159,14 @@ async def settle(app: faust.App, tps: Iterable[Any]) -> None:
 
 
 class Revocations:
-    """What a worker does when partitions are taken from it, in this order: the hooks finish
-    what is in progress (``before_commit``), the outputs on their way are awaited (at most
-    ``SETTLE_TIMEOUT_S``), what is acked is **committed**, and the ack order of the revoked
-    partitions is forgotten.
+    """What a worker does when partitions are taken from it (a rebalance, or its own stop),
+    in this order: the hooks finish what is in progress (``before_commit``), the outputs on
+    their way are awaited (at most ``SETTLE_TIMEOUT_S``), what is acked is **committed**, and
+    the ack order of the partitions is forgotten.
 
-    Faust commits on a timer and at a stop, and on a revocation its consumer drops the acked
+    Faust commits on a timer and at a stop (before the agents' last acks: a command finished
+    during a graceful stop was executed again by the next owner), and on a revocation its
+    consumer drops the acked
     offsets of the revoked partitions before anyone can commit them (``on_partitions_revoked``
     pops ``_acked``): every rebalance handed the next owner up to a commit interval of inputs
     to process again (a rolling restart re-sent and re-executed commands at every step). So
@@ -178,7 +180,13 @@ class Revocations:
         async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
             await self.revoked(set(args[0]))
 
+        async def on_stop(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            # Faust sends this once its fetcher has stopped and before the agents and the
+            # consumer stop: the last moment the consumer can still commit.
+            await self.revoked(set(app.consumer.assignment()))
+
         app.on_partitions_revoked.connect(on_revoked)
+        app.on_before_shutdown.connect(on_stop)
 
     def before_commit(self, hook: Release) -> None:
         self._hooks.append(hook)

@@ -39,6 +39,15 @@ __all__ = ["Positions"]
 
 log = logging.getLogger(__name__)
 
+#: a seek back over a gap is made again when its first record has not come after this long
+RESEEK_AFTER_S = 2.0
+
+
+@dataclass
+class _Rewind:
+    #: the first missing offset, where reading starts again
+    to: int
+
 
 @dataclass
 class _Partition:
@@ -54,8 +63,8 @@ class Positions:
     def __init__(self, app: faust.App) -> None:
         self._app = app
         self._partitions: dict[TP, _Partition] = {}
-        #: partition → the offset that revealed a gap; records after it wait for the seek
-        self._rewinding: dict[TP, int] = {}
+        #: partition → the seek back over a gap, until its first missing record arrives
+        self._rewinding: dict[TP, _Rewind] = {}
 
         def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
             self.forget(args[0])
@@ -70,9 +79,9 @@ class Positions:
         offset = message.offset
         rewinding = self._rewinding.get(tp)
         if rewinding is not None:
-            if offset > rewinding:
-                return False  # fetched before the seek took effect: it comes again
-            del self._rewinding[tp]  # the seek took effect (or the log starts later)
+            if offset > rewinding.to:
+                return False  # after the gap: it comes again once the seek has landed
+            del self._rewinding[tp]  # back at the first missing record (or before it)
         part = self._partitions.get(tp)
         expected = self._committed(tp) if part is None else part.next_offset
         if rewinding is None and offset > expected:
@@ -107,10 +116,24 @@ class Positions:
             to,
             seen,
         )
-        self._rewinding[tp] = seen
-        # seek_wait: the seek runs on the consumer's own thread and loop (a plain seek from
-        # here did not take effect).
-        hold(asyncio.ensure_future(cast(Any, self._app.consumer).seek_wait({tp: to})))
+        rewinding = self._rewinding[tp] = _Rewind(to)
+        hold(asyncio.ensure_future(self._rewind_until_back(tp, rewinding)))
+
+    async def _rewind_until_back(self, tp: TP, rewinding: _Rewind) -> None:
+        """Seek back, and again every ``RESEEK_AFTER_S`` while the first missing record has
+        not arrived: Faust's fetch loop may still be delivering a record it fetched before the
+        seek, and then marks the partition read past the target (the records sought back to
+        are filtered out as read). Ends once the record is back, or the partition revoked."""
+        consumer = cast(Any, self._app.consumer)
+        while self._rewinding.get(tp) is rewinding:
+            # A log whose first records retention removed starts later: go there instead.
+            earliest = (await consumer.earliest_offsets(tp)).get(tp) or 0
+            rewinding.to = max(rewinding.to, int(earliest))
+            # seek_wait runs on the consumer's own thread (a plain seek from here did not
+            # take effect); then the partition counts as read up to the target, not past it.
+            await consumer.seek_wait({tp: rewinding.to})
+            consumer._read_offset[tp] = rewinding.to or None
+            await asyncio.sleep(RESEEK_AFTER_S)
 
     def delivered(self, event: faust.EventT[Any]) -> None:
         message = event.message

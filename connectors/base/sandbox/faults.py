@@ -38,6 +38,7 @@ from connectors.base.sandbox.clock import Clock
 
 __all__ = [
     "ADMIN_PREFIX",
+    "PERSON_HEADER",
     "PROFILES",
     "ErrorFactory",
     "FaultCounters",
@@ -47,6 +48,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Requests carrying this header come from the people a rehearsal plays (``PoliteTransport``):
+#: their writes are never made ambiguous (every other fault applies to them).
+PERSON_HEADER = "X-Sandbox-Person"
 
 #: Requests under this prefix are the sandbox's own admin API: never faulted, never limited.
 ADMIN_PREFIX = "/_sandbox"
@@ -278,6 +283,11 @@ class FaultInjector:
         never shift the sequence of a seed."""
         profile = self.profile
         if not profile.ambiguous_write_rate or not self._is_write(request):
+            return None
+        if request.headers.get(PERSON_HEADER):
+            # A person whose click got no answer looks before trying again; the polite
+            # transport that plays people would write twice instead, and the duplicate would
+            # be theirs, not the integration's under test.
             return None
         if self._ambiguous_rng.random() >= profile.ambiguous_write_rate:
             return None

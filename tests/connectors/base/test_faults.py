@@ -16,6 +16,7 @@ from connectors.base.sandbox import (
     load_profile,
     run_sandboxes,
 )
+from connectors.base.sandbox.faults import PERSON_HEADER
 from tests.connectors.base.conftest import NotesSandbox
 
 Serve = Callable[..., Any]
@@ -204,6 +205,22 @@ async def test_ambiguous_5xx_applies_the_write_then_answers_an_error(
     assert faults["ambiguous_writes"] == 5
     assert faults["ambiguous_by_mode"] == {"5xx": 5}
     assert sum(faults["injected_by_status"].values()) == 5
+
+
+async def test_people_are_never_given_an_ambiguous_answer(
+    notes_http: tuple[NotesSandbox, httpx.AsyncClient],
+) -> None:
+    # A person whose click got no answer looks before trying again; the polite transport
+    # that plays them would write twice, a duplicate that is theirs, not the integration's.
+    sandbox, http = notes_http
+    await _ambiguous(http, "5xx")
+    answers = [
+        await http.post("/notes", json={"text": f"p{i}"}, headers={PERSON_HEADER: "1"})
+        for i in range(3)
+    ]
+    assert [a.status_code for a in answers] == [201, 201, 201]
+    assert sandbox.notes == ["p0", "p1", "p2"]
+    assert (await _faults(http))["ambiguous_writes"] == 0
 
 
 async def test_ambiguous_reset_applies_the_write_then_drops_the_connection(

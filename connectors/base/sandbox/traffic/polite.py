@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
+from connectors.base.sandbox.faults import PERSON_HEADER
 from connectors.base.sandbox.traffic.ledger import TrafficStats
 
 __all__ = ["PoliteTransport", "retry_delay"]
@@ -99,6 +100,7 @@ class PoliteTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         counts = self.stats.platform(self.platform)
+        request.headers[PERSON_HEADER] = "1"  # a person: see faults.PERSON_HEADER
         for attempt in range(1, self.attempts + 1):
             started = time.monotonic()
             try:
