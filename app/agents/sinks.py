@@ -6,6 +6,12 @@ policy (``connectors.base.retry``: backoff with jitter, Retry-After honoured); e
 rate budget follows the share of the commands topic's partitions it holds. Errors become
 dead letters with the full, secret-free error: fatal 4xx at once, retriable ones once the
 attempts are spent. A sink bug dead-letters too (the worker goes on; the error is logged).
+A command this worker cannot decode is dead-lettered byte for byte (``app.dead_letters``).
+
+Commands run in per-partition lanes (``app.agents.lanes``); a command that may have run
+before (read below the partition's end at assignment, or retried after its handler raised)
+reaches the sink as ``attempt`` 2, and the sink checks before a write without an idempotency
+key. A runner answers a copy of a command it executed from memory (``DONE_REMEMBERED``).
 """
 
 from __future__ import annotations
@@ -248,8 +254,9 @@ def _register(
                 expect(event)
                 lanes.submit(event)
         finally:
-            # A stop: finish the commands in progress, then let their acks land before
-            # Faust's consumer makes its last commit (it stops after the agents).
+            # A worker's stop is released and committed by Revocations before this runs;
+            # an agent stopped on its own (its supervisor restarting it) leaves nothing
+            # running either.
             tps = list(lanes.partitions())
             await lanes.stop(grace=settings.sink_release_grace_seconds)
             await settle(app, tps)
