@@ -12,8 +12,8 @@ the agent sends the entry again instead of planning: same command ids, marked as
 executed before, so the sinks check before writing (``connectors.base.sink``).
 
 An entry is dropped once everything before and including its position has been delivered
-(``delivered_below``: the agent's own acknowledgements, and on a fresh worker the committed
-offset, below which nothing is read again). At rest a link keeps at most the entries of its
+(``delivered_below``: the agent's ack order, ``app.agents.acks.acked_below``; on a partition
+not acked since it was assigned nothing is dropped). At rest a link keeps at most the entries of its
 inputs that were still in flight when it was last written.
 
 Pure: positions and the delivery watermark come from the agent; ``step`` is the whole of

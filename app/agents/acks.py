@@ -24,7 +24,7 @@ from typing import Any, cast
 import faust
 from faust.types import TP
 
-__all__ = ["Revocations", "ack_when_delivered", "expect", "hold", "settle"]
+__all__ = ["Revocations", "ack_when_delivered", "acked_below", "expect", "hold", "settle"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,12 @@ class _InOrder:
 
 
 _order = _InOrder()
+
+
+def acked_below(topic: str, partition: int) -> int:
+    """Every event of the partition read below this offset is acked, its outputs in Kafka (0
+    before the first ack since the partition was assigned: nothing is known)."""
+    return _order.acked_through.get((topic, partition), 0)
 
 
 def expect(event: faust.EventT[Any]) -> None:

@@ -42,10 +42,9 @@ __all__ = ["register_normalize", "unconfigured", "undecodable"]
 log = logging.getLogger(__name__)
 
 
-def undecodable(value: bytes, error: SchemaError, now: datetime) -> QuarantineRecord:
-    """A record on ``deskstream.raw`` that is not a RawDelivery (a foreign producer, or a
-    newer Deskstream): keep its bytes in quarantine rather than crash on it or drop it."""
-    delivery = RawDelivery(
+def _opaque(value: bytes, now: datetime) -> RawDelivery:
+    """A raw record's bytes as a delivery of unknown origin, for quarantine."""
+    return RawDelivery(
         delivery_id="sha256:" + hashlib.sha256(value).hexdigest(),
         connector_id="(unknown)",
         platform=Platform.GENERIC,
@@ -53,7 +52,12 @@ def undecodable(value: bytes, error: SchemaError, now: datetime) -> QuarantineRe
         body=value,
         signature_verified=False,
     )
-    return quarantine(delivery, f"not a RawDelivery this worker can read: {error}", now)
+
+
+def undecodable(value: bytes, error: SchemaError, now: datetime) -> QuarantineRecord:
+    """A record on ``deskstream.raw`` that is not a RawDelivery (a foreign producer, or a
+    newer Deskstream): keep its bytes in quarantine rather than crash on it or drop it."""
+    return quarantine(_opaque(value, now), f"not a RawDelivery this worker can read: {error}", now)
 
 
 def unconfigured(delivery: RawDelivery, now: datetime) -> QuarantineRecord:
@@ -100,19 +104,19 @@ def register_normalize(
             ), delivery
         except Exception as exc:  # a bug of ours: the record is kept all the same, minimal
             log.exception("normalize failed on a record %s", where)
-            record = undecodable(value, SchemaError(f"{type(exc).__name__} in normalize"), now)
+            delivery = _opaque(value, now)
             reason = (
                 f"normalize failed with {type(exc).__name__}; this is a Deskstream bug: report "
                 "it with this record and replay it once fixed"
             )
             fitted = encode_outcome(
-                NormalizeOutcome(quarantined=quarantine(record.delivery, reason, now)),
-                record.delivery,
+                NormalizeOutcome(quarantined=quarantine(delivery, reason, now)),
+                delivery,
                 max_bytes=limit,
                 now=now,
                 where=where,
             )
-            return fitted, record.delivery
+            return fitted, delivery
 
     async def _send(outcome: EncodedOutcome, delivery: RawDelivery) -> list[Awaitable[Any]]:
         # Values go out already encoded ("raw"): encode_outcome checked that each one fits.
@@ -161,8 +165,6 @@ def register_normalize(
                 "(kept there for the raw topic's retention)"
             )
             outcome, delivery = encoded(event.value, where)
-            ack_when_delivered(
-                app, event, await _send(outcome, delivery), on_delivered=positions.delivered
-            )
+            ack_when_delivered(app, event, await _send(outcome, delivery))
 
     return normalize_raw_deliveries

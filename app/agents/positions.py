@@ -1,19 +1,15 @@
 """Where each partition an agent reads stands: what may have been processed before, and
-below which offset everything's outputs are in Kafka.
+whether anything was skipped on the way to the agent.
 
 Two facts the crash-safety of the sync stage and the sinks rests on (``docs/architecture.md``,
-"Delivery guarantees"):
+"Delivery guarantees"); which inputs have their outputs in Kafka is the ack order's to say
+(``app.agents.acks.acked_below``):
 
 - **may have run**: a record below the partition's end offset as it stood when this worker
   first fetched from it (after start-up or a rebalance) may have been processed by the
   previous owner, whose offsets were not committed yet (a crash, a kill, a graceful stop that
   could not commit). Commands from such records are handed to the sinks as possibly executed
   (``attempt`` ≥ 2): a sink then checks before a write that has no idempotency key.
-- **delivered below**: the agent calls ``delivered`` once every send an input caused is
-  acknowledged; the offset below which every input read here is delivered is the lowest one
-  still in flight (records are read in offset order). Before the first record, the committed
-  offset is where reading starts: nothing below it is read again.
-
 - **nothing skipped**: records of a partition reach the agent in an unbroken run from the
   committed offset; a record past a gap is not processed, and the partition is read again
   from the first missing one (``_rewind``).
@@ -25,9 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
@@ -55,8 +50,6 @@ class _Partition:
     replay_below: int
     #: the next offset to be read
     next_offset: int
-    #: offsets read whose outputs are not acknowledged yet, in reading (= offset) order
-    in_flight: OrderedDict[int, None] = field(default_factory=OrderedDict)
 
 
 class Positions:
@@ -93,7 +86,6 @@ class Positions:
                 replay_below=int(end) if end is not None else offset + 1,
                 next_offset=offset,
             )
-        part.in_flight[offset] = None
         part.next_offset = max(part.next_offset, offset + 1)
         return True
 
@@ -135,24 +127,10 @@ class Positions:
             consumer._read_offset[tp] = rewinding.to or None
             await asyncio.sleep(RESEEK_AFTER_S)
 
-    def delivered(self, event: faust.EventT[Any]) -> None:
-        message = event.message
-        part = self._partitions.get(TP(message.topic, message.partition))
-        if part is not None:
-            part.in_flight.pop(message.offset, None)
-
     def may_have_run(self, event: faust.EventT[Any]) -> bool:
         message = event.message
         part = self._partitions.get(TP(message.topic, message.partition))
         return part is None or message.offset < part.replay_below
-
-    def delivered_below(self, topic: str, partition: int) -> int:
-        """Every input below this offset has its outputs in Kafka (0 for a partition this
-        worker has not read since it was assigned: nothing is known)."""
-        part = self._partitions.get(TP(topic, partition))
-        if part is None:
-            return 0
-        return next(iter(part.in_flight), part.next_offset)
 
     def forget(self, tps: Iterable[TP]) -> None:
         for tp in tps:

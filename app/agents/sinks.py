@@ -202,7 +202,7 @@ def _register(
             None,
             unreadable_headers(message.topic, event.key or b"", str(error)),
         )
-        ack_when_delivered(app, event, [sent], on_delivered=positions.delivered)
+        ack_when_delivered(app, event, [sent])
 
     async def handle(event: faust.EventT[Any], again: bool) -> None:
         try:
@@ -230,7 +230,7 @@ def _register(
             sends.append(
                 await channels.dlq.send(key=f"{platform}:{command.link_id}".encode(), value=letter)
             )
-        ack_when_delivered(app, event, sends, on_delivered=positions.delivered)
+        ack_when_delivered(app, event, sends)
 
     lanes = Lanes(
         handle,

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 import faust
 
-from app.agents.acks import ack_when_delivered, hold
+from app.agents.acks import ack_when_delivered, acked_below, hold
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
 from app.errors import SchemaError
@@ -151,10 +151,10 @@ def register_sync(
                 # skew. Skipping it loses one sync step, not data (events and writes keep it).
                 log.error("sync skipped an unreadable record key=%s error=%s", key, exc)
                 metrics.sync_decisions.labels("sync", "unreadable").inc()
-                ack_when_delivered(app, event, [], on_delivered=positions.delivered)
+                ack_when_delivered(app, event, [])
                 continue
             if not isinstance(record, Envelope | WriteResult):
-                ack_when_delivered(app, event, [], on_delivered=positions.delivered)
+                ack_when_delivered(app, event, [])
                 continue
             link = key.decode()
             message = event.message
@@ -164,7 +164,7 @@ def register_sync(
                 raw,
                 record,
                 position=Position(message.topic, message.partition, message.offset),
-                delivered_below=positions.delivered_below,
+                delivered_below=acked_below,
                 may_have_run=positions.may_have_run(event),
                 now=datetime.now(UTC),
                 profile=_profile_for(record, profiles) if isinstance(record, Envelope) else None,
@@ -192,6 +192,6 @@ def register_sync(
                 retry = _retry_of(snapshot)
             if retry is not None:
                 sends.append(hold(asyncio.ensure_future(_send_later(channels, key, *retry))))
-            ack_when_delivered(app, event, sends, on_delivered=positions.delivered)
+            ack_when_delivered(app, event, sends)
 
     return sync_links
