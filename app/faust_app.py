@@ -35,6 +35,7 @@ from app.settings import Settings
 from app.tables import declare_links_table
 from app.topics import producer_max_request_size, topic_specs
 from app.web import register_views
+from app.webhook_watch import WebhookWatch, report
 from connectors.base.registry import sink_platforms
 from schemas.faust_codec import register_faust_codec
 from streams.config import load_sync_config
@@ -52,6 +53,7 @@ class Deskstream:
     channels: Channels
     metrics: Metrics
     revocations: Revocations
+    watch: WebhookWatch
 
 
 def build_app(settings: Settings) -> Deskstream:
@@ -88,14 +90,38 @@ def build_app(settings: Settings) -> Deskstream:
     revocations = Revocations(app)
     channels = declare_channels(app, settings)
     metrics = Metrics(CollectorRegistry(auto_describe=True))
+    watch = WebhookWatch(
+        quiet_seconds=settings.webhook_quiet_seconds,
+        min_writes=settings.webhook_quiet_min_writes,
+    )
     bundle = Deskstream(
-        app=app, settings=settings, channels=channels, metrics=metrics, revocations=revocations
+        app=app,
+        settings=settings,
+        channels=channels,
+        metrics=metrics,
+        revocations=revocations,
+        watch=watch,
     )
     register_normalize(bundle.app, channels, metrics, settings)
     if settings.sync_config is not None:
         _register_sync(bundle, servers)
     register_views(bundle)
+    _register_webhook_watch(bundle)
     return bundle
+
+
+def _register_webhook_watch(bundle: Deskstream) -> None:
+    """Every worker judges its own view (``app.webhook_watch``) a few times per quiet period."""
+    watch = bundle.watch
+    if not watch.enabled:
+        return
+    platforms = {cid: str(c.platform) for cid, c in bundle.settings.connectors.items()}
+
+    async def check_webhooks() -> None:
+        report(watch, bundle.metrics, platforms)
+
+    # A timer runs on every worker (not only the leader): each judges what it wrote.
+    bundle.app.timer(max(1.0, min(30.0, watch.quiet_seconds / 5)))(check_webhooks)
 
 
 def _register_sync(bundle: Deskstream, servers: str) -> None:
@@ -115,4 +141,5 @@ def _register_sync(bundle: Deskstream, servers: str) -> None:
         bundle.metrics,
         configured & sink_platforms(),
         bundle.revocations,
+        bundle.watch,
     )

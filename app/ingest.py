@@ -40,6 +40,7 @@ from app.errors import (
 )
 from app.metrics import Metrics
 from app.settings import Settings
+from app.webhook_watch import WebhookWatch
 from connectors.base.ingest import (
     MAX_KEPT_HEADER_CHARS,
     IngestConnector,
@@ -115,12 +116,14 @@ class WebhookIngest:
         *,
         timeout: float,
         read_timeout: float = BODY_READ_TIMEOUT_SECONDS,
+        watch: WebhookWatch | None = None,
     ) -> None:
         self._settings = settings
         self._publish = publish
         self._metrics = metrics
         self._timeout = timeout
         self._read_timeout = read_timeout
+        self._watch = watch
         self._connectors: dict[str, IngestConnector] = {}
 
     def connector(self, connector_id: str) -> IngestConnector:
@@ -206,6 +209,8 @@ class WebhookIngest:
         )
         await self._store(_bounded(connector.partition_key(request)), delivery)
         self._metrics.webhooks.labels(connector_id, "accepted").inc()
+        if self._watch is not None:
+            self._watch.delivered(connector_id)
         self._metrics.webhook_ack_seconds.labels(connector_id).observe(
             time.perf_counter() - started
         )

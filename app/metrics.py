@@ -8,7 +8,13 @@ payload becomes a label.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
 __all__ = ["Metrics"]
 
@@ -81,5 +87,18 @@ class Metrics:
             "From a change reaching Deskstream (webhook received) to the target write starting.",
             ["platform"],
             buckets=_ACK_BUCKETS,
+            registry=registry,
+        )
+        self.webhooks_silent = Gauge(
+            f"{prefix}_webhooks_silent",
+            "1 while a connector has probably stopped sending webhooks: this worker wrote "
+            "changes to it and no webhook came back (app/webhook_watch.py).",
+            ["connector"],
+            registry=registry,
+        )
+        self.webhook_last_delivery_age_seconds = Gauge(
+            f"{prefix}_webhook_last_delivery_age_seconds",
+            "Seconds since this worker last accepted a webhook from the connector.",
+            ["connector"],
             registry=registry,
         )

@@ -86,6 +86,10 @@ class ConnectorSettings(BaseModel):
     #: the secret being rotated out, still accepted during the grace period
     previous_secret: SecretStr | None = None
     previous_secret_file: Path | None = None
+    #: how old a signature's timestamp may be (Zendesk, generic); the platform's default when
+    #: unset. Wide on purpose: a late retry must never be refused, and replays are caught by
+    #: event-id dedupe and the source-time clock (docs/architecture.md, "Webhook freshness")
+    signature_window_seconds: int | None = Field(default=None, ge=60, le=7 * 24 * 3600)
     #: the platform's REST API, e.g. https://acme.zendesk.com or a sandbox URL
     api_base_url: str | None = None
     #: Zendesk: the agent email the API token belongs to
@@ -168,6 +172,10 @@ class Settings(BaseSettings):
     # Webhook ingest.
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     ingest_ack_timeout_seconds: float = Field(default=5.0, gt=0)
+    #: a connector this worker wrote ``webhook_quiet_min_writes`` changes to, the first this
+    #: long ago, without a webhook from it since has probably stopped sending (0: never judge)
+    webhook_quiet_seconds: float = Field(default=300.0, ge=0)
+    webhook_quiet_min_writes: int = Field(default=10, ge=1)
 
     connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
 

@@ -34,6 +34,7 @@ from app.dead_letters import unreadable_headers
 from app.errors import APIError, DeskstreamError, FatalAPIError, RetriableAPIError, SchemaError
 from app.metrics import Metrics
 from app.settings import Settings
+from app.webhook_watch import WebhookWatch
 from connectors.base.http import redact
 from connectors.base.registry import build_sink
 from connectors.base.retry import RetryPolicy, call_with_retries
@@ -55,10 +56,17 @@ DONE_REMEMBERED = 10_000
 class SinkRunner:
     """Executes commands for one platform; knows nothing of Kafka."""
 
-    def __init__(self, settings: Settings, platform: str, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        platform: str,
+        metrics: Metrics,
+        watch: WebhookWatch | None = None,
+    ) -> None:
         self._settings = settings
         self._platform = platform
         self._metrics = metrics
+        self._watch = watch
         self._sinks: dict[str, Sink] = {}
         self._policy = RetryPolicy(
             attempts=settings.sink_max_attempts, max_s=settings.sink_max_backoff_seconds
@@ -132,6 +140,8 @@ class SinkRunner:
                 self._platform, "written" if result.written else "unchanged"
             ).inc()
             self._metrics.api_calls.labels(self._platform).inc(result.api_calls)
+            if result.written and self._watch is not None:
+                self._watch.wrote(command.target.connector_id)
             write, record = success(
                 command,
                 result,
@@ -161,8 +171,12 @@ def register_sinks(
     metrics: Metrics,
     platforms: set[str],
     revocations: Revocations,
+    watch: WebhookWatch | None = None,
 ) -> list[faust.types.AgentT[Any]]:
-    return [_register(app, channels, settings, metrics, p, revocations) for p in sorted(platforms)]
+    return [
+        _register(app, channels, settings, metrics, p, revocations, watch)
+        for p in sorted(platforms)
+    ]
 
 
 def _register(
@@ -172,8 +186,9 @@ def _register(
     metrics: Metrics,
     platform: str,
     revocations: Revocations,
+    watch: WebhookWatch | None,
 ) -> faust.types.AgentT[Any]:
-    runner = SinkRunner(settings, platform, metrics)
+    runner = SinkRunner(settings, platform, metrics, watch)
     topic = channels.commands[platform]
     topic_name = topic.get_topic_name()
     positions = Positions(app)

@@ -36,7 +36,11 @@ def register_webhooks(bundle: Deskstream) -> WebhookIngest:
         await pending
 
     ingest = WebhookIngest(
-        settings, publish, bundle.metrics, timeout=settings.ingest_ack_timeout_seconds
+        settings,
+        publish,
+        bundle.metrics,
+        timeout=settings.ingest_ack_timeout_seconds,
+        watch=bundle.watch,
     )
 
     @bundle.app.page("/webhooks/{connector_id}")

@@ -26,7 +26,7 @@ import abc
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import ClassVar
 
 from pydantic import SecretStr
@@ -96,10 +96,27 @@ class IngestConnector(abc.ABC):
     kept_headers: ClassVar[frozenset[str]] = frozenset({"content-type", "user-agent"})
     #: where the operator finds the signing secret, for the "no secret" message
     setup_hint: ClassVar[str] = ""
+    #: how old a signed timestamp may be, for schemes that sign one (None: no timestamp)
+    default_signature_window: ClassVar[timedelta | None] = None
 
-    def __init__(self, *, connector_id: str, secret: SecretStr | None) -> None:
+    def __init__(
+        self,
+        *,
+        connector_id: str,
+        secret: SecretStr | None,
+        signature_window: timedelta | None = None,
+    ) -> None:
         self.connector_id = connector_id
         self._secrets: tuple[SecretStr, ...] = () if secret is None else (secret,)
+        self._signature_window = signature_window
+
+    @property
+    def signature_window(self) -> timedelta:
+        """The configured window, else the platform's default."""
+        window = self._signature_window or self.default_signature_window
+        if window is None:
+            raise TypeError(f"{type(self).__name__} signs no timestamp; it has no window")
+        return window
 
     def verify(self, request: WebhookRequest, secrets: Sequence[SecretStr] | None = None) -> None:
         """Raise ``SignatureError`` unless the delivery is authentic and fresh under one of

@@ -11,6 +11,7 @@ the Zendesk normaliser needs the account's integration user to recognise its own
 from __future__ import annotations
 
 import importlib
+from datetime import timedelta
 from typing import Any
 
 from app.errors import ConfigurationError
@@ -52,7 +53,12 @@ def _load(table: dict[str, str], platform: str, what: str) -> Any:
 
 def build_ingest_connector(connector_id: str, settings: ConnectorSettings) -> IngestConnector:
     cls = _load(_INGEST, settings.platform, "webhook ingest")
-    connector = cls(connector_id=connector_id, secret=settings.signing_secret())
+    window = settings.signature_window_seconds
+    connector = cls(
+        connector_id=connector_id,
+        secret=settings.signing_secret(),
+        signature_window=None if window is None else timedelta(seconds=window),
+    )
     assert isinstance(connector, IngestConnector)
     return connector
 

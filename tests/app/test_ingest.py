@@ -20,6 +20,7 @@ from app.errors import (
 from app.ingest import WebhookIngest, read_limited
 from app.metrics import Metrics
 from app.settings import Settings, load_settings
+from app.webhook_watch import WebhookWatch
 from schemas.models import Platform, RawDelivery
 from tests.factories import NOW, body_of, case_event, signed_headers
 
@@ -73,9 +74,15 @@ async def test_an_authentic_delivery_is_published_then_accepted(
     async def publish(key: str, delivery: RawDelivery) -> None:
         published.append((key, delivery))
 
-    ingest = WebhookIngest(settings, publish, metrics, timeout=1.0)
+    watch = WebhookWatch(quiet_seconds=60, min_writes=1)
+    watch.wrote("crm")
+    ingest = WebhookIngest(settings, publish, metrics, timeout=1.0, watch=watch)
     body = body_of(case_event("42"))
+    with pytest.raises(SignatureError):  # a forged delivery says nothing about the platform
+        await _receive(ingest, "crm", body, signed_headers("wrong", body))
+    assert watch.last_delivery_age("crm") is None
     delivery = await _receive(ingest, "crm", body, signed_headers(SECRET, body))
+    assert watch.last_delivery_age("crm") is not None  # the watch heard from the platform
     assert published == [("crm:case:42", delivery)]
     assert delivery.body == body
     assert delivery.platform is Platform.GENERIC

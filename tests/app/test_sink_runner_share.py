@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from app.agents.sinks import SinkRunner
 from app.metrics import Metrics
 from app.settings import load_settings
+from app.webhook_watch import WebhookWatch
 from connectors.base.sandbox import ManualClock
 from schemas.models import WriteOutcome
 from tests.connectors.zendesk.conftest import serve
@@ -49,9 +50,13 @@ async def test_a_copy_of_a_command_this_runner_executed_is_answered_without_a_ca
     # attempt 2); the runner that executed the original answers the copy from memory.
     async with serve(ManualClock(), rate_limit_per_minute=LIMIT) as env:
         settings = load_settings(connectors={"zd": env.connector_settings()})
-        runner = SinkRunner(settings, "zendesk", Metrics(CollectorRegistry()))
+        clock = ManualClock()
+        watch = WebhookWatch(quiet_seconds=60, min_writes=1, clock=clock.monotonic)
+        runner = SinkRunner(settings, "zendesk", Metrics(CollectorRegistry()), watch)
         original = upsert([message(CUSTOMER, "Order 7 never arrived", minutes=0)])
         first, _, _ = await runner.run(original, share=(1, 1))
+        clock.advance(60)
+        assert [c.silent for c in watch.check()] == [True]  # Zendesk owes us its webhook
         before = (await env.http.get("/_sandbox/state")).json()["faults"]["requests"]
         copy = original.model_copy(update={"attempt": 2})
         again, record, letter = await runner.run(copy, share=(1, 1))
@@ -62,4 +67,7 @@ async def test_a_copy_of_a_command_this_runner_executed_is_answered_without_a_ca
         assert again.target_entity_id == first.target_entity_id
         assert again.created_ids == first.created_ids  # the sync stage still learns the ids
         assert "a copy" in record.reason
+        watch.delivered("zd")
+        clock.advance(60)
+        assert [c.silent for c in watch.check()] == [False]  # the copy wrote nothing new
         await runner.sink("zd").aclose()

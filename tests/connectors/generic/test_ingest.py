@@ -59,11 +59,16 @@ def test_refused_deliveries_say_why(mutate: object, fragment: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "age", [timedelta(minutes=6), -timedelta(minutes=6)], ids=["replayed", "future"]
+    ("age", "says"),
+    [
+        (timedelta(minutes=6), "beyond the connector's 300 s window"),
+        (-timedelta(minutes=6), "ahead of this worker's clock"),
+    ],
+    ids=["replayed", "future"],
 )
-def test_stale_or_future_signatures_are_refused(age: timedelta) -> None:
+def test_stale_or_future_signatures_are_refused(age: timedelta, says: str) -> None:
     body = body_of(case_event())
-    with pytest.raises(SignatureError, match="window 300 s"):
+    with pytest.raises(SignatureError, match=says):
         _connector().verify(_request(body, signed_headers(SECRET, body, at=NOW - age)))
 
 

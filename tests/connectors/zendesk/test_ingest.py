@@ -11,7 +11,9 @@ import pytest
 from pydantic import SecretStr
 
 from app.errors import ConfigurationError, SignatureError
+from app.settings import ConnectorSettings
 from connectors.base.ingest import WebhookRequest
+from connectors.base.registry import build_ingest_connector
 from connectors.zendesk.ingest import ZendeskIngest, sign
 from tests.connectors.zendesk.conftest import SECRET, ZendeskEnv
 
@@ -58,16 +60,38 @@ def test_published_test_vector_verifies() -> None:
         pytest.param(request(timestamp=None), "missing", id="no-timestamp"),
         pytest.param(request(timestamp="1627207200"), "not an ISO-8601", id="unix-timestamp"),
         pytest.param(
-            request(received_at=SIGNED_AT + timedelta(minutes=6)), "window", id="replayed-late"
+            request(received_at=SIGNED_AT + timedelta(hours=24, seconds=1)),
+            "beyond the connector's 86400 s window",
+            id="older-than-the-window",
         ),
         pytest.param(
-            request(received_at=SIGNED_AT - timedelta(minutes=6)), "window", id="from-the-future"
+            request(received_at=SIGNED_AT - timedelta(minutes=6)),
+            "ahead of this worker's clock",
+            id="from-the-future",
         ),
     ],
 )
 def test_refused_deliveries(delivery: WebhookRequest, says: str) -> None:
     with pytest.raises(SignatureError, match=says):
         ingest().verify(delivery)
+
+
+@pytest.mark.parametrize("late", [timedelta(minutes=6), timedelta(hours=3), timedelta(hours=24)])
+def test_a_late_retry_with_its_first_signature_is_accepted(late: timedelta) -> None:
+    # No Zendesk page says a retry is signed again when it is sent: it may carry the first
+    # attempt's timestamp, and must not be refused for it (issue 9).
+    ingest().verify(request(received_at=SIGNED_AT + late))
+
+
+def test_the_window_is_set_per_connector() -> None:
+    narrow = ZendeskIngest(
+        connector_id="zd",
+        secret=SecretStr(PUBLISHED_SECRET),
+        signature_window=timedelta(minutes=10),
+    )
+    narrow.verify(request(received_at=SIGNED_AT + timedelta(minutes=9)))
+    with pytest.raises(SignatureError, match="600 s window.*signature_window_seconds"):
+        narrow.verify(request(received_at=SIGNED_AT + timedelta(minutes=11)))
 
 
 def test_other_secret_is_refused_and_missing_secret_is_a_configuration_error() -> None:
@@ -146,3 +170,13 @@ async def test_deliveries_the_sandbox_sent_verify_and_redeliveries_share_an_id(
     assert keys == {"zd:contact:381000000003", "zd:case:1"}
     with pytest.raises(SignatureError):
         ingest("not-the-sandbox-secret").verify(delivered[0])
+
+
+def test_the_connector_settings_set_the_window() -> None:
+    settings = ConnectorSettings(
+        platform="zendesk", secret=SecretStr(PUBLISHED_SECRET), signature_window_seconds=600
+    )
+    connector = build_ingest_connector("zd", settings)
+    assert connector.signature_window == timedelta(minutes=10)
+    with pytest.raises(SignatureError, match="600 s window"):
+        connector.verify(request(received_at=SIGNED_AT + timedelta(minutes=11)))
