@@ -21,7 +21,7 @@ from connectors.zendesk.sandbox.events import Change
 from connectors.zendesk.sandbox.render import html_from_text, text_from_html
 from connectors.zendesk.sandbox.state import Audit, Comment, Ticket, User, ZendeskState
 
-__all__ = ["Actor", "CommentDraft", "CommentWriter"]
+__all__ = ["Actor", "CommentDraft", "CommentWriter", "comment_event"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,23 @@ class CommentDraft:
     author: User
     upload_tokens: list[str]
     attachment_ids: list[int]
+
+
+def comment_event(comment: Comment, author: User | None) -> dict[str, Any]:
+    """``event.comment`` as the reference shows it for ``comment_added``: string ids, the
+    visibility as ``is_public`` and the author with ``is_staff``."""
+    body: dict[str, Any] = {
+        "id": str(comment.id),
+        "body": comment.body,
+        "is_public": comment.public,
+    }
+    if author is not None:
+        body["author"] = {
+            "id": str(author.id),
+            "is_staff": author.role != "end-user",
+            "name": author.name,
+        }
+    return body
 
 
 class CommentWriter:
@@ -132,23 +149,8 @@ class CommentWriter:
                 "audit_id": audit.id,
             },
         )
-        author = draft.author
         events: list[Change] = [
-            (
-                "comment_added",
-                {
-                    "comment": {
-                        "id": str(comment.id),
-                        "body": comment.body,
-                        "is_public": comment.public,
-                        "author": {
-                            "id": str(author.id),
-                            "is_staff": author.role != "end-user",
-                            "name": author.name,
-                        },
-                    }
-                },
-            )
+            ("comment_added", {"comment": comment_event(comment, draft.author)})
         ]
         for attachment_id in comment.attachment_ids:
             attachment = self._state.attachments[attachment_id]

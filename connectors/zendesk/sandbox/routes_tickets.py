@@ -1,5 +1,6 @@
 """Tickets: create (with ``Idempotency-Key``), show, update, delete, list, comments, the bulk
-``create_many``/``update_many`` jobs and their job statuses.
+``create_many``/``update_many`` jobs and their job statuses, making a comment private, and
+deleting soft-deleted tickets for good (``deleted_tickets/{id}`` and ``destroy_many``).
 
 Every path also answers with a ``.json`` suffix, as Zendesk's does (zenpy calls those).
 """
@@ -52,6 +53,13 @@ class TicketRoutes:
             *both("PUT", f"/api/v2/tickets/{_TICKET}", self.update),
             *both("DELETE", f"/api/v2/tickets/{_TICKET}", self.delete),
             *both("GET", f"/api/v2/tickets/{_TICKET}/comments", self.comments),
+            *both(
+                "PUT",
+                rf"/api/v2/tickets/{_TICKET}/comments/{{comment_id:\d+}}/make_private",
+                self.make_private,
+            ),
+            *both("DELETE", "/api/v2/deleted_tickets/destroy_many", self.destroy_many),
+            *both("DELETE", f"/api/v2/deleted_tickets/{_TICKET}", self.delete_permanently),
             *both("GET", f"/api/v2/tickets/{_TICKET}/audits", self.audits),
             *both("GET", r"/api/v2/job_statuses/{job_id:[0-9a-f]+}", self.job_status),
         ]
@@ -132,6 +140,62 @@ class TicketRoutes:
         events = self.core.tickets.delete(ticket)
         await self.core.publisher.ticket_events(ticket, actor.user.id, events)
         return web.Response(status=204)
+
+    async def make_private(self, request: web.Request) -> web.StreamResponse:
+        """200 with an empty body, as the spec's ``MakeTicketCommentPrivate`` answers."""
+        ticket = self._ticket(request)
+        comment = self.core.state.comments.get(int(request.match_info["comment_id"]))
+        if comment is None or comment.ticket_id != ticket.id:
+            raise not_found()
+        actor = self.core.actor(request)
+        events = self.core.tickets.make_private(ticket, comment, actor)
+        await self.core.publisher.ticket_events(ticket, actor.user.id, events)
+        return web.Response(status=200, text="", content_type="application/json")
+
+    def _soft_deleted(self, ticket_id: int) -> Ticket | None:
+        ticket = self.core.state.tickets.get(ticket_id)
+        return ticket if ticket is not None and ticket.deleted else None
+
+    async def _forget(self, ticket: Ticket, actor: Actor) -> None:
+        events = self.core.tickets.delete_permanently(ticket)
+        # The state no longer holds the ticket; the event's detail is this last snapshot.
+        await self.core.publisher.ticket_events(ticket, actor.user.id, events)
+
+    async def delete_permanently(self, request: web.Request) -> web.StreamResponse:
+        """``DeleteTicketPermanently``: a job status (``queued``); only a soft-deleted ticket
+        can be deleted for good, any other id is a 404 (UNVERIFIED for a live ticket)."""
+        ticket = self._soft_deleted(int(request.match_info["ticket_id"]))
+        if ticket is None:
+            raise not_found()
+        actor = self.core.actor(request)
+        await self._forget(ticket, actor)
+        job = self._job("Permanent Ticket Deletion", [{"id": ticket.id, "success": True}])
+        return json_response(
+            {"job_status": job_status_json(job, origin=origin(request), completed=False)}
+        )
+
+    async def destroy_many(self, request: web.Request) -> web.StreamResponse:
+        """``BulkPermanentlyDeleteTickets`` (``?ids=1,2``, up to 100): one failing id does not
+        stop the others, as the spec says; each one deleted sends its own event."""
+        raw = [i.strip() for i in request.query.get("ids", "").split(",") if i.strip()]
+        if not raw:
+            raise bad_request("Parameter ids is required")
+        if len(raw) > 100:
+            raise bad_request("Too many tickets: at most 100 per request")
+        actor = self.core.actor(request)
+        results: list[dict[str, Any]] = []
+        for value in raw:
+            ticket = self._soft_deleted(int(value)) if value.isdigit() else None
+            if ticket is None:
+                failed = int(value) if value.isdigit() else value
+                results.append({"id": failed, "success": False, "error": "RecordNotFound"})
+                continue
+            await self._forget(ticket, actor)
+            results.append({"id": ticket.id, "success": True})
+        job = self._job("Permanent Ticket Deletion", results)
+        return json_response(
+            {"job_status": job_status_json(job, origin=origin(request), completed=False)}
+        )
 
     async def list_tickets(self, request: web.Request) -> web.StreamResponse:
         state = self.core.state

@@ -1,5 +1,5 @@
-"""Users: create, create-or-update (200 existing / 201 new), show, update, me, search by
-query or external id, and secondary identities."""
+"""Users: create, create-or-update (200 existing / 201 new), show, update, (soft) delete, me,
+search by query or external id, and secondary identities."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ class UserRoutes:
             *both("GET", "/api/v2/users/search", self.search),
             *both("GET", f"/api/v2/users/{_USER}", self.show),
             *both("PUT", f"/api/v2/users/{_USER}", self.update),
+            *both("DELETE", f"/api/v2/users/{_USER}", self.delete),
             *both("GET", f"/api/v2/users/{_USER}/identities", self.identities),
             *both("POST", f"/api/v2/users/{_USER}/identities", self.add_identity),
         ]
@@ -69,6 +70,13 @@ class UserRoutes:
         user = self._user(request)
         payload = await read_json(request, "user")
         changes = self.core.users.update(user, payload)
+        await self.core.publisher.user_events(user, changes)
+        return self._render(request, user)
+
+    async def delete(self, request: web.Request) -> web.StreamResponse:
+        """200 with the user, now ``active: false`` (the spec's ``DeleteUserResponseExample``)."""
+        user = self._user(request)
+        changes = self.core.users.delete(user)
         await self.core.publisher.user_events(user, changes)
         return self._render(request, user)
 

@@ -19,13 +19,13 @@ from datetime import datetime
 from typing import Any
 
 from connectors.base.sandbox.clock import Clock
-from connectors.zendesk.sandbox.comments import Actor, CommentDraft, CommentWriter
+from connectors.zendesk.sandbox.comments import Actor, CommentDraft, CommentWriter, comment_event
 from connectors.zendesk.sandbox.config import ZendeskSandboxConfig
 from connectors.zendesk.sandbox.errors import record_invalid, update_conflict
 from connectors.zendesk.sandbox.events import Change
 from connectors.zendesk.sandbox.fields import apply_field_tags, coerce_custom_fields
 from connectors.zendesk.sandbox.render import iso
-from connectors.zendesk.sandbox.state import Audit, Ticket, User, ZendeskState
+from connectors.zendesk.sandbox.state import Audit, Comment, Ticket, User, ZendeskState
 from connectors.zendesk.sandbox.users import UserService
 
 __all__ = ["Actor", "TicketOutcome", "TicketService"]
@@ -275,6 +275,62 @@ class TicketService:
         ticket.deleted = True
         ticket.updated_at = self._clock.now()
         return [("soft_deleted", {})]  # UNVERIFIED body
+
+    def delete_permanently(self, ticket: Ticket) -> list[Change]:
+        """``DELETE /api/v2/deleted_tickets/{id}`` (and ``destroy_many``): only a soft-deleted
+        ticket can go, and nothing of it stays (the spec: "This operation can't be undone").
+        It sends ``zen:event-type:ticket.permanently_deleted``, listed in "Ticket events"
+        (https://developer.zendesk.com/api-reference/webhooks/event-types/ticket-events/).
+
+        The event's detail is the ticket's last snapshot (status ``DELETED``), which still
+        names the ids a consumer links by (UNVERIFIED: what Zendesk puts in the detail of a
+        ticket it scrubs).
+        """
+        logger.info("zendesk sandbox ticket permanently deleted id=%s", ticket.id)
+        state = self._state
+        state.set_ticket_external_id(ticket, None)
+        for comment_id in ticket.comment_ids:
+            state.comments.pop(comment_id, None)
+        for audit_id in ticket.audit_ids:
+            state.audits.pop(audit_id, None)
+        del state.tickets[ticket.id]
+        return [("permanently_deleted", {})]  # UNVERIFIED body: the docs show none we could read
+
+    def make_private(self, ticket: Ticket, comment: Comment, actor: Actor) -> list[Change]:
+        """``PUT /api/v2/tickets/{ticket_id}/comments/{comment_id}/make_private``, which sends
+        ``zen:event-type:ticket.comment_made_private`` ("Ticket events",
+        https://developer.zendesk.com/api-reference/webhooks/event-types/ticket-events/).
+
+        Recorded as a ``CommentPrivacyChange`` audit event ("Ticket Audit events reference",
+        https://developer.zendesk.com/documentation/ticketing/reference-guides/ticket-audit-events-reference,
+        "Comment privacy change event"); the webhook event carries the comment as
+        ``comment_added`` does, now with ``is_public: false`` (UNVERIFIED: the shape of
+        ``comment_made_private``'s ``event`` beyond the comment id). Making an internal
+        note private again changes nothing and sends nothing (UNVERIFIED).
+        """
+        if not comment.public:
+            return []
+        now = self._clock.now()
+        comment.public = False
+        state = self._state
+        ticket.is_public = any(state.comments[c].public for c in ticket.comment_ids)
+        ticket.updated_at = now
+        audit = self._new_audit(ticket, actor, now)
+        audit.events.append(
+            {
+                "id": state.next_id("audit"),
+                "type": "CommentPrivacyChange",
+                "comment_id": comment.id,
+                "public": False,
+            }
+        )
+        author = state.users.get(comment.author_id)
+        return [
+            (
+                "comment_made_private",
+                {"comment": comment_event(comment, author)},
+            )
+        ]
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -212,6 +212,23 @@ class UserService:
             user.updated_at = self._clock.now()
         return changes
 
+    def delete(self, user: User) -> list[Change]:
+        """``DELETE /api/v2/users/{id}`` (the spec's "Delete User"): a soft delete that leaves
+        the user ``active: false`` and 404 to the API, as its response example shows.
+
+        "User events" (https://developer.zendesk.com/api-reference/webhooks/event-types/user-events)
+        lists ``zen:event-type:user.deleted`` among the user event types; the Events
+        Connector's "User events" (https://developer.zendesk.com/api-reference/amazon-eventbridge/users/)
+        says ``Active Status Changed`` turns false when a user is soft deleted;
+        the sandbox sends both, in that order. UNVERIFIED: whether ``user.deleted`` comes with
+        the soft delete or only with the permanent one (``deleted_users/{id}``), and its
+        ``event`` body (sent empty, as for ``ticket.soft_deleted``). The detail keeps the
+        email, so a consumer can still find the contact it linked by email.
+        """
+        user.active = False
+        user.updated_at = self._clock.now()
+        return [("active_changed", {"current": False, "previous": True}), ("deleted", {})]
+
     def add_identity(self, user: User, payload: dict[str, Any]) -> tuple[Identity, list[Change]]:
         kind = str(payload.get("type") or "")
         if kind not in ("email", "phone_number", "twitter", "facebook", "google", "sdk"):
