@@ -58,6 +58,7 @@ from connectors.base.sandbox.faults import (
     FaultProfile,
     load_profile,
 )
+from connectors.base.sandbox.governor import DeliveryGovernor, DeliveryLimits
 from connectors.base.sandbox.ratelimit import FixedWindowLimiter, RateDecision
 from connectors.base.sandbox.receiver import Delivery, LoopbackReceiver
 from connectors.base.sandbox.server import (
@@ -80,6 +81,8 @@ __all__ = [
     "AttemptRenderer",
     "Clock",
     "Delivery",
+    "DeliveryGovernor",
+    "DeliveryLimits",
     "ErrorFactory",
     "FaultInjector",
     "FaultProfile",

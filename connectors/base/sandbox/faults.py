@@ -1,9 +1,11 @@
 """Fault injection: latency, 5xx, outages, 429 bursts, ambiguous writes (applied, then the
 answer lost: see :mod:`connectors.base.sandbox.ambiguous`), and the webhook faults the
-dispatcher applies (redelivery, duplication, reordering, delay) plus CDC gaps for Salesforce.
+dispatcher applies (redelivery, duplication, reordering, delay, and the platform's own delivery
+limits: breaker, pause, suspension) plus CDC gaps for Salesforce.
 
 A :class:`FaultProfile` is a plain value. Named profiles (``none``, ``flaky``, ``outage``,
-``chaos``, ``ambiguous``, ``burst``) come from :func:`load_profile`. :class:`FaultInjector`
+``chaos``, ``ambiguous``, ``burst``, ``webhook_limits``, ``webhook_throttle``) come from
+:func:`load_profile`. :class:`FaultInjector`
 turns the HTTP part of a profile into an aiohttp middleware; the error bodies it returns come
 from the platform (:class:`ErrorFactory`), so an injected 503 looks exactly like that
 platform's own 503.
@@ -86,6 +88,15 @@ class FaultProfile(BaseModel):
     webhook_duplicate_rate: float = Field(0.0, ge=0, le=1)
     webhook_reorder_window: int = Field(0, ge=0)
     webhook_delay_ms: float = Field(0.0, ge=0)
+    #: apply the platform's documented delivery limits (Zendesk circuit breaker, Intercom
+    #: pause and suspension: :mod:`connectors.base.sandbox.governor`); off, the platform
+    #: never stops sending, which is kinder than any real one
+    webhook_limits: bool = False
+    #: multiply the limits' error counts (1000 errors -> 10 at 0.01), to trip them in a test
+    webhook_limits_count_scale: float = Field(1.0, gt=0, le=1)
+    #: multiply the limits' windows and periods (a 15 min pause -> 9 s at 0.01), for runs on
+    #: a real clock
+    webhook_limits_time_scale: float = Field(1.0, gt=0, le=1)
     cdc_gap_rate: float = Field(0.0, ge=0, le=1)
     #: share of writes applied and then answered with a lost answer (``ambiguous_modes``)
     ambiguous_write_rate: float = Field(0.0, ge=0, le=1)
@@ -145,6 +156,14 @@ PROFILES: dict[str, FaultProfile] = {
         webhook_reorder_window=8,
         webhook_delay_ms=20,
         ambiguous_write_rate=0.05,
+    ),
+    # The platforms' documented webhook delivery limits at full size: a Zendesk webhook's
+    # breaker opens at > 1000 errors (or 70 %) in 5 min, Intercom pauses after > 1000
+    # consecutive errors and suspends after 7 days of them. Move a manual clock to see days.
+    "webhook_limits": FaultProfile(name="webhook_limits", webhook_limits=True),
+    # The same limits tripped by a dozen failures (counts x 0.01), on the documented clock.
+    "webhook_throttle": FaultProfile(
+        name="webhook_throttle", webhook_limits=True, webhook_limits_count_scale=0.01
     ),
     # Everything at once, hard enough to shake out lost or duplicated writes.
     "chaos": FaultProfile(

@@ -5,7 +5,11 @@ API every sandbox shares:
 
 * ``POST /_sandbox/reset``    forget all state (and counters);
 * ``GET  /_sandbox/snapshot`` the platform's state as JSON;
-* ``GET  /_sandbox/state``    counters: requests, injected faults, webhook deliveries;
+* ``GET  /_sandbox/state``    counters: requests, injected faults, webhook deliveries (and
+  ``webhooks.governor``: the platform's breaker/pause/suspension state; what it dropped is
+  ``webhooks.dropped_by_platform`` and ``webhooks.dropped_by_state``);
+* ``POST /_sandbox/webhooks/resume`` close the breaker / end a pause / lift a suspension, as
+  an admin re-activating the webhook (Intercom: "Set live") does;
 * ``PUT  /_sandbox/faults``   apply ``{"profile": "flaky"}`` or a full :class:`FaultProfile`
   (ambiguous writes included: :mod:`connectors.base.sandbox.ambiguous`);
 * ``POST /_sandbox/clock``    ``{"advance_s": N}`` moves a :class:`ManualClock` forward.
@@ -206,6 +210,7 @@ class _Admin:
             web.put(f"{ADMIN_PREFIX}/faults", self.faults),
             web.get(f"{ADMIN_PREFIX}/faults", self.get_faults),
             web.post(f"{ADMIN_PREFIX}/clock", self.clock),
+            web.post(f"{ADMIN_PREFIX}/webhooks/resume", self.resume_webhooks),
         ]
 
     async def reset(self, request: web.Request) -> web.Response:
@@ -213,6 +218,7 @@ class _Admin:
         self.injector.reset_counters()
         if self.sandbox.context.webhooks is not None:
             self.sandbox.context.webhooks.reset_counters()
+            self.sandbox.context.webhooks.governor.reset()
         logger.info("sandbox reset platform=%s", self.sandbox.platform)
         return _json({"reset": True, "platform": self.sandbox.platform})
 
@@ -233,10 +239,18 @@ class _Admin:
                 "webhooks": None
                 if hooks is None
                 else {"target": hooks.target_url, "pending": hooks.pending}
-                | hooks.counters.as_dict(),
+                | hooks.counters.as_dict()
+                | {"governor": hooks.governor.describe(hooks.limits)},
                 "platform_counters": self.sandbox.counters(),
             }
         )
+
+    async def resume_webhooks(self, request: web.Request) -> web.Response:
+        hooks = self.sandbox.context.webhooks
+        if hooks is None:
+            return _json({"error": "no_webhooks", "message": "no webhook target"}, status=409)
+        hooks.governor.resume()
+        return _json(hooks.governor.describe(hooks.limits))
 
     async def get_faults(self, request: web.Request) -> web.Response:
         return _json(self.sandbox.context.faults.model_dump(mode="json"))

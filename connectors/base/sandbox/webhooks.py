@@ -10,7 +10,11 @@ The dispatcher also applies the webhook faults of the current :class:`FaultProfi
 * ``webhook_redelivery_rate``: a delivery that succeeded is sent again later as a new attempt,
   as platforms do when they never saw the acknowledgement (within the policy's attempts);
 * ``webhook_reorder_window``: deliveries waiting in the queue are shuffled in groups of this
-  size, so receivers see events out of order.
+  size, so receivers see events out of order;
+* ``webhook_limits`` (scaled by ``webhook_limits_count_scale`` / ``_time_scale``): the
+  platform's own delivery limits (``RetryPolicy.limits``) apply: its circuit breaker, pause or
+  suspension drops the deliveries that fall due while it holds
+  (:mod:`connectors.base.sandbox.governor`), counted in ``WebhookCounters.dropped``.
 
 All random choices come from the injected, seeded ``rng``, so a run is repeatable.
 
@@ -31,6 +35,7 @@ import aiohttp
 
 from connectors.base.sandbox.clock import Clock
 from connectors.base.sandbox.faults import FaultProfile
+from connectors.base.sandbox.governor import DeliveryGovernor, DeliveryLimits
 
 __all__ = ["AttemptRenderer", "RetryPolicy", "WebhookCounters", "WebhookDispatcher"]
 
@@ -46,7 +51,8 @@ class RetryPolicy:
     """How a platform retries a failed delivery.
 
     ``retry_statuses=None`` retries every non-2xx status except ``never_retry_statuses``
-    (Sunshine Conversations style); a set retries exactly those statuses.
+    (Sunshine Conversations style); a set retries exactly those statuses. ``limits`` are the
+    platform's breaker/pause/suspension thresholds, applied when the fault profile says so.
     """
 
     max_attempts: int = 3
@@ -57,6 +63,7 @@ class RetryPolicy:
     backoff_factor: float = 2.0
     backoff_max_s: float = 60.0
     timeout_s: float = 10.0
+    limits: DeliveryLimits | None = None
 
     def should_retry(self, status: int | None) -> bool:
         """Whether an attempt that ended with ``status`` (None: no response) is retried."""
@@ -87,6 +94,13 @@ class WebhookCounters:
     delayed: int = 0
     transport_errors: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
+    #: deliveries the platform did not send because a limit held, by the state that held
+    #: (``breaker_open``, ``paused``, ``suspended``): lost for good, never retried
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def dropped_by_platform(self) -> int:
+        return sum(self.dropped.values())
 
     def as_dict(self) -> dict[str, object]:
         values: dict[str, object] = {
@@ -105,6 +119,8 @@ class WebhookCounters:
             )
         }
         values["by_status"] = {str(k): v for k, v in sorted(self.by_status.items())}
+        values["dropped_by_platform"] = self.dropped_by_platform
+        values["dropped_by_state"] = dict(sorted(self.dropped.items()))
         return values
 
 
@@ -136,6 +152,7 @@ class WebhookDispatcher:
         self.faults = faults
         self.retry_policy = retry_policy
         self.counters = WebhookCounters()
+        self.governor = DeliveryGovernor(clock)
         self._rng = rng
         self._clock = clock
         self._concurrency = concurrency
@@ -204,6 +221,16 @@ class WebhookDispatcher:
     def reset_counters(self) -> None:
         self.counters = WebhookCounters()
 
+    @property
+    def limits(self) -> DeliveryLimits | None:
+        """The platform's delivery limits as the current fault profile applies them."""
+        limits, faults = self.retry_policy.limits, self.faults
+        if limits is None or not faults.webhook_limits:
+            return None
+        return limits.scaled(
+            counts=faults.webhook_limits_count_scale, time=faults.webhook_limits_time_scale
+        )
+
     # -- internals -----------------------------------------------------------------------
 
     def _enqueue(self, delivery: _Delivery) -> None:
@@ -256,6 +283,14 @@ class WebhookDispatcher:
                     self._finish()
 
     async def _post(self, body: bytes, headers: Mapping[str, str]) -> int | None:
+        """Send one attempt and tell the platform's governor how it went."""
+        status = await self._send(body, headers)
+        limits = self.limits
+        if limits is not None:
+            self.governor.record(limits, status is not None and 200 <= status < 300)
+        return status
+
+    async def _send(self, body: bytes, headers: Mapping[str, str]) -> int | None:
         assert self._session is not None
         self.counters.attempts += 1
         try:
@@ -273,11 +308,28 @@ class WebhookDispatcher:
         self.counters.by_status[status] = self.counters.by_status.get(status, 0) + 1
         return status
 
+    def _admitted(self, delivery: _Delivery) -> bool:
+        """Whether the platform sends ``delivery`` now; counts it as dropped if not."""
+        limits = self.limits
+        refused = None if limits is None else self.governor.admit(limits)
+        if refused is None:
+            return True
+        self.counters.dropped[refused] = self.counters.dropped.get(refused, 0) + 1
+        logger.debug(
+            "webhook delivery dropped by the platform seq=%s attempt=%s state=%s",
+            delivery.seq,
+            delivery.attempt,
+            refused,
+        )
+        return False
+
     async def _deliver(self, delivery: _Delivery) -> None:
         faults = self.faults
         if faults.webhook_delay_ms:
             self.counters.delayed += 1
             await self._clock.sleep(faults.webhook_delay_ms / 1000)
+        if not self._admitted(delivery):
+            return
         body, headers = delivery.body, delivery.headers
         if delivery.attempt > 1 and delivery.render is not None:
             body, headers = delivery.render(delivery.attempt)

@@ -1,7 +1,33 @@
 """Intercom webhook notifications: the ``notification_event`` envelope and its signature.
 
 ``X-Hub-Signature: sha1=<hex>`` is the HMAC-SHA1 of the raw body keyed with the app's client
-secret. Retries re-render the envelope with the new ``delivery_attempts`` and sign it again.
+secret. Retries re-render the envelope with the new ``delivery_attempts`` and sign it again:
+"Notification Model" (https://intercom-developer-hub.readme.io/reference/notification-model)
+documents ``delivery_attempts`` as "the number of times this notification has been attempted"
+and ``first_sent_at`` as the first time delivery was attempted, so a retry's body, and with it
+its signature, differs from the first attempt's. The signature covers no timestamp, so a late
+retry is no staler than the first attempt; receivers dedupe on the notification ``id``.
+
+Delivery limits (:data:`INTERCOM_DELIVERY_LIMITS`), from "Delivering Webhook Notifications"
+(https://developers.intercom.com/docs/webhooks/webhook-notifications, also served as
+https://developers.intercom.com/intercom-api-reference/reference/webhook-notifications under
+"Why are my Webhook topic notifications missing?"):
+
+* more than 1000 consecutive HTTP error codes in a 15-minute window pause the topic
+  notifications for 15 minutes, "after which we start sending as normal again"; the page
+  lists paused notifications as missing, so the sandbox drops what falls due meanwhile;
+* HTTP error codes for more than seven days suspend the subscription: no further
+  notifications until someone presses "Set live" in the Developer Hub
+  (``POST /_sandbox/webhooks/resume`` here). Only private apps are suspended, never public
+  ones; the sandbox plays a private app (``suspend_after_s=None`` would play a public one).
+
+The retry schedule (one retry after a minute) and the 5 s answer timeout are UNVERIFIED:
+queries tried, "Intercom webhook retry once after one minute", "Intercom webhook
+notifications retry failed notification once after one minute 5 seconds timeout", "Intercom
+setting up webhooks your endpoint must respond within 5 seconds retry failed notification",
+found no official page that states them. Counting a timeout or refused connection as an
+"HTTP error code" is the sandbox's reading. The page's 429 throttling (delays from 1 minute
+to 2 hours) is not modelled.
 """
 
 from __future__ import annotations
@@ -14,9 +40,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from connectors.base.sandbox.governor import DeliveryLimits
 from connectors.base.sandbox.webhooks import RetryPolicy
 
 __all__ = [
+    "INTERCOM_DELIVERY_LIMITS",
     "INTERCOM_RETRY_POLICY",
     "PING_ITEM",
     "NotificationFactory",
@@ -24,8 +52,18 @@ __all__ = [
     "verify",
 ]
 
-#: Intercom treats no 2xx within 5 s as a failure and retries; the reference leaves the exact
-#: schedule UNVERIFIED, so this is one retry after a minute for any failure.
+#: Pause after more than 1000 consecutive errors within 15 minutes, for 15 minutes; suspend
+#: after more than 7 days of errors (a private app's subscription). Module docstring: sources.
+INTERCOM_DELIVERY_LIMITS = DeliveryLimits(
+    open_state="paused",
+    window_s=15 * 60.0,
+    max_consecutive_errors=1000,
+    open_s=15 * 60.0,
+    suspend_after_s=7 * 24 * 3600.0,
+)
+
+#: Intercom treats no 2xx within 5 s as a failure and retries; the schedule is UNVERIFIED
+#: (module docstring), so this is one retry after a minute for any failure.
 INTERCOM_RETRY_POLICY = RetryPolicy(
     max_attempts=2,
     retry_statuses=None,
@@ -33,6 +71,7 @@ INTERCOM_RETRY_POLICY = RetryPolicy(
     backoff_factor=1.0,
     backoff_max_s=60.0,
     timeout_s=5.0,
+    limits=INTERCOM_DELIVERY_LIMITS,
 )
 
 #: The ``data.item`` of the ``ping`` topic sent when a subscription is saved.

@@ -7,6 +7,39 @@ is ``base64(HMAC-SHA256(secret, timestamp + body))`` with the secret's UTF-8 byt
 
 Event payload shapes the public docs leave open (``created`` and ``soft_deleted`` bodies,
 ``user.identity_created``) are marked UNVERIFIED where they are built.
+
+Delivery (:data:`ZENDESK_RETRY_POLICY`, :data:`ZENDESK_DELIVERY_LIMITS`), checked against:
+
+* "Webhooks API introduction", https://developer.zendesk.com/api-reference/webhooks/introduction
+  (section "Webhook retries"): webhooks retry failed requests that return certain HTTP
+  response codes, and a circuit breaker stops requests to failing endpoints. The stored copy
+  of the page breaks off there, so the statuses retried (409, 429, 503, timeouts) and the
+  10 s timeout stay UNVERIFIED (from ``shared/reference/platform-apis.md``).
+* "Managing webhooks" (Zendesk help center, article 4408836101146;
+  https://support.zendesk.com/hc/ja/articles/4408836101146 was the copy found): an invocation
+  is retried automatically at most 3 times when the endpoint returns certain HTTP response
+  codes, hence 4 attempts. The backoff between them is UNVERIFIED.
+* The breaker's thresholds, 70 % of a webhook's requests failing within 5 minutes or more than
+  1,000 errors within 5 minutes, appear on no official page the search returned; they come
+  from the reference notes and a third-party summary ("Master Webhooks to Maximize Stability
+  and Performance in 4 Steps", https://alboz.eu/insights/master-webhooks-maximize-stability-performance:
+  it "will trip and briefly stop sending requests"). How long it stays open, that it then
+  sends one test request, the minimum volume before the 70 % share counts, and that requests
+  due while open are dropped rather than queued are UNVERIFIED: no page found says. No page
+  found documents a webhook being deactivated for failing long, so the sandbox does not
+  deactivate one (an admin can still reset the breaker: ``POST /_sandbox/webhooks/resume``).
+
+Retries are not re-signed. Queries tried for a statement that a retry carries a fresh
+``X-Zendesk-Webhook-Signature-Timestamp``: "Zendesk webhook signature timestamp retry same
+signature X-Zendesk-Webhook-Signature-Timestamp replay", "Zendesk verifying webhook
+authenticity signing secret timestamp prevent replay attacks", "Zendesk webhook retries 409
+429 503 timeout", "Zendesk webhook retry-after header less than 60 seconds retried 429 503".
+"Verifying webhook authenticity" (https://developer.zendesk.com/documentation/webhooks/verifying/)
+says how the signature is computed and that it helps against replay attacks, not when the
+timestamp is taken; no page says retries are signed again. So the sandbox takes the
+conservative reading: every attempt of an invocation, and any redelivery, re-sends the original
+bytes, timestamp and signature, and a receiver must accept a legitimate retry whose signature
+is as old as the retry schedule.
 """
 
 from __future__ import annotations
@@ -24,7 +57,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base.sandbox.clock import Clock
-from connectors.base.sandbox.webhooks import AttemptRenderer, RetryPolicy, WebhookDispatcher
+from connectors.base.sandbox.governor import DeliveryLimits
+from connectors.base.sandbox.webhooks import RetryPolicy, WebhookDispatcher
 from connectors.zendesk.sandbox.config import ZendeskSandboxConfig
 from connectors.zendesk.sandbox.state import Ticket, User
 
@@ -33,6 +67,7 @@ __all__ = [
     "TICKET_EVENT_VERSION",
     "TIMESTAMP_HEADER",
     "USER_EVENT_VERSION",
+    "ZENDESK_DELIVERY_LIMITS",
     "ZENDESK_RETRY_POLICY",
     "EventPublisher",
     "event_time",
@@ -49,8 +84,23 @@ TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
 TICKET_EVENT_VERSION = "2022-11-06"
 USER_EVENT_VERSION = "2022-06-20"
 
-#: Zendesk retries a delivery answered with 409, 429 or 503, or not answered within 10 s
-#: (reference, retry counts UNVERIFIED); other statuses are final.
+#: The webhook circuit breaker (see the module docstring for the sources): it opens at more
+#: than 1,000 errors, or at 70 % errors, within 5 minutes. UNVERIFIED, and kept configurable:
+#: the 10-request minimum before the share counts, the 5 s open period, and the single test
+#: request after it (``probe_after_open``).
+ZENDESK_DELIVERY_LIMITS = DeliveryLimits(
+    open_state="breaker_open",
+    window_s=300.0,
+    max_errors=1000,
+    max_error_rate=0.7,
+    min_requests=10,
+    open_s=5.0,
+    probe_after_open=True,
+)
+
+#: Zendesk retries an invocation at most 3 times (help center, "Managing webhooks"): 4 attempts.
+#: Which statuses (409, 429, 503, a timeout after 10 s) and the backoff are UNVERIFIED; other
+#: statuses are final.
 ZENDESK_RETRY_POLICY = RetryPolicy(
     max_attempts=4,
     retry_statuses=frozenset({409, 429, 503}),
@@ -59,6 +109,7 @@ ZENDESK_RETRY_POLICY = RetryPolicy(
     backoff_factor=2.0,
     backoff_max_s=60.0,
     timeout_s=10.0,
+    limits=ZENDESK_DELIVERY_LIMITS,
 )
 
 Change = tuple[str, dict[str, Any]]
@@ -156,7 +207,8 @@ class EventPublisher:
         return uuid.UUID(int=self._rng.getrandbits(128), version=4)
 
     def headers(self, body: bytes, invocation_id: str) -> dict[str, str]:
-        """Signed headers for one attempt; each attempt is signed at its own send time."""
+        """Signed headers of one invocation, signed once when it is built: retries re-send
+        them unchanged (no page says Zendesk signs a retry again; module docstring)."""
         timestamp = signature_timestamp(self._clock.now())
         return {
             "Content-Type": "application/json; charset=utf-8",
@@ -207,16 +259,4 @@ class EventPublisher:
                 continue
             body = json.dumps(envelope, separators=(",", ":")).encode("utf-8")
             invocation_id = str(self._rng.getrandbits(63))
-            await self._dispatcher.emit(
-                body,
-                self.headers(body, invocation_id),
-                render_attempt=self._resign(body, invocation_id),
-            )
-
-    def _resign(self, body: bytes, invocation_id: str) -> AttemptRenderer:
-        """Retries resend the same body, signed again at their own send time."""
-
-        def render(_attempt: int) -> tuple[bytes, Mapping[str, str]]:
-            return body, self.headers(body, invocation_id)
-
-        return render
+            await self._dispatcher.emit(body, self.headers(body, invocation_id))
