@@ -32,11 +32,14 @@ __all__ = ["ApiKey", "Authenticator"]
 
 @dataclass(frozen=True, slots=True)
 class ApiKey:
-    """An app-scoped API key."""
+    """An API key of the app: app-scoped, or a Custom Integration API Key when
+    ``integration_id`` names the integration it belongs to (calls made with it are that
+    integration's own, which the switchboard actions take into account)."""
 
     key_id: str
     secret: str
     app_id: str
+    integration_id: str | None = None
 
 
 def _unauthorized() -> SunshineAPIError:

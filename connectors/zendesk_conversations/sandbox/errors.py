@@ -13,8 +13,11 @@ from typing import Any
 
 from aiohttp import web
 
+from connectors.zendesk_conversations.sandbox.model import Event
+
 __all__ = [
     "SunshineAPIError",
+    "SwitchboardActionFailed",
     "bad_request",
     "error_body",
     "error_response",
@@ -30,6 +33,15 @@ class SunshineAPIError(Exception):
         self.status = status
         self.code = code
         self.title = title
+
+
+class SwitchboardActionFailed(SunshineAPIError):
+    """A switchboard action that was attempted and failed; ``failure`` is the
+    ``switchboard:<action>:failure`` event announcing it (published before the answer)."""
+
+    def __init__(self, status: int, code: str, title: str, failure: Event) -> None:
+        super().__init__(status, code, title)
+        self.failure = failure
 
 
 def bad_request(title: str) -> SunshineAPIError:

@@ -11,14 +11,15 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from aiohttp import web
 
-from connectors.zendesk_conversations.sandbox.auth import Authenticator
+from connectors.zendesk_conversations.sandbox.auth import ApiKey, Authenticator
 from connectors.zendesk_conversations.sandbox.config import JSON_BODY_LIMIT
 from connectors.zendesk_conversations.sandbox.errors import (
     SunshineAPIError,
+    SwitchboardActionFailed,
     bad_request,
     error_response,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "API_PREFIXES",
     "Api",
     "Handler",
+    "caller_integration",
     "json_response",
     "page_links",
     "read_json",
@@ -43,6 +45,16 @@ API_PREFIXES: tuple[str, ...] = ("", "/sc")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+#: Where the middleware leaves the API key a request was authenticated with.
+_CALLER: Final = web.RequestKey("sunshine.api_key", ApiKey)
+
+
+def caller_integration(request: web.Request) -> str | None:
+    """The integration a call was made by (a Custom Integration API Key), else None (an app
+    key, or a sandbox-only endpoint)."""
+    key = request.get(_CALLER)
+    return key.integration_id if isinstance(key, ApiKey) else None
+
 
 @dataclass
 class Api:
@@ -53,6 +65,19 @@ class Api:
 
     async def publish(self, events: Sequence[Event]) -> None:
         await self.publisher.publish(events)
+
+    async def act(self, action: Callable[[], list[Event]]) -> web.Response:
+        """Run a switchboard action and publish what it caused; a failed action publishes its
+        ``switchboard:*:failure`` event, then answers its error (or 200, per config)."""
+        try:
+            events = action()
+        except SwitchboardActionFailed as failed:
+            await self.publish([failed.failure])
+            if not self.state.config.switchboard_failure_http_error:
+                return json_response({})
+            raise
+        await self.publish(events)
+        return json_response({})
 
 
 def routes_for(method: str, suffix: str, handler: Handler) -> list[web.RouteDef]:
@@ -109,7 +134,9 @@ def sunshine_middleware(authenticator: Authenticator) -> Callable[..., Awaitable
                 app_id = request.match_info.get("appId")
                 if app_id is None:
                     raise SunshineAPIError(404, "not_found", "Resource not found")
-                authenticator.authenticate(request.headers.get("Authorization"), app_id)
+                request[_CALLER] = authenticator.authenticate(
+                    request.headers.get("Authorization"), app_id
+                )
             return await handler(request)
         except SunshineAPIError as exc:
             logger.debug(

@@ -123,14 +123,12 @@ class AgentRoutes:
         conversation = self._controlled(request)
         body = await self._body(request)
         reason = validation.control_reason(body) if "reason" in body else "ticketClosed"
-        events = actions.release_control(
-            self.api.state,
-            conversation,
-            metadata=validation.metadata(body.get("metadata")),
-            reason=reason,
+        metadata = validation.metadata(body.get("metadata"))
+        return await self.api.act(
+            lambda: actions.release_control(
+                self.api.state, conversation, metadata=metadata, reason=reason
+            )
         )
-        await self.api.publish(events)
-        return json_response({})
 
     async def pass_back(self, request: web.Request) -> web.Response:
         conversation = self._controlled(request)
@@ -139,15 +137,19 @@ class AgentRoutes:
         if not isinstance(target, str):
             raise bad_request("switchboardIntegration must be a string")
         reason = validation.control_reason(body) if "reason" in body else "ticketClosed"
-        events = actions.pass_control(
-            self.api.state,
-            conversation,
-            target,
-            metadata=validation.metadata(body.get("metadata")),
-            reason=reason,
+        metadata = validation.metadata(body.get("metadata"))
+        # The agent workspace passes as itself: its "next" is its own successor.
+        workspace = self._workspace().integration_id
+        return await self.api.act(
+            lambda: actions.pass_control(
+                self.api.state,
+                conversation,
+                target,
+                metadata=metadata,
+                reason=reason,
+                caller_integration_id=workspace,
+            )
         )
-        await self.api.publish(events)
-        return json_response({})
 
     async def accept(self, request: web.Request) -> web.Response:
         conversation = self.api.state.get_conversation(request.match_info["conversationId"])
@@ -156,11 +158,10 @@ class AgentRoutes:
                 409, "conflict", "The agent workspace has not been offered this conversation"
             )
         body = await self._body(request)
-        events = actions.accept_control(
-            self.api.state, conversation, metadata=validation.metadata(body.get("metadata"))
+        metadata = validation.metadata(body.get("metadata"))
+        return await self.api.act(
+            lambda: actions.accept_control(self.api.state, conversation, metadata=metadata)
         )
-        await self.api.publish(events)
-        return json_response({})
 
     async def user_says(self, request: web.Request) -> web.Response:
         state = self.api.state

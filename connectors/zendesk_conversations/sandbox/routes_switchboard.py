@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Final
 
 from aiohttp import web
@@ -17,8 +18,18 @@ from aiohttp import web
 from connectors.zendesk_conversations.sandbox import switchboard as actions
 from connectors.zendesk_conversations.sandbox import validation
 from connectors.zendesk_conversations.sandbox.errors import SunshineAPIError, bad_request
-from connectors.zendesk_conversations.sandbox.http import Api, json_response, read_json, routes_for
-from connectors.zendesk_conversations.sandbox.model import Switchboard, SwitchboardIntegration
+from connectors.zendesk_conversations.sandbox.http import (
+    Api,
+    caller_integration,
+    json_response,
+    read_json,
+    routes_for,
+)
+from connectors.zendesk_conversations.sandbox.model import (
+    Conversation,
+    Switchboard,
+    SwitchboardIntegration,
+)
 from connectors.zendesk_conversations.sandbox.render import (
     switchboard_integration_json,
     switchboard_json,
@@ -93,6 +104,14 @@ def _apply(sbi: SwitchboardIntegration, fields: dict[str, Any]) -> None:
     if "integrationType" in fields:
         sbi.integration_type = fields["integrationType"]
         sbi.integration_id = fields["integrationType"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    conversation: Conversation
+    body: dict[str, Any]
+    metadata: dict[str, Any] | None
+    caller: str | None
 
 
 class SwitchboardRoutes:
@@ -184,53 +203,66 @@ class SwitchboardRoutes:
 
     # -- actions -------------------------------------------------------------------------
 
-    async def _action_body(self, request: web.Request, *, required: bool) -> dict[str, Any]:
+    async def _action(self, request: web.Request, *, required: bool) -> _Call:
+        """What every control action reads: its conversation (404 first), body, metadata and
+        the integration making the call."""
+        conversation = self.api.state.get_conversation(request.match_info["conversationId"])
         raw = await read_json(request, required=required)
-        return {} if raw is None else validation.require_object(raw)
+        body = {} if raw is None else validation.require_object(raw)
+        return _Call(
+            conversation=conversation,
+            body=body,
+            metadata=validation.metadata(body.get("metadata")),
+            caller=caller_integration(request),
+        )
 
     async def pass_control(self, request: web.Request) -> web.Response:
-        state = self.api.state
-        conversation = state.get_conversation(request.match_info["conversationId"])
-        body = await self._action_body(request, required=True)
-        events = actions.pass_control(
-            state,
-            conversation,
-            _target(body),
-            metadata=validation.metadata(body.get("metadata")),
-            reason=validation.control_reason(body),
+        call = await self._action(request, required=True)
+        target, reason = _target(call.body), validation.control_reason(call.body)
+        return await self.api.act(
+            lambda: actions.pass_control(
+                self.api.state,
+                call.conversation,
+                target,
+                metadata=call.metadata,
+                reason=reason,
+                caller_integration_id=call.caller,
+            )
         )
-        await self.api.publish(events)
-        return json_response({})
 
     async def offer_control(self, request: web.Request) -> web.Response:
-        state = self.api.state
-        conversation = state.get_conversation(request.match_info["conversationId"])
-        body = await self._action_body(request, required=True)
-        events = actions.offer_control(
-            state, conversation, _target(body), metadata=validation.metadata(body.get("metadata"))
+        call = await self._action(request, required=True)
+        target = _target(call.body)
+        return await self.api.act(
+            lambda: actions.offer_control(
+                self.api.state,
+                call.conversation,
+                target,
+                metadata=call.metadata,
+                caller_integration_id=call.caller,
+            )
         )
-        await self.api.publish(events)
-        return json_response({})
 
     async def accept_control(self, request: web.Request) -> web.Response:
-        state = self.api.state
-        conversation = state.get_conversation(request.match_info["conversationId"])
-        body = await self._action_body(request, required=False)
-        events = actions.accept_control(
-            state, conversation, metadata=validation.metadata(body.get("metadata"))
+        call = await self._action(request, required=False)
+        return await self.api.act(
+            lambda: actions.accept_control(
+                self.api.state,
+                call.conversation,
+                metadata=call.metadata,
+                caller_integration_id=call.caller,
+            )
         )
-        await self.api.publish(events)
-        return json_response({})
 
     async def release_control(self, request: web.Request) -> web.Response:
-        state = self.api.state
-        conversation = state.get_conversation(request.match_info["conversationId"])
-        body = await self._action_body(request, required=False)
-        events = actions.release_control(
-            state,
-            conversation,
-            metadata=validation.metadata(body.get("metadata")),
-            reason=validation.control_reason(body),
+        call = await self._action(request, required=False)
+        reason = validation.control_reason(call.body)
+        return await self.api.act(
+            lambda: actions.release_control(
+                self.api.state,
+                call.conversation,
+                metadata=call.metadata,
+                reason=reason,
+                caller_integration_id=call.caller,
+            )
         )
-        await self.api.publish(events)
-        return json_response({})

@@ -49,8 +49,16 @@ class SunshineSandbox(PlatformSandbox):
         )
         self.publisher = WebhookPublisher(self.state, context.webhooks)
         self.api = Api(state=self.state, publisher=self.publisher)
-        key = ApiKey(self.config.key_id, self.config.key_secret, self.config.app_id)
-        self.authenticator = Authenticator({key.key_id: key}, context.clock)
+        app_key = ApiKey(self.config.key_id, self.config.key_secret, self.config.app_id)
+        integration_key = ApiKey(
+            self.config.integration_key_id,
+            self.config.integration_key_secret,
+            self.config.app_id,
+            integration_id=self.config.integration_id,
+        )
+        self.authenticator = Authenticator(
+            {k.key_id: k for k in (app_key, integration_key)}, context.clock
+        )
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -62,6 +70,14 @@ class SunshineSandbox(PlatformSandbox):
 
     def middlewares(self) -> list[Middleware]:
         return [sunshine_middleware(self.authenticator)]
+
+    async def stop(self) -> None:
+        # Send the batch still held before the dispatcher closes.
+        await self.publisher.aclose()
+
+    async def flush_webhooks(self) -> None:
+        """Send the held batch now (before draining the dispatcher, e.g. in tests/benches)."""
+        await self.publisher.flush()
 
     def reset(self) -> None:
         self.state.reset()

@@ -38,12 +38,12 @@ class Received:
         return value
 
     @property
-    def event(self) -> dict[str, Any]:
+    def events(self) -> list[dict[str, Any]]:
+        """Every event of the payload (Sunshine batches several into one POST)."""
         events = self.json["events"]
-        assert len(events) == 1
-        event = events[0]
-        assert isinstance(event, dict)
-        return event
+        assert isinstance(events, list)
+        assert events
+        return events
 
 
 @dataclass
@@ -79,8 +79,12 @@ class WebhookReceiver:
             await runner.cleanup()
             sock.close()
 
+    def events(self) -> list[dict[str, Any]]:
+        """Every event received, across payloads, in delivery order."""
+        return [event for received in self.received for event in received.events]
+
     def types(self) -> list[str]:
-        return [r.event["type"] for r in self.received]
+        return [event["type"] for event in self.events()]
 
 
 @dataclass
@@ -102,8 +106,7 @@ class Harness:
         return f"{self.url}/v2/apps/{self.config.app_id}"
 
     async def drain(self) -> None:
-        if self.sandbox.context.webhooks is not None:
-            await self.sandbox.context.webhooks.drain()
+        await _drain(self.sandbox)
 
     async def create_user(self, external_id: str | None = "user-1", **fields: Any) -> str:
         body = dict(fields)
@@ -146,10 +149,15 @@ async def serve_sandbox(
     config: SunshineSandboxConfig | None = None,
     seed: int = 7,
 ) -> AsyncIterator[Harness]:
-    """A sandbox on an ephemeral loopback port with a manual clock (backoffs run instantly)."""
+    """A sandbox on an ephemeral loopback port with a manual clock (backoffs run instantly).
+
+    Unless ``config`` says otherwise, webhook events are held until ten are waiting or the
+    test drains, so which events share a payload does not depend on timing.
+    """
     clock = ManualClock(START)
     base = SunshineSandbox.create(seed=seed, webhook_target=webhook_target, clock=clock)
-    sandbox = SunshineSandbox(context=base.context, config=config) if config else base
+    config = config or SunshineSandboxConfig(webhook_batch_window_s=None)
+    sandbox = SunshineSandbox(context=base.context, config=config)
     async with run_sandboxes([sandbox]) as running:
         url = running.url(sandbox.platform)
         cfg = sandbox.config
@@ -167,5 +175,6 @@ async def serve_sandbox(
 
 
 async def _drain(sandbox: SunshineSandbox) -> None:
+    await sandbox.flush_webhooks()
     if sandbox.context.webhooks is not None:
         await sandbox.context.webhooks.drain()
