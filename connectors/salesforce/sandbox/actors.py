@@ -141,7 +141,11 @@ class SalesforceConsoleUser:
         return await self._create("Case", fields)
 
     async def comment(self, case_id: str, body: str, *, published: bool = True) -> str:
-        """A ``CaseComment`` (``published`` = visible to the customer); returns its id."""
+        """A ``CaseComment`` (``published`` = visible to the customer); returns its id.
+
+        CaseComment publishes no change event (it is not on Salesforce's "Change Event Object
+        Support" list), so the comment reaches a sync only by polling.
+        """
         fields = {"ParentId": case_id, "CommentBody": body, "IsPublished": published}
         return await self._create("CaseComment", fields)
 

@@ -3,6 +3,15 @@
 Case and Contact also carry the custom external id ``Deskstream_Link_Id__c``, which is how
 Deskstream links its records to Salesforce ones. Field order matters: it is the order of the
 REST record shape, of ``describe`` and of the change event (Avro) schemas.
+
+Which objects publish change events is decided here and nowhere else:
+:data:`CHANGE_EVENT_OBJECTS` is (a subset of) the standard objects listed on
+"Change Event Object Support" in the Change Data Capture Developer Guide
+(https://developer.salesforce.com/docs/atlas.en-us.change_data_capture.meta/change_data_capture/cdc_object_support.htm,
+which points to "StandardObjectNameChangeEvent" in the Object Reference,
+https://developer.salesforce.com/docs/atlas.en-us.object_reference.meta/api/sforce_api_associated_objects_change_event.htm).
+``CaseComment``, ``FeedItem`` and the ``Content*`` file objects are not on that list: writes
+to them succeed over REST but publish nothing, and their channels do not exist.
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ from typing import TypedDict
 
 from connectors.salesforce.sandbox.objects import FieldSpec, SObjectSpec
 
-__all__ = ["CDC_ENTITIES", "LINK_FIELD", "OBJECTS"]
+__all__ = ["CDC_ENTITIES", "CHANGE_EVENT_OBJECTS", "LINK_FIELD", "OBJECTS"]
 
 LINK_FIELD = "Deskstream_Link_Id__c"
 
@@ -61,7 +70,7 @@ def _audit(*, owner: bool) -> tuple[FieldSpec, ...]:
 _LINK = FieldSpec(LINK_FIELD, "Deskstream Link ID", "string", length=255, external_id=True,
                   custom=True)
 
-CASE = SObjectSpec("Case", "Case", "Cases", cdc=True, fields=(
+CASE = SObjectSpec("Case", "Case", "Cases", fields=(
     *_head(),
     FieldSpec("CaseNumber", "Case Number", "string", length=30, nillable=False,
               auto_number=True, **_RO),
@@ -88,7 +97,7 @@ CASE = SObjectSpec("Case", "Case", "Cases", cdc=True, fields=(
     _LINK,
 ))
 
-CONTACT = SObjectSpec("Contact", "Contact", "Contacts", cdc=True,
+CONTACT = SObjectSpec("Contact", "Contact", "Contacts",
                       compound_types={"Name": "Switchable_PersonName"}, fields=(
     *_head(),
     FieldSpec("AccountId", "Account ID", "reference", length=18, reference_to=("Account",),
@@ -109,7 +118,7 @@ CONTACT = SObjectSpec("Contact", "Contact", "Contacts", cdc=True,
     _LINK,
 ))
 
-CASE_COMMENT = SObjectSpec("CaseComment", "Case Comment", "Case Comments", cdc=True, fields=(
+CASE_COMMENT = SObjectSpec("CaseComment", "Case Comment", "Case Comments", fields=(
     *_head(),
     FieldSpec("ParentId", "Parent Case ID", "reference", length=18, nillable=False,
               required=True, updateable=False, reference_to=("Case",),
@@ -187,5 +196,25 @@ OBJECTS: dict[str, SObjectSpec] = {
     )
 }
 
-#: Objects with Change Data Capture enabled, in channel order.
-CDC_ENTITIES: tuple[str, ...] = tuple(name for name, spec in OBJECTS.items() if spec.cdc)
+#: Standard objects that support change events ("Change Event Object Support"; the service
+#: desk ones and a few neighbours, not the whole list). Everything else publishes nothing.
+CHANGE_EVENT_OBJECTS: frozenset[str] = frozenset(
+    {
+        "Account",
+        "AccountContactRole",
+        "Asset",
+        "Case",
+        "Contact",
+        "EmailMessage",
+        "Entitlement",
+        "Event",
+        "Lead",
+        "LiveChatTranscript",
+        "Opportunity",
+        "Task",
+        "User",
+    }
+)
+
+#: The objects this sandbox serves that publish change events, in channel order.
+CDC_ENTITIES: tuple[str, ...] = tuple(name for name in OBJECTS if name in CHANGE_EVENT_OBJECTS)

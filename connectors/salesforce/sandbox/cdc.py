@@ -1,10 +1,42 @@
 """Change Data Capture: the org's event bus, with retention, replay ids and gap events.
 
-Every committed transaction becomes change events (one per changed record, numbered by
-``sequenceNumber`` inside the transaction) on one ordered stream shared by all channels;
-``/data/ChangeEvents`` sees every entity, ``/data/<Entity>ChangeEvent`` one. Events are kept
-for the retention period (72 hours) on the sandbox clock. Replay ids increase but are not
-contiguous, so subscribers must treat them as opaque positions, as Salesforce asks.
+Every committed transaction becomes change events on one ordered stream shared by all
+channels; ``/data/ChangeEvents`` sees every entity, ``/data/<Entity>ChangeEvent`` one. Events
+are kept for the retention period (72 hours) on the sandbox clock. Replay ids increase but are
+not contiguous, so subscribers must treat them as opaque positions, as Salesforce asks.
+
+What Salesforce documents, and the sandbox does:
+
+- Only objects on the "Change Event Object Support" list publish (``catalog``'s
+  ``CHANGE_EVENT_OBJECTS``); changes to others are dropped here.
+- Merged events: "If in one transaction the same change occurred in multiple records of the
+  same object type during one second, Salesforce merges the change notifications ... the
+  recordIds field contains the IDs for all records that have the same change" (ChangeEventHeader
+  Fields,
+  https://developer.salesforce.com/docs/atlas.en-us.change_data_capture.meta/change_data_capture/cdc_event_fields_header.htm;
+  Merged Change Events,
+  https://developer.salesforce.com/docs/atlas.en-us.change_data_capture.meta/change_data_capture/cdc_subscribe_merged_events.htm).
+  A transaction's records that changed differently get their own events, sharing the
+  ``transactionKey`` with increasing ``sequenceNumber``. The documented examples are updates
+  of a field to one value and deletions; the sandbox merges exactly those (identical changed
+  fields, values and diffs), never creates (UNVERIFIED whether identical creates merge).
+- Long text updates may carry a unified diff (``cdc_diff``).
+- Renderings differ per API ("Differences Between Change Events Received with Streaming API
+  vs. Pub/Sub API",
+  https://developer.salesforce.com/docs/atlas.en-us.api_streaming.meta/api_streaming/cdc_event_diff_pubsub_cometd.htm,
+  and "Change Event Message Structure",
+  https://developer.salesforce.com/docs/atlas.en-us.change_data_capture.meta/change_data_capture/cdc_message_structure.htm):
+  over CometD the header has no ``nulledFields`` or ``diffFields`` (the structure page lists
+  ``changedFields`` among CometD's header fields and names those two as Pub/Sub-only; the
+  comparison table's "except for changedFields and nulledFields" contradicts its own CometD
+  example, which carries ``changedFields``), unpopulated and unchanged fields are left out, and
+  a diffed field is ``{"diff": ...}``. A field an update set to null appears as an explicit
+  ``null``: the CometD section of "Change Event Body Fields" (API 50.0 guide,
+  https://developer.salesforce.com/docs/atlas.en-us.230.0.change_data_capture.meta/change_data_capture/cdc_event_fields_body.htm)
+  says the update body "includes empty fields only if they are updated to an empty value
+  (null)"; the newer comparison table's "Null fields ... are excluded" is read as unpopulated
+  fields (UNVERIFIED: the current guide dropped its CometD section). Over the Pub/Sub API every
+  field is present, the header lists fields as bitmaps, and a diffed field holds the diff text.
 """
 
 from __future__ import annotations
@@ -21,6 +53,7 @@ from typing import Any
 
 from connectors.base.sandbox.clock import Clock
 from connectors.salesforce.sandbox.catalog import CDC_ENTITIES, OBJECTS
+from connectors.salesforce.sandbox.cdc_diff import is_long_text, text_diff
 from connectors.salesforce.sandbox.cdc_schema import CdcLayout
 from connectors.salesforce.sandbox.store import Change
 
@@ -30,6 +63,10 @@ logger = logging.getLogger(__name__)
 
 ALL_CHANGES = "/data/ChangeEvents"
 _GAP_TYPES = frozenset({"GAP_CREATE", "GAP_UPDATE", "GAP_DELETE", "GAP_UNDELETE", "GAP_OVERFLOW"})
+#: Change types whose identical changes in one transaction merge into one event.
+_MERGED_TYPES = frozenset({"UPDATE", "DELETE"})
+#: Header fields the Streaming API (CometD) does not send.
+_PUBSUB_ONLY_HEADER = ("nulledFields", "diffFields")
 
 
 def channel_entities(channel: str) -> frozenset[str] | None:
@@ -47,7 +84,8 @@ class ChangeEvent:
     replay_id: int
     entity: str
     header: dict[str, Any]
-    #: Field values the body carries (populated on create, changed on update, none on gaps).
+    #: Field values the body carries (populated on create, changed on update, none on gaps);
+    #: a field named in ``header["diffFields"]`` holds its unified diff.
     values: dict[str, Any]
     published_at: datetime
     uuid: str
@@ -185,8 +223,8 @@ class EventBus:
         self, changes: Iterable[Change], *, origin: str, user_id: str, gap_rate: float = 0.0
     ) -> list[ChangeEvent]:
         """Publish one transaction's change events (nothing for objects without CDC)."""
-        tracked = [c for c in changes if OBJECTS[c.entity].cdc]
-        if not tracked:
+        groups = _merge([_Draft.of(c) for c in changes if c.entity in CDC_ENTITIES])
+        if not groups:
             return []
         self.prune()
         now = self.clock.now()
@@ -194,23 +232,23 @@ class EventBus:
         key = self._transaction_key()
         self.counters.transactions += 1
         published = []
-        for sequence, change in enumerate(tracked, start=1):
+        for sequence, (draft, record_ids) in enumerate(groups, start=1):
             gap = gap_rate > 0 and self.rng.random() < gap_rate
             header = {
-                "entityName": change.entity,
-                "recordIds": [change.record_id],
-                "changeType": f"GAP_{change.change_type}" if gap else change.change_type,
+                "entityName": draft.entity,
+                "recordIds": record_ids,
+                "changeType": f"GAP_{draft.change_type}" if gap else draft.change_type,
                 "changeOrigin": origin,
                 "transactionKey": key,
                 "sequenceNumber": sequence,
                 "commitTimestamp": int(now.timestamp() * 1000),
                 "commitNumber": self._commit_number,
                 "commitUser": user_id,
-                "changedFields": [] if gap else list(change.changed),
-                "nulledFields": [] if gap else list(change.nulled),
-                "diffFields": [],
+                "changedFields": [] if gap else list(draft.changed),
+                "nulledFields": [] if gap else list(draft.nulled),
+                "diffFields": [] if gap else list(draft.diffed),
             }
-            published.append(self._append(change.entity, header, {} if gap else _body(change)))
+            published.append(self._append(draft.entity, header, {} if gap else dict(draft.body)))
         self._wake()
         return published
 
@@ -245,10 +283,12 @@ class EventBus:
     def cometd_data(self, event: ChangeEvent) -> dict[str, Any]:
         """The ``data`` of a CometD message: schema id, JSON payload, replay id."""
         layout = self.layouts[event.entity]
-        header = dict(event.header)
-        for name in ("changedFields", "nulledFields", "diffFields"):
-            header[name] = layout.json_names(header[name])
-        payload = {"ChangeEventHeader": header, **layout.json_body(event.values)}
+        header = {k: v for k, v in event.header.items() if k not in _PUBSUB_ONLY_HEADER}
+        header["changedFields"] = layout.json_names(header["changedFields"])
+        values = dict(event.values)
+        for name in event.header["diffFields"]:
+            values[name] = {"diff": values[name]}
+        payload = {"ChangeEventHeader": header, **layout.json_body(values)}
         return {
             "schema": layout.schema_id,
             "payload": payload,
@@ -262,6 +302,66 @@ class EventBus:
         for name in ("changedFields", "nulledFields", "diffFields"):
             header[name] = layout.bitmaps(header[name])
         return layout.encode(layout.avro_record(header, event.values))
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """One record's change as its event will carry it, before merging."""
+
+    entity: str
+    record_id: str
+    change_type: str
+    changed: tuple[str, ...]
+    nulled: tuple[str, ...]
+    diffed: tuple[str, ...]
+    body: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def of(cls, change: Change) -> _Draft:
+        body = _body(change)
+        diffed = []
+        if change.change_type == "UPDATE":
+            spec = OBJECTS[change.entity]
+            for name in change.changed:
+                field_spec = spec.field(name)
+                if field_spec is None or not is_long_text(field_spec):
+                    continue
+                diff = text_diff(change.previous.get(name), change.record.get(name))
+                if diff is not None:
+                    body[name] = diff
+                    diffed.append(name)
+        return cls(
+            change.entity,
+            change.record_id,
+            change.change_type,
+            change.changed,
+            change.nulled,
+            tuple(diffed),
+            tuple(body.items()),
+        )
+
+    @property
+    def merge_key(self) -> tuple[Any, ...] | None:
+        """Equal for drafts that are "the same change"; None when this one never merges."""
+        if self.change_type not in _MERGED_TYPES:
+            return None
+        return (self.entity, self.change_type, self.changed, self.nulled, self.diffed, self.body)
+
+
+def _merge(drafts: list[_Draft]) -> list[tuple[_Draft, list[str]]]:
+    """Drafts with their record ids, identical changes merged at the first one's position."""
+    groups: list[tuple[_Draft, list[str]]] = []
+    by_key: dict[tuple[Any, ...], list[str]] = {}
+    for draft in drafts:
+        key = draft.merge_key
+        if key is not None and key in by_key:
+            by_key[key].append(draft.record_id)
+            continue
+        record_ids = [draft.record_id]
+        if key is not None:
+            by_key[key] = record_ids
+        groups.append((draft, record_ids))
+    return groups
 
 
 def _body(change: Change) -> dict[str, Any]:

@@ -68,7 +68,6 @@ class SObjectSpec:
     label: str
     label_plural: str
     fields: tuple[FieldSpec, ...]
-    cdc: bool = False
     #: Avro record name of each compound field in change events.
     compound_types: dict[str, str] = field(default_factory=dict)
 

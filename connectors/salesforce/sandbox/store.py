@@ -7,6 +7,7 @@ events of one transaction together. ``checkpoint``/``restore`` give sObject Coll
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,6 +63,9 @@ class Change:
     nulled: tuple[str, ...]
     #: The record after the change (before it, for a delete).
     record: Record
+    #: Values of the changed fields before an update: long text fields are sent as a diff of
+    #: them (see ``cdc_diff``).
+    previous: Record = dataclasses.field(default_factory=dict)
 
 
 class RecordStore:
@@ -240,7 +244,8 @@ class RecordStore:
             and (f.name == "LastModifiedDate" or updated.get(f.name) != before.get(f.name))
         )
         nulled = tuple(name for name in changed if updated.get(name) is None)
-        return [Change(sobject, record_id, "UPDATE", changed, nulled, dict(updated))]
+        previous = {name: before.get(name) for name in changed}
+        return [Change(sobject, record_id, "UPDATE", changed, nulled, dict(updated), previous)]
 
     def delete(self, sobject: str, record_id: str) -> list[Change]:
         record = self.records[sobject].pop(record_id, None)

@@ -1,6 +1,6 @@
 """The Salesforce console user against the real sandbox: OAuth refresh-token sign-in, a Case
-for a Contact with comments and status changes, change events that do not look like
-Deskstream's own writes, and a transparent sign-in again after the session expires."""
+for a Contact with comments and status changes, change events (none for the comments) that do
+not look like Deskstream's own writes, and a transparent sign-in again after the session expires."""
 
 from __future__ import annotations
 
@@ -41,8 +41,9 @@ async def test_a_case_for_a_contact_with_comments_and_statuses(env: SalesforceEn
     origins = {e.header["changeOrigin"] for e in env.sandbox.org.bus.events}
     assert origins == {"com/salesforce/api/rest/59.0"}  # no client=: a person's writes
     entities = [e.entity for e in env.sandbox.org.bus.events]
-    assert entities.count("Case") == 3
-    assert entities.count("CaseComment") == 2
+    # CaseComment is not on Salesforce's "Change Event Object Support" list: the comments
+    # are stored but publish nothing, so a comment sync has to poll them.
+    assert entities == ["Contact", "Case", "Case", "Case"]
 
 
 async def test_an_expired_session_signs_in_again(env: SalesforceEnv) -> None:

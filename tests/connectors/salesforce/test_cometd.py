@@ -110,7 +110,8 @@ async def test_replay_all_retained_and_the_all_changes_channel(env: SalesforceEn
     assert payloads[1]["Status"] == "New"
     update = payloads[2]
     assert update["ChangeEventHeader"]["changedFields"] == ["Name.FirstName", "LastModifiedDate"]
-    assert update["ChangeEventHeader"]["nulledFields"] == []
+    # nulledFields and diffFields are Pub/Sub API header fields only.
+    assert "nulledFields" not in update["ChangeEventHeader"]
     # Over CometD only changed fields appear; unchanged ones are left out.
     assert update["Name"] == {"FirstName": "Augusta"}
     assert "Email" not in update
@@ -161,8 +162,17 @@ async def handshake(env: SalesforceEnv) -> str:
             "400::The channel you requested to subscribe to does "
             "not exist {/data/AccountChangeEvent}",
         ),
+        # CaseComment is not on "Change Event Object Support": the channel does not exist
+        # (Streaming API Error Codes: 400 "The channel you requested to subscribe to does
+        # not exist {channel_name}").
+        (
+            "/data/CaseCommentChangeEvent",
+            -1,
+            "400::The channel you requested to subscribe to does "
+            "not exist {/data/CaseCommentChangeEvent}",
+        ),
     ],
-    ids=["unknown-replay-id", "unknown-channel"],
+    ids=["unknown-replay-id", "unknown-channel", "unsupported-object"],
 )
 async def test_subscribe_errors(env: SalesforceEnv, channel: str, replay: int, error: str) -> None:
     client_id = await handshake(env)

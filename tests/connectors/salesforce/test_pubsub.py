@@ -1,6 +1,7 @@
 """Change events over the Pub/Sub API: a grpc.aio client using our generated stubs, Avro
 payloads decoded with fastavro through GetSchema, and the header bitmaps decoded the way
-Salesforce documents (bit i, least significant first, is schema field position i)."""
+Salesforce documents (bit i, least significant first, is schema field position i) by the
+connector's reader, ``connectors.salesforce.cdc_events``, which does not know the sandbox."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import grpc
 import pytest
 from grpc import aio
 
+from connectors.salesforce.cdc_events import bitmap_field_names
 from connectors.salesforce.pubsub import pubsub_api_pb2 as pb
 from connectors.salesforce.pubsub import pubsub_api_pb2_grpc as pb_grpc
 from tests.connectors.salesforce.conftest import SalesforceEnv, StartSandbox
@@ -81,24 +83,6 @@ async def decode(
     )
     assert isinstance(record, dict)
     return schema, record
-
-
-def field_names(schema: dict[str, Any], bitmaps: list[str]) -> list[str]:
-    """Salesforce's documented bitmap expansion, written independently of the sandbox."""
-    names: list[str] = []
-    fields = schema["fields"]
-    for entry in bitmaps:
-        parent, _, hex_bits = entry.rpartition("-")
-        bits = int(hex_bits, 16)
-        if parent:
-            nested = fields[int(parent)]
-            children = nested["type"][1]["fields"]
-            names += [
-                f"{nested['name']}.{c['name']}" for i, c in enumerate(children) if bits >> i & 1
-            ]
-        else:
-            names += [f["name"] for i, f in enumerate(fields) if bits >> i & 1]
-    return names
 
 
 async def test_topic_and_schema(env: SalesforceEnv) -> None:
@@ -184,16 +168,16 @@ async def test_update_bitmaps_name_the_changed_and_nulled_fields(env: Salesforce
     (contact_schema, contact), (case_schema, case) = decoded
     contact_header = contact["ChangeEventHeader"]
     assert contact_header["changedFields"][0].startswith("0x")
-    assert sorted(field_names(contact_schema, contact_header["changedFields"])) == [
+    assert sorted(bitmap_field_names(contact_schema, contact_header["changedFields"])) == [
         "LastModifiedDate",
         "Name.FirstName",
         "Title",
     ]
-    assert field_names(contact_schema, contact_header["nulledFields"]) == ["Title"]
+    assert bitmap_field_names(contact_schema, contact_header["nulledFields"]) == ["Title"]
     assert contact["Name"]["FirstName"] == "Augusta"
     assert contact["Name"]["LastName"] is None
     case_header = case["ChangeEventHeader"]
-    assert sorted(field_names(case_schema, case_header["changedFields"])) == [
+    assert sorted(bitmap_field_names(case_schema, case_header["changedFields"])) == [
         "LastModifiedDate",
         "Priority",
         "Subject",
@@ -249,6 +233,13 @@ async def test_keepalive_carries_the_latest_replay_id(start_sandbox: StartSandbo
             "sfdc.platform.eventbus.grpc.topic.not.found",
         ),
         (
+            # Not on "Change Event Object Support"; the exact status is UNVERIFIED.
+            {"topic_name": "/data/CaseCommentChangeEvent", "num_requested": 1},
+            None,
+            grpc.StatusCode.NOT_FOUND,
+            "sfdc.platform.eventbus.grpc.topic.not.found",
+        ),
+        (
             {"topic_name": TOPIC, "num_requested": 0},
             None,
             grpc.StatusCode.INVALID_ARGUMENT,
@@ -260,6 +251,7 @@ async def test_keepalive_carries_the_latest_replay_id(start_sandbox: StartSandbo
         "unknown-replay-id",
         "custom-without-replay-id",
         "unknown-topic",
+        "unsupported-object-topic",
         "nothing-requested",
     ],
 )
