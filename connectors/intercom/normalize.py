@@ -3,8 +3,13 @@
 A conversation notification becomes one case event (the conversation's state) plus one message
 event per conversation part it carries that has a body (Intercom sends only the parts the change
 created); ``conversation.*.created`` adds the conversation's first message (its ``source``).
-Contact notifications become one contact event; ``*.deleted`` a delete without data; ``ping``
-nothing.
+Contact notifications become one contact event (tagging and untagging a contact only say
+``tags``); ``*.deleted`` a delete without data; ``ping`` nothing.
+
+Intercom has no topic for removing a tag from a conversation ("Webhook models",
+https://developers.intercom.com/docs/references/2.16/webhooks/webhook-models, lists only
+``conversation_part.tag.created``): such a removal never reaches this normaliser, and only a
+re-read of the conversation (reconciliation) can see it.
 
 Values stay faithful to Intercom (``snoozed`` is ``pending``, ``not_priority`` is ``normal``):
 mapping across platforms is the rules' job. The conversions themselves live in ``models`` (the
@@ -67,6 +72,8 @@ _CONTACT_TOPICS: dict[str, Op] = {
     "contact.lead.updated": Op.UPDATE,
     "contact.user.tag.created": Op.UPDATE,
     "contact.lead.tag.created": Op.UPDATE,
+    "contact.user.tag.deleted": Op.UPDATE,
+    "contact.lead.tag.deleted": Op.UPDATE,
 }
 _DELETE_TOPICS: dict[str, EntityType] = {
     "conversation.deleted": EntityType.CASE,

@@ -50,6 +50,9 @@ class IntercomSandboxConfig(BaseModel):
     webhook_topics: frozenset[str] | None = None
     #: Send the ``ping`` notification on start, as Intercom does when a subscription is saved.
     send_ping_on_start: bool = False
+    #: The topic sent when a snooze runs out and the conversation reopens; None (the default)
+    #: sends nothing, since the docs name only an admin's unsnooze (UNVERIFIED either way).
+    snooze_expiry_topic: str | None = None
 
     @property
     def window_limit(self) -> int:

@@ -4,6 +4,27 @@ State transitions follow Intercom's inbox model: a contact's reply reopens a clo
 conversation and starts ``waiting_since``; an admin comment clears it; snoozed conversations
 count as open. Conversation webhooks carry the conversation with only the parts the change
 created, as Intercom's notifications do.
+
+Which change sends which topic follows "Webhook models"
+(https://developers.intercom.com/docs/references/2.16/webhooks/webhook-models; the 2.x topic
+table) and the REST pages named where each is built:
+
+* ``conversation.admin.unsnoozed`` ("Admin conversation unsnoozes") when an admin opens a
+  snoozed conversation, which is how the API unsnoozes ("Unsnoozing a conversation",
+  https://developers.intercom.com/docs/references/1.2/rest-api/conversations/unsnoozing-a-conversation).
+  UNVERIFIED: whether Intercom also sends ``conversation.admin.opened`` then (the sandbox
+  sends only the unsnooze), and what, if anything, it sends when ``snoozed_until`` passes: the
+  topic is described as an admin's action, so a snooze that runs out reopens the conversation
+  silently unless ``snooze_expiry_topic`` is configured.
+* ``conversation.priority.updated`` ("Conversation priority updated") when a teammate marks or
+  unmarks the conversation as priority. API 2.14 cannot set ``priority``
+  (``update_conversation_request`` has no such field), so the teammate acts through the
+  sandbox's inbox route; the notification carries no part (UNVERIFIED), so it names no actor.
+* Removing a tag (``DELETE /conversations/{id}/tags/{tag_id}``) sends NOTHING: the topic table
+  has ``conversation_part.tag.created`` and no conversation tag-removal topic (contacts have
+  ``contact.user.tag.deleted`` / ``contact.lead.tag.deleted``; conversations do not). A
+  consumer learns of a removed conversation tag only by reading the conversation again
+  (reconciliation).
 """
 
 from __future__ import annotations
@@ -237,9 +258,11 @@ class ConversationService:
         elif message_type == "open":
             if conversation.state == "closed":
                 stats["count_reopens"] = stats.get("count_reopens", 0) + 1
+            # Opening a snoozed conversation is how an admin unsnoozes it (module docstring).
+            snoozed = conversation.state == "snoozed"
             conversation.state, conversation.snoozed_until = "open", None
             part = self._add_part(conversation, "open", admin.author(), body=_opt_html(text))
-            topic = "conversation.admin.opened"
+            topic = "conversation.admin.unsnoozed" if snoozed else "conversation.admin.opened"
         elif message_type == "snoozed":
             until = optional_int(body, "snoozed_until")
             if until is None:
@@ -294,6 +317,38 @@ class ConversationService:
             assigned_to=assigned_to,
         )
 
+    def wake_due(self, topic: str | None) -> list[Event]:
+        """Reopen every snoozed conversation whose ``snoozed_until`` has passed ("The time
+        you want the conversation to reopen", ``snooze_conversation_request``); a
+        notification of ``topic`` for each only when one is configured (module docstring)."""
+        now = self.state.now()
+        events: list[Event] = []
+        for conversation in self.state.conversations.values():
+            until = conversation.snoozed_until
+            if conversation.state != "snoozed" or until is None or until > now:
+                continue
+            conversation.state, conversation.snoozed_until = "open", None
+            conversation.updated_at = max(conversation.updated_at, until)
+            if topic is not None:
+                events.append(self._event(topic, conversation, []))
+        return events
+
+    def set_priority(self, conversation_id: str, body: dict[str, Any]) -> list[Event]:
+        """A teammate marks the conversation as priority (``priority``) or not
+        (``not_priority``) in the inbox; an unchanged value sends nothing."""
+        conversation = self.get(conversation_id)
+        self.state.admin(body.get("admin_id"))
+        priority = body.get("priority")
+        if priority not in {"priority", "not_priority"}:
+            raise IntercomAPIError.invalid(
+                "priority must be priority or not_priority", field="priority"
+            )
+        if conversation.priority == priority:
+            return []
+        conversation.priority = str(priority)
+        conversation.updated_at = max(conversation.updated_at, self.state.now())
+        return [self._event("conversation.priority.updated", conversation, [])]
+
     # -- tags, attributes, delete -----------------------------------------------------------
 
     def tag(self, conversation_id: str, body: dict[str, Any]) -> tuple[Tag, list[Event]]:
@@ -315,6 +370,7 @@ class ConversationService:
         return tag, [Event("conversation_part.tag.created", item)]
 
     def untag(self, conversation_id: str, tag_id: str, body: dict[str, Any]) -> Tag:
+        """``DELETE /conversations/{id}/tags/{tag_id}``; no notification (module docstring)."""
         conversation = self.state.conversations.get(conversation_id)
         if conversation is None:
             raise IntercomAPIError.not_found("Conversation not found")

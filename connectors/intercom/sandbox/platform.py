@@ -1,11 +1,19 @@
 """The Intercom sandbox: :class:`IntercomSandbox` plugs the state, routes, gateway and
-notifications into the shared sandbox base."""
+notifications into the shared sandbox base.
+
+Besides the REST API it serves the teammate's inbox for what API 2.14 cannot do:
+``PUT /_sandbox/inbox/conversations/{id}/priority`` ``{"admin_id", "priority":
+"priority" | "not_priority"}`` marks a conversation as priority, as a teammate does in the
+Inbox, and sends ``conversation.priority.updated`` (see ``conversations``). Snoozes that have
+run out are woken before each request, on the sandbox's clock.
+"""
 
 from __future__ import annotations
 
 import functools
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -14,10 +22,10 @@ from connectors.base.sandbox.ratelimit import FixedWindowLimiter
 from connectors.base.sandbox.server import Middleware, PlatformSandbox, SandboxContext
 from connectors.intercom.sandbox.config import IntercomSandboxConfig
 from connectors.intercom.sandbox.conversations import ConversationService
-from connectors.intercom.sandbox.errors import error_list
+from connectors.intercom.sandbox.errors import IntercomAPIError, error_list
 from connectors.intercom.sandbox.gateway import Gateway
 from connectors.intercom.sandbox.messages import message_routes
-from connectors.intercom.sandbox.routes_contacts import contact_routes
+from connectors.intercom.sandbox.routes_contacts import contact_routes, json_response, read_json
 from connectors.intercom.sandbox.routes_conversations import conversation_routes
 from connectors.intercom.sandbox.routes_workspace import workspace_routes
 from connectors.intercom.sandbox.state import Event, IntercomState
@@ -64,10 +72,38 @@ class IntercomSandbox(PlatformSandbox):
             *conversation_routes(self.conversations, self.publish),
             *message_routes(self.conversations, self.publish),
             *workspace_routes(self.state),
+            web.put("/_sandbox/inbox/conversations/{id}/priority", self._set_priority),
         ]
 
     def middlewares(self) -> list[Middleware]:
-        return [self.gateway.middleware]
+        return [self._wake_snoozed, self.gateway.middleware]
+
+    @web.middleware
+    async def _wake_snoozed(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        # Time only moves between requests (a manual clock in tests), so waking the due
+        # snoozes first makes every answer see the state the clock implies.
+        await self.publish(self.conversations.wake_due(self.config.snooze_expiry_topic))
+        return await handler(request)
+
+    async def _set_priority(self, request: web.Request) -> web.StreamResponse:
+        # /_sandbox is outside the gateway, so refusals are rendered here in Intercom's shape.
+        try:
+            events = self.conversations.set_priority(
+                request.match_info["id"], await read_json(request)
+            )
+        except IntercomAPIError as exc:
+            return error_list(
+                exc.status,
+                exc.code,
+                exc.message,
+                request_id=self.gateway.request_id(),
+                field=exc.field,
+            )
+        await self.publish(events)
+        conversation = self.conversations.get(request.match_info["id"])
+        return json_response(self.conversations.render(conversation, conversation.parts))
 
     def is_write(self, request: web.Request) -> bool:
         # Searches are reads sent as POST (``/contacts/search``, ``/conversations/search``).

@@ -108,7 +108,8 @@ def contact_routes(state: IntercomState, publish: Publish) -> list[web.RouteDef]
         return json_response(tag.basic())
 
     async def remove_tag(request: web.Request) -> web.Response:
-        tag = state.untag_contact(request.match_info["id"], request.match_info["tag_id"])
+        tag, events = state.untag_contact(request.match_info["id"], request.match_info["tag_id"])
+        await publish(events)
         return json_response(tag.basic())
 
     return [

@@ -329,23 +329,30 @@ class IntercomState:
         reference = contact.reference()
         return reference | {"deleted": True}, [Event("contact.deleted", dict(reference))]
 
-    def tag_contact(self, contact_id: str, body: dict[str, Any]) -> tuple[Tag, list[Event]]:
-        contact = self.contact(contact_id)
-        tag = self.tag(body.get("id"))
-        if tag.id in contact.tag_ids:
-            return tag, []
-        contact.tag_ids.append(tag.id)
+    def _contact_tag(self, contact: Contact, tag: Tag, change: str) -> Event:
+        """``contact.<role>.tag.created|deleted`` with the Contact Tag object, "composed from
+        the existing contact and tag" and "sent when contacts are tagged and untagged"
+        ("Webhook models", https://developers.intercom.com/docs/references/2.16/webhooks/webhook-models)."""
         item = {
             "type": "contact_tag",
             "created_at": self.now(),
             "contact": self.render_contact(contact),
             "tag": tag.basic(),
         }
-        return tag, [Event(f"contact.{contact.role}.tag.created", item)]
+        return Event(f"contact.{contact.role}.tag.{change}", item)
 
-    def untag_contact(self, contact_id: str, tag_id: str) -> Tag:
+    def tag_contact(self, contact_id: str, body: dict[str, Any]) -> tuple[Tag, list[Event]]:
+        contact = self.contact(contact_id)
+        tag = self.tag(body.get("id"))
+        if tag.id in contact.tag_ids:
+            return tag, []
+        contact.tag_ids.append(tag.id)
+        return tag, [self._contact_tag(contact, tag, "created")]
+
+    def untag_contact(self, contact_id: str, tag_id: str) -> tuple[Tag, list[Event]]:
         contact = self.contact(contact_id)
         tag = self.tag(tag_id)
-        if tag.id in contact.tag_ids:
-            contact.tag_ids.remove(tag.id)
-        return tag
+        if tag.id not in contact.tag_ids:
+            return tag, []
+        contact.tag_ids.remove(tag.id)
+        return tag, [self._contact_tag(contact, tag, "deleted")]

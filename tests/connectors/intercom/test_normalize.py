@@ -95,6 +95,7 @@ async def _scenario(c: httpx.AsyncClient, clock: ManualClock) -> dict[str, str]:
     await ok("PUT", f"/contacts/{maria['id']}", {"name": "Maria Lopez"})
     tag = await ok("POST", "/tags", {"name": "vip"})
     await ok("POST", f"/contacts/{maria['id']}/tags", {"id": tag["id"]})
+    await ok("DELETE", f"/contacts/{maria['id']}/tags/{tag['id']}")
     started = await ok(
         "POST",
         "/conversations",
@@ -130,7 +131,12 @@ async def _scenario(c: httpx.AsyncClient, clock: ManualClock) -> dict[str, str]:
     await ok(
         "POST", part, {"message_type": "snoozed", "admin_id": AGENT, "snoozed_until": 2000000000}
     )
-    await ok("POST", part, {"message_type": "open", "admin_id": AGENT})
+    await ok("POST", part, {"message_type": "open", "admin_id": AGENT})  # an unsnooze
+    await ok(
+        "PUT",
+        f"/_sandbox/inbox/conversations/{cid}/priority",
+        {"admin_id": AGENT, "priority": "priority"},
+    )
     await ok("PUT", f"/conversations/{cid}", {"custom_attributes": {"region": "EMEA"}})
     await ok("POST", f"/conversations/{cid}/tags", {"id": tag["id"], "admin_id": BOT})
     await ok(
@@ -138,6 +144,7 @@ async def _scenario(c: httpx.AsyncClient, clock: ManualClock) -> dict[str, str]:
         part,
         {"message_type": "close", "type": "admin", "admin_id": AGENT, "body": "Fixed, closing"},
     )
+    await ok("POST", part, {"message_type": "open", "admin_id": AGENT})  # reopens a closed one
     sent = await ok(
         "POST",
         "/messages",
@@ -205,6 +212,9 @@ TOPICS: list[Any] = [
         "contact.user.updated", [(CONTACT, U, _CONTACT_FIELDS, SYSTEM)], id="contact-updated"
     ),
     pytest.param("contact.user.tag.created", [(CONTACT, U, ["tags"], SYSTEM)], id="contact-tagged"),
+    pytest.param(
+        "contact.user.tag.deleted", [(CONTACT, U, ["tags"], SYSTEM)], id="contact-untagged"
+    ),
     pytest.param("contact.deleted", [(CONTACT, D, [], SYSTEM)], id="contact-deleted"),
     pytest.param(
         "conversation.user.created",
@@ -233,7 +243,16 @@ TOPICS: list[Any] = [
     pytest.param(
         "conversation.admin.snoozed", [(CASE, U, ["status"], AGENT_), SOURCE], id="snoozed"
     ),
+    pytest.param(
+        "conversation.admin.unsnoozed", [(CASE, U, ["status"], AGENT_), SOURCE], id="unsnoozed"
+    ),
     pytest.param("conversation.admin.opened", [(CASE, U, ["status"], AGENT_), SOURCE], id="opened"),
+    # The notification carries no part, so nothing names who changed the priority.
+    pytest.param(
+        "conversation.priority.updated",
+        [(CASE, U, ["priority"], SYSTEM), SOURCE],
+        id="priority-updated",
+    ),
     pytest.param(
         "conversation.admin.closed",
         [(CASE, U, ["status"], AGENT_), SOURCE, (MESSAGE, C, [], AGENT_)],
@@ -342,6 +361,16 @@ def test_parts_become_messages_with_visibility_and_attachments(
         ),
         pytest.param(
             "conversation.admin.opened", lambda c: c.status is CaseStatus.OPEN, id="opened-is-open"
+        ),
+        pytest.param(
+            "conversation.admin.unsnoozed",
+            lambda c: c.status is CaseStatus.OPEN,
+            id="unsnoozed-is-open",
+        ),
+        pytest.param(
+            "conversation.priority.updated",
+            lambda c: c.priority is Priority.HIGH,
+            id="priority-is-high",
         ),
         pytest.param(
             "conversation.admin.closed",

@@ -217,3 +217,124 @@ async def test_unsubscribed_topics_are_not_sent(clock: ManualClock) -> None:
     topics = [json.loads(d.body)["topic"] for d in receiver.deliveries]
     assert topics == ["ping", "contact.user.updated"]
     assert json.loads(receiver.deliveries[0].body)["data"]["item"]["type"] == "ping"
+
+
+# -- topics checked against "Webhook models" (2.x topic table) ---------------------------------
+
+
+async def test_opening_a_snoozed_conversation_sends_unsnoozed(intercom: IntercomEnv) -> None:
+    cid = await new_conversation(intercom)
+    await admin_part(intercom, cid, message_type="snoozed", snoozed_until=1900000000)
+    await admin_part(intercom, cid, message_type="open")
+    await intercom.drain()
+    last = notifications(intercom)[-1]
+    assert last["topic"] == "conversation.admin.unsnoozed"
+    assert last["data"]["item"]["state"] == "open"
+    assert last["data"]["item"]["snoozed_until"] is None
+
+
+async def test_a_snooze_that_runs_out_reopens_without_a_notification(
+    intercom: IntercomEnv,
+) -> None:
+    # The docs name only an admin's unsnooze; a silent reopen is the conservative reading
+    # (UNVERIFIED), and the product must not depend on a notification here.
+    cid = await new_conversation(intercom)
+    until = int(intercom.clock.now().timestamp()) + 3600
+    await admin_part(intercom, cid, message_type="snoozed", snoozed_until=until)
+    intercom.clock.advance(3601)
+    conversation = (await intercom.http.get(f"/conversations/{cid}")).json()
+    assert (conversation["state"], conversation["snoozed_until"]) == ("open", None)
+    await intercom.drain()
+    assert notifications(intercom)[-1]["topic"] == "conversation.admin.snoozed"
+
+
+async def test_snooze_expiry_topic_is_configurable(clock: ManualClock) -> None:
+    async with LoopbackReceiver() as receiver:
+        sandbox = make_sandbox(
+            clock=clock,
+            webhook_url=receiver.url,
+            snooze_expiry_topic="conversation.admin.unsnoozed",
+        )
+        async with run_sandboxes([sandbox]) as running:
+            headers = {"Authorization": "Bearer test-intercom-token"}
+            async with httpx.AsyncClient(base_url=running.url("intercom"), headers=headers) as c:
+                contact = (await c.post("/contacts", json={"email": "s@example.com"})).json()
+                started = await c.post(
+                    "/conversations",
+                    json={"from": {"type": "user", "id": contact["id"]}, "body": "hi"},
+                )
+                cid = started.json()["conversation_id"]
+                until = int(clock.now().timestamp()) + 60
+                await c.post(
+                    f"/conversations/{cid}/parts",
+                    json={"admin_id": ADMIN, "message_type": "snoozed", "snoozed_until": until},
+                )
+                clock.advance(61)
+                await c.get("/me")  # any request wakes the snoozes that are due
+            assert sandbox.context.webhooks is not None
+            await sandbox.context.webhooks.drain()
+    last = json.loads(receiver.deliveries[-1].body)
+    assert last["topic"] == "conversation.admin.unsnoozed"
+    assert last["data"]["item"]["state"] == "open"
+
+
+async def test_a_priority_change_in_the_inbox_sends_priority_updated(
+    intercom: IntercomEnv,
+) -> None:
+    cid = await new_conversation(intercom)
+    path = f"/_sandbox/inbox/conversations/{cid}/priority"
+    response = await intercom.http.put(path, json={"admin_id": ADMIN, "priority": "priority"})
+    assert response.status_code == 200, response.text
+    assert response.json()["priority"] == "priority"
+    again = await intercom.http.put(path, json={"admin_id": ADMIN, "priority": "priority"})
+    assert again.status_code == 200  # unchanged: nothing is sent
+    wrong = await intercom.http.put(path, json={"admin_id": ADMIN, "priority": "high"})
+    assert wrong.status_code == 400
+    assert wrong.json()["type"] == "error.list"
+    await intercom.drain()
+    topics = [n["topic"] for n in notifications(intercom)]
+    assert topics.count("conversation.priority.updated") == 1
+    last = notifications(intercom)[-1]
+    assert last["data"]["item"]["priority"] == "priority"
+
+
+async def test_the_rest_api_cannot_set_priority(intercom: IntercomEnv) -> None:
+    # update_conversation_request (2.14) has no priority: the inbox is the only way.
+    cid = await new_conversation(intercom)
+    await intercom.http.put(f"/conversations/{cid}", json={"priority": "priority"})
+    assert (await intercom.http.get(f"/conversations/{cid}")).json()["priority"] == "not_priority"
+
+
+async def test_removing_a_conversation_tag_sends_nothing(intercom: IntercomEnv) -> None:
+    # No conversation tag-removal topic exists: reconciliation must find removed tags.
+    cid = await new_conversation(intercom)
+    await _tag(intercom, cid)
+    tag_id = (await intercom.http.get(f"/conversations/{cid}")).json()["tags"]["tags"][0]["id"]
+    response = await intercom.http.request(
+        "DELETE", f"/conversations/{cid}/tags/{tag_id}", json={"admin_id": ADMIN}
+    )
+    assert response.status_code == 200, response.text
+    assert (await intercom.http.get(f"/conversations/{cid}")).json()["tags"]["tags"] == []
+    await intercom.drain()
+    assert notifications(intercom)[-1]["topic"] == "conversation_part.tag.created"
+
+
+async def test_removing_a_contact_tag_sends_tag_deleted(intercom: IntercomEnv) -> None:
+    contact = await new_contact(intercom)
+    tag = (await intercom.http.post("/tags", json={"name": "beta"})).json()
+    await intercom.http.post(f"/contacts/{contact['id']}/tags", json={"id": tag["id"]})
+    await intercom.http.delete(f"/contacts/{contact['id']}/tags/{tag['id']}")
+    await intercom.http.delete(f"/contacts/{contact['id']}/tags/{tag['id']}")  # not tagged now
+    await intercom.drain()
+    sent = notifications(intercom)
+    assert [n["topic"] for n in sent][-2:] == [
+        "contact.user.tag.created",
+        "contact.user.tag.deleted",
+    ]
+    item = sent[-1]["data"]["item"]
+    assert (item["type"], item["tag"]["id"], item["contact"]["id"]) == (
+        "contact_tag",
+        tag["id"],
+        contact["id"],
+    )
+    assert item["contact"]["tags"]["data"] == []
