@@ -14,15 +14,19 @@ Routes (Bearer auth, ``Intercom-Version``, 10-second rate-limit windows with
 * messages: ``POST /messages`` (admin-initiated; opens a conversation with
   ``create_conversation_without_contact_reply``);
 * workspace: ``GET /me``, ``GET /admins``, ``GET /admins/{id}``, ``GET|POST /tags``,
-  ``GET /tags/{id}``, ``GET|POST /data_attributes``.
+  ``GET /tags/{id}``, ``GET|POST /data_attributes``;
+* the teammate's inbox (no API 2.14 equivalent):
+  ``PUT /_sandbox/inbox/conversations/{id}/priority``.
 
 Every change sends a ``notification_event`` signed with ``X-Hub-Signature: sha1=<hex>``
 through the base's webhook dispatcher (topics ``contact.user.created``,
-``contact.user.updated``, ``contact.lead.created``, ``contact.user.tag.created``,
+``contact.user.updated``, ``contact.lead.created``, ``contact.<role>.tag.created|deleted``,
 ``contact.deleted``, ``conversation.user.created``, ``conversation.admin.single.created``
 (``POST /messages``), ``conversation.user.replied``,
-``conversation.admin.replied|noted|closed|opened|snoozed|assigned``,
-``conversation_part.tag.created``, ``conversation.deleted``, and ``ping``).
+``conversation.admin.replied|noted|closed|opened|snoozed|unsnoozed|assigned``,
+``conversation.priority.updated``, ``conversation_part.tag.created``,
+``conversation.deleted``, and ``ping``). Removing a conversation tag sends nothing: Intercom
+has no topic for it (see ``conversations``).
 """
 
 from __future__ import annotations
