@@ -11,7 +11,9 @@ port, :attr:`SalesforceSandbox.pubsub_target`. Configure it with
 
 Modules: ``state`` (org, config, API usage), ``store``/``fields``/``objects``/``ids`` (records
 and rules), ``auth`` (OAuth, sessions), ``rest_common``/``routes_sobjects``/``routes_misc``
-(REST), ``cdc``/``cdc_schema`` (event bus, layouts, Avro), ``cometd``, ``pubsub``, ``server``.
+(REST), ``cdc``/``cdc_schema``/``cdc_diff`` (event bus, layouts, Avro, long text diffs),
+``cometd``, ``pubsub``, ``server``. Which objects publish change events is ``catalog``'s
+``CHANGE_EVENT_OBJECTS`` (CaseComment does not, as in a real org).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 Field position 0 is ``ChangeEventHeader``; the entity's fields follow in object order, with a
 compound field (Contact ``Name``) standing as one nested record where its first component is.
 Over CometD an event is JSON: only populated (create) or changed (update) fields appear and
-the header lists field names (``Name.LastName`` for a compound component). Over the Pub/Sub
+the header's ``changedFields`` lists field names (``Name.LastName`` for a compound component);
+``nulledFields`` and ``diffFields`` are Pub/Sub-only (see ``cdc``). Over the Pub/Sub
 API it is Avro binary: every field is present (unchanged ones null), dates are epoch
 milliseconds, and the header's changed/nulled/diff fields are bitmaps: hex strings whose bit
 ``i`` (least significant first) marks schema position ``i``, plus ``"<pos>-0x.."`` entries for

@@ -6,6 +6,11 @@ events only, ``-2`` everything retained, or a replay id to resume after), ``/met
 answers at once), ``/meta/unsubscribe`` and ``/meta/disconnect``. Errors use Bayeux's
 ``"<code>::<message>"`` form with Salesforce's texts, so clients' retry logic (re-auth on 401
 and 403, re-handshake on ``403::Unknown client``, fall back on ``400`` replay errors) runs.
+
+Only channels of objects that publish change events exist (``catalog.CHANGE_EVENT_OBJECTS``):
+subscribing to ``/data/CaseCommentChangeEvent`` gets the documented ``400 The channel you
+requested to subscribe to does not exist {channel_name}`` ("Streaming API Error Codes",
+https://developer.salesforce.com/docs/atlas.en-us.api_streaming.meta/api_streaming/streaming_error_codes.htm).
 """
 
 from __future__ import annotations

@@ -7,7 +7,12 @@ and the start (``LATEST``, ``EARLIEST`` or ``CUSTOM`` after a replay id); each r
 granted. Each ``FetchResponse`` says how many granted events are still owed
 (``pending_num_requested``); when there is nothing to send for a while, an empty response
 carries the latest replay id as a keepalive. Payloads are Avro binary written with the schema
-``GetSchema`` returns. Failures are gRPC statuses with Salesforce's ``error-code`` trailer.
+``GetSchema`` returns. Failures are gRPC statuses with Salesforce's ``error-code`` trailer and
+an ``rpcId:`` in the message ("Handle Errors", Pub/Sub API Developer Guide,
+https://developer.salesforce.com/docs/platform/pub-sub-api/guide/handling-errors.html). A topic
+of an object that publishes no change events (``/data/CaseCommentChangeEvent``) is refused
+like an unknown one, ``NOT_FOUND`` with ``sfdc.platform.eventbus.grpc.topic.not.found``
+(UNVERIFIED: no official page names the status or code for this case).
 """
 
 from __future__ import annotations
