@@ -4,7 +4,8 @@
 * ``GET|POST /switchboards/{switchboardId}/switchboardIntegrations``,
   ``PATCH .../switchboardIntegrations/{switchboardIntegrationId}``;
 * ``POST /conversations/{conversationId}/passControl|offerControl|acceptControl|releaseControl``
-  → 200 ``{}``.
+  → 200 ``{}``; a body is required except for releaseControl (spec ``requestBody.required``
+  of each operation); what each action does is in :mod:`.switchboard`.
 """
 
 from __future__ import annotations
@@ -244,7 +245,8 @@ class SwitchboardRoutes:
         )
 
     async def accept_control(self, request: web.Request) -> web.Response:
-        call = await self._action(request, required=False)
+        # The spec marks acceptControl's body required (releaseControl's is optional).
+        call = await self._action(request, required=True)
         return await self.api.act(
             lambda: actions.accept_control(
                 self.api.state,

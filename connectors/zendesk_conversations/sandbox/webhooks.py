@@ -127,7 +127,8 @@ class WebhookPublisher:
         window = config.webhook_batch_window_s
         if not self._batch or window is None:
             return
-        if window == 0:
+        if window == 0 or self._dispatcher is None:
+            # Nothing is delivered without a target: no timer per event for a snapshot entry.
             await self.flush()
         elif self._timer is None:
             self._timer = asyncio.create_task(self._flush_after(window))
