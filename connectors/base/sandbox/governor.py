@@ -99,11 +99,11 @@ class DeliveryGovernor:
 
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self.trips = 0
         self.reset()
 
     def reset(self) -> None:
         """Forget every failure, as a freshly created webhook."""
+        self.trips = 0
         self.state = SENDING
         self._since = self._clock.now()
         self._reopens_at: float | None = None
@@ -114,8 +114,9 @@ class DeliveryGovernor:
 
     def resume(self) -> None:
         """An operator sets the subscription live again (or re-activates the webhook)."""
-        previous = self.state
+        previous, trips = self.state, self.trips
         self.reset()
+        self.trips = trips  # the history of trips stays visible to operators
         logger.info("webhook deliveries resumed by an operator previous_state=%s", previous)
 
     def admit(self, limits: DeliveryLimits) -> str | None:

@@ -174,7 +174,7 @@ async def test_retries_on_503_and_409_but_not_on_400(zendesk_hooks: ZendeskEnv) 
     await settle(zendesk_hooks)
     assert [d.status for d in receiver.deliveries] == [503, 409, 200]
     bodies = {d.body for d in receiver.deliveries}
-    assert len(bodies) == 1  # the same event each time, re-signed per attempt
+    assert len(bodies) == 1  # the same event each time, with its original signature
     verified_events(receiver)
     receiver.fail_next(1, 400)
     await zendesk_hooks.http.post("/api/v2/users", json={"user": {"name": "Kim"}})
