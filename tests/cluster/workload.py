@@ -93,10 +93,10 @@ class Workload:
     async def run(self, milestone: Milestone) -> Counts:
         stack = self.stack
         within = 240.0 + 10 * self.size  # per phase: a kill costs a 30 s session timeout
-        await asyncio.gather(*(self._escalate(n) for n in range(self.size)))
+        await asyncio.gather(*(self.escalate(n) for n in range(self.size)))
         await milestone("started")
         await stack.eventually(
-            self._every(self._ticket_complete),
+            self.every(self.ticket_complete),
             f"{self.size} tickets, each with both customer messages",
             within=within,
             every=2.0,
@@ -106,7 +106,7 @@ class Workload:
         await milestone("answered")
         try:
             await stack.eventually(
-                self._every(self._replied_and_closed),
+                self.every(self._replied_and_closed),
                 "every agent reply in Intercom and every conversation closed",
                 within=within,
                 every=2.0,
@@ -116,7 +116,7 @@ class Workload:
         await stack.settle(10)  # late redeliveries, retries and echoes
         return await self.count()
 
-    async def _escalate(self, n: int) -> None:
+    async def escalate(self, n: int) -> None:
         email = f"cluster-{self._tag}-{n}@example.com"
         async with self._gate:
             customer = IntercomCustomer(self.stack.ic, email=email, name=f"Customer {n}")
@@ -134,7 +134,7 @@ class Workload:
             await agent.reply(ticket["id"], f"Re-shipped, ticket {ticket['id']}")
             await agent.solve(ticket["id"])
 
-    def _every(self, check: Callable[[str], Awaitable[bool]]) -> Callable[[], Awaitable[bool]]:
+    def every(self, check: Callable[[str], Awaitable[bool]]) -> Callable[[], Awaitable[bool]]:
         async def probe() -> bool:
             results = []
             for conversation in self.started:  # one at a time: people share the rate limit
@@ -146,11 +146,11 @@ class Workload:
 
         return probe
 
-    async def _ticket_complete(self, conversation: str) -> bool:
+    async def ticket_complete(self, conversation: str) -> bool:
         ticket = await self.stack.ticket_for(conversation)
         return ticket is not None and len(await self.stack.comments(ticket["id"])) >= 2
 
-    def _bot_parts(self, conversation: dict[str, Any]) -> list[dict[str, Any]]:
+    def bot_parts(self, conversation: dict[str, Any]) -> list[dict[str, Any]]:
         parts = conversation["conversation_parts"]["conversation_parts"]
         bot = self.stack.bot_admin_id
         return [
@@ -163,14 +163,14 @@ class Workload:
 
     async def _replied_and_closed(self, conversation: str) -> bool:
         found = await self.stack.conversation(conversation)
-        return bool(self._bot_parts(found)) and found.get("state") == "closed"
+        return bool(self.bot_parts(found)) and found.get("state") == "closed"
 
     async def describe(self) -> str:
         """Where each unfinished conversation stands, with its link's audit trail."""
         lines = []
         for conversation in self.started:
             found = await self.stack.conversation(conversation)
-            replies, state = len(self._bot_parts(found)), found.get("state")
+            replies, state = len(self.bot_parts(found)), found.get("state")
             if replies == 1 and state == "closed":
                 continue
             ticket = await self.stack.ticket_for(conversation)
@@ -197,7 +197,7 @@ class Workload:
                 len(await stack.comments(ticket["id"])) if ticket is not None else 0
             )
             found = await stack.conversation(conversation)
-            counts.replies[conversation] = len(self._bot_parts(found))
+            counts.replies[conversation] = len(self.bot_parts(found))
             counts.closed += found.get("state") == "closed"
             counts.users[conversation] = len(await stack.zendesk_users(email))
         executions: Counter[str] = Counter()
