@@ -53,7 +53,7 @@ def _serve(conn: Connection, seed: int, faults: str, zendesk_rpm: int) -> None:
                     seed=seed, faults=faults, webhook_target=target, webhook_concurrency=8
                 ),
                 ZendeskSandbox(context=zendesk.context, config=config),
-                sunshine := SunshineSandbox.create(seed=seed, faults=faults, webhook_target=target),
+                SunshineSandbox.create(seed=seed, faults=faults, webhook_target=target),
                 SalesforceSandbox.create(seed=seed, faults=faults),
             ]
             async with run_sandboxes(sandboxes) as running:
@@ -61,9 +61,7 @@ def _serve(conn: Connection, seed: int, faults: str, zendesk_rpm: int) -> None:
                 loop = asyncio.get_running_loop()
                 while True:
                     await loop.run_in_executor(None, conn.recv)  # EOFError ends the child
-                    # Sunshine holds events to batch them: send what is held, then drain.
-                    await sunshine.flush_webhooks()
-                    await running.drain_webhooks()
+                    await running.drain_webhooks()  # Sunshine's held batch included
                     conn.send(receiver.count)
 
     with contextlib.suppress(EOFError):

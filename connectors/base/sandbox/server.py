@@ -172,6 +172,11 @@ class PlatformSandbox(abc.ABC):
         """Extra platform counters for ``GET /_sandbox/state``."""
         return {}
 
+    async def flush_webhooks(self) -> None:
+        """Hand every notification the platform holds back (to batch them) to the dispatcher
+        now; platforms that send each notification at once hold nothing."""
+        return None
+
     def describe(self) -> dict[str, str]:
         """Connection details of the emulated account (ids, tokens, webhook secrets) that
         ``deskstream sandbox`` prints so a worker can be configured against it."""
@@ -329,7 +334,8 @@ class RunningSandboxes:
         return self.sandboxes[platform]
 
     async def drain_webhooks(self) -> None:
-        """Wait for every sandbox's pending webhook deliveries."""
+        """Send what each sandbox holds back, then wait for every pending webhook delivery."""
+        await asyncio.gather(*(s.flush_webhooks() for s in self.sandboxes.values()))
         await asyncio.gather(
             *(s.context.webhooks.drain() for s in self.sandboxes.values() if s.context.webhooks)
         )

@@ -6,8 +6,15 @@ from __future__ import annotations
 import asyncio
 import json
 
-from connectors.zendesk_conversations.sandbox import SunshineSandboxConfig
-from tests.connectors.zendesk_conversations.harness import Harness, WebhookReceiver, serve_sandbox
+from connectors.base.sandbox.clock import ManualClock
+from connectors.base.sandbox.server import run_sandboxes
+from connectors.zendesk_conversations.sandbox import SunshineSandbox, SunshineSandboxConfig
+from tests.connectors.zendesk_conversations.harness import (
+    START,
+    Harness,
+    WebhookReceiver,
+    serve_sandbox,
+)
 
 
 async def _two_users_two_conversations(harness: Harness) -> list[str]:
@@ -112,3 +119,23 @@ async def test_shutdown_sends_what_is_held(receiver: WebhookReceiver) -> None:
         await hooks.drain()
     [delivery] = receiver.received
     assert json.loads(delivery.body)["events"][0]["type"] == "conversation:create"
+
+
+async def test_draining_running_sandboxes_sends_the_held_batch_first(
+    receiver: WebhookReceiver,
+) -> None:
+    # Every caller that drains the running sandboxes (rehearsals, benches) must see the events
+    # Sunshine holds back to batch, not only those already handed to the dispatcher.
+    base = SunshineSandbox.create(seed=7, webhook_target=receiver.url, clock=ManualClock(START))
+    config = SunshineSandboxConfig(webhook_batch_window_s=None)
+    sandbox = SunshineSandbox(context=base.context, config=config)
+    async with run_sandboxes([sandbox]) as running:
+        user = sandbox.state.create_user(
+            external_id="crm-1", profile={}, metadata=None, signed_up_at=None, to_be_retained=None
+        )
+        _, created = sandbox.state.create_conversation(user=user, fields={})
+        await sandbox.publisher.publish(created)
+        assert sandbox.publisher.held == 1
+        await running.drain_webhooks()
+        assert sandbox.publisher.held == 0
+    assert [len(r.events) for r in receiver.received] == [1]
