@@ -682,3 +682,24 @@ def test_a_value_the_record_does_not_keep_is_written_a_bounded_number_of_times(
     assert len(attempts) == MAX_REASSERTS
     assert {a.data.status for a in attempts} == {CaseStatus.CLOSED}  # type: ignore[union-attr]
     assert stalled == ["convergence_stalled"]  # said once
+
+
+def test_a_replay_older_than_the_dedupe_window_cannot_roll_a_field_back(world: World) -> None:
+    # Webhook freshness (docs/architecture.md): signature windows are wide, so a captured
+    # delivery replayed late is stopped by its event id, and past the dedupe window by the
+    # source-time clock: the older value never replaces the newer one.
+    link = Link(world)
+    escalated(world, link)
+    solved_at = world.tick(10)
+    solved = world.ticket(status=CaseStatus.SOLVED, changed=["status"], at=solved_at)
+    assert _status_writes(link.send(solved), Platform.INTERCOM) == [CaseStatus.CLOSED]
+    reopened = world.conversation(
+        status=CaseStatus.OPEN, changed=["status"], at=solved_at + timedelta(seconds=5)
+    )
+    assert _status_writes(link.send(reopened), Platform.ZENDESK) == [CaseStatus.OPEN]
+    assert decisions(link.send(solved)) == ["duplicate_dropped"]  # inside the window
+    world.tick(link.planner.config.dedupe_window_seconds + 3600)
+    replayed = link.send(solved)
+    assert "duplicate_dropped" not in decisions(replayed)  # the id is forgotten by now
+    assert _status_writes(replayed, Platform.INTERCOM) == []
+    assert _status_writes(replayed, Platform.ZENDESK) == []
