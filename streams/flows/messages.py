@@ -4,16 +4,24 @@ agents' public replies go back into the Intercom conversation; internal notes st
 Mirrors are remembered both ways (``state.mirrors``: source message → its mirror), so a
 message is never copied twice and a mirror is never copied back (echo detection for
 messages, whatever the webhook's actor says).
+
+A Zendesk comment made private (``ticket.comment_made_private``) is remembered too
+(``MADE_PRIVATE``): its ``comment_added``, redelivered or arriving late with ``public: true``,
+must not be copied to the customer then. Made private after its copy reached Intercom, the copy
+stays: Intercom cannot hide a conversation part, so the audit says so and names the fix.
 """
 
 from __future__ import annotations
 
 from connectors.base.commands import CREATED_MESSAGE
-from schemas.models import ActorKind, CommandAction, EntityType, Message
+from schemas.models import ActorKind, CommandAction, EntityType, Message, Op
 from streams.flows import FlowContext
 from streams.flows.cases import ACK_PENDING, acknowledge
 
-__all__ = ["on_message"]
+__all__ = ["MADE_PRIVATE", "on_message"]
+
+#: ``state.mirrors`` value of a Zendesk comment made private before anything was copied
+MADE_PRIVATE = "made-private"
 
 
 def _is_mirror(ctx: FlowContext, key: str) -> bool:
@@ -32,17 +40,38 @@ def on_message(ctx: FlowContext) -> None:
         )
         return
     if key in ctx.state.mirrors:
+        _known(ctx, key, message)
+        return
+    if ctx.side == "intercom":
+        _from_intercom(ctx, key, message)
+    else:
+        _from_zendesk(ctx, key, message)
+
+
+def _known(ctx: FlowContext, key: str, message: Message) -> None:
+    mirror = ctx.state.mirrors[key]
+    if mirror == MADE_PRIVATE:
+        ctx.note(
+            "rules",
+            "kept_internal",
+            f"{key} was made private in Zendesk: this earlier, public version of it is not "
+            "copied to the customer",
+        )
+    elif ctx.event.op is Op.UPDATE and not message.public:
+        ctx.note(
+            "sync",
+            "privacy_not_mirrored",
+            f"{key} was made private in Zendesk after its copy ({mirror}) reached the "
+            "customer in Intercom, which cannot hide a conversation part: redact that part "
+            "in Intercom if it must go",
+        )
+    else:
         ctx.note(
             "dedupe",
             "already_mirrored",
             f"{key} is mirrored already (notifications repeat a conversation's first "
             "message; platforms redeliver)",
         )
-        return
-    if ctx.side == "intercom":
-        _from_intercom(ctx, key, message)
-    else:
-        _from_zendesk(ctx, key, message)
 
 
 def _from_intercom(ctx: FlowContext, key: str, message: Message) -> None:
@@ -78,6 +107,8 @@ def _from_zendesk(ctx: FlowContext, key: str, message: Message) -> None:
         author = message.author if message.author.kind is ActorKind.CUSTOMER else None
         acknowledge(ctx, subject="", requester=author)
     if not message.public:
+        if ctx.event.op is Op.UPDATE:  # made private: a late public version must not cross
+            ctx.state.mirrors[key] = MADE_PRIVATE
         ctx.note("rules", "kept_internal", "internal notes stay in Zendesk")
         return
     if message.author.kind is not ActorKind.AGENT:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from connectors.base.commands import (
+    CREATED_MESSAGE,
     OPTION_GROUP_ID,
     OPTION_TAGS_ADDED,
     OPTION_TAGS_REMOVED,
@@ -703,3 +704,29 @@ def test_a_replay_older_than_the_dedupe_window_cannot_roll_a_field_back(world: W
     assert "duplicate_dropped" not in decisions(replayed)  # the id is forgotten by now
     assert _status_writes(replayed, Platform.INTERCOM) == []
     assert _status_writes(replayed, Platform.ZENDESK) == []
+
+
+def test_a_comment_made_private_is_never_copied_and_a_copied_one_is_reported(
+    world: World,
+) -> None:
+    link = Link(world)
+    escalated(world, link)
+    # Made private before anything crossed: its public version, arriving late, stays in Zendesk.
+    added = world.comment("c-20", "card ends 4242")
+    made_private = world.comment("c-20", "card ends 4242", public=False).model_copy(
+        update={"op": Op.UPDATE}
+    )
+    assert link.send(made_private).commands == []
+    late = link.send(added)
+    assert late.commands == []
+    assert decisions(late) == ["kept_internal"]
+    # Made private after its copy reached Intercom: nothing to write, and the audit says why.
+    [reply] = link.send(world.comment("c-21", "Refund issued")).commands
+    link.written(reply, None, created={CREATED_MESSAGE: "part-9"})
+    hidden = world.comment("c-21", "Refund issued", public=False).model_copy(
+        update={"op": Op.UPDATE}
+    )
+    plan = link.send(hidden)
+    assert plan.commands == []
+    assert decisions(plan) == ["privacy_not_mirrored"]
+    assert "intercom:part-9" in plan.audits[0].reason
