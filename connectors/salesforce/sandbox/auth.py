@@ -1,11 +1,41 @@
 """OAuth 2.0 for the sandbox org: the token endpoint, access tokens (sessions) and their expiry.
 
 ``POST /services/oauth2/token`` (form encoded) supports the two flows a server integration
-uses: the JWT bearer flow (an RS256 assertion signed with the key whose certificate is
-registered on the connected app; no refresh token is issued) and the refresh token flow.
-Errors are Salesforce's: HTTP 400 with ``{"error": ..., "error_description": ...}``.
-Access tokens expire after a period of inactivity (Salesforce's session timeout), after which
-REST answers 401 ``INVALID_SESSION_ID`` and the client must fetch a new token.
+uses. Sources, and what each settles:
+
+* "OAuth 2.0 JWT Bearer Flow for Server-to-Server Integration",
+  https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_jwt_flow.htm : the
+  client posts ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`` and ``assertion``;
+  the JWT is signed RS256 with the key whose certificate is on the connected app; claims
+  ``iss`` (consumer key), ``sub`` (username), ``aud`` (the login server,
+  ``https://login.salesforce.com`` / ``https://test.salesforce.com``, or the site URL),
+  ``exp``; it needs prior approval of the app for the user; no refresh token is issued.
+  The response is ``access_token``, ``scope``, ``instance_url``, ``id``, ``token_type``.
+* "OAuth 2.0 Authorization Errors",
+  https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_flow_errors.htm : a
+  failed JWT bearer request is a standard OAuth error response (RFC 7523), HTTP 400 with
+  ``{"error", "error_description"}``.
+* "OAuth 2.0 Refresh Token Flow for Renewed Sessions",
+  https://help.salesforce.com/s/articleView?id=sf.remoteaccess_oauth_refresh_token_flow.htm ,
+  and the REST API guide's "Understanding the OAuth Refresh Token Process"
+  (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/intro_understanding_refresh_token_oauth.htm):
+  ``grant_type=refresh_token``, ``refresh_token``, ``client_id``, ``client_secret``
+  ("required unless the Require Secret for Web Server Flow setting is not enabled": the
+  sandbox requires it unless ``refresh_requires_secret`` is off); the response adds
+  ``signature`` (HMAC-SHA256 of ``id`` + ``issued_at`` with the consumer secret) and
+  ``issued_at`` (ms).
+* Same pages: access tokens last as long as the session timeout; an expired one answers
+  "Session expired or invalid" (REST 401 ``INVALID_SESSION_ID``, see ``rest_common``).
+
+UNVERIFIED (no official page found; queries tried: "OAuth 2.0 JWT Bearer Flow construct JWT
+iss aud sub exp expiration within 3 minutes", "Salesforce OAuth token endpoint error codes
+invalid_grant invalid_client_id", "The validity must be the expiration time of the assertion
+within 3 minutes"): the ``error_description`` wordings ("audience is invalid", "expired
+authorization code", "user hasn't approved this consumer", "client identifier invalid",
+"client secret required") are
+the ones developers quote from real orgs; the JWT page's own text on how far ahead ``exp``
+may lie could not be read, so the sandbox plays the harsher reading and refuses an ``exp``
+more than ``jwt_max_lifetime`` (3 minutes) ahead as well as one in the past.
 """
 
 from __future__ import annotations
@@ -63,6 +93,9 @@ class ConnectedApp:
     #: Users pre-authorized for the JWT bearer flow (by username).
     authorized_usernames: set[str] = field(default_factory=set)
     scope: str = "api refresh_token"
+    #: The connected app's "Require Secret for Web Server Flow" (on by default): the refresh
+    #: token flow then needs ``client_secret``.
+    require_secret: bool = True
 
 
 @dataclass
@@ -105,6 +138,7 @@ class OAuthServer:
         session_timeout: timedelta,
         audiences: tuple[str, ...],
         base_url: Callable[[], str],
+        jwt_max_lifetime: timedelta = timedelta(minutes=3),
     ) -> None:
         self.clock = clock
         self.rng = rng
@@ -112,6 +146,7 @@ class OAuthServer:
         self.users = users  # username -> user id
         self.session_timeout = session_timeout
         self.audiences = audiences
+        self.jwt_max_lifetime = jwt_max_lifetime
         self.apps: dict[str, ConnectedApp] = {}
         self.sessions: dict[str, Session] = {}
         self.refresh_tokens: dict[str, _RefreshGrant] = {}
@@ -207,7 +242,13 @@ class OAuthServer:
         if not any(str(a).rstrip("/") in self._audiences(base_url) for a in audiences):
             raise _OAuthError("invalid_grant", "audience is invalid")
         expires = claims.get("exp")
-        if not isinstance(expires, int | float) or expires <= self.clock.now().timestamp():
+        now = self.clock.now().timestamp()
+        if (
+            not isinstance(expires, int | float)
+            or isinstance(expires, bool)
+            or expires <= now
+            or expires > now + self.jwt_max_lifetime.total_seconds()
+        ):
             raise _OAuthError("invalid_grant", "expired authorization code")
         username = str(claims.get("sub", ""))
         if username not in self.users or username not in app.authorized_usernames:
@@ -230,6 +271,8 @@ class OAuthServer:
         if app is None:
             raise _OAuthError("invalid_client_id", "client identifier invalid")
         secret = params.get("client_secret")
+        if secret is None and app.require_secret:
+            raise _OAuthError("invalid_client", "client secret required")
         if secret is not None and not hmac.compare_digest(secret, app.consumer_secret):
             raise _OAuthError("invalid_client", "invalid client credentials")
         grant = self.refresh_tokens.get(params.get("refresh_token", ""))

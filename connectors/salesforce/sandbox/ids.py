@@ -2,8 +2,22 @@
 
 An id is ``<key prefix (3)><pod (2)><reserved "0"><9 base-62 characters>``; the 18-character
 form appends one character per 5-character chunk that encodes which letters of that chunk are
-upper case, so case-insensitive systems can still tell ids apart. The API accepts either form
-and always answers with 18 characters.
+upper case (bit i set for an upper-case letter at position i, the 5 bits indexing
+``A..Z0..5``), so case-insensitive systems can still tell ids apart. The API accepts either
+form and always answers with 18 characters.
+
+Sources: the SOAP API guide's "Field Types" (ID field type),
+https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/field_types.htm , says ids
+are 15-character case-sensitive or 18-character case-safe and that the API returns the
+18-character form; the sObject result pages (e.g. "UpsertResult",
+https://developer.salesforce.com/docs/atlas.en-us.api.meta/api/sforce_api_calls_upsert_upsertresult.htm)
+refer to it. UNVERIFIED: the suffix algorithm and the id layout (prefix, pod, reserved
+character) are not spelled out on any official page found (queries: "Salesforce 18
+character id checksum case-insensitive", "Salesforce ID field type 18-character
+case-insensitive"); the algorithm is the one every public converter uses, pinned by
+``tests/connectors/salesforce/test_rest.py::test_to_18_matches_the_documented_example``.
+The key prefixes are the fixed, well-known ones. The product depends only on: ids are
+compared as 18 characters, and a 15-character id finds the same record.
 """
 
 from __future__ import annotations

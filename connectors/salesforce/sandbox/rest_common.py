@@ -1,4 +1,26 @@
-"""What every REST resource shares: error bodies, auth and limits, JSON bodies, record shape."""
+"""What every REST resource shares: error bodies, auth and limits, JSON bodies, record shape.
+
+Sources:
+
+* "Status Codes and Error Responses",
+  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm :
+  errors are a JSON array of ``{"message", "errorCode"}`` (plus ``fields`` where a field is
+  at fault); 401 "the session ID or OAuth token used has expired or is invalid"
+  (``INVALID_SESSION_ID``, "Session expired or invalid"); 403 with ``REQUEST_LIMIT_EXCEEDED``
+  when the org's API request limit is exceeded; 404 for an unknown resource; 300 when an
+  external id matches several records; 405 for a method the resource does not allow.
+* "Limit Info Header",
+  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/headers_api_usage.htm :
+  ``Sforce-Limit-Info: api-usage=<used>/<limit>`` on every REST response except the Versions
+  URI (``/services/data``), which does not count; here on errors too (harsher: a client must
+  read it from any answer).
+* Versioned paths ``/services/data/vXX.X/...``: "Versions" resource of the same guide
+  (https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_versions.htm);
+  a version outside the org's range answers 404 ``NOT_FOUND`` (UNVERIFIED wording; queries:
+  "Salesforce REST API status codes and error responses").
+* The message texts besides "Session expired or invalid" are UNVERIFIED (worded like the
+  platform's); the product reads ``errorCode``, never ``message``.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,19 @@
-"""sObject resources: create, read, update, delete, upsert by external id, describe, blobs."""
+"""sObject resources: create, read, update, delete, upsert by external id, describe, blobs.
+
+Upsert follows "Insert or Update (Upsert) a Record Using an External ID",
+https://developer.salesforce.com/docs/platform/api-rest/guide/dome-upsert.html : no match
+creates (201 ``{"id","success","errors","created":true}``), one match updates, several
+matches answer 300 with the matching records' URLs and change nothing; "the ``created``
+parameter is present in the response in API version 46.0 and later" (read in the page's
+v57.0 copy, .../atlas.en-us.242.0.api_asynch.meta/api_asynch/bulk_api_2_0_upsert.htm). An
+update answers 200 with ``created: false`` from 46.0 and 204 before ("Status Codes and Error
+Responses": 200 and 204 are each "some PATCH requests"; the version split is UNVERIFIED,
+queries: "upsert existing record API version 46.0 and later returns 200 created false").
+"Upsert Records Using sObject Rows by External ID" (REST API v55.0,
+https://developer.salesforce.com/docs/atlas.en-us.238.0.api_rest.meta/api/resources_sobject_upsert_patch.htm):
+"Do not specify Id or an external ID field in the request body or an error is generated";
+the sandbox answers 400 ``INVALID_FIELD`` (the code and wording are UNVERIFIED).
+"""
 
 from __future__ import annotations
 
@@ -28,7 +43,8 @@ __all__ = ["SObjectRoutes"]
 logger = logging.getLogger(__name__)
 
 _DATA = "/services/data/{version:v\\d+\\.\\d}"
-#: From API version 46.0 an upsert that updates answers 200 with a body; before, 204.
+#: From API version 46.0 an upsert answers with ``created``, and an update with 200 and a
+#: body; before, an update is 204.
 _UPSERT_BODY_SINCE = 46.0
 
 
@@ -229,12 +245,13 @@ class SObjectRoutes:
         field = self._external_field(spec, request.match_info["field"])
         value = request.match_info["value"]
         body = await self._body(request)
-        given = {k: v for k, v in body.items() if k.lower() == field.lower()}
-        if any(str(v).lower() != value.lower() for v in given.values()):
+        named = [k for k in body if k.lower() in {field.lower(), "id"}]
+        if named:
             raise ApiError(
                 400,
                 "INVALID_FIELD",
-                f"The value of {field} in the request body does not match the URL value",
+                f"The request body must not name the Id or the external ID field: {named[0]}",
+                named,
             )
         records = self._matches(spec, field, value)
         if len(records) > 1:
@@ -242,15 +259,13 @@ class SObjectRoutes:
         if not records:
             if field == "Id":
                 raise ApiError(404, *NOT_FOUND)
-            body = {k: v for k, v in body.items() if k.lower() != field.lower()}
             record_id = self._insert(request, spec, {**body, field: value})
-            return web.json_response(
-                {"id": record_id, "success": True, "errors": [], "created": True}, status=201
-            )
+            result: dict[str, Any] = {"id": record_id, "success": True, "errors": []}
+            if float(ctx.version) >= _UPSERT_BODY_SINCE:
+                result["created"] = True
+            return web.json_response(result, status=201)
         record_id = records[0]["Id"]
-        self._update(
-            request, spec, record_id, {k: v for k, v in body.items() if k.lower() != field.lower()}
-        )
+        self._update(request, spec, record_id, body)
         if float(ctx.version) < _UPSERT_BODY_SINCE:
             return web.Response(status=204)
         return web.json_response(

@@ -1,4 +1,21 @@
-"""The Salesforce sandbox: one org served over REST, OAuth, CometD and a Pub/Sub gRPC port."""
+"""The Salesforce sandbox: one org served over REST, OAuth, CometD and a Pub/Sub gRPC port.
+
+The platform behaviour lives in the modules it serves, each citing its sources: ``auth``
+(OAuth flows), ``rest_common`` (error bodies, ``Sforce-Limit-Info``, API versions),
+``routes_sobjects`` (upsert by external id), ``routes_misc`` (sObject Collections), ``cdc`` and
+friends (Change Data Capture). What this module adds is how injected faults look:
+
+* a 5xx is ``[{"message","errorCode"}]`` with ``SERVER_UNAVAILABLE`` (503) or
+  ``UNKNOWN_EXCEPTION`` (500), the shape of "Status Codes and Error Responses",
+  https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/errorcodes.htm
+  ("500: an error has occurred within Lightning Platform"; "503: the server is unavailable");
+  the codes and the ErrorId wording are UNVERIFIED (query: "Salesforce REST API status codes
+  and error responses");
+* a rate-limit burst is 403 ``REQUEST_LIMIT_EXCEEDED`` (same page: "If the error code is
+  REQUEST_LIMIT_EXCEEDED, you've exceeded API request limits in your org"), never 429, and
+  with no ``Retry-After`` (no page documents one: the harsher reading). The
+  ``ConcurrentPerOrgLongTxn`` message is UNVERIFIED.
+"""
 
 from __future__ import annotations
 

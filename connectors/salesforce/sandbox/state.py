@@ -46,6 +46,10 @@ class SalesforceSandboxConfig(BaseModel):
         "https://login.salesforce.com",
         "https://test.salesforce.com",
     )
+    #: How far ahead a JWT bearer assertion's ``exp`` may lie (UNVERIFIED, see ``auth``).
+    jwt_max_lifetime_s: float = Field(180.0, gt=0)
+    #: The connected app's "Require Secret for Web Server Flow": refresh needs client_secret.
+    refresh_requires_secret: bool = True
     #: Bayeux long-poll hold time (advice ``timeout``) and how long an idle client survives.
     cometd_timeout_ms: int = Field(110_000, ge=0)
     cometd_max_interval_s: float = Field(40.0, gt=0)
@@ -119,11 +123,13 @@ class Org:
             session_timeout=timedelta(seconds=config.session_timeout_s),
             audiences=config.jwt_audiences,
             base_url=lambda: context.base_url,
+            jwt_max_lifetime=timedelta(seconds=config.jwt_max_lifetime_s),
         )
         self.app = ConnectedApp(
             config.consumer_key,
             config.consumer_secret,
             authorized_usernames={config.username},
+            require_secret=config.refresh_requires_secret,
         )
         for pem in (*config.jwt_certificates, *self.extra_certificates):
             self.app.public_keys.append(load_public_key(pem))

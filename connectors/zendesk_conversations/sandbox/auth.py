@@ -1,16 +1,29 @@
 """API authentication as Sunshine Conversations does it for server-to-server calls.
 
+Sources: the spec's Introduction, sections "Authentication" and "Authorization"
+(``sunshine-conversations-openapi.yaml`` ``info.description``), and "API authentication",
+https://developer.zendesk.com/documentation/conversations/getting-started/api-authentication/ .
 Two ways, both with an API key (a key id and a secret):
 
-* Basic: ``Authorization: Basic base64(key_id:secret)``.
-* JWT: ``Authorization: Bearer <jwt>`` signed HS256 with the secret; the header names the key
-  in ``kid``; the payload carries ``scope``. Unsigned tokens (``alg: none``) and other
-  algorithms are refused; an app key may only sign ``scope: app`` tokens.
+* Basic: ``Authorization: Basic base64(key_id:secret)``; "the scope of access is determined
+  by the owner of the API key" (spec, "Basic Authentication").
+* JWT: ``Authorization: Bearer <jwt>``; "the JWT header must contain the key id (kid) of the
+  API key that is used to sign it. The algorithm (alg) used should be HS256. Unsigned JWTs
+  are not accepted" (spec, "JWTs"); "a scope claim must be added to the JWT payload which
+  matches the scope of the API key being used" (guide, "Access scopes"): ``app`` for an app
+  key, ``integration`` for a Custom Integration API Key; ``account`` needs an account key.
+  An ``exp`` in the past is refused ("Time-based expiration", same guide).
+* Scopes (spec, "Authorization"): ``integration`` keys may call Users, Conversations,
+  Attachments and Webhooks only; the switchboard configuration endpoints list
+  ``app``/``account`` alone (their ``security``), so an integration key gets 403 there
+  (the status is UNVERIFIED: the spec lists no 403 for them; query tried "Sunshine
+  Conversations api-authentication access scopes integration scope").
 
-Failures are 401s in the platform's error shape. ``invalid_auth`` titles for a missing ``kid``
-and for an account scope signed with an app key are the platform's own wording; the others
-follow the same style. The JWT check is done here with ``hmac`` (HS256 is one HMAC), so the
-sandbox needs no JWT library at run time.
+Failures are 401s in the platform's error shape ``{"errors":[{"code","title"}]}`` (spec,
+"Errors"; ``unauthorized``/"Authorization is required" is its example). The ``invalid_auth``
+titles are worded by us (UNVERIFIED; queries: "Sunshine Conversations authentication JWT kid
+scope app", "Sunshine Conversations errors"). The JWT check is done here with ``hmac``
+(HS256 is one HMAC), so the sandbox needs no JWT library at run time.
 """
 
 from __future__ import annotations
@@ -40,6 +53,11 @@ class ApiKey:
     secret: str
     app_id: str
     integration_id: str | None = None
+
+    @property
+    def scope(self) -> str:
+        """The access scope the key carries (and a JWT it signs must claim)."""
+        return "app" if self.integration_id is None else "integration"
 
 
 def _unauthorized() -> SunshineAPIError:
@@ -124,7 +142,7 @@ class Authenticator:
             raise _invalid("Invalid JWT body. Missing scope")
         if scope == "account":
             raise _invalid("Invalid JWT body. Cannot use account scope with app secret key")
-        if scope != "app":
+        if scope != key.scope:
             raise _invalid(f"Invalid JWT body. Invalid scope: {scope}")
         exp = payload.get("exp")
         if (

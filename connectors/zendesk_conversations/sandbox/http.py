@@ -134,9 +134,11 @@ def sunshine_middleware(authenticator: Authenticator) -> Callable[..., Awaitable
                 app_id = request.match_info.get("appId")
                 if app_id is None:
                     raise SunshineAPIError(404, "not_found", "Resource not found")
-                request[_CALLER] = authenticator.authenticate(
-                    request.headers.get("Authorization"), app_id
-                )
+                key = authenticator.authenticate(request.headers.get("Authorization"), app_id)
+                if key.scope == "integration" and "/switchboards" in request.path:
+                    # The switchboard configuration endpoints allow app and account scope only.
+                    raise SunshineAPIError(403, "forbidden", "Forbidden")
+                request[_CALLER] = key
             return await handler(request)
         except SunshineAPIError as exc:
             logger.debug(

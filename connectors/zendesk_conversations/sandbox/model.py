@@ -1,8 +1,13 @@
 """The records a Sunshine Conversations app holds, and how ids and timestamps look.
 
-Ids are 24 hex characters shaped like the platform's (Mongo ObjectIds): a 4-byte Unix time,
-5 random bytes from the seeded generator and a 3-byte counter, so they are unique, roughly
-time-ordered and repeatable for a given ``--seed``. Timestamps are ``YYYY-MM-DDThh:mm:ss.SSSZ``.
+Ids are 24 hex characters shaped like the platform's: the spec's record ids are
+``minLength: 24``/``maxLength: 24`` with examples such as ``5e1606762556d93e9c176f69``
+(``components/schemas/page``, ``after``/``before``). Their inner layout (a 4-byte Unix time,
+5 random bytes from the seeded generator and a 3-byte counter, as a Mongo ObjectId) is
+UNVERIFIED and nothing may rely on it; receivers treat ids as opaque. Timestamps are
+``YYYY-MM-DDThh:mm:ss.SSSZ``, as in the spec's examples (e.g. ``signedUpAt``, ``received``).
+The record fields follow the spec's ``components/schemas`` (``user``, ``conversation``,
+``message``, ``switchboard``, ``switchboardIntegration``).
 """
 
 from __future__ import annotations

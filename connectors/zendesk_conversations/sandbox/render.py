@@ -1,7 +1,14 @@
 """How the records look on the wire, in API responses and in webhook payloads.
 
-Optional fields are omitted rather than sent as null where the platform omits them (an
-``activeSwitchboardIntegration`` is absent, not null, once control has been released).
+Shapes follow the spec's ``components/schemas``: ``user`` and ``userTruncated`` (webhooks
+without ``includeFullUser``), ``conversation`` and ``conversationTruncated``, ``message`` and
+``messageWebhook`` (which adds ``author.user``), ``switchboard`` and
+``switchboardIntegration``; responses wrap them as the operations' ``201``/``200`` bodies do
+(``{"user": ...}``, ``{"messages": [...]}``). They are contract-tested against the spec
+(``tests/connectors/zendesk_conversations/test_contract.py``). Optional fields are omitted
+rather than sent as null (an ``activeSwitchboardIntegration`` is absent, not null, once
+control has been released): the spec marks none of them ``nullable`` (the harsher reading for
+a receiver that must cope with absence).
 """
 
 from __future__ import annotations

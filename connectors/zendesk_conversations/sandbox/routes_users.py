@@ -1,4 +1,11 @@
-"""Users: ``POST /users`` (409 on a taken externalId), ``GET|PATCH /users/{userIdOrExternalId}``."""
+"""Users: ``POST /users`` (409 on a taken externalId), ``GET|PATCH /users/{userIdOrExternalId}``.
+
+Spec, operation ``CreateUser`` (``POST /v2/apps/{appId}/users``): 201 ``{"user"}``; 409
+``{"errors":[{"code":"conflict","title":"User already exists"}]}`` when the ``externalId`` is
+taken (its example), so a create is not idempotent and a client that retries one must read
+the user instead. ``GetUser``/``UpdateUser`` take a user id or an external id and answer 404
+(``user_not_found``) when neither matches. Validation titles are ours (UNVERIFIED wording).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,12 @@
-"""The Zendesk Conversations (Sunshine Conversations v2) sandbox as a :class:`PlatformSandbox`."""
+"""The Zendesk Conversations (Sunshine Conversations v2) sandbox as a :class:`PlatformSandbox`.
+
+Platform behaviour lives in the modules it wires together, each citing the spec
+(``sunshine-conversations-openapi.yaml``) or the page it follows: ``auth`` (basic and JWT
+keys, scopes), ``errors`` (error bodies, 429 without ``Retry-After``: spec "Rate Limits"
+asks for exponential backoff and documents no header), ``routes_*`` (operations),
+``webhooks`` (batching and the spec's retry policy). Injected faults answer in the spec's
+error shape ``{"errors":[{"code","title"}]}`` (spec Introduction, "Errors").
+"""
 
 from __future__ import annotations
 

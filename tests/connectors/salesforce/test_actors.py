@@ -14,7 +14,10 @@ from tests.connectors.salesforce.conftest import SalesforceEnv
 async def test_a_case_for_a_contact_with_comments_and_statuses(env: SalesforceEnv) -> None:
     async with salesforce_http(env.url) as http:
         console = SalesforceConsoleUser(
-            http, consumer_key=env.config.consumer_key, refresh_token=env.config.refresh_token
+            http,
+            consumer_key=env.config.consumer_key,
+            consumer_secret=env.config.consumer_secret,
+            refresh_token=env.config.refresh_token,
         )
         contact_id = await console.create_contact(
             first_name="Ann", last_name="Lee", email="ann@northwind.example"
@@ -49,7 +52,10 @@ async def test_a_case_for_a_contact_with_comments_and_statuses(env: SalesforceEn
 async def test_an_expired_session_signs_in_again(env: SalesforceEnv) -> None:
     async with salesforce_http(env.url) as http:
         console = SalesforceConsoleUser(
-            http, consumer_key=env.config.consumer_key, refresh_token=env.config.refresh_token
+            http,
+            consumer_key=env.config.consumer_key,
+            consumer_secret=env.config.consumer_secret,
+            refresh_token=env.config.refresh_token,
         )
         first = await console.sign_in()
         expired = await http.post("/_sandbox/salesforce/sessions/expire")
@@ -64,7 +70,10 @@ async def test_an_expired_session_signs_in_again(env: SalesforceEnv) -> None:
 async def test_a_wrong_refresh_token_is_fatal(env: SalesforceEnv) -> None:
     async with salesforce_http(env.url) as http:
         console = SalesforceConsoleUser(
-            http, consumer_key=env.config.consumer_key, refresh_token="5Aep-not-mine"
+            http,
+            consumer_key=env.config.consumer_key,
+            consumer_secret=env.config.consumer_secret,
+            refresh_token="5Aep-not-mine",
         )
         with pytest.raises(FatalAPIError) as caught:
             await console.create_contact(first_name="C", last_name="D", email="c@d.example")

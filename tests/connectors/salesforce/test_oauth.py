@@ -96,6 +96,48 @@ async def test_jwt_bearer_errors(
     assert response.json() == {"error": error, "error_description": description}
 
 
+async def test_a_jwt_expiring_more_than_three_minutes_ahead_is_refused(
+    env: SalesforceEnv, rsa_key: rsa.RSAPrivateKey
+) -> None:
+    now = int(env.clock.now().timestamp())
+    # UNVERIFIED: the harsher reading of the JWT bearer page's limit on ``exp`` (see auth.py).
+    at_the_limit = assertion(env, rsa_key, exp=now + 180)
+    beyond = assertion(env, rsa_key, exp=now + 181)
+    as_text = assertion(env, rsa_key, exp=str(now + 60))
+
+    ok = await token_request(env, {"grant_type": JWT_BEARER, "assertion": at_the_limit})
+    refused = await token_request(env, {"grant_type": JWT_BEARER, "assertion": beyond})
+    text = await token_request(env, {"grant_type": JWT_BEARER, "assertion": as_text})
+
+    assert ok.status_code == 200
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "error": "invalid_grant",
+        "error_description": "expired authorization code",
+    }
+    # RFC 7519 makes ``exp`` a NumericDate: a JSON string is not one.
+    assert text.status_code == 400
+
+
+async def test_refresh_without_the_client_secret_is_refused(env: SalesforceEnv) -> None:
+    # "Understanding the OAuth Refresh Token Process": client_secret is required unless the
+    # connected app's "Require Secret for Web Server Flow" is off (it is on by default).
+    response = await token_request(
+        env,
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": env.config.refresh_token,
+            "client_id": env.config.consumer_key,
+        },
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_client",
+        "error_description": "client secret required",
+    }
+
+
 async def test_a_certificate_uploaded_later_is_accepted(env: SalesforceEnv) -> None:
     other = rsa.generate_private_key(65537, 2048)
     data = {"grant_type": JWT_BEARER, "assertion": assertion(env, other)}
@@ -118,6 +160,7 @@ async def test_refresh_token_flow_signs_id_and_issued_at(env: SalesforceEnv) -> 
             "grant_type": "refresh_token",
             "refresh_token": config.refresh_token,
             "client_id": config.consumer_key,
+            "client_secret": config.consumer_secret,
         },
     )
 

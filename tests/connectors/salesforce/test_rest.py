@@ -117,6 +117,35 @@ async def test_upsert_creates_then_updates_then_reports_multiple_matches(
     )
 
 
+async def test_upsert_before_api_46_creates_without_the_created_flag(
+    env: SalesforceEnv,
+) -> None:
+    # dome_upsert: "The created parameter is present in the response in API version 46.0 and
+    # later. It doesn't appear in earlier versions."
+    url = f"{API}/sobjects/Case/Deskstream_Link_Id__c/link-45".replace("v59.0", "v45.0")
+
+    created = await env.http.patch(url, json={"Subject": "old client"})
+
+    assert created.status_code == 201
+    assert created.json() == {"id": created.json()["id"], "success": True, "errors": []}
+
+
+@pytest.mark.parametrize("named", ["Deskstream_Link_Id__c", "Id"])
+async def test_upsert_refuses_a_body_naming_the_external_id_or_id(
+    env: SalesforceEnv, named: str
+) -> None:
+    # "Do not specify Id or an external ID field in the request body or an error is generated."
+    url = f"{API}/sobjects/Case/Deskstream_Link_Id__c/link-2"
+    value = "link-2" if named != "Id" else "500000000000000AAA"
+
+    response = await env.http.patch(url, json={"Subject": "x", named: value})
+
+    assert response.status_code == 400
+    assert response.json()[0]["errorCode"] == "INVALID_FIELD"
+    assert response.json()[0]["fields"] == [named]
+    assert not env.sandbox.org.store.find_by("Case", "Deskstream_Link_Id__c", "link-2")
+
+
 async def test_upsert_on_a_field_that_is_not_an_external_id_is_404(env: SalesforceEnv) -> None:
     response = await env.http.patch(f"{API}/sobjects/Case/Subject/abc", json={"Status": "New"})
 

@@ -97,6 +97,7 @@ async def tls_sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncI
                     "grant_type": "refresh_token",
                     "refresh_token": sandbox.config.refresh_token,
                     "client_id": sandbox.config.consumer_key,
+                    "client_secret": sandbox.config.consumer_secret,
                 },
             )
         yield TlsSandbox(sandbox, context.base_url, grant.json()["access_token"])

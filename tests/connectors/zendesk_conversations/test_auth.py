@@ -183,3 +183,42 @@ async def test_sandbox_admin_endpoints_need_no_credentials(sunshine: Harness) ->
     response = await sunshine.admin.get("/_sandbox/snapshot")
     assert response.status_code == 200
     assert response.json()["app"]["id"] == sunshine.config.app_id
+
+
+async def test_a_jwt_must_claim_the_scope_of_the_key_that_signs_it(sunshine: Harness) -> None:
+    # "API authentication": "a scope claim must be added to the JWT payload which matches the
+    # scope of the API key being used".
+    cfg = sunshine.config
+    secret, kid = cfg.integration_key_secret, cfg.integration_key_id
+    integration = _jwt(secret, kid=kid, payload={"scope": "integration"})
+    as_app = _jwt(secret, kid=kid, payload={"scope": "app"})
+    app_as_integration = _jwt(cfg.key_secret, kid=cfg.key_id, payload={"scope": "integration"})
+
+    ok = await _get_user(sunshine, integration)
+    wrong = await _get_user(sunshine, as_app)
+    other = await _get_user(sunshine, app_as_integration)
+
+    assert ok.status_code == 404, "authenticated: the handler does not know the user"
+    assert wrong.status_code == 401
+    assert wrong.json()["errors"][0]["code"] == "invalid_auth"
+    assert other.status_code == 401
+
+
+async def test_an_integration_key_cannot_read_the_switchboard_configuration(
+    sunshine: Harness,
+) -> None:
+    # The spec's ``security`` for the switchboard endpoints lists app and account scope only.
+    cfg = sunshine.config
+    path = f"/v2/apps/{cfg.app_id}/switchboards"
+    async with httpx.AsyncClient(base_url=sunshine.url) as client:
+        refused = await client.get(
+            path,
+            headers={"Authorization": _basic(cfg.integration_key_id, cfg.integration_key_secret)},
+        )
+        allowed = await client.get(
+            path, headers={"Authorization": _basic(cfg.key_id, cfg.key_secret)}
+        )
+
+    assert refused.status_code == 403
+    assert refused.json() == {"errors": [{"code": "forbidden", "title": "Forbidden"}]}
+    assert allowed.status_code == 200

@@ -93,7 +93,8 @@ class Targets:
     salesforce_url: str = sandbox_url("salesforce")
     salesforce_consumer_key: str = _SALESFORCE.consumer_key
     salesforce_refresh_token: str = _SALESFORCE.refresh_token
-    salesforce_consumer_secret: str | None = None
+    #: The refresh token flow needs the secret (the connected app's default setting).
+    salesforce_consumer_secret: str | None = _SALESFORCE.consumer_secret
     salesforce_api_version: str = _SALESFORCE.api_version
 
     def with_urls(self, urls: Mapping[str, str]) -> Targets:
