@@ -250,9 +250,10 @@ def _delivery(kind: str, connector: str, n: int, rng: random.Random) -> Delivery
     if kind == "replayed":
         if connector == "ic":  # Intercom signs no time: a replay is a redelivery, deduped later
             return _make(kind, 200, valid)(connector)
-        return _make(kind, 401, refused_body, at=timedelta(hours=rng.choice([1, 24, -1])))(
-            connector
-        )
+        # Outside each scheme's window (generic 5 min, Zendesk 24 h: its retries may carry
+        # their first signature), or ahead of the clock.
+        hours = [1, 24, -1] if connector == "crm" else [25, 72, -1]
+        return _make(kind, 401, refused_body, at=timedelta(hours=rng.choice(hours)))(connector)
     if kind == "absurd-timestamp":
         d = _make(kind, 401, refused_body)(connector)
         if connector == "crm":
