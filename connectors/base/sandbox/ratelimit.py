@@ -1,8 +1,21 @@
-"""A fixed-window rate limiter, the model most help-desk platforms document.
+"""A fixed-window rate limiter, the model the platforms here document.
 
 Windows are aligned to the wall clock (``floor(now / window) * window``), so ``reset_at`` is
 a real Unix time a platform can put straight into its reset header. The limiter only decides;
-each platform renders the decision as its own headers and 429 body.
+each platform renders the decision as its own headers and 429 body. As each platform uses it:
+
+* Zendesk counts requests "in the current minute" and reports seconds to the window's end in
+  ``ratelimit-reset`` ("Rate limits",
+  https://developer.zendesk.com/api-reference/introduction/rate-limits): 60-second windows;
+  Update Ticket's 30 per 10 minutes per user per ticket is a 600-second window (fixed rather
+  than sliding: UNVERIFIED, the page does not say).
+* Intercom "evenly distribute[s]" the minute's budget "into 10 second windows" and reports
+  ``X-RateLimit-Reset`` as a Unix time; the page's example resets at 1487332510 then
+  1487332520, on 10-second boundaries ("Rate Limiting",
+  https://developers.intercom.com/docs/references/2.17/rest-api/errors/rate-limiting).
+* A refused request is not charged: UNVERIFIED for both (no page says), and with fixed
+  windows it changes nothing a client sees (nothing remains either way, and the window ends
+  when it ends).
 """
 
 from __future__ import annotations

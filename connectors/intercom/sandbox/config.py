@@ -1,4 +1,18 @@
-"""Settings of one emulated Intercom workspace (app)."""
+"""Settings of one emulated Intercom workspace (app).
+
+Rate limits: "Rate Limiting",
+https://developers.intercom.com/docs/references/2.17/rest-api/errors/rate-limiting (the newest
+version in reach; the 1.4 and 2.1 versions show the same headers): private apps get 10,000
+calls a minute per app and 25,000 per workspace, "evenly distribute[d] into 10 second windows";
+``X-RateLimit-Limit`` reports the window's budget. How a minute's budget rounds into a window
+is not settled: the 2.17 page's example says 1,000 a minute "is 167 per 10-second window",
+the unversioned page's text says 166 (as transcribed by an API catalogue; searched "Intercom
+rate limiting X-RateLimit-Reset 10 second", "Intercom API 2.14 rate limiting 10 second window
+private app 10,000 per minute workspace 25,000"). The sandbox keeps the harsher, rounded-down
+figure (1,000 → 166, 10,000 → 1,666); the client budgets the same way
+(``connectors/intercom/client.py``, ``budget_for``). The 25,000 workspace limit is not
+modelled: a sandbox workspace has one app.
+"""
 
 from __future__ import annotations
 
@@ -24,7 +38,8 @@ class IntercomSandboxConfig(BaseModel):
     """Defaults describe a private app on a workspace in UTC.
 
     ``rate_limit_per_minute`` is the documented private-app budget (10,000/min); Intercom
-    enforces it in 10-second windows, so each window allows a sixth of it.
+    enforces it in 10-second windows, so each window allows a sixth of it, rounded down (see
+    the module docstring).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -56,5 +71,5 @@ class IntercomSandboxConfig(BaseModel):
 
     @property
     def window_limit(self) -> int:
-        """Requests allowed per rate-limit window."""
+        """Requests allowed per rate-limit window (rounded down: the harsher reading)."""
         return max(1, int(self.rate_limit_per_minute * self.rate_limit_window_s // 60))

@@ -1,7 +1,16 @@
 """Intercom's error envelope: ``{"type":"error.list","request_id":...,"errors":[...]}``.
 
 Every error the sandbox returns, injected or real, goes through :func:`error_list`, so clients
-always see the shape the official spec documents (``components.schemas.error``).
+always see the shape the official spec documents (``intercom-openapi-2.14.yaml``,
+``components.schemas.error``: ``type`` and ``errors`` required, each error a required
+``code`` with optional ``message`` and ``field``; ``request_id`` nullable) and "Error
+Objects", https://developers.intercom.com/docs/references/2.17/rest-api/errors/error-objects
+(``request_id`` is "included on most errors, but a few leave it out"). The sandbox always
+sends one; the client reads only ``errors[0].code`` and ``message`` and needs neither
+(``connectors/intercom/client.py``, ``_error_detail``). The codes used here
+(``unauthorized``, ``not_found``, ``parameter_invalid``, ``parameter_not_found``,
+``rate_limit_exceeded``) are the spec's and the error pages' own; the wording of messages
+other than the spec's examples is UNVERIFIED.
 """
 
 from __future__ import annotations

@@ -3,7 +3,11 @@ header, the per-app rate limit and the translation of errors into ``error.list``
 
 Rate limits are counted per access token (one token = one app) in fixed 10-second windows.
 Every answer to an authenticated request carries ``X-RateLimit-Limit`` (the window's budget),
-``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (Unix time the window ends).
+``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` (Unix time the window ends); a refused
+request gets 429 ``rate_limit_exceeded`` "Exceeded rate limit of N in 10_seconds"; requests
+without valid credentials get none of these headers and spend nothing. Source: "Rate
+Limiting", https://developers.intercom.com/docs/references/2.17/rest-api/errors/rate-limiting
+(no ``Retry-After`` is documented, so none is sent: the client waits for the reset).
 """
 
 from __future__ import annotations

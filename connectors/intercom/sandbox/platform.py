@@ -6,6 +6,17 @@ Besides the REST API it serves the teammate's inbox for what API 2.14 cannot do:
 "priority" | "not_priority"}`` marks a conversation as priority, as a teammate does in the
 Inbox, and sends ``conversation.priority.updated`` (see ``conversations``). Snoozes that have
 run out are woken before each request, on the sandbox's clock.
+
+Platform behaviour and where it is sourced: REST shapes from ``intercom-openapi-2.14.yaml``
+(contract-tested); the gateway's Bearer auth, 10-second rate windows and ``X-RateLimit-*``
+headers (sent only to authenticated requests, "They are not sent when the request has no
+valid credentials") and the 429 ``rate_limit_exceeded`` "Exceeded rate limit of N in
+10_seconds" from "Rate Limiting",
+https://developers.intercom.com/docs/references/2.17/rest-api/errors/rate-limiting (see
+``gateway`` and ``config``); error bodies from "Error Objects" (see ``errors``); webhook
+delivery, retries, pause and suspension from "Delivering Webhook Notifications",
+https://developers.intercom.com/docs/webhooks/webhook-notifications (see ``webhooks`` and
+the base governor). An injected 429 burst looks like a spent window until its end.
 """
 
 from __future__ import annotations

@@ -1,4 +1,16 @@
-"""Workspace endpoints: ``/me``, admins, tags and data attributes."""
+"""Workspace endpoints: ``/me``, admins, tags and data attributes.
+
+Paths, parameters and bodies follow the 2.14 spec (``intercom-openapi-2.14.yaml``):
+``GET /me`` (``identifyAdmin``, an ``admin_with_app`` with the embedded ``app``), ``GET
+/admins`` (``listAdmins``, ``admin_list`` typed ``admin.list``), ``GET /admins/{admin_id}``,
+``GET|POST /tags`` (``listTags``/``createTag``, a ``tag_list`` typed ``list``; a POST with an
+existing tag's ``id`` renames it), ``GET /tags/{tag_id}``, ``GET|POST /data_attributes``
+(``lisDataAttributes``: ``model`` one of ``contact``, ``company``, ``conversation``, a
+``data_attribute_list`` typed ``list``; ``createDataAttribute``). Their shapes are checked
+against the spec by ``tests/connectors/intercom/test_contract.py``. Archived attributes
+(``include_archived``) do not exist here: the list is what the spec's default returns.
+Refusals are ``error.list`` bodies (:mod:`.errors`).
+"""
 
 from __future__ import annotations
 

@@ -110,8 +110,12 @@ class ZendeskSandboxConfig(BaseModel):
     # contact center at Deskstream's volume runs on it; ``plan="team"`` gives 200/min.
     plan: Plan = "enterprise"
     rate_limit_per_minute: int | None = Field(None, ge=1, description="overrides the plan")
+    #: "Rate limits", https://developer.zendesk.com/api-reference/introduction/rate-limits,
+    #: endpoint limits of Update Ticket: 30 updates per 10 minutes per user per ticket, and
+    #: 100 requests a minute per account (300 with the High Volume add-on), on top of the plan.
     ticket_update_limit: int = Field(30, ge=1)
     ticket_update_window_s: float = Field(600.0, gt=0)
+    ticket_update_account_per_minute: int = Field(100, ge=1)
     incremental_export_per_minute: int = Field(10, ge=1)
     #: The spec: "Data isn't provided for the most recent minute" of the incremental export.
     incremental_export_lag_s: float = Field(60.0, ge=0)

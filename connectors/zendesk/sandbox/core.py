@@ -1,9 +1,25 @@
 """The account behind the routes: state, services, limits, idempotency, webhooks, and the
 middleware every ``/api/v2`` request passes (auth, OAuth scopes, the account rate limit).
 
-Rate-limit headers are Zendesk's: ``X-Rate-Limit``/``X-Rate-Limit-Remaining`` on every API
-response plus the Ticketing API's ``ratelimit-limit``/``ratelimit-remaining``/
-``ratelimit-reset``; a refused request gets 429 with ``Retry-After``.
+Rate limits, from "Rate limits",
+https://developer.zendesk.com/api-reference/introduction/rate-limits, and "Best practices
+for avoiding rate limiting",
+https://developer.zendesk.com/documentation/ticketing/using-the-zendesk-api/best-practices-for-avoiding-rate-limiting/
+
+* requests per minute per account by plan (``config.PLAN_RATE_LIMITS``), counted in the
+  current minute (windows on minute boundaries: :mod:`connectors.base.sandbox.ratelimit`);
+* every response carries ``X-Rate-Limit``/``X-Rate-Limit-Remaining``; the Ticketing APIs
+  (tickets, users: every endpoint this sandbox serves) add ``ratelimit-limit``,
+  ``ratelimit-remaining`` and ``ratelimit-reset`` (seconds until the window ends);
+* past the limit, 429 with ``Retry-After`` in seconds (the body: :mod:`.errors`);
+* endpoint limits on Update Ticket (``PUT /api/v2/tickets/{id}``): 30 updates per 10 minutes
+  per user per ticket (``ticket_update_limiter``, a text 429) and 100 requests a minute per
+  account (``ticket_update_account_limiter``, a JSON 429 whose body is UNVERIFIED), which a
+  sync loop or a burst of updates reaches long before the plan's 700;
+* incremental exports: 10 requests a minute (same page).
+
+Not modelled: the ``zendesk-ratelimit-tickets-index`` header of List Tickets and that
+endpoint's deep-page limit (the product pages comments and fields by cursor, not tickets).
 """
 
 from __future__ import annotations
@@ -109,6 +125,9 @@ class ZendeskCore:
         self.ticket_update_limiter = FixedWindowLimiter(
             config.ticket_update_limit, config.ticket_update_window_s, clock
         )
+        self.ticket_update_account_limiter = FixedWindowLimiter(
+            config.ticket_update_account_per_minute, 60.0, clock
+        )
         self.incremental_limiter = FixedWindowLimiter(
             config.incremental_export_per_minute, 60.0, clock
         )
@@ -121,7 +140,12 @@ class ZendeskCore:
         self.state.reset()
         self.publisher.reset()
         self.idempotency.reset()
-        for limiter in (self.account_limiter, self.ticket_update_limiter, self.incremental_limiter):
+        for limiter in (
+            self.account_limiter,
+            self.ticket_update_limiter,
+            self.ticket_update_account_limiter,
+            self.incremental_limiter,
+        ):
             limiter.reset()
         self.counters.clear()
         self.admin, _ = self.users.create(

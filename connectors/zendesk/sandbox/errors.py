@@ -1,9 +1,33 @@
-"""Zendesk's error bodies, exactly as the API sends them.
+"""Zendesk's error bodies, as the API sends them.
 
-Handlers raise :class:`ZendeskError`; the sandbox middleware renders it. Bodies follow the
-shapes the real API answers with (``{"error", "description", "details"}`` for business
-errors, ``{"error": "Couldn't authenticate you"}`` for bad credentials, OAuth's own
-``invalid_token`` body, and the plain-text per-ticket update 429).
+Handlers raise :class:`ZendeskError`; the sandbox middleware renders it. Sources, per shape:
+
+* ``{"error", "description"}`` for business errors: the spec prints
+  ``{"error":"RecordNotFound","description":"Not found"}`` for a 404
+  (``zendesk-support-openapi.yaml``, ``ShowUserComplianceDeletionStatuses``) and a 409 for a
+  ``safe_update`` with an outdated ``updated_stamp`` (``UpdateTicket``, "Protecting against
+  ticket update collisions"). "Request format" / "Response format",
+  https://developer.zendesk.com/api-reference/introduction/requests, warns that an error
+  "like a bad request" may come back as ``text/plain``: the client reads non-JSON error
+  bodies (``connectors/zendesk/client.py``, ``_error_body``). The 422 ``RecordInvalid``
+  ``details`` map, the 409's ``UpdateConflict`` code and the wording of 400
+  ``InvalidValue``/``ParameterMissing``, 401 and 403 are UNVERIFIED (no official page in
+  reach prints them; searched "Zendesk API introduction response format HTTP status codes
+  error RecordInvalid details description 422 400 JSON"); the client keys only on the
+  status and on the codes in its table, and reads ``details`` best effort.
+* 429 with ``Retry-After`` (seconds) for every limit: "Rate limits",
+  https://developer.zendesk.com/api-reference/introduction/rate-limits. The body of the
+  account-wide 429 is described only as "a body that details the reason" (the older
+  "Usage limits" page, https://developer.zendesk.com/rest_api/docs/support/usage_limits);
+  its JSON shape here is UNVERIFIED and the client never reads it.
+* The per-user, per-ticket update 429 is the text body ``Rate limit for ticket updates
+  exceeded, please wait before updating this ticket again`` sent as ``text/html;
+  charset=utf-8`` with ``Retry-After``: the example response in "Best practices for avoiding
+  rate limiting",
+  https://developer.zendesk.com/documentation/ticketing/using-the-zendesk-api/best-practices-for-avoiding-rate-limiting/
+* 400 ``IdempotentRequestError`` for a reused ``Idempotency-Key``: see :mod:`.idempotency`.
+* 5xx bodies and the 503's ``Retry-After: 10`` are UNVERIFIED (an edge answers them; no page
+  prints one); the client treats every 5xx as retriable whatever the body.
 """
 
 from __future__ import annotations
@@ -31,7 +55,8 @@ __all__ = [
     "update_conflict",
 ]
 
-#: The body of the per-user, per-ticket update 429 (text, not JSON), from Zendesk's docs.
+#: The body of the per-user, per-ticket update 429 (text, not JSON), from Zendesk's docs
+#: ("Best practices for avoiding rate limiting", its example response).
 TICKET_UPDATE_LIMIT_TEXT = (
     "Rate limit for ticket updates exceeded, please wait before updating this ticket again"
 )
@@ -53,13 +78,18 @@ class ZendeskError(Exception):
         self.headers = dict(headers or {})
 
 
+#: The documented example of the per-ticket update 429 answers ``text/html; charset=utf-8``.
+TEXT_ERROR_CONTENT_TYPE = "text/html"
+
+
 def render(error: ZendeskError) -> web.Response:
     """The response the real API would send for ``error``."""
     if isinstance(error.body, str):
         return web.Response(
             status=error.status,
             text=error.body,
-            content_type="text/plain",
+            content_type=TEXT_ERROR_CONTENT_TYPE,
+            charset="utf-8",
             headers=error.headers,
         )
     return web.Response(
@@ -154,13 +184,16 @@ def idempotency_mismatch() -> ZendeskError:
     )
 
 
-def rate_limited(retry_after: int, headers: dict[str, str] | None = None) -> ZendeskError:
+def rate_limited(
+    retry_after: int,
+    headers: dict[str, str] | None = None,
+    *,
+    description: str = "Number of allowed API requests per minute exceeded",
+) -> ZendeskError:
+    """429 with ``Retry-After`` (documented); the JSON body is UNVERIFIED (see above)."""
     return ZendeskError(
         429,
-        {
-            "error": "APIRateLimitExceeded",
-            "description": "Number of allowed API requests per minute exceeded",
-        },
+        {"error": "APIRateLimitExceeded", "description": description},
         headers={**(headers or {}), "Retry-After": str(retry_after)},
     )
 

@@ -1,10 +1,30 @@
 """``Idempotency-Key`` on ticket creation.
 
-The first request with a key runs and its response is stored (``x-idempotency-lookup: miss``);
-a repeat with the same key and the same parameters gets the stored response back (``hit``);
-the same key with other parameters is refused with 400 ``IdempotentRequestError``. Keys live
-for two hours. Only successful responses are stored, so a request refused for validation can
-be corrected and retried under the same key.
+Source: "Ticketing API" introduction, section "Idempotency",
+https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency (read in the
+stored copy of https://developer.zendesk.com/api-reference/ticketing/introduction/):
+
+* verified there: the key goes in an ``Idempotency-Key: {unique_key}`` header on a ticket
+  create (``POST /api/v2/tickets``), and the first response is the normal ``201 Created``
+  with a ``x-idempotency-lookup: miss`` header;
+* the rest of that section (a repeat with the same key and parameters replays the stored
+  response with ``x-idempotency-lookup: hit``; the same key with other parameters is refused
+  with 400 ``{"error": "IdempotentRequestError", "description": "Request parameters don't
+  match the given idempotency key"}``; keys expire after two hours) lies past the part of the
+  page the stored copy shows. It agrees with the reference notes
+  (``/work/shared/reference/platform-apis.md``, which marked the 400 UNVERIFIED) and with
+  client libraries built on that section (the Java client's ``IdempotencyUtil``:
+  ``hit``/``miss``, ``IdempotentRequestError`` as a 400); UNVERIFIED against the official
+  text itself. Searches tried: "Zendesk Idempotency-Key x-idempotency-lookup", "Zendesk
+  ticketing API introduction idempotency key expires 2 hours same key different parameters
+  error", "IdempotentRequestError Request parameters don't match the given idempotency key".
+* UNVERIFIED, no page says: whether a failed create is stored under its key. Here only
+  successes are stored, so a create refused for validation can be corrected and retried under
+  the same key; the client never reuses a key for a different body on purpose, and treats the
+  400 as "an earlier attempt got in first" (``connectors/zendesk/client.py``).
+* The 255-character limit on the key is UNVERIFIED (a third-party guide's figure).
+
+Pinned by ``tests/connectors/zendesk/test_idempotency.py``.
 """
 
 from __future__ import annotations

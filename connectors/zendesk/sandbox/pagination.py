@@ -1,10 +1,23 @@
 """Zendesk's two pagination styles for list endpoints.
 
-* Cursor (``page[size]``, ``page[after]``, ``page[before]``): ``meta {has_more, after_cursor,
-  before_cursor}`` and ``links {next, prev}``, at most 100 records a page.
-* Offset (``page``, ``per_page``): ``next_page``, ``previous_page``, ``count``.
+Source: "Pagination", https://developer.zendesk.com/api-reference/introduction/pagination/,
+and "Comparing cursor pagination and offset pagination",
+https://developer.zendesk.com/documentation/api-basics/pagination/comparing-cursor-pagination-and-offset-pagination/
 
-Cursor mode is chosen as soon as any ``page[...]`` parameter is present, as Zendesk does.
+* Cursor (``page[size]``, then ``page[after]``/``page[before]``): ``meta {has_more,
+  after_cursor, before_cursor}`` and ``links {next, prev}``, where ``links.next`` keeps
+  ``page[size]`` and adds ``page[after]``; a client follows ``links.next`` until
+  ``meta.has_more`` is false (verified on the first page). Cursor mode is chosen by
+  ``page[size]`` alone: "If you omit the page[size] parameter, offset pagination is used"
+  (same page), so a ``page[after]`` without ``page[size]`` is ignored and the first offset
+  page comes back. The client always sends ``page[size]`` and follows ``links.next``.
+* At most 100 records a page ("Most endpoints limit this to a maximum of 100"); what a
+  larger ``page[size]`` gets is UNVERIFIED (searched "Zendesk cursor pagination page[size]
+  greater than 100 error"): the sandbox clamps it to 100.
+* Offset (``page``, ``per_page``): ``next_page``, ``previous_page``, ``count``. The
+  documented offset limits (rate limits past deep pages, "Offset pagination limits" on
+  "Rate limits") are not modelled: the product pages by cursor only.
+* Cursors are opaque; their encoding here is the sandbox's own.
 """
 
 from __future__ import annotations
@@ -56,7 +69,7 @@ def paginate(
     render: Callable[[T], dict[str, Any]],
 ) -> dict[str, Any]:
     """One page of ``items`` (already in the endpoint's order, ascending ``key``)."""
-    if any(k.startswith("page[") for k in request.query):
+    if "page[size]" in request.query:
         return _cursor_page(request, items, name=name, key=key, render=render)
     per_page = max(1, min(_MAX_PAGE, _int_param(request, "per_page", _MAX_PAGE)))
     page = max(1, _int_param(request, "page", 1))

@@ -18,6 +18,7 @@ from connectors.zendesk.sandbox.errors import (
     ZendeskError,
     bad_request,
     not_found,
+    rate_limited,
     ticket_update_limited,
 )
 from connectors.zendesk.sandbox.idempotency import LOOKUP_HEADER, fingerprint
@@ -126,6 +127,13 @@ class TicketRoutes:
         ticket = self._ticket(request)
         payload = await read_json(request, "ticket")
         actor = self.core.actor(request)
+        account = self.core.ticket_update_account_limiter.hit(str(self.core.config.account_id))
+        if not account.allowed:
+            self.core.counters["rate_limited_ticket_update_account"] += 1
+            raise rate_limited(
+                account.retry_after,
+                description="Number of allowed Update Ticket requests per minute exceeded",
+            )
         decision = self.core.ticket_update_limiter.hit(f"{actor.user.id}:{ticket.id}")
         if not decision.allowed:
             self.core.counters["rate_limited_ticket_update"] += 1

@@ -1,4 +1,10 @@
-""":class:`ZendeskSandbox`, the Zendesk Support platform as a :class:`PlatformSandbox`."""
+""":class:`ZendeskSandbox`, the Zendesk Support platform as a :class:`PlatformSandbox`.
+
+Injected faults answer in Zendesk's shapes (:mod:`.errors`): an injected 429 burst carries
+``Retry-After`` and the rate headers with nothing remaining, as "Rate limits"
+(https://developer.zendesk.com/api-reference/introduction/rate-limits) documents a refused
+request; injected 5xx use the UNVERIFIED edge bodies of :func:`.errors.server_error`.
+"""
 
 from __future__ import annotations
 

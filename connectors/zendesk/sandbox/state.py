@@ -1,8 +1,11 @@
 """The records a Zendesk account holds, with the indexes the API looks them up by.
 
 Plain dataclasses, no I/O: the services in :mod:`.tickets` and :mod:`.users` change them, the
-renderers in :mod:`.render` turn them into the API's JSON. Ids follow Zendesk's shapes:
-tickets count up from 1 per account, everything else uses large account-wide numbers.
+renderers in :mod:`.render` turn them into the API's JSON. Ids are integers, as the spec's
+schemas type them (``zendesk-support-openapi.yaml``, ``TicketObject.id``,
+``UserObject.id``); tickets counting up from 1 per account ("nice ids") and the large
+account-wide numbers of the other records are UNVERIFIED shapes nothing in the product relies
+on (it stores ids as strings and never orders by them).
 """
 
 from __future__ import annotations

@@ -99,3 +99,23 @@ async def test_injected_faults_use_intercom_error_bodies(intercom: IntercomEnv) 
     assert second.status_code == 429
     assert second.json()["errors"][0]["code"] == "rate_limit_exceeded"
     assert second.headers["X-RateLimit-Remaining"] == "0"
+
+
+async def test_a_minute_budget_splits_into_ten_second_windows_rounded_down(
+    clock: ManualClock,
+) -> None:
+    """ "Rate Limiting": the minute's budget is spread evenly over 10-second windows and a
+    refusal says "Exceeded rate limit of N in 10_seconds". Intercom's pages round 1,000 a
+    minute to 167 (2.17) or 166 (unversioned); the sandbox keeps the harsher 166."""
+    sandbox = make_sandbox(clock=clock, webhook_url=None, rate_limit_per_minute=1000)
+    async with run_sandboxes([sandbox]) as running:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient(base_url=running.url("intercom"), headers=headers) as http:
+            clock.advance(10 - clock.now().timestamp() % 10)  # a window's start
+            answers = [await http.get("/admins") for _ in range(167)]
+    assert {a.headers["X-RateLimit-Limit"] for a in answers} == {"166"}
+    assert [a.status_code for a in answers[-2:]] == [200, 429]
+    assert answers[-1].json()["errors"][0] == {
+        "code": "rate_limit_exceeded",
+        "message": "Exceeded rate limit of 166 in 10_seconds",
+    }

@@ -148,6 +148,52 @@ async def test_thirty_updates_per_ticket_per_user_per_ten_minutes(zendesk: Zende
     assert (await zendesk.http.put(url, json={"ticket": {"subject": "later"}})).status_code == 200
 
 
+async def test_the_per_ticket_update_429_is_the_documented_html_text(clock: ManualClock) -> None:
+    """ "Best practices for avoiding rate limiting": the per-ticket update 429 is a text body
+    sent as ``text/html; charset=utf-8`` with ``Retry-After``, not a JSON error."""
+    async with serve(clock, ticket_update_limit=1) as env:
+        ticket = await env.create_ticket()
+        url = f"/api/v2/tickets/{ticket['id']}"
+        assert (await env.http.put(url, json={"ticket": {"subject": "a"}})).status_code == 200
+        limited = await env.http.put(url, json={"ticket": {"subject": "b"}})
+    assert limited.status_code == 429
+    assert limited.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert limited.text == TICKET_UPDATE_LIMIT_TEXT
+    assert int(limited.headers["Retry-After"]) > 0
+
+
+async def test_update_ticket_allows_a_hundred_requests_a_minute_per_account(
+    clock: ManualClock,
+) -> None:
+    """ "Rate limits", Update Ticket: 100 requests a minute per account, whatever the ticket
+    or the user, well below the plan's 700; other endpoints keep their budget."""
+    clock.advance(60 - clock.now().timestamp() % 60 + 20)  # 40 s before the window ends
+    async with serve(clock) as env:
+        ids = [(await env.create_ticket(subject=f"t{i}"))["id"] for i in range(4)]
+        admin = basic_header("admin@deskstream-sandbox.test", TOKEN)
+        for i in range(100):
+            who = {"Authorization": admin} if i % 2 else {}
+            answer = await env.http.put(
+                f"/api/v2/tickets/{ids[i % 4]}", json={"ticket": {"subject": f"s{i}"}}, headers=who
+            )
+            assert answer.status_code == 200, i
+        refused = await env.http.put(
+            f"/api/v2/tickets/{ids[0]}", json={"ticket": {"priority": "high"}}
+        )
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"] == "40"
+        assert refused.json()["error"] == "APIRateLimitExceeded"
+        assert (await env.http.get(f"/api/v2/tickets/{ids[0]}")).json()["ticket"][
+            "priority"
+        ] is None
+        assert (await env.http.get("/api/v2/tickets")).status_code == 200
+        clock.advance(40)
+        again = await env.http.put(
+            f"/api/v2/tickets/{ids[0]}", json={"ticket": {"priority": "high"}}
+        )
+        assert again.status_code == 200
+
+
 async def test_unknown_endpoint_is_json_404(zendesk: ZendeskEnv) -> None:
     response = await zendesk.http.get("/api/v2/nothing_here")
     assert response.status_code == 404

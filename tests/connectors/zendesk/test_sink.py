@@ -424,19 +424,35 @@ async def test_contact_upsert_creates_then_writes_changes(zd: Connector) -> None
     assert user.phone == "+34 611 111 111"
 
 
+async def _second_note_is_refused(zd: Connector) -> RateLimitedError:
+    """Create a ticket, add a note, add it again: the second update's refusal."""
+    created = await zd.sink.execute(upsert([message(CUSTOMER, "Hello", 0)]))
+    target = created.target_entity_id
+    note = command(EntityType.MESSAGE, CommandAction.APPEND, message(AGENT, "1", 1), target=target)
+    await zd.sink.execute(note)
+    with pytest.raises(RateLimitedError) as limited:
+        await zd.sink.execute(note)
+    return limited.value
+
+
 async def test_the_per_ticket_update_limit_surfaces_as_rate_limited(clock: ManualClock) -> None:
     async with serve(clock, ticket_update_limit=1) as env:
         async for zd in _connect(env):
-            created = await zd.sink.execute(upsert([message(CUSTOMER, "Hello", 0)]))
-            target = created.target_entity_id
-            note = command(
-                EntityType.MESSAGE, CommandAction.APPEND, message(AGENT, "1", 1), target=target
-            )
-            await zd.sink.execute(note)
-            with pytest.raises(RateLimitedError) as limited:
-                await zd.sink.execute(note)
-            assert limited.value.retry_after > 0
+            limited = await _second_note_is_refused(zd)
+            assert limited.retry_after > 0
+            assert limited.scope == "record"
             assert zd.sink.client.budget.delay() == 0  # the account budget is untouched
+
+
+async def test_the_update_ticket_account_limit_holds_every_call(clock: ManualClock) -> None:
+    """Update Ticket's 100 a minute per account answers a JSON 429 with ``Retry-After``: the
+    sink sees RateLimitedError for the whole account, and the client's budget waits."""
+    async with serve(clock, ticket_update_account_per_minute=1) as env:
+        async for zd in _connect(env):
+            limited = await _second_note_is_refused(zd)
+            assert limited.retry_after > 0
+            assert limited.scope == "account"
+            assert zd.sink.client.budget.delay() > 0  # every call now waits
 
 
 def normalised(zd: Connector) -> list[Envelope]:

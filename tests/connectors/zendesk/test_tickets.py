@@ -263,6 +263,21 @@ async def test_list_pagination_cursor_and_offset(zendesk: ZendeskEnv) -> None:
     assert offset["next_page"] is None
 
 
+async def test_a_cursor_without_page_size_is_ignored_and_offset_answers(
+    zendesk: ZendeskEnv,
+) -> None:
+    """ "Pagination": cursor pagination needs ``page[size]``; "If you omit the page[size]
+    parameter, offset pagination is used". ``links.next`` keeps ``page[size]``."""
+    ids = [(await zendesk.create_ticket(subject=f"t{i}"))["id"] for i in range(3)]
+    first = (await zendesk.http.get("/api/v2/tickets", params={"page[size]": 1})).json()
+    assert "page%5Bsize%5D=1" in first["links"]["next"] or "page[size]=1" in first["links"]["next"]
+    cursor = first["meta"]["after_cursor"]
+    bare = (await zendesk.http.get("/api/v2/tickets", params={"page[after]": cursor})).json()
+    assert "meta" not in bare
+    assert [t["id"] for t in bare["tickets"]] == ids
+    assert bare["count"] == 3
+
+
 async def test_create_many_and_update_many_report_through_job_status(zendesk: ZendeskEnv) -> None:
     created = await zendesk.http.post(
         "/api/v2/tickets/create_many",
