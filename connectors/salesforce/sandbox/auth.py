@@ -242,6 +242,10 @@ class OAuthServer:
         if not any(str(a).rstrip("/") in self._audiences(base_url) for a in audiences):
             raise _OAuthError("invalid_grant", "audience is invalid")
         expires = claims.get("exp")
+        if isinstance(expires, str) and expires.isascii() and expires.isdigit():
+            # simple-salesforce sends ``exp`` as a string of digits, and its JWT login works
+            # against real orgs: Salesforce reads such strings, so the sandbox does too.
+            expires = int(expires)
         now = self.clock.now().timestamp()
         if (
             not isinstance(expires, int | float)
