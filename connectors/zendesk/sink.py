@@ -176,6 +176,17 @@ def _words(markup: str) -> list[str]:
     return html.unescape(spaced).split()
 
 
+def _holds(user: User, payload: dict[str, Any]) -> bool:
+    """Whether ``user`` already has every value of an update ``payload``."""
+    for key, value in payload.items():
+        if key == "user_fields":
+            if any(user.user_fields.get(k) != v for k, v in value.items()):
+                return False
+        elif getattr(user, key, None) != value:
+            return False
+    return True
+
+
 def _user_prints(user: User, fields: Iterable[str]) -> list[str]:
     return [fingerprint("zendesk", user.id, f, canonical_user_value(user, f)) for f in fields]
 
@@ -623,14 +634,20 @@ class ZendeskSink(Sink):
         found = await self.identity.find_user(contact)
         if found is not None:  # then write changed_fields, as an update does
             target = command.target.model_copy(update={"entity_id": found.id})
-            return await self._contact_update(command.model_copy(update={"target": target}))
+            found_command = command.model_copy(update={"target": target})
+            return await self._contact_update(found_command, current=found)
         user, _ = await self.client.create_or_update_user(user_payload(contact, None))
         fields = ["name", "phone", "external_id", *PROFILE_USER_FIELDS]
         fields += [f"custom_attributes.{k}" for k in contact.custom_attributes]
         prints = _user_prints(user, fields)
         return self._result(user.id, prints, f"user {user.id} created (or matched by Zendesk)")
 
-    async def _contact_update(self, command: SyncCommand) -> SinkResult:
+    async def _contact_update(
+        self, command: SyncCommand, *, current: User | None = None
+    ) -> SinkResult:
+        """``current``: the user as a lookup just read it; when it already holds every value
+        to write (an upsert run again after a crash, or a profile that did not change), no
+        ``PUT`` is made."""
         contact = self._data(command, Contact)
         user_id = command.target.entity_id
         if not user_id:
@@ -644,11 +661,14 @@ class ZendeskSink(Sink):
             detail = "emails added" if added else "nothing to write"
             status = self.client.last_status if added else None
             return self._result(user_id, [], detail, written=added, status_code=status)
-        user = await self.client.update_user(user_id, payload)
         fields: list[str] = [f for f in ("name", "phone", "external_id") if f in payload]
         fields += [
             k if k in PROFILE_USER_FIELDS else f"custom_attributes.{k}"
             for k in payload.get("user_fields", {})
         ]
+        if current is not None and not added and _holds(current, payload):
+            detail = f"user {user_id} already holds {', '.join(fields)}"
+            return self._result(user_id, _user_prints(current, fields), detail, written=False)
+        user = await self.client.update_user(user_id, payload)
         detail = f"user {user_id} updated: {', '.join(fields)}"
         return self._result(user_id, _user_prints(user, fields), detail)

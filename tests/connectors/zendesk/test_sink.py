@@ -593,3 +593,25 @@ async def test_the_registry_builds_the_zendesk_connector(zd: Connector) -> None:
     sink = build_sink("zd", settings)
     assert isinstance(sink, ZendeskSink)
     await sink.aclose()
+
+
+async def test_an_upsert_run_again_after_a_crash_writes_nothing(zd: Connector) -> None:
+    # kill -9 between a write and its commit: the next owner runs the command again
+    # (attempt 2). The user it finds already holds every value, so no PUT, no effect.
+    contact = Contact(emails=["bo@example.com"], name="Bo", phone="+1 555 0100", plan="premium")
+    upsert = command(
+        EntityType.CONTACT, CommandAction.UPSERT, contact, changed_fields=["name", "phone", "plan"]
+    )
+    first = await zd.sink.execute(upsert)
+    again = await zd.sink.execute(upsert.model_copy(update={"attempt": 2}))
+    assert first.written
+    assert not again.written
+    assert again.api_calls == 1  # the lookup that found the user
+    assert again.target_entity_id == first.target_entity_id
+    assert "already holds" in again.detail
+    changed = contact.model_copy(update={"phone": "+1 555 0199"})
+    moved = command(
+        EntityType.CONTACT, CommandAction.UPSERT, changed, changed_fields=["name", "phone", "plan"]
+    )
+    assert (await zd.sink.execute(moved)).written  # a real change is still written
+    assert zd.state.users[int(first.target_entity_id or 0)].phone == "+1 555 0199"
