@@ -19,8 +19,8 @@ from aiokafka import AIOKafkaConsumer
 
 from app.rehearsal import SyncStack, sync_stack
 from connectors.base.links import case_link_id
-from connectors.intercom.sandbox.actors import IntercomAdmin, IntercomCustomer
-from connectors.zendesk.sandbox.actors import ZendeskAgent, ZendeskRequester
+from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
+from sandboxes.zendesk.actors import ZendeskAgent, ZendeskRequester
 from schemas.codec import decode
 from schemas.models import AuditRecord
 

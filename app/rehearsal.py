@@ -34,14 +34,14 @@ from app.topic_admin import ensure_topics
 from app.topics import topic_specs
 from app.worker_process import RunningWorker, free_port, run_worker
 from connectors.base.links import case_link_id
-from connectors.base.sandbox import PlatformSandbox, load_profile, run_sandboxes
-from connectors.base.sandbox.faults import ADMIN_PREFIX, FaultProfile
-from connectors.base.sandbox.traffic import TrafficStats
-from connectors.base.sandbox.traffic.polite import PoliteTransport
-from connectors.intercom.sandbox import IntercomSandbox, IntercomSandboxConfig
-from connectors.intercom.sandbox.actors import intercom_http
-from connectors.zendesk.sandbox import ZendeskSandbox, ZendeskSandboxConfig
-from connectors.zendesk.sandbox.actors import api_token_auth, zendesk_http
+from sandboxes.base import PlatformSandbox, load_profile, run_sandboxes
+from sandboxes.base.faults import ADMIN_PREFIX, FaultProfile
+from sandboxes.base.traffic import TrafficStats
+from sandboxes.base.traffic.polite import PoliteTransport
+from sandboxes.intercom import IntercomSandbox, IntercomSandboxConfig
+from sandboxes.intercom.actors import intercom_http
+from sandboxes.zendesk import ZendeskSandbox, ZendeskSandboxConfig
+from sandboxes.zendesk.actors import api_token_auth, zendesk_http
 from schemas.models import AuditRecord
 
 __all__ = ["SYNC_YAML", "LoggedRequest", "RequestLog", "SyncStack", "sync_stack"]

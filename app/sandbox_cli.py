@@ -8,7 +8,7 @@ fatal unless none is left. Webhooks go to ``--webhook-target``; ``{platform}`` i
 replaced by the platform's name, e.g. ``http://127.0.0.1:8000/webhooks/{platform}``.
 
 ``deskstream sandbox traffic --rate N --duration S`` plays a seeded contact-center day
-(``connectors.base.sandbox.traffic``) against running sandboxes (by default the ports above),
+(``sandboxes.base.traffic``) against running sandboxes (by default the ports above),
 prints progress and a summary table, and can write the ledger of what it created as JSON.
 It exits 1 when a conversation failed unexpectedly.
 """
@@ -30,8 +30,8 @@ import yaml
 from click.core import ParameterSource
 from pydantic import ValidationError
 
-from connectors.base.sandbox import FaultProfile, PlatformSandbox, load_profile, run_sandboxes
-from connectors.base.sandbox.registry import (
+from sandboxes.base import FaultProfile, PlatformSandbox, load_profile, run_sandboxes
+from sandboxes.base.registry import (
     DEFAULT_PORT_OFFSETS,
     SANDBOXES,
     SandboxUnavailableError,
@@ -298,8 +298,8 @@ async def _unreachable(urls: dict[str, str]) -> dict[str, str]:
 @click.option("--progress-every", type=float, default=1.0, show_default=True)
 def traffic(**options: Any) -> None:
     """Play a seeded contact-center day against running sandboxes and summarise it."""
-    from connectors.base.sandbox.traffic import Targets, TrafficGenerator, sandbox_url
-    from connectors.zendesk.sandbox.actors import oauth_auth
+    from sandboxes.base.traffic import Targets, TrafficGenerator, sandbox_url
+    from sandboxes.zendesk.actors import oauth_auth
 
     names = _platforms(options["platforms"])
     if options["rate"] <= 0 or options["duration"] <= 0 or options["speed"] <= 0:

@@ -33,13 +33,13 @@ from app.errors import RetriableAPIError
 from app.settings import ConnectorSettings
 from bench.figures import row
 from connectors.base.retry import RetryPolicy, call_with_retries
-from connectors.base.sandbox import ManualClock, run_sandboxes
 from connectors.base.sink import Sink
 from connectors.intercom import models as ic
-from connectors.intercom.sandbox import AdminSeed, IntercomSandbox, IntercomSandboxConfig
 from connectors.intercom.sink import IntercomSink
-from connectors.zendesk.sandbox import ZendeskSandbox, ZendeskSandboxConfig, basic_header
 from connectors.zendesk.sink import ZendeskSink
+from sandboxes.base import ManualClock, run_sandboxes
+from sandboxes.intercom import AdminSeed, IntercomSandbox, IntercomSandboxConfig
+from sandboxes.zendesk import ZendeskSandbox, ZendeskSandboxConfig, basic_header
 from schemas.models import Actor, ActorKind, EntityRef, EntityType, Message, SyncCommand
 
 TOKEN = "bench-token"

@@ -32,14 +32,14 @@ from typing import Any
 
 import aiohttp
 
-from connectors.base.sandbox import (
+from sandboxes.base import (
     LoopbackReceiver,
     SandboxContext,
     WebhookDispatcher,
     load_profile,
     run_sandboxes,
 )
-from connectors.intercom.sandbox import IntercomSandbox, IntercomSandboxConfig
+from sandboxes.intercom import IntercomSandbox, IntercomSandboxConfig
 
 TARGET_PER_S = 1000.0
 TOKEN = "bench-token"

@@ -56,9 +56,9 @@ from app.kafka_local.stack import start_cluster
 from app.rehearsal import SyncStack, sync_stack
 from app.settings import Settings, load_settings
 from bench.figures import at_least, at_most, p50_p99, peak_rate, percentile, row
-from connectors.base.sandbox.traffic import PoliteTransport, TrafficStats
-from connectors.intercom.sandbox.actors import IntercomAdmin, IntercomCustomer
-from connectors.zendesk.sandbox.actors import ZendeskAgent
+from sandboxes.base.traffic import PoliteTransport, TrafficStats
+from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
+from sandboxes.zendesk.actors import ZendeskAgent
 from schemas.codec import decode
 from schemas.models import AuditRecord, Envelope
 

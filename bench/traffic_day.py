@@ -30,12 +30,12 @@ from typing import Any
 
 import httpx
 
-from connectors.base.sandbox import LoopbackReceiver, load_profile, run_sandboxes
-from connectors.base.sandbox.traffic import Targets, TrafficGenerator, TrafficReport
-from connectors.intercom.sandbox import IntercomSandbox
-from connectors.salesforce.sandbox import SalesforceSandbox
-from connectors.zendesk.sandbox import ZendeskSandbox, ZendeskSandboxConfig
-from connectors.zendesk_conversations.sandbox import SunshineSandbox
+from sandboxes.base import LoopbackReceiver, load_profile, run_sandboxes
+from sandboxes.base.traffic import Targets, TrafficGenerator, TrafficReport
+from sandboxes.intercom import IntercomSandbox
+from sandboxes.salesforce import SalesforceSandbox
+from sandboxes.zendesk import ZendeskSandbox, ZendeskSandboxConfig
+from sandboxes.zendesk_conversations import SunshineSandbox
 
 INGEST_TARGET_PER_S = 2000.0
 

@@ -1,5 +1,5 @@
-"""Zendesk Support: the connector's client, ingest, normalize and sink live here, and the
-offline sandbox that emulates the platform lives in :mod:`connectors.zendesk.sandbox`.
+"""Zendesk Support: the connector's client, ingest, normalize and sink live here; the offline
+sandbox that emulates the platform is :mod:`sandboxes.zendesk`.
 
 Modules
     ``client``     :class:`~connectors.zendesk.client.ZendeskClient`: auth, the one response

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from app.config_cli import run_check
 from app.settings import load_settings
-from connectors.base.sandbox import run_sandboxes
-from connectors.intercom.sandbox import IntercomSandbox
-from connectors.zendesk.sandbox import ZendeskSandbox
+from sandboxes.base import run_sandboxes
+from sandboxes.intercom import IntercomSandbox
+from sandboxes.zendesk import ZendeskSandbox
 from streams.config import SyncConfig
 
 PLAN_FIELD = 360001000001  # the sandbox's "Plan" drop-down: plan_basic, plan_pro, ...

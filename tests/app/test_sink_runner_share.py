@@ -11,10 +11,10 @@ from app.agents.sinks import SinkRunner
 from app.metrics import Metrics
 from app.settings import load_settings
 from app.webhook_watch import WebhookWatch
-from connectors.base.sandbox import ManualClock
+from sandboxes.base import ManualClock
 from schemas.models import WriteOutcome
-from tests.connectors.zendesk.conftest import serve
 from tests.connectors.zendesk.test_sink import CUSTOMER, message, upsert
+from tests.sandboxes.zendesk.conftest import serve
 
 LIMIT = 600  # requests per minute, the account's
 

@@ -22,7 +22,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from app.rehearsal import SyncStack, sync_stack
-from connectors.base.sandbox.faults import ADMIN_PREFIX, FaultProfile
+from sandboxes.base.faults import ADMIN_PREFIX, FaultProfile
 from tests.cluster.workload import Counts, Workload
 from tests.kafka_harness import LocalCluster
 

@@ -23,8 +23,8 @@ from typing import Any
 from app.dlq_cli import read_letters
 from app.errors import DeskstreamError
 from app.rehearsal import SyncStack
-from connectors.intercom.sandbox.actors import IntercomAdmin, IntercomCustomer
-from connectors.zendesk.sandbox.actors import ZendeskAgent
+from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
+from sandboxes.zendesk.actors import ZendeskAgent
 
 __all__ = ["Counts", "Milestone", "Workload"]
 

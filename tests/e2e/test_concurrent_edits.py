@@ -32,8 +32,8 @@ import pytest
 
 from app.errors import DeskstreamError, FatalAPIError
 from app.rehearsal import SYNC_YAML, SyncStack, sync_stack
-from connectors.intercom.sandbox.actors import IntercomAdmin, IntercomCustomer
-from connectors.zendesk.sandbox.actors import ZendeskAgent
+from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
+from sandboxes.zendesk.actors import ZendeskAgent
 from schemas.models import AuditRecord
 from tests.e2e.test_convergence_under_faults import FAULTS as BURST
 

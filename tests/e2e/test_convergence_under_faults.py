@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from app.rehearsal import SyncStack, sync_stack
-from connectors.base.sandbox.faults import FaultProfile
-from connectors.intercom.sandbox.actors import IntercomAdmin, IntercomCustomer
-from connectors.zendesk.sandbox.actors import ZendeskAgent
+from sandboxes.base.faults import FaultProfile
+from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
+from sandboxes.zendesk.actors import ZendeskAgent
 
 pytestmark = pytest.mark.kafka
 

@@ -11,8 +11,8 @@ import pytest
 from app.errors import DeskstreamError
 from app.rehearsal import SyncStack
 from connectors.base.links import case_link_id
-from connectors.intercom.sandbox.actors import IntercomAdmin, IntercomCustomer
-from connectors.zendesk.sandbox.actors import ZendeskAgent, ZendeskRequester
+from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
+from sandboxes.zendesk.actors import ZendeskAgent, ZendeskRequester
 
 pytestmark = pytest.mark.kafka
 

@@ -1,7 +1,7 @@
 """What a worker down too long loses to the platforms' own delivery limits, and the alarm that
 tells the operator (issue 9).
 
-The sandboxes run the platforms' documented limits (``connectors/base/sandbox/governor.py``):
+The sandboxes run the platforms' documented limits (``sandboxes/base/governor.py``):
 Zendesk retries an invocation 3 times and then gives up; Intercom pauses a subscription after
 more than 1,000 consecutive errors in 15 minutes, for 15 minutes. Scaled for a test: 11
 consecutive errors pause Intercom for 60 s. While the worker is down, customers write in
@@ -27,9 +27,9 @@ import httpx
 import pytest
 
 from app.rehearsal import SyncStack, sync_stack
-from connectors.base.sandbox.faults import ADMIN_PREFIX, FaultProfile
-from connectors.intercom.sandbox.actors import IntercomCustomer
-from connectors.zendesk.sandbox.actors import ZendeskAgent
+from sandboxes.base.faults import ADMIN_PREFIX, FaultProfile
+from sandboxes.intercom.actors import IntercomCustomer
+from sandboxes.zendesk.actors import ZendeskAgent
 from tests.cluster.workload import Workload
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]

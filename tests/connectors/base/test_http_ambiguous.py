@@ -12,8 +12,8 @@ import pytest
 from app.errors import RetriableAPIError
 from connectors.base.http import AmbiguousAPIError, ApiClient
 from connectors.base.ratelimit import RateBudget, RateHeaders
-from connectors.base.sandbox import ManualClock, run_sandboxes
-from tests.connectors.base.conftest import NotesSandbox
+from sandboxes.base import ManualClock, run_sandboxes
+from tests.sandboxes.base.conftest import NotesSandbox
 
 
 def _client(url: str, *, timeout: float = 5.0) -> ApiClient:

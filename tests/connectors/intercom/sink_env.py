@@ -13,11 +13,11 @@ from pydantic import SecretStr
 
 from app.settings import ConnectorSettings
 from connectors.base.ingest import WebhookRequest
-from connectors.base.sandbox import LoopbackReceiver, ManualClock, run_sandboxes
 from connectors.intercom.ingest import IntercomIngest
 from connectors.intercom.normalize import IntercomNormaliser
-from connectors.intercom.sandbox import AdminSeed, IntercomSandbox
 from connectors.intercom.sink import IntercomSink
+from sandboxes.base import LoopbackReceiver, ManualClock, run_sandboxes
+from sandboxes.intercom import AdminSeed, IntercomSandbox
 from schemas.models import (
     Actor,
     ActorKind,
@@ -30,7 +30,7 @@ from schemas.models import (
     RawDelivery,
     SyncCommand,
 )
-from tests.connectors.intercom.conftest import SECRET, TOKEN, make_sandbox
+from tests.sandboxes.intercom.conftest import SECRET, TOKEN, make_sandbox
 
 __all__ = ["AGENT", "BOT", "Connector", "bot_parts", "connector_env", "new_parts", "settings_for"]
 

@@ -20,7 +20,6 @@ from app.errors import (
 from app.settings import ConnectorSettings
 from connectors.base.http import counting
 from connectors.base.ratelimit import RateBudget
-from connectors.base.sandbox import ManualClock, run_sandboxes
 from connectors.intercom.client import (
     ConflictError,
     IntercomClient,
@@ -30,8 +29,9 @@ from connectors.intercom.client import (
     rate_headers,
 )
 from connectors.intercom.models import Contact
-from tests.connectors.intercom.conftest import TOKEN as SBX
-from tests.connectors.intercom.conftest import make_sandbox
+from sandboxes.base import ManualClock, run_sandboxes
+from tests.sandboxes.intercom.conftest import TOKEN as SBX
+from tests.sandboxes.intercom.conftest import make_sandbox
 
 NOW = 1_700_000_000.0
 TOKEN = "tok_live_abcdefghijklmnop"

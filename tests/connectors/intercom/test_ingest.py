@@ -12,9 +12,9 @@ from pydantic import SecretStr
 
 from app.errors import ConfigurationError, SignatureError
 from connectors.base.ingest import WebhookRequest
-from connectors.base.sandbox import LoopbackReceiver, ManualClock, run_sandboxes
 from connectors.intercom.ingest import SIGNATURE_HEADER, IntercomIngest, sign
-from tests.connectors.intercom.conftest import SECRET, IntercomEnv, make_sandbox
+from sandboxes.base import LoopbackReceiver, ManualClock, run_sandboxes
+from tests.sandboxes.intercom.conftest import SECRET, IntercomEnv, make_sandbox
 
 RECEIVED = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 VECTOR_SECRET = "intercom-client-secret"

@@ -15,9 +15,9 @@ from app.errors import SkippableRecordError
 from app.settings import ConnectorSettings
 from connectors.base.links import case_link_id, contact_link_id
 from connectors.base.normalize import event_id
-from connectors.base.sandbox import LoopbackReceiver, ManualClock, run_sandboxes
 from connectors.intercom.normalize import IntercomNormaliser
-from connectors.intercom.sandbox import AdminSeed
+from sandboxes.base import LoopbackReceiver, ManualClock, run_sandboxes
+from sandboxes.intercom import AdminSeed
 from schemas.models import (
     ActorKind,
     Attachment,
@@ -31,7 +31,7 @@ from schemas.models import (
     Priority,
     RawDelivery,
 )
-from tests.connectors.intercom.conftest import TOKEN, make_sandbox
+from tests.sandboxes.intercom.conftest import TOKEN, make_sandbox
 
 BOT = "991267009"
 AGENT = "991267002"

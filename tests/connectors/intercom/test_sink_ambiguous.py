@@ -16,13 +16,13 @@ import pytest
 
 from connectors.base.commands import OPTION_TAGS_ADDED, encode_list
 from connectors.base.retry import RetryPolicy, call_with_retries
-from connectors.base.sandbox import ManualClock, run_sandboxes
 from connectors.intercom import models as ic
-from connectors.intercom.sandbox import IntercomSandbox
 from connectors.intercom.sink import IntercomSink
+from sandboxes.base import ManualClock, run_sandboxes
+from sandboxes.intercom import IntercomSandbox
 from schemas.models import Case, CaseStatus, Contact, EntityType, SyncCommand
-from tests.connectors.intercom.conftest import TOKEN, make_sandbox
 from tests.connectors.intercom.sink_env import ADMINS, BOT, Connector, settings_for
+from tests.sandboxes.intercom.conftest import TOKEN, make_sandbox
 
 CLIENT_TIMEOUT_S = 0.5
 POLICY = RetryPolicy(attempts=15, initial_s=0.0, max_s=0.0, jitter_s=0.0)

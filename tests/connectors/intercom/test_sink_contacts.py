@@ -13,11 +13,11 @@ from pydantic import SecretStr
 from app.errors import ConfigurationError, FatalAPIError
 from app.settings import ConnectorSettings
 from connectors.base.fingerprints import fingerprint
-from connectors.base.sandbox import ManualClock
 from connectors.intercom.sink import IntercomSink
+from sandboxes.base import ManualClock
 from schemas.models import ActorKind, Contact, EntityRef, EntityType, Message, SyncCommand
-from tests.connectors.intercom.conftest import TOKEN
 from tests.connectors.intercom.sink_env import BOT, Connector, connector_env, settings_for
+from tests.sandboxes.intercom.conftest import TOKEN
 
 
 @pytest.fixture

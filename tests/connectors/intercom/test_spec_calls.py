@@ -24,8 +24,8 @@ from schemas.models import (
     Message,
     SyncCommand,
 )
-from tests.connectors.intercom.conftest import TOKEN, IntercomEnv
-from tests.connectors.intercom.test_contract import openapi, schema_validator, validate
+from tests.sandboxes.intercom.conftest import TOKEN, IntercomEnv
+from tests.sandboxes.intercom.test_contract import openapi, schema_validator, validate
 
 __all__ = ["openapi"]  # the fixture, re-exported for pytest
 

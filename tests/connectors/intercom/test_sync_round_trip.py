@@ -13,8 +13,8 @@ import pytest
 
 from app.settings import ConnectorSettings
 from connectors.base.links import case_link_id
-from connectors.base.sandbox import ManualClock
 from connectors.base.sink import SinkResult
+from sandboxes.base import ManualClock
 from schemas.models import (
     Actor,
     ActorKind,

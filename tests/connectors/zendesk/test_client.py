@@ -23,7 +23,7 @@ from app.errors import (
 from app.settings import ConnectorSettings
 from connectors.base.ratelimit import RateBudget, RateHeaders
 from connectors.zendesk.client import UpdateConflictError, ZendeskClient, classify, rate_headers
-from connectors.zendesk.sandbox import basic_header
+from sandboxes.zendesk import basic_header
 
 BASE = "https://acme.zendesk.com"
 Handler = Callable[[httpx.Request], httpx.Response]

@@ -15,7 +15,7 @@ from app.settings import ConnectorSettings
 from connectors.base.ingest import WebhookRequest
 from connectors.base.registry import build_ingest_connector
 from connectors.zendesk.ingest import ZendeskIngest, sign
-from tests.connectors.zendesk.conftest import SECRET, ZendeskEnv
+from tests.sandboxes.zendesk.conftest import SECRET, ZendeskEnv
 
 PUBLISHED_SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
 VECTOR_TIME = "2021-07-25T10:00:00Z"

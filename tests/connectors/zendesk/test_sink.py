@@ -22,11 +22,11 @@ from connectors.base.fingerprints import fingerprint
 from connectors.base.ingest import WebhookRequest
 from connectors.base.links import case_link_id
 from connectors.base.registry import build_ingest_connector, build_normaliser, build_sink
-from connectors.base.sandbox import ManualClock
 from connectors.zendesk.ingest import ZendeskIngest
 from connectors.zendesk.normalize import ZendeskNormaliser
-from connectors.zendesk.sandbox import basic_header
 from connectors.zendesk.sink import ZendeskSink
+from sandboxes.base import ManualClock
+from sandboxes.zendesk import basic_header
 from schemas.models import (
     Actor,
     ActorKind,
@@ -45,7 +45,7 @@ from schemas.models import (
     RawDelivery,
     SyncCommand,
 )
-from tests.connectors.zendesk.conftest import TOKEN, ZendeskEnv, serve
+from tests.sandboxes.zendesk.conftest import TOKEN, ZendeskEnv, serve
 
 T0 = datetime(2024, 12, 31, 9, 0, tzinfo=UTC)  # before the sandbox clock's "now"
 CUSTOMER = Actor(kind=ActorKind.CUSTOMER, id="ic-1", email="maria@example.com", name="Maria")

@@ -14,11 +14,11 @@ import httpx
 import pytest
 
 from connectors.base.retry import RetryPolicy, call_with_retries
-from connectors.base.sandbox import ManualClock
 from connectors.zendesk.sink import ZendeskSink
+from sandboxes.base import ManualClock
 from schemas.models import CommandAction, Contact, EntityType, SyncCommand
-from tests.connectors.zendesk.conftest import ZendeskEnv, serve
 from tests.connectors.zendesk.test_sink import AGENT, CUSTOMER, command, message, upsert
+from tests.sandboxes.zendesk.conftest import ZendeskEnv, serve
 
 #: the client gives up long before the sandbox answers a held write
 CLIENT_TIMEOUT_S = 0.5

@@ -25,13 +25,13 @@ from connectors.base.commands import (
     encode_list,
 )
 from connectors.base.fingerprints import fingerprint
-from connectors.base.sandbox import ManualClock
-from connectors.zendesk.sandbox import ZendeskSandboxConfig
-from connectors.zendesk.sandbox.actors import ZendeskAgent, api_token_auth, zendesk_http
 from connectors.zendesk.sink import ZendeskSink
+from sandboxes.base import ManualClock
+from sandboxes.zendesk import ZendeskSandboxConfig
+from sandboxes.zendesk.actors import ZendeskAgent, api_token_auth, zendesk_http
 from schemas.models import CaseStatus, CommandAction, EntityType, Priority, SyncCommand
-from tests.connectors.zendesk.conftest import TOKEN, ZendeskEnv
 from tests.connectors.zendesk.test_sink import CUSTOMER, case, command, message, upsert
+from tests.sandboxes.zendesk.conftest import TOKEN, ZendeskEnv
 
 ADMIN_EMAIL = ZendeskSandboxConfig().admin_email
 LEFT_OUT = "left out: changed on Zendesk to {now} after the sync decided (expected {expected})"
