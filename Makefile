@@ -7,6 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 .PHONY: install jars demo test lint typecheck unit soak clean
 
+# `.[dev]` includes the `sandbox` extra: `make demo` and `make test` run the sandboxes.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3
