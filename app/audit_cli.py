@@ -19,11 +19,11 @@ import click
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
-from app.errors import ConfigurationError
 from app.kafka_connection import bootstrap_servers
 from app.settings import Settings, get_settings
 from connectors.base.links import case_link_id, contact_link_id, is_link_id
 from schemas.codec import decode
+from schemas.errors import ConfigurationError
 from schemas.models import AuditRecord
 
 __all__ = ["audit", "read_trail", "resolve_reference"]

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from app.errors import DeskstreamError
+from schemas.errors import DeskstreamError
 
 __all__ = ["main"]
 

@@ -12,10 +12,10 @@ import asyncio
 import click
 import httpx
 
-from app.errors import ConfigurationError
 from app.settings import Settings, get_settings
 from connectors.intercom.client import IntercomClient
 from connectors.zendesk.client import ZendeskClient
+from schemas.errors import ConfigurationError
 from streams.config import SyncConfig, load_sync_config
 from streams.config_check import Finding, check_config
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.errors import SchemaError
 from schemas.codec import decode_as
+from schemas.errors import SchemaError
 from schemas.models import DeadLetter
 
 __all__ = ["UNREADABLE", "Unreadable", "read_letter", "unreadable_headers"]

@@ -31,13 +31,6 @@ from typing import Protocol
 
 from aiokafka.errors import KafkaError
 
-from app.errors import (
-    BrokerUnavailableError,
-    ConfigurationError,
-    IngestError,
-    PayloadTooLargeError,
-    UnknownConnectorError,
-)
 from app.metrics import Metrics
 from app.settings import Settings
 from app.webhook_watch import WebhookWatch
@@ -48,6 +41,13 @@ from connectors.base.ingest import (
     decode_headers,
 )
 from connectors.base.registry import build_ingest_connector
+from schemas.errors import (
+    BrokerUnavailableError,
+    ConfigurationError,
+    IngestError,
+    PayloadTooLargeError,
+    UnknownConnectorError,
+)
 from schemas.models import Platform, RawDelivery
 from schemas.text import safe_text
 

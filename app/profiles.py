@@ -20,8 +20,8 @@ import logging
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from app.errors import SchemaError
 from schemas.codec import decode
+from schemas.errors import SchemaError
 from schemas.models import Contact, Envelope
 
 __all__ = ["ProfileCache", "profile_key"]

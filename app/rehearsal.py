@@ -28,7 +28,6 @@ from aiohttp import web
 
 from app.audit_cli import read_trail
 from app.balancer import Balancer
-from app.errors import DeskstreamError
 from app.settings import Settings, load_settings
 from app.topic_admin import ensure_topics
 from app.topics import topic_specs
@@ -42,6 +41,7 @@ from sandboxes.intercom import IntercomSandbox, IntercomSandboxConfig
 from sandboxes.intercom.actors import intercom_http
 from sandboxes.zendesk import ZendeskSandbox, ZendeskSandboxConfig
 from sandboxes.zendesk.actors import api_token_auth, zendesk_http
+from schemas.errors import DeskstreamError
 from schemas.models import AuditRecord
 
 __all__ = ["SYNC_YAML", "LoggedRequest", "RequestLog", "SyncStack", "sync_stack"]

@@ -18,8 +18,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
-from app.errors import KafkaStackError
 from app.topics import TopicSpec
+from schemas.errors import KafkaStackError
 
 __all__ = ["Drift", "TopicReport", "ensure_topics", "existing_topics"]
 

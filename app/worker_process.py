@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from app.errors import DeskstreamError
+from schemas.errors import DeskstreamError
 
 __all__ = ["RunningWorker", "free_port", "run_worker"]
 

@@ -29,7 +29,6 @@ from datetime import UTC, datetime
 import httpx
 from pydantic import SecretStr
 
-from app.errors import RetriableAPIError
 from app.settings import ConnectorSettings
 from bench.figures import row
 from connectors.base.retry import RetryPolicy, call_with_retries
@@ -40,6 +39,7 @@ from connectors.zendesk.sink import ZendeskSink
 from sandboxes.base import ManualClock, run_sandboxes
 from sandboxes.intercom import AdminSeed, IntercomSandbox, IntercomSandboxConfig
 from sandboxes.zendesk import ZendeskSandbox, ZendeskSandboxConfig, basic_header
+from schemas.errors import RetriableAPIError
 from schemas.models import Actor, ActorKind, EntityRef, EntityType, Message, SyncCommand
 
 TOKEN = "bench-token"

@@ -50,7 +50,6 @@ from typing import Any, cast
 import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app.errors import DeskstreamError
 from app.kafka_connection import bootstrap_servers
 from app.kafka_local.stack import start_cluster
 from app.rehearsal import SyncStack, sync_stack
@@ -60,6 +59,7 @@ from sandboxes.base.traffic import PoliteTransport, TrafficStats
 from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 from sandboxes.zendesk.actors import ZendeskAgent
 from schemas.codec import decode
+from schemas.errors import DeskstreamError
 from schemas.models import AuditRecord, Envelope
 
 TARGET_PIPELINE_PER_S = 5000.0

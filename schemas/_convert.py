@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from app.errors import SchemaError
+from schemas.errors import SchemaError
 from schemas.models import AvroRecord
 from schemas.registry import SchemaEntry
 

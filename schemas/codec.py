@@ -14,7 +14,7 @@ so any Avro library decodes a message from the published ``.avsc`` files alone.
 The functions use the shipped schemas (``schemas.registry.get_registry()``); ``AvroCodec`` takes
 a registry of its own (tests, tools that read another schemas folder).
 
-Every failure is an ``app.errors.SchemaError`` whose message names the problem (too short, bad
+Every failure is an ``schemas.errors.SchemaError`` whose message names the problem (too short, bad
 magic, unknown fingerprint, corrupt body, which field does not fit); the fastavro exception, if
 any, is chained as ``__cause__`` and never escapes.
 
@@ -37,8 +37,8 @@ from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import validate
 from pydantic import ValidationError
 
-from app.errors import SchemaError
 from schemas._convert import to_datum_for, to_model_for
+from schemas.errors import SchemaError
 from schemas.models import AvroRecord, TopLevelModel
 from schemas.registry import SchemaEntry, SchemaRegistry, get_registry
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from app.errors import SchemaError
+from schemas.errors import SchemaError
 
 __all__ = ["full_problems", "load_named_types", "reader_problems"]
 

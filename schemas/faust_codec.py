@@ -11,8 +11,8 @@ from typing import Any
 
 from faust.serializers import codecs
 
-from app.errors import SchemaError
 from schemas.codec import decode, encode
+from schemas.errors import SchemaError
 from schemas.models import AvroRecord
 
 __all__ = ["CODEC_NAME", "DeskstreamAvroCodec", "register_faust_codec"]

@@ -25,7 +25,7 @@ from typing import Any
 
 from fastavro.schema import load_schema, to_parsing_canonical_form
 
-from app.errors import SchemaError
+from schemas.errors import SchemaError
 from schemas.models import TOP_LEVEL_MODELS, AvroRecord
 
 __all__ = [

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from app.errors import ConfigurationError
+from schemas.errors import ConfigurationError
 from schemas.models import CaseStatus, Priority
 
 __all__ = [

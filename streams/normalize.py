@@ -25,9 +25,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from app.errors import SchemaError, SkippableRecordError
 from connectors.base.normalize import Normaliser
 from schemas.codec import encode
+from schemas.errors import SchemaError, SkippableRecordError
 from schemas.models import Envelope, QuarantineRecord, RawDelivery
 from schemas.text import safe_record, safe_text
 

@@ -30,7 +30,6 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import for_code
 
-from app.errors import KafkaStackError
 from app.kafka_local import (
     ClusterInfo,
     cluster_status,
@@ -43,6 +42,7 @@ from app.kafka_local.jars import locked
 from app.kafka_local.probe import describe_cluster
 from app.kafka_local.procs import is_alive
 from app.settings import Settings, load_settings
+from schemas.errors import KafkaStackError
 
 __all__ = [
     "CLUSTER3_PORT_BASE",

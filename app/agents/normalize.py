@@ -20,13 +20,13 @@ import faust
 from app.agents.acks import ack_when_delivered
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
-from app.errors import SchemaError
 from app.metrics import Metrics
 from app.settings import Settings
 from app.topics import max_message_bytes
 from connectors.base.normalize import Normaliser
 from connectors.base.registry import build_normaliser
 from schemas.codec import decode_as
+from schemas.errors import SchemaError
 from schemas.models import Platform, QuarantineRecord, RawDelivery
 from streams.normalize import (
     EncodedOutcome,

@@ -31,7 +31,6 @@ from app.agents.lanes import Lanes
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
 from app.dead_letters import unreadable_headers
-from app.errors import APIError, DeskstreamError, FatalAPIError, RetriableAPIError, SchemaError
 from app.metrics import Metrics
 from app.settings import Settings
 from app.webhook_watch import WebhookWatch
@@ -40,6 +39,7 @@ from connectors.base.registry import build_sink
 from connectors.base.retry import RetryPolicy, call_with_retries
 from connectors.base.sink import Sink, SinkResult
 from schemas.codec import decode_as
+from schemas.errors import APIError, DeskstreamError, FatalAPIError, RetriableAPIError, SchemaError
 from schemas.models import AuditRecord, DeadLetter, SyncCommand, WriteResult
 from streams.outcomes import failure, success
 

@@ -18,11 +18,11 @@ import faust
 from app.agents.acks import ack_when_delivered, acked_below, hold
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
-from app.errors import SchemaError
 from app.metrics import Metrics
 from app.profiles import ProfileCache, profile_key
 from connectors.base.links import contact_link_id
 from schemas.codec import decode
+from schemas.errors import SchemaError
 from schemas.models import (
     ActorKind,
     AuditRecord,

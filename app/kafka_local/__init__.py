@@ -3,7 +3,7 @@
 Command line: ``deskstream kafka fetch | up [--brokers 1|3] | down [--purge] | status``.
 
 Python API (all take the validated :class:`app.settings.Settings`; every failure is an
-:class:`app.errors.KafkaStackError` whose message says what to do next)::
+:class:`schemas.errors.KafkaStackError` whose message says what to do next)::
 
     ensure_jars(settings, progress=...) -> Path
         The libs folder for settings.kafka_version, fetched with Maven once.

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from app.errors import KafkaStackError
 from app.kafka_local.layout import uses_log4j2
 from app.settings import Settings
+from schemas.errors import KafkaStackError
 
 __all__ = ["POM_PATH", "Progress", "ensure_jars", "jars_ready", "libs_dir", "locked"]
 

@@ -26,8 +26,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import KafkaStackError
 from app.settings import Settings
+from schemas.errors import KafkaStackError
 
 __all__ = [
     "ClusterLayout",

@@ -9,7 +9,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.errors import KafkaStackError
 from app.kafka_local.jars import Progress
 from app.kafka_local.layout import (
     ClusterLayout,
@@ -32,6 +31,7 @@ from app.kafka_local.procs import (
     tail,
 )
 from app.kafka_local.storage import read_properties
+from schemas.errors import KafkaStackError
 
 __all__ = [
     "check_ports",

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import KafkaStackError
+from schemas.errors import KafkaStackError
 
 __all__ = [
     "PidState",

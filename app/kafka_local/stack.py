@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.errors import KafkaStackError
 from app.kafka_local.jars import Progress, ensure_jars, locked
 from app.kafka_local.layout import SUPPORTED_SIZES, ClusterLayout, NodeSpec, cluster_layout
 from app.kafka_local.nodes import (
@@ -40,6 +39,7 @@ from app.kafka_local.procs import (
 )
 from app.kafka_local.storage import check_storage, format_storage, read_properties
 from app.settings import Settings
+from schemas.errors import KafkaStackError
 
 __all__ = [
     "ClusterInfo",

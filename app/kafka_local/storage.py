@@ -13,8 +13,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.errors import KafkaStackError
 from app.kafka_local.layout import ClusterLayout, NodeSpec, java_command, new_cluster_id
+from schemas.errors import KafkaStackError
 
 __all__ = ["NodeStorage", "check_storage", "format_storage", "node_storage", "read_properties"]
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from faust import web
 
-from app.errors import KafkaStackError
 from app.kafka_connection import bootstrap_servers
 from app.topic_admin import existing_topics
+from schemas.errors import KafkaStackError
 
 if TYPE_CHECKING:
     from app.faust_app import Deskstream

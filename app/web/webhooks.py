@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, cast
 import aiohttp.web
 from faust import web
 
-from app.errors import IngestError
 from app.ingest import WebhookIngest
+from schemas.errors import IngestError
 from schemas.models import RawDelivery
 
 if TYPE_CHECKING:

@@ -35,8 +35,8 @@ from typing import Any
 
 import httpx
 
-from app.errors import RateLimitedError, RetriableAPIError
 from connectors.base.ratelimit import RateBudget, RateHeaders
+from schemas.errors import RateLimitedError, RetriableAPIError
 
 __all__ = [
     "AmbiguousAPIError",

@@ -31,7 +31,7 @@ from typing import ClassVar
 
 from pydantic import SecretStr
 
-from app.errors import ConfigurationError, SignatureError
+from schemas.errors import ConfigurationError, SignatureError
 from schemas.text import is_safe_text, safe_text
 
 __all__ = [

@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from app.errors import SkippableRecordError
-from app.settings import ConnectorSettings
+from connectors.base.settings import ConnectorSettings
+from schemas.errors import SkippableRecordError
 from schemas.models import Envelope, RawDelivery
 
 __all__ = [

@@ -14,11 +14,11 @@ import importlib
 from datetime import timedelta
 from typing import Any
 
-from app.errors import ConfigurationError
-from app.settings import ConnectorSettings
 from connectors.base.ingest import IngestConnector
 from connectors.base.normalize import Normaliser
+from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink
+from schemas.errors import ConfigurationError
 
 __all__ = ["build_ingest_connector", "build_normaliser", "build_sink", "sink_platforms"]
 

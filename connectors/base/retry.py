@@ -18,7 +18,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from app.errors import RateLimitedError, RetriableAPIError
+from schemas.errors import RateLimitedError, RetriableAPIError
 
 __all__ = ["RetryPolicy", "call_with_retries"]
 

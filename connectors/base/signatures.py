@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 from datetime import datetime, timedelta
 
-from app.errors import SignatureError
+from schemas.errors import SignatureError
 
 __all__ = ["MAX_AHEAD", "check_fresh", "check_fresh_unix", "require_equal"]
 

@@ -8,10 +8,10 @@ import re
 from datetime import timedelta
 from typing import ClassVar
 
-from app.errors import SignatureError, SkippableRecordError
 from connectors.base.ingest import IngestConnector, WebhookRequest
 from connectors.base.normalize import parse_json
 from connectors.base.signatures import check_fresh_unix, require_equal
+from schemas.errors import SignatureError, SkippableRecordError
 
 __all__ = ["SIGNATURE_HEADER", "TIMESTAMP_HEADER", "GenericIngest", "sign"]
 

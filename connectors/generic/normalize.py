@@ -6,9 +6,9 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from app.errors import SkippableRecordError
 from connectors.base.normalize import Normaliser, event_id, parse_json, validation_problems
 from connectors.generic.models import GenericEvent
+from schemas.errors import SkippableRecordError
 from schemas.models import (
     AvroRecord,
     Case,

@@ -24,16 +24,16 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
-from app.errors import (
+from connectors.base.http import ApiClient, redact, retry_after_seconds
+from connectors.base.ratelimit import RateBudget, RateHeaders
+from connectors.base.settings import ConnectorSettings
+from connectors.intercom import models as ic
+from schemas.errors import (
     ConfigurationError,
     FatalAPIError,
     RateLimitedError,
     RetriableAPIError,
 )
-from app.settings import ConnectorSettings
-from connectors.base.http import ApiClient, redact, retry_after_seconds
-from connectors.base.ratelimit import RateBudget, RateHeaders
-from connectors.intercom import models as ic
 
 __all__ = [
     "API_VERSION",

@@ -18,10 +18,10 @@ import hashlib
 import hmac
 from typing import Any, ClassVar, NamedTuple
 
-from app.errors import SkippableRecordError
 from connectors.base.ingest import IngestConnector, WebhookRequest
 from connectors.base.normalize import parse_json
 from connectors.base.signatures import require_equal
+from schemas.errors import SkippableRecordError
 
 __all__ = ["SIGNATURE_HEADER", "IntercomIngest", "sign"]
 

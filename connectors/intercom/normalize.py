@@ -28,11 +28,11 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from app.errors import SkippableRecordError
-from app.settings import ConnectorSettings
 from connectors.base.links import case_link_id, contact_link_id
 from connectors.base.normalize import Normaliser, event_id, parse_json, validation_problems
+from connectors.base.settings import ConnectorSettings
 from connectors.intercom import models as ic
+from schemas.errors import SkippableRecordError
 from schemas.models import (
     Actor,
     ActorKind,

@@ -59,8 +59,6 @@ from typing import ClassVar, Literal, TypeVar
 
 import httpx
 
-from app.errors import ConfigurationError, FatalAPIError, RateLimitedError, RetriableAPIError
-from app.settings import ConnectorSettings
 from connectors.base.commands import (
     CREATED_MESSAGE,
     CREATED_VERSION,
@@ -74,9 +72,11 @@ from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
 from connectors.base.http import counting
 from connectors.base.links import normalise_email
 from connectors.base.ratelimit import RateBudget
+from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink, SinkResult
 from connectors.intercom import models as ic
 from connectors.intercom.client import ConflictError, IntercomClient
+from schemas.errors import ConfigurationError, FatalAPIError, RateLimitedError, RetriableAPIError
 from schemas.models import (
     AvroRecord,
     Case,

@@ -31,10 +31,9 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from app.errors import ConfigurationError, FatalAPIError, RateLimitedError, RetriableAPIError
-from app.settings import ConnectorSettings
 from connectors.base.http import ApiClient, current_count, redact, retry_after_seconds
 from connectors.base.ratelimit import RateBudget, RateHeaders
+from connectors.base.settings import ConnectorSettings
 from connectors.zendesk.models import (
     Comment,
     Identity,
@@ -44,6 +43,7 @@ from connectors.zendesk.models import (
     Upload,
     User,
 )
+from schemas.errors import ConfigurationError, FatalAPIError, RateLimitedError, RetriableAPIError
 
 __all__ = [
     "DEFAULT_RATE_LIMIT_PER_MINUTE",

@@ -9,10 +9,10 @@ customer racing each other (two conversations escalated at once) end as one user
 
 from __future__ import annotations
 
-from app.errors import FatalAPIError
 from connectors.base.links import normalise_email
 from connectors.zendesk.client import ZendeskClient
 from connectors.zendesk.models import User, contact_emails, user_payload
+from schemas.errors import FatalAPIError
 from schemas.models import Case, Contact
 
 __all__ = ["ZendeskIdentity"]

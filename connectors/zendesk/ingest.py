@@ -21,10 +21,10 @@ import hmac
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from app.errors import SignatureError, SkippableRecordError
 from connectors.base.ingest import IngestConnector, WebhookRequest
 from connectors.base.normalize import parse_json
 from connectors.base.signatures import check_fresh, require_equal
+from schemas.errors import SignatureError, SkippableRecordError
 
 __all__ = ["SIGNATURE_HEADER", "SIGNATURE_WINDOW", "TIMESTAMP_HEADER", "ZendeskIngest", "sign"]
 

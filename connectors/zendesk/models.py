@@ -22,9 +22,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from app.errors import FatalAPIError
 from connectors.base.commands import attribution, decode_list, encode_list
 from connectors.base.links import normalise_email
+from schemas.errors import FatalAPIError
 from schemas.models import CaseStatus, Contact, CustomValue, Message, Priority
 
 __all__ = [

@@ -52,8 +52,6 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from app.errors import SkippableRecordError
-from app.settings import ConnectorSettings
 from connectors.base.links import case_link_id, contact_link_id, is_link_id
 from connectors.base.normalize import (
     Normaliser,
@@ -61,6 +59,7 @@ from connectors.base.normalize import (
     event_id,
     validation_problems,
 )
+from connectors.base.settings import ConnectorSettings
 from connectors.zendesk.models import (
     CANONICAL_PRIORITY,
     CANONICAL_STATUS,
@@ -71,6 +70,7 @@ from connectors.zendesk.models import (
     canonical_custom_value,
     parse_time,
 )
+from schemas.errors import SkippableRecordError
 from schemas.models import (
     Actor,
     ActorKind,

@@ -75,8 +75,6 @@ from typing import Any, ClassVar, TypeVar
 
 import httpx
 
-from app.errors import ConfigurationError, FatalAPIError, RateLimitedError, RetriableAPIError
-from app.settings import ConnectorSettings
 from connectors.base.commands import (
     CREATED_MESSAGE,
     OPTION_EXPECT_PREFIX,
@@ -91,6 +89,7 @@ from connectors.base.commands import (
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
 from connectors.base.http import counting
 from connectors.base.ratelimit import RateBudget
+from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink, SinkResult
 from connectors.zendesk.client import UpdateConflictError, ZendeskClient
 from connectors.zendesk.identity import ZendeskIdentity
@@ -108,6 +107,7 @@ from connectors.zendesk.models import (
     user_payload,
     zendesk_time,
 )
+from schemas.errors import ConfigurationError, FatalAPIError, RateLimitedError, RetriableAPIError
 from schemas.models import (
     ActorKind,
     AvroRecord,

@@ -12,7 +12,7 @@ events already seen next to new ones: the ingest must read every event, never ``
 This module is pure: it takes the parsed JSON of a payload whose ``X-API-Key`` has already
 been checked and returns one :class:`SunshineEvent` per element, in the order sent. A payload
 that is not the v2 envelope, or an event without its four fields, raises
-:class:`~app.errors.SkippableRecordError` (quarantine the delivery with the reason; a valid
+:class:`~schemas.errors.SkippableRecordError` (quarantine the delivery with the reason; a valid
 sibling is not silently dropped by reading half a payload).
 """
 
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from app.errors import SkippableRecordError
+from schemas.errors import SkippableRecordError
 
 __all__ = ["SunshineEvent", "split_events"]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from app.errors import FatalAPIError, RetriableAPIError
 from connectors.base.http import redact
+from schemas.errors import FatalAPIError, RetriableAPIError
 
 __all__ = ["call_json"]
 

@@ -12,8 +12,8 @@
 Each actor works on an injected :class:`httpx.AsyncClient` that already carries the base URL
 and the token (:func:`intercom_http` builds one). Retrying is not the actors' job: the
 traffic engine gives the client a polite transport. Whatever still fails is raised as
-:class:`~app.errors.RetriableAPIError` (429, 5xx, transport) or
-:class:`~app.errors.FatalAPIError` (other 4xx), with a redacted message; no httpx exception
+:class:`~schemas.errors.RetriableAPIError` (429, 5xx, transport) or
+:class:`~schemas.errors.FatalAPIError` (other 4xx), with a redacted message; no httpx exception
 leaves this module.
 """
 
@@ -26,8 +26,8 @@ from typing import Any
 
 import httpx
 
-from app.errors import FatalAPIError
 from sandboxes.base.people import call_json
+from schemas.errors import FatalAPIError
 
 __all__ = [
     "INTERCOM_VERSION",

@@ -8,8 +8,8 @@ An expired session (401 ``INVALID_SESSION_ID``) signs in again once and repeats 
 
 The injected :class:`httpx.AsyncClient` carries only the instance URL
 (:func:`salesforce_http`); the access token is the actor's own. Failures surface as
-:class:`~app.errors.RetriableAPIError` (5xx, ``REQUEST_LIMIT_EXCEEDED``, transport) or
-:class:`~app.errors.FatalAPIError` with redacted messages.
+:class:`~schemas.errors.RetriableAPIError` (5xx, ``REQUEST_LIMIT_EXCEEDED``, transport) or
+:class:`~schemas.errors.FatalAPIError` with redacted messages.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from app.errors import FatalAPIError, RetriableAPIError
 from connectors.base.http import redact
+from schemas.errors import FatalAPIError, RetriableAPIError
 
 __all__ = ["SalesforceConsoleUser", "salesforce_http"]
 

@@ -13,8 +13,8 @@
   email reply is.
 
 The injected :class:`httpx.AsyncClient` carries base URL and credential
-(:func:`zendesk_http`). Failures surface as :class:`~app.errors.RetriableAPIError` (429, 5xx,
-transport) or :class:`~app.errors.FatalAPIError` (other 4xx) with redacted messages.
+(:func:`zendesk_http`). Failures surface as :class:`~schemas.errors.RetriableAPIError` (429, 5xx,
+transport) or :class:`~schemas.errors.FatalAPIError` (other 4xx) with redacted messages.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
-from app.errors import FatalAPIError
 from sandboxes.base.people import call_json
+from schemas.errors import FatalAPIError
 
 __all__ = [
     "ZendeskAgent",

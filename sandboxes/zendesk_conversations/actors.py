@@ -16,8 +16,8 @@
 
 Clients: :func:`sunshine_http` (app key, basic auth) for the public API and
 :func:`widget_http` (no credential) for the sandbox's widget and agent-workspace endpoints.
-Failures surface as :class:`~app.errors.RetriableAPIError` or
-:class:`~app.errors.FatalAPIError` with redacted messages.
+Failures surface as :class:`~schemas.errors.RetriableAPIError` or
+:class:`~schemas.errors.FatalAPIError` with redacted messages.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from typing import Any
 
 import httpx
 
-from app.errors import FatalAPIError
 from sandboxes.base.people import call_json
+from schemas.errors import FatalAPIError
 
 __all__ = [
     "AGENT_WORKSPACE",

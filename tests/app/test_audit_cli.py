@@ -5,9 +5,9 @@ import re
 import pytest
 
 from app.audit_cli import resolve_reference
-from app.errors import ConfigurationError
 from app.settings import Settings, load_settings
 from connectors.base.links import case_link_id, contact_link_id
+from schemas.errors import ConfigurationError
 
 
 @pytest.fixture

@@ -10,17 +10,17 @@ import pytest
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
-from app.errors import (
+from app.ingest import WebhookIngest, read_limited
+from app.metrics import Metrics
+from app.settings import Settings, load_settings
+from app.webhook_watch import WebhookWatch
+from schemas.errors import (
     BrokerUnavailableError,
     IngestError,
     PayloadTooLargeError,
     SignatureError,
     UnknownConnectorError,
 )
-from app.ingest import WebhookIngest, read_limited
-from app.metrics import Metrics
-from app.settings import Settings, load_settings
-from app.webhook_watch import WebhookWatch
 from schemas.models import Platform, RawDelivery
 from tests.factories import NOW, body_of, case_event, signed_headers
 

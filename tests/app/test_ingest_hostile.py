@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from app.errors import IngestError
 from app.ingest import WebhookIngest
 from app.metrics import Metrics
 from app.settings import Settings, load_settings
@@ -24,6 +23,7 @@ from connectors.base.ingest import REPAIRED_HEADER
 from connectors.intercom.ingest import sign as intercom_sign
 from connectors.zendesk.ingest import sign as zendesk_sign
 from schemas.codec import encode
+from schemas.errors import IngestError
 from schemas.models import RawDelivery
 from tests.factories import NOW, body_of, case_event, signed_headers
 

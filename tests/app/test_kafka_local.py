@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from app.errors import KafkaStackError
 from app.kafka_local import (
     cluster_layout,
     cluster_status,
@@ -38,6 +37,7 @@ from app.kafka_local.layout import (
 from app.kafka_local.procs import is_alive
 from app.kafka_local.storage import check_storage
 from app.settings import get_settings, load_settings
+from schemas.errors import KafkaStackError
 from tests.app.kafka_local_support import (
     FakeBroker,
     fake_format,

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import KafkaStackError
 from app.kafka_local import cluster_layout, cluster_status, kill_node, start_cluster, stop_cluster
 from app.kafka_local.layout import NodeSpec, render_server_properties
 from app.kafka_local.nodes import check_ports
 from app.kafka_local.procs import PidState, check_pid_file, is_alive, port_in_use
+from schemas.errors import KafkaStackError
 from tests.app.kafka_local_support import (
     FakeBroker,
     fake_format,

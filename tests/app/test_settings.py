@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import ConfigurationError
 from app.settings import load_settings
+from schemas.errors import ConfigurationError
 
 
 def test_connectors_come_from_nested_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.dlq_cli import read_letters
-from app.errors import DeskstreamError
 from app.rehearsal import SyncStack
 from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 from sandboxes.zendesk.actors import ZendeskAgent
+from schemas.errors import DeskstreamError
 
 __all__ = ["Counts", "Milestone", "Workload"]
 

@@ -30,10 +30,10 @@ from typing import Any
 import httpx
 import pytest
 
-from app.errors import DeskstreamError, FatalAPIError
 from app.rehearsal import SYNC_YAML, SyncStack, sync_stack
 from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 from sandboxes.zendesk.actors import ZendeskAgent
+from schemas.errors import DeskstreamError, FatalAPIError
 from schemas.models import AuditRecord
 from tests.e2e.test_convergence_under_faults import FAULTS as BURST
 

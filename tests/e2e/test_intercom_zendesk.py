@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from app.errors import DeskstreamError
 from app.rehearsal import SyncStack
 from connectors.base.links import case_link_id
 from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 from sandboxes.zendesk.actors import ZendeskAgent, ZendeskRequester
+from schemas.errors import DeskstreamError
 
 pytestmark = pytest.mark.kafka
 

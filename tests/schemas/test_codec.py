@@ -14,7 +14,6 @@ from fastavro.schema import parse_schema, to_parsing_canonical_form
 from pydantic import ValidationError
 
 import schemas.codec
-from app.errors import SchemaError
 from schemas.codec import (
     HEADER_SIZE,
     MAGIC,
@@ -27,6 +26,7 @@ from schemas.codec import (
     fingerprint_of,
     message_name,
 )
+from schemas.errors import SchemaError
 from schemas.models import (
     TOP_LEVEL_MODELS,
     Actor,

@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from fastavro import schemaless_reader, schemaless_writer
 
-from app.errors import SchemaError
 from schemas._convert import to_datum_for, to_model_for
 from schemas.codec import HEADER_SIZE, MAGIC, AvroCodec, encode
 from schemas.compat import full_problems, load_named_types, reader_problems
+from schemas.errors import SchemaError
 from schemas.models import TOP_LEVEL_MODELS
 from schemas.registry import (
     RELEASED_DIR,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from faust.serializers import codecs
 
-from app.errors import SchemaError
 from schemas.codec import encode
+from schemas.errors import SchemaError
 from schemas.faust_codec import CODEC_NAME, DeskstreamAvroCodec, register_faust_codec
 from tests.schemas.examples import EXAMPLES
 

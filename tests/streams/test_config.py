@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from app.errors import ConfigurationError
+from schemas.errors import ConfigurationError
 from schemas.models import CaseStatus
 from streams.config import load_sync_config
 

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from app.errors import SkippableRecordError
-from app.settings import ConnectorSettings
 from connectors.base.normalize import Normaliser
+from connectors.base.settings import ConnectorSettings
 from connectors.generic.normalize import GenericNormaliser
+from schemas.errors import SkippableRecordError
 from schemas.models import Envelope, Platform, RawDelivery
 from streams.normalize import event_key, normalize_delivery
 from tests.factories import NOW, body_of, case_event

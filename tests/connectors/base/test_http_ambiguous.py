@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from app.errors import RetriableAPIError
 from connectors.base.http import AmbiguousAPIError, ApiClient
 from connectors.base.ratelimit import RateBudget, RateHeaders
 from sandboxes.base import ManualClock, run_sandboxes
+from schemas.errors import RetriableAPIError
 from tests.sandboxes.base.conftest import NotesSandbox
 
 

@@ -8,12 +8,12 @@ import contextlib
 import httpx
 import pytest
 
-from app.errors import FatalAPIError, RateLimitedError, RetriableAPIError
 from connectors.base.fingerprints import fingerprint, value_hash
 from connectors.base.http import ApiClient, redact, retry_after_seconds
 from connectors.base.links import case_link_id, contact_link_id, is_link_id
 from connectors.base.ratelimit import RateBudget, RateHeaders
 from connectors.base.retry import RetryPolicy, call_with_retries
+from schemas.errors import FatalAPIError, RateLimitedError, RetriableAPIError
 
 
 class _Clock:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import SkippableRecordError
 from connectors.base.normalize import MAX_JSON_DEPTH, MAX_NUMBER_DIGITS, parse_json
+from schemas.errors import SkippableRecordError
 
 
 def _nested(depth: int) -> bytes:

@@ -5,9 +5,9 @@ from datetime import timedelta
 import pytest
 from pydantic import SecretStr
 
-from app.errors import ConfigurationError, SignatureError
 from connectors.base.ingest import WebhookRequest
 from connectors.generic.ingest import SIGNATURE_HEADER, TIMESTAMP_HEADER, GenericIngest, sign
+from schemas.errors import ConfigurationError, SignatureError
 from tests.factories import NOW, body_of, case_event, signed_headers
 
 SECRET = "whsec-test"

@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from app.errors import SkippableRecordError
-from app.settings import ConnectorSettings
+from connectors.base.settings import ConnectorSettings
 from connectors.generic.normalize import GenericNormaliser
+from schemas.errors import SkippableRecordError
 from schemas.models import (
     Case,
     CaseStatus,

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from app.settings import ConnectorSettings
 from connectors.base.ingest import WebhookRequest
+from connectors.base.settings import ConnectorSettings
 from connectors.intercom.ingest import IntercomIngest
 from connectors.intercom.normalize import IntercomNormaliser
 from connectors.intercom.sink import IntercomSink

@@ -11,15 +11,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from app.errors import (
-    ConfigurationError,
-    FatalAPIError,
-    RateLimitedError,
-    RetriableAPIError,
-)
-from app.settings import ConnectorSettings
 from connectors.base.http import counting
 from connectors.base.ratelimit import RateBudget
+from connectors.base.settings import ConnectorSettings
 from connectors.intercom.client import (
     ConflictError,
     IntercomClient,
@@ -30,6 +24,12 @@ from connectors.intercom.client import (
 )
 from connectors.intercom.models import Contact
 from sandboxes.base import ManualClock, run_sandboxes
+from schemas.errors import (
+    ConfigurationError,
+    FatalAPIError,
+    RateLimitedError,
+    RetriableAPIError,
+)
 from tests.sandboxes.intercom.conftest import TOKEN as SBX
 from tests.sandboxes.intercom.conftest import make_sandbox
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from app.errors import ConfigurationError, SignatureError
 from connectors.base.ingest import WebhookRequest
 from connectors.intercom.ingest import SIGNATURE_HEADER, IntercomIngest, sign
 from sandboxes.base import LoopbackReceiver, ManualClock, run_sandboxes
+from schemas.errors import ConfigurationError, SignatureError
 from tests.sandboxes.intercom.conftest import SECRET, IntercomEnv, make_sandbox
 
 RECEIVED = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)

@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import pytest
 
-from app.errors import SkippableRecordError
-from app.settings import ConnectorSettings
 from connectors.base.links import case_link_id, contact_link_id
 from connectors.base.normalize import event_id
+from connectors.base.settings import ConnectorSettings
 from connectors.intercom.normalize import IntercomNormaliser
 from sandboxes.base import LoopbackReceiver, ManualClock, run_sandboxes
 from sandboxes.intercom import AdminSeed
+from schemas.errors import SkippableRecordError
 from schemas.models import (
     ActorKind,
     Attachment,

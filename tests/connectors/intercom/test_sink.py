@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from app.errors import FatalAPIError, RetriableAPIError
 from connectors.base.commands import encode_list
 from connectors.base.fingerprints import fingerprint
 from connectors.intercom.sink import IntercomSink
 from sandboxes.base import ManualClock
+from schemas.errors import FatalAPIError, RetriableAPIError
 from schemas.models import ActorKind, Attachment, Case, CaseStatus, EntityType, Message
 from tests.connectors.intercom.sink_env import (
     AGENT,

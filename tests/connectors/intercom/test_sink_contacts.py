@@ -10,11 +10,11 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from app.errors import ConfigurationError, FatalAPIError
-from app.settings import ConnectorSettings
 from connectors.base.fingerprints import fingerprint
+from connectors.base.settings import ConnectorSettings
 from connectors.intercom.sink import IntercomSink
 from sandboxes.base import ManualClock
+from schemas.errors import ConfigurationError, FatalAPIError
 from schemas.models import ActorKind, Contact, EntityRef, EntityType, Message, SyncCommand
 from tests.connectors.intercom.sink_env import BOT, Connector, connector_env, settings_for
 from tests.sandboxes.intercom.conftest import TOKEN

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from app.settings import ConnectorSettings
 from connectors.base.commands import encode_list
+from connectors.base.settings import ConnectorSettings
 from connectors.intercom.sink import IntercomSink
 from schemas.models import (
     Actor,

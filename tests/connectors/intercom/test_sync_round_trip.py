@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from app.settings import ConnectorSettings
 from connectors.base.links import case_link_id
+from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import SinkResult
 from sandboxes.base import ManualClock
 from schemas.models import (

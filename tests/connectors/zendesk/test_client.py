@@ -13,17 +13,17 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from app.errors import (
+from connectors.base.ratelimit import RateBudget, RateHeaders
+from connectors.base.settings import ConnectorSettings
+from connectors.zendesk.client import UpdateConflictError, ZendeskClient, classify, rate_headers
+from sandboxes.zendesk import basic_header
+from schemas.errors import (
     APIError,
     ConfigurationError,
     FatalAPIError,
     RateLimitedError,
     RetriableAPIError,
 )
-from app.settings import ConnectorSettings
-from connectors.base.ratelimit import RateBudget, RateHeaders
-from connectors.zendesk.client import UpdateConflictError, ZendeskClient, classify, rate_headers
-from sandboxes.zendesk import basic_header
 
 BASE = "https://acme.zendesk.com"
 Handler = Callable[[httpx.Request], httpx.Response]

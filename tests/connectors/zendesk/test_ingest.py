@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import SecretStr
 
-from app.errors import ConfigurationError, SignatureError
-from app.settings import ConnectorSettings
 from connectors.base.ingest import WebhookRequest
 from connectors.base.registry import build_ingest_connector
+from connectors.base.settings import ConnectorSettings
 from connectors.zendesk.ingest import ZendeskIngest, sign
+from schemas.errors import ConfigurationError, SignatureError
 from tests.sandboxes.zendesk.conftest import SECRET, ZendeskEnv
 
 PUBLISHED_SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from app.errors import SkippableRecordError
-from app.settings import ConnectorSettings
 from connectors.base.links import case_link_id, contact_link_id
 from connectors.base.normalize import event_id
+from connectors.base.settings import ConnectorSettings
 from connectors.zendesk.normalize import ZendeskNormaliser
+from schemas.errors import SkippableRecordError
 from schemas.models import (
     ActorKind,
     Case,

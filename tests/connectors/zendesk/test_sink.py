@@ -15,18 +15,18 @@ from typing import Any
 import httpx
 import pytest
 
-from app.errors import FatalAPIError, RateLimitedError, RetriableAPIError
-from app.settings import ConnectorSettings
 from connectors.base.commands import attribution, encode_list
 from connectors.base.fingerprints import fingerprint
 from connectors.base.ingest import WebhookRequest
 from connectors.base.links import case_link_id
 from connectors.base.registry import build_ingest_connector, build_normaliser, build_sink
+from connectors.base.settings import ConnectorSettings
 from connectors.zendesk.ingest import ZendeskIngest
 from connectors.zendesk.normalize import ZendeskNormaliser
 from connectors.zendesk.sink import ZendeskSink
 from sandboxes.base import ManualClock
 from sandboxes.zendesk import basic_header
+from schemas.errors import FatalAPIError, RateLimitedError, RetriableAPIError
 from schemas.models import (
     Actor,
     ActorKind,

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 
-from app.errors import RetriableAPIError
 from connectors.base.commands import (
     OPTION_EXPECT_PREFIX,
     OPTION_TAGS_ADDED,
@@ -29,6 +28,7 @@ from connectors.zendesk.sink import ZendeskSink
 from sandboxes.base import ManualClock
 from sandboxes.zendesk import ZendeskSandboxConfig
 from sandboxes.zendesk.actors import ZendeskAgent, api_token_auth, zendesk_http
+from schemas.errors import RetriableAPIError
 from schemas.models import CaseStatus, CommandAction, EntityType, Priority, SyncCommand
 from tests.connectors.zendesk.test_sink import CUSTOMER, case, command, message, upsert
 from tests.sandboxes.zendesk.conftest import TOKEN, ZendeskEnv

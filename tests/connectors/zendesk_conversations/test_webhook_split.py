@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from app.errors import SkippableRecordError
 from connectors.zendesk_conversations.webhook import SunshineEvent, split_events
+from schemas.errors import SkippableRecordError
 
 
 def _event(event_id: str, kind: str, conversation: str) -> dict[str, Any]:

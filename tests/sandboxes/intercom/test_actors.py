@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
-from app.errors import FatalAPIError
 from sandboxes.intercom.actors import (
     IntercomAdmin,
     IntercomCustomer,
     find_human_admins,
     intercom_http,
 )
+from schemas.errors import FatalAPIError
 from tests.sandboxes.intercom.conftest import TOKEN, IntercomEnv
 
 BOT_ADMIN = "991267001"  # the token's own admin: the integration's identity

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.errors import FatalAPIError
 from sandboxes.salesforce.actors import SalesforceConsoleUser, salesforce_http
+from schemas.errors import FatalAPIError
 from tests.sandboxes.salesforce.conftest import SalesforceEnv
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from app.settings import ConnectorSettings
+from connectors.base.settings import ConnectorSettings
 from sandboxes.base import (
     LoopbackReceiver,
     ManualClock,

@@ -13,7 +13,6 @@ from typing import Any
 import httpx
 import pytest
 
-from app.errors import FatalAPIError
 from sandboxes.base import LoopbackReceiver, ManualClock
 from sandboxes.zendesk import OAuthTokenSpec, ZendeskSandboxConfig
 from sandboxes.zendesk.actors import (
@@ -23,6 +22,7 @@ from sandboxes.zendesk.actors import (
     oauth_auth,
     zendesk_http,
 )
+from schemas.errors import FatalAPIError
 from tests.sandboxes.zendesk.conftest import EMAIL, TOKEN, ZendeskEnv, serve
 
 ADMIN_EMAIL = ZendeskSandboxConfig().admin_email

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from app.errors import FatalAPIError
 from sandboxes.zendesk_conversations.actors import (
     SunshineAIAgent,
     SunshineEndUser,
@@ -17,6 +16,7 @@ from sandboxes.zendesk_conversations.actors import (
     sunshine_http,
     widget_http,
 )
+from schemas.errors import FatalAPIError
 from tests.sandboxes.zendesk_conversations.harness import Harness, WebhookReceiver
 
 

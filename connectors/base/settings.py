@@ -1,0 +1,124 @@
+"""One platform account's settings: what a connector needs (its webhook secrets, API token and
+base URL, service account, rate budget). ``app.settings.Settings`` holds one per connector id;
+it lives here, below ``app``, because connectors read it.
+
+Secrets come from the environment or from files (mounted Kubernetes/Docker secrets) read at
+use, so a rotation needs no restart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+
+from schemas.errors import ConfigurationError
+
+__all__ = ["ConnectorSettings", "Platform"]
+
+Platform = Literal["generic", "zendesk", "zendesk_conversations", "intercom", "salesforce"]
+
+
+def _read_secret(value: SecretStr | None, path: Path | None, what: str) -> SecretStr | None:
+    if path is None:
+        return value
+    try:
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot read the connector {what} file {path}: {exc.strerror}; "
+            f"mount the file or point the connector's {what}_file at it"
+        ) from exc
+
+
+#: path → ((mtime_ns, size, inode), secrets): a file is read again only once it changed
+_SECRET_FILES: dict[Path, tuple[tuple[int, int, int], tuple[SecretStr, ...]]] = {}
+
+
+def _read_secrets(path: Path, what: str) -> tuple[SecretStr, ...]:
+    """Every non-empty line of a secret file, newest first, re-read only when the file
+    changed (a stat per call, so each webhook sees a rotation without a restart)."""
+    try:
+        stat = path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        cached = _SECRET_FILES.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigurationError(
+            f"cannot read the connector {what} file {path}: {problem}; "
+            f"mount the file or point the connector's {what}_file at it"
+        ) from None
+    secrets = tuple(SecretStr(line.strip()) for line in lines if line.strip())
+    _SECRET_FILES[path] = (stamp, secrets)
+    return secrets
+
+
+class ConnectorSettings(BaseModel):
+    """One platform account: webhooks arrive at ``/webhooks/<id>``; API calls use its token.
+
+    Secrets come from the environment or, better in production, from files (mounted
+    Kubernetes/Docker secrets); a file is read at use, so a rotation needs no restart.
+
+    Rotating a webhook secret: put the new secret on the first line of ``secret_file`` and
+    keep the old one on the next (or in ``previous_secret_file``): both are accepted while the
+    platform switches over. Remove the old one afterwards. No restart either way.
+    """
+
+    platform: Platform
+    #: webhook signing secret (Zendesk signing secret, Intercom client secret, Sunshine API key)
+    secret: SecretStr | None = None
+    #: one secret per line, newest first; every line is accepted
+    secret_file: Path | None = None
+    #: the secret being rotated out, still accepted during the grace period
+    previous_secret: SecretStr | None = None
+    previous_secret_file: Path | None = None
+    #: how old a signature's timestamp may be (Zendesk, generic); the platform's default when
+    #: unset. Wide on purpose: a late retry must never be refused, and replays are caught by
+    #: event-id dedupe and the source-time clock (docs/architecture.md, "Webhook freshness")
+    signature_window_seconds: int | None = Field(default=None, ge=60, le=7 * 24 * 3600)
+    #: the platform's REST API, e.g. https://acme.zendesk.com or a sandbox URL
+    api_base_url: str | None = None
+    #: Zendesk: the agent email the API token belongs to
+    api_user: str | None = None
+    api_token: SecretStr | None = None
+    api_token_file: Path | None = None
+    #: Deskstream's own actor on the platform (Zendesk integration user id, Intercom bot admin
+    #: id): changes it made are echoes, never synced back (echo detection, layer one)
+    service_account_id: str | None = None
+    #: the plan's request budget per minute; the platform's default when unset
+    rate_limit_per_minute: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_source_per_secret(self) -> ConnectorSettings:
+        if self.secret is not None and self.secret_file is not None:
+            raise ValueError("set either secret or secret_file, not both")
+        if self.previous_secret is not None and self.previous_secret_file is not None:
+            raise ValueError("set either previous_secret or previous_secret_file, not both")
+        if self.api_token is not None and self.api_token_file is not None:
+            raise ValueError("set either api_token or api_token_file, not both")
+        return self
+
+    def signing_secret(self) -> SecretStr | None:
+        """The current webhook secret (the newest, when several are accepted)."""
+        secrets = self.signing_secrets()
+        return secrets[0] if secrets else None
+
+    def signing_secrets(self) -> tuple[SecretStr, ...]:
+        """Every webhook secret accepted now, newest first; files are re-read when they
+        change, so a rotation applies to the next delivery. Empty when none is set."""
+        current = _read_secrets(self.secret_file, "secret") if self.secret_file else ()
+        previous = (
+            _read_secrets(self.previous_secret_file, "previous_secret")
+            if self.previous_secret_file
+            else ()
+        )
+        given = (self.secret, *current, self.previous_secret, *previous)
+        return tuple(secret for secret in given if secret is not None)
+
+    def token(self) -> SecretStr | None:
+        """The API token, read from ``api_token_file`` at call time so rotations apply."""
+        return _read_secret(self.api_token, self.api_token_file, "api_token")
