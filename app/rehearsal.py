@@ -240,12 +240,19 @@ class SyncStack:
         """Give late webhooks, retries and echoes time to arrive before counting."""
         await asyncio.sleep(seconds)
 
+    async def sandbox_state(self, platform: str) -> dict[str, Any]:
+        """A sandbox's counters (``GET /_sandbox/state``): requests, injected faults, webhook
+        deliveries and what the platform's delivery limits dropped."""
+        client = self.ic if platform == "intercom" else self.zd_agent
+        state: dict[str, Any] = (await client.get(f"{ADMIN_PREFIX}/state")).json()
+        return state
+
     async def webhooks_pending(self) -> int:
         """Webhook deliveries both sandboxes still hold: queued, in flight, or waiting for a
-        retry or a (fault-injected) redelivery (``GET /_sandbox/state``)."""
+        retry or a (fault-injected) redelivery."""
         pending = 0
-        for client in (self.ic, self.zd_agent):
-            hooks = (await client.get(f"{ADMIN_PREFIX}/state")).json()["webhooks"]
+        for platform in ("intercom", "zendesk"):
+            hooks = (await self.sandbox_state(platform))["webhooks"]
             pending += int(hooks["pending"]) if hooks else 0
         return pending
 

@@ -78,6 +78,9 @@ class ConversationService:
 
     def __init__(self, state: IntercomState) -> None:
         self.state = state
+        #: no snooze ends before this (None: none is set); ``wake_due`` runs before every
+        #: request, so it must not scan every conversation when nothing can be due
+        self._next_wake: int | None = None
 
     def get(self, conversation_id: str) -> Conversation:
         conversation = self.state.conversations.get(conversation_id)
@@ -272,6 +275,7 @@ class ConversationService:
                     "snoozed_until must be in the future", field="snoozed_until"
                 )
             conversation.state, conversation.snoozed_until = "snoozed", until
+            self._next_wake = until if self._next_wake is None else min(self._next_wake, until)
             part = self._add_part(conversation, "snoozed", admin.author())
             topic = "conversation.admin.snoozed"
         elif message_type == "assignment":
@@ -322,15 +326,22 @@ class ConversationService:
         you want the conversation to reopen", ``snooze_conversation_request``); a
         notification of ``topic`` for each only when one is configured (module docstring)."""
         now = self.state.now()
+        if self._next_wake is None or self._next_wake > now:
+            return []
         events: list[Event] = []
+        later: list[int] = []
         for conversation in self.state.conversations.values():
             until = conversation.snoozed_until
-            if conversation.state != "snoozed" or until is None or until > now:
+            if conversation.state != "snoozed" or until is None:
+                continue
+            if until > now:
+                later.append(until)
                 continue
             conversation.state, conversation.snoozed_until = "open", None
             conversation.updated_at = max(conversation.updated_at, until)
             if topic is not None:
                 events.append(self._event(topic, conversation, []))
+        self._next_wake = min(later, default=None)
         return events
 
     def set_priority(self, conversation_id: str, body: dict[str, Any]) -> list[Event]:

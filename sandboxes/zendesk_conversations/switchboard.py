@@ -175,6 +175,41 @@ def _forbidden() -> SunshineAPIError:
     return SunshineAPIError(403, "forbidden", "Forbidden")
 
 
+def _resolved_target(
+    state: SunshineState,
+    action: str,
+    conversation: Conversation,
+    reference: str,
+    metadata: dict[str, Any] | None,
+    caller_integration_id: str | None,
+    *,
+    refuse_active: str | None = None,
+) -> SwitchboardIntegration:
+    """The integration ``reference`` names for ``action``; a refusal is announced as the
+    action's failure webhook. ``refuse_active``: the active integration is refused, so."""
+    switchboard = state.switchboard
+    _require_enabled(switchboard)
+    caller = _caller(state, caller_integration_id)
+    try:
+        target = _target(switchboard, conversation, reference, caller)
+        if refuse_active is not None and target.id == conversation.active_id:
+            raise _invalid(_INVALID_TARGET, refuse_active)
+    except _Refusal as refusal:
+        raise _failed(state, action, conversation, refusal, metadata) from None
+    return target
+
+
+def _require_caller(
+    state: SunshineState, caller_integration_id: str | None, holder_id: str | None
+) -> None:
+    """An identified integration may act only as the one the action belongs to (403)."""
+    if caller_integration_id is None:
+        return
+    caller = _caller(state, caller_integration_id)
+    if caller is None or caller.id != holder_id:
+        raise _forbidden()
+
+
 def pass_control(
     state: SunshineState,
     conversation: Conversation,
@@ -184,13 +219,9 @@ def pass_control(
     reason: str | None = None,
     caller_integration_id: str | None = None,
 ) -> list[Event]:
-    switchboard = state.switchboard
-    _require_enabled(switchboard)
-    caller = _caller(state, caller_integration_id)
-    try:
-        target = _target(switchboard, conversation, reference, caller)
-    except _Refusal as refusal:
-        raise _failed(state, "passControl", conversation, refusal, metadata) from None
+    target = _resolved_target(
+        state, "passControl", conversation, reference, metadata, caller_integration_id
+    )
     if conversation.active_id == target.id and conversation.pending_id is None:
         return []  # already there: a duplicate, disregarded with its metadata
     conversation.active_id = target.id
@@ -207,18 +238,16 @@ def offer_control(
     metadata: dict[str, Any] | None,
     caller_integration_id: str | None = None,
 ) -> list[Event]:
-    switchboard = state.switchboard
-    _require_enabled(switchboard)
-    caller = _caller(state, caller_integration_id)
-    try:
-        target = _target(switchboard, conversation, reference, caller)
-        if target.id == conversation.active_id:
-            # Worded as the spec's offerControl:failure example.
-            raise _invalid(
-                _INVALID_TARGET, "Cannot offer control to the active switchboard integration."
-            )
-    except _Refusal as refusal:
-        raise _failed(state, "offerControl", conversation, refusal, metadata) from None
+    target = _resolved_target(
+        state,
+        "offerControl",
+        conversation,
+        reference,
+        metadata,
+        caller_integration_id,
+        # Worded as the spec's offerControl:failure example.
+        refuse_active="Cannot offer control to the active switchboard integration.",
+    )
     conversation.pending_id = target.id  # a new offer replaces any previous one
     payload = _payload(state, conversation, metadata)
     return [state.event("switchboard:offerControl", payload, conversation)]
@@ -236,10 +265,7 @@ def accept_control(
         # Worded as the spec's acceptControl:failure example.
         refusal = _invalid(_INVALID_ACTION, "There is no pendingSwitchboardIntegration")
         raise _failed(state, "acceptControl", conversation, refusal, metadata)
-    if caller_integration_id is not None:
-        caller = _caller(state, caller_integration_id)
-        if caller is None or caller.id != conversation.pending_id:
-            raise _forbidden()
+    _require_caller(state, caller_integration_id, conversation.pending_id)
     conversation.active_id = conversation.pending_id
     conversation.pending_id = None
     payload = _payload(state, conversation, metadata)
@@ -255,10 +281,7 @@ def release_control(
     caller_integration_id: str | None = None,
 ) -> list[Event]:
     _require_enabled(state.switchboard)
-    if caller_integration_id is not None:
-        caller = _caller(state, caller_integration_id)
-        if caller is None or caller.id != conversation.active_id:
-            raise _forbidden()
+    _require_caller(state, caller_integration_id, conversation.active_id)
     if conversation.active_id is None and conversation.pending_id is None:
         return []  # already released: nothing changes, nothing to announce
     conversation.active_id = None

@@ -33,9 +33,8 @@ pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.timeout(600 + 
 
 
 async def _faults(stack: SyncStack, platform: str) -> dict[str, Any]:
-    """What a sandbox's fault injection did (``GET /_sandbox/state``)."""
-    client = stack.ic if platform == "intercom" else stack.zd_agent
-    faults: dict[str, Any] = (await client.get(f"{ADMIN_PREFIX}/state")).json()["faults"]
+    """What a sandbox's fault injection did."""
+    faults: dict[str, Any] = (await stack.sandbox_state(platform))["faults"]
     return faults
 
 

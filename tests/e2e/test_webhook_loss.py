@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from app.rehearsal import SyncStack, sync_stack
-from sandboxes.base.faults import ADMIN_PREFIX, FaultProfile
+from sandboxes.base.faults import FaultProfile
 from sandboxes.intercom.actors import IntercomCustomer
 from sandboxes.zendesk.actors import ZendeskAgent
 from tests.cluster.workload import Workload
@@ -48,8 +48,7 @@ BACK = re.compile(r"connector intercom \(intercom\) is sending webhooks again")
 
 
 async def _hooks(stack: SyncStack, platform: str) -> dict[str, Any]:
-    client = stack.ic if platform == "intercom" else stack.zd_agent
-    hooks: dict[str, Any] = (await client.get(f"{ADMIN_PREFIX}/state")).json()["webhooks"]
+    hooks: dict[str, Any] = (await stack.sandbox_state(platform))["webhooks"]
     return hooks
 
 
