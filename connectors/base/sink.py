@@ -29,18 +29,34 @@ then not write a second copy. The contract between the sink runner and every sin
 - What the check cannot see is each sink's stated residual window (its module docstring):
   a duplicate only when the earlier copy has left the lookback, a lost message only when a
   different message with the very same body lies within it.
+
+What every sink shares lives in this base, once: ``execute`` counts the command's API calls
+(``connectors.base.http.counting``: only this task's, since lanes run commands of several
+partitions at once on one client) into ``SinkResult.api_calls``, remembers the commands that
+may have landed (``may_have_run``) and logs the outcome; ``budget`` is the platform client's
+``RateBudget``, to which the sink runner gives this worker's share of the commands partitions,
+so every platform's budget takes its share the same way. A platform implements ``write``.
 """
 
 from __future__ import annotations
 
 import abc
-from dataclasses import dataclass, field
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
+from connectors.base.http import ApiClient, counting
 from connectors.base.ratelimit import RateBudget
+from schemas.errors import RateLimitedError, RetriableAPIError
 from schemas.models import SyncCommand
 
-__all__ = ["Sink", "SinkResult"]
+__all__ = ["UNCERTAIN_REMEMBERED", "Sink", "SinkResult"]
+
+logger = logging.getLogger(__name__)
+
+#: commands a sink remembers as "an attempt here may have landed" (oldest forgotten first)
+UNCERTAIN_REMEMBERED = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,18 +78,61 @@ class SinkResult:
 
 
 class Sink(abc.ABC):
+    """One platform's writes. Subclasses hand the base their ``client`` (the ``ApiClient``
+    every call goes through) and implement ``write``; they ask ``may_have_run`` before a
+    write that is not idempotent by itself."""
+
     platform: ClassVar[str]
 
-    @abc.abstractmethod
+    def __init__(self, *, connector_id: str, client: ApiClient) -> None:
+        self.connector_id = connector_id
+        self.client = client
+        #: commands whose attempt in this process failed without a clear answer, bounded
+        self._uncertain: OrderedDict[str, None] = OrderedDict()
+
     async def execute(self, command: SyncCommand) -> SinkResult:
-        """Write one command; raise RateLimitedError / RetriableAPIError / FatalAPIError."""
+        """Write one command; raise RateLimitedError / RetriableAPIError / FatalAPIError.
+        ``api_calls`` of the result is what this command cost, counted here for every
+        platform (failed attempts are counted by the runner's metrics, not here)."""
+        try:
+            with counting() as count:  # this command's calls only, not its neighbours'
+                result = replace(await self.write(command), api_calls=count.calls)
+        except RateLimitedError:
+            raise  # refused before anything was written
+        except RetriableAPIError:
+            # A timeout or 5xx may come after the platform applied the write: the retry checks.
+            self._uncertain[command.command_id] = None
+            while len(self._uncertain) > UNCERTAIN_REMEMBERED:
+                self._uncertain.popitem(last=False)
+            raise
+        self._uncertain.pop(command.command_id, None)
+        logger.info(
+            "%s sink executed command=%s action=%s/%s target=%s written=%s calls=%d",
+            self.platform,
+            command.command_id,
+            command.target.entity_type.value,
+            command.action.value,
+            result.target_entity_id,
+            result.written,
+            result.api_calls,
+        )
+        return result
+
+    @abc.abstractmethod
+    async def write(self, command: SyncCommand) -> SinkResult:
+        """The platform's calls for one command; ``api_calls`` is filled in by ``execute``."""
+
+    def may_have_run(self, command: SyncCommand) -> bool:
+        """Whether an earlier attempt may have written this command already: the runner says
+        so (``attempt`` ≥ 2), or an attempt in this process failed without a clear answer."""
+        return command.attempt > 1 or command.command_id in self._uncertain
 
     @property
-    @abc.abstractmethod
     def budget(self) -> RateBudget:
         """The credential's rate budget; the sink agent gives it this worker's share (the
         commands partitions it owns), so a cluster spends the account's limit once."""
+        return self.client.budget
 
-    @abc.abstractmethod
     async def aclose(self) -> None:
         """Release connections; the sink agent calls it on shutdown."""
+        await self.client.aclose()

@@ -52,7 +52,6 @@ from __future__ import annotations
 import html
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal, TypeVar
@@ -69,14 +68,13 @@ from connectors.base.commands import (
     decode_list,
 )
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
-from connectors.base.http import counting
+from connectors.base.http import current_count
 from connectors.base.links import normalise_email
-from connectors.base.ratelimit import RateBudget
 from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink, SinkResult
 from connectors.intercom import models as ic
 from connectors.intercom.client import ConflictError, IntercomClient
-from schemas.errors import ConfigurationError, FatalAPIError, RateLimitedError, RetriableAPIError
+from schemas.errors import ConfigurationError, FatalAPIError
 from schemas.models import (
     AvroRecord,
     Case,
@@ -95,7 +93,6 @@ logger = logging.getLogger(__name__)
 #: command option: snooze a conversation this long when its case goes pending / on hold
 OPTION_SNOOZE_SECONDS = "snooze_seconds"
 _MAX_ATTACHMENTS = 10
-_UNCERTAIN_KEYS = 10_000
 #: how far back an earlier acknowledgement of the same ticket can be
 _ACK_LOOKBACK_S = 7 * 24 * 3600
 _CLOSE = {CaseStatus.CLOSED, CaseStatus.SOLVED}
@@ -138,6 +135,7 @@ def _target_id(command: SyncCommand) -> str:
 
 class IntercomSink(Sink):
     platform: ClassVar[str] = "intercom"
+    client: IntercomClient
 
     def __init__(
         self,
@@ -156,50 +154,23 @@ class IntercomSink(Sink):
                 f"DESKSTREAM_CONNECTORS__{connector_id}__SERVICE_ACCOUNT_ID to the id of "
                 "Deskstream's bot admin in Intercom (GET /admins lists them)"
             )
-        self.connector_id = connector_id
-        self.client = IntercomClient.from_settings(settings, http=http, now=now)
+        super().__init__(
+            connector_id=connector_id,
+            client=IntercomClient.from_settings(settings, http=http, now=now),
+        )
         self._admin = settings.service_account_id
         self._snooze_s = snooze_pending_s
         self._plan = plan_attribute
         self._check_always = check_appends == "always"
         self._now = now
-        # Idempotency keys whose reply failed without an answer; bounded, oldest dropped.
-        self._uncertain: OrderedDict[str, None] = OrderedDict()
 
-    @property
-    def budget(self) -> RateBudget:
-        """The rate budget; the sink agent sets this worker's share of it."""
-        return self.client.budget
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-
-    async def execute(self, command: SyncCommand) -> SinkResult:
-        handler = self._handler(command)
-        with counting() as count:
-            try:
-                outcome = await handler(command)
-            except RateLimitedError:
-                raise  # refused before anything was written
-            except RetriableAPIError:
-                self._uncertain[command.idempotency_key] = None
-                while len(self._uncertain) > _UNCERTAIN_KEYS:
-                    self._uncertain.popitem(last=False)
-                raise
-        self._uncertain.pop(command.idempotency_key, None)
-        logger.info(
-            "intercom sink command=%s action=%s/%s target=%s written=%s calls=%d",
-            command.command_id,
-            command.target.entity_type.value,
-            command.action.value,
-            outcome.target,
-            outcome.written,
-            count.calls,
-        )
+    async def write(self, command: SyncCommand) -> SinkResult:
+        outcome = await self._handler(command)(command)
+        count = current_count()  # Sink.execute counts this command's calls
         return SinkResult(
             target_entity_id=outcome.target,
-            status_code=count.last_status,
-            api_calls=count.calls,
+            status_code=count.last_status if count is not None else None,
+            api_calls=0,  # filled in by Sink.execute
             written=outcome.written,
             fingerprints=outcome.fingerprints,
             detail=outcome.detail,
@@ -265,7 +236,7 @@ class IntercomSink(Sink):
         text = ic.html_to_text(body)
         fingerprints = [fingerprint(self.platform, cid, FIELD_MESSAGE, text)]
         note = not message.public
-        if self._check_always or command.attempt > 1 or command.idempotency_key in self._uncertain:
+        if self._check_always or self.may_have_run(command):
             existing = self._ours(await self.client.get_conversation(cid), text, note=note)
             if existing is not None:
                 return _Outcome(

@@ -69,7 +69,7 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -87,7 +87,6 @@ from connectors.base.commands import (
     thread_key,
 )
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
-from connectors.base.http import counting
 from connectors.base.ratelimit import RateBudget
 from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink, SinkResult
@@ -107,7 +106,7 @@ from connectors.zendesk.models import (
     user_payload,
     zendesk_time,
 )
-from schemas.errors import ConfigurationError, FatalAPIError, RateLimitedError, RetriableAPIError
+from schemas.errors import ConfigurationError, FatalAPIError, RetriableAPIError
 from schemas.models import (
     ActorKind,
     AvroRecord,
@@ -193,6 +192,7 @@ def _user_prints(user: User, fields: Iterable[str]) -> list[str]:
 
 class ZendeskSink(Sink):
     platform: ClassVar[str] = "zendesk"
+    client: ZendeskClient
 
     def __init__(
         self,
@@ -207,20 +207,18 @@ class ZendeskSink(Sink):
                 f"connector {connector_id!r} has no api_base_url; set "
                 f"DESKSTREAM_CONNECTORS__{connector_id}__API_BASE_URL"
             )
-        self.connector_id = connector_id
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(
             base_url=settings.api_base_url, timeout=httpx.Timeout(30.0, connect=10.0)
         )
-        self.client = ZendeskClient(self._http, settings=settings, budget=budget)
+        client = ZendeskClient(self._http, settings=settings, budget=budget)
+        super().__init__(connector_id=connector_id, client=client)
         self.identity = ZendeskIdentity(self.client)
         self._integration_id = settings.service_account_id or None
         # Ticket → requester, so a customer's reply needs no extra read on most appends.
         self._requesters: OrderedDict[str, str] = OrderedDict()
         # Ticket → its newest version seen in an answer: the stamp of a safe_update.
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
-        # Commands whose earlier attempt in this process may have landed (see _landed).
-        self._uncertain: OrderedDict[str, None] = OrderedDict()
         self._handlers: dict[tuple[EntityType, CommandAction], _Handler] = {
             (EntityType.CASE, CommandAction.UPSERT): self._case_upsert,
             (EntityType.CASE, CommandAction.UPDATE): self._case_update,
@@ -229,7 +227,7 @@ class ZendeskSink(Sink):
             (EntityType.CONTACT, CommandAction.UPDATE): self._contact_update,
         }
 
-    async def execute(self, command: SyncCommand) -> SinkResult:
+    async def write(self, command: SyncCommand) -> SinkResult:
         kind, action = command.target.entity_type, command.action
         handler = self._handlers.get((kind, action))
         if handler is None:
@@ -238,31 +236,7 @@ class ZendeskSink(Sink):
                 f"the Zendesk sink cannot {action.value} a {kind.value} (it executes {supported}); "
                 "the planner issued a command outside the vocabulary of connectors.base.commands"
             )
-        try:
-            with counting() as count:  # this command's calls only, not its neighbours'
-                result = replace(await handler(command), api_calls=count.calls)
-        except RateLimitedError:
-            raise  # refused before anything was written
-        except RetriableAPIError:
-            # A timeout or 5xx may come after Zendesk applied the write: the retry checks.
-            self._uncertain[command.command_id] = None
-            while len(self._uncertain) > _CACHE:
-                self._uncertain.popitem(last=False)
-            raise
-        logger.info(
-            "zendesk sink executed command=%s action=%s/%s target=%s written=%s calls=%s",
-            command.command_id,
-            kind.value,
-            action.value,
-            result.target_entity_id,
-            result.written,
-            result.api_calls,
-        )
-        return result
-
-    @property
-    def budget(self) -> RateBudget:
-        return self.client.budget
+        return await handler(command)
 
     async def aclose(self) -> None:
         if self._owns_http:
@@ -377,7 +351,7 @@ class ZendeskSink(Sink):
     def _result(
         self, target: str | None, prints: list[str], detail: str, **more: Any
     ) -> SinkResult:
-        # api_calls is filled in by execute(), which sees the whole command.
+        # api_calls is filled in by Sink.execute, which sees the whole command.
         status = more.pop("status_code", self.client.last_status)
         return SinkResult(target, status, 0, fingerprints=prints, detail=detail, **more)
 
@@ -591,7 +565,7 @@ class ZendeskSink(Sink):
         failed without an answer) reads the ticket's newest ``_LANDED_LOOKBACK`` comments
         first and looks for its own body. An HTML body is compared by its words with the
         plain text Zendesk renders from it (Zendesk rewrites the markup)."""
-        if command.attempt <= 1 and command.command_id not in self._uncertain:
+        if not self.may_have_run(command):
             return None
         recent = await self.client.comments(ticket_id, limit=_LANDED_LOOKBACK, newest_first=True)
         if key == "body":
@@ -620,7 +594,6 @@ class ZendeskSink(Sink):
         )
         write = await self.client.update_ticket(ticket_id, {"comment": comment})
         self._remember(write.ticket)
-        self._uncertain.pop(command.command_id, None)
         comment_id = write.audit.comment_id() if write.audit else None
         prints = [fingerprint("zendesk", ticket_id, FIELD_MESSAGE, text)] if text else []
         kind = "public reply" if message.public else "internal note"
