@@ -18,9 +18,17 @@ from connectors.base.ingest import IngestConnector
 from connectors.base.normalize import Normaliser
 from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink
+from connectors.base.source import Source
 from schemas.errors import ConfigurationError
 
-__all__ = ["build_ingest_connector", "build_normaliser", "build_sink", "sink_platforms"]
+__all__ = [
+    "build_ingest_connector",
+    "build_normaliser",
+    "build_sink",
+    "build_source",
+    "build_sources",
+    "sink_platforms",
+]
 
 _INGEST: dict[str, str] = {
     "generic": "connectors.generic.ingest:GenericIngest",
@@ -37,6 +45,11 @@ _NORMALISERS: dict[str, str] = {
 _SINKS: dict[str, str] = {
     "zendesk": "connectors.zendesk.sink:ZendeskSink",
     "intercom": "connectors.intercom.sink:IntercomSink",
+}
+
+#: pull-based feeds by platform and kind (``ConnectorSettings.sources``)
+_SOURCES: dict[str, str] = {
+    "zendesk.tickets": "connectors.zendesk.incremental:ZendeskIncrementalTickets",
 }
 
 
@@ -79,3 +92,20 @@ def build_sink(connector_id: str, settings: ConnectorSettings) -> Sink:
 
 def sink_platforms() -> frozenset[str]:
     return frozenset(_SINKS)
+
+
+def build_source(connector_id: str, settings: ConnectorSettings, kind: str) -> Source:
+    """One pull-based feed of the connector, named ``<connector id>.<kind>``."""
+    cls = _load(_SOURCES, f"{settings.platform}.{kind}", "source")
+    source = cls(connector_id=connector_id, settings=settings, source=settings.sources[kind])
+    assert isinstance(source, Source)
+    return source
+
+
+def build_sources(connector_id: str, settings: ConnectorSettings) -> list[Source]:
+    """The connector's enabled pull-based feeds (none unless ``sources`` names some)."""
+    return [
+        build_source(connector_id, settings, kind)
+        for kind, source_settings in sorted(settings.sources.items())
+        if source_settings.enabled
+    ]

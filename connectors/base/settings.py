@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, SecretStr, model_validator
 
 from schemas.errors import ConfigurationError
 
-__all__ = ["ConnectorSettings", "Platform"]
+__all__ = ["ConnectorSettings", "Platform", "SourceSettings"]
 
 Platform = Literal["generic", "zendesk", "zendesk_conversations", "intercom", "salesforce"]
 
@@ -57,6 +57,21 @@ def _read_secrets(path: Path, what: str) -> tuple[SecretStr, ...]:
     return secrets
 
 
+class SourceSettings(BaseModel):
+    """One pull-based feed of a connector (``connectors.base.source``), e.g.
+    ``DESKSTREAM_CONNECTORS__support__SOURCES__tickets__POLL_SECONDS=30``."""
+
+    enabled: bool = True
+    #: how long a polling source waits once it has read everything available
+    poll_seconds: float = Field(default=60.0, gt=0, le=3600)
+    #: first run only (no stored position): how far back a polling source starts
+    start_lookback_seconds: int = Field(default=3600, ge=0, le=30 * 24 * 3600)
+    #: records per request (the platform's maximum when larger)
+    batch_size: int = Field(default=1000, ge=1, le=10_000)
+    #: the feed's own request budget per minute; the platform's documented limit when unset
+    requests_per_minute: int | None = Field(default=None, ge=1)
+
+
 class ConnectorSettings(BaseModel):
     """One platform account: webhooks arrive at ``/webhooks/<id>``; API calls use its token.
 
@@ -91,6 +106,9 @@ class ConnectorSettings(BaseModel):
     service_account_id: str | None = None
     #: the plan's request budget per minute; the platform's default when unset
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    #: pull-based feeds by kind (``tickets`` for Zendesk's incremental ticket export), each
+    #: run by exactly one worker of the cluster (``app.agents.sources``)
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_source_per_secret(self) -> ConnectorSettings:

@@ -32,6 +32,13 @@ record after the change, and ``event``, what changed. The whole record goes into
 | (``organization.*``, ...)         | or outside what Deskstream syncs                         |
 | anything else                     | ``SkippableRecordError``: quarantined with the reason    |
 
+Tickets pulled from the incremental export (``connectors.zendesk.incremental``, marked by the
+``deskstream-source`` header) are observations: the ticket as it stood, with no
+``changed_fields`` (every field a copy; the sync stage compares it with what it knows), op
+``create`` while the ticket was never updated after its creation (its fields populated, as
+``ticket.created``), ``delete`` for status ``deleted``. The actor is not in the export:
+``system``. The event type is ``zendesk:incremental_ticket_export``.
+
 Zendesk has no ping event; its "Test webhook" button posts an admin-written body without an
 event ``type``, which is quarantined like any payload that is not an event.
 
@@ -60,6 +67,8 @@ from connectors.base.normalize import (
     validation_problems,
 )
 from connectors.base.settings import ConnectorSettings
+from connectors.base.source import SOURCE_HEADER
+from connectors.zendesk.incremental import EXPORTED_TICKET
 from connectors.zendesk.models import (
     CANONICAL_PRIORITY,
     CANONICAL_STATUS,
@@ -86,11 +95,13 @@ from schemas.models import (
     Source,
 )
 
-__all__ = ["EVENT_PREFIX", "ZendeskNormaliser"]
+__all__ = ["EVENT_PREFIX", "EXPORTED_EVENT_TYPE", "ZendeskNormaliser"]
 
 logger = logging.getLogger(__name__)
 
 EVENT_PREFIX = "zen:event-type:"
+#: canonical ``source.event_type`` of a ticket pulled from the incremental export
+EXPORTED_EVENT_TYPE = "zendesk:incremental_ticket_export"
 ZENDESK_SYSTEM_USER = "-1"
 
 _TICKET_FIELD_EVENTS: dict[str, str] = {
@@ -202,6 +213,8 @@ class ZendeskNormaliser(Normaliser):
 
     def normalise(self, delivery: RawDelivery) -> list[Envelope]:
         check_json_bounds(delivery.body)  # SkippableRecordError before the parser recurses
+        if delivery.headers.get(SOURCE_HEADER) == EXPORTED_TICKET:
+            return [self._exported(delivery)]
         try:
             raw = EventEnvelope.model_validate_json(delivery.body)
         except ValidationError as exc:
@@ -252,6 +265,46 @@ class ZendeskNormaliser(Normaliser):
                 ingested_at=delivery.received_at,
             )
         ]
+
+    def _exported(self, delivery: RawDelivery) -> Envelope:
+        """A ticket row of the incremental export: an observation of the whole ticket."""
+        try:
+            detail = TicketDetail.model_validate_json(delivery.body)
+        except ValidationError as exc:
+            raise SkippableRecordError(
+                f"an exported ticket that is not a Zendesk ticket ({validation_problems(exc)}); "
+                "the incremental export answered something else: check the API base URL"
+            ) from None
+        link = detail.external_id or ""
+        if not is_link_id(link):
+            link = case_link_id("zendesk", delivery.connector_id, detail.id)
+        op, data, changed = Op.UPDATE, None, []
+        if detail.status == "deleted":
+            op = Op.DELETE
+        else:
+            data = self._case(detail, {})
+            if detail.created_at is not None and detail.created_at == detail.updated_at:
+                op, changed = Op.CREATE, _populated(data)
+        occurred_at = _time(detail.updated_at, "the exported ticket's updated_at")
+        return Envelope(
+            event_id=event_id(delivery.connector_id, delivery.delivery_id),
+            source=Source(
+                platform=Platform.ZENDESK,
+                connector_id=delivery.connector_id,
+                entity_type=EntityType.CASE,
+                entity_id=detail.id,
+                event_type=EXPORTED_EVENT_TYPE,
+                source_event_id=delivery.delivery_id,
+                source_version=detail.updated_at,
+                actor=Actor(kind=ActorKind.SYSTEM),
+                occurred_at=occurred_at or delivery.received_at,
+            ),
+            op=op,
+            changed_fields=changed,
+            data=data,
+            link_id=link,
+            ingested_at=delivery.received_at,
+        )
 
     # -- actors ----------------------------------------------------------------------------
 
