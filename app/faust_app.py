@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from app.agents.acks import Revocations
 from app.agents.normalize import register_normalize
 from app.agents.sinks import register_sinks
+from app.agents.sources import register_sources
 from app.agents.sync import register_sync
 from app.channels import Channels, declare_channels
 from app.kafka_connection import bootstrap_servers
@@ -79,8 +80,8 @@ def build_app(settings: Settings) -> Deskstream:
         stream_wait_empty=False,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=settings.table_standby_replicas,
-        broker_session_timeout=30.0,
-        broker_heartbeat_interval=3.0,
+        broker_session_timeout=settings.kafka_session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
         broker_max_poll_interval=300.0,
         web_enabled=True,
         web_host=settings.web_host,
@@ -103,6 +104,7 @@ def build_app(settings: Settings) -> Deskstream:
         watch=watch,
     )
     register_normalize(bundle.app, channels, metrics, settings)
+    register_sources(app, channels, settings, metrics, revocations, servers)
     if settings.sync_config is not None:
         _register_sync(bundle, servers)
     register_views(bundle)

@@ -102,3 +102,46 @@ class Metrics:
             ["connector"],
             registry=registry,
         )
+        self.source_running = Gauge(
+            f"{prefix}_source_running",
+            "1 on the worker that holds the source's lease and runs it (app/agents/sources.py).",
+            ["source"],
+            registry=registry,
+        )
+        self.source_starts = Counter(
+            f"{prefix}_source_starts_total",
+            "Times this worker took a source's lease and started it from the stored position.",
+            ["source"],
+            registry=registry,
+        )
+        self.source_batches = Counter(
+            f"{prefix}_source_batches_total",
+            "Batches a source read whose records Kafka acknowledged and whose position is stored.",
+            ["source"],
+            registry=registry,
+        )
+        self.source_records = Counter(
+            f"{prefix}_source_records_total",
+            "Raw records a source wrote to the raw topic (acknowledged by Kafka).",
+            ["source"],
+            registry=registry,
+        )
+        self.source_errors = Counter(
+            f"{prefix}_source_errors_total",
+            "Failed source runs; each backs off and starts again from the stored position.",
+            ["source"],
+            registry=registry,
+        )
+        self.source_position_time = Gauge(
+            f"{prefix}_source_position_timestamp_seconds",
+            "Source time (Unix seconds) of the newest change the stored position covers.",
+            ["source"],
+            registry=registry,
+        )
+        self.source_lag_seconds = Gauge(
+            f"{prefix}_source_lag_seconds",
+            "How far behind the source is: 0 when it has read everything available, else now "
+            "minus the source time of its position.",
+            ["source"],
+            registry=registry,
+        )

@@ -309,12 +309,14 @@ async def sync_stack(
     workers: int = 1,
     replication: int = 1,
     extra_env: dict[str, str] | None = None,
+    zendesk_config: dict[str, Any] | None = None,
 ) -> AsyncIterator[SyncStack]:
     """``name`` prefixes this run's app id and topics (``<name>-<run>.events``, ...);
     ``sync_yaml`` is the worker's sync rules file (``DESKSTREAM_SYNC_CONFIG``). With several
     ``workers`` (one consumer group), webhooks go through a round-robin ``Balancer``;
     ``replication`` is the topics' replication factor (a three-broker cluster takes 3);
-    ``extra_env`` adds worker settings."""
+    ``extra_env`` adds worker settings, ``zendesk_config`` Zendesk sandbox settings
+    (``ZendeskSandboxConfig`` fields, e.g. the incremental export's lag)."""
     run = uuid.uuid4().hex[:8]
     ports = [free_port() for _ in range(workers)]
     front = free_port() if workers > 1 else ports[0]
@@ -344,7 +346,9 @@ async def sync_stack(
         faults=profile,
         webhook_target=target,
         webhook_concurrency=4,
-        config=ZendeskSandboxConfig(api_tokens=(zd_token,), webhook_secret=zd_secret),
+        config=ZendeskSandboxConfig(
+            api_tokens=(zd_token,), webhook_secret=zd_secret, **(zendesk_config or {})
+        ),
     )
     intercom.request_log = zendesk.request_log = requests
     requests.know("intercom", f"Bearer {ic_token}", "worker")

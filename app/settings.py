@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     table_store: str = "memory://"
     table_standby_replicas: int = Field(default=1, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: a worker silent this long leaves the group: its partitions, and the leases of its
+    #: sources, go to the others (heartbeats every third of it, at most 3 s)
+    kafka_session_timeout_seconds: float = Field(default=30.0, ge=6, le=300)
 
     # Webhook ingest.
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -75,6 +78,9 @@ class Settings(BaseSettings):
     #: a rebalance or a stop lets a command in progress finish this long before cutting it
     #: (its next owner then runs it as possibly executed); keep it under the session timeout
     sink_release_grace_seconds: float = Field(default=15.0, ge=0, le=25)
+
+    #: a failing source waits from 1 s, doubling, up to this long before it starts again
+    source_max_backoff_seconds: float = Field(default=60.0, ge=1)
 
     @field_validator("kafka_brokers")
     @classmethod

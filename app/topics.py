@@ -136,6 +136,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         spec("writes", _retention(7), "link", "WriteResult"),
         spec("dlq", _retention(30), "target entity", "DeadLetter"),
         spec("audit", _retention(None), "link", "AuditRecord"),
+        # one partition per source slot: the group's assignment is the lease of the sources
+        # hashed to it, and the compacted records are their positions (app/agents/sources.py)
+        spec("sources", {"cleanup.policy": "compact"}, "source name", "position (JSON)"),
     ]
     specs += [changelog_spec(settings, changelog_name(settings, table)) for table in TABLES]
     return specs

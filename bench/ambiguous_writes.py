@@ -177,12 +177,12 @@ async def faults(desk: Desk, **profile: object) -> int:
 
 async def workload(desk: Desk, commands: list[SyncCommand]) -> int:
     """Run each command through the retry policy, then again at attempt 2; the API calls."""
-    calls = desk.sink.client.calls  # type: ignore[attr-defined]
+    calls = desk.sink.client.calls
     for again in (False, True):
         for command in commands:
             cmd = command.model_copy(update={"attempt": 2}) if again else command
             await call_with_retries(lambda cmd=cmd: desk.sink.execute(cmd), POLICY)  # type: ignore[misc]
-    return int(desk.sink.client.calls - calls)  # type: ignore[attr-defined]
+    return int(desk.sink.client.calls - calls)
 
 
 async def ambiguous_run(platform: str, mode: str, appends: int, rate: float, seed: int) -> None:

@@ -26,6 +26,7 @@ def test_every_topic_of_the_design_exists_with_explicit_partitions(local: Settin
         "deskstream.writes",
         "deskstream.dlq",
         "deskstream.audit",
+        "deskstream.sources",
         "deskstream-links-changelog",
     ]
     assert {s.partitions for s in topic_specs(local)} == {local.partitions}
@@ -38,6 +39,8 @@ def test_retention_follows_the_design(local: Settings) -> None:
     assert specs["dlq"].configs["retention.ms"] == str(30 * DAY_MS)
     assert specs["events"].configs["retention.ms"] == "-1"
     assert specs["audit"].configs["retention.ms"] == "-1"
+    # source positions: the newest per source name is all a lease holder reads
+    assert specs["sources"].configs["cleanup.policy"] == "compact"
     assert specs["entities"].configs["cleanup.policy"] == "compact"
     assert "retention.ms" not in specs["entities"].configs
 

@@ -1,0 +1,163 @@
+"""One pull-based source in a cluster of two worker processes: the Zendesk incremental ticket
+export, leased through the consumer group. Tickets are created continuously; the worker
+running the source is killed (-9) mid-run; the other takes the lease over (its log and
+``deskstream_source_running`` say so) and resumes from the stored position. Every ticket
+reaches ``deskstream.events`` at least once, and every ticket version has exactly one event
+id: a copy (the batch in flight at the kill, read again) carries the same id, and the sync
+stage drops it (``duplicate_dropped`` in the link's audit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from app.rehearsal import SyncStack, sync_stack
+from app.worker_process import RunningWorker
+from connectors.base.links import case_link_id
+from connectors.zendesk.normalize import EXPORTED_EVENT_TYPE
+from schemas.codec import decode
+from schemas.models import Envelope
+
+pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.timeout(420)]
+
+SOURCE = "zendesk.tickets"
+SOURCE_ENV = {
+    "DESKSTREAM_CONNECTORS__zendesk__SOURCES__tickets__POLL_SECONDS": "1",
+    "DESKSTREAM_CONNECTORS__zendesk__SOURCES__tickets__START_LOOKBACK_SECONDS": "600",
+    "DESKSTREAM_CONNECTORS__zendesk__SOURCES__tickets__BATCH_SIZE": "3",  # many positions
+    "DESKSTREAM_CONNECTORS__zendesk__SOURCES__tickets__REQUESTS_PER_MINUTE": "600",
+    "DESKSTREAM_SOURCE_MAX_BACKOFF_SECONDS": "2",
+}
+#: the sandbox's export: 1 s of held-back lag instead of 60, and room for a fast poll
+EXPORT = {"incremental_export_lag_s": 1.0, "incremental_export_per_minute": 600}
+
+
+def _running(worker: RunningWorker) -> bool:
+    """``deskstream_source_running{source="zendesk.tickets"} 1.0`` on the worker's /metrics."""
+    try:
+        text = httpx.get(f"{worker.url}/metrics", timeout=2.0).text
+    except httpx.HTTPError:
+        return False
+    line = f'deskstream_source_running{{source="{SOURCE}"}} 1.0'
+    return any(row.strip() == line for row in text.splitlines())
+
+
+async def _holder(stack: SyncStack, within: float = 90.0) -> RunningWorker:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        for worker in stack.workers:
+            if worker.alive and await asyncio.to_thread(_running, worker):
+                return worker
+        await asyncio.sleep(0.5)
+    tails = "\n".join(w.log_tail(1500) for w in stack.workers)
+    raise AssertionError(f"no worker runs {SOURCE} within {within:.0f} s; logs:\n{tails}")
+
+
+async def _exported_events(bootstrap: str, topic: str) -> list[Envelope]:
+    """Every event on the canonical topic made from an exported ticket."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    events: list[Envelope] = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=2000, max_records=5000)
+            if not batch:
+                return events
+            for records in batch.values():
+                for record in records:
+                    event = decode(record.value or b"")
+                    if isinstance(event, Envelope) and event.source.event_type == (
+                        EXPORTED_EVENT_TYPE
+                    ):
+                        events.append(event)
+    finally:
+        await consumer.stop()
+
+
+async def test_the_source_survives_its_worker_killed_without_loss(
+    kafka_bootstrap_servers: str, tmp_path: Path
+) -> None:
+    async with sync_stack(
+        kafka_bootstrap_servers,
+        tmp_path,
+        workers=2,
+        partitions=4,
+        name="source-lease",
+        extra_env=SOURCE_ENV,
+        zendesk_config=EXPORT,
+    ) as stack:
+        created: list[int] = []
+        stop = asyncio.Event()
+
+        async def create_tickets() -> None:
+            while not stop.is_set():
+                body = {"subject": f"polled {len(created)}", "comment": {"body": "hello"}}
+                response = await stack.zd_agent.post("/api/v2/tickets", json={"ticket": body})
+                assert response.status_code == 201, response.text
+                created.append(int(response.json()["ticket"]["id"]))
+                await asyncio.sleep(0.25)
+
+        creating = asyncio.create_task(create_tickets())
+        first = await _holder(stack)
+        survivor = next(w for w in stack.workers if w is not first)
+        assert not await asyncio.to_thread(_running, survivor)  # exactly one holds it
+        await asyncio.sleep(6)  # batches stored, a page in flight
+        await asyncio.to_thread(first.kill)
+        killed_at, created_at_kill = time.monotonic(), len(created)
+        second = await _holder(stack, within=90)
+        takeover_s = time.monotonic() - killed_at
+        assert second is survivor
+        # the session timeout (30 s) for the group to notice, then a rebalance
+        assert takeover_s < 60, f"the lease moved {takeover_s:.0f} s after the kill"
+        acquired = [
+            line
+            for line in survivor.log.read_text(errors="replace").splitlines()
+            if f"source lease acquired source={SOURCE}" in line
+        ]
+        # It resumed from the position the killed worker stored, not from a first run.
+        assert acquired, "the survivor never logged taking the lease"
+        assert "'cursor'" in acquired[-1], acquired
+        await asyncio.sleep(6)
+        stop.set()
+        await creating
+
+        events_topic = stack.settings.topic("events")
+        deadline = time.monotonic() + 90
+        while True:
+            events = await _exported_events(kafka_bootstrap_servers, events_topic)
+            seen = {int(e.source.entity_id) for e in events}
+            if set(created) <= seen or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(2)
+        missing = sorted(set(created) - seen)
+        assert missing == [], f"tickets that never reached {events_topic}: {missing}"
+
+        ids_per_version: dict[str | None, set[str]] = {}
+        for event in events:
+            ids_per_version.setdefault(event.source.source_event_id, set()).add(event.event_id)
+        copies = Counter(e.event_id for e in events)
+        duplicated = {eid: n for eid, n in copies.items() if n > 1}
+        print(
+            f"\n[source lease] tickets={len(created)} (killed after {created_at_kill}) "
+            f"takeover={takeover_s:.1f}s events={len(events)} distinct={len(copies)} "
+            f"versions={len(ids_per_version)} duplicated={len(duplicated)}"
+        )
+        # A version read twice is one event id: the dedupe's key sees it once.
+        assert all(len(ids) == 1 for ids in ids_per_version.values())
+        assert len(copies) == len(ids_per_version) >= len(created)
+        # Every copy that did reach the topic was dropped by the sync stage.
+        by_id = {e.event_id: e for e in events}
+        for event_id in duplicated:
+            ticket = by_id[event_id].source.entity_id
+            audit = await stack.audit(case_link_id("zendesk", "zendesk", ticket))
+            decisions = [r.decision for r in audit if r.event_id == event_id]
+            assert "duplicate_dropped" in decisions, (event_id, decisions)
