@@ -38,7 +38,6 @@ BY_NAME = re.compile(r"(?:app|streams|connectors|schemas|sandboxes)(?:\.\w+)+(?:
 SANDBOX_EXTRA_MODULES = {
     "grpcio": "grpc",
     "protobuf": "google.protobuf",
-    "cryptography": "cryptography",
     "aiosfstream-ng": "aiosfstream_ng",
 }
 
