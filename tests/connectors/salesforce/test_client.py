@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from connectors.salesforce.responses import MultipleMatchesError, NotFoundError
+from schemas.errors import RateLimitedError, RetriableAPIError
 from tests.connectors.salesforce.conftest import Connector
 from tests.sandboxes.salesforce.conftest import SalesforceEnv
 
@@ -191,3 +192,35 @@ async def test_the_api_version_is_configurable(env: SalesforceEnv, connector: Co
 
     assert record["attributes"]["url"].startswith("/services/data/v58.0/")
     assert _origin_of(env, case_id) == ["com/salesforce/api/rest/58.0;client=deskstream"]
+
+
+@pytest.mark.parametrize(
+    ("profile", "error", "status"),
+    [
+        ({"name": "burst", "burst_429_every": 1, "burst_429_length": 9}, RateLimitedError, 403),
+        ({"name": "down", "outage_windows": [[0.0, 60.0]]}, RetriableAPIError, 503),
+    ],
+    ids=["concurrent-request-limit", "outage"],
+)
+async def test_platform_trouble_is_retriable_and_never_a_daily_pause(
+    env: SalesforceEnv,
+    connector: Connector,
+    profile: dict[str, Any],
+    error: type[Exception],
+    status: int,
+) -> None:
+    async with connector.client() as client:
+        await client.limits()  # the token first: faults hit the REST API
+        applied = await env.http.put("/_sandbox/faults", json=profile)
+        assert applied.status_code == 200, applied.text
+
+        async def twice() -> None:  # a burst starts after the profile's first request
+            for _ in range(2):
+                await client.limits()
+
+        with pytest.raises(error) as raised:
+            await twice()
+
+    assert type(raised.value) is error
+    assert getattr(raised.value, "status", None) == status
+    assert client.daily.pauses == 0
