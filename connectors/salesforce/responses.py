@@ -127,9 +127,13 @@ def error_message(response: httpx.Response, advice: str | None = None) -> str:
     return redact(f"{_what(response)} answered {status} ({description}): {advice}")
 
 
-def _daily_spent(response: httpx.Response) -> bool:
+def _daily_spent(response: httpx.Response, description: str) -> bool:
     usage = parse_limit_info(response.headers.get("sforce-limit-info"))
-    return usage is not None and usage[0] >= usage[1]
+    if usage is not None:
+        return usage[0] >= usage[1]
+    # Without the header, the message: "TotalRequests Limit exceeded." is how developers quote
+    # the daily refusal (UNVERIFIED wording, searched "REQUEST_LIMIT_EXCEEDED TotalRequests").
+    return "totalrequests" in description.lower()
 
 
 def classify(response: httpx.Response) -> None:
@@ -157,7 +161,7 @@ def classify(response: httpx.Response) -> None:
             status=status,
         )
     if status == 403 and code == "REQUEST_LIMIT_EXCEEDED":
-        if _daily_spent(response):
+        if _daily_spent(response, description):
             raise DailyLimitExceededError(
                 f"{what} answered 403 REQUEST_LIMIT_EXCEEDED: the org's daily API allowance is "
                 "spent; calls pause until the rolling 24 hours free some",
