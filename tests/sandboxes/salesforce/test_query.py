@@ -18,19 +18,6 @@ async def query(
     return response.json()
 
 
-async def create_many(env: SalesforceEnv, sobject: str, bodies: list[dict[str, Any]]) -> list[str]:
-    """Inserts through sObject Collections, 200 a call (one transaction, one timestamp)."""
-    ids: list[str] = []
-    for start in range(0, len(bodies), 200):
-        chunk = [{"attributes": {"type": sobject}, **b} for b in bodies[start : start + 200]]
-        response = await env.http.post(f"{API}/composite/sobjects", json={"records": chunk})
-        assert response.status_code == 200, response.text
-        results = response.json()
-        assert all(r["success"] for r in results), results
-        ids += [r["id"] for r in results]
-    return ids
-
-
 async def test_select_where_order_limit_in_the_documented_shape(env: SalesforceEnv) -> None:
     a = await env.create("Case", {"Subject": "Alpha", "Priority": "High"})
     b = await env.create("Case", {"Subject": "bravo", "Priority": "Low"})
@@ -162,8 +149,8 @@ async def test_parent_relationship_fields(env: SalesforceEnv) -> None:
 
 async def test_paging_follows_next_records_url_in_batches(env: SalesforceEnv) -> None:
     case = await env.create("Case", {"Subject": "busy"})
-    ids = await create_many(
-        env, "CaseComment", [{"ParentId": case, "CommentBody": f"c{i}"} for i in range(450)]
+    ids = await env.create_many(
+        "CaseComment", [{"ParentId": case, "CommentBody": f"c{i}"} for i in range(450)]
     )
     soql = "SELECT Id FROM CaseComment ORDER BY Id"
 
@@ -187,7 +174,7 @@ async def test_paging_follows_next_records_url_in_batches(env: SalesforceEnv) ->
 
 async def test_a_locator_unused_for_15_minutes_expires(env: SalesforceEnv) -> None:
     case = await env.create("Case", {"Subject": "busy"})
-    await create_many(env, "CaseComment", [{"ParentId": case} for _ in range(250)])
+    await env.create_many("CaseComment", [{"ParentId": case} for _ in range(250)])
     first = await query(env, "SELECT Id FROM CaseComment", batch=200)
     env.clock.advance(15 * 60)
 
