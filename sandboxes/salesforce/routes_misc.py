@@ -226,7 +226,9 @@ class MiscRoutes:
                 raise DmlError("MALFORMED_ID", f"malformed id {item}")
             for name in OBJECTS:
                 if self.org.store.get(name, record_id) is not None:
-                    return record_id, self.org.store.delete(name, record_id)
+                    return record_id, self.org.store.delete(
+                        name, record_id, self.org.write_context(ctx_user)
+                    )
             error = self.org.store.missing(record_id)
             raise DmlError(
                 "ENTITY_IS_DELETED"
