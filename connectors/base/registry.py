@@ -20,7 +20,13 @@ from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink
 from schemas.errors import ConfigurationError
 
-__all__ = ["build_ingest_connector", "build_normaliser", "build_sink", "sink_platforms"]
+__all__ = [
+    "build_ingest_connector",
+    "build_normaliser",
+    "build_sink",
+    "ingest_platforms",
+    "sink_platforms",
+]
 
 _INGEST: dict[str, str] = {
     "generic": "connectors.generic.ingest:GenericIngest",
@@ -79,3 +85,8 @@ def build_sink(connector_id: str, settings: ConnectorSettings) -> Sink:
 
 def sink_platforms() -> frozenset[str]:
     return frozenset(_SINKS)
+
+
+def ingest_platforms() -> frozenset[str]:
+    """Platforms whose webhooks a worker of this version can take in."""
+    return frozenset(_INGEST)
