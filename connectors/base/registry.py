@@ -14,6 +14,7 @@ import importlib
 from datetime import timedelta
 from typing import Any
 
+from connectors.base.adapter import FieldInventory, PlatformAdapter
 from connectors.base.ingest import IngestConnector
 from connectors.base.normalize import Normaliser
 from connectors.base.settings import ConnectorSettings
@@ -21,10 +22,13 @@ from connectors.base.sink import Sink
 from schemas.errors import ConfigurationError
 
 __all__ = [
+    "adapter_for",
+    "adapter_platforms",
     "build_ingest_connector",
     "build_normaliser",
     "build_sink",
     "ingest_platforms",
+    "read_inventory",
     "sink_platforms",
 ]
 
@@ -43,6 +47,17 @@ _NORMALISERS: dict[str, str] = {
 _SINKS: dict[str, str] = {
     "zendesk": "connectors.zendesk.sink:ZendeskSink",
     "intercom": "connectors.intercom.sink:IntercomSink",
+}
+
+_ADAPTERS: dict[str, str] = {
+    "zendesk": "connectors.zendesk.adapter:ADAPTER",
+    "intercom": "connectors.intercom.adapter:ADAPTER",
+    "salesforce": "connectors.salesforce.adapter:ADAPTER",
+}
+
+_INVENTORIES: dict[str, str] = {
+    "zendesk": "connectors.zendesk.inventory:read_inventory",
+    "intercom": "connectors.intercom.inventory:read_inventory",
 }
 
 
@@ -90,3 +105,25 @@ def sink_platforms() -> frozenset[str]:
 def ingest_platforms() -> frozenset[str]:
     """Platforms whose webhooks a worker of this version can take in."""
     return frozenset(_INGEST)
+
+
+def adapter_for(platform: str) -> PlatformAdapter:
+    """What the sync stage may know about ``platform`` (``connectors.base.adapter``)."""
+    adapter = _load(_ADAPTERS, platform, "sync adapter")
+    assert isinstance(adapter, PlatformAdapter)
+    return adapter
+
+
+def adapter_platforms() -> frozenset[str]:
+    """The platforms a sync config can name."""
+    return frozenset(_ADAPTERS)
+
+
+async def read_inventory(settings: ConnectorSettings) -> FieldInventory | None:
+    """What the account behind ``settings`` holds (custom fields, contact attributes), for
+    ``deskstream config check``; None when this version cannot read that platform's."""
+    if settings.platform not in _INVENTORIES:
+        return None
+    inventory = await _load(_INVENTORIES, settings.platform, "field inventory")(settings)
+    assert isinstance(inventory, FieldInventory)
+    return inventory
