@@ -1,8 +1,9 @@
 """``deskstream config check``: the sync rules against the live platforms.
 
-Reads ``DESKSTREAM_SYNC_CONFIG``, fetches the Zendesk ticket fields and the Intercom contact
-attributes with the configured connectors' credentials (read-only calls), and reports every
-mismatch. Exit status 1 when there is an error, so a deployment pipeline can gate on it.
+Reads ``DESKSTREAM_SYNC_CONFIG``, fetches each platform's field inventory (custom case fields,
+contact attributes) with the configured connectors' credentials (read-only calls), and reports
+every mismatch. A rules file in the first format is read and the equivalent routes are shown.
+Exit status 1 when there is an error, so a deployment pipeline can gate on it.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 import asyncio
 
 import click
-import httpx
+import yaml
 
 from app.settings import Settings, get_settings
-from connectors.intercom.client import IntercomClient
-from connectors.zendesk.client import ZendeskClient
+from connectors.base.adapter import FieldInventory
+from connectors.base.registry import read_inventory
 from schemas.errors import ConfigurationError
 from streams.config import SyncConfig, load_sync_config
 from streams.config_check import Finding, check_config
+from streams.config_legacy import is_legacy, legacy_notice
 
 __all__ = ["config", "run_check"]
 
@@ -37,6 +39,9 @@ def check() -> None:
             "config/sync.example.yaml)"
         )
     rules = load_sync_config(settings.sync_config)
+    document = yaml.safe_load(settings.sync_config.read_text(encoding="utf-8"))
+    if is_legacy(document):
+        click.secho(f"note    {settings.sync_config}: {legacy_notice(document)}", fg="yellow")
     findings = asyncio.run(run_check(settings, rules))
     for finding in findings:
         click.secho(str(finding), fg="red" if finding.level == "error" else "yellow")
@@ -48,20 +53,12 @@ def check() -> None:
 
 async def run_check(settings: Settings, rules: SyncConfig) -> list[Finding]:
     connectors = {cid: c.platform for cid, c in settings.connectors.items()}
-    zendesk = settings.connectors.get(rules.connectors.zendesk)
-    intercom = settings.connectors.get(rules.connectors.intercom)
-    fields: list[dict[str, object]] = []
-    attributes: list[str] = []
-    if zendesk is not None and zendesk.platform == "zendesk":
-        async with httpx.AsyncClient(timeout=30) as http:
-            client = ZendeskClient(http, settings=zendesk)
-            fields = [f.model_dump() for f in await client.ticket_fields()]
-    if intercom is not None and intercom.platform == "intercom":
-        ic = IntercomClient.from_settings(intercom)  # its own client, on the connector's URL
-        try:
-            attributes = [a.name for a in await ic.data_attributes("contact")]
-        finally:
-            await ic.aclose()
-    return check_config(
-        rules, connectors=connectors, zendesk_fields=fields, intercom_contact_attributes=attributes
-    )
+    inventories: dict[str, FieldInventory] = {}
+    for platform, connector_id in rules.connectors.items():
+        connector = settings.connectors.get(connector_id)
+        if connector is None or connector.platform != platform:
+            continue  # check_config names the mismatch
+        inventory = await read_inventory(connector)
+        if inventory is not None:
+            inventories[platform] = inventory
+    return check_config(rules, connectors=connectors, inventories=inventories)

@@ -5,7 +5,13 @@ interrupted. Each platform listens on ``--port-base`` + its offset (zendesk 8100
 zendesk_conversations 8101, intercom 8102, salesforce 8103 by default; ``--port-base 0`` picks
 free ports). A platform whose sandbox is missing or broken is reported and skipped, never
 fatal unless none is left. Webhooks go to ``--webhook-target``; ``{platform}`` in it is
-replaced by the platform's name, e.g. ``http://127.0.0.1:8000/webhooks/{platform}``.
+replaced by the platform's name, e.g. ``http://127.0.0.1:6066/webhooks/{platform}``.
+
+Once serving it prints, for every platform, the worker's settings that connect it there
+(``DESKSTREAM_CONNECTORS__<platform>__*``, :mod:`app.sandbox_env`); ``--env-file PATH``
+writes them to a file only its owner can read, and the printout then names the file instead
+of showing each secret. The accounts carry what the shipped rules (``config/*.yaml``) need
+(:mod:`app.sandbox_accounts`), so ``deskstream config check`` passes against them.
 
 ``deskstream sandbox traffic --rate N --duration S`` plays a seeded contact-center day
 (``sandboxes.base.traffic``) against running sandboxes (by default the ports above),
@@ -30,6 +36,8 @@ import yaml
 from click.core import ParameterSource
 from pydantic import ValidationError
 
+from app.sandbox_accounts import account_options
+from app.sandbox_env import connector_env, env_file_text, printout, write_env_file
 from sandboxes.base import FaultProfile, PlatformSandbox, load_profile, run_sandboxes
 from sandboxes.base.registry import (
     DEFAULT_PORT_OFFSETS,
@@ -82,7 +90,11 @@ def build_sandboxes(
             cls = load_sandbox_class(name)
             built.append(
                 cls.create(
-                    seed=seed, faults=faults, webhook_target=webhook_target, webhook_concurrency=4
+                    seed=seed,
+                    faults=faults,
+                    webhook_target=webhook_target,
+                    webhook_concurrency=4,
+                    **account_options(name),
                 )
             )
         except SandboxUnavailableError as exc:
@@ -100,6 +112,7 @@ async def _serve(
     host: str,
     port_base: int,
     duration: float | None,
+    env_file: Path | None,
 ) -> None:
     ports = {
         s.platform: 0 if port_base == 0 else port_base + DEFAULT_PORT_OFFSETS.get(s.platform, 0)
@@ -119,12 +132,35 @@ async def _serve(
             )
         for name, reason in unavailable.items():
             click.echo(f"{name:<22} unavailable: {reason}")
+        envs = [connector_env(s.platform, s.worker_connector()) for s in sandboxes]
+        if env_file is not None:
+            write_env_file(
+                env_file, env_file_text(envs, header=_env_file_header(sandboxes, env_file))
+            )
+        for line in printout(envs, env_file=env_file):
+            click.echo(line)
+        if not any(s.context.webhooks for s in sandboxes):
+            click.echo(
+                "# no --webhook-target: the sandboxes send no webhooks; give "
+                "--webhook-target http://127.0.0.1:6066/webhooks/{platform} to reach a worker"
+            )
         click.echo(json.dumps({"ready": True, "urls": {n: running.url(n) for n in running.ports}}))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=duration)
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(sig)
+
+
+def _env_file_header(sandboxes: list[PlatformSandbox], path: Path) -> str:
+    seeds = {s.context.seed for s in sandboxes}
+    return (
+        "Worker settings for the Deskstream sandboxes, written by `deskstream sandbox` "
+        f"(seed {', '.join(map(str, sorted(seeds)))}).\n"
+        "SANDBOX-ONLY credentials: they open the offline sandboxes, nothing real. Never use "
+        "this file for a real account.\n"
+        f"Load it into a shell with: set -a; . {path}; set +a"
+    )
 
 
 def _serve_options(command: _F) -> _F:
@@ -166,6 +202,13 @@ def _serve_options(command: _F) -> _F:
             default=None,
             help="Stop after this many seconds (for scripts); default: until Ctrl-C.",
         ),
+        click.option(
+            "--env-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=None,
+            help="Also write the worker's settings for these sandboxes to this file (mode "
+            "0600; sandbox-only credentials); the printout then names it instead of the secrets.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -180,6 +223,7 @@ def _run_serve(
     host: str,
     port_base: int,
     duration: float | None,
+    env_file: Path | None,
 ) -> None:
     names = _platforms(platforms)
     faults = _fault_profile(faults_name)
@@ -193,7 +237,16 @@ def _run_serve(
         for name, reason in unavailable.items():
             click.echo(f"{name:<22} unavailable: {reason}", err=True)
         raise click.ClickException("no sandbox could be started")
-    asyncio.run(_serve(built, unavailable, host=host, port_base=port_base, duration=duration))
+    asyncio.run(
+        _serve(
+            built,
+            unavailable,
+            host=host,
+            port_base=port_base,
+            duration=duration,
+            env_file=env_file,
+        )
+    )
 
 
 @click.group(invoke_without_command=True)

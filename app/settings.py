@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connectors.base.settings import ConnectorSettings, Platform
+from connectors.base.settings import ConnectorSettings, Platform, validation_problems
 from schemas.errors import ConfigurationError
 
 __all__ = ["ConnectorSettings", "Platform", "Settings", "get_settings", "load_settings"]
@@ -113,13 +113,9 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        )
         raise ConfigurationError(
-            f"invalid Deskstream settings ({problems}); fix the DESKSTREAM_* environment "
-            "variables named here and start again"
+            f"invalid Deskstream settings ({validation_problems(exc)}); fix the DESKSTREAM_* "
+            "environment variables named here and start again"
         ) from None
 
 

@@ -1,70 +1,142 @@
-"""The sync rules and mappings: one YAML file, validated once at start-up.
+"""The sync rules: connectors and the routes between them, one YAML file, validated once at
+start-up.
 
-Every flow can be switched off; every map is explicit (a status or priority that has no entry
-is not synced, and ``config check`` names it), so nothing is translated by guesswork. The
-file never holds secrets: credentials live in the connector settings (environment or files).
+A link joins one record on each of any number of platforms. ``connectors`` names the
+platforms that take part (platform → connector id: one account per platform); ``routes`` say
+what flows from one to another, each with its own flows and maps. What a change on one record
+does to the others follows the routes, hop by hop: with ``a → b`` and ``b → c``, a change on
+``a`` reaches ``c`` through ``b``'s maps and rules, and a record created on ``b`` from ``a``
+is created on ``c`` in turn when ``b → c`` creates.
 
-A minimal file (see ``config/sync.example.yaml`` for every option)::
+Every flow can be switched off; every map is explicit (a status or priority without an
+entry is not synced, and ``config check`` names it), so nothing is translated by guesswork.
+The file never holds secrets: credentials live in the connector settings.
 
+A minimal file (``config/*.example.yaml`` show every option)::
+
+    version: 2
     connectors: {intercom: ic, zendesk: zd}
-    flows:
-      escalate_to_zendesk: {enabled: true, when: {tags_any: [escalate]}}
+    routes:
+      - {from: intercom, to: zendesk, create: {enabled: true, when: {tags_any: [escalate]}}}
+      - {from: zendesk, to: intercom, messages: {visibility: public, authors: [agent]}}
+
+Files of the first format (``version: 1``, direction-named keys) are still read: see
+``streams.config_legacy``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from connectors.base.registry import adapter_platforms
 from schemas.errors import ConfigurationError
-from schemas.models import CaseStatus, Priority
+from schemas.models import ActorKind, CaseStatus, Priority
 
 __all__ = [
     "ConflictPolicy",
-    "EscalationRule",
-    "FieldDirection",
+    "CreateRule",
+    "CustomField",
+    "Route",
     "SyncConfig",
     "TagTaxonomy",
+    "Windows",
+    "check_value_source",
     "load_sync_config",
 ]
-
-FieldDirection = Literal["both", "intercom_to_zendesk", "zendesk_to_intercom", "none"]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class EscalationRule(_Strict):
-    """When an Intercom conversation becomes a Zendesk ticket: any listed tag, or a priority
-    conversation, or a customer on one of the plans (any condition is enough)."""
+class CreateRule(_Strict):
+    """When a record with no linked record on the route's target gets one there: any listed
+    tag, a priority at least this high, or a customer on one of the plans (any condition is
+    enough); ``always``: every record does."""
 
+    always: bool = False
     tags_any: list[str] = Field(default_factory=lambda: ["escalate"])
     priority_at_least: Priority | None = None
     plans_any: list[str] = Field(default_factory=list)
+
+
+class CustomField(_Strict):
+    """A custom field of the target's new record, filled from the canonical contact or case:
+    ``field`` is the target's id for it (a Zendesk ticket field id, a Salesforce API name)."""
+
+    field: str
+    #: where the value comes from: ``contact.plan``, ``contact.company``,
+    #: ``contact.custom_attributes.<name>`` or ``case.custom_fields.<name>``
+    source: str
+    allowed: list[str] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _id_as_text(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("field"), int):
+            return {**data, "field": str(data["field"])}
+        return data
+
+    @model_validator(mode="after")
+    def _known_source(self) -> CustomField:
+        check_value_source(self.source)
+        return self
+
+
+def check_value_source(source: str) -> None:
+    """A custom field's value comes from the canonical contact or case."""
+    prefixes = (
+        "contact.plan",
+        "contact.company",
+        "contact.custom_attributes.",
+        "case.custom_fields.",
+    )
+    if not source.startswith(prefixes):
+        raise ValueError(f"source {source!r} must start with one of {', '.join(prefixes)}")
+
+
+class Routing(_Strict):
+    """The group (queue) of a new record on the target: by the customer's plan, else by a tag
+    of the source record, else the default."""
+
+    by_plan: dict[str, int] = Field(default_factory=dict)
+    by_tag: dict[str, int] = Field(default_factory=dict)
+    default_group_id: int | None = None
 
 
 class _Flow(_Strict):
     enabled: bool = True
 
 
-class EscalateFlow(_Flow):
-    when: EscalationRule = Field(default_factory=EscalationRule)
+class CreateFlow(_Flow):
+    """A record on the route's source with no linked record on its target gets one there,
+    with its history (the thread), its mapped fields and the custom fields below."""
+
+    enabled: bool = False
+    when: CreateRule = Field(default_factory=CreateRule)
+    custom_fields: dict[str, CustomField] = Field(default_factory=dict)
+    routing: Routing = Field(default_factory=Routing)
 
 
-class StatusFlow(_Flow):
-    #: may a change on one side reopen a record the other side has solved?
-    #: never: only forward (open → solved); both: reopen both ways;
-    #: zendesk_reopens_intercom / intercom_reopens_zendesk: one direction only
-    reopen: Literal["never", "both", "zendesk_reopens_intercom", "intercom_reopens_zendesk"] = (
-        "intercom_reopens_zendesk"
-    )
+class MessageFlow(_Flow):
+    """Messages of the source record are appended to the target's: ``all`` of them (internal
+    ones as internal notes where the target has them) or only ``public`` ones; only from
+    these authors (all when unset)."""
+
+    visibility: Literal["all", "public"] = "all"
+    authors: list[ActorKind] | None = None
 
 
 class AcknowledgeFlow(_Flow):
+    """A new record on the source, from a customer the target knows (by email), is
+    acknowledged there with this message; a courtesy, not a link."""
+
+    enabled: bool = False
     #: placeholders: {name}, {ticket_id}, {subject}
     message: str = (
         "Hi {name}, we have received your request \u201c{subject}\u201d (ticket #{ticket_id}). "
@@ -72,100 +144,56 @@ class AcknowledgeFlow(_Flow):
     )
 
 
-class Flows(_Strict):
-    escalate_to_zendesk: EscalateFlow = Field(default_factory=EscalateFlow)
-    replies_to_intercom: _Flow = Field(default_factory=_Flow)
-    status_round_trip: StatusFlow = Field(default_factory=StatusFlow)
-    profile_sync: _Flow = Field(default_factory=_Flow)
-    acknowledge_new_tickets: AcknowledgeFlow = Field(default_factory=AcknowledgeFlow)
-    tags_both_ways: _Flow = Field(default_factory=_Flow)
+def _identity_status() -> dict[CaseStatus, CaseStatus]:
+    return {status: status for status in CaseStatus}
 
 
-def _default_status_to_zendesk() -> dict[CaseStatus, CaseStatus]:
-    return {
-        CaseStatus.NEW: CaseStatus.NEW,
-        CaseStatus.OPEN: CaseStatus.OPEN,
-        CaseStatus.PENDING: CaseStatus.PENDING,
-        CaseStatus.CLOSED: CaseStatus.SOLVED,
-    }
+def _identity_priority() -> dict[Priority, Priority]:
+    return {priority: priority for priority in Priority}
 
 
-def _default_status_to_intercom() -> dict[CaseStatus, CaseStatus]:
-    return {
-        CaseStatus.NEW: CaseStatus.OPEN,
-        CaseStatus.OPEN: CaseStatus.OPEN,
-        CaseStatus.PENDING: CaseStatus.OPEN,
-        CaseStatus.ON_HOLD: CaseStatus.OPEN,
-        CaseStatus.SOLVED: CaseStatus.CLOSED,
-        CaseStatus.CLOSED: CaseStatus.CLOSED,
-    }
+class StatusFlow(_Flow):
+    #: the source's status → the target's; a status without an entry is not synced
+    map: dict[CaseStatus, CaseStatus] = Field(default_factory=_identity_status)
+    #: may a change on the source reopen a record the target has solved or closed?
+    reopen: bool = False
 
 
-class StatusMap(_Strict):
-    intercom_to_zendesk: dict[CaseStatus, CaseStatus] = Field(
-        default_factory=_default_status_to_zendesk
-    )
-    zendesk_to_intercom: dict[CaseStatus, CaseStatus] = Field(
-        default_factory=_default_status_to_intercom
-    )
+class PriorityFlow(_Flow):
+    map: dict[Priority, Priority] = Field(default_factory=_identity_priority)
 
 
-class PriorityMap(_Strict):
-    intercom_to_zendesk: dict[Priority, Priority] = Field(
-        default_factory=lambda: {Priority.HIGH: Priority.HIGH, Priority.NORMAL: Priority.NORMAL}
-    )
-    zendesk_to_intercom: dict[Priority, Priority] = Field(
-        default_factory=lambda: {
-            Priority.URGENT: Priority.HIGH,
-            Priority.HIGH: Priority.HIGH,
-            Priority.NORMAL: Priority.NORMAL,
-            Priority.LOW: Priority.NORMAL,
-        }
-    )
+class Route(_Strict):
+    """What flows from the ``from`` platform's record to the ``to`` platform's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    source: str = Field(alias="from")
+    target: str = Field(alias="to")
+    create: CreateFlow = Field(default_factory=CreateFlow)
+    messages: MessageFlow = Field(default_factory=MessageFlow)
+    acknowledge: AcknowledgeFlow = Field(default_factory=AcknowledgeFlow)
+    status: StatusFlow = Field(default_factory=StatusFlow)
+    priority: PriorityFlow = Field(default_factory=PriorityFlow)
+    tags: _Flow = Field(default_factory=_Flow)
+    #: profile fields of linked contacts flow along this route (``profile_fields`` says which)
+    profile: _Flow = Field(default_factory=_Flow)
+
+    @model_validator(mode="after")
+    def _two_platforms(self) -> Route:
+        if self.source == self.target:
+            raise ValueError(f"a route joins two platforms; this one goes {self.source} → itself")
+        return self
 
 
 class TagTaxonomy(_Strict):
     """Canonical tag → its name on each platform. Tags outside the taxonomy follow
-    ``unmapped``: ``pass`` (same name on both sides) or ``drop`` (stay where they are)."""
+    ``unmapped``: ``pass`` (same name everywhere) or ``drop`` (stay where they are)."""
 
-    tags: dict[str, dict[Literal["intercom", "zendesk"], str]] = Field(default_factory=dict)
+    tags: dict[str, dict[str, str]] = Field(default_factory=dict)
     unmapped: Literal["pass", "drop"] = "pass"
     #: tags that steer the sync itself (``escalate``) are never copied across
     never_sync: list[str] = Field(default_factory=lambda: ["escalate"])
-
-
-class CustomField(_Strict):
-    """A Zendesk ticket field filled from the canonical contact or case."""
-
-    zendesk_field_id: int
-    #: where the value comes from: ``contact.plan``, ``contact.company``,
-    #: ``contact.custom_attributes.<name>`` or ``case.custom_fields.<name>``
-    source: str
-    allowed: list[str] | None = None
-
-    @model_validator(mode="after")
-    def _known_source(self) -> CustomField:
-        prefixes = (
-            "contact.plan",
-            "contact.company",
-            "contact.custom_attributes.",
-            "case.custom_fields.",
-        )
-        if not self.source.startswith(prefixes):
-            raise ValueError(f"source {self.source!r} must start with one of {', '.join(prefixes)}")
-        return self
-
-
-class Routing(_Strict):
-    """Zendesk group for new tickets: by the customer's plan, else by Intercom segment tag."""
-
-    by_plan: dict[str, int] = Field(default_factory=dict)
-    by_tag: dict[str, int] = Field(default_factory=dict)
-    default_group_id: int | None = None
-
-
-def _default_precedence() -> list[Literal["intercom", "zendesk"]]:
-    return ["zendesk", "intercom"]
 
 
 class ConflictPolicy(_Strict):
@@ -174,49 +202,111 @@ class ConflictPolicy(_Strict):
     ``precedence`` (a deterministic tie-break: every worker and every arrival order elects
     the same winner)."""
 
-    owners: dict[str, Literal["intercom", "zendesk"]] = Field(default_factory=dict)
-    precedence: list[Literal["intercom", "zendesk"]] = Field(
-        default_factory=_default_precedence, min_length=1
-    )
+    owners: dict[str, str] = Field(default_factory=dict)
+    #: empty: the order of ``connectors``
+    precedence: list[str] = Field(default_factory=list)
 
 
-class Connectors(_Strict):
-    intercom: str
-    zendesk: str
+#: ``both``: every linked contact, last writer wins; ``<platform>_to_<platform>``: one
+#: direction (the first platform owns the field); ``from_<platform>``: that platform owns it
+#: and it flows everywhere the routes lead; ``none``: not synced
+FieldDirection = str
 
 
-def _default_profile_fields() -> dict[str, FieldDirection]:
-    return {
-        "name": "both",
-        "phone": "both",
-        "company": "intercom_to_zendesk",
-        "plan": "intercom_to_zendesk",
-    }
+class Windows(_Strict):
+    """Times and sizes every rules format shares."""
 
-
-class SyncConfig(_Strict):
-    version: Literal[1] = 1
-    connectors: Connectors
-    flows: Flows = Field(default_factory=Flows)
-    status_map: StatusMap = Field(default_factory=StatusMap)
-    priority_map: PriorityMap = Field(default_factory=PriorityMap)
-    taxonomy: TagTaxonomy = Field(default_factory=TagTaxonomy)
-    custom_fields: dict[str, CustomField] = Field(default_factory=dict)
-    routing: Routing = Field(default_factory=Routing)
-    #: contact profile fields and the direction they flow: name, phone, company, plan,
-    #: custom_attributes.<name>
-    profile_fields: dict[str, FieldDirection] = Field(default_factory=_default_profile_fields)
-    conflicts: ConflictPolicy = Field(default_factory=ConflictPolicy)
     #: the resolution at which change times are compared: the coarsest timestamp precision
-    #: (Intercom: whole seconds). Changes in the same slot are simultaneous and
-    #: ``conflicts.precedence`` decides; otherwise the later source time wins.
+    #: of the platforms (Intercom: whole seconds). Changes in the same slot are simultaneous
+    #: and ``conflicts.precedence`` decides; otherwise the later source time wins.
     clock_tolerance_seconds: float = Field(default=1.0, ge=0)
-    #: unused since own writes are recognised by the convergence registers (writes in flight
-    #: and settled); still accepted so existing rules files load
+    #: unused since own writes are recognised by the convergence registers; still accepted
+    #: so existing rules files load
     echo_window_seconds: int = Field(default=3600, ge=60)
     dedupe_window_seconds: int = Field(default=7 * 24 * 3600, ge=60)
-    #: the longest thread carried into a new ticket (older parts are summarised by count)
+    #: the longest thread carried into a new record (older parts are summarised by count)
     max_thread_messages: int = Field(default=200, ge=1, le=5000)
+
+
+class SyncConfig(Windows):
+    version: Literal[2] = 2
+    #: platform → the connector id (``DESKSTREAM_CONNECTORS__<id>__…``) taking part
+    connectors: dict[str, str] = Field(min_length=2)
+    routes: list[Route] = Field(min_length=1)
+    taxonomy: TagTaxonomy = Field(default_factory=TagTaxonomy)
+    #: contact profile fields and how they flow: name, phone, company, plan,
+    #: custom_attributes.<name>
+    profile_fields: dict[str, FieldDirection] = Field(default_factory=dict)
+    conflicts: ConflictPolicy = Field(default_factory=ConflictPolicy)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_format(cls, data: Any) -> Any:
+        """A ``version: 1`` document becomes its routes (``streams.config_legacy``)."""
+        from streams.config_legacy import is_legacy, to_routes
+
+        return to_routes(data) if is_legacy(data) else data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SyncConfig:
+        known = adapter_platforms()
+        for platform in self.connectors:
+            if platform not in known:
+                raise ValueError(
+                    f"connectors: {platform!r} cannot take part in a sync in this version "
+                    f"(platforms: {', '.join(sorted(known))})"
+                )
+        named = [("conflicts.precedence", p) for p in self.conflicts.precedence]
+        named += [("conflicts.owners", p) for p in self.conflicts.owners.values()]
+        for index, route in enumerate(self.routes):
+            named += [(f"routes.{index}", route.source), (f"routes.{index}", route.target)]
+        for where, platform in named:
+            if platform not in self.connectors:
+                raise ValueError(
+                    f"{where}: {platform!r} is not among the connectors "
+                    f"({', '.join(self.connectors)}); add it there or correct the name"
+                )
+        pairs = [(r.source, r.target) for r in self.routes]
+        if len(pairs) != len(set(pairs)):
+            raise ValueError("two routes join the same platforms in the same direction: merge them")
+        for name, direction in self.profile_fields.items():
+            if direction in ("both", "none"):
+                continue
+            owner = _owner_of(direction)
+            if owner not in self.connectors:
+                raise ValueError(
+                    f"profile_fields.{name}: {direction!r} must be both, none, "
+                    "from_<platform> or <platform>_to_<platform> with configured platforms"
+                )
+        return self
+
+    # -- the route graph ------------------------------------------------------------------
+    @property
+    def platforms(self) -> list[str]:
+        return list(self.connectors)
+
+    @property
+    def precedence(self) -> list[str]:
+        """Who wins a tie: the configured order, then the connectors' order."""
+        listed = self.conflicts.precedence
+        return listed + [p for p in self.connectors if p not in listed]
+
+    def routes_from(self, source: str) -> Iterator[Route]:
+        return (route for route in self.routes if route.source == source)
+
+    def route(self, source: str, target: str) -> Route | None:
+        return next((r for r in self.routes if r.source == source and r.target == target), None)
+
+
+def _owner_of(direction: str) -> str:
+    if direction.startswith("from_"):
+        return direction.removeprefix("from_")
+    return direction.split("_to_")[0]
+
+
+def field_owner(direction: str) -> str | None:
+    """The platform that owns a profile field flowing ``direction`` (None for ``both``)."""
+    return None if direction in ("both", "none") else _owner_of(direction)
 
 
 def load_sync_config(path: Path | str) -> SyncConfig:
@@ -231,7 +321,12 @@ def load_sync_config(path: Path | str) -> SyncConfig:
         ) from exc
     except yaml.YAMLError as exc:
         raise ConfigurationError(f"{path} is not valid YAML: {exc}") from exc
+    from streams.config_legacy import LegacySyncConfig, is_legacy
+
+    # A first-format file is validated as such, so its errors name its own keys.
+    model: type[BaseModel] = LegacySyncConfig if is_legacy(document) else SyncConfig
     try:
+        model.model_validate(document or {})
         return SyncConfig.model_validate(document or {})
     except ValidationError as exc:
         problems = "; ".join(

@@ -4,8 +4,8 @@ A *register* (one per synced field of a link, and one per tag) answers two quest
 per-event decisions could not answer together:
 
 - **Which change wins?** Every change a person makes competes on a total order: its source
-  time at ``resolution`` seconds (the coarsest platform clock: Intercom stamps whole
-  seconds), then the configured platform ``precedence`` inside the same slot, then the exact
+  time at ``resolution`` seconds (the coarsest platform clock: some platforms stamp
+  whole seconds), then the configured platform ``precedence`` inside the same slot, then the exact
   time; a person whose record already showed the winner changed it knowingly and comes after
   it. A field owner always wins on its field. Apart from what we know of what each person saw,
   the order does not depend on when webhooks arrive.
@@ -159,9 +159,9 @@ class Register:
 
     def agreement(self, project: Callable[[Any, str, str], Any]) -> Callable[[str, Any], bool]:
         """``agrees(side, value)``: is ``value`` on ``side`` the winner's value spelled for
-        ``side`` by ``project`` (equality, not "maps back to the winner": an Intercom admin who
-        reopens a conversation means open, though a pending Zendesk ticket is an open Intercom
-        conversation too)? No winner, or a value that does not flow there: it agrees."""
+        ``side`` by ``project`` (equality, not "maps back to the winner": a person who reopens a
+        record means open, though a pending record elsewhere may map to open there as well)?
+        No winner, or a value that does not flow there: it agrees."""
 
         def agrees(side: str, value: Any) -> bool:
             winner = self.winner
@@ -199,7 +199,7 @@ class Register:
         when the platform reports every change of this field explicitly, so a copy of the
         record that differs is only news of where the record is (its change report is on its
         way, with the change's own time); ``sequence``: the record's own version counter when
-        the platform has one finer than its clock (Intercom's part ids); ``changed_since``:
+        the platform has one finer than its clock (a conversation's part ids); ``changed_since``:
         when this record was reported before (a change seen only in a copy counts from then).
         ``agrees(side, value)``: is ``value`` on ``side`` the current winner's value (used to
         tell a concurrent change from a later one).
@@ -207,7 +207,7 @@ class Register:
         seen = self.seen(side)
         previous = seen[1] if seen is not None else _MISSING
         # Against what our own write's answer told us, an explicit report counts from its
-        # platform's second: an Intercom change stamped 10:00:06 may well follow our write
+        # platform's second: a change stamped 10:00:06 may well follow our write
         # answered at 10:00:06.25. Between two reports of the platform, its own clock rules.
         if seen is None or at > seen[0]:
             newer = True
@@ -274,8 +274,8 @@ class Register:
         if policy.owner is not None and side != policy.owner:
             return Competition("not_owner", rival)
         # A person whose record showed the winner, written there by us, changed it knowingly:
-        # their change comes after it even in the same second (an Intercom admin reopening
-        # what our write had just closed), never from an earlier one. A record that merely
+        # their change comes after it even in the same second (an agent reopening what
+        # our write had just closed), never from an earlier one. A record that merely
         # agreed (mappings are not one-to-one) proves nothing: then the two changes crossed.
         informed = (
             newer

@@ -23,9 +23,9 @@ MAX_SEEN = 2000
 @dataclass(slots=True)
 class LinkState:
     link_id: str
-    #: "case" (conversation ↔ ticket) or "contact" (contact ↔ user)
+    #: "case" (conversations, tickets, cases) or "contact" (contacts, users)
     kind: str
-    #: platform → the linked record there (the Intercom conversation id, the Zendesk ticket id)
+    #: platform → the linked record there (a conversation id, a ticket id, a case id)
     members: dict[str, str] = field(default_factory=dict)
     #: platform → connector id of that record
     connectors: dict[str, str] = field(default_factory=dict)
@@ -35,7 +35,9 @@ class LinkState:
     creating: list[str] = field(default_factory=list)
     #: event id → first seen (epoch s): redeliveries and replays are dropped
     seen: dict[str, float] = field(default_factory=dict)
-    #: "platform:message id" → "platform:message id" of its mirror (or "pending:<command>")
+    #: "platform:message id" → its mirrors, comma-separated, one per platform it was copied
+    #: to ("platform:message id", or "pending:<command>:<part>" until the write answers);
+    #: or a marker (``streams.flows.messages.MADE_PRIVATE``; ``ack:*`` keys)
     mirrors: dict[str, str] = field(default_factory=dict)
     #: canonical messages of the origin record, oldest first (JSON of schemas.models.Message)
     thread: list[dict[str, Any]] = field(default_factory=list)
@@ -82,6 +84,23 @@ class LinkState:
             if at >= before and len(entries) <= cap:
                 break
             del entries[oldest]
+
+    # -- mirrors ------------------------------------------------------------------------
+    def add_mirror(self, key: str, mirror: str) -> None:
+        """One more copy of message ``key`` (on another platform)."""
+        held = self.mirrors.get(key)
+        self.mirrors[key] = f"{held},{mirror}" if held else mirror
+
+    def is_mirror(self, key: str) -> bool:
+        """Is message ``key`` a copy we wrote of another message?"""
+        return any(key in value.split(",") for value in self.mirrors.values())
+
+    def resolve_mirror(self, pending: str, mirror: str) -> None:
+        """The write ``pending`` named answered: its copy is ``mirror``."""
+        for key, value in self.mirrors.items():
+            parts = value.split(",")
+            if pending in parts:
+                self.mirrors[key] = ",".join(mirror if p == pending else p for p in parts)
 
     # -- thread -------------------------------------------------------------------------
     def add_to_thread(self, message_id: str, message: dict[str, Any], cap: int) -> bool:

@@ -5,7 +5,7 @@ For an event, in order:
 
 1. dedupe: an event id seen within ``dedupe_window_seconds`` is dropped (redelivered
    webhooks, replayed CDC, a worker reprocessing after a crash);
-2. scope: only the configured Intercom and Zendesk connectors take part;
+2. scope: only the configured connectors (one per platform) take part;
 3. membership: the event's record joins the link; the origin (where the link started) is
    recognised from the link id itself;
 4. echo, layer one: a change made by our own service account is an observation of the
@@ -42,7 +42,7 @@ from streams.config import SyncConfig
 from streams.converge import settle_writes
 from streams.flows import Decisions, FlowContext
 from streams.flows.case_fields import reconcile_case
-from streams.flows.cases import on_case, on_case_echo
+from streams.flows.cases import create_from, is_acknowledgement, on_case, on_case_echo
 from streams.flows.contacts import on_contact, reconcile_contact
 from streams.flows.messages import on_message
 from streams.state import LinkState
@@ -62,10 +62,7 @@ class Plan:
 class SyncPlanner:
     def __init__(self, config: SyncConfig) -> None:
         self.config = config
-        self._connectors = {
-            "intercom": config.connectors.intercom,
-            "zendesk": config.connectors.zendesk,
-        }
+        self._connectors = dict(config.connectors)
 
     # -- events ---------------------------------------------------------------------------
     def on_event(
@@ -152,18 +149,29 @@ class SyncPlanner:
                 state.creating.remove(platform)  # a later event may try the create again
             self._converge(plan, result, now)
             return plan
-        is_ack = state.mirrors.get("ack:intercom") == result.command_id
+        is_ack = is_acknowledgement(state.mirrors, result.command_id)
+        joined = False
         if (
             result.target_entity_id
             and not is_ack
             and result.target.entity_type is not EntityType.MESSAGE
         ):
+            joined = platform not in state.members
             state.members[platform] = result.target_entity_id
             state.connectors.setdefault(platform, result.target.connector_id)
         if platform in state.creating and platform in state.members:
             state.creating.remove(platform)
         self._resolve_mirrors(state, result)
         self._converge(plan, result, now)
+        if joined and state.kind == "case":
+            # The new record's own routes may create further (a ticket made from a
+            # conversation becomes a CRM case in turn).
+            decisions = Decisions(
+                self.config, state, now, f"write:{result.command_id}", result.written_at
+            )
+            create_from(decisions, platform)
+            plan.commands += decisions.commands
+            plan.audits += decisions.audits
         return plan
 
     def _converge(self, plan: Plan, result: WriteResult, now: datetime) -> None:
@@ -196,13 +204,16 @@ class SyncPlanner:
     def _resolve_mirrors(state: LinkState, result: WriteResult) -> None:
         platform = result.target.platform.value
         prefix = f"pending:{result.command_id}:"
-        for source_key, mirror in list(state.mirrors.items()):
-            if not mirror.startswith(prefix):
-                continue
-            part = mirror[len(prefix) :]
-            created = result.created_ids.get(part)
+        pending = {
+            part
+            for value in state.mirrors.values()
+            for part in value.split(",")
+            if part.startswith(prefix)
+        }
+        for mirror in sorted(pending):
+            created = result.created_ids.get(mirror[len(prefix) :])
             if created:
-                state.mirrors[source_key] = f"{platform}:{created}"
+                state.resolve_mirror(mirror, f"{platform}:{created}")
 
     @staticmethod
     def is_create(command: SyncCommand) -> bool:

@@ -35,11 +35,8 @@ NOT_FOLLOWED = {"app.cli"}
 #: a module loaded by name (``importlib``), as the registries write it: "connectors.x.sink:Sink"
 BY_NAME = re.compile(r"(?:app|streams|connectors|schemas|sandboxes)(?:\.\w+)+(?::\w+)?")
 #: the import name of each distribution in the ``sandbox`` extra
-SANDBOX_EXTRA_MODULES = {
-    "grpcio": "grpc",
-    "protobuf": "google.protobuf",
-    "cryptography": "cryptography",
-    "aiosfstream-ng": "aiosfstream_ng",
+SANDBOX_EXTRA_MODULES: dict[str, str] = {
+    # empty: see the `sandbox` extra in pyproject.toml
 }
 
 

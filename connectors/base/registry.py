@@ -14,6 +14,7 @@ import importlib
 from datetime import timedelta
 from typing import Any
 
+from connectors.base.adapter import FieldInventory, PlatformAdapter
 from connectors.base.ingest import IngestConnector
 from connectors.base.normalize import Normaliser
 from connectors.base.settings import ConnectorSettings
@@ -22,11 +23,15 @@ from connectors.base.source import Source
 from schemas.errors import ConfigurationError
 
 __all__ = [
+    "adapter_for",
+    "adapter_platforms",
     "build_ingest_connector",
     "build_normaliser",
     "build_sink",
     "build_source",
     "build_sources",
+    "ingest_platforms",
+    "read_inventory",
     "sink_platforms",
 ]
 
@@ -45,6 +50,17 @@ _NORMALISERS: dict[str, str] = {
 _SINKS: dict[str, str] = {
     "zendesk": "connectors.zendesk.sink:ZendeskSink",
     "intercom": "connectors.intercom.sink:IntercomSink",
+}
+
+_ADAPTERS: dict[str, str] = {
+    "zendesk": "connectors.zendesk.adapter:ADAPTER",
+    "intercom": "connectors.intercom.adapter:ADAPTER",
+    "salesforce": "connectors.salesforce.adapter:ADAPTER",
+}
+
+_INVENTORIES: dict[str, str] = {
+    "zendesk": "connectors.zendesk.inventory:read_inventory",
+    "intercom": "connectors.intercom.inventory:read_inventory",
 }
 
 #: pull-based feeds by platform and kind (``ConnectorSettings.sources``)
@@ -109,3 +125,30 @@ def build_sources(connector_id: str, settings: ConnectorSettings) -> list[Source
         for kind, source_settings in sorted(settings.sources.items())
         if source_settings.enabled
     ]
+
+
+def ingest_platforms() -> frozenset[str]:
+    """Platforms whose webhooks a worker of this version can take in."""
+    return frozenset(_INGEST)
+
+
+def adapter_for(platform: str) -> PlatformAdapter:
+    """What the sync stage may know about ``platform`` (``connectors.base.adapter``)."""
+    adapter = _load(_ADAPTERS, platform, "sync adapter")
+    assert isinstance(adapter, PlatformAdapter)
+    return adapter
+
+
+def adapter_platforms() -> frozenset[str]:
+    """The platforms a sync config can name."""
+    return frozenset(_ADAPTERS)
+
+
+async def read_inventory(settings: ConnectorSettings) -> FieldInventory | None:
+    """What the account behind ``settings`` holds (custom fields, contact attributes), for
+    ``deskstream config check``; None when this version cannot read that platform's."""
+    if settings.platform not in _INVENTORIES:
+        return None
+    inventory = await _load(_INVENTORIES, settings.platform, "field inventory")(settings)
+    assert isinstance(inventory, FieldInventory)
+    return inventory

@@ -11,13 +11,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 
 from schemas.errors import ConfigurationError
 
-__all__ = ["ConnectorSettings", "Platform", "SourceSettings"]
+__all__ = ["ConnectorSettings", "Platform", "SourceSettings", "validation_problems"]
 
 Platform = Literal["generic", "zendesk", "zendesk_conversations", "intercom", "salesforce"]
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """``field: problem; ...`` for a one-line ConfigurationError (values are never shown)."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
+        for err in exc.errors()
+    )
 
 
 def _read_secret(value: SecretStr | None, path: Path | None, what: str) -> SecretStr | None:

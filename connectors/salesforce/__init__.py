@@ -3,7 +3,9 @@
 The offline, faithful Salesforce (OAuth, REST, CDC over CometD and the Pub/Sub API) is
 :mod:`sandboxes.salesforce`. ``pubsub`` holds the Pub/Sub API proto and its generated gRPC
 modules; ``cdc_events`` reads change events the way a connector must (every id of
-``recordIds``, diffs applied).
+``recordIds``, diffs applied). ``settings``, ``session`` (the ``TokenSource`` interface),
+``auth`` (JWT bearer and refresh token flows), ``client`` (REST), ``responses`` (the
+classifier), ``limits`` (the daily allowance) and ``models`` are the API side.
 """
 
 from __future__ import annotations

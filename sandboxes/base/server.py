@@ -35,6 +35,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware as _Middleware
 from pydantic import ValidationError
 
+from connectors.base.settings import ConnectorSettings
 from sandboxes.base.ambiguous import is_write
 from sandboxes.base.clock import Clock, ManualClock, SystemClock
 from sandboxes.base.faults import (
@@ -178,9 +179,17 @@ class PlatformSandbox(abc.ABC):
         return None
 
     def describe(self) -> dict[str, str]:
-        """Connection details of the emulated account (ids, tokens, webhook secrets) that
-        ``deskstream sandbox`` prints so a worker can be configured against it."""
+        """Details of the emulated account that ``deskstream sandbox`` prints beside its URL
+        (ids, and credentials a worker has no setting for); what :meth:`worker_connector`
+        holds is printed with it, so it is left out here (a secret is printed once)."""
         return {}
+
+    def worker_connector(self) -> ConnectorSettings | None:
+        """The settings of a worker's connector for this account (webhook signing secret,
+        API URL and credentials, Deskstream's own actor there), valid once serving
+        (``context.base_url`` set); None where a worker has nothing to connect to.
+        ``deskstream sandbox`` prints them as ``DESKSTREAM_CONNECTORS__<platform>__*``."""
+        return None
 
     async def start(self) -> None:
         """Start background work (CDC fan-out, a gRPC server ...). Called on app startup."""

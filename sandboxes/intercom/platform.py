@@ -28,7 +28,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from pydantic import SecretStr
 
+from connectors.base.settings import ConnectorSettings
 from sandboxes.base.ratelimit import FixedWindowLimiter
 from sandboxes.base.server import Middleware, PlatformSandbox, SandboxContext
 from sandboxes.intercom.config import IntercomSandboxConfig
@@ -154,11 +156,18 @@ class IntercomSandbox(PlatformSandbox):
         }
 
     def describe(self) -> dict[str, str]:
-        return {
-            "app_id": self.config.app_id,
-            "access_token": self.config.access_tokens[0],
-            "client_secret": self.config.client_secret,
-        }
+        return {"app_id": self.config.app_id}
+
+    def worker_connector(self) -> ConnectorSettings:
+        # The access token belongs to the workspace's first admin (``GET /me``): Deskstream's
+        # bot, whose replies and notes the worker recognises as its own.
+        return ConnectorSettings(
+            platform="intercom",
+            secret=SecretStr(self.config.client_secret),
+            api_base_url=self.context.base_url,
+            api_token=SecretStr(self.config.access_tokens[0]),
+            service_account_id=self.state.token_admin().id,
+        )
 
     async def start(self) -> None:
         if self.config.send_ping_on_start:

@@ -27,7 +27,7 @@ def workspace_routes(state: IntercomState) -> list[web.RouteDef]:
     config = state.config
 
     async def me(request: web.Request) -> web.Response:
-        owner = next(iter(state.admins.values()))
+        owner = state.token_admin()
         return json_response(
             owner.to_api()
             | {

@@ -128,6 +128,10 @@ class IntercomState:
 
     # -- admins, tags, data attributes -----------------------------------------------------
 
+    def token_admin(self) -> Admin:
+        """The admin the app's access tokens act as (``GET /me``): the first one seeded."""
+        return next(iter(self.admins.values()))
+
     def admin(self, admin_id: Any, *, field: str = "admin_id") -> Admin:
         if admin_id is None or admin_id == "":
             raise IntercomAPIError.missing(field)

@@ -4,6 +4,19 @@ Collections process up to 200 records in one call and one transaction. With ``al
 any failure rolls every record back (the others report ``ALL_OR_NONE_OPERATION_ROLLED_BACK``);
 without it each record succeeds or fails on its own. Results come back in request order as
 ``{"id", "success", "errors": [{"statusCode", "message", "fields"}]}``.
+
+Upsert (``PATCH /composite/sobjects/{SobjectName}/{ExternalIdFieldName}``) follows "Upsert
+Records Using sObject Collections" (REST API Developer Guide):
+https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-sobjects-collections-upsert.html
+API 46.0 and later; up to 200 records, only of the URI's type, each with ``attributes.type``;
+external ids only, no record ids; processed and answered in request order as UpsertResults
+(``{"id", "success", "errors", "created"}``, "UpsertResult" in the SOAP API guide). Several
+matches for one value fail that record with ``DUPLICATE_EXTERNAL_ID`` (the upsert() status code
+of the SOAP API's StatusCode list). UNVERIFIED (searched "sObject Collections upsert error
+record missing external id value", "upsert collection wrong sObject type error"): the codes for
+a record of another type (``INVALID_TYPE``), with an ``Id`` (``INVALID_FIELD``), or without the
+external id value (``MISSING_ARGUMENT``), and the answer for an unknown field (404, as the
+single-record upsert).
 """
 
 from __future__ import annotations
@@ -19,6 +32,7 @@ from sandboxes.salesforce.fields import DmlError
 from sandboxes.salesforce.ids import normalize_id
 from sandboxes.salesforce.objects import SObjectSpec
 from sandboxes.salesforce.rest_common import (
+    NOT_FOUND,
     ApiError,
     change_origin,
     read_json,
@@ -35,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 _DATA = "/services/data/{version:v\\d+\\.\\d}"
 COLLECTION_LIMIT = 200
+#: "This request is available in API version 46 and later."
+_COLLECTION_UPSERT_SINCE = 46.0
 _Operation = Callable[[Any, str], tuple[str, list[Change]]]
 _ROLLED_BACK = {
     "statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK",
@@ -65,6 +81,7 @@ class MiscRoutes:
             web.get(f"{_DATA}/limits/", self.limits),
             web.post(f"{_DATA}/composite/sobjects", self.collection_create),
             web.patch(f"{_DATA}/composite/sobjects", self.collection_update),
+            web.patch(f"{_DATA}/composite/sobjects/{{sobject}}/{{field}}", self.collection_upsert),
             web.delete(f"{_DATA}/composite/sobjects", self.collection_delete),
             web.get(f"{_DATA}/composite/sobjects/{{sobject}}", self.collection_get),
         ]
@@ -152,6 +169,51 @@ class MiscRoutes:
 
         return self._run(request, records, all_or_none, update)
 
+    async def collection_upsert(self, request: web.Request) -> web.Response:
+        if float(rest_context(request).version) < _COLLECTION_UPSERT_SINCE:
+            raise ApiError(404, *NOT_FOUND)
+        spec = sobject_spec(request.match_info["sobject"])
+        name = request.match_info["field"]
+        field = spec.field(name)
+        if field is None or not field.external_id:
+            raise ApiError(
+                404,
+                "NOT_FOUND",
+                f"Provided external ID field does not exist or is not accessible: {name}",
+            )
+        records, all_or_none = await self._records(request)
+        created: set[str] = set()
+
+        def upsert(item: Any, ctx_user: str) -> tuple[str, list[Change]]:
+            if self._item_spec(item).name != spec.name:
+                raise DmlError("INVALID_TYPE", f"Records must all be of type {spec.name}")
+            values = {k: v for k, v in item.items() if k != "attributes"}
+            if any(k.lower() == "id" for k in values):
+                raise DmlError("INVALID_FIELD", "cannot specify Id in an upsert call", ["Id"])
+            key = next((k for k in values if k.lower() == field.name.lower()), None)
+            value = values.pop(key) if key is not None else None
+            if value is None or value == "":
+                raise DmlError("MISSING_ARGUMENT", f"{field.name} not specified", [field.name])
+            matches = self.org.store.find_by(spec.name, field.name, str(value))
+            context = self.org.write_context(ctx_user)
+            if len(matches) > 1:
+                ids = ", ".join(r["Id"] for r in matches)
+                raise DmlError(
+                    "DUPLICATE_EXTERNAL_ID",
+                    f"{field.name}: more than one record found for external id field: [{ids}]",
+                    [field.name],
+                )
+            if matches:
+                record_id = matches[0]["Id"]
+                return record_id, self.org.store.update(spec.name, record_id, values, context)
+            record_id, changes = self.org.store.insert(
+                spec.name, {**values, field.name: value}, context
+            )
+            created.add(record_id)
+            return record_id, changes
+
+        return self._run(request, records, all_or_none, upsert, created=created)
+
     async def collection_delete(self, request: web.Request) -> web.Response:
         raw = request.query.get("ids", "")
         ids = [i for i in raw.split(",") if i]
@@ -164,7 +226,9 @@ class MiscRoutes:
                 raise DmlError("MALFORMED_ID", f"malformed id {item}")
             for name in OBJECTS:
                 if self.org.store.get(name, record_id) is not None:
-                    return record_id, self.org.store.delete(name, record_id)
+                    return record_id, self.org.store.delete(
+                        name, record_id, self.org.write_context(ctx_user)
+                    )
             error = self.org.store.missing(record_id)
             raise DmlError(
                 "ENTITY_IS_DELETED"
@@ -205,9 +269,16 @@ class MiscRoutes:
         raise DmlError("INVALID_TYPE", f"sObject type '{name}' is not supported.")
 
     def _run(
-        self, request: web.Request, items: list[Any], all_or_none: bool, operation: _Operation
+        self,
+        request: web.Request,
+        items: list[Any],
+        all_or_none: bool,
+        operation: _Operation,
+        *,
+        created: set[str] | None = None,
     ) -> web.Response:
-        """Apply ``operation`` to each item in one transaction and render the results."""
+        """Apply ``operation`` to each item in one transaction and render the results; with
+        ``created`` (an upsert: the ids it inserted) as UpsertResults."""
         ctx = rest_context(request)
         user = ctx.session.user_id
         checkpoint = self.org.store.checkpoint() if all_or_none else None
@@ -227,16 +298,21 @@ class MiscRoutes:
             assert checkpoint is not None
             self.org.store.restore(checkpoint)
             # Inserted ids die with the rollback; updated and deleted records keep theirs.
-            keep_ids = request.method != "POST"
+            inserted = created if created is not None else set()
             results = [
                 r
                 if not r["success"]
-                else ({"id": r["id"]} if keep_ids else {})
+                else (
+                    {"id": r["id"]} if request.method != "POST" and r["id"] not in inserted else {}
+                )
                 | {"success": False, "errors": [_ROLLED_BACK]}
                 for r in results
             ]
             logger.info("salesforce collection rolled back records=%s", len(items))
-            return web.json_response(results)
-        self.org.publish(changes, origin=change_origin(request, ctx.version), user_id=user)
-        logger.info("salesforce collection records=%s failed=%s", len(items), failed)
+        else:
+            self.org.publish(changes, origin=change_origin(request, ctx.version), user_id=user)
+            logger.info("salesforce collection records=%s failed=%s", len(items), failed)
+        if created is not None:
+            for r in results:
+                r["created"] = bool(r["success"]) and r.get("id") in created
         return web.json_response(results)

@@ -189,7 +189,9 @@ class SObjectRoutes:
     def _delete(self, request: web.Request, spec: SObjectSpec, record_id: str) -> None:
         ctx = rest_context(request)
         try:
-            changes = self.org.store.delete(spec.name, record_id)
+            changes = self.org.store.delete(
+                spec.name, record_id, self.org.write_context(ctx.session.user_id)
+            )
         except DmlError as exc:
             raise ApiError.from_dml(exc) from None
         self.org.publish(

@@ -2,8 +2,9 @@
 
 The platform behaviour lives in the modules it serves, each citing its sources: ``auth``
 (OAuth flows), ``rest_common`` (error bodies, ``Sforce-Limit-Info``, API versions),
-``routes_sobjects`` (upsert by external id), ``routes_misc`` (sObject Collections), ``cdc`` and
-friends (Change Data Capture). What this module adds is how injected faults look:
+``routes_sobjects`` (upsert by external id), ``routes_misc`` (sObject Collections),
+``routes_query`` (SOQL Query and QueryAll), ``cdc`` and friends (Change Data Capture). What
+this module adds is how injected faults look:
 
 * a 5xx is ``[{"message","errorCode"}]`` with ``SERVER_UNAVAILABLE`` (503) or
   ``UNKNOWN_EXCEPTION`` (500), the shape of "Status Codes and Error Responses",
@@ -35,6 +36,7 @@ from sandboxes.salesforce.cometd import CometdServer
 from sandboxes.salesforce.pubsub import PubSubService
 from sandboxes.salesforce.rest_common import api_middleware, error_body, errors_response
 from sandboxes.salesforce.routes_misc import MiscRoutes
+from sandboxes.salesforce.routes_query import QueryRoutes
 from sandboxes.salesforce.routes_sobjects import SObjectRoutes
 from sandboxes.salesforce.state import Org, SalesforceSandboxConfig
 
@@ -83,6 +85,7 @@ class SalesforceSandbox(PlatformSandbox):
                 web.post("/services/oauth2/revoke", self.org.oauth.revoke_endpoint),
                 *SObjectRoutes(self.org).routes(),
                 *MiscRoutes(self.org).routes(),
+                *QueryRoutes(self.org).routes(),
                 *self.cometd.routes(),
                 web.post(f"{ADMIN}/gap", self.admin_gap),
                 web.post(f"{ADMIN}/certificates", self.admin_certificate),

@@ -14,6 +14,7 @@ from sandboxes.base.server import SandboxContext
 from sandboxes.salesforce.auth import ConnectedApp, OAuthServer, load_public_key
 from sandboxes.salesforce.cdc import ChangeEvent, EventBus
 from sandboxes.salesforce.ids import IdFactory
+from sandboxes.salesforce.query_locators import QueryLocators
 from sandboxes.salesforce.store import Change, RecordStore, WriteContext
 
 __all__ = ["ApiUsage", "Org", "SalesforceSandboxConfig"]
@@ -110,6 +111,10 @@ class Org:
         self.org_id = self.ids.new("00D")
         self.user_id = self.ids.new("005")
         self.store = RecordStore(self.ids, users=[self.user_id])
+        # Locators draw from their own sequence, so queries never shift the records' ids.
+        self.query_locators = QueryLocators(
+            IdFactory(context.derive_rng("salesforce:query")), self.clock
+        )
         self.bus = EventBus(
             clock=self.clock,
             rng=context.derive_rng("salesforce:cdc"),

@@ -3,6 +3,14 @@
 Every write returns the :class:`Change` list it caused, so the caller can publish the change
 events of one transaction together. ``checkpoint``/``restore`` give sObject Collections its
 ``allOrNone`` rollback.
+
+A deleted record goes to the recycle bin with ``IsDeleted`` true and a new ``SystemModstamp``,
+where QueryAll still finds it ("QueryAll", REST API Developer Guide,
+https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/resources_queryall.htm:
+"QueryAll returns records that are soft deleted due to a merge or delete"). That a delete moves
+``SystemModstamp`` is UNVERIFIED (query: "SystemModstamp updated when record deleted
+queryAll IsDeleted"); replication clients rely on it. The bin is never emptied here (the
+platform purges it after 15 days).
 """
 
 from __future__ import annotations
@@ -76,6 +84,8 @@ class RecordStore:
         self.users = set(users)
         self.records: dict[str, dict[str, Record]] = {name: {} for name in OBJECTS}
         self.deleted: dict[str, str] = {}
+        #: Deleted records as QueryAll returns them, by id.
+        self.recycle_bin: dict[str, Record] = {}
         self.blobs: dict[str, bytes] = {}
         self._case_number = 1000
 
@@ -107,12 +117,13 @@ class RecordStore:
                 for name, records in self.records.items()
             },
             dict(self.deleted),
+            dict(self.recycle_bin),
             dict(self.blobs),
             self._case_number,
         )
 
     def restore(self, point: tuple[Any, ...]) -> None:
-        self.records, self.deleted, self.blobs, self._case_number = point
+        self.records, self.deleted, self.recycle_bin, self.blobs, self._case_number = point
 
     # -- writing --------------------------------------------------------------------------
 
@@ -247,7 +258,7 @@ class RecordStore:
         previous = {name: before.get(name) for name in changed}
         return [Change(sobject, record_id, "UPDATE", changed, nulled, dict(updated), previous)]
 
-    def delete(self, sobject: str, record_id: str) -> list[Change]:
+    def delete(self, sobject: str, record_id: str, ctx: WriteContext) -> list[Change]:
         record = self.records[sobject].pop(record_id, None)
         if record is None:
             raise self.missing(record_id)
@@ -258,6 +269,7 @@ class RecordStore:
                 "Cannot delete a ContentVersion: delete its ContentDocument instead",
             )
         self.deleted[record_id] = sobject
+        self._recycle(record, ctx)
         changes = [Change(sobject, record_id, "DELETE", (), (), record)]
         # Master-detail children go with their parent, without change events of their own.
         if sobject == "Case":
@@ -265,6 +277,7 @@ class RecordStore:
                 if child["ParentId"] == record_id:
                     del self.records["CaseComment"][child_id]
                     self.deleted[child_id] = "CaseComment"
+                    self._recycle(child, ctx)
         if sobject == "ContentDocument":
             for kind in ("ContentVersion", "ContentDocumentLink"):
                 for child_id, child in list(self.records[kind].items()):
@@ -276,6 +289,9 @@ class RecordStore:
             if link["LinkedEntityId"] == record_id:
                 del self.records["ContentDocumentLink"][link_id]
         return changes
+
+    def _recycle(self, record: Record, ctx: WriteContext) -> None:
+        self.recycle_bin[record["Id"]] = {**record, "IsDeleted": True, "SystemModstamp": ctx.now}
 
     def missing(self, record_id: str) -> DmlError:
         if record_id in self.deleted:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from aiohttp import web
+from pydantic import SecretStr
 
+from connectors.base.settings import ConnectorSettings
 from sandboxes.base.server import Middleware, PlatformSandbox, SandboxContext
 from sandboxes.base.webhooks import RetryPolicy
 from sandboxes.zendesk.config import ZendeskSandboxConfig
@@ -82,6 +84,21 @@ class ZendeskSandbox(PlatformSandbox):
             },
             **self.core.state.snapshot(),
         }
+
+    def describe(self) -> dict[str, str]:
+        return {"subdomain": self.config.subdomain, "account_id": str(self.config.account_id)}
+
+    def worker_connector(self) -> ConnectorSettings:
+        # The worker signs in as the seeded integration user, whose changes are its echoes.
+        config = self.config
+        return ConnectorSettings(
+            platform="zendesk",
+            secret=SecretStr(config.webhook_secret),
+            api_base_url=self.context.base_url,
+            api_user=config.integration_email,
+            api_token=SecretStr(config.api_tokens[0]) if config.api_tokens else None,
+            service_account_id=str(self.core.integration_user.id),
+        )
 
     def counters(self) -> dict[str, Any]:
         return self.core.snapshot_counters()

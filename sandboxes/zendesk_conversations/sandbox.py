@@ -14,7 +14,9 @@ import logging
 from typing import Any, ClassVar
 
 from aiohttp import web
+from pydantic import SecretStr
 
+from connectors.base.settings import ConnectorSettings
 from sandboxes.base.server import Middleware, PlatformSandbox, SandboxContext
 from sandboxes.base.webhooks import RetryPolicy
 from sandboxes.zendesk_conversations import errors
@@ -122,6 +124,23 @@ class SunshineSandbox(PlatformSandbox):
             **self.state.snapshot(),
             "recentWebhooks": list(self.publisher.recent),
         }
+
+    def describe(self) -> dict[str, str]:
+        # API paths name the app (/v2/apps/{appId}/...); a connector setting has no room for it.
+        return {"app_id": self.config.app_id}
+
+    def worker_connector(self) -> ConnectorSettings:
+        # Deskstream is the custom integration: it calls with that integration's API key (so
+        # switchboard actions are its own) and its webhook carries the secret in X-API-Key.
+        config = self.config
+        return ConnectorSettings(
+            platform="zendesk_conversations",
+            secret=SecretStr(config.webhook_secret),
+            api_base_url=self.context.base_url,
+            api_user=config.integration_key_id,
+            api_token=SecretStr(config.integration_key_secret),
+            service_account_id=config.integration_id,
+        )
 
     def counters(self) -> dict[str, Any]:
         return {

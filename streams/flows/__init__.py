@@ -1,4 +1,4 @@
-"""The Intercom ⇄ Zendesk flows, one module per concern, all pure.
+"""The flows between linked records, one module per concern, all pure.
 
 Each flow takes a ``FlowContext`` (the link's state, the event, the config, the time) and adds
 commands and audit records to it; the planner in ``streams.sync`` decides which flows an event
@@ -26,7 +26,6 @@ from schemas.models import (
 from streams.audit import audit
 from streams.config import SyncConfig
 from streams.emit import make_command
-from streams.mapping import Side
 from streams.state import LinkState
 
 __all__ = ["Decisions", "FlowContext"]
@@ -50,8 +49,8 @@ class Decisions:
     def ts(self) -> float:
         return self.now.timestamp()
 
-    def connector_for(self, side: Side) -> str:
-        return self.state.connectors.get(side) or getattr(self.config.connectors, side)
+    def connector_for(self, platform: str) -> str:
+        return self.state.connectors.get(platform) or self.config.connectors[platform]
 
     def stalled(self, field: str) -> Callable[[str, Any], None]:
         """The note for a register that stopped writing a winner to a record (its safety
@@ -84,7 +83,7 @@ class Decisions:
 
     def emit(
         self,
-        target: Side,
+        target: str,
         entity_type: EntityType,
         action: CommandAction,
         data: EntityData,
@@ -164,10 +163,9 @@ class FlowContext(Decisions):
         )
 
     @property
-    def side(self) -> Side:
-        platform = self.event.source.platform.value
-        assert platform in ("intercom", "zendesk")
-        return "intercom" if platform == "intercom" else "zendesk"
+    def side(self) -> str:
+        """The platform of the record this event is about."""
+        return self.event.source.platform.value
 
     @property
     def source_time(self) -> float:
@@ -175,7 +173,7 @@ class FlowContext(Decisions):
 
     def emit_here(
         self,
-        target: Side,
+        target: str,
         entity_type: EntityType,
         action: CommandAction,
         data: EntityData,

@@ -27,52 +27,23 @@ from schemas.models import ActorKind, Case, CaseStatus, CommandAction, EntityTyp
 from streams.config import SyncConfig
 from streams.converge import Competition, Policy, Register
 from streams.flows import Decisions, FlowContext
-from streams.mapping import Side, map_priority, map_status
+from streams.mapping import (
+    adapter,
+    map_priority,
+    map_status,
+    path,
+    reopen_allowed,
+    tag_key,
+    tag_name,
+)
 
-__all__ = [
-    "observe_case",
-    "reconcile_case",
-    "tag_key",
-    "tag_name",
-    "track_create",
-]
+__all__ = ["observe_case", "reconcile_case", "track_create"]
 
-#: fields whose every change the platform reports with its own event (Zendesk: one event per
-#: field; Intercom: a topic per status change and priority, a tag topic per tag added). For
-#: these, a copy of the record that differs is not a change: the change's own event comes
-#: with the right time. Intercom sends nothing when a tag is removed: only copies show it.
-_REPORTED_EXPLICITLY: dict[str, frozenset[str]] = {
-    "zendesk": frozenset({"status", "priority", "tags"}),
-    "intercom": frozenset({"status", "priority"}),
-}
 _TAG = "tag:"
 _DONE = {CaseStatus.SOLVED.value, CaseStatus.CLOSED.value}
-#: platforms a field can be written to (Intercom 2.14's API cannot set a priority)
-_WRITABLE: dict[str, tuple[str, ...]] = {"priority": ("zendesk",)}
 
 
 # -- vocabulary --------------------------------------------------------------------------------
-def tag_key(config: SyncConfig, side: str, name: str) -> str | None:
-    """The canonical name of ``side``'s tag ``name``; None when the tag does not sync."""
-    taxonomy = config.taxonomy
-    if name in taxonomy.never_sync:
-        return None
-    for key, names in taxonomy.tags.items():
-        if names.get(side) == name:  # type: ignore[call-overload]
-            return key
-    return name if taxonomy.unmapped == "pass" else None
-
-
-def tag_name(config: SyncConfig, side: str, key: str) -> str | None:
-    """The canonical tag ``key`` spelled on ``side``; None when it has no name there."""
-    names = config.taxonomy.tags.get(key)
-    if names is not None:
-        return names.get(side)  # type: ignore[call-overload, no-any-return]
-    if config.taxonomy.unmapped == "pass" and key not in config.taxonomy.never_sync:
-        return key
-    return None
-
-
 def _case_values(config: SyncConfig, side: str, case: Case) -> dict[str, Any]:
     values: dict[str, Any] = {
         "status": case.status.value,
@@ -94,20 +65,23 @@ class _Field:
 
     def project(self, value: Any, source: str, target: str) -> Any:
         if self.name.startswith(_TAG):
+            if not adapter(target).can_write("tags"):
+                return None
+            if path(self.config, source, target, lambda route: route.tags.enabled) is None:
+                return None
             return value if tag_name(self.config, target, self.name[len(_TAG) :]) else None
-        if value is None or target not in _WRITABLE.get(self.name, (target,)):
+        if value is None or not adapter(target).can_write(self.name):
             return None
-        src: Side = "intercom" if source == "intercom" else "zendesk"
         if self.name == "status":
-            status = map_status(self.config, src, CaseStatus(value))
+            status = map_status(self.config, source, target, CaseStatus(value))
             return status.value if status else None
-        priority = map_priority(self.config, src, Priority(value))
+        priority = map_priority(self.config, source, target, Priority(value))
         return priority.value if priority else None
 
     def policy(self) -> Policy:
-        conflicts = self.config.conflicts
-        owner = None if self.name.startswith(_TAG) else conflicts.owners.get(self.name)
-        return Policy(self.config.clock_tolerance_seconds, conflicts.precedence, owner)
+        config = self.config
+        owner = None if self.name.startswith(_TAG) else config.conflicts.owners.get(self.name)
+        return Policy(config.clock_tolerance_seconds, config.precedence, owner)
 
 
 def _register(registers: dict[str, dict[str, Any]], name: str) -> Register:
@@ -165,7 +139,7 @@ def observe_case(ctx: FlowContext, case: Case, *, ours: bool) -> None:
             explicit=explicit,
             ours=ours,
             person=person,
-            views_are_changes=field_name not in _REPORTED_EXPLICITLY.get(side, frozenset()),
+            views_are_changes=field_name not in adapter(side).fields_reported_explicitly,
             sequence=sequence,
             changed_since=changed_since,
             policy=spec.policy(),
@@ -219,21 +193,6 @@ def _audit(ctx: FlowContext, name: str, side: str, value: Any, outcome: Competit
 
 
 # -- reconcile ---------------------------------------------------------------------------------
-def _reopen_allowed(config: SyncConfig, source: str, target: str) -> bool:
-    if not config.flows.status_round_trip.enabled:
-        return False
-    reopen = config.flows.status_round_trip.reopen
-    return reopen == "both" or reopen == f"{source}_reopens_{target}"
-
-
-def _flow_enabled(config: SyncConfig, name: str) -> bool:
-    if name == "status":
-        return config.flows.status_round_trip.enabled
-    if name.startswith(_TAG):
-        return config.flows.tags_both_ways.enabled
-    return True
-
-
 @dataclass
 class _Write:
     fields: dict[str, Any]
@@ -242,18 +201,18 @@ class _Write:
     expect: dict[str, str]
     registers: list[tuple[Register, Any]]
     reasserts: list[str]
+    #: the platform whose change the first field's value is (the write's attribution)
+    source: str = ""
 
 
 def reconcile_case(ctx: Decisions) -> None:
     """Write the winning values to every linked record that does not hold them yet."""
     state, config = ctx.state, ctx.config
-    sides = sorted({*state.members, *state.creating} & {"intercom", "zendesk"})
+    sides = sorted({*state.members, *state.creating} & set(config.connectors))
     if len(sides) < 2:
         return
     writes: dict[str, _Write] = {}
     for name in sorted(state.registers):
-        if not _flow_enabled(config, name):
-            continue
         register = Register(state.registers[name])
         spec = _Field(config, name)
         stalled = ctx.stalled("tags" if name.startswith(_TAG) else name)
@@ -262,7 +221,7 @@ def reconcile_case(ctx: Decisions) -> None:
             assert winner is not None
             if name == "status" and not _status_may(ctx, register, want.side, want.value):
                 continue
-            write = writes.setdefault(want.side, _Write({}, set(), set(), {}, [], []))
+            write = writes.setdefault(want.side, _Write({}, set(), set(), {}, [], [], winner[1]))
             if name.startswith(_TAG):
                 tag = tag_name(config, want.side, name[len(_TAG) :])
                 assert tag is not None  # project() returned None otherwise
@@ -285,7 +244,7 @@ def _status_may(ctx: Decisions, register: Register, target: str, value: Any) -> 
     assert winner is not None
     holds = pending[0] if pending is not None else (seen[1] if seen is not None else None)
     reopening = holds in _DONE and value not in _DONE
-    if not reopening or _reopen_allowed(ctx.config, winner[1], target):
+    if not reopening or reopen_allowed(ctx.config, winner[1], target):
         return True
     held = register.raw.setdefault("held", [])
     if target not in held:  # said once per winner, not on every event
@@ -293,8 +252,8 @@ def _status_may(ctx: Decisions, register: Register, target: str, value: Any) -> 
         ctx.note(
             "rules",
             "reopen_refused",
-            f"the reopen rule ({ctx.config.flows.status_round_trip.reopen}) keeps the "
-            f"{target} record {holds}",
+            f"the routes' reopen rule (status.reopen from {winner[1]} to {target}) keeps the "
+            f"{target} {adapter(target).case_noun} {holds}",
             field="status",
         )
     return False
@@ -327,13 +286,12 @@ def _emit(ctx: Decisions, target: str, write: _Write) -> None:
         if write.reasserts
         else f"brings {target} to the winning values"
     )
-    target_side: Side = "intercom" if target == "intercom" else "zendesk"
     command = ctx.emit(
-        target_side,
+        target,
         EntityType.CASE,
         CommandAction.UPDATE,
         base.model_copy(update=update),
-        source="zendesk" if target == "intercom" else "intercom",
+        source=write.source,
         changed_fields=changed,
         options=options,
         part=f"converge:{target}",

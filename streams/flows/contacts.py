@@ -1,14 +1,15 @@
 """Contact profiles: name, phone, company, plan and custom attributes converge per field
 through the registers of ``streams.converge``, like a case's fields.
 
-A field flows per ``profile_fields``: ``both`` (last writer wins, ties by precedence), or one
-direction, which makes its source the field's owner (an edit on the other side is set back to
-the source's value; ``conflicts.owners`` can name an owner for a ``both`` field too). Absent
-values never erase present ones: a contact without a phone says nothing about the phone.
+A field flows per ``profile_fields``, along the routes whose ``profile`` flow is on: ``both``
+(last writer wins, ties by precedence), or from one platform, which makes it the field's
+owner (an edit elsewhere is set back to the owner's value; ``conflicts.owners`` can name an
+owner for a ``both`` field too). Absent values never erase present ones: a contact without a
+phone says nothing about the phone.
 
-Intercom's contact notifications do not say which attributes changed (every present one is
-listed), so a differing copy is the change, at the notification's time; Zendesk's user events
-name their field, so only those compete.
+Where a platform's contact notifications do not say which attributes changed (every present
+one is listed: ``PlatformAdapter.contact_events_name_fields``), a differing copy is the
+change, at the notification's time; where events name their field, only those compete.
 """
 
 from __future__ import annotations
@@ -17,15 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from schemas.models import ActorKind, CommandAction, Contact, EntityType
-from streams.config import SyncConfig
+from streams.config import SyncConfig, field_owner
 from streams.converge import Competition, Policy, Register
 from streams.flows import Decisions, FlowContext
-from streams.mapping import Side, other_side, profile_value
+from streams.mapping import adapter, path, profile_value
 
 __all__ = ["on_contact", "reconcile_contact"]
 
 _PROFILE = "profile:"
-_SIDES: tuple[Side, Side] = ("intercom", "zendesk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +37,21 @@ class _ProfileField:
     def direction(self) -> str:
         return self.config.profile_fields.get(self.name, "none")
 
-    def flows_to(self, target: str) -> bool:
-        return self.direction in ("both", f"{other_side(_side(target))}_to_{target}")
+    def flows_to(self, source: str, target: str) -> bool:
+        direction = self.direction
+        if direction == "none":
+            return False
+        if "_to_" in direction and not direction.endswith(f"_to_{target}"):
+            return False  # one direction, to another platform
+        return path(self.config, source, target, lambda route: route.profile.enabled) is not None
 
     def project(self, value: Any, source: str, target: str) -> Any:
-        return value if self.flows_to(target) else None
+        return value if self.flows_to(source, target) else None
 
     def policy(self) -> Policy:
-        owner: str | None = self.config.conflicts.owners.get(self.name)
-        if owner is None and self.direction != "both":
-            owner = self.direction.split("_to_")[0]
-        return Policy(self.config.clock_tolerance_seconds, self.config.conflicts.precedence, owner)
+        config = self.config
+        owner = config.conflicts.owners.get(self.name) or field_owner(self.direction)
+        return Policy(config.clock_tolerance_seconds, config.precedence, owner)
 
 
 def on_contact(ctx: FlowContext) -> None:
@@ -57,8 +61,8 @@ def on_contact(ctx: FlowContext) -> None:
         ctx.note("sync", "ignored", f"{side} deleted the contact; its mirror is kept")
         return
     ctx.state.records[side] = contact.model_dump(mode="json")
-    if not ctx.config.flows.profile_sync.enabled:
-        ctx.note("rules", "flow_off", "profile_sync is switched off")
+    if not any(route.profile.enabled for route in ctx.config.routes_from(side)):
+        ctx.note("rules", "flow_off", f"no route from {side} carries profiles (profile flow)")
         return
     _observe(ctx, contact)
     reconcile_contact(ctx)
@@ -82,11 +86,11 @@ def _observe(ctx: FlowContext, contact: Contact) -> None:
             value,
             ctx.source_time,
             noted=state.steps,
-            # Zendesk names the field its user event is about; Intercom lists every present
-            # attribute, so there a differing copy is the change.
-            explicit=side == "zendesk" and name in changed,
+            # Some platforms name the field their contact event is about; others list every
+            # present attribute, so there a differing copy is the change.
+            explicit=adapter(side).contact_events_name_fields and name in changed,
             ours=actor.kind is ActorKind.INTEGRATION,
-            views_are_changes=side == "intercom",
+            views_are_changes=not adapter(side).contact_events_name_fields,
             changed_since=changed_since,
             policy=spec.policy(),
             agrees=register.agreement(spec.project),
@@ -125,8 +129,10 @@ def _audit(ctx: FlowContext, name: str, side: str, value: Any, outcome: Competit
 def reconcile_contact(ctx: Decisions) -> None:
     """Write the winning profile values to each linked contact that does not hold them."""
     state, config = ctx.state, ctx.config
-    updates: dict[Side, dict[str, Any]] = {}
-    registers: dict[Side, list[tuple[Register, Any]]] = {}
+    sides = config.platforms
+    updates: dict[str, dict[str, Any]] = {}
+    registers: dict[str, list[tuple[Register, Any]]] = {}
+    sources: dict[str, str] = {}
     for key in sorted(state.registers):
         name = key.removeprefix(_PROFILE)
         if not key.startswith(_PROFILE) or name not in config.profile_fields:
@@ -134,19 +140,20 @@ def reconcile_contact(ctx: Decisions) -> None:
         register = Register(state.registers[key])
         spec = _ProfileField(config, name)
         for want in register.wants(
-            _SIDES, spec.project, register.agreement(spec.project), ctx.stalled(name)
+            sides, spec.project, register.agreement(spec.project), ctx.stalled(name)
         ):
-            target = _side(want.side)
+            target = want.side
+            winner = register.winner
+            sources.setdefault(target, winner[1] if winner else target)
             updates.setdefault(target, {})[name] = want.value
             registers.setdefault(target, []).append((register, want.value))
     for target, fields in sorted(updates.items()):
-        if target == "intercom" and "intercom" not in state.members:
-            # Intercom contacts carry no link id to be found by: only a known one is written.
-            continue
-        identity = _identity(state.records, target)
+        if target not in state.members and not adapter(target).contacts_found_by_link_id:
+            continue  # no link id to find the contact by there: only a known one is written
+        identity = _identity(config, state.records, target)
         if identity is None:
             continue
-        source = other_side(target)
+        source = sources[target]
         command = ctx.emit(
             target,
             EntityType.CONTACT,
@@ -162,14 +169,12 @@ def reconcile_contact(ctx: Decisions) -> None:
             register.track(target, value, command.command_id, step=state.steps)
 
 
-def _side(platform: str) -> Side:
-    return "intercom" if platform == "intercom" else "zendesk"
-
-
-def _identity(records: dict[str, dict[str, Any]], target: Side) -> Contact | None:
-    """Who the contact is, for finding or creating it on ``target``: the other side's record
-    first (an upsert's lookup), else the target's own."""
-    for side in (other_side(target), target):
+def _identity(
+    config: SyncConfig, records: dict[str, dict[str, Any]], target: str
+) -> Contact | None:
+    """Who the contact is, for finding or creating it on ``target``: another platform's
+    record first (an upsert's lookup; in the connectors' order), else the target's own."""
+    for side in [p for p in config.platforms if p != target] + [target]:
         raw = records.get(side)
         if raw is not None:
             return Contact.model_validate(raw)

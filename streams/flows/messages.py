@@ -1,31 +1,31 @@
-"""Messages: the Intercom thread is kept and mirrored into the Zendesk ticket; Zendesk
-agents' public replies go back into the Intercom conversation; internal notes stay internal.
+"""Messages: a linked record's messages are appended to the other linked records, along the
+routes whose ``messages`` flow accepts them (visibility, author); before a record exists on a
+route's target, the origin's messages are kept as the history a create carries.
 
-Mirrors are remembered both ways (``state.mirrors``: source message → its mirror), so a
-message is never copied twice and a mirror is never copied back (echo detection for
-messages, whatever the webhook's actor says).
+Mirrors are remembered (``state.mirrors``: source message → its copies), so a message is
+never copied twice and a copy is never copied back (echo detection for messages, whatever the
+webhook's actor says). A message reaches every platform the routes lead to, hop by hop, in
+one step: its copies are echoes, never sources.
 
-A Zendesk comment made private (``ticket.comment_made_private``) is remembered too
-(``MADE_PRIVATE``): its ``comment_added``, redelivered or arriving late with ``public: true``,
-must not be copied to the customer then. Made private after its copy reached Intercom, the copy
-stays: Intercom cannot hide a conversation part, so the audit says so and names the fix.
+A message made private after it was posted (an update that turns it internal) is remembered
+too (``MADE_PRIVATE``): its first, public version, redelivered or arriving late, must not be
+copied to the customer then. Made private after its copies were written, they stay: the
+audit says so and names the fix.
 """
 
 from __future__ import annotations
 
 from connectors.base.commands import CREATED_MESSAGE
 from schemas.models import ActorKind, CommandAction, EntityType, Message, Op
+from streams.config import Route
 from streams.flows import FlowContext
-from streams.flows.cases import ACK_PENDING, acknowledge
+from streams.flows.cases import ACK_PENDING, acknowledge, acknowledge_route
+from streams.mapping import adapter, reachable
 
 __all__ = ["MADE_PRIVATE", "on_message"]
 
-#: ``state.mirrors`` value of a Zendesk comment made private before anything was copied
+#: ``state.mirrors`` value of a message made private before anything was copied
 MADE_PRIVATE = "made-private"
-
-
-def _is_mirror(ctx: FlowContext, key: str) -> bool:
-    return any(value == key for value in ctx.state.mirrors.values())
 
 
 def on_message(ctx: FlowContext) -> None:
@@ -34,7 +34,7 @@ def on_message(ctx: FlowContext) -> None:
         ctx.note("sync", "ignored", "a deleted message is not removed from its mirror")
         return
     key = f"{ctx.side}:{ctx.event.source.entity_id}"
-    if _is_mirror(ctx, key):
+    if ctx.state.is_mirror(key):
         ctx.note(
             "echo", "echo_suppressed", f"layer 2: {key} is the mirror we wrote of another message"
         )
@@ -42,10 +42,7 @@ def on_message(ctx: FlowContext) -> None:
     if key in ctx.state.mirrors:
         _known(ctx, key, message)
         return
-    if ctx.side == "intercom":
-        _from_intercom(ctx, key, message)
-    else:
-        _from_zendesk(ctx, key, message)
+    _copy(ctx, key, message)
 
 
 def _known(ctx: FlowContext, key: str, message: Message) -> None:
@@ -54,16 +51,16 @@ def _known(ctx: FlowContext, key: str, message: Message) -> None:
         ctx.note(
             "rules",
             "kept_internal",
-            f"{key} was made private in Zendesk: this earlier, public version of it is not "
+            f"{key} was made private on {ctx.side}: this earlier, public version of it is not "
             "copied to the customer",
         )
     elif ctx.event.op is Op.UPDATE and not message.public:
         ctx.note(
             "sync",
             "privacy_not_mirrored",
-            f"{key} was made private in Zendesk after its copy ({mirror}) reached the "
-            "customer in Intercom, which cannot hide a conversation part: redact that part "
-            "in Intercom if it must go",
+            f"{key} was made private on {ctx.side} after its copies ({mirror}) were written, "
+            "and a message once copied cannot be hidden from the customer everywhere: "
+            "redact the copies if it must go",
         )
     else:
         ctx.note(
@@ -74,62 +71,64 @@ def _known(ctx: FlowContext, key: str, message: Message) -> None:
         )
 
 
-def _from_intercom(ctx: FlowContext, key: str, message: Message) -> None:
-    state = ctx.state
-    if state.origin not in (None, "intercom"):
-        ctx.note("sync", "no_action", "Intercom message on a link that started in Zendesk")
-        return
-    state.origin = "intercom"
-    added = state.add_to_thread(
+def _refusal(route: Route, message: Message) -> tuple[str, str] | None:
+    """Why ``route`` does not carry ``message`` (an audit decision and reason), or None."""
+    flow = route.messages
+    if not message.public and (flow.visibility == "public" or not _internal_ok(route)):
+        return "kept_internal", f"internal notes stay on {route.source}"
+    if flow.authors is not None and message.author.kind not in flow.authors:
+        return "not_mirrored", (
+            f"only {', '.join(a.value for a in flow.authors)} messages go from {route.source} "
+            f"to {route.target}; this one is by a {message.author.kind.value}"
+        )
+    if not flow.enabled:
+        return "flow_off", f"messages from {route.source} to {route.target} are switched off"
+    return None
+
+
+def _internal_ok(route: Route) -> bool:
+    return adapter(route.target).internal_messages
+
+
+def _copy(ctx: FlowContext, key: str, message: Message) -> None:
+    side, state = ctx.side, ctx.state
+    if ACK_PENDING in state.mirrors and (route := acknowledge_route(ctx)) is not None:
+        author = message.author if message.author.kind is ActorKind.CUSTOMER else None
+        acknowledge(ctx, route, subject="", requester=author)
+    if not message.public and ctx.event.op is Op.UPDATE:
+        state.mirrors[key] = MADE_PRIVATE  # made private: a late public version must not cross
+    creates = any(r.create.enabled for r in ctx.config.routes_from(side))
+    if state.origin is None and creates:
+        state.origin = side
+    keeps = creates and state.origin == side  # the history a create from here carries
+    added = keeps and state.add_to_thread(
         ctx.event.source.entity_id, message.model_dump(mode="json"), ctx.config.max_thread_messages
     )
-    if "zendesk" not in state.members and "zendesk" not in state.creating:
-        if added:
-            ctx.note(
-                "thread", "kept", "kept for the ticket's history; the conversation is not escalated"
-            )
+    targets = reachable(ctx.config, side, lambda route: _refusal(route, message) is None)
+    linked = [p for p in targets if p in state.members or p in state.creating]
+    if not linked:
+        refusals = [r for route in ctx.config.routes_from(side) if (r := _refusal(route, message))]
+        if keeps:
+            if added:
+                ctx.note("thread", "kept", "kept for the history of the records a create makes")
+        elif refusals and not targets:
+            ctx.note("rules", *refusals[0])
+        else:
+            ctx.note("sync", "no_action", f"{side} record is not linked where its messages go")
         return
-    command = ctx.emit_here(
-        "zendesk",
-        EntityType.MESSAGE,
-        CommandAction.APPEND,
-        message,
-        reason=(
-            "new Intercom message appended to the linked ticket as "
-            + ("a public comment" if message.public else "an internal note")
-        ),
-    )
-    state.mirrors[key] = f"pending:{command.command_id}:{CREATED_MESSAGE}"
-
-
-def _from_zendesk(ctx: FlowContext, key: str, message: Message) -> None:
-    if ACK_PENDING in ctx.state.mirrors:
-        author = message.author if message.author.kind is ActorKind.CUSTOMER else None
-        acknowledge(ctx, subject="", requester=author)
-    if not message.public:
-        if ctx.event.op is Op.UPDATE:  # made private: a late public version must not cross
-            ctx.state.mirrors[key] = MADE_PRIVATE
-        ctx.note("rules", "kept_internal", "internal notes stay in Zendesk")
-        return
-    if message.author.kind is not ActorKind.AGENT:
-        ctx.note(
-            "rules",
-            "not_mirrored",
-            "only agents' public replies go to Intercom; "
-            f"this one is by a {message.author.kind.value}",
+    copies = []
+    for target in linked:
+        noun = adapter(target).case_noun
+        command = ctx.emit_here(
+            target,
+            EntityType.MESSAGE,
+            CommandAction.APPEND,
+            message,
+            reason=(
+                f"new {side} message appended to the linked {target} {noun} as "
+                + ("a public message" if message.public else "an internal note")
+            ),
         )
-        return
-    if not ctx.config.flows.replies_to_intercom.enabled:
-        ctx.note("rules", "flow_off", "replies_to_intercom is switched off")
-        return
-    if "intercom" not in ctx.state.members:
-        ctx.note("sync", "no_action", "the ticket is not linked to an Intercom conversation")
-        return
-    command = ctx.emit_here(
-        "intercom",
-        EntityType.MESSAGE,
-        CommandAction.APPEND,
-        message,
-        reason="Zendesk agent's public reply sent to the Intercom conversation as an admin reply",
-    )
-    ctx.state.mirrors[key] = f"pending:{command.command_id}:{CREATED_MESSAGE}"
+        copies.append(f"pending:{command.command_id}:{CREATED_MESSAGE}")
+    for copy in copies:
+        state.add_mirror(key, copy)

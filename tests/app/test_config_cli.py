@@ -9,6 +9,8 @@ from sandboxes.intercom import IntercomSandbox
 from sandboxes.zendesk import ZendeskSandbox
 from streams.config import SyncConfig
 
+#: where a first-format file's custom fields are: the Intercom → Zendesk route's creates
+CUSTOM = "routes[intercom->zendesk].create.custom_fields"
 PLAN_FIELD = 360001000001  # the sandbox's "Plan" drop-down: plan_basic, plan_pro, ...
 
 
@@ -48,9 +50,9 @@ async def test_check_reads_the_live_inventories() -> None:
         )
         findings = sorted((f.where, f.level, f.message) for f in await run_check(settings, rules))
     assert [(where, level) for where, level, _ in findings] == [
-        ("custom_fields.gone", "error"),
-        ("custom_fields.plan", "error"),
-        ("custom_fields.tier", "error"),
+        (f"{CUSTOM}.gone", "error"),
+        (f"{CUSTOM}.plan", "error"),
+        (f"{CUSTOM}.tier", "error"),
     ]
     assert "Zendesk has no ticket field 42" in findings[0][2]
     assert "plan_gold" in findings[1][2]  # not an option of the live drop-down

@@ -1,4 +1,4 @@
-"""Canonical events as the Intercom and Zendesk normalisers produce them, for planner tests."""
+"""Canonical events as the connectors' normalisers produce them, for planner tests."""
 
 from __future__ import annotations
 
@@ -23,13 +23,14 @@ from schemas.models import (
     Source,
 )
 
-__all__ = ["IC", "T0", "ZD", "World"]
+__all__ = ["IC", "SF", "T0", "ZD", "World"]
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
-IC, ZD = "ic", "zd"
+IC, ZD, SF = "ic", "zd", "sf"
 CUSTOMER = Actor(kind=ActorKind.CUSTOMER, id="c-1", email="maria@example.com", name="Maria")
 ADMIN = Actor(kind=ActorKind.AGENT, id="a-1", name="Ann")
 ZD_AGENT = Actor(kind=ActorKind.AGENT, id="u-9", name="Sam")
+SF_AGENT = Actor(kind=ActorKind.AGENT, id="005-1", name="Lee")
 BOT = Actor(kind=ActorKind.INTEGRATION, id="bot")
 
 
@@ -173,6 +174,46 @@ class World:
         )
         return self._envelope(
             Platform.ZENDESK, ZD, EntityType.MESSAGE, comment_id, data, actor=actor or author
+        )
+
+    def case(
+        self,
+        *,
+        status: CaseStatus = CaseStatus.OPEN,
+        priority: Priority = Priority.NORMAL,
+        actor: Actor = SF_AGENT,
+        changed: list[str] | None = None,
+        case_id: str = "500-1",
+        at: datetime | None = None,
+    ) -> Envelope:
+        """A Salesforce Case change (CDC names its changed fields)."""
+        data = Case(subject="Charged twice", status=status, requester=CUSTOMER, priority=priority)
+        return self._envelope(
+            Platform.SALESFORCE,
+            SF,
+            EntityType.CASE,
+            case_id,
+            data,
+            actor=actor,
+            changed=changed,
+            at=at,
+        )
+
+    def case_comment(
+        self,
+        comment_id: str,
+        text: str,
+        *,
+        author: Actor = SF_AGENT,
+        public: bool = True,
+        actor: Actor | None = None,
+    ) -> Envelope:
+        """A CaseComment (``IsPublished``: public), as polling reads it."""
+        data = Message(
+            case_id="500-1", author=author, body_text=text, public=public, created_at=self.tick()
+        )
+        return self._envelope(
+            Platform.SALESFORCE, SF, EntityType.MESSAGE, comment_id, data, actor=actor or author
         )
 
     def contact(

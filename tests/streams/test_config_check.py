@@ -4,26 +4,28 @@ from typing import Any
 
 import pytest
 
+from connectors.base.adapter import FieldInventory, InventoryField
 from streams.config import SyncConfig
 from streams.config_check import check_config
 
-FIELDS = [
-    {
-        "id": 100,
-        "active": True,
-        "custom_field_options": [{"value": "plan_pro"}, {"value": "plan_basic"}],
-    },
-    {"id": 200, "active": True, "custom_field_options": []},
-    {"id": 300, "active": False, "custom_field_options": []},
-]
+INVENTORIES = {
+    "zendesk": FieldInventory(
+        case_fields=(
+            InventoryField("100", "Plan", options=("plan_pro", "plan_basic")),
+            InventoryField("200", "Tier"),
+            InventoryField("300", "Old", active=False),
+        )
+    ),
+    "intercom": FieldInventory(contact_attributes=frozenset({"plan"})),
+}
 CONNECTORS = {"ic": "intercom", "zd": "zendesk"}
+#: where a first-format file's custom fields are: the Intercom → Zendesk route's creates
+CUSTOM = "routes[intercom->zendesk].create.custom_fields"
 
 
 def _check(**rules: Any) -> list[str]:
     config = SyncConfig.model_validate({"connectors": {"intercom": "ic", "zendesk": "zd"}, **rules})
-    findings = check_config(
-        config, connectors=CONNECTORS, zendesk_fields=FIELDS, intercom_contact_attributes=["plan"]
-    )
+    findings = check_config(config, connectors=CONNECTORS, inventories=INVENTORIES)
     return [f"{f.level} {f.where}" for f in findings]
 
 
@@ -43,12 +45,12 @@ def test_a_config_that_fits_the_account_has_no_findings() -> None:
     [
         pytest.param(
             {"custom_fields": {"x": {"zendesk_field_id": 999, "source": "contact.plan"}}},
-            "error custom_fields.x",
+            f"error {CUSTOM}.x",
             id="missing-field",
         ),
         pytest.param(
             {"custom_fields": {"x": {"zendesk_field_id": 300, "source": "contact.plan"}}},
-            "error custom_fields.x",
+            f"error {CUSTOM}.x",
             id="inactive",
         ),
         pytest.param(
@@ -57,12 +59,12 @@ def test_a_config_that_fits_the_account_has_no_findings() -> None:
                     "x": {"zendesk_field_id": 100, "source": "contact.plan", "allowed": ["gold"]}
                 }
             },
-            "error custom_fields.x",
+            f"error {CUSTOM}.x",
             id="unknown-option",
         ),
         pytest.param(
             {"custom_fields": {"x": {"zendesk_field_id": 100, "source": "contact.plan"}}},
-            "warning custom_fields.x",
+            f"warning {CUSTOM}.x",
             id="no-allowed",
         ),
         pytest.param(
@@ -71,7 +73,7 @@ def test_a_config_that_fits_the_account_has_no_findings() -> None:
                     "x": {"zendesk_field_id": 200, "source": "contact.custom_attributes.tier"}
                 }
             },
-            "error custom_fields.x",
+            f"error {CUSTOM}.x",
             id="missing-attribute",
         ),
         pytest.param(

@@ -65,14 +65,20 @@ BOT = Actor(kind=ActorKind.INTEGRATION, id="bot")
 MAX_DRAIN = 400
 
 
+def _status_map(source: str, target: str) -> dict[CaseStatus, CaseStatus]:
+    route = CONFIG.route(source, target)
+    assert route is not None
+    return route.status.map
+
+
 def _to_intercom(status: str) -> str:
-    mapped = CONFIG.status_map.zendesk_to_intercom.get(CaseStatus(status))
+    mapped = _status_map("zendesk", "intercom").get(CaseStatus(status))
     assert mapped is not None
     return mapped.value
 
 
 def _to_zendesk(status: str) -> str | None:
-    mapped = CONFIG.status_map.intercom_to_zendesk.get(CaseStatus(status))
+    mapped = _status_map("intercom", "zendesk").get(CaseStatus(status))
     return mapped.value if mapped else None
 
 

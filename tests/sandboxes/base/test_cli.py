@@ -23,7 +23,23 @@ def test_serves_the_chosen_platform_and_prints_how_to_reach_it() -> None:
     ready = json.loads(output.strip().splitlines()[-1])
     assert ready["ready"] is True
     assert list(ready["urls"]) == ["intercom"]
-    assert "access_token=sandbox-intercom-token" in output
+    # What a worker needs, under the names it reads; each secret shown once.
+    assert "DESKSTREAM_CONNECTORS__intercom__API_TOKEN=sandbox-intercom-token" in output
+    assert output.count("sandbox-intercom-token") == 1
+    assert "DESKSTREAM_CONNECTORS__intercom__SECRET=sandbox-intercom-client-secret" in output
+
+
+def test_env_file_holds_the_secrets_the_printout_leaves_out(tmp_path: Path) -> None:
+    path = tmp_path / "sandbox.env"
+    code, output = run("--platforms", "intercom,zendesk", "--env-file", str(path))
+    assert code == 0, output
+    written = path.read_text(encoding="utf-8")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert "SANDBOX-ONLY credentials" in written
+    for secret in ("sandbox-intercom-token", "sandbox-api-token", "sandbox-zendesk-webhook"):
+        assert secret in written
+        assert secret not in output
+    assert f"DESKSTREAM_CONNECTORS__zendesk__API_TOKEN=<secret, in {path}>" in output
 
 
 def test_missing_platform_is_reported_not_fatal(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.sandboxes.intercom.conftest import IntercomEnv
+from app.sandbox_accounts import CONTACT_ATTRIBUTES, account_options
+from sandboxes.base import ManualClock, run_sandboxes
+from tests.sandboxes.intercom.conftest import TOKEN, IntercomEnv, make_sandbox
 
 openapi_core = pytest.importorskip("openapi_core")
 from openapi_core import Config, OpenAPI  # noqa: E402
@@ -309,3 +311,19 @@ async def test_webhook_items_match_the_spec_models(openapi: OpenAPI, intercom: I
     assert set(models) <= set(items)
     for topic, model in models.items():
         schema_validator(openapi, model).validate(items[topic])
+
+
+async def test_the_first_run_accounts_attributes_match_the_spec(openapi: OpenAPI) -> None:
+    """``deskstream sandbox`` seeds the contact attributes the example rules read."""
+    attributes = account_options("intercom")["config"].custom_attributes
+    sandbox = make_sandbox(clock=ManualClock(), webhook_url=None, custom_attributes=attributes)
+    async with run_sandboxes([sandbox]) as running:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Intercom-Version": "2.14"}
+        async with httpx.AsyncClient(base_url=running.url("intercom"), headers=headers) as http:
+            response = await http.get("/data_attributes", params={"model": "contact"})
+    validate(openapi, response)
+    custom = {a["name"]: a for a in response.json()["data"] if a["custom"]}
+    assert {name: a["data_type"] for name, a in custom.items()} == CONTACT_ATTRIBUTES
+    assert {a["full_name"] for a in custom.values()} == {
+        f"custom_attributes.{name}" for name in CONTACT_ATTRIBUTES
+    }

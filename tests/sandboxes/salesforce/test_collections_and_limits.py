@@ -1,10 +1,13 @@
-"""sObject Collections (allOrNone, the 200-record cap) and the daily API allowance."""
+"""sObject Collections (allOrNone, the 200-record cap, upsert by external id) and the daily API
+allowance."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tests.sandboxes.salesforce.conftest import API, SalesforceEnv, StartSandbox
+
+LINK = "Deskstream_Link_Id__c"
 
 
 def _case(subject: str, **fields: Any) -> dict[str, Any]:
@@ -113,3 +116,80 @@ async def test_injected_faults_look_like_salesforce(start_sandbox: StartSandbox)
     assert response.status_code == 503
     assert response.json()[0]["errorCode"] == "SERVER_UNAVAILABLE"
     assert "Sforce-Limit-Info" in response.headers
+
+
+async def test_collection_upsert_answers_upsert_results_in_order(env: SalesforceEnv) -> None:
+    existing = await env.create("Case", {"Subject": "old", LINK: "link-1"})
+    records = [
+        _case("updated", **{LINK: "link-1"}),
+        _case("new", **{LINK: "link-2"}),
+        _case("no link"),
+        {"attributes": {"type": "Contact"}, "LastName": "Other type", LINK: "link-3"},
+    ]
+
+    response = await env.http.patch(
+        f"{API}/composite/sobjects/Case/{LINK}", json={"allOrNone": False, "records": records}
+    )
+
+    assert response.status_code == 200
+    updated, created, missing, wrong_type = response.json()
+    assert updated == {"id": existing, "success": True, "errors": [], "created": False}
+    assert created["success"]
+    assert created["created"] is True
+    assert missing["errors"][0]["statusCode"] == "MISSING_ARGUMENT"
+    assert missing["created"] is False
+    assert wrong_type["errors"][0]["statusCode"] == "INVALID_TYPE"
+    cases = env.sandbox.org.store.records["Case"]
+    assert cases[existing]["Subject"] == "updated"
+    assert cases[created["id"]][LINK] == "link-2"
+
+
+async def test_collection_upsert_refuses_duplicates_ids_and_old_versions(
+    env: SalesforceEnv,
+) -> None:
+    for i in range(2):
+        await env.create("Case", {"Subject": f"dup {i}", LINK: "link-dup"})
+
+    duplicate, with_id = (
+        await env.http.patch(
+            f"{API}/composite/sobjects/Case/{LINK}",
+            json={
+                "records": [
+                    _case("x", **{LINK: "link-dup"}),
+                    _case("y", Id="500000000000000AAA", **{LINK: "link-9"}),
+                ]
+            },
+        )
+    ).json()
+    old_version = await env.http.patch(
+        f"/services/data/v45.0/composite/sobjects/Case/{LINK}", json={"records": []}
+    )
+    not_external = await env.http.patch(f"{API}/composite/sobjects/Case/Subject", json={})
+
+    assert duplicate["errors"][0]["statusCode"] == "DUPLICATE_EXTERNAL_ID"
+    assert with_id["errors"][0]["statusCode"] == "INVALID_FIELD"
+    assert old_version.status_code == 404
+    assert not_external.status_code == 404
+
+
+async def test_collection_upsert_all_or_none_rolls_back_and_drops_new_ids(
+    env: SalesforceEnv,
+) -> None:
+    existing = await env.create("Case", {"Subject": "old", LINK: "link-1"})
+    records = [
+        _case("updated", **{LINK: "link-1"}),
+        _case("new", **{LINK: "link-2"}),
+        _case("bad", Priority="Urgent!", **{LINK: "link-3"}),
+    ]
+
+    response = await env.http.patch(
+        f"{API}/composite/sobjects/Case/{LINK}", json={"allOrNone": True, "records": records}
+    )
+
+    updated, created, bad = response.json()
+    assert updated["id"] == existing
+    assert "id" not in created
+    assert {updated["created"], created["created"], bad["created"]} == {False}
+    assert updated["errors"][0]["statusCode"] == "ALL_OR_NONE_OPERATION_ROLLED_BACK"
+    assert list(env.sandbox.org.store.records["Case"]) == [existing]
+    assert env.sandbox.org.store.records["Case"][existing]["Subject"] == "old"

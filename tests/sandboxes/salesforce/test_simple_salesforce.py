@@ -154,3 +154,51 @@ async def test_simple_salesforce_crud_upsert_and_errors(tls_sandbox: TlsSandbox)
     assert seen["malformed"][0]["errorCode"] == "REQUIRED_FIELD_MISSING"
     assert seen["not_found"][0]["errorCode"] == "NOT_FOUND"
     assert len(seen["multiple"]) == 2
+
+
+def _drive_queries(env: TlsSandbox) -> dict[str, Any]:
+    sf = Salesforce(instance_url=env.url, session_id=env.token, version="59.0")
+    cases, comments = sf.Case, sf.CaseComment
+    assert isinstance(cases, SFType)
+    assert isinstance(comments, SFType)
+    case_id = cases.create({"Subject": "Queried"})["id"]
+    gone_id = cases.create({"Subject": "Deleted"})["id"]
+    created = {
+        comments.create({"ParentId": case_id, "CommentBody": f"c{i}"})["id"] for i in range(3)
+    }
+    cases.delete(gone_id)
+    small = {"Sforce-Query-Options": "batchSize=200"}
+    seen: dict[str, Any] = {"case_id": case_id, "gone_id": gone_id, "comments": created}
+    by_id = f"SELECT Id, Subject FROM Case WHERE Id = '{case_id}'"  # noqa: S608 - an id we minted
+    seen["query"] = sf.query(by_id)
+    seen["query_all"] = sf.query_all(
+        "SELECT Id, IsDeleted FROM Case ORDER BY Subject", include_deleted=True
+    )
+    # More rows than one batch: query_all follows nextRecordsUrl itself.
+    bulk = [{"attributes": {"type": "CaseComment"}, "ParentId": case_id} for _ in range(200)]
+    for _ in range(2):
+        sf.restful("composite/sobjects", method="POST", json={"records": bulk})
+    seen["paged"] = sf.query_all("SELECT Id FROM CaseComment", headers=small)
+    seen["first_page"] = sf.query("SELECT Id FROM CaseComment", headers=small)
+    try:
+        sf.query("SELECT Id FROM Case WHERE")
+    except SalesforceMalformedRequest as exc:
+        seen["malformed"] = exc.content
+    return seen
+
+
+async def test_simple_salesforce_query_and_query_all(tls_sandbox: TlsSandbox) -> None:
+    seen = await asyncio.to_thread(_drive_queries, tls_sandbox)
+
+    assert seen["query"]["totalSize"] == 1
+    assert seen["query"]["records"][0]["Subject"] == "Queried"
+    assert [(r["Id"], r["IsDeleted"]) for r in seen["query_all"]["records"]] == [
+        (seen["gone_id"], True),
+        (seen["case_id"], False),
+    ]
+    paged_ids = [r["Id"] for r in seen["paged"]["records"]]
+    assert len(paged_ids) == len(set(paged_ids)) == 403
+    assert seen["comments"] <= set(paged_ids)
+    assert seen["first_page"]["done"] is False
+    assert len(seen["first_page"]["records"]) == 200
+    assert seen["malformed"][0]["errorCode"] == "MALFORMED_QUERY"

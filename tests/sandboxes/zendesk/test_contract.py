@@ -28,7 +28,9 @@ import httpx
 import pytest
 import yaml
 
-from tests.sandboxes.zendesk.conftest import ZendeskEnv
+from app.sandbox_accounts import PLAN_FIELD_ID, PLANS, account_options
+from sandboxes.base import ManualClock
+from tests.sandboxes.zendesk.conftest import ZendeskEnv, serve
 
 openapi_core = pytest.importorskip("openapi_core")
 from openapi_core import Config, OpenAPI  # noqa: E402
@@ -200,3 +202,15 @@ async def test_users_match_the_spec(openapi: OpenAPI, zendesk: ZendeskEnv) -> No
     ):
         assert response.status_code == 200
         validate(openapi, response)
+
+
+async def test_the_first_run_accounts_plan_field_matches_the_spec(openapi: OpenAPI) -> None:
+    """``deskstream sandbox`` seeds the drop-down the example rules fill."""
+    fields = account_options("zendesk")["config"].custom_fields
+    async with serve(ManualClock(), custom_fields=fields) as zendesk:
+        response = await zendesk.http.get("/api/v2/ticket_fields")
+    validate(openapi, response)
+    by_id = {f["id"]: f for f in response.json()["ticket_fields"]}
+    plan = by_id[PLAN_FIELD_ID]
+    assert (plan["type"], plan["active"]) == ("tagger", True)
+    assert [o["value"] for o in plan["custom_field_options"]] == list(PLANS)

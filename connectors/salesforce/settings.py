@@ -1,0 +1,135 @@
+"""One Salesforce org's connection settings: where to log in, which OAuth flow, which API
+version, how much of the daily API allowance to leave alone.
+
+Read from the environment like every connector's settings, under the connector's own prefix:
+``DESKSTREAM_CONNECTORS__<id>__LOGIN_URL``, ``..._CLIENT_ID``, ... (:meth:`for_connector`;
+the default connector id is ``salesforce``). ``app.settings.Settings`` reads the same prefix
+for ``ConnectorSettings`` and ignores the Salesforce-only names, so both live side by side.
+
+Two flows, exactly one configured:
+
+* JWT bearer (server to server, no stored token): ``USERNAME`` and ``PRIVATE_KEY_FILE`` (the
+  PEM key whose certificate is uploaded to the connected app);
+* refresh token: ``REFRESH_TOKEN_FILE`` (or ``REFRESH_TOKEN``), plus ``CLIENT_SECRET_FILE`` (or
+  ``CLIENT_SECRET``) when the connected app requires the secret.
+
+Secret files are read at each token request, so a rotation needs no restart; secrets are
+``SecretStr`` and never appear in a message.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from connectors.base.settings import _read_secret, validation_problems
+from schemas.errors import ConfigurationError
+
+__all__ = ["DEFAULT_API_VERSION", "SalesforceSettings"]
+
+#: The newest version the sandbox serves (Winter '25); a real org serves it too.
+DEFAULT_API_VERSION = "62.0"
+
+Flow = Literal["jwt_bearer", "refresh_token"]
+
+
+class SalesforceSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="DESKSTREAM_CONNECTORS__salesforce__",
+        extra="ignore",
+        frozen=True,
+    )
+
+    #: the OAuth server: https://login.salesforce.com, https://test.salesforce.com (sandbox
+    #: orgs), a My Domain URL, or the Deskstream sandbox's URL
+    login_url: str = "https://login.salesforce.com"
+    #: the JWT's ``aud``; the login URL when unset (a My Domain login still names
+    #: login/test.salesforce.com here, "OAuth 2.0 JWT Bearer Flow for Server-to-Server
+    #: Integration")
+    audience: str | None = None
+    #: the connected app's consumer key
+    client_id: str
+    client_secret: SecretStr | None = None
+    client_secret_file: Path | None = None
+    #: JWT bearer: the integration user's username and the connected app certificate's key
+    username: str | None = None
+    private_key_file: Path | None = None
+    refresh_token: SecretStr | None = None
+    refresh_token_file: Path | None = None
+    api_version: str = Field(default=DEFAULT_API_VERSION, pattern=r"^\d{2,3}\.0$")
+    #: the connected app's (or org's) session timeout: Salesforce's token answer carries no
+    #: expiry, so the token is treated as valid this long after it was issued (2 h: the default)
+    session_timeout_seconds: float = Field(default=7200.0, gt=60)
+    #: fetch a new token this long before the session timeout, so no call meets an expiry
+    refresh_margin_seconds: float = Field(default=300.0, ge=0)
+    #: daily API calls left for the org's other users: below it, our calls pause, never fail
+    daily_reserve: int = Field(default=1000, ge=0)
+    #: while paused, read ``/limits`` this often to resume early (each read is one API call)
+    daily_probe_seconds: float = Field(default=900.0, gt=0)
+    #: ``Sforce-Call-Options: client=<this>`` on every write: the change events our writes
+    #: cause carry it in ``changeOrigin``, which is how they are recognised as echoes
+    call_options_client: str = Field(default="deskstream", pattern=r"^[A-Za-z0-9_.\-/]+$")
+    #: requests per minute this worker allows itself (Salesforce has no per-minute limit;
+    #: this smooths bursts and is shared between workers by partition)
+    rate_limit_per_minute: int = Field(default=6000, ge=1)
+
+    @model_validator(mode="after")
+    def _one_flow(self) -> SalesforceSettings:
+        if self.client_secret is not None and self.client_secret_file is not None:
+            raise ValueError("set either client_secret or client_secret_file, not both")
+        if self.refresh_token is not None and self.refresh_token_file is not None:
+            raise ValueError("set either refresh_token or refresh_token_file, not both")
+        jwt = self.private_key_file is not None
+        refresh = self.refresh_token is not None or self.refresh_token_file is not None
+        if jwt == refresh:
+            raise ValueError(
+                "configure exactly one OAuth flow: private_key_file and username (JWT bearer) "
+                "or refresh_token_file (refresh token)"
+            )
+        if jwt and not self.username:
+            raise ValueError("the JWT bearer flow needs username (the integration user)")
+        return self
+
+    @classmethod
+    def for_connector(cls, connector_id: str) -> SalesforceSettings:
+        """The settings of connector ``connector_id`` from ``DESKSTREAM_CONNECTORS__<id>__*``;
+        a bad or missing value is one ConfigurationError naming the variables."""
+        prefix = f"DESKSTREAM_CONNECTORS__{connector_id}__"
+        try:
+            return cls(_env_prefix=prefix)
+        except ValidationError as exc:
+            raise ConfigurationError(
+                f"invalid Salesforce settings for connector {connector_id!r} "
+                f"({validation_problems(exc)}); "
+                f"set the {prefix}* variables named here and start again"
+            ) from None
+
+    @property
+    def flow(self) -> Flow:
+        return "jwt_bearer" if self.private_key_file is not None else "refresh_token"
+
+    @property
+    def token_url(self) -> str:
+        return self.login_url.rstrip("/") + "/services/oauth2/token"
+
+    def jwt_audience(self) -> str:
+        return (self.audience or self.login_url).rstrip("/")
+
+    def secret(self) -> SecretStr | None:
+        """The consumer secret, read from its file now (rotations apply without a restart)."""
+        return _read_secret(self.client_secret, self.client_secret_file, "client_secret")
+
+    def refresh(self) -> SecretStr | None:
+        return _read_secret(self.refresh_token, self.refresh_token_file, "refresh_token")
+
+    def private_key_pem(self) -> SecretStr:
+        key = _read_secret(None, self.private_key_file, "private_key")
+        if key is None:
+            raise ConfigurationError(
+                "the Salesforce connector has no private_key_file; set "
+                "DESKSTREAM_CONNECTORS__<id>__PRIVATE_KEY_FILE for the JWT bearer flow"
+            )
+        return key

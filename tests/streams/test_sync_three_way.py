@@ -1,0 +1,220 @@
+"""Three members per link (the shipped Intercom → Zendesk ⇄ Salesforce example): the
+planner, driven event by event and write result by write result, with no Kafka.
+
+An escalated conversation becomes one ticket and, once the ticket exists, one Case; a
+message on any member reaches the two others as the routes allow; a status change anywhere
+reaches both others through the maps, hop by hop; the copies' own events write nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from connectors.base.commands import CREATED_MESSAGE
+from connectors.base.fingerprints import fingerprint
+from schemas.models import (
+    Actor,
+    ActorKind,
+    CaseStatus,
+    CommandAction,
+    EntityType,
+    Envelope,
+    Message,
+    Op,
+    Platform,
+    SyncCommand,
+    WriteOutcome,
+    WriteResult,
+)
+from streams.config import SyncConfig
+from streams.sync import Plan, SyncPlanner
+from tests.streams.builders import ADMIN, BOT, IC, SF, ZD, World
+
+EXAMPLE = Path(__file__).parents[2] / "config" / "intercom-zendesk-salesforce.example.yaml"
+
+
+def _config() -> SyncConfig:
+    document: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
+    document["connectors"] = {"intercom": IC, "zendesk": ZD, "salesforce": SF}
+    return SyncConfig.model_validate(document)
+
+
+class Link:
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.planner = SyncPlanner(_config())
+        self.state: dict[str, Any] | None = None
+        self.commands: list[SyncCommand] = []
+
+    def send(self, event: Envelope) -> Plan:
+        plan = self.planner.on_event(self.state, event, now=self.world.tick())
+        self.state = plan.state.to_json()
+        self.commands += plan.commands
+        return plan
+
+    def written(
+        self,
+        command: SyncCommand,
+        target_id: str | None,
+        *,
+        created: dict[str, str] | None = None,
+        fields: dict[str, str] | None = None,
+    ) -> Plan:
+        platform = command.target.platform.value
+        record = target_id or command.target.entity_id or ""
+        result = WriteResult(
+            command_id=command.command_id,
+            link_id=command.link_id,
+            target=command.target,
+            outcome=WriteOutcome.WRITTEN,
+            target_entity_id=target_id,
+            latency_ms=5.0,
+            fingerprints=[fingerprint(platform, record, k, v) for k, v in (fields or {}).items()],
+            written_at=self.world.tick(),
+            created_ids=created or {},
+        )
+        plan = self.planner.on_write(self.state, result, now=self.world.clock)
+        self.state = plan.state.to_json()
+        self.commands += plan.commands
+        return plan
+
+
+def _to(plan: Plan, platform: str) -> list[SyncCommand]:
+    return [c for c in plan.commands if c.target.platform.value == platform]
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def _linked(world: World) -> Link:
+    """A conversation with two parts, escalated: the ticket t-7, then the Case 500-1."""
+    link = Link(world)
+    link.send(world.conversation(op=Op.CREATE))
+    link.send(world.part("p-1", "I was charged twice"))
+    link.send(world.part("p-2", "Invoice attached"))
+    [ticket] = link.send(world.conversation(tags=["escalate"], changed=["tags"])).commands
+    assert ticket.target.platform is Platform.ZENDESK
+    assert ticket.action is CommandAction.UPSERT
+    joined = link.written(
+        ticket, "t-7", created={"thread:0": "c-1", "thread:1": "c-2"}, fields={"status": "open"}
+    )
+    [case] = joined.commands  # the ticket's own route creates the Case
+    assert case.target.platform is Platform.SALESFORCE
+    assert case.action is CommandAction.UPSERT
+    assert [m.body_text for m in case.thread] == ["I was charged twice", "Invoice attached"]
+    link.written(
+        case, "500-1", created={"thread:0": "cc-1", "thread:1": "cc-2"}, fields={"status": "open"}
+    )
+    assert link.state is not None
+    assert link.state["members"] == {"intercom": "conv-1", "zendesk": "t-7", "salesforce": "500-1"}
+    return link
+
+
+def test_an_escalation_makes_one_ticket_and_one_case(world: World) -> None:
+    link = _linked(world)
+    creates = [c for c in link.commands if c.action is CommandAction.UPSERT]
+    assert sorted(c.target.platform.value for c in creates) == ["salesforce", "zendesk"]
+    # The copies of the history are known as mirrors on both: their events are echoes.
+    for echo in (world.comment("c-1", "I was charged twice"), _sf_comment(world, "cc-2")):
+        assert link.send(echo).commands == []
+
+
+def _sf_comment(world: World, comment_id: str, *, public: bool = True) -> Envelope:
+    return world.case_comment(comment_id, "copy", public=public, actor=BOT)
+
+
+def test_a_message_on_any_member_reaches_the_other_two_once(world: World) -> None:
+    link = _linked(world)
+    customer = link.send(world.part("p-3", "Any news?"))
+    assert sorted(c.target.platform.value for c in customer.commands) == ["salesforce", "zendesk"]
+    reply = link.send(world.comment("c-9", "Refund issued"))  # a Zendesk agent, public
+    assert sorted(c.target.platform.value for c in reply.commands) == ["intercom", "salesforce"]
+    crm = link.send(world.case_comment("cc-9", "Credit note sent"))  # a Salesforce agent
+    # Salesforce → Zendesk directly; Zendesk → Intercom carries an agent's public message.
+    assert sorted(c.target.platform.value for c in crm.commands) == ["intercom", "zendesk"]
+    # Redelivered, or arriving again from another poll: nothing more.
+    assert link.send(world.case_comment("cc-9", "Credit note sent")).commands == []
+    appends = [c for c in link.commands if c.action is CommandAction.APPEND]
+    assert len(appends) == 6
+
+
+def test_an_internal_note_stays_off_the_customer_facing_member(world: World) -> None:
+    link = _linked(world)
+    note = link.send(world.case_comment("cc-5", "Customer is on a payment plan", public=False))
+    [copy] = note.commands
+    assert copy.target.platform is Platform.ZENDESK  # as an internal note
+    assert isinstance(copy.data, Message)
+    assert not copy.data.public
+    zendesk_note = link.send(world.comment("c-5", "Check the ledger", public=False))
+    [crm_copy] = zendesk_note.commands
+    assert crm_copy.target.platform is Platform.SALESFORCE  # an unpublished CaseComment
+
+
+def test_the_copies_of_a_message_are_echoes_everywhere(world: World) -> None:
+    link = _linked(world)
+    plan = link.send(world.part("p-3", "Any news?"))
+    for command, created in zip(plan.commands, ("c-30", "cc-30"), strict=True):
+        link.written(command, None, created={CREATED_MESSAGE: created})
+    assert link.send(world.comment("c-30", "Any news?", actor=BOT)).commands == []
+    assert link.send(_sf_comment(world, "cc-30")).commands == []
+
+
+def test_a_status_change_on_the_case_reaches_both_others_and_stops(world: World) -> None:
+    link = _linked(world)
+    closed = link.send(world.case(status=CaseStatus.CLOSED, changed=["status"]))
+    [to_zendesk] = _to(closed, "zendesk")
+    [to_intercom] = _to(closed, "intercom")
+    assert to_zendesk.data.status is CaseStatus.SOLVED  # type: ignore[union-attr]
+    assert to_intercom.data.status is CaseStatus.CLOSED  # type: ignore[union-attr]
+    # The writes land and their echoes come back: nothing more is written (no loop).
+    link.written(to_zendesk, None, fields={"status": "solved"})
+    link.written(to_intercom, None, fields={"status": "closed"})
+    before = len(link.commands)
+    link.send(world.ticket(status=CaseStatus.SOLVED, changed=["status"], actor=BOT))
+    link.send(world.conversation(status=CaseStatus.CLOSED, changed=["status"], actor=BOT))
+    link.send(world.case(status=CaseStatus.CLOSED, changed=["status"]))  # redelivered view
+    assert link.commands[before:] == []
+
+
+def test_a_reopened_conversation_reopens_the_ticket_and_the_case(world: World) -> None:
+    link = _linked(world)
+    solved = link.send(world.ticket(status=CaseStatus.SOLVED, changed=["status"]))
+    assert sorted(c.target.platform.value for c in solved.commands) == ["intercom", "salesforce"]
+    for command in solved.commands:
+        value = command.data.status.value  # type: ignore[union-attr]
+        link.written(command, None, fields={"status": value})
+    reopened = link.send(
+        world.conversation(
+            status=CaseStatus.OPEN, changed=["status"], actor=Actor(kind=ActorKind.CUSTOMER)
+        )
+    )
+    targets = {c.target.platform.value: c.data.status for c in reopened.commands}  # type: ignore[union-attr]
+    assert targets == {"zendesk": CaseStatus.OPEN, "salesforce": CaseStatus.OPEN}
+
+
+def test_a_ticket_born_in_zendesk_gets_a_case_but_no_conversation(world: World) -> None:
+    link = Link(world)
+    born = world.ticket(op=Op.CREATE, link=None, ticket_id="t-40")
+    born = born.model_copy(update={"link_id": _zendesk_link("t-40")})
+    waiting = link.send(born)
+    assert waiting.commands == []
+    assert waiting.retry_in
+    first = world.comment("c-41", "My invoice is wrong", author=ADMIN)
+    first = first.model_copy(update={"link_id": born.link_id})
+    link.send(first)
+    retried = link.send(born.model_copy(update={"event_id": f"{born.event_id}~retry1"}))
+    creates = [c for c in retried.commands if c.action is CommandAction.UPSERT]
+    assert [c.target.platform.value for c in creates] == ["salesforce"]
+    assert all(c.target.entity_type is EntityType.CASE for c in retried.commands)
+
+
+def _zendesk_link(ticket_id: str) -> str:
+    from connectors.base.links import case_link_id
+
+    return case_link_id("zendesk", ZD, ticket_id)
