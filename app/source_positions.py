@@ -7,10 +7,23 @@ the name is the position to resume from. Compaction keeps the newest per name; r
 partition from its start to its end on every lease is therefore short.
 
 A stored record: ``{"source", "position", "position_time", "stored_at"}`` as JSON.
+
+Reading the partition: the offsets to read are fixed first (``beginning_offsets`` and
+``end_offsets``, the high watermark: every acknowledged write, since the store waits for
+``acks=all``), then the consumer is put at the beginning with ``seek``. Not
+``seek_to_beginning``: in aiokafka (0.14) ``assign`` starts a reset to the consumer's
+``auto_offset_reset`` in the background, and a ``seek_to_beginning`` made while that request is
+on its way is satisfied by its answer, the *end* (the fetcher applies any reset answer to a
+partition still awaiting one, whatever strategy was asked for; Kafka's Java client fixed the
+same race in KAFKA-7703, apache/kafka#6407). The load then read nothing and a takeover
+restarted from the first-run lookback. ``seek`` to an offset cancels the pending reset, and
+``auto_offset_reset="earliest"`` sends an out-of-range position (compaction removed the head
+meanwhile) back to the start rather than past every position.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import zlib
 from collections.abc import Awaitable, Callable
@@ -34,30 +47,47 @@ def slot_of(name: str, slots: int) -> int:
 
 
 class PositionStore:
-    def __init__(self, bootstrap_servers: str, topic: str, send: Send) -> None:
+    def __init__(
+        self, bootstrap_servers: str, topic: str, send: Send, *, timeout_s: float = 60.0
+    ) -> None:
         self._bootstrap = bootstrap_servers
         self._topic = topic
         self._send = send
+        self._timeout_s = timeout_s
 
     async def load(self, name: str, partition: int) -> Position | None:
-        """The newest stored position of ``name`` (None: never stored, a first run)."""
+        """The newest stored position of ``name`` (None: never stored, a first run).
+
+        Reads every record of the partition below its end offset as this call starts, or
+        raises (the runner retries): a partial read would restart the source too early.
+        """
         tp = TopicPartition(self._topic, partition)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None
+            bootstrap_servers=self._bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            auto_offset_reset="earliest",
         )
         await consumer.start()
         try:
             consumer.assign([tp])
+            begin = (await consumer.beginning_offsets([tp]))[tp]
             end = (await consumer.end_offsets([tp]))[tp]
-            await consumer.seek_to_beginning(tp)
+            consumer.seek(tp, begin)
             found: Position | None = None
-            while await consumer.position(tp) < end:
-                batch = await consumer.getmany(tp, timeout_ms=1000)
-                for record in batch.get(tp, []):
-                    if record.key == name.encode() and record.value is not None:
-                        stored = _read(record.value)
-                        if "position" in stored:  # a record of ours; anything else is skipped
-                            found = stored["position"]
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    while await consumer.position(tp) < end:
+                        batch = await consumer.getmany(tp, timeout_ms=1000)
+                        for record in batch.get(tp, []):
+                            found = _position_in(record.key, record.value, name, found)
+            except TimeoutError:
+                raise TimeoutError(
+                    f"reading the stored position of {name} from {tp.topic} partition "
+                    f"{partition} (offsets {begin} to {end}) took over {self._timeout_s:.0f} s; "
+                    "the source tries again from the start of the partition: check that the "
+                    "brokers are reachable"
+                ) from None
             return found
         finally:
             await consumer.stop()
@@ -72,6 +102,16 @@ class PositionStore:
         }
         value = json.dumps(record, separators=(",", ":")).encode()
         await self._send(self._topic, name.encode(), value, partition)
+
+
+def _position_in(
+    key: bytes | None, value: bytes | None, name: str, found: Position | None
+) -> Position | None:
+    """The position a record stores for ``name``, else what was ``found`` before it."""
+    if key != name.encode() or value is None:
+        return found
+    stored = _read(value)
+    return stored.get("position", found)  # a record without one is not ours: skipped
 
 
 def _read(value: bytes) -> dict[str, Any]:

@@ -9,16 +9,21 @@ stage drops it (``duplicate_dropped`` in the link's audit).
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import json
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app.rehearsal import SyncStack, sync_stack
+from app.source_positions import slot_of
 from app.worker_process import RunningWorker
 from connectors.base.links import case_link_id
 from connectors.zendesk.normalize import EXPORTED_EVENT_TYPE
@@ -58,6 +63,41 @@ async def _holder(stack: SyncStack, within: float = 90.0) -> RunningWorker:
         await asyncio.sleep(0.5)
     tails = "\n".join(w.log_tail(1500) for w in stack.workers)
     raise AssertionError(f"no worker runs {SOURCE} within {within:.0f} s; logs:\n{tails}")
+
+
+def _acquired(worker: RunningWorker) -> list[tuple[float, Any]]:
+    """(wall time, position) of each ``source lease acquired`` line of the worker's log."""
+    found = []
+    for line in worker.log.read_text(errors="replace").splitlines():
+        if f"source lease acquired source={SOURCE} " not in line:
+            continue
+        entry = json.loads(line)
+        stated = entry["message"].partition(" position=")[2]
+        position = None if stated.startswith("none") else ast.literal_eval(stated)
+        found.append((datetime.fromisoformat(entry["time"]).timestamp(), position))
+    return found
+
+
+async def _stored_positions(bootstrap: str, topic: str, slots: int) -> list[tuple[float, Any]]:
+    """(Kafka timestamp, position) of every position record of the source so far, in offset
+    order (read up to the slot's end offset of now: the holder keeps storing)."""
+    tp = TopicPartition(topic, slot_of(SOURCE, slots))
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    stored: list[tuple[float, Any]] = []
+    try:
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        consumer.seek(tp, (await consumer.beginning_offsets([tp]))[tp])
+        while await consumer.position(tp) < end:
+            for r in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                if r.key == SOURCE.encode():
+                    stored.append((r.timestamp / 1000, json.loads(r.value or b"{}")["position"]))
+    finally:
+        await consumer.stop()
+    return stored
 
 
 async def _exported_events(bootstrap: str, topic: str) -> list[Envelope]:
@@ -112,20 +152,23 @@ async def test_the_source_survives_its_worker_killed_without_loss(
         assert not await asyncio.to_thread(_running, survivor)  # exactly one holds it
         await asyncio.sleep(6)  # batches stored, a page in flight
         await asyncio.to_thread(first.kill)
-        killed_at, created_at_kill = time.monotonic(), len(created)
+        killed_at, killed_wall, created_at_kill = time.monotonic(), time.time(), len(created)
         second = await _holder(stack, within=90)
         takeover_s = time.monotonic() - killed_at
         assert second is survivor
         # the session timeout (30 s) for the group to notice, then a rebalance
         assert takeover_s < 60, f"the lease moved {takeover_s:.0f} s after the kill"
-        acquired = [
-            line
-            for line in survivor.log.read_text(errors="replace").splitlines()
-            if f"source lease acquired source={SOURCE}" in line
-        ]
-        # It resumed from the position the killed worker stored, not from a first run.
-        assert acquired, "the survivor never logged taking the lease"
-        assert "'cursor'" in acquired[-1], acquired
+        # It resumed from the newest position stored before the kill (the killed worker's
+        # last one: the survivor stores only after it acquires), not from a first run.
+        acquired_at, resumed = _acquired(survivor)[-1]
+        assert acquired_at > killed_wall, "the survivor's last lease is not the takeover"
+        stored = await _stored_positions(
+            kafka_bootstrap_servers, stack.settings.topic("sources"), stack.settings.partitions
+        )
+        before = [position for at, position in stored if at <= killed_wall]
+        assert before, "the killed worker stored no position before the kill"
+        assert resumed == before[-1], (resumed, before[-3:])
+        assert "cursor" in resumed
         await asyncio.sleep(6)
         stop.set()
         await creating
@@ -148,7 +191,8 @@ async def test_the_source_survives_its_worker_killed_without_loss(
         duplicated = {eid: n for eid, n in copies.items() if n > 1}
         print(
             f"\n[source lease] tickets={len(created)} (killed after {created_at_kill}) "
-            f"takeover={takeover_s:.1f}s events={len(events)} distinct={len(copies)} "
+            f"takeover={takeover_s:.1f}s positions_stored={len(stored)} "
+            f"stored_before_kill={len(before)} events={len(events)} distinct={len(copies)} "
             f"versions={len(ids_per_version)} duplicated={len(duplicated)}"
         )
         # A version read twice is one event id: the dedupe's key sees it once.
