@@ -35,7 +35,7 @@ NOT_FOLLOWED = {"app.cli"}
 #: a module loaded by name (``importlib``), as the registries write it: "connectors.x.sink:Sink"
 BY_NAME = re.compile(r"(?:app|streams|connectors|schemas|sandboxes)(?:\.\w+)+(?::\w+)?")
 #: the import name of each distribution in the ``sandbox`` extra
-SANDBOX_EXTRA_MODULES = {
+SANDBOX_EXTRA_MODULES: dict[str, str] = {
     # empty: see the `sandbox` extra in pyproject.toml
 }
 
