@@ -42,11 +42,13 @@ _NORMALISERS: dict[str, str] = {
     "generic": "connectors.generic.normalize:GenericNormaliser",
     "zendesk": "connectors.zendesk.normalize:ZendeskNormaliser",
     "intercom": "connectors.intercom.normalize:IntercomNormaliser",
+    "salesforce": "connectors.salesforce.normalize:SalesforceNormaliser",
 }
 
 _SINKS: dict[str, str] = {
     "zendesk": "connectors.zendesk.sink:ZendeskSink",
     "intercom": "connectors.intercom.sink:IntercomSink",
+    "salesforce": "connectors.salesforce.sink:SalesforceSink",
 }
 
 _ADAPTERS: dict[str, str] = {
