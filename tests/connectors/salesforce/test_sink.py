@@ -267,3 +267,19 @@ def test_a_connector_without_salesforce_settings_is_a_configuration_error() -> N
 
     with pytest.raises(ConfigurationError, match="no Salesforce settings"):
         SalesforceSink(connector_id="zd", settings=ConnectorSettings(platform="zendesk"))
+
+
+async def test_an_email_with_quotes_is_matched_not_injected(env: SalesforceEnv) -> None:
+    tricky = "o'brien\\x@example.com"
+    existing = await env.create("Contact", {"LastName": "O'Brien", "Email": tricky})
+    async with open_org(env) as org:
+        found = await org.sink.execute(
+            command(
+                EntityType.CONTACT,
+                CommandAction.UPSERT,
+                Contact(emails=[tricky], name="Sean O'Brien"),
+                changed_fields=["name"],
+            )
+        )
+    assert found.target_entity_id == existing
+    assert org.records("Contact")[existing]["FirstName"] == "Sean"
