@@ -60,6 +60,7 @@ _ADAPTERS: dict[str, str] = {
 _INVENTORIES: dict[str, str] = {
     "zendesk": "connectors.zendesk.inventory:read_inventory",
     "intercom": "connectors.intercom.inventory:read_inventory",
+    "salesforce": "connectors.salesforce.inventory:read_inventory",
 }
 
 
