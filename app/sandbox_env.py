@@ -20,7 +20,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from app.settings import Settings
-from connectors.base.registry import ingest_platforms
+from connectors.base.registry import ingest_platforms, sink_platforms
 from connectors.base.settings import ConnectorSettings
 from schemas.errors import ConfigurationError
 
@@ -60,21 +60,33 @@ def _variable_name(connector_id: str, field: str) -> str:
 
 def connector_env(connector_id: str, settings: ConnectorSettings | None) -> ConnectorEnv:
     """The variables that give a worker connector ``connector_id`` these ``settings``; a
-    platform a worker of this version cannot take webhooks from is marked unused."""
+    platform a worker of this version can neither take webhooks from nor write to is marked
+    unused."""
     if settings is None:
         return ConnectorEnv(
             connector_id, (), f"a worker has no {connector_id} connector in this version"
         )
+    values = {
+        field: getattr(settings, field)
+        for field in ConnectorSettings.model_fields
+        if field != "platform_settings"
+    }
+    own = settings.platform_settings
+    if own is not None:  # the platform's own names, set where they differ from the default
+        values |= {
+            field: getattr(own, field)
+            for field, info in type(own).model_fields.items()
+            if getattr(own, field) != info.get_default(call_default_factory=True)
+        }
     variables = []
-    for field in ConnectorSettings.model_fields:
-        value = getattr(settings, field)
+    for field, value in values.items():
         if value is None:
             continue
         secret = isinstance(value, SecretStr)
         text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
         variables.append(EnvVar(_variable_name(connector_id, field), text, secret))
     unused = None
-    if settings.platform not in ingest_platforms():
+    if settings.platform not in ingest_platforms() | sink_platforms():
         # Configured, the connector would answer the platform's webhooks 503 until it exists.
         unused = (
             f"a worker has no {settings.platform} connector in this version (it would answer "

@@ -45,11 +45,13 @@ _NORMALISERS: dict[str, str] = {
     "generic": "connectors.generic.normalize:GenericNormaliser",
     "zendesk": "connectors.zendesk.normalize:ZendeskNormaliser",
     "intercom": "connectors.intercom.normalize:IntercomNormaliser",
+    "salesforce": "connectors.salesforce.normalize:SalesforceNormaliser",
 }
 
 _SINKS: dict[str, str] = {
     "zendesk": "connectors.zendesk.sink:ZendeskSink",
     "intercom": "connectors.intercom.sink:IntercomSink",
+    "salesforce": "connectors.salesforce.sink:SalesforceSink",
 }
 
 _ADAPTERS: dict[str, str] = {
@@ -61,6 +63,7 @@ _ADAPTERS: dict[str, str] = {
 _INVENTORIES: dict[str, str] = {
     "zendesk": "connectors.zendesk.inventory:read_inventory",
     "intercom": "connectors.intercom.inventory:read_inventory",
+    "salesforce": "connectors.salesforce.inventory:read_inventory",
 }
 
 #: pull-based feeds by platform and kind (``ConnectorSettings.sources``)

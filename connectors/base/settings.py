@@ -4,20 +4,32 @@ it lives here, below ``app``, because connectors read it.
 
 Secrets come from the environment or from files (mounted Kubernetes/Docker secrets) read at
 use, so a rotation needs no restart.
+
+A platform with settings of its own (Salesforce: the OAuth flow, the API version, its
+picklists) declares them in its own model, listed in ``_PLATFORM_SETTINGS`` and imported by
+name when a connector of that platform is validated (``connectors.base`` never imports a
+platform). The same ``DESKSTREAM_CONNECTORS__<id>__*`` names fill both: the shared fields
+here, the platform's in ``platform_settings``, validated at start-up like the rest.
 """
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, Field, SecretStr, SerializeAsAny, ValidationError, model_validator
 
 from schemas.errors import ConfigurationError
 
 __all__ = ["ConnectorSettings", "Platform", "SourceSettings", "validation_problems"]
 
 Platform = Literal["generic", "zendesk", "zendesk_conversations", "intercom", "salesforce"]
+
+#: platform → its own settings model ("module:Class"), validated from the connector's values
+_PLATFORM_SETTINGS: dict[str, str] = {
+    "salesforce": "connectors.salesforce.settings:SalesforceSettings",
+}
 
 
 def validation_problems(exc: ValidationError) -> str:
@@ -117,6 +129,32 @@ class ConnectorSettings(BaseModel):
     #: pull-based feeds by kind (``tickets`` for Zendesk's incremental ticket export), each
     #: run by exactly one worker of the cluster (``app.agents.sources``)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    #: the platform's own settings model (see ``_PLATFORM_SETTINGS``), None for the others
+    platform_settings: SerializeAsAny[BaseModel] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _platform_part(cls, data: Any) -> Any:
+        """Validate the platform's own names into its model; shared names (such as
+        ``rate_limit_per_minute``) go to both."""
+        if not isinstance(data, dict) or data.get("platform_settings") is not None:
+            return data
+        target = _PLATFORM_SETTINGS.get(str(data.get("platform")))
+        if target is None:
+            return data
+        module_name, _, attribute = target.partition(":")
+        model: type[BaseModel] = getattr(importlib.import_module(module_name), attribute)
+        own = {k: v for k, v in data.items() if k in model.model_fields}
+        try:
+            validated = model.model_validate(own)
+        except ValidationError as exc:
+            # A ValueError becomes part of this model's one error, named by the connector.
+            raise ValueError(
+                f"{data.get('platform')} settings: {validation_problems(exc)}"
+            ) from None
+        return {
+            k: v for k, v in data.items() if k not in model.model_fields or k in cls.model_fields
+        } | {"platform_settings": validated}
 
     @model_validator(mode="after")
     def _one_source_per_secret(self) -> ConnectorSettings:

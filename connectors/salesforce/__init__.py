@@ -5,7 +5,10 @@ The offline, faithful Salesforce (OAuth, REST, CDC over CometD and the Pub/Sub A
 modules; ``cdc_events`` reads change events the way a connector must (every id of
 ``recordIds``, diffs applied). ``settings``, ``session`` (the ``TokenSource`` interface),
 ``auth`` (JWT bearer and refresh token flows), ``client`` (REST), ``responses`` (the
-classifier), ``limits`` (the daily allowance) and ``models`` are the API side.
+classifier), ``limits`` (the daily allowance) and ``models`` are the API side. ``raw`` is
+the body of a Salesforce delivery on the raw topic (a change event's record, or a polled
+record); ``records`` spells records canonically both ways; ``normalize`` and ``sink`` are
+the connector's two ends.
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from connectors.salesforce.soql_text import (
     api_name,
     datetime_literal,
+    field_path,
     id_literal,
     parse_datetime,
     whole_second,
@@ -121,7 +122,7 @@ class SoqlCursor:
     def __post_init__(self) -> None:
         api_name(self.sobject)
         for name in self.fields:
-            api_name(name)
+            field_path(name)  # a parent's field too: a comment's Parent.<link field>
         # Under one second the window could end inside the second being re-read, and the
         # seen-set would forget records the same poll reads again.
         if self.overlap < timedelta(seconds=1):

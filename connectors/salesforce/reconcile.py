@@ -24,7 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from connectors.salesforce.soql_text import api_name, datetime_literal, parse_datetime
+from connectors.salesforce.soql_text import (
+    api_name,
+    datetime_literal,
+    field_path,
+    parse_datetime,
+)
 
 __all__ = [
     "Difference",
@@ -73,7 +78,7 @@ def window_query(sobject: str, fields: Iterable[str], since: datetime, until: da
     No LIMIT: the answer is paged with ``nextRecordsUrl``.
     """
     api_name(sobject)
-    wanted = dict.fromkeys(["Id", "SystemModstamp", "IsDeleted", *map(api_name, fields)])
+    wanted = dict.fromkeys(["Id", "SystemModstamp", "IsDeleted", *map(field_path, fields)])
     end = until if until.microsecond == 0 else until.replace(microsecond=0) + _ONE_SECOND
     return (
         f"SELECT {', '.join(wanted)} FROM {sobject} "  # noqa: S608 - names are checked

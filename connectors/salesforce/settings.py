@@ -2,9 +2,18 @@
 version, how much of the daily API allowance to leave alone.
 
 Read from the environment like every connector's settings, under the connector's own prefix:
-``DESKSTREAM_CONNECTORS__<id>__LOGIN_URL``, ``..._CLIENT_ID``, ... (:meth:`for_connector`;
-the default connector id is ``salesforce``). ``app.settings.Settings`` reads the same prefix
-for ``ConnectorSettings`` and ignores the Salesforce-only names, so both live side by side.
+``DESKSTREAM_CONNECTORS__<id>__LOGIN_URL``, ``..._CLIENT_ID``, ... ``app.settings.Settings``
+reads that prefix into the connector's ``ConnectorSettings``, which validates the
+Salesforce names into this model (``ConnectorSettings.platform_settings``; the sink and the
+normaliser take it from there with :func:`salesforce_settings`). :meth:`for_connector` reads
+one connector's names straight from the environment, for tools that run without ``Settings``.
+
+What the sync needs besides the connection: the org's Case ``Status`` and ``Priority``
+picklist values and the canonical value each stands for (``status_map``, ``priority_map``:
+an org with its own values maps them here; JSON in the environment), and the custom fields
+Deskstream writes (``link_field``, the external id holding the link id, and
+``handoff_reason_field``). The integration user's id, whose changes are echoes, is the
+shared ``service_account_id``.
 
 Two flows, exactly one configured:
 
@@ -19,29 +28,69 @@ Secret files are read at each token request, so a rotation needs no restart; sec
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from connectors.base.settings import _read_secret, validation_problems
+from connectors.base.settings import ConnectorSettings, _read_secret, validation_problems
 from schemas.errors import ConfigurationError
+from schemas.models import CaseStatus, Priority
 
-__all__ = ["DEFAULT_API_VERSION", "SalesforceSettings"]
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "DEFAULT_PRIORITY_MAP",
+    "DEFAULT_STATUS_MAP",
+    "SalesforceSettings",
+    "salesforce_settings",
+]
 
 #: The newest version the sandbox serves (Winter '25); a real org serves it too.
 DEFAULT_API_VERSION = "62.0"
 
 Flow = Literal["jwt_bearer", "refresh_token"]
 
+#: the standard Case Status picklist ("Case", Salesforce Object Reference) and what each means
+DEFAULT_STATUS_MAP: dict[str, CaseStatus] = {
+    "New": CaseStatus.NEW,
+    "Working": CaseStatus.OPEN,
+    "Escalated": CaseStatus.ON_HOLD,
+    "Closed": CaseStatus.CLOSED,
+}
+#: the standard Case Priority picklist
+DEFAULT_PRIORITY_MAP: dict[str, Priority] = {
+    "High": Priority.HIGH,
+    "Medium": Priority.NORMAL,
+    "Low": Priority.LOW,
+}
 
-class SalesforceSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="DESKSTREAM_CONNECTORS__salesforce__",
-        extra="ignore",
-        frozen=True,
-    )
+
+def _json_object(value: Any) -> Any:
+    """A map given as JSON text (the environment's only way to spell one)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ValueError(
+                'not a JSON object; write it as {"<Salesforce value>": "<canonical value>"}'
+            ) from None
+    return value
+
+
+class SalesforceSettings(BaseModel):
+    # A plain model, not BaseSettings: it is validated from ConnectorSettings' values, and a
+    # BaseSettings would also read the environment of another connector's prefix.
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     #: the OAuth server: https://login.salesforce.com, https://test.salesforce.com (sandbox
     #: orgs), a My Domain URL, or the Deskstream sandbox's URL
@@ -75,6 +124,28 @@ class SalesforceSettings(BaseSettings):
     #: requests per minute this worker allows itself (Salesforce has no per-minute limit;
     #: this smooths bursts and is shared between workers by partition)
     rate_limit_per_minute: int = Field(default=6000, ge=1)
+    #: Case Status picklist value → canonical status, in the order the sink prefers when
+    #: several values stand for one canonical status (the first one is written)
+    status_map: dict[str, CaseStatus] = Field(default_factory=lambda: dict(DEFAULT_STATUS_MAP))
+    #: Case Priority picklist value → canonical priority (the first one is written)
+    priority_map: dict[str, Priority] = Field(default_factory=lambda: dict(DEFAULT_PRIORITY_MAP))
+    #: the external id text field on Case and Contact that holds Deskstream's link id
+    link_field: str = Field(default="Deskstream_Link_Id__c", pattern=r"^\w+__c$")
+    #: the Case text field holding the AI agent's hand-off reason (canonical
+    #: ``custom_fields.ai_handoff_reason``)
+    handoff_reason_field: str = Field(default="AI_Handoff_Reason__c", pattern=r"^\w+__c$")
+
+    @field_validator("status_map", "priority_map", mode="before")
+    @classmethod
+    def _maps_from_json(cls, value: Any) -> Any:
+        return _json_object(value)
+
+    @field_validator("status_map", "priority_map")
+    @classmethod
+    def _not_empty(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("needs at least one picklist value")
+        return value
 
     @model_validator(mode="after")
     def _one_flow(self) -> SalesforceSettings:
@@ -97,9 +168,16 @@ class SalesforceSettings(BaseSettings):
     def for_connector(cls, connector_id: str) -> SalesforceSettings:
         """The settings of connector ``connector_id`` from ``DESKSTREAM_CONNECTORS__<id>__*``;
         a bad or missing value is one ConfigurationError naming the variables."""
+        prefix = f"DESKSTREAM_CONNECTORS__{connector_id}__".lower()
+        # Names are case-insensitive, as app.settings reads them.
+        values = {
+            name[len(prefix) :].lower(): value
+            for name, value in os.environ.items()
+            if name.lower().startswith(prefix) and "__" not in name[len(prefix) :]
+        }
         prefix = f"DESKSTREAM_CONNECTORS__{connector_id}__"
         try:
-            return cls(_env_prefix=prefix)
+            return cls.model_validate(values)
         except ValidationError as exc:
             raise ConfigurationError(
                 f"invalid Salesforce settings for connector {connector_id!r} "
@@ -133,3 +211,15 @@ class SalesforceSettings(BaseSettings):
                 "DESKSTREAM_CONNECTORS__<id>__PRIVATE_KEY_FILE for the JWT bearer flow"
             )
         return key
+
+
+def salesforce_settings(connector_id: str, settings: ConnectorSettings) -> SalesforceSettings:
+    """The Salesforce part of a connector's settings (validated with them at start-up)."""
+    found = settings.platform_settings
+    if not isinstance(found, SalesforceSettings):
+        raise ConfigurationError(
+            f"connector {connector_id!r} has no Salesforce settings (platform "
+            f"{settings.platform!r}); set DESKSTREAM_CONNECTORS__{connector_id}__PLATFORM="
+            "salesforce and its CLIENT_ID and OAuth flow"
+        )
+    return found

@@ -1,15 +1,18 @@
 """Writing values into SOQL safely, and reading REST's dateTime values back.
 
 SOQL text is built here and nowhere else, from checked pieces only: API names
-(``[A-Za-z][A-Za-z0-9_]*``), record ids (15 or 18 letters and digits) and dateTime literals,
-so nothing read from a record can change the shape of a query.
+(``[A-Za-z][A-Za-z0-9_]*``, one relationship hop for fields), record ids (15 or 18 letters
+and digits), dateTime literals and escaped string literals, so nothing read from a record can
+change the shape of a query.
 
 Sources: "Date Formats and Date Literals in WHERE" (SOQL and SOSL Reference,
 https://developer.salesforce.com/docs/platform/salesforce-soql-sosl/guide/sforce-api-calls-soql-select-dateformats.html):
 dateTime literals are unquoted ``YYYY-MM-DDThh:mm:ssZ``, whole seconds; "Valid Date and
 DateTime Formats" (REST API Developer Guide,
 https://developer.salesforce.com/docs/atlas.en-us.api_rest.meta/api_rest/intro_valid_date_formats.htm):
-REST answers ``yyyy-MM-ddTHH:mm:ss.SSS+HHMM``.
+REST answers ``yyyy-MM-ddTHH:mm:ss.SSS+HHMM``; "Quoted String Escape Sequences" (same reference,
+https://developer.salesforce.com/docs/platform/salesforce-soql-sosl/guide/sforce-api-calls-soql-select-quotedstringescapes.html):
+``\\n``, ``\\r``, ``\\t``, ``\\b``, ``\\f``, ``\\"``, ``\\'``, ``\\\\``.
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ from datetime import UTC, datetime
 
 from schemas.errors import FatalAPIError
 
-__all__ = ["api_name", "datetime_literal", "id_literal", "parse_datetime", "whole_second"]
+__all__ = [
+    "api_name",
+    "datetime_literal",
+    "field_path",
+    "id_literal",
+    "parse_datetime",
+    "string_literal",
+    "whole_second",
+]
 
 _API_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _ID = re.compile(r"^[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?$")
@@ -32,6 +43,15 @@ def api_name(name: str) -> str:
             f"{name!r} is not a Salesforce API name (letters, digits, underscores); fix the "
             "polling configuration"
         )
+    return name
+
+
+def field_path(name: str) -> str:
+    """``name`` if it is a field API name or one parent-relationship hop
+    (``Parent.Deskstream_Link_Id__c``, "Relationship Queries" in the SOQL reference);
+    ValueError otherwise."""
+    for part in name.split(".", 1):
+        api_name(part)
     return name
 
 
@@ -68,3 +88,22 @@ def parse_datetime(text: object, *, field: str) -> datetime:
         f"Salesforce answered {field}={str(text)[:40]!r}, not a dateTime with a zone; the "
         "poll stops here: check that the query selects the field and the API version"
     )
+
+
+#: "Quoted String Escape Sequences" (SOQL and SOSL Reference): backslash escapes inside quotes
+_STRING_ESCAPES = {
+    "\\": "\\\\",
+    "'": "\\'",
+    '"': '\\"',
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\b": "\\b",
+    "\f": "\\f",
+}
+
+
+def string_literal(value: str) -> str:
+    """``value`` as a quoted SOQL string literal, every special character escaped, so a
+    value read from a record (an email, a link id) cannot change the query's shape."""
+    return "'" + "".join(_STRING_ESCAPES.get(char, char) for char in value) + "'"

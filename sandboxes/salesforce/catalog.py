@@ -1,7 +1,10 @@
 """The standard objects the sandbox serves: a useful subset of their real fields, in order.
 
 Case and Contact also carry the custom external id ``Deskstream_Link_Id__c``, which is how
-Deskstream links its records to Salesforce ones. Field order matters: it is the order of the
+Deskstream links its records to Salesforce ones, and Case the custom text field
+``AI_Handoff_Reason__c`` (why the AI agent handed the conversation to a person): the custom
+fields a customer org creates for Deskstream (Setup → Object Manager → Fields & Relationships),
+seeded here as such an org has them. Field order matters: it is the order of the
 REST record shape, of ``describe`` and of the change event (Avro) schemas.
 
 Which objects publish change events is decided here and nowhere else:
@@ -20,9 +23,10 @@ from typing import TypedDict
 
 from sandboxes.salesforce.objects import FieldSpec, SObjectSpec
 
-__all__ = ["CDC_ENTITIES", "CHANGE_EVENT_OBJECTS", "LINK_FIELD", "OBJECTS"]
+__all__ = ["CDC_ENTITIES", "CHANGE_EVENT_OBJECTS", "HANDOFF_REASON_FIELD", "LINK_FIELD", "OBJECTS"]
 
 LINK_FIELD = "Deskstream_Link_Id__c"
+HANDOFF_REASON_FIELD = "AI_Handoff_Reason__c"
 
 
 # The tables below read best aligned, one field per line.
@@ -95,6 +99,7 @@ CASE = SObjectSpec("Case", "Case", "Cases", fields=(
     FieldSpec("IsEscalated", "Escalated", "boolean", nillable=False),
     *_audit(owner=True),
     _LINK,
+    FieldSpec(HANDOFF_REASON_FIELD, "AI Handoff Reason", "string", length=255, custom=True),
 ))
 
 CONTACT = SObjectSpec("Contact", "Contact", "Contacts",

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 from grpc import aio
 
+from connectors.base.settings import ConnectorSettings
 from connectors.salesforce.pubsub import pubsub_api_pb2_grpc as pb_grpc
 from sandboxes.base.faults import ADMIN_PREFIX
 from sandboxes.base.server import Middleware, PlatformSandbox, SandboxContext
@@ -135,6 +136,21 @@ class SalesforceSandbox(PlatformSandbox):
         if self.pubsub_port is not None:
             details["pubsub"] = self.pubsub_target
         return details
+
+    def worker_connector(self) -> ConnectorSettings:
+        # The worker signs in with the seeded connected app's refresh token, as the integration
+        # user: changes that user commits are its echoes.
+        config = self.config
+        return ConnectorSettings.model_validate(
+            {
+                "platform": "salesforce",
+                "login_url": self.context.base_url,
+                "client_id": config.consumer_key,
+                "client_secret": config.consumer_secret,
+                "refresh_token": config.refresh_token,
+                "service_account_id": self.org.user_id,
+            }
+        )
 
     def counters(self) -> dict[str, Any]:
         return {

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from app.config_cli import run_check
 from app.settings import load_settings
+from connectors.base.registry import read_inventory
 from sandboxes.base import run_sandboxes
 from sandboxes.intercom import IntercomSandbox
+from sandboxes.salesforce import SalesforceSandbox
 from sandboxes.zendesk import ZendeskSandbox
 from streams.config import SyncConfig
+from streams.config_check import check_config
 
 #: where a first-format file's custom fields are: the Intercom → Zendesk route's creates
 CUSTOM = "routes[intercom->zendesk].create.custom_fields"
@@ -58,3 +61,54 @@ async def test_check_reads_the_live_inventories() -> None:
     assert "plan_gold" in findings[1][2]  # not an option of the live drop-down
     assert "plan_pro" not in findings[1][2].split("(")[0]  # an existing option is fine
     assert "'tier'" in findings[2][2]  # no such Intercom contact attribute
+
+
+async def test_check_reads_the_salesforce_case_fields() -> None:
+    sandbox = SalesforceSandbox.create()
+    async with run_sandboxes([sandbox]) as running:
+        settings = load_settings(
+            connectors={
+                "crm": {
+                    "platform": "salesforce",
+                    "login_url": running.url("salesforce"),
+                    "client_id": sandbox.config.consumer_key,
+                    "client_secret": sandbox.config.consumer_secret,
+                    "refresh_token": sandbox.config.refresh_token,
+                },
+                "zd": {"platform": "zendesk", "api_base_url": "http://127.0.0.1:9"},
+            }
+        )
+        rules = SyncConfig.model_validate(
+            {
+                "version": 2,
+                "connectors": {"zendesk": "zd", "salesforce": "crm"},
+                "routes": [
+                    {
+                        "from": "zendesk",
+                        "to": "salesforce",
+                        "create": {
+                            "enabled": True,
+                            "custom_fields": {
+                                "reason": {
+                                    "field": "AI_Handoff_Reason__c",
+                                    "source": "case.custom_fields.ai_handoff_reason",
+                                },
+                                "gone": {"field": "No_Such__c", "source": "case.custom_fields.x"},
+                            },
+                        },
+                    }
+                ],
+            }
+        )
+        inventories = {"salesforce": await read_inventory(settings.connectors["crm"])}
+    findings = check_config(
+        rules,
+        connectors={"crm": "salesforce", "zd": "zendesk"},
+        inventories={p: i for p, i in inventories.items() if i is not None},
+    )
+    assert [(f.where, f.message) for f in findings] == [
+        (
+            "routes[zendesk->salesforce].create.custom_fields.gone",
+            "Salesforce has no Case field No_Such__c",
+        )
+    ]

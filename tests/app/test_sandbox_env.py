@@ -11,10 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 
 from app.sandbox_cli import build_sandboxes
 from app.sandbox_env import connector_env, env_file_text, printout, write_env_file
 from app.settings import Settings, load_settings
+from connectors.salesforce.auth import token_failures_counter, token_source_for
+from connectors.salesforce.settings import salesforce_settings
 from sandboxes.base import PlatformSandbox, load_profile, run_sandboxes
 from schemas.errors import ConfigurationError
 
@@ -52,9 +55,8 @@ async def test_env_file_gives_the_worker_settings_that_sign_in(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     settings = load_settings()
-    # Connectors a worker of this version cannot serve stay commented out; Salesforce has
-    # no connector settings at all.
-    assert sorted(settings.connectors) == ["intercom", "zendesk"]
+    # Connectors a worker of this version cannot serve stay commented out (Sunshine).
+    assert sorted(settings.connectors) == ["intercom", "salesforce", "zendesk"]
     by_platform = {s.platform: s for s in served}
     for connector_id, connector in settings.connectors.items():
         assert connector == by_platform[connector_id].worker_connector()
@@ -77,6 +79,16 @@ async def test_env_file_gives_the_worker_settings_that_sign_in(
         )
         assert me.status_code == 200
         assert me.json()["id"] == intercom.service_account_id
+        # Salesforce: the refresh-token flow signs in to the sandbox's org.
+        crm = salesforce_settings("salesforce", settings.connectors["salesforce"])
+        failures = token_failures_counter(CollectorRegistry())
+        session = await token_source_for(crm, http, failures=failures).session()
+        assert session.org_id == by_platform["salesforce"].describe()["org_id"]
+        limits = await http.get(
+            f"{session.instance_url}/services/data/v{crm.api_version}/limits",
+            headers={"Authorization": f"Bearer {session.access_token}"},
+        )
+        assert limits.status_code == 200
 
 
 async def test_the_printout_names_the_file_instead_of_a_secret(
@@ -84,7 +96,8 @@ async def test_the_printout_names_the_file_instead_of_a_secret(
 ) -> None:
     envs = [connector_env(s.platform, s.worker_connector()) for s in served]
     secrets = [v for env in envs for v in env.variables if v.secret]
-    assert {v.name.rsplit("__", 1)[1] for v in secrets} == {"SECRET", "API_TOKEN"}
+    names = {v.name.rsplit("__", 1)[1] for v in secrets}
+    assert names == {"SECRET", "API_TOKEN", "CLIENT_SECRET", "REFRESH_TOKEN"}
     path = tmp_path / "sandbox.env"
     shown = "\n".join(printout(envs, env_file=path))
     for variable in secrets:

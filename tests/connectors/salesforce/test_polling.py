@@ -190,10 +190,18 @@ def test_position_json_round_trip_and_corruption() -> None:
     [
         ({"overlap": timedelta(milliseconds=500)}, "at least one second"),
         ({"limit": 2001}, "between 1 and 2000"),
-        ({"fields": ("Parent.CaseNumber",)}, "not a Salesforce API name"),
+        # one parent hop is a field (a comment's Parent.Deskstream_Link_Id__c); two are not
+        ({"fields": ("Parent.Owner.Name",)}, "not a Salesforce API name"),
     ],
-    ids=["overlap-under-a-second", "limit-over-a-batch", "dotted-field"],
+    ids=["overlap-under-a-second", "limit-over-a-batch", "two-hop-field"],
 )
 def test_cursor_configuration_is_checked(kwargs: dict[str, Any], words: str) -> None:
     with pytest.raises(ValueError, match=words):
         SoqlCursor("CaseComment", **kwargs)
+
+
+def test_a_cursor_may_select_a_parents_field() -> None:
+    cursor = SoqlCursor("CaseComment", fields=("ParentId", "Parent.Deskstream_Link_Id__c"))
+    assert cursor.query(PollPosition()).startswith(
+        "SELECT Id, SystemModstamp, ParentId, Parent.Deskstream_Link_Id__c FROM CaseComment"
+    )
