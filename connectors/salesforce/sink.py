@@ -60,9 +60,7 @@ an External ID", "sObject Collections" ("Create Multiple Records": up to 200, ``
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Any, ClassVar, TypeVar
 
 import httpx
@@ -76,7 +74,6 @@ from connectors.base.commands import (
     thread_key,
 )
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
-from connectors.base.http import counting
 from connectors.base.links import contact_link_id, normalise_email
 from connectors.base.ratelimit import RateBudget
 from connectors.base.settings import ConnectorSettings
@@ -90,8 +87,6 @@ from connectors.salesforce.settings import salesforce_settings
 from connectors.salesforce.soql_text import id_literal, string_literal
 from schemas.errors import (
     FatalAPIError,
-    RateLimitedError,
-    RetriableAPIError,
     SkippableRecordError,
 )
 from schemas.models import (
@@ -108,7 +103,6 @@ __all__ = ["SalesforceSink"]
 
 logger = logging.getLogger(__name__)
 
-_CACHE = 10_000
 #: how many of a Case's newest comments a retried append looks through for its own
 _LANDED_LOOKBACK = 20
 #: scalar fields a case/update writes only after comparing, with ``expect.<field>``
@@ -136,6 +130,7 @@ def _refused(what: str, results: Iterable[SaveResult]) -> FatalAPIError:
 
 class SalesforceSink(Sink):
     platform: ClassVar[str] = "salesforce"
+    client: SalesforceClient
 
     def __init__(
         self,
@@ -156,48 +151,19 @@ class SalesforceSink(Sink):
             # failures are counted here and logged by the token source.
             failures = token_failures or token_failures_counter(CollectorRegistry())
             tokens = token_source_for(org, self._http, failures=failures)
-        self.client = SalesforceClient(self._http, settings=org, tokens=tokens, budget=budget)
+        client = SalesforceClient(self._http, settings=org, tokens=tokens, budget=budget)
+        super().__init__(connector_id=connector_id, client=client)
         self.vocabulary = Vocabulary(org, settings.service_account_id or None)
         self._link_field = org.link_field
-        # Commands whose earlier attempt in this process may have landed.
-        self._uncertain: OrderedDict[str, None] = OrderedDict()
 
     # -- the Sink contract -----------------------------------------------------------------
-
-    async def execute(self, command: SyncCommand) -> SinkResult:
-        try:
-            with counting() as count:  # this command's calls only, not its neighbours'
-                result = replace(await self._write(command), api_calls=count.calls)
-        except RateLimitedError:
-            raise  # refused before anything was written
-        except RetriableAPIError:
-            # A timeout or 5xx may come after Salesforce applied the write: the retry checks.
-            self._uncertain[command.command_id] = None
-            while len(self._uncertain) > _CACHE:
-                self._uncertain.popitem(last=False)
-            raise
-        self._uncertain.pop(command.command_id, None)
-        logger.info(
-            "salesforce sink executed command=%s action=%s/%s target=%s written=%s calls=%s",
-            command.command_id,
-            command.target.entity_type.value,
-            command.action.value,
-            result.target_entity_id,
-            result.written,
-            result.api_calls,
-        )
-        return result
-
-    @property
-    def budget(self) -> RateBudget:
-        return self.client.budget
 
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
 
-    async def _write(self, command: SyncCommand) -> SinkResult:
-        """One command's calls (``api_calls`` is filled in by the caller, which counts)."""
+    async def write(self, command: SyncCommand) -> SinkResult:
+        """One command's calls (``api_calls`` is filled in by ``Sink.execute``, which counts)."""
         kind, action = command.target.entity_type, command.action
         if kind is EntityType.CASE and action is CommandAction.UPSERT:
             return await self._case_upsert(command)
@@ -226,9 +192,6 @@ class SalesforceSink(Sink):
                 f"{model.__name__}, got {got}; a planner bug: the command cannot be executed"
             )
         return command.data
-
-    def _may_have_run(self, command: SyncCommand) -> bool:
-        return command.attempt > 1 or command.command_id in self._uncertain
 
     def _result(
         self, target: str | None, prints: list[str], detail: str, **more: Any
@@ -359,7 +322,7 @@ class SalesforceSink(Sink):
         thread = list(command.thread)
         values, fields = self._case_values(case, None)
         written = [f for f in fields if not f.startswith("-")]
-        existing = await self._find_case(link) if self._may_have_run(command) else None
+        existing = await self._find_case(link) if self.may_have_run(command) else None
         if existing is not None:
             case_id, fresh = str(existing["Id"]), False
             prints = self._found_prints(case_id, existing, written)
@@ -484,7 +447,7 @@ class SalesforceSink(Sink):
         platform = command.options.get(OPTION_SOURCE_PLATFORM, "generic")
         body = comment_text(message, attribution(message, platform))
         prints = [fingerprint("salesforce", case_id, FIELD_MESSAGE, body)]
-        if self._may_have_run(command):
+        if self.may_have_run(command):
             recent = await self._comments(case_id, newest=_LANDED_LOOKBACK)
             landed = next((str(c["Id"]) for c in recent if c.get("CommentBody") == body), None)
             if landed is not None:
