@@ -69,6 +69,10 @@ _INVENTORIES: dict[str, str] = {
 #: pull-based feeds by platform and kind (``ConnectorSettings.sources``)
 _SOURCES: dict[str, str] = {
     "zendesk.tickets": "connectors.zendesk.incremental:ZendeskIncrementalTickets",
+    "salesforce.cdc_case": "connectors.salesforce.source_cdc:SalesforceCaseChanges",
+    "salesforce.cdc_contact": "connectors.salesforce.source_cdc:SalesforceContactChanges",
+    "salesforce.comments": "connectors.salesforce.source_comments:SalesforceComments",
+    "salesforce.reconcile": "connectors.salesforce.source_reconcile:SalesforceReconcile",
 }
 
 

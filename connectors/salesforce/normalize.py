@@ -15,8 +15,11 @@ Change events (``kind: change``):
 
 Read records (``kind: record``): a polled CaseComment is a new message (an edited one, with
 ``LastModifiedDate`` after ``CreatedDate``, an update of ``body`` and ``public``); a
-reconciled or re-read Case or Contact is an update naming no field (a copy of the record:
-the sync stage compares it with what it knew).
+reconciled or re-read Case or Contact is an update naming the canonical fields of its
+``changed`` list: none for a plain copy (the sync stage compares it with what it knew), the
+differing ones when a reconciliation found the record changed since its previous read (the
+change event was lost; the sync stage must take them as changes, since Salesforce otherwise
+reports every status and priority change explicitly).
 
 Echoes (layer one): a change whose ``changeOrigin`` carries our ``client=<call_options_client>``
 (``Sforce-Call-Options`` on every write of ours) or whose ``commitUser`` is the integration
@@ -254,7 +257,8 @@ class SalesforceNormaliser(Normaliser):
         else:
             by = str(record.get("LastModifiedById") or "") or None
             actor = self._vocabulary.actor(by, default=ActorKind.AGENT)
-            change = _Change(entity, record_id, actor, Op.UPDATE, occurred)
+            changed = self._vocabulary.canonical_fields(sobject, body.changed)
+            change = _Change(entity, record_id, actor, Op.UPDATE, occurred, changed)
             change.data = self._data(entity, record, record_id)
         change.version = stamp.isoformat() if stamp else None
         if entity is EntityType.MESSAGE:

@@ -12,7 +12,7 @@ query with LIMIT ("no guarantee that the requested batch size is the actual batc
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -38,7 +38,7 @@ def _shape_error(detail: str) -> FatalAPIError:
     )
 
 
-async def query_records(fetch: Fetch, path: str) -> AsyncIterator[list[Mapping[str, Any]]]:
+async def query_records(fetch: Fetch, path: str) -> AsyncGenerator[list[Mapping[str, Any]], None]:
     """The records of the query at ``path``, one list per batch, following ``nextRecordsUrl``."""
     followed: set[str] = set()
     while True:
@@ -61,7 +61,7 @@ async def query_records(fetch: Fetch, path: str) -> AsyncIterator[list[Mapping[s
 
 async def poll(
     cursor: SoqlCursor, position: PollPosition, fetch: Fetch, *, api_version: str
-) -> AsyncIterator[PollStep]:
+) -> AsyncGenerator[PollStep, None]:
     """One poll: query after query until the cursor has caught up, a step per query.
 
     Store each step's position durably together with (or after) its ``changed`` records: a

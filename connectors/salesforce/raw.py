@@ -18,13 +18,20 @@ values win over it for the fields the event changed.
 
 ``{"kind": "record", "sobject": ..., "read": "poll" | "reconcile" | "reread", "record": ...}``:
 a record a query read (``CaseComment`` publishes no change events and is polled; Case and
-Contact come this way from reconciliation and after gap events).
+Contact come this way from reconciliation and after gap events). A reconciliation adds
+``changed``: the fields whose values differ from its previous read of the record, which the
+normaliser reports as changed (a copy naming no field is only news of where the record is).
 
 Delivery ids are deterministic, so a re-read of the same thing dedupes downstream: a change
 is ``cdc:<transactionKey>:<sequenceNumber>:<recordId>`` (one transaction's events are told
 apart by their sequence number, a merged event's records by their id); a read record is
 ``soql:<Id>:<SystemModstamp>`` (every save moves the stamp: the same version read by a poll
-and by a reconciliation is one delivery).
+and by a reconciliation is one delivery); one that names changed fields adds them
+(``soql:<Id>:<SystemModstamp>:<Field>+<Field>``), so it is not taken for a plain copy of the
+same version read before.
+
+Every delivery a source makes carries the ``deskstream-source`` header naming the source kind
+(``connectors.base.source.SOURCE_HEADER``).
 
 Sources: "ChangeEventHeader Fields",
 https://developer.salesforce.com/docs/atlas.en-us.change_data_capture.meta/change_data_capture/cdc_event_fields_header.htm
@@ -41,6 +48,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.base.normalize import parse_json, validation_problems
+from connectors.base.source import SOURCE_HEADER
 from connectors.salesforce.cdc_items import DecodedChange
 from connectors.salesforce.soql_text import api_name, field_path, id_literal
 from schemas.errors import SkippableRecordError
@@ -107,6 +115,8 @@ class RecordBody(_Strict):
     sobject: str = Field(min_length=1, max_length=_MAX_NAME)
     read: ReadBy
     record: dict[str, Any]
+    #: fields whose values differ from the source's previous read (reconciliation)
+    changed: list[str] = Field(default_factory=list)
 
     @property
     def record_id(self) -> str:
@@ -120,12 +130,15 @@ def _time_ms(value: datetime) -> int:
     return int(value.timestamp() * 1000)
 
 
-def _delivery(connector_id: str, delivery_id: str, body: dict[str, Any]) -> RawDelivery:
+def _delivery(
+    connector_id: str, delivery_id: str, body: dict[str, Any], source: str
+) -> RawDelivery:
     return RawDelivery(
         delivery_id=delivery_id,
         connector_id=connector_id,
         platform=Platform.SALESFORCE,
         received_at=datetime.now(UTC),
+        headers={SOURCE_HEADER: source} if source else {},
         body=json.dumps(body, separators=(",", ":"), default=str).encode(),
         content_type=CONTENT_TYPE,
         # Read over an authenticated API session of our own: nothing to verify.
@@ -134,10 +147,15 @@ def _delivery(connector_id: str, delivery_id: str, body: dict[str, Any]) -> RawD
 
 
 def change_delivery(
-    connector_id: str, change: DecodedChange, *, current: Mapping[str, Any] | None = None
+    connector_id: str,
+    change: DecodedChange,
+    *,
+    current: Mapping[str, Any] | None = None,
+    source: str = "",
 ) -> RawDelivery:
     """The raw delivery of one record's share of a change event; ``current`` is the record
-    as read after the event (required for a Case or Contact UPDATE to normalise)."""
+    as read after the event (required for a Case or Contact UPDATE to normalise); ``source``
+    names the source kind in the ``deskstream-source`` header."""
     header, record = change.header, change.record
     body = {
         "kind": "change",
@@ -161,22 +179,34 @@ def change_delivery(
         "current": dict(current) if current is not None else None,
     }
     delivery_id = f"cdc:{header.transaction_key}:{header.sequence_number}:{record.record_id}"
-    return _delivery(connector_id, delivery_id, body)
+    return _delivery(connector_id, delivery_id, body, source)
 
 
 def record_delivery(
-    connector_id: str, sobject: str, record: Mapping[str, Any], *, read: ReadBy
+    connector_id: str,
+    sobject: str,
+    record: Mapping[str, Any],
+    *,
+    read: ReadBy,
+    changed: Iterable[str] = (),
+    source: str = "",
 ) -> RawDelivery:
     """The raw delivery of a record a query read (it must select ``Id`` and
-    ``SystemModstamp``)."""
+    ``SystemModstamp``); ``changed``: its fields that differ from the source's previous read."""
     record_id, stamp = record.get("Id"), record.get("SystemModstamp")
     if not isinstance(record_id, str) or not isinstance(stamp, str):
         raise ValueError(
             f"a polled {sobject} record without Id or SystemModstamp; the query must select "
             "both (connectors.salesforce.records.Vocabulary.select lists the rest)"
         )
-    body = {"kind": "record", "sobject": sobject, "read": read, "record": dict(record)}
-    return _delivery(connector_id, f"soql:{record_id}:{stamp}", body)
+    body: dict[str, Any] = {"kind": "record", "sobject": sobject, "read": read}
+    body["record"] = dict(record)
+    delivery_id = f"soql:{record_id}:{stamp}"
+    names = sorted(set(changed))
+    if names:
+        body["changed"] = names
+        delivery_id += ":" + "+".join(names)
+    return _delivery(connector_id, delivery_id, body, source)
 
 
 def current_query(sobject: str, fields: Iterable[str], record_ids: Iterable[str]) -> str:

@@ -43,7 +43,12 @@ from pydantic import (
     model_validator,
 )
 
-from connectors.base.settings import ConnectorSettings, _read_secret, validation_problems
+from connectors.base.settings import (
+    ConnectorSettings,
+    SourceSettings,
+    _read_secret,
+    validation_problems,
+)
 from schemas.errors import ConfigurationError
 from schemas.models import CaseStatus, Priority
 
@@ -51,9 +56,14 @@ __all__ = [
     "DEFAULT_API_VERSION",
     "DEFAULT_PRIORITY_MAP",
     "DEFAULT_STATUS_MAP",
+    "PUBSUB_ENDPOINT",
     "SalesforceSettings",
+    "SalesforceSourceSettings",
     "salesforce_settings",
 ]
+
+#: "Pub/Sub API Endpoint" (Pub/Sub API Developer Guide): one endpoint for every org, over TLS
+PUBSUB_ENDPOINT = "api.pubsub.salesforce.com:7443"
 
 #: The newest version the sandbox serves (Winter '25); a real org serves it too.
 DEFAULT_API_VERSION = "62.0"
@@ -85,6 +95,26 @@ def _json_object(value: Any) -> Any:
                 'not a JSON object; write it as {"<Salesforce value>": "<canonical value>"}'
             ) from None
     return value
+
+
+class SalesforceSourceSettings(SourceSettings):
+    """A Salesforce pull feed's own settings, beside the shared ones
+    (``DESKSTREAM_CONNECTORS__<id>__SOURCES__<kind>__<NAME>``; ``connectors.salesforce.sources``
+    names the kinds and which of these each reads)."""
+
+    #: CDC: the Pub/Sub API (gRPC) or the Streaming API (CometD)
+    transport: Literal["pubsub", "cometd"] = "pubsub"
+    #: CDC: the channel; the kind's own (``/data/CaseChangeEvent``, ...) when unset
+    channel: str | None = Field(default=None, pattern=r"^/data/\w+$")
+    #: CDC: events delivered and not yet stored (Pub/Sub grants at most 100 a request)
+    max_in_flight: int = Field(default=100, ge=1, le=100)
+    #: comments: how far back each poll re-reads, for commits that land late
+    overlap_seconds: float = Field(default=300.0, ge=1, le=24 * 3600)
+    #: reconcile: re-read what was modified this long before each pass
+    window_seconds: float = Field(default=3600.0, ge=60, le=30 * 24 * 3600)
+    #: reconcile: records whose fields it remembers (their values hashed, in the position),
+    #: most recently modified first; a change of a record it forgot is sent as a plain copy
+    memory_records: int = Field(default=2000, ge=0, le=20_000)
 
 
 class SalesforceSettings(BaseModel):
@@ -134,6 +164,12 @@ class SalesforceSettings(BaseModel):
     #: the Case text field holding the AI agent's hand-off reason (canonical
     #: ``custom_fields.ai_handoff_reason``)
     handoff_reason_field: str = Field(default="AI_Handoff_Reason__c", pattern=r"^\w+__c$")
+    #: the Pub/Sub API's host:port (a sandbox's plaintext port with ``pubsub_tls`` false)
+    pubsub_endpoint: str = PUBSUB_ENDPOINT
+    pubsub_tls: bool = True
+    #: the pull feeds by kind, with their Salesforce settings (the same names fill
+    #: ``ConnectorSettings.sources``, which the worker uses to start them)
+    sources: dict[str, SalesforceSourceSettings] = Field(default_factory=dict)
 
     @field_validator("status_map", "priority_map", mode="before")
     @classmethod

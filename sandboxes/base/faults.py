@@ -98,6 +98,9 @@ class FaultProfile(BaseModel):
     #: a real clock
     webhook_limits_time_scale: float = Field(1.0, gt=0, le=1)
     cdc_gap_rate: float = Field(0.0, ge=0, le=1)
+    #: share of transactions whose change events are never delivered (Salesforce keeps no
+    #: promise that every change reaches a subscriber; the reconciliation is the net)
+    cdc_drop_rate: float = Field(0.0, ge=0, le=1)
     #: share of writes applied and then answered with a lost answer (``ambiguous_modes``)
     ambiguous_write_rate: float = Field(0.0, ge=0, le=1)
     ambiguous_modes: tuple[AmbiguousMode, ...] = Field(AMBIGUOUS_MODES, min_length=1)

@@ -101,6 +101,8 @@ class BusCounters:
     gaps: int = 0
     pruned: int = 0
     transactions: int = 0
+    #: transactions whose change events were dropped (``cdc_drop_rate``)
+    dropped: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -108,6 +110,7 @@ class BusCounters:
             "cdc_gaps": self.gaps,
             "cdc_pruned": self.pruned,
             "cdc_transactions": self.transactions,
+            "cdc_dropped": self.dropped,
         }
 
 
@@ -220,11 +223,22 @@ class EventBus:
         return event
 
     def commit(
-        self, changes: Iterable[Change], *, origin: str, user_id: str, gap_rate: float = 0.0
+        self,
+        changes: Iterable[Change],
+        *,
+        origin: str,
+        user_id: str,
+        gap_rate: float = 0.0,
+        drop_rate: float = 0.0,
     ) -> list[ChangeEvent]:
-        """Publish one transaction's change events (nothing for objects without CDC)."""
+        """Publish one transaction's change events (nothing for objects without CDC, nor
+        for a transaction the ``drop_rate`` fault loses: the records change, no event says so)."""
         groups = _merge([_Draft.of(c) for c in changes if c.entity in CDC_ENTITIES])
         if not groups:
+            return []
+        if drop_rate > 0 and self.rng.random() < drop_rate:
+            self.counters.dropped += 1
+            logger.debug("cdc events dropped (fault) entity=%s", groups[0][0].entity)
             return []
         self.prune()
         now = self.clock.now()

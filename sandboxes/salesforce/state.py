@@ -152,8 +152,13 @@ class Org:
         return WriteContext(user_id=user_id, now=self.clock.now())
 
     def publish(self, changes: list[Change], *, origin: str, user_id: str) -> list[ChangeEvent]:
+        faults = self.context.faults
         return self.bus.commit(
-            changes, origin=origin, user_id=user_id, gap_rate=self.context.faults.cdc_gap_rate
+            changes,
+            origin=origin,
+            user_id=user_id,
+            gap_rate=faults.cdc_gap_rate,
+            drop_rate=faults.cdc_drop_rate,
         )
 
     def credentials(self) -> dict[str, Any]:
