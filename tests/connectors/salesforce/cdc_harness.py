@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
-from typing import Literal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Literal, TypeVar
 
 from grpc import aio
 
@@ -21,7 +21,7 @@ from connectors.salesforce.cdc_stream import Batch, ChangeSubscriber
 from tests.connectors.salesforce.sandbox_tokens import SandboxTokens
 from tests.sandboxes.salesforce.conftest import SalesforceEnv
 
-__all__ = ["Reader", "Transport", "open_subscriber"]
+__all__ = ["Reader", "Transport", "assert_quiet", "open_subscriber"]
 
 Transport = Literal["pubsub", "cometd"]
 
@@ -35,6 +35,23 @@ async def open_subscriber(
         return
     async with aio.insecure_channel(env.sandbox.pubsub_target) as channel:
         yield PubSubSubscriber(channel, tokens, max_in_flight=max_in_flight)
+
+
+T = TypeVar("T")
+
+
+async def assert_quiet(
+    next_batch: Callable[[float], Awaitable[T]], news: Callable[[T], object], wait_s: float
+) -> None:
+    """Every batch ``next_batch`` gives within ``wait_s`` has no ``news``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
+    while (left := deadline - loop.time()) > 0:
+        try:
+            batch = await next_batch(left)
+        except TimeoutError:
+            return
+        assert not news(batch), batch
 
 
 class Reader:
@@ -92,14 +109,7 @@ class Reader:
 
     async def assert_quiet(self, wait_s: float = 1.0) -> None:
         """No batch with items arrives within ``wait_s``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        while (left := deadline - loop.time()) > 0:
-            try:
-                batch = await self.next_batch(left)
-            except TimeoutError:
-                return
-            assert not batch.items, batch
+        await assert_quiet(self.next_batch, lambda batch: batch.items, wait_s)
 
     def ack_all(self) -> None:
         for batch in self.unacked:

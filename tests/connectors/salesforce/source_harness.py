@@ -16,6 +16,7 @@ from connectors.salesforce.source_cdc import SalesforceChanges
 from connectors.salesforce.source_comments import SalesforceComments
 from connectors.salesforce.source_reconcile import SalesforceReconcile
 from schemas.models import Envelope
+from tests.connectors.salesforce.cdc_harness import assert_quiet
 from tests.connectors.salesforce.sink_harness import connector_settings
 from tests.sandboxes.salesforce.conftest import SalesforceEnv
 
@@ -102,14 +103,7 @@ class Driver:
 
     async def assert_quiet(self, wait_s: float = 1.0) -> None:
         """No batch with records within ``wait_s``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait_s
-        while (left := deadline - loop.time()) > 0:
-            try:
-                batch = await self.next_batch(left)
-            except TimeoutError:
-                return
-            assert not batch.records, [r.delivery.delivery_id for r in batch.records]
+        await assert_quiet(self.next_batch, lambda batch: batch.records, wait_s)
 
     async def close(self) -> None:
         self._task.cancel()
