@@ -1,10 +1,13 @@
 """One pull-based source in a cluster of two worker processes: the Zendesk incremental ticket
 export, leased through the consumer group. Tickets are created continuously; the worker
 running the source is killed (-9) mid-run; the other takes the lease over (its log and
-``deskstream_source_running`` say so) and resumes from the stored position. Every ticket
+``deskstream_source_running`` say so) and resumes from the newest position stored before the
+kill (read back from ``deskstream.sources``), not from the first-run lookback. Every ticket
 reaches ``deskstream.events`` at least once, and every ticket version has exactly one event
-id: a copy (the batch in flight at the kill, read again) carries the same id, and the sync
-stage drops it (``duplicate_dropped`` in the link's audit).
+id. Copies have two origins, counted apart: the source re-reads at most one batch per handover
+(raw deliveries written twice), and the normalise stage re-reads the raw records the killed
+worker had not committed (events emitted twice). Each copy carries the same event id, and the
+sync stage drops it (``duplicate_dropped`` in the link's audit).
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from app.rehearsal import SyncStack, sync_stack
 from app.source_positions import slot_of
 from app.worker_process import RunningWorker
 from connectors.base.links import case_link_id
+from connectors.base.source import SOURCE_HEADER
 from connectors.zendesk.normalize import EXPORTED_EVENT_TYPE
 from schemas.codec import decode
-from schemas.models import Envelope
+from schemas.models import Envelope, RawDelivery
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.timeout(420)]
 
@@ -63,6 +67,10 @@ async def _holder(stack: SyncStack, within: float = 90.0) -> RunningWorker:
         await asyncio.sleep(0.5)
     tails = "\n".join(w.log_tail(1500) for w in stack.workers)
     raise AssertionError(f"no worker runs {SOURCE} within {within:.0f} s; logs:\n{tails}")
+
+
+def _log_count(worker: RunningWorker, text: str) -> int:
+    return sum(text in line for line in worker.log.read_text(errors="replace").splitlines())
 
 
 def _acquired(worker: RunningWorker) -> list[tuple[float, Any]]:
@@ -100,27 +108,37 @@ async def _stored_positions(bootstrap: str, topic: str, slots: int) -> list[tupl
     return stored
 
 
-async def _exported_events(bootstrap: str, topic: str) -> list[Envelope]:
-    """Every event on the canonical topic made from an exported ticket."""
+async def _decoded(bootstrap: str, topic: str) -> list[Any]:
+    """Every record of ``topic`` so far, decoded (read until 2 s bring nothing new)."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
     )
     await consumer.start()
-    events: list[Envelope] = []
     try:
-        while True:
-            batch = await consumer.getmany(timeout_ms=2000, max_records=5000)
-            if not batch:
-                return events
-            for records in batch.values():
-                for record in records:
-                    event = decode(record.value or b"")
-                    if isinstance(event, Envelope) and event.source.event_type == (
-                        EXPORTED_EVENT_TYPE
-                    ):
-                        events.append(event)
+        found: list[Any] = []
+        while batch := await consumer.getmany(timeout_ms=2000, max_records=5000):
+            found += [decode(r.value or b"") for records in batch.values() for r in records]
+        return found
     finally:
         await consumer.stop()
+
+
+async def _exported_events(bootstrap: str, topic: str) -> list[Envelope]:
+    """Every event on the canonical topic made from an exported ticket."""
+    return [
+        event
+        for event in await _decoded(bootstrap, topic)
+        if isinstance(event, Envelope) and event.source.event_type == EXPORTED_EVENT_TYPE
+    ]
+
+
+async def _source_writes(bootstrap: str, topic: str) -> Counter[str]:
+    """How many times the source wrote each delivery id to the raw topic."""
+    return Counter(
+        delivery.delivery_id
+        for delivery in await _decoded(bootstrap, topic)
+        if isinstance(delivery, RawDelivery) and SOURCE_HEADER in delivery.headers
+    )
 
 
 async def test_the_source_survives_its_worker_killed_without_loss(
@@ -189,12 +207,25 @@ async def test_the_source_survives_its_worker_killed_without_loss(
             ids_per_version.setdefault(event.source.source_event_id, set()).add(event.event_id)
         copies = Counter(e.event_id for e in events)
         duplicated = {eid: n for eid, n in copies.items() if n > 1}
+        # Copies have two origins. The source re-reads what it published after its last
+        # stored position (at most one batch per handover: the kill, and any rebalance while
+        # the workers joined). The normalise stage re-reads the raw records the killed worker
+        # read after its last commit, and emits their events again (at-least-once).
+        writes = await _source_writes(kafka_bootstrap_servers, stack.settings.topic("raw"))
+        reread = sum(n - 1 for n in writes.values())
+        leases = sum(len(_acquired(w)) for w in stack.workers)
+        failed = sum(_log_count(w, f"source failed source={SOURCE} ") for w in stack.workers)
         print(
             f"\n[source lease] tickets={len(created)} (killed after {created_at_kill}) "
             f"takeover={takeover_s:.1f}s positions_stored={len(stored)} "
-            f"stored_before_kill={len(before)} events={len(events)} distinct={len(copies)} "
-            f"versions={len(ids_per_version)} duplicated={len(duplicated)}"
+            f"stored_before_kill={len(before)} leases={leases} failed_runs={failed} "
+            f"raw_written={sum(writes.values())} "
+            f"raw_reread_by_source={reread} events={len(events)} distinct={len(copies)} "
+            f"versions={len(ids_per_version)} duplicated_events={len(duplicated)}"
         )
+        batch_size = int(SOURCE_ENV["DESKSTREAM_CONNECTORS__zendesk__SOURCES__tickets__BATCH_SIZE"])
+        # one page (a batch) per handover or failed run, each restarting from the stored position
+        assert reread <= batch_size * (leases - 1 + failed), (reread, leases, failed)
         # A version read twice is one event id: the dedupe's key sees it once.
         assert all(len(ids) == 1 for ids in ids_per_version.values())
         assert len(copies) == len(ids_per_version) >= len(created)
