@@ -92,7 +92,13 @@ def _connector_of(settings: Settings, platform: str) -> str:
 async def read_trail(settings: Settings, link: str | None, record: str | None) -> list[AuditRecord]:
     """A link's audit records, oldest first (by link id, or by a record its writes made)."""
     topic = settings.topic("audit")
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings), group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers(settings),
+        group_id=None,
+        # a read from the start: an assignment's own offset lookup must not land at the end
+        # (aiokafka applies any lookup to a partition waiting for one; KAFKA-7703)
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]

@@ -74,7 +74,13 @@ def _platform_of(letter: DeadLetter | Unreadable) -> str:
 
 
 async def read_letters(settings: Settings) -> list[DeadLetter | Unreadable]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings), group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers(settings),
+        group_id=None,
+        # a read from the start: an assignment's own offset lookup must not land at the end
+        # (aiokafka applies any lookup to a partition waiting for one; KAFKA-7703)
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
         partitions = _partitions(settings)

@@ -75,7 +75,12 @@ class ProfileCache:
     async def run(self) -> None:
         """Follow the topic forever; reconnects are aiokafka's job, crashes are logged."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None
+            bootstrap_servers=self._bootstrap,
+            enable_auto_commit=False,
+            group_id=None,
+            # a read from the start: an assignment's own offset lookup must not land at the
+            # end (aiokafka applies any lookup to a partition waiting for one; KAFKA-7703)
+            auto_offset_reset="earliest",
         )
         await consumer.start()
         try:
