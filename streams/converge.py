@@ -232,10 +232,18 @@ class Register:
             self._set_seen(side, at, value, kept, sequence)
         in_flight = [f[0] for f in self._in_flight(side)]
         if ours or (value in in_flight and not (person and explicit)):
-            if newer and (explicit or value in in_flight):
+            # A person's report showing what the record held already is no sign that our
+            # write landed: the value is theirs until one of our reports says otherwise.
+            shows_ours = ours or previous != value or by_us
+            if newer and (explicit or value in in_flight) and shows_ours:
                 # what we wrote there (the echo of our tag write also copies the status,
                 # which we did not write)
                 self._mark_ours(side)
+            if newer and side == policy.owner and self.winner is None:
+                # Nobody changed an owned field on its owner yet: what the owner's record
+                # holds (our create wrote it) is the owner's value, set back wherever another
+                # record changes it.
+                self.raw["w"] = [at, side, value]
             # Our write in flight, reported back (layer two); a person who explicitly set
             # the same value still competes (their change may win over ours).
             return Competition("echo")

@@ -9,7 +9,9 @@ For an event, in order:
 3. membership: the event's record joins the link; the origin (where the link started) is
    recognised from the link id itself;
 4. echo, layer one: a change made by our own service account is an observation of the
-   record (``streams.converge``), never a change to copy;
+   record (``streams.converge``), never a change to copy; a record our create made,
+   reported before the create's answer, joins the link here and creates further along its
+   own routes, as the answer would have;
 5. the flows (``streams.flows``): cases, messages, contacts; case and profile fields
    converge through registers (the winning change, what each record holds, writes in flight).
 
@@ -95,12 +97,16 @@ class SyncPlanner:
             return note(
                 "sync", "out_of_scope", f"{side}/{source.connector_id} is not a synced connector"
             )
-        self._join(state, event)
+        joined = self._join(state, event)
         ctx = FlowContext.of(self.config, state, event, now, profile=profile)
         if source.actor.kind is ActorKind.INTEGRATION:
             note("echo", "echo_suppressed", "layer 1: made by our own service account")
             if source.entity_type is EntityType.CASE:
                 on_case_echo(ctx)  # what the record holds now; crossed writes re-assert
+                if joined and state.kind == "case":
+                    # The record our create made, reported before the create's answer: its
+                    # own routes create further now (the answer will find it joined).
+                    create_from(ctx, side)
             plan.commands += ctx.commands
             plan.audits += ctx.audits
             return plan
@@ -117,11 +123,14 @@ class SyncPlanner:
         plan.retry_in = ctx.retry_in
         return plan
 
-    def _join(self, state: LinkState, event: Envelope) -> None:
+    def _join(self, state: LinkState, event: Envelope) -> bool:
+        """The event's record joins the link; True when it was not a member before."""
         source = event.source
         side = source.platform.value
         state.connectors[side] = source.connector_id
+        joined = False
         if source.entity_type in (EntityType.CASE, EntityType.CONTACT):
+            joined = side not in state.members
             state.members.setdefault(side, source.entity_id)
             if side in state.creating and state.members.get(side):
                 state.creating.remove(side)
@@ -131,6 +140,7 @@ class SyncPlanner:
                 record = getattr(event.data, "case_id", record)
             if case_link_id(side, source.connector_id, record) == state.link_id:
                 state.origin = side
+        return joined
 
     # -- write results --------------------------------------------------------------------
     def on_write(

@@ -8,6 +8,7 @@ reaches both others through the maps, hop by hop; the copies' own events write n
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from connectors.base.fingerprints import fingerprint
 from schemas.models import (
     Actor,
     ActorKind,
+    Case,
     CaseStatus,
     CommandAction,
     EntityType,
@@ -26,6 +28,7 @@ from schemas.models import (
     Message,
     Op,
     Platform,
+    Priority,
     SyncCommand,
     WriteOutcome,
     WriteResult,
@@ -218,3 +221,100 @@ def _zendesk_link(ticket_id: str) -> str:
     from connectors.base.links import case_link_id
 
     return case_link_id("zendesk", ZD, ticket_id)
+
+
+# -- found by the three-member convergence model (test_convergence_model_three) -----------------
+def test_the_ticket_reported_before_its_create_answers_still_gets_its_case(world: World) -> None:
+    """Zendesk's webhook for the ticket we made may overtake the sink's answer: the ticket
+    then joins the link from its own echo, and its route still creates the Case, once."""
+    link = Link(world)
+    link.send(world.conversation(op=Op.CREATE))
+    link.send(world.part("p-1", "I was charged twice"))
+    [ticket] = link.send(world.conversation(tags=["escalate"], changed=["tags"])).commands
+    echo = link.send(world.ticket(op=Op.CREATE, actor=BOT, changed=["status"]))
+    [case] = echo.commands
+    assert case.target.platform is Platform.SALESFORCE
+    assert case.action is CommandAction.UPSERT
+    answered = link.written(ticket, "t-7", fields={"status": "open"})
+    assert answered.commands == []  # one Case, not a second
+
+
+def test_a_priority_changed_off_its_owner_is_set_back_to_the_owners(world: World) -> None:
+    """The example's Zendesk owns priority. Nobody changed it on the ticket, so the ticket's
+    priority as our create made it is the owner's value: a Case agent's change is set back to
+    it (it used to stay, the three records disagreeing for good)."""
+    link = _linked(world)
+    owners = link.send(world.ticket(op=Op.CREATE, actor=BOT, changed=["status", "priority"]))
+    for command in owners.commands:  # the Case's answer did not say it took a priority
+        assert command.target.platform is Platform.SALESFORCE
+        link.written(command, None, fields={"priority": "normal"})
+    plan = link.send(world.case(priority=Priority.HIGH, changed=["priority"]))
+    [back] = plan.commands
+    assert back.target.platform is Platform.SALESFORCE
+    assert back.changed_fields == ["priority"]
+    assert isinstance(back.data, Case)
+    assert back.data.priority is Priority.NORMAL
+    assert "not_owner" in [a.decision for a in plan.audits]
+    # Intercom's priority cannot be written: its change is not copied, nothing is written.
+    assert (
+        link.send(world.conversation(priority=Priority.HIGH, changed=["priority"])).commands == []
+    )
+
+
+def test_an_older_report_of_the_winners_own_record_never_wins(world: World) -> None:
+    """A Zendesk agent sets on hold, then open, in the same second, while our create (which
+    wrote open) has not answered yet; the later change arrives first and wins. A copy of the
+    ticket (the agent's priority change) shows the agent's open: it used to be taken for the
+    echo of our create, so the create's answer then stood for what the ticket held, as of
+    the answer's earlier time, and the on-hold report delivered last passed for a newer
+    change made knowingly on a record we had written; on hold won and went to the Case. It
+    is older than the winner on the same ticket: nothing."""
+    link = Link(world)
+    link.send(world.conversation(op=Op.CREATE))
+    link.send(world.part("p-1", "I was charged twice"))
+    [ticket] = link.send(world.conversation(tags=["escalate"], changed=["tags"])).commands
+    second = world.clock + timedelta(seconds=10)
+    on_hold = world.ticket(status=CaseStatus.ON_HOLD, changed=["status"], at=second)
+    reopened = second + timedelta(seconds=0.3)
+    link.send(world.ticket(changed=["status"], at=reopened))  # it wins; the Case is made
+    # Another change on the ticket (its webhook copies the status): still the open we write.
+    link.send(world.ticket(changed=["priority"], at=reopened + timedelta(seconds=2)))
+    link.written(ticket, "t-7", fields={"status": "open"})
+    late = link.send(on_hold)
+    assert late.commands == []
+    assert "stale" in [a.decision for a in late.audits]
+    assert link.state is not None
+    assert link.state["registers"]["status"]["w"][1:] == ["zendesk", "open"]
+
+
+def test_a_persons_copy_of_a_value_we_are_writing_is_not_our_echo(world: World) -> None:
+    """A Zendesk agent solved the ticket; later a Case agent closes the Case while our write
+    of the conversation's reopening is still on its way to the ticket, so we write solved
+    there too. A copy of the ticket (the agent's priority change) shows solved: the agent's
+    own value, not our write landing. The agent then reopens, in the same second as the
+    Case's close: not a change made knowingly on a record we had written, so the Case (first
+    in the example's precedence) wins the second; it used to be taken for one, and the
+    reopening went to the Case."""
+    link = _linked(world)
+    base = world.clock.replace(microsecond=0) + timedelta(seconds=10)
+    solved = link.send(world.ticket(status=CaseStatus.SOLVED, changed=["status"], at=base))
+    for command in solved.commands:
+        link.written(command, None, fields={"status": command.data.status.value})  # type: ignore[union-attr]
+    customer = Actor(kind=ActorKind.CUSTOMER)
+    reply = base + timedelta(seconds=2)
+    link.send(world.conversation(changed=["status"], actor=customer, at=reply))
+    later = base + timedelta(seconds=3)
+    closed = link.send(
+        world.case(
+            status=CaseStatus.CLOSED, changed=["status"], at=later + timedelta(seconds=0.063)
+        )
+    )
+    assert [c.data.status for c in _to(closed, "zendesk")] == [CaseStatus.SOLVED]  # type: ignore[union-attr]
+    at = later + timedelta(seconds=0.065)
+    link.send(world.ticket(status=CaseStatus.SOLVED, changed=["priority"], at=at))
+    at += timedelta(seconds=0.002)
+    reopened = link.send(world.ticket(status=CaseStatus.OPEN, changed=["status"], at=at))
+    assert "conflict_lost" in [a.decision for a in reopened.audits]
+    assert _to(reopened, "salesforce") == []
+    assert link.state is not None
+    assert link.state["registers"]["status"]["w"][1:] == ["salesforce", "closed"]
