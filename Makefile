@@ -39,16 +39,17 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -m "not kafka and not cluster and not java"
 
-## The randomized convergence tests at soak size: the planner model with SOAK_EXAMPLES
-## interleavings (default 5000), then the end-to-end test against a real broker with
-## SOAK_SCRIPTS conversations (default 200); DESKSTREAM_E2E_SEED=<n> replays a printed seed.
+## The randomized convergence tests at soak size: the planner models (two and three members)
+## with SOAK_EXAMPLES interleavings each (default 5000), then the end-to-end test against a
+## real broker with SOAK_SCRIPTS conversations (default 200); DESKSTREAM_E2E_SEED=<n> replays
+## a printed seed.
 ## Then the cluster suite at full size: 60 conversations per failure, a 60 s platform outage,
 ## 10,000 hostile webhooks. Logs stay in .deskstream/soak/ until the next soak.
 SOAK_EXAMPLES ?= 5000
 SOAK_SCRIPTS ?= 200
 soak: jars
 	DESKSTREAM_MODEL_EXAMPLES=$(SOAK_EXAMPLES) $(BIN)/pytest -q --timeout=3600 \
-		tests/streams/test_convergence_model.py
+		tests/streams/test_convergence_model.py tests/streams/test_convergence_model_three.py
 	DESKSTREAM_E2E_SCRIPTS=$(SOAK_SCRIPTS) $(BIN)/pytest -s -q --basetemp=.deskstream/soak \
 		tests/e2e/test_concurrent_edits.py::test_randomized_concurrent_edits_converge
 	DESKSTREAM_CLUSTER_CONVERSATIONS=60 DESKSTREAM_CLUSTER_OUTAGE_SECONDS=60 \

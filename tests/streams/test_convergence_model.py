@@ -11,6 +11,9 @@ people's Intercom tag removals are left out of the scripts: nothing would ever t
 about them). The expected winner of each
 field is computed here independently: the last human change by source time at one-second
 resolution, ties by platform precedence (Zendesk first), Intercom's times in whole seconds.
+
+``test_convergence_model_three`` runs the same model with Salesforce as a third member
+(``SIDES``, ``_spelled`` and the record hooks are what it overrides).
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ from schemas.models import (
 )
 from streams.config import SyncConfig
 from streams.sync import SyncPlanner
-from tests.streams.builders import IC, ZD, World
+from tests.streams.builders import IC, SF, ZD, World
 
 CONFIG = SyncConfig.model_validate(
     {
@@ -55,12 +58,22 @@ CONFIG = SyncConfig.model_validate(
 )
 TAGS = {"intercom": ["billing-issue", "vip", "refund"], "zendesk": ["billing", "vip", "refund"]}
 CANONICAL = {"billing-issue": "billing", "billing": "billing", "vip": "vip", "refund": "refund"}
-PRECEDENCE = {"zendesk": 1, "intercom": 0}
+#: ties in a slot: the higher wins (the three-member model's Salesforce comes first)
+PRECEDENCE = {"salesforce": 2, "zendesk": 1, "intercom": 0}
 PERSON = {
     "intercom": Actor(kind=ActorKind.AGENT, id="a-1"),
     "zendesk": Actor(kind=ActorKind.AGENT, id="u-9"),
+    "salesforce": Actor(kind=ActorKind.AGENT, id="005-1"),
 }
 BOT = Actor(kind=ActorKind.INTEGRATION, id="bot")
+#: each platform's record of the link, and how its reports are addressed
+PLATFORM = {
+    "intercom": (Platform.INTERCOM, IC, "conv-1"),
+    "zendesk": (Platform.ZENDESK, ZD, "t-7"),
+    "salesforce": (Platform.SALESFORCE, SF, "500-1"),
+}
+#: what Intercom does with a status it has no state for (the sink's snooze for pending)
+INTERCOM_STATUS = {"solved": "closed", "new": "open", "on_hold": "pending"}
 #: a drain that needs more steps than this is a write loop
 MAX_DRAIN = 400
 
@@ -100,6 +113,7 @@ def _statuses(winner: Edit | None, untouched: str) -> tuple[str, str]:
 @dataclass
 class Record:
     status: str = "open"
+    priority: str = "normal"
     tags: set[str] = field(default_factory=set)
     #: field (``status`` or a canonical tag) → its value was last written by the sync
     synced: dict[str, bool] = field(default_factory=dict)
@@ -117,15 +131,18 @@ class Edit:
 
 
 class Interleavings(RuleBasedStateMachine):
+    #: the linked records' platforms, in the order the drain runs their sinks
+    SIDES: tuple[str, ...] = ("zendesk", "intercom")
+
     def __init__(self) -> None:
         super().__init__()
         self.world = World()
         self.planner = SyncPlanner(CONFIG)
         self.state: dict[str, Any] | None = None
-        self.records = {"intercom": Record(), "zendesk": Record()}
+        self.records = {side: Record() for side in self.SIDES}
         self.inbox: list[Envelope | WriteResult] = []
         self.delivered: list[Envelope] = []
-        self.queues: dict[str, deque[SyncCommand]] = {"intercom": deque(), "zendesk": deque()}
+        self.queues: dict[str, deque[SyncCommand]] = {side: deque() for side in self.SIDES}
         self.edits: list[Edit] = []
         self.informed: dict[str, Edit] = {}
         self.audits: list[Any] = []
@@ -153,13 +170,9 @@ class Interleavings(RuleBasedStateMachine):
             subject="Charged twice",
             status=CaseStatus(record.status),
             tags=sorted(record.tags),
-            priority=Priority.NORMAL,
+            priority=Priority(record.priority),
         )
-        platform, connector, entity = (
-            (Platform.INTERCOM, IC, "conv-1")
-            if side == "intercom"
-            else (Platform.ZENDESK, ZD, "t-7")
-        )
+        platform, connector, entity = PLATFORM[side]
         event = self.world._envelope(
             platform, connector, EntityType.CASE, entity, data, actor=actor, changed=changed, at=at
         )
@@ -187,6 +200,18 @@ class Interleavings(RuleBasedStateMachine):
     # -- the escalated conversation --------------------------------------------------------
     @initialize()
     def escalate(self) -> None:
+        create = self._escalate_conversation()
+        assert isinstance(create.data, Case)
+        self._advance(0.5)
+        zd = self.records["zendesk"]
+        zd.status, zd.tags = create.data.status.value, set(create.data.tags)
+        self.inbox.append(self._result(create, "t-7", ["status", "tags"]))
+        self._notify("zendesk", BOT, ["status", "tags"])
+        self.now = math.floor(self.now) + 1.25  # people start acting a second later
+
+    def _escalate_conversation(self) -> SyncCommand:
+        """A conversation with its first message is tagged escalate: the ticket's create,
+        taken off its queue."""
         world = self.world
         self.records["intercom"].tags = {"escalate", "billing-issue"}
         for event in (
@@ -200,18 +225,12 @@ class Interleavings(RuleBasedStateMachine):
             self._feed(event)
         [create] = self.queues["zendesk"]
         self.queues["zendesk"].clear()
-        assert isinstance(create.data, Case)
-        self._advance(0.5)
-        zd = self.records["zendesk"]
-        zd.status, zd.tags = create.data.status.value, set(create.data.tags)
-        self.inbox.append(self._result(create, "t-7", ["status", "tags"]))
-        self._notify("zendesk", BOT, ["status", "tags"])
-        self.now = math.floor(self.now) + 1.25  # people start acting a second later
+        return create
 
     def _result(self, command: SyncCommand, target: str, fields: list[str]) -> WriteResult:
         side = command.target.platform.value
         record = self.records[side]
-        values = {"status": record.status, "tags": sorted(record.tags)}
+        values = {"status": record.status, "priority": record.priority, "tags": sorted(record.tags)}
         return WriteResult(
             command_id=command.command_id,
             link_id=command.link_id,
@@ -296,7 +315,7 @@ class Interleavings(RuleBasedStateMachine):
         if "status" in command.changed_fields:
             wanted = command.data.status.value
             if side == "intercom":
-                new = {"solved": "closed", "new": "open", "on_hold": "pending"}.get(wanted, wanted)
+                new = INTERCOM_STATUS.get(wanted, wanted)
             else:
                 new = wanted
                 expect = command.options.get(f"{OPTION_EXPECT_PREFIX}status")
@@ -307,6 +326,14 @@ class Interleavings(RuleBasedStateMachine):
                 record.synced["status"] = True
                 written.append("status")
                 self._notify(side, BOT, ["status"])
+        self._apply_tags(command, written)
+        target = "conv-1" if side == "intercom" else "t-7"
+        self.inbox.append(self._result(command, target, written))
+
+    def _apply_tags(self, command: SyncCommand, written: list[str]) -> None:
+        """The command's tag deltas, as the platform applies them."""
+        side = command.target.platform.value
+        record = self.records[side]
         added = set(decode_list(command.options.get("tags_added"))) - record.tags
         removed = set(decode_list(command.options.get("tags_removed"))) & record.tags
         if added or removed:
@@ -318,8 +345,6 @@ class Interleavings(RuleBasedStateMachine):
             names = [f"tags.{t}" for t in sorted(added if side == "intercom" else added | removed)]
             if names:  # Intercom says nothing of a removal
                 self._notify(side, BOT, ["tags", *names])
-        target = "conv-1" if side == "intercom" else "t-7"
-        self.inbox.append(self._result(command, target, written))
 
     # -- after the people stop -------------------------------------------------------------
     def teardown(self) -> None:
@@ -327,7 +352,7 @@ class Interleavings(RuleBasedStateMachine):
         while self.inbox or any(self.queues.values()):
             steps += 1
             assert steps < MAX_DRAIN, "the sync kept writing after the people stopped (a loop)"
-            for side in ("zendesk", "intercom"):
+            for side in self.SIDES:
                 if self.queues[side]:
                     self._advance(0.2)
                     self._execute(self.queues[side].popleft())
@@ -342,7 +367,7 @@ class Interleavings(RuleBasedStateMachine):
             copy = {"event_id": event.event_id + "~copy", "changed_fields": []}
             self._feed(event.model_copy(update=copy))
         self._advance(1.5)
-        for side in ("intercom", "zendesk"):
+        for side in self.SIDES:
             self._notify(side, PERSON[side], [])
             self._feed(self.inbox.pop())
         queued = [c for q in self.queues.values() for c in q]
@@ -365,9 +390,13 @@ class Interleavings(RuleBasedStateMachine):
             current is None
             or current.side == edit.side
             or edit.rank() > current.rank()
-            or (synced and before == _project(current, edit.side))
+            or (synced and before == self._spelled(current, edit.side))
         ):
             self.informed[edit.key] = edit
+
+    def _spelled(self, edit: Edit, side: str) -> Any:
+        """The edit's value as ``side`` holds it."""
+        return _project(edit, side)
 
     def _winners(self, key: str) -> list[Edit | None]:
         """The winner by the clock rule alone, and counting informed changes as later: the
@@ -402,15 +431,20 @@ class Interleavings(RuleBasedStateMachine):
                 assert {"field", "loser", "winner"} <= set(audit.details), audit
 
 
-_SOAK = os.environ.get("DESKSTREAM_MODEL_EXAMPLES")
-Interleavings.TestCase.settings = settings(
-    # CI runs the same few hundred scripts every time (a red run is reproducible); `make
-    # soak` explores thousands of fresh ones and prints a blob to replay any failure.
-    max_examples=int(_SOAK or "300"),
-    derandomize=_SOAK is None,
-    stateful_step_count=25,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+def model_settings(examples: int, steps: int) -> settings:
+    """CI runs the same ``examples`` scripts every time (a red run is reproducible); `make
+    soak` (``DESKSTREAM_MODEL_EXAMPLES``) explores that many fresh ones and prints a blob to
+    replay any failure."""
+    soak = os.environ.get("DESKSTREAM_MODEL_EXAMPLES")
+    return settings(
+        max_examples=int(soak or examples),
+        derandomize=soak is None,
+        stateful_step_count=steps,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+
+
+Interleavings.TestCase.settings = model_settings(300, 25)
 TestInterleavings = Interleavings.TestCase
