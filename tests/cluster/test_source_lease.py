@@ -9,26 +9,18 @@ stage drops it (``duplicate_dropped`` in the link's audit).
 
 from __future__ import annotations
 
-import ast
 import asyncio
-import json
 import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app.rehearsal import SyncStack, sync_stack
-from app.source_positions import slot_of
-from app.worker_process import RunningWorker
+from app.rehearsal import sync_stack
 from connectors.base.links import case_link_id
 from connectors.zendesk.normalize import EXPORTED_EVENT_TYPE
-from schemas.codec import decode
 from schemas.models import Envelope
+from tests.cluster.leases import canonical_events, kill_the_holder
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.timeout(420)]
 
@@ -44,83 +36,8 @@ SOURCE_ENV = {
 EXPORT = {"incremental_export_lag_s": 1.0, "incremental_export_per_minute": 600}
 
 
-def _running(worker: RunningWorker) -> bool:
-    """``deskstream_source_running{source="zendesk.tickets"} 1.0`` on the worker's /metrics."""
-    try:
-        text = httpx.get(f"{worker.url}/metrics", timeout=2.0).text
-    except httpx.HTTPError:
-        return False
-    line = f'deskstream_source_running{{source="{SOURCE}"}} 1.0'
-    return any(row.strip() == line for row in text.splitlines())
-
-
-async def _holder(stack: SyncStack, within: float = 90.0) -> RunningWorker:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        for worker in stack.workers:
-            if worker.alive and await asyncio.to_thread(_running, worker):
-                return worker
-        await asyncio.sleep(0.5)
-    tails = "\n".join(w.log_tail(1500) for w in stack.workers)
-    raise AssertionError(f"no worker runs {SOURCE} within {within:.0f} s; logs:\n{tails}")
-
-
-def _acquired(worker: RunningWorker) -> list[tuple[float, Any]]:
-    """(wall time, position) of each ``source lease acquired`` line of the worker's log."""
-    found = []
-    for line in worker.log.read_text(errors="replace").splitlines():
-        if f"source lease acquired source={SOURCE} " not in line:
-            continue
-        entry = json.loads(line)
-        stated = entry["message"].partition(" position=")[2]
-        position = None if stated.startswith("none") else ast.literal_eval(stated)
-        found.append((datetime.fromisoformat(entry["time"]).timestamp(), position))
-    return found
-
-
-async def _stored_positions(bootstrap: str, topic: str, slots: int) -> list[tuple[float, Any]]:
-    """(Kafka timestamp, position) of every position record of the source so far, in offset
-    order (read up to the slot's end offset of now: the holder keeps storing)."""
-    tp = TopicPartition(topic, slot_of(SOURCE, slots))
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    stored: list[tuple[float, Any]] = []
-    try:
-        consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        consumer.seek(tp, (await consumer.beginning_offsets([tp]))[tp])
-        while await consumer.position(tp) < end:
-            for r in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
-                if r.key == SOURCE.encode():
-                    stored.append((r.timestamp / 1000, json.loads(r.value or b"{}")["position"]))
-    finally:
-        await consumer.stop()
-    return stored
-
-
-async def _exported_events(bootstrap: str, topic: str) -> list[Envelope]:
-    """Every event on the canonical topic made from an exported ticket."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    events: list[Envelope] = []
-    try:
-        while True:
-            batch = await consumer.getmany(timeout_ms=2000, max_records=5000)
-            if not batch:
-                return events
-            for records in batch.values():
-                for record in records:
-                    event = decode(record.value or b"")
-                    if isinstance(event, Envelope) and event.source.event_type == (
-                        EXPORTED_EVENT_TYPE
-                    ):
-                        events.append(event)
-    finally:
-        await consumer.stop()
+def _exported(event: Envelope) -> bool:
+    return event.source.event_type == EXPORTED_EVENT_TYPE
 
 
 async def test_the_source_survives_its_worker_killed_without_loss(
@@ -147,28 +64,9 @@ async def test_the_source_survives_its_worker_killed_without_loss(
                 await asyncio.sleep(0.25)
 
         creating = asyncio.create_task(create_tickets())
-        first = await _holder(stack)
-        survivor = next(w for w in stack.workers if w is not first)
-        assert not await asyncio.to_thread(_running, survivor)  # exactly one holds it
-        await asyncio.sleep(6)  # batches stored, a page in flight
-        await asyncio.to_thread(first.kill)
-        killed_at, killed_wall, created_at_kill = time.monotonic(), time.time(), len(created)
-        second = await _holder(stack, within=90)
-        takeover_s = time.monotonic() - killed_at
-        assert second is survivor
-        # the session timeout (30 s) for the group to notice, then a rebalance
-        assert takeover_s < 60, f"the lease moved {takeover_s:.0f} s after the kill"
-        # It resumed from the newest position stored before the kill (the killed worker's
-        # last one: the survivor stores only after it acquires), not from a first run.
-        acquired_at, resumed = _acquired(survivor)[-1]
-        assert acquired_at > killed_wall, "the survivor's last lease is not the takeover"
-        stored = await _stored_positions(
-            kafka_bootstrap_servers, stack.settings.topic("sources"), stack.settings.partitions
-        )
-        before = [position for at, position in stored if at <= killed_wall]
-        assert before, "the killed worker stored no position before the kill"
-        assert resumed == before[-1], (resumed, before[-3:])
-        assert "cursor" in resumed
+        takeover = await kill_the_holder(stack, SOURCE, kafka_bootstrap_servers)
+        created_by_takeover = len(created)
+        assert "cursor" in takeover.resumed
         await asyncio.sleep(6)
         stop.set()
         await creating
@@ -176,7 +74,7 @@ async def test_the_source_survives_its_worker_killed_without_loss(
         events_topic = stack.settings.topic("events")
         deadline = time.monotonic() + 90
         while True:
-            events = await _exported_events(kafka_bootstrap_servers, events_topic)
+            events = await canonical_events(kafka_bootstrap_servers, events_topic, _exported)
             seen = {int(e.source.entity_id) for e in events}
             if set(created) <= seen or time.monotonic() > deadline:
                 break
@@ -190,9 +88,10 @@ async def test_the_source_survives_its_worker_killed_without_loss(
         copies = Counter(e.event_id for e in events)
         duplicated = {eid: n for eid, n in copies.items() if n > 1}
         print(
-            f"\n[source lease] tickets={len(created)} (killed after {created_at_kill}) "
-            f"takeover={takeover_s:.1f}s positions_stored={len(stored)} "
-            f"stored_before_kill={len(before)} events={len(events)} distinct={len(copies)} "
+            f"\n[source lease] tickets={len(created)} ({created_by_takeover} by the takeover) "
+            f"takeover={takeover.seconds:.1f}s positions_stored={takeover.stored} "
+            f"stored_before_kill={takeover.stored_before_kill} events={len(events)} "
+            f"distinct={len(copies)} "
             f"versions={len(ids_per_version)} duplicated={len(duplicated)}"
         )
         # A version read twice is one event id: the dedupe's key sees it once.
