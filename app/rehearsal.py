@@ -43,7 +43,7 @@ from sandboxes.base.faults import ADMIN_PREFIX, FaultProfile
 from sandboxes.base.traffic import TrafficStats
 from sandboxes.base.traffic.polite import PoliteTransport
 from sandboxes.intercom import IntercomSandbox, IntercomSandboxConfig
-from sandboxes.intercom.actors import intercom_http
+from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer, intercom_http
 from sandboxes.salesforce import SalesforceSandbox
 from sandboxes.salesforce.actors import SalesforceConsoleUser, salesforce_http
 from sandboxes.zendesk import ZendeskSandbox, ZendeskSandboxConfig
@@ -256,6 +256,20 @@ class SyncStack:
         )
         assert len(cases) <= 1, f"{len(cases)} Cases hold link {link_id}"
         return cases[0] if cases else None
+
+    async def escalated(self, email: str, body: str) -> tuple[str, int, str]:
+        """A customer writes ``body`` in Intercom and a person tags it ``escalate``; once
+        the worker made the ticket and (with Salesforce) the Case: (conversation, ticket id,
+        Case id or "")."""
+        customer = IntercomCustomer(self.ic, email=email, name="Noor Haddad")
+        conversation = await customer.start_conversation(body)
+        await IntercomAdmin(self.ic, admin_id=self.human_admin_id).tag(conversation, "escalate")
+        ticket = await self.eventually(lambda: self.ticket_for(conversation), "the ticket")
+        if self.sf is None:
+            return conversation, int(ticket["id"]), ""
+        link = self.link(conversation)
+        case = await self.eventually(lambda: self.case_for(link), "the Case", within=120)
+        return conversation, int(ticket["id"]), str(case["Id"])
 
     async def case_comments(self, case_id: str) -> list[dict[str, Any]]:
         """A Case's CaseComments, oldest first."""

@@ -38,7 +38,6 @@ from app.kafka_local.stack import start_cluster
 from app.rehearsal import LoggedRequest, SyncStack, Transport, sync_stack
 from app.settings import load_settings
 from bench.figures import at_most, percentile, row
-from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 
 TARGET_P95_MS = 5000.0
 QUIET_S = 6.0
@@ -59,16 +58,6 @@ class Figures:
     @property
     def changes(self) -> int:
         return len(self.status_ms) + len(self.comment_ms)
-
-
-async def _linked(stack: SyncStack, tag: str, n: int) -> tuple[int, str]:
-    customer = IntercomCustomer(stack.ic, email=f"bench-{tag}-{n}@example.com", name="Bench")
-    conversation = await customer.start_conversation(f"bench {tag}-{n}")
-    await IntercomAdmin(stack.ic, admin_id=stack.human_admin_id).tag(conversation, "escalate")
-    ticket = await stack.eventually(lambda: stack.ticket_for(conversation), "the ticket")
-    link = stack.link(conversation)
-    case = await stack.eventually(lambda: stack.case_for(link), "the Case", within=120)
-    return int(ticket["id"]), str(case["Id"])
 
 
 def _ticket_write(request: LoggedRequest, ticket: int) -> bool:
@@ -97,7 +86,15 @@ async def _measure(transport: Transport, bootstrap: str, args: argparse.Namespac
             bootstrap, Path(folder), name=f"bench-sf-{transport}", salesforce=transport
         ) as stack:
             tag = uuid.uuid4().hex[:6]
-            linked = await asyncio.gather(*(_linked(stack, tag, n) for n in range(args.cases)))
+            linked = [
+                (ticket, case)
+                for _, ticket, case in await asyncio.gather(
+                    *(
+                        stack.escalated(f"bench-{tag}-{n}@example.com", f"bench {tag}-{n}")
+                        for n in range(args.cases)
+                    )
+                )
+            ]
             person = stack.console()
             await stack.settle(3.0)
             idle = await stack.quiet_window(QUIET_S)

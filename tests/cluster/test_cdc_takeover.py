@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 
 from app.rehearsal import SyncStack, sync_stack
-from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 from schemas.models import Envelope
 from tests.cluster.leases import canonical_events, kill_the_holder
 
@@ -52,17 +51,6 @@ _EXECUTED = re.compile(r"zendesk sink executed command=(\S+) action=\S+ target=\
 _TICKET_WRITE = re.compile(r"^/api/v2/tickets/(\d+)(?:\.json)?$")
 
 
-async def _linked(stack: SyncStack, tag: str, n: int) -> tuple[str, int, str]:
-    """A conversation escalated in Intercom: (conversation, its ticket, its Case)."""
-    customer = IntercomCustomer(stack.ic, email=f"noor-{tag}-{n}@example.com", name="Noor Haddad")
-    conversation = await customer.start_conversation(f"Invoice {tag}-{n} is wrong")
-    await IntercomAdmin(stack.ic, admin_id=stack.human_admin_id).tag(conversation, "escalate")
-    ticket = await stack.eventually(lambda: stack.ticket_for(conversation), "the ticket")
-    link = stack.link(conversation)
-    case = await stack.eventually(lambda: stack.case_for(link), "the Case", within=120)
-    return conversation, int(ticket["id"]), str(case["Id"])
-
-
 def _executed_twice(stack: SyncStack) -> list[str]:
     executed: Counter[str] = Counter()
     for worker in stack.workers:
@@ -84,7 +72,12 @@ async def test_the_cdc_subscription_moves_to_the_survivor_without_loss(
     ) as stack:
         assert stack.salesforce is not None
         tag = uuid.uuid4().hex[:6]
-        linked = await asyncio.gather(*(_linked(stack, tag, n) for n in range(CASES)))
+        linked = await asyncio.gather(
+            *(
+                stack.escalated(f"noor-{tag}-{n}@example.com", f"Invoice {tag}-{n} is wrong")
+                for n in range(CASES)
+            )
+        )
         ticket_of = {case: ticket for _, ticket, case in linked}
         person = stack.console()
         changes: Counter[str] = Counter()
