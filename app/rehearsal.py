@@ -1,6 +1,9 @@
 """A rehearsal of the Intercom ⇄ Zendesk sync on one machine: real Kafka, a worker process,
 the Intercom and Zendesk sandboxes serving on loopback and sending signed webhooks to the
-worker, and a small file server for attachments.
+worker, and a small file server for attachments. With ``salesforce=<transport>`` the
+Salesforce sandbox joins as a third member: the worker reads its Change Data Capture over
+that transport, polls its CaseComments and reconciles, and follows the shipped three-way
+rules (``config/intercom-zendesk-salesforce.example.yaml``).
 
 People act through the platforms' public APIs (the sandbox actors); whoever drives the
 rehearsal (the demo, the end-to-end tests, the benchmarks) reads the platforms' state back
@@ -18,33 +21,45 @@ import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import httpx
 from aiohttp import web
 
 from app.audit_cli import read_trail
 from app.balancer import Balancer
+from app.sandbox_env import connector_env
 from app.settings import Settings, load_settings
 from app.topic_admin import ensure_topics
 from app.topics import topic_specs
 from app.worker_process import RunningWorker, free_port, run_worker
 from connectors.base.links import case_link_id
+from connectors.salesforce.soql_text import id_literal, string_literal
 from sandboxes.base import PlatformSandbox, load_profile, run_sandboxes
 from sandboxes.base.faults import ADMIN_PREFIX, FaultProfile
 from sandboxes.base.traffic import TrafficStats
 from sandboxes.base.traffic.polite import PoliteTransport
 from sandboxes.intercom import IntercomSandbox, IntercomSandboxConfig
-from sandboxes.intercom.actors import intercom_http
+from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer, intercom_http
+from sandboxes.salesforce import SalesforceSandbox
+from sandboxes.salesforce.actors import SalesforceConsoleUser, salesforce_http
 from sandboxes.zendesk import ZendeskSandbox, ZendeskSandboxConfig
 from sandboxes.zendesk.actors import api_token_auth, zendesk_http
 from schemas.errors import DeskstreamError
 from schemas.models import AuditRecord
 
-__all__ = ["SYNC_YAML", "LoggedRequest", "RequestLog", "SyncStack", "sync_stack"]
+__all__ = [
+    "SYNC_YAML",
+    "THREE_WAY_YAML",
+    "LoggedRequest",
+    "RequestLog",
+    "SyncStack",
+    "Transport",
+    "sync_stack",
+]
 
 T = TypeVar("T")
 
@@ -64,6 +79,15 @@ taxonomy:
 profile_fields: {name: both, plan: intercom_to_zendesk}
 """
 
+#: the shipped Intercom → Zendesk ⇄ Salesforce rules; the rehearsal's connector ids are the
+#: platforms' names, as the example's are
+THREE_WAY_YAML = (
+    Path(__file__).resolve().parents[1] / "config" / "intercom-zendesk-salesforce.example.yaml"
+)
+
+#: how the worker reads Salesforce Change Data Capture
+Transport = Literal["pubsub", "cometd"]
+
 
 @dataclass(frozen=True)
 class LoggedRequest:
@@ -75,6 +99,9 @@ class LoggedRequest:
     method: str
     path: str
     status: int
+    #: whether the request may change state (the sandbox's own ``is_write``: a search, a
+    #: CometD long poll or a token exchange travelling as POST is not one)
+    write: bool = False
 
     def __str__(self) -> str:
         return f"{self.platform} {self.method} {self.path} -> {self.status} ({self.caller})"
@@ -87,28 +114,40 @@ class RequestLog:
     def __init__(self, maxlen: int = 500_000) -> None:
         self._entries: deque[LoggedRequest] = deque(maxlen=maxlen)
         self._callers: dict[tuple[str, str], str] = {}
+        self._resolvers: dict[str, Callable[[str], str | None]] = {}
 
     def know(self, platform: str, authorization: str, caller: str) -> None:
         """Requests to ``platform`` with this ``Authorization`` header are ``caller``'s."""
         self._callers[(platform, authorization)] = caller
 
-    def attach(self, platform: str, app: web.Application) -> None:
+    def know_by(self, platform: str, resolve: Callable[[str], str | None]) -> None:
+        """Requests to ``platform`` are ``resolve(authorization)``'s: for platforms whose
+        tokens are issued during the run (OAuth sessions), not known beforehand."""
+        self._resolvers[platform] = resolve
+
+    def _caller(self, platform: str, authorization: str) -> str:
+        known = self._callers.get((platform, authorization))
+        if known is None and platform in self._resolvers:
+            known = self._resolvers[platform](authorization)
+        return known or "unknown"
+
+    def attach(
+        self, platform: str, app: web.Application, is_write: Callable[[web.Request], bool]
+    ) -> None:
         # on_response_prepare also sees the responses the fault middleware makes up (5xx,
         # 429), which no middleware inside it would: a refused call is still a call.
         async def record(request: web.Request, response: web.StreamResponse) -> None:
             if request.path.startswith(ADMIN_PREFIX):
                 return
-            caller = self._callers.get(
-                (platform, request.headers.get("Authorization", "")), "unknown"
-            )
             self._entries.append(
                 LoggedRequest(
                     time.monotonic(),
                     platform,
-                    caller,
+                    self._caller(platform, request.headers.get("Authorization", "")),
                     request.method,
                     request.path,
                     response.status,
+                    is_write(request),
                 )
             )
 
@@ -130,7 +169,7 @@ class _Logged(PlatformSandbox):
     def setup(self, app: web.Application) -> None:
         super().setup(app)
         if self.request_log is not None:
-            self.request_log.attach(self.platform, app)
+            self.request_log.attach(self.platform, app, self.is_write)
 
 
 class _LoggedIntercom(_Logged, IntercomSandbox):
@@ -139,6 +178,16 @@ class _LoggedIntercom(_Logged, IntercomSandbox):
 
 class _LoggedZendesk(_Logged, ZendeskSandbox):
     pass
+
+
+class _LoggedSalesforce(_Logged, SalesforceSandbox):
+    def caller(self, authorization: str) -> str | None:
+        """Whose OAuth session a bearer token is: the integration user's is the worker's.
+        Read without touching the session (authenticating would extend its timeout)."""
+        session = self.org.oauth.sessions.get(authorization.partition(" ")[2].strip())
+        if session is None:
+            return None
+        return "worker" if session.user_id == self.org.user_id else "people"
 
 
 @dataclass
@@ -155,6 +204,10 @@ class SyncStack:
     bot_admin_id: str
     requests: RequestLog
     human_admin_id: str = HUMAN_ADMIN
+    #: the third member, with ``sync_stack(salesforce=...)``
+    salesforce: SalesforceSandbox | None = None
+    #: a person working cases in the Salesforce console (not the integration user)
+    sf: SalesforceConsoleUser | None = None
 
     @property
     def worker(self) -> RunningWorker:
@@ -186,6 +239,45 @@ class SyncStack:
         response = await self.zd_agent.get(f"/api/v2/tickets/{ticket_id}/comments")
         comments: list[dict[str, Any]] = response.json()["comments"]
         return comments
+
+    def console(self) -> SalesforceConsoleUser:
+        if self.sf is None:
+            raise DeskstreamError(
+                "this stack has no Salesforce sandbox; start it with sync_stack(salesforce=...)"
+            )
+        return self.sf
+
+    async def case_for(self, link_id: str) -> dict[str, Any] | None:
+        """The Salesforce Case holding ``link_id`` in its link field (one at most). The
+        queries below quote their values with the connector's SOQL literals."""
+        cases = await self.console().query(
+            "SELECT Id, Subject, Status, Priority, Deskstream_Link_Id__c FROM Case "  # noqa: S608
+            f"WHERE Deskstream_Link_Id__c = {string_literal(link_id)}"
+        )
+        assert len(cases) <= 1, f"{len(cases)} Cases hold link {link_id}"
+        return cases[0] if cases else None
+
+    async def escalated(self, email: str, body: str) -> tuple[str, int, str]:
+        """A customer writes ``body`` in Intercom and a person tags it ``escalate``; once
+        the worker made the ticket and (with Salesforce) the Case: (conversation, ticket id,
+        Case id or "")."""
+        customer = IntercomCustomer(self.ic, email=email, name="Noor Haddad")
+        conversation = await customer.start_conversation(body)
+        await IntercomAdmin(self.ic, admin_id=self.human_admin_id).tag(conversation, "escalate")
+        ticket = await self.eventually(lambda: self.ticket_for(conversation), "the ticket")
+        if self.sf is None:
+            return conversation, int(ticket["id"]), ""
+        link = self.link(conversation)
+        case = await self.eventually(lambda: self.case_for(link), "the Case", within=120)
+        return conversation, int(ticket["id"]), str(case["Id"])
+
+    async def case_comments(self, case_id: str) -> list[dict[str, Any]]:
+        """A Case's CaseComments, oldest first."""
+        return await self.console().query(
+            "SELECT Id, CommentBody, IsPublished, CreatedById, CreatedDate "  # noqa: S608
+            "FROM CaseComment "
+            f"WHERE ParentId = {id_literal(case_id)} ORDER BY CreatedDate"
+        )
 
     async def conversation(self, conversation_id: str) -> dict[str, Any]:
         response = await self.ic.get(f"/conversations/{conversation_id}")
@@ -257,9 +349,14 @@ class SyncStack:
         return pending
 
     def worker_requests(self, since: float) -> list[LoggedRequest]:
-        """API requests made with the worker's own credentials, to either sandbox, answered
+        """API requests made with the worker's own credentials, to any sandbox, answered
         at or after ``since`` (``time.monotonic()``)."""
         return self.requests.since(since, caller="worker")
+
+    def worker_writes(self, since: float) -> list[LoggedRequest]:
+        """The worker's requests since ``since`` that may change state: a worker with pull
+        sources reads all the time, and only its writes can start a loop."""
+        return [r for r in self.worker_requests(since) if r.write]
 
     async def quiet_window(self, seconds: float = 5.0) -> list[LoggedRequest]:
         """The requests the worker made with its own credentials during the next ``seconds``
@@ -305,18 +402,23 @@ async def sync_stack(
     seed: int = 1,
     partitions: int = 4,
     name: str = "rehearsal",
-    sync_yaml: str = SYNC_YAML,
+    sync_yaml: str | None = None,
     workers: int = 1,
     replication: int = 1,
     extra_env: dict[str, str] | None = None,
     zendesk_config: dict[str, Any] | None = None,
+    salesforce: Transport | None = None,
+    salesforce_poll_seconds: float = 1.0,
 ) -> AsyncIterator[SyncStack]:
     """``name`` prefixes this run's app id and topics (``<name>-<run>.events``, ...);
-    ``sync_yaml`` is the worker's sync rules file (``DESKSTREAM_SYNC_CONFIG``). With several
-    ``workers`` (one consumer group), webhooks go through a round-robin ``Balancer``;
-    ``replication`` is the topics' replication factor (a three-broker cluster takes 3);
-    ``extra_env`` adds worker settings, ``zendesk_config`` Zendesk sandbox settings
-    (``ZendeskSandboxConfig`` fields, e.g. the incremental export's lag)."""
+    ``sync_yaml`` is the worker's sync rules file (``DESKSTREAM_SYNC_CONFIG``; ``SYNC_YAML``,
+    or the three-way example with Salesforce). With several ``workers`` (one consumer
+    group), webhooks go through a round-robin ``Balancer``; ``replication`` is the topics'
+    replication factor (a three-broker cluster takes 3); ``extra_env`` adds worker settings,
+    ``zendesk_config`` Zendesk sandbox settings (``ZendeskSandboxConfig`` fields, e.g. the
+    incremental export's lag). ``salesforce`` adds the Salesforce sandbox and the worker's
+    connector for it, reading CDC over that transport and polling CaseComments and
+    reconciling every ``salesforce_poll_seconds``."""
     run = uuid.uuid4().hex[:8]
     ports = [free_port() for _ in range(workers)]
     front = free_port() if workers > 1 else ports[0]
@@ -351,6 +453,16 @@ async def sync_stack(
         ),
     )
     intercom.request_log = zendesk.request_log = requests
+    sandboxes: list[PlatformSandbox] = [intercom, zendesk]
+    crm: _LoggedSalesforce | None = None
+    if salesforce is not None:
+        # No webhooks: the worker pulls (CDC, polling), as it would from a real org.
+        crm = _LoggedSalesforce.create(seed=seed, faults=profile)
+        crm.request_log = requests
+        requests.know_by("salesforce", crm.caller)
+        sandboxes.append(crm)
+    if sync_yaml is None:
+        sync_yaml = SYNC_YAML if salesforce is None else THREE_WAY_YAML.read_text()
     requests.know("intercom", f"Bearer {ic_token}", "worker")
     requests.know("intercom", f"Bearer {people_token}", "people")
     requests.know("zendesk", api_token_auth(ZD_INTEGRATION, zd_token), "worker")
@@ -358,8 +470,26 @@ async def sync_stack(
     files: dict[str, bytes] = {}
     file_runner, files_url = await _serve_files(files)
     try:
-        async with run_sandboxes([intercom, zendesk]) as running:
+        async with run_sandboxes(sandboxes) as running, AsyncExitStack() as clients:
             ic_url, zd_url = running.url("intercom"), running.url("zendesk")
+            console: SalesforceConsoleUser | None = None
+            crm_env: dict[str, str] = {}
+            if crm is not None and salesforce is not None:
+                console = SalesforceConsoleUser(
+                    await clients.enter_async_context(
+                        salesforce_http(running.url("salesforce"), transport=_polite("salesforce"))
+                    ),
+                    consumer_key=crm.config.consumer_key,
+                    consumer_secret=crm.config.consumer_secret,
+                    refresh_token=crm.config.agent_refresh_token,
+                )
+                connector = crm.worker_connector(
+                    transport=salesforce, poll_seconds=salesforce_poll_seconds
+                )
+                # The very variables `deskstream sandbox` prints for a first run.
+                crm_env = {
+                    v.name: v.value for v in connector_env("salesforce", connector).variables
+                }
             async with (
                 intercom_http(ic_url, people_token, transport=_polite("intercom")) as ic,
                 intercom_http(ic_url, ic_token, transport=_polite("intercom")) as ic_worker,
@@ -395,6 +525,7 @@ async def sync_stack(
                     "DESKSTREAM_CONNECTORS__zendesk__API_USER": ZD_INTEGRATION,
                     "DESKSTREAM_CONNECTORS__zendesk__API_TOKEN": zd_token,
                     "DESKSTREAM_CONNECTORS__zendesk__SERVICE_ACCOUNT_ID": integration_user,
+                    **crm_env,
                     **(extra_env or {}),
                 }
                 settings = load_settings(
@@ -432,6 +563,8 @@ async def sync_stack(
                             files=files,
                             bot_admin_id=bot_admin,
                             requests=requests,
+                            salesforce=crm,
+                            sf=console,
                         )
                     finally:
                         await asyncio.to_thread(exits.close)

@@ -16,12 +16,13 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
 from app.settings import Settings
 from connectors.base.registry import ingest_platforms, sink_platforms
-from connectors.base.settings import ConnectorSettings
+from connectors.base.settings import ConnectorSettings, SourceSettings
 from schemas.errors import ConfigurationError
 
 __all__ = ["ConnectorEnv", "EnvVar", "connector_env", "env_file_text", "printout", "write_env_file"]
@@ -51,11 +52,31 @@ class ConnectorEnv:
     unused_because: str | None = None
 
 
-def _variable_name(connector_id: str, field: str) -> str:
+def _variable_name(connector_id: str, field: str, *, source: str | None = None) -> str:
     config = Settings.model_config
     prefix, nested = config.get("env_prefix", ""), config.get("env_nested_delimiter") or "__"
     assert "connectors" in Settings.model_fields  # the field these variables fill
-    return f"{prefix}CONNECTORS{nested}{connector_id}{nested}{field.upper()}"
+    assert "sources" in ConnectorSettings.model_fields  # the level a source's names sit at
+    # A source's kind keeps its case: it is a key, as the connector id is.
+    levels = [f"{prefix}CONNECTORS", connector_id, *(("SOURCES", source) if source else ())]
+    return nested.join([*levels, field.upper()])
+
+
+def _changed(model: BaseModel, *, skip: str = "") -> dict[str, Any]:
+    """The fields of ``model`` whose value is not the default (what a variable must set)."""
+    return {
+        field: getattr(model, field)
+        for field, info in type(model).model_fields.items()
+        if field != skip and getattr(model, field) != info.get_default(call_default_factory=True)
+    }
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as the README and shell users spell them
+    return str(value)
 
 
 def connector_env(connector_id: str, settings: ConnectorSettings | None) -> ConnectorEnv:
@@ -69,22 +90,26 @@ def connector_env(connector_id: str, settings: ConnectorSettings | None) -> Conn
     values = {
         field: getattr(settings, field)
         for field in ConnectorSettings.model_fields
-        if field != "platform_settings"
+        if field not in ("platform_settings", "sources")
     }
     own = settings.platform_settings
     if own is not None:  # the platform's own names, set where they differ from the default
-        values |= {
-            field: getattr(own, field)
-            for field, info in type(own).model_fields.items()
-            if getattr(own, field) != info.get_default(call_default_factory=True)
-        }
+        values |= _changed(own, skip="sources")
     variables = []
     for field, value in values.items():
         if value is None:
             continue
         secret = isinstance(value, SecretStr)
-        text = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
-        variables.append(EnvVar(_variable_name(connector_id, field), text, secret))
+        variables.append(EnvVar(_variable_name(connector_id, field), _text(value), secret))
+    # A source's kind is its own level of names (``..._SOURCES__<kind>__<NAME>``); the
+    # platform's model of it holds the platform's names too (a CDC source's transport).
+    own_sources: dict[str, SourceSettings] = getattr(own, "sources", None) or {}
+    for kind, shared in settings.sources.items():
+        source = own_sources.get(kind, shared)
+        fields = _changed(source) or {"enabled": source.enabled}
+        for field, value in fields.items():
+            name = _variable_name(connector_id, field, source=kind)
+            variables.append(EnvVar(name, _text(value), False))
     unused = None
     if settings.platform not in ingest_platforms() | sink_platforms():
         # Configured, the connector would answer the platform's webhooks 503 until it exists.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -152,6 +153,16 @@ class SalesforceConsoleUser:
     async def set_status(self, case_id: str, status: str) -> None:
         """``New``, ``Working``, ``Escalated`` or ``Closed``."""
         await self._call("PATCH", f"/sobjects/Case/{case_id}", "Case update", {"Status": status})
+
+    async def query(self, soql: str) -> list[dict[str, Any]]:
+        """Every record a SOQL query selects (``nextRecordsUrl`` pages followed)."""
+        page = await self._call("GET", f"/query?{urlencode({'q': soql})}", "query")
+        records: list[dict[str, Any]] = list(page["records"])
+        while not page.get("done", True):
+            path = str(page["nextRecordsUrl"]).removeprefix(self.api)
+            page = await self._call("GET", path, "query page")
+            records += page["records"]
+        return records
 
     async def case(self, case_id: str) -> dict[str, Any]:
         record = await self._call("GET", f"/sobjects/Case/{case_id}", "Case show")

@@ -132,25 +132,40 @@ class SalesforceSandbox(PlatformSandbox):
             "username": self.config.username,
             "consumer_key": self.config.consumer_key,
             "refresh_token": self.config.refresh_token,
+            "agent_username": self.config.agent_username,
+            "agent_refresh_token": self.config.agent_refresh_token,
         }
         if self.pubsub_port is not None:
             details["pubsub"] = self.pubsub_target
         return details
 
-    def worker_connector(self) -> ConnectorSettings:
-        # The worker signs in with the seeded connected app's refresh token, as the integration
-        # user: changes that user commits are its echoes.
+    def worker_connector(
+        self, *, transport: str = "pubsub", poll_seconds: float = 10.0
+    ) -> ConnectorSettings:
+        """The worker's connector for this org: it signs in with the seeded connected app's
+        refresh token, as the integration user (changes that user commits are its echoes),
+        and ingests Cases and Contacts by Change Data Capture over ``transport`` (``pubsub``
+        on this sandbox's plaintext gRPC port, or ``cometd``), CaseComments by polling and a
+        reconciliation pass, both every ``poll_seconds``."""
         config = self.config
-        return ConnectorSettings.model_validate(
-            {
-                "platform": "salesforce",
-                "login_url": self.context.base_url,
-                "client_id": config.consumer_key,
-                "client_secret": config.consumer_secret,
-                "refresh_token": config.refresh_token,
-                "service_account_id": self.org.user_id,
-            }
-        )
+        cdc = {"transport": transport}
+        values: dict[str, Any] = {
+            "platform": "salesforce",
+            "login_url": self.context.base_url,
+            "client_id": config.consumer_key,
+            "client_secret": config.consumer_secret,
+            "refresh_token": config.refresh_token,
+            "service_account_id": self.org.user_id,
+            "sources": {
+                "cdc_case": cdc,
+                "cdc_contact": cdc,
+                "comments": {"poll_seconds": poll_seconds},
+                "reconcile": {"poll_seconds": poll_seconds},
+            },
+        }
+        if self.pubsub_port is not None:
+            values |= {"pubsub_endpoint": self.pubsub_target, "pubsub_tls": False}
+        return ConnectorSettings.model_validate(values)
 
     def counters(self) -> dict[str, Any]:
         return {

@@ -40,6 +40,11 @@ class SalesforceSandboxConfig(BaseModel):
     consumer_secret: str = "deskstream-sandbox-consumer-secret"  # noqa: S105 - a sandbox's
     username: str = "integration@deskstream.sandbox"
     refresh_token: str = "5Aep861DeskstreamSandbox0RefreshToken"  # noqa: S105 - published
+    #: A second user of the connected app: a person working cases (the console user of
+    #: ``actors``). Their writes are not the integration user's, so a sync takes them as a
+    #: person's and not as its own echoes.
+    agent_username: str = "agent@deskstream.sandbox"
+    agent_refresh_token: str = "5Aep861DeskstreamSandbox0AgentRefreshToken"  # noqa: S105
     #: PEM certificates (or public keys) uploaded to the connected app for the JWT flow.
     jwt_certificates: tuple[str, ...] = ()
     #: JWT ``aud`` values accepted besides the sandbox's own URL.
@@ -110,7 +115,9 @@ class Org:
         self.ids = IdFactory(context.derive_rng("salesforce:ids"))
         self.org_id = self.ids.new("00D")
         self.user_id = self.ids.new("005")
-        self.store = RecordStore(self.ids, users=[self.user_id])
+        # The person's id draws from its own sequence, so the records' ids stay as they were.
+        self.agent_user_id = IdFactory(context.derive_rng("salesforce:people")).new("005")
+        self.store = RecordStore(self.ids, users=[self.user_id, self.agent_user_id])
         # Locators draw from their own sequence, so queries never shift the records' ids.
         self.query_locators = QueryLocators(
             IdFactory(context.derive_rng("salesforce:query")), self.clock
@@ -124,7 +131,7 @@ class Org:
             clock=self.clock,
             rng=context.derive_rng("salesforce:tokens"),
             org_id=self.org_id,
-            users={config.username: self.user_id},
+            users={config.username: self.user_id, config.agent_username: self.agent_user_id},
             session_timeout=timedelta(seconds=config.session_timeout_s),
             audiences=config.jwt_audiences,
             base_url=lambda: context.base_url,
@@ -133,7 +140,7 @@ class Org:
         self.app = ConnectedApp(
             config.consumer_key,
             config.consumer_secret,
-            authorized_usernames={config.username},
+            authorized_usernames={config.username, config.agent_username},
             require_secret=config.refresh_requires_secret,
         )
         for pem in (*config.jwt_certificates, *self.extra_certificates):
@@ -141,6 +148,11 @@ class Org:
         self.oauth.add_app(self.app)
         self.oauth.add_refresh_token(
             config.refresh_token, username=config.username, client_id=config.consumer_key
+        )
+        self.oauth.add_refresh_token(
+            config.agent_refresh_token,
+            username=config.agent_username,
+            client_id=config.consumer_key,
         )
         self.usage = ApiUsage(self.clock, config.daily_api_limit)
 
@@ -170,5 +182,7 @@ class Org:
             "consumer_key": self.config.consumer_key,
             "consumer_secret": self.config.consumer_secret,
             "refresh_token": self.config.refresh_token,
+            "agent_username": self.config.agent_username,
+            "agent_refresh_token": self.config.agent_refresh_token,
             "jwt_certificates": len(self.app.public_keys),
         }

@@ -1,0 +1,155 @@
+"""Who holds a pull-based source in a cluster of worker processes, and where it resumed: the
+worker's ``deskstream_source_running`` gauge, its ``source lease acquired`` log lines and the
+positions stored on the ``sources`` topic (shared by the source takeover tests)."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from app.rehearsal import SyncStack
+from app.source_positions import slot_of
+from app.worker_process import RunningWorker
+from schemas.codec import decode
+from schemas.models import Envelope
+
+__all__ = [
+    "Takeover",
+    "acquired",
+    "canonical_events",
+    "holder",
+    "kill_the_holder",
+    "running",
+    "stored_positions",
+]
+
+
+def running(worker: RunningWorker, source: str) -> bool:
+    """``deskstream_source_running{source="<source>"} 1.0`` on the worker's /metrics."""
+    try:
+        text = httpx.get(f"{worker.url}/metrics", timeout=2.0).text
+    except httpx.HTTPError:
+        return False
+    line = f'deskstream_source_running{{source="{source}"}} 1.0'
+    return any(row.strip() == line for row in text.splitlines())
+
+
+async def holder(stack: SyncStack, source: str, within: float = 90.0) -> RunningWorker:
+    """The live worker running ``source``; a failure with the workers' logs otherwise."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        for worker in stack.workers:
+            if worker.alive and await asyncio.to_thread(running, worker, source):
+                return worker
+        await asyncio.sleep(0.5)
+    tails = "\n".join(w.log_tail(1500) for w in stack.workers)
+    raise AssertionError(f"no worker runs {source} within {within:.0f} s; logs:\n{tails}")
+
+
+def acquired(worker: RunningWorker, source: str) -> list[tuple[float, Any]]:
+    """(wall time, position) of each ``source lease acquired`` line of the worker's log."""
+    found = []
+    for line in worker.log.read_text(errors="replace").splitlines():
+        if f"source lease acquired source={source} " not in line:
+            continue
+        entry = json.loads(line)
+        stated = entry["message"].partition(" position=")[2]
+        position = None if stated.startswith("none") else ast.literal_eval(stated)
+        found.append((datetime.fromisoformat(entry["time"]).timestamp(), position))
+    return found
+
+
+async def stored_positions(
+    bootstrap: str, topic: str, slots: int, source: str
+) -> list[tuple[float, Any]]:
+    """(Kafka timestamp, position) of every position record of ``source`` so far, in offset
+    order (read up to the slot's end offset of now: the holder keeps storing)."""
+    tp = TopicPartition(topic, slot_of(source, slots))
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    stored: list[tuple[float, Any]] = []
+    try:
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        consumer.seek(tp, (await consumer.beginning_offsets([tp]))[tp])
+        while await consumer.position(tp) < end:
+            for r in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
+                if r.key == source.encode():
+                    stored.append((r.timestamp / 1000, json.loads(r.value or b"{}")["position"]))
+    finally:
+        await consumer.stop()
+    return stored
+
+
+async def canonical_events(
+    bootstrap: str, topic: str, keep: Callable[[Envelope], bool]
+) -> list[Envelope]:
+    """Every event on the canonical topic ``keep`` accepts, read to its end of now."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    events: list[Envelope] = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=2000, max_records=5000)
+            if not batch:
+                return events
+            for records in batch.values():
+                for record in records:
+                    event = decode(record.value or b"")
+                    if isinstance(event, Envelope) and keep(event):
+                        events.append(event)
+    finally:
+        await consumer.stop()
+
+
+@dataclass(frozen=True)
+class Takeover:
+    #: seconds from the kill until the survivor reported the source running
+    seconds: float
+    #: the position the survivor resumed from, the newest stored before the kill
+    resumed: Any
+    #: positions stored in all, and before the kill
+    stored: int
+    stored_before_kill: int
+
+
+async def kill_the_holder(
+    stack: SyncStack, source: str, bootstrap: str, *, after: float = 6.0
+) -> Takeover:
+    """Wait until exactly one worker runs ``source``, let it work ``after`` seconds, kill it
+    (-9) and wait for the other to take over: from the newest position stored before the
+    kill (the killed worker's last one: the survivor stores only after it acquires), not
+    from a first run. Within a minute: the session timeout (30 s) for the group to notice,
+    then a rebalance."""
+    first = await holder(stack, source)
+    survivor = next(w for w in stack.workers if w is not first)
+    assert not await asyncio.to_thread(running, survivor, source)  # exactly one holds it
+    await asyncio.sleep(after)  # positions stored, a batch in flight
+    await asyncio.to_thread(first.kill)
+    killed_at, killed_wall = time.monotonic(), time.time()
+    second = await holder(stack, source, within=90)
+    seconds = time.monotonic() - killed_at
+    assert second is survivor
+    assert seconds < 60, f"{source} moved {seconds:.0f} s after the kill"
+    acquired_at, resumed = acquired(survivor, source)[-1]
+    assert acquired_at > killed_wall, "the survivor's last lease is not the takeover"
+    stored = await stored_positions(
+        bootstrap, stack.settings.topic("sources"), stack.settings.partitions, source
+    )
+    before = [position for at, position in stored if at <= killed_wall]
+    assert before, f"the killed worker stored no position of {source} before the kill"
+    assert resumed == before[-1], (resumed, before[-3:])
+    return Takeover(seconds, resumed, len(stored), len(before))

@@ -1,0 +1,156 @@
+"""The Salesforce CDC subscription in a cluster of two worker processes, with the three-way
+rules: conversations escalated in Intercom have a Zendesk ticket and a Salesforce Case each;
+a person keeps moving those Cases between ``Working`` and ``Escalated`` in Salesforce while
+the worker holding the ``salesforce.cdc_case`` subscription is killed (-9). The other worker
+takes the subscription over (``deskstream_source_running`` and its log say so) from the
+replay id stored before the kill, and:
+
+* every change the person made (each change event the org published for them) reached the
+  canonical topic at least once (its delivery id names the event's transaction);
+* nothing was written twice to Zendesk: no sink command executed with an effect twice (the
+  workers' logs), and no ticket took more status writes than its Case had changes;
+* every ticket ends in the status its Case ended in (``Escalated`` → on-hold,
+  ``Working`` → open), through the route's map.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from app.rehearsal import SyncStack, sync_stack
+from schemas.models import Envelope
+from tests.cluster.leases import canonical_events, kill_the_holder
+
+pytestmark = [
+    pytest.mark.kafka,
+    pytest.mark.cluster,
+    pytest.mark.timeout(480),
+    # Two product bugs this test found and that are not fixed yet (see the e2e-three report):
+    # with two workers, a commands lane stopped executing with no error while its worker
+    # stayed alive (zendesk partition 2 stalled at one offset for two minutes after the
+    # takeover), and a ticket written while a duplicate Intercom notification was still on
+    # its way never got its Case planned (no upsert_case_on_salesforce in the link's audit).
+    pytest.mark.xfail(
+        reason="lane stall and a lost Case create with two workers (e2e-three report)",
+        strict=False,
+    ),
+]
+
+SOURCE = "salesforce.cdc_case"
+CASES = 4
+#: the Case statuses the person alternates between, and the ticket status each reaches
+STATUSES = {"Escalated": "hold", "Working": "open"}
+_EXECUTED = re.compile(r"zendesk sink executed command=(\S+) action=\S+ target=\S+ written=True")
+_TICKET_WRITE = re.compile(r"^/api/v2/tickets/(\d+)(?:\.json)?$")
+
+
+def _executed_twice(stack: SyncStack) -> list[str]:
+    executed: Counter[str] = Counter()
+    for worker in stack.workers:
+        executed.update(_EXECUTED.findall(worker.log.read_text(errors="replace")))
+    return [command for command, n in executed.items() if n > 1]
+
+
+async def test_the_cdc_subscription_moves_to_the_survivor_without_loss(
+    kafka_bootstrap_servers: str, tmp_path: Path
+) -> None:
+    async with sync_stack(
+        kafka_bootstrap_servers,
+        tmp_path,
+        workers=2,
+        partitions=4,
+        name="cdc-takeover",
+        salesforce="pubsub",
+        extra_env={"DESKSTREAM_SOURCE_MAX_BACKOFF_SECONDS": "2"},
+    ) as stack:
+        assert stack.salesforce is not None
+        tag = uuid.uuid4().hex[:6]
+        linked = await asyncio.gather(
+            *(
+                stack.escalated(f"noor-{tag}-{n}@example.com", f"Invoice {tag}-{n} is wrong")
+                for n in range(CASES)
+            )
+        )
+        ticket_of = {case: ticket for _, ticket, case in linked}
+        person = stack.console()
+        changes: Counter[str] = Counter()
+        last: dict[str, str] = {}
+        stop = asyncio.Event()
+
+        async def keep_changing() -> None:
+            turn = 0
+            while not stop.is_set():
+                case = linked[turn % CASES][2]
+                status = "Escalated" if last.get(case) != "Escalated" else "Working"
+                await person.set_status(case, status)
+                changes[case] += 1
+                last[case] = status
+                turn += 1
+                await asyncio.sleep(0.2)
+
+        start = time.monotonic()
+        changing = asyncio.create_task(keep_changing())
+        takeover = await kill_the_holder(stack, SOURCE, kafka_bootstrap_servers, after=5.0)
+        changes_by_takeover = changes.total()
+        await asyncio.sleep(6)  # the survivor serves the subscription under load
+        stop.set()
+        await changing
+
+        async def converged() -> bool:
+            for case, ticket in ticket_of.items():
+                status = (await stack.zd_agent.get(f"/api/v2/tickets/{ticket}")).json()
+                if status["ticket"]["status"] != STATUSES[last[case]]:
+                    return False
+            return True
+
+        await stack.eventually(converged, "every ticket in its Case's last status", within=120)
+        await stack.settle(3.0)
+
+        # Every change event the org published for the person's changes is on the topic.
+        agent = stack.salesforce.org.agent_user_id
+        published = {
+            f"cdc:{e.header['transactionKey']}:{e.header['sequenceNumber']}:{record}"
+            for e in stack.salesforce.org.bus.events
+            if e.entity == "Case"
+            and e.header["changeType"] == "UPDATE"
+            and e.header["commitUser"] == agent
+            for record in e.header["recordIds"]
+            if record in ticket_of
+        }
+
+        def ours(event: Envelope) -> bool:
+            return event.source.entity_id in ticket_of
+
+        events = await canonical_events(
+            kafka_bootstrap_servers, stack.settings.topic("events"), ours
+        )
+        seen = {e.source.source_event_id for e in events}
+        missing = sorted(published - seen)
+
+        # Zendesk: status writes per ticket against the changes of its Case.
+        writes: Counter[int] = Counter()
+        for request in stack.worker_writes(start):
+            found = _TICKET_WRITE.match(request.path)
+            if request.platform == "zendesk" and request.method == "PUT" and found:
+                writes[int(found.group(1))] += 1
+        twice = _executed_twice(stack)
+        print(
+            f"\n[cdc takeover] changes={changes.total()} ({changes_by_takeover} by the takeover) "
+            f"takeover={takeover.seconds:.1f}s replay_ids_stored={takeover.stored} "
+            f"stored_before_kill={takeover.stored_before_kill} resumed={takeover.resumed} "
+            f"change_events={len(published)} "
+            f"on_topic={len(published & seen)} zendesk_writes={writes.total()} "
+            f"per_ticket={dict(writes)} executed_twice={len(twice)}"
+        )
+        assert len(published) == changes.total(), (len(published), changes.total())
+        assert missing == [], f"change events that never reached the topic: {missing[:10]}"
+        assert twice == [], f"commands written twice: {twice[:10]}"
+        for case, ticket in ticket_of.items():
+            assert writes[ticket] <= changes[case], (ticket, writes[ticket], changes[case])
