@@ -5,9 +5,10 @@ worker spent the whole account limit."""
 
 from __future__ import annotations
 
+from faust.types import TP
 from prometheus_client import CollectorRegistry
 
-from app.agents.sinks import SinkRunner
+from app.agents.sinks import PartitionShare, SinkRunner
 from app.metrics import Metrics
 from app.settings import load_settings
 from app.webhook_watch import WebhookWatch
@@ -71,3 +72,12 @@ async def test_a_copy_of_a_command_this_runner_executed_is_answered_without_a_ca
         clock.advance(60)
         assert [c.silent for c in watch.check()] == [False]  # the copy wrote nothing new
         await runner.sink("zd").aclose()
+
+
+def test_a_rebalance_never_leaves_a_lane_with_a_zero_share() -> None:
+    share = PartitionShare("p.commands.zendesk", 12)
+    assert share([]) == (1, 12)  # nothing known yet: a lane runs, so at least its partition
+    held = [TP("p.commands.zendesk", n) for n in (0, 3, 7)] + [TP("p.raw", 0)]
+    assert share(held) == (3, 12)
+    assert share([]) == (3, 12)  # the view is empty mid-rebalance: the last share stands
+    assert share(held[:1]) == (1, 12)
