@@ -191,7 +191,7 @@ def _register(
     runner = SinkRunner(settings, platform, metrics, watch)
     topic = channels.commands[platform]
     topic_name = topic.get_topic_name()
-    positions = Positions(app)
+    positions = Positions(app, metrics, f"sink-{platform}", [topic_name])
 
     def share() -> tuple[int, int]:
         owned = sum(1 for tp in app.consumer.assignment() if tp.topic == topic_name)
