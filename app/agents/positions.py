@@ -98,7 +98,7 @@ class Positions:
                 # Fetched before this worker lost the partition: its owner reads it.
                 self._reads.forget([tp])
                 return False
-            self._start(tp, reading.rewind)
+            self._start(tp, reading.rewind, "first_offset_seen")
             return False
         if reading.rewind is not None:
             self._completed(tp, reading.rewind)
@@ -142,7 +142,7 @@ class Positions:
                         tp, int(position), committed=self._committed(tp), now=time.monotonic()
                     )
                     if started is not None:
-                        self._start(tp, started)
+                        self._start(tp, started, "fetched_to_with_nothing_after")
         except Exception as exc:  # the next check looks again
             log.warning(
                 "could not check where this agent's partitions are fetched agent=%s "
@@ -152,7 +152,7 @@ class Positions:
                 TAIL_CHECK_S,
             )
 
-    def _start(self, tp: TP, rewind: Rewind) -> None:
+    def _start(self, tp: TP, rewind: Rewind, seen_as: str) -> None:
         """Faust's fetcher can drop records while a rebalance suspends the flow and still
         count them as read (``Consumer._drain_messages``); a partition assigned again then
         resumes past them (aiokafka seeks to the committed offset only when there is one),
@@ -160,12 +160,12 @@ class Positions:
         Read the partition again from the first missing record."""
         log.warning(
             "records skipped before they reached the agent: reading them again "
-            "agent=%s topic=%s partition=%s from_offset=%s first_offset_seen=%s "
-            "(or fetch position, when no later record came)",
+            "agent=%s topic=%s partition=%s from_offset=%s %s=%s",
             self._agent,
             tp.topic,
             tp.partition,
             rewind.to,
+            seen_as,
             rewind.seen,
         )
         self._rewinds.labels(self._agent, "started").inc()
