@@ -4,12 +4,12 @@ the agent. Pure: no Kafka, no clock of its own (``now`` is passed in), so every 
 tested with plain values (tests/app/test_read_order.py).
 
 A gap shows when a record arrives past it (``received``), or, when the records dropped were a
-partition's last ones, when the fetch position stays past what the agent has seen
-(``fetched_past``). A rewind lasts until the first missing record arrives. While it lasts,
-records past the gap are held back (they come again once the seek has landed); it is overdue
-after ``WARN_AFTER_S`` (a warning every ``WARN_AFTER_S`` from then on names the partition)
-and given up after ``GIVE_UP_AFTER_S`` (the worker then stops, so that its partitions are
-read again from their committed offsets by whoever owns them next).
+partition's last ones, when the fetch position stays past what the agent has seen for
+``TAIL_LOOKS`` looks (``fetched_past``). A rewind lasts until the first missing record
+arrives. While it lasts, records past the gap are held back (they come again once the seek
+has landed); it is overdue after ``WARN_AFTER_S`` (a warning every ``WARN_AFTER_S`` from then
+on names the partition) and given up after ``GIVE_UP_AFTER_S`` (the worker then stops, so
+that its partitions are read again from their committed offsets by whoever owns them next).
 """
 
 from __future__ import annotations
@@ -20,11 +20,22 @@ from dataclasses import dataclass, field
 
 from faust.types import TP
 
-__all__ = ["GIVE_UP_AFTER_S", "WARN_AFTER_S", "PartitionReads", "Reading", "Rewind", "Verdict"]
+__all__ = [
+    "GIVE_UP_AFTER_S",
+    "TAIL_LOOKS",
+    "WARN_AFTER_S",
+    "PartitionReads",
+    "Reading",
+    "Rewind",
+    "Verdict",
+]
 
 #: a rewind whose first record has not come back after this long is reported, and again
 #: every as long
 WARN_AFTER_S = 30.0
+#: looks at a fetch position past what the agent has seen, with no progress, before the
+#: records between are taken for skipped
+TAIL_LOOKS = 3
 #: a rewind still not back after this long is given up: the worker stops (a silent stall
 #: would hold the partition back for good)
 GIVE_UP_AFTER_S = 300.0
@@ -94,8 +105,9 @@ class PartitionReads:
     def __init__(self) -> None:
         self._partitions: dict[TP, _Partition] = {}
         self._rewinds: dict[TP, Rewind] = {}
-        #: partition → the offset expected when its fetch position was first seen past it
-        self._suspects: dict[TP, int] = {}
+        #: partition → (the offset expected when its fetch position was first seen past it,
+        #: looks since)
+        self._suspects: dict[TP, tuple[int, int]] = {}
 
     def received(
         self,
@@ -128,8 +140,9 @@ class PartitionReads:
         return Reading(Verdict.PROCESS, rewind)
 
     def fetched_past(self, tp: TP, position: int, *, committed: int, now: float) -> Rewind | None:
-        """The partition's fetch position is ``position``: a rewind when it was past the next
-        record the agent expects at the last check too, and the agent got nothing since.
+        """The partition's fetch position is ``position``: a rewind when it has been past the
+        next record the agent expects for ``TAIL_LOOKS`` looks, and the agent got nothing since
+        (one look is not enough: the record may be on its way to a busy agent).
         Those records were dropped on the way, and they were the partition's last ones (a
         later record would have revealed the gap): nothing else would ever bring them."""
         if tp in self._rewinds:
@@ -139,8 +152,10 @@ class PartitionReads:
         if position <= expected:
             self._suspects.pop(tp, None)
             return None
-        if self._suspects.get(tp) != expected:
-            self._suspects[tp] = expected  # may still be on its way to the agent: look again
+        since, looks = self._suspects.get(tp, (expected, 0))
+        looks = looks + 1 if since == expected else 1
+        if looks < TAIL_LOOKS:
+            self._suspects[tp] = (expected, looks)
             return None
         del self._suspects[tp]
         started = self._rewinds[tp] = Rewind(to=expected, seen=position, started_at=now)
