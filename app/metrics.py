@@ -76,6 +76,19 @@ class Metrics:
             ["platform"],
             registry=registry,
         )
+        self.rewinds = Counter(
+            f"{prefix}_rewinds_total",
+            "Partitions read again over records skipped on the way to an agent, by step "
+            "(started, completed, seek_failed, overdue, given_up; app/agents/positions.py).",
+            ["agent", "event"],
+            registry=registry,
+        )
+        self.rewinds_open = Gauge(
+            f"{prefix}_rewinds_open",
+            "Partitions being read again over skipped records, their later records held back.",
+            ["agent"],
+            registry=registry,
+        )
         self.api_calls = Counter(
             f"{prefix}_api_calls_total",
             "Platform API calls made by the sinks, lookups included.",

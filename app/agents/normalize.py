@@ -151,7 +151,7 @@ def register_normalize(
             )
         return sends
 
-    positions = Positions(app)
+    positions = Positions(app, metrics, "normalize", [channels.raw.get_topic_name()])
 
     @app.agent(inbound(app, channels.raw), name="normalize")
     async def normalize_raw_deliveries(stream: faust.StreamT[Any]) -> None:

@@ -12,23 +12,35 @@ Two facts the crash-safety of the sync stage and the sinks rests on (``docs/arch
   (``attempt`` ≥ 2): a sink then checks before a write that has no idempotency key.
 - **nothing skipped**: records of a partition reach the agent in an unbroken run from the
   committed offset; a record past a gap is not processed, and the partition is read again
-  from the first missing one (``_rewind``).
+  from the first missing one (``_rewind_until_back``). The rewind is never left to stall
+  silently: a seek that fails or hangs is logged and made again, a rewind not back after
+  ``WARN_AFTER_S`` is reported (and again every as long), one not back after
+  ``GIVE_UP_AFTER_S`` stops the worker, whose partitions are then read again from their
+  committed offsets. Completions are logged; ``deskstream_rewinds_total`` counts each step.
 
-Revoked partitions are forgotten: their next owner starts its own count.
+Partitions revoked or assigned are forgotten: reading starts again at the committed offset
+and the count starts afresh (what is decided from what is kept in ``app.agents.read_order``).
+Seeking and committed offsets are Faust's and aiokafka's (faust.transport.consumer
+``perform_seek``, ``_drain_messages``; aiokafka ``AIOKafkaConsumer.seek``,
+``seek_to_committed``, which seeks only when an offset was committed:
+https://aiokafka.readthedocs.io/en/stable/api.html#aiokafkaconsumer-class).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
 from faust.types import TP
 
+from app.agents import read_order
 from app.agents.acks import hold
+from app.agents.read_order import PartitionReads, Rewind, Verdict
+from app.metrics import Metrics
 
 __all__ = ["Positions"]
 
@@ -36,103 +48,254 @@ log = logging.getLogger(__name__)
 
 #: a seek back over a gap is made again when its first record has not come after this long
 RESEEK_AFTER_S = 2.0
-
-
-@dataclass
-class _Rewind:
-    #: the first missing offset, where reading starts again
-    to: int
-
-
-@dataclass
-class _Partition:
-    #: end offset at the first fetch after assignment: records below it may have run before
-    replay_below: int
-    #: the next offset to be read
-    next_offset: int
+#: one seek (log start, seek, position) that takes longer failed: it is made again
+SEEK_TIMEOUT_S = 30.0
+#: how often the fetch positions are compared with what the agent has seen
+TAIL_CHECK_S = 5.0
 
 
 class Positions:
-    def __init__(self, app: faust.App) -> None:
+    def __init__(self, app: faust.App, metrics: Metrics, agent: str, topics: Iterable[str]) -> None:
         self._app = app
-        self._partitions: dict[TP, _Partition] = {}
-        #: partition → the seek back over a gap, until its first missing record arrives
-        self._rewinding: dict[TP, _Rewind] = {}
+        self._topics = frozenset(topics)
+        self._reads = PartitionReads()
+        self._agent = agent
+        self._rewinds = metrics.rewinds
+        self._open = metrics.rewinds_open.labels(agent)
 
         def forget_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
             self.forget(args[0])
 
+        def forget_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+            # After an assignment Faust seeks each partition to its committed offset (when
+            # there is one): the counts start again from there, and a rewind kept from
+            # before, of a partition perhaps no longer ours, would never come back.
+            self.forget(self._reads.tracked())
+
         app.on_partitions_revoked.connect(forget_revoked)
+        app.on_partitions_assigned.connect(forget_assigned)
+
+        async def check_tails(*_: Any) -> None:  # Faust passes the app to a timer
+            await self._check_tails()
+
+        app.timer(TAIL_CHECK_S, name=f"positions-{agent}")(check_tails)
 
     def received(self, event: faust.EventT[Any]) -> bool:
         """Note ``event`` as read; False when it must not be processed: records before it
         were skipped, and the partition is being read again from the first one missing."""
         message = event.message
         tp = TP(message.topic, message.partition)
-        offset = message.offset
-        rewinding = self._rewinding.get(tp)
-        if rewinding is not None:
-            if offset > rewinding.to:
-                return False  # after the gap: it comes again once the seek has landed
-            del self._rewinding[tp]  # back at the first missing record (or before it)
-        part = self._partitions.get(tp)
-        expected = self._committed(tp) if part is None else part.next_offset
-        if rewinding is None and offset > expected:
-            self._rewind(tp, expected, offset)
+        reading = self._reads.received(
+            tp,
+            message.offset,
+            committed=lambda: self._committed(tp),
+            end=lambda: self._end(tp),
+            now=time.monotonic(),
+        )
+        if reading.verdict is Verdict.REWIND:
+            assert reading.rewind is not None
+            if tp not in self._consumer.assignment():
+                # Fetched before this worker lost the partition: its owner reads it.
+                self._reads.forget([tp])
+                return False
+            self._start(tp, reading.rewind, "first_offset_seen")
             return False
-        if part is None:
-            end = self._app.consumer.highwater(tp)
-            part = self._partitions[tp] = _Partition(
-                replay_below=int(end) if end is not None else offset + 1,
-                next_offset=offset,
-            )
-        part.next_offset = max(part.next_offset, offset + 1)
-        return True
+        if reading.rewind is not None:
+            self._completed(tp, reading.rewind)
+        return reading.verdict is Verdict.PROCESS
+
+    @property
+    def _consumer(self) -> Any:
+        return cast(Any, self._app.consumer)
 
     def _committed(self, tp: TP) -> int:
         # Faust's record of the committed offset, set when the partition was assigned (None
         # for "none" and for 0 alike: both mean the start).
-        committed = cast(Any, self._app.consumer)._committed_offset.get(tp)
-        return int(committed or 0)
+        return int(self._consumer._committed_offset.get(tp) or 0)
 
-    def _rewind(self, tp: TP, to: int, seen: int) -> None:
+    def _end(self, tp: TP) -> int | None:
+        end = self._consumer.highwater(tp)
+        return int(end) if end is not None else None
+
+    async def _check_tails(self) -> None:
+        """Records Faust drops while a rebalance is finishing (its streams skip what arrives
+        before its flow control resumes, after the partitions are resumed and while it seeks
+        to the committed offsets) still move the fetch position. With nothing committed,
+        nothing seeks back, and when they were the partition's last records no later one
+        reveals the gap: the partition sat read to its end with nothing processed (how the
+        cluster suite stalled). So each of this agent's partitions whose fetch position stays
+        past what the agent has seen, twice in a row, is read again like any other gap."""
+        app = cast(Any, self._app)
+        consumer = self._consumer
+        if app.rebalancing or not consumer.flow_active:
+            return  # positions move with the rebalance; look again once it is done
+        try:
+            async with asyncio.timeout(SEEK_TIMEOUT_S):
+                for assigned in consumer.assignment():
+                    tp = TP(assigned.topic, assigned.partition)
+                    if tp.topic not in self._topics or self._reads.rewind(tp) is not None:
+                        continue
+                    position = await consumer.position(assigned)
+                    if position is None:
+                        continue
+                    started = self._reads.fetched_past(
+                        tp, int(position), committed=self._committed(tp), now=time.monotonic()
+                    )
+                    if started is not None:
+                        self._start(tp, started, "fetched_to_with_nothing_after")
+        except Exception as exc:  # the next check looks again
+            log.warning(
+                "could not check where this agent's partitions are fetched agent=%s "
+                "error=%r; looking again in %.0f s",
+                self._agent,
+                exc,
+                TAIL_CHECK_S,
+            )
+
+    def _start(self, tp: TP, rewind: Rewind, seen_as: str) -> None:
         """Faust's fetcher can drop records while a rebalance suspends the flow and still
         count them as read (``Consumer._drain_messages``); a partition assigned again then
-        resumes past them, and acks after them commit over them (the cluster suite lost
-        commands that way). Read the partition again from the first missing record."""
+        resumes past them (aiokafka seeks to the committed offset only when there is one),
+        and acks after them commit over them (the cluster suite lost commands that way).
+        Read the partition again from the first missing record."""
         log.warning(
             "records skipped before they reached the agent: reading them again "
-            "topic=%s partition=%s from_offset=%s first_offset_seen=%s",
+            "agent=%s topic=%s partition=%s from_offset=%s %s=%s",
+            self._agent,
             tp.topic,
             tp.partition,
-            to,
-            seen,
+            rewind.to,
+            seen_as,
+            rewind.seen,
         )
-        rewinding = self._rewinding[tp] = _Rewind(to)
-        hold(asyncio.ensure_future(self._rewind_until_back(tp, rewinding)))
+        self._rewinds.labels(self._agent, "started").inc()
+        self._open.inc()
+        hold(asyncio.ensure_future(self._rewind_until_back(tp, rewind)))
 
-    async def _rewind_until_back(self, tp: TP, rewinding: _Rewind) -> None:
+    def _completed(self, tp: TP, rewind: Rewind) -> None:
+        log.info(
+            "skipped records are back: reading on agent=%s topic=%s partition=%s "
+            "from_offset=%s after_s=%.1f seeks=%d failed_seeks=%d",
+            self._agent,
+            tp.topic,
+            tp.partition,
+            rewind.to,
+            rewind.age(time.monotonic()),
+            rewind.seeks,
+            rewind.failures,
+        )
+        self._rewinds.labels(self._agent, "completed").inc()
+        self._open.dec()
+
+    async def _rewind_until_back(self, tp: TP, rewind: Rewind) -> None:
         """Seek back, and again every ``RESEEK_AFTER_S`` while the first missing record has
         not arrived: Faust's fetch loop may still be delivering a record it fetched before the
         seek, and then marks the partition read past the target (the records sought back to
-        are filtered out as read). Ends once the record is back, or the partition revoked."""
-        consumer = cast(Any, self._app.consumer)
-        while self._rewinding.get(tp) is rewinding:
-            # A log whose first records retention removed starts later: go there instead.
-            earliest = (await consumer.earliest_offsets(tp)).get(tp) or 0
-            rewinding.to = max(rewinding.to, int(earliest))
-            # seek_wait runs on the consumer's own thread (a plain seek from here did not
-            # take effect); then the partition counts as read up to the target, not past it.
-            await consumer.seek_wait({tp: rewinding.to})
-            consumer._read_offset[tp] = rewinding.to or None
-            await asyncio.sleep(RESEEK_AFTER_S)
+        are filtered out as read). Ends once the record is back or the partition is
+        forgotten; nothing in here may end it otherwise, or the partition's records would be
+        held back for good (the cluster suite once stalled that way)."""
+        try:
+            while self._reads.rewind(tp) is rewind:
+                await self._seek_back(tp, rewind)
+                now = time.monotonic()
+                if self._reads.rewind(tp) is not rewind:
+                    break
+                if rewind.expired(now):
+                    await self._give_up(tp, rewind)
+                    return
+                if rewind.overdue(now):
+                    self._overdue(tp, rewind, now)
+                await asyncio.sleep(RESEEK_AFTER_S)
+        except asyncio.CancelledError:
+            raise  # the worker is stopping
+        except Exception as exc:  # a bug here must not leave the partition held back
+            log.exception(
+                "rewind failed agent=%s topic=%s partition=%s; stopping the worker so its "
+                "partitions are read again from their committed offsets",
+                self._agent,
+                tp.topic,
+                tp.partition,
+            )
+            await self._app.crash(exc)
+
+    async def _seek_back(self, tp: TP, rewind: Rewind) -> None:
+        """One seek to ``rewind.to``; a failure is logged and counted (the next round makes
+        it again)."""
+        consumer = self._consumer
+        try:
+            async with asyncio.timeout(SEEK_TIMEOUT_S):
+                # A log whose first records retention removed starts later: go there.
+                earliest = (await consumer.earliest_offsets(tp)).get(tp) or 0
+                rewind.to = max(rewind.to, int(earliest))
+                # seek_wait runs on the consumer's own thread (a plain seek from here did
+                # not take effect); then the partition counts as read up to the target.
+                await consumer.seek_wait({tp: rewind.to})
+                consumer._read_offset[tp] = rewind.to or None
+            rewind.seeks += 1
+        except Exception as exc:  # includes TimeoutError, and a partition revoked meanwhile
+            rewind.failed(repr(exc))
+            self._rewinds.labels(self._agent, "seek_failed").inc()
+            log.warning(
+                "seek back over skipped records failed agent=%s topic=%s partition=%s "
+                "to_offset=%s error=%r; trying again in %.0f s",
+                self._agent,
+                tp.topic,
+                tp.partition,
+                rewind.to,
+                exc,
+                RESEEK_AFTER_S,
+            )
+
+    def _overdue(self, tp: TP, rewind: Rewind, now: float) -> None:
+        consumer = self._consumer
+        self._rewinds.labels(self._agent, "overdue").inc()
+        log.warning(
+            "skipped records not back yet agent=%s topic=%s partition=%s from_offset=%s "
+            "waiting_s=%.0f seeks=%d failed_seeks=%d last_error=%s assigned=%s paused=%s "
+            "read_offset=%s; the partition's later records are held back meanwhile, the "
+            "worker stops after %.0f s",
+            self._agent,
+            tp.topic,
+            tp.partition,
+            rewind.to,
+            rewind.age(now),
+            rewind.seeks,
+            rewind.failures,
+            rewind.last_error,
+            tp in consumer.assignment(),
+            tp in getattr(consumer, "_paused_partitions", ()),
+            consumer._read_offset.get(tp),
+            read_order.GIVE_UP_AFTER_S,
+        )
+
+    async def _give_up(self, tp: TP, rewind: Rewind) -> None:
+        # Still held back (and still counted open): processing past the gap now would let
+        # the stop's commit pass over the missing records.
+        self._rewinds.labels(self._agent, "given_up").inc()
+        message = (
+            f"records skipped on {tp.topic} partition {tp.partition} (from offset {rewind.to}) "
+            f"did not come back within {read_order.GIVE_UP_AFTER_S:.0f} s of seeking back "
+            f"({rewind.seeks} seeks, {rewind.failures} failed, last error {rewind.last_error}); "
+            "the worker stops so that its partitions are read again from their committed "
+            "offsets: restart it, and if this repeats, check the broker and this worker's "
+            "consumer (its log has the seeks)"
+        )
+        log.error(message)
+        await self._app.crash(RuntimeError(message))
 
     def may_have_run(self, event: faust.EventT[Any]) -> bool:
         message = event.message
-        part = self._partitions.get(TP(message.topic, message.partition))
-        return part is None or message.offset < part.replay_below
+        return self._reads.may_have_run(TP(message.topic, message.partition), message.offset)
 
     def forget(self, tps: Iterable[TP]) -> None:
-        for tp in tps:
-            self._partitions.pop(TP(tp.topic, tp.partition), None)
-            self._rewinding.pop(TP(tp.topic, tp.partition), None)
+        for tp, rewind in self._reads.forget(tps):
+            log.info(
+                "rewind ended by a rebalance (the partition is read again from its committed "
+                "offset) agent=%s topic=%s partition=%s from_offset=%s seeks=%d",
+                self._agent,
+                tp.topic,
+                tp.partition,
+                rewind.to,
+                rewind.seeks,
+            )
+            self._open.dec()

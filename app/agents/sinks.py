@@ -213,7 +213,7 @@ def _register(
     runner = SinkRunner(settings, platform, metrics, watch)
     topic = channels.commands[platform]
     topic_name = topic.get_topic_name()
-    positions = Positions(app)
+    positions = Positions(app, metrics, f"sink-{platform}", [topic_name])
 
     partition_share = PartitionShare(topic_name, settings.partitions)
 

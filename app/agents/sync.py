@@ -118,7 +118,12 @@ def register_sync(
     profiles: ProfileCache,
     metrics: Metrics,
 ) -> faust.types.AgentT[Any]:
-    positions = Positions(app)
+    positions = Positions(
+        app,
+        metrics,
+        "sync",
+        [channels.sync.get_topic_name(), channels.writes.get_topic_name()],
+    )
 
     async def publish(
         key: bytes,

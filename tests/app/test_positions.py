@@ -1,9 +1,11 @@
 """Positions: what may have run before, what is delivered, and no record skipped on the way to
-the agent (a gap is read again from the first missing record)."""
+the agent (a gap is read again from the first missing record, and that never stalls silently).
+The decisions themselves are tested in test_read_order.py; these drive the consumer calls."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, cast
@@ -11,9 +13,12 @@ from typing import Any, cast
 import faust
 import pytest
 from faust.types import TP
+from prometheus_client import CollectorRegistry
 
 from app.agents import positions as positions_module
+from app.agents import read_order
 from app.agents.positions import Positions
+from app.metrics import Metrics
 
 TOPIC = "commands.intercom"
 
@@ -26,29 +31,82 @@ class _Consumer:
     seeks: list[tuple[TP, int]] = field(default_factory=list)
     end: int = 100
     log_start: int = 0
+    assigned: set[TP] = field(default_factory=lambda: {TP(TOPIC, p) for p in range(6)})
+    #: errors the next seeks raise, in order
+    seek_errors: list[Exception] = field(default_factory=list)
     _read_offset: dict[TP, int | None] = field(default_factory=dict)
+    _paused_partitions: set[TP] = field(default_factory=set)
+    #: where the fetcher stands in each partition (the next offset it fetches)
+    positions: dict[TP, int] = field(default_factory=dict)
+    flow_active: bool = True
 
     @property
     def _committed_offset(self) -> dict[TP, int | None]:
         return self.committed
 
+    def assignment(self) -> set[TP]:
+        return set(self.assigned)
+
     async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
         return dict.fromkeys(tps, self.log_start)
+
+    async def position(self, tp: TP) -> int | None:
+        return self.positions.get(tp)
 
     def highwater(self, tp: TP) -> int:
         return self.end
 
     async def seek_wait(self, partitions: dict[TP, int]) -> None:
+        if self.seek_errors:
+            raise self.seek_errors.pop(0)
         self.seeks += partitions.items()
 
 
 class _Signal:
+    def __init__(self) -> None:
+        self.receivers: list[Any] = []
+
     def connect(self, receiver: Any) -> None:
-        self.receiver = receiver
+        self.receivers.append(receiver)
+
+    async def send(self, *args: Any) -> None:
+        for receiver in self.receivers:
+            result = receiver(None, *args, signal=self)
+            if asyncio.iscoroutine(result):
+                await result
 
 
-def _app(consumer: _Consumer) -> faust.App:
-    return cast(faust.App, SimpleNamespace(consumer=consumer, on_partitions_revoked=_Signal()))
+@dataclass
+class _App:
+    consumer: _Consumer
+    on_partitions_revoked: _Signal = field(default_factory=_Signal)
+    on_partitions_assigned: _Signal = field(default_factory=_Signal)
+    crashed: list[BaseException] = field(default_factory=list)
+    timers: list[Any] = field(default_factory=list)
+    rebalancing: bool = False
+
+    async def crash(self, reason: BaseException) -> None:
+        self.crashed.append(reason)
+
+    def timer(self, interval: float, name: str) -> Any:
+        def register(fun: Any) -> Any:
+            self.timers.append(fun)
+            return fun
+
+        return register
+
+    async def tick(self) -> None:
+        for timer in self.timers:
+            await timer(self)
+
+
+def _positions(app: _App, metrics: Metrics | None = None) -> Positions:
+    metrics = metrics or Metrics(CollectorRegistry())
+    return Positions(cast(faust.App, app), metrics, "sink-intercom", [TOPIC])
+
+
+def _app(consumer: _Consumer) -> _App:
+    return _App(consumer)
 
 
 def _event(offset: int, partition: int = 3) -> faust.EventT[Any]:
@@ -63,7 +121,7 @@ async def _settle() -> None:
 
 async def test_a_gap_is_read_again_from_the_first_missing_record() -> None:
     consumer = _Consumer()
-    positions = Positions(_app(consumer))
+    positions = _positions(_app(consumer))
     assert [positions.received(_event(o)) for o in (0, 1)] == [True, True]
     assert positions.received(_event(3)) is False  # 2 never reached the agent
     await _settle()
@@ -81,7 +139,7 @@ async def test_a_seek_that_did_not_bring_the_missing_record_is_made_again(
     # the seek is made again, on a timer.
     monkeypatch.setattr(positions_module, "RESEEK_AFTER_S", 0.01)
     consumer = _Consumer(committed={TP(TOPIC, 3): 5})
-    positions = Positions(_app(consumer))
+    positions = _positions(_app(consumer))
     assert positions.received(_event(8)) is False
     await asyncio.sleep(0.05)
     assert len(consumer.seeks) >= 2
@@ -97,7 +155,7 @@ async def test_a_partition_that_resumes_past_its_committed_offset_is_read_from_t
     # Assigned again with nothing committed, the fetcher went on at 2: 0 and 1 were dropped
     # while the flow was suspended (how the cluster suite lost two commands).
     consumer = _Consumer(committed={TP(TOPIC, 3): None})
-    positions = Positions(_app(consumer))
+    positions = _positions(_app(consumer))
     assert positions.received(_event(2)) is False
     await _settle()
     assert consumer.seeks == [(TP(TOPIC, 3), 0)]
@@ -108,8 +166,124 @@ async def test_a_partition_that_resumes_past_its_committed_offset_is_read_from_t
 
 async def test_a_log_that_starts_later_is_read_from_its_start() -> None:
     consumer = _Consumer(committed={}, log_start=10)  # retention removed offsets 0..9
-    positions = Positions(_app(consumer))
+    positions = _positions(_app(consumer))
     assert positions.received(_event(12)) is False
     await _settle()
     assert consumer.seeks == [(TP(TOPIC, 3), 10)]
     assert [positions.received(_event(o)) for o in (10, 11, 12)] == [True, True, True]
+
+
+async def test_a_failing_seek_is_logged_and_made_again_until_the_record_is_back(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The seek that once raised inside the rewind task ended it for good, and every later
+    # record of the partition was dropped without a word.
+    monkeypatch.setattr(positions_module, "RESEEK_AFTER_S", 0.01)
+    consumer = _Consumer(seek_errors=[TimeoutError(), RuntimeError("not assigned")])
+    metrics = Metrics(CollectorRegistry())
+    positions = _positions(_app(consumer), metrics)
+    caplog.set_level(logging.INFO, logger=positions_module.__name__)
+    assert positions.received(_event(4)) is False
+    await asyncio.sleep(0.1)
+    assert consumer.seeks
+    assert set(consumer.seeks) == {(TP(TOPIC, 3), 0)}
+    failed = [r.getMessage() for r in caplog.records if "seek back" in r.getMessage()]
+    assert len(failed) == 2
+    assert "partition=3" in failed[0]
+    assert "TimeoutError" in failed[0]
+    assert metrics.rewinds.labels("sink-intercom", "seek_failed")._value.get() == 2
+    assert metrics.rewinds_open.labels("sink-intercom")._value.get() == 1
+    assert positions.received(_event(0)) is True
+    completed = [r.getMessage() for r in caplog.records if "are back" in r.getMessage()]
+    assert len(completed) == 1
+    assert "failed_seeks=2" in completed[0]
+    assert metrics.rewinds.labels("sink-intercom", "completed")._value.get() == 1
+    assert metrics.rewinds_open.labels("sink-intercom")._value.get() == 0
+
+
+async def test_a_rewind_not_back_in_time_is_reported_then_given_up_with_a_crash(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(positions_module, "RESEEK_AFTER_S", 0.01)
+    monkeypatch.setattr(read_order, "WARN_AFTER_S", 0.03)
+    monkeypatch.setattr(read_order, "GIVE_UP_AFTER_S", 0.2)
+    consumer = _Consumer()
+    app = _app(consumer)
+    positions = _positions(app)
+    caplog.set_level(logging.INFO, logger=positions_module.__name__)
+    assert positions.received(_event(7)) is False
+    await asyncio.sleep(0.4)
+    overdue = [r for r in caplog.records if "not back yet" in r.getMessage()]
+    assert overdue
+    assert overdue[0].levelno == logging.WARNING
+    assert f"topic={TOPIC} partition=3 from_offset=0" in overdue[0].getMessage()
+    assert len(app.crashed) == 1
+    assert "did not come back" in str(app.crashed[0])
+    seeks = len(consumer.seeks)
+    await asyncio.sleep(0.05)
+    assert len(consumer.seeks) == seeks  # given up: no more seeks
+    # Still held back: processing past the gap would let the stop commit over it.
+    assert positions.received(_event(8)) is False
+
+
+async def test_a_rebalance_ends_a_rewind_and_the_count_starts_from_the_new_commit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(positions_module, "RESEEK_AFTER_S", 0.01)
+    consumer = _Consumer()
+    app = _app(consumer)
+    positions = _positions(app)
+    assert positions.received(_event(6)) is False
+    await _settle()
+    consumer.committed[TP(TOPIC, 3)] = 6  # another owner read 0..5 meanwhile
+    await app.on_partitions_assigned.send({TP(TOPIC, 3)})
+    await asyncio.sleep(0.03)
+    seeks = len(consumer.seeks)
+    await asyncio.sleep(0.03)
+    assert len(consumer.seeks) == seeks  # the rewind loop ended with it
+    assert positions.received(_event(6)) is True
+
+
+async def test_a_record_of_a_partition_no_longer_assigned_is_left_to_its_owner() -> None:
+    consumer = _Consumer(assigned={TP(TOPIC, 0)})
+    positions = _positions(_app(consumer))
+    assert positions.received(_event(9)) is False
+    await _settle()
+    assert consumer.seeks == []  # a seek there would raise: not ours
+
+
+async def test_a_partition_fetched_past_its_last_records_is_read_again() -> None:
+    # Dropped while a rebalance finished, a partition's last records left its fetcher at the
+    # end with nothing committed and nothing processed: no later record would reveal them.
+    raw = TP(TOPIC, 1)
+    consumer = _Consumer(committed={raw: None}, positions={raw: 9, TP("other", 1): 5})
+    app = _app(consumer)
+    positions = _positions(app)
+    for _ in range(1, read_order.TAIL_LOOKS):
+        await app.tick()
+        await _settle()
+        assert consumer.seeks == []  # they may still be on their way to the agent
+    await app.tick()
+    await _settle()
+    assert consumer.seeks == [(raw, 0)]
+    assert [positions.received(_event(o, partition=1)) for o in (8, 0, 1)] == [False, True, True]
+
+
+async def test_a_partition_the_agent_keeps_up_with_is_left_alone() -> None:
+    tp = TP(TOPIC, 2)
+    consumer = _Consumer(committed={tp: 4}, positions={tp: 6})
+    app = _app(consumer)
+    positions = _positions(app)
+    await app.tick()
+    assert positions.received(_event(4, partition=2)) is True  # progress since the last look
+    await app.tick()
+    assert positions.received(_event(5, partition=2)) is True
+    consumer.positions[tp] = 6  # everything fetched has arrived
+    for _ in range(read_order.TAIL_LOOKS):
+        await app.tick()
+    app.rebalancing = True
+    consumer.positions[tp] = 9
+    for _ in range(read_order.TAIL_LOOKS):
+        await app.tick()
+    await _settle()
+    assert consumer.seeks == []

@@ -1,0 +1,185 @@
+"""The bookkeeping behind ``app.agents.positions``: for each partition an agent reads, the
+next offset it expects, and the rewind in progress when records were skipped on the way to
+the agent. Pure: no Kafka, no clock of its own (``now`` is passed in), so every decision is
+tested with plain values (tests/app/test_read_order.py).
+
+A gap shows when a record arrives past it (``received``), or, when the records dropped were a
+partition's last ones, when the fetch position stays past what the agent has seen for
+``TAIL_LOOKS`` looks (``fetched_past``). A rewind lasts until the first missing record
+arrives. While it lasts, records past the gap are held back (they come again once the seek
+has landed); it is overdue after ``WARN_AFTER_S`` (a warning every ``WARN_AFTER_S`` from then
+on names the partition) and given up after ``GIVE_UP_AFTER_S`` (the worker then stops, so
+that its partitions are read again from their committed offsets by whoever owns them next).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from faust.types import TP
+
+__all__ = [
+    "GIVE_UP_AFTER_S",
+    "TAIL_LOOKS",
+    "WARN_AFTER_S",
+    "PartitionReads",
+    "Reading",
+    "Rewind",
+    "Verdict",
+]
+
+#: a rewind whose first record has not come back after this long is reported, and again
+#: every as long
+WARN_AFTER_S = 30.0
+#: looks at a fetch position past what the agent has seen, with no progress, before the
+#: records between are taken for skipped
+TAIL_LOOKS = 3
+#: a rewind still not back after this long is given up: the worker stops (a silent stall
+#: would hold the partition back for good)
+GIVE_UP_AFTER_S = 300.0
+
+
+@dataclass
+class Rewind:
+    """Reading a partition again from ``to``, the first record that never reached the agent."""
+
+    to: int
+    #: the offset that revealed the gap
+    seen: int
+    started_at: float
+    #: seeks that landed, and those that failed (with the last error)
+    seeks: int = 0
+    failures: int = 0
+    last_error: str | None = None
+    _warned_at: float | None = field(default=None, repr=False)
+
+    def failed(self, error: str) -> None:
+        self.failures += 1
+        self.last_error = error
+
+    def age(self, now: float) -> float:
+        return now - self.started_at
+
+    def overdue(self, now: float) -> bool:
+        """True once ``WARN_AFTER_S`` has passed, then once every ``WARN_AFTER_S``: when to
+        warn that the partition is still held back."""
+        since = self.started_at if self._warned_at is None else self._warned_at
+        if now - since < WARN_AFTER_S:
+            return False
+        self._warned_at = now
+        return True
+
+    def expired(self, now: float) -> bool:
+        return self.age(now) >= GIVE_UP_AFTER_S
+
+
+@dataclass
+class _Partition:
+    #: end offset at the first record after assignment: records below it may have run before
+    replay_below: int
+    #: the next offset to be read
+    next_offset: int
+
+
+class Verdict(enum.Enum):
+    #: the next record in an unbroken run: process it
+    PROCESS = "process"
+    #: past a gap being read again: drop it, it comes again once the seek has landed
+    HOLD = "hold"
+    #: past a gap just found: drop it and start reading again from ``Reading.rewind.to``
+    REWIND = "rewind"
+
+
+@dataclass(frozen=True)
+class Reading:
+    verdict: Verdict
+    #: REWIND: the rewind just started; PROCESS: the rewind this record completed, if any
+    rewind: Rewind | None = None
+
+
+class PartitionReads:
+    """Where each partition stands, and the rewinds in progress."""
+
+    def __init__(self) -> None:
+        self._partitions: dict[TP, _Partition] = {}
+        self._rewinds: dict[TP, Rewind] = {}
+        #: partition → (the offset expected when its fetch position was first seen past it,
+        #: looks since)
+        self._suspects: dict[TP, tuple[int, int]] = {}
+
+    def received(
+        self,
+        tp: TP,
+        offset: int,
+        *,
+        committed: Callable[[], int],
+        end: Callable[[], int | None],
+        now: float,
+    ) -> Reading:
+        """Note the record at ``offset`` as read. ``committed`` is the partition's committed
+        offset (asked only for the first record after assignment, where reading starts),
+        ``end`` its end offset then."""
+        rewind = self._rewinds.get(tp)
+        if rewind is not None:
+            if offset > rewind.to:
+                return Reading(Verdict.HOLD)
+            del self._rewinds[tp]  # back at the first missing record (or before it)
+        part = self._partitions.get(tp)
+        expected = committed() if part is None else part.next_offset
+        if rewind is None and offset > expected:
+            started = self._rewinds[tp] = Rewind(to=expected, seen=offset, started_at=now)
+            return Reading(Verdict.REWIND, started)
+        if part is None:
+            high = end()
+            part = self._partitions[tp] = _Partition(
+                replay_below=high if high is not None else offset + 1, next_offset=offset
+            )
+        part.next_offset = max(part.next_offset, offset + 1)
+        return Reading(Verdict.PROCESS, rewind)
+
+    def fetched_past(self, tp: TP, position: int, *, committed: int, now: float) -> Rewind | None:
+        """The partition's fetch position is ``position``: a rewind when it has been past the
+        next record the agent expects for ``TAIL_LOOKS`` looks, and the agent got nothing since
+        (one look is not enough: the record may be on its way to a busy agent).
+        Those records were dropped on the way, and they were the partition's last ones (a
+        later record would have revealed the gap): nothing else would ever bring them."""
+        if tp in self._rewinds:
+            return None
+        part = self._partitions.get(tp)
+        expected = committed if part is None else part.next_offset
+        if position <= expected:
+            self._suspects.pop(tp, None)
+            return None
+        since, looks = self._suspects.get(tp, (expected, 0))
+        looks = looks + 1 if since == expected else 1
+        if looks < TAIL_LOOKS:
+            self._suspects[tp] = (expected, looks)
+            return None
+        del self._suspects[tp]
+        started = self._rewinds[tp] = Rewind(to=expected, seen=position, started_at=now)
+        return started
+
+    def rewind(self, tp: TP) -> Rewind | None:
+        return self._rewinds.get(tp)
+
+    def may_have_run(self, tp: TP, offset: int) -> bool:
+        part = self._partitions.get(tp)
+        return part is None or offset < part.replay_below
+
+    def forget(self, tps: Iterable[TP]) -> list[tuple[TP, Rewind]]:
+        """Forget ``tps`` (revoked, or assigned afresh: reading starts again at the committed
+        offset, at or before any gap); the rewinds that were in progress on them."""
+        dropped = []
+        for tp in tps:
+            key = TP(tp.topic, tp.partition)
+            self._partitions.pop(key, None)
+            self._suspects.pop(key, None)
+            rewind = self._rewinds.pop(key, None)
+            if rewind is not None:
+                dropped.append((key, rewind))
+        return dropped
+
+    def tracked(self) -> set[TP]:
+        return set(self._partitions) | set(self._rewinds) | set(self._suspects)

@@ -1,0 +1,121 @@
+"""PartitionReads: the decisions behind Positions, with plain values (no Kafka, no clock)."""
+
+from __future__ import annotations
+
+from faust.types import TP
+
+from app.agents.read_order import (
+    GIVE_UP_AFTER_S,
+    TAIL_LOOKS,
+    WARN_AFTER_S,
+    PartitionReads,
+    Reading,
+    Verdict,
+)
+
+TP3 = TP("raw", 3)
+
+
+def _read(reads: PartitionReads, offset: int, *, committed: int = 0, now: float = 0.0) -> Reading:
+    return reads.received(TP3, offset, committed=lambda: committed, end=lambda: 100, now=now)
+
+
+def test_an_unbroken_run_from_the_committed_offset_is_processed() -> None:
+    reads = PartitionReads()
+    verdicts = [_read(reads, offset, committed=5).verdict for offset in (5, 6, 7)]
+    assert verdicts == [Verdict.PROCESS] * 3
+    assert reads.rewind(TP3) is None
+
+
+def test_a_record_past_a_gap_starts_a_rewind_and_later_ones_are_held() -> None:
+    reads = PartitionReads()
+    assert _read(reads, 0).verdict is Verdict.PROCESS
+    started = _read(reads, 3, now=10.0)
+    assert started.verdict is Verdict.REWIND
+    assert started.rewind is not None
+    assert (started.rewind.to, started.rewind.seen) == (1, 3)
+    assert reads.rewind(TP3) is started.rewind
+    assert [_read(reads, o).verdict for o in (4, 2)] == [Verdict.HOLD, Verdict.HOLD]
+    back = _read(reads, 1, now=12.5)
+    assert back == Reading(Verdict.PROCESS, started.rewind)  # the completion is reported
+    assert reads.rewind(TP3) is None
+    assert [_read(reads, o).verdict for o in (2, 3)] == [Verdict.PROCESS, Verdict.PROCESS]
+
+
+def test_nothing_committed_means_reading_starts_at_zero() -> None:
+    reads = PartitionReads()
+    started = _read(reads, 11)
+    assert started.verdict is Verdict.REWIND
+    assert started.rewind is not None
+    assert started.rewind.to == 0
+
+
+def test_the_log_start_moving_past_the_target_still_completes_the_rewind() -> None:
+    reads = PartitionReads()
+    started = _read(reads, 12, committed=0)
+    assert started.rewind is not None
+    started.rewind.to = 10  # retention removed 0..9: the seek goes to the log start
+    assert _read(reads, 10).verdict is Verdict.PROCESS
+
+
+def test_forgetting_a_partition_ends_its_rewind_and_starts_afresh() -> None:
+    reads = PartitionReads()
+    _read(reads, 0)
+    started = _read(reads, 5)
+    assert reads.forget([TP("raw", 3)]) == [(TP3, started.rewind)]
+    assert reads.rewind(TP3) is None
+    assert reads.tracked() == set()
+    # The next owner's count: from the committed offset it was assigned with.
+    assert _read(reads, 5, committed=5).verdict is Verdict.PROCESS
+    assert reads.forget([TP3]) == []
+
+
+def test_what_may_have_run_is_below_the_end_at_the_first_record() -> None:
+    reads = PartitionReads()
+    assert reads.may_have_run(TP3, 7)  # nothing read yet: anything may have run
+    reads.received(TP3, 0, committed=lambda: 0, end=lambda: 4, now=0.0)
+    assert reads.may_have_run(TP3, 3)
+    assert not reads.may_have_run(TP3, 4)
+
+
+def test_an_overdue_rewind_is_reported_once_per_period_and_given_up_in_the_end() -> None:
+    reads = PartitionReads()
+    started = _read(reads, 9, now=100.0)
+    rewind = started.rewind
+    assert rewind is not None
+    assert not rewind.overdue(100.0 + WARN_AFTER_S - 1)
+    assert rewind.overdue(100.0 + WARN_AFTER_S)
+    assert not rewind.overdue(100.0 + WARN_AFTER_S + 1)  # just reported
+    assert rewind.overdue(100.0 + 2 * WARN_AFTER_S + 1)
+    assert not rewind.expired(100.0 + GIVE_UP_AFTER_S - 1)
+    assert rewind.expired(100.0 + GIVE_UP_AFTER_S)
+    rewind.failed("TimeoutError()")
+    rewind.failed("IllegalStateError('Partition is not assigned')")
+    assert (rewind.failures, rewind.last_error) == (
+        2,
+        "IllegalStateError('Partition is not assigned')",
+    )
+
+
+def test_a_fetch_position_past_what_was_seen_twice_without_progress_starts_a_rewind() -> None:
+    reads = PartitionReads()
+    for look in range(1, TAIL_LOOKS):
+        assert reads.fetched_past(TP3, 9, committed=0, now=look) is None  # maybe on its way
+    started = reads.fetched_past(TP3, 9, committed=0, now=6.0)
+    assert started is not None
+    assert (started.to, started.seen, started.started_at) == (0, 9, 6.0)
+    assert reads.rewind(TP3) is started
+    assert reads.fetched_past(TP3, 9, committed=0, now=11.0) is None  # one at a time
+    assert _read(reads, 0).verdict is Verdict.PROCESS
+
+
+def test_progress_between_looks_or_a_position_caught_up_is_no_gap() -> None:
+    reads = PartitionReads()
+    assert reads.fetched_past(TP3, 9, committed=5, now=0.0) is None
+    assert _read(reads, 5, committed=5).verdict is Verdict.PROCESS
+    assert reads.fetched_past(TP3, 9, committed=5, now=5.0) is None  # 6 is expected now
+    assert reads.fetched_past(TP3, 6, committed=5, now=10.0) is None  # caught up
+    assert reads.fetched_past(TP3, 9, committed=5, now=15.0) is None  # a fresh suspicion
+    assert reads.rewind(TP3) is None
+    reads.forget([TP3])
+    assert reads.fetched_past(TP3, 9, committed=5, now=20.0) is None  # forgotten with it
