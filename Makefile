@@ -44,7 +44,8 @@ unit: install
 ## real broker with SOAK_SCRIPTS conversations (default 200); DESKSTREAM_E2E_SEED=<n> replays
 ## a printed seed.
 ## Then the cluster suite at full size: 60 conversations per failure, a 60 s platform outage,
-## 10,000 hostile webhooks. Logs stay in .deskstream/soak/ until the next soak.
+## 10,000 hostile webhooks, and the tests gated on DESKSTREAM_SOAK (the CDC takeover under a
+## person's change every 0.2 s). Logs stay in .deskstream/soak/ until the next soak.
 SOAK_EXAMPLES ?= 5000
 SOAK_SCRIPTS ?= 200
 soak: jars
@@ -52,7 +53,7 @@ soak: jars
 		tests/streams/test_convergence_model.py tests/streams/test_convergence_model_three.py
 	DESKSTREAM_E2E_SCRIPTS=$(SOAK_SCRIPTS) $(BIN)/pytest -s -q --basetemp=.deskstream/soak \
 		tests/e2e/test_concurrent_edits.py::test_randomized_concurrent_edits_converge
-	DESKSTREAM_CLUSTER_CONVERSATIONS=60 DESKSTREAM_CLUSTER_OUTAGE_SECONDS=60 \
+	DESKSTREAM_SOAK=1 DESKSTREAM_CLUSTER_CONVERSATIONS=60 DESKSTREAM_CLUSTER_OUTAGE_SECONDS=60 \
 		DESKSTREAM_HOSTILE_WEBHOOKS=10000 $(BIN)/pytest -s -q --timeout=3600 \
 		--basetemp=.deskstream/soak-cluster tests/cluster
 
