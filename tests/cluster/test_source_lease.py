@@ -12,27 +12,23 @@ sync stage drops it (``duplicate_dropped`` in the link's audit).
 
 from __future__ import annotations
 
-import ast
 import asyncio
-import json
 import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
-from app.rehearsal import SyncStack, sync_stack
-from app.source_positions import slot_of
+from app.rehearsal import sync_stack
 from app.worker_process import RunningWorker
 from connectors.base.links import case_link_id
 from connectors.base.source import SOURCE_HEADER
 from connectors.zendesk.normalize import EXPORTED_EVENT_TYPE
 from schemas.codec import decode
 from schemas.models import Envelope, RawDelivery
+from tests.cluster.leases import acquired, holder, running, stored_positions
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.timeout(420)]
 
@@ -48,64 +44,8 @@ SOURCE_ENV = {
 EXPORT = {"incremental_export_lag_s": 1.0, "incremental_export_per_minute": 600}
 
 
-def _running(worker: RunningWorker) -> bool:
-    """``deskstream_source_running{source="zendesk.tickets"} 1.0`` on the worker's /metrics."""
-    try:
-        text = httpx.get(f"{worker.url}/metrics", timeout=2.0).text
-    except httpx.HTTPError:
-        return False
-    line = f'deskstream_source_running{{source="{SOURCE}"}} 1.0'
-    return any(row.strip() == line for row in text.splitlines())
-
-
-async def _holder(stack: SyncStack, within: float = 90.0) -> RunningWorker:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        for worker in stack.workers:
-            if worker.alive and await asyncio.to_thread(_running, worker):
-                return worker
-        await asyncio.sleep(0.5)
-    tails = "\n".join(w.log_tail(1500) for w in stack.workers)
-    raise AssertionError(f"no worker runs {SOURCE} within {within:.0f} s; logs:\n{tails}")
-
-
 def _log_count(worker: RunningWorker, text: str) -> int:
     return sum(text in line for line in worker.log.read_text(errors="replace").splitlines())
-
-
-def _acquired(worker: RunningWorker) -> list[tuple[float, Any]]:
-    """(wall time, position) of each ``source lease acquired`` line of the worker's log."""
-    found = []
-    for line in worker.log.read_text(errors="replace").splitlines():
-        if f"source lease acquired source={SOURCE} " not in line:
-            continue
-        entry = json.loads(line)
-        stated = entry["message"].partition(" position=")[2]
-        position = None if stated.startswith("none") else ast.literal_eval(stated)
-        found.append((datetime.fromisoformat(entry["time"]).timestamp(), position))
-    return found
-
-
-async def _stored_positions(bootstrap: str, topic: str, slots: int) -> list[tuple[float, Any]]:
-    """(Kafka timestamp, position) of every position record of the source so far, in offset
-    order (read up to the slot's end offset of now: the holder keeps storing)."""
-    tp = TopicPartition(topic, slot_of(SOURCE, slots))
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    stored: list[tuple[float, Any]] = []
-    try:
-        consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        consumer.seek(tp, (await consumer.beginning_offsets([tp]))[tp])
-        while await consumer.position(tp) < end:
-            for r in (await consumer.getmany(tp, timeout_ms=1000)).get(tp, []):
-                if r.key == SOURCE.encode():
-                    stored.append((r.timestamp / 1000, json.loads(r.value or b"{}")["position"]))
-    finally:
-        await consumer.stop()
-    return stored
 
 
 async def _decoded(bootstrap: str, topic: str) -> list[Any]:
@@ -165,23 +105,26 @@ async def test_the_source_survives_its_worker_killed_without_loss(
                 await asyncio.sleep(0.25)
 
         creating = asyncio.create_task(create_tickets())
-        first = await _holder(stack)
+        first = await holder(stack, SOURCE)
         survivor = next(w for w in stack.workers if w is not first)
-        assert not await asyncio.to_thread(_running, survivor)  # exactly one holds it
+        assert not await asyncio.to_thread(running, survivor, SOURCE)  # exactly one holds it
         await asyncio.sleep(6)  # batches stored, a page in flight
         await asyncio.to_thread(first.kill)
         killed_at, killed_wall, created_at_kill = time.monotonic(), time.time(), len(created)
-        second = await _holder(stack, within=90)
+        second = await holder(stack, SOURCE, within=90)
         takeover_s = time.monotonic() - killed_at
         assert second is survivor
         # the session timeout (30 s) for the group to notice, then a rebalance
         assert takeover_s < 60, f"the lease moved {takeover_s:.0f} s after the kill"
         # It resumed from the newest position stored before the kill (the killed worker's
         # last one: the survivor stores only after it acquires), not from a first run.
-        acquired_at, resumed = _acquired(survivor)[-1]
+        acquired_at, resumed = acquired(survivor, SOURCE)[-1]
         assert acquired_at > killed_wall, "the survivor's last lease is not the takeover"
-        stored = await _stored_positions(
-            kafka_bootstrap_servers, stack.settings.topic("sources"), stack.settings.partitions
+        stored = await stored_positions(
+            kafka_bootstrap_servers,
+            stack.settings.topic("sources"),
+            stack.settings.partitions,
+            SOURCE,
         )
         before = [position for at, position in stored if at <= killed_wall]
         assert before, "the killed worker stored no position before the kill"
@@ -213,7 +156,7 @@ async def test_the_source_survives_its_worker_killed_without_loss(
         # read after its last commit, and emits their events again (at-least-once).
         writes = await _source_writes(kafka_bootstrap_servers, stack.settings.topic("raw"))
         reread = sum(n - 1 for n in writes.values())
-        leases = sum(len(_acquired(w)) for w in stack.workers)
+        leases = sum(len(acquired(w, SOURCE)) for w in stack.workers)
         failed = sum(_log_count(w, f"source failed source={SOURCE} ") for w in stack.workers)
         print(
             f"\n[source lease] tickets={len(created)} (killed after {created_at_kill}) "
