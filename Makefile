@@ -45,7 +45,7 @@ unit: install
 ## a printed seed.
 ## Then the cluster suite at full size: 60 conversations per failure, a 60 s platform outage,
 ## 10,000 hostile webhooks, and the tests gated on DESKSTREAM_SOAK (the CDC takeover under a
-## person's change every 0.2 s). Logs stay in .deskstream/soak/ until the next soak.
+## person's steady Case changes). Logs stay in .deskstream/soak/ until the next soak.
 SOAK_EXAMPLES ?= 5000
 SOAK_SCRIPTS ?= 200
 soak: jars

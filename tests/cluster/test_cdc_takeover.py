@@ -33,12 +33,12 @@ pytestmark = [
     pytest.mark.kafka,
     pytest.mark.cluster,
     pytest.mark.timeout(480),
-    # Not in `make test` yet. In both runs after the rate-share fix the takeover itself held
-    # (the survivor resumed from the last stored replay id, every change event reached the
-    # topic, no command ran twice), but one run counted Zendesk writes beyond the Case's
-    # changes (a 429'd write, now not counted, and one re-assert) and the other did not bring
-    # every ticket to its Case's last status within 120 s (a backlog under Zendesk's Update
-    # Ticket limit; see issue 10's notes). `make soak` runs it.
+    # Not in `make test` yet. The takeover itself holds in every run: the survivor resumes
+    # from the last stored replay id, every change event reaches the topic. At the person's
+    # pace below, 2 of 2 runs converged (takeover 30-31 s), but each counted one Zendesk
+    # status update executed by both workers: the killed one wrote it before its commit, and
+    # the survivor, taking it as possibly executed, wrote the same value again instead of
+    # finding the ticket already holds it (see issue 10's notes). `make soak` runs it.
     pytest.mark.skipif(
         os.environ.get("DESKSTREAM_SOAK") != "1",
         reason="run by `make soak` (DESKSTREAM_SOAK=1) until its convergence wait is reliable",
@@ -47,6 +47,10 @@ pytestmark = [
 
 SOURCE = "salesforce.cdc_case"
 CASES = 4
+#: seconds between the person's changes: inside Zendesk's Update Ticket limit (100 a minute
+#: per account), which every change here costs one of; faster, the commands queue behind
+#: 429s and the wait for convergence measures Zendesk's limit, not the takeover
+PACE_S = 0.7
 #: the Case statuses the person alternates between, and the ticket status each reaches
 STATUSES = {"Escalated": "hold", "Working": "open"}
 _EXECUTED = re.compile(r"zendesk sink executed command=(\S+) action=\S+ target=\S+ written=True")
@@ -95,7 +99,7 @@ async def test_the_cdc_subscription_moves_to_the_survivor_without_loss(
                 changes[case] += 1
                 last[case] = status
                 turn += 1
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(PACE_S)
 
         start = time.monotonic()
         changing = asyncio.create_task(keep_changing())
