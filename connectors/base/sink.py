@@ -44,16 +44,18 @@ import abc
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from connectors.base.http import ApiClient, counting
 from connectors.base.ratelimit import RateBudget
-from schemas.errors import RateLimitedError, RetriableAPIError
-from schemas.models import SyncCommand
+from schemas.errors import FatalAPIError, RateLimitedError, RetriableAPIError
+from schemas.models import AvroRecord, SyncCommand
 
-__all__ = ["UNCERTAIN_REMEMBERED", "Sink", "SinkResult"]
+__all__ = ["UNCERTAIN_REMEMBERED", "Sink", "SinkResult", "command_data"]
 
 logger = logging.getLogger(__name__)
+
+R = TypeVar("R", bound=AvroRecord)
 
 #: commands a sink remembers as "an attempt here may have landed" (oldest forgotten first)
 UNCERTAIN_REMEMBERED = 10_000
@@ -136,3 +138,16 @@ class Sink(abc.ABC):
     async def aclose(self) -> None:
         """Release connections; the sink agent calls it on shutdown."""
         await self.client.aclose()
+
+
+def command_data(command: SyncCommand, model: type[R]) -> R:
+    """The command's data as ``model``; a command carrying anything else is a planner bug,
+    refused before any call (a fatal error: it goes to the dead-letter topic)."""
+    if not isinstance(command.data, model):
+        got = type(command.data).__name__
+        raise FatalAPIError(
+            f"{command.target.entity_type.value}/{command.action.value} command "
+            f"{command.command_id} needs data of type {model.__name__}, got {got}; a planner "
+            "bug: the command cannot be executed and nothing was written"
+        )
+    return command.data

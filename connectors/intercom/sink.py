@@ -54,7 +54,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, TypeVar
+from typing import ClassVar, Literal
 
 import httpx
 
@@ -71,12 +71,11 @@ from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
 from connectors.base.http import current_count
 from connectors.base.links import normalise_email
 from connectors.base.settings import ConnectorSettings
-from connectors.base.sink import Sink, SinkResult
+from connectors.base.sink import Sink, SinkResult, command_data
 from connectors.intercom import models as ic
 from connectors.intercom.client import ConflictError, IntercomClient
 from schemas.errors import ConfigurationError, FatalAPIError
 from schemas.models import (
-    AvroRecord,
     Case,
     CaseStatus,
     CommandAction,
@@ -107,20 +106,6 @@ class _Outcome:
     detail: str
     fingerprints: list[str] = field(default_factory=list)
     created_ids: dict[str, str] = field(default_factory=dict)
-
-
-R = TypeVar("R", bound=AvroRecord)
-
-
-def _require(kind: type[R], command: SyncCommand) -> R:
-    data = command.data
-    if not isinstance(data, kind):
-        raise FatalAPIError(
-            f"{command.target.entity_type.value}/{command.action.value} command "
-            f"{command.command_id} carries {type(data).__name__}, not {kind.__name__}; "
-            "the sync stage built it wrongly, nothing was written"
-        )
-    return data
 
 
 def _target_id(command: SyncCommand) -> str:
@@ -230,7 +215,7 @@ class IntercomSink(Sink):
 
     async def _append(self, command: SyncCommand) -> _Outcome:
         cid = _target_id(command)
-        message = _require(Message, command)
+        message = command_data(command, Message)
         origin = command.options.get(OPTION_SOURCE_PLATFORM, "generic")
         body, urls = self._compose(message, origin)
         text = ic.html_to_text(body)
@@ -264,7 +249,7 @@ class IntercomSink(Sink):
 
     async def _update_case(self, command: SyncCommand) -> _Outcome:
         cid = _target_id(command)
-        case = _require(Case, command)
+        case = command_data(command, Case)
         fields = set(command.changed_fields)
         fps: list[str] = []
         done: list[str] = []
@@ -406,13 +391,13 @@ class IntercomSink(Sink):
         return _Outcome(contact_id, True, f"updated {', '.join(sorted(payload))}", fps)
 
     async def _update_contact(self, command: SyncCommand) -> _Outcome:
-        data = _require(Contact, command)
+        data = command_data(command, Contact)
         return await self._write_contact(
             _target_id(command), data, set(command.changed_fields), None
         )
 
     async def _upsert_contact(self, command: SyncCommand) -> _Outcome:
-        data = _require(Contact, command)
+        data = command_data(command, Contact)
         hint = command.contact
         identity = data.model_copy(
             update={
@@ -448,7 +433,7 @@ class IntercomSink(Sink):
     # -- case/upsert with a message: the acknowledgement ------------------------------------
 
     async def _acknowledge(self, command: SyncCommand) -> _Outcome:
-        message = _require(Message, command)
+        message = command_data(command, Message)
         if not message.public or command.contact is None:
             raise FatalAPIError(
                 f"acknowledgement command {command.command_id} needs a public message and the "

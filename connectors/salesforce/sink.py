@@ -61,7 +61,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import httpx
 from prometheus_client import CollectorRegistry, Counter
@@ -77,7 +77,7 @@ from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
 from connectors.base.links import contact_link_id, normalise_email
 from connectors.base.ratelimit import RateBudget
 from connectors.base.settings import ConnectorSettings
-from connectors.base.sink import Sink, SinkResult
+from connectors.base.sink import Sink, SinkResult, command_data
 from connectors.salesforce.auth import token_failures_counter, token_source_for
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.models import SaveResult
@@ -90,7 +90,6 @@ from schemas.errors import (
     SkippableRecordError,
 )
 from schemas.models import (
-    AvroRecord,
     Case,
     CommandAction,
     Contact,
@@ -110,7 +109,6 @@ _EXPECTABLE = ("status", "priority")
 #: canonical channel → the standard Case Origin picklist value
 _ORIGINS = {"email": "Email", "phone": "Phone", "voice": "Phone", "web": "Web"}
 _CUSTOM_FIELD = "__c"
-R = TypeVar("R", bound=AvroRecord)
 
 
 def _errors(results: Iterable[SaveResult]) -> str:
@@ -182,16 +180,6 @@ class SalesforceSink(Sink):
         )
 
     # -- helpers ---------------------------------------------------------------------------
-
-    @staticmethod
-    def _data(command: SyncCommand, model: type[R]) -> R:
-        if not isinstance(command.data, model):
-            got = type(command.data).__name__
-            raise FatalAPIError(
-                f"{command.target.entity_type.value}/{command.action.value} needs data of type "
-                f"{model.__name__}, got {got}; a planner bug: the command cannot be executed"
-            )
-        return command.data
 
     def _result(
         self, target: str | None, prints: list[str], detail: str, **more: Any
@@ -317,7 +305,7 @@ class SalesforceSink(Sink):
         return saved.id
 
     async def _case_upsert(self, command: SyncCommand) -> SinkResult:
-        case = self._data(command, Case)
+        case = command_data(command, Case)
         link = command.link_id
         thread = list(command.thread)
         values, fields = self._case_values(case, None)
@@ -386,7 +374,7 @@ class SalesforceSink(Sink):
         return ids, len(missing)
 
     async def _case_update(self, command: SyncCommand) -> SinkResult:
-        case = self._data(command, Case)
+        case = command_data(command, Case)
         changed = set(command.changed_fields)
         values, fields = self._case_values(case, changed)
         written = [f for f in fields if not f.startswith("-")]
@@ -442,7 +430,7 @@ class SalesforceSink(Sink):
     # -- messages --------------------------------------------------------------------------
 
     async def _message_append(self, command: SyncCommand) -> SinkResult:
-        message = self._data(command, Message)
+        message = command_data(command, Message)
         case_id = await self._target_case(command)
         platform = command.options.get(OPTION_SOURCE_PLATFORM, "generic")
         body = comment_text(message, attribution(message, platform))
@@ -493,7 +481,7 @@ class SalesforceSink(Sink):
         return [fingerprint("salesforce", contact_id, f, values[f]) for f in fields if f in values]
 
     async def _contact_upsert(self, command: SyncCommand) -> SinkResult:
-        contact = self._data(command, Contact)
+        contact = command_data(command, Contact)
         found = await self._find_contact(contact.emails)
         if found is not None:
             contact_id = str(found["Id"])
@@ -518,7 +506,7 @@ class SalesforceSink(Sink):
         return self._result(saved.id, prints, f"Contact {saved.id} {verb}", status_code=201)
 
     async def _contact_update(self, command: SyncCommand) -> SinkResult:
-        contact = self._data(command, Contact)
+        contact = command_data(command, Contact)
         contact_id = command.target.entity_id
         if not contact_id:
             raise FatalAPIError(

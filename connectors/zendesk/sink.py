@@ -71,7 +71,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -89,7 +89,7 @@ from connectors.base.commands import (
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
 from connectors.base.ratelimit import RateBudget
 from connectors.base.settings import ConnectorSettings
-from connectors.base.sink import Sink, SinkResult
+from connectors.base.sink import Sink, SinkResult, command_data
 from connectors.zendesk.client import UpdateConflictError, ZendeskClient
 from connectors.zendesk.identity import ZendeskIdentity
 from connectors.zendesk.models import (
@@ -109,7 +109,6 @@ from connectors.zendesk.models import (
 from schemas.errors import ConfigurationError, FatalAPIError, RetriableAPIError
 from schemas.models import (
     ActorKind,
-    AvroRecord,
     Case,
     CommandAction,
     Contact,
@@ -136,7 +135,6 @@ _BREAK = re.compile(
     r"<(?:br|/?p|/?div|/?li|/?ul|/?ol|/?h[1-6]|/?tr|/?td|/?blockquote)\b[^>]*>", re.I
 )
 _TAG = re.compile(r"<[^>]+>")
-R = TypeVar("R", bound=AvroRecord)
 _Handler = Callable[[SyncCommand], Awaitable[SinkResult]]
 
 
@@ -244,16 +242,6 @@ class ZendeskSink(Sink):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _data(command: SyncCommand, model: type[R]) -> R:
-        if not isinstance(command.data, model):
-            got = type(command.data).__name__
-            raise FatalAPIError(
-                f"{command.target.entity_type.value}/{command.action.value} needs data of type "
-                f"{model.__name__}, got {got}; a planner bug: the command cannot be executed"
-            )
-        return command.data
-
     def _remember(self, ticket: Ticket) -> None:
         """Every ticket the sink reads or writes passes here."""
         if ticket.requester_id is not None:
@@ -356,7 +344,7 @@ class ZendeskSink(Sink):
         return SinkResult(target, status, 0, fingerprints=prints, detail=detail, **more)
 
     async def _case_upsert(self, command: SyncCommand) -> SinkResult:
-        case = self._data(command, Case)
+        case = command_data(command, Case)
         fields = ["status", "priority", "subject", "tags"]
         fields += [f"custom_fields.{k}" for k in sorted(case.custom_fields)]
         thread = list(command.thread)
@@ -414,7 +402,7 @@ class ZendeskSink(Sink):
         )
 
     async def _case_update(self, command: SyncCommand) -> SinkResult:
-        case = self._data(command, Case)
+        case = command_data(command, Case)
         changed = set(command.changed_fields)
         payload: dict[str, Any] = {}
         if "status" in changed:
@@ -574,7 +562,7 @@ class ZendeskSink(Sink):
         return next((c.id for c in recent if c.body.split() == words), None)
 
     async def _message_append(self, command: SyncCommand) -> SinkResult:
-        message = self._data(command, Message)
+        message = command_data(command, Message)
         ticket_id = await self._target_ticket(command)
         platform = command.options.get(OPTION_SOURCE_PLATFORM, "generic")
         key, body = comment_body(message, platform, attribute=True)
@@ -603,7 +591,7 @@ class ZendeskSink(Sink):
     # -- contacts --------------------------------------------------------------------------
 
     async def _contact_upsert(self, command: SyncCommand) -> SinkResult:
-        contact = self._data(command, Contact)
+        contact = command_data(command, Contact)
         found = await self.identity.find_user(contact)
         if found is not None:  # then write changed_fields, as an update does
             target = command.target.model_copy(update={"entity_id": found.id})
@@ -621,7 +609,7 @@ class ZendeskSink(Sink):
         """``current``: the user as a lookup just read it; when it already holds every value
         to write (an upsert run again after a crash, or a profile that did not change), no
         ``PUT`` is made."""
-        contact = self._data(command, Contact)
+        contact = command_data(command, Contact)
         user_id = command.target.entity_id
         if not user_id:
             raise FatalAPIError(
