@@ -28,6 +28,7 @@ from app.agents.normalize import register_normalize
 from app.agents.sinks import register_sinks
 from app.agents.sources import register_sources
 from app.agents.sync import register_sync
+from app.agents.timers import register_timers
 from app.channels import Channels, declare_channels
 from app.kafka_connection import bootstrap_servers
 from app.metrics import Metrics
@@ -134,6 +135,7 @@ def _register_sync(bundle: Deskstream, servers: str) -> None:
     profiles = ProfileCache(servers, channels.entities.get_topic_name(), settings.partitions)
     links = declare_links_table(app, settings)
     register_sync(app, channels, links, planner, profiles, bundle.metrics)
+    register_timers(app, channels, bundle.metrics, bundle.revocations)
     app.task(profiles.run)
     configured: set[str] = {c.platform for c in settings.connectors.values()}
     register_sinks(

@@ -158,3 +158,14 @@ class Metrics:
             ["source"],
             registry=registry,
         )
+        self.timers_pending = Gauge(
+            f"{prefix}_timers_pending",
+            "Timers this worker holds until they are due (held contact creates, ...).",
+            registry=registry,
+        )
+        self.timers_fired = Counter(
+            f"{prefix}_timers_fired_total",
+            "Timers sent back to the sync stage, by purpose.",
+            ["purpose"],
+            registry=registry,
+        )

@@ -4,10 +4,11 @@ This module is the one place topics are described. ``deskstream topics create`` 
 the Faust app declares its channels from them, and ``/ready`` checks they exist. Broker-side
 auto-creation is off everywhere, so a topic that is not listed here does not exist.
 
-Retention: ``raw`` and ``commands`` are working sets (7 days is enough to recover from a long
-weekend outage); ``quarantine`` and ``dlq`` need a human, so 30 days; ``events`` and ``audit``
-are replayed by other teams for analytics and investigations, so they are kept (-1 = forever;
-operators can bound them per cluster). ``entities`` is compacted: the latest state per key.
+Retention: ``raw``, ``commands`` and ``timers`` are working sets (7 days is enough to recover
+from a long weekend outage); ``quarantine`` and ``dlq`` need a human, so 30 days; ``events``
+and ``audit`` are replayed by other teams for analytics and investigations, so they are kept
+(-1 = forever; operators can bound them per cluster). ``entities`` is compacted: the latest
+state per key.
 """
 
 from __future__ import annotations
@@ -119,8 +120,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         spec("raw", _retention(7) | sized, "connector + source entity", "RawDelivery"),
         spec("quarantine", _retention(30) | sized, "connector", "QuarantineRecord"),
         spec("events", _retention(None) | sized, "source entity", "Envelope"),
-        # events again, keyed by link: everything about one link meets in one partition
-        spec("sync", _retention(7) | sized, "link", "Envelope"),
+        # events again, keyed by link: everything about one link meets in one partition;
+        # timers come back here when they are due
+        spec("sync", _retention(7) | sized, "link", "Envelope or Timer"),
         spec(
             "entities",
             {"cleanup.policy": "compact", "min.compaction.lag.ms": str(60 * 60 * 1000)},
@@ -134,6 +136,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
     specs += [
         spec("writes", _retention(7), "link", "WriteResult"),
+        # decisions asked for later (a contact create held for a match): each waits here,
+        # uncommitted, until it is due (app/agents/timers.py); 7 days outlasts any hold
+        spec("timers", _retention(7), "link", "Timer"),
         spec("dlq", _retention(30), "target entity", "DeadLetter"),
         spec("audit", _retention(None), "link", "AuditRecord"),
         # one partition per source slot: the group's assignment is the lease of the sources

@@ -6,7 +6,7 @@ this code (the table's changelog is ours), so there is nothing to validate on th
 
 Bounded by construction: seen event ids expire (and are capped);
 the thread is capped at ``max_thread_messages``; the outbox holds only inputs still in flight;
-everything else is one entry per platform or per field.
+everything else is one entry per platform or per field (holds: one per platform).
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ class LinkState:
     #: case field (``status``, ``priority``, ``tag:<name>``) → its convergence register
     #: (``streams.converge``: the winning change, what each record holds, writes in flight)
     registers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: platform → a contact create held there for a match by email (``streams.flows.holds``):
+    #: ``since``, ``until`` (epoch s), ``seconds``; ``command`` once released as an upsert
+    holds: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: inputs (events, write results) this link has processed: orders what the registers
     #: noted, where two wall-clock readings could tie
     steps: int = 0

@@ -24,7 +24,8 @@ priorities canonical: the sink spells them the platform's way).
 - message/append: add one message to ``target.entity_id`` (or, when None, to the record
   whose external id is the link id); ``data.public`` decides public reply or internal note.
 - contact/upsert: find (lookups as above) or create the customer, then write
-  ``changed_fields``.
+  ``changed_fields``. ``created_ids[CREATED_CONTACT]`` says which: ``CONTACT_CREATED`` or
+  ``CONTACT_MATCHED`` (found by a lookup, or matched by the platform's own upsert).
 - contact/update: write ``changed_fields`` of ``data`` to ``target.entity_id``.
 
 Message bodies carry their origin: ``attribution(message, platform)`` is the first line the
@@ -39,6 +40,9 @@ from collections.abc import Iterable
 from schemas.models import Message
 
 __all__ = [
+    "CONTACT_CREATED",
+    "CONTACT_MATCHED",
+    "CREATED_CONTACT",
     "CREATED_MESSAGE",
     "CREATED_VERSION",
     "OPTION_EXPECT_PREFIX",
@@ -70,6 +74,10 @@ CREATED_MESSAGE = "message"
 #: finer than its clock (Intercom: the newest part id), so the sync stage can order the
 #: write against the platform's reports of the same second
 CREATED_VERSION = "version"
+#: ``created_ids`` key of a contact/upsert: whether it created the contact or found one
+CREATED_CONTACT = "contact"
+CONTACT_CREATED = "created"
+CONTACT_MATCHED = "matched"
 
 
 def thread_key(index: int) -> str:

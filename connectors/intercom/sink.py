@@ -53,12 +53,15 @@ import html
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
 
 import httpx
 
 from connectors.base.commands import (
+    CONTACT_CREATED,
+    CONTACT_MATCHED,
+    CREATED_CONTACT,
     CREATED_MESSAGE,
     CREATED_VERSION,
     OPTION_SOURCE_PLATFORM,
@@ -406,9 +409,12 @@ class IntercomSink(Sink):
             }
         )
         fields = set(command.changed_fields)
+        matched = {CREATED_CONTACT: CONTACT_MATCHED}
         found = await self._find_contact(identity)
         if found is not None:
-            return await self._write_contact(found.id, data, fields, found)
+            return replace(
+                await self._write_contact(found.id, data, fields, found), created_ids=matched
+            )
         if not identity.emails and not identity.external_id:
             raise FatalAPIError(
                 f"contact/upsert command {command.command_id} has neither an email nor an "
@@ -425,9 +431,14 @@ class IntercomSink(Sink):
             existing = exc.existing_id or getattr(await self._find_contact(identity), "id", None)
             if existing is None:
                 raise
-            return await self._write_contact(existing, data, fields, None)
+            written = await self._write_contact(existing, data, fields, None)
+            return replace(written, created_ids=matched)
         return _Outcome(
-            created.id, True, "created the contact", self._contact_fingerprints(created, payload)
+            created.id,
+            True,
+            "created the contact",
+            self._contact_fingerprints(created, payload),
+            {CREATED_CONTACT: CONTACT_CREATED},
         )
 
     # -- case/upsert with a message: the acknowledgement ------------------------------------

@@ -67,6 +67,9 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter
 
 from connectors.base.commands import (
+    CONTACT_CREATED,
+    CONTACT_MATCHED,
+    CREATED_CONTACT,
     CREATED_MESSAGE,
     OPTION_EXPECT_PREFIX,
     OPTION_SOURCE_PLATFORM,
@@ -491,19 +494,24 @@ class SalesforceSink(Sink):
             values = {k: v for k, v in values.items() if found.get(k) != v}
             fields = [f for f in ("name", "phone", "emails") if f in command.changed_fields]
             prints = self._contact_prints(contact_id, contact, fields)
+            matched = {CREATED_CONTACT: CONTACT_MATCHED}
             if not values:
                 detail = f"Contact {contact_id} (matched by email) already holds the values"
-                return self._result(contact_id, prints, detail, written=False)
+                return self._result(contact_id, prints, detail, written=False, created_ids=matched)
             await self.client.update("Contact", contact_id, values)
             detail = f"Contact {contact_id} (matched by email) updated: {', '.join(values)}"
-            return self._result(contact_id, prints, detail, status_code=204)
+            return self._result(contact_id, prints, detail, status_code=204, created_ids=matched)
         values = self.vocabulary.contact_values(contact, None)
         saved = await self.client.upsert("Contact", self._link_field, command.link_id, values)
         if not saved.success or saved.id is None:
             raise _refused(f"the Contact for link {command.link_id}", [saved])
         prints = self._contact_prints(saved.id, contact, ("name", "phone", "emails"))
-        verb = "created" if saved.created is not False else "found by link id and updated"
-        return self._result(saved.id, prints, f"Contact {saved.id} {verb}", status_code=201)
+        created = saved.created is not False
+        verb = "created" if created else "found by link id and updated"
+        made = {CREATED_CONTACT: CONTACT_CREATED if created else CONTACT_MATCHED}
+        return self._result(
+            saved.id, prints, f"Contact {saved.id} {verb}", status_code=201, created_ids=made
+        )
 
     async def _contact_update(self, command: SyncCommand) -> SinkResult:
         contact = command_data(command, Contact)

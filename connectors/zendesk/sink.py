@@ -69,13 +69,16 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
 
 from connectors.base.commands import (
+    CONTACT_CREATED,
+    CONTACT_MATCHED,
+    CREATED_CONTACT,
     CREATED_MESSAGE,
     OPTION_EXPECT_PREFIX,
     OPTION_GROUP_ID,
@@ -596,12 +599,17 @@ class ZendeskSink(Sink):
         if found is not None:  # then write changed_fields, as an update does
             target = command.target.model_copy(update={"entity_id": found.id})
             found_command = command.model_copy(update={"target": target})
-            return await self._contact_update(found_command, current=found)
-        user, _ = await self.client.create_or_update_user(user_payload(contact, None))
+            updated = await self._contact_update(found_command, current=found)
+            return replace(updated, created_ids={CREATED_CONTACT: CONTACT_MATCHED})
+        # create_or_update matches by email and external id itself: a user the search has
+        # not indexed yet is updated (200), never doubled
+        user, created = await self.client.create_or_update_user(user_payload(contact, None))
         fields = ["name", "phone", "external_id", *PROFILE_USER_FIELDS]
         fields += [f"custom_attributes.{k}" for k in contact.custom_attributes]
         prints = _user_prints(user, fields)
-        return self._result(user.id, prints, f"user {user.id} created (or matched by Zendesk)")
+        made = CONTACT_CREATED if created else CONTACT_MATCHED
+        detail = f"user {user.id} created" if created else f"user {user.id} matched by Zendesk"
+        return self._result(user.id, prints, detail, created_ids={CREATED_CONTACT: made})
 
     async def _contact_update(
         self, command: SyncCommand, *, current: User | None = None

@@ -24,6 +24,7 @@ def test_every_topic_of_the_design_exists_with_explicit_partitions(local: Settin
         "deskstream.commands.intercom",
         "deskstream.commands.salesforce",
         "deskstream.writes",
+        "deskstream.timers",
         "deskstream.dlq",
         "deskstream.audit",
         "deskstream.sources",
