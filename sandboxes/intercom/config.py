@@ -61,6 +61,12 @@ class IntercomSandboxConfig(BaseModel):
     #: (string, integer, float, boolean, date). Writing an unknown one is refused, as in
     #: Intercom; contact and company attributes can also be created with POST /data_attributes.
     custom_attributes: dict[str, dict[str, str]] = Field(default_factory=_no_custom_attributes)
+    #: A new contact is found by ``POST /contacts/search`` only this long after its
+    #: creation: "If a contact has recently been created, there is a possibility that it will
+    #: not yet be available when searching ... This delay can take a few minutes" (the
+    #: OpenAPI 2.14 description of Search contacts, "Contact Creation Delay"). Finding it by
+    #: id or external id is immediate. 0 by default (rehearsals' own lookups stay quick).
+    search_index_lag_s: float = Field(0.0, ge=0)
     #: Topics the webhook subscription receives; None means every topic.
     webhook_topics: frozenset[str] | None = None
     #: Send the ``ping`` notification on start, as Intercom does when a subscription is saved.

@@ -119,6 +119,14 @@ class ZendeskSandboxConfig(BaseModel):
     incremental_export_per_minute: int = Field(10, ge=1)
     #: The spec: "Data isn't provided for the most recent minute" of the incremental export.
     incremental_export_lag_s: float = Field(60.0, ge=0)
+    #: A new user is found by Search (``users/search?query=``) only this long after its
+    #: creation: "It can take up to a few minutes for new tickets, users, and other
+    #: resources to be indexed for search" (Search API,
+    #: https://developer.zendesk.com/api-reference/ticketing/ticket-management/search/).
+    #: Lookups that are not search (``?external_id=``, ``create_or_update``'s match, ``GET
+    #: users/{id}``) see it at once. 0 by default, so people's own lookups in rehearsals are
+    #: not slowed; the contact-hold tests set it.
+    search_index_lag_s: float = Field(0.0, ge=0)
     incremental_export_page_size: int = Field(1000, ge=1, le=1000)
     idempotency_ttl_s: float = Field(7200.0, gt=0)
     upload_token_ttl_s: float = Field(3600.0, gt=0)
