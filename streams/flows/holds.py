@@ -185,4 +185,4 @@ def on_timer_done(ctx: Decisions, platform: str) -> None:
 
 
 def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
