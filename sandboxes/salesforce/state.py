@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -63,6 +64,12 @@ class SalesforceSandboxConfig(BaseModel):
     #: Pub/Sub API gRPC listener; port 0 picks a free one.
     pubsub_host: str = "127.0.0.1"
     pubsub_port: int = Field(0, ge=0)
+    #: TLS, as Salesforce's endpoint, with a CA the sandbox makes at start-up (``tls``); its
+    #: certificate goes to ``pubsub_ca_dir`` (a temporary folder when unset) for clients to
+    #: trust. False serves plaintext: only when asked for (the connector then needs
+    #: ``pubsub_tls`` false too, and refuses it for anything but this machine).
+    pubsub_tls: bool = True
+    pubsub_ca_dir: Path | None = None
     #: An empty FetchResponse (keepalive with the latest replay id) after this much quiet.
     pubsub_keepalive_s: float = Field(270.0, gt=0)
     #: Request bodies larger than this are refused (REST JSON with base64 files).

@@ -35,7 +35,7 @@ def metadata(env: SalesforceEnv, token: str | None = None) -> tuple[tuple[str, s
 
 @asynccontextmanager
 async def pubsub(env: SalesforceEnv) -> AsyncIterator[pb_grpc.PubSubAsyncStub]:
-    async with aio.insecure_channel(env.sandbox.pubsub_target) as channel:
+    async with env.sandbox.pubsub_channel() as channel:
         yield pb_grpc.PubSubStub(channel)
 
 
