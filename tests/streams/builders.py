@@ -21,6 +21,9 @@ from schemas.models import (
     Platform,
     Priority,
     Source,
+    SyncCommand,
+    WriteOutcome,
+    WriteResult,
 )
 
 __all__ = ["IC", "SF", "T0", "ZD", "World"]
@@ -244,4 +247,28 @@ class World:
             changed=changed,
             link=link,
             at=at,
+        )
+
+    def result(
+        self,
+        command: SyncCommand,
+        target_id: str | None,
+        *,
+        created: dict[str, str] | None = None,
+        fingerprints: list[str] | None = None,
+        outcome: WriteOutcome = WriteOutcome.WRITTEN,
+        error: str | None = None,
+    ) -> WriteResult:
+        """What the sink answers to ``command``, now."""
+        return WriteResult(
+            command_id=command.command_id,
+            link_id=command.link_id,
+            target=command.target,
+            outcome=outcome,
+            target_entity_id=target_id,
+            latency_ms=12.0,
+            fingerprints=fingerprints or [],
+            error=error,
+            written_at=self.tick(),
+            created_ids=created or {},
         )

@@ -18,7 +18,6 @@ from schemas.models import (
     SyncCommand,
     Timer,
     WriteOutcome,
-    WriteResult,
 )
 from streams.config import DEFAULT_HOLD_SECONDS, SyncConfig
 from streams.flows.holds import HOLD
@@ -81,17 +80,14 @@ class Contact:
         made: str | None,
         outcome: WriteOutcome = WriteOutcome.WRITTEN,
     ) -> Plan:
-        result = WriteResult(
-            command_id=command.command_id,
-            link_id=command.link_id,
-            target=command.target,
-            outcome=outcome,
-            target_entity_id=SF_ID if outcome is not WriteOutcome.FAILED else None,
-            latency_ms=30.0,
+        failed = outcome is WriteOutcome.FAILED
+        result = self.world.result(
+            command,
+            None if failed else SF_ID,
+            created={CREATED_CONTACT: made} if made else {},
             fingerprints=[fingerprint("salesforce", SF_ID, "name", "Maria")],
-            written_at=self.world.tick(),
-            created_ids={CREATED_CONTACT: made} if made else {},
-            error="INVALID_EMAIL_ADDRESS" if outcome is WriteOutcome.FAILED else None,
+            outcome=outcome,
+            error="INVALID_EMAIL_ADDRESS" if failed else None,
         )
         return self.keep(self.planner.on_write(self.state, result, now=self.world.clock))
 

@@ -30,7 +30,6 @@ from schemas.models import (
     SyncCommand,
     Timer,
     WriteOutcome,
-    WriteResult,
 )
 from streams.config import SyncConfig
 from streams.converge import MAX_REASSERTS
@@ -69,16 +68,8 @@ class Link:
         fingerprints: list[str] | None = None,
         outcome: WriteOutcome = WriteOutcome.WRITTEN,
     ) -> Plan:
-        result = WriteResult(
-            command_id=command.command_id,
-            link_id=command.link_id,
-            target=command.target,
-            outcome=outcome,
-            target_entity_id=target_id,
-            latency_ms=12.0,
-            fingerprints=fingerprints or [],
-            written_at=self.world.tick(),
-            created_ids=created or {},
+        result = self.world.result(
+            command, target_id, created=created, fingerprints=fingerprints, outcome=outcome
         )
         plan = self.planner.on_write(self.state, result, now=self.world.clock)
         self.state = plan.state.to_json()
