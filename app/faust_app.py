@@ -33,7 +33,7 @@ from app.kafka_connection import bootstrap_servers
 from app.metrics import Metrics
 from app.profiles import ProfileCache
 from app.settings import Settings
-from app.tables import declare_links_table
+from app.tables import declare_links_table, declare_recent_events_table
 from app.topics import producer_max_request_size, topic_specs
 from app.web import register_views
 from app.webhook_watch import WebhookWatch, report
@@ -103,7 +103,8 @@ def build_app(settings: Settings) -> Deskstream:
         revocations=revocations,
         watch=watch,
     )
-    register_normalize(bundle.app, channels, metrics, settings)
+    recent = declare_recent_events_table(app, settings)
+    register_normalize(bundle.app, channels, metrics, settings, recent)
     register_sources(app, channels, settings, metrics, revocations, servers)
     if settings.sync_config is not None:
         _register_sync(bundle, servers)

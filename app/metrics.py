@@ -46,6 +46,22 @@ class Metrics:
             ["platform"],
             registry=registry,
         )
+        self.duplicates_dropped = Counter(
+            f"{prefix}_duplicate_events_dropped_total",
+            "Events normalize did not send again: their id was sent for the same source "
+            "entity within the dedupe window (redelivered webhooks, sources read again, "
+            "replays of the raw topic).",
+            ["platform"],
+            registry=registry,
+        )
+        self.dedupe_evicted = Counter(
+            f"{prefix}_dedupe_ids_evicted_total",
+            "Event ids normalize forgot before their window ended because a source entity "
+            "had more than DESKSTREAM_EVENT_DEDUPE_MAX_IDS of them (a redelivery of one would "
+            "pass to the canonical topic).",
+            ["platform"],
+            registry=registry,
+        )
         self.quarantined = Counter(
             f"{prefix}_quarantined_total",
             "Authenticated deliveries set aside with a reason.",

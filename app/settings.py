@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.base.settings import ConnectorSettings, Platform, validation_problems
 from schemas.errors import ConfigurationError
+from streams.recent_ids import MAX_IDS_LIMIT
 
 __all__ = ["ConnectorSettings", "Platform", "Settings", "get_settings", "load_settings"]
 
@@ -66,6 +67,13 @@ class Settings(BaseSettings):
     #: long ago, without a webhook from it since has probably stopped sending (0: never judge)
     webhook_quiet_seconds: float = Field(default=300.0, ge=0)
     webhook_quiet_min_writes: int = Field(default=10, ge=1)
+
+    # Normalize drops an event id it already sent for the same raw key (streams.recent_ids):
+    # for this long after its first delivery (the raw topic's retention, so a replay of the
+    # whole raw topic is caught; 0: no dedupe before the canonical topic), at most
+    # ``event_dedupe_max_ids`` ids per key (12 bytes each; 341 fit the 4 KB bound).
+    event_dedupe_window_seconds: int = Field(default=7 * 24 * 60 * 60, ge=0)
+    event_dedupe_max_ids: int = Field(default=256, ge=1, le=MAX_IDS_LIMIT)
 
     connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
 

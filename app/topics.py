@@ -58,7 +58,7 @@ def _message_size(settings: Settings) -> dict[str, str]:
 
 
 #: Faust tables of the worker (``app.tables``); their changelogs are created with the topics
-TABLES: tuple[str, ...] = ("links",)
+TABLES: tuple[str, ...] = ("links", "recent_events")
 
 #: platforms with a sink, hence a ``deskstream.commands.<platform>`` topic
 SINK_PLATFORMS: tuple[str, ...] = ("zendesk", "zendesk_conversations", "intercom", "salesforce")

@@ -3,7 +3,7 @@
 The worker runs as ``python -m app worker`` with its own topic prefix and consumer group, so it
 shares the session broker with other tests without seeing their records. Everything is
 counted: a forged delivery leaves no record anywhere; a malformed one is in quarantine, not in
-events; a redelivery yields the very same event id.
+events; a redelivered or replayed delivery leaves one record on the canonical topic.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from app.settings import Settings, load_settings
 from app.topic_admin import ensure_topics
@@ -134,7 +134,7 @@ async def test_webhooks_become_canonical_events_and_nothing_authenticated_is_los
     s = worker.settings
     raw = [decode_as(v, RawDelivery) for v in await _read(worker.bootstrap, s.topic("raw"), 23)]
     canonical = [
-        decode_as(v, Envelope) for v in await _read(worker.bootstrap, s.topic("events"), 22)
+        decode_as(v, Envelope) for v in await _read(worker.bootstrap, s.topic("events"), 20)
     ]
     quarantined = [
         decode_as(v, QuarantineRecord)
@@ -143,13 +143,95 @@ async def test_webhooks_become_canonical_events_and_nothing_authenticated_is_los
 
     assert len(raw) == 23  # the forged delivery is nowhere
     assert all(d.signature_verified and d.connector_id == "crm" for d in raw)
-    assert len(canonical) == 22
-    assert len({e.event_id for e in canonical}) == 20  # redeliveries repeat their event id
+    assert len(canonical) == 20  # the two redeliveries are dropped before the canonical topic
+    assert len({e.event_id for e in canonical}) == 20
     assert {e.source.entity_id for e in canonical} == {f"case-{n}" for n in range(5)}
     assert all(e.ingested_at.timestamp() >= now - 5 for e in canonical)
     [record] = quarantined
     assert record.delivery.body == b'{"source": '
     assert "not JSON" in record.reason
+
+
+async def _read_until(bootstrap: str, topic: str, last_id: str) -> list[Envelope]:
+    """The topic's events up to the one with source event id ``last_id``, and a moment more
+    (an extra copy would be seen too)."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
+    await consumer.start()
+    events: list[Envelope] = []
+    try:
+        deadline = time.monotonic() + 60
+        quiet_until: float | None = None
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=250)
+            events += [decode_as(r.value, Envelope) for rs in batch.values() for r in rs]
+            if any(e.source.source_event_id == last_id for e in events):
+                quiet_until = quiet_until or time.monotonic() + 1.0
+                if time.monotonic() >= quiet_until:
+                    break
+    finally:
+        await consumer.stop()
+    return events
+
+
+def _counter(metrics: str, name: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(name)
+    )
+
+
+async def test_a_redelivered_or_replayed_webhook_is_one_record_on_the_canonical_topic(
+    worker: Worker, client: httpx.AsyncClient
+) -> None:
+    entity = f"dedupe-{uuid.uuid4().hex[:6]}"
+
+    def body(n: int) -> bytes:
+        source = {**case_event()["source"], "entity_id": entity, "source_event_id": f"{entity}-{n}"}
+        return body_of(case_event(entity, source=source))
+
+    dropped = "deskstream_duplicate_events_dropped_total"
+    before = _counter((await client.get("/metrics")).text, dropped)
+    # The same webhook delivered three times, then another event of the entity: its events
+    # share a raw partition, so once the second event is out the copies were handled.
+    assert [await _post(client, body(1)) for _ in range(3)] == [200, 200, 200]
+    assert await _post(client, body(2)) == 200
+    events_topic = worker.settings.topic("events")
+    await _read_until(worker.bootstrap, events_topic, f"{entity}-2")
+
+    # A replay of the raw topic: the entity's raw records written again, as they were.
+    raw_topic = worker.settings.topic("raw")
+    consumer = AIOKafkaConsumer(bootstrap_servers=worker.bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(raw_topic, p) for p in range(worker.settings.partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp, start in (await consumer.beginning_offsets(tps)).items():
+            consumer.seek(tp, start)
+        mine = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            batch = await consumer.getmany(timeout_ms=500)
+            mine += [r for rs in batch.values() for r in rs if entity.encode() in (r.key or b"")]
+    finally:
+        await consumer.stop()
+    assert len(mine) == 4
+    producer = AIOKafkaProducer(bootstrap_servers=worker.bootstrap, acks="all")
+    await producer.start()
+    try:
+        for record in mine:
+            await producer.send_and_wait(
+                raw_topic, record.value, key=record.key, headers=list(record.headers)
+            )
+    finally:
+        await producer.stop()
+    assert await _post(client, body(3)) == 200
+
+    events = await _read_until(worker.bootstrap, events_topic, f"{entity}-3")
+    ids = [e.source.source_event_id or "" for e in events if e.source.entity_id == entity]
+    assert sorted(ids) == [f"{entity}-1", f"{entity}-2", f"{entity}-3"]
+    after = _counter((await client.get("/metrics")).text, dropped)
+    assert after - before == 2 + 4  # two redeliveries, four replayed records
 
 
 async def test_events_of_one_entity_keep_their_order(
@@ -197,8 +279,9 @@ async def test_health_ready_and_metrics_describe_the_worker(
     assert (await client.get("/health")).json()["status"] == "ok"
     ready = (await client.get("/ready")).json()
     assert ready["ready"] is True
-    # One input topic (raw) with four partitions, one worker: it holds all four.
-    assert ready["checks"]["assigned_partitions"] == 4
+    # One input topic (raw) and the recent_events changelog, four partitions each, one
+    # worker: it holds all eight.
+    assert ready["checks"]["assigned_partitions"] == 8
     metrics = (await client.get("/metrics")).text
     accepted = [
         line
