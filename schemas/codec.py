@@ -10,6 +10,7 @@ so any Avro library decodes a message from the published ``.avsc`` files alone.
     decode(data) -> model               whichever top-level model the fingerprint names
     decode_as(data, Envelope)           the same, refusing any other message type
     encode_dict(name, datum) / decode_dict(data)   fastavro's dict notation, for tools
+    writer_schema_id(data) -> str       which schema wrote a message (exports record it)
 
 The functions use the shipped schemas (``schemas.registry.get_registry()``); ``AvroCodec`` takes
 a registry of its own (tests, tools that read another schemas folder).
@@ -53,6 +54,7 @@ __all__ = [
     "encode_dict",
     "fingerprint_of",
     "message_name",
+    "writer_schema_id",
 ]
 
 MAGIC = b"\xc3\x01"
@@ -116,6 +118,11 @@ class AvroCodec:
     def message_name(self, data: bytes) -> str:
         """The Avro full name a message's fingerprint names, without reading the body."""
         return self._entry_of(data).name
+
+    def writer_schema_id(self, data: bytes) -> str:
+        """The identity of the schema a message was written with, as text: here the
+        fingerprint in hex (a registry's schema id where messages carry one)."""
+        return self._entry_of(data).fingerprint.hex()
 
     def fingerprint_of(self, model: type[AvroRecord] | str) -> bytes:
         """The 8 fingerprint bytes a top-level message is written with."""
@@ -245,3 +252,9 @@ def message_name(data: bytes) -> str:
 def fingerprint_of(model: type[AvroRecord] | str) -> bytes:
     """The 8 fingerprint bytes a top-level message is written with."""
     return _default().fingerprint_of(model)
+
+
+def writer_schema_id(data: bytes) -> str:
+    """The identity of the schema ``data`` was written with, as text (the fingerprint in hex
+    for single-object messages)."""
+    return _default().writer_schema_id(data)

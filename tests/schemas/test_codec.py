@@ -24,6 +24,7 @@ from schemas.codec import (
     encode,
     encode_dict,
     fingerprint_of,
+    writer_schema_id,
     message_name,
 )
 from schemas.errors import SchemaError
@@ -58,6 +59,7 @@ def test_public_api() -> None:
         "encode_dict",
         "fingerprint_of",
         "message_name",
+        "writer_schema_id",
     }
 
 
@@ -90,6 +92,7 @@ def test_header_is_magic_and_little_endian_fingerprint_of_canonical_form(
     assert data[2:HEADER_SIZE] == crc64_avro(canonical.encode()).to_bytes(8, "little")
     assert data[2:HEADER_SIZE] == fingerprint_of(model) == fingerprint_of(model.avro_name)
     assert message_name(data) == model.avro_name
+    assert writer_schema_id(data) == fingerprint_of(model).hex()
 
 
 def test_body_matches_hand_assembled_avro_binary() -> None:
