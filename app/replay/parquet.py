@@ -10,6 +10,7 @@ on from the checkpoint's offsets. Every row is therefore in exactly one kept fil
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections import defaultdict
@@ -33,8 +34,17 @@ _PART = re.compile(r"^part-(\d+)\.parquet$")
 _TEMPORARY = ".parquet.tmp"
 
 
+_DAY_MS = 24 * 60 * 60 * 1000
+
+
+@functools.lru_cache(maxsize=64)
+def _day(number: int) -> str:
+    return datetime.fromtimestamp(number * _DAY_MS / 1000, UTC).strftime("%Y-%m-%d")
+
+
 def day_of(timestamp_ms: int) -> str:
-    return datetime.fromtimestamp(timestamp_ms / 1000, UTC).strftime("%Y-%m-%d")
+    """The UTC day of a Kafka timestamp, ``YYYY-MM-DD`` (one strftime per day, not per row)."""
+    return _day(timestamp_ms // _DAY_MS)
 
 
 class ParquetOutput:

@@ -30,7 +30,9 @@ def new_producer(bootstrap: str, *, max_request_bytes: int) -> AIOKafkaProducer:
         acks="all",
         enable_idempotence=True,  # retries neither duplicate nor reorder a partition's records
         linger_ms=20,
-        max_batch_size=1024 * 1024,
+        # Under any topic's max.message.bytes (1 MB by default), which a batch must respect;
+        # a larger record still goes, alone in its batch.
+        max_batch_size=512 * 1024,
         max_request_size=max_request_bytes,
         compression_type=None,
     )
@@ -58,6 +60,7 @@ class TopicOutput:
         self._partitions = partitions
         self._same_partitions = same_partitions
         self._pending: list[Awaitable[Any]] = []
+        self._batches: dict[int, Any] = {}  # partition → aiokafka BatchBuilder being filled
         self.buffered = 0
 
     async def already_written(self, since: dict[int, int]) -> dict[int, set[int]]:
@@ -92,21 +95,45 @@ class TopicOutput:
     ) -> None:
         """Send ``record`` as it is (``envelope``, when decoded for a filter, is not used)."""
         headers = [*record.headers, (REPLAY_HEADER, _marker(self._run_id, record))]
-        self._pending.append(
-            await self._producer.send(
-                self.target,
-                record.value,
-                key=record.key,
-                headers=headers,
-                timestamp_ms=record.timestamp,
-                partition=record.partition if self._same_partitions else None,
-            )
-        )
         self.buffered += 1
+        if not self._same_partitions:
+            self._pending.append(
+                await self._producer.send(
+                    self.target,
+                    record.value,
+                    key=record.key,
+                    headers=headers,
+                    timestamp_ms=record.timestamp,
+                )
+            )
+            return
+        # The partition is known: fill a batch per partition ourselves (several times cheaper
+        # per record than ``send``, which partitions, serializes and queues each one).
+        partition = record.partition
+        batch = self._batches.get(partition)
+        if batch is not None and batch.append(
+            timestamp=record.timestamp, key=record.key, value=record.value, headers=headers
+        ):
+            return
+        await self._send_batch(partition)  # full (or none yet): a new one, which always
+        batch = self._batches[partition] = self._producer.create_batch()  # takes a first record
+        batch.append(
+            timestamp=record.timestamp, key=record.key, value=record.value, headers=headers
+        )
+
+    async def _send_batch(self, partition: int) -> None:
+        batch = self._batches.pop(partition, None)
+        if batch is not None:
+            batch.close()
+            self._pending.append(
+                await self._producer.send_batch(batch, self.target, partition=partition)
+            )
 
     async def flush(self, checkpoint: Checkpoint) -> int:
         """Wait until Kafka acknowledged every record sent; returns how many there were, and
         moves the checkpoint's resume scan to the target's end (all of them are below it)."""
+        for partition in list(self._batches):
+            await self._send_batch(partition)
         pending, self._pending = self._pending, []
         try:
             await asyncio.gather(*pending)

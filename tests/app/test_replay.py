@@ -364,3 +364,38 @@ def test_the_command_shows_progress_and_resumes_where_it_stopped(
 
 def _iso(timestamp_ms: int) -> str:
     return datetime.fromtimestamp(timestamp_ms / 1000, UTC).isoformat()
+
+
+async def test_records_larger_than_a_batch_are_copied_whole(
+    kafka_bootstrap_servers: str, kafka_topics: TopicFactory, tmp_path: Path
+) -> None:
+    topic = await kafka_topics.create("big", partitions=1)
+    values = [b"a" * 700_000, b"small", b"b" * 700_000]
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for n, value in enumerate(values):
+            await producer.send_and_wait(topic, value, key=str(n).encode())
+    finally:
+        await producer.stop()
+    target = kafka_topics.name("big-copy")
+    kafka_topics.created.append(target)
+    job = ReplayJob(topic, None, None, ReplayFilter.of(), "topic", target)
+    settings = load_settings(kafka_bootstrap_servers=kafka_bootstrap_servers, state_dir=tmp_path)
+    result = await run_replay(settings, job, checkpoint_path=tmp_path / "big.json")
+    assert result.checkpoint.written == 3
+    consumer = AIOKafkaConsumer(
+        target, bootstrap_servers=kafka_bootstrap_servers, group_id=None,
+        auto_offset_reset="earliest",
+    )  # fmt: skip
+    await consumer.start()
+    copied: list[bytes] = []
+    try:
+        for _ in range(30):  # at most 30 s, in case fewer came
+            batch = await consumer.getmany(timeout_ms=1000)
+            copied += [r.value or b"" for records in batch.values() for r in records]
+            if len(copied) >= 3:
+                break
+    finally:
+        await consumer.stop()
+    assert copied == values
