@@ -126,6 +126,6 @@ def test_the_readme_query_runs_on_exported_files(
         out.add(*_row(columns, label, offset))
     out.flush(1)
     monkeypatch.chdir(tmp_path)  # the query names the folder relative to where it runs
-    rows = duckdb.sql(query).fetchall()
+    rows = duckdb.execute(query).fetchall()
     assert sum(r[3] for r in rows) == 8
     assert {r[2] for r in rows} == {"case", "contact", "message", "handoff"}

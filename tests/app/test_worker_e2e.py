@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +76,13 @@ def worker(
 async def _read(bootstrap: str, topic: str, expected: int, *, settle: float = 2.0) -> list[bytes]:
     """Every record of ``topic``: waits for ``expected`` of them, then a little longer so an
     unexpected extra record would be seen too (counts are asserted, not times)."""
+    return await _read_while(bootstrap, topic, lambda values: len(values) < expected, settle)
+
+
+async def _read_while(
+    bootstrap: str, topic: str, waiting: Callable[[list[bytes]], bool], settle: float
+) -> list[bytes]:
+    """Every record of ``topic``, read while ``waiting(values so far)`` and ``settle`` s more."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
@@ -87,7 +94,7 @@ async def _read(bootstrap: str, topic: str, expected: int, *, settle: float = 2.
         while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=250)
             values += [r.value for records in batch.values() for r in records]
-            if len(values) >= expected:
+            if not waiting(values):
                 quiet_until = quiet_until or time.monotonic() + settle
                 if time.monotonic() >= quiet_until:
                     break
@@ -155,24 +162,11 @@ async def test_webhooks_become_canonical_events_and_nothing_authenticated_is_los
 async def _read_until(bootstrap: str, topic: str, last_id: str) -> list[Envelope]:
     """The topic's events up to the one with source event id ``last_id``, and a moment more
     (an extra copy would be seen too)."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    events: list[Envelope] = []
-    try:
-        deadline = time.monotonic() + 60
-        quiet_until: float | None = None
-        while time.monotonic() < deadline:
-            batch = await consumer.getmany(timeout_ms=250)
-            events += [decode_as(r.value, Envelope) for rs in batch.values() for r in rs]
-            if any(e.source.source_event_id == last_id for e in events):
-                quiet_until = quiet_until or time.monotonic() + 1.0
-                if time.monotonic() >= quiet_until:
-                    break
-    finally:
-        await consumer.stop()
-    return events
+
+    def waiting(values: list[bytes]) -> bool:
+        return not any(decode_as(v, Envelope).source.source_event_id == last_id for v in values)
+
+    return [decode_as(v, Envelope) for v in await _read_while(bootstrap, topic, waiting, 1.0)]
 
 
 def _counter(metrics: str, name: str) -> float:

@@ -24,8 +24,8 @@ from schemas.codec import (
     encode,
     encode_dict,
     fingerprint_of,
-    writer_schema_id,
     message_name,
+    writer_schema_id,
 )
 from schemas.errors import SchemaError
 from schemas.models import (

@@ -51,9 +51,7 @@ def test_the_count_bound_keeps_the_newest_and_reports_what_it_evicted() -> None:
     assert size_of(done.state) == 5
     assert not contains(done.state, digest("e0"), now=T0 + 1, window=DAY)
     assert not contains(done.state, digest("e1"), now=T0 + 1, window=DAY)
-    assert all(
-        contains(done.state, digest(f"e{n}"), now=T0 + 1, window=DAY) for n in range(2, 7)
-    )
+    assert all(contains(done.state, digest(f"e{n}"), now=T0 + 1, window=DAY) for n in range(2, 7))
 
 
 def test_a_full_state_stays_within_4_kb() -> None:
