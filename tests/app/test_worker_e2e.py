@@ -41,16 +41,12 @@ class Worker:
     log: Path
 
 
-@pytest.fixture(scope="module")
-def worker(
-    kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Worker]:
+def _worker_env(bootstrap: str, folder: Path) -> tuple[dict[str, str], Settings]:
+    """A worker of its own (app id, topic prefix, state) and the settings it runs with."""
     run = uuid.uuid4().hex[:8]
-    folder = tmp_path_factory.mktemp(f"worker-{run}")
     (folder / "secret").write_text(SECRET)
-    port = free_port()
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "DESKSTREAM_APP_ID": f"deskstream-e2e-{run}",
         "DESKSTREAM_TOPIC_PREFIX": f"e2e-{run}",
         "DESKSTREAM_PARTITIONS": "4",
@@ -60,14 +56,23 @@ def worker(
         "DESKSTREAM_CONNECTORS__crm__SECRET_FILE": str(folder / "secret"),
     }
     settings = load_settings(
-        kafka_bootstrap_servers=kafka_bootstrap_servers,
+        kafka_bootstrap_servers=bootstrap,
         topic_prefix=env["DESKSTREAM_TOPIC_PREFIX"],
         app_id=env["DESKSTREAM_APP_ID"],
         partitions=4,
         replication_factor=1,
     )
+    return env, settings
+
+
+@pytest.fixture(scope="module")
+def worker(
+    kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Worker]:
+    folder = tmp_path_factory.mktemp("worker")
+    env, settings = _worker_env(kafka_bootstrap_servers, folder)
     asyncio.run(ensure_topics(kafka_bootstrap_servers, topic_specs(settings)))
-    with run_worker(env, port=port, log=folder / "worker.log") as running:
+    with run_worker(env, port=free_port(), log=folder / "worker.log") as running:
         yield Worker(
             url=running.url, settings=settings, bootstrap=kafka_bootstrap_servers, log=running.log
         )
@@ -175,14 +180,47 @@ def _counter(metrics: str, name: str) -> float:
     )
 
 
+def _entity_body(entity: str, n: int) -> bytes:
+    source = {**case_event()["source"], "entity_id": entity, "source_event_id": f"{entity}-{n}"}
+    return body_of(case_event(entity, source=source))
+
+
+async def _replay_raw(bootstrap: str, settings: Settings, entity: str) -> int:
+    """Write the entity's raw records again, as they were (a replay of the raw topic)."""
+    raw_topic = settings.topic("raw")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(raw_topic, p) for p in range(settings.partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp, start in (await consumer.beginning_offsets(tps)).items():
+            consumer.seek(tp, start)
+        mine = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            batch = await consumer.getmany(timeout_ms=500)
+            mine += [r for rs in batch.values() for r in rs if entity.encode() in (r.key or b"")]
+    finally:
+        await consumer.stop()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for record in mine:
+            await producer.send_and_wait(
+                raw_topic, record.value, key=record.key, headers=list(record.headers)
+            )
+    finally:
+        await producer.stop()
+    return len(mine)
+
+
 async def test_a_redelivered_or_replayed_webhook_is_one_record_on_the_canonical_topic(
     worker: Worker, client: httpx.AsyncClient
 ) -> None:
     entity = f"dedupe-{uuid.uuid4().hex[:6]}"
 
     def body(n: int) -> bytes:
-        source = {**case_event()["source"], "entity_id": entity, "source_event_id": f"{entity}-{n}"}
-        return body_of(case_event(entity, source=source))
+        return _entity_body(entity, n)
 
     dropped = "deskstream_duplicate_events_dropped_total"
     before = _counter((await client.get("/metrics")).text, dropped)
@@ -194,31 +232,7 @@ async def test_a_redelivered_or_replayed_webhook_is_one_record_on_the_canonical_
     await _read_until(worker.bootstrap, events_topic, f"{entity}-2")
 
     # A replay of the raw topic: the entity's raw records written again, as they were.
-    raw_topic = worker.settings.topic("raw")
-    consumer = AIOKafkaConsumer(bootstrap_servers=worker.bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(raw_topic, p) for p in range(worker.settings.partitions)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        for tp, start in (await consumer.beginning_offsets(tps)).items():
-            consumer.seek(tp, start)
-        mine = []
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            batch = await consumer.getmany(timeout_ms=500)
-            mine += [r for rs in batch.values() for r in rs if entity.encode() in (r.key or b"")]
-    finally:
-        await consumer.stop()
-    assert len(mine) == 4
-    producer = AIOKafkaProducer(bootstrap_servers=worker.bootstrap, acks="all")
-    await producer.start()
-    try:
-        for record in mine:
-            await producer.send_and_wait(
-                raw_topic, record.value, key=record.key, headers=list(record.headers)
-            )
-    finally:
-        await producer.stop()
+    assert await _replay_raw(worker.bootstrap, worker.settings, entity) == 4
     assert await _post(client, body(3)) == 200
 
     events = await _read_until(worker.bootstrap, events_topic, f"{entity}-3")
@@ -226,6 +240,28 @@ async def test_a_redelivered_or_replayed_webhook_is_one_record_on_the_canonical_
     assert sorted(ids) == [f"{entity}-1", f"{entity}-2", f"{entity}-3"]
     after = _counter((await client.get("/metrics")).text, dropped)
     assert after - before == 2 + 4  # two redeliveries, four replayed records
+
+
+async def test_a_restarted_worker_still_drops_what_was_sent_before(
+    kafka_bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """The ids live in the recent_events table: a new worker process restores them from the
+    changelog and drops a replay of the raw topic."""
+    env, settings = _worker_env(kafka_bootstrap_servers, tmp_path)
+    await ensure_topics(kafka_bootstrap_servers, topic_specs(settings))
+    entity = f"restart-{uuid.uuid4().hex[:6]}"
+    events_topic = settings.topic("events")
+    with run_worker(env, port=free_port(), log=tmp_path / "first.log") as first:
+        async with httpx.AsyncClient(base_url=first.url, timeout=10) as http:
+            assert [await _post(http, _entity_body(entity, 1)) for _ in range(2)] == [200, 200]
+            await _read_until(kafka_bootstrap_servers, events_topic, f"{entity}-1")
+    with run_worker(env, port=free_port(), log=tmp_path / "second.log") as second:
+        assert await _replay_raw(kafka_bootstrap_servers, settings, entity) == 2
+        async with httpx.AsyncClient(base_url=second.url, timeout=10) as http:
+            assert await _post(http, _entity_body(entity, 2)) == 200
+        events = await _read_until(kafka_bootstrap_servers, events_topic, f"{entity}-2")
+    ids = sorted(e.source.source_event_id or "" for e in events)
+    assert ids == [f"{entity}-1", f"{entity}-2"]
 
 
 async def test_events_of_one_entity_keep_their_order(
