@@ -70,7 +70,10 @@ def owner_to_resolve(
     agent id whose email must still be read from the platform (None: nothing to read)."""
     owner = _case_owner(event)
     side = event.source.platform.value
-    if owner is None or owner_value(owner) is not None or not syncs_assignee(config, side):
+    synced = config.connectors.get(side) == event.source.connector_id
+    if owner is None or owner_value(owner) is not None or not synced:
+        return event, None
+    if not syncs_assignee(config, side):
         return event, None
     assert owner.id is not None  # unresolved means: an agent with an id and no email
     known = (raw_state or {}).get("agents", {}).get(f"{side}:{owner.id}")
