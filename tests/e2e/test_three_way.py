@@ -127,23 +127,17 @@ async def _owners_follow(
         conv = await stack.conversation(conversation)
         return ticket.get("assignee_id"), case["OwnerId"], str(conv["admin_assignee_id"])
 
-    start = time.monotonic()
-    await agent.assign(counts.ticket_id, zendesk[ada])
-    want = (zendesk[ada], salesforce[ada], intercom[ada])
-    await stack.eventually(
-        lambda: _when(owners(), want), "Ada owns the ticket, the Case and the conversation"
-    )
-    await stack.settle(2.0)
-    assigned = _writes_by_platform(stack, start)
+    async def everywhere(change: Awaitable[None], email: str) -> dict[str, int]:
+        """The worker's writes, by platform, until ``email``'s agent owns all three."""
+        start = time.monotonic()
+        await change
+        want = (zendesk[email], salesforce[email], intercom[email])
+        await stack.eventually(lambda: _when(owners(), want), f"{email} owns all three")
+        await stack.settle(2.0)
+        return _writes_by_platform(stack, start)
 
-    start = time.monotonic()
-    await person.set_owner(counts.case_id, salesforce[ben])
-    want = (zendesk[ben], salesforce[ben], intercom[ben])
-    await stack.eventually(
-        lambda: _when(owners(), want), "Ben owns the Case, the ticket and the conversation"
-    )
-    await stack.settle(2.0)
-    reassigned = _writes_by_platform(stack, start)
+    assigned = await everywhere(agent.assign(counts.ticket_id, zendesk[ada]), ada)
+    reassigned = await everywhere(person.set_owner(counts.case_id, salesforce[ben]), ben)
     lookups = await _agent_lookups(stack)
     print(
         f"\n[three-way owners] worker writes: assign in Zendesk {assigned}, reassign in "
