@@ -153,28 +153,39 @@ class AgentDirectory:
             self._count(direction, "cached")
             return entry.value
         flight = self._flights.get((direction, key))
-        if flight is not None:  # someone asked already: share the answer of their call
+        if flight is None:
+            # The call is a task of its own: an asker that gives up (a timeout) does not
+            # cancel it for the others waiting on it, and its answer is still learned.
+            flight = asyncio.ensure_future(self._fetch(direction, key, table, fetch))
+            self._flights[(direction, key)] = flight
+            flight.add_done_callback(lambda done: self._landed(direction, key, done))
+        else:  # someone asked already: share the answer of their call
             self._count(direction, "cached")
-            return await asyncio.shield(flight)
-        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self._flights[(direction, key)] = future
+        return await asyncio.shield(flight)
+
+    async def _fetch(
+        self,
+        direction: str,
+        key: str,
+        table: _Table,
+        fetch: Callable[[str], Awaitable[list[Agent]]],
+    ) -> str | None:
         try:
             agents = await fetch(key)
-        except BaseException as exc:
+        except Exception:
             self._count(direction, "failed")
-            future.set_exception(exc)
-            future.exception()  # retrieved: nobody else may be waiting
             raise
-        finally:
-            del self._flights[(direction, key)]
         self._count(direction, "called")
         self._learn(agents)
         known = table.get(key, self._clock())
         if known is None:  # the call taught nothing about this key: nobody has it
             table.put(key, None, self._clock() + self._miss_ttl)
-        value = known.value if known is not None else None
-        future.set_result(value)
-        return value
+        return known.value if known is not None else None
+
+    def _landed(self, direction: str, key: str, flight: asyncio.Future[str | None]) -> None:
+        del self._flights[(direction, key)]
+        if not flight.cancelled():
+            flight.exception()  # retrieved here: every asker may have given up already
 
     def _learn(self, agents: list[Agent]) -> None:
         until = self._clock() + self._ttl

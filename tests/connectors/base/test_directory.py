@@ -126,3 +126,17 @@ async def test_owner_write_names_the_agent_nobody_or_why_not() -> None:
     assert stranger.agent_id is None
     assert stranger.skipped is not None
     assert "no Fake agent has the email x@example.com" in stranger.skipped
+
+
+async def test_an_asker_who_gives_up_does_not_cancel_the_call_for_the_others() -> None:
+    roster, clock, outcomes = Roster(ADA), Clock(), Counter[str]()
+    directory = _directory(roster, clock, outcomes)
+    roster.gate = asyncio.Event()
+    with pytest.raises(TimeoutError):  # the sync stage's bounded wait
+        await asyncio.wait_for(directory.email_of("7"), 0.01)
+    patient = asyncio.ensure_future(directory.email_of("7"))  # shares the call in flight
+    await asyncio.sleep(0)
+    roster.gate.set()
+    assert await patient == "ada@example.com"
+    assert await directory.email_of("7") == "ada@example.com"  # learned: no second call
+    assert roster.calls == 1
