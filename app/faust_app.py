@@ -25,7 +25,8 @@ from prometheus_client import CollectorRegistry
 
 from app.agents.acks import Revocations
 from app.agents.normalize import register_normalize
-from app.agents.sinks import register_sinks
+from app.agents.owners import OwnerEmails
+from app.agents.sinks import SinkRunner, register_sinks
 from app.agents.sources import register_sources
 from app.agents.sync import register_sync
 from app.channels import Channels, declare_channels
@@ -37,6 +38,7 @@ from app.tables import declare_links_table, declare_recent_events_table
 from app.topics import producer_max_request_size, topic_specs
 from app.web import register_views
 from app.webhook_watch import WebhookWatch, report
+from connectors.base.directory import AgentDirectory
 from connectors.base.registry import sink_platforms
 from schemas.faust_codec import register_faust_codec
 from streams.config import load_sync_config
@@ -134,15 +136,18 @@ def _register_sync(bundle: Deskstream, servers: str) -> None:
     planner = SyncPlanner(load_sync_config(settings.sync_config))
     profiles = ProfileCache(servers, channels.entities.get_topic_name(), settings.partitions)
     links = declare_links_table(app, settings)
-    register_sync(app, channels, links, planner, profiles, bundle.metrics)
-    app.task(profiles.run)
     configured: set[str] = {c.platform for c in settings.connectors.values()}
-    register_sinks(
-        app,
-        channels,
-        settings,
-        bundle.metrics,
-        configured & sink_platforms(),
-        bundle.revocations,
-        bundle.watch,
-    )
+    runners = {
+        platform: SinkRunner(settings, platform, bundle.metrics, bundle.watch)
+        for platform in configured & sink_platforms()
+    }
+
+    def directory_for(platform: str, connector_id: str) -> AgentDirectory | None:
+        # The sink's own directory: one cache per connector and worker, whoever asks.
+        runner = runners.get(platform)
+        return runner.agents(connector_id) if runner is not None else None
+
+    owners = OwnerEmails(planner.config, directory_for)
+    register_sync(app, channels, links, planner, profiles, bundle.metrics, owners)
+    app.task(profiles.run)
+    register_sinks(app, channels, settings, bundle.metrics, runners, bundle.revocations)

@@ -111,6 +111,14 @@ class Metrics:
             ["platform"],
             registry=registry,
         )
+        self.agent_lookups = Counter(
+            f"{prefix}_agent_lookups_total",
+            "Questions to a platform's agent directory (owner ⇄ assignee: agent id → email "
+            "for a report, email → agent id for a write), by outcome: cached (no call), "
+            "called (one API call), failed.",
+            ["platform", "direction", "outcome"],
+            registry=registry,
+        )
         self.end_to_end_seconds = Histogram(
             f"{prefix}_end_to_end_seconds",
             "From a change reaching Deskstream (webhook received) to the target write starting.",
