@@ -32,6 +32,7 @@ from app.channels import Channels, declare_channels
 from app.kafka_connection import bootstrap_servers
 from app.metrics import Metrics
 from app.profiles import ProfileCache
+from app.schema_registry import install_schema_registry
 from app.settings import Settings
 from app.tables import declare_links_table
 from app.topics import producer_max_request_size, topic_specs
@@ -58,6 +59,8 @@ class Deskstream:
 
 
 def build_app(settings: Settings) -> Deskstream:
+    # Before anything is built: a registry that refuses our schemas stops the start here.
+    install_schema_registry(settings)
     register_faust_codec()
     servers = bootstrap_servers(settings)
     replication = topic_specs(settings)[0].replication
