@@ -14,7 +14,9 @@ Which registry (``registry_url``), mirroring how Kafka is found:
 ``install_schema_registry(settings)`` runs before a worker (or a tool that writes) starts:
 the subjects are checked and registered (``startup.py``), the ids cached, and the codec set to
 write the Confluent framing. A registry that does not answer, or that holds a schema ours is
-incompatible with, stops the start with the reason.
+incompatible with, stops the start with the reason. Tools that only read (``deskstream
+audit``, ``dlq list``, the demo) install with ``register=False``: each id is fetched once, the
+first time a record names it.
 """
 
 from __future__ import annotations
@@ -76,10 +78,13 @@ def client_for(settings: Settings, url: str) -> RegistryClient:
 
 def install_schema_registry(settings: Settings, *, register: bool = True) -> SchemaIds | None:
     """Check and register this worker's subjects, then write the Confluent framing with the
-    cached ids; None (and the single-object encoding) when no registry is configured."""
+    cached ids; None (and the single-object encoding) when no registry is configured. With
+    ``register=False`` (readers) nothing is registered: ids are fetched as records name them."""
     url = registry_url(settings)
     if url is None:
         use_schema_ids(None)
+        if not register:
+            return None
         log.warning(
             "no schema registry: values are written in the Avro single-object encoding, which "
             "Confluent-framing consumers (Kafka Connect, ksqlDB, Flink, confluent-kafka) cannot "
@@ -93,6 +98,9 @@ def install_schema_registry(settings: Settings, *, register: bool = True) -> Sch
         return client.schema_text(schema_id)
 
     ids = SchemaIds(registry, fetch)
+    if not register:
+        use_schema_ids(ids)
+        return ids
     try:
         prepare_subjects(
             client,
