@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import (
     AliasChoices,
@@ -140,8 +141,15 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}.{name}"
 
     def masked(self) -> dict[str, Any]:
-        """Settings as a dict for logs and ``/health``: secrets stay ``**********``."""
-        return self.model_dump(mode="json")
+        """Settings as a dict for logs and ``/health``: secrets stay ``**********``, and a
+        registry URL loses its user info (``https://key:secret@host`` is a common spelling)."""
+        dumped = self.model_dump(mode="json")
+        url = dumped.get("schema_registry_url")
+        if url and "@" in url:
+            parts = urlsplit(url)
+            netloc = f"**********@{parts.netloc.rpartition('@')[2]}"
+            dumped["schema_registry_url"] = urlunsplit(parts._replace(netloc=netloc))
+        return dumped
 
 
 def load_settings(**overrides: Any) -> Settings:
