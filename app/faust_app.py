@@ -1,7 +1,8 @@
 """The Faust application: one factory that wires settings, topics, agents and web views.
 
 ``build_app(settings)`` returns a ``Deskstream`` bundle; ``app.worker`` builds the process-wide
-one for ``deskstream worker``. Tests build their own from their own settings, so nothing here
+one for ``deskstream worker``. It first prepares the schema registry (``app.schema_registry``):
+a registry that does not answer or holds a schema ours is incompatible with stops it there. Tests build their own from their own settings, so nothing here
 reads the environment at import time.
 
 Settings chosen against the traps in ``kafka-faust.md``:
