@@ -2,8 +2,9 @@
 
 ``build_app(settings)`` returns a ``Deskstream`` bundle; ``app.worker`` builds the process-wide
 one for ``deskstream worker``. It first prepares the schema registry (``app.schema_registry``):
-a registry that does not answer or holds a schema ours is incompatible with stops it there. Tests build their own from their own settings, so nothing here
-reads the environment at import time.
+a registry that does not answer or holds a schema ours is incompatible with stops it there.
+Tests build their own from their own settings, so nothing here reads the environment at import
+time.
 
 Settings chosen against the traps in ``kafka-faust.md``:
 - at-least-once, never Faust's exactly-once: every effect downstream is idempotent;

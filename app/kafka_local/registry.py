@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from app.kafka_local.jars import Progress, locked
+from app.kafka_local.jars import Progress, locked, run_maven
 from app.kafka_local.java import find_java
 from app.kafka_local.layout import HOST, cluster_layout
 from app.kafka_local.procs import (
@@ -62,7 +61,6 @@ CCOMPAT_PATH = "/apis/ccompat/v7"
 PORT_OFFSET = 89  # from the Kafka port base: 19092 → 19181 (and 19182 for management)
 START_TIMEOUT = 180.0  # a JVM, Quarkus and a journal replay on two shared cores
 STOP_TIMEOUT = 30.0
-FETCH_TIMEOUT_SECONDS = 900
 MARKER = ".complete"
 #: the same maven-dependency-plugin the Kafka fetch pins in pom.xml
 DEPENDENCY_PLUGIN = "3.8.1"
@@ -142,13 +140,6 @@ def ensure_registry_dist(settings: Settings, progress: Progress = _log_progress)
     with locked(dist.parent / f".apicurio-{settings.registry_version}.lock"):
         if (dist / MARKER).is_file():
             return dist
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise KafkaStackError(
-                "Maven (mvn) is not on PATH, and the local stack fetches Apicurio Registry with "
-                "it; install it (Debian/Ubuntu: apt-get install maven), or run `deskstream "
-                "kafka up --no-registry` and point DESKSTREAM_SCHEMA_REGISTRY_URL elsewhere"
-            )
         shutil.rmtree(dist, ignore_errors=True)
         artifact = f"io.apicurio:apicurio-registry-app:{settings.registry_version}:tar.gz:all"
         progress(f"fetching Apicurio Registry {settings.registry_version} into {dist} ...")
@@ -157,28 +148,17 @@ def ensure_registry_dist(settings: Settings, progress: Progress = _log_progress)
         scratch = dist.parent / f".apicurio-{settings.registry_version}-fetch"
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
-        command = [
-            mvn,
-            "-q",
-            "-B",
-            f"org.apache.maven.plugins:maven-dependency-plugin:{DEPENDENCY_PLUGIN}:unpack",
-            f"-Dartifact={artifact}",
-            f"-DoutputDirectory={dist}",
-        ]
         try:
-            result = subprocess.run(
-                command,
+            result = run_maven(
+                [
+                    f"org.apache.maven.plugins:maven-dependency-plugin:{DEPENDENCY_PLUGIN}:unpack",
+                    f"-Dartifact={artifact}",
+                    f"-DoutputDirectory={dist}",
+                ],
+                what="Apicurio Registry",
+                retry="`deskstream kafka up`",
                 cwd=scratch,
-                capture_output=True,
-                text=True,
-                timeout=FETCH_TIMEOUT_SECONDS,
-                check=False,
             )
-        except subprocess.TimeoutExpired:
-            raise KafkaStackError(
-                f"fetching Apicurio Registry took over {FETCH_TIMEOUT_SECONDS} s; check the "
-                "connection to Maven Central and run `deskstream kafka up` again"
-            ) from None
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         if result.returncode != 0 or not (dist / "quarkus-run.jar").is_file():
