@@ -108,7 +108,6 @@ def install_schema_registry(settings: Settings, *, register: bool = True) -> Sch
             registry,
             ids,
             compatibility=settings.schema_registry_compatibility,
-            register=register,
         )
     except SchemaRegistryError:
         client.close()

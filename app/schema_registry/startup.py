@@ -13,6 +13,8 @@ For each topic with Avro values, subject ``<topic>-value`` (TopicNameStrategy):
 4. every other version of the subject is read, so records written by other releases decode
    without a registry call.
 
+Steps 1-2 run for every subject before any is registered: a refusal registers nothing.
+
 Afterwards the codec writes the Confluent framing and the registry is called again only for
 an id never seen (``schemas.schema_ids``).
 """
@@ -45,15 +47,18 @@ def prepare_subjects(
     ids: SchemaIds,
     *,
     compatibility: str,
-    register: bool = True,
 ) -> None:
-    """Steps 1-4 of the module docstring for every Avro topic of ``specs``, filling ``ids``."""
-    for spec in specs:
-        if not spec.avro:
-            continue
-        entry = registry.entry_for(spec.avro)
-        schema = registry_schema_text(entry)
-        subject = spec.subject
+    """Steps 1-4 of the module docstring for every Avro topic of ``specs``, filling ``ids``.
+
+    Every subject is checked before any is registered: a refusal leaves nothing of this
+    release in the registry."""
+    subjects = [
+        (spec.subject, entry, registry_schema_text(entry))
+        for spec in specs
+        if spec.avro
+        for entry in [registry.entry_for(spec.avro)]
+    ]
+    for subject, entry, schema in subjects:
         _ensure_rule(client, subject, compatibility)
         verdict = client.check(subject, schema)
         if verdict is not None and not verdict.compatible:
@@ -65,13 +70,16 @@ def prepare_subjects(
                 "compatible (new fields need defaults, enums keep their symbols), or, if the "
                 "break is intended, move to a new topic"
             )
-        schema_id = _register(client, subject, schema) if register else None
+    for subject, entry, schema in subjects:
+        schema_id = _register(client, subject, schema)
         if schema_id is None:
             schema_id = client.lookup(subject, schema)
         if schema_id is None:
             raise SchemaRegistryError(
                 f"{entry.name} is not registered under subject {subject} at {client.url}, and "
-                "this process does not register schemas; start a worker once, or register it"
+                "the registry refused to let this worker register it; register it there (the "
+                "schema is schemas/<name>.avsc with its named types inlined), or give the "
+                "worker's credentials write access"
             )
         ids.set_writer(entry.name, schema_id)
         _learn_versions(client, subject, ids)

@@ -237,6 +237,9 @@ def test_worker_refuses_to_start_when_its_schema_breaks_the_subject(
     assert error.startswith("error: deskstream.Envelope as this release writes it is incompatible")
     assert f"subject {subject}" in error
     assert "refuses to start" in error
-    # Nothing of ours was registered under the subject: the foreign schema is alone there.
+    # Nothing of this release was registered, under that subject or any other: every subject
+    # is checked before any is written.
     versions = httpx.get(f"{schema_registry_url}/subjects/{subject}/versions", timeout=10)
     assert versions.json() == [1]
+    subjects = httpx.get(f"{schema_registry_url}/subjects", timeout=10).json()
+    assert [s for s in subjects if s.startswith(f"registry-{run}.")] == [subject]
