@@ -1,5 +1,6 @@
 # The two commands a fresh machine needs: `make demo` and `make test`.
-# Everything else (virtualenv, Python packages, Kafka jars from Maven Central) is set up on demand.
+# Everything else (virtualenv, Python packages, Kafka jars and Apicurio Registry from Maven
+# Central) is set up on demand.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin

@@ -1,8 +1,10 @@
 """The Faust application: one factory that wires settings, topics, agents and web views.
 
 ``build_app(settings)`` returns a ``Deskstream`` bundle; ``app.worker`` builds the process-wide
-one for ``deskstream worker``. Tests build their own from their own settings, so nothing here
-reads the environment at import time.
+one for ``deskstream worker``. It first prepares the schema registry (``app.schema_registry``):
+a registry that does not answer or holds a schema ours is incompatible with stops it there.
+Tests build their own from their own settings, so nothing here reads the environment at import
+time.
 
 Settings chosen against the traps in ``kafka-faust.md``:
 - at-least-once, never Faust's exactly-once: every effect downstream is idempotent;
@@ -33,6 +35,7 @@ from app.channels import Channels, declare_channels
 from app.kafka_connection import bootstrap_servers
 from app.metrics import Metrics
 from app.profiles import ProfileCache
+from app.schema_registry import install_schema_registry
 from app.settings import Settings
 from app.tables import declare_links_table, declare_recent_events_table
 from app.topics import producer_max_request_size, topic_specs
@@ -60,6 +63,8 @@ class Deskstream:
 
 
 def build_app(settings: Settings) -> Deskstream:
+    # Before anything is built: a registry that refuses our schemas stops the start here.
+    install_schema_registry(settings)
     register_faust_codec()
     servers = bootstrap_servers(settings)
     replication = topic_specs(settings)[0].replication

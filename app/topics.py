@@ -75,6 +75,14 @@ class TopicSpec:
     configs: dict[str, str] = field(default_factory=dict)
     key: str = ""
     value: str = ""
+    #: the Avro message its values are (full name), registered as subject ``<name>-value``;
+    #: empty for the topics that hold something else (JSON positions, table changelogs)
+    avro: str = ""
+
+    @property
+    def subject(self) -> str:
+        """The registry subject of its values (TopicNameStrategy)."""
+        return f"{self.name}-value"
 
 
 def _replication(settings: Settings) -> int:
@@ -101,7 +109,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     partitions = settings.partitions
     durable = _durability(replication)
 
-    def spec(logical: str, configs: dict[str, str], key: str, value: str) -> TopicSpec:
+    def spec(
+        logical: str, configs: dict[str, str], key: str, value: str, *, avro: bool = True
+    ) -> TopicSpec:
         return TopicSpec(
             logical=logical,
             name=settings.topic(logical),
@@ -110,6 +120,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             configs={**configs, **durable},
             key=key,
             value=value,
+            # "Envelope (latest state)" is an Envelope
+            avro=f"deskstream.{value.split()[0]}" if avro else "",
         )
 
     # Webhook bodies travel on these four: raw and quarantine hold them, events and sync
@@ -138,7 +150,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         spec("audit", _retention(None), "link", "AuditRecord"),
         # one partition per source slot: the group's assignment is the lease of the sources
         # hashed to it, and the compacted records are their positions (app/agents/sources.py)
-        spec("sources", {"cleanup.policy": "compact"}, "source name", "position (JSON)"),
+        spec(
+            "sources", {"cleanup.policy": "compact"}, "source name", "position (JSON)", avro=False
+        ),
     ]
     specs += [changelog_spec(settings, changelog_name(settings, table)) for table in TABLES]
     return specs

@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from app.replay.run import ReplayResult, run_replay
+from app.schema_registry import install_schema_registry
 from app.settings import Settings, get_settings
 from schemas.errors import ConfigurationError
 from schemas.models import EntityType, Platform
@@ -86,6 +87,7 @@ def replay(
     settings = get_settings()
     if (out is None) == (out_topic is None):
         raise click.UsageError("give exactly one output: --out FOLDER or --out-topic TOPIC")
+    install_schema_registry(settings, register=False)  # records name their schema ids
     source = topic or settings.topic("events")
     if out_topic == source:
         raise ConfigurationError(

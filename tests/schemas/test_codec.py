@@ -49,6 +49,8 @@ REGENERATE = "if the change is intended: .venv/bin/python -m tests.schemas.updat
 
 def test_public_api() -> None:
     assert set(schemas.codec.__all__) == {
+        "CONFLUENT_HEADER_SIZE",
+        "CONFLUENT_MAGIC",
         "HEADER_SIZE",
         "MAGIC",
         "AvroCodec",
@@ -59,6 +61,8 @@ def test_public_api() -> None:
         "encode_dict",
         "fingerprint_of",
         "message_name",
+        "schema_ids",
+        "use_schema_ids",
         "writer_schema_id",
     }
 
