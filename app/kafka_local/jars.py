@@ -43,7 +43,7 @@ def _log_progress(message: str) -> None:
 
 
 def libs_dir(settings: Settings) -> Path:
-    return (settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs").absolute()
+    return (settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs").resolve()
 
 
 def jars_ready(settings: Settings) -> bool:

@@ -123,7 +123,7 @@ def registry_layout(settings: Settings, brokers: int | None = None) -> RegistryL
             f"the schema registry's ports ({port}, {port + 1}) follow the Kafka port base "
             f"{settings.kafka_port_base}, and do not fit; lower DESKSTREAM_KAFKA_PORT_BASE"
         )
-    dist = (settings.cache_dir / f"apicurio-registry-{settings.registry_version}").absolute()
+    dist = (settings.cache_dir / f"apicurio-registry-{settings.registry_version}").resolve()
     return RegistryLayout(
         settings.registry_version, cluster.cluster_dir / "registry", dist, port, port + 1
     )
