@@ -59,7 +59,7 @@ def _message_size(settings: Settings) -> dict[str, str]:
 
 
 #: Faust tables of the worker (``app.tables``); their changelogs are created with the topics
-TABLES: tuple[str, ...] = ("links",)
+TABLES: tuple[str, ...] = ("links", "recent_events")
 
 #: platforms with a sink, hence a ``deskstream.commands.<platform>`` topic
 SINK_PLATFORMS: tuple[str, ...] = ("zendesk", "zendesk_conversations", "intercom", "salesforce")
@@ -76,6 +76,14 @@ class TopicSpec:
     configs: dict[str, str] = field(default_factory=dict)
     key: str = ""
     value: str = ""
+    #: the Avro message its values are (full name), registered as subject ``<name>-value``;
+    #: empty for the topics that hold something else (JSON positions, table changelogs)
+    avro: str = ""
+
+    @property
+    def subject(self) -> str:
+        """The registry subject of its values (TopicNameStrategy)."""
+        return f"{self.name}-value"
 
 
 def _replication(settings: Settings) -> int:
@@ -102,7 +110,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     partitions = settings.partitions
     durable = _durability(replication)
 
-    def spec(logical: str, configs: dict[str, str], key: str, value: str) -> TopicSpec:
+    def spec(
+        logical: str, configs: dict[str, str], key: str, value: str, *, avro: bool = True
+    ) -> TopicSpec:
         return TopicSpec(
             logical=logical,
             name=settings.topic(logical),
@@ -111,6 +121,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             configs={**configs, **durable},
             key=key,
             value=value,
+            # "Envelope (latest state)" is an Envelope
+            avro=f"deskstream.{value.split()[0]}" if avro else "",
         )
 
     # Webhook bodies travel on these four: raw and quarantine hold them, events and sync
@@ -143,7 +155,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         spec("audit", _retention(None), "link", "AuditRecord"),
         # one partition per source slot: the group's assignment is the lease of the sources
         # hashed to it, and the compacted records are their positions (app/agents/sources.py)
-        spec("sources", {"cleanup.policy": "compact"}, "source name", "position (JSON)"),
+        spec(
+            "sources", {"cleanup.policy": "compact"}, "source name", "position (JSON)", avro=False
+        ),
     ]
     specs += [changelog_spec(settings, changelog_name(settings, table)) for table in TABLES]
     return specs

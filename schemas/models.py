@@ -319,6 +319,8 @@ class WriteResult(AvroRecord):
     created_ids: dict[str, str] = Field(default_factory=dict)
     #: API calls the write cost, lookups included; after v1
     api_calls: Int32 = 0
+    #: changed fields the sink left out on purpose (no agent for an owner); after v1
+    skipped_fields: list[str] = Field(default_factory=list)
 
 
 class DeadLetter(AvroRecord):

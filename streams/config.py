@@ -31,7 +31,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connectors.base.registry import adapter_platforms
 from schemas.errors import ConfigurationError
@@ -39,6 +46,7 @@ from schemas.models import ActorKind, CaseStatus, Priority
 
 __all__ = [
     "DEFAULT_HOLD_SECONDS",
+    "AssigneeFlow",
     "ConflictPolicy",
     "CreateRule",
     "CustomField",
@@ -186,6 +194,26 @@ class PriorityFlow(_Flow):
     map: dict[Priority, Priority] = Field(default_factory=_identity_priority)
 
 
+class AssigneeFlow(_Flow):
+    """The case owner: the agent who owns the source record owns the target's, the same
+    person found by email among the target's agents; nobody owning it is synced as nobody.
+    ``map`` renames an email on the way (an agent known under another email on the target).
+    AI agents and the integration never own a record. Off unless enabled: it reads each
+    platform's agents (Zendesk users, Intercom admins, Salesforce users)."""
+
+    enabled: bool = False
+    #: source agent email → target agent email (compared in lower case)
+    map: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("map")
+    @classmethod
+    def _emails(cls, value: dict[str, str]) -> dict[str, str]:
+        for source, target in value.items():
+            if "@" not in source or "@" not in target:
+                raise ValueError(f"{source!r}: {target!r} must map an email to an email")
+        return {k.strip().lower(): v.strip().lower() for k, v in value.items()}
+
+
 class Route(_Strict):
     """What flows from the ``from`` platform's record to the ``to`` platform's."""
 
@@ -199,6 +227,7 @@ class Route(_Strict):
     status: StatusFlow = Field(default_factory=StatusFlow)
     priority: PriorityFlow = Field(default_factory=PriorityFlow)
     tags: _Flow = Field(default_factory=_Flow)
+    assignee: AssigneeFlow = Field(default_factory=AssigneeFlow)
     #: profile fields of linked contacts flow along this route (``profile_fields`` says
     #: which), contacts missing on the target created after a hold
     profile: ProfileFlow = Field(default_factory=ProfileFlow)

@@ -51,6 +51,7 @@ from streams.flows.case_fields import reconcile_case
 from streams.flows.cases import create_from, is_acknowledgement, on_case, on_case_echo
 from streams.flows.contacts import on_contact, reconcile_contact
 from streams.flows.messages import on_message
+from streams.owners import remember_written_owner
 from streams.state import LinkState
 
 __all__ = ["Plan", "SyncPlanner"]
@@ -212,6 +213,7 @@ class SyncPlanner:
         version = result.created_ids.get(CREATED_VERSION, "")
         if result.outcome is WriteOutcome.FAILED:
             written = set()
+        remember_written_owner(state, result)
         settle_writes(
             state.registers,
             result.target.platform.value,
@@ -220,6 +222,7 @@ class SyncPlanner:
             at=result.written_at.timestamp(),
             noted=state.steps,
             sequence=int(version) if version.isdigit() else None,
+            skipped=set(result.skipped_fields),
         )
         decisions = Decisions(
             self.config, state, now, f"write:{result.command_id}", result.written_at

@@ -19,6 +19,7 @@ from typing import Any, cast
 import faust
 
 from app.agents.acks import ack_when_delivered, acked_below, hold
+from app.agents.owners import OwnerEmails
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
 from app.metrics import Metrics
@@ -121,6 +122,7 @@ def register_sync(
     planner: SyncPlanner,
     profiles: ProfileCache,
     metrics: Metrics,
+    owners: OwnerEmails,
 ) -> faust.types.AgentT[Any]:
     positions = Positions(
         app,
@@ -171,6 +173,8 @@ def register_sync(
             link = key.decode()
             message = event.message
             raw = links.get(link)
+            if isinstance(record, Envelope):  # owners are compared by email: fill it in
+                record = await owners.fill(record, raw)
             done = outbox.step(
                 planner,
                 raw,

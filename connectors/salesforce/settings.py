@@ -177,6 +177,10 @@ class SalesforceSettings(BaseModel):
     #: the Case text field holding the AI agent's hand-off reason (canonical
     #: ``custom_fields.ai_handoff_reason``)
     handoff_reason_field: str = Field(default="AI_Handoff_Reason__c", pattern=r"^\w+__c$")
+    #: who owns a Case nobody owns (a queue, ``00G...``): a Case's OwnerId cannot be empty,
+    #: so an unassign elsewhere gives the Case to this queue; unset, an unassign is left out
+    #: of the write (audited)
+    unassigned_owner_id: str | None = Field(default=None, pattern=r"^00G\w{12}(\w{3})?$")
     #: the Pub/Sub API's host:port (Salesforce's, or a sandbox's)
     pubsub_endpoint: str = PUBSUB_ENDPOINT
     #: TLS, as Salesforce's endpoint requires; false (plaintext, the access token in clear)

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandboxes.base.staff import SHARED
+
 __all__ = ["AdminSeed", "IntercomSandboxConfig"]
 
 
@@ -51,10 +53,14 @@ class IntercomSandboxConfig(BaseModel):
     client_secret: str = "sandbox-intercom-client-secret"  # noqa: S105 - a sandbox default
     rate_limit_per_minute: int = Field(10_000, ge=6)
     rate_limit_window_s: float = Field(10.0, gt=0)
+    #: the token's own admin first, then the shared support team (``sandboxes.base.staff``:
+    #: the same people, by email, as the Zendesk agents and Salesforce users)
     admins: tuple[AdminSeed, ...] = (
         AdminSeed(id="991267001", name="Sandbox Owner", email="owner@sandbox.example"),
-        AdminSeed(id="991267002", name="Ada Agent", email="ada@sandbox.example"),
-        AdminSeed(id="991267003", name="Ben Agent", email="ben@sandbox.example"),
+        *(
+            AdminSeed(id=str(991267002 + i), name=person.name, email=person.email)
+            for i, person in enumerate(SHARED)
+        ),
     )
     team_ids: tuple[int, ...] = (5017691,)
     #: Custom data attributes that exist from the start, by model then name -> data type

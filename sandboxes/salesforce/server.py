@@ -175,6 +175,7 @@ class SalesforceSandbox(PlatformSandbox):
             "client_secret": config.consumer_secret,
             "refresh_token": config.refresh_token,
             "service_account_id": self.org.user_id,
+            "unassigned_owner_id": self.org.queue_id,
             "sources": {
                 "cdc_case": cdc,
                 "cdc_contact": cdc,

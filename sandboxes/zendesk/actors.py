@@ -25,6 +25,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -118,6 +119,19 @@ class ZendeskAgent:
 
     async def reopen(self, ticket_id: int) -> None:
         await self.update(ticket_id, {"status": "open"})
+
+    async def assign(self, ticket_id: int, assignee_id: int | None) -> None:
+        """Assign the ticket to an agent (None: unassign)."""
+        await self.update(ticket_id, {"assignee_id": assignee_id})
+
+    async def agent_id(self, email: str) -> int:
+        """The id of the agent with ``email`` (``GET /api/v2/users/search``)."""
+        query = urlencode({"query": f"email:{email}"})
+        found = await _call(self.http, "GET", f"/api/v2/users/search?{query}", "user search")
+        agents = [u for u in found.get("users", []) if u.get("role") in ("agent", "admin")]
+        if not agents:
+            raise FatalAPIError(f"zendesk has no agent with the email {email}")
+        return int(agents[0]["id"])
 
     async def tag(
         self, ticket_id: int, *, add: Sequence[str] = (), remove: Sequence[str] = ()

@@ -11,9 +11,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandboxes.base.staff import SHARED, ZENDESK_ONLY
+
 __all__ = [
+    "DEFAULT_AGENTS",
     "DEFAULT_CUSTOM_FIELDS",
     "PLAN_RATE_LIMITS",
+    "AgentSeed",
     "CustomFieldOption",
     "CustomFieldSpec",
     "OAuthTokenSpec",
@@ -61,6 +65,22 @@ class CustomFieldSpec(BaseModel):
     tag: str | None = None
     regexp_for_validation: str | None = None
     description: str = ""
+
+
+class AgentSeed(BaseModel):
+    """A staff user the account has from the start (``role`` agent or admin)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    email: str
+    role: Literal["agent", "admin"] = "agent"
+
+
+#: the shared support team (``sandboxes.base.staff``) and one agent only Zendesk knows
+DEFAULT_AGENTS: tuple[AgentSeed, ...] = tuple(
+    AgentSeed(name=person.name, email=person.email) for person in (*SHARED, *ZENDESK_ONLY)
+)
 
 
 class OAuthTokenSpec(BaseModel):
@@ -143,6 +163,9 @@ class ZendeskSandboxConfig(BaseModel):
     admin_email: str = "admin@deskstream-sandbox.test"
     integration_email: str = "deskstream@deskstream-sandbox.test"
     integration_name: str = "Deskstream Integration"
+    #: agents seeded after the admin and the integration user, with ids of their own range
+    #: (customers' ids stay where they were)
+    agents: tuple[AgentSeed, ...] = DEFAULT_AGENTS
     api_tokens: tuple[str, ...] = ("sandbox-api-token",)
     oauth_tokens: dict[str, OAuthTokenSpec] = Field(
         default_factory=lambda: {

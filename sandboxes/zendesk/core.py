@@ -164,6 +164,11 @@ class ZendeskCore:
                 "verified": True,
             }
         )
+        for agent in self.config.agents:
+            self.users.create(
+                {"name": agent.name, "email": agent.email, "role": agent.role, "verified": True},
+                id_kind="staff",
+            )
 
     # -- request plumbing ------------------------------------------------------------------
 

@@ -96,8 +96,11 @@ class UserService:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def create(self, payload: dict[str, Any]) -> tuple[User, list[Change]]:
-        """A new user; 422 when the email or external_id already belongs to someone."""
+    def create(
+        self, payload: dict[str, Any], *, id_kind: str = "user"
+    ) -> tuple[User, list[Change]]:
+        """A new user; 422 when the email or external_id already belongs to someone.
+        ``id_kind``: the id range (``staff`` for the seeded agents)."""
         name = str(payload.get("name") or "").strip()
         if not name:
             raise record_invalid("name", "Name:  is too short (minimum is 1 character)", "TooShort")
@@ -123,7 +126,7 @@ class UserService:
         now = self._clock.now()
         primary = email or (extra[0] if extra else None)
         user = User(
-            id=self._state.next_id("user"),
+            id=self._state.next_id(id_kind),
             name=name,
             email=primary,
             role=role,

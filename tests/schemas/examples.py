@@ -206,6 +206,7 @@ EXAMPLES: dict[str, AvroRecord] = {
         written_at=T0,
         created_ids={"thread:0": "9001", "thread:1": "9002"},
         api_calls=4,
+        skipped_fields=["assignee"],
     ),
     "DeadLetter": DeadLetter(
         command=COMMAND,

@@ -47,6 +47,15 @@ class World:
         #: the ticket's tags as Zendesk holds them: its webhooks always carry the full ticket
         self.ticket_tags: list[str] = []
         self.conversation_tags: list[str] = []
+        #: each record's owner, carried by every report of it (as the platforms send it)
+        self.owners: dict[Platform, Actor | None] = {}
+
+    def _owner(self, platform: Platform, given: Actor | str | None) -> Actor | None:
+        """``given`` as the record's new owner; ``"same"``: the one it has."""
+        if given != "same":
+            assert not isinstance(given, str)
+            self.owners[platform] = given
+        return self.owners.get(platform)
 
     def tick(self, seconds: int = 1) -> datetime:
         self.clock += timedelta(seconds=seconds)
@@ -105,6 +114,7 @@ class World:
             tags=self.conversation_tags,
             requester=CUSTOMER,
             priority=case.pop("priority", Priority.NORMAL),
+            assignee=self._owner(Platform.INTERCOM, case.pop("assignee", "same")),
             **case,
         )
         return self._envelope(
@@ -140,6 +150,7 @@ class World:
         link: str | None = None,
         op: Op = Op.UPDATE,
         at: datetime | None = None,
+        assignee: Actor | str | None = "same",
     ) -> Envelope:
         if tags is not None:
             self.ticket_tags = tags
@@ -149,6 +160,7 @@ class World:
             tags=self.ticket_tags,
             requester=CUSTOMER,
             priority=Priority.NORMAL,
+            assignee=self._owner(Platform.ZENDESK, assignee),
         )
         return self._envelope(
             Platform.ZENDESK,
@@ -188,9 +200,16 @@ class World:
         changed: list[str] | None = None,
         case_id: str = "500-1",
         at: datetime | None = None,
+        assignee: Actor | str | None = "same",
     ) -> Envelope:
         """A Salesforce Case change (CDC names its changed fields)."""
-        data = Case(subject="Charged twice", status=status, requester=CUSTOMER, priority=priority)
+        data = Case(
+            subject="Charged twice",
+            status=status,
+            requester=CUSTOMER,
+            priority=priority,
+            assignee=self._owner(Platform.SALESFORCE, assignee),
+        )
         return self._envelope(
             Platform.SALESFORCE,
             SF,

@@ -373,7 +373,7 @@ async def test_update_writes_only_what_changed(zd: Connector) -> None:
         fingerprint("zendesk", ticket_id or "", "tags", ["refund", "billing"]),
     ]
     nothing = command(
-        EntityType.CASE, CommandAction.UPDATE, case(), target=ticket_id, changed_fields=["assignee"]
+        EntityType.CASE, CommandAction.UPDATE, case(), target=ticket_id, changed_fields=["channel"]
     )
     skipped = await zd.sink.execute(nothing)
     assert (skipped.written, skipped.api_calls) == (False, 0)
