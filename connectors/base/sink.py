@@ -25,7 +25,11 @@ then not write a second copy. The contract between the sink runner and every sin
   ("attempt > 1 or uncertain ⇒ read before retry"): an idempotency key where the platform
   has one (Zendesk ticket create), otherwise a lookup of what an earlier attempt left (a
   comment or reply by its body, a contact by email or external id, a ticket by external id).
-  Idempotent writes (set a status, add a tag, an upsert by key) need no check.
+  Idempotent writes that leave no trace when repeated (add a tag that is there, an upsert
+  by key) need no check. Setting values is idempotent but not silent: a repeat is another
+  write on the platform (an audit, a change event, a notification, our write seen twice),
+  so a case/update that may have run before reads the record and writes nothing when it
+  already holds every value, answering with what it holds as applied.
 - What the check cannot see is each sink's stated residual window (its module docstring):
   a duplicate only when the earlier copy has left the lookback, a lost message only when a
   different message with the very same body lies within it.

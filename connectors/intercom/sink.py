@@ -8,7 +8,8 @@
 |                  | tags: +1 ``GET`` conversation (unless the status answer gave it), +1        |
 |                  | ``GET /tags`` on a cold name cache, +1 ``POST /tags`` per name Intercom     |
 |                  | lacks, +1 per tag added or removed; subject, custom fields: +1 ``PUT``;     |
-|                  | assignee: 1 ``POST parts`` (+1 ``GET /admins`` on a cold agent cache)       |
+|                  | assignee: 1 ``POST parts`` (+1 ``GET /admins`` on a cold agent cache).      |
+|                  | When it may have run before: +1 ``GET`` first, then only what differs       |
 | case/upsert with | ≤1 ``find_by_external_id`` + 1 contact search per 15 emails, 1 conversation |
 | a Message (ack)  | search (sent already?), 1 ``POST /messages``; no contact: lookups only      |
 | contact/update   | 1 ``PUT`` (0 when nothing to write)                                         |
@@ -45,8 +46,11 @@ type carries the same text. ``check_appends="always"`` checks every reply at twi
 Acknowledgements are rare and customer-visible, so they are always checked (one search of the
 bot's admin-initiated conversations with the contact over the last seven days). Contacts are
 looked up (external id, then every email) before a create, and a 409 names the one that
-exists. Status and tag writes are idempotent (a tag already on the conversation is not added
-again; a removed one answers 404, taken as done). Limits, measured by
+exists. Tag writes are idempotent and silent (a tag already on the conversation is not added
+again; a removed one answers 404, taken as done). A close, open or snooze is idempotent but not
+silent (a second one adds a part and a notification), nor is an attribute update: a
+case/update that may have run before reads the conversation first and writes only what it
+does not hold yet, reporting what it holds as applied. Limits, measured by
 ``bench/ambiguous_writes.py``: a reply written twice only when 500 or more parts landed
 between the lost answer and the retry; a reply not written only when a *different* command
 posts the very same text (attribution line included: same author, minute and platform) to
@@ -77,7 +81,7 @@ from connectors.base.commands import (
     attribution,
     decode_list,
 )
-from connectors.base.directory import AgentDirectory, owner_write
+from connectors.base.directory import AgentDirectory, OwnerWrite, owner_write
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
 from connectors.base.http import current_count
 from connectors.base.links import normalise_email
@@ -119,6 +123,17 @@ class _Outcome:
     fingerprints: list[str] = field(default_factory=list)
     created_ids: dict[str, str] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+
+
+def _conversation_holds(conversation: ic.Conversation, update: dict[str, object]) -> bool:
+    """Whether ``conversation`` already has the title and attributes of ``update``."""
+    if "title" in update and conversation.title != update["title"]:
+        return False
+    wanted = update.get("custom_attributes")
+    held = ic.custom_values(conversation.custom_attributes)
+    return not isinstance(wanted, dict) or all(
+        held.get(k) == v for k, v in ic.custom_values(wanted).items()
+    )
 
 
 def _target_id(command: SyncCommand) -> str:
@@ -272,16 +287,16 @@ class IntercomSink(Sink):
         fps: list[str] = []
         done: list[str] = []
         version: dict[str, str] = {}
+        wrote = False
+        # Run again after a crash between Intercom's answer and the commit (or a lost answer):
+        # a close, open or snooze of a conversation already there adds a part and sends a
+        # notification all the same, and an attribute update is a write, so the conversation
+        # is read first and only what it does not hold yet is written.
+        held = await self.client.get_conversation(cid) if self.may_have_run(command) else None
         snapshot: ic.Conversation | None = None
         if "status" in fields:
-            if case.status in _CLOSE:
-                snapshot = await self.client.close(cid, admin_id=self._admin)
-            elif case.status in _OPEN:
-                snapshot = await self.client.reopen(cid, admin_id=self._admin)
-            elif (until := self._snooze_until(command)) is not None:
-                snapshot = await self.client.snooze(cid, admin_id=self._admin, until=until)
-            else:
-                done.append(f"status {case.status.value} left as is (snoozing not configured)")
+            snapshot, wrote, note = await self._status(command, cid, case.status, held)
+            done += [note] if note else []
             if snapshot is not None:
                 status = ic.case_status(snapshot.state, snapshot.open).value
                 fps.append(fingerprint(self.platform, cid, "status", status))
@@ -294,10 +309,13 @@ class IntercomSink(Sink):
         if added or removed:
             # The tag fingerprint is the whole list; the tag endpoints answer with one tag,
             # so the list comes from the conversation (the status answer, or one read).
-            snapshot = snapshot or await self.client.get_conversation(cid)
+            snapshot = snapshot or held or await self.client.get_conversation(cid)
             tag_fps, summary = await self._tags(cid, snapshot.tag_list, added, removed)
-            fps += tag_fps
-            done += [summary] if summary else []
+            if summary:
+                fps, wrote = fps + tag_fps, True
+                done.append(summary)
+            elif held is not None:  # a repeat: the list it holds is what was written
+                fps.append(fingerprint(self.platform, cid, "tags", snapshot.tag_names))
         attributes = {
             k: v
             for k, v in case.custom_fields.items()
@@ -307,7 +325,12 @@ class IntercomSink(Sink):
         if "subject" in fields and case.subject:
             update["title"] = case.subject
         if update:
-            after = await self.client.update_conversation(cid, update)
+            if held is not None and _conversation_holds(held, update):
+                after = held
+            else:
+                after = await self.client.update_conversation(cid, update)
+                wrote = True
+                done.append("attributes")
             values = ic.custom_values(after.custom_attributes)
             fps += [
                 fingerprint(self.platform, cid, f"custom_fields.{k}", values.get(k))
@@ -316,7 +339,6 @@ class IntercomSink(Sink):
             if "title" in update:
                 subject = ic.case_from(after, bot_admin_id=self._admin).subject
                 fps.append(fingerprint(self.platform, cid, "subject", subject))
-            done.append("attributes")
         skipped: list[str] = []
         if "assignee" in fields:
             owner = await owner_write(self.agents, case.assignee, platform="Intercom")
@@ -324,9 +346,8 @@ class IntercomSink(Sink):
                 done.append(owner.skipped)
                 skipped.append("assignee")
             else:
-                snapshot = await self.client.assign(
-                    cid, admin_id=self._admin, assignee_id=owner.agent_id
-                )
+                snapshot, moved = await self._assign(cid, owner, held)
+                wrote = wrote or moved
                 fps.append(fingerprint(self.platform, cid, "assignee", owner.email))
                 done.append(f"assignee={owner.email or 'nobody'}")
                 if owner.agent_id:
@@ -336,9 +357,45 @@ class IntercomSink(Sink):
                     version[CREATED_VERSION] = str(max(parts))
         if "priority" in fields:
             done.append("priority not writable through the Intercom API")
-        return _Outcome(
-            cid, bool(fps), "; ".join(done) or "nothing to change", fps, version, skipped
-        )
+        if held is not None and fps and not wrote:
+            done.append("the conversation already holds every value (an earlier attempt)")
+        detail = "; ".join(done) or "nothing to change"
+        return _Outcome(cid, wrote, detail, fps, version, skipped)
+
+    async def _assign(
+        self, cid: str, owner: OwnerWrite, held: ic.Conversation | None
+    ) -> tuple[ic.Conversation, bool]:
+        """Assign to ``owner``'s admin (nobody: unassign): the conversation after it, and
+        whether anything was written. ``held``: as read before a repeat; an assignment it
+        has already is not made again (Intercom would add a part and notify)."""
+        if held is not None:
+            assigned = held.admin_assignee_id if held.admin_assignee_id not in ("", "0") else None
+            if assigned == owner.agent_id:
+                return held, False
+        after = await self.client.assign(cid, admin_id=self._admin, assignee_id=owner.agent_id)
+        return after, True
+
+    async def _status(
+        self, command: SyncCommand, cid: str, status: CaseStatus, held: ic.Conversation | None
+    ) -> tuple[ic.Conversation | None, bool, str | None]:
+        """Close, open or snooze: (the conversation after it, whether anything was written, a
+        note). ``held``: the conversation as read before a repeat; a state it is in already
+        is not written again (Intercom would add a part and notify all the same)."""
+        if status in _CLOSE:
+            state = "closed"
+        elif status in _OPEN:
+            state = "open"
+        else:
+            until = self._snooze_until(command)
+            if until is None:
+                return None, False, f"status {status.value} left as is (snoozing not configured)"
+            if held is not None and held.state == "snoozed":
+                return held, False, None
+            return await self.client.snooze(cid, admin_id=self._admin, until=until), True, None
+        if held is not None and held.state == state:
+            return held, False, None
+        write = self.client.close if state == "closed" else self.client.reopen
+        return await write(cid, admin_id=self._admin), True, None
 
     async def _tags(
         self, cid: str, current: list[ic.Tag], added: list[str], removed: list[str]

@@ -8,8 +8,9 @@
 |                | link id first (found: no Case write) and +1 SOQL of its comments (only the  |
 |                | thread messages not there yet are written)                                   |
 | case/update    | 1 ``PATCH`` (0 when nothing to write); +1 SOQL without target; +1 ``GET``  |
-|                | with ``expect.<field>`` options (compare, then write); the owner: +1 SOQL   |
-|                | on ``User`` for an email the agent directory does not know yet              |
+|                | with ``expect.<field>`` options (compare, then write) or when it may have   |
+|                | run before (no ``PATCH`` when the Case holds every value); the owner: +1    |
+|                | SOQL on ``User`` for an email the agent directory does not know yet         |
 | message/append | 1 CaseComment create; +1 SOQL without target; +1 SOQL of the 20 newest      |
 |                | comments when it may have run before                                         |
 | contact/upsert | 1 SOQL by email; found: 1 ``PATCH`` if anything differs; else 1 upsert by   |
@@ -27,7 +28,10 @@ Case's comments and writes only the bodies not there yet (a create: the whole th
 in order; an append: the newest ``_LANDED_LOOKBACK``). Residual window, as for Zendesk: a copy
 written twice only when 20 or more comments landed between the lost answer and the retry; a
 message not written only when a different command wrote the very same body (same author,
-minute, platform and text) within those 20.
+minute, platform and text) within those 20. A case/update sets values, so a repeat changes
+nothing, yet an unchanged ``PATCH`` still saves the Case: a change event, and our write seen
+twice. One that may have run before reads the Case first and writes nothing when it holds
+every value.
 
 A created thread's comments go in sObject Collections calls of at most 200 records,
 ``allOrNone`` per call, in thread order (results come back in request order). CaseComment is
@@ -136,6 +140,16 @@ def _refused(what: str, results: Iterable[SaveResult]) -> FatalAPIError:
         f"salesforce refused {what} ({_errors(results)}): fix the value or the field's "
         "permissions for the integration user, then `deskstream dlq retry` the command"
     )
+
+
+def _owner_written(
+    case_id: str, values: dict[str, Any], owner: OwnerWrite | None
+) -> tuple[list[str], dict[str, str]]:
+    """The owner's fingerprint and created id when a case/update's ``values`` carry it."""
+    if owner is None or "OwnerId" not in values:
+        return [], {}
+    prints = [fingerprint("salesforce", case_id, "assignee", owner.email)]
+    return prints, {CREATED_OWNER: str(values["OwnerId"])}
 
 
 class SalesforceSink(Sink):
@@ -443,8 +457,30 @@ class SalesforceSink(Sink):
             for f in _EXPECTABLE
             if f in written and OPTION_EXPECT_PREFIX + f in command.options
         }
+        again = self.may_have_run(command)
+        now: dict[str, Any] = {}
+        if expected or again:
+            now = await self.client.get("Case", case_id, fields=sorted({"Status", *values}))
+        if again and all(now.get(name) == value for name, value in values.items()):
+            # Run again after a crash between the answer and the commit (or a lost answer):
+            # an unchanged PATCH still saves the Case (a change event, our write counted
+            # twice), so a Case holding every value is left alone and reported as applied.
+            owner_prints, ids = _owner_written(case_id, values, owner)
+            held = written + (["assignee"] if owner_prints else [])
+            reasons = [f"{name} left out: {why}" for name, why in left.items()]
+            reasons += [owner.skipped] if owner is not None and owner.skipped else []
+            detail = "; ".join([f"Case {case_id} already holds {', '.join(held)}", *reasons])
+            prints = self._case_prints(case_id, case, written) + owner_prints
+            return self._result(
+                case_id,
+                prints,
+                detail,
+                written=False,
+                status_code=200,
+                skipped=skipped,
+                created_ids=ids,
+            )
         if expected:
-            now = await self.client.get("Case", case_id, fields=["Status", "Priority"])
             current = {"status": self._spelled_status(now, case_id),
                        "priority": self._spelled_priority(now, case_id)}  # fmt: skip
             intended = {"status": case.status.value,
@@ -465,12 +501,9 @@ class SalesforceSink(Sink):
             detail = "; ".join([f"Case {case_id} not updated", *reasons])
             return self._result(case_id, [], detail, written=False, skipped=skipped)
         await self.client.update("Case", case_id, values)
-        prints = self._case_prints(case_id, case, written)
-        ids: dict[str, str] = {}
-        if owner is not None and "OwnerId" in values:
-            written.append("assignee")
-            prints.append(fingerprint("salesforce", case_id, "assignee", owner.email))
-            ids[CREATED_OWNER] = str(values["OwnerId"])
+        owner_prints, ids = _owner_written(case_id, values, owner)
+        prints = self._case_prints(case_id, case, written) + owner_prints
+        written += ["assignee"] if owner_prints else []
         detail = "; ".join([f"Case {case_id} updated: {', '.join(written)}", *reasons])
         return self._result(
             case_id, prints, detail, status_code=204, skipped=skipped, created_ids=ids

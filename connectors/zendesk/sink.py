@@ -13,7 +13,8 @@
 |                 | +1 ``GET`` +1 ``PUT`` per 409 conflict (≤3 re-reads, then retriable); no   |
 |                 | ``PUT`` after the re-read when every field was left out. The owner         |
 |                 | (``assignee``): +1 ``GET users/search`` for an email the agent directory   |
-|                 | does not know yet (``connectors.zendesk.agents``), else nothing            |
+|                 | does not know yet (``connectors.zendesk.agents``), else nothing. When it   |
+|                 | may have run before: +1 ``GET`` first, no ``PUT`` when the ticket holds it |
 | message/append  | N uploads + 1 ``PUT``; +1 lookup without target; +1 ``GET ticket`` for a   |
 |                 | customer's public reply when its requester is not cached; +1 ``GET       |
 |                 | comments`` on a retry that may have landed already (see ``_landed``)       |
@@ -52,8 +53,11 @@ Ambiguous writes (the write applied, the answer lost; the contract is in
 gets Zendesk's first answer back; with other upload tokens Zendesk answers 400
 ``IdempotentRequestError``, a retry that then finds the ticket by external id). Users are
 created only after every lookup missed, with ``create_or_update`` (an upsert by email or
-external id); email identities are added only when the re-read identities lack them; case
-updates are idempotent (values, tag deltas, ``safe_update`` re-reads). A message/append is
+external id); email identities are added only when the re-read identities lack them. A
+case/update sets values and tag deltas, so a repeat changes nothing, but it is still a write
+(an Update Ticket call, an audit, our write counted twice): one that may have run before
+reads the ticket and makes no ``PUT`` when it already holds every value, and answers with
+the fingerprints of what it holds, as applied. A message/append is
 the one write Zendesk cannot deduplicate (ticket updates take no key): when it may have run
 before (``attempt > 1``, or an attempt in this process failed without an answer) the sink
 reads the newest ``_LANDED_LOOKBACK`` (20) comments and skips the write when one carries the
@@ -114,6 +118,7 @@ from connectors.zendesk.models import (
     Ticket,
     TicketWrite,
     User,
+    canonical_custom_value,
     canonical_ticket_value,
     canonical_user_value,
     comment_body,
@@ -198,6 +203,52 @@ def _holds(user: User, payload: dict[str, Any]) -> bool:
         elif getattr(user, key, None) != value:
             return False
     return True
+
+
+def _same_custom(held: Any, wanted: Any) -> bool:
+    """Custom field values compared as Zendesk keeps them: an integer or decimal field
+    answers with the number as text (``"4321"`` for ``4321``)."""
+    if held is None or wanted is None:
+        return held is wanted
+    return str(held) == str(wanted)
+
+
+def _ticket_holds(ticket: Ticket, payload: dict[str, Any]) -> bool:
+    """Whether ``ticket`` already has every value of a case/update ``payload`` (tag deltas:
+    each added tag there, each removed one absent)."""
+    tags = set(ticket.tags)
+    for key, value in payload.items():
+        if key == "additional_tags":
+            held = set(value) <= tags
+        elif key == "remove_tags":
+            held = not set(value) & tags
+        elif key == "custom_fields":
+            held = all(
+                _same_custom(
+                    canonical_ticket_value(ticket, f"custom_fields.{entry['id']}"),
+                    canonical_custom_value(entry["value"]),
+                )
+                for entry in value
+            )
+        elif key == "status":
+            held = ticket.status.lower() == value
+        elif key == "assignee_id":  # an agent's id, or None for nobody
+            held = ticket.assignee_id == (None if value is None else str(value))
+        else:  # priority, subject
+            held = getattr(ticket, key, None) == value
+        if not held:
+            return False
+    return True
+
+
+def _owner_written(
+    ticket_id: str, payload: dict[str, Any], owner: OwnerWrite | None
+) -> tuple[list[str], dict[str, str]]:
+    """The owner's fingerprint and created id when a case/update's ``payload`` carries it."""
+    if "assignee_id" not in payload or owner is None:
+        return [], {}
+    prints = [fingerprint("zendesk", ticket_id, "assignee", owner.email)]
+    return prints, ({CREATED_OWNER: owner.agent_id} if owner.agent_id else {})
 
 
 def _user_prints(user: User, fields: Iterable[str]) -> list[str]:
@@ -480,6 +531,25 @@ class ZendeskSink(Sink):
                 skipped=skipped,
             )
         ticket_id = await self._target_ticket(command)
+        fields: list[str] = [f for f in ("status", "priority", "subject") if f in payload]
+        fields += (["tags"] if added or removed else []) + [f"custom_fields.{k}" for k in keys]
+        if self.may_have_run(command):
+            # Run again after a crash between Zendesk's answer and the commit (or a lost
+            # answer): a PUT of values the ticket holds would still count as our write and
+            # cost an Update Ticket call, so read first and write nothing when it holds them.
+            current = await self.client.ticket(ticket_id)
+            self._remember(current)
+            if _ticket_holds(current, payload):
+                owner_prints, ids = _owner_written(ticket_id, payload, owner)
+                held = fields + (["assignee"] if owner_prints else [])
+                reasons = [owner.skipped] if owner is not None and owner.skipped else []
+                detail = "; ".join(
+                    [f"ticket {ticket_id} already holds {', '.join(held)}", *reasons]
+                )
+                prints = _case_prints(current, fields) + owner_prints
+                return self._result(
+                    ticket_id, prints, detail, written=False, skipped=skipped, created_ids=ids
+                )
         # Compare-and-set for the scalar fields the sync stage said what it expected of.
         expected = {
             f: command.options[OPTION_EXPECT_PREFIX + f]
@@ -504,16 +574,11 @@ class ZendeskSink(Sink):
             detail = "; ".join([f"ticket {ticket_id} not updated", *reasons])
             return self._result(ticket_id, [], detail, written=False, skipped=skipped)
         self._remember(write.ticket)
-        written: list[str] = [
-            f for f in ("status", "priority", "subject") if f in payload and f not in left_out
-        ]
-        written += (["tags"] if added or removed else []) + [f"custom_fields.{k}" for k in keys]
+        written = [f for f in fields if f not in left_out]
         prints = _case_prints(write.ticket, written)
-        ids: dict[str, str] = {}
-        if "assignee_id" in payload and owner is not None:
-            written.append("assignee")
-            prints.append(fingerprint("zendesk", ticket_id, "assignee", owner.email))
-            ids = {CREATED_OWNER: owner.agent_id} if owner.agent_id else {}
+        owner_prints, ids = _owner_written(ticket_id, payload, owner)
+        written += ["assignee"] if owner_prints else []
+        prints += owner_prints
         detail = "; ".join([f"ticket {ticket_id} updated: {', '.join(written)}", *reasons])
         return self._result(ticket_id, prints, detail, skipped=skipped, created_ids=ids)
 

@@ -80,3 +80,19 @@ async def test_an_email_no_admin_has_is_left_out(connector: Connector) -> None:
     assert "no Intercom agent has the email stranger@elsewhere.example" in result.detail
     assert (await connector.get(f"/conversations/{cid}"))["admin_assignee_id"] is None
     assert await connector.events() == []
+
+
+async def test_an_assignment_run_again_after_a_crash_writes_nothing(connector: Connector) -> None:
+    # Run again after a kill -9 between the answer and the commit (attempt 2): a second
+    # assignment would add a part and notify; the conversation is Ada's already.
+    _, cid = await connector.conversation()
+    command = _assign(connector, cid, ADA)
+    first = await connector.sink.execute(command)
+    await connector.events()
+    again = await connector.sink.execute(command.model_copy(update={"attempt": 2}))
+    assert first.written
+    assert not again.written
+    assert await connector.events() == []  # no notification
+    assert again.fingerprints == first.fingerprints
+    assert again.created_ids[CREATED_OWNER] == AGENT
+    assert again.api_calls == 1  # the read

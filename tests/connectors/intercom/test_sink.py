@@ -281,3 +281,42 @@ async def test_subject_and_custom_fields_are_written(connector: Connector) -> No
                 EntityType.CASE, "update", unknown, entity_id=cid, changed=["custom_fields"]
             )
         )
+
+
+async def test_an_update_run_again_after_a_crash_writes_nothing(connector: Connector) -> None:
+    # kill -9 between Intercom's answer and the commit: the next owner runs the case/update
+    # again (attempt 2). A second close would add a part and notify; the conversation holds
+    # every value, so the repeat costs one read, writes nothing and reports what it holds.
+    _, cid = await connector.conversation()
+    case = Case(
+        status=CaseStatus.SOLVED,
+        subject="Printer on fire",
+        custom_fields={"region": "EMEA"},
+        tags=["billing"],
+    )
+    update = connector.command(
+        EntityType.CASE,
+        "update",
+        case,
+        entity_id=cid,
+        changed=["status", "subject", "custom_fields", "tags"],
+        options={"tags_added": encode_list(["billing"])},
+    )
+    first = await connector.sink.execute(update)
+    before = await connector.get(f"/conversations/{cid}")
+    await connector.events()
+    again = await connector.sink.execute(update.model_copy(update={"attempt": 2}))
+
+    assert first.written
+    assert not again.written
+    assert again.api_calls == 1  # the read
+    assert await connector.get(f"/conversations/{cid}") == before
+    assert await connector.events() == []  # no notification
+    assert sorted(again.fingerprints) == sorted(first.fingerprints)
+    assert "already holds" in again.detail
+
+    reopen = {"message_type": "open", "type": "admin", "admin_id": AGENT}
+    await connector.post(f"/conversations/{cid}/parts", reopen)  # an agent reopens it since
+    reclosed = await connector.sink.execute(update.model_copy(update={"attempt": 2}))
+    assert reclosed.written
+    assert (await connector.get(f"/conversations/{cid}"))["state"] == "closed"

@@ -108,3 +108,21 @@ async def test_what_cannot_be_owned_is_left_out_and_the_rest_written(env: Salesf
         assert (nobody.written, nobody.skipped) == (False, ["assignee"])
         assert "UNASSIGNED_OWNER_ID" in nobody.detail
         assert org.records("Case")[case_id]["OwnerId"] == before
+
+
+async def test_an_owner_change_run_again_after_a_crash_writes_nothing(env: SalesforceEnv) -> None:
+    # Run again after a kill -9 between the answer and the commit (attempt 2): the Case is
+    # Ben's already, so no PATCH (which would publish a change event all the same).
+    staff = env.sandbox.org.staff_user_ids
+    async with open_org(env) as org:
+        case_id = str((await org.sink.execute(upsert([]))).target_entity_id)
+        move = _reassign(case_id, BEN, "cmd-2")
+        first = await org.sink.execute(move)
+        events = len(org.env.sandbox.org.bus.events)
+        again = await org.sink.execute(move.model_copy(update={"attempt": 2}))
+        assert first.written
+        assert not again.written
+        assert len(org.env.sandbox.org.bus.events) == events
+        assert again.fingerprints == first.fingerprints
+        assert again.created_ids == first.created_ids == {CREATED_OWNER: staff[BEN]}
+        assert again.api_calls == 1  # the read (the directory knows Ben now)

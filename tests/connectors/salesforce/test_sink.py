@@ -286,3 +286,41 @@ async def test_an_email_with_quotes_is_matched_not_injected(env: SalesforceEnv) 
         )
     assert found.target_entity_id == existing
     assert org.records("Contact")[existing]["FirstName"] == "Sean"
+
+
+async def test_an_update_run_again_after_a_crash_writes_nothing(env: SalesforceEnv) -> None:
+    # kill -9 between Salesforce's answer and the commit: the next owner runs the case/update
+    # again (attempt 2). An unchanged PATCH would still save the Case and publish a change
+    # event; the Case holds every value, so nothing is written and the fingerprints say so.
+    async with open_org(env) as org:
+        case_id = str((await org.sink.execute(upsert([]))).target_entity_id)
+        update = command(
+            EntityType.CASE,
+            CommandAction.UPDATE,
+            case(
+                status=CaseStatus.ON_HOLD,
+                priority=Priority.LOW,
+                subject="Refund for order 1234 (escalated)",
+                custom_fields={"ai_handoff_reason": "billing dispute"},
+            ),
+            target=case_id,
+            changed_fields=["status", "priority", "subject", "custom_fields"],
+            options={"expect.status": "open", "expect.priority": "high"},
+        )
+        first = await org.sink.execute(update)
+        saved = org.records("Case")[case_id]["SystemModstamp"]
+        events = len(org.env.sandbox.org.bus.events)
+        again = await org.sink.execute(update.model_copy(update={"attempt": 2}))
+
+        assert first.written
+        assert not again.written
+        assert again.api_calls == 1  # the read
+        assert org.records("Case")[case_id]["SystemModstamp"] == saved
+        assert len(org.env.sandbox.org.bus.events) == events  # no change event
+        assert sorted(again.fingerprints) == sorted(first.fingerprints)
+        assert "already holds" in again.detail
+
+        await env.update("Case", case_id, {"Subject": "Refund"})  # a person changes it since
+        rewritten = await org.sink.execute(update.model_copy(update={"attempt": 2}))
+        assert rewritten.written
+        assert org.records("Case")[case_id]["Subject"] == "Refund for order 1234 (escalated)"

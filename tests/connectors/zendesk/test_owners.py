@@ -144,3 +144,25 @@ async def test_a_seeded_agent_only_zendesk_knows(zendesk: ZendeskEnv, sink: Zend
     """The sandbox's Zendesk-only agent (the demo's "no match elsewhere") is an agent here."""
     assert sink.agents is not None
     assert await sink.agents.agent_for(CLEO) == _user_id(zendesk, CLEO)
+
+
+async def test_an_assignment_run_again_after_a_crash_writes_nothing(
+    zendesk: ZendeskEnv, sink: ZendeskSink
+) -> None:
+    # Run again after a kill -9 between the answer and the commit (attempt 2): the ticket is
+    # the agent's already, so no PUT; the owner's fingerprint and id as the first answer gave.
+    ticket_id = str((await zendesk.create_ticket())["id"])
+    ticket = zendesk.sandbox.core.state.tickets[int(ticket_id)]
+    command = _update(ticket_id, ADA, status=CaseStatus.PENDING, changed=["status", "assignee"])
+    first = await sink.execute(command)
+    audits = len(ticket.audit_ids)
+    again = await sink.execute(command.model_copy(update={"attempt": 2}))
+    assert first.written
+    assert not again.written
+    assert len(ticket.audit_ids) == audits
+    assert sorted(again.fingerprints) == sorted(first.fingerprints)
+    assert again.created_ids == first.created_ids == {CREATED_OWNER: _user_id(zendesk, ADA)}
+    assert again.api_calls == 1  # the read (the directory knows Ada now)
+    ticket.assignee_id = None  # a person unassigned it since: written again
+    assert (await sink.execute(command.model_copy(update={"attempt": 2}))).written
+    assert str(ticket.assignee_id) == _user_id(zendesk, ADA)

@@ -623,3 +623,50 @@ async def test_an_upsert_run_again_after_a_crash_writes_nothing(zd: Connector) -
     )
     assert (await zd.sink.execute(moved)).written  # a real change is still written
     assert zd.state.users[int(first.target_entity_id or 0)].phone == "+1 555 0199"
+
+
+async def test_an_update_run_again_after_a_crash_writes_nothing(zd: Connector) -> None:
+    # kill -9 between Zendesk's answer and the commit: the next owner runs the case/update
+    # again (attempt 2). The ticket already holds every value: no PUT, no audit, and the
+    # fingerprints of what it holds, so the sync stage settles the write as applied.
+    created = await zd.sink.execute(upsert([message(CUSTOMER, "Hello", 0)]))
+    ticket_id = created.target_entity_id or ""
+    update = command(
+        EntityType.CASE,
+        CommandAction.UPDATE,
+        case(
+            status=CaseStatus.ON_HOLD,
+            priority=Priority.URGENT,
+            subject="Refund for order 1234 (escalated)",
+            custom_fields={"360001000004": 4321},
+        ),
+        target=ticket_id,
+        key="cmd-update",
+        changed_fields=["status", "priority", "subject", "custom_fields.360001000004", "tags"],
+        options={
+            "tags_added": encode_list(["billing"]),
+            "tags_removed": encode_list(["vip"]),
+            "expect.status": "open",
+            "expect.priority": "high",
+        },
+    )
+    first = await zd.sink.execute(update)
+    audits = len(zd.state.tickets[int(ticket_id)].audit_ids)
+    del zd.requests[:]
+    again = await zd.sink.execute(update.model_copy(update={"attempt": 2}))
+
+    assert first.written
+    assert not again.written
+    assert zd.requests == [("GET", f"/api/v2/tickets/{ticket_id}")]
+    assert again.api_calls == 1
+    assert len(zd.state.tickets[int(ticket_id)].audit_ids) == audits
+    assert again.fingerprints == first.fingerprints
+    assert "already holds" in again.detail
+
+    # A value the ticket no longer holds (a person changed it since) is written again.
+    zd.state.tickets[int(ticket_id)].status = "open"
+    del zd.requests[:]
+    rewritten = await zd.sink.execute(update.model_copy(update={"attempt": 2}))
+    assert rewritten.written
+    assert [m for m, _ in zd.requests] == ["GET", "PUT"]
+    assert zd.state.tickets[int(ticket_id)].status == "hold"
