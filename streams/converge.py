@@ -356,7 +356,13 @@ class Register:
             if sequence is not None and known is not None and sequence != known:
                 earlier = known < sequence  # the record's own counter says which came last
             if seen is None or earlier or (self._ours(side) and latest):
-                self._set_seen(side, at, value, noted, sequence, assumed=True)
+                # Never back in time: the echo of this write (or of a later one of ours)
+                # may have been read before this answer and carry a newer time. Recording
+                # the answer's older time over it would make a copy of the record from
+                # between the two, still showing the value before our write, look newer
+                # than what we know, and the winner would be written there once more.
+                since = at if seen is None else max(at, seen[0])
+                self._set_seen(side, since, value, noted, sequence, assumed=True)
                 holds = True
         # Taken, and nothing reported since it was issued: only what the platform reports
         # after this answer is news. Otherwise (refused because a person changed the field,
