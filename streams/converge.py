@@ -212,7 +212,11 @@ class Register:
         if seen is None or at > seen[0]:
             newer = True
         elif self._assumed(side):
-            newer = explicit and policy.slot(at) >= policy.slot(seen[0])
+            # A person's change stamped in our answer's second may follow it. Our own echo
+            # of that second cannot: it reports this write or an earlier one (writes to one
+            # record land in the order issued), and taking it for newer set the record back
+            # to an earlier write's value and wrote the winner there once more.
+            newer = explicit and not ours and policy.slot(at) >= policy.slot(seen[0])
         else:
             newer = explicit and at >= seen[0]
         known_sequence = self._seen_sequence(side)

@@ -66,3 +66,29 @@ def test_an_answer_older_than_the_echo_already_seen_does_not_move_the_record_bac
     assert seen is not None
     assert seen[:2] == (107.0, "on_hold")
     assert register.wants(SIDES, _same, register.agreement(_same)) == []
+
+
+def test_the_echo_of_an_earlier_write_does_not_undo_a_later_answer_of_the_same_second() -> None:
+    """Two of our writes to one record, both answered, then the echo of the first arrives,
+    stamped in the same second as the second write's answer (the cluster suite: a CDC
+    backlog read after a takeover). Writes to one record land in the order issued, so our
+    echo says nothing newer than our later answer: the record holds the second value, and
+    nothing is written again."""
+    register = Register({})
+    _observe(register, "zendesk", "on_hold", 10.0, noted=1, explicit=False)  # the baseline
+    first = _observe(register, "salesforce", "open", 20.0, noted=2, explicit=True, person=True)
+    assert first == "won"
+    register.track("zendesk", "open", "c1", step=2)
+    second = _observe(register, "salesforce", "on_hold", 21.0, noted=3, explicit=True, person=True)
+    assert second == "won"
+    register.track("zendesk", "on_hold", "c2", step=3)
+    assert register.settle("zendesk", "c1", applied=True, at=30.06, noted=4)
+    assert register.settle("zendesk", "c2", applied=True, at=30.09, noted=5)
+
+    echo = _observe(register, "zendesk", "open", 30.05, noted=6, explicit=True, ours=True)
+
+    assert echo == "echo"
+    seen = register.seen("zendesk")
+    assert seen is not None
+    assert seen[1] == "on_hold"
+    assert register.wants(SIDES, _same, register.agreement(_same)) == []
