@@ -37,7 +37,9 @@ SETTLE_TIMEOUT_S = 10.0
 # asyncio keeps only weak references to tasks: hold them until they are done.
 _in_flight: set[asyncio.Future[Any]] = set()
 
-_READ, _SENT, _DONE = "read", "sent", "done"
+#: read, not handed its outputs yet; outputs on their way to Kafka; one of its outputs is a
+#: re-decision sent on purpose later (``deferred``); every output acknowledged
+_READ, _SENT, _DEFERRED, _DONE = "read", "sent", "deferred", "done"
 
 
 class _InOrder:
@@ -89,7 +91,8 @@ class _InOrder:
                 callback(ready)
 
     def in_flight(self, tps: Iterable[Any]) -> int:
-        """Events of ``tps`` whose outputs are sent and not acknowledged yet."""
+        """Events of ``tps`` whose outputs are sent and not acknowledged yet (not those
+        waiting for a deferred re-decision: see ``ack_when_delivered``)."""
         return sum(
             1
             for tp in tps
@@ -125,11 +128,18 @@ def ack_when_delivered(
     sends: Sequence[Awaitable[Any]],
     *,
     on_delivered: OnDelivered | None = None,
+    deferred: bool = False,
 ) -> None:
     """Ack ``event`` once every send is acknowledged and every earlier event of its
     partition is acked (then ``on_delivered(event)``). Call it for each event in the order
-    the events were read (or ``expect`` them in that order)."""
-    _order.register(event, on_delivered, _SENT)
+    the events were read (or ``expect`` them in that order).
+
+    ``deferred``: one of ``sends`` waits on purpose before it sends (a re-decision asked for
+    seconds later). A revocation does not wait for such an event (``settle``): it stays
+    unacked, so its partition's next owner reads it again and asks again, under the same
+    deterministic id (a copy this worker still sends is dropped by the sync stage's dedupe).
+    Waiting for it held every takeover up to ``SETTLE_TIMEOUT_S``."""
+    _order.register(event, on_delivered, _DEFERRED if deferred else _SENT)
     if not sends:
         _order.delivered(event)
         return
@@ -154,7 +164,8 @@ def ack_when_delivered(
 
 async def settle(app: faust.App, tps: Iterable[Any]) -> None:
     """Wait until the events of ``tps`` whose outputs were sent are acked (at most
-    ``SETTLE_TIMEOUT_S``: what is still out then is read again by the next owner)."""
+    ``SETTLE_TIMEOUT_S``: what is still out then is read again by the next owner), except
+    those waiting for a deferred re-decision, which the next owner asks for again."""
     tps = list(tps)
     await app.producer.flush()
     with contextlib.suppress(TimeoutError):

@@ -208,6 +208,6 @@ def register_sync(
                 retry = _retry_of(snapshot)
             if retry is not None:
                 sends.append(hold(asyncio.ensure_future(_send_later(channels, key, *retry))))
-            ack_when_delivered(app, event, sends)
+            ack_when_delivered(app, event, sends, deferred=retry is not None)
 
     return sync_links
