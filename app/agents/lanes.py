@@ -20,8 +20,10 @@ its queue is dropped unacked (the next owner reads those records again) and the 
 progress is given ``grace`` seconds to finish before it is cancelled. Without that wait the
 next owner would start the same command while this worker is still executing it, and no
 read-before-write can see a write that has not landed yet (a SIGTERM restart once wrote the
-same comment twice 70 ms apart). Only a command still running after the grace period is cut;
-its next owner gets it as possibly executed.
+same comment twice 70 ms apart). Only a command still running after the grace period is cut,
+or one waiting between two attempts (``connectors.base.retry.between_attempts``), which has
+nothing on its way and would otherwise hold the rebalance for its whole backoff; its next
+owner gets it as possibly executed.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from typing import Any, Protocol
 
 import faust
 from faust.types import TP
+
+from connectors.base.retry import between_attempts, wait_between_attempts
 
 __all__ = ["Lanes", "PartitionControl"]
 
@@ -142,29 +146,36 @@ class Lanes:
                     event.message.offset,
                     failures,
                 )
-                await asyncio.sleep(delay)  # a release (revocation, stop) cancels the wait
+                # between attempts: a release (revocation, stop) cuts the wait at once
+                await wait_between_attempts(delay)
 
     async def release(self, tps: Iterable[TP], *, grace: float) -> None:
         """Stop the lanes of ``tps``: drop what is queued, let the command in progress finish
-        (at most ``grace`` seconds), then cancel."""
+        (at most ``grace`` seconds), then cancel. A command waiting between two attempts (a
+        retry's backoff, a 429's Retry-After) has nothing on its way: it is cut without
+        waiting, or a rebalance (a takeover) would wait out its backoff."""
         lanes = [(tp, lane) for tp in tps if (lane := self._lanes.pop(TP(*tp), None))]
         for tp, lane in lanes:
             _drop(lane.queue)
             self._paused.discard(tp)
-        busy = [lane.idle.wait() for _, lane in lanes if not lane.idle.is_set()]
-        if busy:
+
+        def writing() -> list[_Lane]:
+            return [
+                lane
+                for _, lane in lanes
+                if not lane.idle.is_set() and not between_attempts(lane.task)
+            ]
+
+        if busy := writing():
             log.info("lanes finishing the commands in progress count=%d", len(busy))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.gather(*busy), timeout=grace)
+                async with asyncio.timeout(grace):
+                    # Idle and between-attempts have no event of their own: poll.
+                    while writing():  # noqa: ASYNC110
+                        await asyncio.sleep(0.02)
         for tp, lane in lanes:
             if not lane.idle.is_set():
-                log.warning(
-                    "lane cut after %.0f s with a command in progress; its next owner runs it "
-                    "as possibly executed topic=%s partition=%s",
-                    grace,
-                    tp.topic,
-                    tp.partition,
-                )
+                _log_cut(tp, grace, between=between_attempts(lane.task))
             if lane.task is not None:
                 lane.task.cancel()
         tasks = [lane.task for _, lane in lanes if lane.task is not None]
@@ -179,6 +190,24 @@ class Lanes:
 
     async def stop(self, *, grace: float = 0.0) -> None:
         await self.release(list(self._lanes), grace=grace)
+
+
+def _log_cut(tp: TP, grace: float, *, between: bool) -> None:
+    if between:
+        log.info(
+            "lane cut between two attempts of a command; its next owner runs it as possibly "
+            "executed topic=%s partition=%s",
+            tp.topic,
+            tp.partition,
+        )
+    else:
+        log.warning(
+            "lane cut after %.0f s with a command in progress; its next owner runs it as "
+            "possibly executed topic=%s partition=%s",
+            grace,
+            tp.topic,
+            tp.partition,
+        )
 
 
 def _drop(queue: asyncio.Queue[Any]) -> None:

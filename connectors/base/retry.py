@@ -3,12 +3,19 @@
 ``RetriableAPIError`` (5xx, timeouts, resets) is retried with backoff; ``RateLimitedError``
 waits at least the platform's ``Retry-After``; ``FatalAPIError`` is never retried. After the
 last attempt the error propagates and the caller dead-letters the command with it.
+
+A task waiting between two attempts has nothing on its way to the platform: the previous
+attempt ended (its outcome, possibly "may have landed", is known to the sink) and the next has
+not started. ``between_attempts(task)`` says so, so whoever must stop the task (a partition
+taken away in a rebalance) can cut it at once instead of waiting out a backoff that can be a
+minute long (a 429's Retry-After).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from tenacity import (
     AsyncRetrying,
@@ -20,9 +27,30 @@ from tenacity import (
 
 from schemas.errors import RateLimitedError, RetriableAPIError
 
-__all__ = ["RetryPolicy", "call_with_retries"]
+__all__ = ["RetryPolicy", "between_attempts", "call_with_retries", "wait_between_attempts"]
 
 T = TypeVar("T")
+
+#: tasks sleeping between two attempts of a call
+_waiting: set[asyncio.Task[Any]] = set()
+
+
+async def wait_between_attempts(seconds: float) -> None:
+    """Sleep ``seconds`` between two attempts; meanwhile ``between_attempts`` is True for the
+    calling task."""
+    task = asyncio.current_task()
+    if task is not None:
+        _waiting.add(task)
+    try:
+        await asyncio.sleep(seconds)
+    finally:
+        if task is not None:
+            _waiting.discard(task)
+
+
+def between_attempts(task: asyncio.Task[Any] | None) -> bool:
+    """Whether ``task`` is waiting between two attempts (nothing of it on its way)."""
+    return task is not None and task in _waiting
 
 
 class RetryPolicy:
@@ -51,6 +79,7 @@ async def call_with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolic
         retry=retry_if_exception_type(RetriableAPIError),
         stop=stop_after_attempt(policy.attempts),
         wait=policy.wait,
+        sleep=wait_between_attempts,
         reraise=True,
     )
     async for attempt in retrying:

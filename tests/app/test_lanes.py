@@ -16,6 +16,8 @@ from faust.types import TP
 
 from app.agents import lanes as lanes_module
 from app.agents.lanes import Lanes
+from connectors.base.retry import RetryPolicy, between_attempts, call_with_retries
+from schemas.errors import RateLimitedError
 
 
 class Consumer:
@@ -152,3 +154,31 @@ async def test_a_command_still_running_after_the_grace_period_is_cut() -> None:
     await started.wait()
     await lanes.release([tp], grace=0.05)
     assert cancelled == [7]
+
+
+async def test_a_command_waiting_between_two_attempts_is_cut_without_waiting_out_the_grace() -> (
+    None
+):
+    # A 429's Retry-After can be a minute: a rebalance (a takeover) waiting for that command
+    # waited out the whole grace period, though nothing of it was on its way to the platform.
+    running: list[asyncio.Task[Any] | None] = []
+    cancelled: list[int] = []
+
+    async def handler(event: faust.EventT[Any], again: bool) -> None:
+        async def attempt() -> None:
+            raise RateLimitedError("429 from the sandbox", retry_after=3600.0)
+
+        running.append(asyncio.current_task())
+        try:
+            await call_with_retries(attempt, RetryPolicy(attempts=3))
+        except asyncio.CancelledError:
+            cancelled.append(cast(Any, event).offset)
+            raise
+
+    tp = TP("commands.zendesk", 2)
+    lanes = Lanes(handler, lambda: Consumer({tp}))
+    lanes.submit(_event(TopicPartition(tp.topic, tp.partition), 4))
+    await _until(lambda: bool(running) and between_attempts(running[0]))
+    # the guard only fails the test instead of hanging it for the grace period
+    await asyncio.wait_for(lanes.release([tp], grace=3600.0), timeout=60)
+    assert cancelled == [4]
