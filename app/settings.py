@@ -86,8 +86,13 @@ class Settings(BaseSettings):
     table_standby_replicas: int = Field(default=1, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: a worker silent this long leaves the group: its partitions, and the leases of its
-    #: sources, go to the others (heartbeats every third of it, at most 3 s)
-    kafka_session_timeout_seconds: float = Field(default=30.0, ge=6, le=300)
+    #: sources, go to the others (heartbeats every third of it, at most 3 s). A killed
+    #: worker's sources and partitions move after about this plus one heartbeat. 10 s suits
+    #: workers on the brokers' LAN: heartbeats go every 3 s from the worker's event loop (and
+    #: go on during a rebalance), so it takes three lost in a row, or a loop stalled 7 s, to
+    #: lose a live worker. Kafka's own 45 s default is for clients across a WAN or with long
+    #: GC pauses: raise it there. The brokers' group.min.session.timeout.ms (6 s) is the floor.
+    kafka_session_timeout_seconds: float = Field(default=10.0, ge=6, le=300)
 
     # Webhook ingest.
     webhook_max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -113,7 +118,9 @@ class Settings(BaseSettings):
     sink_max_attempts: int = Field(default=12, ge=1, le=100)
     sink_max_backoff_seconds: float = Field(default=60.0, gt=0)
     #: a rebalance or a stop lets a command in progress finish this long before cutting it
-    #: (its next owner then runs it as possibly executed); keep it under the session timeout
+    #: (its next owner then runs it as possibly executed; one waiting between two attempts
+    #: is cut at once). The whole group waits for it: heartbeats go on meanwhile, so the
+    #: session timeout does not bound it, Faust's 60 s rebalance timeout does
     sink_release_grace_seconds: float = Field(default=15.0, ge=0, le=25)
 
     #: a failing source waits from 1 s, doubling, up to this long before it starts again
