@@ -46,8 +46,9 @@ unit: install
 ## real broker with SOAK_SCRIPTS conversations (default 200); DESKSTREAM_E2E_SEED=<n> replays
 ## a printed seed.
 ## Then the cluster suite at full size: 60 conversations per failure, a 60 s platform outage,
-## 10,000 hostile webhooks, and the tests gated on DESKSTREAM_SOAK (the CDC takeover under a
-## person's steady Case changes). Logs stay in .deskstream/soak/ until the next soak.
+## 10,000 hostile webhooks, and the tests sized by DESKSTREAM_SOAK (the CDC takeover under a
+## person's steady Case changes: four Cases every 0.7 s). Logs stay in .deskstream/soak/
+## until the next soak.
 SOAK_EXAMPLES ?= 5000
 SOAK_SCRIPTS ?= 200
 soak: jars

@@ -29,6 +29,7 @@ __all__ = [
     "holder",
     "kill_the_holder",
     "running",
+    "steps_after",
     "stored_positions",
 ]
 
@@ -132,6 +133,33 @@ async def canonical_events(
         await consumer.stop()
 
 
+#: the survivor's log lines that mark a takeover's steps, in their order
+_STEPS = (
+    ("noticed", "Heartbeat failed"),  # the group is rebalancing: the session expired
+    ("revoked", "partitions revoked"),  # its own revocation done (lanes, settle, commit)
+    ("assigned", "Executing _on_partitions_assigned"),
+)
+
+
+def steps_after(worker: RunningWorker, source: str, wall: float) -> dict[str, float]:
+    """Seconds after ``wall`` (the kill) of the first log line of each takeover step on
+    ``worker``, the source's ``lease acquired`` last (a step not logged is left out)."""
+    found: dict[str, float] = {}
+    marks = [*_STEPS, ("lease", f"source lease acquired source={source} ")]
+    for line in worker.log.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue  # not a log record (a traceback's lines, faust's banner)
+        at = datetime.fromisoformat(entry["time"]).timestamp() - wall
+        if at < 0:
+            continue
+        for step, text in marks:
+            if step not in found and str(entry.get("message", "")).startswith(text):
+                found[step] = at
+    return found
+
+
 @dataclass(frozen=True)
 class Takeover:
     #: seconds from the kill until the survivor reported the source running
@@ -141,6 +169,14 @@ class Takeover:
     #: positions stored in all, and before the kill
     stored: int
     stored_before_kill: int
+    #: wall time of the kill
+    killed_at: float
+    #: seconds after the kill of each step on the survivor (``steps_after``)
+    steps: dict[str, float]
+
+    def describe(self) -> str:
+        steps = " ".join(f"{name}={at:.1f}s" for name, at in self.steps.items())
+        return f"takeover={self.seconds:.1f}s ({steps})"
 
 
 async def kill_the_holder(
@@ -149,8 +185,8 @@ async def kill_the_holder(
     """Wait until exactly one worker runs ``source``, let it work ``after`` seconds, kill it
     (-9) and wait for the other to take over: from the newest position stored before the
     kill (the killed worker's last one: the survivor stores only after it acquires), not
-    from a first run. Within a minute: the session timeout (30 s) for the group to notice,
-    then a rebalance."""
+    from a first run. The session timeout (10 s) for the group to notice, a heartbeat for
+    the survivor to hear of it, then a rebalance: the time is returned, never asserted."""
     first = await holder(stack, source)
     survivor = next(w for w in stack.workers if w is not first)
     assert not await asyncio.to_thread(running, survivor, source)  # exactly one holds it
@@ -160,7 +196,6 @@ async def kill_the_holder(
     second = await holder(stack, source, within=90)
     seconds = time.monotonic() - killed_at
     assert second is survivor
-    assert seconds < 60, f"{source} moved {seconds:.0f} s after the kill"
     _, resumed = await lease_since(survivor, source, killed_wall)
     stored = await stored_positions(
         bootstrap, stack.settings.topic("sources"), stack.settings.partitions, source
@@ -168,4 +203,5 @@ async def kill_the_holder(
     before = [position for at, position in stored if at <= killed_wall]
     assert before, f"the killed worker stored no position of {source} before the kill"
     assert resumed == before[-1], (resumed, before[-3:])
-    return Takeover(seconds, resumed, len(stored), len(before))
+    steps = steps_after(survivor, source, killed_wall)
+    return Takeover(seconds, resumed, len(stored), len(before), killed_wall, steps)

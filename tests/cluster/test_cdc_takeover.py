@@ -8,9 +8,16 @@ replay id stored before the kill, and:
 * every change the person made (each change event the org published for them) reached the
   canonical topic at least once (its delivery id names the event's transaction);
 * nothing was written twice to Zendesk: no sink command executed with an effect twice (the
-  workers' logs), and no ticket took more status writes than its Case had changes;
+  workers' logs: a command the killed worker wrote before its commit is run again by the
+  survivor, which finds the ticket holding its values and writes nothing), and no ticket
+  took more status writes than its Case had changes (nobody changes the tickets, so a
+  re-assert of the winner there is always one write too many);
 * every ticket ends in the status its Case ended in (``Escalated`` → on-hold,
   ``Working`` → open), through the route's map.
+
+`make test` runs it small (two Cases, a handful of changes); `make soak` at full size. The
+takeover's steps (session expired and heard of, revocation, assignment, lease, first event
+after the kill) are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -29,28 +36,18 @@ from app.rehearsal import SyncStack, sync_stack
 from schemas.models import Envelope
 from tests.cluster.leases import canonical_events, kill_the_holder
 
-pytestmark = [
-    pytest.mark.kafka,
-    pytest.mark.cluster,
-    pytest.mark.timeout(480),
-    # Not in `make test` yet. The takeover itself holds in every run: the survivor resumes
-    # from the last stored replay id, every change event reaches the topic. At the person's
-    # pace below, 2 of 2 runs converged (takeover 30-31 s), but each counted one Zendesk
-    # status update executed by both workers: the killed one wrote it before its commit, and
-    # the survivor, taking it as possibly executed, wrote the same value again instead of
-    # finding the ticket already holds it (see issue 10's notes). `make soak` runs it.
-    pytest.mark.skipif(
-        os.environ.get("DESKSTREAM_SOAK") != "1",
-        reason="run by `make soak` (DESKSTREAM_SOAK=1) until its convergence wait is reliable",
-    ),
-]
+pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.timeout(480)]
 
 SOURCE = "salesforce.cdc_case"
-CASES = 4
-#: seconds between the person's changes: inside Zendesk's Update Ticket limit (100 a minute
-#: per account), which every change here costs one of; faster, the commands queue behind
-#: 429s and the wait for convergence measures Zendesk's limit, not the takeover
-PACE_S = 0.7
+#: full size under `make soak`: four Cases changed every 0.7 s (inside Zendesk's Update
+#: Ticket limit, 100 a minute per account, which every change here costs one of; faster, the
+#: commands queue behind 429s and the wait for convergence measures Zendesk's limit, not the
+#: takeover); in `make test` two Cases changed every 2 s, a handful of changes
+SOAK = os.environ.get("DESKSTREAM_SOAK") == "1"
+CASES = 4 if SOAK else 2
+PACE_S = 0.7 if SOAK else 2.0
+#: seconds the survivor serves the subscription under the person's changes after the takeover
+SERVED_S = 6.0 if SOAK else 3.0
 #: the Case statuses the person alternates between, and the ticket status each reaches
 STATUSES = {"Escalated": "hold", "Working": "open"}
 _EXECUTED = re.compile(r"zendesk sink executed command=(\S+) action=\S+ target=\S+ written=True")
@@ -105,7 +102,7 @@ async def test_the_cdc_subscription_moves_to_the_survivor_without_loss(
         changing = asyncio.create_task(keep_changing())
         takeover = await kill_the_holder(stack, SOURCE, kafka_bootstrap_servers, after=5.0)
         changes_by_takeover = changes.total()
-        await asyncio.sleep(6)  # the survivor serves the subscription under load
+        await asyncio.sleep(SERVED_S)  # the survivor serves the subscription under load
         stop.set()
         await changing
 
@@ -139,6 +136,14 @@ async def test_the_cdc_subscription_moves_to_the_survivor_without_loss(
         )
         seen = {e.source.source_event_id for e in events}
         missing = sorted(published - seen)
+        # the first change event the survivor's subscription brought in after the kill
+        resumed_events = [
+            e.ingested_at.timestamp() - takeover.killed_at
+            for e in events
+            if e.source.source_event_id in published
+            and e.ingested_at.timestamp() > takeover.killed_at
+        ]
+        first_event = min(resumed_events, default=float("nan"))
 
         # Zendesk: status writes per ticket against the changes of its Case.
         # Writes Zendesk took: a 429 (the Update Ticket limit, which this pace of changes
@@ -149,17 +154,22 @@ async def test_the_cdc_subscription_moves_to_the_survivor_without_loss(
             taken = request.status < 300
             if request.platform == "zendesk" and request.method == "PUT" and found and taken:
                 writes[int(found.group(1))] += 1
-        # Writes beyond the changes must each be a re-assert the audit explains (a stale
-        # report of the ticket seen while writes crossed), and few: never a loop.
+        # Nobody changes the tickets: a re-assert of the winner there would be an extra write
+        # (the audit names each, for the failure message; the trails are kept in tmp_path).
         reasserts: Counter[int] = Counter()
         for conversation, ticket, _ in linked:
-            for record in await stack.audit(stack.link(conversation)):
+            trail = await stack.audit(stack.link(conversation))
+            for record in trail:
                 if record.decision == "update_case_on_zendesk" and "re-asserts" in record.reason:
                     reasserts[ticket] += 1
+            (tmp_path / f"trail-{ticket}.txt").write_text(
+                "\n".join(f"{r.at} {r.stage} {r.decision} {r.reason}" for r in trail)
+            )
         twice = _executed_twice(stack)
         print(
             f"\n[cdc takeover] changes={changes.total()} ({changes_by_takeover} by the takeover) "
-            f"takeover={takeover.seconds:.1f}s replay_ids_stored={takeover.stored} "
+            f"{takeover.describe()} first_event_after_kill={first_event:.1f}s "
+            f"replay_ids_stored={takeover.stored} "
             f"stored_before_kill={takeover.stored_before_kill} resumed={takeover.resumed} "
             f"change_events={len(published)} "
             f"on_topic={len(published & seen)} zendesk_writes={writes.total()} "
@@ -168,7 +178,6 @@ async def test_the_cdc_subscription_moves_to_the_survivor_without_loss(
         assert len(published) == changes.total(), (len(published), changes.total())
         assert missing == [], f"change events that never reached the topic: {missing[:10]}"
         assert twice == [], f"commands written twice: {twice[:10]}"
+        assert reasserts.total() == 0, f"re-asserts: {dict(reasserts)} (trails in {tmp_path})"
         for case, ticket in ticket_of.items():
-            expected = changes[case] + reasserts[ticket]
-            assert writes[ticket] <= expected, (ticket, writes[ticket], changes[case])
-        assert reasserts.total() <= CASES, f"re-asserts: {dict(reasserts)}"
+            assert writes[ticket] <= changes[case], (ticket, writes[ticket], changes[case])
