@@ -163,10 +163,12 @@ async def test_the_source_survives_its_worker_killed_without_loss(
         reread = sum(n - 1 for n in writes.values())
         leases = sum(len(acquired(w, SOURCE)) for w in stack.workers)
         failed = sum(_log_count(w, f"source failed source={SOURCE} ") for w in stack.workers)
+        steps = {k: round(v, 1) for k, v in steps_after(survivor, SOURCE, killed_wall).items()}
         print(
             f"\n[source lease] tickets={len(created)} (killed after {created_at_kill}) "
             f"takeover={takeover_s:.1f}s "
-            f"steps={steps_after(survivor, SOURCE, killed_wall)} positions_stored={len(stored)} "
+            f"steps={steps} "
+            f"positions_stored={len(stored)} "
             f"stored_before_kill={len(before)} leases={leases} failed_runs={failed} "
             f"raw_written={sum(writes.values())} "
             f"raw_reread_by_source={reread} events={len(events)} distinct={len(copies)} "
