@@ -339,6 +339,14 @@ class SyncStack:
         state: dict[str, Any] = (await client.get(f"{ADMIN_PREFIX}/state")).json()
         return state
 
+    async def set_faults(self, platform: str, profile: FaultProfile) -> None:
+        """Switch a sandbox's fault profile mid-run (``PUT /_sandbox/faults``), e.g. its
+        webhooks off (``FaultProfile(webhooks_off=True)``)."""
+        client = self.ic if platform == "intercom" else self.zd_agent
+        body = profile.model_dump(mode="json")
+        response = await client.put(f"{ADMIN_PREFIX}/faults", json=body)
+        response.raise_for_status()
+
     async def webhooks_pending(self) -> int:
         """Webhook deliveries both sandboxes still hold: queued, in flight, or waiting for a
         retry or a (fault-injected) redelivery."""

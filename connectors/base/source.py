@@ -63,6 +63,9 @@ class RawRecord:
     #: ``<connector>:<entity type>:<entity id>``: a record's changes stay in one partition
     key: str
     delivery: RawDelivery
+    #: when the platform last changed the record, where the source knows it (a poll): the
+    #: webhook watch compares it with the last delivery (``app.webhook_watch``)
+    changed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -149,7 +149,8 @@ class ZendeskIncrementalTickets(Source):
             signature_verified=True,
         )
         # The key webhook ingest gives a ticket's deliveries: one partition, in order.
-        return RawRecord(key=f"{self.connector_id}:case:{ticket_id}", delivery=delivery)
+        key = f"{self.connector_id}:case:{ticket_id}"
+        return RawRecord(key=key, delivery=delivery, changed_at=_updated_at(ticket))
 
     async def aclose(self) -> None:
         if self._owns_http:

@@ -87,7 +87,7 @@ from connectors.base.commands import (
     thread_key,
 )
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
-from connectors.base.ratelimit import RateBudget
+from connectors.base.ratelimit import RateBudget, register_account_budget
 from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink, SinkResult, command_data
 from connectors.zendesk.client import UpdateConflictError, ZendeskClient
@@ -211,6 +211,7 @@ class ZendeskSink(Sink):
         )
         client = ZendeskClient(self._http, settings=settings, budget=budget)
         super().__init__(connector_id=connector_id, client=client)
+        register_account_budget(connector_id, client.budget)  # the polls yield to it
         self.identity = ZendeskIdentity(self.client)
         self._integration_id = settings.service_account_id or None
         # Ticket → requester, so a customer's reply needs no extra read on most appends.
