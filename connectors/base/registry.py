@@ -72,6 +72,8 @@ _INVENTORIES: dict[str, str] = {
 #: pull-based feeds by platform and kind (``ConnectorSettings.sources``)
 _SOURCES: dict[str, str] = {
     "zendesk.tickets": "connectors.zendesk.incremental:ZendeskIncrementalTickets",
+    "zendesk.ticket_events": "connectors.zendesk.ticket_events:ZendeskTicketEvents",
+    "zendesk.users": "connectors.zendesk.ticket_events:ZendeskUsers",
     "intercom.conversations": "connectors.intercom.polling:IntercomConversationPoll",
     "intercom.contacts": "connectors.intercom.polling:IntercomContactPoll",
     "salesforce.cdc_case": "connectors.salesforce.source_cdc:SalesforceCaseChanges",
@@ -84,9 +86,16 @@ _SOURCES: dict[str, str] = {
 #: the polling fallback of each platform with webhooks: the kinds ``mode`` ``polling`` and
 #: ``both`` run (with default settings unless ``sources`` configures them)
 POLLING_KINDS: dict[str, tuple[str, ...]] = {
-    "zendesk": ("tickets",),
+    "zendesk": ("ticket_events", "users"),
     "intercom": ("conversations", "contacts"),
 }
+#: polling kinds that run only when ``sources`` enables them (the ticket export: states, not
+#: changes, so the ticket events cover it)
+_OPTIONAL_POLLING: dict[str, tuple[str, ...]] = {"zendesk": ("tickets",)}
+
+
+def _polling(platform: str) -> tuple[str, ...]:
+    return POLLING_KINDS.get(platform, ()) + _OPTIONAL_POLLING.get(platform, ())
 
 
 def _load(table: dict[str, str], platform: str, what: str) -> Any:
@@ -134,7 +143,7 @@ def delivery_mode(settings: ConnectorSettings) -> Mode:
     """How changes reach Deskstream from this connector (``ConnectorSettings.mode``)."""
     if settings.mode is not None:
         return settings.mode
-    polling = POLLING_KINDS.get(settings.platform, ())
+    polling = _polling(settings.platform)
     enabled = any(k in polling and s.enabled for k, s in settings.sources.items())
     return "both" if enabled else "webhooks"
 
@@ -145,21 +154,22 @@ def source_settings(settings: ConnectorSettings, kind: str) -> SourceSettings:
 
 
 def source_kinds(connector_id: str, settings: ConnectorSettings) -> list[str]:
-    """The kinds of feed the connector runs: those ``sources`` enables, plus the platform's
-    polling kinds when its mode polls; a polling kind under mode ``webhooks`` is a
-    contradiction the operator must resolve (``ConfigurationError``)."""
-    polling = POLLING_KINDS.get(settings.platform, ())
-    mode = delivery_mode(settings)
+    """The kinds of feed the connector runs: those ``sources`` enables, plus, with ``mode``
+    set to ``polling`` or ``both``, the platform's polling kinds (``POLLING_KINDS``) not
+    disabled there. ``mode`` ``webhooks`` with a polling kind enabled is a contradiction the
+    operator must resolve (``ConfigurationError``)."""
+    mode = settings.mode
     kinds = {kind for kind, source in settings.sources.items() if source.enabled}
     if mode == "webhooks":
-        contradicting = sorted(kinds & set(polling))
+        contradicting = sorted(kinds & set(_polling(settings.platform)))
         if contradicting:
             raise ConfigurationError(
                 f"connector {connector_id!r} has mode webhooks but enables the polling "
                 f"source(s) {', '.join(contradicting)}; set DESKSTREAM_CONNECTORS__"
                 f"{connector_id}__MODE=both to poll beside the webhooks, or disable them"
             )
-    else:
+    elif mode is not None:
+        polling = POLLING_KINDS.get(settings.platform, ())
         if not polling:
             raise ConfigurationError(
                 f"connector {connector_id!r} has mode {mode}, but this version cannot poll "

@@ -142,8 +142,8 @@ class ConnectorSettings(BaseModel):
     #: webhook URL answers 404 for it); ``both`` (polls catch what webhooks lost, and dedupe
     #: keeps one of each change). ``polling`` and ``both`` run the platform's polling sources
     #: (``connectors.base.registry.POLLING_KINDS``) with their defaults unless ``sources``
-    #: says otherwise. Unset: ``both`` when ``sources`` enables a polling kind, else
-    #: ``webhooks``
+    #: says otherwise. Unset: exactly the feeds ``sources`` enables (read as ``both`` when
+    #: one of them polls, else ``webhooks``)
     mode: Mode | None = None
     #: the platform's own settings model (see ``_PLATFORM_SETTINGS``), None for the others
     platform_settings: SerializeAsAny[BaseModel] | None = None

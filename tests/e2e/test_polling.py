@@ -10,7 +10,6 @@ before the switch must not be doubled either: a polled change has its webhook's 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -22,23 +21,29 @@ import pytest
 from app.rehearsal import SyncStack, sync_stack
 from sandboxes.base.faults import FaultProfile
 from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
+from sandboxes.zendesk.actors import ZendeskAgent
 from schemas.models import EntityType, Envelope
 from tests.cluster.leases import canonical_events
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
-POLL = {
-    "DESKSTREAM_CONNECTORS__intercom__MODE": "both",
-    **{
-        f"DESKSTREAM_CONNECTORS__intercom__SOURCES__{kind}__{name}": value
-        for kind in ("conversations", "contacts")
-        for name, value in (
-            ("POLL_SECONDS", "1"),
-            ("OVERLAP_SECONDS", "5"),
-            ("START_LOOKBACK_SECONDS", "60"),
-        )
-    },
-}
+#: every poll once a second, reaching 5 s back (Intercom) or 70 s (Zendesk: its export's minute)
+_KINDS = {"intercom": ("conversations", "contacts"), "zendesk": ("ticket_events", "users")}
+#: the Zendesk sandbox's export holds back 1 s instead of a minute, and allows a poll a second
+ZENDESK_EXPORTS = {"incremental_export_lag_s": 1.0, "incremental_export_per_minute": 600}
+
+
+def polling_env(mode: str) -> dict[str, str]:
+    env = {}
+    for connector, kinds in _KINDS.items():
+        env[f"DESKSTREAM_CONNECTORS__{connector}__MODE"] = mode
+        for kind in kinds:
+            prefix = f"DESKSTREAM_CONNECTORS__{connector}__SOURCES__{kind}__"
+            env[prefix + "POLL_SECONDS"] = "1"
+            env[prefix + "OVERLAP_SECONDS"] = "5"
+            env[prefix + "START_LOOKBACK_SECONDS"] = "70"
+            env[prefix + "REQUESTS_PER_MINUTE"] = "300"
+    return env
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +52,11 @@ async def stack(
 ) -> AsyncIterator[SyncStack]:
     folder = tmp_path_factory.mktemp("polling")
     async with sync_stack(
-        kafka_bootstrap_servers, folder, name="polling", extra_env=POLL
+        kafka_bootstrap_servers,
+        folder,
+        name="polling",
+        extra_env=polling_env("both"),
+        zendesk_config=ZENDESK_EXPORTS,
     ) as running:
         yield running
 
@@ -132,4 +141,57 @@ async def test_webhooks_switched_off_mid_run_polling_brings_every_change_in_once
     assert len(ids) == len(before) * 4 + 1
     assert {k: v for k, v in ids.items() if len(v) != 1} == {}
     await stack.set_faults("intercom", FaultProfile())
-    await asyncio.sleep(0)
+
+
+async def test_zendesk_webhooks_switched_off_agents_answers_reach_intercom_by_polling(
+    stack: SyncStack,
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    conversations = [
+        await _escalate(stack, f"zpoll-{run}-{n}@example.com", f"z {n}") for n in range(2)
+    ]
+    tickets: dict[str, int] = {}
+
+    async def ticketed() -> bool:
+        for conversation in conversations:
+            ticket = await stack.ticket_for(conversation)
+            if ticket is None:
+                return False
+            tickets[conversation] = ticket["id"]
+        return True
+
+    await stack.eventually(ticketed, "a ticket per conversation")
+    await stack.set_faults("zendesk", FaultProfile(webhooks_off=True))
+    try:
+        agent = ZendeskAgent(stack.zd_agent)
+        for conversation in conversations:
+            await agent.reply(tickets[conversation], f"answered-while-off {conversation}")
+            await agent.solve(tickets[conversation])
+
+        async def answered_and_closed() -> bool:
+            for conversation in conversations:
+                found = await stack.conversation(conversation)
+                if found.get("state") != "closed" or _answers(stack, found, conversation) < 1:
+                    return False
+            return True
+
+        await stack.eventually(answered_and_closed, "answers and closes by polling", within=90)
+        await stack.settle(6)
+        for conversation in conversations:
+            found = await stack.conversation(conversation)
+            assert _answers(stack, found, conversation) == 1  # once, though polled often
+            assert found["state"] == "closed"
+        state = await stack.sandbox_state("zendesk")
+        assert state["webhooks"]["dropped_by_state"].get("deactivated", 0) >= 4
+    finally:
+        await stack.set_faults("zendesk", FaultProfile())
+
+
+def _answers(stack: SyncStack, conversation: dict[str, Any], cid: str) -> int:
+    parts = conversation["conversation_parts"]["conversation_parts"]
+    return sum(
+        1
+        for p in parts
+        if str((p.get("author") or {}).get("id")) == stack.bot_admin_id
+        and f"answered-while-off {cid}" in str(p.get("body"))
+    )
