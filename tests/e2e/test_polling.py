@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from app.rehearsal import SyncStack, sync_stack
@@ -195,3 +196,64 @@ def _answers(stack: SyncStack, conversation: dict[str, Any], cid: str) -> int:
         if str((p.get("author") or {}).get("id")) == stack.bot_admin_id
         and f"answered-while-off {cid}" in str(p.get("body"))
     )
+
+
+async def test_polling_only_mode_syncs_the_same_flows(
+    kafka_bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """A workspace that cannot reach our endpoint: no webhook ever arrives (the sandboxes'
+    are off, and the worker's webhook URL refuses them), polls carry every flow."""
+    async with sync_stack(
+        kafka_bootstrap_servers,
+        tmp_path,
+        name="polling-only",
+        faults=FaultProfile(webhooks_off=True),
+        extra_env=polling_env("polling"),
+        zendesk_config=ZENDESK_EXPORTS,
+    ) as stack:
+        async with httpx.AsyncClient(base_url=stack.worker.url) as worker:
+            refused = await worker.post("/webhooks/intercom", content=b"{}")
+        assert refused.status_code == 404  # polling only: no endpoint to post to
+
+        email = f"only-{uuid.uuid4().hex[:6]}@example.com"
+        customer = IntercomCustomer(stack.ic, email=email, name="Polly")
+        admin = IntercomAdmin(stack.ic, admin_id=stack.human_admin_id)
+        conversation = await customer.start_conversation("Where is my parcel?")
+        await customer.reply(conversation, "It was due Monday")
+        await admin.tag(conversation, "billing-issue")
+        await admin.tag(conversation, "escalate")
+        ticket = await stack.eventually(
+            lambda: stack.ticket_for(conversation), "the escalation's ticket", within=60
+        )
+
+        async def thread(count: int) -> bool:
+            return len(await stack.comments(ticket["id"])) >= count
+
+        await stack.eventually(lambda: thread(2), "both messages on the ticket")
+        await customer.reply(conversation, "Any news?")
+        await stack.eventually(lambda: thread(3), "the later reply appended")
+        agent = ZendeskAgent(stack.zd_agent)
+        await agent.reply(ticket["id"], "Re-shipped today")
+        await agent.solve(ticket["id"])
+
+        async def answered_and_closed() -> bool:
+            found = await stack.conversation(conversation)
+            bot = [
+                p
+                for p in found["conversation_parts"]["conversation_parts"]
+                if str((p.get("author") or {}).get("id")) == stack.bot_admin_id
+                and "Re-shipped today" in str(p.get("body"))
+            ]
+            return found.get("state") == "closed" and len(bot) == 1
+
+        await stack.eventually(answered_and_closed, "the answer and the close in Intercom")
+        await stack.settle(5)
+        texts = _texts(await stack.comments(ticket["id"]))
+        for wanted in ("Where is my parcel?", "It was due Monday", "Any news?", "Re-shipped"):
+            assert sum(wanted in t for t in texts) == 1, texts
+        assert len(texts) == 4
+        final = (await stack.ticket_for(conversation)) or {}
+        assert "billing" in final["tags"]  # through the taxonomy
+        assert final["status"] == "solved"
+        assert await answered_and_closed()
+        assert (await stack.sandbox_state("intercom"))["webhooks"]["sent"] == 0
