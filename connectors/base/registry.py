@@ -76,6 +76,8 @@ _SOURCES: dict[str, str] = {
     "zendesk.users": "connectors.zendesk.ticket_events:ZendeskUsers",
     "intercom.conversations": "connectors.intercom.polling:IntercomConversationPoll",
     "intercom.contacts": "connectors.intercom.polling:IntercomContactPoll",
+    "intercom.reconcile": "connectors.intercom.polling:IntercomReconcile",
+    "zendesk.reconcile": "connectors.zendesk.reconcile:ZendeskReconcile",
     "salesforce.cdc_case": "connectors.salesforce.source_cdc:SalesforceCaseChanges",
     "salesforce.cdc_contact": "connectors.salesforce.source_cdc:SalesforceContactChanges",
     "salesforce.comments": "connectors.salesforce.source_comments:SalesforceComments",

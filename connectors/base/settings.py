@@ -99,6 +99,8 @@ class SourceSettings(BaseModel):
     #: how far each poll reaches back behind the previous one, for a platform whose search
     #: shows changes late (Intercom: "a few minutes"); the platform's default when unset
     overlap_seconds: float | None = Field(default=None, ge=0, le=24 * 3600)
+    #: a reconciliation: re-read what was modified this long before each pass
+    window_seconds: float = Field(default=3600.0, ge=60, le=30 * 24 * 3600)
 
 
 class ConnectorSettings(BaseModel):

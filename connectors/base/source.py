@@ -45,12 +45,30 @@ from typing import Any
 
 from schemas.models import RawDelivery
 
-__all__ = ["SOURCE_HEADER", "Position", "RawRecord", "Source", "SourceBatch"]
+__all__ = [
+    "RECONCILE_EVENT_TYPE",
+    "SOURCE_HEADER",
+    "Position",
+    "RawRecord",
+    "Source",
+    "SourceBatch",
+    "is_reconciliation",
+]
 
 #: raw-delivery header naming what pulled a record; webhook ingest keeps only the headers a
 #: connector lists (``IngestConnector.kept_headers``), never this one, so no webhook can pass
 #: for a pulled record
 SOURCE_HEADER = "deskstream-source"
+
+#: ``source.event_type`` of a reconciliation's observation of a record (any platform): the
+#: record as re-read, naming no field; the sync stage compares every synced field of it with
+#: what the link believes and repairs what drifted (``streams.flows.case_fields``)
+RECONCILE_EVENT_TYPE = "deskstream:reconcile"
+
+
+def is_reconciliation(event_type: str) -> bool:
+    return event_type == RECONCILE_EVENT_TYPE
+
 
 #: a source's own bookmark: JSON-serialisable (stored as JSON in Kafka); None on a first run
 Position = dict[str, Any]

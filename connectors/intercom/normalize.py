@@ -41,6 +41,7 @@ from connectors.intercom.canonical import CASE_TOPICS, Builder, case_key, change
 from connectors.intercom.polled import (
     POLLED_CONTACT,
     POLLED_CONVERSATION,
+    RECONCILED_CONVERSATION,
     polled_contact,
     polled_conversation,
 )
@@ -114,7 +115,7 @@ class IntercomNormaliser(Normaliser):
     def normalise(self, delivery: RawDelivery) -> list[Envelope]:
         document = parse_json(delivery.body)  # SkippableRecordError naming the problem
         pulled = delivery.headers.get(SOURCE_HEADER)
-        if pulled == POLLED_CONVERSATION:
+        if pulled in (POLLED_CONVERSATION, RECONCILED_CONVERSATION):
             conversation = _parse(ic.Conversation, document, "a polled conversation")
             return polled_conversation(self._build, delivery, conversation)
         if pulled == POLLED_CONTACT:

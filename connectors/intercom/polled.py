@@ -13,13 +13,12 @@ same change has the same id: the sync stage's dedupe drops the poll's copy, and 
 round.
 
 What has no part (a tag added or removed, the priority, a snooze running out) is in the
-conversation's current state only: the last event of a polled conversation is an observation
-of the whole record at its ``updated_at`` (``changed_fields`` empty, actor the system,
-delivery id ``conversations:<id>@<updated_at>``). The sync stage reads tags from such copies
-(Intercom sends nothing for a tag removal either); a priority changed while webhooks were lost
-is not recovered from a copy, since Intercom reports every priority change with a topic of its
-own and a differing copy is taken for an older view (``connectors.intercom.adapter``):
-reconciliation covers it.
+conversation's current state only: the last event of a polled conversation is a re-read of the
+whole record at its ``updated_at`` (``changed_fields`` empty, actor the system, delivery id
+``conversations:<id>@<updated_at>``, event type ``RECONCILE_EVENT_TYPE``): the sync stage
+takes every synced field that differs from what the link last heard as a change made since,
+even one Intercom reports with a topic of its own (a priority changed while webhooks were
+lost), and audits it as ``reconciled`` (``streams.flows.case_fields``).
 
 Messages come first, then the case events in part order, then the observation: a conversation
 escalated while webhooks were lost creates its ticket with the thread already known.
@@ -33,6 +32,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from connectors.base.links import contact_link_id
+from connectors.base.source import RECONCILE_EVENT_TYPE
 from connectors.intercom import models as ic
 from connectors.intercom.canonical import (
     Builder,
@@ -48,12 +48,15 @@ __all__ = [
     "POLLED_CONTACT_EVENT",
     "POLLED_CONVERSATION",
     "POLLED_CONVERSATION_EVENT",
+    "RECONCILED_CONVERSATION",
     "polled_contact",
     "polled_conversation",
 ]
 
-#: ``SOURCE_HEADER`` values of polled records
+#: ``SOURCE_HEADER`` values of polled records (a reconciliation's conversations are read the
+#: same way)
 POLLED_CONVERSATION = "intercom.conversations"
+RECONCILED_CONVERSATION = "intercom.reconcile"
 POLLED_CONTACT = "intercom.contacts"
 #: canonical ``source.event_type`` of the events no webhook topic names
 POLLED_CONVERSATION_EVENT = "intercom:polled_conversation"
@@ -120,7 +123,7 @@ def polled_conversation(
     events.append(
         build.envelope(
             source_event_id=delivery.delivery_id,
-            event_type=POLLED_CONVERSATION_EVENT,
+            event_type=RECONCILE_EVENT_TYPE,
             occurred_at=updated,
             ingested_at=received,
             entity_type=EntityType.CASE,

@@ -52,13 +52,18 @@ from connectors.intercom.client import (
     IntercomClient,
     window_limit,
 )
-from connectors.intercom.polled import POLLED_CONTACT, POLLED_CONVERSATION
+from connectors.intercom.polled import (
+    POLLED_CONTACT,
+    POLLED_CONVERSATION,
+    RECONCILED_CONVERSATION,
+)
 from schemas.models import Platform, RawDelivery
 
 __all__ = [
     "DEFAULT_OVERLAP_SECONDS",
     "IntercomContactPoll",
     "IntercomConversationPoll",
+    "IntercomReconcile",
     "poll_budget",
 ]
 
@@ -108,8 +113,15 @@ class _SearchPoll(Source):
         )
         self.budget = poll_budget(connector_id, settings, source)
         self.client = IntercomClient.from_settings(settings, http=self._http, budget=self.budget)
+        self.overlap = self._overlap(source)
+
+    def _first_back(self) -> int:
+        """How far back a first run (no stored position) starts."""
+        return self._settings.start_lookback_seconds
+
+    def _overlap(self, source: SourceSettings) -> int:
         overlap = source.overlap_seconds
-        self.overlap = DEFAULT_OVERLAP_SECONDS if overlap is None else int(overlap)
+        return DEFAULT_OVERLAP_SECONDS if overlap is None else int(overlap)
 
     @property
     def name(self) -> str:
@@ -122,7 +134,7 @@ class _SearchPoll(Source):
     async def batches(self, position: Position | None) -> AsyncGenerator[SourceBatch, None]:
         now = int(self._clock())
         stored = position or {}
-        since = int(stored.get("since") or now - self._settings.start_lookback_seconds)
+        since = int(stored.get("since") or now - self._first_back())
         after: str | None = stored.get("after") or None
         # A poll left between two pages goes on with its own start; otherwise one begins now.
         started = int(stored.get("started") or now) if after else now
@@ -190,6 +202,24 @@ class IntercomConversationPoll(_SearchPoll):
 
     async def _body(self, item: dict[str, Any]) -> dict[str, Any]:
         return await self.client.conversation_json(str(item["id"]))
+
+
+class IntercomReconcile(IntercomConversationPoll):
+    """The conversations modified in the last ``window_seconds``, re-read every
+    ``poll_seconds`` and sent as reconciliations: the sync stage compares each with what the
+    link believes and repairs what drifted (``connectors.base.source.RECONCILE_EVENT_TYPE``).
+    A version already sent is not read again (the link has compared it). The same search as
+    the poll, with the window for its overlap: beside a poll (mode ``both``) it only re-checks;
+    with webhooks alone it is the net under them."""
+
+    kind = "reconcile"
+    header = RECONCILED_CONVERSATION
+
+    def _overlap(self, source: SourceSettings) -> int:
+        return int(source.window_seconds)
+
+    def _first_back(self) -> int:
+        return self.overlap
 
 
 class IntercomContactPoll(_SearchPoll):

@@ -67,7 +67,7 @@ from connectors.base.normalize import (
     validation_problems,
 )
 from connectors.base.settings import ConnectorSettings
-from connectors.base.source import SOURCE_HEADER
+from connectors.base.source import RECONCILE_EVENT_TYPE, SOURCE_HEADER
 from connectors.zendesk.incremental import EXPORTED_TICKET
 from connectors.zendesk.models import (
     CANONICAL_PRIORITY,
@@ -87,6 +87,7 @@ from connectors.zendesk.polled import (
     polled_ticket_event,
     polled_user,
 )
+from connectors.zendesk.reconcile import RECONCILED_TICKET
 from schemas.errors import SkippableRecordError
 from schemas.models import (
     Actor,
@@ -207,7 +208,10 @@ class ZendeskNormaliser(Normaliser):
         check_json_bounds(delivery.body)  # SkippableRecordError before the parser recurses
         pulled = delivery.headers.get(SOURCE_HEADER)
         if pulled == EXPORTED_TICKET:
-            return [self._exported(delivery)]
+            return [self._exported(delivery, EXPORTED_EVENT_TYPE)]
+        if pulled == RECONCILED_TICKET:
+            # A reconciliation's re-read: compared field by field with what the link believes.
+            return [self._exported(delivery, RECONCILE_EVENT_TYPE)]
         if pulled == POLLED_TICKET_EVENT:
             return polled_ticket_event(self, delivery)
         if pulled == POLLED_USER:
@@ -268,7 +272,7 @@ class ZendeskNormaliser(Normaliser):
             )
         ]
 
-    def _exported(self, delivery: RawDelivery) -> Envelope:
+    def _exported(self, delivery: RawDelivery, event_type: str) -> Envelope:
         """A ticket row of the incremental export: an observation of the whole ticket."""
         try:
             detail = TicketDetail.model_validate_json(delivery.body)
@@ -295,7 +299,7 @@ class ZendeskNormaliser(Normaliser):
                 connector_id=delivery.connector_id,
                 entity_type=EntityType.CASE,
                 entity_id=detail.id,
-                event_type=EXPORTED_EVENT_TYPE,
+                event_type=event_type,
                 source_event_id=delivery.delivery_id,
                 source_version=detail.updated_at,
                 actor=Actor(kind=ActorKind.SYSTEM),

@@ -402,4 +402,3 @@ class TicketService:
             )
             audit.events.append(self._audit_event("Change", str(spec.id), new, old))
         return events
-

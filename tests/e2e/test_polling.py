@@ -133,9 +133,9 @@ async def test_webhooks_switched_off_mid_run_polling_brings_every_change_in_once
             and event.link_id in ours
         )
 
-    events = await canonical_events(
-        stack.settings.kafka_bootstrap_servers, stack.settings.topic("events"), ours_only
-    )
+    bootstrap = stack.settings.kafka_bootstrap_servers
+    assert bootstrap is not None
+    events = await canonical_events(bootstrap, stack.settings.topic("events"), ours_only)
     ids: dict[str, set[str]] = defaultdict(set)
     for event in events:
         ids[event.source.entity_id].add(event.event_id)

@@ -11,9 +11,14 @@ from datetime import UTC, datetime
 import pytest
 
 from connectors.base.settings import ConnectorSettings, SourceSettings
-from connectors.base.source import SOURCE_HEADER, Position, Source, SourceBatch
+from connectors.base.source import (
+    RECONCILE_EVENT_TYPE,
+    SOURCE_HEADER,
+    Position,
+    Source,
+    SourceBatch,
+)
 from connectors.intercom.normalize import IntercomNormaliser
-from connectors.intercom.polled import POLLED_CONVERSATION_EVENT
 from connectors.intercom.polling import IntercomContactPoll, IntercomConversationPoll
 from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 from schemas.models import CaseStatus, EntityType, Envelope, Message, Op, RawDelivery
@@ -161,7 +166,7 @@ async def test_polled_changes_have_their_webhooks_event_ids(
     only_pushed = [e for e in pushed if e.event_id not in pulled_ids]
     assert {e.source.event_type for e in only_pushed} == {"conversation_part.tag.created"}
     only_pulled = [e for e in pulled if e.event_id not in pushed_ids]
-    assert [e.source.event_type for e in only_pulled] == [POLLED_CONVERSATION_EVENT]
+    assert [e.source.event_type for e in only_pulled] == [RECONCILE_EVENT_TYPE]
     [observation] = only_pulled
     assert observation.changed_fields == []  # a copy of the record, tags included
     assert "vip" in (observation.data.tags if observation.data else [])  # type: ignore[union-attr]

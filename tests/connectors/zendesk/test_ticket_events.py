@@ -14,7 +14,16 @@ from connectors.base.source import Position, Source, SourceBatch
 from connectors.zendesk.normalize import ZendeskNormaliser
 from connectors.zendesk.polled import TICKET_EVENT_TYPE
 from connectors.zendesk.ticket_events import ZendeskTicketEvents, ZendeskUsers
-from schemas.models import ActorKind, CaseStatus, EntityType, Envelope, Message, Op, RawDelivery
+from schemas.models import (
+    ActorKind,
+    Case,
+    CaseStatus,
+    EntityType,
+    Envelope,
+    Message,
+    Op,
+    RawDelivery,
+)
 from tests.sandboxes.zendesk.conftest import ZendeskEnv
 
 LOOKBACK = SourceSettings(poll_seconds=0.01, start_lookback_seconds=300)
@@ -93,9 +102,9 @@ async def test_polled_ticket_events_match_what_the_webhooks_said(
     polls = normalise(env, polled(batches))
 
     # Comments: the same event id either way.
-    comments = lambda events: {  # noqa: E731
-        e.event_id for e in events if e.source.entity_type is EntityType.MESSAGE
-    }
+    def comments(events: list[Envelope]) -> set[str]:
+        return {e.event_id for e in events if e.source.entity_type is EntityType.MESSAGE}
+
     assert comments(webhooks) == comments(polls)
     assert len(comments(polls)) == 2
     # Field changes: one event per update, with that update's values and actor.
@@ -111,10 +120,13 @@ async def test_polled_ticket_events_match_what_the_webhooks_said(
     assert [e.source.occurred_at for e in cases] == sorted(e.source.occurred_at for e in cases)
     # The webhooks' field changes carry the same value at the same time.
     status_hooks = [e for e in webhooks if "status" in e.changed_fields and e.op is Op.UPDATE]
-    assert [(e.data.status, e.source.occurred_at.replace(microsecond=0)) for e in status_hooks] == [  # type: ignore[union-attr]
-        (e.data.status, e.source.occurred_at)
-        for e in (pending, solved)  # type: ignore[union-attr]
-    ]
+
+    def status_at(event: Envelope) -> tuple[CaseStatus | None, datetime]:
+        data = event.data
+        status = data.status if isinstance(data, Case) else None
+        return status, event.source.occurred_at.replace(microsecond=0)
+
+    assert [status_at(e) for e in status_hooks] == [status_at(e) for e in (pending, solved)]
     message = next(e.data for e in polls if isinstance(e.data, Message) and e.data.body_text)
     assert message.body_text is not None
     assert batches[-1].records[-1].key == f"zd:case:{tid}"
