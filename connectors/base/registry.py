@@ -26,6 +26,7 @@ __all__ = [
     "POLLING_KINDS",
     "adapter_for",
     "adapter_platforms",
+    "build_backfill",
     "build_ingest_connector",
     "build_normaliser",
     "build_sink",
@@ -98,6 +99,13 @@ _OPTIONAL_POLLING: dict[str, tuple[str, ...]] = {"zendesk": ("tickets",)}
 
 def _polling(platform: str) -> tuple[str, ...]:
     return POLLING_KINDS.get(platform, ()) + _OPTIONAL_POLLING.get(platform, ())
+
+
+#: one-shot readers of existing records by platform (``deskstream backfill``)
+_BACKFILLS: dict[str, str] = {
+    "intercom": "connectors.intercom.backfill:IntercomBackfill",
+    "zendesk": "connectors.zendesk.ticket_events:ZendeskBackfill",
+}
 
 
 def _load(table: dict[str, str], platform: str, what: str) -> Any:
@@ -190,6 +198,24 @@ def build_source(connector_id: str, settings: ConnectorSettings, kind: str) -> S
     )
     assert isinstance(source, Source)
     return source
+
+
+def build_backfill(
+    connector_id: str,
+    settings: ConnectorSettings,
+    source: SourceSettings,
+    *,
+    since: int | None,
+    filters: dict[str, str],
+) -> Source:
+    """A one-shot read of the connector's existing records (its batches end once it caught
+    up), sent as its polls send them: ``deskstream backfill``."""
+    source_object = _load(_BACKFILLS, settings.platform, "backfill")(
+        connector_id=connector_id, settings=settings, source=source
+    )
+    source_object.configure(since=since, filters=filters)
+    assert isinstance(source_object, Source)
+    return source_object
 
 
 def build_sources(connector_id: str, settings: ConnectorSettings) -> list[Source]:

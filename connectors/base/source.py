@@ -98,6 +98,9 @@ class SourceBatch:
     caught_up: bool = False
     #: a short, secret-free note for the log line of this batch (pages read, ...)
     detail: str = field(default="")
+    #: how many records the whole read will yield, when the platform says (a search's total
+    #: count): a backfill's progress bar shows it
+    total: int | None = None
 
 
 class Source(abc.ABC):

@@ -43,13 +43,14 @@ from typing import Any, ClassVar
 
 import httpx
 
-from connectors.base.ratelimit import YieldingBudget, registered_budget
+from connectors.base.ratelimit import RateBudget, YieldingBudget, registered_budget
 from connectors.base.settings import ConnectorSettings, SourceSettings
 from connectors.base.source import SOURCE_HEADER, Position, RawRecord, Source, SourceBatch
 from connectors.intercom.client import (
     DEFAULT_BASE_URL,
     WINDOW_S,
     IntercomClient,
+    budget_for,
     window_limit,
 )
 from connectors.intercom.polled import (
@@ -104,6 +105,7 @@ class _SearchPoll(Source):
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.connector_id = connector_id
+        self._connector = settings
         self._settings = source
         self._clock = clock
         self._owns_http = http is None
@@ -126,6 +128,12 @@ class _SearchPoll(Source):
     @property
     def name(self) -> str:
         return f"{self.connector_id}.{self.kind}"
+
+    def account_view(self) -> RateBudget:
+        """A budget of the account's whole limit, for a process without the connector's sink
+        (``deskstream backfill``): registered, the answers' rate-limit headers keep it at what
+        the platform says is left, and this source's calls yield to it."""
+        return budget_for(self._connector)
 
     def _query(self, since: int) -> dict[str, Any]:
         bound = since - _DAY if self.by_day else since
