@@ -166,7 +166,7 @@ async def run_backfill(
     since: str | None,
     filters: dict[str, str],
     share: float = 0.1,
-    max_lag: int = 100,
+    max_lag: int = 10,
     page_size: int = 100,
     again: bool = False,
     progress: Progress | None = None,
@@ -212,7 +212,7 @@ async def run_backfill(
         gate = LagGate(
             bootstrap,
             settings.app_id,
-            [raw, settings.topic(f"commands.{route.target}")],
+            [raw, settings.topic("sync"), settings.topic(f"commands.{route.target}")],
             partitions=settings.partitions,
             max_lag=max_lag,
         )
@@ -225,14 +225,15 @@ async def run_backfill(
             await writer.positions.store(name, slot, SourceBatch([], position))
 
         try:
-            result = await pull_once(
-                source,
-                resume,
-                publish=writer.publish,
-                store=store,
-                progress=shown,
-                gate=gate,
-            )
+            async with gate:
+                result = await pull_once(
+                    source,
+                    resume,
+                    publish=writer.publish,
+                    store=store,
+                    progress=shown,
+                    gate=gate,
+                )
         finally:
             await source.aclose()
     shown.finish(

@@ -15,9 +15,11 @@ what it brings in becomes writes the workers' sinks make. Two brakes, both acros
 - its reads go through a ``YieldingBudget``: at most ``share`` of the connector's limit, and
   only while the platform's own count of calls left (the rate-limit headers of every answer,
   which the workers' calls move too) is above half;
-- before each page, ``LagGate`` waits while the workers' consumer group is more than
-  ``max_lag`` records behind on the raw topic or the target platform's commands topic: a
-  backfill adds work only when the sinks have caught up with live traffic.
+- before each few records (``chunk``), ``LagGate`` waits while the workers' consumer group is
+  more than ``max_lag`` records behind on the raw, sync and target commands topics: a
+  backfill adds work only when the stages have caught up with live traffic, and never more
+  than a few records at once (records of one link share partitions with live traffic, and a
+  partition is worked in order).
 """
 
 from __future__ import annotations
@@ -89,30 +91,34 @@ class LagGate:
         max_lag: int,
         every_s: float = 1.0,
     ) -> None:
-        self._bootstrap = bootstrap
         self._group = group
         self._partitions = [TopicPartition(t, p) for t in topics for p in range(partitions)]
         self._max_lag = max_lag
         self._every = every_s
         self.waited_s = 0.0
+        self._admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+
+    async def __aenter__(self) -> LagGate:
+        await self._admin.start()
+        await self._consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+        await self._admin.close()
 
     async def lag(self) -> int:
         """Records of the topics the group has not committed yet (all the records of a
         partition it never committed)."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self._bootstrap)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None)
-        await admin.start()
-        await consumer.start()
-        try:
-            partitions = self._partitions
-            ends = await consumer.end_offsets(partitions)
-            starts = await consumer.beginning_offsets(partitions)
-            committed = await admin.list_consumer_group_offsets(self._group, partitions=partitions)
-            done = {tp: c.offset for tp, c in committed.items() if c.offset >= 0}
-            return sum(max(0, ends[tp] - max(starts[tp], done.get(tp, 0))) for tp in partitions)
-        finally:
-            await consumer.stop()
-            await admin.close()
+        partitions = self._partitions
+        ends = await self._consumer.end_offsets(partitions)
+        starts = await self._consumer.beginning_offsets(partitions)
+        committed = await self._admin.list_consumer_group_offsets(
+            self._group, partitions=partitions
+        )
+        done = {tp: c.offset for tp, c in committed.items() if c.offset >= 0}
+        return sum(max(0, ends[tp] - max(starts[tp], done.get(tp, 0))) for tp in partitions)
 
     async def wait(self, progress: Progress) -> None:
         while (lag := await self.lag()) > self._max_lag:
@@ -129,14 +135,20 @@ async def pull_once(
     store: Callable[[SourceBatch], Awaitable[None]] | None,
     progress: Progress,
     gate: LagGate | None = None,
+    chunk: int = 5,
 ) -> PullResult:
     """Read ``source`` from ``position`` until it has caught up: each batch's records
-    acknowledged, then its position stored, then the progress line moved."""
+    acknowledged, then its position stored, then the progress line moved. With a ``gate``,
+    records go out ``chunk`` at a time, the gate asked before each: a page of a hundred
+    records dropped at once would queue ahead of live traffic in every stage."""
     result = PullResult()
     async with contextlib.aclosing(source.batches(position)) as batches:  # type: ignore[type-var]
         async for batch in batches:
-            if batch.records:
-                await publish(batch.records)
+            step = chunk if gate is not None else max(1, len(batch.records))
+            for start in range(0, len(batch.records), step):
+                if gate is not None:
+                    await gate.wait(progress)
+                await publish(batch.records[start : start + step])
             if store is not None:
                 await store(batch)
             result.records += len(batch.records)
@@ -145,7 +157,5 @@ async def pull_once(
             if batch.caught_up:
                 result.complete = True
                 break
-            if gate is not None:
-                await gate.wait(progress)
     result.waited_s = gate.waited_s if gate is not None else 0.0
     return result
