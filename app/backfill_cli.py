@@ -34,10 +34,9 @@ import click
 
 from app.kafka_connection import bootstrap_servers
 from app.progress import Progress
-from app.pull import LagGate, PullResult, RawWriter, pull_once
+from app.pull import LagGate, PullResult, RawWriter, pull_once, share_option, yield_to_platform
 from app.settings import Settings, get_settings
 from app.source_positions import slot_of
-from connectors.base.ratelimit import register_account_budget
 from connectors.base.registry import build_backfill
 from connectors.base.settings import SourceSettings
 from connectors.base.source import SourceBatch
@@ -109,16 +108,10 @@ def _route(settings: Settings, text: str) -> Route:
 @click.option("--route", "route_text", required=True, help="FROM->TO, a route of the rules file.")
 @click.option("--since", default=None, help="How far back: 90d, 12h, 30m, or an ISO date.")
 @click.option("--filter", "filter_pairs", multiple=True, help="field=value; several: all hold.")
-@click.option(
-    "--share",
-    default=0.1,
-    show_default=True,
-    type=click.FloatRange(0.01, 1.0),
-    help="Share of the source connector's rate limit the reads may spend.",
-)
+@share_option
 @click.option(
     "--max-lag",
-    default=100,
+    default=10,
     show_default=True,
     type=click.IntRange(0),
     help="Wait while the workers are more records behind than this.",
@@ -203,10 +196,7 @@ async def run_backfill(
             since=parse_since(since, now=datetime.now(UTC).timestamp()),
             filters=filters,
         )
-        view = getattr(source, "account_view", None)
-        account = view() if view is not None else None
-        if account is not None:  # the platform's own count of calls left, from its headers
-            register_account_budget(connector_id, account)
+        account = yield_to_platform(source, connector_id)  # noqa: F841 - kept for the read
         shown = progress or Progress(f"backfill {route.source}->{route.target}", done=done)
         shown.done = max(shown.done, done)
         gate = LagGate(

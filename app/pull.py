@@ -29,15 +29,39 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import click
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from app.progress import Progress
 from app.source_positions import PositionStore
+from connectors.base.ratelimit import RateBudget, register_account_budget
 from connectors.base.source import Position, RawRecord, Source, SourceBatch
 from schemas.codec import encode
 
-__all__ = ["LagGate", "PullResult", "RawWriter", "pull_once"]
+__all__ = ["LagGate", "PullResult", "RawWriter", "pull_once", "share_option", "yield_to_platform"]
+
+#: ``--share``: how much of a connector's rate limit a one-shot read's calls may spend
+share_option = click.option(
+    "--share",
+    default=0.1,
+    show_default=True,
+    type=click.FloatRange(0.01, 1.0),
+    help="Share of the connector's rate limit the reads may spend.",
+)
+
+
+def yield_to_platform(source: Source, connector_id: str) -> RateBudget | None:
+    """Register the account view of ``source`` (its ``account_view``, where it has one) as the
+    budget its reads yield to: in this process no sink does, and the answers' rate-limit
+    headers keep it at what the platform says is left. The caller keeps the returned budget
+    alive for the read (the registry holds it weakly)."""
+    view = getattr(source, "account_view", None)
+    account = view() if view is not None else None
+    if isinstance(account, RateBudget):
+        register_account_budget(connector_id, account)
+        return account
+    return None
 
 
 @dataclass

@@ -24,9 +24,8 @@ import click
 from app.backfill_cli import parse_since
 from app.kafka_connection import bootstrap_servers
 from app.progress import Progress
-from app.pull import RawWriter, pull_once
+from app.pull import RawWriter, pull_once, share_option, yield_to_platform
 from app.settings import Settings, get_settings
-from connectors.base.ratelimit import register_account_budget
 from connectors.base.registry import build_source
 from connectors.base.settings import SourceSettings
 from schemas.errors import ConfigurationError
@@ -40,13 +39,7 @@ RECONCILABLE = ("zendesk", "intercom")
 @click.command()
 @click.option("--since", default="1h", show_default=True, help="90d, 12h, 30m, or an ISO date.")
 @click.option("--connector", "connector_ids", multiple=True, help="Only these (all by default).")
-@click.option(
-    "--share",
-    default=0.1,
-    show_default=True,
-    type=click.FloatRange(0.01, 1.0),
-    help="Share of each connector's rate limit the reads may spend.",
-)
+@share_option
 def reconcile(since: str, connector_ids: tuple[str, ...], share: float) -> None:
     """Re-read what changed since a time and repair what drifted."""
     settings = get_settings()
@@ -88,10 +81,7 @@ async def run_reconcile(
                 ),
                 "reconcile",
             )
-            view = getattr(source, "account_view", None)
-            account = view() if view is not None else None
-            if account is not None:
-                register_account_budget(connector_id, account)
+            account = yield_to_platform(source, connector_id)  # noqa: F841 - kept for the read
             progress = Progress(f"reconcile {connector_id}")
             try:
                 result = await pull_once(

@@ -36,16 +36,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
 
+from connectors.base.feeds import ApiFeed
 from connectors.base.ratelimit import RateBudget, YieldingBudget, registered_budget
 from connectors.base.settings import ConnectorSettings, SourceSettings
-from connectors.base.source import SOURCE_HEADER, Position, RawRecord, Source, SourceBatch
+from connectors.base.source import SOURCE_HEADER, Position, RawRecord, SourceBatch
 from connectors.intercom.client import (
     DEFAULT_BASE_URL,
     WINDOW_S,
@@ -85,7 +85,7 @@ def poll_budget(
     return YieldingBudget(cap, WINDOW_S, shared=lambda: registered_budget(connector_id))
 
 
-class _SearchPoll(Source):
+class _SearchPoll(ApiFeed):
     """Polls ``POST /<model>/search`` for records updated since the last poll."""
 
     kind: ClassVar[str]
@@ -95,24 +95,12 @@ class _SearchPoll(Source):
     #: whether the search compares dates by calendar day (contacts)
     by_day: ClassVar[bool] = False
 
-    def __init__(
-        self,
-        *,
-        connector_id: str,
-        settings: ConnectorSettings,
-        source: SourceSettings,
-        http: httpx.AsyncClient | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.connector_id = connector_id
-        self._connector = settings
-        self._settings = source
-        self._clock = clock
-        self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(
-            base_url=settings.api_base_url or DEFAULT_BASE_URL,
-            timeout=httpx.Timeout(15.0, connect=5.0),
-        )
+    default_base_url = DEFAULT_BASE_URL
+    timeout = httpx.Timeout(15.0, connect=5.0)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        connector_id, settings, source = self.connector_id, self._connector, self._settings
         self.budget = poll_budget(connector_id, settings, source)
         self.client = IntercomClient.from_settings(settings, http=self._http, budget=self.budget)
         self.overlap = self._overlap(source)
@@ -124,10 +112,6 @@ class _SearchPoll(Source):
     def _overlap(self, source: SourceSettings) -> int:
         overlap = source.overlap_seconds
         return DEFAULT_OVERLAP_SECONDS if overlap is None else int(overlap)
-
-    @property
-    def name(self) -> str:
-        return f"{self.connector_id}.{self.kind}"
 
     def account_view(self) -> RateBudget:
         """A budget of the account's whole limit, for a process without the connector's sink
@@ -194,10 +178,6 @@ class _SearchPoll(Source):
 
     async def _body(self, item: dict[str, Any]) -> dict[str, Any]:
         return item
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
 
 class IntercomConversationPoll(_SearchPoll):

@@ -360,6 +360,11 @@ class ZendeskClient(ApiClient):
     ) -> ExportPage:
         """``GET /api/v2/incremental/tickets/cursor``: from ``cursor``, else from
         ``start_time`` (epoch seconds, older than a minute). Admins only."""
+        return await self._cursor_export("tickets", cursor, start_time, per_page)
+
+    async def _cursor_export(
+        self, resource: str, cursor: str | None, start_time: int | None, per_page: int
+    ) -> ExportPage:
         params: dict[str, Any] = {"per_page": per_page}
         if cursor is not None:
             params["cursor"] = cursor
@@ -367,15 +372,15 @@ class ZendeskClient(ApiClient):
             params["start_time"] = start_time
         else:
             raise ValueError("the incremental export needs a cursor or a start_time")
-        body = await self._json("GET", "/api/v2/incremental/tickets/cursor", params=params)
+        body = await self._json("GET", f"/api/v2/incremental/{resource}/cursor", params=params)
         after = body.get("after_cursor")
         if not isinstance(after, str) or not after:
             raise RetriableAPIError(
-                "zendesk answered the incremental ticket export without an after_cursor "
+                f"zendesk answered the incremental {resource} export without an after_cursor "
                 "(a proxy page or a changed API?); will read the same page again"
             )
-        tickets = [t for t in body.get("tickets") or [] if isinstance(t, dict)]
-        return ExportPage(tickets, after, bool(body.get("end_of_stream")))
+        records = [t for t in body.get(resource) or [] if isinstance(t, dict)]
+        return ExportPage(records, after, bool(body.get("end_of_stream")))
 
     async def incremental_ticket_events(self, *, start_time: int) -> TicketEventsPage:
         """``GET /api/v2/incremental/ticket_events?include=comment_events``: the updates of
@@ -396,22 +401,7 @@ class ZendeskClient(ApiClient):
     ) -> ExportPage:
         """``GET /api/v2/incremental/users/cursor``, as ``incremental_tickets`` (the users are
         in ``ExportPage.tickets``' place)."""
-        params: dict[str, Any] = {"per_page": per_page}
-        if cursor is not None:
-            params["cursor"] = cursor
-        elif start_time is not None:
-            params["start_time"] = start_time
-        else:
-            raise ValueError("the incremental export needs a cursor or a start_time")
-        body = await self._json("GET", "/api/v2/incremental/users/cursor", params=params)
-        after = body.get("after_cursor")
-        if not isinstance(after, str) or not after:
-            raise RetriableAPIError(
-                "zendesk answered the incremental user export without an after_cursor "
-                "(a proxy page or a changed API?); will read the same page again"
-            )
-        users = [u for u in body.get("users") or [] if isinstance(u, dict)]
-        return ExportPage(users, after, bool(body.get("end_of_stream")))
+        return await self._cursor_export("users", cursor, start_time, per_page)
 
     async def tickets_json(self, ticket_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """``GET /api/v2/tickets/show_many``: the tickets as Zendesk sends them, by id, 100

@@ -239,6 +239,15 @@ def polled_ticket_event(reader: TicketReader, delivery: RawDelivery) -> list[Env
     return events
 
 
+def _person(reader: TicketReader, user: Any, detail: TicketDetail) -> Actor:
+    """The user who made a ticket's update or comment: staff unless the ticket's requester
+    (ticket events do not say), the integration when it is our own."""
+    if user is None:
+        return Actor(kind=ActorKind.SYSTEM)
+    user_id = str(user)
+    return Actor(kind=reader.kind_of(user_id, staff=user_id != detail.requester_id), id=user_id)
+
+
 def _comment(
     reader: TicketReader,
     delivery: RawDelivery,
@@ -247,12 +256,7 @@ def _comment(
     link: str,
     when: str | None,
 ) -> Envelope:
-    author_id = str(child.get("author_id")) if child.get("author_id") is not None else None
-    author = (
-        Actor(kind=reader.kind_of(author_id, staff=author_id != detail.requester_id), id=author_id)
-        if author_id
-        else Actor(kind=ActorKind.SYSTEM)
-    )
+    author = _person(reader, child.get("author_id"), detail)
     created = child.get("created_at") if isinstance(child.get("created_at"), str) else when
     body = child.get("body")
     message = Message(

@@ -16,20 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
-from connectors.base.ratelimit import RateBudget
-from connectors.base.settings import ConnectorSettings, SourceSettings
-from connectors.base.source import SOURCE_HEADER, Position, RawRecord, Source, SourceBatch
-from connectors.zendesk.client import ZendeskClient
-from connectors.zendesk.incremental import EXPORT_LAG_SECONDS
+from connectors.base.source import SOURCE_HEADER, Position, RawRecord, SourceBatch
+from connectors.zendesk.incremental import EXPORT_LAG_SECONDS, ZendeskExport
 from connectors.zendesk.models import parse_time
-from schemas.errors import ConfigurationError
 from schemas.models import Platform, RawDelivery
 
 __all__ = ["RECONCILED_TICKET", "ZendeskReconcile"]
@@ -40,36 +33,9 @@ _EXPORT_REQUESTS_PER_MINUTE = 2
 _MAX_SEEN = 5000
 
 
-class ZendeskReconcile(Source):
+class ZendeskReconcile(ZendeskExport):
     kind = "reconcile"
-
-    def __init__(
-        self,
-        *,
-        connector_id: str,
-        settings: ConnectorSettings,
-        source: SourceSettings,
-        http: httpx.AsyncClient | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if not settings.api_base_url:
-            raise ConfigurationError(
-                f"connector {connector_id!r} has no api_base_url, so its tickets cannot be "
-                f"reconciled; set DESKSTREAM_CONNECTORS__{connector_id}__API_BASE_URL"
-            )
-        self.connector_id = connector_id
-        self._settings = source
-        self._clock = clock
-        self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(
-            base_url=settings.api_base_url, timeout=httpx.Timeout(30.0, connect=10.0)
-        )
-        limit = source.requests_per_minute or _EXPORT_REQUESTS_PER_MINUTE
-        self.client = ZendeskClient(self._http, settings=settings, budget=RateBudget(limit, 60.0))
-
-    @property
-    def name(self) -> str:
-        return f"{self.connector_id}.{self.kind}"
+    export_budget = _EXPORT_REQUESTS_PER_MINUTE
 
     async def batches(self, position: Position | None) -> AsyncGenerator[SourceBatch, None]:
         stored = dict(position or {})
@@ -122,10 +88,6 @@ class ZendeskReconcile(Source):
         changed = _time(ticket.get("updated_at"))
         key = f"{self.connector_id}:case:{ticket.get('id')}"
         return RawRecord(key=key, delivery=delivery, changed_at=changed)
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
 
 def _time(value: Any) -> datetime | None:

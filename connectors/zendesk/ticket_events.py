@@ -29,21 +29,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from datetime import UTC, datetime
-from typing import Any
-
-import httpx
+from typing import Any, ClassVar
 
 from connectors.base.ratelimit import RateBudget, YieldingBudget, registered_budget
-from connectors.base.settings import ConnectorSettings, SourceSettings
-from connectors.base.source import SOURCE_HEADER, Position, RawRecord, Source, SourceBatch
+from connectors.base.source import SOURCE_HEADER, Position, RawRecord, SourceBatch
 from connectors.zendesk.client import DEFAULT_RATE_LIMIT_PER_MINUTE, ZendeskClient
-from connectors.zendesk.incremental import EXPORT_LAG_SECONDS
+from connectors.zendesk.incremental import ZendeskExport
 from connectors.zendesk.models import parse_time
 from connectors.zendesk.polled import POLLED_TICKET_EVENT, POLLED_USER, user_digests
-from schemas.errors import ConfigurationError
 from schemas.models import Platform, RawDelivery
 
 __all__ = ["ZendeskBackfill", "ZendeskTicketEvents", "ZendeskUsers"]
@@ -54,55 +49,28 @@ _EXPORT_REQUESTS_PER_MINUTE = 5
 _MEMORY_USERS = 2000
 
 
-class _Export(Source):
-    kind: str
+class _Export(ZendeskExport):
+    kind: ClassVar[str]
+    export_budget = _EXPORT_REQUESTS_PER_MINUTE
 
-    def __init__(
-        self,
-        *,
-        connector_id: str,
-        settings: ConnectorSettings,
-        source: SourceSettings,
-        http: httpx.AsyncClient | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if not settings.api_base_url:
-            raise ConfigurationError(
-                f"connector {connector_id!r} has no api_base_url, so its {self.kind} export "
-                f"cannot be read; set DESKSTREAM_CONNECTORS__{connector_id}__API_BASE_URL"
-            )
-        self.connector_id = connector_id
-        self._settings = source
-        self._clock = clock
-        self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(
-            base_url=settings.api_base_url, timeout=httpx.Timeout(30.0, connect=10.0)
-        )
-        limit = source.requests_per_minute or _EXPORT_REQUESTS_PER_MINUTE
-        self.client = ZendeskClient(self._http, settings=settings, budget=RateBudget(limit, 60.0))
-        account = settings.rate_limit_per_minute or DEFAULT_RATE_LIMIT_PER_MINUTE
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        account = self._connector.rate_limit_per_minute or DEFAULT_RATE_LIMIT_PER_MINUTE
         self._account_limit = account
+        connector_id = self.connector_id
         self.budget = YieldingBudget(
-            max(1, int(account * source.budget_share)),
+            max(1, int(account * self._settings.budget_share)),
             60.0,
             shared=lambda: registered_budget(connector_id),
         )
         #: reads on the account's general limit (not the export's)
-        self.reads = ZendeskClient(self._http, settings=settings, budget=self.budget)
-
-    @property
-    def name(self) -> str:
-        return f"{self.connector_id}.{self.kind}"
+        self.reads = ZendeskClient(self._http, settings=self._connector, budget=self.budget)
 
     def account_view(self) -> RateBudget:
         """A budget of the account's whole limit, for a process without the connector's sink
         (``deskstream backfill``): registered, the answers' rate-limit headers keep it at what
         Zendesk says is left, and this source's reads yield to it."""
         return RateBudget(self._account_limit, 60.0)
-
-    def first_start_time(self) -> int:
-        back = max(self._settings.start_lookback_seconds, EXPORT_LAG_SECONDS + 1)
-        return int(self._clock()) - back
 
     def _delivery(self, delivery_id: str, body: dict[str, Any]) -> RawDelivery:
         return RawDelivery(
@@ -118,10 +86,6 @@ class _Export(Source):
             # Read from the platform's API with our own credentials: what a signature proves.
             signature_verified=True,
         )
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
 
 
 class ZendeskTicketEvents(_Export):

@@ -36,10 +36,10 @@ from typing import Any
 
 from aiohttp import web
 
-from sandboxes.zendesk.core import ZendeskCore, json_response, origin, principal
-from sandboxes.zendesk.errors import bad_request, forbidden, parameter_missing, rate_limited
+from sandboxes.zendesk.core import ZendeskCore, json_response, origin
+from sandboxes.zendesk.errors import bad_request, parameter_missing
 from sandboxes.zendesk.render import iso, ticket_json, user_json
-from sandboxes.zendesk.routes_misc import decode_export_cursor, encode_export_cursor
+from sandboxes.zendesk.routes_misc import admit_export, decode_export_cursor, encode_export_cursor
 from sandboxes.zendesk.routes_tickets import both
 from sandboxes.zendesk.state import Audit, User
 
@@ -60,16 +60,7 @@ class ExportRoutes:
         ]
 
     def _admit(self, request: web.Request) -> float:
-        """Admin only, within the export limit; returns the newest time exported (now less
-        the held-back minute)."""
-        core = self.core
-        if principal(request).user.role != "admin":
-            raise forbidden()
-        decision = core.incremental_limiter.hit(str(core.config.account_id))
-        if not decision.allowed:
-            core.counters["rate_limited_incremental"] += 1
-            raise rate_limited(decision.retry_after)
-        return core.clock.now().timestamp() - core.config.incremental_export_lag_s
+        return admit_export(self.core, request)
 
     def _start(self, request: web.Request, horizon: float) -> int:
         start_time = request.query.get("start_time")

@@ -37,7 +37,7 @@ from sandboxes.zendesk.render import (
 from sandboxes.zendesk.routes_tickets import both
 from sandboxes.zendesk.state import Attachment, Ticket, Upload
 
-__all__ = ["decode_export_cursor", "encode_export_cursor", "misc_routes"]
+__all__ = ["admit_export", "decode_export_cursor", "encode_export_cursor", "misc_routes"]
 
 _CHUNK = 64 * 1024
 
@@ -60,6 +60,19 @@ def decode_export_cursor(cursor: str) -> tuple[float, int]:
         return float(stamp), int(rest.rstrip("|"))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise bad_request("cursor is invalid") from None
+
+
+def admit_export(core: ZendeskCore, request: web.Request) -> float:
+    """An incremental export request: admins only, within the exports' own limit (shared by
+    every export of the account); returns the newest time exported (now less the held-back
+    minute)."""
+    if principal(request).user.role != "admin":
+        raise forbidden()
+    decision = core.incremental_limiter.hit(str(core.config.account_id))
+    if not decision.allowed:
+        core.counters["rate_limited_incremental"] += 1
+        raise rate_limited(decision.retry_after)
+    return core.clock.now().timestamp() - core.config.incremental_export_lag_s
 
 
 class MiscRoutes:
@@ -177,12 +190,7 @@ class MiscRoutes:
 
     async def incremental(self, request: web.Request) -> web.StreamResponse:
         core = self.core
-        if principal(request).user.role != "admin":
-            raise forbidden()
-        decision = core.incremental_limiter.hit(str(core.config.account_id))
-        if not decision.allowed:
-            core.counters["rate_limited_incremental"] += 1
-            raise rate_limited(decision.retry_after)
+        admit_export(core, request)
         now = core.clock.now().timestamp()
         cursor, start_time = request.query.get("cursor"), request.query.get("start_time")
         if cursor:

@@ -97,8 +97,8 @@ async def test_a_backfill_killed_halfway_resumes_and_creates_each_ticket_once(
     await stack.settle(3)
     assert await _tickets_of(stack, links) == {}  # they never reached Deskstream
     tag = await admin.tag_id(f"bf-{run}")
-    args = ("backfill", "--route", "intercom->zendesk", "--filter", f"tag_ids={tag}")
-    args += ("--page-size", "20", "--max-lag", "5000")
+    args = ["backfill", "--route", "intercom->zendesk", "--filter", f"tag_ids={tag}"]
+    args += ["--page-size", "20", "--max-lag", "5000"]
 
     # Killed once the progress line shows half of them sent.
     process = await stack.command(*args)

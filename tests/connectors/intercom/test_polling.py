@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 
@@ -14,14 +13,12 @@ from connectors.base.settings import ConnectorSettings, SourceSettings
 from connectors.base.source import (
     RECONCILE_EVENT_TYPE,
     SOURCE_HEADER,
-    Position,
-    Source,
-    SourceBatch,
 )
 from connectors.intercom.normalize import IntercomNormaliser
 from connectors.intercom.polling import IntercomContactPoll, IntercomConversationPoll
 from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 from schemas.models import CaseStatus, EntityType, Envelope, Message, Op, RawDelivery
+from tests.connectors.sources import delivered, polled, read
 from tests.sandboxes.intercom.conftest import TOKEN, IntercomEnv
 
 ADMIN = "991267002"  # Ada Agent, a person
@@ -48,41 +45,13 @@ async def conversations(intercom: IntercomEnv) -> AsyncIterator[IntercomConversa
     await poll.aclose()
 
 
-async def read(source: Source, position: Position | None) -> list[SourceBatch]:
-    """Batches up to the first that has caught up (one whole poll)."""
-    batches = []
-    iterator = source.batches(position)
-    async for batch in iterator:
-        batches.append(batch)
-        if batch.caught_up:
-            break
-    await iterator.aclose()  # type: ignore[attr-defined]
-    return batches
-
-
 def normalise(env: IntercomEnv, deliveries: list[RawDelivery]) -> list[Envelope]:
     normaliser = IntercomNormaliser(connector_id="ic", settings=_settings(env))
     return [event for d in deliveries for event in normaliser.normalise(d)]
 
 
 def webhook_deliveries(env: IntercomEnv) -> list[RawDelivery]:
-    return [
-        RawDelivery(
-            delivery_id=f"intercom:{json.loads(d.body)['id']}",
-            connector_id="ic",
-            platform="intercom",
-            received_at=datetime.now(UTC),
-            headers={},
-            body=d.body,
-            content_type="application/json",
-            signature_verified=True,
-        )
-        for d in env.receiver.deliveries
-    ]
-
-
-def polled(batches: list[SourceBatch]) -> list[RawDelivery]:
-    return [r.delivery for b in batches for r in b.records]
+    return delivered(env.receiver, "ic", "intercom", lambda body: f"intercom:{body['id']}")
 
 
 async def test_a_poll_reads_each_changed_conversation_whole_with_positions_per_page(

@@ -4,13 +4,12 @@ the time-based export's repeated second is read once, and a user poll names what
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 import pytest
 
 from connectors.base.settings import SourceSettings
-from connectors.base.source import Position, Source, SourceBatch
+from connectors.base.source import Source
 from connectors.zendesk.normalize import ZendeskNormaliser
 from connectors.zendesk.polled import TICKET_EVENT_TYPE
 from connectors.zendesk.ticket_events import ZendeskTicketEvents, ZendeskUsers
@@ -24,20 +23,10 @@ from schemas.models import (
     Op,
     RawDelivery,
 )
+from tests.connectors.sources import delivered, polled, read
 from tests.sandboxes.zendesk.conftest import ZendeskEnv
 
 LOOKBACK = SourceSettings(poll_seconds=0.01, start_lookback_seconds=300)
-
-
-async def read(source: Source, position: Position | None) -> list[SourceBatch]:
-    batches = []
-    iterator = source.batches(position)
-    async for batch in iterator:
-        batches.append(batch)
-        if batch.caught_up:
-            break
-    await iterator.aclose()  # type: ignore[attr-defined]
-    return batches
 
 
 def normalise(env: ZendeskEnv, deliveries: list[RawDelivery]) -> list[Envelope]:
@@ -47,37 +36,25 @@ def normalise(env: ZendeskEnv, deliveries: list[RawDelivery]) -> list[Envelope]:
 
 def pushed(env: ZendeskEnv) -> list[RawDelivery]:
     assert env.receiver is not None
-    return [
-        RawDelivery(
-            delivery_id=json.loads(d.body)["id"],
-            connector_id="zd",
-            platform="zendesk",
-            received_at=datetime.now(UTC),
-            headers={},
-            body=d.body,
-            content_type="application/json",
-            signature_verified=True,
-        )
-        for d in env.receiver.deliveries
-    ]
+    return delivered(env.receiver, "zd", "zendesk", lambda body: str(body["id"]))
 
 
-def polled(batches: list[SourceBatch]) -> list[RawDelivery]:
-    return [r.delivery for b in batches for r in b.records]
-
-
-@pytest.fixture
-def events_source(zendesk_hooks: ZendeskEnv) -> ZendeskTicketEvents:
-    return ZendeskTicketEvents(
+def source_of(kind: type[ZendeskTicketEvents | ZendeskUsers], env: ZendeskEnv) -> Source:
+    return kind(
         connector_id="zd",
-        settings=zendesk_hooks.connector_settings(),
+        settings=env.connector_settings(),
         source=LOOKBACK,
-        clock=lambda: zendesk_hooks.clock.now().timestamp(),
+        clock=lambda: env.clock.now().timestamp(),
     )
 
 
+@pytest.fixture
+def events_source(zendesk_hooks: ZendeskEnv) -> Source:
+    return source_of(ZendeskTicketEvents, zendesk_hooks)
+
+
 async def test_polled_ticket_events_match_what_the_webhooks_said(
-    zendesk_hooks: ZendeskEnv, events_source: ZendeskTicketEvents
+    zendesk_hooks: ZendeskEnv, events_source: Source
 ) -> None:
     env = zendesk_hooks
     env.clock.advance(120)
@@ -135,12 +112,7 @@ async def test_polled_ticket_events_match_what_the_webhooks_said(
 async def test_the_repeated_second_of_a_time_based_page_is_read_once(
     zendesk: ZendeskEnv,
 ) -> None:
-    source = ZendeskTicketEvents(
-        connector_id="zd",
-        settings=zendesk.connector_settings(),
-        source=LOOKBACK,
-        clock=lambda: zendesk.clock.now().timestamp(),
-    )
+    source = source_of(ZendeskTicketEvents, zendesk)
     try:
         zendesk.clock.advance(120)
         await zendesk.create_ticket()
@@ -162,12 +134,7 @@ async def test_the_repeated_second_of_a_time_based_page_is_read_once(
 async def test_a_user_poll_names_the_fields_changed_since_its_previous_read(
     zendesk: ZendeskEnv,
 ) -> None:
-    source = ZendeskUsers(
-        connector_id="zd",
-        settings=zendesk.connector_settings(),
-        source=LOOKBACK,
-        clock=lambda: zendesk.clock.now().timestamp(),
-    )
+    source = source_of(ZendeskUsers, zendesk)
     try:
         zendesk.clock.advance(120)
         created = await zendesk.http.post(
