@@ -168,7 +168,7 @@ async def test_a_ticket_solved_while_the_worker_was_down_is_repaired_by_reconcil
         return (await stack.conversation(conversation)).get("state") == "closed"
 
     await stack.eventually(closed, "the conversation closed by the reconciliation")
-    assert "reconcile zendesk: 1 records re-read" in out
+    assert re.search(r"reconcile zendesk: [1-9]\d* records re-read", out), out
     trail = await stack.audit(stack.link(conversation))
     [reconciled] = [a for a in trail if a.decision == "reconciled"]
     assert reconciled.details["field"] == "status"
