@@ -8,8 +8,9 @@ Zendesk rules) whose Zendesk account allows ``--limit`` calls a minute (the work
 same). ``--conversations`` conversations are escalated in Intercom while its webhooks are off
 (records Deskstream never saw); ``--live`` others are escalated with webhooks on. Then
 ``deskstream backfill --route intercom->zendesk`` runs as an operator runs it while, beside
-it, each live conversation's customer writes every 2 s; the run ends once every backfilled
-conversation has its ticket.
+it, two live customers in turn write every 2 s or so (in turn: a ticket written every few
+seconds hits Zendesk's 30 updates per ticket in 10 minutes, which would measure that limit);
+the run ends once every backfilled conversation has its ticket.
 
 Figures: the backfill's read throughput (records/s, from its own summary line) and the
 pipeline's (backfilled tickets created/s, first page to last ticket); calls per minute made
@@ -50,7 +51,10 @@ def _ticket_write(request: LoggedRequest, ticket: int) -> bool:
 
 
 async def _live_round(stack: SyncStack, live: dict[str, tuple[str, int]], n: int) -> list[float]:
-    """Every live customer writes once; the ms from each reply to its write in Zendesk."""
+    """Two live customers write once (in turn, so no ticket comes near Zendesk's 30 updates
+    per ticket in 10 minutes); the ms from each reply to its write in Zendesk."""
+    turn = list(live.items())
+    chosen = dict(turn[(2 * n + i) % len(turn)] for i in range(min(2, len(turn))))
 
     async def one(conversation: str, email: str, ticket: int) -> float:
         customer = IntercomCustomer(stack.ic, email=email, name="Live")
@@ -63,7 +67,7 @@ async def _live_round(stack: SyncStack, live: dict[str, tuple[str, int]], n: int
             await asyncio.sleep(0.02)
         return float("nan")
 
-    return list(await asyncio.gather(*(one(c, e, t) for c, (e, t) in live.items())))
+    return list(await asyncio.gather(*(one(c, e, t) for c, (e, t) in chosen.items())))
 
 
 async def _measure(bootstrap: str, args: argparse.Namespace) -> list[str]:
@@ -92,7 +96,7 @@ async def _measure(bootstrap: str, args: argparse.Namespace) -> list[str]:
                 conversation = await escalate(email, None)
                 ticket = await stack.eventually(_ticket(stack, conversation), "a live ticket")
                 live[conversation] = (email, ticket["id"])
-            before = [ms for n in range(3) for ms in await _live_round(stack, live, n)]
+            before = [ms for n in range(5) for ms in await _live_round(stack, live, n)]
 
             await stack.set_faults("intercom", FaultProfile(webhooks_off=True))
             backlog: list[str] = []
@@ -139,6 +143,8 @@ async def _measure(bootstrap: str, args: argparse.Namespace) -> list[str]:
                 1 for r in calls if r.platform == "intercom" and r.at <= done and not r.write
             )
     minutes = seconds / 60
+    lost = sum(1 for ms in during if ms != ms)  # NaN: no write within a minute
+    during = [ms for ms in during if ms == ms]
     intercom_limit = 10_000  # the sandbox's private-app budget
     return [
         f"backfill of {args.conversations} conversations, {args.live} live beside it "
@@ -164,6 +170,7 @@ async def _measure(bootstrap: str, args: argparse.Namespace) -> list[str]:
         row("live reply→write before (ms)", f"{percentile(before, 0.5):.0f}", "", None),
         row("live reply→write during p50", f"{percentile(during, 0.5):.0f}", "", None),
         row("live reply→write during p95", f"{percentile(during, 0.95):.0f}", "", None),
+        row("live replies not written in 60 s", f"{lost}", "0", None),
     ]
 
 
@@ -184,10 +191,10 @@ async def _ticketed(stack: SyncStack, links: set[str]) -> set[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=300)
-    parser.add_argument("--live", type=int, default=6)
+    parser.add_argument("--live", type=int, default=30, help="live conversations, 2 write a round")
     parser.add_argument("--limit", type=int, default=3000, help="Zendesk calls a minute")
     parser.add_argument("--share", type=float, default=0.1)
-    parser.add_argument("--max-lag", type=int, default=100, help="the backfill's --max-lag")
+    parser.add_argument("--max-lag", type=int, default=10, help="the backfill's --max-lag")
     parser.add_argument("--timeout", type=float, default=900)
     args = parser.parse_args()
     os.environ.setdefault("DESKSTREAM_LOG_LEVEL", "warning")  # the worker inherits it
