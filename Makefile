@@ -1,5 +1,6 @@
 # The two commands a fresh machine needs: `make demo` and `make test`.
-# Everything else (virtualenv, Python packages, Kafka jars from Maven Central) is set up on demand.
+# Everything else (virtualenv, Python packages, Kafka jars and Apicurio Registry from Maven
+# Central) is set up on demand.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,7 +8,8 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 .PHONY: install jars demo test lint typecheck unit soak clean
 
-# `.[dev]` includes the `sandbox` extra: `make demo` and `make test` run the sandboxes.
+# `.[dev]` includes the `sandbox` extra (`make demo` and `make test` run the sandboxes) and the
+# `analytics` extra (pyarrow and DuckDB: `deskstream replay --out` and its tests).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3

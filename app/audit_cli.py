@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 
 from app.kafka_connection import bootstrap_servers
+from app.schema_registry import install_schema_registry
 from app.settings import Settings, get_settings
 from connectors.base.links import case_link_id, contact_link_id, is_link_id
 from schemas.codec import decode
@@ -42,6 +43,7 @@ def audit() -> None:
 def trace(reference: str, connector: str | None) -> None:
     """Print the story of one record: every decision and write, in order."""
     settings = get_settings()
+    install_schema_registry(settings, register=False)  # records name their schema ids
     link, record = resolve_reference(settings, reference, connector)
     records = asyncio.run(read_trail(settings, link, record))
     if not records:

@@ -29,12 +29,13 @@ class Channels:
     entities: faust.TopicT
     commands: Mapping[str, faust.TopicT]
     writes: faust.TopicT
+    timers: faust.TopicT
     dlq: faust.TopicT
     audit: faust.TopicT
 
     def all(self) -> list[faust.TopicT]:
         fixed = [self.raw, self.quarantine, self.events, self.sync, self.entities]
-        return [*fixed, *self.commands.values(), self.writes, self.dlq, self.audit]
+        return [*fixed, *self.commands.values(), self.writes, self.timers, self.dlq, self.audit]
 
 
 def _topic(app: faust.App, spec: TopicSpec) -> faust.TopicT:
@@ -58,6 +59,7 @@ def declare_channels(app: faust.App, settings: Settings) -> Channels:
         entities=_topic(app, specs["entities"]),
         commands={p: _topic(app, specs[f"commands.{p}"]) for p in SINK_PLATFORMS},
         writes=_topic(app, specs["writes"]),
+        timers=_topic(app, specs["timers"]),
         dlq=_topic(app, specs["dlq"]),
         audit=_topic(app, specs["audit"]),
     )

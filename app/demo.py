@@ -1,9 +1,10 @@
 """``deskstream demo``: local Kafka, topics, a worker, signed webhooks in, canonical events out;
 then the Intercom ⇄ Zendesk sync rehearsed live against the sandboxes (``app.demo_sync``).
 
-Everything it starts is real: the Kafka broker from the Apache jars, the Faust worker as its
-own process, HTTP webhooks signed like any sender signs them, and a plain Kafka consumer that
-decodes what the worker wrote with nothing but the shipped Avro schemas. The demo connector's
+Everything it starts is real: the Kafka broker from the Apache jars, the schema registry
+(Apicurio, from Maven Central), the Faust worker as its own process, HTTP webhooks signed like
+any sender signs them, and a plain Kafka consumer that decodes what the worker wrote (Confluent
+framing, schema ids from the registry) with the shipped Avro schemas. The demo connector's
 secret is generated per run and handed to the worker through its environment only.
 """
 
@@ -19,7 +20,9 @@ import httpx
 
 from app.demo_sync import run_sync_act
 from app.kafka_connection import bootstrap_servers
+from app.kafka_local.registry import start_registry
 from app.kafka_local.stack import start_cluster
+from app.schema_registry import install_schema_registry
 from app.settings import Settings, get_settings
 from app.topic_admin import ensure_topics
 from app.topics import topic_specs
@@ -44,6 +47,13 @@ def demo(web_port: int | None, follow: bool, sync: bool) -> None:
     _step("Kafka")
     cluster = start_cluster(settings, progress=lambda m: click.echo(f"  {m}"))
     click.echo(f"  bootstrap servers: {cluster.bootstrap_servers}")
+    if cluster.local:
+        _step("Schema registry")
+        registry = start_registry(
+            settings, cluster.bootstrap_servers, progress=lambda m: click.echo(f"  {m}")
+        )
+        click.echo(f"  Confluent-compatible API: {registry.url}")
+    install_schema_registry(settings, register=False)  # the events name their schema ids
     _step("Topics")
     servers = bootstrap_servers(settings)
     report = asyncio.run(ensure_topics(servers, topic_specs(settings)))
@@ -61,7 +71,7 @@ def demo(web_port: int | None, follow: bool, sync: bool) -> None:
         start = asyncio.run(_end_offsets(servers, settings))
         _step("Webhooks")
         expected = _post_story(base_url, secret)
-        _step("Canonical events on Kafka (decoded with the shipped Avro schemas)")
+        _step("Canonical events on Kafka (schema ids from the registry)")
         click.echo("  (ordered per entity, which is per partition; entities interleave)")
         asyncio.run(_show(servers, settings, start, expected, follow=follow))
         click.echo(f"\nMetrics: {base_url}/metrics   Worker log: {log_path}")

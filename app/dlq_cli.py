@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from app.dead_letters import Unreadable, read_letter
 from app.kafka_connection import bootstrap_servers
+from app.schema_registry import install_schema_registry
 from app.settings import Settings, get_settings
 from schemas.codec import encode
 from schemas.models import DeadLetter
@@ -34,6 +35,7 @@ def dlq() -> None:
 def list_letters(platform: str | None) -> None:
     """Show every dead letter: when, where, why, after how many attempts."""
     settings = get_settings()
+    install_schema_registry(settings, register=False)  # records name their schema ids
     letters = asyncio.run(read_letters(settings))
     shown = [entry for entry in letters if platform in (None, _platform_of(entry))]
     for letter in shown:
@@ -59,6 +61,7 @@ def list_letters(platform: str | None) -> None:
 def retry(dry_run: bool) -> None:
     """Re-send the commands dead-lettered since the last retry."""
     settings = get_settings()
+    install_schema_registry(settings)  # it writes commands, framed as the workers do
     sent = asyncio.run(_retry(settings, dry_run=dry_run))
     click.echo(f"{'would re-send' if dry_run else 're-sent'} {sent} command(s)")
 

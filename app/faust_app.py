@@ -1,8 +1,10 @@
 """The Faust application: one factory that wires settings, topics, agents and web views.
 
 ``build_app(settings)`` returns a ``Deskstream`` bundle; ``app.worker`` builds the process-wide
-one for ``deskstream worker``. Tests build their own from their own settings, so nothing here
-reads the environment at import time.
+one for ``deskstream worker``. It first prepares the schema registry (``app.schema_registry``):
+a registry that does not answer or holds a schema ours is incompatible with stops it there.
+Tests build their own from their own settings, so nothing here reads the environment at import
+time.
 
 Settings chosen against the traps in ``kafka-faust.md``:
 - at-least-once, never Faust's exactly-once: every effect downstream is idempotent;
@@ -25,18 +27,22 @@ from prometheus_client import CollectorRegistry
 
 from app.agents.acks import Revocations
 from app.agents.normalize import register_normalize
-from app.agents.sinks import register_sinks
+from app.agents.owners import OwnerEmails
+from app.agents.sinks import SinkRunner, register_sinks
 from app.agents.sources import register_sources
 from app.agents.sync import register_sync
+from app.agents.timers import register_timers
 from app.channels import Channels, declare_channels
 from app.kafka_connection import bootstrap_servers
 from app.metrics import Metrics
 from app.profiles import ProfileCache
+from app.schema_registry import install_schema_registry
 from app.settings import Settings
-from app.tables import declare_links_table
+from app.tables import declare_links_table, declare_recent_events_table
 from app.topics import producer_max_request_size, topic_specs
 from app.web import register_views
 from app.webhook_watch import WebhookWatch, report
+from connectors.base.directory import AgentDirectory
 from connectors.base.registry import delivery_mode, sink_platforms
 from schemas.faust_codec import register_faust_codec
 from streams.config import load_sync_config
@@ -58,6 +64,8 @@ class Deskstream:
 
 
 def build_app(settings: Settings) -> Deskstream:
+    # Before anything is built: a registry that refuses our schemas stops the start here.
+    install_schema_registry(settings)
     register_faust_codec()
     servers = bootstrap_servers(settings)
     replication = topic_specs(settings)[0].replication
@@ -106,7 +114,8 @@ def build_app(settings: Settings) -> Deskstream:
         revocations=revocations,
         watch=watch,
     )
-    register_normalize(bundle.app, channels, metrics, settings)
+    recent = declare_recent_events_table(app, settings)
+    register_normalize(bundle.app, channels, metrics, settings, recent)
     register_sources(app, channels, settings, metrics, revocations, servers, watch)
     if settings.sync_config is not None:
         _register_sync(bundle, servers)
@@ -136,15 +145,19 @@ def _register_sync(bundle: Deskstream, servers: str) -> None:
     planner = SyncPlanner(load_sync_config(settings.sync_config))
     profiles = ProfileCache(servers, channels.entities.get_topic_name(), settings.partitions)
     links = declare_links_table(app, settings)
-    register_sync(app, channels, links, planner, profiles, bundle.metrics)
-    app.task(profiles.run)
     configured: set[str] = {c.platform for c in settings.connectors.values()}
-    register_sinks(
-        app,
-        channels,
-        settings,
-        bundle.metrics,
-        configured & sink_platforms(),
-        bundle.revocations,
-        bundle.watch,
-    )
+    runners = {
+        platform: SinkRunner(settings, platform, bundle.metrics, bundle.watch)
+        for platform in configured & sink_platforms()
+    }
+
+    def directory_for(platform: str, connector_id: str) -> AgentDirectory | None:
+        # The sink's own directory: one cache per connector and worker, whoever asks.
+        runner = runners.get(platform)
+        return runner.agents(connector_id) if runner is not None else None
+
+    owners = OwnerEmails(planner.config, directory_for)
+    register_sync(app, channels, links, planner, profiles, bundle.metrics, owners)
+    register_timers(app, channels, bundle.metrics, bundle.revocations)
+    app.task(profiles.run)
+    register_sinks(app, channels, settings, bundle.metrics, runners, bundle.revocations)

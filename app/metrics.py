@@ -46,6 +46,22 @@ class Metrics:
             ["platform"],
             registry=registry,
         )
+        self.duplicates_dropped = Counter(
+            f"{prefix}_duplicate_events_dropped_total",
+            "Events normalize did not send again: their id was sent for the same source "
+            "entity within the dedupe window (redelivered webhooks, sources read again, "
+            "replays of the raw topic).",
+            ["platform"],
+            registry=registry,
+        )
+        self.dedupe_evicted = Counter(
+            f"{prefix}_dedupe_ids_evicted_total",
+            "Event ids normalize forgot before their window ended because a source entity "
+            "had more than DESKSTREAM_EVENT_DEDUPE_MAX_IDS of them (a redelivery of one would "
+            "pass to the canonical topic).",
+            ["platform"],
+            registry=registry,
+        )
         self.quarantined = Counter(
             f"{prefix}_quarantined_total",
             "Authenticated deliveries set aside with a reason.",
@@ -93,6 +109,14 @@ class Metrics:
             f"{prefix}_api_calls_total",
             "Platform API calls made by the sinks, lookups included.",
             ["platform"],
+            registry=registry,
+        )
+        self.agent_lookups = Counter(
+            f"{prefix}_agent_lookups_total",
+            "Questions to a platform's agent directory (owner ⇄ assignee: agent id → email "
+            "for a report, email → agent id for a write), by outcome: cached (no call), "
+            "called (one API call), failed.",
+            ["platform", "direction", "outcome"],
             registry=registry,
         )
         self.end_to_end_seconds = Histogram(
@@ -156,5 +180,16 @@ class Metrics:
             "How far behind the source is: 0 when it has read everything available, else now "
             "minus the source time of its position.",
             ["source"],
+            registry=registry,
+        )
+        self.timers_pending = Gauge(
+            f"{prefix}_timers_pending",
+            "Timers this worker holds until they are due (held contact creates, ...).",
+            registry=registry,
+        )
+        self.timers_fired = Counter(
+            f"{prefix}_timers_fired_total",
+            "Timers sent back to the sync stage, by purpose.",
+            ["purpose"],
             registry=registry,
         )

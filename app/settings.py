@@ -3,7 +3,8 @@
 Nested values use ``__``: ``DESKSTREAM_CONNECTORS__support__PLATFORM=zendesk``. A connector's
 secret comes from ``..._SECRET`` or, better in production, from a file named by
 ``..._SECRET_FILE`` (a mounted Kubernetes/Docker secret). ``KAFKA_BOOTSTRAP_SERVERS`` without
-prefix is honoured too, because every Kafka tool and container image speaks it.
+prefix is honoured too, because every Kafka tool and container image speaks it; so is
+``SCHEMA_REGISTRY_URL``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,21 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connectors.base.settings import ConnectorSettings, Platform, validation_problems
 from schemas.errors import ConfigurationError
+from streams.recent_ids import MAX_IDS_LIMIT
 
 __all__ = ["ConnectorSettings", "Platform", "Settings", "get_settings", "load_settings"]
 
@@ -45,6 +55,26 @@ class Settings(BaseSettings):
     kafka_heap: str = "512m"
     state_dir: Path = Path(".deskstream")
 
+    # Schema registry (Confluent API; app/schema_registry/). Unset: the local stack's registry
+    # when Kafka is the local stack, none with an external Kafka; "none": never a registry.
+    # Without one, values are written in the Avro single-object encoding (docs/schema-registry.md).
+    schema_registry_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DESKSTREAM_SCHEMA_REGISTRY_URL", "SCHEMA_REGISTRY_URL"),
+    )
+    #: HTTP basic auth for the registry (Confluent Cloud: API key and secret)
+    schema_registry_user: str | None = None
+    schema_registry_password: SecretStr | None = None
+    schema_registry_password_file: Path | None = None
+    #: the rule each ``<topic>-value`` subject gets when it has a weaker one (or none)
+    schema_registry_compatibility: Literal[
+        "BACKWARD", "BACKWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE"
+    ] = "FULL_TRANSITIVE"
+    schema_registry_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # The local stack's registry: Apicurio Registry from Maven Central (needs Java 21+).
+    registry_version: str = "3.3.3"
+    registry_heap: str = "384m"
+
     # Topic layout. Replication defaults to the cluster size, capped at three.
     partitions: int = Field(default=8, ge=1, le=1024)
     replication_factor: int | None = Field(default=None, ge=1, le=5)
@@ -66,6 +96,13 @@ class Settings(BaseSettings):
     #: long ago, without a webhook from it since has probably stopped sending (0: never judge)
     webhook_quiet_seconds: float = Field(default=300.0, ge=0)
     webhook_quiet_min_writes: int = Field(default=10, ge=1)
+
+    # Normalize drops an event id it already sent for the same raw key (streams.recent_ids):
+    # for this long after its first delivery (the raw topic's retention, so a replay of the
+    # whole raw topic is caught; 0: no dedupe before the canonical topic), at most
+    # ``event_dedupe_max_ids`` ids per key (12 bytes each; 341 fit the 4 KB bound).
+    event_dedupe_window_seconds: int = Field(default=7 * 24 * 60 * 60, ge=0)
+    event_dedupe_max_ids: int = Field(default=256, ge=1, le=MAX_IDS_LIMIT)
 
     connectors: dict[str, ConnectorSettings] = Field(default_factory=dict)
 
@@ -91,6 +128,14 @@ class Settings(BaseSettings):
             raise ValueError("the local stack runs 1 or 3 brokers")
         return value
 
+    @model_validator(mode="after")
+    def _one_password(self) -> Settings:
+        if self.schema_registry_password is not None and self.schema_registry_password_file:
+            raise ValueError(
+                "set either schema_registry_password or schema_registry_password_file, not both"
+            )
+        return self
+
     @property
     def kafka_dir(self) -> Path:
         return self.state_dir / "kafka"
@@ -104,8 +149,15 @@ class Settings(BaseSettings):
         return f"{self.topic_prefix}.{name}"
 
     def masked(self) -> dict[str, Any]:
-        """Settings as a dict for logs and ``/health``: secrets stay ``**********``."""
-        return self.model_dump(mode="json")
+        """Settings as a dict for logs and ``/health``: secrets stay ``**********``, and a
+        registry URL loses its user info (``https://key:secret@host`` is a common spelling)."""
+        dumped = self.model_dump(mode="json")
+        url = dumped.get("schema_registry_url")
+        if url and "@" in url:
+            parts = urlsplit(url)
+            netloc = f"**********@{parts.netloc.rpartition('@')[2]}"
+            dumped["schema_registry_url"] = urlunsplit(parts._replace(netloc=netloc))
+        return dumped
 
 
 def load_settings(**overrides: Any) -> Settings:

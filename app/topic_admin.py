@@ -21,7 +21,14 @@ from aiokafka.errors import KafkaError
 from app.topics import TopicSpec
 from schemas.errors import KafkaStackError
 
-__all__ = ["Drift", "TopicReport", "ensure_topics", "existing_topics"]
+__all__ = [
+    "Drift",
+    "TopicReport",
+    "ensure_topics",
+    "existing_topics",
+    "partition_count",
+    "spec_like",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +77,22 @@ async def existing_topics(bootstrap_servers: str) -> set[str]:
         await admin.close()
 
 
+async def partition_count(bootstrap_servers: str, topic: str) -> int:
+    """How many partitions ``topic`` has; 0 when it does not exist."""
+    admin = await _admin(bootstrap_servers)
+    try:
+        described = await admin.describe_topics([topic])
+    except KafkaError as exc:
+        raise KafkaStackError(
+            f"cannot describe topic {topic} ({type(exc).__name__}: {exc}); check the brokers"
+        ) from exc
+    finally:
+        await admin.close()
+    return sum(
+        len(t["partitions"]) for t in described if t["topic"] == topic and not t["error_code"]
+    )
+
+
 async def ensure_topics(bootstrap_servers: str, specs: Sequence[TopicSpec]) -> TopicReport:
     """Create the missing topics, then compare every topic with its spec."""
     admin = await _admin(bootstrap_servers)
@@ -91,6 +114,37 @@ async def ensure_topics(bootstrap_servers: str, specs: Sequence[TopicSpec]) -> T
     for d in drift:
         log.warning("topic drift topic=%s what=%s wanted=%s actual=%s", *_fields(d))
     return TopicReport(created=created, existing=existing, drift=drift)
+
+
+#: what a copy of a topic takes over from the original (``spec_like``)
+_COPIED_CONFIGS = ("cleanup.policy", "retention.ms", "max.message.bytes", "min.insync.replicas")
+
+
+async def spec_like(bootstrap_servers: str, original: str, name: str) -> TopicSpec:
+    """A spec for topic ``name`` laid out like the existing topic ``original``: the same
+    partitions (so the same keys meet in the same partitions), replication, retention, cleanup
+    policy and message size."""
+    admin = await _admin(bootstrap_servers)
+    probe = TopicSpec(original, original, 0, 0, {key: "" for key in _COPIED_CONFIGS})
+    try:
+        actual = (await _describe(admin, [probe])).get(original)
+    except KafkaError as exc:
+        raise KafkaStackError(
+            f"cannot describe topic {original} ({type(exc).__name__}: {exc}); check the brokers"
+        ) from exc
+    finally:
+        await admin.close()
+    if actual is None:
+        raise KafkaStackError(f"topic {original} does not exist; check its name")
+    return TopicSpec(
+        logical=name,
+        name=name,
+        partitions=actual.partitions,
+        replication=actual.replication,
+        configs=dict(actual.configs),
+        key=f"as {original}",
+        value=f"as {original}",
+    )
 
 
 def _fields(d: Drift) -> tuple[str, str, str, str]:

@@ -4,10 +4,11 @@ This module is the one place topics are described. ``deskstream topics create`` 
 the Faust app declares its channels from them, and ``/ready`` checks they exist. Broker-side
 auto-creation is off everywhere, so a topic that is not listed here does not exist.
 
-Retention: ``raw`` and ``commands`` are working sets (7 days is enough to recover from a long
-weekend outage); ``quarantine`` and ``dlq`` need a human, so 30 days; ``events`` and ``audit``
-are replayed by other teams for analytics and investigations, so they are kept (-1 = forever;
-operators can bound them per cluster). ``entities`` is compacted: the latest state per key.
+Retention: ``raw``, ``commands`` and ``timers`` are working sets (7 days is enough to recover
+from a long weekend outage); ``quarantine`` and ``dlq`` need a human, so 30 days; ``events``
+and ``audit`` are replayed by other teams for analytics and investigations, so they are kept
+(-1 = forever; operators can bound them per cluster). ``entities`` is compacted: the latest
+state per key.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def _message_size(settings: Settings) -> dict[str, str]:
 
 
 #: Faust tables of the worker (``app.tables``); their changelogs are created with the topics
-TABLES: tuple[str, ...] = ("links",)
+TABLES: tuple[str, ...] = ("links", "recent_events")
 
 #: platforms with a sink, hence a ``deskstream.commands.<platform>`` topic
 SINK_PLATFORMS: tuple[str, ...] = ("zendesk", "zendesk_conversations", "intercom", "salesforce")
@@ -75,6 +76,14 @@ class TopicSpec:
     configs: dict[str, str] = field(default_factory=dict)
     key: str = ""
     value: str = ""
+    #: the Avro message its values are (full name), registered as subject ``<name>-value``;
+    #: empty for the topics that hold something else (JSON positions, table changelogs)
+    avro: str = ""
+
+    @property
+    def subject(self) -> str:
+        """The registry subject of its values (TopicNameStrategy)."""
+        return f"{self.name}-value"
 
 
 def _replication(settings: Settings) -> int:
@@ -101,7 +110,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     partitions = settings.partitions
     durable = _durability(replication)
 
-    def spec(logical: str, configs: dict[str, str], key: str, value: str) -> TopicSpec:
+    def spec(
+        logical: str, configs: dict[str, str], key: str, value: str, *, avro: bool = True
+    ) -> TopicSpec:
         return TopicSpec(
             logical=logical,
             name=settings.topic(logical),
@@ -110,6 +121,8 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
             configs={**configs, **durable},
             key=key,
             value=value,
+            # "Envelope (latest state)" is an Envelope
+            avro=f"deskstream.{value.split()[0]}" if avro else "",
         )
 
     # Webhook bodies travel on these four: raw and quarantine hold them, events and sync
@@ -119,8 +132,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         spec("raw", _retention(7) | sized, "connector + source entity", "RawDelivery"),
         spec("quarantine", _retention(30) | sized, "connector", "QuarantineRecord"),
         spec("events", _retention(None) | sized, "source entity", "Envelope"),
-        # events again, keyed by link: everything about one link meets in one partition
-        spec("sync", _retention(7) | sized, "link", "Envelope"),
+        # events again, keyed by link: everything about one link meets in one partition;
+        # timers come back here when they are due
+        spec("sync", _retention(7) | sized, "link", "Envelope or Timer"),
         spec(
             "entities",
             {"cleanup.policy": "compact", "min.compaction.lag.ms": str(60 * 60 * 1000)},
@@ -134,11 +148,16 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
     specs += [
         spec("writes", _retention(7), "link", "WriteResult"),
+        # decisions asked for later (a contact create held for a match): each waits here,
+        # uncommitted, until it is due (app/agents/timers.py); 7 days outlasts any hold
+        spec("timers", _retention(7), "link", "Timer"),
         spec("dlq", _retention(30), "target entity", "DeadLetter"),
         spec("audit", _retention(None), "link", "AuditRecord"),
         # one partition per source slot: the group's assignment is the lease of the sources
         # hashed to it, and the compacted records are their positions (app/agents/sources.py)
-        spec("sources", {"cleanup.policy": "compact"}, "source name", "position (JSON)"),
+        spec(
+            "sources", {"cleanup.policy": "compact"}, "source name", "position (JSON)", avro=False
+        ),
     ]
     specs += [changelog_spec(settings, changelog_name(settings, table)) for table in TABLES]
     return specs

@@ -19,7 +19,6 @@ import random
 import time
 
 import httpx
-from grpc import aio
 
 from bench.figures import at_least, row
 from connectors.salesforce.cdc_cometd import CometdSubscriber
@@ -108,7 +107,7 @@ async def run(changes: int, max_in_flight: int) -> list[str]:
         # The positions a caller would have stored just before the changes.
         pubsub_start = PubSubReplay(CHANNEL, before.to_bytes(8, "big"))
         cometd_start = CometdReplay(CHANNEL, before)
-        async with aio.insecure_channel(sandbox.pubsub_target) as channel:
+        async with sandbox.pubsub_channel() as channel:  # TLS, as in production
             pubsub = PubSubSubscriber(channel, tokens, max_in_flight=max_in_flight)
             pubsub_s = await consume(pubsub, pubsub_start, changes)
         cometd = CometdSubscriber(tokens, max_in_flight=max_in_flight)

@@ -1,22 +1,32 @@
-"""Avro single-object encoding of the canonical messages.
+"""Avro encoding of the canonical messages, in two framings.
 
-Wire format (Avro spec, "Single-object encoding"; Java's ``BinaryMessageEncoder``):
+Confluent framing (what Kafka Connect, ksqlDB, Flink, ClickHouse and confluent-kafka read),
+written once schema ids are installed (``use_schema_ids``, done by ``app.schema_registry`` when
+a registry is configured):
+
+    00 | schema id (4 bytes, big-endian, from the registry) | body
+
+Avro single-object encoding (Avro spec; Java's ``BinaryMessageEncoder``), written without a
+registry, and the only format before it; still read, so records already on a topic stay
+readable after an upgrade:
 
     C3 01 | CRC-64-AVRO fingerprint of the schema's Parsing Canonical Form (8 bytes, LE) | body
 
-so any Avro library decodes a message from the published ``.avsc`` files alone.
+The decoder tells them apart by the first byte (``00`` or ``C3``).
 
     encode(model) -> bytes              a top-level model (Envelope, SyncCommand, ...)
-    decode(data) -> model               whichever top-level model the fingerprint names
+    decode(data) -> model               whichever top-level model the header names
     decode_as(data, Envelope)           the same, refusing any other message type
     encode_dict(name, datum) / decode_dict(data)   fastavro's dict notation, for tools
+    writer_schema_id(data) -> str       which schema wrote a message (exports record it)
 
-The functions use the shipped schemas (``schemas.registry.get_registry()``); ``AvroCodec`` takes
-a registry of its own (tests, tools that read another schemas folder).
+The functions use the shipped schemas (``schemas.registry.get_registry()``) and the ids
+installed with ``use_schema_ids``; ``AvroCodec`` takes a registry and ids of its own (tests,
+tools that read another schemas folder).
 
-Every failure is an ``schemas.errors.SchemaError`` whose message names the problem (too short, bad
-magic, unknown fingerprint, corrupt body, which field does not fit); the fastavro exception, if
-any, is chained as ``__cause__`` and never escapes.
+Every failure is an ``schemas.errors.SchemaError`` whose message names the problem (too short,
+bad magic, unknown fingerprint or id, corrupt body, which field does not fit); the fastavro
+exception, if any, is chained as ``__cause__`` and never escapes.
 
 Speed: schemas are parsed once (``schemas.registry``), model <-> datum conversion is compiled
 once per schema (``schemas._convert``), and the body goes through fastavro's compiled
@@ -41,8 +51,11 @@ from schemas._convert import to_datum_for, to_model_for
 from schemas.errors import SchemaError
 from schemas.models import AvroRecord, TopLevelModel
 from schemas.registry import SchemaEntry, SchemaRegistry, get_registry
+from schemas.schema_ids import SchemaIds
 
 __all__ = [
+    "CONFLUENT_HEADER_SIZE",
+    "CONFLUENT_MAGIC",
     "HEADER_SIZE",
     "MAGIC",
     "AvroCodec",
@@ -53,22 +66,33 @@ __all__ = [
     "encode_dict",
     "fingerprint_of",
     "message_name",
+    "schema_ids",
+    "use_schema_ids",
+    "writer_schema_id",
 ]
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = 10  # magic (2) + fingerprint (8)
+CONFLUENT_MAGIC = b"\x00"
+CONFLUENT_HEADER_SIZE = 5  # magic (1) + schema id (4)
 
 M = TypeVar("M", bound=AvroRecord)
 
 
 class AvroCodec:
-    """Single-object encoding against one registry of schemas."""
+    """Encoding against one set of shipped schemas: Confluent framing with ``ids``, the
+    single-object encoding without; both are read."""
 
-    def __init__(self, registry: SchemaRegistry) -> None:
+    def __init__(self, registry: SchemaRegistry, ids: SchemaIds | None = None) -> None:
         self.registry = registry
+        self.ids = ids
+
+    def _header(self, entry: SchemaEntry) -> bytes:
+        ids = self.ids
+        return MAGIC + entry.fingerprint if ids is None else ids.header(entry.name)
 
     def encode(self, record: AvroRecord) -> bytes:
-        """Single-object encoding of a top-level model (Envelope, SyncCommand, ...)."""
+        """A top-level model (Envelope, SyncCommand, ...) in this codec's framing."""
         name = getattr(type(record), "avro_name", type(record).__name__)
         entry = self.registry.entry_for(name)
         if type(record) is not entry.model:
@@ -82,10 +106,10 @@ class AvroCodec:
                 f"cannot encode {entry.name}: {type(exc).__name__}: {exc} (was it built "
                 f"with model_construct?)"
             ) from exc
-        return _write(entry, datum, strict=False)
+        return _write(entry, self._header(entry), datum, strict=False)
 
     def encode_dict(self, name: str, datum: Mapping[str, Any]) -> bytes:
-        """Single-object encoding of a dict in fastavro's notation, validated in full.
+        """A dict in fastavro's notation, validated in full, in this codec's framing.
 
         Unlike ``encode`` there is no pydantic model in front, and fastavro's writer alone
         would, e.g., silently write 2**40 into an Avro ``int``.
@@ -95,27 +119,36 @@ class AvroCodec:
             validate(datum, entry.parsed, raise_errors=True)
         except Exception as exc:
             raise SchemaError(f"cannot encode {entry.name}: {_explain(entry, datum, exc)}") from exc
-        return _write(entry, datum, strict=True)
+        return _write(entry, self._header(entry), datum, strict=True)
 
     def decode(self, data: bytes) -> TopLevelModel:
-        """The top-level model a single-object message holds, whichever it is."""
-        return cast(TopLevelModel, _decode(self._entry_of(data), data))
+        """The top-level model a message holds, whichever it is."""
+        entry, start = self._entry_of(data)
+        return cast(TopLevelModel, _decode(entry, data, start))
 
     def decode_as(self, data: bytes, model: type[M]) -> M:
         """Like ``decode``, but the message must be a ``model`` (checked before the body)."""
-        entry = self._entry_of(data)
+        entry, start = self._entry_of(data)
         if entry.model is not model:
             raise SchemaError(f"expected a {model.avro_name} message, got {entry.name}")
-        return cast(M, _decode(entry, data))
+        return cast(M, _decode(entry, data, start))
 
     def decode_dict(self, data: bytes) -> tuple[str, dict[str, Any]]:
-        """(Avro full name, datum in fastavro's notation) of a single-object message."""
-        entry = self._entry_of(data)
-        return entry.name, cast(dict[str, Any], _read(entry, data))
+        """(Avro full name, datum in fastavro's notation) of a message."""
+        entry, start = self._entry_of(data)
+        return entry.name, cast(dict[str, Any], _read(entry, data, start))
 
     def message_name(self, data: bytes) -> str:
-        """The Avro full name a message's fingerprint names, without reading the body."""
-        return self._entry_of(data).name
+        """The Avro full name a message's header names, without reading the body."""
+        return self._entry_of(data)[0].name
+
+    def writer_schema_id(self, data: bytes) -> str:
+        """The identity of the schema a message was written with, as text: the registry's
+        schema id (decimal) for the Confluent framing, the fingerprint in hex for a
+        single-object message."""
+        if data[:1] == CONFLUENT_MAGIC and len(data) >= CONFLUENT_HEADER_SIZE:
+            return str(int.from_bytes(data[1:CONFLUENT_HEADER_SIZE], "big"))
+        return self._entry_of(data)[0].fingerprint.hex()
 
     def fingerprint_of(self, model: type[AvroRecord] | str) -> bytes:
         """The 8 fingerprint bytes a top-level message is written with."""
@@ -123,7 +156,28 @@ class AvroCodec:
             model if isinstance(model, str) else model.avro_name
         ).fingerprint
 
-    def _entry_of(self, data: bytes) -> SchemaEntry:
+    def _entry_of(self, data: bytes) -> tuple[SchemaEntry, int]:
+        """The writer schema the header names, and where the body starts."""
+        if data[:1] == CONFLUENT_MAGIC:
+            return self._confluent_entry(data), CONFLUENT_HEADER_SIZE
+        return self._single_object_entry(data), HEADER_SIZE
+
+    def _confluent_entry(self, data: bytes) -> SchemaEntry:
+        if len(data) < CONFLUENT_HEADER_SIZE:
+            raise SchemaError(
+                f"message too short for the Confluent framing: {len(data)} bytes, need at "
+                f"least {CONFLUENT_HEADER_SIZE} (00 + 4-byte schema id)"
+            )
+        schema_id = int.from_bytes(data[1:CONFLUENT_HEADER_SIZE], "big")
+        if self.ids is None:
+            raise SchemaError(
+                f"message framed with schema id {schema_id} (Confluent framing), but this "
+                "reader has no schema registry; set DESKSTREAM_SCHEMA_REGISTRY_URL to the "
+                "registry its producer used"
+            )
+        return self.ids.entry(schema_id)
+
+    def _single_object_entry(self, data: bytes) -> SchemaEntry:
         if len(data) < HEADER_SIZE:
             raise SchemaError(
                 f"message too short for Avro single-object encoding: {len(data)} bytes, need "
@@ -131,8 +185,9 @@ class AvroCodec:
             )
         if data[:2] != MAGIC:
             raise SchemaError(
-                f"bad magic {bytes(data[:2]).hex(' ')}: not an Avro single-object message "
-                f"(expected c3 01); was it written by another serializer?"
+                f"bad magic {bytes(data[:2]).hex(' ')}: neither the Confluent framing (00 and "
+                f"a schema id) nor an Avro single-object message (c3 01); was it written by "
+                f"another serializer?"
             )
         fingerprint = bytes(data[2:HEADER_SIZE])
         entry = self.registry.by_fingerprint.get(fingerprint)
@@ -146,10 +201,9 @@ class AvroCodec:
         return entry
 
 
-def _write(entry: SchemaEntry, datum: Any, *, strict: bool) -> bytes:
+def _write(entry: SchemaEntry, header: bytes, datum: Any, *, strict: bool) -> bytes:
     buffer = BytesIO()
-    buffer.write(MAGIC)
-    buffer.write(entry.fingerprint)
+    buffer.write(header)
     try:
         schemaless_writer(buffer, entry.parsed, datum, strict_allow_default=strict)
     except Exception as exc:
@@ -172,9 +226,9 @@ def _explain(entry: SchemaEntry, datum: Any, exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _read(entry: SchemaEntry, data: bytes) -> Any:
+def _read(entry: SchemaEntry, data: bytes, start: int) -> Any:
     buffer = BytesIO(data)
-    buffer.seek(HEADER_SIZE)
+    buffer.seek(start)
     try:
         datum = schemaless_reader(
             buffer,
@@ -187,7 +241,7 @@ def _read(entry: SchemaEntry, data: bytes) -> Any:
         # Truncation surfaces as EOFError, garbage as ValueError/IndexError/UnicodeDecodeError.
         what = "it ends before the record does" if isinstance(exc, EOFError) else ""
         raise SchemaError(
-            f"corrupt {entry.name} body ({len(data) - HEADER_SIZE} bytes after the header): "
+            f"corrupt {entry.name} body ({len(data) - start} bytes after the header): "
             f"{what or type(exc).__name__}{': ' if str(exc) else ''}{exc}; the message was "
             f"cut short or damaged after it was written"
         ) from exc
@@ -199,8 +253,8 @@ def _read(entry: SchemaEntry, data: bytes) -> Any:
     return datum
 
 
-def _decode(entry: SchemaEntry, data: bytes) -> AvroRecord:
-    datum = _read(entry, data)
+def _decode(entry: SchemaEntry, data: bytes, start: int) -> AvroRecord:
+    datum = _read(entry, data, start)
     try:
         return to_model_for(entry)(datum)
     except ValidationError as exc:
@@ -212,18 +266,29 @@ def _default() -> AvroCodec:
     return AvroCodec(get_registry())
 
 
+def use_schema_ids(ids: SchemaIds | None) -> None:
+    """Write the Confluent framing with ``ids`` from now on (None: the single-object
+    encoding again); either framing is read. Called once at start-up."""
+    _default().ids = ids
+
+
+def schema_ids() -> SchemaIds | None:
+    """The ids installed with ``use_schema_ids``, if any."""
+    return _default().ids
+
+
 def encode(record: AvroRecord) -> bytes:
-    """Single-object encoding of a top-level model (Envelope, SyncCommand, ...)."""
+    """A top-level model (Envelope, SyncCommand, ...), framed as installed."""
     return _default().encode(record)
 
 
 def encode_dict(name: str, datum: Mapping[str, Any]) -> bytes:
-    """Single-object encoding of a dict in fastavro's notation, validated in full."""
+    """A dict in fastavro's notation, validated in full, framed as installed."""
     return _default().encode_dict(name, datum)
 
 
 def decode(data: bytes) -> TopLevelModel:
-    """The top-level model a single-object message holds, whichever it is."""
+    """The top-level model a message holds, whichever it is."""
     return _default().decode(data)
 
 
@@ -233,15 +298,21 @@ def decode_as(data: bytes, model: type[M]) -> M:
 
 
 def decode_dict(data: bytes) -> tuple[str, dict[str, Any]]:
-    """(Avro full name, datum in fastavro's notation) of a single-object message."""
+    """(Avro full name, datum in fastavro's notation) of a message."""
     return _default().decode_dict(data)
 
 
 def message_name(data: bytes) -> str:
-    """The Avro full name a message's fingerprint names, without reading the body."""
+    """The Avro full name a message's header names, without reading the body."""
     return _default().message_name(data)
 
 
 def fingerprint_of(model: type[AvroRecord] | str) -> bytes:
     """The 8 fingerprint bytes a top-level message is written with."""
     return _default().fingerprint_of(model)
+
+
+def writer_schema_id(data: bytes) -> str:
+    """The identity of the schema ``data`` was written with, as text: the registry's schema id
+    for the Confluent framing, the fingerprint in hex for a single-object message."""
+    return _default().writer_schema_id(data)

@@ -29,7 +29,7 @@ from typing import Any
 
 from schemas.errors import SchemaError
 
-__all__ = ["full_problems", "load_named_types", "reader_problems"]
+__all__ = ["full_problems", "load_named_types", "pair_problems", "reader_problems"]
 
 _PRIMITIVES = {"null", "boolean", "int", "long", "float", "double", "bytes", "string"}
 _PROMOTIONS = {
@@ -219,3 +219,23 @@ def full_problems(old: Path, new: Path, *, required: Iterable[str] = ()) -> list
             for problem in reader_problems(reader, writer, r_types, w_types, path=name):
                 problems.append(f"{direction}: {problem}")
     return problems
+
+
+def pair_problems(new: Any, old: Any) -> list[str]:
+    """Both directions between two self-contained schemas (JSON values, as a registry holds
+    them): why ``new`` cannot read ``old``'s data, then why ``old`` cannot read ``new``'s."""
+    new_types: dict[str, Any] = {}
+    old_types: dict[str, Any] = {}
+    try:
+        new_root = _normalize(new, None, new_types)
+        old_root = _normalize(old, None, old_types)
+    except (KeyError, TypeError) as exc:
+        raise SchemaError(f"not an Avro schema: {type(exc).__name__}: {exc}") from exc
+    return [
+        f"{direction}: {problem}"
+        for direction, reader, writer, r_types, w_types in (
+            ("new reads registered", new_root, old_root, new_types, old_types),
+            ("registered reads new", old_root, new_root, old_types, new_types),
+        )
+        for problem in reader_problems(reader, writer, r_types, w_types)
+    ]

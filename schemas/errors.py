@@ -5,6 +5,8 @@
     ├── KafkaStackError                  Kafka (local stack or configured cluster) is
     │                                    unreachable or not in the expected state
     ├── SchemaError                      bytes or a record do not fit the shipped Avro schemas
+    │   └── SchemaRegistryError          the schema registry is unreachable or refuses
+    │       └── IncompatibleSchemaError  our schema breaks the subject's compatibility rule
     ├── IngestError                      a webhook delivery was refused (carries its HTTP status)
     │   ├── UnknownConnectorError        404: no connector with that id is configured
     │   ├── SignatureError               401: forged or unsigned; nothing is stored
@@ -28,12 +30,14 @@ __all__ = [
     "ConfigurationError",
     "DeskstreamError",
     "FatalAPIError",
+    "IncompatibleSchemaError",
     "IngestError",
     "KafkaStackError",
     "PayloadTooLargeError",
     "RateLimitedError",
     "RetriableAPIError",
     "SchemaError",
+    "SchemaRegistryError",
     "SignatureError",
     "SkippableRecordError",
     "UnknownConnectorError",
@@ -54,6 +58,20 @@ class KafkaStackError(DeskstreamError):
 
 class SchemaError(DeskstreamError):
     """A message does not match the shipped Avro schemas (unknown fingerprint, corrupt bytes)."""
+
+
+class SchemaRegistryError(SchemaError):
+    """The schema registry did not answer, refused a request or answered nonsense; `status`
+    is its HTTP status, None when it did not answer."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class IncompatibleSchemaError(SchemaRegistryError):
+    """A schema this release writes breaks the compatibility rule of its registry subject:
+    the worker refuses to start rather than write what the topic's readers cannot read."""
 
 
 class IngestError(DeskstreamError):

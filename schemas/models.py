@@ -6,7 +6,7 @@ order, types, optionality, defaults, enum symbols), so the two cannot drift apar
 
 Every record model carries its Avro full name in ``avro_name``: the codec uses it to pick the
 exact branch of a union (``Envelope.data`` is Contact | Case | Message | Handoff) instead of
-letting the Avro library guess from the shape of a dict. The seven messages that travel on a
+letting the Avro library guess from the shape of a dict. The eight messages that travel on a
 topic on their own are listed in ``TOP_LEVEL_MODELS``.
 """
 
@@ -46,6 +46,7 @@ __all__ = [
     "RawDelivery",
     "Source",
     "SyncCommand",
+    "Timer",
     "Timestamp",
     "TopLevelModel",
     "TranscriptLine",
@@ -318,6 +319,8 @@ class WriteResult(AvroRecord):
     created_ids: dict[str, str] = Field(default_factory=dict)
     #: API calls the write cost, lookups included; after v1
     api_calls: Int32 = 0
+    #: changed fields the sink left out on purpose (no agent for an owner); after v1
+    skipped_fields: list[str] = Field(default_factory=list)
 
 
 class DeadLetter(AvroRecord):
@@ -346,9 +349,31 @@ class AuditRecord(AvroRecord):
     details: dict[str, str] = Field(default_factory=dict)
 
 
+class Timer(AvroRecord):
+    """A decision taken again later (``streams.timers``): added after v1, read only by
+    Deskstream's own agents (``deskstream.timers``, then ``deskstream.sync``)."""
+
+    avro_name: ClassVar[str] = "deskstream.Timer"
+
+    timer_id: str
+    link_id: str
+    purpose: str
+    subject: str = ""
+    due_at: Timestamp
+    set_at: Timestamp
+    caused_by_event_id: str | None = None
+
+
 #: The messages that travel on a topic on their own (each has its own fingerprint).
 TopLevelModel = (
-    Envelope | RawDelivery | QuarantineRecord | SyncCommand | WriteResult | DeadLetter | AuditRecord
+    Envelope
+    | RawDelivery
+    | QuarantineRecord
+    | SyncCommand
+    | WriteResult
+    | DeadLetter
+    | AuditRecord
+    | Timer
 )
 TOP_LEVEL_MODELS: tuple[type[AvroRecord], ...] = (
     Envelope,
@@ -358,4 +383,5 @@ TOP_LEVEL_MODELS: tuple[type[AvroRecord], ...] = (
     WriteResult,
     DeadLetter,
     AuditRecord,
+    Timer,
 )

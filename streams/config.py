@@ -31,16 +31,26 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from connectors.base.registry import adapter_platforms
 from schemas.errors import ConfigurationError
 from schemas.models import ActorKind, CaseStatus, Priority
 
 __all__ = [
+    "DEFAULT_HOLD_SECONDS",
+    "AssigneeFlow",
     "ConflictPolicy",
     "CreateRule",
     "CustomField",
+    "ProfileFlow",
     "Route",
     "SyncConfig",
     "TagTaxonomy",
@@ -113,6 +123,27 @@ class _Flow(_Strict):
     enabled: bool = True
 
 
+#: How long a contact create waits for a match by email (``ProfileFlow.hold_seconds``): the
+#: platforms' contact searches are eventually consistent, "up to a few minutes" to index a
+#: new user (Zendesk Search API) or contact (Intercom "Contact Creation Delay"), and a
+#: person's own create on the target reaches us as a webhook or change event seconds later.
+#: Three minutes outlasts both in the common case; a new customer's profile reaching the
+#: other platform three minutes later costs nothing (escalations carry their requester
+#: themselves and never wait).
+DEFAULT_HOLD_SECONDS = 180.0
+
+
+class ProfileFlow(_Flow):
+    """Profile fields of linked contacts flow along this route (``profile_fields`` says
+    which). A contact the target does not have yet is created there, but never on a first
+    miss: the create is held ``hold_seconds`` for the target's own contact with the same
+    email (its event on the way, the target's search index catching up), then looked up by
+    email once more and created only when still missing (``streams.flows.holds``); 0
+    creates at once."""
+
+    hold_seconds: float = Field(default=DEFAULT_HOLD_SECONDS, ge=0, le=24 * 3600)
+
+
 class CreateFlow(_Flow):
     """A record on the route's source with no linked record on its target gets one there,
     with its history (the thread), its mapped fields and the custom fields below."""
@@ -163,6 +194,26 @@ class PriorityFlow(_Flow):
     map: dict[Priority, Priority] = Field(default_factory=_identity_priority)
 
 
+class AssigneeFlow(_Flow):
+    """The case owner: the agent who owns the source record owns the target's, the same
+    person found by email among the target's agents; nobody owning it is synced as nobody.
+    ``map`` renames an email on the way (an agent known under another email on the target).
+    AI agents and the integration never own a record. Off unless enabled: it reads each
+    platform's agents (Zendesk users, Intercom admins, Salesforce users)."""
+
+    enabled: bool = False
+    #: source agent email → target agent email (compared in lower case)
+    map: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("map")
+    @classmethod
+    def _emails(cls, value: dict[str, str]) -> dict[str, str]:
+        for source, target in value.items():
+            if "@" not in source or "@" not in target:
+                raise ValueError(f"{source!r}: {target!r} must map an email to an email")
+        return {k.strip().lower(): v.strip().lower() for k, v in value.items()}
+
+
 class Route(_Strict):
     """What flows from the ``from`` platform's record to the ``to`` platform's."""
 
@@ -176,8 +227,10 @@ class Route(_Strict):
     status: StatusFlow = Field(default_factory=StatusFlow)
     priority: PriorityFlow = Field(default_factory=PriorityFlow)
     tags: _Flow = Field(default_factory=_Flow)
-    #: profile fields of linked contacts flow along this route (``profile_fields`` says which)
-    profile: _Flow = Field(default_factory=_Flow)
+    assignee: AssigneeFlow = Field(default_factory=AssigneeFlow)
+    #: profile fields of linked contacts flow along this route (``profile_fields`` says
+    #: which), contacts missing on the target created after a hold
+    profile: ProfileFlow = Field(default_factory=ProfileFlow)
 
     @model_validator(mode="after")
     def _two_platforms(self) -> Route:

@@ -303,7 +303,8 @@ class Register:
         self.raw["w"] = [at, side, value]
         if winner is not None and (winner[1], winner[2]) == (side, value):
             return Competition("unchanged")  # the same value again: nothing new to write
-        for note in ("tried", "held", "stalled"):  # a new winner: written everywhere again
+        # A new winner: written everywhere again.
+        for note in ("tried", "held", "stalled", "unplaceable"):
             self.raw.pop(note, None)
         return Competition("won", rival, superseded=rival if crossed else None)
 
@@ -322,11 +323,15 @@ class Register:
         at: float,
         noted: int,
         sequence: int | None = None,
+        unplaceable: bool = False,
     ) -> bool:
         """The write ``command_id`` to ``side`` has its result; True when it was ours to settle.
 
         ``applied``: the platform took the value (the sink's fingerprints name the field);
         the record then holds it as of ``at`` (unless the platform reported something newer).
+        ``unplaceable``: the sink left the field out because the platform cannot hold the
+        value (an owner with no agent there): it is not written there again until another
+        winner comes (a new change, even back to the same value, is tried again).
         """
         flights = self._in_flight(side)
         index = next((i for i, f in enumerate(flights) if f[1] == command_id), None)
@@ -336,6 +341,8 @@ class Register:
         latest = index == len(flights)  # the last one issued: what the register wants there
         if not flights:
             del self.raw["pending"][side]
+        if unplaceable and not applied:
+            self.raw.setdefault("unplaceable", {})[side] = value
         holds = False
         if applied:
             # The record holds our value, unless the platform reported something after the
@@ -387,6 +394,8 @@ class Register:
             seen = self.seen(side)
             if pending is not None and pending[0] == desired:
                 continue  # on its way
+            if self.raw.get("unplaceable", {}).get(side, _MISSING) == desired:
+                continue  # the platform cannot hold it (its sink said so): not again
             if pending is None and seen is not None and agrees(side, seen[1]):
                 continue
             # The write in flight lands first (commands to a record run in order), unless the
@@ -417,9 +426,11 @@ def settle_writes(
     at: float,
     noted: int,
     sequence: int | None = None,
+    skipped: set[str] | None = None,
 ) -> None:
     """Our write ``command_id`` to ``side`` has its answer. ``written``: the fields the
-    platform took, as the sink's fingerprints name them; ``sequence``: the record's version
+    platform took, as the sink's fingerprints name them; ``skipped``: the fields its sink left
+    out because the platform cannot hold the value; ``sequence``: the record's version
     after the write, when the platform has one. Registers are named after the field
     (``status``), per tag (``tag:<name>``: the fingerprint field is ``tags``) or per profile
     field (``profile:<field>``)."""
@@ -427,5 +438,11 @@ def settle_writes(
         kind, _, rest = name.partition(":")
         field = {"tag": "tags", "profile": rest}.get(kind, name) if rest else name
         Register(raw).settle(
-            side, command_id, applied=field in written, at=at, noted=noted, sequence=sequence
+            side,
+            command_id,
+            applied=field in written,
+            at=at,
+            noted=noted,
+            sequence=sequence,
+            unplaceable=field in (skipped or set()),
         )

@@ -22,6 +22,7 @@ from streams.config import CustomField, Route, Routing, SyncConfig
 __all__ = [
     "adapter",
     "custom_fields_for",
+    "map_assignee",
     "map_priority",
     "map_status",
     "map_tags",
@@ -30,6 +31,7 @@ __all__ = [
     "reachable",
     "reopen_allowed",
     "route_group",
+    "syncs_assignee",
     "tag_key",
     "tag_name",
 ]
@@ -99,6 +101,25 @@ def map_priority(
 ) -> Priority | None:
     value: Priority | None = _along(config, source, target, priority, "priority")
     return value if value is not None and value in adapter(target).priorities else None
+
+
+def map_assignee(config: SyncConfig, source: str, target: str, email: str) -> str | None:
+    """The owner ``email`` of ``source``'s record as ``target``'s owner (``""``: nobody), through
+    every hop's ``assignee.map``; None when no chain of routes carries owners there."""
+    if not adapter(target).can_write("assignee"):
+        return None
+    hops = path(config, source, target, lambda route: route.assignee.enabled)
+    for route in hops or []:
+        email = route.assignee.map.get(email, email) if email else email
+    return email if hops is not None else None
+
+
+def syncs_assignee(config: SyncConfig, platform: str) -> bool:
+    """Does any route carry owners from or to ``platform``?"""
+    return any(
+        route.assignee.enabled and platform in (route.source, route.target)
+        for route in config.routes
+    )
 
 
 def reopen_allowed(config: SyncConfig, source: str, target: str) -> bool:

@@ -6,7 +6,8 @@ two. A worker that dies after the changelog record landed and before the command
 back with a state that has already seen the input (the dedupe drops it when it is read
 again) and without its commands. So every input that causes something leaves an **outbox
 entry** in the state it writes, keyed by where the input sits in Kafka (topic, partition,
-offset): the commands (Avro, as they were sent), the audit records, the deferred re-decision.
+offset): the commands (Avro, as they were sent), the audit records, the timers, the deferred
+re-decision.
 When the same position is read again (the worker restarted before the offset was committed),
 the agent sends the entry again instead of planning: same command ids, marked as possibly
 executed before, so the sinks check before writing (``connectors.base.sink``).
@@ -29,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas.codec import decode_as, encode
-from schemas.models import AuditRecord, Contact, Envelope, SyncCommand, WriteResult
+from schemas.models import AuditRecord, Contact, Envelope, SyncCommand, Timer, WriteResult
 from streams.sync import SyncPlanner
 
 __all__ = ["Entry", "Position", "Step", "prune", "replayed", "step"]
@@ -56,12 +57,13 @@ class Entry:
     audits: list[AuditRecord]
     #: the deferred re-decision the input asked for (seconds), if any
     retry_in: float | None
+    timers: list[Timer]
 
 
 @dataclass(frozen=True, slots=True)
 class Step:
     """What the agent does with one input: write ``state`` (None: leave the table as it is),
-    send the commands and audit records, and ask again after ``retry_in`` seconds."""
+    send the commands, audit records and timers, and ask again after ``retry_in`` seconds."""
 
     state: dict[str, Any] | None
     commands: list[SyncCommand]
@@ -69,12 +71,13 @@ class Step:
     retry_in: float | None
     #: the input was read before and its outputs are sent again
     resent: bool
+    timers: list[Timer]
 
 
 def step(
     planner: SyncPlanner,
     raw: dict[str, Any] | None,
-    record: Envelope | WriteResult,
+    record: Envelope | WriteResult | Timer,
     *,
     position: Position,
     delivered_below: DeliveredBelow,
@@ -95,18 +98,20 @@ def step(
         changed = raw is not None and len(pending) != len(raw.get("outbox", []))
         state = {**raw, "outbox": pending} if changed and raw is not None else None
         commands = _possibly_executed(again.commands)
-        return Step(state, commands, again.audits, again.retry_in, resent=True)
+        return Step(state, commands, again.audits, again.retry_in, resent=True, timers=again.timers)
     base = {**raw, "outbox": pending} if raw else None
     if isinstance(record, Envelope):
         plan = planner.on_event(base, record, now=now, profile=profile)
+    elif isinstance(record, Timer):
+        plan = planner.on_timer(base, record, now=now)
     else:
         plan = planner.on_write(base, record, now=now)
     state = plan.state.to_json()
-    entry = _entry(position, plan.commands, plan.audits, plan.retry_in)
+    entry = _entry(position, plan.commands, plan.audits, plan.retry_in, plan.timers)
     if entry is not None:
         state["outbox"].append(entry)
     commands = _possibly_executed(plan.commands) if may_have_run else plan.commands
-    return Step(state, commands, plan.audits, plan.retry_in, resent=False)
+    return Step(state, commands, plan.audits, plan.retry_in, resent=False, timers=plan.timers)
 
 
 def _possibly_executed(commands: list[SyncCommand]) -> list[SyncCommand]:
@@ -133,6 +138,7 @@ def replayed(entries: Sequence[dict[str, Any]], position: Position) -> Entry | N
                 [decode_as(_unpack(c), SyncCommand) for c in e["commands"]],
                 [decode_as(_unpack(a), AuditRecord) for a in e["audits"]],
                 e.get("retry_in"),
+                [decode_as(_unpack(t), Timer) for t in e.get("timers", [])],
             )
     return None
 
@@ -142,9 +148,10 @@ def _entry(
     commands: Sequence[SyncCommand],
     audits: Sequence[AuditRecord],
     retry_in: float | None,
+    timers: Sequence[Timer],
 ) -> dict[str, Any] | None:
     """The entry for an input's outputs (None when it caused nothing)."""
-    if not commands and not audits and retry_in is None:
+    if not commands and not audits and retry_in is None and not timers:
         return None
     return {
         "topic": position.topic,
@@ -153,6 +160,7 @@ def _entry(
         "commands": [_pack(encode(c)) for c in commands],
         "audits": [_pack(encode(a)) for a in audits],
         "retry_in": retry_in,
+        "timers": [_pack(encode(t)) for t in timers],
     }
 
 

@@ -34,6 +34,7 @@ def success(
         written_at=now,
         created_ids=result.created_ids,
         api_calls=result.api_calls,
+        skipped_fields=result.skipped,
     )
     target = command.target
     record = audit(
@@ -50,6 +51,7 @@ def success(
             "api_calls": str(result.api_calls),
             "latency_ms": f"{latency_ms:.0f}",
             **({"end_to_end_ms": f"{end_to_end_ms:.1f}"} if end_to_end_ms is not None else {}),
+            **({"skipped": ",".join(result.skipped)} if result.skipped else {}),
         },
     )
     return write, record

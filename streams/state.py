@@ -6,7 +6,7 @@ this code (the table's changelog is ours), so there is nothing to validate on th
 
 Bounded by construction: seen event ids expire (and are capped);
 the thread is capped at ``max_thread_messages``; the outbox holds only inputs still in flight;
-everything else is one entry per platform or per field.
+everything else is one entry per platform or per field (holds: one per platform).
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["MAX_SEEN", "LinkState"]
+__all__ = ["MAX_AGENTS", "MAX_SEEN", "LinkState"]
 
 #: event ids remembered per link, whatever the time window says
 MAX_SEEN = 2000
+#: owners (agent ids per platform) remembered per link
+MAX_AGENTS = 20
 
 
 @dataclass(slots=True)
@@ -48,6 +50,13 @@ class LinkState:
     #: case field (``status``, ``priority``, ``tag:<name>``) → its convergence register
     #: (``streams.converge``: the winning change, what each record holds, writes in flight)
     registers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: platform → a contact create held there for a match by email (``streams.flows.holds``):
+    #: ``since``, ``until`` (epoch s), ``seconds``; ``command`` once released as an upsert
+    holds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: "platform:agent id" → that agent's email, for the owners this link has seen or
+    #: written (``streams.owners``): an owner reported again, or the echo of our own
+    #: assignment, is known without asking the platform; the newest ``MAX_AGENTS`` are kept
+    agents: dict[str, str] = field(default_factory=dict)
     #: inputs (events, write results) this link has processed: orders what the registers
     #: noted, where two wall-clock readings could tie
     steps: int = 0
@@ -84,6 +93,14 @@ class LinkState:
             if at >= before and len(entries) <= cap:
                 break
             del entries[oldest]
+
+    # -- owners -------------------------------------------------------------------------
+    def remember_agent(self, platform: str, agent_id: str, email: str) -> None:
+        key = f"{platform}:{agent_id}"
+        self.agents.pop(key, None)
+        self.agents[key] = email
+        while len(self.agents) > MAX_AGENTS:
+            del self.agents[next(iter(self.agents))]
 
     # -- mirrors ------------------------------------------------------------------------
     def add_mirror(self, key: str, mirror: str) -> None:

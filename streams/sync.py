@@ -15,6 +15,9 @@ For an event, in order:
 5. the flows (``streams.flows``): cases, messages, contacts; case and profile fields
    converge through registers (the winning change, what each record holds, writes in flight).
 
+For a timer (``Decisions.later``): a held contact create whose hold is over goes out, unless
+its match arrived meanwhile (``streams.flows.holds``).
+
 For a write result: the record a create made joins the link, mirrors get their ids, the
 registers settle the fields the platform took (the sink's fingerprints name them), and every
 linked record that still disagrees with a winner is written again (crossed or refused writes).
@@ -36,17 +39,19 @@ from schemas.models import (
     EntityType,
     Envelope,
     SyncCommand,
+    Timer,
     WriteOutcome,
     WriteResult,
 )
 from streams.audit import audit
 from streams.config import SyncConfig
 from streams.converge import settle_writes
-from streams.flows import Decisions, FlowContext
+from streams.flows import Decisions, FlowContext, holds
 from streams.flows.case_fields import reconcile_case
 from streams.flows.cases import create_from, is_acknowledgement, on_case, on_case_echo
 from streams.flows.contacts import on_contact, reconcile_contact
 from streams.flows.messages import on_message
+from streams.owners import remember_written_owner
 from streams.state import LinkState
 
 __all__ = ["Plan", "SyncPlanner"]
@@ -59,6 +64,14 @@ class Plan:
     audits: list[AuditRecord] = field(default_factory=list)
     #: ask again about this event after this many seconds (see ``FlowContext.retry_in``)
     retry_in: float | None = None
+    #: decisions to take again when due (``deskstream.timers``)
+    timers: list[Timer] = field(default_factory=list)
+
+    def take(self, decisions: Decisions) -> None:
+        """Add what ``decisions`` decided to this plan."""
+        self.commands += decisions.commands
+        self.audits += decisions.audits
+        self.timers += decisions.timers
 
 
 class SyncPlanner:
@@ -99,6 +112,8 @@ class SyncPlanner:
             )
         joined = self._join(state, event)
         ctx = FlowContext.of(self.config, state, event, now, profile=profile)
+        if joined and source.entity_type is EntityType.CONTACT:
+            holds.on_joined(ctx, side, source.entity_id)  # the match a hold waited for
         if source.actor.kind is ActorKind.INTEGRATION:
             note("echo", "echo_suppressed", "layer 1: made by our own service account")
             if source.entity_type is EntityType.CASE:
@@ -107,8 +122,7 @@ class SyncPlanner:
                     # The record our create made, reported before the create's answer: its
                     # own routes create further now (the answer will find it joined).
                     create_from(ctx, side)
-            plan.commands += ctx.commands
-            plan.audits += ctx.audits
+            plan.take(ctx)
             return plan
         if source.entity_type is EntityType.CASE:
             on_case(ctx)
@@ -118,8 +132,7 @@ class SyncPlanner:
             on_contact(ctx)
         else:
             ctx.note("sync", "out_of_scope", f"{source.entity_type.value} events are not synced")
-        plan.commands += ctx.commands
-        plan.audits += ctx.audits
+        plan.take(ctx)
         plan.retry_in = ctx.retry_in
         return plan
 
@@ -154,6 +167,13 @@ class SyncPlanner:
         if state.seen_before(f"write:{result.command_id}", ts, self.config.dedupe_window_seconds):
             return plan
         platform = result.target.platform.value
+        if state.holds:
+            # A held contact create answered: created, linked, or failed.
+            answered = Decisions(
+                self.config, state, now, f"write:{result.command_id}", result.written_at
+            )
+            holds.on_written(answered, result)
+            plan.take(answered)
         if result.outcome is WriteOutcome.FAILED:
             if platform in state.creating:
                 state.creating.remove(platform)  # a later event may try the create again
@@ -180,8 +200,7 @@ class SyncPlanner:
                 self.config, state, now, f"write:{result.command_id}", result.written_at
             )
             create_from(decisions, platform)
-            plan.commands += decisions.commands
-            plan.audits += decisions.audits
+            plan.take(decisions)
         return plan
 
     def _converge(self, plan: Plan, result: WriteResult, now: datetime) -> None:
@@ -194,6 +213,7 @@ class SyncPlanner:
         version = result.created_ids.get(CREATED_VERSION, "")
         if result.outcome is WriteOutcome.FAILED:
             written = set()
+        remember_written_owner(state, result)
         settle_writes(
             state.registers,
             result.target.platform.value,
@@ -202,13 +222,44 @@ class SyncPlanner:
             at=result.written_at.timestamp(),
             noted=state.steps,
             sequence=int(version) if version.isdigit() else None,
+            skipped=set(result.skipped_fields),
         )
         decisions = Decisions(
             self.config, state, now, f"write:{result.command_id}", result.written_at
         )
         (reconcile_case if state.kind == "case" else reconcile_contact)(decisions)
-        plan.commands += decisions.commands
-        plan.audits += decisions.audits
+        plan.take(decisions)
+
+    # -- timers ---------------------------------------------------------------------------
+    def on_timer(self, raw_state: dict[str, Any] | None, timer: Timer, *, now: datetime) -> Plan:
+        """A decision asked for earlier is due (``Decisions.later``): a held contact create
+        whose hold is over goes out now, unless its match arrived meanwhile."""
+        state = LinkState.from_json(raw_state) if raw_state else LinkState.new(timer.link_id, "")
+        state.steps += 1
+        plan = Plan(state)
+        cause = f"timer:{timer.timer_id}"
+        if state.seen_before(cause, now.timestamp(), self.config.dedupe_window_seconds):
+            return plan
+        if timer.purpose != holds.HOLD or state.kind != "contact":
+            plan.audits.append(
+                audit(
+                    state.link_id,
+                    "sync",
+                    "timer_ignored",
+                    f"a {timer.purpose!r} timer has nothing to decide on this link",
+                    at=now,
+                    event_id=cause,
+                )
+            )
+            return plan
+        due = timer.due_at.timestamp()
+        decisions = Decisions(
+            self.config, state, now, cause, timer.set_at, fired={timer.subject: due}
+        )
+        reconcile_contact(decisions)
+        holds.on_timer_done(decisions, timer.subject)
+        plan.take(decisions)
+        return plan
 
     @staticmethod
     def _resolve_mirrors(state: LinkState, result: WriteResult) -> None:

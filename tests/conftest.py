@@ -15,6 +15,9 @@ from tests.kafka_harness import (
     docker_available,
     docker_kafka,
     env_bootstrap_servers,
+    env_registry_url,
+    harness_settings,
+    leased_registry,
     local_stack_missing,
     unavailable,
     warm_up_group_coordinator,
@@ -26,7 +29,7 @@ from tests.kafka_harness import (
 # starts a JVM. Skips become failures with DESKSTREAM_REQUIRE_KAFKA=1 (CI).
 # ------------------------------------------------------------------------------------------
 
-_KAFKA_FIXTURES = {"kafka_bootstrap_servers", "kafka_topics"}
+_KAFKA_FIXTURES = {"kafka_bootstrap_servers", "kafka_topics", "schema_registry_url"}
 _CLUSTER_FIXTURES = {"kafka_cluster3"}
 
 
@@ -59,6 +62,23 @@ def kafka_bootstrap_servers() -> Iterator[str]:
         f"no Kafka for this test: KAFKA_BOOTSTRAP_SERVERS is unset, the local stack cannot "
         f"run ({missing}) and no Docker daemon answers"
     )
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url(kafka_bootstrap_servers: str) -> Iterator[str]:
+    """A Confluent-API schema registry whose storage is the test broker: the environment's
+    ``SCHEMA_REGISTRY_URL``, else the local stack's Apicurio Registry (needs Java 21+)."""
+    external = env_registry_url()
+    if external:
+        yield external
+        return
+    if env_bootstrap_servers() is not None or local_stack_missing() is not None:
+        unavailable(
+            "no schema registry for this test: SCHEMA_REGISTRY_URL is unset and the broker "
+            "is not the local stack, beside which the harness runs one"
+        )
+    with leased_registry(harness_settings(1, SINGLE_PORT_BASE), kafka_bootstrap_servers) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

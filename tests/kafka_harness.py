@@ -41,6 +41,7 @@ from app.kafka_local import (
 from app.kafka_local.jars import locked
 from app.kafka_local.probe import describe_cluster
 from app.kafka_local.procs import is_alive
+from app.kafka_local.registry import start_registry, stop_registry
 from app.settings import Settings, load_settings
 from schemas.errors import KafkaStackError
 
@@ -53,8 +54,10 @@ __all__ = [
     "docker_available",
     "docker_kafka",
     "env_bootstrap_servers",
+    "env_registry_url",
     "harness_settings",
     "kafka_required",
+    "leased_registry",
     "local_stack_missing",
     "unavailable",
     "warm_up_group_coordinator",
@@ -84,6 +87,14 @@ def env_bootstrap_servers() -> str | None:
     for name in ("KAFKA_BOOTSTRAP_SERVERS", "DESKSTREAM_KAFKA_BOOTSTRAP_SERVERS"):
         value = os.environ.get(name, "").strip()
         if value:
+            return value
+    return None
+
+
+def env_registry_url() -> str | None:
+    for name in ("SCHEMA_REGISTRY_URL", "DESKSTREAM_SCHEMA_REGISTRY_URL"):
+        value = os.environ.get(name, "").strip()
+        if value and value.lower() != "none":
             return value
     return None
 
@@ -165,6 +176,32 @@ class LocalCluster:
                 if not _live_leases(leases, mine):
                     for line in stop_cluster(settings, purge=True, brokers=brokers):
                         log.info("test kafka cluster teardown: %s", line)
+
+
+@contextlib.contextmanager
+def leased_registry(settings: Settings, bootstrap_servers: str) -> Iterator[str]:
+    """The test cluster's schema registry (Apicurio, storage in that cluster): started or
+    joined; stopped when the last session using it leaves. Yields its Confluent-API URL."""
+    leases = TEST_STATE_DIR / "leases" / f"registry-{settings.kafka_brokers}-node"
+    leases.mkdir(parents=True, exist_ok=True)
+    mine = leases / str(os.getpid())
+    with locked(leases / ".lock"):
+        try:
+            info = start_registry(
+                settings, bootstrap_servers, brokers=settings.kafka_brokers, progress=log.info
+            )
+        except KafkaStackError as exc:
+            unavailable(f"no schema registry for this test: {exc}")
+        mine.touch()
+    log.info("test schema registry ready url=%s", info.url)
+    try:
+        yield info.url
+    finally:
+        with locked(leases / ".lock"):
+            mine.unlink(missing_ok=True)
+            if not _live_leases(leases, mine):
+                for line in stop_registry(settings, brokers=settings.kafka_brokers):
+                    log.info("test schema registry teardown: %s", line)
 
 
 def _live_leases(folder: Path, mine: Path) -> list[Path]:

@@ -43,3 +43,15 @@ def test_every_reference_points_at_something_defined() -> None:
         env = worker["environment"]
         assert env["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
         assert "SECRET" not in "".join(k for k in env if not k.endswith("_FILE"))  # files only
+        assert env["DESKSTREAM_SCHEMA_REGISTRY_URL"] == "http://registry:8080/apis/ccompat/v7"
+        assert "registry" in worker["depends_on"]
+
+
+def test_a_registry_stores_its_schemas_in_the_cluster_and_is_reached_on_loopback() -> None:
+    registry = _compose()["services"]["registry"]
+    assert registry["image"].startswith("apicurio/apicurio-registry:")
+    env = registry["environment"]
+    assert env["APICURIO_STORAGE_KIND"] == "kafkasql"
+    assert env["APICURIO_KAFKASQL_BOOTSTRAP_SERVERS"] == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
+    # Published to the host's loopback only; the management port not at all.
+    assert registry["ports"] == ["127.0.0.1:8081:8080"]

@@ -1,5 +1,8 @@
 """normalize: ``deskstream.raw`` → ``deskstream.events`` (or ``deskstream.quarantine``).
 
+An event already sent for the same raw key is dropped before the canonical topic
+(``app.agents.dedupe``): downstream sees each event once.
+
 The agent never stops on a record: whatever one delivery does (undecodable, unconfigured, a
 normaliser bug, text Avro cannot carry, an event over the message size), the outcome is
 encoded and sized before anything is sent (``streams.normalize.encode_outcome``), and an
@@ -9,15 +12,19 @@ restart the worker onto the same record and stall its partition for good.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
 
-from app.agents.acks import ack_when_delivered
+from app.agents.acks import ack_when_delivered, hold
+from app.agents.dedupe import EventDedupe
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
 from app.metrics import Metrics
@@ -71,8 +78,19 @@ def unconfigured(delivery: RawDelivery, now: datetime) -> QuarantineRecord:
 
 
 def register_normalize(
-    app: faust.App, channels: Channels, metrics: Metrics, settings: Settings
+    app: faust.App,
+    channels: Channels,
+    metrics: Metrics,
+    settings: Settings,
+    recent: faust.types.TableT[bytes, bytes],
 ) -> faust.types.AgentT[Any]:
+    dedupe = EventDedupe(
+        recent,
+        metrics,
+        window_seconds=settings.event_dedupe_window_seconds,
+        max_ids=settings.event_dedupe_max_ids,
+    )
+    deduping = settings.event_dedupe_window_seconds > 0
     normalisers: dict[str, Normaliser] = {}
 
     def normaliser(connector_id: str) -> Normaliser | None:
@@ -165,6 +183,22 @@ def register_normalize(
                 "(kept there for the raw topic's retention)"
             )
             outcome, delivery = encoded(event.value, where)
-            ack_when_delivered(app, event, await _send(outcome, delivery))
+            key: bytes = event.key or b""
+            # The raw record's time, not the clock: reading it again decides the same way.
+            now = int(message.timestamp or time.time())
+            platform = delivery.platform.value
+            digests: list[bytes] = []
+            if deduping and outcome.events:
+                kept, digests = dedupe.fresh(key, outcome.events, now=now, platform=platform)
+                outcome = dataclasses.replace(outcome, events=kept)
+            sends = await _send(outcome, delivery)
+            if digests:
+                # A task made here, while this raw record is the current event: the table
+                # write finds its partition (and a RocksDB store its database) from it.
+                remembered = dedupe.remember(
+                    key, message.partition, digests, list(sends), now=now, platform=platform
+                )
+                sends.append(hold(asyncio.ensure_future(remembered)))
+            ack_when_delivered(app, event, sends)
 
     return normalize_raw_deliveries

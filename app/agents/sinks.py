@@ -35,6 +35,7 @@ from app.dead_letters import unreadable_headers
 from app.metrics import Metrics
 from app.settings import Settings
 from app.webhook_watch import WebhookWatch
+from connectors.base.directory import AgentDirectory
 from connectors.base.http import redact
 from connectors.base.registry import build_sink
 from connectors.base.retry import RetryPolicy, call_with_retries
@@ -87,7 +88,17 @@ class SinkRunner:
                     "worker; configure it on every worker, then `deskstream dlq retry`"
                 )
             found = self._sinks[connector_id] = build_sink(connector_id, config)
+            if found.agents is not None:  # its lookups count, whoever asks (sink or sync)
+                found.agents.on_lookup = self._count_lookup
         return found
+
+    def _count_lookup(self, direction: str, outcome: str) -> None:
+        self._metrics.agent_lookups.labels(self._platform, direction, outcome).inc()
+
+    def agents(self, connector_id: str) -> AgentDirectory | None:
+        """The connector's agent directory: its sink's, so the sync stage and the sink of
+        this worker share one cache."""
+        return self.sink(connector_id).agents
 
     async def run(self, command: SyncCommand, *, share: tuple[int, int]) -> Outcome:
         started = time.perf_counter()
@@ -191,13 +202,14 @@ def register_sinks(
     channels: Channels,
     settings: Settings,
     metrics: Metrics,
-    platforms: set[str],
+    runners: dict[str, SinkRunner],
     revocations: Revocations,
-    watch: WebhookWatch | None = None,
 ) -> list[faust.types.AgentT[Any]]:
+    """One sink agent per platform of ``runners`` (``SinkRunner`` per platform, built by the
+    caller, who shares their agent directories with the sync stage)."""
     return [
-        _register(app, channels, settings, metrics, p, revocations, watch)
-        for p in sorted(platforms)
+        _register(app, channels, settings, metrics, platform, runner, revocations)
+        for platform, runner in sorted(runners.items())
     ]
 
 
@@ -207,10 +219,9 @@ def _register(
     settings: Settings,
     metrics: Metrics,
     platform: str,
+    runner: SinkRunner,
     revocations: Revocations,
-    watch: WebhookWatch | None,
 ) -> faust.types.AgentT[Any]:
-    runner = SinkRunner(settings, platform, metrics, watch)
     topic = channels.commands[platform]
     topic_name = topic.get_topic_name()
     positions = Positions(app, metrics, f"sink-{platform}", [topic_name])

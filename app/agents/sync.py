@@ -1,8 +1,11 @@
-"""sync: ``deskstream.sync`` (events by link) + ``deskstream.writes`` (results by link) →
-commands, audit records and entity snapshots, with each link's state in the ``links`` table.
+"""sync: ``deskstream.sync`` (events and due timers by link) + ``deskstream.writes`` (results
+by link) → commands, audit records, timers and entity snapshots, with each link's state in the
+``links`` table.
 
 Both inputs are keyed by link id and have the same partition count, so a link's events, its
-write results and its state are always in the same partition on the same worker.
+write results and its state are always in the same partition on the same worker. A timer the
+planner asks for goes to ``deskstream.timers`` and comes back on ``deskstream.sync`` when due
+(``app.agents.timers``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any, cast
 import faust
 
 from app.agents.acks import ack_when_delivered, acked_below, hold
+from app.agents.owners import OwnerEmails
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
 from app.metrics import Metrics
@@ -33,6 +37,7 @@ from schemas.models import (
     Message,
     Platform,
     SyncCommand,
+    Timer,
     WriteResult,
 )
 from streams import outbox
@@ -117,6 +122,7 @@ def register_sync(
     planner: SyncPlanner,
     profiles: ProfileCache,
     metrics: Metrics,
+    owners: OwnerEmails,
 ) -> faust.types.AgentT[Any]:
     positions = Positions(
         app,
@@ -129,12 +135,15 @@ def register_sync(
         key: bytes,
         commands: list[SyncCommand],
         audits: list[AuditRecord],
+        timers: list[Timer],
         snapshot: Envelope | None,
     ) -> list[Awaitable[Any]]:
         sends: list[Awaitable[Any]] = []
         for command in commands:
             topic = channels.commands[command.target.platform.value]
             sends.append(await topic.send(key=command_key(command).encode(), value=command))
+        for timer in timers:
+            sends.append(await channels.timers.send(key=key, value=timer))
         for audit_record in audits:
             metrics.sync_decisions.labels(audit_record.stage, audit_record.decision).inc()
             sends.append(await channels.audit.send(key=key, value=audit_record))
@@ -158,12 +167,14 @@ def register_sync(
                 metrics.sync_decisions.labels("sync", "unreadable").inc()
                 ack_when_delivered(app, event, [])
                 continue
-            if not isinstance(record, Envelope | WriteResult):
+            if not isinstance(record, Envelope | WriteResult | Timer):
                 ack_when_delivered(app, event, [])
                 continue
             link = key.decode()
             message = event.message
             raw = links.get(link)
+            if isinstance(record, Envelope):  # owners are compared by email: fill it in
+                record = await owners.fill(record, raw)
             done = outbox.step(
                 planner,
                 raw,
@@ -184,7 +195,7 @@ def register_sync(
                     len(done.commands),
                 )
             snapshot = record if isinstance(record, Envelope) else None
-            sends = await publish(key, done.commands, done.audits, snapshot)
+            sends = await publish(key, done.commands, done.audits, done.timers, snapshot)
             if done.state is not None:
                 # What `links[link] = state` does, keeping the changelog write's future: the
                 # input is acked only once its state is durable too. Otherwise a crash after

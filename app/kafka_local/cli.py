@@ -11,6 +11,11 @@ import logging
 import click
 
 from app.kafka_local.jars import ensure_jars
+from app.kafka_local.registry import (
+    ensure_registry_dist,
+    registry_status,
+    start_registry,
+)
 from app.kafka_local.stack import ClusterInfo, cluster_status, start_cluster, stop_cluster
 from app.settings import Settings, get_settings
 
@@ -60,25 +65,47 @@ def kafka() -> None:
     _quiet_client_logs()
 
 
+_REGISTRY = click.option(
+    "--registry/--no-registry",
+    default=True,
+    help="Also the schema registry (Apicurio Registry, needs Java 21+). Default: yes.",
+)
+
+
 @kafka.command()
-def fetch() -> None:
-    """Fetch the Kafka jars for DESKSTREAM_KAFKA_VERSION with Maven (once per version)."""
+@_REGISTRY
+def fetch(registry: bool) -> None:
+    """Fetch the Kafka jars for DESKSTREAM_KAFKA_VERSION and Apicurio Registry with Maven
+    (once per version)."""
     settings = get_settings()
     if settings.kafka_bootstrap_servers:
         _progress("note: KAFKA_BOOTSTRAP_SERVERS is set; fetching the local jars anyway")
     libs = ensure_jars(settings, progress=_progress)
     click.echo(str(libs))
+    if registry:
+        click.echo(str(ensure_registry_dist(settings, progress=_progress)))
 
 
 @kafka.command()
 @click.option("--brokers", type=click.Choice(["1", "3"]), default=None, help="Cluster size.")
-def up(brokers: str | None) -> None:
-    """Start the cluster (or report the running one) and print its bootstrap servers."""
+@_REGISTRY
+def up(brokers: str | None, registry: bool) -> None:
+    """Start the cluster and the schema registry (or report the running ones) and print the
+    bootstrap servers."""
     settings: Settings = get_settings()
-    info = start_cluster(settings, int(brokers) if brokers else None, progress=_progress)
+    size = int(brokers) if brokers else None
+    info = start_cluster(settings, size, progress=_progress)
     if info.already_running:
         _progress("already running; nothing started")
     _describe(info)
+    if registry and info.local:
+        found = start_registry(settings, info.bootstrap_servers, brokers=size, progress=_progress)
+        _progress(f"schema registry: {found.url} (pid {found.pid}); workers of this stack use it")
+    elif registry:
+        _progress(
+            "note: no local schema registry with an external cluster; point "
+            "DESKSTREAM_SCHEMA_REGISTRY_URL at that cluster's registry"
+        )
     click.echo(info.bootstrap_servers)
 
 
@@ -94,8 +121,13 @@ def down(purge: bool) -> None:
 @click.pass_context
 def status(ctx: click.Context) -> None:
     """Show the nodes, their pids and ports; exit status 1 when the cluster does not answer."""
-    info = cluster_status(get_settings())
+    settings = get_settings()
+    info = cluster_status(settings)
     _describe(info)
+    if info.local:
+        found = registry_status(settings, brokers=info.size)
+        answers = "answering" if found.answering else "not answering"
+        _progress(f"schema registry: {found.state}, {answers}, {found.url}")
     click.echo(info.bootstrap_servers)
     if info.registered is None:
         ctx.exit(1)

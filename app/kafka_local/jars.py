@@ -19,7 +19,15 @@ from app.kafka_local.layout import uses_log4j2
 from app.settings import Settings
 from schemas.errors import KafkaStackError
 
-__all__ = ["POM_PATH", "Progress", "ensure_jars", "jars_ready", "libs_dir", "locked"]
+__all__ = [
+    "POM_PATH",
+    "Progress",
+    "ensure_jars",
+    "jars_ready",
+    "libs_dir",
+    "locked",
+    "run_maven",
+]
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +43,7 @@ def _log_progress(message: str) -> None:
 
 
 def libs_dir(settings: Settings) -> Path:
-    return (settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs").absolute()
+    return (settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs").resolve()
 
 
 def jars_ready(settings: Settings) -> bool:
@@ -55,6 +63,34 @@ def locked(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def run_maven(
+    args: list[str], *, what: str, retry: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``mvn -q -B <args>``, its output captured; a KafkaStackError when Maven is missing or
+    takes longer than FETCH_TIMEOUT_SECONDS (``what`` is being fetched, ``retry`` again)."""
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise KafkaStackError(
+            f"Maven (mvn) is not on PATH, and the local stack fetches {what} with it; install "
+            "it (Debian/Ubuntu: apt-get install maven) or point KAFKA_BOOTSTRAP_SERVERS (and "
+            "SCHEMA_REGISTRY_URL) at a running cluster"
+        )
+    try:
+        return subprocess.run(
+            [mvn, "-q", "-B", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=FETCH_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise KafkaStackError(
+            f"fetching {what} took over {FETCH_TIMEOUT_SECONDS} s; check the connection to "
+            f"Maven Central and run {retry} again"
+        ) from None
+
+
 def ensure_jars(settings: Settings, progress: Progress = _log_progress) -> Path:
     """The libs folder for ``settings.kafka_version``, fetched with Maven if not there yet."""
     libs = libs_dir(settings)
@@ -63,39 +99,24 @@ def ensure_jars(settings: Settings, progress: Progress = _log_progress) -> Path:
         if jars_ready(settings):
             log.debug("kafka jars present version=%s libs=%s", version, libs)
             return libs
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise KafkaStackError(
-                "Maven (mvn) is not on PATH, and the local Kafka stack fetches its jars with it; "
-                "install it (Debian/Ubuntu: apt-get install maven) or point "
-                "KAFKA_BOOTSTRAP_SERVERS at a running cluster"
-            )
         # A folder without the marker is a fetch that died half way: start it over.
         shutil.rmtree(libs, ignore_errors=True)
         profile = "kafka4" if uses_log4j2(version) else "kafka3"
         progress(f"fetching Kafka {version} jars from Maven Central into {libs} ...")
-        command = [
-            mvn,
-            "-q",
-            "-B",
-            "-f",
-            str(POM_PATH),
-            f"-Dkafka.version={version}",
-            "-P",
-            profile,
-            "dependency:copy-dependencies",
-            f"-DoutputDirectory={libs}",
-        ]
         log.info("kafka jars fetch version=%s profile=%s libs=%s", version, profile, libs)
-        try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, timeout=FETCH_TIMEOUT_SECONDS, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise KafkaStackError(
-                f"fetching the Kafka {version} jars took over {FETCH_TIMEOUT_SECONDS} s; check "
-                "the connection to Maven Central and run `deskstream kafka fetch` again"
-            ) from None
+        result = run_maven(
+            [
+                "-f",
+                str(POM_PATH),
+                f"-Dkafka.version={version}",
+                "-P",
+                profile,
+                "dependency:copy-dependencies",
+                f"-DoutputDirectory={libs}",
+            ],
+            what=f"the Kafka {version} jars",
+            retry="`deskstream kafka fetch`",
+        )
         if result.returncode != 0 or not any(libs.glob("kafka_2.13-*.jar")):
             output = (result.stdout + result.stderr).strip().splitlines()[-15:]
             raise KafkaStackError(

@@ -177,9 +177,10 @@ def cluster_layout(settings: Settings, size: int | None = None) -> ClusterLayout
             f"{highest}); set DESKSTREAM_KAFKA_PORT_BASE to at most "
             f"{65535 - (size - 1) * NODE_PORT_STEP - 1}"
         )
-    # Absolute paths: the broker runs with its own working directory and pid checks compare
-    # command lines, so a relative state_dir must mean the same folder everywhere.
-    cluster_dir = (settings.kafka_dir / f"{size}-node").absolute()
+    # Resolved paths: the broker runs with its own working directory and pid checks compare
+    # command lines, so a relative state_dir must mean the same folder everywhere, also when
+    # it is reached through a link (git worktrees that share one .deskstream).
+    cluster_dir = (settings.kafka_dir / f"{size}-node").resolve()
     nodes = tuple(
         NodeSpec(
             node_id=i,

@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ __all__ = [
     "PortUser",
     "ProcessCheck",
     "check_pid_file",
+    "check_pid_file_of",
     "command_line",
     "find_brokers",
     "is_alive",
@@ -77,6 +78,11 @@ def _is_our_broker(argv: Sequence[str], config_path: Path) -> bool:
 
 def check_pid_file(pid_path: Path, config_path: Path) -> ProcessCheck:
     """What a node's pid file says, judged against the live process table."""
+    return check_pid_file_of(pid_path, lambda argv: _is_our_broker(argv, config_path))
+
+
+def check_pid_file_of(pid_path: Path, is_ours: Callable[[Sequence[str]], bool]) -> ProcessCheck:
+    """What a pid file says, the process counted ours when ``is_ours(its argv)``."""
     try:
         text = pid_path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
@@ -87,7 +93,7 @@ def check_pid_file(pid_path: Path, config_path: Path) -> ProcessCheck:
     argv = command_line(pid)
     if argv is None:
         return ProcessCheck(PidState.STALE, pid, f"process {pid} is gone")
-    if not _is_our_broker(argv, config_path):
+    if not is_ours(argv):
         shown = " ".join(argv)[:120]
         return ProcessCheck(
             PidState.FOREIGN, pid, f"pid {pid} now belongs to another program ({shown})"

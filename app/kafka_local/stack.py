@@ -37,6 +37,7 @@ from app.kafka_local.procs import (
     stop_process,
     wait_or_kill,
 )
+from app.kafka_local.registry import stop_registry
 from app.kafka_local.storage import check_storage, format_storage, read_properties
 from app.settings import Settings
 from schemas.errors import KafkaStackError
@@ -267,6 +268,8 @@ def stop_cluster(
     report: list[str] = []
     for size in [brokers] if brokers else list(SUPPORTED_SIZES):
         layout = cluster_layout(settings, size)
+        # The registry first: its storage is this cluster's Kafka.
+        report += stop_registry(settings, brokers=size, progress=progress)
         with locked(layout.lock_path):
             report += _stop_layout(layout, purge, progress, timeout)
     return report or ["no local Kafka cluster is running"]

@@ -26,7 +26,8 @@ class PlatformAdapter:
     name: str
     #: how people call a case record there, for audit sentences ("ticket", "conversation")
     case_noun: str
-    #: case fields the platform's API can set (``status``, ``priority``, ``tags``)
+    #: case fields the platform's API can set (``status``, ``priority``, ``tags``,
+    #: ``assignee``: the owner)
     writable_case_fields: frozenset[str]
     #: case fields whose every change arrives as an event naming that field; for these a
     #: copy of the record that differs is an older view, not a change (the change's own event

@@ -12,7 +12,7 @@ priorities canonical: the sink spells them the platform's way).
   public, internal notes private, attachments re-uploaded); ``options`` carry routing.
   ``created_ids`` maps each thread message's canonical id to the platform's id for it.
 - case/update: write ``changed_fields`` of ``data`` (status, priority, tags, custom fields,
-  subject); tags as deltas from ``options`` tags_added / tags_removed, never a blind
+  subject, assignee); tags as deltas from ``options`` tags_added / tags_removed, never a blind
   overwrite of tags the target owns. ``expect.<field>`` options carry the canonical values the
   sync stage believes the target may hold when this command runs, comma-separated (what it
   last saw, and what its earlier writes still on their way leave there; ``""`` for none): a
@@ -21,10 +21,15 @@ priorities canonical: the sink spells them the platform's way).
   left out of the write and reported, and the sync stage decides again when that change
   arrives.
   ``updated_stamp`` is the target's last known version (Zendesk ``updated_at``), if any.
+  ``assignee`` is the owner: an agent named by email (``Actor(kind=agent, email=...)``),
+  None for nobody; the sink finds its own agent with that email
+  (``connectors.base.directory.owner_write``), leaves the owner out when it has none
+  (``SinkResult.skipped``), and answers the agent's id as ``created_ids["assignee"]``.
 - message/append: add one message to ``target.entity_id`` (or, when None, to the record
   whose external id is the link id); ``data.public`` decides public reply or internal note.
 - contact/upsert: find (lookups as above) or create the customer, then write
-  ``changed_fields``.
+  ``changed_fields``. ``created_ids[CREATED_CONTACT]`` says which: ``CONTACT_CREATED`` or
+  ``CONTACT_MATCHED`` (found by a lookup, or matched by the platform's own upsert).
 - contact/update: write ``changed_fields`` of ``data`` to ``target.entity_id``.
 
 Message bodies carry their origin: ``attribution(message, platform)`` is the first line the
@@ -39,7 +44,11 @@ from collections.abc import Iterable
 from schemas.models import Message
 
 __all__ = [
+    "CONTACT_CREATED",
+    "CONTACT_MATCHED",
+    "CREATED_CONTACT",
     "CREATED_MESSAGE",
+    "CREATED_OWNER",
     "CREATED_VERSION",
     "OPTION_EXPECT_PREFIX",
     "OPTION_GROUP_ID",
@@ -70,6 +79,13 @@ CREATED_MESSAGE = "message"
 #: finer than its clock (Intercom: the newest part id), so the sync stage can order the
 #: write against the platform's reports of the same second
 CREATED_VERSION = "version"
+#: ``created_ids`` key of a contact/upsert: whether it created the contact or found one
+CREATED_CONTACT = "contact"
+CONTACT_CREATED = "created"
+CONTACT_MATCHED = "matched"
+#: ``created_ids`` key: the target's own id of the owner a write set (the agent the command's
+#: ``assignee`` email resolved to), so the sync stage knows that id when its echo names it
+CREATED_OWNER = "assignee"
 
 
 def thread_key(index: int) -> str:

@@ -137,6 +137,9 @@ class ConnectorSettings(BaseModel):
     service_account_id: str | None = None
     #: the plan's request budget per minute; the platform's default when unset
     rate_limit_per_minute: int | None = Field(default=None, ge=1)
+    #: how long an agent's id ⇄ email answer is kept (owner ⇄ assignee sync,
+    #: ``connectors.base.directory``); a "no such agent" answer is kept at most 5 minutes
+    agent_directory_ttl_seconds: float = Field(default=3600.0, ge=0, le=24 * 3600)
     #: pull-based feeds by kind (``tickets`` for Zendesk's incremental ticket export), each
     #: run by exactly one worker of the cluster (``app.agents.sources``)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)

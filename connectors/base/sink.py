@@ -46,6 +46,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import ClassVar, TypeVar
 
+from connectors.base.directory import AgentDirectory
 from connectors.base.http import ApiClient, counting
 from connectors.base.ratelimit import RateBudget
 from schemas.errors import FatalAPIError, RateLimitedError, RetriableAPIError
@@ -77,6 +78,9 @@ class SinkResult:
     detail: str = ""
     #: ids the platform gave to parts of the write (e.g. source message id → comment id)
     created_ids: dict[str, str] = field(default_factory=dict)
+    #: changed fields left out of the write on purpose (not an error: e.g. an owner with no
+    #: agent on the platform); ``detail`` says why and what to do
+    skipped: list[str] = field(default_factory=list)
 
 
 class Sink(abc.ABC):
@@ -85,6 +89,10 @@ class Sink(abc.ABC):
     write that is not idempotent by itself."""
 
     platform: ClassVar[str]
+    #: the platform's agents (id ⇄ email) on this sink's client, for the owner ⇄ assignee
+    #: flow: the sink resolves the owner it writes, and the sync stage the owner a report
+    #: names (``connectors.base.directory``); None where the platform has no owners
+    agents: AgentDirectory | None = None
 
     def __init__(self, *, connector_id: str, client: ApiClient) -> None:
         self.connector_id = connector_id

@@ -2,10 +2,12 @@
 
 - A conversation is open, snoozed (canonical ``pending``) or closed; its priority is
   ``priority`` or ``not_priority`` (canonical ``high`` / ``normal``). API 2.14 cannot set a
-  priority (Update a conversation takes no priority), so only status and tags are written.
-- Status and priority changes have topics of their own (``conversation.admin.closed``,
-  ``…opened``, ``…snoozed``, ``…unsnoozed``, ``conversation.priority.updated``); a tag
-  removal sends nothing, so only copies of the conversation show it.
+  priority (Update a conversation takes no priority), so status, tags and the owner (an
+  ``assignment`` part naming an admin) are written.
+- Status, priority and assignment changes have topics of their own
+  (``conversation.admin.closed``, ``…opened``, ``…snoozed``, ``…unsnoozed``,
+  ``conversation.priority.updated``, ``conversation.admin.assigned``); a tag removal sends
+  nothing, so only copies of the conversation show it.
 - Admin notes are internal parts of a conversation.
 - Contact notifications list every present attribute, not the one that changed; a contact
   carries no external id we could set for a link, so only a linked contact is written.
@@ -23,8 +25,8 @@ ADAPTER = PlatformAdapter(
     platform="intercom",
     name="Intercom",
     case_noun="conversation",
-    writable_case_fields=frozenset({"status", "tags"}),
-    fields_reported_explicitly=frozenset({"status", "priority"}),
+    writable_case_fields=frozenset({"status", "tags", "assignee"}),
+    fields_reported_explicitly=frozenset({"status", "priority", "assignee"}),
     statuses=frozenset({CaseStatus.OPEN, CaseStatus.PENDING, CaseStatus.CLOSED}),
     priorities=frozenset({Priority.HIGH, Priority.NORMAL}),
     internal_messages=True,

@@ -411,7 +411,8 @@ class IntercomClient(ApiClient):
     async def manage(
         self, conversation_id: str, message_type: str, *, admin_id: str, **fields: Any
     ) -> ic.Conversation:
-        """``POST /conversations/{id}/parts``: close, open, snoozed (``snoozed_until``)."""
+        """``POST /conversations/{id}/parts``: close, open, snoozed (``snoozed_until``),
+        assignment (``assignee_id``)."""
         payload = {"message_type": message_type, "type": "admin", "admin_id": admin_id, **fields}
         path = f"/conversations/{conversation_id}/parts"
         return await self._model(ic.Conversation, "POST", path, json=payload)
@@ -424,6 +425,14 @@ class IntercomClient(ApiClient):
 
     async def snooze(self, conversation_id: str, *, admin_id: str, until: int) -> ic.Conversation:
         return await self.manage(conversation_id, "snoozed", admin_id=admin_id, snoozed_until=until)
+
+    async def assign(
+        self, conversation_id: str, *, admin_id: str, assignee_id: str | None
+    ) -> ic.Conversation:
+        """Assign to an admin (``assign_conversation_request``); None unassigns (``"0"``)."""
+        return await self.manage(
+            conversation_id, "assignment", admin_id=admin_id, assignee_id=assignee_id or "0"
+        )
 
     async def update_conversation(
         self, conversation_id: str, fields: Mapping[str, Any]

@@ -7,7 +7,8 @@
 | case/update      | status: 1 ``POST parts`` (close / open / snooze; pending unconfigured: 0);  |
 |                  | tags: +1 ``GET`` conversation (unless the status answer gave it), +1        |
 |                  | ``GET /tags`` on a cold name cache, +1 ``POST /tags`` per name Intercom     |
-|                  | lacks, +1 per tag added or removed; subject, custom fields: +1 ``PUT``      |
+|                  | lacks, +1 per tag added or removed; subject, custom fields: +1 ``PUT``;     |
+|                  | assignee: 1 ``POST parts`` (+1 ``GET /admins`` on a cold agent cache)       |
 | case/upsert with | ≤1 ``find_by_external_id`` + 1 contact search per 15 emails, 1 conversation |
 | a Message (ack)  | search (sent already?), 1 ``POST /messages``; no contact: lookups only      |
 | contact/update   | 1 ``PUT`` (0 when nothing to write)                                         |
@@ -19,9 +20,14 @@ Writes: replies and notes by Deskstream's bot admin (``service_account_id``) und
 ``attachment_urls`` (Intercom fetches and re-hosts them; past ten, the rest are listed as links
 in the body, never dropped). Statuses: closed/solved close, open/new open, pending/on_hold
 snooze only when configured (``snooze_pending_s`` or the ``snooze_seconds`` option), else stay.
-Tags are deltas by name. Priority and assignee are not writable through the 2.14 API: reported
-in the result's detail. The acknowledgement of a new ticket from a known customer is an
-admin-initiated message that opens a conversation; no contact in Intercom, no message.
+Tags are deltas by name. Priority is not writable through the 2.14 API: reported in the result's
+detail. The owner (``assignee``, an agent named by email) is an ``assignment`` part (``POST
+/conversations/{id}/parts``, ``assign_conversation_request``: ``type: admin``, ``admin_id``
+the bot, ``assignee_id`` the admin whose email it is, ``"0"`` for nobody); an email no admin
+has is left out (``skipped``, the reason in ``detail``). Admins come from one ``GET /admins``
+per cache period (``connectors.intercom.agents``). The acknowledgement of a new ticket from a
+known customer is an admin-initiated message that opens a conversation; no contact in
+Intercom, no message.
 ``created_ids`` and fingerprints use the sync stage's names (``message``; ``status``, ``tags``
 for every intermediate list, ``subject``, ``custom_fields.<name>``; on contacts ``name``,
 ``phone``, ``plan``, ``custom_attributes.<key>``), computed from what Intercom answered with the
@@ -53,13 +59,17 @@ import html
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar, Literal
 
 import httpx
 
 from connectors.base.commands import (
+    CONTACT_CREATED,
+    CONTACT_MATCHED,
+    CREATED_CONTACT,
     CREATED_MESSAGE,
+    CREATED_OWNER,
     CREATED_VERSION,
     OPTION_SOURCE_PLATFORM,
     OPTION_TAGS_ADDED,
@@ -67,6 +77,7 @@ from connectors.base.commands import (
     attribution,
     decode_list,
 )
+from connectors.base.directory import AgentDirectory, owner_write
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
 from connectors.base.http import current_count
 from connectors.base.links import normalise_email
@@ -74,6 +85,7 @@ from connectors.base.ratelimit import register_account_budget
 from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink, SinkResult, command_data
 from connectors.intercom import models as ic
+from connectors.intercom.agents import IntercomAgents
 from connectors.intercom.client import ConflictError, IntercomClient
 from schemas.errors import ConfigurationError, FatalAPIError
 from schemas.models import (
@@ -107,6 +119,7 @@ class _Outcome:
     detail: str
     fingerprints: list[str] = field(default_factory=list)
     created_ids: dict[str, str] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
 
 
 def _target_id(command: SyncCommand) -> str:
@@ -146,6 +159,10 @@ class IntercomSink(Sink):
         )
         register_account_budget(connector_id, self.client.budget)  # the polls yield to it
         self._admin = settings.service_account_id
+        self.agents = AgentDirectory(
+            IntercomAgents(self.client, bot_admin_id=self._admin),
+            ttl=settings.agent_directory_ttl_seconds,
+        )
         self._snooze_s = snooze_pending_s
         self._plan = plan_attribute
         self._check_always = check_appends == "always"
@@ -162,6 +179,7 @@ class IntercomSink(Sink):
             fingerprints=outcome.fingerprints,
             detail=outcome.detail,
             created_ids=outcome.created_ids,
+            skipped=outcome.skipped,
         )
 
     def _handler(self, command: SyncCommand) -> Callable[[SyncCommand], Awaitable[_Outcome]]:
@@ -301,9 +319,28 @@ class IntercomSink(Sink):
                 subject = ic.case_from(after, bot_admin_id=self._admin).subject
                 fps.append(fingerprint(self.platform, cid, "subject", subject))
             done.append("attributes")
-        for unsupported in sorted(fields & {"priority", "assignee"}):
-            done.append(f"{unsupported} not writable through the Intercom API")
-        return _Outcome(cid, bool(fps), "; ".join(done) or "nothing to change", fps, version)
+        skipped: list[str] = []
+        if "assignee" in fields:
+            owner = await owner_write(self.agents, case.assignee, platform="Intercom")
+            if owner.skipped:
+                done.append(owner.skipped)
+                skipped.append("assignee")
+            else:
+                snapshot = await self.client.assign(
+                    cid, admin_id=self._admin, assignee_id=owner.agent_id
+                )
+                fps.append(fingerprint(self.platform, cid, "assignee", owner.email))
+                done.append(f"assignee={owner.email or 'nobody'}")
+                if owner.agent_id:
+                    version[CREATED_OWNER] = owner.agent_id
+                parts = [int(p.id) for p in snapshot.parts if p.id.isdigit()]
+                if parts:
+                    version[CREATED_VERSION] = str(max(parts))
+        if "priority" in fields:
+            done.append("priority not writable through the Intercom API")
+        return _Outcome(
+            cid, bool(fps), "; ".join(done) or "nothing to change", fps, version, skipped
+        )
 
     async def _tags(
         self, cid: str, current: list[ic.Tag], added: list[str], removed: list[str]
@@ -408,9 +445,12 @@ class IntercomSink(Sink):
             }
         )
         fields = set(command.changed_fields)
+        matched = {CREATED_CONTACT: CONTACT_MATCHED}
         found = await self._find_contact(identity)
         if found is not None:
-            return await self._write_contact(found.id, data, fields, found)
+            return replace(
+                await self._write_contact(found.id, data, fields, found), created_ids=matched
+            )
         if not identity.emails and not identity.external_id:
             raise FatalAPIError(
                 f"contact/upsert command {command.command_id} has neither an email nor an "
@@ -427,9 +467,14 @@ class IntercomSink(Sink):
             existing = exc.existing_id or getattr(await self._find_contact(identity), "id", None)
             if existing is None:
                 raise
-            return await self._write_contact(existing, data, fields, None)
+            written = await self._write_contact(existing, data, fields, None)
+            return replace(written, created_ids=matched)
         return _Outcome(
-            created.id, True, "created the contact", self._contact_fingerprints(created, payload)
+            created.id,
+            True,
+            "created the contact",
+            self._contact_fingerprints(created, payload),
+            {CREATED_CONTACT: CONTACT_CREATED},
         )
 
     # -- case/upsert with a message: the acknowledgement ------------------------------------

@@ -3,7 +3,8 @@
 
 - A Case's standard Status picklist is New, Working, Escalated, Closed (canonical new, open,
   on_hold, closed; an org's own values map through the connector's settings); Priority is
-  High, Medium, Low (canonical high, normal, low). Both are writable; a Case has no tags.
+  High, Medium, Low (canonical high, normal, low). Both are writable, and so is the owner
+  (``OwnerId``: a User, or a queue for nobody); a Case has no tags.
 - Change Data Capture names the changed fields of every change (``changedFields``), so a
   Case or Contact event is about exactly those fields.
 - A ``CaseComment`` is published (``IsPublished``: visible to the customer) or internal.
@@ -27,8 +28,8 @@ ADAPTER = PlatformAdapter(
     platform="salesforce",
     name="Salesforce",
     case_noun="Case",
-    writable_case_fields=frozenset({"status", "priority"}),
-    fields_reported_explicitly=frozenset({"status", "priority"}),
+    writable_case_fields=frozenset({"status", "priority", "assignee"}),
+    fields_reported_explicitly=frozenset({"status", "priority", "assignee"}),
     statuses=frozenset({CaseStatus.NEW, CaseStatus.OPEN, CaseStatus.ON_HOLD, CaseStatus.CLOSED}),
     priorities=frozenset({Priority.HIGH, Priority.NORMAL, Priority.LOW}),
     internal_messages=True,

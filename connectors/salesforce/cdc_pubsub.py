@@ -24,7 +24,9 @@ stream broke) or :class:`FatalAPIError` (the request is wrong): the caller resta
 
 Production endpoint: ``api.pubsub.salesforce.com:7443`` over TLS ("Pub/Sub API Endpoint",
 https://developer.salesforce.com/docs/platform/pub-sub-api/guide/pub-sub-endpoints.html);
-the channel is injected, so tests use the sandbox's plaintext port.
+the channel is injected (``connectors.salesforce.pubsub_channel`` makes it), so tests use the
+sandbox's own TLS port and CA. With the endpoint given, a failed TLS handshake is one clear
+``ConfigurationError`` naming it and the setting to change.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from connectors.salesforce.cdc_replay import PubSubReplay, ReplayPosition
 from connectors.salesforce.cdc_stream import Batch, InFlight, channel_entity
 from connectors.salesforce.pubsub import pubsub_api_pb2 as pb
 from connectors.salesforce.pubsub import pubsub_api_pb2_grpc as pb_grpc
+from connectors.salesforce.pubsub_channel import PubSubEndpoint
 from connectors.salesforce.session import SalesforceSession, TokenSource
 from schemas.errors import ConfigurationError, FatalAPIError, RetriableAPIError
 
@@ -133,9 +136,15 @@ class PubSubSubscriber:
     """:class:`~connectors.salesforce.cdc_stream.ChangeSubscriber` over the Pub/Sub API."""
 
     def __init__(
-        self, channel: aio.Channel, tokens: TokenSource, *, max_in_flight: int = 100
+        self,
+        channel: aio.Channel,
+        tokens: TokenSource,
+        *,
+        max_in_flight: int = 100,
+        endpoint: PubSubEndpoint | None = None,
     ) -> None:
         self._stub = pb_grpc.PubSubStub(channel)
+        self._endpoint = endpoint
         self._tokens = tokens
         self._max_in_flight = max_in_flight
         self.schemas = SchemaCache(self._stub)
@@ -200,6 +209,9 @@ class PubSubSubscriber:
                     reauthenticated = True
                     await self._tokens.invalidate(session)
                     continue
+                refused = self._endpoint.refused(error) if self._endpoint else None
+                if refused is not None:
+                    raise refused from error
                 raise _translate(error, channel) from error
             finally:
                 call.cancel()

@@ -28,6 +28,7 @@ Secret files are read at each token request, so a rotation needs no restart; sec
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -59,6 +60,7 @@ __all__ = [
     "PUBSUB_ENDPOINT",
     "SalesforceSettings",
     "SalesforceSourceSettings",
+    "is_loopback",
     "salesforce_settings",
 ]
 
@@ -83,6 +85,17 @@ DEFAULT_PRIORITY_MAP: dict[str, Priority] = {
     "Medium": Priority.NORMAL,
     "Low": Priority.LOW,
 }
+
+
+def is_loopback(target: str) -> bool:
+    """Is ``host:port`` (``[v6]:port``) on this machine?"""
+    host = target.rsplit(":", 1)[0].strip("[]") if ":" in target else target
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _json_object(value: Any) -> Any:
@@ -164,9 +177,18 @@ class SalesforceSettings(BaseModel):
     #: the Case text field holding the AI agent's hand-off reason (canonical
     #: ``custom_fields.ai_handoff_reason``)
     handoff_reason_field: str = Field(default="AI_Handoff_Reason__c", pattern=r"^\w+__c$")
-    #: the Pub/Sub API's host:port (a sandbox's plaintext port with ``pubsub_tls`` false)
+    #: who owns a Case nobody owns (a queue, ``00G...``): a Case's OwnerId cannot be empty,
+    #: so an unassign elsewhere gives the Case to this queue; unset, an unassign is left out
+    #: of the write (audited)
+    unassigned_owner_id: str | None = Field(default=None, pattern=r"^00G\w{12}(\w{3})?$")
+    #: the Pub/Sub API's host:port (Salesforce's, or a sandbox's)
     pubsub_endpoint: str = PUBSUB_ENDPOINT
+    #: TLS, as Salesforce's endpoint requires; false (plaintext, the access token in clear)
+    #: only for a sandbox on this machine, and only when asked for
     pubsub_tls: bool = True
+    #: PEM certificates to trust for the endpoint instead of the system's root CAs (a
+    #: sandbox's own CA, a TLS-inspecting proxy's); unset for Salesforce's endpoint
+    pubsub_ca_file: Path | None = None
     #: the pull feeds by kind, with their Salesforce settings (the same names fill
     #: ``ConnectorSettings.sources``, which the worker uses to start them)
     sources: dict[str, SalesforceSourceSettings] = Field(default_factory=dict)
@@ -198,7 +220,22 @@ class SalesforceSettings(BaseModel):
             )
         if jwt and not self.username:
             raise ValueError("the JWT bearer flow needs username (the integration user)")
+        self._pubsub_transport()
         return self
+
+    def _pubsub_transport(self) -> None:
+        if self.pubsub_tls:
+            return
+        if self.pubsub_ca_file is not None:
+            raise ValueError(
+                "pubsub_ca_file is for TLS and pubsub_tls is false: set one or the other"
+            )
+        if not is_loopback(self.pubsub_endpoint):
+            raise ValueError(
+                f"pubsub_tls false would send the Salesforce access token unencrypted to "
+                f"{self.pubsub_endpoint}: plaintext is only for a sandbox on this machine "
+                "(127.0.0.1, localhost); Salesforce's endpoint is TLS only, unset pubsub_tls"
+            )
 
     @classmethod
     def for_connector(cls, connector_id: str) -> SalesforceSettings:

@@ -8,7 +8,8 @@
 |                | link id first (found: no Case write) and +1 SOQL of its comments (only the  |
 |                | thread messages not there yet are written)                                   |
 | case/update    | 1 ``PATCH`` (0 when nothing to write); +1 SOQL without target; +1 ``GET``  |
-|                | with ``expect.<field>`` options (compare, then write)                        |
+|                | with ``expect.<field>`` options (compare, then write); the owner: +1 SOQL   |
+|                | on ``User`` for an email the agent directory does not know yet              |
 | message/append | 1 CaseComment create; +1 SOQL without target; +1 SOQL of the 20 newest      |
 |                | comments when it may have run before                                         |
 | contact/upsert | 1 SOQL by email; found: 1 ``PATCH`` if anything differs; else 1 upsert by   |
@@ -40,6 +41,11 @@ and leaves out each expected field a person changed to a third value (reported i
 that read and the write is overwritten (a window of one round trip; the sync stage sees the
 person's change event afterwards and decides again).
 
+Owners: a command's ``assignee`` (an agent named by email) becomes ``OwnerId``, the active
+User with that email (``connectors.salesforce.agents``); nobody is the configured
+``unassigned_owner_id`` queue, since a Case always has an owner. An email no User has, or an
+unassign without that queue, is left out of the write (``skipped``, the reason in ``detail``).
+
 Picklists: canonical statuses and priorities are spelled with the connector's ``status_map``
 and ``priority_map`` (the first value standing for each); ``Origin`` is written only for the
 channels the standard picklist has (email, phone, web). Custom fields: the canonical
@@ -67,17 +73,23 @@ import httpx
 from prometheus_client import CollectorRegistry, Counter
 
 from connectors.base.commands import (
+    CONTACT_CREATED,
+    CONTACT_MATCHED,
+    CREATED_CONTACT,
     CREATED_MESSAGE,
+    CREATED_OWNER,
     OPTION_EXPECT_PREFIX,
     OPTION_SOURCE_PLATFORM,
     attribution,
     thread_key,
 )
+from connectors.base.directory import AgentDirectory, OwnerWrite, owner_write
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
 from connectors.base.links import contact_link_id, normalise_email
 from connectors.base.ratelimit import RateBudget
 from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink, SinkResult, command_data
+from connectors.salesforce.agents import SalesforceAgents
 from connectors.salesforce.auth import token_failures_counter, token_source_for
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.models import SaveResult
@@ -153,6 +165,11 @@ class SalesforceSink(Sink):
         super().__init__(connector_id=connector_id, client=client)
         self.vocabulary = Vocabulary(org, settings.service_account_id or None)
         self._link_field = org.link_field
+        self._unassigned = org.unassigned_owner_id
+        self.agents = AgentDirectory(
+            SalesforceAgents(self.client, integration_user=settings.service_account_id or None),
+            ttl=settings.agent_directory_ttl_seconds,
+        )
 
     # -- the Sink contract -----------------------------------------------------------------
 
@@ -304,6 +321,23 @@ class SalesforceSink(Sink):
             raise _refused("the requester Contact", [saved])
         return saved.id
 
+    async def _owner(self, command: SyncCommand, case: Case) -> OwnerWrite | None:
+        """The ``OwnerId`` to write when the command changes the owner (None: it does not).
+        A Case always has an owner: nobody is the ``unassigned_owner_id`` queue, or left
+        out when none is configured."""
+        if "assignee" not in command.changed_fields:
+            return None
+        owner = await owner_write(self.agents, case.assignee, platform="Salesforce")
+        if owner.skipped is None and owner.agent_id is None:
+            if self._unassigned is None:
+                return OwnerWrite(
+                    skipped="assignee left out: a Case cannot be without an owner; set "
+                    f"DESKSTREAM_CONNECTORS__{self.connector_id}__UNASSIGNED_OWNER_ID to the "
+                    "queue that takes unassigned Cases"
+                )
+            return OwnerWrite(self._unassigned, "")
+        return owner
+
     async def _case_upsert(self, command: SyncCommand) -> SinkResult:
         case = command_data(command, Case)
         link = command.link_id
@@ -311,6 +345,8 @@ class SalesforceSink(Sink):
         values, fields = self._case_values(case, None)
         written = [f for f in fields if not f.startswith("-")]
         existing = await self._find_case(link) if self.may_have_run(command) else None
+        owner_skipped: list[str] = []
+        owner_id: str | None = None
         if existing is not None:
             case_id, fresh = str(existing["Id"]), False
             prints = self._found_prints(case_id, existing, written)
@@ -318,14 +354,24 @@ class SalesforceSink(Sink):
             contact_id = await self._requester(command.contact)
             if contact_id is not None:
                 values["ContactId"] = contact_id
+            owner = await self._owner(command, case)
+            if owner is not None and owner.agent_id is not None:
+                values["OwnerId"] = owner.agent_id
             saved = await self.client.upsert("Case", self._link_field, link, values)
             if not saved.success or saved.id is None:
                 raise _refused(f"the Case for link {link}", [saved])
             case_id, fresh = saved.id, saved.created is not False
             prints = self._case_prints(case_id, case, written)
+            if owner is not None and "OwnerId" in values:
+                prints.append(fingerprint("salesforce", case_id, "assignee", owner.email))
+                owner_id = values["OwnerId"]
+            elif owner is not None and owner.skipped:
+                owner_skipped.append(owner.skipped)
         platform = command.options.get(OPTION_SOURCE_PLATFORM, "generic")
         bodies = [comment_text(m, attribution(m, platform)) for m in thread]
         ids, made = await self._thread(case_id, thread, bodies, fresh=fresh)
+        if owner_id is not None:
+            ids[CREATED_OWNER] = owner_id
         prints += [fingerprint("salesforce", case_id, FIELD_MESSAGE, body) for body in bodies]
         left_out = [f[1:] for f in fields if f.startswith("-")]
         parts = [
@@ -337,10 +383,11 @@ class SalesforceSink(Sink):
         return self._result(
             case_id,
             prints,
-            "; ".join(parts),
+            "; ".join(parts + owner_skipped),
             written=fresh or made > 0,
             created_ids=ids,
             status_code=201 if fresh else 200,
+            skipped=["assignee"] if owner_skipped else [],
         )
 
     async def _thread(
@@ -379,9 +426,17 @@ class SalesforceSink(Sink):
         values, fields = self._case_values(case, changed)
         written = [f for f in fields if not f.startswith("-")]
         left = {f[1:]: "no Salesforce field for it" for f in fields if f.startswith("-")}
+        owner = await self._owner(command, case)
+        skipped = ["assignee"] if owner is not None and owner.skipped else []
+        if owner is not None and owner.agent_id is not None:
+            values["OwnerId"] = owner.agent_id
         if not values:
             detail = "nothing Salesforce takes among the changed fields"
-            return self._result(command.target.entity_id, [], detail, written=False)
+            if owner is not None and owner.skipped:
+                detail = owner.skipped
+            return self._result(
+                command.target.entity_id, [], detail, written=False, skipped=skipped
+            )
         case_id = await self._target_case(command)
         expected = {
             f: command.options[OPTION_EXPECT_PREFIX + f]
@@ -404,13 +459,22 @@ class SalesforceSink(Sink):
                         "when that change arrives"
                     )
         reasons = [f"{name} left out: {why}" for name, why in left.items()]
+        if owner is not None and owner.skipped:
+            reasons.append(owner.skipped)
         if not values:
             detail = "; ".join([f"Case {case_id} not updated", *reasons])
-            return self._result(case_id, [], detail, written=False)
+            return self._result(case_id, [], detail, written=False, skipped=skipped)
         await self.client.update("Case", case_id, values)
-        detail = "; ".join([f"Case {case_id} updated: {', '.join(written)}", *reasons])
         prints = self._case_prints(case_id, case, written)
-        return self._result(case_id, prints, detail, status_code=204)
+        ids: dict[str, str] = {}
+        if owner is not None and "OwnerId" in values:
+            written.append("assignee")
+            prints.append(fingerprint("salesforce", case_id, "assignee", owner.email))
+            ids[CREATED_OWNER] = str(values["OwnerId"])
+        detail = "; ".join([f"Case {case_id} updated: {', '.join(written)}", *reasons])
+        return self._result(
+            case_id, prints, detail, status_code=204, skipped=skipped, created_ids=ids
+        )
 
     def _spelled_status(self, record: dict[str, Any], case_id: str) -> str:
         """The canonical status a Case holds, as ``expect.status`` spells it; the org's own
@@ -491,19 +555,24 @@ class SalesforceSink(Sink):
             values = {k: v for k, v in values.items() if found.get(k) != v}
             fields = [f for f in ("name", "phone", "emails") if f in command.changed_fields]
             prints = self._contact_prints(contact_id, contact, fields)
+            matched = {CREATED_CONTACT: CONTACT_MATCHED}
             if not values:
                 detail = f"Contact {contact_id} (matched by email) already holds the values"
-                return self._result(contact_id, prints, detail, written=False)
+                return self._result(contact_id, prints, detail, written=False, created_ids=matched)
             await self.client.update("Contact", contact_id, values)
             detail = f"Contact {contact_id} (matched by email) updated: {', '.join(values)}"
-            return self._result(contact_id, prints, detail, status_code=204)
+            return self._result(contact_id, prints, detail, status_code=204, created_ids=matched)
         values = self.vocabulary.contact_values(contact, None)
         saved = await self.client.upsert("Contact", self._link_field, command.link_id, values)
         if not saved.success or saved.id is None:
             raise _refused(f"the Contact for link {command.link_id}", [saved])
         prints = self._contact_prints(saved.id, contact, ("name", "phone", "emails"))
-        verb = "created" if saved.created is not False else "found by link id and updated"
-        return self._result(saved.id, prints, f"Contact {saved.id} {verb}", status_code=201)
+        created = saved.created is not False
+        verb = "created" if created else "found by link id and updated"
+        made = {CREATED_CONTACT: CONTACT_CREATED if created else CONTACT_MATCHED}
+        return self._result(
+            saved.id, prints, f"Contact {saved.id} {verb}", status_code=201, created_ids=made
+        )
 
     async def _contact_update(self, command: SyncCommand) -> SinkResult:
         contact = command_data(command, Contact)

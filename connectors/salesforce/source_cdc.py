@@ -43,9 +43,6 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime
 from typing import ClassVar
 
-import grpc
-from grpc import aio
-
 from connectors.base.source import Position, RawRecord, SourceBatch
 from connectors.salesforce.cdc_cometd import CometdSubscriber
 from connectors.salesforce.cdc_items import DecodedChange, Reread, StreamItem
@@ -57,6 +54,7 @@ from connectors.salesforce.cdc_replay import (
     replay_position_from_json,
 )
 from connectors.salesforce.cdc_stream import Batch, ChangeSubscriber, channel_entity
+from connectors.salesforce.pubsub_channel import PubSubEndpoint
 from connectors.salesforce.raw import change_delivery, record_delivery
 from connectors.salesforce.soql_text import api_name
 from connectors.salesforce.source_org import SYNCED, SalesforceSource, raw_record
@@ -134,13 +132,11 @@ class SalesforceChanges(SalesforceSource):
         if self.transport == "cometd":
             yield CometdSubscriber(self._org.tokens, max_in_flight=limit)
             return
-        endpoint = self._org.org.pubsub_endpoint
-        if self._org.org.pubsub_tls:
-            channel = aio.secure_channel(endpoint, grpc.ssl_channel_credentials())
-        else:
-            channel = aio.insecure_channel(endpoint)
-        async with channel:
-            yield PubSubSubscriber(channel, self._org.tokens, max_in_flight=limit)
+        endpoint = PubSubEndpoint.of(self._org.org, self.connector_id)
+        async with endpoint.channel() as channel:
+            yield PubSubSubscriber(
+                channel, self._org.tokens, max_in_flight=limit, endpoint=endpoint
+            )
 
     async def _batch(
         self, batch: Batch, position: Position | None

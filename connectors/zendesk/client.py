@@ -503,6 +503,16 @@ class ZendeskClient(ApiClient):
 
     # -- users -----------------------------------------------------------------------------
 
+    async def user(self, user_id: str) -> User | None:
+        """``GET /api/v2/users/{id}``; None when Zendesk has no such user (404)."""
+        try:
+            body = await self._json("GET", f"/api/v2/users/{user_id}")
+        except FatalAPIError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._parse(User, body.get("user"), "user")
+
     async def search_users_by_email(self, email: str) -> list[User]:
         """Every user with ``email`` as any of their email identities."""
         body = await self._json("GET", "/api/v2/users/search", params={"query": f"email:{email}"})

@@ -11,13 +11,23 @@
 |                 | nothing extra with a known stamp (cached from the sink's last answer for   |
 |                 | the ticket, or the command's ``updated_stamp``), else +1 ``GET`` first;    |
 |                 | +1 ``GET`` +1 ``PUT`` per 409 conflict (≤3 re-reads, then retriable); no   |
-|                 | ``PUT`` after the re-read when every field was left out                    |
+|                 | ``PUT`` after the re-read when every field was left out. The owner         |
+|                 | (``assignee``): +1 ``GET users/search`` for an email the agent directory   |
+|                 | does not know yet (``connectors.zendesk.agents``), else nothing            |
 | message/append  | N uploads + 1 ``PUT``; +1 lookup without target; +1 ``GET ticket`` for a   |
 |                 | customer's public reply when its requester is not cached; +1 ``GET       |
 |                 | comments`` on a retry that may have landed already (see ``_landed``)       |
 | contact/upsert  | ≤E+1 lookups, then 1 ``create_or_update`` or, when found, 1 ``PUT`` if     |
 |                 | anything changed; emails changed: +1 ``GET identities`` +1 per new email   |
 | contact/update  | 1 ``PUT users/{id}`` (0 when nothing to write), identities as above        |
+
+Owners: a command's ``assignee`` names an agent by email (None: nobody); the ticket's
+``assignee_id`` becomes that agent's id (``null`` to unassign). An email no Zendesk agent has
+is left out of the write, with the reason in ``detail`` and ``skipped``; the rest of the write
+goes ahead. ``assignee_email`` (write-only in the spec) would save the lookup, but the spec
+does not say what an email without an agent does to the rest of the update (the sandbox
+refuses the whole update with 422, the harsher reading), so it is not used. The owner is not
+compare-and-set: a crossed assignment is caught by its echo, as on Intercom.
 
 Authors and times: the Ticket Import API sets each comment's author and time, so an import
 writes a customer's public messages as the requester (end-user comments: no notification of
@@ -69,14 +79,18 @@ import logging
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import httpx
 
 from connectors.base.commands import (
+    CONTACT_CREATED,
+    CONTACT_MATCHED,
+    CREATED_CONTACT,
     CREATED_MESSAGE,
+    CREATED_OWNER,
     OPTION_EXPECT_PREFIX,
     OPTION_GROUP_ID,
     OPTION_SOURCE_PLATFORM,
@@ -86,10 +100,12 @@ from connectors.base.commands import (
     decode_list,
     thread_key,
 )
+from connectors.base.directory import AgentDirectory, OwnerWrite, owner_write
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
 from connectors.base.ratelimit import RateBudget, register_account_budget
 from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink, SinkResult, command_data
+from connectors.zendesk.agents import ZendeskAgents
 from connectors.zendesk.client import UpdateConflictError, ZendeskClient
 from connectors.zendesk.identity import ZendeskIdentity
 from connectors.zendesk.models import (
@@ -212,6 +228,9 @@ class ZendeskSink(Sink):
         client = ZendeskClient(self._http, settings=settings, budget=budget)
         super().__init__(connector_id=connector_id, client=client)
         register_account_budget(connector_id, client.budget)  # the polls yield to it
+        self.agents = AgentDirectory(
+            ZendeskAgents(self.client), ttl=settings.agent_directory_ttl_seconds
+        )
         self.identity = ZendeskIdentity(self.client)
         self._integration_id = settings.service_account_id or None
         # Ticket → requester, so a customer's reply needs no extra read on most appends.
@@ -344,6 +363,12 @@ class ZendeskSink(Sink):
         status = more.pop("status_code", self.client.last_status)
         return SinkResult(target, status, 0, fingerprints=prints, detail=detail, **more)
 
+    async def _owner(self, command: SyncCommand, case: Case) -> OwnerWrite | None:
+        """The owner to write when the command changes it (None: it does not)."""
+        if "assignee" not in command.changed_fields:
+            return None
+        return await owner_write(self.agents, case.assignee, platform="Zendesk")
+
     async def _case_upsert(self, command: SyncCommand) -> SinkResult:
         case = command_data(command, Case)
         fields = ["status", "priority", "subject", "tags"]
@@ -373,6 +398,9 @@ class ZendeskSink(Sink):
         if options.get(OPTION_GROUP_ID, "").isdigit():
             ticket["group_id"] = int(options[OPTION_GROUP_ID])
         ticket = {k: v for k, v in ticket.items() if v is not None}
+        owner = await self._owner(command, case)
+        if owner is not None and owner.agent_id is not None:
+            ticket["assignee_id"] = int(owner.agent_id)
         platform = options.get(OPTION_SOURCE_PLATFORM, "generic")
         if len(thread) > 1:
             comments = [
@@ -398,8 +426,18 @@ class ZendeskSink(Sink):
             prints = [fingerprint("zendesk", created.id, FIELD_MESSAGE, text)] if text else []
         self._remember(created)
         detail = f"ticket {created.id} created with {len(thread)} messages"
+        skipped: list[str] = []
+        if owner is not None and owner.skipped:
+            detail, skipped = f"{detail}; {owner.skipped}", ["assignee"]
+        elif owner is not None and owner.agent_id is not None:
+            prints.append(fingerprint("zendesk", created.id, "assignee", owner.email))
+            ids[CREATED_OWNER] = owner.agent_id
         return self._result(
-            created.id, _case_prints(created, fields) + prints, detail, created_ids=ids
+            created.id,
+            _case_prints(created, fields) + prints,
+            detail,
+            created_ids=ids,
+            skipped=skipped,
         )
 
     async def _case_update(self, command: SyncCommand) -> SinkResult:
@@ -426,10 +464,21 @@ class ZendeskSink(Sink):
             payload["additional_tags"] = added
         if removed:
             payload["remove_tags"] = removed
+        owner = await self._owner(command, case)
+        if owner is not None and owner.skipped is None:
+            payload["assignee_id"] = int(owner.agent_id) if owner.agent_id else None
+        skipped = ["assignee"] if owner is not None and owner.skipped else []
         if not payload:
             detail = "nothing Zendesk takes among the changed fields"
+            if owner is not None and owner.skipped:
+                detail = owner.skipped
             return self._result(
-                command.target.entity_id, [], detail, written=False, status_code=None
+                command.target.entity_id,
+                [],
+                detail,
+                written=False,
+                status_code=None,
+                skipped=skipped,
             )
         ticket_id = await self._target_ticket(command)
         # Compare-and-set for the scalar fields the sync stage said what it expected of.
@@ -447,19 +496,27 @@ class ZendeskSink(Sink):
         else:
             write, left_out, rereads = await self.client.update_ticket(ticket_id, payload), {}, 0
         reasons = [left_out[f] for f in _EXPECTABLE if f in left_out]
+        if owner is not None and owner.skipped:
+            reasons.append(owner.skipped)
         if rereads:
             plural = "s" if rereads > 1 else ""
             reasons.append(f"re-read after {rereads} safe_update conflict{plural}")
         if write is None:
             detail = "; ".join([f"ticket {ticket_id} not updated", *reasons])
-            return self._result(ticket_id, [], detail, written=False)
+            return self._result(ticket_id, [], detail, written=False, skipped=skipped)
         self._remember(write.ticket)
         written: list[str] = [
             f for f in ("status", "priority", "subject") if f in payload and f not in left_out
         ]
         written += (["tags"] if added or removed else []) + [f"custom_fields.{k}" for k in keys]
+        prints = _case_prints(write.ticket, written)
+        ids: dict[str, str] = {}
+        if "assignee_id" in payload and owner is not None:
+            written.append("assignee")
+            prints.append(fingerprint("zendesk", ticket_id, "assignee", owner.email))
+            ids = {CREATED_OWNER: owner.agent_id} if owner.agent_id else {}
         detail = "; ".join([f"ticket {ticket_id} updated: {', '.join(written)}", *reasons])
-        return self._result(ticket_id, _case_prints(write.ticket, written), detail)
+        return self._result(ticket_id, prints, detail, skipped=skipped, created_ids=ids)
 
     @staticmethod
     def _written_value(case: Case, field: str) -> str:
@@ -597,12 +654,17 @@ class ZendeskSink(Sink):
         if found is not None:  # then write changed_fields, as an update does
             target = command.target.model_copy(update={"entity_id": found.id})
             found_command = command.model_copy(update={"target": target})
-            return await self._contact_update(found_command, current=found)
-        user, _ = await self.client.create_or_update_user(user_payload(contact, None))
+            updated = await self._contact_update(found_command, current=found)
+            return replace(updated, created_ids={CREATED_CONTACT: CONTACT_MATCHED})
+        # create_or_update matches by email and external id itself: a user the search has
+        # not indexed yet is updated (200), never doubled
+        user, created = await self.client.create_or_update_user(user_payload(contact, None))
         fields = ["name", "phone", "external_id", *PROFILE_USER_FIELDS]
         fields += [f"custom_attributes.{k}" for k in contact.custom_attributes]
         prints = _user_prints(user, fields)
-        return self._result(user.id, prints, f"user {user.id} created (or matched by Zendesk)")
+        made = CONTACT_CREATED if created else CONTACT_MATCHED
+        detail = f"user {user.id} created" if created else f"user {user.id} matched by Zendesk"
+        return self._result(user.id, prints, detail, created_ids={CREATED_CONTACT: made})
 
     async def _contact_update(
         self, command: SyncCommand, *, current: User | None = None

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandboxes.base.staff import SHARED
+
 __all__ = ["AdminSeed", "IntercomSandboxConfig"]
 
 
@@ -51,16 +53,26 @@ class IntercomSandboxConfig(BaseModel):
     client_secret: str = "sandbox-intercom-client-secret"  # noqa: S105 - a sandbox default
     rate_limit_per_minute: int = Field(10_000, ge=6)
     rate_limit_window_s: float = Field(10.0, gt=0)
+    #: the token's own admin first, then the shared support team (``sandboxes.base.staff``:
+    #: the same people, by email, as the Zendesk agents and Salesforce users)
     admins: tuple[AdminSeed, ...] = (
         AdminSeed(id="991267001", name="Sandbox Owner", email="owner@sandbox.example"),
-        AdminSeed(id="991267002", name="Ada Agent", email="ada@sandbox.example"),
-        AdminSeed(id="991267003", name="Ben Agent", email="ben@sandbox.example"),
+        *(
+            AdminSeed(id=str(991267002 + i), name=person.name, email=person.email)
+            for i, person in enumerate(SHARED)
+        ),
     )
     team_ids: tuple[int, ...] = (5017691,)
     #: Custom data attributes that exist from the start, by model then name -> data type
     #: (string, integer, float, boolean, date). Writing an unknown one is refused, as in
     #: Intercom; contact and company attributes can also be created with POST /data_attributes.
     custom_attributes: dict[str, dict[str, str]] = Field(default_factory=_no_custom_attributes)
+    #: A new contact is found by ``POST /contacts/search`` only this long after its
+    #: creation: "If a contact has recently been created, there is a possibility that it will
+    #: not yet be available when searching ... This delay can take a few minutes" (the
+    #: OpenAPI 2.14 description of Search contacts, "Contact Creation Delay"). Finding it by
+    #: id or external id is immediate. 0 by default (rehearsals' own lookups stay quick).
+    search_index_lag_s: float = Field(0.0, ge=0)
     #: Topics the webhook subscription receives; None means every topic.
     webhook_topics: frozenset[str] | None = None
     #: Send the ``ping`` notification on start, as Intercom does when a subscription is saved.

@@ -66,7 +66,13 @@ def contact_routes(state: IntercomState, publish: Publish) -> list[web.RouteDef]
         if "query" not in body:
             raise IntercomAPIError.missing("query")
         predicate = compile_query(spec, body["query"])
-        matches = [c for c in state.contacts.values() if predicate(c.search_value)]
+        # Contacts newer than the index lag are not searchable yet ("Contact Creation Delay").
+        indexed_before = state.clock.now().timestamp() - state.config.search_index_lag_s
+        matches = [
+            c
+            for c in state.contacts.values()
+            if c.created_at <= indexed_before and predicate(c.search_value)
+        ]
         page = paginate(spec, matches, body.get("pagination"), key=lambda c: (c.created_at, c.seq))
         return json_response(
             {

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import httpx
 
 from connectors.base.http import redact
+from connectors.salesforce.soql_text import string_literal
 from schemas.errors import FatalAPIError, RetriableAPIError
 
 __all__ = ["SalesforceConsoleUser", "salesforce_http"]
@@ -153,6 +154,19 @@ class SalesforceConsoleUser:
     async def set_status(self, case_id: str, status: str) -> None:
         """``New``, ``Working``, ``Escalated`` or ``Closed``."""
         await self._call("PATCH", f"/sobjects/Case/{case_id}", "Case update", {"Status": status})
+
+    async def set_owner(self, case_id: str, owner_id: str) -> None:
+        """Give the Case to a user (``005...``) or a queue (``00G...``)."""
+        await self._call("PATCH", f"/sobjects/Case/{case_id}", "Case update", {"OwnerId": owner_id})
+
+    async def user_for(self, email: str) -> str:
+        """The id of the active user with ``email`` (as a person finds a colleague)."""
+        users = await self.query(
+            f"SELECT Id FROM User WHERE Email = {string_literal(email)} AND IsActive = true"  # noqa: S608
+        )
+        if not users:
+            raise FatalAPIError(f"salesforce has no active user with the email {email}")
+        return str(users[0]["Id"])
 
     async def query(self, soql: str) -> list[dict[str, Any]]:
         """Every record a SOQL query selects (``nextRecordsUrl`` pages followed)."""

@@ -23,7 +23,13 @@ from typing import TypedDict
 
 from sandboxes.salesforce.objects import FieldSpec, SObjectSpec
 
-__all__ = ["CDC_ENTITIES", "CHANGE_EVENT_OBJECTS", "HANDOFF_REASON_FIELD", "LINK_FIELD", "OBJECTS"]
+__all__ = [
+    "CDC_ENTITIES",
+    "CHANGE_EVENT_OBJECTS",
+    "HANDOFF_REASON_FIELD",
+    "LINK_FIELD",
+    "OBJECTS",
+]
 
 LINK_FIELD = "Deskstream_Link_Id__c"
 HANDOFF_REASON_FIELD = "AI_Handoff_Reason__c"
@@ -53,7 +59,7 @@ def _head() -> tuple[FieldSpec, ...]:
     )
 
 
-def _audit(*, owner: bool) -> tuple[FieldSpec, ...]:
+def _audit(*, owner: bool, owners: tuple[str, ...] = ("User",)) -> tuple[FieldSpec, ...]:
     user = ("User",)
     fields = (
         FieldSpec("CreatedDate", "Created Date", "datetime", nillable=False, **_RO),
@@ -68,7 +74,7 @@ def _audit(*, owner: bool) -> tuple[FieldSpec, ...]:
     if not owner:
         return fields
     return (FieldSpec("OwnerId", "Owner ID", "reference", length=18, nillable=False,
-                      reference_to=user, relationship_name="Owner"), *fields)
+                      reference_to=owners, relationship_name="Owner"), *fields)
 
 
 _LINK = FieldSpec(LINK_FIELD, "Deskstream Link ID", "string", length=255, external_id=True,
@@ -97,7 +103,8 @@ CASE = SObjectSpec("Case", "Case", "Cases", fields=(
     FieldSpec("IsClosed", "Closed", "boolean", nillable=False, calculated=True, **_RO),
     FieldSpec("ClosedDate", "Closed Date", "datetime", **_RO),
     FieldSpec("IsEscalated", "Escalated", "boolean", nillable=False),
-    *_audit(owner=True),
+    # A Case is owned by a user or by a queue (a Group of type Queue: nobody picked it up).
+    *_audit(owner=True, owners=("Group", "User")),
     _LINK,
     FieldSpec(HANDOFF_REASON_FIELD, "AI Handoff Reason", "string", length=255, custom=True),
 ))
@@ -187,6 +194,37 @@ CONTENT_DOCUMENT_LINK = SObjectSpec("ContentDocumentLink", "Content Document Lin
               picklist_default="AllUsers", restricted=True),
     FieldSpec("SystemModstamp", "System Modstamp", "datetime", nillable=False, **_RO),
 ))
+# Users and queues are the org's people and work queues: seeded (``state.Org``), read by SOQL
+# (``SELECT Id, Email FROM User WHERE Email = '...' AND IsActive = true``). A User has no
+# IsDeleted: users are deactivated (IsActive false), never deleted.
+USER = SObjectSpec("User", "User", "Users", fields=(
+    FieldSpec("Id", "User ID", "id", length=18, nillable=False, in_cdc=False, **_RO),
+    FieldSpec("Username", "Username", "string", length=80, nillable=False, required=True),
+    FieldSpec("FirstName", "First Name", "string", length=40),
+    FieldSpec("LastName", "Last Name", "string", length=80, nillable=False, required=True),
+    FieldSpec("Name", "Full Name", "string", length=121, nillable=False, calculated=True,
+              in_cdc=False, **_RO),
+    FieldSpec("Email", "Email", "email", length=128, nillable=False, required=True),
+    FieldSpec("IsActive", "Active", "boolean", nillable=False),
+    _picklist("UserType", "User Type", ("Standard", "PowerPartner", "CspLitePortal",
+                                        "CustomerSuccess", "PowerCustomerSuccess",
+                                        "CsnOnly", "AutomatedProcess"), "Standard"),
+    FieldSpec("CreatedDate", "Created Date", "datetime", nillable=False, **_RO),
+    FieldSpec("LastModifiedDate", "Last Modified Date", "datetime", nillable=False, **_RO),
+    FieldSpec("SystemModstamp", "System Modstamp", "datetime", nillable=False,
+              in_cdc=False, **_RO),
+))
+
+GROUP = SObjectSpec("Group", "Group", "Groups", fields=(
+    FieldSpec("Id", "Group ID", "id", length=18, nillable=False, in_cdc=False, **_RO),
+    FieldSpec("Name", "Name", "string", length=40, nillable=False, required=True),
+    FieldSpec("DeveloperName", "Developer Name", "string", length=80, nillable=False),
+    _picklist("Type", "Type", ("Regular", "Queue"), "Regular"),
+    FieldSpec("Email", "Email", "email", length=255),
+    FieldSpec("CreatedDate", "Created Date", "datetime", nillable=False, **_RO),
+    FieldSpec("SystemModstamp", "System Modstamp", "datetime", nillable=False,
+              in_cdc=False, **_RO),
+))
 # fmt: on
 
 OBJECTS: dict[str, SObjectSpec] = {
@@ -198,6 +236,8 @@ OBJECTS: dict[str, SObjectSpec] = {
         CONTENT_VERSION,
         CONTENT_DOCUMENT,
         CONTENT_DOCUMENT_LINK,
+        USER,
+        GROUP,
     )
 }
 

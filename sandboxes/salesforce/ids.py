@@ -33,6 +33,7 @@ KEY_PREFIXES: dict[str, str] = {
     "Contact": "003",
     "User": "005",
     "Organization": "00D",
+    "Group": "00G",
     "CaseComment": "00a",
     "Case": "500",
     "ContentVersion": "068",

@@ -21,8 +21,11 @@ this module adds is how injected faults look:
 from __future__ import annotations
 
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any, ClassVar
 
+import grpc
 from aiohttp import web
 from grpc import aio
 
@@ -40,6 +43,7 @@ from sandboxes.salesforce.routes_misc import MiscRoutes
 from sandboxes.salesforce.routes_query import QueryRoutes
 from sandboxes.salesforce.routes_sobjects import SObjectRoutes
 from sandboxes.salesforce.state import Org, SalesforceSandboxConfig
+from sandboxes.salesforce.tls import issue
 
 __all__ = ["SalesforceSandbox"]
 
@@ -52,7 +56,9 @@ class SalesforceSandbox(PlatformSandbox):
     """An offline Salesforce org (Service Cloud objects, Change Data Capture).
 
     HTTP (the sandbox port): ``/services/oauth2/token``, ``/services/data/vXX.X/...`` REST and
-    ``/cometd/XX.X``. gRPC: the Pub/Sub API on :attr:`pubsub_target` once started. Admin:
+    ``/cometd/XX.X``. gRPC: the Pub/Sub API on :attr:`pubsub_target` once started, over TLS
+    with the sandbox's own CA (:attr:`pubsub_ca_file`; :meth:`pubsub_channel` dials it) unless
+    the config asks for plaintext. Admin:
     ``POST {ADMIN}/gap`` publishes a gap event, ``POST {ADMIN}/certificates`` registers a JWT
     certificate, ``POST {ADMIN}/sessions/expire`` ends every session.
     """
@@ -69,6 +75,9 @@ class SalesforceSandbox(PlatformSandbox):
         self.pubsub = PubSubService(self.org)
         self._grpc: aio.Server | None = None
         self.pubsub_port: int | None = None
+        #: the CA certificate (PEM) a client trusts for the Pub/Sub port; None in plaintext
+        self.pubsub_ca_file: Path | None = None
+        self._ca_dir: tempfile.TemporaryDirectory[str] | None = None
 
     @property
     def pubsub_target(self) -> str:
@@ -76,6 +85,14 @@ class SalesforceSandbox(PlatformSandbox):
         if self.pubsub_port is None:
             raise RuntimeError("the Pub/Sub API listens only once the sandbox has started")
         return f"{self.config.pubsub_host}:{self.pubsub_port}"
+
+    def pubsub_channel(self) -> aio.Channel:
+        """A channel to the Pub/Sub API as a client configured for this sandbox dials it (its
+        CA trusted; plaintext only when the sandbox serves plaintext)."""
+        if self.pubsub_ca_file is None:
+            return aio.insecure_channel(self.pubsub_target)
+        roots = grpc.ssl_channel_credentials(self.pubsub_ca_file.read_bytes())
+        return aio.secure_channel(self.pubsub_target, roots)
 
     # -- PlatformSandbox ------------------------------------------------------------------
 
@@ -137,6 +154,8 @@ class SalesforceSandbox(PlatformSandbox):
         }
         if self.pubsub_port is not None:
             details["pubsub"] = self.pubsub_target
+        if self.pubsub_ca_file is not None:
+            details["pubsub_ca_file"] = str(self.pubsub_ca_file)
         return details
 
     def worker_connector(
@@ -145,8 +164,8 @@ class SalesforceSandbox(PlatformSandbox):
         """The worker's connector for this org: it signs in with the seeded connected app's
         refresh token, as the integration user (changes that user commits are its echoes),
         and ingests Cases and Contacts by Change Data Capture over ``transport`` (``pubsub``
-        on this sandbox's plaintext gRPC port, or ``cometd``), CaseComments by polling and a
-        reconciliation pass, both every ``poll_seconds``."""
+        on this sandbox's gRPC port, trusting its CA, or ``cometd``), CaseComments by polling
+        and a reconciliation pass, both every ``poll_seconds``."""
         config = self.config
         cdc = {"transport": transport}
         values: dict[str, Any] = {
@@ -156,6 +175,7 @@ class SalesforceSandbox(PlatformSandbox):
             "client_secret": config.consumer_secret,
             "refresh_token": config.refresh_token,
             "service_account_id": self.org.user_id,
+            "unassigned_owner_id": self.org.queue_id,
             "sources": {
                 "cdc_case": cdc,
                 "cdc_contact": cdc,
@@ -164,7 +184,11 @@ class SalesforceSandbox(PlatformSandbox):
             },
         }
         if self.pubsub_port is not None:
-            values |= {"pubsub_endpoint": self.pubsub_target, "pubsub_tls": False}
+            values["pubsub_endpoint"] = self.pubsub_target
+            if self.pubsub_ca_file is not None:
+                values["pubsub_ca_file"] = str(self.pubsub_ca_file)
+            else:
+                values["pubsub_tls"] = False  # the sandbox was asked for plaintext
         return ConnectorSettings.model_validate(values)
 
     def counters(self) -> dict[str, Any]:
@@ -204,12 +228,32 @@ class SalesforceSandbox(PlatformSandbox):
     async def start(self) -> None:
         server = aio.server()
         pb_grpc.add_PubSubServicer_to_server(self.pubsub, server)
-        self.pubsub_port = server.add_insecure_port(
-            f"{self.config.pubsub_host}:{self.config.pubsub_port}"
-        )
+        address = f"{self.config.pubsub_host}:{self.config.pubsub_port}"
+        if self.config.pubsub_tls:
+            certificates = issue([self.config.pubsub_host])
+            credentials = grpc.ssl_server_credentials(
+                [(certificates.key_pem, certificates.chain_pem)]
+            )
+            self.pubsub_port = server.add_secure_port(address, credentials)
+            self.pubsub_ca_file = self._ca_folder() / f"pubsub-ca-{self.pubsub_port}.pem"
+            self.pubsub_ca_file.write_bytes(certificates.ca_pem)
+        else:
+            self.pubsub_port = server.add_insecure_port(address)
         await server.start()
         self._grpc = server
-        logger.info("salesforce pubsub listening target=%s", self.pubsub_target)
+        logger.info(
+            "salesforce pubsub listening target=%s tls=%s ca_file=%s",
+            self.pubsub_target,
+            self.config.pubsub_tls,
+            self.pubsub_ca_file,
+        )
+
+    def _ca_folder(self) -> Path:
+        if self.config.pubsub_ca_dir is not None:
+            self.config.pubsub_ca_dir.mkdir(parents=True, exist_ok=True)
+            return self.config.pubsub_ca_dir
+        self._ca_dir = tempfile.TemporaryDirectory(prefix="deskstream-salesforce-")
+        return Path(self._ca_dir.name)
 
     async def stop(self) -> None:
         await self.cometd.shutdown()
@@ -217,6 +261,9 @@ class SalesforceSandbox(PlatformSandbox):
         if self._grpc is not None:
             await self._grpc.stop(grace=0.5)
             self._grpc = None
+        if self._ca_dir is not None:
+            self._ca_dir.cleanup()
+            self._ca_dir = None
 
     # -- admin ----------------------------------------------------------------------------
 

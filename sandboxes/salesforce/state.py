@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from collections import deque
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandboxes.base.clock import Clock
 from sandboxes.base.server import SandboxContext
+from sandboxes.base.staff import SHARED
 from sandboxes.salesforce.auth import ConnectedApp, OAuthServer, load_public_key
 from sandboxes.salesforce.cdc import ChangeEvent, EventBus
 from sandboxes.salesforce.ids import IdFactory
@@ -63,6 +65,12 @@ class SalesforceSandboxConfig(BaseModel):
     #: Pub/Sub API gRPC listener; port 0 picks a free one.
     pubsub_host: str = "127.0.0.1"
     pubsub_port: int = Field(0, ge=0)
+    #: TLS, as Salesforce's endpoint, with a CA the sandbox makes at start-up (``tls``); its
+    #: certificate goes to ``pubsub_ca_dir`` (a temporary folder when unset) for clients to
+    #: trust. False serves plaintext: only when asked for (the connector then needs
+    #: ``pubsub_tls`` false too, and refuses it for anything but this machine).
+    pubsub_tls: bool = True
+    pubsub_ca_dir: Path | None = None
     #: An empty FetchResponse (keepalive with the latest replay id) after this much quiet.
     pubsub_keepalive_s: float = Field(270.0, gt=0)
     #: Request bodies larger than this are refused (REST JSON with base64 files).
@@ -117,7 +125,8 @@ class Org:
         self.user_id = self.ids.new("005")
         # The person's id draws from its own sequence, so the records' ids stay as they were.
         self.agent_user_id = IdFactory(context.derive_rng("salesforce:people")).new("005")
-        self.store = RecordStore(self.ids, users=[self.user_id, self.agent_user_id])
+        self.store = RecordStore(self.ids)
+        self._seed_people()
         # Locators draw from their own sequence, so queries never shift the records' ids.
         self.query_locators = QueryLocators(
             IdFactory(context.derive_rng("salesforce:query")), self.clock
@@ -156,6 +165,38 @@ class Org:
         )
         self.usage = ApiUsage(self.clock, config.daily_api_limit)
 
+    def _seed_people(self) -> None:
+        """The org's users and its queue: the integration user, the console person, the
+        shared support team (``sandboxes.base.staff``, the same emails as the Zendesk agents
+        and Intercom admins) and "Support Queue", which owns Cases nobody picked up. Their ids
+        draw from a sequence of their own, so the records' ids stay as they were."""
+        config, now = self.config, self.clock.now()
+        staff = IdFactory(self.context.derive_rng("salesforce:staff"))
+        people = [
+            (self.user_id, config.username, "Deskstream", "Integration"),
+            (self.agent_user_id, config.agent_username, "Casey", "Console"),
+        ]
+        self.staff_user_ids: dict[str, str] = {}
+        for person in SHARED:
+            user_id = staff.new("005")
+            self.staff_user_ids[person.email] = user_id
+            people.append((user_id, person.email, person.first_name, person.last_name))
+        for user_id, email, first, last in people:
+            self.store.seed(
+                "User",
+                user_id,
+                {"Username": email, "Email": email, "FirstName": first, "LastName": last,
+                 "IsActive": True},
+                now,
+            )  # fmt: skip
+        self.queue_id = staff.new("00G")
+        self.store.seed(
+            "Group",
+            self.queue_id,
+            {"Name": "Support Queue", "DeveloperName": "Support_Queue", "Type": "Queue"},
+            now,
+        )
+
     def add_certificate(self, pem: str) -> None:
         self.app.public_keys.append(load_public_key(pem))
         self.extra_certificates.append(pem)
@@ -184,5 +225,7 @@ class Org:
             "refresh_token": self.config.refresh_token,
             "agent_username": self.config.agent_username,
             "agent_refresh_token": self.config.agent_refresh_token,
+            "staff_user_ids": dict(self.staff_user_ids),
+            "unassigned_queue_id": self.queue_id,
             "jwt_certificates": len(self.app.public_keys),
         }

@@ -79,9 +79,8 @@ class Change:
 class RecordStore:
     """Records by object and id, plus deleted ids and ContentVersion blobs."""
 
-    def __init__(self, ids: IdFactory, *, users: list[str]) -> None:
+    def __init__(self, ids: IdFactory) -> None:
         self._ids = ids
-        self.users = set(users)
         self.records: dict[str, dict[str, Record]] = {name: {} for name in OBJECTS}
         self.deleted: dict[str, str] = {}
         #: Deleted records as QueryAll returns them, by id.
@@ -104,9 +103,25 @@ class RecordStore:
         ]
 
     def exists(self, record_id: str) -> bool:
-        if record_id[:3] == KEY_PREFIXES["User"]:
-            return record_id in self.users
         return any(record_id in records for records in self.records.values())
+
+    def seed(self, sobject: str, record_id: str, values: Record, now: datetime) -> None:
+        """A record the org has from the start (its users and queues), outside any
+        transaction: nothing is published for it."""
+        spec = OBJECTS[sobject]
+        record: Record = {f.name: None for f in spec.fields}
+        for field in spec.fields:
+            if field.picklist_default is not None:
+                record[field.name] = field.picklist_default
+            elif field.type == "boolean":
+                record[field.name] = False
+        record.update(values, Id=record_id)
+        for name in ("CreatedDate", "LastModifiedDate", "SystemModstamp"):
+            if name in record:
+                record[name] = now
+        if sobject == "User":
+            self._derive_name(record)
+        self.records[sobject][record_id] = record
 
     # -- rollback (allOrNone) -------------------------------------------------------------
 
@@ -200,11 +215,12 @@ class RecordStore:
             record["OwnerId"] = ctx.user_id
         extra: list[Change] = []
         if sobject == "Case":
+            self._check_owner(record)
             self._case_number += 1
             record["CaseNumber"] = f"{self._case_number:08d}"
             self._derive_case(record, None, ctx)
-        elif sobject == "Contact":
-            self._derive_contact(record)
+        elif sobject in ("Contact", "User"):
+            self._derive_name(record)
         elif sobject == "ContentVersion":
             extra = self._insert_version(record, ctx)
         elif sobject == "ContentDocumentLink":
@@ -231,15 +247,17 @@ class RecordStore:
             updated.update(LastModifiedDate=ctx.now, LastModifiedById=ctx.user_id)
         updated["SystemModstamp"] = ctx.now
         if sobject == "Case":
+            if "OwnerId" in coerced:
+                self._check_owner(updated)
             self._derive_case(updated, before, ctx)
-        elif sobject == "Contact":
+        elif sobject in ("Contact", "User"):
             if updated.get("LastName") in (None, ""):
                 raise DmlError(
                     "REQUIRED_FIELD_MISSING",
                     "Required fields are missing: [LastName]",
                     ["LastName"],
                 )
-            self._derive_contact(updated)
+            self._derive_name(updated)
         elif sobject == "ContentVersion" and "Title" in coerced:
             document = self.records["ContentDocument"].get(updated["ContentDocumentId"])
             if document is not None and updated.get("IsLatest"):
@@ -310,8 +328,23 @@ class RecordStore:
         elif not closed:
             record["ClosedDate"] = None
 
+    def _check_owner(self, record: Record) -> None:
+        """A Case's owner is an active user or a queue ("INACTIVE_OWNER_OR_USER"; a Group
+        other than a queue cannot own records)."""
+        owner_id = record.get("OwnerId")
+        user = self.records["User"].get(owner_id) if owner_id else None
+        group = self.records["Group"].get(owner_id) if owner_id else None
+        if user is not None and not user.get("IsActive"):
+            raise DmlError(
+                "INACTIVE_OWNER_OR_USER", "operation performed with inactive user as owner", []
+            )
+        if group is not None and group.get("Type") != "Queue":
+            raise DmlError(
+                "FIELD_INTEGRITY_EXCEPTION", "Owner ID: id value of incorrect type", ["OwnerId"]
+            )
+
     @staticmethod
-    def _derive_contact(record: Record) -> None:
+    def _derive_name(record: Record) -> None:
         parts = [record.get("FirstName"), record.get("LastName")]
         record["Name"] = " ".join(str(p) for p in parts if p)
 

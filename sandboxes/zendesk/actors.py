@@ -5,7 +5,7 @@
   user's: every write carries the agent as ``actor_id`` and comment author, which is how
   Deskstream tells a person's change from its own. Public replies, internal notes,
   solve/reopen, tags, priority, finding a ticket by ``external_id`` (an escalation Deskstream
-  mirrored) and recording a customer's second email address on their profile.
+  mirrored), adding a customer's profile, correcting its name and recording a second email address.
 * :class:`ZendeskRequester` is a customer opening a ticket by email the way a web form's
   backend does: ``POST /api/v2/tickets`` with ``requester: {name, email}`` (Zendesk creates the
   end user when the address is new) and an ``Idempotency-Key``, so a retried create never
@@ -25,6 +25,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 
@@ -119,6 +120,19 @@ class ZendeskAgent:
     async def reopen(self, ticket_id: int) -> None:
         await self.update(ticket_id, {"status": "open"})
 
+    async def assign(self, ticket_id: int, assignee_id: int | None) -> None:
+        """Assign the ticket to an agent (None: unassign)."""
+        await self.update(ticket_id, {"assignee_id": assignee_id})
+
+    async def agent_id(self, email: str) -> int:
+        """The id of the agent with ``email`` (``GET /api/v2/users/search``)."""
+        query = urlencode({"query": f"email:{email}"})
+        found = await _call(self.http, "GET", f"/api/v2/users/search?{query}", "user search")
+        agents = [u for u in found.get("users", []) if u.get("role") in ("agent", "admin")]
+        if not agents:
+            raise FatalAPIError(f"zendesk has no agent with the email {email}")
+        return int(agents[0]["id"])
+
     async def tag(
         self, ticket_id: int, *, add: Sequence[str] = (), remove: Sequence[str] = ()
     ) -> list[str]:
@@ -168,6 +182,18 @@ class ZendeskAgent:
                 return None
             await sleep(min(poll, left))
             poll = min(max_poll_s, poll * 2)
+
+    async def add_customer(self, *, name: str, email: str) -> int:
+        """Add an end user's profile by hand (``POST /api/v2/users``, a plain create: Zendesk
+        refuses it with 422 when the email already belongs to someone); returns the id."""
+        body = {"user": {"name": name, "email": email, "role": "end-user"}}
+        user = await _call(self.http, "POST", "/api/v2/users", "user create", body)
+        return int(user["user"]["id"])
+
+    async def rename_customer(self, user_id: int, name: str) -> None:
+        """Correct a customer's name on their profile (``PUT /api/v2/users/{id}``)."""
+        body = {"user": {"name": name}}
+        await _call(self.http, "PUT", f"/api/v2/users/{user_id}", "user update", body)
 
     async def record_secondary_email(self, *, name: str, email: str, secondary: str) -> int:
         """Put ``secondary`` on the profile of the customer with primary ``email`` (created

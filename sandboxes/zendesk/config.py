@@ -11,9 +11,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandboxes.base.staff import SHARED, ZENDESK_ONLY
+
 __all__ = [
+    "DEFAULT_AGENTS",
     "DEFAULT_CUSTOM_FIELDS",
     "PLAN_RATE_LIMITS",
+    "AgentSeed",
     "CustomFieldOption",
     "CustomFieldSpec",
     "OAuthTokenSpec",
@@ -61,6 +65,22 @@ class CustomFieldSpec(BaseModel):
     tag: str | None = None
     regexp_for_validation: str | None = None
     description: str = ""
+
+
+class AgentSeed(BaseModel):
+    """A staff user the account has from the start (``role`` agent or admin)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    email: str
+    role: Literal["agent", "admin"] = "agent"
+
+
+#: the shared support team (``sandboxes.base.staff``) and one agent only Zendesk knows
+DEFAULT_AGENTS: tuple[AgentSeed, ...] = tuple(
+    AgentSeed(name=person.name, email=person.email) for person in (*SHARED, *ZENDESK_ONLY)
+)
 
 
 class OAuthTokenSpec(BaseModel):
@@ -119,6 +139,14 @@ class ZendeskSandboxConfig(BaseModel):
     incremental_export_per_minute: int = Field(10, ge=1)
     #: The spec: "Data isn't provided for the most recent minute" of the incremental export.
     incremental_export_lag_s: float = Field(60.0, ge=0)
+    #: A new user is found by Search (``users/search?query=``) only this long after its
+    #: creation: "It can take up to a few minutes for new tickets, users, and other
+    #: resources to be indexed for search" (Search API,
+    #: https://developer.zendesk.com/api-reference/ticketing/ticket-management/search/).
+    #: Lookups that are not search (``?external_id=``, ``create_or_update``'s match, ``GET
+    #: users/{id}``) see it at once. 0 by default, so people's own lookups in rehearsals are
+    #: not slowed; the contact-hold tests set it.
+    search_index_lag_s: float = Field(0.0, ge=0)
     incremental_export_page_size: int = Field(1000, ge=1, le=1000)
     idempotency_ttl_s: float = Field(7200.0, gt=0)
     upload_token_ttl_s: float = Field(3600.0, gt=0)
@@ -135,6 +163,9 @@ class ZendeskSandboxConfig(BaseModel):
     admin_email: str = "admin@deskstream-sandbox.test"
     integration_email: str = "deskstream@deskstream-sandbox.test"
     integration_name: str = "Deskstream Integration"
+    #: agents seeded after the admin and the integration user, with ids of their own range
+    #: (customers' ids stay where they were)
+    agents: tuple[AgentSeed, ...] = DEFAULT_AGENTS
     api_tokens: tuple[str, ...] = ("sandbox-api-token",)
     oauth_tokens: dict[str, OAuthTokenSpec] = Field(
         default_factory=lambda: {

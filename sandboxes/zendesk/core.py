@@ -117,7 +117,7 @@ class ZendeskCore:
         self.clock = clock
         self.rng = rng
         self.state = ZendeskState()
-        self.users = UserService(self.state, clock)
+        self.users = UserService(self.state, clock, search_lag_s=config.search_index_lag_s)
         self.tickets = TicketService(self.state, config, clock, self.users)
         self.publisher = EventPublisher(config=config, clock=clock, rng=rng, dispatcher=dispatcher)
         self.idempotency = IdempotencyCache(config.idempotency_ttl_s, clock)
@@ -164,6 +164,11 @@ class ZendeskCore:
                 "verified": True,
             }
         )
+        for agent in self.config.agents:
+            self.users.create(
+                {"name": agent.name, "email": agent.email, "role": agent.role, "verified": True},
+                id_kind="staff",
+            )
 
     # -- request plumbing ------------------------------------------------------------------
 

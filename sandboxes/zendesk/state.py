@@ -157,6 +157,7 @@ class ZendeskState:
     #: First ids handed out, in Zendesk's magnitudes (tickets are per-account, from 1).
     ID_BASES: ClassVar[dict[str, int]] = {
         "user": 381000000001,
+        "staff": 381900000001,  # seeded agents (config.agents)
         "identity": 392000000001,
         "comment": 401000000001,
         "audit": 402000000001,

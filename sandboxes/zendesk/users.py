@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from datetime import timedelta
 from typing import Any
 
 from sandboxes.base.clock import Clock
@@ -34,9 +35,10 @@ def _external_id(value: Any) -> str | None:
 
 
 class UserService:
-    def __init__(self, state: ZendeskState, clock: Clock) -> None:
+    def __init__(self, state: ZendeskState, clock: Clock, *, search_lag_s: float = 0.0) -> None:
         self._state = state
         self._clock = clock
+        self._search_lag = timedelta(seconds=search_lag_s)
 
     # -- lookups ---------------------------------------------------------------------------
 
@@ -65,14 +67,18 @@ class UserService:
                 found = self._state.user_by_email(value)
             else:
                 found = self._state.user_by_external_id(value)
-            return [found] if found is not None and found.active else []
-        users = [u for u in self._state.users.values() if u.active]
+            return [found] if found is not None and self._searchable(found) else []
+        users = [u for u in self._state.users.values() if self._searchable(u)]
         for term in terms:
             key, sep, value = term.partition(":")
             if not sep:
                 key, value = "", term
             users = [u for u in users if self._term_matches(u, key.lower(), value.lower())]
         return sorted(users, key=lambda u: u.id)
+
+    def _searchable(self, user: User) -> bool:
+        """Active and indexed: a user created less than the index lag ago is not found yet."""
+        return user.active and user.created_at + self._search_lag <= self._clock.now()
 
     def _term_matches(self, user: User, key: str, value: str) -> bool:
         emails = [i.value.lower() for i in self._state.identities_of(user.id) if i.type == "email"]
@@ -90,8 +96,11 @@ class UserService:
 
     # -- writes ----------------------------------------------------------------------------
 
-    def create(self, payload: dict[str, Any]) -> tuple[User, list[Change]]:
-        """A new user; 422 when the email or external_id already belongs to someone."""
+    def create(
+        self, payload: dict[str, Any], *, id_kind: str = "user"
+    ) -> tuple[User, list[Change]]:
+        """A new user; 422 when the email or external_id already belongs to someone.
+        ``id_kind``: the id range (``staff`` for the seeded agents)."""
         name = str(payload.get("name") or "").strip()
         if not name:
             raise record_invalid("name", "Name:  is too short (minimum is 1 character)", "TooShort")
@@ -117,7 +126,7 @@ class UserService:
         now = self._clock.now()
         primary = email or (extra[0] if extra else None)
         user = User(
-            id=self._state.next_id("user"),
+            id=self._state.next_id(id_kind),
             name=name,
             email=primary,
             role=role,

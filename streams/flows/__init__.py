@@ -7,9 +7,10 @@ reaches.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base.commands import OPTION_SOURCE_PLATFORM
@@ -22,6 +23,7 @@ from schemas.models import (
     Envelope,
     Message,
     SyncCommand,
+    Timer,
 )
 from streams.audit import audit
 from streams.config import SyncConfig
@@ -29,6 +31,8 @@ from streams.emit import make_command
 from streams.state import LinkState
 
 __all__ = ["Decisions", "FlowContext"]
+
+_TIMER_NAMESPACE = uuid.UUID("5c1d7e0a-2b9f-4c63-8e47-3a0f6d9b1e24")  # fixed forever
 
 
 @dataclass
@@ -44,10 +48,35 @@ class Decisions:
     caused_at: datetime | None
     commands: list[SyncCommand] = field(default_factory=list)
     audits: list[AuditRecord] = field(default_factory=list)
+    #: decisions to take again later (``Timer``s, sent to ``deskstream.timers``)
+    timers: list[Timer] = field(default_factory=list)
+    #: subject → due time (epoch s) of the timer this step decides: a hold ending by then is
+    #: over, whatever this worker's clock says (the timer's worker saw the time pass, and
+    #: two workers' clocks differ by a little)
+    fired: dict[str, float] = field(default_factory=dict)
 
     @property
     def ts(self) -> float:
         return self.now.timestamp()
+
+    def later(self, purpose: str, subject: str, due: float) -> Timer:
+        """Decide ``purpose`` about ``subject`` again at ``due`` (epoch s), durably: the
+        timer waits in Kafka, not in a worker. Its id is derived from this cause, so the
+        same input read again asks for the same timer."""
+        timer_id = uuid.uuid5(
+            _TIMER_NAMESPACE, f"{self.state.link_id}\x1f{purpose}\x1f{subject}\x1f{self.cause_id}"
+        )
+        timer = Timer(
+            timer_id=str(timer_id),
+            link_id=self.state.link_id,
+            purpose=purpose,
+            subject=subject,
+            due_at=datetime.fromtimestamp(due, UTC),
+            set_at=self.now,
+            caused_by_event_id=self.cause_id,
+        )
+        self.timers.append(timer)
+        return timer
 
     def connector_for(self, platform: str) -> str:
         return self.state.connectors.get(platform) or self.config.connectors[platform]

@@ -1,4 +1,5 @@
-"""A linked case's synced fields converge: status, priority, and each tag on its own.
+"""A linked case's synced fields converge: status, priority, the owner (``assignee``, an
+email: ``streams.owners``), and each tag on its own.
 
 Every report of a linked record (a person's change, a copy of the record in an unrelated
 notification, the echo of our own write) is an observation for the registers of
@@ -24,21 +25,40 @@ from connectors.base.commands import (
     encode_list,
 )
 from connectors.base.source import is_reconciliation
-from schemas.models import ActorKind, Case, CaseStatus, CommandAction, EntityType, Priority
+from schemas.models import (
+    Actor,
+    ActorKind,
+    Case,
+    CaseStatus,
+    CommandAction,
+    EntityType,
+    Priority,
+)
 from streams.config import SyncConfig
 from streams.converge import Competition, Policy, Register
 from streams.flows import Decisions, FlowContext
 from streams.mapping import (
     adapter,
+    map_assignee,
     map_priority,
     map_status,
     path,
     reopen_allowed,
+    syncs_assignee,
     tag_key,
     tag_name,
 )
+from streams.owners import OWNER, owner_value, remember_seen_owner
 
-__all__ = ["Drift", "explain_drift", "observe_case", "reconcile_case", "track_create"]
+__all__ = [
+    "Drift",
+    "created_owner",
+    "explain_drift",
+    "observe_case",
+    "owner_actor",
+    "reconcile_case",
+    "track_create",
+]
 
 _TAG = "tag:"
 _DONE = {CaseStatus.SOLVED.value, CaseStatus.CLOSED.value}
@@ -54,6 +74,9 @@ def _case_values(config: SyncConfig, side: str, case: Case) -> dict[str, Any]:
         key = tag_key(config, side, name)
         if key is not None:
             values[_TAG + key] = True
+    owner = owner_value(case.assignee)
+    if owner is not None and syncs_assignee(config, side):
+        values[OWNER] = owner  # an unresolved owner says nothing (``_unresolved``)
     return values
 
 
@@ -73,6 +96,8 @@ class _Field:
             return value if tag_name(self.config, target, self.name[len(_TAG) :]) else None
         if value is None or not adapter(target).can_write(self.name):
             return None
+        if self.name == OWNER:
+            return map_assignee(self.config, source, target, value)
         if self.name == "status":
             status = map_status(self.config, source, target, CaseStatus(value))
             return status.value if status else None
@@ -114,6 +139,9 @@ def observe_case(ctx: FlowContext, case: Case, *, ours: bool) -> list[Drift]:
     drifted: list[Drift] = []
     changed = set(ctx.event.changed_fields)
     values = _case_values(config, side, case)
+    remember_seen_owner(state, side, case.assignee)
+    if owner_value(case.assignee) is None and syncs_assignee(config, side):
+        _unresolved(ctx, case, explicit=OWNER in changed and not ours)
     # Tags this record had and no longer has: absent now (a removal, or an older copy).
     for name, raw in state.registers.items():
         if name.startswith(_TAG) and name not in values:
@@ -198,6 +226,25 @@ def explain_drift(ctx: Decisions, side: str, drifted: list[Drift]) -> None:
             found=drift.found,
             cause=cause,
         )
+
+
+def _unresolved(ctx: FlowContext, case: Case, *, explicit: bool) -> None:
+    """The report names its owner by an id whose email could not be read (the platform's
+    agent directory failed, or the id is no agent with an email): it says nothing about the
+    owner. A person's assignment is decided again shortly, when the lookup may answer."""
+    assert case.assignee is not None
+    noun = adapter(ctx.side).name
+    again = "; decided again shortly" if explicit else ""
+    ctx.note(
+        "sync",
+        "assignee_unresolved",
+        f"{noun} names the owner {case.assignee.id}, whose email could not be read (is the "
+        f"user still an agent with an email in {noun}, and may the connector read users?): "
+        f"the owner is not synced from this report{again}",
+        field=OWNER,
+    )
+    if explicit:
+        ctx.retry_in = 1.0
 
 
 def _label(name: str, value: Any) -> str:
@@ -321,6 +368,8 @@ def _emit(ctx: Decisions, target: str, write: _Write) -> None:
         update["status"] = CaseStatus(write.fields["status"])
     if "priority" in write.fields:
         update["priority"] = Priority(write.fields["priority"])
+    if OWNER in write.fields:
+        update[OWNER] = owner_actor(write.fields[OWNER])
     changed = sorted(write.fields) + (["tags"] if write.added or write.removed else [])
     options = {f"{OPTION_EXPECT_PREFIX}{k}": v for k, v in write.expect.items()}
     if write.added:
@@ -351,6 +400,21 @@ def _emit(ctx: Decisions, target: str, write: _Write) -> None:
     )
     for register, value in write.registers:
         register.track(target, value, command.command_id, step=state.steps)
+
+
+def owner_actor(value: str) -> Actor | None:
+    """The owner a command carries for the register's ``value`` (None: nobody)."""
+    return Actor(kind=ActorKind.AGENT, email=value) if value else None
+
+
+def created_owner(ctx: Decisions, target: str) -> str | None:
+    """The owner a new record on ``target`` gets: the winning owner spelled for ``target``
+    (None: no owner to write, or nobody, which a new record is anyway)."""
+    raw = ctx.state.registers.get(OWNER)
+    if raw is None or (winner := Register(raw).winner) is None:
+        return None
+    value = _Field(ctx.config, OWNER).project(winner[2], winner[1], target)
+    return value or None
 
 
 def track_create(ctx: Decisions, target: str, command_id: str) -> None:

@@ -1,7 +1,8 @@
 """Cases: a record on one platform gets a linked record on another when a route's create rule
 says so (an escalated conversation becomes a ticket with its full history, a ticket becomes a
-CRM case), and in turn on the platforms the new record's own routes create on; status,
-priority and tags then converge over every linked record; a new record from a customer known
+CRM case), and in turn on the platforms the new record's own routes create on (with the
+winning owner, when one is known); status, priority, owner and tags then converge over every
+linked record; a new record from a customer known
 on a route's target can be acknowledged there.
 """
 
@@ -24,7 +25,14 @@ from schemas.models import (
 )
 from streams.config import Route
 from streams.flows import Decisions, FlowContext
-from streams.flows.case_fields import explain_drift, observe_case, reconcile_case, track_create
+from streams.flows.case_fields import (
+    created_owner,
+    explain_drift,
+    observe_case,
+    owner_actor,
+    reconcile_case,
+    track_create,
+)
 from streams.mapping import (
     adapter,
     custom_fields_for,
@@ -167,12 +175,14 @@ def _create(ctx: Decisions, route: Route, case: Case, profile: Contact | None, r
     tags = map_tags(config, known, target, case.tags)
     contact = profile or _contact_from(case.requester)
     custom_fields, refused = custom_fields_for(route, case, contact)
+    owner = created_owner(ctx, target)
     record = Case(
         subject=case.subject or _subject_from(ctx, case),
         status=status,
         priority=priority,
         tags=sorted(tags),
         requester=case.requester,
+        assignee=owner_actor(owner) if owner else None,
         custom_fields=custom_fields,
         channel=case.channel,
         created_at=case.created_at,
@@ -192,7 +202,8 @@ def _create(ctx: Decisions, route: Route, case: Case, profile: Contact | None, r
         CommandAction.UPSERT,
         record,
         source=source,
-        changed_fields=["subject", "status", "priority", "tags", "custom_fields"],
+        changed_fields=["subject", "status", "priority", "tags", "custom_fields"]
+        + (["assignee"] if owner else []),
         thread=thread,
         contact=contact,
         options=options,

@@ -7,6 +7,9 @@ owner (an edit elsewhere is set back to the owner's value; ``conflicts.owners`` 
 owner for a ``both`` field too). Absent values never erase present ones: a contact without a
 phone says nothing about the phone.
 
+A contact missing on a platform is created there only after a hold for a match by email
+(``streams.flows.holds``): never on a first miss.
+
 Where a platform's contact notifications do not say which attributes changed (every present
 one is listed: ``PlatformAdapter.contact_events_name_fields``), a differing copy is the
 change, at the notification's time; where events name their field, only those compete.
@@ -20,7 +23,7 @@ from typing import Any
 from schemas.models import ActorKind, CommandAction, Contact, EntityType
 from streams.config import SyncConfig, field_owner
 from streams.converge import Competition, Policy, Register
-from streams.flows import Decisions, FlowContext
+from streams.flows import Decisions, FlowContext, holds
 from streams.mapping import adapter, path, profile_value
 
 __all__ = ["on_contact", "reconcile_contact"]
@@ -148,23 +151,33 @@ def reconcile_contact(ctx: Decisions) -> None:
             updates.setdefault(target, {})[name] = want.value
             registers.setdefault(target, []).append((register, want.value))
     for target, fields in sorted(updates.items()):
-        if target not in state.members and not adapter(target).contacts_found_by_link_id:
+        linked = target in state.members
+        if not linked and not adapter(target).contacts_found_by_link_id:
             continue  # no link id to find the contact by there: only a known one is written
         identity = _identity(config, state.records, target)
         if identity is None:
             continue
         source = sources[target]
+        reason = f"{source} profile: {', '.join(sorted(fields))} to the winning values"
+        if not linked:
+            verdict = holds.gate(ctx, target, holds.hold_seconds(config, source, target))
+            if verdict in (holds.Gate.HELD, holds.Gate.WAIT):
+                continue  # nothing tracked: the registers still want it when the hold ends
+            if verdict is holds.Gate.RELEASED:
+                reason = holds.release_reason(ctx, target)
         command = ctx.emit(
             target,
             EntityType.CONTACT,
-            CommandAction.UPDATE if target in state.members else CommandAction.UPSERT,
+            CommandAction.UPDATE if linked else CommandAction.UPSERT,
             _profile(identity, fields),
             source=source,
             changed_fields=sorted(fields),
             contact=identity,
             part=f"converge:{target}",
-            reason=f"{source} profile: {', '.join(sorted(fields))} to the winning values",
+            reason=reason,
         )
+        if not linked and target in state.holds:
+            holds.released(ctx, target, command.command_id)
         for register, value in registers[target]:
             register.track(target, value, command.command_id, step=state.steps)
 

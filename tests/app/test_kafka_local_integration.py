@@ -1,10 +1,12 @@
-"""The local Kafka stack against real brokers: the CLI lifecycle on its own cluster, and a
-three-broker cluster that keeps accepting ``acks=all`` writes with one broker killed.
+"""The local Kafka stack against real brokers: the CLI lifecycle on its own cluster (its
+schema registry keeping schemas across a restart), and a three-broker cluster that keeps
+accepting ``acks=all`` writes with one broker killed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -13,14 +15,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from app.kafka_local import cluster_layout
-from app.kafka_local.layout import ClusterLayout
+from app.kafka_local.layout import HOST, ClusterLayout
 from app.kafka_local.probe import describe_cluster
-from app.kafka_local.procs import find_brokers, is_alive
+from app.kafka_local.procs import command_line, find_brokers, is_alive
+from app.kafka_local.registry import registry_layout
+from app.settings import Settings
 from tests.kafka_harness import (
     TEST_STATE_DIR,
     LocalCluster,
@@ -39,6 +44,7 @@ class Cli:
 
     env: dict[str, str]
     layout: ClusterLayout
+    settings: Settings
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         command = [
@@ -75,7 +81,7 @@ def cli() -> Iterator[Cli]:
         "DESKSTREAM_KAFKA_PORT_BASE": str(LIFECYCLE_PORT_BASE),
     }
     settings = harness_settings(1, LIFECYCLE_PORT_BASE).model_copy(update={"state_dir": state_dir})
-    runner = Cli(env, cluster_layout(settings))
+    runner = Cli(env, cluster_layout(settings), settings)
     runner("down", "--purge")  # whatever a crashed earlier run left behind
     try:
         yield runner
@@ -87,11 +93,11 @@ pytestmark = [pytest.mark.kafka, pytest.mark.java]
 
 
 def test_up_twice_gives_one_cluster_with_the_same_pids(cli: Cli) -> None:
-    first = cli("up")
+    first = cli("up", "--no-registry")
     assert first.stdout.strip() == f"127.0.0.1:{LIFECYCLE_PORT_BASE}"
     pids = cli.pids()
 
-    second = cli("up")
+    second = cli("up", "--no-registry")
 
     assert "already running; nothing started" in second.stderr
     assert second.stdout.strip() == f"127.0.0.1:{LIFECYCLE_PORT_BASE}"
@@ -104,7 +110,7 @@ def test_up_twice_gives_one_cluster_with_the_same_pids(cli: Cli) -> None:
 
 
 def test_status_shows_the_running_node(cli: Cli) -> None:
-    cli("up")
+    cli("up", "--no-registry")
     (pid,) = cli.pids()
     result = cli("status")
     assert re.search(rf"node 1: running\s+pid {pid}\s", result.stderr), result.stderr
@@ -112,7 +118,7 @@ def test_status_shows_the_running_node(cli: Cli) -> None:
 
 
 async def test_the_local_broker_round_trips_a_message(cli: Cli) -> None:
-    cli("up")
+    cli("up", "--no-registry")
     bootstrap = cli.layout.bootstrap_servers
     topics = TopicFactory(bootstrap)
     topic = await topics.create("roundtrip")
@@ -128,7 +134,7 @@ async def test_the_local_broker_round_trips_a_message(cli: Cli) -> None:
 
 
 def test_a_crashed_broker_is_reported_stale_and_started_again(cli: Cli) -> None:
-    cli("up")
+    cli("up", "--no-registry")
     (old_pid,) = cli.pids()
     os.kill(old_pid, 9)
     _wait_gone(old_pid)
@@ -137,7 +143,7 @@ def test_a_crashed_broker_is_reported_stale_and_started_again(cli: Cli) -> None:
     assert status.returncode == 1
     assert re.search(rf"node 1: stale\s+pid {old_pid}\s.*process {old_pid} is gone", status.stderr)
 
-    again = cli("up")
+    again = cli("up", "--no-registry")
     assert "removing stale pid file" in again.stderr
     (new_pid,) = cli.pids()
     assert new_pid != old_pid
@@ -145,11 +151,11 @@ def test_a_crashed_broker_is_reported_stale_and_started_again(cli: Cli) -> None:
 
 
 def test_a_broker_dying_during_start_up_reports_its_log(cli: Cli) -> None:
-    cli("up")  # formatted storage, so the next start goes straight to the broker JVM
+    cli("up", "--no-registry")  # formatted storage: the next start goes straight to the JVM
     cli("down")
-    broken = Cli({**cli.env, "DESKSTREAM_KAFKA_HEAP": "1k"}, cli.layout)
+    broken = Cli({**cli.env, "DESKSTREAM_KAFKA_HEAP": "1k"}, cli.layout, cli.settings)
 
-    result = broken("up", check=False)
+    result = broken("up", "--no-registry", check=False)
 
     assert result.returncode == 1
     assert "node 1" in result.stderr
@@ -159,7 +165,7 @@ def test_a_broker_dying_during_start_up_reports_its_log(cli: Cli) -> None:
 
 
 def test_down_stops_the_broker_and_purge_deletes_its_data(cli: Cli) -> None:
-    cli("up")
+    cli("up", "--no-registry")
     (pid,) = cli.pids()
     node = cli.layout.nodes[0]
 
@@ -176,6 +182,41 @@ def test_down_stops_the_broker_and_purge_deletes_its_data(cli: Cli) -> None:
     purge = cli("down", "--purge")
     assert f"deleted {cli.layout.cluster_dir}" in purge.stdout
     assert not cli.layout.cluster_dir.exists()
+
+
+def test_the_registry_keeps_its_schemas_in_kafka_across_a_restart(cli: Cli) -> None:
+    up = cli("up")  # with the registry, the default
+    registry = registry_layout(cli.settings)
+    assert f"schema registry is serving on {registry.url}" in up.stderr
+    pid = int(registry.pid_path.read_text())
+    argv = command_line(pid) or []
+    # Bound to loopback only, the management interface too; storage in this cluster's Kafka.
+    assert f"-Dquarkus.http.host={HOST}" in argv
+    assert f"-Dquarkus.management.host={HOST}" in argv
+    assert "-Dapicurio.storage.kind=kafkasql" in argv
+    assert f"-Dapicurio.kafkasql.bootstrap.servers={cli.layout.bootstrap_servers}" in argv
+    assert re.search(rf"schema registry: running, answering, {registry.url}", cli("status").stderr)
+    schema = {"type": "record", "name": "Probe", "fields": [{"name": "n", "type": "long"}]}
+    headers = {"Content-Type": "application/vnd.schemaregistry.v1+json"}
+    registered = httpx.post(
+        f"{registry.url}/subjects/probe-value/versions",
+        json={"schema": json.dumps(schema)},
+        headers=headers,
+        timeout=10,
+    )
+    assert registered.status_code == 200, registered.text
+    schema_id = registered.json()["id"]
+
+    down = cli("down")
+    assert f"stopped the schema registry (pid {pid}, SIGTERM)" in down.stdout
+    assert not is_alive(pid)
+    cli("up")
+
+    assert int(registry.pid_path.read_text()) != pid
+    found = httpx.get(f"{registry.url}/subjects/probe-value/versions/1", timeout=10).json()
+    assert found["id"] == schema_id
+    assert json.loads(found["schema"])["name"] == "Probe"
+    cli("down")
 
 
 # -- the session fixtures other tests build on ---------------------------------------------

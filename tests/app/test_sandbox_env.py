@@ -80,14 +80,16 @@ async def test_env_file_gives_the_worker_settings_that_sign_in(
         assert me.status_code == 200
         assert me.json()["id"] == intercom.service_account_id
         # Salesforce: the refresh-token flow signs in to the sandbox's org, and the worker
-        # ingests from it (CDC over the sandbox's plaintext Pub/Sub port, comment polling,
-        # reconciliation).
+        # ingests from it (CDC over the sandbox's Pub/Sub port, TLS with the sandbox's CA,
+        # comment polling, reconciliation).
         crm = salesforce_settings("salesforce", settings.connectors["salesforce"])
         assert sorted(crm.sources) == ["cdc_case", "cdc_contact", "comments", "reconcile"]
         assert crm.sources["cdc_case"].transport == "pubsub"
-        assert (crm.pubsub_endpoint, crm.pubsub_tls) == (
-            by_platform["salesforce"].describe()["pubsub"],
-            False,
+        described = by_platform["salesforce"].describe()
+        assert (crm.pubsub_endpoint, crm.pubsub_tls, str(crm.pubsub_ca_file)) == (
+            described["pubsub"],
+            True,
+            described["pubsub_ca_file"],
         )
         failures = token_failures_counter(CollectorRegistry())
         session = await token_source_for(crm, http, failures=failures).session()

@@ -24,10 +24,12 @@ def test_every_topic_of_the_design_exists_with_explicit_partitions(local: Settin
         "deskstream.commands.intercom",
         "deskstream.commands.salesforce",
         "deskstream.writes",
+        "deskstream.timers",
         "deskstream.dlq",
         "deskstream.audit",
         "deskstream.sources",
         "deskstream-links-changelog",
+        "deskstream-recent_events-changelog",
     ]
     assert {s.partitions for s in topic_specs(local)} == {local.partitions}
 
@@ -73,6 +75,9 @@ def test_prefix_versions_every_topic() -> None:
 
 
 def test_table_changelogs_are_compacted_and_co_partitioned(local: Settings) -> None:
-    [changelog] = [s for s in topic_specs(local) if s.name.endswith("-changelog")]
-    assert changelog.configs["cleanup.policy"] == "compact"
-    assert changelog.partitions == by_logical(topic_specs(local))["sync"].partitions
+    changelogs = [s for s in topic_specs(local) if s.name.endswith("-changelog")]
+    assert len(changelogs) == 2  # links (fed by sync and writes), recent_events (by raw)
+    specs = by_logical(topic_specs(local))
+    for changelog in changelogs:
+        assert changelog.configs["cleanup.policy"] == "compact"
+        assert changelog.partitions == specs["sync"].partitions == specs["raw"].partitions

@@ -3,7 +3,7 @@
 The worker runs as ``python -m app worker`` with its own topic prefix and consumer group, so it
 shares the session broker with other tests without seeing their records. Everything is
 counted: a forged delivery leaves no record anywhere; a malformed one is in quarantine, not in
-events; a redelivery yields the very same event id.
+events; a redelivered or replayed delivery leaves one record on the canonical topic.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from app.settings import Settings, load_settings
 from app.topic_admin import ensure_topics
@@ -41,16 +41,12 @@ class Worker:
     log: Path
 
 
-@pytest.fixture(scope="module")
-def worker(
-    kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Worker]:
+def _worker_env(bootstrap: str, folder: Path) -> tuple[dict[str, str], Settings]:
+    """A worker of its own (app id, topic prefix, state) and the settings it runs with."""
     run = uuid.uuid4().hex[:8]
-    folder = tmp_path_factory.mktemp(f"worker-{run}")
     (folder / "secret").write_text(SECRET)
-    port = free_port()
     env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "DESKSTREAM_APP_ID": f"deskstream-e2e-{run}",
         "DESKSTREAM_TOPIC_PREFIX": f"e2e-{run}",
         "DESKSTREAM_PARTITIONS": "4",
@@ -60,14 +56,23 @@ def worker(
         "DESKSTREAM_CONNECTORS__crm__SECRET_FILE": str(folder / "secret"),
     }
     settings = load_settings(
-        kafka_bootstrap_servers=kafka_bootstrap_servers,
+        kafka_bootstrap_servers=bootstrap,
         topic_prefix=env["DESKSTREAM_TOPIC_PREFIX"],
         app_id=env["DESKSTREAM_APP_ID"],
         partitions=4,
         replication_factor=1,
     )
+    return env, settings
+
+
+@pytest.fixture(scope="module")
+def worker(
+    kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Worker]:
+    folder = tmp_path_factory.mktemp("worker")
+    env, settings = _worker_env(kafka_bootstrap_servers, folder)
     asyncio.run(ensure_topics(kafka_bootstrap_servers, topic_specs(settings)))
-    with run_worker(env, port=port, log=folder / "worker.log") as running:
+    with run_worker(env, port=free_port(), log=folder / "worker.log") as running:
         yield Worker(
             url=running.url, settings=settings, bootstrap=kafka_bootstrap_servers, log=running.log
         )
@@ -76,6 +81,13 @@ def worker(
 async def _read(bootstrap: str, topic: str, expected: int, *, settle: float = 2.0) -> list[bytes]:
     """Every record of ``topic``: waits for ``expected`` of them, then a little longer so an
     unexpected extra record would be seen too (counts are asserted, not times)."""
+    return await _read_while(bootstrap, topic, lambda values: len(values) < expected, settle)
+
+
+async def _read_while(
+    bootstrap: str, topic: str, waiting: Callable[[list[bytes]], bool], settle: float
+) -> list[bytes]:
+    """Every record of ``topic``, read while ``waiting(values so far)`` and ``settle`` s more."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
@@ -87,7 +99,7 @@ async def _read(bootstrap: str, topic: str, expected: int, *, settle: float = 2.
         while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=250)
             values += [r.value for records in batch.values() for r in records]
-            if len(values) >= expected:
+            if not waiting(values):
                 quiet_until = quiet_until or time.monotonic() + settle
                 if time.monotonic() >= quiet_until:
                     break
@@ -134,7 +146,7 @@ async def test_webhooks_become_canonical_events_and_nothing_authenticated_is_los
     s = worker.settings
     raw = [decode_as(v, RawDelivery) for v in await _read(worker.bootstrap, s.topic("raw"), 23)]
     canonical = [
-        decode_as(v, Envelope) for v in await _read(worker.bootstrap, s.topic("events"), 22)
+        decode_as(v, Envelope) for v in await _read(worker.bootstrap, s.topic("events"), 20)
     ]
     quarantined = [
         decode_as(v, QuarantineRecord)
@@ -143,13 +155,113 @@ async def test_webhooks_become_canonical_events_and_nothing_authenticated_is_los
 
     assert len(raw) == 23  # the forged delivery is nowhere
     assert all(d.signature_verified and d.connector_id == "crm" for d in raw)
-    assert len(canonical) == 22
-    assert len({e.event_id for e in canonical}) == 20  # redeliveries repeat their event id
+    assert len(canonical) == 20  # the two redeliveries are dropped before the canonical topic
+    assert len({e.event_id for e in canonical}) == 20
     assert {e.source.entity_id for e in canonical} == {f"case-{n}" for n in range(5)}
     assert all(e.ingested_at.timestamp() >= now - 5 for e in canonical)
     [record] = quarantined
     assert record.delivery.body == b'{"source": '
     assert "not JSON" in record.reason
+
+
+async def _read_until(bootstrap: str, topic: str, last_id: str) -> list[Envelope]:
+    """The topic's events up to the one with source event id ``last_id``, and a moment more
+    (an extra copy would be seen too)."""
+
+    def waiting(values: list[bytes]) -> bool:
+        return not any(decode_as(v, Envelope).source.source_event_id == last_id for v in values)
+
+    return [decode_as(v, Envelope) for v in await _read_while(bootstrap, topic, waiting, 1.0)]
+
+
+def _counter(metrics: str, name: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(name)
+    )
+
+
+def _entity_body(entity: str, n: int) -> bytes:
+    source = {**case_event()["source"], "entity_id": entity, "source_event_id": f"{entity}-{n}"}
+    return body_of(case_event(entity, source=source))
+
+
+async def _replay_raw(bootstrap: str, settings: Settings, entity: str) -> int:
+    """Write the entity's raw records again, as they were (a replay of the raw topic)."""
+    raw_topic = settings.topic("raw")
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(raw_topic, p) for p in range(settings.partitions)]
+        consumer.assign(tps)
+        ends = await consumer.end_offsets(tps)
+        for tp, start in (await consumer.beginning_offsets(tps)).items():
+            consumer.seek(tp, start)
+        mine = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            batch = await consumer.getmany(timeout_ms=500)
+            mine += [r for rs in batch.values() for r in rs if entity.encode() in (r.key or b"")]
+    finally:
+        await consumer.stop()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for record in mine:
+            await producer.send_and_wait(
+                raw_topic, record.value, key=record.key, headers=list(record.headers)
+            )
+    finally:
+        await producer.stop()
+    return len(mine)
+
+
+async def test_a_redelivered_or_replayed_webhook_is_one_record_on_the_canonical_topic(
+    worker: Worker, client: httpx.AsyncClient
+) -> None:
+    entity = f"dedupe-{uuid.uuid4().hex[:6]}"
+
+    def body(n: int) -> bytes:
+        return _entity_body(entity, n)
+
+    dropped = "deskstream_duplicate_events_dropped_total"
+    before = _counter((await client.get("/metrics")).text, dropped)
+    # The same webhook delivered three times, then another event of the entity: its events
+    # share a raw partition, so once the second event is out the copies were handled.
+    assert [await _post(client, body(1)) for _ in range(3)] == [200, 200, 200]
+    assert await _post(client, body(2)) == 200
+    events_topic = worker.settings.topic("events")
+    await _read_until(worker.bootstrap, events_topic, f"{entity}-2")
+
+    # A replay of the raw topic: the entity's raw records written again, as they were.
+    assert await _replay_raw(worker.bootstrap, worker.settings, entity) == 4
+    assert await _post(client, body(3)) == 200
+
+    events = await _read_until(worker.bootstrap, events_topic, f"{entity}-3")
+    ids = [e.source.source_event_id or "" for e in events if e.source.entity_id == entity]
+    assert sorted(ids) == [f"{entity}-1", f"{entity}-2", f"{entity}-3"]
+    after = _counter((await client.get("/metrics")).text, dropped)
+    assert after - before == 2 + 4  # two redeliveries, four replayed records
+
+
+async def test_a_restarted_worker_still_drops_what_was_sent_before(
+    kafka_bootstrap_servers: str, tmp_path: Path
+) -> None:
+    """The ids live in the recent_events table: a new worker process restores them from the
+    changelog and drops a replay of the raw topic."""
+    env, settings = _worker_env(kafka_bootstrap_servers, tmp_path)
+    await ensure_topics(kafka_bootstrap_servers, topic_specs(settings))
+    entity = f"restart-{uuid.uuid4().hex[:6]}"
+    events_topic = settings.topic("events")
+    with run_worker(env, port=free_port(), log=tmp_path / "first.log") as first:
+        async with httpx.AsyncClient(base_url=first.url, timeout=10) as http:
+            assert [await _post(http, _entity_body(entity, 1)) for _ in range(2)] == [200, 200]
+            await _read_until(kafka_bootstrap_servers, events_topic, f"{entity}-1")
+    with run_worker(env, port=free_port(), log=tmp_path / "second.log") as second:
+        assert await _replay_raw(kafka_bootstrap_servers, settings, entity) == 2
+        async with httpx.AsyncClient(base_url=second.url, timeout=10) as http:
+            assert await _post(http, _entity_body(entity, 2)) == 200
+        events = await _read_until(kafka_bootstrap_servers, events_topic, f"{entity}-2")
+    ids = sorted(e.source.source_event_id or "" for e in events)
+    assert ids == [f"{entity}-1", f"{entity}-2"]
 
 
 async def test_events_of_one_entity_keep_their_order(
@@ -197,8 +309,9 @@ async def test_health_ready_and_metrics_describe_the_worker(
     assert (await client.get("/health")).json()["status"] == "ok"
     ready = (await client.get("/ready")).json()
     assert ready["ready"] is True
-    # One input topic (raw) with four partitions, one worker: it holds all four.
-    assert ready["checks"]["assigned_partitions"] == 4
+    # One input topic (raw) and the recent_events changelog, four partitions each, one
+    # worker: it holds all eight.
+    assert ready["checks"]["assigned_partitions"] == 8
     metrics = (await client.get("/metrics")).text
     accepted = [
         line

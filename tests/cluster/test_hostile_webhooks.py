@@ -9,8 +9,9 @@ replayed timestamps and slow senders, between validly signed events. Counted, no
 - zero 5xx answers, and every answer the one its kind calls for;
 - zero agent crashes (the worker is the same process, its log names no crash);
 - zero lag left on the raw topic (the group's committed offsets reach the end);
-- every authenticated delivery kept: one raw record each, then one event or one quarantine
-  record each (events + quarantine = accepted);
+- every authenticated delivery kept: one raw record each, then one event, one quarantine
+  record or (a redelivery) one duplicate dropped each (events + quarantine + dropped =
+  accepted), and every event id once on the canonical topic;
 - memory flat: the worker's RSS after the run is within 40 MB of its RSS after a warm-up;
 - slow senders are cut off by the body read timeout.
 
@@ -47,7 +48,7 @@ from connectors.generic.ingest import sign as generic_sign
 from connectors.intercom.ingest import sign as intercom_sign
 from connectors.zendesk.ingest import sign as zendesk_sign
 from schemas.codec import decode_as
-from schemas.models import QuarantineRecord, RawDelivery
+from schemas.models import Envelope, QuarantineRecord, RawDelivery
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kafka]
 
@@ -463,11 +464,18 @@ async def test_hostile_webhooks_never_stall_never_500_and_keep_every_authenticat
     rss_after = _rss_mb(stack.worker)
     s = stack.settings
     raw = [decode_as(v, RawDelivery) for v in await _records(stack.bootstrap, s.topic("raw"))]
-    events = await _records(stack.bootstrap, s.topic("events"))
+    events = [decode_as(v, Envelope) for v in await _records(stack.bootstrap, s.topic("events"))]
     quarantined = [
         decode_as(v, QuarantineRecord)
         for v in await _records(stack.bootstrap, s.topic("quarantine"))
     ]
+    async with httpx.AsyncClient(base_url=stack.worker.url, timeout=10) as client:
+        metrics = (await client.get("/metrics")).text
+    dropped = sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("deskstream_duplicate_events_dropped_total{")
+    )
     log = stack.worker.log.read_text(errors="replace")
     crashes = [line[:300] for line in log.splitlines() if CRASH.search(line)]
 
@@ -481,8 +489,9 @@ async def test_hostile_webhooks_never_stall_never_500_and_keep_every_authenticat
         by_status = {status: c for (k, status), c in outcomes.items() if k == kind}
         print(f"    {kind:<22} {by_status}")
     print(
-        f"  raw records {len(raw)}, events {len(events)}, quarantined {len(quarantined)} "
-        f"(accepted {accepted}); forged admitted {len(admitted)}; raw lag {lag}"
+        f"  raw records {len(raw)}, events {len(events)}, quarantined {len(quarantined)}, "
+        f"duplicates dropped {dropped:.0f} (accepted {accepted}); forged admitted "
+        f"{len(admitted)}; raw lag {lag}"
     )
     print(
         f"  worker RSS {rss_warm:.0f} MB after warm-up, {rss_after:.0f} MB after "
@@ -501,7 +510,10 @@ async def test_hostile_webhooks_never_stall_never_500_and_keep_every_authenticat
     assert crashes == [], crashes[:5]
     assert lag == 0
     assert len(raw) == accepted
-    assert len(events) + len(quarantined) == accepted  # one output per authenticated delivery
+    # one outcome per authenticated delivery; redeliveries dropped before the canonical topic
+    assert len(events) + len(quarantined) + dropped == accepted
+    assert dropped > 0
+    assert len({e.event_id for e in events}) == len(events)
     assert all(q.stage == "normalize" for q in quarantined)
     assert rss_after - rss_warm < RSS_GROWTH_LIMIT_MB
     assert cut_off == SLOW_SENDERS

@@ -149,10 +149,11 @@ async def test_the_source_survives_its_worker_killed_without_loss(
             ids_per_version.setdefault(event.source.source_event_id, set()).add(event.event_id)
         copies = Counter(e.event_id for e in events)
         duplicated = {eid: n for eid, n in copies.items() if n > 1}
-        # Copies have two origins. The source re-reads what it published after its last
-        # stored position (at most one batch per handover: the kill, and any rebalance while
-        # the workers joined). The normalise stage re-reads the raw records the killed worker
-        # read after its last commit, and emits their events again (at-least-once).
+        # Raw records are written twice: the source re-reads what it published after its
+        # last stored position (at most one batch per handover: the kill, and any rebalance
+        # while the workers joined). Normalize drops the events of those copies (same key,
+        # same ids); a copy on the canonical topic is left only by its crash window (the
+        # killed worker had sent an event and its id's table record was not acknowledged).
         writes = await _source_writes(kafka_bootstrap_servers, stack.settings.topic("raw"))
         reread = sum(n - 1 for n in writes.values())
         leases = sum(len(acquired(w, SOURCE)) for w in stack.workers)

@@ -5,22 +5,32 @@ with Salesforce Change Data Capture over the Pub/Sub API and once over CometD.
 One conversation goes the whole way: escalated in Intercom, it becomes one Zendesk ticket and
 one Salesforce Case holding the same link; a comment made on each of the three (a customer's
 reply in Intercom, an agent's public reply in Zendesk, a person's published CaseComment in
-Salesforce) is counted on the other two, where it must be exactly once; a Case closed in
-Salesforce solves the ticket and closes the conversation; and once everything has converged,
-the worker writes nothing more to any of the three (no loop).
+Salesforce) is counted on the other two, where it must be exactly once; the ticket assigned
+to an agent in Zendesk makes the same person (by email) owner of the Case and assignee of the
+conversation, and the Case given to another agent in Salesforce moves the ticket and the
+conversation to them, one write per record each time; a Case closed in Salesforce solves the
+ticket and closes the conversation; and once everything has converged, the worker writes
+nothing more to any of the three (no loop).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
+import httpx
 import pytest
 
 from app.rehearsal import SyncStack, Transport, sync_stack
+from sandboxes.base.staff import SHARED
 from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
+from sandboxes.salesforce.actors import SalesforceConsoleUser
 from sandboxes.zendesk.actors import ZendeskAgent
+
+T = TypeVar("T")
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(420)]
 
@@ -79,6 +89,70 @@ async def _on_all(counts: Counts, text: str) -> dict[str, int] | None:
     return found if all(found.values()) else None
 
 
+def _writes_by_platform(stack: SyncStack, since: float) -> dict[str, int]:
+    return dict(Counter(w.platform for w in stack.worker_writes(since)))
+
+
+async def _agent_lookups(stack: SyncStack) -> dict[str, float]:
+    """The worker's ``deskstream_agent_lookups_total`` by platform, direction and outcome."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"{stack.worker.url}/metrics")).text
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("deskstream_agent_lookups_total{"):
+            labels, _, value = line.partition("} ")
+            found[labels.removeprefix("deskstream_agent_lookups_total{")] = float(value)
+    return found
+
+
+async def _owners_follow(
+    stack: SyncStack,
+    counts: Counts,
+    conversation: str,
+    agent: ZendeskAgent,
+    person: SalesforceConsoleUser,
+) -> None:
+    """Ada is assigned the ticket in Zendesk: she owns the Case and the conversation too, one
+    write each. A person gives the Case to Ben in Salesforce: the ticket and the conversation
+    follow, one write each. Three ids per person, matched by email (``sandboxes.base.staff``)."""
+    ada, ben = SHARED[0].email, SHARED[1].email
+    admins = (await stack.ic.get("/admins")).json()["admins"]
+    intercom = {a["email"]: str(a["id"]) for a in admins}
+    zendesk = {e: await agent.agent_id(e) for e in (ada, ben)}
+    salesforce = {e: await person.user_for(e) for e in (ada, ben)}
+
+    async def owners() -> tuple[Any, Any, Any]:
+        ticket = await stack.ticket_for(conversation) or {}
+        case = await person.case(counts.case_id)
+        conv = await stack.conversation(conversation)
+        return ticket.get("assignee_id"), case["OwnerId"], str(conv["admin_assignee_id"])
+
+    async def everywhere(change: Awaitable[None], email: str) -> dict[str, int]:
+        """The worker's writes, by platform, until ``email``'s agent owns all three."""
+        start = time.monotonic()
+        await change
+        want = (zendesk[email], salesforce[email], intercom[email])
+        await stack.eventually(lambda: _when(owners(), want), f"{email} owns all three")
+        await stack.settle(2.0)
+        return _writes_by_platform(stack, start)
+
+    assigned = await everywhere(agent.assign(counts.ticket_id, zendesk[ada]), ada)
+    reassigned = await everywhere(person.set_owner(counts.case_id, salesforce[ben]), ben)
+    lookups = await _agent_lookups(stack)
+    print(
+        f"\n[three-way owners] worker writes: assign in Zendesk {assigned}, reassign in "
+        f"Salesforce {reassigned}; agent lookups {lookups}"
+    )
+    # One owner write to each other record, none back to the one a person changed.
+    assert assigned == {"salesforce": 1, "intercom": 1}
+    assert reassigned == {"zendesk": 1, "intercom": 1}
+
+
+async def _when(probe: Awaitable[T], wanted: T) -> T | None:
+    found = await probe
+    return found if found == wanted else None
+
+
 async def test_three_members_comments_status_and_no_loops(
     stack: SyncStack, transport: Transport
 ) -> None:
@@ -112,6 +186,8 @@ async def test_three_members_comments_status_and_no_loops(
             return await _on_all(counts, text)
 
         await stack.eventually(arrived, f"{origin}'s comment on all three", within=120)
+
+    await _owners_follow(stack, counts, conversation, agent, person)
 
     await person.set_status(str(case["Id"]), "Closed")
 

@@ -33,6 +33,7 @@ from schemas.models import (
     RawDelivery,
     Source,
     SyncCommand,
+    Timer,
     TranscriptLine,
     WriteOutcome,
     WriteResult,
@@ -205,6 +206,7 @@ EXAMPLES: dict[str, AvroRecord] = {
         written_at=T0,
         created_ids={"thread:0": "9001", "thread:1": "9002"},
         api_calls=4,
+        skipped_fields=["assignee"],
     ),
     "DeadLetter": DeadLetter(
         command=COMMAND,
@@ -225,5 +227,14 @@ EXAMPLES: dict[str, AvroRecord] = {
         event_id="evt-8c4bd1f0",
         command_id="cmd-91c2",
         details={"layer": "actor", "actor_id": "361"},
+    ),
+    "Timer": Timer(
+        timer_id="tmr-4b07",
+        link_id="link-5f1e",
+        purpose="contact_hold",
+        subject="salesforce",
+        due_at=T0 + timedelta(minutes=3),
+        set_at=T0,
+        caused_by_event_id="evt-8c4bd1f0",
     ),
 }

@@ -25,6 +25,7 @@ from schemas.codec import (
     encode_dict,
     fingerprint_of,
     message_name,
+    writer_schema_id,
 )
 from schemas.errors import SchemaError
 from schemas.models import (
@@ -48,6 +49,8 @@ REGENERATE = "if the change is intended: .venv/bin/python -m tests.schemas.updat
 
 def test_public_api() -> None:
     assert set(schemas.codec.__all__) == {
+        "CONFLUENT_HEADER_SIZE",
+        "CONFLUENT_MAGIC",
         "HEADER_SIZE",
         "MAGIC",
         "AvroCodec",
@@ -58,6 +61,9 @@ def test_public_api() -> None:
         "encode_dict",
         "fingerprint_of",
         "message_name",
+        "schema_ids",
+        "use_schema_ids",
+        "writer_schema_id",
     }
 
 
@@ -90,6 +96,7 @@ def test_header_is_magic_and_little_endian_fingerprint_of_canonical_form(
     assert data[2:HEADER_SIZE] == crc64_avro(canonical.encode()).to_bytes(8, "little")
     assert data[2:HEADER_SIZE] == fingerprint_of(model) == fingerprint_of(model.avro_name)
     assert message_name(data) == model.avro_name
+    assert writer_schema_id(data) == fingerprint_of(model).hex()
 
 
 def test_body_matches_hand_assembled_avro_binary() -> None:

@@ -57,8 +57,11 @@ def test_current_schemas_are_fully_compatible_with_released(version: str) -> Non
 
 
 def test_released_v1_is_frozen() -> None:
+    # Messages added after v1 (deskstream.Timer) have no v1 schema to freeze.
     released = {
-        name: schema_fingerprint(load_parsed(RELEASED_DIR / "v1", name)).hex() for name in TOP_LEVEL
+        name: schema_fingerprint(load_parsed(RELEASED_DIR / "v1", name)).hex()
+        for name in TOP_LEVEL
+        if (RELEASED_DIR / "v1" / f"{name}.avsc").is_file()
     }
     assert released == V1_FINGERPRINTS
 
@@ -77,6 +80,8 @@ def test_every_released_fingerprint_is_readable(version: str) -> None:
 def test_data_written_with_released_schema_reads_with_current(version: str, label: str) -> None:
     # Empirical side of the structural check: fastavro's own resolution, on real data.
     example = EXAMPLES[label]
+    if not (RELEASED_DIR / version / f"{example.avro_name}.avsc").is_file():
+        pytest.skip(f"{example.avro_name} was added after {version}: no older data to read")
     current = get_registry().current[example.avro_name]
     released = load_parsed(RELEASED_DIR / version, example.avro_name)
     datum = schemaless_reader(

@@ -1,4 +1,6 @@
-"""Apache Avro's Java library decodes what we write, from the .avsc files alone.
+"""Apache Avro's Java library decodes what we write: the Confluent framing with the writer
+schema fetched from the schema registry by id, and the single-object encoding from the .avsc
+files alone.
 
 Needs a JDK (``java`` runs DecodeCheck.java as a single-file program) and Maven (to fetch the
 Avro jars from Maven Central once, into .deskstream/cache/avro-java/libs). Without them the
@@ -13,15 +15,21 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
 import pytest
 
-from schemas.codec import encode
+from app.schema_registry.client import RegistryClient
+from app.schema_registry.startup import prepare_subjects
+from app.settings import load_settings
+from app.topics import topic_specs
+from schemas.codec import AvroCodec
 from schemas.models import AvroRecord
-from schemas.registry import SCHEMAS_DIR
+from schemas.registry import SCHEMAS_DIR, get_registry
+from schemas.schema_ids import SchemaIds
 from tests.schemas.examples import EXAMPLES
 
 pytestmark = pytest.mark.java
@@ -99,10 +107,7 @@ def typed(value: object) -> object:
     return (type(value).__name__, value)
 
 
-def test_java_decodes_every_example(avro_libs: Path, tmp_path: Path) -> None:
-    labels = sorted(EXAMPLES)
-    messages = tmp_path / "messages.hex"
-    messages.write_text("".join(encode(EXAMPLES[label]).hex() + "\n" for label in labels))
+def _java_decodes(avro_libs: Path, messages: Path, *extra: str) -> list[str]:
     run = subprocess.run(
         [
             "java",
@@ -111,6 +116,7 @@ def test_java_decodes_every_example(avro_libs: Path, tmp_path: Path) -> None:
             str(JAVA_DIR / "DecodeCheck.java"),
             str(SCHEMAS_DIR),
             str(messages),
+            *extra,
         ],
         capture_output=True,
         timeout=300,
@@ -118,7 +124,46 @@ def test_java_decodes_every_example(avro_libs: Path, tmp_path: Path) -> None:
     )
     stderr = run.stderr.decode("utf-8", "replace")
     assert run.returncode == 0, stderr
-    lines = run.stdout.decode("utf-8").splitlines()
-    assert len(lines) == len(labels), stderr
+    return run.stdout.decode("utf-8").splitlines()
+
+
+def _assert_examples(lines: list[str], labels: list[str]) -> None:
+    assert len(lines) == len(labels)
     for label, line in zip(labels, lines, strict=True):
         assert typed(json.loads(line)) == typed(java_view(EXAMPLES[label])), label
+
+
+def test_java_decodes_every_example(avro_libs: Path, tmp_path: Path) -> None:
+    # The single-object encoding (no registry): from the .avsc files alone.
+    labels = sorted(EXAMPLES)
+    codec = AvroCodec(get_registry())
+    messages = tmp_path / "messages.hex"
+    messages.write_text("".join(codec.encode(EXAMPLES[label]).hex() + "\n" for label in labels))
+    _assert_examples(_java_decodes(avro_libs, messages), labels)
+
+
+def test_java_decodes_the_confluent_framing_with_the_writer_schema_from_the_registry(
+    avro_libs: Path, schema_registry_url: str, kafka_bootstrap_servers: str, tmp_path: Path
+) -> None:
+    # Ids from a real registry, as a worker registers them; Java asks the registry for each
+    # writer schema by id (plain HTTP) and knows nothing else of ours.
+    settings = load_settings(
+        kafka_bootstrap_servers=kafka_bootstrap_servers,
+        topic_prefix=f"java-{uuid.uuid4().hex[:8]}",
+    )
+    ids = SchemaIds(get_registry())
+    with RegistryClient(schema_registry_url) as client:
+        prepare_subjects(
+            client,
+            topic_specs(settings),
+            get_registry(),
+            ids,
+            compatibility=settings.schema_registry_compatibility,
+        )
+    codec = AvroCodec(get_registry(), ids)
+    labels = sorted(EXAMPLES)
+    encoded = [codec.encode(EXAMPLES[label]) for label in labels]
+    assert {message[:1] for message in encoded} == {b"\x00"}
+    messages = tmp_path / "messages.hex"
+    messages.write_text("".join(message.hex() + "\n" for message in encoded))
+    _assert_examples(_java_decodes(avro_libs, messages, schema_registry_url), labels)

@@ -144,7 +144,7 @@ def test_enum_matches_its_schema(name: str) -> None:
     assert [member.value for member in ENUMS[name]] == AVSC[name]["symbols"]
 
 
-def test_top_level_models_are_the_seven_messages() -> None:
+def test_top_level_models_are_the_eight_messages() -> None:
     assert {m.__name__ for m in models.TOP_LEVEL_MODELS} == {
         "Envelope",
         "RawDelivery",
@@ -153,6 +153,7 @@ def test_top_level_models_are_the_seven_messages() -> None:
         "WriteResult",
         "DeadLetter",
         "AuditRecord",
+        "Timer",
     }
     assert set(typing.get_args(models.TopLevelModel)) == set(models.TOP_LEVEL_MODELS)
 

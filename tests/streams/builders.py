@@ -21,6 +21,9 @@ from schemas.models import (
     Platform,
     Priority,
     Source,
+    SyncCommand,
+    WriteOutcome,
+    WriteResult,
 )
 
 __all__ = ["IC", "SF", "T0", "ZD", "World"]
@@ -44,6 +47,15 @@ class World:
         #: the ticket's tags as Zendesk holds them: its webhooks always carry the full ticket
         self.ticket_tags: list[str] = []
         self.conversation_tags: list[str] = []
+        #: each record's owner, carried by every report of it (as the platforms send it)
+        self.owners: dict[Platform, Actor | None] = {}
+
+    def _owner(self, platform: Platform, given: Actor | str | None) -> Actor | None:
+        """``given`` as the record's new owner; ``"same"``: the one it has."""
+        if given != "same":
+            assert not isinstance(given, str)
+            self.owners[platform] = given
+        return self.owners.get(platform)
 
     def tick(self, seconds: int = 1) -> datetime:
         self.clock += timedelta(seconds=seconds)
@@ -102,6 +114,7 @@ class World:
             tags=self.conversation_tags,
             requester=CUSTOMER,
             priority=case.pop("priority", Priority.NORMAL),
+            assignee=self._owner(Platform.INTERCOM, case.pop("assignee", "same")),
             **case,
         )
         return self._envelope(
@@ -137,6 +150,7 @@ class World:
         link: str | None = None,
         op: Op = Op.UPDATE,
         at: datetime | None = None,
+        assignee: Actor | str | None = "same",
     ) -> Envelope:
         if tags is not None:
             self.ticket_tags = tags
@@ -146,6 +160,7 @@ class World:
             tags=self.ticket_tags,
             requester=CUSTOMER,
             priority=Priority.NORMAL,
+            assignee=self._owner(Platform.ZENDESK, assignee),
         )
         return self._envelope(
             Platform.ZENDESK,
@@ -185,9 +200,16 @@ class World:
         changed: list[str] | None = None,
         case_id: str = "500-1",
         at: datetime | None = None,
+        assignee: Actor | str | None = "same",
     ) -> Envelope:
         """A Salesforce Case change (CDC names its changed fields)."""
-        data = Case(subject="Charged twice", status=status, requester=CUSTOMER, priority=priority)
+        data = Case(
+            subject="Charged twice",
+            status=status,
+            requester=CUSTOMER,
+            priority=priority,
+            assignee=self._owner(Platform.SALESFORCE, assignee),
+        )
         return self._envelope(
             Platform.SALESFORCE,
             SF,
@@ -244,4 +266,28 @@ class World:
             changed=changed,
             link=link,
             at=at,
+        )
+
+    def result(
+        self,
+        command: SyncCommand,
+        target_id: str | None,
+        *,
+        created: dict[str, str] | None = None,
+        fingerprints: list[str] | None = None,
+        outcome: WriteOutcome = WriteOutcome.WRITTEN,
+        error: str | None = None,
+    ) -> WriteResult:
+        """What the sink answers to ``command``, now."""
+        return WriteResult(
+            command_id=command.command_id,
+            link_id=command.link_id,
+            target=command.target,
+            outcome=outcome,
+            target_entity_id=target_id,
+            latency_ms=12.0,
+            fingerprints=fingerprints or [],
+            error=error,
+            written_at=self.tick(),
+            created_ids=created or {},
         )

@@ -58,7 +58,7 @@ from tests.streams.test_convergence_model import (
     Interleavings,
     model_settings,
 )
-from tests.streams.test_sync_three_way import EXAMPLE
+from tests.streams.three_way import EXAMPLE
 
 
 def _config() -> SyncConfig:

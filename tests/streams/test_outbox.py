@@ -12,7 +12,17 @@ import copy
 from typing import Any
 
 from connectors.base.links import case_link_id
-from schemas.models import Actor, ActorKind, Case, CommandAction, Envelope, Op, WriteResult
+from schemas.models import (
+    Actor,
+    ActorKind,
+    Case,
+    CommandAction,
+    Envelope,
+    Op,
+    Platform,
+    Timer,
+    WriteResult,
+)
 from streams.config import SyncConfig
 from streams.outbox import Position, Step, step
 from streams.sync import SyncPlanner
@@ -34,7 +44,11 @@ class Partition:
         self.delivered = 0
 
     def read(
-        self, record: Envelope | WriteResult, *, offset: int | None = None, rerun: bool = False
+        self,
+        record: Envelope | WriteResult | Timer,
+        *,
+        offset: int | None = None,
+        rerun: bool = False,
     ) -> Step:
         """The agent's step for ``record`` at ``offset`` (the next one by default); its
         state goes to the table as the agent writes it."""
@@ -145,3 +159,23 @@ def test_a_deferred_re_decision_is_asked_for_again_when_its_input_is_read_again(
     again = part.read(ticket, offset=at, rerun=True)
     assert again.resent
     assert again.retry_in == first.retry_in
+
+
+def test_a_timer_asked_for_is_asked_for_again_when_its_input_is_read_again() -> None:
+    """A held contact create's timer (``streams.flows.holds``) is an output like a command:
+    a crash after the state (with the hold) was written and before the timer reached Kafka
+    must not leave the hold without its end."""
+    world = World()
+    part = Partition(world)
+    contact = world.contact(Platform.INTERCOM, IC, "c-1", name="Maria", changed=["name"])
+    at = part.offset
+    first = part.read(contact)
+    [timer] = first.timers
+    assert first.commands == []
+    again = part.read(contact, offset=at, rerun=True)
+    assert again.resent
+    assert again.timers == [timer]  # the same id: the sync stage drops a second copy
+    due = part.read(timer)
+    [create] = due.commands
+    assert create.action is CommandAction.UPSERT
+    assert part.read(timer).commands == []  # the timer read again: a duplicate

@@ -28,8 +28,8 @@ from schemas.models import (
     Platform,
     Priority,
     SyncCommand,
+    Timer,
     WriteOutcome,
-    WriteResult,
 )
 from streams.config import SyncConfig
 from streams.converge import MAX_REASSERTS
@@ -68,20 +68,28 @@ class Link:
         fingerprints: list[str] | None = None,
         outcome: WriteOutcome = WriteOutcome.WRITTEN,
     ) -> Plan:
-        result = WriteResult(
-            command_id=command.command_id,
-            link_id=command.link_id,
-            target=command.target,
-            outcome=outcome,
-            target_entity_id=target_id,
-            latency_ms=12.0,
-            fingerprints=fingerprints or [],
-            written_at=self.world.tick(),
-            created_ids=created or {},
+        result = self.world.result(
+            command, target_id, created=created, fingerprints=fingerprints, outcome=outcome
         )
         plan = self.planner.on_write(self.state, result, now=self.world.clock)
         self.state = plan.state.to_json()
         return plan
+
+    def fire(self, timer: Timer) -> Plan:
+        """The timer comes back when due (``app.agents.timers``)."""
+        self.world.clock = max(self.world.clock, timer.due_at)
+        plan = self.planner.on_timer(self.state, timer, now=self.world.clock)
+        self.state = plan.state.to_json()
+        return plan
+
+    def held_create(self, held: Plan) -> SyncCommand:
+        """The contact create ``held`` put on hold, once its hold is over."""
+        assert held.commands == []
+        assert "contact_held" in decisions(held)
+        [timer] = held.timers
+        [create] = self.fire(timer).commands
+        assert create.action is CommandAction.UPSERT
+        return create
 
 
 def decisions(plan: Plan) -> list[str]:
@@ -354,7 +362,7 @@ def test_profile_fields_flow_per_direction(world: World) -> None:
             Platform.INTERCOM, IC, "c-1", name="Maria", plan="premium", changed=["name", "plan"]
         )
     )
-    [upsert] = plan.commands
+    upsert = link.held_create(plan)
     assert upsert.target.platform is Platform.ZENDESK
     assert upsert.action is CommandAction.UPSERT
     assert sorted(upsert.changed_fields) == ["name", "plan"]
@@ -641,7 +649,7 @@ def test_a_reply_is_not_taken_for_a_reopen(world: World) -> None:
 def test_concurrent_profile_edits_converge_on_the_winner(world: World, zendesk_first: bool) -> None:
     link = Link(world)
     first = link.send(world.contact(Platform.INTERCOM, IC, "c-1", name="Maria", changed=["name"]))
-    [upsert] = first.commands
+    upsert = link.held_create(first)
     link.written(upsert, "u-1", fingerprints=[fingerprint("zendesk", "u-1", "name", "Maria")])
     link.send(world.contact(Platform.INTERCOM, IC, "c-1", name="Maria"))  # learns c-1 is hers
     second = world.tick(10)

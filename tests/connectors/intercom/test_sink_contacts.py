@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from connectors.base.commands import CONTACT_CREATED, CONTACT_MATCHED, CREATED_CONTACT
 from connectors.base.fingerprints import fingerprint
 from connectors.base.settings import ConnectorSettings
 from connectors.intercom.sink import IntercomSink
@@ -40,6 +41,7 @@ async def test_upsert_finds_a_contact_by_a_secondary_email_instead_of_creating(
     command = connector.command(EntityType.CONTACT, "upsert", data, changed=["name", "plan"])
     result = await connector.sink.execute(command)
     assert result.target_entity_id == existing["id"]
+    assert result.created_ids == {CREATED_CONTACT: CONTACT_MATCHED}
     assert len(connector.sandbox.state.contacts) == 1
     stored = await connector.get(f"/contacts/{existing['id']}")
     assert (stored["name"], stored["custom_attributes"]) == ("Maria Lopez", {"plan": "pro"})
@@ -56,6 +58,7 @@ async def test_upsert_creates_only_after_every_lookup_missed(connector: Connecto
     created = await connector.sink.execute(command)
     # by external id (404), by email (no match), then the create
     assert (created.written, created.api_calls) == (True, 3)
+    assert created.created_ids == {CREATED_CONTACT: CONTACT_CREATED}
     stored = await connector.get(f"/contacts/{created.target_entity_id}")
     assert (stored["email"], stored["external_id"], stored["phone"]) == (
         "new@example.com",
@@ -68,6 +71,7 @@ async def test_upsert_creates_only_after_every_lookup_missed(connector: Connecto
         False,
         1,
     )
+    assert replay.created_ids == {CREATED_CONTACT: CONTACT_MATCHED}
     assert len(connector.sandbox.state.contacts) == 1
 
 

@@ -11,8 +11,6 @@ import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Literal, TypeVar
 
-from grpc import aio
-
 from connectors.salesforce.cdc_cometd import CometdSubscriber
 from connectors.salesforce.cdc_items import DecodedChange, StreamItem
 from connectors.salesforce.cdc_pubsub import PubSubSubscriber
@@ -33,7 +31,7 @@ async def open_subscriber(
     if transport == "cometd":
         yield CometdSubscriber(tokens, max_in_flight=max_in_flight)
         return
-    async with aio.insecure_channel(env.sandbox.pubsub_target) as channel:
+    async with env.sandbox.pubsub_channel() as channel:
         yield PubSubSubscriber(channel, tokens, max_in_flight=max_in_flight)
 
 

@@ -32,7 +32,7 @@ def source_settings_for(env: SalesforceEnv, kind: str, **source: Any) -> Connect
         env,
         service_account_id=OTHER_USER,
         pubsub_endpoint=env.sandbox.pubsub_target,
-        pubsub_tls=False,
+        pubsub_ca_file=str(env.sandbox.pubsub_ca_file),
         sources={kind: source},
     )
 

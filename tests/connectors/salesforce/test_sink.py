@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.base.commands import attribution
+from connectors.base.commands import CONTACT_CREATED, CONTACT_MATCHED, CREATED_CONTACT, attribution
 from connectors.base.fingerprints import fingerprint
 from connectors.base.links import contact_link_id
 from connectors.base.registry import build_sink
@@ -236,6 +236,7 @@ async def test_contact_upsert_finds_by_email_and_never_duplicates(env: Salesforc
         assert contacts[existing]["Deskstream_Link_Id__c"] == "lnk_" + "c" * 32
         assert result.target_entity_id == again.target_entity_id == existing
         assert not again.written
+        assert result.created_ids == again.created_ids == {CREATED_CONTACT: CONTACT_MATCHED}
         assert org.records("Case")[str(created.target_entity_id)]["ContactId"] == existing
 
         newcomer = command(
@@ -250,6 +251,8 @@ async def test_contact_upsert_finds_by_email_and_never_duplicates(env: Salesforc
         made_again = await org.sink.execute(newcomer.model_copy(update={"attempt": 2}))
         assert made.target_entity_id == made_again.target_entity_id
         assert not made_again.written
+        assert made.created_ids == {CREATED_CONTACT: CONTACT_CREATED}  # the sync says "created"
+        assert made_again.created_ids == {CREATED_CONTACT: CONTACT_MATCHED}
         assert len(org.records("Contact")) == 2
         assert org.records("Contact")[existing]["Email"] == "Maria@Example.com"
 

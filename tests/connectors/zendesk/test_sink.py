@@ -15,7 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.base.commands import attribution, encode_list
+from connectors.base.commands import (
+    CONTACT_CREATED,
+    CONTACT_MATCHED,
+    CREATED_CONTACT,
+    attribution,
+    encode_list,
+)
 from connectors.base.fingerprints import fingerprint
 from connectors.base.ingest import WebhookRequest
 from connectors.base.links import case_link_id
@@ -367,7 +373,7 @@ async def test_update_writes_only_what_changed(zd: Connector) -> None:
         fingerprint("zendesk", ticket_id or "", "tags", ["refund", "billing"]),
     ]
     nothing = command(
-        EntityType.CASE, CommandAction.UPDATE, case(), target=ticket_id, changed_fields=["assignee"]
+        EntityType.CASE, CommandAction.UPDATE, case(), target=ticket_id, changed_fields=["channel"]
     )
     skipped = await zd.sink.execute(nothing)
     assert (skipped.written, skipped.api_calls) == (False, 0)
@@ -409,6 +415,8 @@ async def test_contact_upsert_creates_then_writes_changes(zd: Connector) -> None
         )
     )
     assert again.target_entity_id == created.target_entity_id
+    assert created.created_ids == {CREATED_CONTACT: CONTACT_CREATED}
+    assert again.created_ids == {CREATED_CONTACT: CONTACT_MATCHED}
     assert (user.name, zd.state.user_by_email("ana@new.example")) == ("Ana María", user)
     assert fingerprint("zendesk", str(user.id), "name", "Ana María") in again.fingerprints
     assert fingerprint("zendesk", str(user.id), "plan", "premium") in created.fingerprints

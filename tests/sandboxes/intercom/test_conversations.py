@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.sandboxes.intercom.conftest import IntercomEnv
+from sandboxes.base import ManualClock, run_sandboxes
+from tests.sandboxes.intercom.conftest import TOKEN, IntercomEnv, make_sandbox
 
 ADMIN = "991267002"
 
@@ -212,3 +214,30 @@ async def test_snapshot_and_reset(intercom: IntercomEnv) -> None:
     emptied = (await intercom.http.get("/_sandbox/snapshot")).json()
     assert (emptied["contacts"], emptied["conversations"]) == ([], [])
     assert len(emptied["admins"]) == 3
+
+
+async def test_a_new_contact_is_searchable_only_after_the_index_lag(clock: ManualClock) -> None:
+    """OpenAPI 2.14, Search contacts, "Contact Creation Delay": a contact created recently
+    may not be found by search for a few minutes; by id and external id it is found at once."""
+    sandbox = make_sandbox(clock=clock, webhook_url=None, search_index_lag_s=120)
+    async with run_sandboxes([sandbox]) as running:
+        headers = {"Authorization": f"Bearer {TOKEN}", "Intercom-Version": "2.14"}
+        async with httpx.AsyncClient(base_url=running.url("intercom"), headers=headers) as http:
+            made = await http.post(
+                "/contacts", json={"email": "ivy@example.com", "external_id": "e-1"}
+            )
+            contact = made.json()
+            query = {"query": {"field": "email", "operator": "=", "value": "ivy@example.com"}}
+
+            async def found() -> list[str]:
+                return [
+                    c["id"]
+                    for c in (await http.post("/contacts/search", json=query)).json()["data"]
+                ]
+
+            assert await found() == []
+            assert (await http.get("/contacts/find_by_external_id/e-1")).json()["id"] == contact[
+                "id"
+            ]
+            clock.advance(120)
+            assert await found() == [contact["id"]]

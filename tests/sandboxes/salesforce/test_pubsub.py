@@ -35,7 +35,7 @@ def metadata(env: SalesforceEnv, token: str | None = None) -> tuple[tuple[str, s
 
 @asynccontextmanager
 async def pubsub(env: SalesforceEnv) -> AsyncIterator[pb_grpc.PubSubAsyncStub]:
-    async with aio.insecure_channel(env.sandbox.pubsub_target) as channel:
+    async with env.sandbox.pubsub_channel() as channel:
         yield pb_grpc.PubSubStub(channel)
 
 
@@ -262,12 +262,19 @@ async def test_subscribe_errors_carry_the_salesforce_error_code(
     status: grpc.StatusCode,
     error_code: str,
 ) -> None:
-    async with pubsub(env) as stub:
-        call = stub.Subscribe(
-            iter([pb.FetchRequest(**request_fields)]), metadata=metadata(env, token)
-        )
-        with pytest.raises(aio.AioRpcError) as raised:
-            await asyncio.wait_for(call.read(), 5)
+    # grpc/grpc#36066: when the server aborts a stream while the client is still sending, the
+    # asyncio client now and then reports INTERNAL instead of the server's status (3 in 200
+    # runs on a busy machine). That is the client library's race, not the sandbox's answer:
+    # ask again, at most twice, and judge the status the server actually sent.
+    for _ in range(3):
+        async with pubsub(env) as stub:
+            call = stub.Subscribe(
+                iter([pb.FetchRequest(**request_fields)]), metadata=metadata(env, token)
+            )
+            with pytest.raises(aio.AioRpcError) as raised:
+                await asyncio.wait_for(call.read(), 5)
+        if raised.value.code() != grpc.StatusCode.INTERNAL:
+            break
 
     assert raised.value.code() == status
     trailers = dict(raised.value.trailing_metadata() or ())

@@ -202,3 +202,59 @@ async def test_simple_salesforce_query_and_query_all(tls_sandbox: TlsSandbox) ->
     assert seen["first_page"]["done"] is False
     assert len(seen["first_page"]["records"]) == 200
     assert seen["malformed"][0]["errorCode"] == "MALFORMED_QUERY"
+
+
+def _drive_owners(env: TlsSandbox) -> dict[str, Any]:
+    sf = Salesforce(instance_url=env.url, session_id=env.token, version="59.0")
+    cases, users = sf.Case, sf.User
+    assert isinstance(cases, SFType)
+    assert isinstance(users, SFType)
+    seen: dict[str, Any] = {}
+    seen["ada"] = sf.query(
+        "SELECT Id, Email, Name FROM User WHERE Email = 'ADA@sandbox.example' AND IsActive = true"
+    )
+    seen["queue"] = sf.query("SELECT Id, Name FROM Group WHERE Type = 'Queue'")
+    ada_id = seen["ada"]["records"][0]["Id"]
+    queue_id = seen["queue"]["records"][0]["Id"]
+    case_id = cases.create({"Subject": "Owned"})["id"]
+    seen["default_owner"] = cases.get(case_id)["OwnerId"]
+    cases.update(case_id, {"OwnerId": ada_id})
+    seen["owned_by_ada"] = cases.get(case_id)["OwnerId"]
+    cases.update(case_id, {"OwnerId": queue_id})
+    seen["owned_by_queue"] = cases.get(case_id)["OwnerId"]
+    users.update(ada_id, {"IsActive": False})
+    try:
+        cases.update(case_id, {"OwnerId": ada_id})
+    except SalesforceMalformedRequest as exc:
+        seen["inactive"] = exc.content
+    seen["ada_after"] = sf.query(
+        "SELECT Id FROM User WHERE Email = 'ada@sandbox.example' AND IsActive = true"
+    )
+    seen["case_id"] = case_id
+    return seen
+
+
+async def test_users_and_queues_own_cases_and_cdc_names_the_owner(
+    tls_sandbox: TlsSandbox,
+) -> None:
+    """ "User" and "Group" (Object Reference): users are read by SOQL, a Case's OwnerId takes
+    an active user or a queue, and an owner change is a change event naming OwnerId."""
+    seen = await asyncio.to_thread(_drive_owners, tls_sandbox)
+    org = tls_sandbox.sandbox.org
+    [ada] = seen["ada"]["records"]
+    assert (ada["Email"], ada["Name"], ada["Id"][:3]) == ("ada@sandbox.example", "Ada Agent", "005")
+    assert seen["queue"]["records"][0]["Name"] == "Support Queue"
+    assert seen["default_owner"] == org.user_id  # the creating user owns a new Case
+    assert seen["owned_by_ada"] == ada["Id"]
+    assert seen["owned_by_queue"] == org.queue_id
+    assert seen["inactive"][0]["errorCode"] == "INACTIVE_OWNER_OR_USER"
+    assert seen["ada_after"]["totalSize"] == 0
+    owner_changes = [
+        e
+        for e in org.bus.events
+        if e.entity == "Case"
+        and e.header["changeType"] == "UPDATE"
+        and "OwnerId" in e.header["changedFields"]
+    ]
+    assert [e.values["OwnerId"] for e in owner_changes] == [ada["Id"], org.queue_id]
+    assert all(e.header["recordIds"] == [seen["case_id"]] for e in owner_changes)

@@ -24,7 +24,8 @@ async def test_snapshot_and_reset(zendesk: ZendeskEnv) -> None:
     assert (await zendesk.http.post("/_sandbox/reset")).status_code == 200
     after = (await zendesk.http.get("/_sandbox/snapshot")).json()
     assert after["counts"]["tickets"] == 0
-    assert after["counts"]["users"] == 2  # the seeded admin and integration user remain
+    # The seeded admin, integration user and agents remain.
+    assert after["counts"]["users"] == 2 + len(zendesk.sandbox.config.agents)
     assert (await zendesk.http.get("/api/v2/users/me")).status_code == 200
 
 

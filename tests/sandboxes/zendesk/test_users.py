@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.sandboxes.zendesk.conftest import ZendeskEnv
+from sandboxes.base import ManualClock
+from tests.sandboxes.zendesk.conftest import ZendeskEnv, serve
 
 
 async def test_create_or_update_is_201_then_200_matching_email(zendesk: ZendeskEnv) -> None:
@@ -90,3 +91,31 @@ async def test_me_is_the_token_owner(zendesk: ZendeskEnv) -> None:
     me = (await zendesk.http.get("/api/v2/users/me.json")).json()["user"]
     assert me["id"] == zendesk.sandbox.core.integration_user.id
     assert me["role"] == "admin"
+
+
+async def test_a_new_user_is_searchable_only_after_the_index_lag(clock: ManualClock) -> None:
+    """Search API: "It can take up to a few minutes for new ... users ... to be indexed for
+    search"; lookups that are not search see the user at once."""
+    async with serve(clock, search_index_lag_s=120) as zendesk:
+        made = await zendesk.http.post(
+            "/api/v2/users", json={"user": {"name": "Gus", "email": "gus@example.com"}}
+        )
+        user = made.json()["user"]
+        by_email = {"query": "email:gus@example.com"}
+
+        async def found() -> list[int]:
+            answer = await zendesk.http.get("/api/v2/users/search", params=by_email)
+            return [u["id"] for u in answer.json()["users"]]
+
+        assert await found() == []
+        assert (await zendesk.http.get("/api/v2/users/search", params={"query": "gus"})).json()[
+            "users"
+        ] == []
+        # create_or_update matches it all the same: no second user for the same email
+        again = await zendesk.http.post(
+            "/api/v2/users/create_or_update",
+            json={"user": {"name": "Gus B.", "email": "gus@example.com"}},
+        )
+        assert (again.status_code, again.json()["user"]["id"]) == (200, user["id"])
+        clock.advance(120)
+        assert await found() == [user["id"]]

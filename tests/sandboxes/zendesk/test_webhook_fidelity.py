@@ -19,6 +19,7 @@ from connectors.base.links import case_link_id
 from connectors.zendesk.normalize import ZendeskNormaliser
 from schemas.models import (
     ActorKind,
+    Case,
     EntityType,
     Envelope,
     Message,
@@ -207,3 +208,38 @@ async def test_deleting_an_agent_is_not_a_contact_deletion(zendesk_hooks: Zendes
     assert (await env.http.delete(f"/api/v2/users/{uid}")).status_code == 200
     (deleted,) = _of(await _events(env), "user.deleted")
     assert _normalise(env, deleted) == []  # agents are not customers
+
+
+async def test_assigning_an_agent_sends_agent_assignment_changed_and_end_users_are_refused(
+    zendesk_hooks: ZendeskEnv,
+) -> None:
+    """Only staff can be assigned ("Tickets": ``assignee_id`` is an agent); the change is
+    ``ticket.agent_assignment_changed`` with the agent ids as ``current`` / ``previous``, which
+    the normaliser reports as the ``assignee`` field, the owner named by id."""
+    env = zendesk_hooks
+    ticket = await env.create_ticket(requester={"name": "Maria", "email": "m@example.com"})
+    agent = env.sandbox.core.state.user_by_email("ada@sandbox.example")
+    assert agent is not None
+    path = f"/api/v2/tickets/{ticket['id']}"
+    refused = await env.http.put(path, json={"ticket": {"assignee_id": ticket["requester_id"]}})
+    assert refused.status_code == 422
+    assert "Assignee" in refused.text
+    assigned = await env.http.put(path, json={"ticket": {"assignee_id": agent.id}})
+    assert assigned.json()["ticket"]["assignee_id"] == agent.id
+    cleared = await env.http.put(path, json={"ticket": {"assignee_id": None}})
+    assert cleared.json()["ticket"]["assignee_id"] is None
+
+    changes = _of(await _events(env), "ticket.agent_assignment_changed")
+    assert [(e["event"]["current"], e["event"]["previous"]) for e in changes] == [
+        (str(agent.id), None),
+        (None, str(agent.id)),
+    ]
+    (first,) = _normalise(env, changes[0])
+    assert first.changed_fields == ["assignee"]
+    assert isinstance(first.data, Case)
+    owner = first.data.assignee
+    assert owner is not None
+    assert (owner.kind, owner.id, owner.email) == (ActorKind.AGENT, str(agent.id), None)
+    (second,) = _normalise(env, changes[1])
+    assert isinstance(second.data, Case)
+    assert second.data.assignee is None

@@ -1,16 +1,25 @@
-// Decodes Deskstream's Avro single-object messages with Apache Avro's Java library, from the
-// published .avsc files alone: the proof that any Avro consumer can read what we write.
+// Decodes Deskstream's messages with Apache Avro's Java library, in both framings:
 //
-//   java -cp '<libs>/*' DecodeCheck.java <schemas dir> <messages file>
+// - the Confluent framing (00, 4-byte big-endian schema id, body): the writer schema is fetched
+//   from the schema registry by id (GET <registry>/schemas/ids/{id}, plain HTTP), as any
+//   registry-aware consumer does; nothing of ours is used;
+// - the Avro single-object encoding (C3 01, fingerprint, body), written without a registry:
+//   decoded from the published .avsc files alone.
+//
+//   java -cp '<libs>/*' DecodeCheck.java <schemas dir> <messages file> [<registry url>]
 //
 // <messages file> holds one message per line, hex-encoded. For each, one line on stdout: the
 // decoded record as JSON (GenericRecord.toString()). Any failure exits non-zero with the reason.
-// Needs Java 17 or newer (single-file source launch, java.util.HexFormat).
+// Needs Java 17 or newer (single-file source launch, java.util.HexFormat, java.net.http).
 
 import java.io.File;
 import java.io.FileDescriptor;
 import java.io.FileOutputStream;
 import java.io.PrintStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -24,19 +33,24 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.apache.avro.AvroRuntimeException;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericData;
+import org.apache.avro.generic.GenericDatumReader;
 import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.io.DecoderFactory;
 import org.apache.avro.message.BinaryMessageDecoder;
 import org.apache.avro.message.SchemaStore;
 
 public class DecodeCheck {
 
   public static void main(String[] args) throws Exception {
-    if (args.length != 2) {
-      System.err.println("usage: DecodeCheck <schemas dir> <messages file>");
+    if (args.length != 2 && args.length != 3) {
+      System.err.println("usage: DecodeCheck <schemas dir> <messages file> [<registry url>]");
       System.exit(2);
     }
+    String registry = args.length == 3 ? args[2] : null;
+    Map<Integer, Schema> byId = new HashMap<>();
     Map<String, Schema> types = parseAll(new File(args[0]));
     SchemaStore.Cache store = new SchemaStore.Cache();
     for (Schema schema : types.values()) {
@@ -53,6 +67,18 @@ public class DecodeCheck {
         continue;
       }
       byte[] message = HexFormat.of().parseHex(line.strip());
+      if (message[0] == 0) {
+        if (registry == null) {
+          throw new IllegalStateException("a Confluent-framed message, but no registry url given");
+        }
+        int id = ByteBuffer.wrap(message, 1, 4).order(ByteOrder.BIG_ENDIAN).getInt();
+        Schema writer = byId.computeIfAbsent(id, key -> fetchSchema(registry, key));
+        GenericDatumReader<GenericRecord> reader = new GenericDatumReader<>(writer);
+        GenericRecord record =
+            reader.read(null, DecoderFactory.get().binaryDecoder(message, 5, message.length - 5, null));
+        out.println(record.toString());
+        continue;
+      }
       // The decoder must be told which schema to read into; a consumer that expects one type
       // names it, and this check reads each message as the type its own fingerprint names.
       long fingerprint =
@@ -69,6 +95,25 @@ public class DecodeCheck {
       out.println(record.toString());
     }
     out.flush();
+  }
+
+  // The writer schema a registry holds under an id: {"schema": "<schema JSON>", ...}.
+  static Schema fetchSchema(String registry, int id) {
+    try {
+      HttpResponse<String> response =
+          HttpClient.newHttpClient()
+              .send(
+                  HttpRequest.newBuilder(URI.create(registry + "/schemas/ids/" + id)).GET().build(),
+                  HttpResponse.BodyHandlers.ofString(StandardCharsets.UTF_8));
+      if (response.statusCode() != 200) {
+        throw new IllegalStateException(
+            "registry answered " + response.statusCode() + " for schema " + id + ": " + response.body());
+      }
+      String text = new ObjectMapper().readTree(response.body()).get("schema").asText();
+      return new Schema.Parser().parse(text);
+    } catch (java.io.IOException | InterruptedException e) {
+      throw new IllegalStateException("cannot fetch schema " + id + " from " + registry, e);
+    }
   }
 
   // Parses every .avsc in the folder. A file that names a type not parsed yet fails as

@@ -1,0 +1,103 @@
+"""The event ids one source entity produced lately, as a few compact bytes.
+
+Normalize drops an event whose id it already sent to the canonical topic (a redelivered
+webhook, a source read again, the raw topic replayed), so downstream sees each event once.
+What it remembers per raw-topic key is bounded twice, so a busy entity can never grow its
+state without limit:
+
+- in **time**: an id first seen more than ``window`` seconds before the record being read is
+  forgotten;
+- in **count**: at most ``max_ids`` ids (the newest are kept).
+
+Encoding: one version byte, then per id 8 bytes of its BLAKE2b digest and 4 bytes of the
+first-seen time (Unix seconds, big-endian), oldest first: 12 bytes per id, so
+``MAX_IDS_LIMIT`` ids fit in 4 KB. A digest collision needs two ids of one entity among at
+most a few hundred to share 64 bits: it is not a practical concern. The membership test
+searches the bytes without decoding them (``bytes.find`` runs in C), so a duplicate costs a
+few microseconds and a fresh event one re-encode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+__all__ = [
+    "DIGEST_BYTES",
+    "ENTRY_BYTES",
+    "MAX_IDS_LIMIT",
+    "Remembered",
+    "contains",
+    "digest",
+    "remember",
+    "size_of",
+]
+
+VERSION = 1
+DIGEST_BYTES = 8
+_ENTRY = struct.Struct(">8sI")
+_TIME = struct.Struct(">I")
+ENTRY_BYTES = _ENTRY.size
+#: the most ids a key may hold: the state stays within 4 KB (issue 11's bound for link state)
+MAX_IDS_LIMIT = (4096 - 1) // ENTRY_BYTES
+
+
+def digest(event_id: str) -> bytes:
+    """The 8 bytes an event id is remembered by."""
+    return hashlib.blake2b(event_id.encode(), digest_size=DIGEST_BYTES).digest()
+
+
+def _valid(state: bytes | None) -> bytes:
+    """``state`` when it is ours, else nothing remembered (a newer format is ignored rather
+    than misread: at worst an event passes twice, never one is lost)."""
+    if not state or state[0] != VERSION or (len(state) - 1) % ENTRY_BYTES:
+        return b""
+    return state
+
+
+def size_of(state: bytes | None) -> int:
+    """How many ids ``state`` holds."""
+    return (len(_valid(state)) - 1) // ENTRY_BYTES if _valid(state) else 0
+
+
+def contains(state: bytes | None, key: bytes, *, now: int, window: int) -> bool:
+    """Was the id with digest ``key`` seen at most ``window`` seconds before ``now``?"""
+    data = _valid(state)
+    start = 1
+    while (found := data.find(key, start)) != -1:
+        if (found - 1) % ENTRY_BYTES == 0:  # a digest, not bytes straddling two entries
+            seen: int = _TIME.unpack_from(data, found + DIGEST_BYTES)[0]
+            return now - seen <= window
+        start = found + 1
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    state: bytes
+    #: ids dropped by the count bound while still inside the time window: a redelivery of
+    #: one of them would pass (downstream stages still drop it by its id)
+    evicted: int
+
+
+def remember(
+    state: bytes | None, keys: Iterable[bytes], *, now: int, window: int, max_ids: int
+) -> Remembered:
+    """``state`` with ``keys`` added as seen at ``now``; expired ids dropped, then the oldest
+    beyond ``max_ids``. An id already there keeps its first-seen time."""
+    if not 1 <= max_ids <= MAX_IDS_LIMIT:
+        raise ValueError(f"max_ids must be between 1 and {MAX_IDS_LIMIT}, got {max_ids}")
+    data = _valid(state)
+    entries = [_ENTRY.unpack_from(data, offset) for offset in range(1, len(data), ENTRY_BYTES)]
+    kept = [(key, seen) for key, seen in entries if now - seen <= window]
+    held = {key for key, _ in kept}
+    for key in keys:
+        if key not in held:
+            kept.append((key, max(0, now)))
+            held.add(key)
+    evicted = max(0, len(kept) - max_ids)
+    kept = kept[evicted:]
+    body = b"".join(_ENTRY.pack(key, seen) for key, seen in kept)
+    return Remembered(bytes([VERSION]) + body, evicted)

@@ -1,0 +1,106 @@
+"""The order normalize's dedupe writes in (``app.agents.dedupe``): an id is remembered only
+after every record its delivery caused is acknowledged, so a restored state never holds an
+event that is not in Kafka. Real Kafka is in ``tests/app/test_worker_e2e.py``; here the
+table is a stand-in that records what would reach its changelog."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+import pytest
+from faust.types import TableT
+from prometheus_client import CollectorRegistry
+
+from app.agents.dedupe import EventDedupe
+from app.metrics import Metrics
+from schemas.models import Envelope
+from streams.recent_ids import digest, size_of
+from tests.schemas.examples import EXAMPLES
+
+T0 = 1_780_000_000
+
+
+class _Table:
+    """What EventDedupe uses of a Faust table: its data and its changelog writes."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.changelog: list[tuple[int, bytes, bytes]] = []
+        self.acks: list[asyncio.Future[None]] = []
+
+    def send_changelog(self, partition: int, key: bytes, value: bytes) -> asyncio.Future[None]:
+        self.changelog.append((partition, key, value))
+        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.acks.append(ack)
+        return ack
+
+
+def _dedupe(table: _Table) -> tuple[EventDedupe, Metrics]:
+    metrics = Metrics(CollectorRegistry())
+    table_t = cast(TableT[bytes, bytes], table)
+    return EventDedupe(table_t, metrics, window_seconds=3600, max_ids=16), metrics
+
+
+def _events(*ids: str) -> list[tuple[Envelope, bytes]]:
+    example = EXAMPLES["Envelope-case"]
+    assert isinstance(example, Envelope)
+    return [(example.model_copy(update={"event_id": i}), i.encode()) for i in ids]
+
+
+async def _run_ready_callbacks() -> None:
+    for _ in range(10):  # gather's callbacks take a few turns of the loop
+        await asyncio.sleep(0)
+
+
+def _dropped(metrics: Metrics) -> float:
+    value = metrics.registry.get_sample_value(
+        "deskstream_duplicate_events_dropped_total", {"platform": "generic"}
+    )
+    return value or 0.0
+
+
+async def test_an_id_is_remembered_only_after_its_records_are_acknowledged() -> None:
+    table = _Table()
+    dedupe, metrics = _dedupe(table)
+    key = b"crm:case:1"
+    kept, digests = dedupe.fresh(key, _events("a", "b"), now=T0, platform="generic")
+    assert [e.event_id for e, _ in kept] == ["a", "b"]
+    sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    task = asyncio.ensure_future(
+        dedupe.remember(key, 3, digests, [sent], now=T0, platform="generic")
+    )
+    await _run_ready_callbacks()
+    assert table.changelog == []  # the events are not acknowledged yet
+
+    # A copy while the first is on its way is dropped all the same.
+    again, _ = dedupe.fresh(key, _events("b", "c"), now=T0 + 1, platform="generic")
+    assert [e.event_id for e, _ in again] == ["c"]
+    assert _dropped(metrics) == 1
+
+    sent.set_result(None)
+    await _run_ready_callbacks()
+    [(partition, written_key, state)] = table.changelog
+    assert (partition, written_key, size_of(state)) == (3, key, 2)
+    assert not task.done()  # done only once the changelog record is acknowledged
+    table.acks[0].set_result(None)
+    await task
+    copies, _ = dedupe.fresh(key, _events("a"), now=T0 + 2, platform="generic")
+    assert copies == []
+
+
+async def test_failed_sends_remember_nothing() -> None:
+    table = _Table()
+    dedupe, _ = _dedupe(table)
+    key = b"crm:case:2"
+    _, digests = dedupe.fresh(key, _events("x"), now=T0, platform="generic")
+    failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    failed.set_exception(RuntimeError("not acknowledged"))
+    with pytest.raises(RuntimeError):
+        await dedupe.remember(key, 0, digests, [failed], now=T0, platform="generic")
+    assert table.changelog == []
+    assert table.data == {}
+    # The worker crashes on a failed send; were the record read again, it would go out.
+    kept, _ = dedupe.fresh(key, _events("x"), now=T0, platform="generic")
+    assert [e.event_id for e, _ in kept] == ["x"]
+    assert digest("x") in digests

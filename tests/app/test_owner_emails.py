@@ -1,0 +1,100 @@
+"""The sync agent's owner emails (``app.agents.owners``): the link's memory first, then the
+platform's agent directory; a failed or slow lookup leaves the owner unresolved (the planner
+then decides again later), never stalls the partition."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any, ClassVar
+
+import pytest
+
+from app.agents.owners import OwnerEmails
+from connectors.base.directory import Agent, AgentDirectory, AgentLookup
+from schemas.errors import RetriableAPIError
+from schemas.models import Actor, ActorKind, Case, CaseStatus, Envelope
+from tests.streams.builders import World
+from tests.streams.three_way import three_way_config
+
+
+class Desk(AgentLookup):
+    platform: ClassVar[str] = "zendesk"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.error: Exception | None = None
+        self.hang = False
+
+    async def by_id(self, agent_id: str) -> list[Agent]:
+        self.calls += 1
+        if self.hang:
+            await asyncio.Event().wait()
+        if self.error is not None:
+            raise self.error
+        return [Agent(id="zd-ada", email="Ada@Example.com")]
+
+    async def by_email(self, email: str) -> list[Agent]:
+        raise AssertionError("the sync stage reads ids, not emails")
+
+
+def _report(world: World, agent_id: str) -> Envelope:
+    owner = Actor(kind=ActorKind.AGENT, id=agent_id)
+    return world.ticket(assignee=owner, changed=["assignee"])
+
+
+def _owner(event: Envelope) -> Actor | None:
+    assert isinstance(event.data, Case)
+    return event.data.assignee
+
+
+@pytest.fixture
+def desk() -> Desk:
+    return Desk()
+
+
+def _owners(desk: Desk, asked: Counter[str], timeout: float = 10.0) -> OwnerEmails:
+    directory = AgentDirectory(desk)
+
+    def directory_for(platform: str, connector_id: str) -> AgentDirectory | None:
+        asked[f"{platform}/{connector_id}"] += 1
+        return directory if platform == "zendesk" else None
+
+    return OwnerEmails(three_way_config(), directory_for, timeout=timeout)
+
+
+async def test_the_directory_answers_once_and_the_links_memory_after(desk: Desk) -> None:
+    world, asked = World(), Counter[str]()
+    owners = _owners(desk, asked)
+    filled = await owners.fill(_report(world, "zd-ada"), None)
+    assert _owner(filled) == Actor(kind=ActorKind.AGENT, id="zd-ada", email="ada@example.com")
+    again = await owners.fill(_report(world, "zd-ada"), None)  # the worker's cache
+    assert _owner(again) == _owner(filled)
+    state: dict[str, Any] = {"agents": {"zendesk:zd-ben": "ben@example.com"}}
+    remembered = await owners.fill(_report(world, "zd-ben"), state)  # the link's memory
+    assert _owner(remembered) == Actor(kind=ActorKind.AGENT, id="zd-ben", email="ben@example.com")
+    assert (desk.calls, asked) == (1, Counter({"zendesk/zd": 2}))
+
+
+async def test_nothing_to_resolve_asks_nobody(desk: Desk) -> None:
+    world, asked = World(), Counter[str]()
+    owners = _owners(desk, asked)
+    nobody = world.ticket(status=CaseStatus.SOLVED, changed=["status"])
+    resolved = world.ticket(assignee=Actor(kind=ActorKind.AGENT, id="zd-7", email="x@y.example"))
+    for event in (nobody, resolved, world.conversation()):
+        assert await owners.fill(event, None) is event
+    assert (desk.calls, asked) == (0, Counter())
+
+
+@pytest.mark.parametrize("failure", ["error", "timeout"])
+async def test_a_failed_or_slow_lookup_leaves_the_owner_unresolved(
+    desk: Desk, failure: str
+) -> None:
+    if failure == "error":
+        desk.error = RetriableAPIError("zendesk answered 503; will retry", status=503)
+    else:
+        desk.hang = True
+    owners = _owners(desk, Counter(), timeout=0.05)
+    report = _report(World(), "zd-ada")
+    assert await owners.fill(report, None) == report
+    assert desk.calls == 1
