@@ -28,6 +28,9 @@ _COMMANDS: dict[str, str] = {
     "dlq": "app.dlq_cli:dlq",
     "config": "app.config_cli:config",
     "replay": "app.replay.cli:replay",
+    "backfill": "app.backfill_cli:backfill",
+    "reconcile": "app.reconcile_cli:reconcile",
+    "doctor": "app.doctor_cli:doctor",
 }
 
 

@@ -43,7 +43,7 @@ from app.topics import producer_max_request_size, topic_specs
 from app.web import register_views
 from app.webhook_watch import WebhookWatch, report
 from connectors.base.directory import AgentDirectory
-from connectors.base.registry import sink_platforms
+from connectors.base.registry import delivery_mode, sink_platforms
 from schemas.faust_codec import register_faust_codec
 from streams.config import load_sync_config
 from streams.sync import SyncPlanner
@@ -102,6 +102,9 @@ def build_app(settings: Settings) -> Deskstream:
     watch = WebhookWatch(
         quiet_seconds=settings.webhook_quiet_seconds,
         min_writes=settings.webhook_quiet_min_writes,
+        polling_only=frozenset(
+            cid for cid, c in settings.connectors.items() if delivery_mode(c) == "polling"
+        ),
     )
     bundle = Deskstream(
         app=app,
@@ -113,7 +116,7 @@ def build_app(settings: Settings) -> Deskstream:
     )
     recent = declare_recent_events_table(app, settings)
     register_normalize(bundle.app, channels, metrics, settings, recent)
-    register_sources(app, channels, settings, metrics, revocations, servers)
+    register_sources(app, channels, settings, metrics, revocations, servers, watch)
     if settings.sync_config is not None:
         _register_sync(bundle, servers)
     register_views(bundle)

@@ -40,7 +40,7 @@ from connectors.base.ingest import (
     WebhookRequest,
     decode_headers,
 )
-from connectors.base.registry import build_ingest_connector
+from connectors.base.registry import build_ingest_connector, delivery_mode
 from schemas.errors import (
     BrokerUnavailableError,
     ConfigurationError,
@@ -138,6 +138,13 @@ class WebhookIngest:
             raise UnknownConnectorError(
                 f"no connector {connector_id!r} is configured; check the webhook URL on the "
                 "platform, or add DESKSTREAM_CONNECTORS__<id>__PLATFORM to the worker"
+            )
+        if delivery_mode(config) == "polling":
+            self._metrics.webhooks.labels(connector_id, "polling_only").inc()
+            raise UnknownConnectorError(
+                f"connector {connector_id!r} is configured for polling only (MODE=polling) "
+                "and takes no webhooks; remove the webhook on the platform, or set its MODE "
+                "to both"
             )
         connector = build_ingest_connector(connector_id, config)
         self._connectors[connector_id] = connector

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sys
 import time
 import uuid
 from collections import deque
@@ -338,6 +339,27 @@ class SyncStack:
         client = self.ic if platform == "intercom" else self.zd_agent
         state: dict[str, Any] = (await client.get(f"{ADMIN_PREFIX}/state")).json()
         return state
+
+    async def command(self, *args: str) -> asyncio.subprocess.Process:
+        """``deskstream <args>`` as a child process with the worker's settings, its stderr
+        (progress lines) piped: the caller reads, waits for or kills it."""
+        return await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "app",
+            *args,
+            env=self.worker.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+    async def set_faults(self, platform: str, profile: FaultProfile) -> None:
+        """Switch a sandbox's fault profile mid-run (``PUT /_sandbox/faults``), e.g. its
+        webhooks off (``FaultProfile(webhooks_off=True)``)."""
+        client = self.ic if platform == "intercom" else self.zd_agent
+        body = profile.model_dump(mode="json")
+        response = await client.put(f"{ADMIN_PREFIX}/faults", json=body)
+        response.raise_for_status()
 
     async def webhooks_pending(self) -> int:
         """Webhook deliveries both sandboxes still hold: queued, in flight, or waiting for a

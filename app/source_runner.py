@@ -49,6 +49,7 @@ class SourceRunner:
         holds_lease: Callable[[], bool],
         metrics: Metrics,
         max_backoff_s: float = 60.0,
+        on_stored: Callable[[SourceBatch], None] | None = None,
     ) -> None:
         self.name = name
         self._build = build
@@ -58,6 +59,8 @@ class SourceRunner:
         self._holds_lease = holds_lease
         self._metrics = metrics
         self._max_backoff = max_backoff_s
+        #: told of every batch once stored (the webhook watch reads the polled changes)
+        self._on_stored = on_stored
         #: failed runs since the last stored batch, and the reason last logged
         self._failures = 0
         self._last_error = ""
@@ -133,6 +136,8 @@ class SourceRunner:
 
     def _observe(self, batch: SourceBatch) -> None:
         name = self.name
+        if self._on_stored is not None:
+            self._on_stored(batch)
         if self._failures:
             log.info("source recovered source=%s after %d failed runs", name, self._failures)
             self._failures, self._last_error = 0, ""

@@ -12,6 +12,14 @@ written at least ``min_writes`` changes to a connector, the oldest of them more 
 the platform has probably stopped sending. Quiet nights raise nothing: without writes there is
 no expectation.
 
+Polls give a second, sharper signal (``polled``): a change the platform made *after* the last
+delivery this worker received is one it should have pushed. When polling finds at least
+``min_writes`` such changes (writes and polled changes count together), the oldest more than
+``quiet_seconds`` ago, and still no delivery arrived, the verdict is the same, and the log line
+says what polling found. Changes older than the watch itself are not counted (a first poll
+reads an hour back). A connector in mode ``polling`` expects no webhooks at all and is never
+judged (``polling_only``).
+
 The view is one worker's. Behind a load balancer that spreads deliveries over the workers
 (the cluster and compose stacks do), a worker that wrote 10 changes misses every echo with a
 probability of ((n-1)/n)^10 for n workers: 2 % for three workers, 6 % for four, so raise
@@ -46,14 +54,19 @@ class Silence:
     quiet_for: float | None
     #: changes written to the connector since its last delivery
     writes: int
+    #: changes polling found that the platform made after its last delivery
+    polled: int = 0
 
 
 @dataclass(slots=True)
 class _Connector:
     last_delivery: float | None = None
-    #: when the oldest write after the last delivery completed
+    #: the last delivery on the wall clock, to compare with the platform's change times
+    last_delivery_wall: float | None = None
+    #: when the oldest write (or polled change) after the last delivery happened
     first_unanswered_write: float | None = None
     unanswered_writes: int = 0
+    unanswered_polled: int = 0
     silent: bool = False
     #: how long the connector was quiet before its latest delivery
     last_gap: float | None = None
@@ -69,12 +82,21 @@ class WebhookWatch:
         quiet_seconds: float,
         min_writes: int,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        polling_only: frozenset[str] = frozenset(),
+        tolerance_s: float = 2.0,
     ) -> None:
         if min_writes < 1:
             raise ValueError("min_writes must be at least 1")
         self.quiet_seconds = quiet_seconds
         self.min_writes = min_writes
         self._clock = clock
+        self._wall = wall
+        self._started_wall = wall()
+        #: connectors that take no webhooks by design (mode ``polling``): never judged
+        self.polling_only = polling_only
+        #: clock difference allowed between the platform's change times and ours
+        self._tolerance = tolerance_s
         self._connectors: dict[str, _Connector] = {}
 
     @property
@@ -93,15 +115,34 @@ class WebhookWatch:
         now = self._clock()
         state.last_gap = None if state.last_delivery is None else now - state.last_delivery
         state.last_delivery = now
+        state.last_delivery_wall = self._wall()
         state.first_unanswered_write = None
         state.unanswered_writes = 0
+        state.unanswered_polled = 0
 
     def wrote(self, connector_id: str) -> None:
         """A sink changed a record on ``connector_id``: the platform should send an echo."""
+        if connector_id in self.polling_only:
+            return
         state = self._get(connector_id)
         if state.first_unanswered_write is None:
             state.first_unanswered_write = self._clock()
         state.unanswered_writes += 1
+
+    def polled(self, connector_id: str, changed_at: float) -> None:
+        """A poll found a record of ``connector_id`` the platform changed at ``changed_at``
+        (epoch seconds): a change it should have pushed too, unless a delivery came after."""
+        if connector_id in self.polling_only:
+            return
+        state = self._get(connector_id)
+        floor = self._started_wall if state.last_delivery_wall is None else state.last_delivery_wall
+        if changed_at <= floor + self._tolerance:
+            return  # before the last delivery (or before this worker watched): answered
+        ago = max(0.0, self._wall() - changed_at)
+        at = self._clock() - ago
+        if state.first_unanswered_write is None or at < state.first_unanswered_write:
+            state.first_unanswered_write = at
+        state.unanswered_polled += 1
 
     def last_delivery_age(self, connector_id: str) -> float | None:
         state = self._connectors.get(connector_id)
@@ -120,9 +161,10 @@ class WebhookWatch:
         now = self._clock()
         changed: list[Silence] = []
         for connector_id, state in sorted(self._connectors.items()):
+            expected = state.unanswered_writes + state.unanswered_polled
             silent = (
                 state.first_unanswered_write is not None
-                and state.unanswered_writes >= self.min_writes
+                and expected >= self.min_writes
                 and now - state.first_unanswered_write >= self.quiet_seconds
             )
             if silent != state.silent:
@@ -133,7 +175,15 @@ class WebhookWatch:
                     quiet_for = now - state.last_delivery
                 else:
                     quiet_for = None
-                changed.append(Silence(connector_id, silent, quiet_for, state.unanswered_writes))
+                changed.append(
+                    Silence(
+                        connector_id,
+                        silent,
+                        quiet_for,
+                        state.unanswered_writes,
+                        state.unanswered_polled,
+                    )
+                )
         return changed
 
 
@@ -150,12 +200,24 @@ def describe(change: Silence, platform: str) -> str:
             f"being quiet {since}"
         )
     hint = _PLATFORM_HINTS.get(platform, "check the webhook's status on the platform")
+    evidence = []
+    if change.polled:
+        evidence.append(f"polling found {change.polled} changes made on {platform} since")
+    if change.writes:
+        evidence.append(
+            f"this worker wrote {change.writes} changes to it, each of which should have come "
+            "back as a webhook"
+        )
+    if change.polled:
+        consequence = "Polling is bringing those changes in meanwhile, up to a poll interval late"
+    else:
+        consequence = (
+            f"Changes made on {platform} meanwhile were not delivered to Deskstream and are not "
+            "synced until those records change again (or run it with MODE=both to poll)"
+        )
     return (
         f"connector {change.connector_id} ({platform}) has probably stopped sending webhooks: "
-        f"none arrived {since}, although this worker wrote {change.writes} changes to it, each "
-        f"of which should have come back as a webhook. {hint}. Changes made on {platform} "
-        "meanwhile were not delivered to Deskstream and are not synced until those records "
-        "change again"
+        f"none arrived {since}, although {' and '.join(evidence)}. {hint}. {consequence}"
     )
 
 

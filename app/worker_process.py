@@ -35,6 +35,12 @@ class RunningWorker:
         self.stopped_on_purpose = False
 
     @property
+    def env(self) -> dict[str, str]:
+        """The environment the worker runs with: a ``deskstream`` command run with it sees the
+        same settings (the rehearsal's backfill and reconcile runs)."""
+        return dict(self._env)
+
+    @property
     def process(self) -> subprocess.Popen[bytes]:
         if self._process is None:
             raise DeskstreamError("the worker was never started; call start() first")

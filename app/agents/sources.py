@@ -35,6 +35,7 @@ from app.metrics import Metrics
 from app.settings import Settings
 from app.source_positions import PositionStore, slot_of
 from app.source_runner import SourceRunner
+from app.webhook_watch import WebhookWatch
 from connectors.base.registry import build_source, build_sources
 from connectors.base.source import RawRecord, Source, SourceBatch
 
@@ -80,6 +81,7 @@ def register_sources(
     metrics: Metrics,
     revocations: Revocations,
     bootstrap_servers: str,
+    watch: WebhookWatch | None = None,
 ) -> SourceLeases | None:
     """The lease agent and the runners of every configured source (None: no source)."""
     built = [
@@ -115,6 +117,14 @@ def register_sources(
         def holds() -> bool:
             return TP(topic_name, slot) in app.consumer.assignment()
 
+        def stored(batch: SourceBatch) -> None:
+            # Changes a poll found are changes the platform should have pushed too.
+            if watch is None:
+                return
+            for record in batch.records:
+                if record.changed_at is not None:
+                    watch.polled(record.delivery.connector_id, record.changed_at.timestamp())
+
         return SourceRunner(
             build,
             name=name,
@@ -124,6 +134,7 @@ def register_sources(
             holds_lease=holds,
             metrics=metrics,
             max_backoff_s=settings.source_max_backoff_seconds,
+            on_stored=stored,
         )
 
     runners = {s.name: (slot_of(s.name, slots), runner_for(s)) for s in built}

@@ -9,16 +9,33 @@ credential.
 In a cluster, each worker owns a share of the budget proportional to the partitions of the
 commands topic it holds (``set_share``): two workers with four partitions each get half each,
 and a rebalance moves the share with the partitions. The sum stays at the platform's limit.
+
+**Sinks first.** The reads of pull-based sources (polls, reconciliation) spend the same
+account's calls as the sinks' writes. A sink registers its budget under its connector id
+(``register_account_budget``, held only as long as the sink holds it), and a source of the
+same connector calls through a ``YieldingBudget``: its own cap (a share of the limit, so a long
+poll never takes everything), then a token from the sink's budget, taken only while that
+budget holds more than ``reserve`` of its capacity. A sink under backlog keeps the shared
+bucket low, so polls wait; they never wait longer than ``max_wait_s`` per call, so a busy day
+delays the fallback without switching it off. The sum of both stays at the limit: a source's
+calls come out of the worker's share.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["RateBudget", "RateHeaders"]
+__all__ = [
+    "RateBudget",
+    "RateHeaders",
+    "YieldingBudget",
+    "register_account_budget",
+    "registered_budget",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +85,12 @@ class RateBudget:
         self._tokens = min(self._capacity(), self._tokens + (now - self._updated) * self._rate())
         self._updated = now
 
+    def free_fraction(self) -> float:
+        """How full the bucket is now, 0 (spent or owed) to 1 (full)."""
+        self._refill()
+        capacity = self._capacity()
+        return 0.0 if capacity <= 0 else max(0.0, self._tokens / capacity)
+
     def delay(self) -> float:
         """Seconds to wait before the next call (0 when a token is there); takes the token."""
         self._refill()
@@ -100,3 +123,74 @@ class RateBudget:
         """A 429: spend everything until ``seconds`` from now."""
         self._refill()
         self._tokens = -seconds * self._rate()
+
+
+#: connector id → the budget of the sink writing to its account in this process
+_ACCOUNTS: weakref.WeakValueDictionary[str, RateBudget] = weakref.WeakValueDictionary()
+
+
+def register_account_budget(connector_id: str, budget: RateBudget) -> None:
+    """A sink's budget, which the connector's sources yield to (module docstring); forgotten
+    once the sink is gone."""
+    _ACCOUNTS[connector_id] = budget
+
+
+def registered_budget(connector_id: str) -> RateBudget | None:
+    """The budget the connector's sink registered in this process, if it has one."""
+    return _ACCOUNTS.get(connector_id)
+
+
+class YieldingBudget(RateBudget):
+    """A low-priority caller's budget (a poll, a reconciliation, a backfill): at most its own
+    ``limit`` per ``window_s``, and each call also takes a token from ``shared()`` (the
+    sink's budget, looked up at each call: the sink may start after the source) once that
+    holds more than ``reserve`` of its capacity, or after ``max_wait_s`` of waiting for it
+    (module docstring)."""
+
+    def __init__(
+        self,
+        limit: int,
+        window_s: float,
+        *,
+        shared: Callable[[], RateBudget | None] = lambda: None,
+        reserve: float = 0.5,
+        max_wait_s: float = 60.0,
+        step_s: float = 0.25,
+        headroom: float = 0.97,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(limit, window_s, headroom=headroom, clock=clock)
+        self._shared = shared
+        self._reserve = reserve
+        self._max_wait = max_wait_s
+        self._step = step_s
+        #: calls that waited for the sinks, and the seconds spent waiting (for metrics, benches)
+        self.yielded = 0
+        self.yielded_s = 0.0
+
+    async def acquire(self) -> None:
+        await super().acquire()
+        shared = self._shared()
+        if shared is None:
+            return
+        waited = 0.0
+        while shared.free_fraction() < self._reserve and waited < self._max_wait:
+            await asyncio.sleep(self._step)
+            waited += self._step
+        if waited:
+            self.yielded += 1
+            self.yielded_s += waited
+        await shared.acquire()
+
+    def observe(self, headers: RateHeaders) -> None:
+        # The header's limit is the account's, not this caller's cap: only what is left counts.
+        super().observe(RateHeaders(remaining=headers.remaining))
+        shared = self._shared()
+        if shared is not None:
+            shared.observe(headers)
+
+    def exhausted_for(self, seconds: float) -> None:
+        super().exhausted_for(seconds)
+        shared = self._shared()
+        if shared is not None:
+            shared.exhausted_for(seconds)

@@ -17,22 +17,26 @@ from typing import Any
 from connectors.base.adapter import FieldInventory, PlatformAdapter
 from connectors.base.ingest import IngestConnector
 from connectors.base.normalize import Normaliser
-from connectors.base.settings import ConnectorSettings
+from connectors.base.settings import ConnectorSettings, Mode, SourceSettings
 from connectors.base.sink import Sink
 from connectors.base.source import Source
 from schemas.errors import ConfigurationError
 
 __all__ = [
+    "POLLING_KINDS",
     "adapter_for",
     "adapter_platforms",
+    "build_backfill",
     "build_ingest_connector",
     "build_normaliser",
     "build_sink",
     "build_source",
     "build_sources",
+    "delivery_mode",
     "ingest_platforms",
     "read_inventory",
     "sink_platforms",
+    "source_settings",
 ]
 
 _INGEST: dict[str, str] = {
@@ -69,10 +73,38 @@ _INVENTORIES: dict[str, str] = {
 #: pull-based feeds by platform and kind (``ConnectorSettings.sources``)
 _SOURCES: dict[str, str] = {
     "zendesk.tickets": "connectors.zendesk.incremental:ZendeskIncrementalTickets",
+    "zendesk.ticket_events": "connectors.zendesk.ticket_events:ZendeskTicketEvents",
+    "zendesk.users": "connectors.zendesk.ticket_events:ZendeskUsers",
+    "intercom.conversations": "connectors.intercom.polling:IntercomConversationPoll",
+    "intercom.contacts": "connectors.intercom.polling:IntercomContactPoll",
+    "intercom.reconcile": "connectors.intercom.polling:IntercomReconcile",
+    "zendesk.reconcile": "connectors.zendesk.reconcile:ZendeskReconcile",
     "salesforce.cdc_case": "connectors.salesforce.source_cdc:SalesforceCaseChanges",
     "salesforce.cdc_contact": "connectors.salesforce.source_cdc:SalesforceContactChanges",
     "salesforce.comments": "connectors.salesforce.source_comments:SalesforceComments",
     "salesforce.reconcile": "connectors.salesforce.source_reconcile:SalesforceReconcile",
+}
+
+
+#: the polling fallback of each platform with webhooks: the kinds ``mode`` ``polling`` and
+#: ``both`` run (with default settings unless ``sources`` configures them)
+POLLING_KINDS: dict[str, tuple[str, ...]] = {
+    "zendesk": ("ticket_events", "users"),
+    "intercom": ("conversations", "contacts"),
+}
+#: polling kinds that run only when ``sources`` enables them (the ticket export: states, not
+#: changes, so the ticket events cover it)
+_OPTIONAL_POLLING: dict[str, tuple[str, ...]] = {"zendesk": ("tickets",)}
+
+
+def _polling(platform: str) -> tuple[str, ...]:
+    return POLLING_KINDS.get(platform, ()) + _OPTIONAL_POLLING.get(platform, ())
+
+
+#: one-shot readers of existing records by platform (``deskstream backfill``)
+_BACKFILLS: dict[str, str] = {
+    "intercom": "connectors.intercom.backfill:IntercomBackfill",
+    "zendesk": "connectors.zendesk.ticket_events:ZendeskBackfill",
 }
 
 
@@ -117,20 +149,79 @@ def sink_platforms() -> frozenset[str]:
     return frozenset(_SINKS)
 
 
+def delivery_mode(settings: ConnectorSettings) -> Mode:
+    """How changes reach Deskstream from this connector (``ConnectorSettings.mode``)."""
+    if settings.mode is not None:
+        return settings.mode
+    polling = _polling(settings.platform)
+    enabled = any(k in polling and s.enabled for k, s in settings.sources.items())
+    return "both" if enabled else "webhooks"
+
+
+def source_settings(settings: ConnectorSettings, kind: str) -> SourceSettings:
+    """A feed's settings: configured, or the defaults of a polling kind the mode runs."""
+    return settings.sources.get(kind) or SourceSettings()
+
+
+def source_kinds(connector_id: str, settings: ConnectorSettings) -> list[str]:
+    """The kinds of feed the connector runs: those ``sources`` enables, plus, with ``mode``
+    set to ``polling`` or ``both``, the platform's polling kinds (``POLLING_KINDS``) not
+    disabled there. ``mode`` ``webhooks`` with a polling kind enabled is a contradiction the
+    operator must resolve (``ConfigurationError``)."""
+    mode = settings.mode
+    kinds = {kind for kind, source in settings.sources.items() if source.enabled}
+    if mode == "webhooks":
+        contradicting = sorted(kinds & set(_polling(settings.platform)))
+        if contradicting:
+            raise ConfigurationError(
+                f"connector {connector_id!r} has mode webhooks but enables the polling "
+                f"source(s) {', '.join(contradicting)}; set DESKSTREAM_CONNECTORS__"
+                f"{connector_id}__MODE=both to poll beside the webhooks, or disable them"
+            )
+    elif mode is not None:
+        polling = POLLING_KINDS.get(settings.platform, ())
+        if not polling:
+            raise ConfigurationError(
+                f"connector {connector_id!r} has mode {mode}, but this version cannot poll "
+                f"{settings.platform}; set its MODE to webhooks (or leave it unset)"
+            )
+        disabled = {kind for kind, source in settings.sources.items() if not source.enabled}
+        kinds |= set(polling) - disabled
+    return sorted(kinds)
+
+
 def build_source(connector_id: str, settings: ConnectorSettings, kind: str) -> Source:
     """One pull-based feed of the connector, named ``<connector id>.<kind>``."""
     cls = _load(_SOURCES, f"{settings.platform}.{kind}", "source")
-    source = cls(connector_id=connector_id, settings=settings, source=settings.sources[kind])
+    source = cls(
+        connector_id=connector_id, settings=settings, source=source_settings(settings, kind)
+    )
     assert isinstance(source, Source)
     return source
 
 
+def build_backfill(
+    connector_id: str,
+    settings: ConnectorSettings,
+    source: SourceSettings,
+    *,
+    since: int | None,
+    filters: dict[str, str],
+) -> Source:
+    """A one-shot read of the connector's existing records (its batches end once it caught
+    up), sent as its polls send them: ``deskstream backfill``."""
+    source_object = _load(_BACKFILLS, settings.platform, "backfill")(
+        connector_id=connector_id, settings=settings, source=source
+    )
+    source_object.configure(since=since, filters=filters)
+    assert isinstance(source_object, Source)
+    return source_object
+
+
 def build_sources(connector_id: str, settings: ConnectorSettings) -> list[Source]:
-    """The connector's enabled pull-based feeds (none unless ``sources`` names some)."""
+    """The connector's pull-based feeds (``source_kinds``)."""
     return [
-        build_source(connector_id, settings, kind)
-        for kind, source_settings in sorted(settings.sources.items())
-        if source_settings.enabled
+        build_source(connector_id, settings, kind) for kind in source_kinds(connector_id, settings)
     ]
 
 

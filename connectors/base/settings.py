@@ -22,9 +22,11 @@ from pydantic import BaseModel, Field, SecretStr, SerializeAsAny, ValidationErro
 
 from schemas.errors import ConfigurationError
 
-__all__ = ["ConnectorSettings", "Platform", "SourceSettings", "validation_problems"]
+__all__ = ["ConnectorSettings", "Mode", "Platform", "SourceSettings", "validation_problems"]
 
 Platform = Literal["generic", "zendesk", "zendesk_conversations", "intercom", "salesforce"]
+#: how changes reach Deskstream from a platform: pushed, pulled by the polling sources, or both
+Mode = Literal["webhooks", "polling", "both"]
 
 #: platform → its own settings model ("module:Class"), validated from the connector's values
 _PLATFORM_SETTINGS: dict[str, str] = {
@@ -90,6 +92,15 @@ class SourceSettings(BaseModel):
     batch_size: int = Field(default=1000, ge=1, le=10_000)
     #: the feed's own request budget per minute; the platform's documented limit when unset
     requests_per_minute: int | None = Field(default=None, ge=1)
+    #: a feed reading the account's general API (a search, a reconciliation): the share of
+    #: the connector's ``rate_limit_per_minute`` it may spend at most, and then only while
+    #: the sinks leave room (``connectors.base.ratelimit.YieldingBudget``)
+    budget_share: float = Field(default=0.2, gt=0, le=1)
+    #: how far each poll reaches back behind the previous one, for a platform whose search
+    #: shows changes late (Intercom: "a few minutes"); the platform's default when unset
+    overlap_seconds: float | None = Field(default=None, ge=0, le=24 * 3600)
+    #: a reconciliation: re-read what was modified this long before each pass
+    window_seconds: float = Field(default=3600.0, ge=60, le=30 * 24 * 3600)
 
 
 class ConnectorSettings(BaseModel):
@@ -132,6 +143,13 @@ class ConnectorSettings(BaseModel):
     #: pull-based feeds by kind (``tickets`` for Zendesk's incremental ticket export), each
     #: run by exactly one worker of the cluster (``app.agents.sources``)
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    #: ``webhooks`` only; ``polling`` only (a workspace that cannot reach our endpoint: the
+    #: webhook URL answers 404 for it); ``both`` (polls catch what webhooks lost, and dedupe
+    #: keeps one of each change). ``polling`` and ``both`` run the platform's polling sources
+    #: (``connectors.base.registry.POLLING_KINDS``) with their defaults unless ``sources``
+    #: says otherwise. Unset: exactly the feeds ``sources`` enables (read as ``both`` when
+    #: one of them polls, else ``webhooks``)
+    mode: Mode | None = None
     #: the platform's own settings model (see ``_PLATFORM_SETTINGS``), None for the others
     platform_settings: SerializeAsAny[BaseModel] | None = None
 

@@ -45,12 +45,30 @@ from typing import Any
 
 from schemas.models import RawDelivery
 
-__all__ = ["SOURCE_HEADER", "Position", "RawRecord", "Source", "SourceBatch"]
+__all__ = [
+    "RECONCILE_EVENT_TYPE",
+    "SOURCE_HEADER",
+    "Position",
+    "RawRecord",
+    "Source",
+    "SourceBatch",
+    "is_reconciliation",
+]
 
 #: raw-delivery header naming what pulled a record; webhook ingest keeps only the headers a
 #: connector lists (``IngestConnector.kept_headers``), never this one, so no webhook can pass
 #: for a pulled record
 SOURCE_HEADER = "deskstream-source"
+
+#: ``source.event_type`` of a reconciliation's observation of a record (any platform): the
+#: record as re-read, naming no field; the sync stage compares every synced field of it with
+#: what the link believes and repairs what drifted (``streams.flows.case_fields``)
+RECONCILE_EVENT_TYPE = "deskstream:reconcile"
+
+
+def is_reconciliation(event_type: str) -> bool:
+    return event_type == RECONCILE_EVENT_TYPE
+
 
 #: a source's own bookmark: JSON-serialisable (stored as JSON in Kafka); None on a first run
 Position = dict[str, Any]
@@ -63,6 +81,9 @@ class RawRecord:
     #: ``<connector>:<entity type>:<entity id>``: a record's changes stay in one partition
     key: str
     delivery: RawDelivery
+    #: when the platform last changed the record, where the source knows it (a poll): the
+    #: webhook watch compares it with the last delivery (``app.webhook_watch``)
+    changed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +98,9 @@ class SourceBatch:
     caught_up: bool = False
     #: a short, secret-free note for the log line of this batch (pages read, ...)
     detail: str = field(default="")
+    #: how many records the whole read will yield, when the platform says (a search's total
+    #: count): a backfill's progress bar shows it
+    total: int | None = None
 
 
 class Source(abc.ABC):

@@ -18,6 +18,7 @@ import functools
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -41,9 +42,11 @@ __all__ = [
     "ConflictError",
     "IntercomClient",
     "NotFoundError",
+    "SearchPage",
     "budget_for",
     "classify",
     "rate_headers",
+    "window_limit",
 ]
 
 DEFAULT_BASE_URL = "https://api.intercom.io"
@@ -163,11 +166,24 @@ def _number(response: httpx.Response, header: str) -> float | None:
 def budget_for(settings: ConnectorSettings, *, clock: Clock = time.monotonic) -> RateBudget:
     """A sixth of the minute's limit per 10-second window, the unit Intercom counts in and the
     one its ``X-RateLimit-Limit`` header reports (so header corrections stay in one unit)."""
-    per_minute = settings.rate_limit_per_minute or DEFAULT_PER_MINUTE
-    return RateBudget(max(1, per_minute // 6), WINDOW_S, clock=clock)
+    return RateBudget(window_limit(settings), WINDOW_S, clock=clock)
+
+
+def window_limit(settings: ConnectorSettings) -> int:
+    """Calls per 10-second window: a sixth of the minute's limit."""
+    return max(1, (settings.rate_limit_per_minute or DEFAULT_PER_MINUTE) // 6)
 
 
 # -- the client ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One page of a search: raw records, the next page's cursor, Intercom's total count."""
+
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+    total: int | None
 
 
 @functools.cache
@@ -219,12 +235,13 @@ class IntercomClient(ApiClient):
         *,
         http: httpx.AsyncClient | None = None,
         now: Clock = time.time,
+        budget: RateBudget | None = None,
     ) -> IntercomClient:
         http = http or httpx.AsyncClient(
             base_url=settings.api_base_url or DEFAULT_BASE_URL,
             timeout=httpx.Timeout(15.0, connect=5.0),
         )
-        return cls(http, token=settings.token, budget=budget_for(settings), now=now)
+        return cls(http, token=settings.token, budget=budget or budget_for(settings), now=now)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -318,6 +335,48 @@ class IntercomClient(ApiClient):
     async def get_conversation(self, conversation_id: str) -> ic.Conversation:
         """The conversation with its (up to 500 most recent) parts, bodies as HTML."""
         return await self._model(ic.Conversation, "GET", f"/conversations/{conversation_id}")
+
+    async def conversation_json(self, conversation_id: str) -> dict[str, Any]:
+        """The conversation exactly as Intercom answers it (a poll stores it as its body)."""
+        data = await self._json("GET", f"/conversations/{quote(conversation_id, safe='')}")
+        if not isinstance(data, dict) or not data.get("id"):
+            raise FatalAPIError(
+                f"intercom GET /conversations/{conversation_id} answered without a conversation; "
+                "check the Intercom-Version it is pinned to"
+            )
+        return data
+
+    async def search_page(
+        self,
+        model: str,
+        query: Mapping[str, Any],
+        *,
+        per_page: int,
+        starting_after: str | None = None,
+    ) -> SearchPage:
+        """One page of ``POST /<model>/search`` (``contacts`` or ``conversations``): the raw
+        records, the cursor of the next page (None on the last) and the total."""
+        pagination: dict[str, Any] = {"per_page": per_page}
+        if starting_after:
+            pagination["starting_after"] = starting_after
+        body = {"query": dict(query), "pagination": pagination}
+        data = await self._json("POST", f"/{model}/search", json=body)
+        key = "data" if model == "contacts" else model
+        items = data.get(key) if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise FatalAPIError(
+                f"intercom POST /{model}/search answered without a {key} list; check the "
+                "Intercom-Version it is pinned to"
+            )
+        pages = data.get("pages") if isinstance(data.get("pages"), dict) else {}
+        following = pages.get("next") if isinstance(pages, dict) else None
+        cursor = following.get("starting_after") if isinstance(following, dict) else None
+        total = data.get("total_count")
+        return SearchPage(
+            items=[item for item in items if isinstance(item, dict)],
+            next_cursor=cursor if isinstance(cursor, str) and cursor else None,
+            total=total if isinstance(total, int) else None,
+        )
 
     async def search_conversations(
         self, query: Mapping[str, Any], *, per_page: int = 50

@@ -86,6 +86,9 @@ class ConversationPart(_Lenient):
     updated_at: int | None = None
     author: Author | None = None
     attachments: list[PartAttachment] = Field(default_factory=list)
+    #: "the current state of conversation when the conversation part was created"
+    #: (``conversation_part.state``, 2.14): what a poll reads status changes from
+    state: str | None = None
 
 
 class ConversationSource(_Lenient):

@@ -15,6 +15,10 @@ Values stay faithful to Intercom (``snoozed`` is ``pending``, ``not_priority`` i
 mapping across platforms is the rules' job. The conversions themselves live in ``models`` (the
 sink fingerprints its writes with them).
 
+Event ids name the change where Intercom gives it an identity (a part, the first message),
+not the notification, so a polled conversation (``connectors.intercom.polled``) yields the
+same ids for the changes a webhook already brought: ``connectors.intercom.canonical``.
+
 Actors: parts by the connector's ``service_account_id`` (Deskstream's bot admin) are the
 integration, other admins agents, Intercom's ``bot`` (Fin, workflows) the AI, users and leads
 customers. Contact notifications do not say who changed the contact, so their actor is the
@@ -29,42 +33,33 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from connectors.base.links import case_link_id, contact_link_id
-from connectors.base.normalize import Normaliser, event_id, parse_json, validation_problems
+from connectors.base.normalize import Normaliser, parse_json, validation_problems
 from connectors.base.settings import ConnectorSettings
+from connectors.base.source import SOURCE_HEADER
 from connectors.intercom import models as ic
+from connectors.intercom.canonical import CASE_TOPICS, Builder, case_key, changed_for, latest_part
+from connectors.intercom.polled import (
+    POLLED_CONTACT,
+    POLLED_CONVERSATION,
+    RECONCILED_CONVERSATION,
+    polled_contact,
+    polled_conversation,
+)
 from schemas.errors import SkippableRecordError
 from schemas.models import (
     Actor,
     ActorKind,
     Contact,
-    EntityData,
     EntityType,
     Envelope,
     Op,
-    Platform,
     RawDelivery,
-    Source,
 )
 
-__all__ = ["IntercomNormaliser"]
+__all__ = ["IntercomNormaliser", "present_fields"]
 
 M = TypeVar("M", bound=BaseModel)
 
-#: conversation topics: op and the canonical fields the change touches
-_CASE_TOPICS: dict[str, tuple[Op, list[str]]] = {
-    "conversation.user.created": (Op.CREATE, []),
-    "conversation.admin.single.created": (Op.CREATE, []),
-    "conversation.user.replied": (Op.UPDATE, []),
-    "conversation.admin.replied": (Op.UPDATE, []),
-    "conversation.admin.noted": (Op.UPDATE, []),
-    "conversation.admin.closed": (Op.UPDATE, ["status"]),
-    "conversation.admin.opened": (Op.UPDATE, ["status"]),
-    "conversation.admin.snoozed": (Op.UPDATE, ["status"]),
-    "conversation.admin.unsnoozed": (Op.UPDATE, ["status"]),
-    "conversation.admin.assigned": (Op.UPDATE, ["assignee"]),
-    "conversation.priority.updated": (Op.UPDATE, ["priority"]),
-    "conversation_part.tag.created": (Op.UPDATE, ["tags"]),
-}
 _CONTACT_TOPICS: dict[str, Op] = {
     "contact.user.created": Op.CREATE,
     "contact.lead.created": Op.CREATE,
@@ -83,24 +78,12 @@ _DELETE_TOPICS: dict[str, EntityType] = {
 }
 
 
-def _present(contact: Contact) -> list[str]:
+def present_fields(contact: Contact) -> list[str]:
     """The fields the contact has, custom attributes one by one (``custom_attributes.<key>``,
     the names the sync stage's profile fields use)."""
     fields = ("emails", "external_id", "name", "phone", "company", "plan")
     present = [name for name in fields if getattr(contact, name)]
     return present + [f"custom_attributes.{key}" for key in sorted(contact.custom_attributes)]
-
-
-def _latest_part(conversation: ic.Conversation) -> int | None:
-    """The conversation's version: its newest part id. Intercom stamps whole seconds, so two
-    notifications of the same second are ordered by the parts they have seen (part ids only
-    grow; status changes and replies are parts)."""
-    ids = [int(p.id) for p in conversation.parts if p.id.isdigit()]
-    return max(ids) if ids else None
-
-
-def _first_time(*candidates: int | None) -> datetime:
-    return next(t for t in map(ic.unix_time, candidates) if t is not None)
 
 
 def _parse(model: type[M], data: Any, what: str) -> M:
@@ -127,9 +110,18 @@ class IntercomNormaliser(Normaliser):
         #: the contact custom attribute that holds the customer's plan
         self.plan_attribute = plan_attribute
         self._bot = settings.service_account_id
+        self._build = Builder(connector_id, settings.service_account_id)
 
     def normalise(self, delivery: RawDelivery) -> list[Envelope]:
         document = parse_json(delivery.body)  # SkippableRecordError naming the problem
+        pulled = delivery.headers.get(SOURCE_HEADER)
+        if pulled in (POLLED_CONVERSATION, RECONCILED_CONVERSATION):
+            conversation = _parse(ic.Conversation, document, "a polled conversation")
+            return polled_conversation(self._build, delivery, conversation)
+        if pulled == POLLED_CONTACT:
+            contact = _parse(ic.Contact, document, "a polled contact")
+            data = ic.contact_from(contact, plan_attribute=self.plan_attribute)
+            return [polled_contact(self._build, delivery, contact, data, present_fields(data))]
         notification = _parse(ic.Notification, document, "the notification envelope")
         if notification.type != "notification_event":
             raise SkippableRecordError(
@@ -141,7 +133,7 @@ class IntercomNormaliser(Normaliser):
             return []
         if topic in _DELETE_TOPICS:
             return [self._deleted(delivery, notification, _DELETE_TOPICS[topic])]
-        if topic in _CASE_TOPICS:
+        if topic in CASE_TOPICS:
             conversation = _parse(ic.Conversation, item, f"the {topic} item")
             return self._conversation(delivery, notification, conversation)
         if topic in _CONTACT_TOPICS:
@@ -157,59 +149,17 @@ class IntercomNormaliser(Normaliser):
 
     # -- builders ---------------------------------------------------------------------------
 
-    def _envelope(
-        self,
-        delivery: RawDelivery,
-        notification: ic.Notification,
-        *,
-        entity_type: EntityType,
-        entity_id: str,
-        suffix: str,
-        op: Op,
-        actor: Actor,
-        data: EntityData,
-        changed: list[str],
-        version: int | None,
-        link_id: str,
-    ) -> Envelope:
-        # One notification yields several events: the suffix keeps each id distinct and the
-        # same on every redelivery of the notification.
-        source_event_id = f"{notification.id}:{suffix}"
-        return Envelope(
-            event_id=event_id(self.connector_id, source_event_id),
-            source=Source(
-                platform=Platform.INTERCOM,
-                connector_id=self.connector_id,
-                entity_type=entity_type,
-                entity_id=entity_id,
-                event_type=notification.topic,
-                source_event_id=source_event_id,
-                source_version=str(version) if version is not None else None,
-                actor=actor,
-                occurred_at=_first_time(notification.created_at),
-            ),
-            op=op,
-            changed_fields=changed,
-            data=data,
-            link_id=link_id,
-            ingested_at=delivery.received_at,
-        )
-
     def _conversation(
         self, delivery: RawDelivery, notification: ic.Notification, conversation: ic.Conversation
     ) -> list[Envelope]:
-        op, changed = _CASE_TOPICS[notification.topic]
-        changed = list(changed)
-        if notification.topic == "conversation.user.replied" and conversation.state == "open":
-            # A contact's reply reopens a closed or snoozed conversation, with no topic of its
-            # own: the reply is the status change (to open, at the reply's time).
-            changed.append("status")
-        cid, bot = conversation.id, self._bot
-        link = case_link_id(self.platform, self.connector_id, cid)
+        topic = notification.topic
+        op, _ = CASE_TOPICS[topic]
+        changed = changed_for(topic, conversation.state)
+        bot = self._bot
         parts = conversation.parts
         if op is Op.CREATE:
             actor = ic.actor_for(conversation.source.author if conversation.source else None, bot)
-        elif notification.topic == "conversation_part.tag.created":
+        elif topic == "conversation_part.tag.created":
             added = (
                 {t.id for t in conversation.tags_added.tags} if conversation.tags_added else set()
             )
@@ -221,54 +171,28 @@ class IntercomNormaliser(Normaliser):
             changed += sorted(f"tags.{t.name}" for t in named if t.name)
         else:
             actor = ic.actor_for(parts[-1].author if parts else None, bot)
-        events = [
-            self._envelope(
-                delivery,
-                notification,
-                entity_type=EntityType.CASE,
-                entity_id=cid,
-                suffix=f"conversation:{cid}",
-                op=op,
-                actor=actor,
-                data=ic.case_from(conversation, bot_admin_id=bot),
-                changed=changed,
-                version=_latest_part(conversation),
-                link_id=link,
-            )
-        ]
-        sources: list[tuple[str, ic.ConversationPart | ic.ConversationSource, int | None]] = []
-        # Every notification carries the conversation's first message (its source), not only
-        # the one that created it: webhooks arrive in any order, and a tag can be processed
-        # before the creation. The sync stage keeps each message once (by its id).
-        if conversation.source is not None and conversation.source.id:
-            sources.append((f"source:{conversation.source.id}", conversation.source, None))
-        sources.extend((f"part:{p.id}", p, p.created_at) for p in parts)
-        for suffix, part, created in sources:
-            message = ic.message_from(
-                part,
-                conversation_id=cid,
-                created_at=_first_time(created, conversation.created_at, notification.created_at),
-                bot_admin_id=bot,
-            )
-            if message is None:
-                continue
-            version = getattr(part, "updated_at", None) or created or conversation.updated_at
-            events.append(
-                self._envelope(
-                    delivery,
-                    notification,
-                    entity_type=EntityType.MESSAGE,
-                    entity_id=str(part.id),
-                    suffix=suffix,
-                    op=Op.CREATE,
-                    actor=message.author,
-                    data=message,
-                    changed=[],
-                    version=version,
-                    link_id=link,
-                )
-            )
-        return events
+        occurred_at = _time(notification.created_at)
+        case = self._build.envelope(
+            source_event_id=case_key(topic, conversation, notification.id),
+            event_type=topic,
+            occurred_at=occurred_at,
+            ingested_at=delivery.received_at,
+            entity_type=EntityType.CASE,
+            entity_id=conversation.id,
+            op=op,
+            actor=actor,
+            data=ic.case_from(conversation, bot_admin_id=bot),
+            changed=changed,
+            version=latest_part(conversation),
+            link_id=self._build.link(conversation.id),
+        )
+        messages = self._build.messages(
+            conversation,
+            event_type=topic,
+            occurred_at=occurred_at,
+            ingested_at=delivery.received_at,
+        )
+        return [case, *messages]
 
     def _contact(
         self, delivery: RawDelivery, notification: ic.Notification, contact: ic.Contact
@@ -276,12 +200,13 @@ class IntercomNormaliser(Normaliser):
         data = ic.contact_from(contact, plan_attribute=self.plan_attribute)
         email = data.emails[0] if data.emails else None
         tagged = ".tag." in notification.topic
-        return self._envelope(
-            delivery,
-            notification,
+        return self._build.envelope(
+            source_event_id=f"{notification.id}:contact:{contact.id}",
+            event_type=notification.topic,
+            occurred_at=_time(notification.created_at),
+            ingested_at=delivery.received_at,
             entity_type=EntityType.CONTACT,
             entity_id=contact.id,
-            suffix=f"contact:{contact.id}",
             op=_CONTACT_TOPICS[notification.topic],
             actor=Actor(kind=ActorKind.SYSTEM),
             data=data,
@@ -289,7 +214,7 @@ class IntercomNormaliser(Normaliser):
             # candidates, and the sync's state convergence drops those that did not. A tag
             # names only "tags": an empty list would tell the sync that anything may have
             # changed, and canonical contacts carry no tags to compare.
-            changed=["tags"] if tagged else _present(data),
+            changed=["tags"] if tagged else present_fields(data),
             version=contact.updated_at,
             link_id=contact_link_id(
                 email, platform=self.platform, connector_id=self.connector_id, entity_id=contact.id
@@ -307,12 +232,13 @@ class IntercomNormaliser(Normaliser):
             link = contact_link_id(
                 None, platform=self.platform, connector_id=self.connector_id, entity_id=rid
             )
-        return self._envelope(
-            delivery,
-            notification,
+        return self._build.envelope(
+            source_event_id=f"{notification.id}:{entity_type.value}:{rid}",
+            event_type=notification.topic,
+            occurred_at=_time(notification.created_at),
+            ingested_at=delivery.received_at,
             entity_type=entity_type,
             entity_id=rid,
-            suffix=f"{entity_type.value}:{rid}",
             op=Op.DELETE,
             actor=Actor(kind=ActorKind.SYSTEM),
             data=None,
@@ -320,3 +246,9 @@ class IntercomNormaliser(Normaliser):
             version=None,
             link_id=link,
         )
+
+
+def _time(value: int) -> datetime:
+    stamp = ic.unix_time(value)
+    assert stamp is not None
+    return stamp

@@ -85,6 +85,7 @@ from connectors.base.directory import AgentDirectory, OwnerWrite, owner_write
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
 from connectors.base.http import current_count
 from connectors.base.links import normalise_email
+from connectors.base.ratelimit import register_account_budget
 from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink, SinkResult, command_data
 from connectors.intercom import models as ic
@@ -171,6 +172,7 @@ class IntercomSink(Sink):
             connector_id=connector_id,
             client=IntercomClient.from_settings(settings, http=http, now=now),
         )
+        register_account_budget(connector_id, self.client.budget)  # the polls yield to it
         self._admin = settings.service_account_id
         self.agents = AgentDirectory(
             IntercomAgents(self.client, bot_admin_id=self._admin),

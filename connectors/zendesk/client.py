@@ -25,7 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -52,6 +52,7 @@ __all__ = [
     "TICKET_UPDATE_LIMIT_MARKER",
     "UPDATE_CONFLICT",
     "ExportPage",
+    "TicketEventsPage",
     "UpdateConflictError",
     "ZendeskAuth",
     "ZendeskClient",
@@ -224,6 +225,17 @@ class ExportPage:
     end_of_stream: bool
 
 
+@dataclass(frozen=True, slots=True)
+class TicketEventsPage:
+    """One page of the time-based incremental ticket event export."""
+
+    #: the ticket events (audits) as Zendesk sent them
+    events: list[dict[str, Any]]
+    #: the time of the last event returned: where the next page starts (inclusive)
+    end_time: int
+    end_of_stream: bool
+
+
 class ZendeskAuth(httpx.Auth):
     """Sets ``Authorization`` per request, from settings read at that moment."""
 
@@ -348,6 +360,11 @@ class ZendeskClient(ApiClient):
     ) -> ExportPage:
         """``GET /api/v2/incremental/tickets/cursor``: from ``cursor``, else from
         ``start_time`` (epoch seconds, older than a minute). Admins only."""
+        return await self._cursor_export("tickets", cursor, start_time, per_page)
+
+    async def _cursor_export(
+        self, resource: str, cursor: str | None, start_time: int | None, per_page: int
+    ) -> ExportPage:
         params: dict[str, Any] = {"per_page": per_page}
         if cursor is not None:
             params["cursor"] = cursor
@@ -355,15 +372,49 @@ class ZendeskClient(ApiClient):
             params["start_time"] = start_time
         else:
             raise ValueError("the incremental export needs a cursor or a start_time")
-        body = await self._json("GET", "/api/v2/incremental/tickets/cursor", params=params)
+        body = await self._json("GET", f"/api/v2/incremental/{resource}/cursor", params=params)
         after = body.get("after_cursor")
         if not isinstance(after, str) or not after:
             raise RetriableAPIError(
-                "zendesk answered the incremental ticket export without an after_cursor "
+                f"zendesk answered the incremental {resource} export without an after_cursor "
                 "(a proxy page or a changed API?); will read the same page again"
             )
-        tickets = [t for t in body.get("tickets") or [] if isinstance(t, dict)]
-        return ExportPage(tickets, after, bool(body.get("end_of_stream")))
+        records = [t for t in body.get(resource) or [] if isinstance(t, dict)]
+        return ExportPage(records, after, bool(body.get("end_of_stream")))
+
+    async def incremental_ticket_events(self, *, start_time: int) -> TicketEventsPage:
+        """``GET /api/v2/incremental/ticket_events?include=comment_events``: the updates of
+        tickets from ``start_time`` (epoch seconds, older than a minute), comments whole."""
+        params = {"start_time": start_time, "include": "comment_events"}
+        body = await self._json("GET", "/api/v2/incremental/ticket_events", params=params)
+        end_time = body.get("end_time")
+        if not isinstance(end_time, int) or isinstance(end_time, bool):
+            raise RetriableAPIError(
+                "zendesk answered the incremental ticket event export without an end_time "
+                "(a proxy page or a changed API?); will read the same page again"
+            )
+        events = [e for e in body.get("ticket_events") or [] if isinstance(e, dict)]
+        return TicketEventsPage(events, end_time, bool(body.get("end_of_stream")))
+
+    async def incremental_users(
+        self, *, cursor: str | None = None, start_time: int | None = None, per_page: int = 1000
+    ) -> ExportPage:
+        """``GET /api/v2/incremental/users/cursor``, as ``incremental_tickets`` (the users are
+        in ``ExportPage.tickets``' place)."""
+        return await self._cursor_export("users", cursor, start_time, per_page)
+
+    async def tickets_json(self, ticket_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``GET /api/v2/tickets/show_many``: the tickets as Zendesk sends them, by id, 100
+        per call; a deleted ticket is missing from the answer."""
+        found: dict[str, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(ticket_ids))
+        for start in range(0, len(unique), 100):
+            ids = ",".join(unique[start : start + 100])
+            body = await self._json("GET", "/api/v2/tickets/show_many", params={"ids": ids})
+            for ticket in body.get("tickets") or []:
+                if isinstance(ticket, dict) and ticket.get("id") is not None:
+                    found[str(ticket["id"])] = ticket
+        return found
 
     # -- tickets ---------------------------------------------------------------------------
 

@@ -38,24 +38,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
-import httpx
-
+from connectors.base.feeds import ApiFeed
 from connectors.base.ratelimit import RateBudget
-from connectors.base.settings import ConnectorSettings, SourceSettings
-from connectors.base.source import SOURCE_HEADER, Position, RawRecord, Source, SourceBatch
+from connectors.base.source import SOURCE_HEADER, Position, RawRecord, SourceBatch
 from connectors.zendesk.client import ExportPage, ZendeskClient
 from connectors.zendesk.models import parse_time
-from schemas.errors import ConfigurationError
 from schemas.models import Platform, RawDelivery
 
 __all__ = [
     "EXPORTED_TICKET",
     "EXPORT_LAG_SECONDS",
+    "ZendeskExport",
     "ZendeskIncrementalTickets",
 ]
 
@@ -68,44 +65,30 @@ _EXPORT_REQUESTS_PER_MINUTE = 10
 _MAX_PER_PAGE = 1000
 
 
-class ZendeskIncrementalTickets(Source):
-    """Every ticket version the incremental export shows, as raw deliveries."""
+class ZendeskExport(ApiFeed):
+    """A feed of one of Zendesk's incremental exports: its own request budget (the exports'
+    limit, ``requests_per_minute``, else ``export_budget`` a minute) and where a first run
+    starts."""
 
-    kind = "tickets"
+    export_budget: ClassVar[int] = _EXPORT_REQUESTS_PER_MINUTE
 
-    def __init__(
-        self,
-        *,
-        connector_id: str,
-        settings: ConnectorSettings,
-        source: SourceSettings,
-        http: httpx.AsyncClient | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if not settings.api_base_url:
-            raise ConfigurationError(
-                f"connector {connector_id!r} has no api_base_url, so its ticket export cannot "
-                f"be read; set DESKSTREAM_CONNECTORS__{connector_id}__API_BASE_URL"
-            )
-        self.connector_id = connector_id
-        self._settings = source
-        self._clock = clock
-        self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(
-            base_url=settings.api_base_url, timeout=httpx.Timeout(30.0, connect=10.0)
-        )
-        limit = source.requests_per_minute or _EXPORT_REQUESTS_PER_MINUTE
-        self.client = ZendeskClient(self._http, settings=settings, budget=RateBudget(limit, 60.0))
-
-    @property
-    def name(self) -> str:
-        return f"{self.connector_id}.{self.kind}"
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        limit = self._settings.requests_per_minute or self.export_budget
+        budget = RateBudget(limit, 60.0)
+        self.client = ZendeskClient(self._http, settings=self._connector, budget=budget)
 
     def first_start_time(self) -> int:
         """Where a first run starts: the lookback before now, never inside the held-back
         minute (Zendesk refuses that start_time)."""
         back = max(self._settings.start_lookback_seconds, EXPORT_LAG_SECONDS + 1)
         return int(self._clock()) - back
+
+
+class ZendeskIncrementalTickets(ZendeskExport):
+    """Every ticket version the incremental export shows, as raw deliveries."""
+
+    kind = "tickets"
 
     async def batches(self, position: Position | None) -> AsyncGenerator[SourceBatch, None]:
         cursor = position.get("cursor") if position else None
@@ -149,11 +132,8 @@ class ZendeskIncrementalTickets(Source):
             signature_verified=True,
         )
         # The key webhook ingest gives a ticket's deliveries: one partition, in order.
-        return RawRecord(key=f"{self.connector_id}:case:{ticket_id}", delivery=delivery)
-
-    async def aclose(self) -> None:
-        if self._owns_http:
-            await self._http.aclose()
+        key = f"{self.connector_id}:case:{ticket_id}"
+        return RawRecord(key=key, delivery=delivery, changed_at=_updated_at(ticket))
 
 
 def _updated_at(ticket: dict[str, Any]) -> datetime | None:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from connectors.base.commands import attribution, decode_list, encode_list
 from connectors.base.links import normalise_email
 from schemas.errors import FatalAPIError
-from schemas.models import CaseStatus, Contact, CustomValue, Message, Priority
+from schemas.models import Case, CaseStatus, Contact, CustomValue, Message, Priority
 
 __all__ = [
     "CANONICAL_PRIORITY",
@@ -54,6 +54,7 @@ __all__ = [
     "contact_emails",
     "custom_fields_payload",
     "parse_time",
+    "populated_fields",
     "user_payload",
     "zendesk_custom_value",
     "zendesk_time",
@@ -363,3 +364,19 @@ def user_payload(contact: Contact, fields: Collection[str] | None) -> dict[str, 
     if user_fields:
         payload["user_fields"] = user_fields
     return payload
+
+
+def populated_fields(case: Case) -> list[str]:
+    """The fields a created ticket brings: all of them that hold a value."""
+    present = {
+        "subject": bool(case.subject),
+        "status": True,
+        "priority": case.priority is not None,
+        "tags": bool(case.tags),
+        "requester": case.requester is not None,
+        "assignee": case.assignee is not None,
+        "channel": bool(case.channel),
+    }
+    return [name for name, here in present.items() if here] + [
+        f"custom_fields.{k}" for k, v in sorted(case.custom_fields.items()) if v is not None
+    ]

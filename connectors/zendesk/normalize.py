@@ -67,7 +67,7 @@ from connectors.base.normalize import (
     validation_problems,
 )
 from connectors.base.settings import ConnectorSettings
-from connectors.base.source import SOURCE_HEADER
+from connectors.base.source import RECONCILE_EVENT_TYPE, SOURCE_HEADER
 from connectors.zendesk.incremental import EXPORTED_TICKET
 from connectors.zendesk.models import (
     CANONICAL_PRIORITY,
@@ -78,7 +78,16 @@ from connectors.zendesk.models import (
     UserDetail,
     canonical_custom_value,
     parse_time,
+    populated_fields,
 )
+from connectors.zendesk.polled import (
+    POLLED_TICKET_EVENT,
+    POLLED_USER,
+    comment_key,
+    polled_ticket_event,
+    polled_user,
+)
+from connectors.zendesk.reconcile import RECONCILED_TICKET
 from schemas.errors import SkippableRecordError
 from schemas.models import (
     Actor,
@@ -153,22 +162,6 @@ def _current(event: dict[str, Any]) -> Any:
     return current.get("value") if isinstance(current, dict) else current
 
 
-def _populated(case: Case) -> list[str]:
-    """The fields a created ticket brings: all of them that hold a value."""
-    present = {
-        "subject": bool(case.subject),
-        "status": True,
-        "priority": case.priority is not None,
-        "tags": bool(case.tags),
-        "requester": case.requester is not None,
-        "assignee": case.assignee is not None,
-        "channel": bool(case.channel),
-    }
-    return [name for name, here in present.items() if here] + [
-        f"custom_fields.{k}" for k, v in sorted(case.custom_fields.items()) if v is not None
-    ]
-
-
 def _tag_deltas(event: dict[str, Any]) -> list[str]:
     """``tags.<name>`` for each tag the event added or removed: a person's tag edit is
     about those tags only, whatever else the ticket's tag list holds."""
@@ -213,8 +206,16 @@ class ZendeskNormaliser(Normaliser):
 
     def normalise(self, delivery: RawDelivery) -> list[Envelope]:
         check_json_bounds(delivery.body)  # SkippableRecordError before the parser recurses
-        if delivery.headers.get(SOURCE_HEADER) == EXPORTED_TICKET:
-            return [self._exported(delivery)]
+        pulled = delivery.headers.get(SOURCE_HEADER)
+        if pulled == EXPORTED_TICKET:
+            return [self._exported(delivery, EXPORTED_EVENT_TYPE)]
+        if pulled == RECONCILED_TICKET:
+            # A reconciliation's re-read: compared field by field with what the link believes.
+            return [self._exported(delivery, RECONCILE_EVENT_TYPE)]
+        if pulled == POLLED_TICKET_EVENT:
+            return polled_ticket_event(self, delivery)
+        if pulled == POLLED_USER:
+            return polled_user(delivery)
         try:
             raw = EventEnvelope.model_validate_json(delivery.body)
         except ValidationError as exc:
@@ -238,16 +239,21 @@ class ZendeskNormaliser(Normaliser):
             return []
         occurred_at = _time(raw.time, "the event time")
         assert occurred_at is not None  # the model requires the field
+        # A comment is named by its own id, so a poll of the same comment has this event id
+        # (connectors.zendesk.polled); other events only have the webhook's random id.
+        key = raw.id
+        if domain == "ticket" and kind == "comment_added":
+            key = comment_key(change.entity_id)
         return [
             Envelope(
-                event_id=event_id(connector, raw.id),
+                event_id=event_id(connector, key),
                 source=Source(
                     platform=Platform.ZENDESK,
                     connector_id=connector,
                     entity_type=change.entity_type,
                     entity_id=change.entity_id,
                     event_type=raw.type,
-                    source_event_id=raw.id,
+                    source_event_id=key,
                     source_version=change.version,
                     actor=change.actor,
                     occurred_at=occurred_at,
@@ -266,7 +272,7 @@ class ZendeskNormaliser(Normaliser):
             )
         ]
 
-    def _exported(self, delivery: RawDelivery) -> Envelope:
+    def _exported(self, delivery: RawDelivery, event_type: str) -> Envelope:
         """A ticket row of the incremental export: an observation of the whole ticket."""
         try:
             detail = TicketDetail.model_validate_json(delivery.body)
@@ -284,7 +290,7 @@ class ZendeskNormaliser(Normaliser):
         else:
             data = self._case(detail, {})
             if detail.created_at is not None and detail.created_at == detail.updated_at:
-                op, changed = Op.CREATE, _populated(data)
+                op, changed = Op.CREATE, populated_fields(data)
         occurred_at = _time(detail.updated_at, "the exported ticket's updated_at")
         return Envelope(
             event_id=event_id(delivery.connector_id, delivery.delivery_id),
@@ -293,7 +299,7 @@ class ZendeskNormaliser(Normaliser):
                 connector_id=delivery.connector_id,
                 entity_type=EntityType.CASE,
                 entity_id=detail.id,
-                event_type=EXPORTED_EVENT_TYPE,
+                event_type=event_type,
                 source_event_id=delivery.delivery_id,
                 source_version=detail.updated_at,
                 actor=Actor(kind=ActorKind.SYSTEM),
@@ -305,6 +311,14 @@ class ZendeskNormaliser(Normaliser):
             link_id=link,
             ingested_at=delivery.received_at,
         )
+
+    # -- what the polled records' reader borrows (connectors.zendesk.polled) ---------------
+
+    def case_of(self, detail: TicketDetail, extra: dict[str, Any]) -> Case:
+        return self._case(detail, extra)
+
+    def kind_of(self, user_id: str, *, staff: bool) -> ActorKind:
+        return self._kind_of(user_id, staff=staff)
 
     # -- actors ----------------------------------------------------------------------------
 
@@ -387,7 +401,7 @@ class ZendeskNormaliser(Normaliser):
         extra: dict[str, Any] = {}
         if kind == "created":
             change.op, change.data = Op.CREATE, self._case(detail, extra)
-            change.changed = _populated(change.data)
+            change.changed = populated_fields(change.data)
             return change
         if kind == "custom_field_changed":
             field_id = (raw.event.get("custom_field") or {}).get("id")

@@ -106,7 +106,7 @@ from connectors.base.commands import (
 )
 from connectors.base.directory import AgentDirectory, OwnerWrite, owner_write
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
-from connectors.base.ratelimit import RateBudget
+from connectors.base.ratelimit import RateBudget, register_account_budget
 from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink, SinkResult, command_data
 from connectors.zendesk.agents import ZendeskAgents
@@ -278,6 +278,7 @@ class ZendeskSink(Sink):
         )
         client = ZendeskClient(self._http, settings=settings, budget=budget)
         super().__init__(connector_id=connector_id, client=client)
+        register_account_budget(connector_id, client.budget)  # the polls yield to it
         self.agents = AgentDirectory(
             ZendeskAgents(self.client), ttl=settings.agent_directory_ttl_seconds
         )

@@ -1,7 +1,8 @@
 """Fault injection: latency, 5xx, outages, 429 bursts, ambiguous writes (applied, then the
 answer lost: see :mod:`sandboxes.base.ambiguous`), and the webhook faults the
-dispatcher applies (redelivery, duplication, reordering, delay, and the platform's own delivery
-limits: breaker, pause, suspension) plus CDC gaps for Salesforce.
+dispatcher applies (redelivery, duplication, reordering, delay, the platform's own delivery
+limits: breaker, pause, suspension, and webhooks switched off altogether) plus CDC gaps for
+Salesforce.
 
 A :class:`FaultProfile` is a plain value. Named profiles (``none``, ``flaky``, ``outage``,
 ``chaos``, ``ambiguous``, ``burst``, ``webhook_limits``, ``webhook_throttle``) come from
@@ -88,6 +89,12 @@ class FaultProfile(BaseModel):
     webhook_duplicate_rate: float = Field(0.0, ge=0, le=1)
     webhook_reorder_window: int = Field(0, ge=0)
     webhook_delay_ms: float = Field(0.0, ge=0)
+    #: the platform sends no webhook at all: an admin deactivated the webhook (Zendesk:
+    #: status inactive) or paused the subscription (Intercom), or the endpoint was never
+    #: registered. Every delivery that falls due is dropped (``dropped_by_state``:
+    #: ``deactivated``), not queued, as a deactivated webhook's events are; switch it with
+    #: ``PUT /_sandbox/faults`` mid-run to play webhooks going quiet
+    webhooks_off: bool = False
     #: apply the platform's documented delivery limits (Zendesk circuit breaker, Intercom
     #: pause and suspension: :mod:`sandboxes.base.governor`); off, the platform
     #: never stops sending, which is kinder than any real one

@@ -14,7 +14,9 @@ The dispatcher also applies the webhook faults of the current :class:`FaultProfi
 * ``webhook_limits`` (scaled by ``webhook_limits_count_scale`` / ``_time_scale``): the
   platform's own delivery limits (``RetryPolicy.limits``) apply: its circuit breaker, pause or
   suspension drops the deliveries that fall due while it holds
-  (:mod:`sandboxes.base.governor`), counted in ``WebhookCounters.dropped``.
+  (:mod:`sandboxes.base.governor`), counted in ``WebhookCounters.dropped``;
+* ``webhooks_off``: the webhook is deactivated: every delivery that falls due is dropped
+  (``dropped["deactivated"]``), retries included.
 
 All random choices come from the injected, seeded ``rng``, so a run is repeatable.
 
@@ -37,13 +39,22 @@ from sandboxes.base.clock import Clock
 from sandboxes.base.faults import FaultProfile
 from sandboxes.base.governor import DeliveryGovernor, DeliveryLimits
 
-__all__ = ["AttemptRenderer", "RetryPolicy", "WebhookCounters", "WebhookDispatcher"]
+__all__ = [
+    "DEACTIVATED",
+    "AttemptRenderer",
+    "RetryPolicy",
+    "WebhookCounters",
+    "WebhookDispatcher",
+]
 
 logger = logging.getLogger(__name__)
 
 #: Rebuilds and re-signs a notification for attempt ``n`` (2, 3, ...), for platforms whose
 #: payload counts its delivery attempts. Without one, every attempt resends the same bytes.
 AttemptRenderer = Callable[[int], tuple[bytes, Mapping[str, str]]]
+
+#: ``WebhookCounters.dropped`` key of deliveries dropped while ``webhooks_off`` holds
+DEACTIVATED = "deactivated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +106,8 @@ class WebhookCounters:
     transport_errors: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
     #: deliveries the platform did not send because a limit held, by the state that held
-    #: (``breaker_open``, ``paused``, ``suspended``): lost for good, never retried
+    #: (``breaker_open``, ``paused``, ``suspended``, ``deactivated``): lost for good, never
+    #: retried
     dropped: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -311,7 +323,10 @@ class WebhookDispatcher:
     def _admitted(self, delivery: _Delivery) -> bool:
         """Whether the platform sends ``delivery`` now; counts it as dropped if not."""
         limits = self.limits
-        refused = None if limits is None else self.governor.admit(limits)
+        if self.faults.webhooks_off:
+            refused: str | None = DEACTIVATED
+        else:
+            refused = None if limits is None else self.governor.admit(limits)
         if refused is None:
             return True
         self.counters.dropped[refused] = self.counters.dropped.get(refused, 0) + 1

@@ -37,7 +37,7 @@ from sandboxes.zendesk.render import (
 from sandboxes.zendesk.routes_tickets import both
 from sandboxes.zendesk.state import Attachment, Ticket, Upload
 
-__all__ = ["misc_routes"]
+__all__ = ["admit_export", "decode_export_cursor", "encode_export_cursor", "misc_routes"]
 
 _CHUNK = 64 * 1024
 
@@ -48,18 +48,31 @@ def _token() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(25))
 
 
-def _encode_export_cursor(position: tuple[float, int]) -> str:
+def encode_export_cursor(position: tuple[float, int]) -> str:
     raw = f"{position[0]:.6f}||{position[1]}|".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_export_cursor(cursor: str) -> tuple[float, int]:
+def decode_export_cursor(cursor: str) -> tuple[float, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         stamp, _, rest = base64.urlsafe_b64decode(padded.encode()).decode().partition("||")
         return float(stamp), int(rest.rstrip("|"))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise bad_request("cursor is invalid") from None
+
+
+def admit_export(core: ZendeskCore, request: web.Request) -> float:
+    """An incremental export request: admins only, within the exports' own limit (shared by
+    every export of the account); returns the newest time exported (now less the held-back
+    minute)."""
+    if principal(request).user.role != "admin":
+        raise forbidden()
+    decision = core.incremental_limiter.hit(str(core.config.account_id))
+    if not decision.allowed:
+        core.counters["rate_limited_incremental"] += 1
+        raise rate_limited(decision.retry_after)
+    return core.clock.now().timestamp() - core.config.incremental_export_lag_s
 
 
 class MiscRoutes:
@@ -177,16 +190,11 @@ class MiscRoutes:
 
     async def incremental(self, request: web.Request) -> web.StreamResponse:
         core = self.core
-        if principal(request).user.role != "admin":
-            raise forbidden()
-        decision = core.incremental_limiter.hit(str(core.config.account_id))
-        if not decision.allowed:
-            core.counters["rate_limited_incremental"] += 1
-            raise rate_limited(decision.retry_after)
+        admit_export(core, request)
         now = core.clock.now().timestamp()
         cursor, start_time = request.query.get("cursor"), request.query.get("start_time")
         if cursor:
-            after = _decode_export_cursor(cursor)
+            after = decode_export_cursor(cursor)
         elif start_time is not None:
             try:
                 start = int(start_time)
@@ -219,7 +227,7 @@ class MiscRoutes:
         )
         page = ready[: max(1, size)]
         last = position(page[-1]) if page else after
-        after_cursor = _encode_export_cursor(last)
+        after_cursor = encode_export_cursor(last)
         here = origin(request)
         body: dict[str, Any] = {
             "tickets": [

@@ -21,6 +21,7 @@ from sandboxes.zendesk.core import ZendeskCore
 from sandboxes.zendesk.errors import rate_limited, render, server_error
 from sandboxes.zendesk.events import ZENDESK_RETRY_POLICY
 from sandboxes.zendesk.imports import import_routes
+from sandboxes.zendesk.routes_export import export_routes
 from sandboxes.zendesk.routes_misc import misc_routes
 from sandboxes.zendesk.routes_tickets import ticket_routes
 from sandboxes.zendesk.routes_users import user_routes
@@ -57,6 +58,7 @@ class ZendeskSandbox(PlatformSandbox):
             *import_routes(self.core),
             *user_routes(self.core),
             *misc_routes(self.core),
+            *export_routes(self.core),
         ]
 
     def middlewares(self) -> list[Middleware]:

@@ -105,6 +105,9 @@ class Audit:
     created_at: datetime
     events: list[dict[str, Any]]
     channel: str = "api"
+    #: the tags after and before the update, as lists (the audit's own event holds them as
+    #: text; the ticket event export shows lists)
+    tags: tuple[list[str], list[str]] | None = None
 
 
 @dataclass

@@ -260,6 +260,7 @@ class TicketService:
         if added or removed:
             events.append(("tags_changed", {"tags_added": added, "tags_removed": removed}))
             audit.events.append(self._audit_event("Change", "tags", ticket.tags, before_tags))
+            audit.tags = (list(ticket.tags), before_tags)
         events += self._field_events(before_fields, ticket.custom_fields, audit)
         if draft.comment is not None:
             events += self._comments.add(ticket, draft.comment, audit, actor, now)

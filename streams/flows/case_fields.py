@@ -24,6 +24,7 @@ from connectors.base.commands import (
     OPTION_TAGS_REMOVED,
     encode_list,
 )
+from connectors.base.source import is_reconciliation
 from schemas.models import (
     Actor,
     ActorKind,
@@ -49,7 +50,15 @@ from streams.mapping import (
 )
 from streams.owners import OWNER, owner_value, remember_seen_owner
 
-__all__ = ["created_owner", "observe_case", "owner_actor", "reconcile_case", "track_create"]
+__all__ = [
+    "Drift",
+    "created_owner",
+    "explain_drift",
+    "observe_case",
+    "owner_actor",
+    "reconcile_case",
+    "track_create",
+]
 
 _TAG = "tag:"
 _DONE = {CaseStatus.SOLVED.value, CaseStatus.CLOSED.value}
@@ -106,10 +115,28 @@ def _register(registers: dict[str, dict[str, Any]], name: str) -> Register:
 
 
 # -- observation -------------------------------------------------------------------------------
-def observe_case(ctx: FlowContext, case: Case, *, ours: bool) -> None:
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """A field a reconciliation found different from what the link last heard of it."""
+
+    field: str
+    believed: Any
+    found: Any
+    #: when the link last heard of the field on this record (source time)
+    heard_at: float
+
+
+def observe_case(ctx: FlowContext, case: Case, *, ours: bool) -> list[Drift]:
     """Record what this report of ``ctx.side``'s record says, field by field; a person's
-    change competes for its field, and the loser of a conflict is audited."""
+    change competes for its field, and the loser of a conflict is audited.
+
+    A reconciliation's re-read (``is_reconciliation``) names no field, and every field that
+    differs from what the link last heard of this record is taken as a change made since
+    then (no event reported it), even on a platform that reports each change of it
+    explicitly; those fields are returned, for the audit."""
     side, config, state = ctx.side, ctx.config, ctx.state
+    reconciling = is_reconciliation(ctx.event.source.event_type)
+    drifted: list[Drift] = []
     changed = set(ctx.event.changed_fields)
     values = _case_values(config, side, case)
     remember_seen_owner(state, side, case.assignee)
@@ -151,6 +178,9 @@ def observe_case(ctx: FlowContext, case: Case, *, ours: bool) -> None:
         register = _register(state.registers, name)
         spec = _Field(config, name)
         field_name = "tags" if name.startswith(_TAG) else name
+        heard = register.seen(side)
+        if reconciling and heard is not None and heard[1] != value and ctx.source_time > heard[0]:
+            drifted.append(Drift(name, heard[1], value, heard[0]))
         outcome = register.observe(
             side,
             value,
@@ -159,13 +189,43 @@ def observe_case(ctx: FlowContext, case: Case, *, ours: bool) -> None:
             explicit=explicit,
             ours=ours,
             person=person,
-            views_are_changes=field_name not in adapter(side).fields_reported_explicitly,
+            views_are_changes=reconciling
+            or field_name not in adapter(side).fields_reported_explicitly,
             sequence=sequence,
             changed_since=changed_since,
             policy=spec.policy(),
             agrees=register.agreement(spec.project),
         )
         _audit(ctx, name, side, value, outcome)
+    return drifted
+
+
+def explain_drift(ctx: Decisions, side: str, drifted: list[Drift]) -> None:
+    """One ``reconciled`` audit record: what drifted on ``side`` and why, where it can tell."""
+    owners = ctx.config.conflicts.owners
+    for drift in drifted:
+        owner = None if drift.field.startswith(_TAG) else owners.get(drift.field)
+        was, now = _label(drift.field, drift.believed), _label(drift.field, drift.found)
+        if owner is not None and owner != side:
+            why = f"a manual change on {side} to a field {owner} owns: set back to {owner}'s value"
+            cause = "manual_change_in_owned_field"
+        else:
+            why = (
+                f"no event reported this change: a webhook {side} did not deliver, or an edit "
+                "made while Deskstream was not receiving; it competes as a change made since"
+            )
+            cause = "missed_change"
+        ctx.note(
+            "sync",
+            "reconciled",
+            f"{side} holds {now}, the link last heard {was}: {why}; repaired through the "
+            "normal planner path",
+            field=drift.field if not drift.field.startswith(_TAG) else "tags",
+            side=side,
+            believed=drift.believed,
+            found=drift.found,
+            cause=cause,
+        )
 
 
 def _unresolved(ctx: FlowContext, case: Case, *, explicit: bool) -> None:

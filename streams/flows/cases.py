@@ -27,6 +27,7 @@ from streams.config import Route
 from streams.flows import Decisions, FlowContext
 from streams.flows.case_fields import (
     created_owner,
+    explain_drift,
     observe_case,
     owner_actor,
     reconcile_case,
@@ -74,7 +75,8 @@ def on_case(ctx: FlowContext) -> None:
         ctx.note("sync", "ignored", f"{side} deleted the record; its mirror is left as it is")
         return
     state.records[side] = case.model_dump(mode="json")
-    observe_case(ctx, case, ours=False)
+    drifted = observe_case(ctx, case, ours=False)
+    explain_drift(ctx, side, drifted)
     acted = False
     if any(_linked(ctx, p) for p in ctx.config.platforms if p != side):
         before = len(ctx.commands)

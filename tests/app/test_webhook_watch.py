@@ -121,3 +121,52 @@ def test_report_sets_the_gauges_and_logs_one_line_per_change(
         "connector zd (zendesk) is sending webhooks again after being quiet for 400 s"
     ]
     assert registry.get_sample_value("deskstream_webhooks_silent", {"connector": "zd"}) == 0
+
+
+def _polling_watch(clock: Clock, wall: Clock, **kw: object) -> WebhookWatch:
+    return WebhookWatch(quiet_seconds=300, min_writes=3, clock=clock, wall=wall, **kw)  # type: ignore[arg-type]
+
+
+def test_changes_polling_finds_after_the_last_delivery_make_a_connector_silent() -> None:
+    clock, wall = Clock(), Clock()
+    wall.now = 1_700_000_000.0
+    w = _polling_watch(clock, wall)
+    w.delivered("ic")
+    clock.now += 50
+    wall.now += 50
+    w.polled("ic", wall.now - 100)  # made before the last delivery: that webhook came
+    assert w.check() == []
+    for ago in (40, 30, 20):  # made after it: webhooks that never arrived
+        w.polled("ic", wall.now - ago)
+    clock.now += 259  # the oldest of them is 299 s old
+    wall.now += 259
+    assert w.check() == []
+    clock.now += 1
+    wall.now += 1
+    assert w.check() == [Silence("ic", silent=True, quiet_for=310.0, writes=0, polled=3)]
+    w.delivered("ic")
+    [cleared] = w.check()
+    assert not cleared.silent
+
+
+def test_changes_older_than_the_watch_and_polling_only_connectors_raise_nothing() -> None:
+    clock, wall = Clock(), Clock()
+    wall.now = 1_700_000_000.0
+    w = _polling_watch(clock, wall, polling_only=frozenset({"zd"}))
+    for ago in (3000, 2000, 1000):  # a first poll reads an hour back
+        w.polled("ic", wall.now - ago)
+    for _ in range(5):
+        w.polled("zd", wall.now + 10)
+        w.wrote("zd")
+    clock.now += 10_000
+    wall.now += 10_000
+    assert w.check() == []
+
+
+def test_the_log_line_says_what_polling_found() -> None:
+    from app.webhook_watch import describe
+
+    line = describe(Silence("ic", True, 400.0, writes=0, polled=5), "intercom")
+    assert "polling found 5 changes made on intercom since" in line
+    assert "Polling is bringing those changes in" in line
+    assert "Developer Hub" in line

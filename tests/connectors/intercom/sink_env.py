@@ -191,5 +191,5 @@ def new_parts(events: list[Envelope]) -> list[Envelope]:
     return [
         e
         for e in events
-        if isinstance(e.data, Message) and ":source:" not in (e.source.source_event_id or "")
+        if isinstance(e.data, Message) and (e.source.source_event_id or "").startswith("part:")
     ]

@@ -152,10 +152,10 @@ async def test_the_planner_recognises_the_bot_admin(escalated: Round) -> None:
     echoes = await _zendesk_changes(escalated, None)
     assert echoes
     # every echo is ours by its actor; the conversation's first message, which every
-    # notification repeats, is recognised as mirrored long ago
+    # notification repeats, has one event id (its message id) and is dropped as a duplicate
     assert set(_echo_decisions(echoes)) == {
         ("echo_suppressed", "layer 1"),
-        ("already_mirrored", "intercom"),
+        ("duplicate_dropped", "event already handled (redelivery or replay)"),
     }
     conversation = await escalated.env.get(
         f"/conversations/{escalated.state and escalated.state['members']['intercom']}"

@@ -10,11 +10,12 @@ import pytest
 
 from connectors.base.links import case_link_id
 from connectors.base.settings import SourceSettings
-from connectors.base.source import SOURCE_HEADER, Position, SourceBatch
+from connectors.base.source import SOURCE_HEADER, SourceBatch
 from connectors.zendesk.incremental import ZendeskIncrementalTickets
 from connectors.zendesk.ingest import ZendeskIngest
 from connectors.zendesk.normalize import EXPORTED_EVENT_TYPE, ZendeskNormaliser
 from schemas.models import Case, CaseStatus, Op
+from tests.connectors.sources import read
 from tests.sandboxes.zendesk.conftest import ZendeskEnv
 
 START = 1735689600  # the manual clock's start
@@ -30,18 +31,6 @@ async def source(zendesk: ZendeskEnv) -> AsyncIterator[ZendeskIncrementalTickets
     )
     yield tickets
     await tickets.aclose()
-
-
-async def read(source: ZendeskIncrementalTickets, position: Position | None) -> list[SourceBatch]:
-    """Batches up to the first that has caught up with the export."""
-    batches = []
-    iterator = source.batches(position)
-    async for batch in iterator:
-        batches.append(batch)
-        if batch.caught_up:
-            break
-    await iterator.aclose()
-    return batches
 
 
 def ticket_ids(batches: list[SourceBatch]) -> list[str]:

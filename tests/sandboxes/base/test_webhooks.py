@@ -192,3 +192,24 @@ async def test_delay_waits_on_the_clock(receiver: LoopbackReceiver) -> None:
 def test_backoff_is_capped() -> None:
     policy = RetryPolicy(backoff_initial_s=1, backoff_factor=10, backoff_max_s=30)
     assert [policy.backoff(a) for a in (1, 2, 3)] == [1, 10, 30]
+
+
+async def test_webhooks_switched_off_drop_what_falls_due_until_switched_on(
+    receiver: LoopbackReceiver,
+) -> None:
+    d = dispatcher(receiver.url)
+    try:
+        await emit_numbers(d, 3)
+        await d.drain()
+        d.faults = FaultProfile(webhooks_off=True)  # what PUT /_sandbox/faults does
+        for i in range(3, 7):
+            await d.emit(json.dumps({"i": i}).encode(), {"Content-Type": "application/json"})
+        await d.drain()
+        d.faults = FaultProfile()
+        await d.emit(json.dumps({"i": 7}).encode(), {"Content-Type": "application/json"})
+        await d.drain()
+    finally:
+        await d.close()
+    assert numbers(receiver) == [0, 1, 2, 7]
+    assert d.counters.dropped == {"deactivated": 4}
+    assert (d.counters.emitted, d.counters.sent) == (8, 4)
