@@ -11,11 +11,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from aiokafka import TopicPartition
+
+from app.settings import Settings
 from schemas.codec import decode_as
 from schemas.errors import SchemaError
 from schemas.models import DeadLetter
 
-__all__ = ["UNREADABLE", "Unreadable", "read_letter", "unreadable_headers"]
+__all__ = [
+    "UNREADABLE",
+    "Unreadable",
+    "dlq_partitions",
+    "read_letter",
+    "retry_group",
+    "unreadable_headers",
+]
 
 #: header marking a dead letter that is the original, unreadable command bytes
 UNREADABLE = "deskstream-unreadable"
@@ -33,6 +43,15 @@ class Unreadable:
     key: bytes
     error: str
     value: bytes
+
+
+def retry_group(settings: Settings) -> str:
+    """The consumer group whose committed offsets mark what `deskstream dlq retry` sent back."""
+    return f"{settings.app_id}-dlq-retry"
+
+
+def dlq_partitions(settings: Settings) -> list[TopicPartition]:
+    return [TopicPartition(settings.topic("dlq"), p) for p in range(settings.partitions)]
 
 
 def unreadable_headers(source_topic: str, key: bytes, error: str) -> list[tuple[str, bytes]]:

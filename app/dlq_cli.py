@@ -14,7 +14,7 @@ import asyncio
 import click
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from app.dead_letters import Unreadable, read_letter
+from app.dead_letters import Unreadable, dlq_partitions, read_letter, retry_group
 from app.kafka_connection import bootstrap_servers
 from app.schema_registry import install_schema_registry
 from app.settings import Settings, get_settings
@@ -66,10 +66,6 @@ def retry(dry_run: bool) -> None:
     click.echo(f"{'would re-send' if dry_run else 're-sent'} {sent} command(s)")
 
 
-def _partitions(settings: Settings) -> list[TopicPartition]:
-    return [TopicPartition(settings.topic("dlq"), p) for p in range(settings.partitions)]
-
-
 def _platform_of(letter: DeadLetter | Unreadable) -> str:
     if isinstance(letter, Unreadable):
         return letter.source_topic.rsplit(".", 1)[-1]
@@ -86,7 +82,7 @@ async def read_letters(settings: Settings) -> list[DeadLetter | Unreadable]:
     )
     await consumer.start()
     try:
-        partitions = _partitions(settings)
+        partitions = dlq_partitions(settings)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         return await _drain(consumer, partitions)
@@ -112,7 +108,7 @@ async def _retry(settings: Settings, *, dry_run: bool) -> int:
     servers = bootstrap_servers(settings)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=servers,
-        group_id=f"{settings.app_id}-dlq-retry",
+        group_id=retry_group(settings),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
@@ -120,7 +116,7 @@ async def _retry(settings: Settings, *, dry_run: bool) -> int:
     await consumer.start()
     await producer.start()
     try:
-        partitions = _partitions(settings)
+        partitions = dlq_partitions(settings)
         consumer.assign(partitions)
         letters = await _drain(consumer, partitions)
         if dry_run:

@@ -33,6 +33,7 @@ from app.agents.sources import register_sources
 from app.agents.sync import register_sync
 from app.agents.timers import register_timers
 from app.channels import Channels, declare_channels
+from app.dlq_depth import DlqDepth
 from app.kafka_connection import bootstrap_servers
 from app.metrics import Metrics
 from app.profiles import ProfileCache
@@ -160,4 +161,6 @@ def _register_sync(bundle: Deskstream, servers: str) -> None:
     register_sync(app, channels, links, planner, profiles, bundle.metrics, owners)
     register_timers(app, channels, bundle.metrics, bundle.revocations)
     app.task(profiles.run)
+    # Dead letters come from the sinks: measured where there are sinks.
+    app.task(DlqDepth(settings, servers, bundle.metrics.dlq_depth).run)
     register_sinks(app, channels, settings, bundle.metrics, runners, bundle.revocations)

@@ -4,6 +4,12 @@ Names are fixed (``deskstream_*``), not derived from the app id, so one dashboar
 deployment; the scrape target tells workers apart. Labels are bounded: connector ids and
 platforms come from configuration, outcomes and stages from fixed vocabularies. Nothing from a
 payload becomes a label.
+
+``ops/grafana/dashboards/deskstream.json`` charts them; a test checks that every metric a
+panel queries is registered here (or by Faust's sensors, or a connector's collector).
+Nothing here is looked up per event that a timer or a scrape can measure instead: the lag
+per stage is set by each agent's 5 s timer, the dead letters waiting by a 30 s task, and the
+rate budgets are read from the sinks at scrape time (``app.budget_metrics``).
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
 )
+
+from app.budget_metrics import SinkBudgets
+from connectors.base.registry import connector_collectors
 
 __all__ = ["Metrics"]
 
@@ -193,3 +202,22 @@ class Metrics:
             ["purpose"],
             registry=registry,
         )
+        self.consumer_lag = Gauge(
+            f"{prefix}_consumer_lag_records",
+            "Records of the agent's partitions held by this worker past their committed offset "
+            "(high watermark minus committed), every 5 s; summed over workers: the stage's lag.",
+            ["agent"],
+            registry=registry,
+        )
+        self.dlq_depth = Gauge(
+            f"{prefix}_dlq_depth",
+            "Dead letters not yet sent back by `deskstream dlq retry` (the dead-letter topic's "
+            "records past the retry group's committed offsets), every 30 s; same on every worker.",
+            registry=registry,
+        )
+        #: the sinks' rate budgets, read when /metrics is scraped
+        self.budgets = SinkBudgets()
+        registry.register(self.budgets)
+        # Counters a connector keeps per process, outside any command (token refreshes).
+        for collector in connector_collectors():
+            registry.register(collector)

@@ -83,7 +83,7 @@ def schema_registry_url(kafka_bootstrap_servers: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def kafka_cluster3() -> Iterator[LocalCluster]:
-    """A three-broker local cluster (port base 19292) whose nodes tests may kill."""
+    """A three-broker local cluster (port base 19292 by default) whose nodes tests may kill."""
     external = env_bootstrap_servers()
     if external:
         unavailable(

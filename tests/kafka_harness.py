@@ -8,6 +8,13 @@ Order of preference for the single-broker cluster (``kafka_bootstrap_servers`` f
 3. ``apache/kafka`` through testcontainers, when a Docker daemon answers;
 4. otherwise the tests skip, or fail when ``DESKSTREAM_REQUIRE_KAFKA=1`` (CI sets it).
 
+The test clusters run ``DESKSTREAM_KAFKA_VERSION`` (the settings' default otherwise), so
+``DESKSTREAM_KAFKA_VERSION=3.9.2 make test`` runs the suite on Kafka 3.9. A second suite on
+another version beside a first one needs its own folder and ports:
+``DESKSTREAM_TEST_STATE_DIR`` and ``DESKSTREAM_TEST_PORT_BASE`` (single broker at the base,
+three brokers at base + 100, the CLI lifecycle test at base + 200, the version matrix from
+base + 300).
+
 Two pytest sessions on one machine share a test cluster through lease files: the cluster is
 stopped and purged by the last session that leaves, never under another one's feet.
 """
@@ -47,8 +54,10 @@ from schemas.errors import KafkaStackError
 
 __all__ = [
     "CLUSTER3_PORT_BASE",
+    "LIFECYCLE_PORT_BASE",
     "SINGLE_PORT_BASE",
     "TEST_STATE_DIR",
+    "VERSIONS_PORT_BASE",
     "LocalCluster",
     "TopicFactory",
     "docker_available",
@@ -66,10 +75,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TEST_STATE_DIR = REPO_ROOT / ".deskstream" / "test"
-SINGLE_PORT_BASE = 19192
-CLUSTER3_PORT_BASE = 19292
-DOCKER_IMAGE = "apache/kafka:3.9.1"
+TEST_STATE_DIR = Path(
+    os.environ.get("DESKSTREAM_TEST_STATE_DIR") or REPO_ROOT / ".deskstream" / "test"
+).absolute()
+SINGLE_PORT_BASE = int(os.environ.get("DESKSTREAM_TEST_PORT_BASE") or 19192)
+CLUSTER3_PORT_BASE = SINGLE_PORT_BASE + 100
+LIFECYCLE_PORT_BASE = SINGLE_PORT_BASE + 200
+VERSIONS_PORT_BASE = SINGLE_PORT_BASE + 300
 
 
 def kafka_required() -> bool:
@@ -164,6 +176,15 @@ class LocalCluster:
                 # Nobody else uses it: whatever is there is a crashed session's leftover.
                 stop_cluster(settings, purge=True, brokers=brokers)
             info = start_cluster(settings, brokers)
+            if info.kafka_version != settings.kafka_version:
+                # Another live session started it with another version: tests run here
+                # would silently test that one.
+                raise KafkaStackError(
+                    f"the test cluster in {info.cluster_dir} runs Kafka {info.kafka_version} "
+                    f"for another test session, this one asks for {settings.kafka_version}; "
+                    "give this run its own folder and ports (DESKSTREAM_TEST_STATE_DIR, "
+                    "DESKSTREAM_TEST_PORT_BASE) or the same DESKSTREAM_KAFKA_VERSION"
+                )
             mine.touch()
         log.info(
             "test kafka cluster ready brokers=%d bootstrap=%s", brokers, info.bootstrap_servers
@@ -227,8 +248,11 @@ def docker_available() -> bool:
 
 @contextlib.contextmanager
 def docker_kafka(host_port: int = SINGLE_PORT_BASE) -> Iterator[str]:
-    """A single KRaft ``apache/kafka`` container; yields its bootstrap servers."""
+    """A single KRaft ``apache/kafka`` container of the settings' Kafka version; yields its
+    bootstrap servers."""
     from testcontainers.core.container import DockerContainer
+
+    image = f"apache/kafka:{load_settings().kafka_version}"
 
     # The broker must advertise the address clients reach it by: the fixed host port.
     env = {
@@ -245,7 +269,7 @@ def docker_kafka(host_port: int = SINGLE_PORT_BASE) -> Iterator[str]:
         "KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS": "0",
         "KAFKA_AUTO_CREATE_TOPICS_ENABLE": "false",
     }
-    container = DockerContainer(DOCKER_IMAGE).with_bind_ports(9092, host_port)
+    container = DockerContainer(image).with_bind_ports(9092, host_port)
     for key, value in env.items():
         container = container.with_env(key, value)
     container.start()
@@ -254,7 +278,7 @@ def docker_kafka(host_port: int = SINGLE_PORT_BASE) -> Iterator[str]:
         deadline = time.monotonic() + 120
         while describe_cluster(bootstrap, timeout=5.0) is None:
             if time.monotonic() > deadline:
-                raise KafkaStackError(f"the {DOCKER_IMAGE} container did not answer in 120 s")
+                raise KafkaStackError(f"the {image} container did not answer in 120 s")
             time.sleep(1.0)
         yield bootstrap
     finally:

@@ -55,3 +55,34 @@ def test_a_registry_stores_its_schemas_in_the_cluster_and_is_reached_on_loopback
     assert env["APICURIO_KAFKASQL_BOOTSTRAP_SERVERS"] == "kafka-1:9092,kafka-2:9092,kafka-3:9092"
     # Published to the host's loopback only; the management port not at all.
     assert registry["ports"] == ["127.0.0.1:8081:8080"]
+
+
+def test_prometheus_scrapes_both_workers_and_grafana_is_provisioned() -> None:
+    compose = _compose()
+    services = compose["services"]
+    root = COMPOSE.parent
+    prometheus, grafana = services["prometheus"], services["grafana"]
+    mounts = {v.split(":")[1]: root / v.split(":")[0] for v in prometheus["volumes"]}
+    config = yaml.safe_load(mounts["/etc/prometheus/prometheus.yml"].read_text())
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    workers = {
+        f"{name}:{s['environment']['DESKSTREAM_WEB_PORT']}"
+        for name, s in services.items()
+        if name.startswith("worker-")
+    }
+    assert set(job["static_configs"][0]["targets"]) == workers  # every worker, nothing else
+    assert set(prometheus["depends_on"]) == {"worker-1", "worker-2"}
+    mounted = {v.split(":")[1]: root / v.split(":")[0] for v in grafana["volumes"]}
+    assert (mounted["/etc/grafana/provisioning"] / "datasources" / "prometheus.yaml").is_file()
+    assert (mounted["/etc/grafana/dashboards"] / "deskstream.json").is_file()
+    datasource = yaml.safe_load(
+        (mounted["/etc/grafana/provisioning"] / "datasources" / "prometheus.yaml").read_text()
+    )["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090"  # the compose service, its port
+    env = grafana["environment"]
+    assert "GF_SECURITY_ADMIN_PASSWORD" not in env  # a secret file, never a value here
+    assert env["GF_SECURITY_ADMIN_PASSWORD__FILE"].endswith("grafana_admin_password")
+    # Reached from this host only: neither UI is published on other interfaces.
+    for service in (prometheus, grafana):
+        assert all(port.startswith("127.0.0.1:") for port in service["ports"])

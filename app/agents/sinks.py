@@ -90,6 +90,7 @@ class SinkRunner:
             found = self._sinks[connector_id] = build_sink(connector_id, config)
             if found.agents is not None:  # its lookups count, whoever asks (sink or sync)
                 found.agents.on_lookup = self._count_lookup
+            self._metrics.budgets.track(self._platform, connector_id, found.budget)
         return found
 
     def _count_lookup(self, direction: str, outcome: str) -> None:

@@ -1,7 +1,16 @@
 """Pure layout of the local Kafka cluster: folders, ports and the files each node runs with.
 
 Nothing here touches the disk or starts a process, so every rule (ports, replication factors,
-what Kafka 4.1 needs beyond 3.9) is unit-tested without a broker.
+what Kafka 4.x needs beyond 3.9) is unit-tested without a broker.
+
+Kafka 4 is KRaft-only, as this stack always was. What differs for it here: logging is log4j2
+(its own syntax and ``-Dlog4j2.configurationFile``; the jars come from the pom's ``kafka4``
+profile), and 4.1+ has share groups, whose state topic gets the cluster's replication. The
+storage is formatted the same way on both (``kafka.tools.StorageTool format -t <id> -c
+<properties>``): with a static quorum (``controller.quorum.voters``) 4.x needs none of the
+``--standalone`` / ``--initial-controllers`` flags of dynamic quorums. None of the properties
+4.0 removed (``log.message.format.version``, ``message.format.version``,
+``log.message.timestamp.difference.max.ms``, ZooKeeper's) is set here or by ``topics create``.
 
 Node ``i`` of an ``n``-node cluster lives in ``<kafka_dir>/<n>-node/node-<i>/``::
 
@@ -113,6 +122,11 @@ class ClusterLayout:
     def version_path(self) -> Path:
         """The Kafka version the running nodes were started with (``status`` shows it)."""
         return self.cluster_dir / "kafka.version"
+
+    @property
+    def formatted_version_path(self) -> Path:
+        """The Kafka version that formatted the storage: an older one cannot read it."""
+        return self.cluster_dir / "formatted.version"
 
     @property
     def lock_path(self) -> Path:

@@ -38,7 +38,12 @@ from app.kafka_local.procs import (
     wait_or_kill,
 )
 from app.kafka_local.registry import stop_registry
-from app.kafka_local.storage import check_storage, format_storage, read_properties
+from app.kafka_local.storage import (
+    check_readable,
+    check_storage,
+    format_storage,
+    read_properties,
+)
 from app.settings import Settings
 from schemas.errors import KafkaStackError
 
@@ -189,6 +194,8 @@ def _start_nodes(
         )
     check_ports(to_start, progress)
     cluster_id = check_storage(layout)  # before any download: a broken folder fails fast
+    if cluster_id is not None:
+        check_readable(layout)
     libs = ensure_jars(settings, progress)
     if cluster_id is None:
         render_configs(layout, layout.nodes)

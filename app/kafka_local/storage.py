@@ -13,10 +13,23 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.kafka_local.layout import ClusterLayout, NodeSpec, java_command, new_cluster_id
+from app.kafka_local.layout import (
+    ClusterLayout,
+    NodeSpec,
+    java_command,
+    kafka_version_tuple,
+    new_cluster_id,
+)
 from schemas.errors import KafkaStackError
 
-__all__ = ["NodeStorage", "check_storage", "format_storage", "node_storage", "read_properties"]
+__all__ = [
+    "NodeStorage",
+    "check_readable",
+    "check_storage",
+    "format_storage",
+    "node_storage",
+    "read_properties",
+]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +117,29 @@ def check_storage(layout: ClusterLayout) -> str | None:
     return expected
 
 
+def check_readable(layout: ClusterLayout) -> None:
+    """Refuse to start a Kafka older than the one that formatted the storage.
+
+    Formatting writes the release's newest ``metadata.version`` into the cluster metadata
+    (4.4 writes 4.4-IVx), and KRaft metadata is never downgraded: a 3.9 broker on storage
+    formatted by 4.4 dies at start-up with "Can't read version 4 of BrokerEndpoint". Newer
+    brokers on older storage are an ordinary upgrade and start (the metadata version stays
+    the old one). Storage formatted before this file was kept is not judged.
+    """
+    try:
+        formatted = layout.formatted_version_path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return
+    wanted = layout.kafka_version
+    if formatted and kafka_version_tuple(wanted)[:2] < kafka_version_tuple(formatted)[:2]:
+        raise KafkaStackError(
+            f"the local {layout.size}-node Kafka storage in {layout.cluster_dir} was formatted "
+            f"by Kafka {formatted}, whose metadata Kafka {wanted} cannot read (KRaft metadata "
+            f"is never downgraded); set DESKSTREAM_KAFKA_VERSION={formatted}, or {PURGE_HINT} "
+            f"to start afresh on {wanted}"
+        )
+
+
 def format_storage(layout: ClusterLayout, libs_dir: Path, heap: str) -> str:
     """Format every node with one new (or the stored) cluster id; returns the id."""
     cluster_id = _stored_cluster_id(layout) or new_cluster_id()
@@ -136,4 +172,5 @@ def format_storage(layout: ClusterLayout, libs_dir: Path, heap: str) -> str:
                 f"formatting node {node.node_id} failed (exit {result.returncode}); "
                 f"{PURGE_HINT}. StorageTool said:\n  " + "\n  ".join(said)
             )
+    layout.formatted_version_path.write_text(layout.kafka_version + "\n", encoding="utf-8")
     return cluster_id

@@ -161,6 +161,7 @@ class ApiClient:
         try:
             self._classify(response)
         except RateLimitedError as exc:
+            self._budget.refused(exc.scope)
             if exc.scope == "account":  # a record's own limit leaves the others alone
                 self._budget.exhausted_for(exc.retry_after)
             raise

@@ -19,6 +19,10 @@ budget holds more than ``reserve`` of its capacity. A sink under backlog keeps t
 bucket low, so polls wait; they never wait longer than ``max_wait_s`` per call, so a busy day
 delays the fallback without switching it off. The sum of both stays at the limit: a source's
 calls come out of the worker's share.
+
+The budget also keeps plain running totals (calls taken, seconds made to wait, 429s by scope)
+for the worker's ``/metrics``, which reads them at scrape time (``app.budget_metrics``): a
+call costs two additions, never a metrics registry lookup.
 """
 
 from __future__ import annotations
@@ -64,10 +68,21 @@ class RateBudget:
         self._tokens = self._capacity()
         self._updated = clock()
         self._lock = asyncio.Lock()
+        #: calls that took a token (every call the client made through this budget)
+        self.calls = 0
+        #: seconds the budget told callers to wait before their call, added up
+        self.waited_seconds = 0.0
+        #: 429 answers by scope ("account", "record")
+        self.rate_limited: dict[str, int] = {}
 
     @property
     def share(self) -> float:
         return self._share
+
+    @property
+    def per_second(self) -> float:
+        """Calls per second this worker may make now: its share of the limit, less headroom."""
+        return self._rate()
 
     def set_share(self, owned: int, total: int) -> None:
         """This worker holds ``owned`` of ``total`` partitions of the commands topic."""
@@ -94,14 +109,17 @@ class RateBudget:
     def delay(self) -> float:
         """Seconds to wait before the next call (0 when a token is there); takes the token."""
         self._refill()
+        self.calls += 1
         if self._tokens >= 1:
             self._tokens -= 1
             return 0.0
         rate = self._rate()
         if rate <= 0:
+            self.waited_seconds += self._window
             return self._window
         wait = (1 - self._tokens) / rate
         self._tokens -= 1
+        self.waited_seconds += wait
         return wait
 
     async def acquire(self) -> None:
@@ -118,6 +136,11 @@ class RateBudget:
         if headers.remaining is not None:
             platform_left = headers.remaining * self._share
             self._tokens = min(self._tokens, platform_left)
+
+    def refused(self, scope: str) -> None:
+        """The platform answered 429 for ``scope``: counted (an account-wide one also
+        empties the budget, through ``exhausted_for``)."""
+        self.rate_limited[scope] = self.rate_limited.get(scope, 0) + 1
 
     def exhausted_for(self, seconds: float) -> None:
         """A 429: spend everything until ``seconds`` from now."""

@@ -14,6 +14,8 @@ import importlib
 from datetime import timedelta
 from typing import Any
 
+from prometheus_client.registry import Collector
+
 from connectors.base.adapter import FieldInventory, PlatformAdapter
 from connectors.base.ingest import IngestConnector
 from connectors.base.normalize import Normaliser
@@ -32,6 +34,7 @@ __all__ = [
     "build_sink",
     "build_source",
     "build_sources",
+    "connector_collectors",
     "delivery_mode",
     "ingest_platforms",
     "read_inventory",
@@ -83,6 +86,11 @@ _SOURCES: dict[str, str] = {
     "salesforce.cdc_contact": "connectors.salesforce.source_cdc:SalesforceContactChanges",
     "salesforce.comments": "connectors.salesforce.source_comments:SalesforceComments",
     "salesforce.reconcile": "connectors.salesforce.source_reconcile:SalesforceReconcile",
+}
+
+#: what a platform counts per process, outside any command (a worker exports them all)
+_COLLECTORS: dict[str, str] = {
+    "salesforce": "connectors.salesforce.auth:TOKEN_FAILURES",
 }
 
 
@@ -223,6 +231,14 @@ def build_sources(connector_id: str, settings: ConnectorSettings) -> list[Source
     return [
         build_source(connector_id, settings, kind) for kind in source_kinds(connector_id, settings)
     ]
+
+
+def connector_collectors() -> list[Collector]:
+    """The platforms' process-wide metrics (Salesforce's failed token requests), for the
+    worker's registry: what its sinks and sources build counts into them."""
+    collectors = [_load(_COLLECTORS, platform, "metrics") for platform in sorted(_COLLECTORS)]
+    assert all(isinstance(c, Collector) for c in collectors)
+    return collectors
 
 
 def ingest_platforms() -> frozenset[str]:

@@ -65,6 +65,7 @@ from schemas.errors import (
 
 __all__ = [
     "JWT_BEARER",
+    "TOKEN_FAILURES",
     "JwtBearerTokenSource",
     "RefreshTokenSource",
     "TokenRefreshError",
@@ -109,6 +110,11 @@ def token_failures_counter(registry: CollectorRegistry | None = None) -> Counter
         ["flow", "reason"],
         registry=registry,
     )
+
+
+#: the process's counter, in no registry until the worker registers it on its own
+#: (``connectors.base.registry.connector_collectors``): sinks and sources count here
+TOKEN_FAILURES = token_failures_counter(None)
 
 
 @dataclass(frozen=True, slots=True)

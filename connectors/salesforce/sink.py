@@ -74,7 +74,7 @@ from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import httpx
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import Counter
 
 from connectors.base.commands import (
     CONTACT_CREATED,
@@ -94,7 +94,7 @@ from connectors.base.ratelimit import RateBudget
 from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink, SinkResult, command_data
 from connectors.salesforce.agents import SalesforceAgents
-from connectors.salesforce.auth import token_failures_counter, token_source_for
+from connectors.salesforce.auth import TOKEN_FAILURES, token_source_for
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.models import SaveResult
 from connectors.salesforce.records import HANDOFF_REASON, Vocabulary, comment_text
@@ -171,9 +171,7 @@ class SalesforceSink(Sink):
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         if tokens is None:
-            # The worker's registry is not reachable from build_sink yet: without one, the
-            # failures are counted here and logged by the token source.
-            failures = token_failures or token_failures_counter(CollectorRegistry())
+            failures = token_failures or TOKEN_FAILURES  # the worker exports it
             tokens = token_source_for(org, self._http, failures=failures)
         client = SalesforceClient(self._http, settings=org, tokens=tokens, budget=budget)
         super().__init__(connector_id=connector_id, client=client)

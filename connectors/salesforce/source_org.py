@@ -17,11 +17,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import httpx
-from prometheus_client import CollectorRegistry
 
 from connectors.base.settings import ConnectorSettings, SourceSettings
 from connectors.base.source import RawRecord, Source
-from connectors.salesforce.auth import token_failures_counter, token_source_for
+from connectors.salesforce.auth import TOKEN_FAILURES, token_source_for
 from connectors.salesforce.client import SalesforceClient
 from connectors.salesforce.paging import query_path, query_records
 from connectors.salesforce.raw import current_query, decode_body, partition_key
@@ -88,10 +87,9 @@ class OrgReader:
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
         if tokens is None:
-            # The worker's registry is not reachable from build_source: a failed sign-in is
-            # the source's error (logged, retried), the counter stays local.
-            failures = token_failures_counter(CollectorRegistry())
-            tokens = token_source_for(self.org, self._http, failures=failures)
+            # A failed sign-in is also the source's error (logged, retried); the counter is
+            # the process's, which the worker exports.
+            tokens = token_source_for(self.org, self._http, failures=TOKEN_FAILURES)
         self.tokens: TokenSource = tokens
         self.client = SalesforceClient(self._http, settings=self.org, tokens=tokens)
 

@@ -35,7 +35,7 @@ from app.kafka_local.layout import (
     render_server_properties,
 )
 from app.kafka_local.procs import is_alive
-from app.kafka_local.storage import check_storage
+from app.kafka_local.storage import check_readable, check_storage
 from app.settings import get_settings, load_settings
 from schemas.errors import KafkaStackError
 from tests.app.kafka_local_support import (
@@ -106,7 +106,8 @@ def test_malformed_kafka_version_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_single_node_properties(tmp_path: Path) -> None:
-    layout = cluster_layout(local_settings(tmp_path, kafka_port_base=19092), 1)
+    settings = local_settings(tmp_path, kafka_port_base=19092, kafka_version="3.9.2")
+    layout = cluster_layout(settings, 1)
     props = parse_properties(render_server_properties(layout, layout.nodes[0]))
     assert props["process.roles"] == "broker,controller"
     assert props["node.id"] == "1"
@@ -237,6 +238,38 @@ def test_up_refuses_half_formatted_storage_before_starting_anything(tmp_path: Pa
     with pytest.raises(KafkaStackError, match=r"half formatted.*down --purge"):
         start_cluster(settings, 1)
     assert not layout.nodes[0].pid_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("formatted", "wanted", "refused"),
+    [
+        ("4.4.0", "3.9.2", True),
+        ("4.4.0", "4.3.1", True),
+        ("3.9.2", "4.4.0", False),
+        ("4.4.0", "4.4.1", False),
+        (None, "3.9.2", False),
+    ],
+)
+def test_up_refuses_a_kafka_older_than_the_one_that_formatted_the_storage(
+    tmp_path: Path, formatted: str | None, wanted: str, refused: bool
+) -> None:
+    settings = local_settings(tmp_path, kafka_port_base=free_port_base(), kafka_version=wanted)
+    layout = cluster_layout(settings, 1)
+    layout.cluster_dir.mkdir(parents=True)
+    layout.cluster_id_path.write_text("cid\n")
+    fake_format(layout.nodes[0], "cid")
+    if formatted is not None:
+        layout.formatted_version_path.write_text(f"{formatted}\n")
+    if refused:
+        with pytest.raises(KafkaStackError) as caught:
+            start_cluster(settings, 1)
+        message = str(caught.value)
+        assert f"formatted by Kafka {formatted}" in message
+        assert f"DESKSTREAM_KAFKA_VERSION={formatted}" in message
+        assert "down --purge" in message
+        assert not layout.nodes[0].pid_path.exists()
+    else:
+        check_readable(layout)  # an upgrade, or storage from before the version was kept
 
 
 # -- KAFKA_BOOTSTRAP_SERVERS overrides the local stack -------------------------------------

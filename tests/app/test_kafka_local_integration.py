@@ -27,6 +27,7 @@ from app.kafka_local.procs import command_line, find_brokers, is_alive
 from app.kafka_local.registry import registry_layout
 from app.settings import Settings
 from tests.kafka_harness import (
+    LIFECYCLE_PORT_BASE,
     TEST_STATE_DIR,
     LocalCluster,
     TopicFactory,
@@ -34,8 +35,6 @@ from tests.kafka_harness import (
     local_stack_missing,
     unavailable,
 )
-
-LIFECYCLE_PORT_BASE = 19392
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from sandboxes.base.staff import SHARED
 from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 from sandboxes.salesforce.actors import SalesforceConsoleUser
 from sandboxes.zendesk.actors import ZendeskAgent
+from tests.dashboard_queries import dashboard_queries, exported, load_dashboard, problems
 
 T = TypeVar("T")
 
@@ -223,3 +224,34 @@ async def test_three_members_comments_status_and_no_loops(
     assert writes == [], "\n".join(str(w) for w in writes)
     assert (await stack.case_for(link) or {}).get("Status") == "Closed"
     assert ((await stack.ticket_for(conversation)) or {}).get("status") == "solved"
+    await _dashboard_reads_what_the_worker_exports(stack)
+
+
+async def _dashboard_reads_what_the_worker_exports(stack: SyncStack) -> None:
+    """The Grafana dashboard against this worker's /metrics after the run: every metric a
+    panel queries is exported, with the labels the panel groups and filters by; the metrics
+    measured off the event path (budgets, lag, dead letters, leases) have samples."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        answer = await http.get(f"{stack.worker.url}/metrics")
+    answer.raise_for_status()
+    worker = exported(answer.text)
+    assert problems(dashboard_queries(load_dashboard()), worker) == []
+    calls = [
+        line for line in answer.text.splitlines() if line.startswith("deskstream_rate_budget_calls")
+    ]
+    budgets = {p: sum(f'platform="{p}"' in line for line in calls) for p in _PLATFORMS}
+    assert budgets == dict.fromkeys(_PLATFORMS, 1), calls  # one budget per sink's connector
+    assert {"normalize", "sync"} <= _label_values(answer.text, "deskstream_consumer_lag_records")
+    assert "deskstream_dlq_depth 0.0" in answer.text.splitlines()  # measured: nothing failed
+    assert _label_values(answer.text, "deskstream_source_running") >= {
+        "salesforce.cdc_case",
+        "salesforce.comments",
+    }
+
+
+_PLATFORMS = ("intercom", "salesforce", "zendesk")
+
+
+def _label_values(exposition: str, metric: str) -> set[str]:
+    """The first label's values among ``metric``'s samples."""
+    return {line.split('"')[1] for line in exposition.splitlines() if line.startswith(metric + "{")}

@@ -174,7 +174,18 @@ async def test_only_an_account_wide_429_spends_the_budget(scope: str, drained: b
     )
     with pytest.raises(RateLimitedError):
         await client.request("PUT", "https://p.test/tickets/1")
+    assert budget.rate_limited == {scope: 1}  # counted either way, by scope
     assert (budget.delay() > 0) is drained
+
+
+def test_budget_totals_count_calls_and_the_waits_it_imposed() -> None:
+    clock = _Clock()
+    budget = RateBudget(60, 60.0, headroom=1.0, clock=clock)  # one per second
+    budget.set_share(owned=1, total=2)
+    assert budget.per_second == pytest.approx(0.5)
+    waits = [budget.delay() for _ in range(32)]  # 30 in the bucket, then 2 s each
+    assert budget.calls == 32
+    assert budget.waited_seconds == pytest.approx(sum(waits)) == pytest.approx(2.0 + 4.0)
 
 
 async def test_calls_are_counted_per_command_when_commands_run_at_once() -> None:
