@@ -147,7 +147,7 @@ class AvroCodec:
         schema id (decimal) for the Confluent framing, the fingerprint in hex for a
         single-object message."""
         if data[:1] == CONFLUENT_MAGIC and len(data) >= CONFLUENT_HEADER_SIZE:
-            return str(int.from_bytes(data[1:CONFLUENT_HEADER_SIZE], "big"))
+            return str(_schema_id(data))
         return self._entry_of(data)[0].fingerprint.hex()
 
     def fingerprint_of(self, model: type[AvroRecord] | str) -> bytes:
@@ -168,7 +168,7 @@ class AvroCodec:
                 f"message too short for the Confluent framing: {len(data)} bytes, need at "
                 f"least {CONFLUENT_HEADER_SIZE} (00 + 4-byte schema id)"
             )
-        schema_id = int.from_bytes(data[1:CONFLUENT_HEADER_SIZE], "big")
+        schema_id = _schema_id(data)
         if self.ids is None:
             raise SchemaError(
                 f"message framed with schema id {schema_id} (Confluent framing), but this "
@@ -310,6 +310,11 @@ def message_name(data: bytes) -> str:
 def fingerprint_of(model: type[AvroRecord] | str) -> bytes:
     """The 8 fingerprint bytes a top-level message is written with."""
     return _default().fingerprint_of(model)
+
+
+def _schema_id(data: bytes) -> int:
+    """The registry's schema id in a Confluent-framed message's header (the caller has checked its length)."""
+    return int.from_bytes(data[1:CONFLUENT_HEADER_SIZE], "big")
 
 
 def writer_schema_id(data: bytes) -> str:
