@@ -313,7 +313,7 @@ def fingerprint_of(model: type[AvroRecord] | str) -> bytes:
 
 
 def _schema_id(data: bytes) -> int:
-    """The registry's schema id in a Confluent-framed message's header (the caller has checked its length)."""
+    """The registry's schema id in a Confluent-framed header (the caller checked the length)."""
     return int.from_bytes(data[1:CONFLUENT_HEADER_SIZE], "big")
 
 
