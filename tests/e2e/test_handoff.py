@@ -131,3 +131,11 @@ async def test_a_handoff_makes_exactly_one_ticket_with_the_context_note(stack: S
     assert decided.count("requested") == 1, await stack.trail(link)
     assert decided.count("upsert_case_on_zendesk") == 1
     assert "duplicate_dropped" in decided  # the replayed event reached the sync stage
+
+    # `deskstream audit trace` tells the story: the request and what it carried, the ticket.
+    process = await stack.command("audit", "trace", f"handoff:{conversation}")
+    out, _ = await process.communicate()
+    assert process.returncode == 0
+    story = out.decode()
+    for told in ("requested", "transcript_lines=2", "upsert_case_on_zendesk", str(ticket["id"])):
+        assert told in story, story
