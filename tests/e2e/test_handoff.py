@@ -1,89 +1,47 @@
 """AI hand-offs end to end: ``POST /handoff`` on a real worker, real Kafka, the Zendesk sandbox.
 
-The AI client posts a hand-off (twice: a client retrying), the raw records are replayed (a
-redelivery past normalize's dedupe reaches the sync stage's), and the customer already has a
-Zendesk user: there must be exactly one ticket, its first comment the internal context note,
-the reason in its custom field, the group of the customer's segment, the existing user as
-requester (no second user), and an audit trail telling the story. Counts, not times.
+The AI client posts a hand-off (twice: a client retrying), the raw request and the sync event
+are replayed (redeliveries at both stages), and the customer already has a Zendesk user: there
+must be exactly one ticket, its only comment the internal context note, the reason in its
+custom field, the group of the customer's segment, the existing user as requester (no second
+user), and an audit trail telling the story. Counts, not times.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 
 from app.rehearsal import SyncStack, sync_stack
-from connectors.base.links import case_link_id
-from sandboxes.zendesk.config import DEFAULT_CUSTOM_FIELDS, CustomFieldSpec
+from app.rehearsal_handoff import (
+    ENTERPRISE_GROUP,
+    REASON_FIELD,
+    handoff_body,
+    handoff_link,
+    handoff_stack_options,
+    post_handoff,
+)
 from tests.app.test_worker_e2e import _replay_raw
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 
 KEY = "e2e-handoff-key"
-REASON_FIELD = 360001000042
-ENTERPRISE_GROUP = 360000777
-RULES = f"""
-version: 2
-connectors: {{intercom: intercom, zendesk: zendesk}}
-routes:
-  - {{from: intercom, to: zendesk, create: {{enabled: true}}}}
-handoff:
-  default_target: zendesk_ticket
-  flows:
-    zendesk:
-      reason_field: "{REASON_FIELD}"
-      groups_by_segment: {{enterprise: {ENTERPRISE_GROUP}}}
-"""
 
 
 @pytest.fixture(scope="module")
 async def stack(
     kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[SyncStack]:
-    reason = CustomFieldSpec(id=REASON_FIELD, title="AI hand-off reason", type="text")
     async with sync_stack(
         kafka_bootstrap_servers,
         tmp_path_factory.mktemp("handoff"),
         name="handoff",
-        sync_yaml=RULES,
-        zendesk_config={"custom_fields": (*DEFAULT_CUSTOM_FIELDS, reason)},
-        extra_env={
-            "DESKSTREAM_CONNECTORS__widget__PLATFORM": "ai_agent",
-            "DESKSTREAM_CONNECTORS__widget__SECRET": KEY,
-        },
+        **handoff_stack_options(KEY),
     ) as running:
         yield running
-
-
-def handoff_body(conversation: str, email: str) -> dict[str, Any]:
-    return {
-        "conversation_id": conversation,
-        "customer": {"email": email, "name": "Ana Núñez"},
-        "reason": "customer asked for a human",
-        "intent": "refund",
-        "sentiment": "frustrated",
-        "summary": "Charged twice for order A-1001; wants the second charge refunded.",
-        "collected_fields": {"order": "A-1001"},
-        "transcript": [
-            {"role": "customer", "text": "I was charged twice", "at": "2026-12-02T10:00:00Z"},
-            {"role": "ai", "text": "Let me get you a person.", "at": "2026-12-02T10:01:00Z"},
-        ],
-        "segment": "enterprise",
-    }
-
-
-async def post_handoff(stack: SyncStack, body: dict[str, Any]) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=stack.worker.url, timeout=15) as http:
-        return await http.post(
-            "/handoff",
-            content=json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {KEY}", "X-Deskstream-Client": "widget"},
-        )
 
 
 async def tickets_of(stack: SyncStack, link: str) -> list[dict[str, Any]]:
@@ -101,12 +59,12 @@ async def test_a_handoff_makes_exactly_one_ticket_with_the_context_note(stack: S
     assert known.status_code == 201
     user_id = known.json()["user"]["id"]
 
-    first = await post_handoff(stack, handoff_body(conversation, email))
-    again = await post_handoff(stack, handoff_body(conversation, email))
+    first = await post_handoff(stack, KEY, handoff_body(conversation, email))
+    again = await post_handoff(stack, KEY, handoff_body(conversation, email))
     assert (first.status_code, again.status_code) == (200, 200)
     assert first.json() == again.json()
 
-    link = case_link_id("ai_agent", "widget", conversation)
+    link = handoff_link(conversation)
     [ticket] = await stack.eventually(lambda: tickets_of(stack, link), "the hand-off ticket")
     bootstrap = stack.settings.kafka_bootstrap_servers or ""
     # Redeliveries: the raw request (normalize drops it) and the event on the sync topic.
