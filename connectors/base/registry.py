@@ -61,6 +61,7 @@ _SINKS: dict[str, str] = {
     "zendesk": "connectors.zendesk.sink:ZendeskSink",
     "intercom": "connectors.intercom.sink:IntercomSink",
     "salesforce": "connectors.salesforce.sink:SalesforceSink",
+    "ai_agent": "connectors.ai_agent.sink:AiAgentSink",
 }
 
 _ADAPTERS: dict[str, str] = {

@@ -10,9 +10,19 @@ sink by email like every other contact (found, else created once: never a duplic
 A target the sync stage does not serve (the live chat) is left to its own consumer.
 
 One record per hand-off: the event id dedupes redeliveries, and a link that already has (or
-is creating) the target's record creates nothing more. The audit records tell the story: the
-trigger, the data carried (which fields, how many transcript lines, never their values), the
-outcome (the record created, or why nothing was).
+is creating) the target's record creates nothing more.
+
+Proactive follow-up: when the record goes to pending (the human asked the customer something)
+and the flow has ``follow_up_seconds``, a durable timer (``deskstream.timers``) brings the
+link back after that interval; if the record is still pending and nobody took it over (its
+assignee changed since it went pending: a ticket's assignee, a case's owner, a conversation's
+assignment), the AI side gets one follow-up command (its topic ``commands.<AI platform>``,
+and the client's callback webhook through its sink). A takeover or the record leaving
+pending cancels the timer's decision; a fired follow-up is never sent twice.
+
+The audit records tell the story: the trigger, the data carried (which fields, how many
+transcript lines, never their values), the outcome (the record created, or why nothing was),
+the follow-up scheduled, cancelled or sent.
 """
 
 from __future__ import annotations
@@ -28,11 +38,22 @@ from schemas.models import (
     EntityType,
     Handoff,
     Message,
+    Timer,
 )
 from streams.config import LIVE_CHAT, HandoffFlow
-from streams.flows import FlowContext
+from streams.flows import Decisions, FlowContext
 
-__all__ = ["HANDOFF_REASON", "context_note", "on_handoff"]
+__all__ = [
+    "FOLLOW_UP",
+    "HANDOFF_REASON",
+    "context_note",
+    "on_follow_up",
+    "on_handoff",
+    "on_handoff_record",
+]
+
+#: the timer purpose of a pending follow-up
+FOLLOW_UP = "handoff_follow_up"
 
 #: the canonical custom field of the reason, when the flow names no field of its own
 HANDOFF_REASON = "ai_handoff_reason"
@@ -149,6 +170,95 @@ def _create(ctx: FlowContext, handoff: Handoff, platform: str, flow: HandoffFlow
         ),
     )
     ctx.state.creating.append(platform)
+    ctx.state.handoff = {
+        "platform": platform,
+        "conversation": handoff.case_id,
+        "client": handoff.client_id or "",
+        "target": handoff.target or "",
+    }
     ctx.state.add_mirror(
         f"{ctx.side}:{handoff.case_id}", f"pending:{command.command_id}:{thread_key(0)}"
     )
+
+
+# -- pending follow-up ------------------------------------------------------------------------
+def _owner(case: Case) -> str:
+    owner = case.assignee
+    return (owner.email or owner.id or "") if owner is not None else ""
+
+
+def on_handoff_record(ctx: FlowContext, case: Case) -> None:
+    """A change of the record a hand-off made: a human taking over cancels a pending
+    follow-up; the record going to pending sets one."""
+    state = ctx.state
+    memo = state.handoff
+    flow = ctx.config.handoff.flows.get(memo.get("platform", ""))
+    if flow is None or flow.follow_up_seconds <= 0 or memo.get("followed_up"):
+        return
+    waiting = memo.get("timer", "")
+    if waiting and _owner(case) != memo.get("assignee", ""):
+        memo["timer"] = ""
+        ctx.note(
+            "handoff",
+            "follow_up_cancelled",
+            f"a human took over the {ctx.side} record (its assignee changed while it was "
+            "pending): the AI side will not follow up",
+            timer=waiting,
+        )
+        return
+    if waiting and case.status is not CaseStatus.PENDING:
+        memo["timer"] = ""
+        ctx.note(
+            "handoff",
+            "follow_up_cancelled",
+            f"the {ctx.side} record is {case.status.value}, no longer pending",
+            timer=waiting,
+        )
+        return
+    if not waiting and case.status is CaseStatus.PENDING:
+        timer = ctx.later(FOLLOW_UP, ctx.side, ctx.ts + flow.follow_up_seconds)
+        memo["timer"], memo["assignee"] = timer.timer_id, _owner(case)
+        ctx.note(
+            "handoff",
+            "follow_up_scheduled",
+            f"the {ctx.side} record went pending: the AI side follows up in "
+            f"{flow.follow_up_seconds:g} s unless a human takes over",
+            timer=timer.timer_id,
+        )
+
+
+def on_follow_up(decisions: Decisions, timer: Timer) -> None:
+    """A pending follow-up is due: tell the AI side, once, unless it was cancelled."""
+    state = decisions.state
+    memo = state.handoff
+    if memo.get("timer") != timer.timer_id:
+        decisions.note(
+            "handoff",
+            "follow_up_dropped",
+            "the follow-up was cancelled (a human took over, or the record left pending) "
+            "or already sent",
+            timer=timer.timer_id,
+        )
+        return
+    platform, origin = timer.subject, state.origin or ""
+    record = state.members.get(platform, "")
+    message = Handoff(
+        case_id=memo.get("conversation", ""),
+        reason="follow_up",
+        summary=(
+            f"The {platform} record {record} has been pending since "
+            f"{timer.set_at:%Y-%m-%d %H:%M:%S} UTC without a human taking over"
+        ),
+        target=memo.get("target") or None,
+        client_id=memo.get("client") or None,
+        metadata={"event": "follow_up", "platform": platform, "record": record},
+    )
+    decisions.emit(
+        origin,
+        EntityType.HANDOFF,
+        CommandAction.HANDOFF,
+        message,
+        source=platform,
+        reason=f"pending follow-up: the {platform} record {record} is still pending, unowned",
+    )
+    memo["timer"], memo["followed_up"] = "", timer.timer_id
