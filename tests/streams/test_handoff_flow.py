@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from app.rehearsal_handoff import handoff_body
 from connectors.ai_agent.normalize import AiAgentNormaliser
 from connectors.base.commands import OPTION_GROUP_ID
 from connectors.base.settings import ConnectorSettings
@@ -42,20 +43,7 @@ RULES: dict[str, Any] = {
 
 
 def handoff(conversation: str = "conv-9", **changes: Any) -> Envelope:
-    body = {
-        "conversation_id": conversation,
-        "customer": {"email": "ana@example.org", "name": "Ana"},
-        "reason": "customer asked for a human",
-        "intent": "refund",
-        "summary": "Charged twice for order A-1001.",
-        "collected_fields": {"order": "A-1001"},
-        "transcript": [
-            {"role": "customer", "text": "I was charged twice", "at": "2026-11-21T09:58:00Z"},
-            {"role": "ai", "text": "Let me get a person.", "at": "2026-11-21T09:59:00Z"},
-        ],
-        "segment": "enterprise",
-        **changes,
-    }
+    body = handoff_body(conversation, "ana@example.org", **changes)
     delivery = RawDelivery(
         delivery_id=f"handoff:{conversation}",
         connector_id="widget",
