@@ -19,6 +19,7 @@ __all__ = [
     "CLIENT",
     "ENTERPRISE_GROUP",
     "REASON_FIELD",
+    "SUPPORT_TEAM",
     "handoff_body",
     "handoff_link",
     "handoff_stack_options",
@@ -29,6 +30,8 @@ CLIENT = "widget"
 #: the Zendesk ticket field an admin made for the hand-off reason
 REASON_FIELD = 360001000042
 ENTERPRISE_GROUP = 360000777
+#: the Intercom sandbox's team (``IntercomSandboxConfig.team_ids``)
+SUPPORT_TEAM = 5017691
 
 _RULES = f"""
 version: 2
@@ -42,6 +45,8 @@ handoff:
       reason_field: "{REASON_FIELD}"
       groups_by_segment: {{enterprise: {ENTERPRISE_GROUP}}}
       follow_up_seconds: {{follow_up}}
+    intercom:
+      groups_by_segment: {{enterprise: {SUPPORT_TEAM}}}
 """
 
 

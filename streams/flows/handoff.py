@@ -122,11 +122,56 @@ def on_handoff(ctx: FlowContext) -> None:
         )
         return
     state = ctx.state
-    if platform in state.members or platform in state.creating:
+    if state.handoff.get("platform") == platform or platform in state.creating:
         record = state.members.get(platform, "(being created)")
         ctx.note("handoff", "already_handed_off", f"{platform} record {record} has the context")
         return
-    _create(ctx, handoff, platform, flow)
+    if config.in_place(target):
+        _assign_in_place(ctx, handoff, platform, flow)
+    else:
+        _create(ctx, handoff, platform, flow)
+    ctx.state.handoff = {
+        "platform": platform,
+        "conversation": handoff.case_id,
+        "client": handoff.client_id or "",
+        "target": handoff.target or "",
+    }
+
+
+def _note(ctx: FlowContext, handoff: Handoff) -> Message:
+    return Message(
+        case_id=handoff.case_id,
+        author=Actor(kind=ActorKind.AI, name="AI agent"),
+        body_text=context_note(handoff),
+        public=False,
+        created_at=ctx.event.source.occurred_at,
+    )
+
+
+def _assign_in_place(ctx: FlowContext, handoff: Handoff, platform: str, flow: HandoffFlow) -> None:
+    """The conversation is the record: the note first, then the assignment to the segment's
+    group (commands to one record run in order)."""
+    ctx.state.members.setdefault(platform, handoff.case_id)
+    ctx.emit_here(
+        platform,
+        EntityType.MESSAGE,
+        CommandAction.APPEND,
+        _note(ctx, handoff),
+        reason=f"AI hand-off ({handoff.reason}): the context as a note on the conversation",
+    )
+    group = flow.group_for(handoff.segment)
+    if group is None:
+        ctx.note("handoff", "not_assigned", "no group for this segment and no default_group_id")
+        return
+    ctx.emit_here(
+        platform,
+        EntityType.CASE,
+        CommandAction.UPDATE,
+        Case(status=CaseStatus.OPEN),
+        changed_fields=["group"],
+        options={OPTION_GROUP_ID: str(group)},
+        reason=f"AI hand-off: the conversation assigned to group {group}, after its note",
+    )
 
 
 def _create(ctx: FlowContext, handoff: Handoff, platform: str, flow: HandoffFlow) -> None:
@@ -146,13 +191,7 @@ def _create(ctx: FlowContext, handoff: Handoff, platform: str, flow: HandoffFlow
         custom_fields={flow.reason_field or HANDOFF_REASON: handoff.reason},
         channel="ai_handoff",
     )
-    note = Message(
-        case_id=handoff.case_id,
-        author=Actor(kind=ActorKind.AI, name="AI agent"),
-        body_text=context_note(handoff),
-        public=False,
-        created_at=ctx.event.source.occurred_at,
-    )
+    note = _note(ctx, handoff)
     group = flow.group_for(handoff.segment)
     options = {OPTION_GROUP_ID: str(group)} if group is not None else {}
     command = ctx.emit_here(
@@ -170,12 +209,6 @@ def _create(ctx: FlowContext, handoff: Handoff, platform: str, flow: HandoffFlow
         ),
     )
     ctx.state.creating.append(platform)
-    ctx.state.handoff = {
-        "platform": platform,
-        "conversation": handoff.case_id,
-        "client": handoff.client_id or "",
-        "target": handoff.target or "",
-    }
     ctx.state.add_mirror(
         f"{ctx.side}:{handoff.case_id}", f"pending:{command.command_id}:{thread_key(0)}"
     )

@@ -21,6 +21,7 @@ from app.rehearsal import SyncStack, sync_stack
 from app.rehearsal_handoff import (
     ENTERPRISE_GROUP,
     REASON_FIELD,
+    SUPPORT_TEAM,
     handoff_body,
     handoff_link,
     handoff_stack_options,
@@ -28,6 +29,7 @@ from app.rehearsal_handoff import (
 )
 from app.worker_process import free_port
 from connectors.generic.ingest import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from sandboxes.intercom.actors import IntercomCustomer
 from tests.app.test_worker_e2e import _replay_raw
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
@@ -171,3 +173,27 @@ async def test_a_pending_ticket_is_followed_up_once_unless_a_human_took_over(
     decided = [r.decision for r in await stack.audit(handoff_link(taken))]
     assert "follow_up_cancelled" in decided
     assert "follow_up_dropped" in decided
+
+
+async def test_a_handoff_in_intercom_is_one_note_and_the_team_assignment(stack: SyncStack) -> None:
+    run = uuid.uuid4().hex[:6]
+    customer = IntercomCustomer(stack.ic, email=f"ana-{run}@example.org", name="Ana Núñez")
+    conversation = await customer.start_conversation("I was charged twice")
+    body = handoff_body(conversation, f"ana-{run}@example.org", target="intercom_conversation")
+    answers = [await post_handoff(stack, KEY, body) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 200]
+
+    async def assigned() -> dict[str, Any] | None:
+        found = await stack.conversation(conversation)
+        return found if found.get("team_assignee_id") else None
+
+    found = await stack.eventually(assigned, "the conversation assigned to the team")
+    await stack.settle()
+    found = await stack.conversation(conversation)
+    assert str(found["team_assignee_id"]) == str(SUPPORT_TEAM)
+    parts = found["conversation_parts"]["conversation_parts"]
+    notes = [p for p in parts if p["part_type"] == "note"]
+    assert len(notes) == 1, await stack.trail(handoff_link(conversation))
+    assert "customer asked for a human" in notes[0]["body"]
+    assignment = next(p for p in parts if p["part_type"] == "assignment")
+    assert parts.index(notes[0]) < parts.index(assignment)  # the note before the assignment

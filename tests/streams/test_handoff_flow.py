@@ -20,6 +20,7 @@ from schemas.models import (
     EntityType,
     Envelope,
     Handoff,
+    Message,
     Op,
     Platform,
     RawDelivery,
@@ -28,7 +29,7 @@ from schemas.models import (
 )
 from streams.config import SyncConfig
 from streams.sync import Plan, SyncPlanner
-from tests.streams.builders import SF, T0, ZD, World
+from tests.streams.builders import IC, SF, T0, ZD, World
 
 RULES: dict[str, Any] = {
     "connectors": {"zendesk": ZD, "salesforce": SF},
@@ -131,6 +132,24 @@ def test_the_target_and_the_rules_choose_the_flow(world: World) -> None:
     chat = Link(world).send(handoff("c-4", target="live_chat"))
     assert chat.commands == []
     assert "left_to_live_chat" in decisions(chat)
+
+
+def test_a_handoff_in_intercom_is_a_note_then_the_segments_team(world: World) -> None:
+    link = Link(
+        world,
+        connectors={"intercom": IC, "zendesk": ZD},
+        routes=[{"from": "intercom", "to": "zendesk"}],
+        handoff={"flows": {"intercom": {"groups_by_segment": {"enterprise": 5017691}}}},
+    )
+    note, assign = link.send(handoff(target="intercom_conversation")).commands
+    assert (note.target.platform, note.action) == (Platform.INTERCOM, CommandAction.APPEND)
+    assert note.target.entity_id == "conv-9"  # the conversation Fin escalated
+    assert isinstance(note.data, Message)
+    assert note.data.public is False
+    assert (assign.action, assign.changed_fields) == (CommandAction.UPDATE, ["group"])
+    assert assign.options[OPTION_GROUP_ID] == "5017691"
+    again = handoff(target="intercom_conversation").model_copy(update={"event_id": "later"})
+    assert link.send(again).commands == []
 
 
 def test_a_flow_for_a_platform_without_a_connector_is_refused() -> None:
