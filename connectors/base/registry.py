@@ -46,6 +46,7 @@ _INGEST: dict[str, str] = {
     "generic": "connectors.generic.ingest:GenericIngest",
     "zendesk": "connectors.zendesk.ingest:ZendeskIngest",
     "intercom": "connectors.intercom.ingest:IntercomIngest",
+    "ai_agent": "connectors.ai_agent.ingest:AiAgentIngest",
 }
 
 _NORMALISERS: dict[str, str] = {
@@ -53,12 +54,14 @@ _NORMALISERS: dict[str, str] = {
     "zendesk": "connectors.zendesk.normalize:ZendeskNormaliser",
     "intercom": "connectors.intercom.normalize:IntercomNormaliser",
     "salesforce": "connectors.salesforce.normalize:SalesforceNormaliser",
+    "ai_agent": "connectors.ai_agent.normalize:AiAgentNormaliser",
 }
 
 _SINKS: dict[str, str] = {
     "zendesk": "connectors.zendesk.sink:ZendeskSink",
     "intercom": "connectors.intercom.sink:IntercomSink",
     "salesforce": "connectors.salesforce.sink:SalesforceSink",
+    "ai_agent": "connectors.ai_agent.sink:AiAgentSink",
 }
 
 _ADAPTERS: dict[str, str] = {
