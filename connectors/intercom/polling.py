@@ -22,11 +22,21 @@ What this module relies on:
 - a conversation found is read whole (``GET /conversations/{id}``: its parts are the changes,
   ``connectors.intercom.polled``); a contact is complete in the search answer.
 
+- ``updated_at`` counts whole seconds, so a change made in the second a record was read leaves
+  its version as it was: only a version whose second ended ``SETTLE_SECONDS`` (2: the
+  platform's clock may run ahead of ours) before the read began is remembered as read. A
+  record read sooner is read again by the next poll (the overlap is never shorter than the
+  settling time, so the search finds it), and its delivery id carries a digest of what was
+  read (``<kind>:<id>@<updated_at>#<digest>``), so the re-read is not dropped as a copy of
+  the first. Before this, polls landing between two replies made within one second lost the
+  second reply for good (the webhooks-off end-to-end test, under CPU load).
+
 The position: ``{"since": <unix s>, "started": <unix s>, "after": <page cursor> | null,
 "seen": {id: updated_at}}``: the query's bound, when the poll in progress began, where it is
-among its pages, and the versions read in the overlap. Stored after each page, so a crash
-re-reads at most one page (the same versions: the same delivery ids, ``<kind>:<id>@<updated_at>``,
-hence the same event ids). A first run starts ``start_lookback_seconds`` back.
+among its pages, and the settled versions read in the overlap. Stored after each page, so a
+crash re-reads at most one page (the same versions: the same delivery ids,
+``<kind>:<id>@<updated_at>``, hence the same event ids). A first run starts
+``start_lookback_seconds`` back.
 
 Calls go through a ``YieldingBudget``: at most ``budget_share`` of the connector's limit, and
 only while the sink of the same connector leaves room (``connectors.base.ratelimit``).
@@ -35,8 +45,10 @@ only while the sink of the same connector leaves room (``connectors.base.ratelim
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -62,6 +74,7 @@ from schemas.models import Platform, RawDelivery
 
 __all__ = [
     "DEFAULT_OVERLAP_SECONDS",
+    "SETTLE_SECONDS",
     "IntercomContactPoll",
     "IntercomConversationPoll",
     "IntercomReconcile",
@@ -74,6 +87,9 @@ _MAX_PER_PAGE = 150
 #: versions remembered from the overlap; past it, a version is read again (same ids)
 _MAX_SEEN = 5000
 _DAY = 86_400
+#: a version is final once its second ended this long before the read began (whole-second
+#: ``updated_at``; the platform's clock may run ahead of ours)
+SETTLE_SECONDS = 2
 
 
 def poll_budget(
@@ -83,6 +99,13 @@ def poll_budget(
     budget the connector's sink uses and only while it has room."""
     cap = max(1, int(window_limit(settings) * source.budget_share))
     return YieldingBudget(cap, WINDOW_S, shared=lambda: registered_budget(connector_id))
+
+
+@dataclass(frozen=True)
+class _Read:
+    record: RawRecord
+    #: the version read can no longer change without its ``updated_at`` moving
+    settled: bool
 
 
 class _SearchPoll(ApiFeed):
@@ -111,7 +134,9 @@ class _SearchPoll(ApiFeed):
 
     def _overlap(self, source: SourceSettings) -> int:
         overlap = source.overlap_seconds
-        return DEFAULT_OVERLAP_SECONDS if overlap is None else int(overlap)
+        wanted = DEFAULT_OVERLAP_SECONDS if overlap is None else int(overlap)
+        # Shorter, the next poll's search could miss a record read before it settled.
+        return max(wanted, SETTLE_SECONDS + 1)
 
     def account_view(self) -> RateBudget:
         """A budget of the account's whole limit, for a process without the connector's sink
@@ -133,13 +158,18 @@ class _SearchPoll(ApiFeed):
         seen: dict[str, int] = {str(k): int(v) for k, v in (stored.get("seen") or {}).items()}
         per_page = min(self._settings.batch_size, _MAX_PER_PAGE)
         while True:
+            searched = self._clock()
             page = await self.client.search_page(
                 self.model, self._query(since), per_page=per_page, starting_after=after
             )
             fresh = [item for item in page.items if _version(item) != seen.get(str(item["id"]))]
-            records = [await self._record(item) for item in fresh]
-            for item in fresh:
-                seen[str(item["id"])] = _version(item) or 0
+            reads = [await self._read(item, searched) for item in fresh]
+            records = [r.record for r in reads]
+            for item, done in zip(fresh, reads, strict=True):
+                if done.settled:  # a version still open to changes is read again next poll
+                    seen[str(item["id"])] = _version(item) or 0
+                else:
+                    seen.pop(str(item["id"]), None)
             after = page.next_cursor
             if after is None:  # the poll is complete: move the bound, keep the overlap's seen
                 since = max(since, started - self.overlap)
@@ -157,11 +187,16 @@ class _SearchPoll(ApiFeed):
                 await asyncio.sleep(self._settings.poll_seconds)
                 started = int(self._clock())
 
-    async def _record(self, item: dict[str, Any]) -> RawRecord:
-        body = await self._body(item)
+    async def _read(self, item: dict[str, Any], searched: float) -> _Read:
+        """The record of ``item`` as read now, and whether its version is settled (the search
+        answer was asked for at ``searched``)."""
+        body, asked = await self._body(item, searched)
         record_id, version = str(body.get("id") or item["id"]), _version(body) or _version(item)
+        settled = version is not None and version + 1 + SETTLE_SECONDS <= asked
+        # An unsettled version may be read again with more in it: the id names what was read.
+        read = "" if settled else f"#{_digest(body)}"
         delivery = RawDelivery(
-            delivery_id=f"{self.kind}:{record_id}@{version}",
+            delivery_id=f"{self.kind}:{record_id}@{version}{read}",
             connector_id=self.connector_id,
             platform=Platform.INTERCOM,
             received_at=datetime.fromtimestamp(self._clock(), UTC),
@@ -174,10 +209,11 @@ class _SearchPoll(ApiFeed):
         # The key webhook ingest gives the record's deliveries: one partition, in order.
         key = f"{self.connector_id}:{self.entity}:{record_id}"
         changed = datetime.fromtimestamp(version, UTC) if version else None
-        return RawRecord(key=key, delivery=delivery, changed_at=changed)
+        return _Read(RawRecord(key=key, delivery=delivery, changed_at=changed), settled)
 
-    async def _body(self, item: dict[str, Any]) -> dict[str, Any]:
-        return item
+    async def _body(self, item: dict[str, Any], searched: float) -> tuple[dict[str, Any], float]:
+        """The record's body and when it was asked for: the search answer holds it whole."""
+        return item, searched
 
 
 class IntercomConversationPoll(_SearchPoll):
@@ -188,8 +224,9 @@ class IntercomConversationPoll(_SearchPoll):
     header = POLLED_CONVERSATION
     entity = "case"
 
-    async def _body(self, item: dict[str, Any]) -> dict[str, Any]:
-        return await self.client.conversation_json(str(item["id"]))
+    async def _body(self, item: dict[str, Any], searched: float) -> tuple[dict[str, Any], float]:
+        asked = self._clock()
+        return await self.client.conversation_json(str(item["id"])), asked
 
 
 class IntercomReconcile(IntercomConversationPoll):
@@ -204,7 +241,7 @@ class IntercomReconcile(IntercomConversationPoll):
     header = RECONCILED_CONVERSATION
 
     def _overlap(self, source: SourceSettings) -> int:
-        return int(source.window_seconds)
+        return max(int(source.window_seconds), SETTLE_SECONDS + 1)
 
     def _first_back(self) -> int:
         return self.overlap
@@ -223,6 +260,11 @@ class IntercomContactPoll(_SearchPoll):
 def _version(item: dict[str, Any]) -> int | None:
     value = item.get("updated_at")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _digest(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()[:12]
 
 
 def _recent(seen: dict[str, int], since: int) -> dict[str, int]:

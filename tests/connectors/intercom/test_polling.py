@@ -94,6 +94,39 @@ async def test_the_next_poll_reads_only_what_changed_and_the_overlap_costs_no_re
     assert later[-1].position["seen"] == {}  # out of the overlap: forgotten
 
 
+async def test_a_change_in_the_second_a_poll_read_is_read_by_the_next_poll(
+    intercom: IntercomEnv, conversations: IntercomConversationPoll
+) -> None:
+    """``updated_at`` counts whole seconds: a reply made in the second a poll read the
+    conversation leaves its version as it was. A poll that took that version as read for good
+    never read the reply (the clean-clone CI failure of the webhooks-off e2e test: under load,
+    polls landed between a customer's two replies and a note made within one second)."""
+    customer = IntercomCustomer(intercom.http, email="sam@example.com", name="Sam")
+    cid = await customer.start_conversation("first")
+    intercom.clock.advance(0.2)  # the same second
+    first = await read(conversations, None)
+    await customer.reply(cid, "second, in the same second")
+    await IntercomAdmin(intercom.http, admin_id=ADMIN).tag(cid, "vip")  # no part: state only
+    intercom.clock.advance(5)
+    again = await read(conversations, first[-1].position)
+    events = normalise(intercom, polled(again))
+    texts = [e.data.body_text for e in events if isinstance(e.data, Message)]
+    assert "second, in the same second" in texts
+    # The re-read's observation is not a copy of the first (normalize would drop it by id),
+    # so the tag, which makes no part, reaches the sync stage too.
+    [before] = [e for e in normalise(intercom, polled(first)) if _observes(e)]
+    [after] = [e for e in events if _observes(e)]
+    assert after.event_id != before.event_id
+    assert "vip" in (after.data.tags if after.data else [])  # type: ignore[union-attr]
+    # Read once its second was over, the version is settled: the overlap costs no read again.
+    intercom.clock.advance(1)
+    assert polled(await read(conversations, again[-1].position)) == []
+
+
+def _observes(event: Envelope) -> bool:
+    return event.source.event_type == RECONCILE_EVENT_TYPE
+
+
 async def test_polled_changes_have_their_webhooks_event_ids(
     intercom: IntercomEnv, conversations: IntercomConversationPoll
 ) -> None:
