@@ -53,7 +53,7 @@ from faust.types import TP
 
 from connectors.base.retry import between_attempts, wait_between_attempts
 
-__all__ = ["Lanes", "PartitionControl"]
+__all__ = ["Handler", "Lanes", "PartitionControl"]
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from aiokafka.structs import TopicPartition
 from faust.types import TP
 
 from app.agents import lanes as lanes_module
-from app.agents.lanes import Lanes
+from app.agents.lanes import Handler, Lanes
 from connectors.base.retry import RetryPolicy, between_attempts, call_with_retries
 from schemas.errors import RateLimitedError
 
@@ -194,6 +194,18 @@ def _backfill(event: faust.EventT[Any]) -> bool:
     return bool(cast(Any, event).backfill)
 
 
+def _noting(handled: list[int], hold: asyncio.Event) -> Handler:
+    """A handler noting each offset it ran; offset 0 (a live command) runs until ``hold``."""
+
+    async def handler(event: faust.EventT[Any], again: bool) -> None:
+        offset = cast(Any, event).offset
+        if offset == 0:
+            await hold.wait()
+        handled.append(offset)
+
+    return handler
+
+
 async def test_live_commands_overtake_queued_backfill_commands_which_run_once_live_is_done() -> (
     None
 ):
@@ -201,13 +213,7 @@ async def test_live_commands_overtake_queued_backfill_commands_which_run_once_li
     # backfilled ticket create its partition held (the backfill bench's p50 of 0.5 s).
     release_first = asyncio.Event()
     handled: list[int] = []
-
-    async def handler(event: faust.EventT[Any], again: bool) -> None:
-        offset = cast(Any, event).offset
-        if offset == 0:
-            await release_first.wait()
-        handled.append(offset)
-
+    handler = _noting(handled, release_first)
     tp, other = TP("commands.zendesk", 0), TP("commands.zendesk", 1)
     lanes = Lanes(handler, lambda: Consumer({tp, other}), is_backfill=_backfill)
     lanes.submit(_command(tp, 0, "live-a"))  # running, held
@@ -228,13 +234,7 @@ async def test_live_commands_overtake_queued_backfill_commands_which_run_once_li
 async def test_a_link_keeps_its_order_across_the_live_and_backfill_lanes() -> None:
     handled: list[int] = []
     hold = asyncio.Event()
-
-    async def handler(event: faust.EventT[Any], again: bool) -> None:
-        offset = cast(Any, event).offset
-        if offset == 0:
-            await hold.wait()
-        handled.append(offset)
-
+    handler = _noting(handled, hold)
     tp, busy = TP("commands.zendesk", 0), TP("commands.zendesk", 1)
     lanes = Lanes(handler, lambda: Consumer({tp, busy}), is_backfill=_backfill)
     lanes.submit(_command(busy, 0, "busy"))  # live elsewhere: the backfill lanes wait
@@ -253,13 +253,7 @@ async def test_a_link_keeps_its_order_across_the_live_and_backfill_lanes() -> No
 
 async def test_a_backfill_command_waits_for_live_traffic_no_longer_than_its_bound() -> None:
     handled: list[int] = []
-
-    async def handler(event: faust.EventT[Any], again: bool) -> None:
-        offset = cast(Any, event).offset
-        if offset == 0:
-            await asyncio.sleep(3600)  # live traffic that never pauses
-        handled.append(offset)
-
+    handler = _noting(handled, asyncio.Event())  # live traffic that never pauses
     tp = TP("commands.zendesk", 0)
     lanes = Lanes(handler, lambda: Consumer({tp}), is_backfill=_backfill, backfill_wait=0.05)
     lanes.submit(_command(tp, 0, "busy"))
@@ -271,13 +265,7 @@ async def test_a_backfill_command_waits_for_live_traffic_no_longer_than_its_boun
 async def test_a_released_partition_cuts_a_backfill_command_waiting_for_its_turn() -> None:
     handled: list[int] = []
     hold = asyncio.Event()
-
-    async def handler(event: faust.EventT[Any], again: bool) -> None:
-        offset = cast(Any, event).offset
-        if offset == 0:
-            await hold.wait()
-        handled.append(offset)
-
+    handler = _noting(handled, hold)
     tp, waiting = TP("commands.zendesk", 0), TP("commands.zendesk", 1)
     lanes = Lanes(handler, lambda: Consumer({tp, waiting}), is_backfill=_backfill)
     lanes.submit(_command(tp, 0, "busy"))
