@@ -1,10 +1,10 @@
 """``deskstream reconcile [--since 2h] [--connector id …]``: one reconciliation pass now, beside
-the scheduled one (the connectors' ``reconcile`` sources): every Zendesk ticket and Intercom
-conversation modified since ``--since`` (1 hour by default) is re-read and sent as a
-reconciliation (``connectors.base.source.RECONCILE_EVENT_TYPE``) to the raw topic; the workers'
-sync stage compares each synced field with what the link believes and repairs what drifted
-through the normal planner path, audited as ``reconciled`` with the cause it can tell
-(``deskstream audit trace`` shows it).
+the scheduled one (the connectors' ``reconcile`` sources): every Zendesk ticket and user and
+every Intercom conversation and contact modified since ``--since`` (1 hour by default) is
+re-read and sent as a reconciliation (``connectors.base.source.RECONCILE_EVENT_TYPE``) to the
+raw topic; the workers' sync stage compares each synced field with what the link believes and
+repairs what drifted through the normal planner path, audited as ``reconciled`` with the cause
+it can tell (``deskstream audit trace`` shows it).
 
 Zendesk's export holds back its most recent minute: a change made in the last minute is seen
 by the next pass, not this one.

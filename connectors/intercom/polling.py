@@ -48,7 +48,7 @@ import asyncio
 import hashlib
 import json
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -68,6 +68,7 @@ from connectors.intercom.client import (
 from connectors.intercom.polled import (
     POLLED_CONTACT,
     POLLED_CONVERSATION,
+    RECONCILED_CONTACT,
     RECONCILED_CONVERSATION,
 )
 from schemas.models import Platform, RawDelivery
@@ -121,10 +122,10 @@ class _SearchPoll(ApiFeed):
     default_base_url = DEFAULT_BASE_URL
     timeout = httpx.Timeout(15.0, connect=5.0)
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, budget: YieldingBudget | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         connector_id, settings, source = self.connector_id, self._connector, self._settings
-        self.budget = poll_budget(connector_id, settings, source)
+        self.budget = budget or poll_budget(connector_id, settings, source)
         self.client = IntercomClient.from_settings(settings, http=self._http, budget=self.budget)
         self.overlap = self._overlap(source)
 
@@ -149,6 +150,15 @@ class _SearchPoll(ApiFeed):
         return {"field": "updated_at", "operator": ">", "value": bound}
 
     async def batches(self, position: Position | None) -> AsyncGenerator[SourceBatch, None]:
+        while True:
+            async for batch in self.poll(position):
+                position = batch.position
+                yield batch
+            await asyncio.sleep(self._settings.poll_seconds)
+
+    async def poll(self, position: Position | None) -> AsyncGenerator[SourceBatch, None]:
+        """One whole poll from ``position``: every page of the query, a batch per page; the
+        last moves the bound and is ``caught_up``."""
         now = int(self._clock())
         stored = position or {}
         since = int(stored.get("since") or now - self._first_back())
@@ -184,8 +194,7 @@ class _SearchPoll(ApiFeed):
                 detail=f"{len(records)} {self.model} of {len(page.items)} found",
             )
             if after is None:
-                await asyncio.sleep(self._settings.poll_seconds)
-                started = int(self._clock())
+                return
 
     async def _read(self, item: dict[str, Any], searched: float) -> _Read:
         """The record of ``item`` as read now, and whether its version is settled (the search
@@ -229,24 +238,6 @@ class IntercomConversationPoll(_SearchPoll):
         return await self.client.conversation_json(str(item["id"])), asked
 
 
-class IntercomReconcile(IntercomConversationPoll):
-    """The conversations modified in the last ``window_seconds``, re-read every
-    ``poll_seconds`` and sent as reconciliations: the sync stage compares each with what the
-    link believes and repairs what drifted (``connectors.base.source.RECONCILE_EVENT_TYPE``).
-    A version already sent is not read again (the link has compared it). The same search as
-    the poll, with the window for its overlap: beside a poll (mode ``both``) it only re-checks;
-    with webhooks alone it is the net under them."""
-
-    kind = "reconcile"
-    header = RECONCILED_CONVERSATION
-
-    def _overlap(self, source: SourceSettings) -> int:
-        return max(int(source.window_seconds), SETTLE_SECONDS + 1)
-
-    def _first_back(self) -> int:
-        return self.overlap
-
-
 class IntercomContactPoll(_SearchPoll):
     """Contacts updated since the last poll (the search answer holds them whole)."""
 
@@ -255,6 +246,62 @@ class IntercomContactPoll(_SearchPoll):
     header = POLLED_CONTACT
     entity = "contact"
     by_day = True
+
+
+class _Window:
+    """A reconciliation's search: the window for its overlap, and a first run reaching back
+    the window."""
+
+    overlap: int
+
+    def _overlap(self, source: SourceSettings) -> int:
+        return max(int(source.window_seconds), SETTLE_SECONDS + 1)
+
+    def _first_back(self) -> int:
+        return self.overlap
+
+
+class _ReconciledContacts(_Window, IntercomContactPoll):
+    kind = "reconcile_contacts"  # delivery ids ``reconcile_contacts:<id>@<updated_at>``
+    header = RECONCILED_CONTACT
+
+
+class IntercomReconcile(_Window, IntercomConversationPoll):
+    """The conversations and contacts modified in the last ``window_seconds``, re-read every
+    ``poll_seconds`` and sent as reconciliations: the sync stage compares each with what the
+    link believes and repairs what drifted (``connectors.base.source.RECONCILE_EVENT_TYPE``).
+    A version already sent is not read again (the link has compared it). The same searches as
+    the polls, with the window for their overlap: beside the polls (mode ``both``) it only
+    re-checks; with webhooks alone it is the net under them. One pass reads the conversations,
+    then the contacts, on one budget; the position holds each search's
+    (``{"conversations": …, "contacts": …}``; a ``{"since": …}`` alone starts both there)."""
+
+    kind = "reconcile"
+    header = RECONCILED_CONVERSATION
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.contacts = _ReconciledContacts(
+            connector_id=self.connector_id,
+            settings=self._connector,
+            source=self._settings,
+            http=self._http,
+            clock=self._clock,
+            budget=self.budget,
+        )
+
+    async def batches(self, position: Position | None) -> AsyncGenerator[SourceBatch, None]:
+        stored = dict(position or {})
+        start = {"since": stored["since"]} if "since" in stored else None
+        while True:
+            for key, search in (("conversations", self.poll), ("contacts", self.contacts.poll)):
+                async for batch in search(stored.get(key) or start):
+                    stored[key] = batch.position
+                    last = key == "contacts" and batch.caught_up
+                    yield replace(batch, position=dict(stored), caught_up=last)
+            stored.pop("since", None)
+            start = None
+            await asyncio.sleep(self._settings.poll_seconds)
 
 
 def _version(item: dict[str, Any]) -> int | None:

@@ -15,7 +15,11 @@ from connectors.base.source import (
     SOURCE_HEADER,
 )
 from connectors.intercom.normalize import IntercomNormaliser
-from connectors.intercom.polling import IntercomContactPoll, IntercomConversationPoll
+from connectors.intercom.polling import (
+    IntercomContactPoll,
+    IntercomConversationPoll,
+    IntercomReconcile,
+)
 from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 from schemas.models import CaseStatus, EntityType, Envelope, Message, Op, RawDelivery
 from tests.connectors.sources import delivered, polled, read
@@ -225,3 +229,41 @@ async def test_a_contact_poll_reads_contacts_whole_from_the_search(intercom: Int
         assert polled(await read(poll, first[-1].position)) == []
     finally:
         await poll.aclose()
+
+
+async def test_the_reconciliation_re_reads_conversations_then_contacts_as_reconciliations(
+    intercom: IntercomEnv,
+) -> None:
+    reconcile = IntercomReconcile(
+        connector_id="ic",
+        settings=_settings(intercom),
+        source=SourceSettings(poll_seconds=0.01, window_seconds=600),
+        clock=lambda: intercom.clock.now().timestamp(),
+    )
+    try:
+        intercom.clock.advance(60)
+        customer = IntercomCustomer(intercom.http, email="noor@example.com", name="Noor")
+        cid = await customer.start_conversation("hello")
+        contact_id = await customer.identify()
+        intercom.clock.advance(5)
+        batches = await read(reconcile, None)
+        assert [b.caught_up for b in batches] == [False, True]  # conversations, then contacts
+        assert set(batches[-1].position) == {"conversations", "contacts"}
+        records = polled(batches)
+        assert [r.headers[SOURCE_HEADER] for r in records] == [
+            "intercom.reconcile",
+            "intercom.reconcile_contacts",
+        ]
+        events = normalise(intercom, records)
+        [contact] = [e for e in events if e.source.entity_type is EntityType.CONTACT]
+        assert (contact.source.entity_id, contact.source.event_type) == (
+            contact_id,
+            RECONCILE_EVENT_TYPE,
+        )
+        assert contact.changed_fields == []  # names no field: every one is compared
+        assert any(e.source.entity_id == cid for e in events)
+        # `deskstream reconcile --since`: one pass of both from a time
+        again = await read(reconcile, {"since": int(intercom.clock.now().timestamp()) - 60})
+        assert len(polled(again)) == 2
+    finally:
+        await reconcile.aclose()
