@@ -41,7 +41,7 @@ import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from schemas.models import RawDelivery
 
@@ -120,6 +120,11 @@ class SourceBatch:
 
 class Source(abc.ABC):
     """A pull-based feed of one connector; see the module docstring for the contract."""
+
+    #: the position holds what the source remembers of what it read (Salesforce's
+    #: reconciliation: the digests it compares with), so a one-shot pass of it
+    #: (``deskstream reconcile``) starts from the worker's stored position
+    remembers: ClassVar[bool] = False
 
     @property
     @abc.abstractmethod
