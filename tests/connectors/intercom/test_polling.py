@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 import pytest
 
@@ -24,6 +25,8 @@ from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 from schemas.models import CaseStatus, EntityType, Envelope, Message, Op, RawDelivery
 from tests.connectors.sources import delivered, polled, read
 from tests.sandboxes.intercom.conftest import TOKEN, IntercomEnv
+
+Feed = TypeVar("Feed", IntercomContactPoll, IntercomReconcile)
 
 ADMIN = "991267002"  # Ada Agent, a person
 BOT = "991267001"
@@ -47,6 +50,15 @@ async def conversations(intercom: IntercomEnv) -> AsyncIterator[IntercomConversa
     )
     yield poll
     await poll.aclose()
+
+
+def _feed(kind: type[Feed], env: IntercomEnv, **settings: Any) -> Feed:
+    return kind(
+        connector_id="ic",
+        settings=_settings(env),
+        source=SourceSettings(poll_seconds=0.01, **settings),
+        clock=lambda: env.clock.now().timestamp(),
+    )
 
 
 def normalise(env: IntercomEnv, deliveries: list[RawDelivery]) -> list[Envelope]:
@@ -206,12 +218,7 @@ async def test_polled_changes_have_their_webhooks_event_ids(
 
 
 async def test_a_contact_poll_reads_contacts_whole_from_the_search(intercom: IntercomEnv) -> None:
-    poll = IntercomContactPoll(
-        connector_id="ic",
-        settings=_settings(intercom),
-        source=SourceSettings(poll_seconds=0.01, start_lookback_seconds=600),
-        clock=lambda: intercom.clock.now().timestamp(),
-    )
+    poll = _feed(IntercomContactPoll, intercom, start_lookback_seconds=600)
     try:
         intercom.clock.advance(60)
         contact_id = await IntercomCustomer(
@@ -234,12 +241,7 @@ async def test_a_contact_poll_reads_contacts_whole_from_the_search(intercom: Int
 async def test_the_reconciliation_re_reads_conversations_then_contacts_as_reconciliations(
     intercom: IntercomEnv,
 ) -> None:
-    reconcile = IntercomReconcile(
-        connector_id="ic",
-        settings=_settings(intercom),
-        source=SourceSettings(poll_seconds=0.01, window_seconds=600),
-        clock=lambda: intercom.clock.now().timestamp(),
-    )
+    reconcile = _feed(IntercomReconcile, intercom, window_seconds=600)
     try:
         intercom.clock.advance(60)
         customer = IntercomCustomer(intercom.http, email="noor@example.com", name="Noor")
