@@ -56,7 +56,6 @@ soak: jars
 		tests/streams/test_convergence_model.py tests/streams/test_convergence_model_three.py
 	DESKSTREAM_E2E_SCRIPTS=$(SOAK_SCRIPTS) $(BIN)/pytest -s -q --basetemp=.deskstream/soak \
 		tests/e2e/test_concurrent_edits.py::test_randomized_concurrent_edits_converge
-	DESKSTREAM_SOAK=1 $(BIN)/pytest -q tests/e2e/test_polling.py
 	DESKSTREAM_SOAK=1 DESKSTREAM_CLUSTER_CONVERSATIONS=60 DESKSTREAM_CLUSTER_OUTAGE_SECONDS=60 \
 		DESKSTREAM_HOSTILE_WEBHOOKS=10000 $(BIN)/pytest -s -q --timeout=3600 \
 		--basetemp=.deskstream/soak-cluster tests/cluster

@@ -17,7 +17,9 @@ there. A completed run is not read again unless ``--again``.
 
 Throttled: ``--share`` of the source connector's rate limit at most, yielding when the
 platform reports under half its calls left, and waiting while the workers are more than
-``--max-lag`` records behind (``app.pull``): live traffic keeps priority. The progress line on
+``--max-lag`` records behind (``app.pull``): live traffic keeps priority. Its records are
+marked (``BACKFILL_HEADER``), so their commands wait in the sinks while live ones run
+(``app.agents.lanes``). The progress line on
 stderr shows done / total, the rate and the time left.
 """
 
@@ -39,7 +41,7 @@ from app.settings import Settings, get_settings
 from app.source_positions import slot_of
 from connectors.base.registry import build_backfill
 from connectors.base.settings import SourceSettings
-from connectors.base.source import SourceBatch
+from connectors.base.source import SourceBatch, marked_backfill
 from schemas.errors import ConfigurationError
 from streams.config import Route, load_sync_config
 
@@ -219,7 +221,7 @@ async def run_backfill(
                 result = await pull_once(
                     source,
                     resume,
-                    publish=writer.publish,
+                    publish=lambda records: writer.publish([marked_backfill(r) for r in records]),
                     store=store,
                     progress=shown,
                     gate=gate,

@@ -1,16 +1,18 @@
 """``deskstream reconcile [--since 2h] [--connector id …]``: one reconciliation pass now, beside
-the scheduled one (the connectors' ``reconcile`` sources): every Zendesk ticket and Intercom
-conversation modified since ``--since`` (1 hour by default) is re-read and sent as a
-reconciliation (``connectors.base.source.RECONCILE_EVENT_TYPE``) to the raw topic; the workers'
-sync stage compares each synced field with what the link believes and repairs what drifted
-through the normal planner path, audited as ``reconciled`` with the cause it can tell
-(``deskstream audit trace`` shows it).
+the scheduled one (the connectors' ``reconcile`` sources): every Zendesk ticket and user and
+every Intercom conversation and contact modified since ``--since`` (1 hour by default) is
+re-read and sent as a reconciliation (``connectors.base.source.RECONCILE_EVENT_TYPE``) to the
+raw topic; the workers' sync stage compares each synced field with what the link believes and
+repairs what drifted through the normal planner path, audited as ``reconciled`` with the cause
+it can tell (``deskstream audit trace`` shows it).
 
 Zendesk's export holds back its most recent minute: a change made in the last minute is seen
 by the next pass, not this one.
 
-Salesforce connectors reconcile on their own schedule (their ``reconcile`` source compares
-with what it read before, which lives in its position, not here): they are skipped with a note.
+Salesforce's reconciliation compares with what it read before, which lives in its stored
+position (``Source.remembers``): a pass from here starts from the worker's stored position of
+``<connector>.reconcile`` with ``since`` added, and stores nothing (what it sends again later
+has the same delivery ids). Without a stored position every record is sent as a plain copy.
 Reads are throttled as a backfill's (``app.pull``).
 """
 
@@ -26,6 +28,7 @@ from app.kafka_connection import bootstrap_servers
 from app.progress import Progress
 from app.pull import RawWriter, pull_once, share_option, yield_to_platform
 from app.settings import Settings, get_settings
+from app.source_positions import slot_of
 from connectors.base.registry import build_source
 from connectors.base.settings import SourceSettings
 from schemas.errors import ConfigurationError
@@ -33,7 +36,7 @@ from schemas.errors import ConfigurationError
 __all__ = ["RECONCILABLE", "reconcile", "run_reconcile"]
 
 #: platforms whose reconciliation runs from here
-RECONCILABLE = ("zendesk", "intercom")
+RECONCILABLE = ("zendesk", "intercom", "salesforce")
 
 
 @click.command()
@@ -83,9 +86,17 @@ async def run_reconcile(
             )
             account = yield_to_platform(source, connector_id)  # noqa: F841 - kept for the read
             progress = Progress(f"reconcile {connector_id}")
+            stored = None
+            if source.remembers:
+                slot = slot_of(source.name, settings.partitions)
+                stored = await writer.positions.load(source.name, slot)
             try:
                 result = await pull_once(
-                    source, {"since": start}, publish=writer.publish, store=None, progress=progress
+                    source,
+                    {**(stored or {}), "since": start},
+                    publish=writer.publish,
+                    store=None,
+                    progress=progress,
                 )
             finally:
                 await source.aclose()

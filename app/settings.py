@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     #: is cut at once). The whole group waits for it: heartbeats go on meanwhile, so the
     #: session timeout does not bound it, Faust's 60 s rebalance timeout does
     sink_release_grace_seconds: float = Field(default=15.0, ge=0, le=25)
+    #: a backfill's command waits at most this long for the sink's live commands to be done
+    #: (``app.agents.lanes``); 0 runs it at once, as a live one
+    sink_backfill_wait_seconds: float = Field(default=30.0, ge=0)
 
     #: a failing source waits from 1 s, doubling, up to this long before it starts again
     source_max_backoff_seconds: float = Field(default=60.0, ge=1)

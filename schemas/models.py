@@ -161,6 +161,8 @@ class Source(AvroRecord):
     source_version: str | None = None
     actor: Actor
     occurred_at: Timestamp
+    #: read by a backfill (Debezium's ``source.snapshot``); after v1
+    snapshot: bool = False
 
 
 class Contact(AvroRecord):
@@ -305,6 +307,8 @@ class SyncCommand(AvroRecord):
     options: dict[str, str] = Field(default_factory=dict)
     #: when the causing change reached Deskstream (webhook received); after v1
     caused_at: Timestamp | None = None
+    #: caused by a backfill's read: live commands go first in the sink; after v1
+    backfill: bool = False
 
 
 class WriteResult(AvroRecord):

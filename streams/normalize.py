@@ -1,6 +1,7 @@
 """Normalize: one raw delivery becomes canonical events, or a quarantine record with a reason.
 
 Pure logic; the agent in ``app.agents.normalize`` only moves records between topics. A
+delivery a backfill wrote (``BACKFILL_HEADER``) gives events marked ``source.snapshot``. A
 normaliser that raises anything other than ``SkippableRecordError`` has a bug; the delivery is
 quarantined all the same (with the exception named) rather than crashing the worker on a
 poison pill and stalling its partition: authenticated deliveries are never lost, and the
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from connectors.base.normalize import Normaliser
+from connectors.base.source import BACKFILL_HEADER
 from schemas.codec import encode
 from schemas.errors import SchemaError, SkippableRecordError
 from schemas.models import Envelope, QuarantineRecord, RawDelivery
@@ -83,7 +85,10 @@ def normalize_delivery(
     delivery: RawDelivery, normaliser: Normaliser, *, now: datetime
 ) -> NormalizeOutcome:
     try:
-        return NormalizeOutcome(events=normaliser.normalise(delivery))
+        events = normaliser.normalise(delivery)
+        if delivery.headers.get(BACKFILL_HEADER):
+            events = [_snapshot(event) for event in events]
+        return NormalizeOutcome(events=events)
     except SkippableRecordError as exc:
         reason = exc.reason
     except Exception as exc:  # a normaliser bug must not stall the partition
@@ -98,6 +103,11 @@ def normalize_delivery(
             "here and can be replayed once fixed"
         )
     return NormalizeOutcome(quarantined=quarantine(delivery, reason, now))
+
+
+def _snapshot(event: Envelope) -> Envelope:
+    """An event a backfill read: its commands give way to live ones in the sinks."""
+    return event.model_copy(update={"source": event.source.model_copy(update={"snapshot": True})})
 
 
 def _encode_event(event: Envelope, repaired: list[str]) -> tuple[Envelope, bytes]:

@@ -24,6 +24,18 @@ same comment twice 70 ms apart). Only a command still running after the grace pe
 or one waiting between two attempts (``connectors.base.retry.between_attempts``), which has
 nothing on its way and would otherwise hold the rebalance for its whole backoff; its next
 owner gets it as possibly executed.
+
+**Live traffic first.** Each partition has two lanes: commands a backfill caused
+(``SyncCommand.backfill``) run in the partition's backfill lane, which takes its next command
+only while every live lane of the worker is empty and idle (at most ``backfill_wait`` seconds
+per command, so a worker that is never quiet still makes progress). A live reply therefore
+never queues behind a backfilled ticket's create in its partition, and backfill commands fill
+the pauses. Order per link holds across the two: a command goes to the lane that already has
+a command of its link (the commands topic is keyed by link), so a live change to a
+backfilled record waits for the backfill's create, and a backfill command for a record with
+live commands pending runs behind them. Acks stay in offset order per partition
+(``app.agents.acks.expect``): a backfill command waiting holds the partition's commit back,
+not its live commands.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -40,7 +53,7 @@ from faust.types import TP
 
 from connectors.base.retry import between_attempts, wait_between_attempts
 
-__all__ = ["Lanes", "PartitionControl"]
+__all__ = ["Handler", "Lanes", "PartitionControl"]
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +67,9 @@ class PartitionControl(Protocol):
     def resume_partitions(self, tps: Iterable[TP]) -> None: ...
 
 
+#: seconds a backfill command waits at most for the live lanes to be empty
+BACKFILL_WAIT_S = 30.0
+
 #: ``handler(event, again)``: ``again`` is True when an earlier attempt at it raised
 Handler = Callable[[faust.EventT[Any], bool], Awaitable[None]]
 
@@ -64,6 +80,32 @@ class _Lane:
     task: asyncio.Task[None] | None = None
     #: set while no event is being handled
     idle: asyncio.Event = field(default_factory=asyncio.Event)
+    #: link (the event's key) → its events queued or running here
+    links: Counter[Any] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.idle.set()
+
+    def busy(self) -> bool:
+        return not self.idle.is_set() or not self.queue.empty()
+
+
+@dataclass
+class _Partition:
+    live: _Lane = field(default_factory=_Lane)
+    backfill: _Lane = field(default_factory=_Lane)
+
+    def lanes(self) -> tuple[_Lane, _Lane]:
+        return self.live, self.backfill
+
+    def backlog(self) -> int:
+        return self.live.queue.qsize() + self.backfill.queue.qsize()
+
+    def lane_for(self, link: Any, backfill: bool) -> _Lane:
+        """The lane already holding ``link``'s commands, else the command's own kind's."""
+        if self.backfill.links[link] or (backfill and not self.live.links[link]):
+            return self.backfill
+        return self.live
 
 
 class Lanes:
@@ -74,52 +116,82 @@ class Lanes:
         *,
         depth: int = 64,
         on_failure: Callable[[], None] = lambda: None,
+        is_backfill: Callable[[faust.EventT[Any]], bool] = lambda event: False,
+        backfill_wait: float = BACKFILL_WAIT_S,
     ) -> None:
         self._handler = handler
         self._control = control
         self._depth = depth
         self._on_failure = on_failure
-        self._lanes: dict[TP, _Lane] = {}
+        self._is_backfill = is_backfill
+        self._backfill_wait = backfill_wait
+        self._partitions: dict[TP, _Partition] = {}
         self._paused: set[TP] = set()
+        #: set while every live lane is empty and idle: the backfill lanes' turn
+        self._live_quiet = asyncio.Event()
+        self._live_quiet.set()
 
     def submit(self, event: faust.EventT[Any]) -> None:
         # Faust's own TP: messages from the aiokafka driver carry aiokafka's TopicPartition,
         # and faust's resume_partitions puts what it is given into its active set as it is,
         # where its fetcher asserts they are TPs (the worker stopped on the first resume).
         tp = TP(event.message.tp.topic, event.message.tp.partition)
-        lane = self._lanes.get(tp)
-        if lane is None:
-            lane = self._lanes[tp] = _Lane()
-            lane.idle.set()
-            lane.task = asyncio.create_task(
-                self._run(tp, lane), name=f"lane-{tp.topic}-{tp.partition}"
-            )
+        part = self._partitions.get(tp)
+        if part is None:
+            part = self._partitions[tp] = _Partition()
+            for lane in part.lanes():
+                kind = "backfill" if lane is part.backfill else "live"
+                lane.task = asyncio.create_task(
+                    self._run(tp, part, lane), name=f"lane-{tp.topic}-{tp.partition}-{kind}"
+                )
             log.info(
                 "lane opened topic=%s partition=%s first_offset=%s",
                 tp.topic,
                 tp.partition,
                 event.message.offset,
             )
+        lane = part.lane_for(_link(event), self._is_backfill(event))
+        lane.links[_link(event)] += 1
         lane.queue.put_nowait(event)
-        if lane.queue.qsize() >= self._depth and tp not in self._paused:
+        self._live_changed()
+        if part.backlog() >= self._depth and tp not in self._paused:
             self._paused.add(tp)
             self._control().pause_partitions([tp])
             log.info(
                 "lane paused topic=%s partition=%s backlog=%s",
                 tp.topic,
                 tp.partition,
-                lane.queue.qsize(),
+                part.backlog(),
             )
 
-    async def _run(self, tp: TP, lane: _Lane) -> None:
+    def _live_changed(self) -> None:
+        if any(part.live.busy() for part in self._partitions.values()):
+            self._live_quiet.clear()
+        else:
+            self._live_quiet.set()
+
+    async def _live_first(self) -> None:
+        """Wait until no live command is queued or running (at most ``backfill_wait``)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._backfill_wait):
+                while not self._live_quiet.is_set():
+                    await self._live_quiet.wait()
+
+    async def _run(self, tp: TP, part: _Partition, lane: _Lane) -> None:
         while True:
             event = await lane.queue.get()
+            if lane is part.backfill:
+                await self._live_first()  # the lane stays idle: nothing is on its way
             lane.idle.clear()
             try:
                 await self._handle(tp, event)
             finally:
+                lane.links[_link(event)] -= 1
+                if lane.links[_link(event)] <= 0:
+                    del lane.links[_link(event)]
                 lane.idle.set()
-            if tp in self._paused and lane.queue.qsize() <= self._depth // 2:
+                self._live_changed()
+            if tp in self._paused and part.backlog() <= self._depth // 2:
                 self._paused.discard(tp)
                 self._control().resume_partitions([tp])
                 log.info("lane resumed topic=%s partition=%s", tp.topic, tp.partition)
@@ -154,10 +226,12 @@ class Lanes:
         (at most ``grace`` seconds), then cancel. A command waiting between two attempts (a
         retry's backoff, a 429's Retry-After) has nothing on its way: it is cut without
         waiting, or a rebalance (a takeover) would wait out its backoff."""
-        lanes = [(tp, lane) for tp in tps if (lane := self._lanes.pop(TP(*tp), None))]
+        parts = [(TP(*tp), part) for tp in tps if (part := self._partitions.pop(TP(*tp), None))]
+        lanes = [(tp, lane) for tp, part in parts for lane in part.lanes()]
         for tp, lane in lanes:
             _drop(lane.queue)
             self._paused.discard(tp)
+        self._live_changed()
 
         def writing() -> list[_Lane]:
             return [
@@ -183,13 +257,18 @@ class Lanes:
 
     def partitions(self) -> list[TP]:
         """The partitions with a lane."""
-        return list(self._lanes)
+        return list(self._partitions)
 
     def backlog(self) -> int:
-        return sum(lane.queue.qsize() for lane in self._lanes.values())
+        return sum(part.backlog() for part in self._partitions.values())
 
     async def stop(self, *, grace: float = 0.0) -> None:
-        await self.release(list(self._lanes), grace=grace)
+        await self.release(list(self._partitions), grace=grace)
+
+
+def _link(event: faust.EventT[Any]) -> Any:
+    """What orders commands: their key (a link and a target platform, ``streams.emit``)."""
+    return getattr(event, "key", None)
 
 
 def _log_cut(tp: TP, grace: float, *, between: bool) -> None:

@@ -8,7 +8,8 @@ dead letters with the full, secret-free error: fatal 4xx at once, retriable ones
 attempts are spent. A sink bug dead-letters too (the worker goes on; the error is logged).
 A command this worker cannot decode is dead-lettered byte for byte (``app.dead_letters``).
 
-Commands run in per-partition lanes (``app.agents.lanes``); a command that may have run
+Commands run in per-partition lanes (``app.agents.lanes``), a backfill's commands only while
+no live command waits (``sink_backfill_wait_seconds`` at most); a command that may have run
 before (read below the partition's end at assignment, or retried after its handler raised)
 reaches the sink as ``attempt`` 2, and the sink checks before a write without an idempotency
 key. A runner answers a copy of a command it executed from memory (``DONE_REMEMBERED``).
@@ -282,10 +283,18 @@ def _register(
             )
         ack_when_delivered(app, event, sends)
 
+    def is_backfill(event: faust.EventT[Any]) -> bool:
+        try:
+            return decode_as(event.value, SyncCommand).backfill
+        except SchemaError:
+            return False  # dead-lettered by ``handle``, as a live command
+
     lanes = Lanes(
         handle,
         lambda: cast(Any, app.consumer),
         on_failure=metrics.sink_lane_failures.labels(platform).inc,
+        is_backfill=is_backfill,
+        backfill_wait=settings.sink_backfill_wait_seconds,
     )
 
     async def release_revoked(revoked: set[Any]) -> None:

@@ -41,11 +41,12 @@ import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from schemas.models import RawDelivery
 
 __all__ = [
+    "BACKFILL_HEADER",
     "RECONCILE_EVENT_TYPE",
     "SOURCE_HEADER",
     "Position",
@@ -53,12 +54,18 @@ __all__ = [
     "Source",
     "SourceBatch",
     "is_reconciliation",
+    "marked_backfill",
 ]
 
 #: raw-delivery header naming what pulled a record; webhook ingest keeps only the headers a
 #: connector lists (``IngestConnector.kept_headers``), never this one, so no webhook can pass
 #: for a pulled record
 SOURCE_HEADER = "deskstream-source"
+
+#: raw-delivery header of the records a backfill read (``deskstream backfill``): their events
+#: say ``source.snapshot`` and their commands ``backfill``, which the sinks serve after live
+#: ones; like ``SOURCE_HEADER``, webhook ingest never keeps it
+BACKFILL_HEADER = "deskstream-backfill"
 
 #: ``source.event_type`` of a reconciliation's observation of a record (any platform): the
 #: record as re-read, naming no field; the sync stage compares every synced field of it with
@@ -86,6 +93,14 @@ class RawRecord:
     changed_at: datetime | None = None
 
 
+def marked_backfill(record: RawRecord) -> RawRecord:
+    """``record`` as a backfill writes it: the same delivery id (so the same event ids as a
+    poll's or a webhook's copy), with ``BACKFILL_HEADER``."""
+    headers = {**record.delivery.headers, BACKFILL_HEADER: "1"}
+    delivery = record.delivery.model_copy(update={"headers": headers})
+    return RawRecord(key=record.key, delivery=delivery, changed_at=record.changed_at)
+
+
 @dataclass(frozen=True, slots=True)
 class SourceBatch:
     """Records to write, and where the source stands once they are in Kafka."""
@@ -105,6 +120,11 @@ class SourceBatch:
 
 class Source(abc.ABC):
     """A pull-based feed of one connector; see the module docstring for the contract."""
+
+    #: the position holds what the source remembers of what it read (Salesforce's
+    #: reconciliation: the digests it compares with), so a one-shot pass of it
+    #: (``deskstream reconcile``) starts from the worker's stored position
+    remembers: ClassVar[bool] = False
 
     @property
     @abc.abstractmethod

@@ -53,10 +53,11 @@ class IntercomBackfill(IntercomConversationPoll):
         after: str | None = (position or {}).get("after") or None
         per_page = min(self._settings.batch_size, 150)
         while True:
+            searched = self._clock()
             page = await self.client.search_page(
                 self.model, self.query, per_page=per_page, starting_after=after
             )
-            records = [await self._record(item) for item in page.items]
+            records = [(await self._read(item, searched)).record for item in page.items]
             after = page.next_cursor
             yield SourceBatch(
                 records=records,

@@ -41,6 +41,7 @@ from connectors.intercom.canonical import CASE_TOPICS, Builder, case_key, change
 from connectors.intercom.polled import (
     POLLED_CONTACT,
     POLLED_CONVERSATION,
+    RECONCILED_CONTACT,
     RECONCILED_CONVERSATION,
     polled_contact,
     polled_conversation,
@@ -118,10 +119,14 @@ class IntercomNormaliser(Normaliser):
         if pulled in (POLLED_CONVERSATION, RECONCILED_CONVERSATION):
             conversation = _parse(ic.Conversation, document, "a polled conversation")
             return polled_conversation(self._build, delivery, conversation)
-        if pulled == POLLED_CONTACT:
+        if pulled in (POLLED_CONTACT, RECONCILED_CONTACT):
             contact = _parse(ic.Contact, document, "a polled contact")
             data = ic.contact_from(contact, plan_attribute=self.plan_attribute)
-            return [polled_contact(self._build, delivery, contact, data, present_fields(data))]
+            present = present_fields(data)
+            reconciled = pulled == RECONCILED_CONTACT
+            return [
+                polled_contact(self._build, delivery, contact, data, present, reconciled=reconciled)
+            ]
         notification = _parse(ic.Notification, document, "the notification envelope")
         if notification.type != "notification_event":
             raise SkippableRecordError(

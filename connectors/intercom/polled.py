@@ -48,6 +48,7 @@ __all__ = [
     "POLLED_CONTACT_EVENT",
     "POLLED_CONVERSATION",
     "POLLED_CONVERSATION_EVENT",
+    "RECONCILED_CONTACT",
     "RECONCILED_CONVERSATION",
     "polled_contact",
     "polled_conversation",
@@ -58,6 +59,7 @@ __all__ = [
 POLLED_CONVERSATION = "intercom.conversations"
 RECONCILED_CONVERSATION = "intercom.reconcile"
 POLLED_CONTACT = "intercom.contacts"
+RECONCILED_CONTACT = "intercom.reconcile_contacts"
 #: canonical ``source.event_type`` of the events no webhook topic names
 POLLED_CONVERSATION_EVENT = "intercom:polled_conversation"
 POLLED_CONTACT_EVENT = "intercom:polled_contact"
@@ -140,12 +142,20 @@ def polled_conversation(
 
 
 def polled_contact(
-    build: Builder, delivery: RawDelivery, contact: ic.Contact, data: Contact, present: list[str]
+    build: Builder,
+    delivery: RawDelivery,
+    contact: ic.Contact,
+    data: Contact,
+    present: list[str],
+    *,
+    reconciled: bool = False,
 ) -> Envelope:
+    """A reconciliation's read (``reconciled``) names no field: the sync stage compares every
+    profile field with what the link last heard."""
     email = data.emails[0] if data.emails else None
     return build.envelope(
         source_event_id=delivery.delivery_id,
-        event_type=POLLED_CONTACT_EVENT,
+        event_type=RECONCILE_EVENT_TYPE if reconciled else POLLED_CONTACT_EVENT,
         occurred_at=ic.unix_time(contact.updated_at) or delivery.received_at,
         ingested_at=delivery.received_at,
         entity_type=EntityType.CONTACT,
@@ -153,7 +163,7 @@ def polled_contact(
         op=Op.UPDATE,
         actor=Actor(kind=ActorKind.SYSTEM),
         data=data,
-        changed=present,
+        changed=[] if reconciled else present,
         version=contact.updated_at,
         link_id=contact_link_id(
             email, platform="intercom", connector_id=build.connector_id, entity_id=contact.id

@@ -22,11 +22,21 @@ What this module relies on:
 - a conversation found is read whole (``GET /conversations/{id}``: its parts are the changes,
   ``connectors.intercom.polled``); a contact is complete in the search answer.
 
+- ``updated_at`` counts whole seconds, so a change made in the second a record was read leaves
+  its version as it was: only a version whose second ended ``SETTLE_SECONDS`` (2: the
+  platform's clock may run ahead of ours) before the read began is remembered as read. A
+  record read sooner is read again by the next poll (the overlap is never shorter than the
+  settling time, so the search finds it), and its delivery id carries a digest of what was
+  read (``<kind>:<id>@<updated_at>#<digest>``), so the re-read is not dropped as a copy of
+  the first. Before this, polls landing between two replies made within one second lost the
+  second reply for good (the webhooks-off end-to-end test, under CPU load).
+
 The position: ``{"since": <unix s>, "started": <unix s>, "after": <page cursor> | null,
 "seen": {id: updated_at}}``: the query's bound, when the poll in progress began, where it is
-among its pages, and the versions read in the overlap. Stored after each page, so a crash
-re-reads at most one page (the same versions: the same delivery ids, ``<kind>:<id>@<updated_at>``,
-hence the same event ids). A first run starts ``start_lookback_seconds`` back.
+among its pages, and the settled versions read in the overlap. Stored after each page, so a
+crash re-reads at most one page (the same versions: the same delivery ids,
+``<kind>:<id>@<updated_at>``, hence the same event ids). A first run starts
+``start_lookback_seconds`` back.
 
 Calls go through a ``YieldingBudget``: at most ``budget_share`` of the connector's limit, and
 only while the sink of the same connector leaves room (``connectors.base.ratelimit``).
@@ -35,8 +45,10 @@ only while the sink of the same connector leaves room (``connectors.base.ratelim
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -56,12 +68,14 @@ from connectors.intercom.client import (
 from connectors.intercom.polled import (
     POLLED_CONTACT,
     POLLED_CONVERSATION,
+    RECONCILED_CONTACT,
     RECONCILED_CONVERSATION,
 )
 from schemas.models import Platform, RawDelivery
 
 __all__ = [
     "DEFAULT_OVERLAP_SECONDS",
+    "SETTLE_SECONDS",
     "IntercomContactPoll",
     "IntercomConversationPoll",
     "IntercomReconcile",
@@ -74,6 +88,9 @@ _MAX_PER_PAGE = 150
 #: versions remembered from the overlap; past it, a version is read again (same ids)
 _MAX_SEEN = 5000
 _DAY = 86_400
+#: a version is final once its second ended this long before the read began (whole-second
+#: ``updated_at``; the platform's clock may run ahead of ours)
+SETTLE_SECONDS = 2
 
 
 def poll_budget(
@@ -83,6 +100,13 @@ def poll_budget(
     budget the connector's sink uses and only while it has room."""
     cap = max(1, int(window_limit(settings) * source.budget_share))
     return YieldingBudget(cap, WINDOW_S, shared=lambda: registered_budget(connector_id))
+
+
+@dataclass(frozen=True)
+class _Read:
+    record: RawRecord
+    #: the version read can no longer change without its ``updated_at`` moving
+    settled: bool
 
 
 class _SearchPoll(ApiFeed):
@@ -98,10 +122,10 @@ class _SearchPoll(ApiFeed):
     default_base_url = DEFAULT_BASE_URL
     timeout = httpx.Timeout(15.0, connect=5.0)
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, budget: YieldingBudget | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         connector_id, settings, source = self.connector_id, self._connector, self._settings
-        self.budget = poll_budget(connector_id, settings, source)
+        self.budget = budget or poll_budget(connector_id, settings, source)
         self.client = IntercomClient.from_settings(settings, http=self._http, budget=self.budget)
         self.overlap = self._overlap(source)
 
@@ -111,7 +135,9 @@ class _SearchPoll(ApiFeed):
 
     def _overlap(self, source: SourceSettings) -> int:
         overlap = source.overlap_seconds
-        return DEFAULT_OVERLAP_SECONDS if overlap is None else int(overlap)
+        wanted = DEFAULT_OVERLAP_SECONDS if overlap is None else int(overlap)
+        # Shorter, the next poll's search could miss a record read before it settled.
+        return max(wanted, SETTLE_SECONDS + 1)
 
     def account_view(self) -> RateBudget:
         """A budget of the account's whole limit, for a process without the connector's sink
@@ -124,6 +150,15 @@ class _SearchPoll(ApiFeed):
         return {"field": "updated_at", "operator": ">", "value": bound}
 
     async def batches(self, position: Position | None) -> AsyncGenerator[SourceBatch, None]:
+        while True:
+            async for batch in self.poll(position):
+                position = batch.position
+                yield batch
+            await asyncio.sleep(self._settings.poll_seconds)
+
+    async def poll(self, position: Position | None) -> AsyncGenerator[SourceBatch, None]:
+        """One whole poll from ``position``: every page of the query, a batch per page; the
+        last moves the bound and is ``caught_up``."""
         now = int(self._clock())
         stored = position or {}
         since = int(stored.get("since") or now - self._first_back())
@@ -133,13 +168,18 @@ class _SearchPoll(ApiFeed):
         seen: dict[str, int] = {str(k): int(v) for k, v in (stored.get("seen") or {}).items()}
         per_page = min(self._settings.batch_size, _MAX_PER_PAGE)
         while True:
+            searched = self._clock()
             page = await self.client.search_page(
                 self.model, self._query(since), per_page=per_page, starting_after=after
             )
             fresh = [item for item in page.items if _version(item) != seen.get(str(item["id"]))]
-            records = [await self._record(item) for item in fresh]
-            for item in fresh:
-                seen[str(item["id"])] = _version(item) or 0
+            reads = [await self._read(item, searched) for item in fresh]
+            records = [r.record for r in reads]
+            for item, done in zip(fresh, reads, strict=True):
+                if done.settled:  # a version still open to changes is read again next poll
+                    seen[str(item["id"])] = _version(item) or 0
+                else:
+                    seen.pop(str(item["id"]), None)
             after = page.next_cursor
             if after is None:  # the poll is complete: move the bound, keep the overlap's seen
                 since = max(since, started - self.overlap)
@@ -154,14 +194,18 @@ class _SearchPoll(ApiFeed):
                 detail=f"{len(records)} {self.model} of {len(page.items)} found",
             )
             if after is None:
-                await asyncio.sleep(self._settings.poll_seconds)
-                started = int(self._clock())
+                return
 
-    async def _record(self, item: dict[str, Any]) -> RawRecord:
-        body = await self._body(item)
+    async def _read(self, item: dict[str, Any], searched: float) -> _Read:
+        """The record of ``item`` as read now, and whether its version is settled (the search
+        answer was asked for at ``searched``)."""
+        body, asked = await self._body(item, searched)
         record_id, version = str(body.get("id") or item["id"]), _version(body) or _version(item)
+        settled = version is not None and version + 1 + SETTLE_SECONDS <= asked
+        # An unsettled version may be read again with more in it: the id names what was read.
+        read = "" if settled else f"#{_digest(body)}"
         delivery = RawDelivery(
-            delivery_id=f"{self.kind}:{record_id}@{version}",
+            delivery_id=f"{self.kind}:{record_id}@{version}{read}",
             connector_id=self.connector_id,
             platform=Platform.INTERCOM,
             received_at=datetime.fromtimestamp(self._clock(), UTC),
@@ -174,10 +218,11 @@ class _SearchPoll(ApiFeed):
         # The key webhook ingest gives the record's deliveries: one partition, in order.
         key = f"{self.connector_id}:{self.entity}:{record_id}"
         changed = datetime.fromtimestamp(version, UTC) if version else None
-        return RawRecord(key=key, delivery=delivery, changed_at=changed)
+        return _Read(RawRecord(key=key, delivery=delivery, changed_at=changed), settled)
 
-    async def _body(self, item: dict[str, Any]) -> dict[str, Any]:
-        return item
+    async def _body(self, item: dict[str, Any], searched: float) -> tuple[dict[str, Any], float]:
+        """The record's body and when it was asked for: the search answer holds it whole."""
+        return item, searched
 
 
 class IntercomConversationPoll(_SearchPoll):
@@ -188,26 +233,9 @@ class IntercomConversationPoll(_SearchPoll):
     header = POLLED_CONVERSATION
     entity = "case"
 
-    async def _body(self, item: dict[str, Any]) -> dict[str, Any]:
-        return await self.client.conversation_json(str(item["id"]))
-
-
-class IntercomReconcile(IntercomConversationPoll):
-    """The conversations modified in the last ``window_seconds``, re-read every
-    ``poll_seconds`` and sent as reconciliations: the sync stage compares each with what the
-    link believes and repairs what drifted (``connectors.base.source.RECONCILE_EVENT_TYPE``).
-    A version already sent is not read again (the link has compared it). The same search as
-    the poll, with the window for its overlap: beside a poll (mode ``both``) it only re-checks;
-    with webhooks alone it is the net under them."""
-
-    kind = "reconcile"
-    header = RECONCILED_CONVERSATION
-
-    def _overlap(self, source: SourceSettings) -> int:
-        return int(source.window_seconds)
-
-    def _first_back(self) -> int:
-        return self.overlap
+    async def _body(self, item: dict[str, Any], searched: float) -> tuple[dict[str, Any], float]:
+        asked = self._clock()
+        return await self.client.conversation_json(str(item["id"])), asked
 
 
 class IntercomContactPoll(_SearchPoll):
@@ -220,9 +248,70 @@ class IntercomContactPoll(_SearchPoll):
     by_day = True
 
 
+class _Window:
+    """A reconciliation's search: the window for its overlap, and a first run reaching back
+    the window."""
+
+    overlap: int
+
+    def _overlap(self, source: SourceSettings) -> int:
+        return max(int(source.window_seconds), SETTLE_SECONDS + 1)
+
+    def _first_back(self) -> int:
+        return self.overlap
+
+
+class _ReconciledContacts(_Window, IntercomContactPoll):
+    kind = "reconcile_contacts"  # delivery ids ``reconcile_contacts:<id>@<updated_at>``
+    header = RECONCILED_CONTACT
+
+
+class IntercomReconcile(_Window, IntercomConversationPoll):
+    """The conversations and contacts modified in the last ``window_seconds``, re-read every
+    ``poll_seconds`` and sent as reconciliations: the sync stage compares each with what the
+    link believes and repairs what drifted (``connectors.base.source.RECONCILE_EVENT_TYPE``).
+    A version already sent is not read again (the link has compared it). The same searches as
+    the polls, with the window for their overlap: beside the polls (mode ``both``) it only
+    re-checks; with webhooks alone it is the net under them. One pass reads the conversations,
+    then the contacts, on one budget; the position holds each search's
+    (``{"conversations": …, "contacts": …}``; a ``{"since": …}`` alone starts both there)."""
+
+    kind = "reconcile"
+    header = RECONCILED_CONVERSATION
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.contacts = _ReconciledContacts(
+            connector_id=self.connector_id,
+            settings=self._connector,
+            source=self._settings,
+            http=self._http,
+            clock=self._clock,
+            budget=self.budget,
+        )
+
+    async def batches(self, position: Position | None) -> AsyncGenerator[SourceBatch, None]:
+        stored = dict(position or {})
+        start = {"since": stored["since"]} if "since" in stored else None
+        while True:
+            for key, search in (("conversations", self.poll), ("contacts", self.contacts.poll)):
+                async for batch in search(stored.get(key) or start):
+                    stored[key] = batch.position
+                    last = key == "contacts" and batch.caught_up
+                    yield replace(batch, position=dict(stored), caught_up=last)
+            stored.pop("since", None)
+            start = None
+            await asyncio.sleep(self._settings.poll_seconds)
+
+
 def _version(item: dict[str, Any]) -> int | None:
     value = item.get("updated_at")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _digest(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()[:12]
 
 
 def _recent(seen: dict[str, int], since: int) -> dict[str, int]:

@@ -22,7 +22,9 @@ copy naming no field: whatever the sync stage does not know yet (a lost CREATE) 
 and what it knows it compares. A record whose fields are unchanged (its stamp moved for
 fields Deskstream does not sync) is not sent.
 
-Where a first run starts: the window before now, every record in it a plain copy.
+Where a first run starts: the window before now, every record in it a plain copy. A position
+with ``since`` (epoch seconds; ``deskstream reconcile --since``, given the worker's stored
+position so the memory compares) reaches back to it in its first pass instead of the window.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import AsyncGenerator, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -70,6 +72,7 @@ def _differing(fields: list[str], old: str, new: str) -> list[str]:
 
 class SalesforceReconcile(SalesforceSource):
     kind = "reconcile"
+    remembers = True
 
     def _setup(self) -> None:
         self.compared = {
@@ -79,9 +82,12 @@ class SalesforceReconcile(SalesforceSource):
 
     async def batches(self, position: Position | None) -> AsyncGenerator[SourceBatch, None]:
         known = self._memory(position)
+        since = (position or {}).get("since")
+        start = datetime.fromtimestamp(int(since), UTC) if since is not None else None
         while True:
-            async for batch in self._pass(known):
+            async for batch in self._pass(known, start):
                 yield batch
+            start = None
             await asyncio.sleep(self._settings.poll_seconds)
 
     def _memory(self, position: Position | None) -> dict[str, dict[str, str]]:
@@ -98,9 +104,11 @@ class SalesforceReconcile(SalesforceSource):
         # A snapshot: the runtime compares positions and stores this one after we resume.
         return {"fields": dict(self.compared), "known": {s: dict(k) for s, k in known.items()}}
 
-    async def _pass(self, known: dict[str, dict[str, str]]) -> AsyncGenerator[SourceBatch, None]:
+    async def _pass(
+        self, known: dict[str, dict[str, str]], since: datetime | None = None
+    ) -> AsyncGenerator[SourceBatch, None]:
         now = self._org.now()
-        since = now - timedelta(seconds=self._settings.window_seconds)
+        since = since or now - timedelta(seconds=self._settings.window_seconds)
         for sobject in SYNCED:
             memory, compared = known[sobject], self.compared[sobject]
             digest = partial(field_digest, fields=compared)

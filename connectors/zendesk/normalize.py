@@ -87,7 +87,7 @@ from connectors.zendesk.polled import (
     polled_ticket_event,
     polled_user,
 )
-from connectors.zendesk.reconcile import RECONCILED_TICKET
+from connectors.zendesk.reconcile import RECONCILED_TICKET, RECONCILED_USER
 from schemas.errors import SkippableRecordError
 from schemas.models import (
     Actor,
@@ -214,8 +214,8 @@ class ZendeskNormaliser(Normaliser):
             return [self._exported(delivery, RECONCILE_EVENT_TYPE)]
         if pulled == POLLED_TICKET_EVENT:
             return polled_ticket_event(self, delivery)
-        if pulled == POLLED_USER:
-            return polled_user(delivery)
+        if pulled in (POLLED_USER, RECONCILED_USER):
+            return polled_user(delivery, reconciled=pulled == RECONCILED_USER)
         try:
             raw = EventEnvelope.model_validate_json(delivery.body)
         except ValidationError as exc:

@@ -35,6 +35,7 @@ from pydantic import ValidationError
 
 from connectors.base.links import case_link_id, contact_link_id, is_link_id
 from connectors.base.normalize import event_id, parse_json, validation_problems
+from connectors.base.source import RECONCILE_EVENT_TYPE
 from connectors.zendesk.models import (
     PROFILE_USER_FIELDS,
     TicketDetail,
@@ -304,7 +305,9 @@ def user_digests(user: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def polled_user(delivery: RawDelivery) -> list[Envelope]:
+def polled_user(delivery: RawDelivery, *, reconciled: bool = False) -> list[Envelope]:
+    """A user the export showed; a reconciliation's (``reconciled``) names no field and is no
+    creation: the sync stage compares every profile field with what the link last heard."""
     body = _body(delivery)
     user = body.get("user")
     if not isinstance(user, dict) or user.get("id") is None:
@@ -336,7 +339,9 @@ def polled_user(delivery: RawDelivery) -> list[Envelope]:
         "updated_at"
     )
     changed = changed_names
-    if created:
+    if reconciled:
+        created, changed = False, []
+    elif created:
         changed = (["emails"] if email else []) + [
             k for k in ("external_id", "name", "phone") if values.get(k)
         ]
@@ -344,7 +349,7 @@ def polled_user(delivery: RawDelivery) -> list[Envelope]:
         _event(
             delivery.connector_id,
             delivery.delivery_id,
-            event_type=USER_EVENT_TYPE,
+            event_type=RECONCILE_EVENT_TYPE if reconciled else USER_EVENT_TYPE,
             entity=EntityType.CONTACT,
             entity_id=user_id,
             op=Op.CREATE if created else Op.UPDATE,

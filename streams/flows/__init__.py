@@ -54,6 +54,8 @@ class Decisions:
     #: over, whatever this worker's clock says (the timer's worker saw the time pass, and
     #: two workers' clocks differ by a little)
     fired: dict[str, float] = field(default_factory=dict)
+    #: the cause is a backfill's read: the commands say so, and live ones go first in the sinks
+    backfill: bool = field(default=False, kw_only=True)
 
     @property
     def ts(self) -> float:
@@ -141,6 +143,7 @@ class Decisions:
             entity_id=self.state.members.get(target),
             now=self.now,
             part=part,
+            backfill=self.backfill,
         )
         self.commands.append(command)
         self.audits.append(
@@ -189,6 +192,7 @@ class FlowContext(Decisions):
             event.ingested_at,
             event=event,
             profile=profile,
+            backfill=event.source.snapshot,
         )
 
     @property

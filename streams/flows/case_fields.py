@@ -15,6 +15,7 @@ name when ``unmapped: pass`` (``drop``: it stays where it is); steering tags
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -200,11 +201,17 @@ def observe_case(ctx: FlowContext, case: Case, *, ours: bool) -> list[Drift]:
     return drifted
 
 
-def explain_drift(ctx: Decisions, side: str, drifted: list[Drift]) -> None:
-    """One ``reconciled`` audit record: what drifted on ``side`` and why, where it can tell."""
-    owners = ctx.config.conflicts.owners
+def explain_drift(
+    ctx: Decisions,
+    side: str,
+    drifted: list[Drift],
+    owner_of: Callable[[str], str | None] | None = None,
+) -> None:
+    """One ``reconciled`` audit record: what drifted on ``side`` and why, where it can tell
+    (``owner_of`` a field: ``conflicts.owners`` unless told)."""
+    owner_of = owner_of or ctx.config.conflicts.owners.get
     for drift in drifted:
-        owner = None if drift.field.startswith(_TAG) else owners.get(drift.field)
+        owner = None if drift.field.startswith(_TAG) else owner_of(drift.field)
         was, now = _label(drift.field, drift.believed), _label(drift.field, drift.found)
         if owner is not None and owner != side:
             why = f"a manual change on {side} to a field {owner} owns: set back to {owner}'s value"

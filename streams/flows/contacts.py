@@ -20,10 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.base.source import is_reconciliation
 from schemas.models import ActorKind, CommandAction, Contact, EntityType
 from streams.config import SyncConfig, field_owner
 from streams.converge import Competition, Policy, Register
 from streams.flows import Decisions, FlowContext, holds
+from streams.flows.case_fields import Drift, explain_drift
 from streams.mapping import adapter, path, profile_value
 
 __all__ = ["on_contact", "reconcile_contact"]
@@ -75,6 +77,11 @@ def _observe(ctx: FlowContext, contact: Contact) -> None:
     side, config, state = ctx.side, ctx.config, ctx.state
     changed = set(ctx.event.changed_fields)
     actor = ctx.event.source.actor
+    # A reconciliation's re-read names no field: a value differing from what the link last
+    # heard of this contact is a change made since (a lost webhook, an edit while paused),
+    # even where the platform's events name their field; it is audited ``reconciled``.
+    reconciling = is_reconciliation(ctx.event.source.event_type)
+    drifted: list[Drift] = []
     profile = [raw for key, raw in state.registers.items() if key.startswith(_PROFILE)]
     reported = [s[0] for raw in profile if (s := Register(raw).seen(side))]
     changed_since = max(reported, default=None)
@@ -84,6 +91,9 @@ def _observe(ctx: FlowContext, contact: Contact) -> None:
         if value is None or spec.direction == "none":
             continue  # absent values never erase present ones
         register = Register(state.registers.setdefault(_PROFILE + name, {}))
+        heard = register.seen(side)
+        if reconciling and heard is not None and heard[1] != value and ctx.source_time > heard[0]:
+            drifted.append(Drift(name, heard[1], value, heard[0]))
         outcome = register.observe(
             side,
             value,
@@ -93,12 +103,13 @@ def _observe(ctx: FlowContext, contact: Contact) -> None:
             # present attribute, so there a differing copy is the change.
             explicit=adapter(side).contact_events_name_fields and name in changed,
             ours=actor.kind is ActorKind.INTEGRATION,
-            views_are_changes=not adapter(side).contact_events_name_fields,
+            views_are_changes=reconciling or not adapter(side).contact_events_name_fields,
             changed_since=changed_since,
             policy=spec.policy(),
             agrees=register.agreement(spec.project),
         )
         _audit(ctx, name, side, value, outcome)
+    explain_drift(ctx, side, drifted, lambda name: _ProfileField(config, name).policy().owner)
 
 
 def _audit(ctx: FlowContext, name: str, side: str, value: Any, outcome: Competition) -> None:

@@ -15,7 +15,7 @@ from aiokafka.structs import TopicPartition
 from faust.types import TP
 
 from app.agents import lanes as lanes_module
-from app.agents.lanes import Lanes
+from app.agents.lanes import Handler, Lanes
 from connectors.base.retry import RetryPolicy, between_attempts, call_with_retries
 from schemas.errors import RateLimitedError
 
@@ -182,3 +182,98 @@ async def test_a_command_waiting_between_two_attempts_is_cut_without_waiting_out
     # the guard only fails the test instead of hanging it for the grace period
     await asyncio.wait_for(lanes.release([tp], grace=3600.0), timeout=60)
     assert cancelled == [4]
+
+
+def _command(tp: TP, offset: int, link: str, *, backfill: bool = False) -> faust.EventT[Any]:
+    message = SimpleNamespace(tp=TopicPartition(tp.topic, tp.partition), offset=offset)
+    event = SimpleNamespace(message=message, offset=offset, key=link.encode(), backfill=backfill)
+    return cast(faust.EventT[Any], event)
+
+
+def _backfill(event: faust.EventT[Any]) -> bool:
+    return bool(cast(Any, event).backfill)
+
+
+def _noting(handled: list[int], hold: asyncio.Event) -> Handler:
+    """A handler noting each offset it ran; offset 0 (a live command) runs until ``hold``."""
+
+    async def handler(event: faust.EventT[Any], again: bool) -> None:
+        offset = cast(Any, event).offset
+        if offset == 0:
+            await hold.wait()
+        handled.append(offset)
+
+    return handler
+
+
+async def test_live_commands_overtake_queued_backfill_commands_which_run_once_live_is_done() -> (
+    None
+):
+    # Before: one lane per partition, in offset order: a live reply queued behind every
+    # backfilled ticket create its partition held (the backfill bench's p50 of 0.5 s).
+    release_first = asyncio.Event()
+    handled: list[int] = []
+    handler = _noting(handled, release_first)
+    tp, other = TP("commands.zendesk", 0), TP("commands.zendesk", 1)
+    lanes = Lanes(handler, lambda: Consumer({tp, other}), is_backfill=_backfill)
+    lanes.submit(_command(tp, 0, "live-a"))  # running, held
+    for offset in (1, 2):
+        lanes.submit(_command(tp, offset, f"backfilled-{offset}", backfill=True))
+    lanes.submit(_command(other, 3, "backfilled-3", backfill=True))
+    await asyncio.sleep(0.05)
+    assert handled == []  # no backfill command runs while a live one does, in any partition
+    lanes.submit(_command(tp, 4, "live-b"))
+    release_first.set()
+    await _until(lambda: len(handled) == 5)
+    await lanes.stop()
+    assert handled[:2] == [0, 4]  # live first
+    assert sorted(handled[2:]) == [1, 2, 3]
+    assert handled.index(1) < handled.index(2)  # a lane keeps its order
+
+
+async def test_a_link_keeps_its_order_across_the_live_and_backfill_lanes() -> None:
+    handled: list[int] = []
+    hold = asyncio.Event()
+    handler = _noting(handled, hold)
+    tp, busy = TP("commands.zendesk", 0), TP("commands.zendesk", 1)
+    lanes = Lanes(handler, lambda: Consumer({tp, busy}), is_backfill=_backfill)
+    lanes.submit(_command(busy, 0, "busy"))  # live elsewhere: the backfill lanes wait
+    lanes.submit(_command(tp, 1, "ticket", backfill=True))  # the backfilled ticket's create
+    lanes.submit(_command(tp, 2, "ticket"))  # a live reply on it: after its create
+    lanes.submit(_command(tp, 3, "other"))  # another live link: not held
+    lanes.submit(_command(tp, 4, "other", backfill=True))  # behind the live one of its link
+    await _until(lambda: handled == [3, 4])
+    await asyncio.sleep(0.05)
+    assert handled == [3, 4]  # the reply waits for its link's create, the create for live
+    hold.set()
+    await _until(lambda: len(handled) == 5)
+    await lanes.stop()
+    assert handled == [3, 4, 0, 1, 2]
+
+
+async def test_a_backfill_command_waits_for_live_traffic_no_longer_than_its_bound() -> None:
+    handled: list[int] = []
+    handler = _noting(handled, asyncio.Event())  # live traffic that never pauses
+    tp = TP("commands.zendesk", 0)
+    lanes = Lanes(handler, lambda: Consumer({tp}), is_backfill=_backfill, backfill_wait=0.05)
+    lanes.submit(_command(tp, 0, "busy"))
+    lanes.submit(_command(tp, 1, "ticket", backfill=True))
+    await _until(lambda: handled == [1])
+    await lanes.release([tp], grace=0.0)
+
+
+async def test_a_released_partition_cuts_a_backfill_command_waiting_for_its_turn() -> None:
+    handled: list[int] = []
+    hold = asyncio.Event()
+    handler = _noting(handled, hold)
+    tp, waiting = TP("commands.zendesk", 0), TP("commands.zendesk", 1)
+    lanes = Lanes(handler, lambda: Consumer({tp, waiting}), is_backfill=_backfill)
+    lanes.submit(_command(tp, 0, "busy"))
+    lanes.submit(_command(waiting, 1, "ticket", backfill=True))
+    await asyncio.sleep(0.05)
+    # nothing of it is on its way: the release does not wait out the grace period for it
+    await asyncio.wait_for(lanes.release([waiting], grace=3600.0), timeout=60)
+    hold.set()
+    await _until(lambda: handled == [0])
+    await lanes.stop()
+    assert handled == [0]  # its next owner runs it

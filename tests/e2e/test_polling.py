@@ -10,7 +10,6 @@ before the switch must not be doubled either: a polled change has its webhook's 
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
@@ -74,12 +73,6 @@ async def _escalate(stack: SyncStack, email: str, text: str) -> str:
     return conversation
 
 
-@pytest.mark.skipif(
-    os.environ.get("DESKSTREAM_SOAK") != "1",
-    reason="make soak only until fixed: in a clean-clone CI run (2026-12-02) the Intercom "
-    "polls ran every second for 90 s without bringing in the replies made while webhooks were "
-    "off; the test passes alone (3 of 3). The cause is not found yet (issue 14's note).",
-)
 async def test_webhooks_switched_off_mid_run_polling_brings_every_change_in_once(
     stack: SyncStack, tmp_path: Path
 ) -> None:

@@ -4,6 +4,7 @@ from typing import ClassVar
 
 from connectors.base.normalize import Normaliser
 from connectors.base.settings import ConnectorSettings
+from connectors.base.source import BACKFILL_HEADER
 from connectors.generic.normalize import GenericNormaliser
 from schemas.errors import SkippableRecordError
 from schemas.models import Envelope, Platform, RawDelivery
@@ -37,6 +38,15 @@ def test_good_delivery_yields_events_keyed_by_source_entity() -> None:
     outcome = normalize_delivery(_delivery(body_of(case_event("42"))), _generic(), now=NOW)
     assert outcome.quarantined is None
     assert [event_key(e) for e in outcome.events] == ["generic:crm:case:42"]
+
+
+def test_a_delivery_a_backfill_wrote_gives_snapshot_events_with_the_same_ids() -> None:
+    live = _delivery(body_of(case_event("42")))
+    backfilled = live.model_copy(update={"headers": {BACKFILL_HEADER: "1"}})
+    [event] = normalize_delivery(live, _generic(), now=NOW).events
+    [copy] = normalize_delivery(backfilled, _generic(), now=NOW).events
+    assert (event.source.snapshot, copy.source.snapshot) == (False, True)
+    assert copy.event_id == event.event_id  # a copy of a change already in is still dropped
 
 
 def test_skippable_delivery_is_quarantined_with_its_reason_and_bytes() -> None:

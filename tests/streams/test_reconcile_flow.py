@@ -6,10 +6,12 @@ than the last report is no drift."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+from connectors.base.fingerprints import fingerprint
 from connectors.base.source import RECONCILE_EVENT_TYPE
-from schemas.models import Actor, ActorKind, Case, CaseStatus, Envelope, Platform
-from tests.streams.builders import World
+from schemas.models import Actor, ActorKind, Case, CaseStatus, Contact, Envelope, Platform
+from tests.streams.builders import IC, ZD, World
 from tests.streams.test_sync import Link, decisions, escalated
 
 SYSTEM = Actor(kind=ActorKind.SYSTEM)
@@ -76,3 +78,54 @@ def test_a_manual_change_in_an_owned_field_is_set_back_and_says_so() -> None:
     assert back.target.platform is Platform.ZENDESK
     assert isinstance(back.data, Case)
     assert back.data.status is CaseStatus.OPEN
+
+
+def _linked_contact(**config: Any) -> tuple[World, Link]:
+    """Maria's Intercom contact, created in Zendesk as u-1 with her name and plan; a minute
+    later."""
+    world = World()
+    link = Link(world, **config)
+    first = link.send(
+        world.contact(Platform.INTERCOM, IC, "c-1", name="Maria", plan="premium", changed=["name"])
+    )
+    upsert = link.held_create(first)
+    held = [("name", "Maria"), ("plan", "premium")]
+    link.written(upsert, "u-1", fingerprints=[fingerprint("zendesk", "u-1", *f) for f in held])
+    world.tick(60)
+    return world, link
+
+
+def test_a_contact_field_changed_without_an_event_is_repaired_and_audited_why() -> None:
+    world, link = _linked_contact()
+    # Zendesk's user events name their field, so a copy naming none was taken as an older
+    # view: a rename whose webhook was lost stayed lost. A reconciliation's re-read is the
+    # change no webhook reported.
+    plan = link.send(reread(world.contact(Platform.ZENDESK, ZD, "u-1", name="María López")))
+    [write] = plan.commands
+    assert write.target.platform is Platform.INTERCOM
+    assert isinstance(write.data, Contact)
+    assert (write.changed_fields, write.data.name) == (["name"], "María López")
+    [reconciled] = [a for a in plan.audits if a.decision == "reconciled"]
+    assert (reconciled.details["field"], reconciled.details["cause"]) == ("name", "missed_change")
+    assert (reconciled.details["believed"], reconciled.details["found"]) == ("Maria", "María López")
+
+
+def test_a_manual_change_to_a_contact_field_another_platform_owns_is_set_back() -> None:
+    world, link = _linked_contact()  # plan flows from Intercom only (test_sync's config)
+    plan = link.send(reread(world.contact(Platform.ZENDESK, ZD, "u-1", plan="free")))
+    [reconciled] = [a for a in plan.audits if a.decision == "reconciled"]
+    assert (reconciled.details["field"], reconciled.details["cause"]) == (
+        "plan",
+        "manual_change_in_owned_field",
+    )
+    [back] = plan.commands
+    assert back.target.platform is Platform.ZENDESK
+    assert isinstance(back.data, Contact)
+    assert back.data.plan == "premium"
+
+
+def test_a_contact_re_read_that_agrees_changes_nothing() -> None:
+    world, link = _linked_contact()
+    plan = link.send(reread(world.contact(Platform.ZENDESK, ZD, "u-1", name="Maria")))
+    assert plan.commands == []
+    assert "reconciled" not in decisions(plan)

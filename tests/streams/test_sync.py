@@ -157,6 +157,34 @@ def test_escalation_creates_one_ticket_with_the_full_thread(world: World) -> Non
     assert "upsert_case_on_zendesk" in decisions(plan)
 
 
+def _snapshot(event: Envelope) -> Envelope:
+    return event.model_copy(update={"source": event.source.model_copy(update={"snapshot": True})})
+
+
+def _escalate(world: World, link: Link, *, backfill: bool) -> SyncCommand:
+    def read(event: Envelope) -> Envelope:
+        return _snapshot(event) if backfill else event
+
+    link.send(read(world.conversation(op=Op.CREATE)))
+    link.send(read(world.part("p-1", "I was charged twice")))
+    [create] = link.send(read(world.conversation(tags=["escalate"], changed=["tags"]))).commands
+    return create
+
+
+def test_commands_a_backfill_caused_say_so_and_live_ones_do_not(world: World) -> None:
+    # The sinks run a backfill's commands only while no live one waits (app.agents.lanes).
+    link = Link(world)
+    create = _escalate(world, link, backfill=True)
+    assert create.backfill
+    link.written(create, "t-7", created={"thread:0": "c-1"})
+    [reply] = link.send(world.part("p-2", "any news?")).commands  # live, on a backfilled link
+    assert not reply.backfill
+    # The same escalation read live is the same command (same id), only not marked.
+    other = World()
+    live = _escalate(other, Link(other), backfill=False)
+    assert (live.command_id, live.backfill) == (create.command_id, False)
+
+
 def test_a_second_trigger_or_a_redelivery_never_creates_a_second_ticket(world: World) -> None:
     link = Link(world)
     link.send(world.conversation(op=Op.CREATE))

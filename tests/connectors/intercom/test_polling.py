@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
 import pytest
 
@@ -15,11 +16,17 @@ from connectors.base.source import (
     SOURCE_HEADER,
 )
 from connectors.intercom.normalize import IntercomNormaliser
-from connectors.intercom.polling import IntercomContactPoll, IntercomConversationPoll
+from connectors.intercom.polling import (
+    IntercomContactPoll,
+    IntercomConversationPoll,
+    IntercomReconcile,
+)
 from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 from schemas.models import CaseStatus, EntityType, Envelope, Message, Op, RawDelivery
 from tests.connectors.sources import delivered, polled, read
 from tests.sandboxes.intercom.conftest import TOKEN, IntercomEnv
+
+Feed = TypeVar("Feed", IntercomContactPoll, IntercomReconcile)
 
 ADMIN = "991267002"  # Ada Agent, a person
 BOT = "991267001"
@@ -43,6 +50,15 @@ async def conversations(intercom: IntercomEnv) -> AsyncIterator[IntercomConversa
     )
     yield poll
     await poll.aclose()
+
+
+def _feed(kind: type[Feed], env: IntercomEnv, **settings: Any) -> Feed:
+    return kind(
+        connector_id="ic",
+        settings=_settings(env),
+        source=SourceSettings(poll_seconds=0.01, **settings),
+        clock=lambda: env.clock.now().timestamp(),
+    )
 
 
 def normalise(env: IntercomEnv, deliveries: list[RawDelivery]) -> list[Envelope]:
@@ -92,6 +108,39 @@ async def test_the_next_poll_reads_only_what_changed_and_the_overlap_costs_no_re
     later = await read(conversations, again[-1].position)
     assert polled(later) == []
     assert later[-1].position["seen"] == {}  # out of the overlap: forgotten
+
+
+async def test_a_change_in_the_second_a_poll_read_is_read_by_the_next_poll(
+    intercom: IntercomEnv, conversations: IntercomConversationPoll
+) -> None:
+    """``updated_at`` counts whole seconds: a reply made in the second a poll read the
+    conversation leaves its version as it was. A poll that took that version as read for good
+    never read the reply (the clean-clone CI failure of the webhooks-off e2e test: under load,
+    polls landed between a customer's two replies and a note made within one second)."""
+    customer = IntercomCustomer(intercom.http, email="sam@example.com", name="Sam")
+    cid = await customer.start_conversation("first")
+    intercom.clock.advance(0.2)  # the same second
+    first = await read(conversations, None)
+    await customer.reply(cid, "second, in the same second")
+    await IntercomAdmin(intercom.http, admin_id=ADMIN).tag(cid, "vip")  # no part: state only
+    intercom.clock.advance(5)
+    again = await read(conversations, first[-1].position)
+    events = normalise(intercom, polled(again))
+    texts = [e.data.body_text for e in events if isinstance(e.data, Message)]
+    assert "second, in the same second" in texts
+    # The re-read's observation is not a copy of the first (normalize would drop it by id),
+    # so the tag, which makes no part, reaches the sync stage too.
+    [before] = [e for e in normalise(intercom, polled(first)) if _observes(e)]
+    [after] = [e for e in events if _observes(e)]
+    assert after.event_id != before.event_id
+    assert "vip" in (after.data.tags if after.data else [])  # type: ignore[union-attr]
+    # Read once its second was over, the version is settled: the overlap costs no read again.
+    intercom.clock.advance(1)
+    assert polled(await read(conversations, again[-1].position)) == []
+
+
+def _observes(event: Envelope) -> bool:
+    return event.source.event_type == RECONCILE_EVENT_TYPE
 
 
 async def test_polled_changes_have_their_webhooks_event_ids(
@@ -169,12 +218,7 @@ async def test_polled_changes_have_their_webhooks_event_ids(
 
 
 async def test_a_contact_poll_reads_contacts_whole_from_the_search(intercom: IntercomEnv) -> None:
-    poll = IntercomContactPoll(
-        connector_id="ic",
-        settings=_settings(intercom),
-        source=SourceSettings(poll_seconds=0.01, start_lookback_seconds=600),
-        clock=lambda: intercom.clock.now().timestamp(),
-    )
+    poll = _feed(IntercomContactPoll, intercom, start_lookback_seconds=600)
     try:
         intercom.clock.advance(60)
         contact_id = await IntercomCustomer(
@@ -192,3 +236,36 @@ async def test_a_contact_poll_reads_contacts_whole_from_the_search(intercom: Int
         assert polled(await read(poll, first[-1].position)) == []
     finally:
         await poll.aclose()
+
+
+async def test_the_reconciliation_re_reads_conversations_then_contacts_as_reconciliations(
+    intercom: IntercomEnv,
+) -> None:
+    reconcile = _feed(IntercomReconcile, intercom, window_seconds=600)
+    try:
+        intercom.clock.advance(60)
+        customer = IntercomCustomer(intercom.http, email="noor@example.com", name="Noor")
+        cid = await customer.start_conversation("hello")
+        contact_id = await customer.identify()
+        intercom.clock.advance(5)
+        batches = await read(reconcile, None)
+        assert [b.caught_up for b in batches] == [False, True]  # conversations, then contacts
+        assert set(batches[-1].position) == {"conversations", "contacts"}
+        records = polled(batches)
+        assert [r.headers[SOURCE_HEADER] for r in records] == [
+            "intercom.reconcile",
+            "intercom.reconcile_contacts",
+        ]
+        events = normalise(intercom, records)
+        [contact] = [e for e in events if e.source.entity_type is EntityType.CONTACT]
+        assert (contact.source.entity_id, contact.source.event_type) == (
+            contact_id,
+            RECONCILE_EVENT_TYPE,
+        )
+        assert contact.changed_fields == []  # names no field: every one is compared
+        assert any(e.source.entity_id == cid for e in events)
+        # `deskstream reconcile --since`: one pass of both from a time
+        again = await read(reconcile, {"since": int(intercom.clock.now().timestamp()) - 60})
+        assert len(polled(again)) == 2
+    finally:
+        await reconcile.aclose()

@@ -85,6 +85,31 @@ async def test_reconciliation_recovers_a_dropped_status_change_as_a_change(
     assert third == [], "a difference is sent once"
 
 
+async def test_a_pass_from_a_stored_position_and_since_compares_with_the_memory(
+    env: SalesforceEnv,
+) -> None:
+    """``deskstream reconcile --since``: one pass from the worker's stored position (its
+    memory) reaching back to ``since``, further than the window."""
+    settings = source_settings_for(env, "reconcile", poll_seconds=0.2, window_seconds=60)
+    case = await env.create("Case", {"Subject": "solved while down", "Status": "New"})
+    async with driving(await build(env, settings, "reconcile")) as reconcile:
+        await reconcile.until_caught_up()
+        stored = reconcile.position
+    assert stored is not None
+    env.clock.advance(2)
+    changed_at = int(env.clock.now().timestamp())
+    await env.update("Case", case, {"Status": "Escalated"})
+    env.clock.advance(600)  # out of the window: the scheduled pass no longer sees it
+    async with driving(await build(env, settings, "reconcile"), stored) as window:
+        assert await window.until_caught_up() == []
+    position = {**stored, "since": changed_at - 5}
+    async with driving(await build(env, settings, "reconcile"), position) as once:
+        (found,) = await once.until_caught_up()
+    body = decode_body(found.delivery.body)
+    assert isinstance(body, RecordBody)
+    assert (body.record_id, body.changed) == (case, ["Status"])  # a change, not a plain copy
+
+
 def test_a_field_digest_tells_which_field_changed() -> None:
     fields = ["Status", "Priority"]
     before = field_digest({"Status": "New", "Priority": "High"}, fields)
