@@ -49,6 +49,7 @@ def make_command(
     entity_id: str | None = None,
     now: datetime,
     part: str = "",
+    attempt: int = 1,
 ) -> SyncCommand:
     command_id = str(
         uuid.uuid5(COMMAND_NAMESPACE, f"{cause_id}\x1f{platform}\x1f{action.value}\x1f{part}")
@@ -77,4 +78,5 @@ def make_command(
         contact=contact,
         options=options or {},
         caused_at=caused_at,
+        attempt=attempt,
     )

@@ -2,8 +2,9 @@
 
 | command         | API calls (N attachments, E customer emails)                               |
 |-----------------|----------------------------------------------------------------------------|
-| case/upsert     | ``GET tickets?external_id=`` first: found → ``GET comments`` (ids), done.  |
-|                 | Else ≤E+1 user lookups (+1 ``create_or_update`` when all missed), N        |
+| case/upsert     | When it may have run before: ``GET tickets?external_id=`` first (found →   |
+|                 | ``GET comments`` for the ids, done); a first attempt skips it.             |
+|                 | Then ≤E+1 user lookups (+1 ``create_or_update`` when all missed), N        |
 |                 | uploads, then ``POST tickets`` with ``Idempotency-Key`` (≤1 message) or    |
 |                 | ``POST imports/tickets`` + ``GET comments`` (ids; the import omits them)   |
 | case/update     | 1 ``PUT tickets/{id}``; 0 when nothing to write; +1 lookup without target. |
@@ -48,10 +49,16 @@ with the fresh stamp. Zendesk's stamps have whole seconds: a change in the same 
 stamp is not detected (the API's limit, not the sink's).
 
 Ambiguous writes (the write applied, the answer lost; the contract is in
-``connectors.base.sink``): a case/upsert always looks for the ticket by external id first, and
-``POST tickets`` carries the command's ``Idempotency-Key`` (a retry under the same key and body
-gets Zendesk's first answer back; with other upload tokens Zendesk answers 400
-``IdempotentRequestError``, a retry that then finds the ticket by external id). Users are
+``connectors.base.sink``): a case/upsert that may have run before looks for the ticket by
+external id first. A first attempt cannot meet an earlier one's ticket, so it skips that
+lookup (issue 11: one call in five of an escalation): the runner hands anything that may
+have run before over as ``attempt`` 2, a lost answer here makes the retry uncertain, and the
+sync stage sends a create tried again after a failed one as ``attempt`` 2 (the failed one may
+have landed). ``POST tickets`` carries the command's ``Idempotency-Key``, one per link (a
+retry under the same key and body gets Zendesk's first answer back; with another body or
+upload tokens Zendesk answers 400 ``IdempotentRequestError``, a retry that then finds the
+ticket by external id). The import takes no key: only the lookup protects it, so the
+contract above is all it relies on. Users are
 created only after every lookup missed, with ``create_or_update`` (an upsert by email or
 external id); email identities are added only when the re-read identities lack them. A
 case/update sets values and tag deltas, so a repeat changes nothing, but it is still a write
@@ -425,7 +432,11 @@ class ZendeskSink(Sink):
         fields = ["status", "priority", "subject", "tags"]
         fields += [f"custom_fields.{k}" for k in sorted(case.custom_fields)]
         thread = list(command.thread)
-        existing = await self._find_ticket(command.link_id)
+        # The lookup by external id finds what an earlier attempt created. A first attempt
+        # has none (the runner's contract; a create tried again after a failed one comes as
+        # attempt 2 from the sync stage), so it goes straight to the create.
+        may_exist = self.may_have_run(command)
+        existing = await self._find_ticket(command.link_id) if may_exist else None
         if existing is not None:  # an earlier attempt created it; recover its comment ids
             ids, prints = await self._thread_ids(existing.id, thread)
             detail = f"ticket {existing.id} already mirrors the link"

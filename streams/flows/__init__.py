@@ -124,7 +124,10 @@ class Decisions:
         options: dict[str, str] | None = None,
         part: str = "",
         reason: str,
+        attempt: int = 1,
     ) -> SyncCommand:
+        """``attempt`` 2: a command that may meet what an earlier one wrote (the sink looks
+        before it writes; ``connectors.base.sink``)."""
         command = make_command(
             self.state,
             cause_id=self.cause_id,
@@ -141,6 +144,7 @@ class Decisions:
             entity_id=self.state.members.get(target),
             now=self.now,
             part=part,
+            attempt=attempt,
         )
         self.commands.append(command)
         self.audits.append(
