@@ -24,9 +24,11 @@ events per worker CPU-second (all stages and sinks) show what one worker can car
 p50/p99: the sinks' ``end_to_end_ms`` (webhook received → target write started), split per
 target and against webhook → sync decision. API calls: the sinks' ``api_calls`` ÷ writes, and
 ÷ human changes (an escalation carries three of them in one create); the requests the
-sandboxes answered that were not the people's ÷ writes is the ground truth. Echoes suppressed,
-duplicates dropped (``dedupe`` stage), repeated writes (a command written twice, or a surplus
-object on a platform: must be 0, the loop detector).
+sandboxes answered that were not the people's ÷ writes is the ground truth, and the same
+requests from the sandboxes' request log ÷ human changes, per platform and per kind (write,
+read by id, lookup) with a line naming each route (``bench.api_calls``; docs/performance.md).
+Echoes suppressed, duplicates dropped (``dedupe`` stage), repeated writes (a command written
+twice, or a surplus object on a platform: must be 0, the loop detector).
 
 Past ~1.4 customers/s Zendesk's rate limit is the bottleneck and end to end measures its
 backlog. Load generator, broker, worker and sandboxes share the cores: lower bounds.
