@@ -285,6 +285,27 @@ async def test_a_first_create_makes_no_lookup_by_external_id(zd: Connector, mess
     assert result.api_calls == len(zd.requests)
 
 
+async def test_a_429_after_the_import_landed_does_not_import_twice(zd: Connector) -> None:
+    """The import lands and the comment-id read that follows answers 429: the command is
+    retried at attempt 1 and not uncertain (a 429 writes nothing itself), so the sink must
+    remember that its ticket exists (the e2e burst run found this as a second ticket)."""
+    maria = Contact(emails=["maria@example.com"], name="Maria Lopez")
+    await zd.sink.execute(command(EntityType.CONTACT, CommandAction.UPSERT, maria, key="c-1"))
+    # Requests 0 (the requester search) and 1 (the import) pass, 2 (comment ids) is a 429.
+    burst = {"burst_429_every": 2, "burst_429_length": 1, "burst_429_retry_after_s": 0.0}
+    assert (await zd.env.http.put("/_sandbox/faults", json=burst)).status_code == 200
+    create = upsert([message(CUSTOMER, "Hello", 0), message(AGENT, "Hi!", 1)])
+    with pytest.raises(RateLimitedError):
+        await zd.sink.execute(create)
+    assert (await zd.env.http.put("/_sandbox/faults", json={"profile": "none"})).status_code == 200
+    zd.requests.clear()
+    retry = await zd.sink.execute(create)
+    assert len(zd.state.tickets) == 1
+    assert retry.written is False
+    comments = ("GET", f"/api/v2/tickets/{retry.target_entity_id}/comments")
+    assert zd.requests == [("GET", "/api/v2/tickets"), comments]
+
+
 async def test_a_crash_after_the_create_is_found_by_external_id(zd: Connector) -> None:
     link = case_link_id("intercom", "ic", "conv-9")
     # The earlier attempt's create reached Zendesk; its answer never reached us.
