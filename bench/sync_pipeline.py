@@ -24,9 +24,11 @@ events per worker CPU-second (all stages and sinks) show what one worker can car
 p50/p99: the sinks' ``end_to_end_ms`` (webhook received → target write started), split per
 target and against webhook → sync decision. API calls: the sinks' ``api_calls`` ÷ writes, and
 ÷ human changes (an escalation carries three of them in one create); the requests the
-sandboxes answered that were not the people's ÷ writes is the ground truth. Echoes suppressed,
-duplicates dropped (``dedupe`` stage), repeated writes (a command written twice, or a surplus
-object on a platform: must be 0, the loop detector).
+sandboxes answered that were not the people's ÷ writes is the ground truth, and the same
+requests from the sandboxes' request log ÷ human changes, per platform and per kind (write,
+read by id, lookup) with a line naming each route (``bench.api_calls``; docs/performance.md).
+Echoes suppressed, duplicates dropped (``dedupe`` stage), repeated writes (a command written
+twice, or a surplus object on a platform: must be 0, the loop detector).
 
 Past ~1.4 customers/s Zendesk's rate limit is the bottleneck and end to end measures its
 backlog. Load generator, broker, worker and sandboxes share the cores: lower bounds.
@@ -54,6 +56,7 @@ from app.kafka_connection import bootstrap_servers
 from app.kafka_local.stack import start_cluster
 from app.rehearsal import SyncStack, sync_stack
 from app.settings import Settings, load_settings
+from bench.api_calls import CallCount, calls_table, count_calls, route_lines
 from bench.figures import at_least, at_most, p50_p99, peak_rate, percentile, row
 from sandboxes.base.traffic import PoliteTransport, TrafficStats
 from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
@@ -235,6 +238,8 @@ class Run:
     idle_cpu: float = 0.0  # CPU-seconds per second while no traffic flows
     busy_cpu_s: float = 0.0
     worker_requests: dict[str, int] = field(default_factory=dict)
+    #: the worker's requests by platform, kind and route, from the sandboxes' request log
+    worker_calls: CallCount = field(default_factory=lambda: count_calls([]))
     surplus: int = 0
     faults: dict[str, Any] = field(default_factory=dict)
 
@@ -273,11 +278,13 @@ async def _run(run: Run, folder: Path) -> None:
         pid, idle = stack.worker.process.pid, _cpu_seconds(stack.worker.process.pid)
         await asyncio.sleep(IDLE_S)  # the worker's idle CPU (timers, polls), for the ceiling
         cpu, started = _cpu_seconds(pid), time.perf_counter()
+        since = time.monotonic()
         run.idle_cpu = (cpu - idle) / IDLE_S
         conversations = await _drive(run, stack, people, trail)
         run.drive_s = time.perf_counter() - started
         await stack.settle(10 if args.faults != "none" else 5)  # late redeliveries, echoes
         run.worker_cpu_s = _cpu_seconds(pid) - cpu
+        run.worker_calls = count_calls(stack.worker_requests(since))
         run.busy_cpu_s = run.worker_cpu_s - run.idle_cpu * (time.perf_counter() - started)
         for platform, client in clients.items():
             run.faults[platform] = faults = await _sandbox(client)
@@ -356,6 +363,7 @@ def report(run: Run) -> list[str]:
         cost("API calls / sink write (audit)", audit_calls / len(written)),
         cost("API calls / human change (audit)", audit_calls / humans),
         cost("worker requests / sink write", seen / len(written)),
+        *calls_table(run.worker_calls, humans, TARGET_CALLS_PER_CHANGE),
         row("echoes suppressed", str(decisions["echo_suppressed"]), "", None),
         row("duplicates dropped", str(dropped), "", None),
         row("repeated writes (loop detector)", str(repeated), 0, "ok" if not repeated else "LOOP"),
@@ -373,6 +381,7 @@ def report(run: Run) -> list[str]:
         "sandbox faults: " + "; ".join(
             f"{p} {f['errors']} errors, {f['bursts_429']} 429s" for p, f in run.faults.items()
         ) + f"; decisions: {dict(decisions.most_common())}",
+        *route_lines(run.worker_calls),
         f"The load generator, the broker, the worker and both sandboxes share this machine's "
         f"{os.cpu_count()} cores: the figures are lower bounds of a worker on its own cores.",
     ]  # fmt: skip

@@ -50,6 +50,7 @@ def make_command(
     now: datetime,
     part: str = "",
     backfill: bool = False,
+    attempt: int = 1,
 ) -> SyncCommand:
     command_id = str(
         uuid.uuid5(COMMAND_NAMESPACE, f"{cause_id}\x1f{platform}\x1f{action.value}\x1f{part}")
@@ -79,4 +80,5 @@ def make_command(
         options=options or {},
         caused_at=caused_at,
         backfill=backfill,
+        attempt=attempt,
     )

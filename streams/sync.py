@@ -53,7 +53,13 @@ from streams.config import SyncConfig
 from streams.converge import settle_writes
 from streams.flows import Decisions, FlowContext, holds
 from streams.flows.case_fields import reconcile_case
-from streams.flows.cases import create_from, is_acknowledgement, on_case, on_case_echo
+from streams.flows.cases import (
+    create_failed_key,
+    create_from,
+    is_acknowledgement,
+    on_case,
+    on_case_echo,
+)
 from streams.flows.contacts import on_contact, reconcile_contact
 from streams.flows.handoff import FOLLOW_UP, on_follow_up, on_handoff, on_handoff_record
 from streams.flows.messages import on_message
@@ -193,6 +199,7 @@ class SyncPlanner:
         if result.outcome is WriteOutcome.FAILED:
             if platform in state.creating:
                 state.creating.remove(platform)  # a later event may try the create again
+                state.mirrors[create_failed_key(platform)] = result.command_id
             self._converge(plan, result, now)
             return plan
         is_ack = is_acknowledgement(state.mirrors, result.command_id)
@@ -207,6 +214,8 @@ class SyncPlanner:
             state.connectors.setdefault(platform, result.target.connector_id)
         if platform in state.creating and platform in state.members:
             state.creating.remove(platform)
+        if platform in state.members:
+            state.mirrors.pop(create_failed_key(platform), None)
         self._resolve_mirrors(state, result)
         self._converge(plan, result, now)
         if joined and state.kind == "case":

@@ -2,8 +2,9 @@
 
 | command         | API calls (N attachments, E customer emails)                               |
 |-----------------|----------------------------------------------------------------------------|
-| case/upsert     | ``GET tickets?external_id=`` first: found → ``GET comments`` (ids), done.  |
-|                 | Else ≤E+1 user lookups (+1 ``create_or_update`` when all missed), N        |
+| case/upsert     | When it may have run before: ``GET tickets?external_id=`` first (found →   |
+|                 | ``GET comments`` for the ids, done); a first attempt skips it.             |
+|                 | Then ≤E+1 user lookups (+1 ``create_or_update`` when all missed), N        |
 |                 | uploads, then ``POST tickets`` with ``Idempotency-Key`` (≤1 message) or    |
 |                 | ``POST imports/tickets`` + ``GET comments`` (ids; the import omits them)   |
 | case/update     | 1 ``PUT tickets/{id}``; 0 when nothing to write; +1 lookup without target. |
@@ -48,25 +49,32 @@ with the fresh stamp. Zendesk's stamps have whole seconds: a change in the same 
 stamp is not detected (the API's limit, not the sink's).
 
 Ambiguous writes (the write applied, the answer lost; the contract is in
-``connectors.base.sink``): a case/upsert always looks for the ticket by external id first, and
-``POST tickets`` carries the command's ``Idempotency-Key`` (a retry under the same key and body
-gets Zendesk's first answer back; with other upload tokens Zendesk answers 400
-``IdempotentRequestError``, a retry that then finds the ticket by external id). Users are
-created only after every lookup missed, with ``create_or_update`` (an upsert by email or
-external id); email identities are added only when the re-read identities lack them. A
-case/update sets values and tag deltas, so a repeat changes nothing, but it is still a write
-(an Update Ticket call, an audit, our write counted twice): one that may have run before
-reads the ticket and makes no ``PUT`` when it already holds every value, and answers with
-the fingerprints of what it holds, as applied. A message/append is
-the one write Zendesk cannot deduplicate (ticket updates take no key): when it may have run
-before (``attempt > 1``, or an attempt in this process failed without an answer) the sink
-reads the newest ``_LANDED_LOOKBACK`` (20) comments and skips the write when one carries the
-same body (attribution line included; HTML bodies compared by their words). Limits, measured
-by ``bench/ambiguous_writes.py``: a copy written twice only when 20 or more comments landed
-on the ticket between the lost answer and the retry; a message not written only when a
-*different* command carries the very same body (same author, same minute, same platform, same
-text) within those 20 comments. A person cannot cause either: their comments carry no
-attribution line.
+``connectors.base.sink``): a case/upsert that may have run before looks for the ticket by
+external id first. A first attempt cannot meet an earlier one's ticket, so it skips that
+lookup (issue 11: one call in five of an escalation). Every create that may meet one is
+looked up: the runner hands anything that may have run before over as ``attempt`` 2, a lost
+answer here makes the retry uncertain, the sync stage sends a create tried again after a
+failed one as ``attempt`` 2 (the failed one may have landed), and a create that answered in
+this process is remembered until its command finishes (a 429 on a later call of the command,
+the comment ids, is not uncertain for the base, yet the ticket exists). ``POST tickets``
+carries the command's ``Idempotency-Key``, one per link (a retry under the same key and body
+gets Zendesk's first answer back; with another body or upload tokens Zendesk answers 400
+``IdempotentRequestError``, a retry that then finds the ticket by external id). The import
+takes no key: the lookup alone protects it. Users are created only after every lookup
+missed, with ``create_or_update`` (an upsert by email or external id); email identities are
+added only when the re-read identities lack them. A case/update sets values and tag deltas,
+so a repeat changes nothing, but it is still a write (an Update Ticket call, an audit, our
+write counted twice): one that may have run before reads the ticket and makes no ``PUT``
+when it already holds every value, and answers with the fingerprints of what it holds, as
+applied. A message/append is the one write Zendesk cannot deduplicate (ticket updates take
+no key): when it may have run before (``attempt > 1``, or an attempt in this process failed
+without an answer) the sink reads the newest ``_LANDED_LOOKBACK`` (20) comments and skips
+the write when one carries the same body (attribution line included; HTML bodies compared by
+their words). Limits, measured by ``bench/ambiguous_writes.py``: a copy written twice only
+when 20 or more comments landed on the ticket between the lost answer and the retry; a
+message not written only when a *different* command carries the very same body (same author,
+same minute, same platform, same text) within those 20 comments. A person cannot cause
+either: their comments carry no attribution line.
 
 ``created_ids`` uses the sync stage's names for the parts of a command: ``thread:<index>``
 for each message of a case/upsert's thread, ``message`` for an append. Own-write
@@ -288,6 +296,10 @@ class ZendeskSink(Sink):
         self._requesters: OrderedDict[str, str] = OrderedDict()
         # Ticket → its newest version seen in an answer: the stamp of a safe_update.
         self._seen: OrderedDict[str, _Seen] = OrderedDict()
+        # case/upserts whose ticket this process created while the command has not finished:
+        # a later call of it that fails with a 429 (the comment ids) leaves the command at
+        # attempt 1 and not uncertain (a 429 writes nothing itself), yet its ticket exists
+        self._created: OrderedDict[str, None] = OrderedDict()
         self._handlers: dict[tuple[EntityType, CommandAction], _Handler] = {
             (EntityType.CASE, CommandAction.UPSERT): self._case_upsert,
             (EntityType.CASE, CommandAction.UPDATE): self._case_update,
@@ -327,6 +339,13 @@ class ZendeskSink(Sink):
             self._seen.move_to_end(ticket.id)
             while len(self._seen) > _CACHE:
                 self._seen.popitem(last=False)
+
+    def _landed_create(self, command: SyncCommand) -> None:
+        """The create of ``command`` answered: until the command finishes, a retry of it
+        looks the ticket up (see ``_created``)."""
+        self._created[command.command_id] = None
+        while len(self._created) > _CACHE:
+            self._created.popitem(last=False)
 
     async def _integration_user(self) -> str:
         if self._integration_id is None:
@@ -425,9 +444,14 @@ class ZendeskSink(Sink):
         fields = ["status", "priority", "subject", "tags"]
         fields += [f"custom_fields.{k}" for k in sorted(case.custom_fields)]
         thread = list(command.thread)
-        existing = await self._find_ticket(command.link_id)
+        # The lookup by external id finds what an earlier attempt created. A first attempt
+        # has none (the runner's contract; a create tried again after a failed one comes as
+        # attempt 2 from the sync stage), so it goes straight to the create.
+        may_exist = self.may_have_run(command) or command.command_id in self._created
+        existing = await self._find_ticket(command.link_id) if may_exist else None
         if existing is not None:  # an earlier attempt created it; recover its comment ids
             ids, prints = await self._thread_ids(existing.id, thread)
+            self._created.pop(command.command_id, None)
             detail = f"ticket {existing.id} already mirrors the link"
             prints = _case_prints(existing, fields) + prints
             return self._result(existing.id, prints, detail, written=False, created_ids=ids)
@@ -460,6 +484,7 @@ class ZendeskSink(Sink):
             ]
             ticket["created_at"] = zendesk_time(min(thread[0].created_at, datetime.now(UTC)))
             created = await self.client.import_ticket({**ticket, "comments": comments})
+            self._landed_create(command)
             ids, prints = await self._thread_ids(created.id, thread)
         else:
             text: str | None = None
@@ -472,10 +497,12 @@ class ZendeskSink(Sink):
             write = await self.client.create_ticket(
                 {**ticket, "comment": comment}, idempotency_key=command.idempotency_key
             )
+            self._landed_create(command)
             created, comment_id = write.ticket, write.audit.comment_id() if write.audit else None
             ids = {thread_key(0): comment_id} if thread and comment_id else {}
             prints = [fingerprint("zendesk", created.id, FIELD_MESSAGE, text)] if text else []
         self._remember(created)
+        self._created.pop(command.command_id, None)
         detail = f"ticket {created.id} created with {len(thread)} messages"
         skipped: list[str] = []
         if owner is not None and owner.skipped:

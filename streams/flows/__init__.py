@@ -126,7 +126,10 @@ class Decisions:
         options: dict[str, str] | None = None,
         part: str = "",
         reason: str,
+        attempt: int = 1,
     ) -> SyncCommand:
+        """``attempt`` 2: a command that may meet what an earlier one wrote (the sink looks
+        before it writes; ``connectors.base.sink``)."""
         command = make_command(
             self.state,
             cause_id=self.cause_id,
@@ -144,6 +147,7 @@ class Decisions:
             now=self.now,
             part=part,
             backfill=self.backfill,
+            attempt=attempt,
         )
         self.commands.append(command)
         self.audits.append(

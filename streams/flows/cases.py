@@ -46,6 +46,7 @@ __all__ = [
     "ACK_PENDING",
     "acknowledge",
     "acknowledge_route",
+    "create_failed_key",
     "create_from",
     "is_acknowledgement",
     "on_case",
@@ -202,6 +203,10 @@ def _create(ctx: Decisions, route: Route, case: Case, profile: Contact | None, r
         CommandAction.UPSERT,
         record,
         source=source,
+        # A create tried again after a failed one may meet the record that one made before
+        # it failed: it goes out as possibly executed, so the sink looks before creating
+        # (a first create's sink may skip that lookup).
+        attempt=2 if create_failed_key(target) in state.mirrors else 1,
         changed_fields=["subject", "status", "priority", "tags", "custom_fields"]
         + (["assignee"] if owner else []),
         thread=thread,
@@ -241,6 +246,12 @@ def _subject_from(ctx: Decisions, case: Case) -> str:
     origin = ctx.state.origin
     noun = adapter(origin).case_noun.capitalize() if origin else "Record"
     return f"{noun} {ctx.state.members.get(origin or '', ctx.state.link_id)}"
+
+
+def create_failed_key(platform: str) -> str:
+    """``state.mirrors`` key holding the id of a create on ``platform`` that failed: the record
+    may exist all the same (the write landed, its answer was lost), until a create answers."""
+    return f"create:failed:{platform}"
 
 
 # -- acknowledgement ----------------------------------------------------------------------

@@ -429,6 +429,23 @@ def test_failed_create_can_be_retried_by_a_later_event(world: World) -> None:
     [again] = link.send(world.conversation(tags=["escalate", "x"], changed=["tags"])).commands
     assert again.action is CommandAction.UPSERT
     assert again.idempotency_key == create.idempotency_key  # the same create, never a second one
+    # The failed create may have landed (its answer lost): the sink must look before creating
+    # again, while a first create may skip that lookup (issue 11).
+    assert (create.attempt, again.attempt) == (1, 2)
+
+
+def test_the_failed_create_mark_ends_when_a_create_answers(world: World) -> None:
+    """Until a create answers the record may exist; after, the link has it."""
+    link = Link(world)
+    link.send(world.conversation(op=Op.CREATE))
+    link.send(world.part("p-1", "hello"))
+    [create] = link.send(world.conversation(tags=["escalate"], changed=["tags"])).commands
+    link.written(create, None, outcome=WriteOutcome.FAILED)
+    [again] = link.send(world.conversation(tags=["escalate", "x"], changed=["tags"])).commands
+    assert link.state is not None
+    assert "create:failed:zendesk" in link.state["mirrors"]
+    link.written(again, "ticket-1")
+    assert "create:failed:zendesk" not in link.state["mirrors"]
 
 
 def test_priority_maps_through_the_config(world: World) -> None:

@@ -228,8 +228,9 @@ async def test_create_imports_the_thread_with_authors_times_and_attachments(zd: 
             assert attachment.file_name == source.name
             served = await anonymous.get(f"{zd.env.url}/attachments/token/{attachment.token}/")
             assert hashlib.sha256(served.content).hexdigest() == source.sha256
-    # 1 ticket lookup, 1 email lookup, 1 create_or_update, 2 uploads, 1 import, 1 comments read
-    assert result.api_calls == 7
+    # A first attempt: no ticket lookup. 1 email lookup, 1 create_or_update, 2 uploads,
+    # 1 import, 1 comments read (the import answers no comment ids)
+    assert result.api_calls == 6
     api = [r for r in zd.requests if r[1].startswith("/api/v2/")]
     assert len(api) == result.api_calls  # the two downloads are not API calls
     assert Counter(p for _, p in api)["/api/v2/imports/tickets"] == 1
@@ -253,23 +254,91 @@ async def test_single_message_create_uses_the_idempotency_key(zd: Connector) -> 
     assert ("POST", "/api/v2/imports/tickets") not in zd.requests
 
 
-async def test_the_same_create_twice_makes_one_ticket(zd: Connector) -> None:
-    thread = [message(CUSTOMER, "Hello", 0), message(AGENT, "Hi!", 1)]
+@pytest.mark.parametrize("messages", [1, 2], ids=["create", "import"])
+async def test_the_same_create_twice_makes_one_ticket(zd: Connector, messages: int) -> None:
+    thread = [message(CUSTOMER, "Hello", 0), message(AGENT, "Hi!", 1)][:messages]
     first = await zd.sink.execute(upsert(thread))
-    again = await zd.sink.execute(upsert(thread))
+    # Run again after a crash before the commit: the runner hands it over as attempt 2.
+    again = await zd.sink.execute(upsert(thread, attempt=2))
     assert len(zd.state.tickets) == 1
     assert (again.target_entity_id, again.written) == (first.target_entity_id, False)
     assert again.created_ids == first.created_ids
     assert again.api_calls == 2  # the lookup by external_id and the comment ids
 
 
+@pytest.mark.parametrize("messages", [1, 2], ids=["create", "import"])
+async def test_a_first_create_makes_no_lookup_by_external_id(zd: Connector, messages: int) -> None:
+    """Issue 11: a first attempt cannot meet an earlier one's ticket, so the pre-create lookup
+    is skipped; counted at the sandbox, so the call cannot come back unnoticed."""
+    thread = [message(CUSTOMER, "Hello", 0), message(AGENT, "Hi!", 1)][:messages]
+    zd.requests.clear()
+    result = await zd.sink.execute(upsert(thread))
+    assert ("GET", "/api/v2/tickets") not in zd.requests
+    reads = [("GET", f"/api/v2/tickets/{result.target_entity_id}/comments")] * (messages - 1)
+    written = ("POST", "/api/v2/imports/tickets" if messages > 1 else "/api/v2/tickets")
+    assert zd.requests == [
+        ("GET", "/api/v2/users/search"),  # the requester, by email: a miss
+        ("POST", "/api/v2/users/create_or_update"),
+        written,
+        *reads,
+    ]
+    assert result.api_calls == len(zd.requests)
+
+
+async def test_a_429_after_the_import_landed_does_not_import_twice(zd: Connector) -> None:
+    """The import lands and the comment-id read that follows answers 429: the command is
+    retried at attempt 1 and not uncertain (a 429 writes nothing itself), so the sink must
+    remember that its ticket exists (the e2e burst run found this as a second ticket)."""
+    maria = Contact(emails=["maria@example.com"], name="Maria Lopez")
+    await zd.sink.execute(command(EntityType.CONTACT, CommandAction.UPSERT, maria, key="c-1"))
+    # Requests 0 (the requester search) and 1 (the import) pass, 2 (comment ids) is a 429.
+    burst = {"burst_429_every": 2, "burst_429_length": 1, "burst_429_retry_after_s": 0.0}
+    assert (await zd.env.http.put("/_sandbox/faults", json=burst)).status_code == 200
+    create = upsert([message(CUSTOMER, "Hello", 0), message(AGENT, "Hi!", 1)])
+    with pytest.raises(RateLimitedError):
+        await zd.sink.execute(create)
+    assert (await zd.env.http.put("/_sandbox/faults", json={"profile": "none"})).status_code == 200
+    zd.requests.clear()
+    retry = await zd.sink.execute(create)
+    assert len(zd.state.tickets) == 1
+    assert retry.written is False
+    comments = ("GET", f"/api/v2/tickets/{retry.target_entity_id}/comments")
+    assert zd.requests == [("GET", "/api/v2/tickets"), comments]
+
+
 async def test_a_crash_after_the_create_is_found_by_external_id(zd: Connector) -> None:
     link = case_link_id("intercom", "ic", "conv-9")
     # The earlier attempt's create reached Zendesk; its answer never reached us.
     earlier = await zd.env.create_ticket(external_id=link)
-    retry = await zd.sink.execute(upsert([message(CUSTOMER, "It smokes.", 0)], link=link, key="k2"))
-    assert retry.target_entity_id == str(earlier["id"])
-    assert (retry.written, len(zd.state.tickets)) == (False, 1)
+    retry = upsert([message(CUSTOMER, "It smokes.", 0)], link=link, key="k2", attempt=2)
+    found = await zd.sink.execute(retry)
+    assert found.target_entity_id == str(earlier["id"])
+    assert (found.written, len(zd.state.tickets)) == (False, 1)
+
+
+@pytest.mark.parametrize("messages", [1, 2], ids=["create", "import"])
+async def test_a_lost_answer_to_a_first_create_is_looked_up_on_its_retry(
+    zd: Connector, messages: int
+) -> None:
+    """The create lands and its answer is lost (the sandbox's ambiguous 5xx): the retry, at
+    the same attempt 1, is remembered as uncertain and looks before it creates."""
+    maria = Contact(emails=["maria@example.com"], name="Maria Lopez")
+    await zd.sink.execute(command(EntityType.CONTACT, CommandAction.UPSERT, maria, key="c-1"))
+    # The requester exists, so the ticket write is the first write, and its answer is lost.
+    faults = {"ambiguous_write_rate": 1.0, "ambiguous_modes": ["5xx"]}
+    assert (await zd.env.http.put("/_sandbox/faults", json=faults)).status_code == 200
+    thread = [message(CUSTOMER, "Hello", 0), message(AGENT, "Hi!", 1)][:messages]
+    create = upsert(thread)
+    with pytest.raises(RetriableAPIError):
+        await zd.sink.execute(create)
+    assert (await zd.env.http.put("/_sandbox/faults", json={"profile": "none"})).status_code == 200
+    zd.requests.clear()
+    retry = await zd.sink.execute(create)
+    assert len(zd.state.tickets) == 1
+    assert (retry.written, retry.target_entity_id) == (False, str(next(iter(zd.state.tickets))))
+    ticket = retry.target_entity_id
+    comments = ("GET", f"/api/v2/tickets/{ticket}/comments")
+    assert zd.requests == [("GET", "/api/v2/tickets"), comments]
 
 
 async def test_a_user_matching_a_secondary_email_is_reused(zd: Connector) -> None:
