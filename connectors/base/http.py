@@ -92,7 +92,12 @@ class CallCount:
 
     calls: int = 0
     last_status: int | None = None
+    #: calls other than GET/HEAD the platform accepted: once one landed, a later refusal in
+    #: the same command (a 429) no longer means "nothing was written"
+    writes: int = 0
 
+
+_READS = frozenset({"GET", "HEAD"})
 
 _COUNT: ContextVar[CallCount | None] = ContextVar("deskstream_api_calls", default=None)
 
@@ -165,6 +170,8 @@ class ApiClient:
             if exc.scope == "account":  # a record's own limit leaves the others alone
                 self._budget.exhausted_for(exc.retry_after)
             raise
+        if count is not None and method.upper() not in _READS:
+            count.writes += 1
         return response
 
     async def aclose(self) -> None:

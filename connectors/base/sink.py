@@ -19,7 +19,8 @@ then not write a second copy. The contract between the sink runner and every sin
   after a crash, re-sent from the dead-letter topic. ``attempt == 1`` promises a first run.
 - A sink remembers (bounded, in memory) each command whose attempt in this process failed
   with a ``RetriableAPIError`` other than ``RateLimitedError`` (a 429 refuses before
-  anything is written): the runner's retries re-run the command unchanged, at the same
+  anything is written), or with a ``RateLimitedError`` after an earlier call of the same
+  command was accepted: the runner's retries re-run the command unchanged, at the same
   ``attempt``.
 - Every write that is not idempotent by itself checks before writing when either holds
   ("attempt > 1 or uncertain ⇒ read before retry"): an idempotency key where the platform
@@ -112,12 +113,14 @@ class Sink(abc.ABC):
             with counting() as count:  # this command's calls only, not its neighbours'
                 result = replace(await self.write(command), api_calls=count.calls)
         except RateLimitedError:
-            raise  # refused before anything was written
+            # The refused call wrote nothing, but an earlier call of this command may have
+            # (a close before its tags): then the runner's retry, still attempt 1, must check.
+            if count.writes:
+                self._remember_uncertain(command)
+            raise
         except RetriableAPIError:
             # A timeout or 5xx may come after the platform applied the write: the retry checks.
-            self._uncertain[command.command_id] = None
-            while len(self._uncertain) > UNCERTAIN_REMEMBERED:
-                self._uncertain.popitem(last=False)
+            self._remember_uncertain(command)
             raise
         self._uncertain.pop(command.command_id, None)
         logger.info(
@@ -131,6 +134,11 @@ class Sink(abc.ABC):
             result.api_calls,
         )
         return result
+
+    def _remember_uncertain(self, command: SyncCommand) -> None:
+        self._uncertain[command.command_id] = None
+        while len(self._uncertain) > UNCERTAIN_REMEMBERED:
+            self._uncertain.popitem(last=False)
 
     @abc.abstractmethod
     async def write(self, command: SyncCommand) -> SinkResult:

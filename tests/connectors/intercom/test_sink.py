@@ -12,7 +12,7 @@ from connectors.base.commands import encode_list
 from connectors.base.fingerprints import fingerprint
 from connectors.intercom.sink import IntercomSink
 from sandboxes.base import ManualClock
-from schemas.errors import FatalAPIError, RetriableAPIError
+from schemas.errors import FatalAPIError, RateLimitedError, RetriableAPIError
 from schemas.models import ActorKind, Attachment, Case, CaseStatus, EntityType, Message
 from tests.connectors.intercom.sink_env import (
     AGENT,
@@ -320,3 +320,40 @@ async def test_an_update_run_again_after_a_crash_writes_nothing(connector: Conne
     reclosed = await connector.sink.execute(update.model_copy(update={"attempt": 2}))
     assert reclosed.written
     assert (await connector.get(f"/conversations/{cid}"))["state"] == "closed"
+
+
+async def test_a_429_after_the_close_landed_does_not_close_twice(connector: Connector) -> None:
+    """The close lands and the tag call after it answers 429: the runner retries at attempt 1
+    (a 429 writes nothing itself), but this command had already written, so the retry must
+    read first. A second close would add a part and notify the customer's inbox again."""
+    _, cid = await connector.conversation()
+    update = connector.command(
+        EntityType.CASE,
+        "update",
+        Case(status=CaseStatus.SOLVED, tags=["billing"]),
+        entity_id=cid,
+        changed=["status", "tags"],
+        options={"tags_added": encode_list(["billing"])},
+    )
+    # Request 0 (the close) passes, request 1 (the tag) is refused with a 429.
+    burst = {"burst_429_every": 1, "burst_429_length": 1, "burst_429_retry_after_s": 0.0}
+    assert (await connector.api.put("/_sandbox/faults", json=burst)).status_code == 200
+    with pytest.raises(RateLimitedError):
+        await connector.sink.execute(update)
+    assert (
+        await connector.api.put("/_sandbox/faults", json={"profile": "none"})
+    ).status_code == 200
+    assert (await connector.get(f"/conversations/{cid}"))["state"] == "closed"
+    await connector.events()
+
+    retry = await connector.sink.execute(update)  # the runner's retry after a 429: attempt 1
+
+    assert retry.written  # the tag was still missing
+    closes = [
+        e for e in await connector.events() if e.source.event_type == "conversation.admin.closed"
+    ]
+    assert closes == []
+    conversation = await connector.get(f"/conversations/{cid}")
+    parts = conversation["conversation_parts"]["conversation_parts"]
+    assert sum(p["part_type"] == "close" for p in parts) == 1
+    assert [t["name"] for t in conversation["tags"]["tags"]] == ["billing"]
