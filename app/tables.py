@@ -2,7 +2,8 @@
 ``deskstream topics create`` (``app.topics.TABLES``), compacted and co-partitioned with the
 topics that feed them.
 
-``links``: link id → ``streams.state.LinkState`` as JSON, fed by ``deskstream.sync`` and
+``links``: link id → ``streams.state.LinkState`` in its compact encoding
+(``streams.state_codec``: a version byte, at most a few KB), fed by ``deskstream.sync`` and
 ``deskstream.writes``, which are both keyed by link id: every event and write result of a link
 is handled in the partition that holds its state.
 
@@ -14,8 +15,6 @@ that holds the ids.
 
 from __future__ import annotations
 
-from typing import Any
-
 import faust
 
 from app.settings import Settings
@@ -23,13 +22,15 @@ from app.settings import Settings
 __all__ = ["declare_links_table", "declare_recent_events_table"]
 
 
-def declare_links_table(app: faust.App, settings: Settings) -> faust.types.TableT[str, Any]:
+def declare_links_table(app: faust.App, settings: Settings) -> faust.types.TableT[str, bytes]:
     return app.Table(
         "links",
         default=None,
         partitions=settings.partitions,
-        # The app's default serializers apply: keys raw (UTF-8), values JSON.
-        help="link id -> LinkState (members, known values, mirrors, fingerprints, thread)",
+        # Keys as before; values bytes as they are (Faust's "raw" serializer):
+        # streams.state_codec encodes them, and reads the JSON of old releases.
+        value_type=bytes,
+        help="link id -> LinkState (members, registers, mirrors, recent input ids)",
     )
 
 

@@ -30,6 +30,8 @@ from typing import Any
 
 from schemas.codec import decode_as, encode
 from schemas.models import AuditRecord, Contact, Envelope, SyncCommand, WriteResult
+from streams import state_codec
+from streams.state import LinkState
 from streams.sync import SyncPlanner
 
 __all__ = ["Entry", "Position", "Step", "prune", "replayed", "step"]
@@ -60,10 +62,11 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """What the agent does with one input: write ``state`` (None: leave the table as it is),
-    send the commands and audit records, and ask again after ``retry_in`` seconds."""
+    """What the agent does with one input: write ``state`` (the table's bytes; None: leave
+    the table as it is), send the commands and audit records, and ask again after
+    ``retry_in`` seconds."""
 
-    state: dict[str, Any] | None
+    state: bytes | None
     commands: list[SyncCommand]
     audits: list[AuditRecord]
     retry_in: float | None
@@ -73,7 +76,7 @@ class Step:
 
 def step(
     planner: SyncPlanner,
-    raw: dict[str, Any] | None,
+    raw: bytes | None,
     record: Envelope | WriteResult,
     *,
     position: Position,
@@ -81,32 +84,46 @@ def step(
     may_have_run: bool,
     now: datetime,
     profile: Contact | None = None,
+    state: LinkState | None = None,
 ) -> Step:
-    """Decide one input against its link's state (``raw``, the table's value).
+    """Decide one input against its link's state (``raw``, the table's value; ``state``,
+    the same decoded, when the caller has it already).
 
     ``may_have_run``: the input may have been processed before (by this partition's previous
     owner): its commands go out marked as possibly executed (``attempt`` ≥ 2).
     """
-    pending = prune(raw.get("outbox", []) if raw else [], delivered_below)
+    if state is None and raw is not None:
+        state = state_codec.decode(raw)
+    held = state.outbox if state is not None else []
+    pending = prune(held, delivered_below)
     again = replayed(pending, position)
     if again is not None:
         # Read a second time after its state was written: send what it caused again (the
         # dedupe would drop it, and its commands may never have reached Kafka).
-        changed = raw is not None and len(pending) != len(raw.get("outbox", []))
-        state = {**raw, "outbox": pending} if changed and raw is not None else None
+        changed = state is not None and len(pending) != len(held)
+        written = None
+        if changed and state is not None:
+            state.outbox = pending
+            written = state_codec.encode(state)
         commands = _possibly_executed(again.commands)
-        return Step(state, commands, again.audits, again.retry_in, resent=True)
-    base = {**raw, "outbox": pending} if raw else None
+        return Step(written, commands, again.audits, again.retry_in, resent=True)
+    if state is not None:
+        state.outbox = pending
     if isinstance(record, Envelope):
-        plan = planner.on_event(base, record, now=now, profile=profile)
+        plan = planner.on_event(state, record, now=now, profile=profile)
     else:
-        plan = planner.on_write(base, record, now=now)
-    state = plan.state.to_json()
+        plan = planner.on_write(state, record, now=now)
+    commands = _possibly_executed(plan.commands) if may_have_run else plan.commands
+    body = state_codec.encode_body(plan.state)
+    if raw is not None and raw == body + state_codec.encode_outbox(pending):
+        # Nothing changed (a duplicate): nothing to write, and nothing to keep either, as
+        # the same input read again meets the same state and decides the same.
+        return Step(None, commands, plan.audits, plan.retry_in, resent=False)
     entry = _entry(position, plan.commands, plan.audits, plan.retry_in)
     if entry is not None:
-        state["outbox"].append(entry)
-    commands = _possibly_executed(plan.commands) if may_have_run else plan.commands
-    return Step(state, commands, plan.audits, plan.retry_in, resent=False)
+        plan.state.outbox.append(entry)
+    written = body + state_codec.encode_outbox(plan.state.outbox)
+    return Step(written, commands, plan.audits, plan.retry_in, resent=False)
 
 
 def _possibly_executed(commands: list[SyncCommand]) -> list[SyncCommand]:

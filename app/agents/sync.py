@@ -36,7 +36,7 @@ from schemas.models import (
     SyncCommand,
     WriteResult,
 )
-from streams import outbox
+from streams import outbox, state_codec
 from streams.emit import command_key
 from streams.outbox import Position
 from streams.sync import SyncPlanner
@@ -114,7 +114,7 @@ async def _send_later(channels: Channels, key: bytes, event: Envelope, delay: fl
 def register_sync(
     app: faust.App,
     channels: Channels,
-    links: faust.types.TableT[str, Any],
+    links: faust.types.TableT[str, bytes],
     planner: SyncPlanner,
     profiles: ProfileCache,
     metrics: Metrics,
@@ -165,9 +165,10 @@ def register_sync(
                 continue
             link = key.decode()
             message = event.message
-            raw = links.get(link)
+            raw: bytes | None = links.get(link)
+            state = state_codec.decode(raw) if raw is not None else None
             if isinstance(record, Envelope):  # owners are compared by email: fill it in
-                record = await owners.fill(record, raw)
+                record = await owners.fill(record, state.agents if state is not None else {})
             done = outbox.step(
                 planner,
                 raw,
@@ -177,6 +178,7 @@ def register_sync(
                 may_have_run=positions.may_have_run(event),
                 now=datetime.now(UTC),
                 profile=_profile_for(record, profiles) if isinstance(record, Envelope) else None,
+                state=state,
             )
             if done.resent:
                 metrics.sync_decisions.labels("sync", "outbox_resent").inc()
