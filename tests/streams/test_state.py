@@ -100,7 +100,8 @@ def test_the_thread_copy_goes_once_the_mirror_exists(world: World) -> None:
     link = Link(world)
     link.send(world.conversation(op=Op.CREATE))
     link.send(world.part("p-1", "I was charged twice"))
-    assert link.state is not None and link.state["thread_ids"] == ["p-1"]
+    assert link.state is not None
+    assert link.state["thread_ids"] == ["p-1"]
     escalated_link = Link(World())
     escalated(escalated_link.world, escalated_link)
     state = escalated_link.state
@@ -108,7 +109,8 @@ def test_the_thread_copy_goes_once_the_mirror_exists(world: World) -> None:
     assert (state["thread"], state["thread_ids"]) == ([], [])
     plan = escalated_link.send(escalated_link.world.part("p-3", "any news?"))
     assert [c.target.platform.value for c in plan.commands] == ["zendesk"]  # still copied
-    assert escalated_link.state is not None and escalated_link.state["thread"] == []
+    assert escalated_link.state is not None
+    assert escalated_link.state["thread"] == []
 
 
 def test_mirrors_are_bounded_but_keep_the_first_message_and_the_pending_ones(
