@@ -3,6 +3,9 @@ targets (issue 4).
 
     .venv/bin/python -m bench.sync_pipeline [--conversations 200] [--concurrency 20]
                                             [--rate 1.0] [--faults none|flaky]
+    .venv/bin/python -m bench.sync_pipeline --dry-run [--profile] [--conversations 1000]
+
+``--dry-run``: the sync stage's own cost, sinks in their dry-run mode (``bench.sync_dry_run``).
 
 Starts (or reuses) the local Kafka stack and a sync rehearsal (``app.rehearsal.sync_stack``:
 one worker process, private topics, the Intercom and Zendesk sandboxes on loopback). N
@@ -55,6 +58,8 @@ from app.kafka_local.stack import start_cluster
 from app.rehearsal import SyncStack, sync_stack
 from app.settings import Settings, load_settings
 from bench.figures import at_least, at_most, p50_p99, peak_rate, percentile, row
+from bench.sync_dry_run import DryRun, run_dry
+from bench.sync_dry_run import report as dry_report
 from sandboxes.base.traffic import PoliteTransport, TrafficStats
 from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 from sandboxes.zendesk.actors import ZendeskAgent
@@ -386,9 +391,40 @@ def main() -> None:
     parser.add_argument("--faults", choices=["none", "flaky"], default="none")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="the sync stage alone: canonical events in, the sinks in their dry-run mode "
+        "(bench.sync_dry_run)",
+    )
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="STACKS",
+        help="with --dry-run: the worker's CPU split (py-spy); its raw stacks kept in STACKS",
+    )
+    parser.add_argument("--idle", type=float, default=IDLE_S, help="seconds of idle CPU reading")
     args = parser.parse_args()
     os.environ.setdefault("DESKSTREAM_LOG_LEVEL", "warning")  # the worker inherits it
     cluster = start_cluster(load_settings(), progress=lambda m: None)
+    if args.dry_run:
+        dry = DryRun(args)
+        with tempfile.TemporaryDirectory(prefix="bench-sync-dry-") as folder:
+            asyncio.run(
+                run_dry(
+                    dry,
+                    cluster.bootstrap_servers,
+                    Path(folder),
+                    partitions=PARTITIONS,
+                    reader=_read,
+                    follower=AuditFollower,
+                    cpu_seconds=_cpu_seconds,
+                )
+            )
+        print("\n".join(dry_report(dry)))
+        return
     run = Run(args, cluster.bootstrap_servers)
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as folder:
         asyncio.run(_run(run, Path(folder)))

@@ -28,6 +28,7 @@ import faust
 from faust.types import TP
 
 from app.agents.acks import Revocations, ack_when_delivered, expect, settle
+from app.agents.dry_run import dry_run_result
 from app.agents.lanes import Lanes
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
@@ -67,6 +68,7 @@ class SinkRunner:
     ) -> None:
         self._settings = settings
         self._platform = platform
+        self._dry_run = settings.sink_dry_run
         self._metrics = metrics
         self._watch = watch
         self._sinks: dict[str, Sink] = {}
@@ -123,6 +125,8 @@ class SinkRunner:
             nonlocal attempts, first_failed
             attempts += 1
             try:
+                if self._dry_run:
+                    return dry_run_result(command)  # everything but the platform call
                 return await sink.execute(command)
             except APIError:
                 first_failed = first_failed or datetime.now(UTC)
