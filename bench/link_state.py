@@ -46,7 +46,7 @@ def _parts(raw: bytes) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(sizes.items(), key=lambda kv: -kv[1]))
 
 
-def _everything_before(offset: int) -> Callable[[str, int], int]:
+def everything_before(offset: int) -> Callable[[str, int], int]:
     """The delivery watermark when every earlier input's outputs are in Kafka."""
     return lambda topic, partition: offset
 
@@ -66,7 +66,7 @@ def run(events: int, window: int) -> list[str]:
             raw,
             record,
             position=Position("deskstream.sync", 0, n),
-            delivered_below=_everything_before(n),
+            delivered_below=everything_before(n),
             may_have_run=False,
             now=history.world.tick(),
         )

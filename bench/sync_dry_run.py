@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaProducer
 from app.rehearsal import HUMAN_ADMIN, SyncStack, sync_stack
 from bench.cpu_split import profile, split
 from bench.cpu_split import report as split_report
-from bench.figures import at_least, row
+from bench.figures import at_least, percentile, row
 from connectors.base.links import case_link_id
 from schemas.codec import encode
 from schemas.errors import DeskstreamError
@@ -251,6 +251,15 @@ def report(run: DryRun) -> list[str]:
     repeated = sum(n - 1 for n in Counter(r.command_id for r in written).values())
     events = len(run.sync)
     inputs = events + len(written)
+    decided: dict[str, float] = {}
+    for r in sorted(run.audits, key=lambda r: r.at):
+        if r.stage != "sink" and r.event_id:
+            decided.setdefault(r.event_id, r.at.timestamp())
+    waits = [
+        (decided[e.event_id] - e.ingested_at.timestamp()) * 1000
+        for e, _ in run.sync
+        if e.event_id in decided
+    ]
     per_cpu = events / run.busy_cpu_s
     lines = [
         f"sync stage, sinks in dry-run: {args.conversations} customers, concurrency "
@@ -264,6 +273,8 @@ def report(run: DryRun) -> list[str]:
             at_least(per_cpu, TARGET_EVENTS_PER_CPU_S)),
         row("inputs (events + writes) per CPU-s", f"{inputs / run.busy_cpu_s:.0f}", "", None),
         row("worker CPU per sync event, µs", f"{run.busy_cpu_s / events * 1e6:.0f}", "", None),
+        row("sync event → decision p50, ms", f"{percentile(waits, 0.5):.0f}", "", None),
+        row("sync event → decision p99, ms", f"{percentile(waits, 0.99):.0f}", "", None),
         row("repeated writes (loop detector)", str(repeated), 0, "ok" if not repeated else "LOOP"),
         "(ratio > 1 meets the target)",
     ]  # fmt: skip

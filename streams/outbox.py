@@ -72,6 +72,10 @@ class Step:
     retry_in: float | None
     #: the input was read before and its outputs are sent again
     resent: bool
+    #: ``commands`` and ``audits`` encoded (``schemas.codec``), once: the bytes the outbox
+    #: keeps are the bytes the agent sends
+    command_values: list[bytes]
+    audit_values: list[bytes]
 
 
 def step(
@@ -106,24 +110,38 @@ def step(
             state.outbox = pending
             written = state_codec.encode(state)
         commands = _possibly_executed(again.commands)
-        return Step(written, commands, again.audits, again.retry_in, resent=True)
+        return Step(
+            written,
+            commands,
+            again.audits,
+            again.retry_in,
+            resent=True,
+            command_values=[encode(c) for c in commands],
+            audit_values=[encode(a) for a in again.audits],
+        )
     if state is not None:
         state.outbox = pending
     if isinstance(record, Envelope):
         plan = planner.on_event(state, record, now=now, profile=profile)
     else:
         plan = planner.on_write(state, record, now=now)
-    commands = _possibly_executed(plan.commands) if may_have_run else plan.commands
+    command_values = [encode(c) for c in plan.commands]
+    audit_values = [encode(a) for a in plan.audits]
+    commands = plan.commands
+    if may_have_run and commands:
+        commands = _possibly_executed(commands)
+        sent = [encode(c) for c in commands]
+    else:
+        sent = command_values
     body = state_codec.encode_body(plan.state)
     if raw is not None and raw == body + state_codec.encode_outbox(pending):
         # Nothing changed (a duplicate): nothing to write, and nothing to keep either, as
         # the same input read again meets the same state and decides the same.
-        return Step(None, commands, plan.audits, plan.retry_in, resent=False)
-    entry = _entry(position, plan.commands, plan.audits, plan.retry_in)
-    if entry is not None:
-        plan.state.outbox.append(entry)
+        return Step(None, commands, plan.audits, plan.retry_in, False, sent, audit_values)
+    if command_values or audit_values or plan.retry_in is not None:
+        plan.state.outbox.append(_entry(position, command_values, audit_values, plan.retry_in))
     written = body + state_codec.encode_outbox(plan.state.outbox)
-    return Step(written, commands, plan.audits, plan.retry_in, resent=False)
+    return Step(written, commands, plan.audits, plan.retry_in, False, sent, audit_values)
 
 
 def _possibly_executed(commands: list[SyncCommand]) -> list[SyncCommand]:
@@ -155,20 +173,15 @@ def replayed(entries: Sequence[dict[str, Any]], position: Position) -> Entry | N
 
 
 def _entry(
-    position: Position,
-    commands: Sequence[SyncCommand],
-    audits: Sequence[AuditRecord],
-    retry_in: float | None,
-) -> dict[str, Any] | None:
-    """The entry for an input's outputs (None when it caused nothing)."""
-    if not commands and not audits and retry_in is None:
-        return None
+    position: Position, commands: Sequence[bytes], audits: Sequence[bytes], retry_in: float | None
+) -> dict[str, Any]:
+    """The entry for an input's outputs (their encoded commands and audit records)."""
     return {
         "topic": position.topic,
         "partition": position.partition,
         "offset": position.offset,
-        "commands": [_pack(encode(c)) for c in commands],
-        "audits": [_pack(encode(a)) for a in audits],
+        "commands": [_pack(c) for c in commands],
+        "audits": [_pack(a) for a in audits],
         "retry_in": retry_in,
     }
 
