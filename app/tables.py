@@ -11,6 +11,13 @@ is handled in the partition that holds its state.
 normalize sent for it lately (``streams.recent_ids``: bytes, at most 4 KB), fed by
 ``deskstream.raw``: a redelivery has the key of the original, so it is read in the partition
 that holds the ids.
+
+Production keeps them in RocksDB (``DESKSTREAM_TABLE_STORE=rocksdb://``, the default): on
+the worker's disk, so a restarted worker reads only the changelog written since its last
+write, and memory holds caches, not the tables. Faust's RocksDB defaults size those caches
+for a machine of its own (three 64 MB write buffers and a 2 GB block cache, per partition);
+``ROCKSDB_OPTIONS`` bounds them per partition, so a worker's tables stay within a few
+hundred MB whatever they hold (``bench.links_table``: 1M links).
 """
 
 from __future__ import annotations
@@ -19,7 +26,19 @@ import faust
 
 from app.settings import Settings
 
-__all__ = ["declare_links_table", "declare_recent_events_table"]
+__all__ = ["ROCKSDB_OPTIONS", "declare_links_table", "declare_recent_events_table"]
+
+_MB = 1024 * 1024
+#: per table partition (one RocksDB database each): at most two 8 MB write buffers and a
+#: 16 MB block cache (Faust's ``RocksDBOptions``; the memory store ignores them)
+ROCKSDB_OPTIONS = {
+    "write_buffer_size": 8 * _MB,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 16 * _MB,
+    "block_cache_compressed_size": 0,
+    "target_file_size_base": 32 * _MB,
+    "max_open_files": 256,
+}
 
 
 def declare_links_table(app: faust.App, settings: Settings) -> faust.types.TableT[str, bytes]:
@@ -30,6 +49,7 @@ def declare_links_table(app: faust.App, settings: Settings) -> faust.types.Table
         # Keys as before; values bytes as they are (Faust's "raw" serializer):
         # streams.state_codec encodes them, and reads the JSON of old releases.
         value_type=bytes,
+        options=dict(ROCKSDB_OPTIONS),
         help="link id -> LinkState (members, registers, mirrors, recent input ids)",
     )
 
@@ -45,5 +65,6 @@ def declare_recent_events_table(
         # are, values streams.recent_ids bytes.
         key_type=bytes,
         value_type=bytes,
+        options=dict(ROCKSDB_OPTIONS),
         help="raw-topic key -> event ids normalize sent lately (streams.recent_ids)",
     )
