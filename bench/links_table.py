@@ -83,8 +83,10 @@ def _rss_mb() -> tuple[float, float]:
 
 
 def _open(folder: Path, partition: int) -> Rdict:
+    """A partition's database, opened as Faust's RocksDB store opens it."""
     options = RocksDBOptions(**ROCKSDB_OPTIONS, use_rocksdict=True)
-    return options.open(folder / f"links-{partition}.db")
+    db: Rdict = options.open(folder / f"links-{partition}.db")
+    return db
 
 
 def _disk_mb(folder: Path) -> float:
@@ -121,9 +123,9 @@ def run(links: int, partitions: int, folder: Path) -> list[str]:
     started = time.perf_counter()
     found = 0
     for n in sample:
-        key = json.dumps(f"lnk_{n:032x}").encode()
-        value = dbs[zlib.crc32(key) % partitions].get(key)
-        if value is not None and state_codec.decode(value).link_id == f"lnk_{n:032x}":
+        link = json.dumps(f"lnk_{n:032x}").encode()
+        held: bytes | None = dbs[zlib.crc32(link) % partitions].get(link)
+        if held is not None and state_codec.decode(held).link_id == f"lnk_{n:032x}":
             found += 1
     read_us = (time.perf_counter() - started) / len(sample) * 1e6
     rss, peak = _rss_mb()
