@@ -86,7 +86,6 @@ def build_app(settings: Settings) -> Deskstream:
         topic_allow_declare=False,
         topic_disable_leader=True,
         producer_acks=-1,
-        producer_linger=settings.producer_linger_ms / 1000,
         producer_max_request_size=producer_max_request_size(settings),
         stream_wait_empty=False,
         consumer_auto_offset_reset="earliest",

@@ -83,10 +83,6 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
     table_store: str = "memory://"
-    #: how long the producer waits to batch records for a partition: one request carries
-    #: many records instead of one each (a produce request per record cost the sync stage
-    #: a fifth of its CPU in socket writes); the price is this much latency per hop
-    producer_linger_ms: float = Field(default=5.0, ge=0, le=1000)
     table_standby_replicas: int = Field(default=1, ge=0)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: a worker silent this long leaves the group: its partitions, and the leases of its
