@@ -255,6 +255,10 @@ def report(run: DryRun) -> list[str]:
     for r in sorted(run.audits, key=lambda r: r.at):
         if r.stage != "sink" and r.event_id:
             decided.setdefault(r.event_id, r.at.timestamp())
+    # What the worker produced: audit records (sync stage and sinks), commands, write results,
+    # entity snapshots (case events), and at most one changelog record per input.
+    snapshots = sum(1 for e, _ in run.sync if e.source.entity_type is EntityType.CASE)
+    produced = len(run.audits) + 2 * len(written) + snapshots + inputs
     waits = [
         (decided[e.event_id] - e.ingested_at.timestamp()) * 1000
         for e, _ in run.sync
@@ -275,8 +279,11 @@ def report(run: DryRun) -> list[str]:
         row("worker CPU per sync event, µs", f"{run.busy_cpu_s / events * 1e6:.0f}", "", None),
         row("sync event → decision p50, ms", f"{percentile(waits, 0.5):.0f}", "", None),
         row("sync event → decision p99, ms", f"{percentile(waits, 0.99):.0f}", "", None),
+        row("records produced per sync event", f"{produced / events:.2f}", "", None),
         row("repeated writes (loop detector)", str(repeated), 0, "ok" if not repeated else "LOOP"),
         "(ratio > 1 meets the target)",
+        f"records produced: {len(run.audits)} audit records, {len(written)} commands and as many "
+        f"write results, {snapshots} entity snapshots, at most {inputs} changelog records",
     ]  # fmt: skip
     if run.split:
         lines += ["", "worker CPU by component (py-spy, while the events flowed):"]
