@@ -26,7 +26,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -34,9 +33,9 @@ from app.rehearsal import HUMAN_ADMIN, SyncStack, sync_stack
 from bench.cpu_split import profile, split
 from bench.cpu_split import report as split_report
 from bench.figures import at_least, percentile, row
+from bench.sync_common import AuditFollower, all_done, cpu_seconds, read_topic
 from connectors.base.links import case_link_id
 from schemas.codec import encode
-from schemas.errors import DeskstreamError
 from schemas.models import (
     Actor,
     ActorKind,
@@ -162,7 +161,11 @@ class Customer:
 
 
 async def _customer(
-    n: int, stack: SyncStack, producer: AIOKafkaProducer, trail: Any, gate: asyncio.Semaphore
+    n: int,
+    stack: SyncStack,
+    producer: AIOKafkaProducer,
+    trail: AuditFollower,
+    gate: asyncio.Semaphore,
 ) -> None:
     topic = stack.settings.topic("sync")
     async with gate:
@@ -194,18 +197,14 @@ def _read_profile(output: Path, args: argparse.Namespace) -> Counter[str]:
     return split(stacks.splitlines())
 
 
-async def run_dry(
-    run: DryRun, bootstrap: str, folder: Path, *, partitions: int, reader: Any, follower: Any,
-    cpu_seconds: Any,
-) -> None:  # fmt: skip
-    """Drive the stack; ``reader``, ``follower`` and ``cpu_seconds`` are the live
-    benchmark's topic reader, audit follower and /proc CPU reading."""
+async def run_dry(run: DryRun, bootstrap: str, folder: Path, *, partitions: int) -> None:
+    """Drive the stack and collect what the report needs."""
     args = run.args
     env = {"DESKSTREAM_SINK_DRY_RUN": "true", "DESKSTREAM_LOG_LEVEL": "warning"}
     async with (
         sync_stack(bootstrap, folder, partitions=partitions, name="bench-dry", extra_env=env)
         as stack,
-        follower(stack.settings) as trail,
+        AuditFollower(stack.settings) as trail,
     ):  # fmt: skip
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
         await producer.start()
@@ -221,15 +220,8 @@ async def run_dry(
                 asyncio.create_task(_customer(n, stack, producer, trail, gate))
                 for n in range(args.conversations)
             ]
-            done, pending = await asyncio.wait(tasks, timeout=args.timeout)
-            for task in pending:
-                task.cancel()
-            if pending:
-                raise DeskstreamError(
-                    f"{len(pending)} conversations did not finish within {args.timeout:.0f} "
-                    f"s; the worker log ({stack.worker.log}) ends with:\n{stack.worker.log_tail()}"
-                )
-            for task in done:
+            await all_done(tasks, args.timeout, stack)
+            for task in tasks:
                 task.result()
             run.drive_s = time.perf_counter() - started
             run.worker_cpu_s = cpu_seconds(pid) - cpu
@@ -241,8 +233,8 @@ async def run_dry(
         finally:
             await producer.stop()
         settings = stack.settings
-        await reader(settings, settings.topic("sync"), lambda v, ts: run.sync.append((v, ts)))
-        await reader(settings, settings.topic("audit"), lambda v, _: run.audits.append(v))
+        await read_topic(settings, settings.topic("sync"), lambda v, ts: run.sync.append((v, ts)))
+        await read_topic(settings, settings.topic("audit"), lambda v, _: run.audits.append(v))
 
 
 def report(run: DryRun) -> list[str]:
