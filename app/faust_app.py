@@ -20,6 +20,7 @@ Settings chosen against the traps in ``kafka-faust.md``:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import faust
@@ -50,6 +51,8 @@ from streams.config import load_sync_config
 from streams.sync import SyncPlanner
 
 __all__ = ["Deskstream", "build_app"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +147,11 @@ def _register_sync(bundle: Deskstream, servers: str) -> None:
     settings, app, channels = bundle.settings, bundle.app, bundle.channels
     assert settings.sync_config is not None
     planner = SyncPlanner(load_sync_config(settings.sync_config))
+    if settings.sink_dry_run:
+        log.warning(
+            "DESKSTREAM_SINK_DRY_RUN is on: the sinks answer every command as written and "
+            "call no platform (benchmarks only); unset it for a worker that syncs"
+        )
     profiles = ProfileCache(servers, channels.entities.get_topic_name(), settings.partitions)
     links = declare_links_table(app, settings)
     configured: set[str] = {c.platform for c in settings.connectors.values()}

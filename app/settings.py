@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     #: session timeout does not bound it, Faust's 60 s rebalance timeout does
     sink_release_grace_seconds: float = Field(default=15.0, ge=0, le=25)
 
+    #: benchmarks only (``bench.sync_pipeline --dry-run``): the sinks do everything but call
+    #: the platforms and answer every command as written (``app.agents.dry_run``); nothing
+    #: reaches a platform, so never in production
+    sink_dry_run: bool = False
+
     #: a failing source waits from 1 s, doubling, up to this long before it starts again
     source_max_backoff_seconds: float = Field(default=60.0, ge=1)
 

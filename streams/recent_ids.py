@@ -90,14 +90,19 @@ def remember(
     if not 1 <= max_ids <= MAX_IDS_LIMIT:
         raise ValueError(f"max_ids must be between 1 and {MAX_IDS_LIMIT}, got {max_ids}")
     data = _valid(state)
-    entries = [_ENTRY.unpack_from(data, offset) for offset in range(1, len(data), ENTRY_BYTES)]
-    kept = [(key, seen) for key, seen in entries if now - seen <= window]
-    held = {key for key, _ in kept}
+    entries = list(_ENTRY.iter_unpack(data[1:]))  # C-level: a key holds a few hundred at most
+    if all(now - seen <= window for _, seen in entries):
+        body = data[1:]  # nothing expired: the bytes stay as they are (the common case)
+    else:
+        entries = [(key, seen) for key, seen in entries if now - seen <= window]
+        body = b"".join(_ENTRY.pack(key, seen) for key, seen in entries)
+    held = {key for key, _ in entries}
+    added = []
     for key in keys:
         if key not in held:
-            kept.append((key, max(0, now)))
+            added.append(_ENTRY.pack(key, max(0, now)))
             held.add(key)
-    evicted = max(0, len(kept) - max_ids)
-    kept = kept[evicted:]
-    body = b"".join(_ENTRY.pack(key, seen) for key, seen in kept)
-    return Remembered(bytes([VERSION]) + body, evicted)
+    if added:
+        body += b"".join(added)
+    evicted = max(0, len(body) // ENTRY_BYTES - max_ids)
+    return Remembered(bytes([VERSION]) + body[evicted * ENTRY_BYTES :], evicted)
