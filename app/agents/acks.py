@@ -24,7 +24,15 @@ from typing import Any, cast
 import faust
 from faust.types import TP
 
-__all__ = ["Revocations", "ack_when_delivered", "acked_below", "expect", "hold", "settle"]
+__all__ = [
+    "Revocations",
+    "ack_all_when_delivered",
+    "ack_when_delivered",
+    "acked_below",
+    "expect",
+    "hold",
+    "settle",
+]
 
 log = logging.getLogger(__name__)
 
@@ -129,25 +137,42 @@ def ack_when_delivered(
     """Ack ``event`` once every send is acknowledged and every earlier event of its
     partition is acked (then ``on_delivered(event)``). Call it for each event in the order
     the events were read (or ``expect`` them in that order)."""
-    _order.register(event, on_delivered, _SENT)
+    ack_all_when_delivered(app, [event], sends, on_delivered=on_delivered)
+
+
+def ack_all_when_delivered(
+    app: faust.App,
+    events: Sequence[faust.EventT[Any]],
+    sends: Sequence[Awaitable[Any]],
+    *,
+    on_delivered: OnDelivered | None = None,
+) -> None:
+    """``ack_when_delivered`` for events read together (a batch, in reading order) and the
+    sends they caused together: each is acked once every one of ``sends`` is acknowledged."""
+    for event in events:
+        _order.register(event, on_delivered, _SENT)
     if not sends:
-        _order.delivered(event)
+        for event in events:
+            _order.delivered(event)
         return
 
     def _done(future: asyncio.Future[list[Any]]) -> None:
         error = None if future.cancelled() else future.exception()
         if future.cancelled() or error is not None:
+            first = events[0].message
             log.critical(
                 "output not acknowledged; crashing so the event is reprocessed "
-                "topic=%s partition=%s offset=%s error=%r",
-                event.message.topic,
-                event.message.partition,
-                event.message.offset,
+                "topic=%s partition=%s offset=%s events=%d error=%r",
+                first.topic,
+                first.partition,
+                first.offset,
+                len(events),
                 error,
             )
             hold(asyncio.ensure_future(app.crash(error or asyncio.CancelledError())))
             return
-        _order.delivered(event)
+        for event in events:
+            _order.delivered(event)
 
     hold(asyncio.ensure_future(asyncio.gather(*sends))).add_done_callback(_done)
 
