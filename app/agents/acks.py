@@ -70,7 +70,10 @@ class _InOrder:
         self, event: faust.EventT[Any], on_delivered: OnDelivered | None, state: str
     ) -> None:
         message = event.message
-        queue = self._open.setdefault((message.topic, message.partition), OrderedDict())
+        tp = (message.topic, message.partition)
+        queue = self._open.get(tp)
+        if queue is None:
+            queue = self._open[tp] = OrderedDict()
         entry = queue.get(message.offset)
         if entry is not None and entry[0] is event:
             entry[1:] = [state, on_delivered]  # expected at reading, now handed its outputs
