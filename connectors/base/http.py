@@ -8,6 +8,11 @@ A platform client supplies three small functions and gets budgeted, classified c
 - messages go through ``redact``, which strips bearer tokens, basic credentials, API keys and
   email addresses, so an error can be logged, audited and dead-lettered as it is.
 
+Connectors build their ``httpx.AsyncClient`` with ``platform_http``: httpx's API over
+aiohttp's wire (``connectors.base.aiohttp_transport``), about a quarter of httpx's own CPU per
+call (``bench/http_client.py``). Tests may inject any httpx client; the classification below
+holds for both transports.
+
 Transport failures become ``RetriableAPIError``: no httpx exception leaves ``connectors/``.
 They come in two kinds, and the difference matters for every write that is not idempotent:
 
@@ -35,6 +40,7 @@ from typing import Any
 
 import httpx
 
+from connectors.base.aiohttp_transport import AiohttpTransport
 from connectors.base.ratelimit import RateBudget, RateHeaders
 from schemas.errors import RateLimitedError, RetriableAPIError
 
@@ -45,6 +51,7 @@ __all__ = [
     "Classifier",
     "counting",
     "current_count",
+    "platform_http",
     "redact",
     "retry_after_seconds",
 ]
@@ -112,6 +119,11 @@ def counting() -> Iterator[CallCount]:
 def current_count() -> CallCount | None:
     """The count of the command this task is executing, if it is counting."""
     return _COUNT.get()
+
+
+def platform_http(timeout: httpx.Timeout, *, base_url: str = "") -> httpx.AsyncClient:
+    """The httpx client a connector calls its platform with (aiohttp underneath)."""
+    return httpx.AsyncClient(base_url=base_url, timeout=timeout, transport=AiohttpTransport())
 
 
 class ApiClient:

@@ -45,6 +45,7 @@ from typing import Any
 
 import httpx
 
+from connectors.base.http import platform_http
 from connectors.base.ratelimit import RateBudget
 from connectors.base.settings import ConnectorSettings, SourceSettings
 from connectors.base.source import SOURCE_HEADER, Position, RawRecord, Source, SourceBatch
@@ -91,8 +92,8 @@ class ZendeskIncrementalTickets(Source):
         self._settings = source
         self._clock = clock
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(
-            base_url=settings.api_base_url, timeout=httpx.Timeout(30.0, connect=10.0)
+        self._http = http or platform_http(
+            httpx.Timeout(30.0, connect=10.0), base_url=settings.api_base_url
         )
         limit = source.requests_per_minute or _EXPORT_REQUESTS_PER_MINUTE
         self.client = ZendeskClient(self._http, settings=settings, budget=RateBudget(limit, 60.0))
