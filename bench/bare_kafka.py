@@ -18,7 +18,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-__all__ = ["LoopFigures", "bare_loop"]
+from bench.figures import percentile
+
+__all__ = ["LoopFigures", "bare_acks", "bare_loop"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,3 +67,22 @@ async def bare_loop(
     finally:
         await producer.stop()
         await consumer.stop()
+
+
+async def bare_acks(
+    bootstrap: str, topic: str, *, sends: int = 500, rate: float = 200.0
+) -> tuple[float, float]:
+    """(p50, p99) in ms of one record's ``acks=all`` round trip from a bare producer, one
+    record at a time at ``rate``: what any ingest answer waits for at least."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    latencies: list[float] = []
+    try:
+        for n in range(sends):
+            started = time.perf_counter()
+            await (await producer.send(topic, b"x" * 600, key=str(n).encode()))
+            latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(max(0.0, 1 / rate - latencies[-1]))
+    finally:
+        await producer.stop()
+    return percentile(latencies, 0.5) * 1000, percentile(latencies, 0.99) * 1000
