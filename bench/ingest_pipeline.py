@@ -301,66 +301,55 @@ def _report(
     normalize: NormalizeFigures,
     bare: LoopFigures,
 ) -> None:
-    print(f"kafka {bootstrap}, one worker, {os.cpu_count()} cores shared with load and broker")
-    print(row("measure", "figure", "target", "ratio"))
-    print(
-        row(
+    share = normalize.per_s / bare.records_per_s
+    p99 = TARGET_ACK_P99_MS
+    # (measure, figure, target, ratio): None for figures without a target of their own
+    rows: list[tuple[str, str, object, float | None]] = [
+        (
             "webhook ingest, deliveries/s",
             f"{ingest.per_s:.0f}",
             TARGET_INGEST_PER_S,
             at_least(ingest.per_s, TARGET_INGEST_PER_S),
-        )
-    )
-    print(row("ingest, worker CPU us/delivery", f"{ingest.cpu_us_per_delivery:.0f}", "", None))
-    print(row("acknowledge latency p50, ms", f"{ingest.p50_ms:.1f}", "", None))
-    print(
-        row(
-            "acknowledge latency p99, ms",
-            f"{ingest.p99_ms:.1f}",
-            TARGET_ACK_P99_MS,
-            at_most(ingest.p99_ms, TARGET_ACK_P99_MS),
-        )
-    )
-    print(row(f"paced {paced.per_s:.0f}/s: ack p50, ms", f"{paced.p50_ms:.1f}", "", None))
-    print(
-        row(
+        ),
+        ("ingest, worker CPU us/delivery", f"{ingest.cpu_us_per_delivery:.0f}", "", None),
+        ("acknowledge latency p50, ms", f"{ingest.p50_ms:.1f}", "", None),
+        ("acknowledge latency p99, ms", f"{ingest.p99_ms:.1f}", p99, at_most(ingest.p99_ms, p99)),
+        (f"paced {paced.per_s:.0f}/s: ack p50, ms", f"{paced.p50_ms:.1f}", "", None),
+        (
             f"paced {paced.per_s:.0f}/s: ack p99, ms",
             f"{paced.p99_ms:.1f}",
-            TARGET_ACK_P99_MS,
-            at_most(paced.p99_ms, TARGET_ACK_P99_MS),
-        )
-    )
-    print(
-        row(
-            f"paced: worker acks < {TARGET_ACK_P99_MS} ms, %",
+            p99,
+            at_most(paced.p99_ms, p99),
+        ),
+        (
+            f"paced: worker acks < {p99} ms, %",
             f"{100 * paced.share_within_target:.1f}",
             99,
             at_least(paced.share_within_target, 0.99),
-        )
-    )
-    print(row("bare producer acks=all p50, ms", f"{acks[0]:.1f}", "", None))
-    print(row("bare producer acks=all p99, ms", f"{acks[1]:.1f}", "", None))
-    print(
-        row(
+        ),
+        ("bare producer acks=all p50, ms", f"{acks[0]:.1f}", "", None),
+        ("bare producer acks=all p99, ms", f"{acks[1]:.1f}", "", None),
+        (
             "normalize, canonical events/s",
             f"{normalize.per_s:.0f}",
             TARGET_NORMALIZE_PER_S,
             at_least(normalize.per_s, TARGET_NORMALIZE_PER_S),
-        )
-    )
-    print(row("normalize, worker CPU us/event", f"{normalize.cpu_us_per_event:.0f}", "", None))
-    print(row("bare aiokafka loop, records/s", f"{bare.records_per_s:.0f}", "", None))
-    print(row("bare aiokafka loop, CPU us/record", f"{bare.cpu_us_per_record:.0f}", "", None))
-    share = normalize.per_s / bare.records_per_s
-    print(
-        row(
+        ),
+        ("normalize, worker CPU us/event", f"{normalize.cpu_us_per_event:.0f}", "", None),
+        ("bare aiokafka loop, records/s", f"{bare.records_per_s:.0f}", "", None),
+        ("bare aiokafka loop, CPU us/record", f"{bare.cpu_us_per_record:.0f}", "", None),
+        (
             "normalize / bare loop",
             f"{share:.3f}",
             TARGET_SHARE_OF_BARE,
             at_least(share, TARGET_SHARE_OF_BARE),
-        )
-    )
-    print("(ratio > 1 meets the target; for p99 it is target/figure)")
+        ),
+    ]
+    print(f"kafka {bootstrap}, one worker, {os.cpu_count()} cores shared with load and broker")
+    print(row("measure", "figure", "target", "ratio"))
+    for measure, figure, target, ratio in rows:
+        print(row(measure, figure, target, ratio))
+    print("(ratio > 1 meets the target; for latencies it is target/figure)")
 
 
 if __name__ == "__main__":
