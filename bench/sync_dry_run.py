@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from aiokafka import AIOKafkaProducer
 
 from app.rehearsal import HUMAN_ADMIN, SyncStack, sync_stack
@@ -72,6 +73,8 @@ class DryRun:
     busy_cpu_s: float = 0.0
     idle_cpu: float = 0.0
     split: Counter[str] = field(default_factory=Counter)
+    #: with several workers, per worker: (sync records it read, its busy CPU seconds)
+    per_worker: list[tuple[float, float]] = field(default_factory=list)
 
 
 class Customer:
@@ -187,6 +190,18 @@ async def _customer(
         await trail.write(who.link, "case_on_intercom", after=solving)
 
 
+async def _received(url: str, topic: str) -> float:
+    """Records of ``topic`` a worker has read so far (Faust's per-topic counter on its
+    ``/metrics``): with several workers, how the sync events were shared between them."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"{url}/metrics")).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if "_messages_received_per_topic{" in line and f'topic="{topic}"' in line
+    )
+
+
 def _read_profile(output: Path, args: argparse.Namespace) -> Counter[str]:
     """The CPU split from py-spy's stacks, which are kept where ``--profile`` says."""
     if not output.exists():
@@ -202,19 +217,24 @@ async def run_dry(run: DryRun, bootstrap: str, folder: Path, *, partitions: int)
     args = run.args
     env = {"DESKSTREAM_SINK_DRY_RUN": "true", "DESKSTREAM_LOG_LEVEL": "warning"}
     async with (
-        sync_stack(bootstrap, folder, partitions=partitions, name="bench-dry", extra_env=env)
-        as stack,
+        sync_stack(
+            bootstrap, folder, partitions=partitions, name="bench-dry", extra_env=env,
+            workers=args.workers,
+        ) as stack,
         AuditFollower(stack.settings) as trail,
     ):  # fmt: skip
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
         await producer.start()
+        sync_topic = stack.settings.topic("sync")
         try:
-            pid = stack.worker.process.pid
-            idle = cpu_seconds(pid)
+            pids = [w.process.pid for w in stack.workers]
+            idle = [cpu_seconds(pid) for pid in pids]
             await asyncio.sleep(args.idle)
-            cpu, started = cpu_seconds(pid), time.perf_counter()
-            run.idle_cpu = (cpu - idle) / args.idle
-            spy = profile(pid, folder / "py-spy.txt") if args.profile is not None else None
+            cpu, started = [cpu_seconds(pid) for pid in pids], time.perf_counter()
+            idle_rates = [(c - i) / args.idle for c, i in zip(cpu, idle, strict=True)]
+            read = [await _received(w.url, sync_topic) for w in stack.workers]
+            run.idle_cpu = sum(idle_rates)
+            spy = profile(pids[0], folder / "py-spy.txt") if args.profile is not None else None
             gate = asyncio.Semaphore(args.concurrency)
             tasks = [
                 asyncio.create_task(_customer(n, stack, producer, trail, gate))
@@ -224,8 +244,15 @@ async def run_dry(run: DryRun, bootstrap: str, folder: Path, *, partitions: int)
             for task in tasks:
                 task.result()
             run.drive_s = time.perf_counter() - started
-            run.worker_cpu_s = cpu_seconds(pid) - cpu
+            used = [cpu_seconds(pid) - c for pid, c in zip(pids, cpu, strict=True)]
+            run.worker_cpu_s = sum(used)
             run.busy_cpu_s = run.worker_cpu_s - run.idle_cpu * run.drive_s
+            if len(pids) > 1:
+                for worker, before, cpu_s, rate in zip(
+                    stack.workers, read, used, idle_rates, strict=True
+                ):
+                    events = await _received(worker.url, sync_topic) - before
+                    run.per_worker.append((events, cpu_s - rate * run.drive_s))
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 await asyncio.to_thread(spy.wait, 60)
@@ -277,6 +304,11 @@ def report(run: DryRun) -> list[str]:
         f"records produced: {len(run.audits)} audit records, {len(written)} commands and as many "
         f"write results, {snapshots} entity snapshots, at most {inputs} changelog records",
     ]  # fmt: skip
+    for n, (read, busy) in enumerate(run.per_worker, 1):
+        lines.append(
+            f"worker {n} of {len(run.per_worker)}: {read:.0f} sync events read, {busy:.1f} s "
+            f"busy CPU, {read / busy:.0f} sync events per CPU-second"
+        )
     if run.split:
         lines += ["", "worker CPU by component (py-spy, while the events flowed):"]
         lines += split_report(run.split)

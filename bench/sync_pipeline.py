@@ -4,6 +4,7 @@ targets (issue 4).
     .venv/bin/python -m bench.sync_pipeline [--conversations 200] [--concurrency 20]
                                             [--rate 1.0] [--faults none|flaky]
     .venv/bin/python -m bench.sync_pipeline --dry-run [--profile] [--conversations 1000]
+                                            [--workers 2]
 
 ``--dry-run``: the sync stage's own cost, sinks in their dry-run mode (``bench.sync_dry_run``).
 
@@ -321,6 +322,13 @@ def main() -> None:
         help="with --dry-run: the worker's CPU split (py-spy); its raw stacks kept in STACKS",
     )
     parser.add_argument("--idle", type=float, default=IDLE_S, help="seconds of idle CPU reading")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with --dry-run: worker processes in one group (scale-out: each one's events "
+        "per CPU-second)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("DESKSTREAM_LOG_LEVEL", "warning")  # the worker inherits it
     cluster = start_cluster(load_settings(), progress=lambda m: None)
