@@ -78,7 +78,8 @@ def summary(outputs: dict[str, list[str]]) -> list[str]:
     ]
     for name, out in outputs.items():
         for line in out:
-            if _RATIO.match(line) and not line.startswith("measure "):
+            # Rows with a target, and the bare aiokafka baseline normalize is compared with.
+            if (_RATIO.match(line) or line.startswith("bare ")) and not line.startswith("measure"):
                 lines.append(f"{line}   [{name}]")
     one = next((m for line in outputs.get("sync-dry", []) if (m := _ONE_WORKER.match(line))), None)
     each = [m for line in outputs.get("sync-dry-2", []) if (m := _EACH_WORKER.match(line))]

@@ -198,7 +198,8 @@ async def _received(url: str, topic: str) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()
-        if "_messages_received_per_topic{" in line and f'topic="{topic}"' in line
+        if line.startswith("faust_messages_received_per_topic_total{")
+        and f'topic="{topic}"' in line
     )
 
 
