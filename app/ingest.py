@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka.errors import KafkaError
 
@@ -134,6 +134,7 @@ class WebhookIngest:
         self._read_timeout = read_timeout
         self._watch = watch
         self._connectors: dict[str, IngestConnector] = {}
+        self._accepted: dict[str, tuple[Any, Any]] = {}
 
     @property
     def settings(self) -> Settings:
@@ -233,13 +234,23 @@ class WebhookIngest:
             signature_verified=True,
         )
         await self._store(_bounded(connector.partition_key(request)), delivery)
-        self._metrics.webhooks.labels(connector_id, "accepted").inc()
+        accepted, ack_seconds = self._accepted_metrics(connector_id)
+        accepted.inc()
         if self._watch is not None:
             self._watch.delivered(connector_id)
-        self._metrics.webhook_ack_seconds.labels(connector_id).observe(
-            time.perf_counter() - started
-        )
+        ack_seconds.observe(time.perf_counter() - started)
         return delivery
+
+    def _accepted_metrics(self, connector_id: str) -> tuple[Any, Any]:
+        """The connector's accepted counter and ack histogram (labelled once: ``labels``
+        costs more than the increment on every delivery)."""
+        found = self._accepted.get(connector_id)
+        if found is None:
+            found = self._accepted[connector_id] = (
+                self._metrics.webhooks.labels(connector_id, "accepted"),
+                self._metrics.webhook_ack_seconds.labels(connector_id),
+            )
+        return found
 
     def _count_refusal(self, connector_id: str, exc: IngestError) -> None:
         outcome = {
@@ -254,7 +265,8 @@ class WebhookIngest:
 
     async def _store(self, key: str, delivery: RawDelivery) -> None:
         try:
-            await asyncio.wait_for(self._publish(key, delivery), timeout=self._timeout)
+            async with asyncio.timeout(self._timeout):
+                await self._publish(key, delivery)
         except (TimeoutError, KafkaError) as exc:
             self._metrics.webhooks.labels(delivery.connector_id, "unavailable").inc()
             log.warning(

@@ -129,6 +129,11 @@ class Settings(BaseSettings):
     #: (``app.agents.lanes``); 0 runs it at once, as a live one
     sink_backfill_wait_seconds: float = Field(default=30.0, ge=0)
 
+    #: benchmarks only (``bench.sync_pipeline --dry-run``): the sinks do everything but call
+    #: the platforms and answer every command as written (``app.agents.dry_run``); nothing
+    #: reaches a platform, so never in production
+    sink_dry_run: bool = False
+
     #: a failing source waits from 1 s, doubling, up to this long before it starts again
     source_max_backoff_seconds: float = Field(default=60.0, ge=1)
 

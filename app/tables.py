@@ -2,7 +2,8 @@
 ``deskstream topics create`` (``app.topics.TABLES``), compacted and co-partitioned with the
 topics that feed them.
 
-``links``: link id → ``streams.state.LinkState`` as JSON, fed by ``deskstream.sync`` and
+``links``: link id → ``streams.state.LinkState`` in its compact encoding
+(``streams.state_codec``: a version byte, at most a few KB), fed by ``deskstream.sync`` and
 ``deskstream.writes``, which are both keyed by link id: every event and write result of a link
 is handled in the partition that holds its state.
 
@@ -10,26 +11,46 @@ is handled in the partition that holds its state.
 normalize sent for it lately (``streams.recent_ids``: bytes, at most 4 KB), fed by
 ``deskstream.raw``: a redelivery has the key of the original, so it is read in the partition
 that holds the ids.
+
+Production keeps them in RocksDB (``DESKSTREAM_TABLE_STORE=rocksdb://``, the default): on
+the worker's disk, so a restarted worker reads only the changelog written since its last
+write, and memory holds caches, not the tables. Faust's RocksDB defaults size those caches
+for a machine of its own (three 64 MB write buffers and a 2 GB block cache, per partition);
+``ROCKSDB_OPTIONS`` bounds them per partition, so a worker's tables stay within a few
+hundred MB whatever they hold (``bench.links_table``: 1M links).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import faust
 
 from app.settings import Settings
 
-__all__ = ["declare_links_table", "declare_recent_events_table"]
+__all__ = ["ROCKSDB_OPTIONS", "declare_links_table", "declare_recent_events_table"]
+
+_MB = 1024 * 1024
+#: per table partition (one RocksDB database each): at most two 8 MB write buffers and a
+#: 16 MB block cache (Faust's ``RocksDBOptions``; the memory store ignores them)
+ROCKSDB_OPTIONS = {
+    "write_buffer_size": 8 * _MB,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 16 * _MB,
+    "block_cache_compressed_size": 0,
+    "target_file_size_base": 32 * _MB,
+    "max_open_files": 256,
+}
 
 
-def declare_links_table(app: faust.App, settings: Settings) -> faust.types.TableT[str, Any]:
+def declare_links_table(app: faust.App, settings: Settings) -> faust.types.TableT[str, bytes]:
     return app.Table(
         "links",
         default=None,
         partitions=settings.partitions,
-        # The app's default serializers apply: keys raw (UTF-8), values JSON.
-        help="link id -> LinkState (members, known values, mirrors, fingerprints, thread)",
+        # Keys as before; values bytes as they are (Faust's "raw" serializer):
+        # streams.state_codec encodes them, and reads the JSON of old releases.
+        value_type=bytes,
+        options=dict(ROCKSDB_OPTIONS),
+        help="link id -> LinkState (members, registers, mirrors, recent input ids)",
     )
 
 
@@ -44,5 +65,6 @@ def declare_recent_events_table(
         # are, values streams.recent_ids bytes.
         key_type=bytes,
         value_type=bytes,
+        options=dict(ROCKSDB_OPTIONS),
         help="raw-topic key -> event ids normalize sent lately (streams.recent_ids)",
     )

@@ -3,6 +3,10 @@ targets (issue 4).
 
     .venv/bin/python -m bench.sync_pipeline [--conversations 200] [--concurrency 20]
                                             [--rate 1.0] [--faults none|flaky]
+    .venv/bin/python -m bench.sync_pipeline --dry-run [--profile] [--conversations 1000]
+                                            [--workers 2]
+
+``--dry-run``: the sync stage's own cost, sinks in their dry-run mode (``bench.sync_dry_run``).
 
 Starts (or reuses) the local Kafka stack and a sync rehearsal (``app.rehearsal.sync_stack``:
 one worker process, private topics, the Intercom and Zendesk sandboxes on loopback). N
@@ -43,25 +47,24 @@ import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from app.kafka_connection import bootstrap_servers
 from app.kafka_local.stack import start_cluster
 from app.rehearsal import SyncStack, sync_stack
-from app.settings import Settings, load_settings
+from app.settings import load_settings
 from bench.api_calls import CallCount, calls_table, count_calls, route_lines
 from bench.figures import at_least, at_most, p50_p99, peak_rate, percentile, row
+from bench.sync_common import DONE, AuditFollower, all_done, cpu_seconds, read_topic
+from bench.sync_dry_run import DryRun, run_dry
+from bench.sync_dry_run import report as dry_report
 from sandboxes.base.traffic import PoliteTransport, TrafficStats
 from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 from sandboxes.zendesk.actors import ZendeskAgent
-from schemas.codec import decode
 from schemas.errors import DeskstreamError
 from schemas.models import AuditRecord, Envelope
 
@@ -73,75 +76,6 @@ PARTITIONS = 4
 IDLE_S = 5.0
 HUMAN_CHANGES = 5  # per customer: 2 messages + tag in Intercom, reply + solve in Zendesk
 DECISIONS = {"sync", "echo", "dedupe", "rules"}
-DONE = ("written_", "unchanged_")  # sink outcomes of a command carried out
-
-
-async def _read(
-    settings: Settings,
-    topic: str,
-    sink: Callable[[Any, int], object],
-    *,
-    until_end: bool = True,
-    on_batch: Callable[[], Awaitable[None]] | None = None,
-) -> None:
-    """Read ``topic`` from the start to its current end (or until cancelled): each decoded
-    value and its Kafka timestamp (ms) go to ``sink``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(settings), group_id=None)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in range(settings.partitions)]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        while not until_end or any([await consumer.position(tp) < ends[tp] for tp in parts]):
-            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
-            for messages in batch.values():
-                for message in messages:
-                    sink(decode(message.value), message.timestamp)
-            if batch and on_batch is not None:
-                await on_batch()
-    finally:
-        await consumer.stop()
-
-
-class AuditFollower:
-    """Follows the audit topic during the run; people wait here for the sync's writes."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._writes: defaultdict[str, list[AuditRecord]] = defaultdict(list)
-        self._batch = asyncio.Condition()
-        self._task: asyncio.Task[None] | None = None
-
-    def _add(self, value: Any, _: int) -> None:
-        if isinstance(value, AuditRecord) and value.stage == "sink" and value.link_id:
-            self._writes[value.link_id].append(value)
-
-    async def _wake(self) -> None:
-        async with self._batch:
-            self._batch.notify_all()
-
-    async def __aenter__(self) -> AuditFollower:
-        topic = self.settings.topic("audit")
-        self._task = asyncio.create_task(
-            _read(self.settings, topic, self._add, until_end=False, on_batch=self._wake)
-        )
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    async def write(self, link: str, suffix: str, after: datetime | None = None) -> AuditRecord:
-        """The first carried-out sink write ``*_<suffix>`` on ``link`` (at or after ``after``)."""
-        while True:
-            for record in self._writes.get(link, ()):
-                done = record.decision.startswith(DONE) and record.decision.endswith(suffix)
-                if done and (after is None or record.at >= after):
-                    return record
-            async with self._batch:
-                await self._batch.wait()
 
 
 @dataclass
@@ -216,12 +150,6 @@ async def _surplus(stack: SyncStack, people: People, conversations: list[str]) -
     return surplus + sum(p["comment"] - 1 + p["close"] - 1 for p in parts)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _sandbox(client: httpx.AsyncClient) -> dict[str, Any]:  # "requests": all answered
     return cast(dict[str, Any], (await client.get("/_sandbox/state")).json()["faults"])
 
@@ -251,14 +179,7 @@ async def _drive(run: Run, stack: SyncStack, people: People, trail: AuditFollowe
     for n in range(args.conversations):
         tasks.append(asyncio.create_task(_customer(stack, people, trail, n, gate)))
         await asyncio.sleep(1 / args.rate if args.rate > 0 else 0)
-    _, pending = await asyncio.wait(tasks, timeout=args.timeout)
-    for task in pending:
-        task.cancel()
-    if pending:
-        raise DeskstreamError(
-            f"{len(pending)} conversations did not converge within {args.timeout:.0f} s; the "
-            f"worker log ({stack.worker.log}) ends with:\n{stack.worker.log_tail()}"
-        )
+    await all_done(tasks, args.timeout, stack)
     return [task.result() for task in tasks]
 
 
@@ -275,15 +196,15 @@ async def _run(run: Run, folder: Path) -> None:
         people = People(ic, zd, admin, ZendeskAgent(zd))
         clients = {"intercom": stack.ic, "zendesk": stack.zd_agent}  # not counted as people
         before = {p: (await _sandbox(c))["requests"] for p, c in clients.items()}
-        pid, idle = stack.worker.process.pid, _cpu_seconds(stack.worker.process.pid)
+        pid, idle = stack.worker.process.pid, cpu_seconds(stack.worker.process.pid)
         await asyncio.sleep(IDLE_S)  # the worker's idle CPU (timers, polls), for the ceiling
-        cpu, started = _cpu_seconds(pid), time.perf_counter()
+        cpu, started = cpu_seconds(pid), time.perf_counter()
         since = time.monotonic()
         run.idle_cpu = (cpu - idle) / IDLE_S
         conversations = await _drive(run, stack, people, trail)
         run.drive_s = time.perf_counter() - started
         await stack.settle(10 if args.faults != "none" else 5)  # late redeliveries, echoes
-        run.worker_cpu_s = _cpu_seconds(pid) - cpu
+        run.worker_cpu_s = cpu_seconds(pid) - cpu
         run.worker_calls = count_calls(stack.worker_requests(since))
         run.busy_cpu_s = run.worker_cpu_s - run.idle_cpu * (time.perf_counter() - started)
         for platform, client in clients.items():
@@ -300,9 +221,9 @@ async def _run(run: Run, folder: Path) -> None:
                     raise
                 await asyncio.sleep(2)
         settings = stack.settings
-        await _read(settings, settings.topic("audit"), lambda v, _: run.audits.append(v))
-        await _read(settings, settings.topic("sync"), lambda v, ts: run.sync.append((v, ts)))
-        await _read(settings, settings.topic("events"), lambda v, _: run.events.append(v))
+        await read_topic(settings, settings.topic("audit"), lambda v, _: run.audits.append(v))
+        await read_topic(settings, settings.topic("sync"), lambda v, ts: run.sync.append((v, ts)))
+        await read_topic(settings, settings.topic("events"), lambda v, _: run.events.append(v))
 
 
 def report(run: Run) -> list[str]:
@@ -395,9 +316,44 @@ def main() -> None:
     parser.add_argument("--faults", choices=["none", "flaky"], default="none")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="the sync stage alone: canonical events in, the sinks in their dry-run mode "
+        "(bench.sync_dry_run)",
+    )
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="STACKS",
+        help="with --dry-run: the worker's CPU split (py-spy); its raw stacks kept in STACKS",
+    )
+    parser.add_argument("--idle", type=float, default=IDLE_S, help="seconds of idle CPU reading")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="with --dry-run: worker processes in one group (scale-out: each one's events "
+        "per CPU-second)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("DESKSTREAM_LOG_LEVEL", "warning")  # the worker inherits it
     cluster = start_cluster(load_settings(), progress=lambda m: None)
+    if args.dry_run:
+        dry = DryRun(args)
+        with tempfile.TemporaryDirectory(prefix="bench-sync-dry-") as folder:
+            asyncio.run(
+                run_dry(
+                    dry,
+                    cluster.bootstrap_servers,
+                    Path(folder),
+                    partitions=PARTITIONS,
+                )
+            )
+        print("\n".join(dry_report(dry)))
+        return
     run = Run(args, cluster.bootstrap_servers)
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as folder:
         asyncio.run(_run(run, Path(folder)))

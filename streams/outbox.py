@@ -31,6 +31,8 @@ from typing import Any
 
 from schemas.codec import decode_as, encode
 from schemas.models import AuditRecord, Contact, Envelope, SyncCommand, Timer, WriteResult
+from streams import state_codec
+from streams.state import LinkState
 from streams.sync import SyncPlanner
 
 __all__ = ["Entry", "Position", "Step", "prune", "replayed", "step"]
@@ -62,21 +64,27 @@ class Entry:
 
 @dataclass(frozen=True, slots=True)
 class Step:
-    """What the agent does with one input: write ``state`` (None: leave the table as it is),
-    send the commands, audit records and timers, and ask again after ``retry_in`` seconds."""
+    """What the agent does with one input: write ``state`` (the table's bytes; None: leave
+    the table as it is), send the commands, audit records and timers, and ask again after
+    ``retry_in`` seconds."""
 
-    state: dict[str, Any] | None
+    state: bytes | None
     commands: list[SyncCommand]
     audits: list[AuditRecord]
     retry_in: float | None
     #: the input was read before and its outputs are sent again
     resent: bool
     timers: list[Timer]
+    #: ``commands``, ``audits`` and ``timers`` encoded (``schemas.codec``), once: the bytes
+    #: the outbox keeps are the bytes the agent sends
+    command_values: list[bytes]
+    audit_values: list[bytes]
+    timer_values: list[bytes]
 
 
 def step(
     planner: SyncPlanner,
-    raw: dict[str, Any] | None,
+    raw: bytes | None,
     record: Envelope | WriteResult | Timer,
     *,
     position: Position,
@@ -84,34 +92,68 @@ def step(
     may_have_run: bool,
     now: datetime,
     profile: Contact | None = None,
+    state: LinkState | None = None,
 ) -> Step:
-    """Decide one input against its link's state (``raw``, the table's value).
+    """Decide one input against its link's state (``raw``, the table's value; ``state``,
+    the same decoded, when the caller has it already).
 
     ``may_have_run``: the input may have been processed before (by this partition's previous
     owner): its commands go out marked as possibly executed (``attempt`` ≥ 2).
     """
-    pending = prune(raw.get("outbox", []) if raw else [], delivered_below)
+    if state is None and raw is not None:
+        state = state_codec.decode(raw)
+    held = state.outbox if state is not None else []
+    pending = prune(held, delivered_below)
     again = replayed(pending, position)
     if again is not None:
         # Read a second time after its state was written: send what it caused again (the
         # dedupe would drop it, and its commands may never have reached Kafka).
-        changed = raw is not None and len(pending) != len(raw.get("outbox", []))
-        state = {**raw, "outbox": pending} if changed and raw is not None else None
+        changed = state is not None and len(pending) != len(held)
+        written = None
+        if changed and state is not None:
+            state.outbox = pending
+            written = state_codec.encode(state)
         commands = _possibly_executed(again.commands)
-        return Step(state, commands, again.audits, again.retry_in, resent=True, timers=again.timers)
-    base = {**raw, "outbox": pending} if raw else None
+        return Step(
+            written,
+            commands,
+            again.audits,
+            again.retry_in,
+            resent=True,
+            timers=again.timers,
+            command_values=[encode(c) for c in commands],
+            audit_values=[encode(a) for a in again.audits],
+            timer_values=[encode(t) for t in again.timers],
+        )
+    if state is not None:
+        state.outbox = pending
     if isinstance(record, Envelope):
-        plan = planner.on_event(base, record, now=now, profile=profile)
+        plan = planner.on_event(state, record, now=now, profile=profile)
     elif isinstance(record, Timer):
-        plan = planner.on_timer(base, record, now=now)
+        plan = planner.on_timer(state, record, now=now)
     else:
-        plan = planner.on_write(base, record, now=now)
-    state = plan.state.to_json()
-    entry = _entry(position, plan.commands, plan.audits, plan.retry_in, plan.timers)
-    if entry is not None:
-        state["outbox"].append(entry)
-    commands = _possibly_executed(plan.commands) if may_have_run else plan.commands
-    return Step(state, commands, plan.audits, plan.retry_in, resent=False, timers=plan.timers)
+        plan = planner.on_write(state, record, now=now)
+    command_values = [encode(c) for c in plan.commands]
+    audit_values = [encode(a) for a in plan.audits]
+    timer_values = [encode(t) for t in plan.timers]
+    commands = plan.commands
+    if may_have_run and commands:
+        commands = _possibly_executed(commands)
+        sent = [encode(c) for c in commands]
+    else:
+        sent = command_values
+    outputs = (plan.audits, plan.retry_in, False, plan.timers, sent, audit_values, timer_values)
+    body = state_codec.encode_body(plan.state)
+    if raw is not None and raw == body + state_codec.encode_outbox(pending):
+        # Nothing changed (a duplicate): nothing to write, and nothing to keep either, as
+        # the same input read again meets the same state and decides the same.
+        return Step(None, commands, *outputs)
+    if command_values or audit_values or timer_values or plan.retry_in is not None:
+        plan.state.outbox.append(
+            _entry(position, command_values, audit_values, plan.retry_in, timer_values)
+        )
+    written = body + state_codec.encode_outbox(plan.state.outbox)
+    return Step(written, commands, *outputs)
 
 
 def _possibly_executed(commands: list[SyncCommand]) -> list[SyncCommand]:
@@ -138,29 +180,27 @@ def replayed(entries: Sequence[dict[str, Any]], position: Position) -> Entry | N
                 [decode_as(_unpack(c), SyncCommand) for c in e["commands"]],
                 [decode_as(_unpack(a), AuditRecord) for a in e["audits"]],
                 e.get("retry_in"),
-                [decode_as(_unpack(t), Timer) for t in e.get("timers", [])],
+                [decode_as(_unpack(t), Timer) for t in e.get("timers") or []],
             )
     return None
 
 
 def _entry(
     position: Position,
-    commands: Sequence[SyncCommand],
-    audits: Sequence[AuditRecord],
+    commands: Sequence[bytes],
+    audits: Sequence[bytes],
     retry_in: float | None,
-    timers: Sequence[Timer],
-) -> dict[str, Any] | None:
-    """The entry for an input's outputs (None when it caused nothing)."""
-    if not commands and not audits and retry_in is None and not timers:
-        return None
+    timers: Sequence[bytes],
+) -> dict[str, Any]:
+    """The entry for an input's outputs (their encoded commands, audit records, timers)."""
     return {
         "topic": position.topic,
         "partition": position.partition,
         "offset": position.offset,
-        "commands": [_pack(encode(c)) for c in commands],
-        "audits": [_pack(encode(a)) for a in audits],
+        "commands": [_pack(c) for c in commands],
+        "audits": [_pack(a) for a in audits],
         "retry_in": retry_in,
-        "timers": [_pack(encode(t)) for t in timers],
+        "timers": [_pack(t) for t in timers],
     }
 
 

@@ -23,7 +23,7 @@ nothing about the owner.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
 from connectors.base.commands import CREATED_OWNER
 from connectors.base.links import normalise_email
@@ -64,10 +64,11 @@ def _case_owner(event: Envelope) -> Actor | None:
 
 
 def owner_to_resolve(
-    config: SyncConfig, raw_state: dict[str, Any] | None, event: Envelope
+    config: SyncConfig, agents: Mapping[str, str], event: Envelope
 ) -> tuple[Envelope, str | None]:
-    """``event`` with its owner's email filled from the link's memory when known, and the
-    agent id whose email must still be read from the platform (None: nothing to read)."""
+    """``event`` with its owner's email filled from the link's memory (``agents``: the
+    link's ``LinkState.agents``) when known, and the agent id whose email must still be
+    read from the platform (None: nothing to read)."""
     owner = _case_owner(event)
     side = event.source.platform.value
     synced = config.connectors.get(side) == event.source.connector_id
@@ -76,7 +77,7 @@ def owner_to_resolve(
     if not syncs_assignee(config, side):
         return event, None
     assert owner.id is not None  # unresolved means: an agent with an id and no email
-    known = (raw_state or {}).get("agents", {}).get(f"{side}:{owner.id}")
+    known = agents.get(f"{side}:{owner.id}")
     if known is not None:
         return with_owner_email(event, known), None
     return event, owner.id

@@ -1,25 +1,43 @@
 """What the sync stage remembers about one link, kept in a Faust table keyed by link id.
 
-A plain dataclass with a hand-written JSON mapping rather than a pydantic model: the state is
-read and written on every event, so it must cost microseconds, and its contents come only from
-this code (the table's changelog is ours), so there is nothing to validate on the way in.
+A plain dataclass rather than a pydantic model: the state is read and written on every
+event, so it must cost microseconds, and its contents come only from this code (the table's
+changelog is ours), so there is nothing to validate on the way in. The table holds it in the
+compact encoding of ``streams.state_codec``.
 
-Bounded by construction: seen event ids expire (and are capped);
-the thread is capped at ``max_thread_messages``; the outbox holds only inputs still in flight;
-everything else is one entry per platform or per field (holds: one per platform).
+Bounded whatever the link's history (issue 11: at most a few KB):
+
+- ``seen``: the recent input ids, as ``streams.recent_ids`` bytes (12 bytes an id, at most
+  ``MAX_SEEN``, forgotten after the dedupe window);
+- ``mirrors``: the newest ``MAX_MIRRORS`` copied messages, plus the ones still pending, the
+  markers and the link's first mirrored message (see ``trim_mirrors``);
+- ``thread``: only while a create may still need the history (``drop_thread``), capped at
+  ``max_thread_messages``;
+- ``outbox``: only inputs whose outputs may not be in Kafka yet (``streams.outbox``);
+- ``agents``: the newest ``MAX_AGENTS``;
+- everything else is one entry per platform or per field (``holds``: one per platform).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MAX_AGENTS", "MAX_SEEN", "LinkState"]
+from streams import recent_ids
 
-#: event ids remembered per link, whatever the time window says
-MAX_SEEN = 2000
+__all__ = ["MAX_AGENTS", "MAX_MIRRORS", "MAX_SEEN", "LinkState"]
+
+#: input ids remembered per link, whatever the time window says (12 bytes each)
+MAX_SEEN = 160
 #: owners (agent ids per platform) remembered per link
-MAX_AGENTS = 20
+MAX_AGENTS = 8
+#: settled message mirrors remembered per link (pending ones and markers come on top)
+MAX_MIRRORS = 12
+
+#: a mirror still waiting for its write's answer (``pending:<command id>:<part>``)
+PENDING = "pending:"
+#: ``mirrors`` keys that are markers, not messages (acknowledgements)
+_MARKER_PREFIX = "ack:"
 
 
 @dataclass(slots=True)
@@ -35,8 +53,8 @@ class LinkState:
     origin: str | None = None
     #: a create was issued to this platform (its write result may still be on its way)
     creating: list[str] = field(default_factory=list)
-    #: event id → first seen (epoch s): redeliveries and replays are dropped
-    seen: dict[str, float] = field(default_factory=dict)
+    #: input ids handled lately (``streams.recent_ids``): redeliveries and replays are dropped
+    seen: bytes = b""
     #: "platform:message id" → its mirrors, comma-separated, one per platform it was copied
     #: to ("platform:message id", or "pending:<command>:<part>" until the write answers);
     #: or a marker (``streams.flows.messages.MADE_PRIVATE``; ``ack:*`` keys)
@@ -72,30 +90,65 @@ class LinkState:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> LinkState:
-        # States written before the convergence registers carry ``values``, ``clocks`` and
-        # ``fingerprints``: dropped (the registers rebuild from the next reports).
-        return cls(**{k: v for k, v in raw.items() if k in _FIELDS})
+        """The state from its JSON form (``to_json``, or the table's JSON of old releases,
+        whose ``seen`` was an id → time map and whose ``values``, ``clocks`` and
+        ``fingerprints`` predate the registers: dropped, the registers rebuild from the
+        next reports)."""
+        seen = raw.get("seen") or b""
+        return cls(
+            link_id=raw["link_id"],
+            kind=raw["kind"],
+            members=raw.get("members") or {},
+            connectors=raw.get("connectors") or {},
+            origin=raw.get("origin"),
+            creating=raw.get("creating") or [],
+            seen=_seen_from_map(seen) if isinstance(seen, dict) else bytes(seen),
+            mirrors=raw.get("mirrors") or {},
+            thread=raw.get("thread") or [],
+            thread_ids=raw.get("thread_ids") or [],
+            records=raw.get("records") or {},
+            registers=raw.get("registers") or {},
+            holds=raw.get("holds") or {},
+            agents=raw.get("agents") or {},
+            steps=raw.get("steps") or 0,
+            handoff=raw.get("handoff") or {},
+            outbox=raw.get("outbox") or [],
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """A JSON-able view (tests and debugging; the table uses ``streams.state_codec``).
+        Hand-mapped, not ``dataclasses.asdict``: that deep-copies every nested value."""
+        return {
+            "link_id": self.link_id,
+            "kind": self.kind,
+            "members": self.members,
+            "connectors": self.connectors,
+            "origin": self.origin,
+            "creating": self.creating,
+            "seen": self.seen.hex(),
+            "mirrors": self.mirrors,
+            "thread": self.thread,
+            "thread_ids": self.thread_ids,
+            "records": self.records,
+            "registers": self.registers,
+            "holds": self.holds,
+            "agents": self.agents,
+            "steps": self.steps,
+            "handoff": self.handoff,
+            "outbox": self.outbox,
+        }
 
     # -- dedupe -------------------------------------------------------------------------
-    def seen_before(self, event_id: str, now: float, window: float) -> bool:
-        """True when the event was already handled; otherwise remember it."""
-        self._expire(self.seen, now - window, MAX_SEEN)
-        if event_id in self.seen:
+    def seen_before(self, input_id: str, now: float, window: int) -> bool:
+        """True when the input was already handled within ``window`` seconds; otherwise
+        remember it (the oldest id beyond ``MAX_SEEN`` is forgotten)."""
+        key, at = recent_ids.digest(input_id), int(now)
+        if recent_ids.contains(self.seen, key, now=at, window=window):
             return True
-        self.seen[event_id] = now
+        self.seen = recent_ids.remember(
+            self.seen, [key], now=at, window=window, max_ids=MAX_SEEN
+        ).state
         return False
-
-    @staticmethod
-    def _expire(entries: dict[str, float], before: float, cap: int) -> None:
-        # Dicts keep insertion order, which is time order here: drop from the front.
-        while entries:
-            oldest, at = next(iter(entries.items()))
-            if at >= before and len(entries) <= cap:
-                break
-            del entries[oldest]
 
     # -- owners -------------------------------------------------------------------------
     def remember_agent(self, platform: str, agent_id: str, email: str) -> None:
@@ -122,6 +175,32 @@ class LinkState:
             if pending in parts:
                 self.mirrors[key] = ",".join(mirror if p == pending else p for p in parts)
 
+    def trim_mirrors(self) -> None:
+        """Forget the oldest settled mirrors beyond ``MAX_MIRRORS``. Kept whatever their age:
+        mirrors still pending (their answer must find them), markers, and the link's first
+        mirrored message, which some platforms report again with every
+        notification of the record (a new event id each time, so only its mirror stops a
+        second copy). A message older than the kept ones that is reported again after the
+        dedupe windows (normalize's and ``seen``) would be copied again: the price of a
+        bounded state, paid only by links with more than ``MAX_MIRRORS`` messages."""
+        excess = len(self.mirrors) - MAX_MIRRORS
+        if excess <= 0:
+            return
+        keep = next(
+            (k for k, v in self.mirrors.items() if not k.startswith(_MARKER_PREFIX) and ":" in v),
+            None,
+        )  # the first message's mirror, not a marker such as a failed create's id
+        for key in list(self.mirrors):
+            value = self.mirrors[key]
+            if key == keep or key.startswith(_MARKER_PREFIX) or PENDING in value:
+                continue
+            if ":" not in value:  # a marker value (made private): small, and must stay
+                continue
+            del self.mirrors[key]
+            excess -= 1
+            if excess <= 0:
+                return
+
     # -- thread -------------------------------------------------------------------------
     def add_to_thread(self, message_id: str, message: dict[str, Any], cap: int) -> bool:
         """Keep the origin's messages in order; False when the message is already there."""
@@ -134,5 +213,18 @@ class LinkState:
             del self.thread_ids[0]
         return True
 
+    def drop_thread(self) -> None:
+        """Every record a create could make exists: the history is not needed any more."""
+        self.thread.clear()
+        self.thread_ids.clear()
 
-_FIELDS = frozenset(f.name for f in fields(LinkState))
+
+def _seen_from_map(seen: dict[str, float]) -> bytes:
+    """Old releases' ``seen`` (input id → first seen, oldest first) as ``recent_ids``
+    bytes: the newest ``MAX_SEEN`` ids with their own times."""
+    state = b""
+    for input_id, at in list(seen.items())[-MAX_SEEN:]:
+        key = recent_ids.digest(input_id)
+        # The widest window keeps them all: the next ``seen_before`` applies the real one.
+        state = recent_ids.remember(state, [key], now=int(at), window=2**31, max_ids=MAX_SEEN).state
+    return state

@@ -29,9 +29,9 @@ linked record that still disagrees with a winner is written again (crossed or re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from connectors.base.commands import CREATED_VERSION
 from connectors.base.links import case_link_id
@@ -56,6 +56,7 @@ from streams.flows.case_fields import reconcile_case
 from streams.flows.cases import (
     create_failed_key,
     create_from,
+    history_needed,
     is_acknowledgement,
     on_case,
     on_case_echo,
@@ -94,16 +95,16 @@ class SyncPlanner:
     # -- events ---------------------------------------------------------------------------
     def on_event(
         self,
-        raw_state: dict[str, Any] | None,
+        state: LinkState | None,
         event: Envelope,
         *,
         now: datetime,
         profile: Contact | None = None,
     ) -> Plan:
         assert event.link_id is not None, "the sync stage only sees linked events"
-        kind = "contact" if event.source.entity_type is EntityType.CONTACT else "case"
-        state = LinkState.from_json(raw_state) if raw_state else LinkState.new(event.link_id, kind)
-        state.steps += 1
+        if state is None:
+            kind = "contact" if event.source.entity_type is EntityType.CONTACT else "case"
+            state = LinkState.new(event.link_id, kind)
         plan = Plan(state)
 
         def note(stage: str, decision: str, reason: str) -> Plan:
@@ -113,9 +114,25 @@ class SyncPlanner:
             return plan
 
         if state.seen_before(event.event_id, now.timestamp(), self.config.dedupe_window_seconds):
+            # The state stays as it was: the agent writes nothing for a duplicate.
             return note(
                 "dedupe", "duplicate_dropped", "event already handled (redelivery or replay)"
             )
+        state.steps += 1
+        try:
+            return self._decide(plan, event, now, profile, note)
+        finally:
+            self._bound(state)
+
+    def _decide(
+        self,
+        plan: Plan,
+        event: Envelope,
+        now: datetime,
+        profile: Contact | None,
+        note: Callable[[str, str, str], Plan],
+    ) -> Plan:
+        state = plan.state
         source = event.source
         side = source.platform.value
         if source.entity_type is EntityType.HANDOFF:
@@ -178,16 +195,23 @@ class SyncPlanner:
         return joined
 
     # -- write results --------------------------------------------------------------------
-    def on_write(
-        self, raw_state: dict[str, Any] | None, result: WriteResult, *, now: datetime
-    ) -> Plan:
-        kind = "contact" if result.target.entity_type is EntityType.CONTACT else "case"
-        state = LinkState.from_json(raw_state) if raw_state else LinkState.new(result.link_id, kind)
-        state.steps += 1
+    def on_write(self, state: LinkState | None, result: WriteResult, *, now: datetime) -> Plan:
+        if state is None:
+            kind = "contact" if result.target.entity_type is EntityType.CONTACT else "case"
+            state = LinkState.new(result.link_id, kind)
         plan = Plan(state)
         ts = now.timestamp()
         if state.seen_before(f"write:{result.command_id}", ts, self.config.dedupe_window_seconds):
             return plan
+        state.steps += 1
+        try:
+            self._settle(plan, result, now)
+        finally:
+            self._bound(state)
+        return plan
+
+    def _settle(self, plan: Plan, result: WriteResult, now: datetime) -> None:
+        state = plan.state
         platform = result.target.platform.value
         if state.holds:
             # A held contact create answered: created, linked, or failed.
@@ -201,7 +225,7 @@ class SyncPlanner:
                 state.creating.remove(platform)  # a later event may try the create again
                 state.mirrors[create_failed_key(platform)] = result.command_id
             self._converge(plan, result, now)
-            return plan
+            return
         is_ack = is_acknowledgement(state.mirrors, result.command_id)
         joined = False
         if (
@@ -226,7 +250,12 @@ class SyncPlanner:
             )
             create_from(decisions, platform)
             plan.take(decisions)
-        return plan
+
+    def _bound(self, state: LinkState) -> None:
+        """Keep the state's size independent of the link's age (``streams.state``)."""
+        state.trim_mirrors()
+        if state.thread and not history_needed(self.config, state):
+            state.drop_thread()
 
     def _converge(self, plan: Plan, result: WriteResult, now: datetime) -> None:
         """Settle the fields this write carried; a field the platform did not take (a
@@ -256,15 +285,16 @@ class SyncPlanner:
         plan.take(decisions)
 
     # -- timers ---------------------------------------------------------------------------
-    def on_timer(self, raw_state: dict[str, Any] | None, timer: Timer, *, now: datetime) -> Plan:
+    def on_timer(self, state: LinkState | None, timer: Timer, *, now: datetime) -> Plan:
         """A decision asked for earlier is due (``Decisions.later``): a held contact create
         whose hold is over goes out now, unless its match arrived meanwhile."""
-        state = LinkState.from_json(raw_state) if raw_state else LinkState.new(timer.link_id, "")
-        state.steps += 1
+        if state is None:
+            state = LinkState.new(timer.link_id, "")
         plan = Plan(state)
         cause = f"timer:{timer.timer_id}"
         if state.seen_before(cause, now.timestamp(), self.config.dedupe_window_seconds):
             return plan
+        state.steps += 1
         if timer.purpose == FOLLOW_UP and state.handoff:
             decisions = Decisions(self.config, state, now, cause, timer.set_at)
             on_follow_up(decisions, timer)

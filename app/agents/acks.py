@@ -24,7 +24,15 @@ from typing import Any, cast
 import faust
 from faust.types import TP
 
-__all__ = ["Revocations", "ack_when_delivered", "acked_below", "expect", "hold", "settle"]
+__all__ = [
+    "Revocations",
+    "ack_all_when_delivered",
+    "ack_when_delivered",
+    "acked_below",
+    "expect",
+    "hold",
+    "settle",
+]
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +72,10 @@ class _InOrder:
         self, event: faust.EventT[Any], on_delivered: OnDelivered | None, state: str
     ) -> None:
         message = event.message
-        queue = self._open.setdefault((message.topic, message.partition), OrderedDict())
+        tp = (message.topic, message.partition)
+        queue = self._open.get(tp)
+        if queue is None:
+            queue = self._open[tp] = OrderedDict()
         entry = queue.get(message.offset)
         if entry is not None and entry[0] is event:
             entry[1:] = [state, on_delivered]  # expected at reading, now handed its outputs
@@ -139,25 +150,44 @@ def ack_when_delivered(
     unacked, so its partition's next owner reads it again and asks again, under the same
     deterministic id (a copy this worker still sends is dropped by the sync stage's dedupe).
     Waiting for it held every takeover up to ``SETTLE_TIMEOUT_S``."""
-    _order.register(event, on_delivered, _DEFERRED if deferred else _SENT)
+    ack_all_when_delivered(app, [event], sends, on_delivered=on_delivered, deferred=deferred)
+
+
+def ack_all_when_delivered(
+    app: faust.App,
+    events: Sequence[faust.EventT[Any]],
+    sends: Sequence[Awaitable[Any]],
+    *,
+    on_delivered: OnDelivered | None = None,
+    deferred: bool = False,
+) -> None:
+    """``ack_when_delivered`` for events read together (a batch, in reading order) and the
+    sends they caused together: each is acked once every one of ``sends`` is acknowledged."""
+    state = _DEFERRED if deferred else _SENT
+    for event in events:
+        _order.register(event, on_delivered, state)
     if not sends:
-        _order.delivered(event)
+        for event in events:
+            _order.delivered(event)
         return
 
     def _done(future: asyncio.Future[list[Any]]) -> None:
         error = None if future.cancelled() else future.exception()
         if future.cancelled() or error is not None:
+            first = events[0].message
             log.critical(
                 "output not acknowledged; crashing so the event is reprocessed "
-                "topic=%s partition=%s offset=%s error=%r",
-                event.message.topic,
-                event.message.partition,
-                event.message.offset,
+                "topic=%s partition=%s offset=%s events=%d error=%r",
+                first.topic,
+                first.partition,
+                first.offset,
+                len(events),
                 error,
             )
             hold(asyncio.ensure_future(app.crash(error or asyncio.CancelledError())))
             return
-        _order.delivered(event)
+        for event in events:
+            _order.delivered(event)
 
     hold(asyncio.ensure_future(asyncio.gather(*sends))).add_done_callback(_done)
 

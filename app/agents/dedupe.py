@@ -7,8 +7,10 @@ carries the same key, is always read where its ids are.
 
 **Order of writes, and the one window for a second copy.** An event's id is remembered (the
 table's value set and its changelog record sent) only once Kafka has acknowledged every record
-the delivery caused on ``deskstream.events`` and ``deskstream.sync``; the raw record is acked,
-and so committable, only once that changelog record is acknowledged too. Hence:
+the delivery caused on ``deskstream.events`` and ``deskstream.sync`` (normalize works in
+batches: every record its batch caused); the raw record is acked, and so committable, only
+once that changelog record is acknowledged too. A batch writes one changelog record per key,
+whatever number of its records share the key. Hence:
 
 - a restored state that holds an id always comes with the event in Kafka: reading the raw
   record again (a crash, a rebalance) drops it safely, nothing is lost;
@@ -19,7 +21,7 @@ and so committable, only once that changelog record is acknowledged too. Hence:
   acknowledged. A clean revocation or stop waits for it (``app.agents.acks.settle``).
 
 Copies that arrive while the first is on its way (not yet acknowledged) are held in
-``_pending`` and dropped too; a failed send crashes the worker (``ack_when_delivered``), and
+``_pending`` and dropped too; a failed send crashes the worker (``ack_all_when_delivered``), and
 every delivery of the event is then read again from the committed offset.
 
 Not caught here (the sync stage still drops them by id, ``streams.sync``): a copy whose raw
@@ -30,16 +32,45 @@ window, and one whose id the count bound evicted (``deskstream_dedupe_ids_evicte
 from __future__ import annotations
 
 import asyncio
+import weakref
+from collections import Counter
 from collections.abc import Awaitable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import faust
+
+# Faust's own "current event" (``faust.streams.current_event`` reads it): a RocksDB store
+# finds the partition, and so the database, a table write goes to from it.
+from faust.streams import _current_event
 
 from app.metrics import Metrics
 from schemas.models import Envelope
 from streams.recent_ids import contains, digest, remember
 
-__all__ = ["EventDedupe"]
+__all__ = ["Changelog", "EventDedupe", "SentIds"]
+
+
+class Changelog(Protocol):
+    """Where the table's changelog records go (``app.agents.batch_send.TableChangelog``)."""
+
+    async def write(
+        self, records: Sequence[tuple[int, bytes, bytes]]
+    ) -> Sequence[Awaitable[Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SentIds:
+    """The event ids one raw record sent, to remember once Kafka acknowledged them."""
+
+    key: bytes
+    partition: int
+    digests: list[bytes]
+    #: the raw record's timestamp, Unix seconds
+    now: int
+    platform: str
+    #: the raw record's Faust event (None: no RocksDB store to find a partition for)
+    event: faust.EventT[Any] | None = None
 
 
 class EventDedupe:
@@ -48,10 +79,12 @@ class EventDedupe:
         table: faust.types.TableT[bytes, bytes],
         metrics: Metrics,
         *,
+        changelog: Changelog,
         window_seconds: int,
         max_ids: int,
     ) -> None:
         self._table = table
+        self._changelog = changelog
         self._metrics = metrics
         self._window = window_seconds
         self._max_ids = max_ids
@@ -94,26 +127,44 @@ class EventDedupe:
         platform: str,
     ) -> None:
         """Once ``sends`` are acknowledged, remember ``digests`` for ``key``; done when the
-        changelog record is acknowledged. Started as a task while the raw record is the
-        current event (a RocksDB store finds its partition from it)."""
+        changelog record is acknowledged."""
+        await self.remember_all([SentIds(key, partition, digests, now, platform)], sends)
+
+    async def remember_all(self, sent: Sequence[SentIds], sends: Sequence[Awaitable[Any]]) -> None:
+        """Once ``sends`` (every record the raw records of ``sent`` caused) are acknowledged,
+        remember their ids: one table write and one changelog record per key, however many
+        of its records the batch held. Done when the changelog records are acknowledged."""
+        changelogs: Sequence[Awaitable[Any]] = []
+        evicted: Counter[str] = Counter()
         try:
             await asyncio.gather(*sends)
-            done = remember(
-                self._table.data.get(key),
-                digests,
-                now=now,
-                window=self._window,
-                max_ids=self._max_ids,
+            states: dict[bytes, tuple[bytes, SentIds]] = {}
+            for ids in sent:  # in reading order: the key's state as if one after the other
+                held = states.get(ids.key)
+                done = remember(
+                    held[0] if held is not None else self._table.data.get(ids.key),
+                    ids.digests,
+                    now=ids.now,
+                    window=self._window,
+                    max_ids=self._max_ids,
+                )
+                states[ids.key] = (done.state, ids)
+                evicted[ids.platform] += done.evicted
+            for key, (state, last) in states.items():
+                if last.event is not None:
+                    _current_event.set(weakref.ref(last.event))
+                self._table.data[key] = state  # `table[key] = value` without its changelog
+            changelogs = await self._changelog.write(
+                [(last.partition, key, state) for key, (state, last) in states.items()]
             )
-            # What `table[key] = value` does, keeping the changelog write's future.
-            self._table.data[key] = done.state
-            changelog = self._table.send_changelog(partition, key, done.state)
         finally:
-            held = self._pending.get(key)
-            if held is not None:
-                held.difference_update(digests)
-                if not held:
-                    del self._pending[key]
-        if done.evicted:
-            self._metrics.dedupe_evicted.labels(platform).inc(done.evicted)
-        await changelog
+            for ids in sent:
+                pending = self._pending.get(ids.key)
+                if pending is not None:
+                    pending.difference_update(ids.digests)
+                    if not pending:
+                        del self._pending[ids.key]
+        for platform, count in evicted.items():
+            if count:
+                self._metrics.dedupe_evicted.labels(platform).inc(count)
+        await asyncio.gather(*changelogs)

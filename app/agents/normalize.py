@@ -3,6 +3,12 @@
 An event already sent for the same raw key is dropped before the canonical topic
 (``app.agents.dedupe``): downstream sees each event once.
 
+Raw records are taken in batches (``noack_take``: up to ``BATCH_MAX``, or what arrived within
+``BATCH_WAIT_S``); the records a batch causes go out as one Kafka batch per partition
+(``app.agents.batch_send``), its ids are remembered once all of them are acknowledged, and its
+raw records are acked, in reading order, once those changelog records are acknowledged too.
+Per record, Faust's ``Topic.send``, a task and a gather cost more than normalising the event.
+
 The agent never stops on a record: whatever one delivery does (undecodable, unconfigured, a
 normaliser bug, text Avro cannot carry, an event over the message size), the outcome is
 encoded and sized before anything is sent (``streams.normalize.encode_outcome``), and an
@@ -17,14 +23,16 @@ import dataclasses
 import hashlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
 
-from app.agents.acks import ack_when_delivered, hold
-from app.agents.dedupe import EventDedupe
+from app.agents.acks import ack_all_when_delivered, hold
+from app.agents.batch_send import BatchSend, TableChangelog
+from app.agents.dedupe import EventDedupe, SentIds
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
 from app.metrics import Metrics
@@ -47,6 +55,13 @@ from streams.normalize import (
 __all__ = ["register_normalize", "unconfigured", "undecodable"]
 
 log = logging.getLogger(__name__)
+
+#: raw records normalised together: their outputs go out as one Kafka batch per partition
+BATCH_MAX = 500
+#: how long a batch waits to fill: the most a lone webhook's events wait for company
+BATCH_WAIT_S = 0.01
+#: records normalised between two turns of the event loop (about 2 ms of work)
+YIELD_EVERY = 16
 
 
 def _opaque(value: bytes, now: datetime) -> RawDelivery:
@@ -84,9 +99,11 @@ def register_normalize(
     settings: Settings,
     recent: faust.types.TableT[bytes, bytes],
 ) -> faust.types.AgentT[Any]:
+    producer = lambda: cast(Any, app.producer)._ensure_producer()  # noqa: E731  (aiokafka's)
     dedupe = EventDedupe(
         recent,
         metrics,
+        changelog=TableChangelog(recent, producer),
         window_seconds=settings.event_dedupe_window_seconds,
         max_ids=settings.event_dedupe_max_ids,
     )
@@ -136,9 +153,11 @@ def register_normalize(
             )
             return fitted, delivery
 
-    async def _send(outcome: EncodedOutcome, delivery: RawDelivery) -> list[Awaitable[Any]]:
-        # Values go out already encoded ("raw"): encode_outcome checked that each one fits.
-        sends: list[Awaitable[Any]] = []
+    def _add(
+        out: BatchSend, outcome: EncodedOutcome, delivery: RawDelivery, counts: Counter[str]
+    ) -> None:
+        # Values go out already encoded: encode_outcome checked that each one fits, and the
+        # bytes of an event are the same on the events and the sync topic.
         if outcome.repaired:
             log.warning(
                 "text made safe connector=%s delivery=%s fields=%s reason=lone surrogates "
@@ -148,18 +167,13 @@ def register_normalize(
                 ",".join(outcome.repaired[:20]),
             )
         for event, data in outcome.events:
-            key = event_key(event).encode()
-            sends.append(await channels.events.send(key=key, value=data, value_serializer="raw"))
+            out.add(events_topic, event_key(event).encode(), data)
             if event.link_id is not None:  # the sync stage meets a link's events in one place
-                link = event.link_id.encode()
-                sends.append(await channels.sync.send(key=link, value=data, value_serializer="raw"))
-            metrics.events_normalized.labels(delivery.platform.value).inc()
+                out.add(sync_topic, event.link_id.encode(), data)
+        counts[delivery.platform.value] += len(outcome.events)
         if outcome.quarantined is not None:
             record, data = outcome.quarantined
-            key = record.delivery.connector_id.encode()
-            sends.append(
-                await channels.quarantine.send(key=key, value=data, value_serializer="raw")
-            )
+            out.add(quarantine_topic, record.delivery.connector_id.encode(), data)
             metrics.quarantined.labels(record.stage, delivery.platform.value).inc()
             log.warning(
                 "delivery quarantined connector=%s delivery=%s reason=%s",
@@ -167,38 +181,54 @@ def register_normalize(
                 record.delivery.delivery_id,
                 record.reason,
             )
-        return sends
 
+    events_topic = channels.events.get_topic_name()
+    sync_topic = channels.sync.get_topic_name()
+    quarantine_topic = channels.quarantine.get_topic_name()
+    out = BatchSend(producer)
     positions = Positions(app, metrics, "normalize", [channels.raw.get_topic_name()])
 
     @app.agent(inbound(app, channels.raw), name="normalize")
     async def normalize_raw_deliveries(stream: faust.StreamT[Any]) -> None:
-        # StreamT does not declare noack(); the object is always a faust.Stream.
-        async for event in cast(faust.Stream[bytes], stream).noack().events():
-            if not positions.received(event):
-                continue  # records before it were skipped: read again from the first one
-            message = event.message
-            where = (
-                f"on {message.topic} partition {message.partition} offset {message.offset} "
-                "(kept there for the raw topic's retention)"
-            )
-            outcome, delivery = encoded(event.value, where)
-            key: bytes = event.key or b""
-            # The raw record's time, not the clock: reading it again decides the same way.
-            now = int(message.timestamp or time.time())
-            platform = delivery.platform.value
-            digests: list[bytes] = []
-            if deduping and outcome.events:
-                kept, digests = dedupe.fresh(key, outcome.events, now=now, platform=platform)
-                outcome = dataclasses.replace(outcome, events=kept)
-            sends = await _send(outcome, delivery)
-            if digests:
-                # A task made here, while this raw record is the current event: the table
-                # write finds its partition (and a RocksDB store its database) from it.
-                remembered = dedupe.remember(
-                    key, message.partition, digests, list(sends), now=now, platform=platform
+        # StreamT does not declare noack_take(); the object is always a faust.Stream. The
+        # batch's events are acked here, once their outputs are in Kafka, never by Faust.
+        batches = cast(faust.Stream[bytes], stream).noack_take(BATCH_MAX, within=BATCH_WAIT_S)
+        async for batch in batches:
+            read: list[faust.EventT[Any]] = []
+            sent: list[SentIds] = []
+            counts: Counter[str] = Counter()
+            for n, event in enumerate(cast(list[faust.EventT[Any]], batch), 1):
+                if n % YIELD_EVERY == 0:
+                    # Let webhooks and the fetcher in: a whole batch at once would hold the
+                    # loop for tens of milliseconds, and every ack waiting behind it.
+                    await asyncio.sleep(0)
+                if not positions.received(event):
+                    continue  # records before it were skipped: read again from the first one
+                read.append(event)
+                message = event.message
+                where = (
+                    f"on {message.topic} partition {message.partition} offset "
+                    f"{message.offset} (kept there for the raw topic's retention)"
                 )
+                outcome, delivery = encoded(event.value, where)
+                # The raw record's time, not the clock: reading it again decides the same way.
+                now = int(message.timestamp or time.time())
+                if deduping and outcome.events:
+                    key: bytes = event.key or b""
+                    platform = delivery.platform.value
+                    kept, digests = dedupe.fresh(key, outcome.events, now=now, platform=platform)
+                    outcome = dataclasses.replace(outcome, events=kept)
+                    if digests:
+                        sent.append(SentIds(key, message.partition, digests, now, platform, event))
+                _add(out, outcome, delivery, counts)
+            for platform, count in counts.items():
+                metrics.events_normalized.labels(platform).inc(count)
+            sends: list[Awaitable[Any]] = list(await out.send())
+            if sent:
+                # Remembered only once every record of the batch is acknowledged; the raw
+                # records are acked only once the changelog records are acknowledged too.
+                remembered = dedupe.remember_all(sent, list(sends))
                 sends.append(hold(asyncio.ensure_future(remembered)))
-            ack_when_delivered(app, event, sends)
+            ack_all_when_delivered(app, read, sends)
 
     return normalize_raw_deliveries

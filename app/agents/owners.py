@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
 
 from connectors.base.directory import AgentDirectory
 from schemas.errors import DeskstreamError
@@ -43,9 +42,10 @@ class OwnerEmails:
         self._directory_for = directory_for
         self._timeout = timeout
 
-    async def fill(self, event: Envelope, raw_state: dict[str, Any] | None) -> Envelope:
-        """``event`` with its owner's email, when it names one by id and it can be found."""
-        event, agent_id = owner_to_resolve(self._config, raw_state, event)
+    async def fill(self, event: Envelope, agents: Mapping[str, str]) -> Envelope:
+        """``event`` with its owner's email, when it names one by id and it can be found
+        (``agents``: the link's memory of its owners, ``LinkState.agents``)."""
+        event, agent_id = owner_to_resolve(self._config, agents, event)
         if agent_id is None:
             return event
         source = event.source

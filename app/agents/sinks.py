@@ -29,6 +29,7 @@ import faust
 from faust.types import TP
 
 from app.agents.acks import Revocations, ack_when_delivered, expect, settle
+from app.agents.dry_run import dry_run_result
 from app.agents.lanes import Lanes
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
@@ -41,7 +42,7 @@ from connectors.base.http import redact
 from connectors.base.registry import build_sink
 from connectors.base.retry import RetryPolicy, call_with_retries
 from connectors.base.sink import Sink, SinkResult
-from schemas.codec import decode_as
+from schemas.codec import decode_as, encode
 from schemas.errors import APIError, DeskstreamError, FatalAPIError, RetriableAPIError, SchemaError
 from schemas.models import AuditRecord, DeadLetter, SyncCommand, WriteResult
 from streams.outcomes import failure, success
@@ -68,6 +69,7 @@ class SinkRunner:
     ) -> None:
         self._settings = settings
         self._platform = platform
+        self._dry_run = settings.sink_dry_run
         self._metrics = metrics
         self._watch = watch
         self._sinks: dict[str, Sink] = {}
@@ -125,6 +127,8 @@ class SinkRunner:
             nonlocal attempts, first_failed
             attempts += 1
             try:
+                if self._dry_run:
+                    return dry_run_result(command)  # everything but the platform call
                 return await sink.execute(command)
             except APIError:
                 first_failed = first_failed or datetime.now(UTC)
@@ -229,6 +233,8 @@ def _register(
     positions = Positions(app, metrics, f"sink-{platform}", [topic_name])
 
     partition_share = PartitionShare(topic_name, settings.partitions)
+    writes_topic = channels.writes.get_topic_name()
+    audit_topic = channels.audit.get_topic_name()
 
     def share() -> tuple[int, int]:
         return partition_share(app.consumer.assignment())
@@ -267,9 +273,11 @@ def _register(
             command = command.model_copy(update={"attempt": max(2, command.attempt)})
         write, record, letter = await runner.run(command, share=share())
         key = command.link_id.encode()
+        # Straight to the producer: Faust's per-send machinery stays off the hot path.
+        send = app.producer.send
         sends: list[Awaitable[Any]] = [
-            await channels.writes.send(key=key, value=write),
-            await channels.audit.send(key=key, value=record),
+            await send(writes_topic, key, encode(write), None, None, None),
+            await send(audit_topic, key, encode(record), None, None, None),
         ]
         if letter is not None:
             log.warning(

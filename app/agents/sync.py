@@ -25,22 +25,20 @@ from app.channels import Channels, inbound
 from app.metrics import Metrics
 from app.profiles import ProfileCache, profile_key
 from connectors.base.links import contact_link_id
-from schemas.codec import decode
+from schemas.codec import decode, encode
 from schemas.errors import SchemaError
 from schemas.models import (
     ActorKind,
-    AuditRecord,
     Case,
     Contact,
     EntityType,
     Envelope,
     Message,
     Platform,
-    SyncCommand,
     Timer,
     WriteResult,
 )
-from streams import outbox
+from streams import outbox, state_codec
 from streams.emit import command_key
 from streams.outbox import Position
 from streams.sync import SyncPlanner
@@ -118,7 +116,7 @@ async def _send_later(channels: Channels, key: bytes, event: Envelope, delay: fl
 def register_sync(
     app: faust.App,
     channels: Channels,
-    links: faust.types.TableT[str, Any],
+    links: faust.types.TableT[str, bytes],
     planner: SyncPlanner,
     profiles: ProfileCache,
     metrics: Metrics,
@@ -131,25 +129,29 @@ def register_sync(
         [channels.sync.get_topic_name(), channels.writes.get_topic_name()],
     )
 
+    command_topics = {p: t.get_topic_name() for p, t in channels.commands.items()}
+    audit_topic = channels.audit.get_topic_name()
+    timers_topic = channels.timers.get_topic_name()
+    entities_topic = channels.entities.get_topic_name()
+
     async def publish(
-        key: bytes,
-        commands: list[SyncCommand],
-        audits: list[AuditRecord],
-        timers: list[Timer],
-        snapshot: Envelope | None,
+        key: bytes, done: outbox.Step, snapshot: Envelope | None, snapshot_value: bytes
     ) -> list[Awaitable[Any]]:
+        # Straight to the producer with the bytes the outbox encoded: each record is encoded
+        # once, and Faust's per-send machinery (Topic.send) stays off the hot path.
+        send = app.producer.send
         sends: list[Awaitable[Any]] = []
-        for command in commands:
-            topic = channels.commands[command.target.platform.value]
-            sends.append(await topic.send(key=command_key(command).encode(), value=command))
-        for timer in timers:
-            sends.append(await channels.timers.send(key=key, value=timer))
-        for audit_record in audits:
+        for command, value in zip(done.commands, done.command_values, strict=True):
+            topic = command_topics[command.target.platform.value]
+            sends.append(await send(topic, command_key(command).encode(), value, None, None, None))
+        for value in done.timer_values:
+            sends.append(await send(timers_topic, key, value, None, None, None))
+        for audit_record, value in zip(done.audits, done.audit_values, strict=True):
             metrics.sync_decisions.labels(audit_record.stage, audit_record.decision).inc()
-            sends.append(await channels.audit.send(key=key, value=audit_record))
+            sends.append(await send(audit_topic, key, value, None, None, None))
         snapshot_key = _snapshot_key(key, snapshot) if snapshot is not None else None
         if snapshot_key is not None:
-            sends.append(await channels.entities.send(key=snapshot_key, value=snapshot))
+            sends.append(await send(entities_topic, snapshot_key, snapshot_value, None, None, None))
         return sends
 
     @app.agent(inbound(app, channels.sync, channels.writes), name="sync")
@@ -172,9 +174,11 @@ def register_sync(
                 continue
             link = key.decode()
             message = event.message
-            raw = links.get(link)
+            raw: bytes | None = links.get(link)
+            state = state_codec.decode(raw) if raw is not None else None
+            read = record
             if isinstance(record, Envelope):  # owners are compared by email: fill it in
-                record = await owners.fill(record, raw)
+                record = await owners.fill(record, state.agents if state is not None else {})
             done = outbox.step(
                 planner,
                 raw,
@@ -184,6 +188,7 @@ def register_sync(
                 may_have_run=positions.may_have_run(event),
                 now=datetime.now(UTC),
                 profile=_profile_for(record, profiles) if isinstance(record, Envelope) else None,
+                state=state,
             )
             if done.resent:
                 metrics.sync_decisions.labels("sync", "outbox_resent").inc()
@@ -195,7 +200,9 @@ def register_sync(
                     len(done.commands),
                 )
             snapshot = record if isinstance(record, Envelope) else None
-            sends = await publish(key, done.commands, done.audits, done.timers, snapshot)
+            # The snapshot is the input as read, unless an owner's email was filled in.
+            value = event.value if record is read or snapshot is None else encode(snapshot)
+            sends = await publish(key, done, snapshot, value)
             if done.state is not None:
                 # What `links[link] = state` does, keeping the changelog write's future: the
                 # input is acked only once its state is durable too. Otherwise a crash after

@@ -14,6 +14,7 @@ import aiohttp.web
 from faust import web
 
 from app.ingest import WebhookIngest
+from schemas.codec import encode
 from schemas.errors import IngestError
 from schemas.models import RawDelivery
 
@@ -28,12 +29,16 @@ BODY_LEFT_UNREAD = frozenset({408, 413})
 
 def register_webhooks(bundle: Deskstream) -> WebhookIngest:
     settings = bundle.settings
-    raw_topic = bundle.channels.raw
+    raw_topic = bundle.channels.raw.get_topic_name()
+    app: Any = bundle.app
 
     async def publish(key: str, delivery: RawDelivery) -> None:
-        # The first await queues the record; the second waits for the acks=all answer.
-        pending = await raw_topic.send(key=key.encode(), value=delivery)
-        await pending
+        # Straight to Faust's aiokafka producer (its acks=all, linger and partitioner): Faust's
+        # Topic.send would add a FutureMessage, callbacks and sensors to every delivery. The
+        # first await queues the record; the second waits for the acks=all answer.
+        producer = app.producer._ensure_producer()
+        acknowledged = await producer.send(raw_topic, encode(delivery), key=key.encode())
+        await acknowledged
 
     ingest = WebhookIngest(
         settings,

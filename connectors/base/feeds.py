@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import httpx
 
+from connectors.base.http import platform_http
 from connectors.base.settings import ConnectorSettings, SourceSettings
 from connectors.base.source import Source
 from schemas.errors import ConfigurationError
@@ -44,7 +45,7 @@ class ApiFeed(Source):
         self._settings = source
         self._clock = clock
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(base_url=base_url, timeout=self.timeout)
+        self._http = http or platform_http(self.timeout, base_url=base_url)
 
     @property
     def name(self) -> str:

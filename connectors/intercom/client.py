@@ -25,7 +25,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, SecretStr, TypeAdapter, ValidationError
 
-from connectors.base.http import ApiClient, redact, retry_after_seconds
+from connectors.base.http import ApiClient, platform_http, redact, retry_after_seconds
 from connectors.base.ratelimit import RateBudget, RateHeaders
 from connectors.base.settings import ConnectorSettings
 from connectors.intercom import models as ic
@@ -237,9 +237,8 @@ class IntercomClient(ApiClient):
         now: Clock = time.time,
         budget: RateBudget | None = None,
     ) -> IntercomClient:
-        http = http or httpx.AsyncClient(
-            base_url=settings.api_base_url or DEFAULT_BASE_URL,
-            timeout=httpx.Timeout(15.0, connect=5.0),
+        http = http or platform_http(
+            httpx.Timeout(15.0, connect=5.0), base_url=settings.api_base_url or DEFAULT_BASE_URL
         )
         return cls(http, token=settings.token, budget=budget or budget_for(settings), now=now)
 

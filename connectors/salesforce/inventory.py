@@ -7,6 +7,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from connectors.base.adapter import FieldInventory, InventoryField
+from connectors.base.http import platform_http
 from connectors.base.settings import ConnectorSettings
 from connectors.salesforce.auth import token_failures_counter, token_source_for
 from connectors.salesforce.client import SalesforceClient
@@ -17,7 +18,7 @@ __all__ = ["read_inventory"]
 
 async def read_inventory(settings: ConnectorSettings) -> FieldInventory:
     org = salesforce_settings("salesforce", settings)
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with platform_http(httpx.Timeout(30.0)) as http:
         # A one-off check: a failed sign-in is its error, the counter is not exported.
         failures = token_failures_counter(CollectorRegistry())
         client = SalesforceClient(

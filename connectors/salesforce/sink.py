@@ -89,6 +89,7 @@ from connectors.base.commands import (
 )
 from connectors.base.directory import AgentDirectory, OwnerWrite, owner_write
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
+from connectors.base.http import platform_http
 from connectors.base.links import contact_link_id, normalise_email
 from connectors.base.ratelimit import RateBudget
 from connectors.base.settings import ConnectorSettings
@@ -169,7 +170,7 @@ class SalesforceSink(Sink):
         org = salesforce_settings(connector_id, settings)
         self.connector_id = connector_id
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+        self._http = http or platform_http(httpx.Timeout(30.0, connect=10.0))
         if tokens is None:
             failures = token_failures or TOKEN_FAILURES  # the worker exports it
             tokens = token_source_for(org, self._http, failures=failures)

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from connectors.base.http import platform_http
 from connectors.base.settings import ConnectorSettings, SourceSettings
 from connectors.base.source import RawRecord, Source
 from connectors.salesforce.auth import TOKEN_FAILURES, token_source_for
@@ -85,7 +86,7 @@ class OrgReader:
         self.vocabulary = Vocabulary(self.org, settings.service_account_id or None)
         self._clock = clock
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=10.0))
+        self._http = http or platform_http(httpx.Timeout(30.0, connect=10.0))
         if tokens is None:
             # A failed sign-in is also the source's error (logged, retried); the counter is
             # the process's, which the worker exports.

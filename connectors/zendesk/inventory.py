@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 
 from connectors.base.adapter import FieldInventory, InventoryField
+from connectors.base.http import platform_http
 from connectors.base.settings import ConnectorSettings
 from connectors.zendesk.client import ZendeskClient
 
@@ -13,7 +14,7 @@ __all__ = ["read_inventory"]
 
 
 async def read_inventory(settings: ConnectorSettings) -> FieldInventory:
-    async with httpx.AsyncClient(timeout=30) as http:
+    async with platform_http(httpx.Timeout(30.0)) as http:
         fields = await ZendeskClient(http, settings=settings).ticket_fields()
     return FieldInventory(
         case_fields=tuple(

@@ -114,6 +114,7 @@ from connectors.base.commands import (
 )
 from connectors.base.directory import AgentDirectory, OwnerWrite, owner_write
 from connectors.base.fingerprints import FIELD_MESSAGE, fingerprint
+from connectors.base.http import platform_http
 from connectors.base.ratelimit import RateBudget, register_account_budget
 from connectors.base.settings import ConnectorSettings
 from connectors.base.sink import Sink, SinkResult, command_data
@@ -281,8 +282,8 @@ class ZendeskSink(Sink):
                 f"DESKSTREAM_CONNECTORS__{connector_id}__API_BASE_URL"
             )
         self._owns_http = http is None
-        self._http = http or httpx.AsyncClient(
-            base_url=settings.api_base_url, timeout=httpx.Timeout(30.0, connect=10.0)
+        self._http = http or platform_http(
+            httpx.Timeout(30.0, connect=10.0), base_url=settings.api_base_url or ""
         )
         client = ZendeskClient(self._http, settings=settings, budget=budget)
         super().__init__(connector_id=connector_id, client=client)

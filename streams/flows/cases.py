@@ -23,7 +23,7 @@ from schemas.models import (
     Message,
     Priority,
 )
-from streams.config import Route
+from streams.config import Route, SyncConfig
 from streams.flows import Decisions, FlowContext
 from streams.flows.case_fields import (
     created_owner,
@@ -41,6 +41,7 @@ from streams.mapping import (
     map_tags,
     route_group,
 )
+from streams.state import LinkState
 
 __all__ = [
     "ACK_PENDING",
@@ -48,6 +49,7 @@ __all__ = [
     "acknowledge_route",
     "create_failed_key",
     "create_from",
+    "history_needed",
     "is_acknowledgement",
     "on_case",
     "on_case_echo",
@@ -57,6 +59,15 @@ __all__ = [
 _ACK = "ack:"
 
 _PRIORITY_ORDER = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT]
+
+
+def history_needed(config: SyncConfig, state: LinkState) -> bool:
+    """May a create still need the origin's thread? While a route could still create a
+    record the link does not have (once every one exists, the thread is dropped: the state
+    carries no copy of a conversation that is mirrored already)."""
+    return state.kind == "case" and any(
+        route.create.enabled and route.target not in state.members for route in config.routes
+    )
 
 
 def is_acknowledgement(mirrors: dict[str, str], command_id: str) -> bool:

@@ -19,7 +19,7 @@ from connectors.base.commands import CREATED_MESSAGE
 from schemas.models import ActorKind, CommandAction, EntityType, Message, Op
 from streams.config import Route
 from streams.flows import FlowContext
-from streams.flows.cases import ACK_PENDING, acknowledge, acknowledge_route
+from streams.flows.cases import ACK_PENDING, acknowledge, acknowledge_route, history_needed
 from streams.mapping import adapter, reachable
 
 __all__ = ["MADE_PRIVATE", "on_message"]
@@ -100,7 +100,8 @@ def _copy(ctx: FlowContext, key: str, message: Message) -> None:
     creates = any(r.create.enabled for r in ctx.config.routes_from(side))
     if state.origin is None and creates:
         state.origin = side
-    keeps = creates and state.origin == side  # the history a create from here carries
+    # The history a create from here carries, while a create may still need it.
+    keeps = creates and state.origin == side and history_needed(ctx.config, state)
     added = keeps and state.add_to_thread(
         ctx.event.source.entity_id, message.model_dump(mode="json"), ctx.config.max_thread_messages
     )

@@ -6,6 +6,7 @@ table is a stand-in that records what would reach its changelog."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any, cast
 
 import pytest
@@ -22,24 +23,30 @@ T0 = 1_780_000_000
 
 
 class _Table:
-    """What EventDedupe uses of a Faust table: its data and its changelog writes."""
+    """What EventDedupe uses of a Faust table (its data) and of its changelog writer."""
 
     def __init__(self) -> None:
         self.data: dict[bytes, bytes] = {}
         self.changelog: list[tuple[int, bytes, bytes]] = []
         self.acks: list[asyncio.Future[None]] = []
 
-    def send_changelog(self, partition: int, key: bytes, value: bytes) -> asyncio.Future[None]:
-        self.changelog.append((partition, key, value))
-        ack: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.acks.append(ack)
-        return ack
+    async def write(
+        self, records: Sequence[tuple[int, bytes, bytes]]
+    ) -> list[asyncio.Future[None]]:
+        """The changelog writer's side: each record sent, its acknowledgement to come."""
+        acks: list[asyncio.Future[None]] = []
+        for record in records:
+            self.changelog.append(record)
+            acks.append(asyncio.get_running_loop().create_future())
+        self.acks += acks
+        return acks
 
 
 def _dedupe(table: _Table) -> tuple[EventDedupe, Metrics]:
     metrics = Metrics(CollectorRegistry())
     table_t = cast(TableT[bytes, bytes], table)
-    return EventDedupe(table_t, metrics, window_seconds=3600, max_ids=16), metrics
+    dedupe = EventDedupe(table_t, metrics, changelog=table, window_seconds=3600, max_ids=16)
+    return dedupe, metrics
 
 
 def _events(*ids: str) -> list[tuple[Envelope, bytes]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import pytest
 
@@ -66,12 +66,12 @@ def _owners(desk: Desk, asked: Counter[str], timeout: float = 10.0) -> OwnerEmai
 async def test_the_directory_answers_once_and_the_links_memory_after(desk: Desk) -> None:
     world, asked = World(), Counter[str]()
     owners = _owners(desk, asked)
-    filled = await owners.fill(_report(world, "zd-ada"), None)
+    filled = await owners.fill(_report(world, "zd-ada"), {})
     assert _owner(filled) == Actor(kind=ActorKind.AGENT, id="zd-ada", email="ada@example.com")
-    again = await owners.fill(_report(world, "zd-ada"), None)  # the worker's cache
+    again = await owners.fill(_report(world, "zd-ada"), {})  # the worker's cache
     assert _owner(again) == _owner(filled)
-    state: dict[str, Any] = {"agents": {"zendesk:zd-ben": "ben@example.com"}}
-    remembered = await owners.fill(_report(world, "zd-ben"), state)  # the link's memory
+    agents = {"zendesk:zd-ben": "ben@example.com"}
+    remembered = await owners.fill(_report(world, "zd-ben"), agents)  # the link's memory
     assert _owner(remembered) == Actor(kind=ActorKind.AGENT, id="zd-ben", email="ben@example.com")
     assert (desk.calls, asked) == (1, Counter({"zendesk/zd": 2}))
 
@@ -82,7 +82,7 @@ async def test_nothing_to_resolve_asks_nobody(desk: Desk) -> None:
     nobody = world.ticket(status=CaseStatus.SOLVED, changed=["status"])
     resolved = world.ticket(assignee=Actor(kind=ActorKind.AGENT, id="zd-7", email="x@y.example"))
     for event in (nobody, resolved, world.conversation()):
-        assert await owners.fill(event, None) is event
+        assert await owners.fill(event, {}) is event
     assert (desk.calls, asked) == (0, Counter())
 
 
@@ -96,5 +96,5 @@ async def test_a_failed_or_slow_lookup_leaves_the_owner_unresolved(
         desk.hang = True
     owners = _owners(desk, Counter(), timeout=0.05)
     report = _report(World(), "zd-ada")
-    assert await owners.fill(report, None) == report
+    assert await owners.fill(report, {}) == report
     assert desk.calls == 1

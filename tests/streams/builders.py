@@ -25,8 +25,10 @@ from schemas.models import (
     WriteOutcome,
     WriteResult,
 )
+from streams import state_codec
+from streams.state import LinkState
 
-__all__ = ["IC", "SF", "T0", "ZD", "World"]
+__all__ = ["IC", "SF", "T0", "ZD", "TableEntry", "World"]
 
 T0 = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 IC, ZD, SF = "ic", "zd", "sf"
@@ -35,6 +37,25 @@ ADMIN = Actor(kind=ActorKind.AGENT, id="a-1", name="Ann")
 ZD_AGENT = Actor(kind=ActorKind.AGENT, id="u-9", name="Sam")
 SF_AGENT = Actor(kind=ActorKind.AGENT, id="005-1", name="Lee")
 BOT = Actor(kind=ActorKind.INTEGRATION, id="bot")
+
+
+class TableEntry:
+    """A link's value in the ``links`` table, in the encoding the sync agent writes
+    (``streams.state_codec``): every planner test goes through it."""
+
+    def __init__(self) -> None:
+        self.raw: bytes | None = None
+
+    def read(self) -> LinkState | None:
+        return state_codec.decode(self.raw) if self.raw is not None else None
+
+    def write(self, state: LinkState) -> None:
+        self.raw = state_codec.encode(state)
+
+    @property
+    def json(self) -> dict[str, Any] | None:
+        state = self.read()
+        return state.to_json() if state is not None else None
 
 
 class World:

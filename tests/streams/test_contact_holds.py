@@ -22,7 +22,7 @@ from schemas.models import (
 from streams.config import DEFAULT_HOLD_SECONDS, SyncConfig
 from streams.flows.holds import HOLD
 from streams.sync import Plan, SyncPlanner
-from tests.streams.builders import BOT, SF, ZD, World
+from tests.streams.builders import BOT, SF, ZD, TableEntry, World
 
 SF_ID, ZD_ID = "003-1", "u-1"
 
@@ -49,14 +49,19 @@ class Contact:
     def __init__(self, world: World, **hold: float) -> None:
         self.world = world
         self.planner = SyncPlanner(SyncConfig.model_validate(rules(**hold)))
-        self.state: dict[str, Any] | None = None
+        self.table = TableEntry()
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """The link's table entry, as JSON."""
+        return self.table.json
 
     def keep(self, plan: Plan) -> Plan:
-        self.state = plan.state.to_json()
+        self.table.write(plan.state)
         return plan
 
     def send(self, event: Envelope) -> Plan:
-        return self.keep(self.planner.on_event(self.state, event, now=self.world.tick()))
+        return self.keep(self.planner.on_event(self.table.read(), event, now=self.world.tick()))
 
     def zendesk(self, **fields: Any) -> Plan:
         fields.setdefault("changed", ["name"])
@@ -71,7 +76,7 @@ class Contact:
         that saw it due by ``clock_behind`` seconds."""
         self.world.clock = max(self.world.clock, timer.due_at)
         now = self.world.clock - timedelta(seconds=clock_behind)
-        return self.keep(self.planner.on_timer(self.state, timer, now=now))
+        return self.keep(self.planner.on_timer(self.table.read(), timer, now=now))
 
     def answered(
         self,
@@ -89,7 +94,7 @@ class Contact:
             outcome=outcome,
             error="INVALID_EMAIL_ADDRESS" if failed else None,
         )
-        return self.keep(self.planner.on_write(self.state, result, now=self.world.clock))
+        return self.keep(self.planner.on_write(self.table.read(), result, now=self.world.clock))
 
     @property
     def holds(self) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from schemas.models import (
 )
 from streams.config import SyncConfig
 from streams.sync import SyncPlanner
-from tests.streams.builders import IC, SF, ZD, World
+from tests.streams.builders import IC, SF, ZD, TableEntry, World
 
 CONFIG = SyncConfig.model_validate(
     {
@@ -138,7 +138,7 @@ class Interleavings(RuleBasedStateMachine):
         super().__init__()
         self.world = World()
         self.planner = SyncPlanner(CONFIG)
-        self.state: dict[str, Any] | None = None
+        self.table = TableEntry()
         self.records = {side: Record() for side in self.SIDES}
         self.inbox: list[Envelope | WriteResult] = []
         self.delivered: list[Envelope] = []
@@ -185,11 +185,11 @@ class Interleavings(RuleBasedStateMachine):
     def _feed(self, item: Envelope | WriteResult) -> None:
         now = self.world.clock + timedelta(seconds=self.now - self.world.clock.timestamp() + 0.001)
         if isinstance(item, Envelope):
-            plan = self.planner.on_event(self.state, item, now=now)
+            plan = self.planner.on_event(self.table.read(), item, now=now)
             self.delivered.append(item)
         else:
-            plan = self.planner.on_write(self.state, item, now=now)
-        self.state = plan.state.to_json()
+            plan = self.planner.on_write(self.table.read(), item, now=now)
+        self.table.write(plan.state)
         self.audits += plan.audits
         for command in plan.commands:
             self.queues[command.target.platform.value].append(command)

@@ -29,7 +29,7 @@ from schemas.models import (
 )
 from streams.config import SyncConfig
 from streams.sync import Plan, SyncPlanner
-from tests.streams.builders import IC, SF, T0, ZD, World
+from tests.streams.builders import IC, SF, T0, ZD, TableEntry, World
 
 RULES: dict[str, Any] = {
     "connectors": {"zendesk": ZD, "salesforce": SF},
@@ -63,11 +63,11 @@ class Link:
     def __init__(self, world: World, **rules: Any) -> None:
         self.world = world
         self.planner = SyncPlanner(SyncConfig.model_validate({**RULES, **rules}))
-        self.state: dict[str, Any] | None = None
+        self.table = TableEntry()  # the state goes through the table's encoding, as in the agent
 
     def send(self, event: Envelope) -> Plan:
-        plan = self.planner.on_event(self.state, event, now=self.world.tick())
-        self.state = plan.state.to_json()
+        plan = self.planner.on_event(self.table.read(), event, now=self.world.tick())
+        self.table.write(plan.state)
         return plan
 
 
@@ -107,7 +107,7 @@ def test_a_handoff_creates_one_ticket_with_the_context_as_an_internal_note(world
     # Redelivered: dropped; the ticket answered; a later copy finds the ticket there.
     assert link.send(handoff(target="zendesk_ticket")).commands == []
     result = world.result(create, "t-41", created={"thread:0": "c-1"})
-    link.state = link.planner.on_write(link.state, result, now=world.tick()).state.to_json()
+    link.table.write(link.planner.on_write(link.table.read(), result, now=world.tick()).state)
     again = handoff(target="zendesk_ticket").model_copy(update={"event_id": "resent-later"})
     plan = link.send(again)
     assert plan.commands == []
@@ -193,14 +193,14 @@ def handed_off(world: World) -> tuple[Link, str]:
     event = handoff(target="zendesk_ticket")
     [create] = link.send(event).commands
     result = world.result(create, "t-41", created={"thread:0": "c-1"})
-    link.state = link.planner.on_write(link.state, result, now=world.tick()).state.to_json()
+    link.table.write(link.planner.on_write(link.table.read(), result, now=world.tick()).state)
     assert event.link_id is not None
     return link, event.link_id
 
 
 def fire(link: Link, timer: Timer) -> Plan:
-    plan = link.planner.on_timer(link.state, timer, now=timer.due_at)
-    link.state = plan.state.to_json()
+    plan = link.planner.on_timer(link.table.read(), timer, now=timer.due_at)
+    link.table.write(plan.state)
     return plan
 
 

@@ -34,7 +34,7 @@ from schemas.models import (
 from streams.config import SyncConfig
 from streams.converge import MAX_REASSERTS
 from streams.sync import Plan, SyncPlanner
-from tests.streams.builders import ADMIN, BOT, IC, ZD, World
+from tests.streams.builders import ADMIN, BOT, IC, ZD, TableEntry, World
 
 BASE_CONFIG: dict[str, Any] = {
     "connectors": {"intercom": IC, "zendesk": ZD},
@@ -52,11 +52,18 @@ class Link:
     def __init__(self, world: World, **config: Any) -> None:
         self.world = world
         self.planner = SyncPlanner(SyncConfig.model_validate({**BASE_CONFIG, **config}))
-        self.state: dict[str, Any] | None = None
+        self.table = TableEntry()
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """The link's table entry, as JSON."""
+        return self.table.json
 
     def send(self, event: Envelope, profile: Contact | None = None) -> Plan:
-        plan = self.planner.on_event(self.state, event, now=self.world.tick(), profile=profile)
-        self.state = plan.state.to_json()
+        plan = self.planner.on_event(
+            self.table.read(), event, now=self.world.tick(), profile=profile
+        )
+        self.table.write(plan.state)
         return plan
 
     def written(
@@ -71,15 +78,15 @@ class Link:
         result = self.world.result(
             command, target_id, created=created, fingerprints=fingerprints, outcome=outcome
         )
-        plan = self.planner.on_write(self.state, result, now=self.world.clock)
-        self.state = plan.state.to_json()
+        plan = self.planner.on_write(self.table.read(), result, now=self.world.clock)
+        self.table.write(plan.state)
         return plan
 
     def fire(self, timer: Timer) -> Plan:
         """The timer comes back when due (``app.agents.timers``)."""
         self.world.clock = max(self.world.clock, timer.due_at)
-        plan = self.planner.on_timer(self.state, timer, now=self.world.clock)
-        self.state = plan.state.to_json()
+        plan = self.planner.on_timer(self.table.read(), timer, now=self.world.clock)
+        self.table.write(plan.state)
         return plan
 
     def held_create(self, held: Plan) -> SyncCommand:

@@ -21,7 +21,7 @@ from schemas.models import (
 )
 from streams.config import SyncConfig
 from streams.sync import Plan, SyncPlanner
-from tests.streams.builders import IC, SF, ZD, World
+from tests.streams.builders import IC, SF, ZD, TableEntry, World
 
 __all__ = ["EXAMPLE", "Link", "linked", "three_way_config", "to"]
 
@@ -38,12 +38,17 @@ class Link:
     def __init__(self, world: World, config: SyncConfig | None = None) -> None:
         self.world = world
         self.planner = SyncPlanner(config or three_way_config())
-        self.state: dict[str, Any] | None = None
+        self.table = TableEntry()
         self.commands: list[SyncCommand] = []
 
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """The link's table entry, as JSON."""
+        return self.table.json
+
     def send(self, event: Envelope) -> Plan:
-        plan = self.planner.on_event(self.state, event, now=self.world.tick())
-        self.state = plan.state.to_json()
+        plan = self.planner.on_event(self.table.read(), event, now=self.world.tick())
+        self.table.write(plan.state)
         self.commands += plan.commands
         return plan
 
@@ -70,8 +75,8 @@ class Link:
             created_ids=created or {},
             skipped_fields=skipped or [],
         )
-        plan = self.planner.on_write(self.state, result, now=self.world.clock)
-        self.state = plan.state.to_json()
+        plan = self.planner.on_write(self.table.read(), result, now=self.world.clock)
+        self.table.write(plan.state)
         self.commands += plan.commands
         return plan
 

@@ -34,6 +34,7 @@ from streams.config import SyncConfig
 from streams.outcomes import success
 from streams.sync import SyncPlanner
 from tests.connectors.intercom.sink_env import AGENT, Connector, connector_env
+from tests.streams.builders import TableEntry
 
 
 class Round:
@@ -45,8 +46,13 @@ class Round:
         self.planner = SyncPlanner(
             SyncConfig.model_validate({"connectors": {"intercom": "ic", "zendesk": "zd"}})
         )
-        self.state: dict[str, Any] | None = None
+        self.table = TableEntry()
         self.serial = 0
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """The link's table entry, as JSON."""
+        return self.table.json
 
     def plan(self, events: list[Envelope]) -> tuple[list[AuditRecord], list[Any]]:
         audits: list[AuditRecord] = []
@@ -54,8 +60,8 @@ class Round:
         for event in events:
             if event.link_id != self.link:
                 continue
-            plan = self.planner.on_event(self.state, event, now=self.env.clock.now())
-            self.state = plan.state.to_json()
+            plan = self.planner.on_event(self.table.read(), event, now=self.env.clock.now())
+            self.table.write(plan.state)
             audits += plan.audits
             commands += plan.commands
         return audits, commands
@@ -69,9 +75,8 @@ class Round:
                 result = await self.env.sink.execute(command)
                 assert result.written, result.detail
             write, _ = success(command, result, latency_ms=1.0, now=self.env.clock.now())
-            self.state = self.planner.on_write(
-                self.state, write, now=self.env.clock.now()
-            ).state.to_json()
+            plan = self.planner.on_write(self.table.read(), write, now=self.env.clock.now())
+            self.table.write(plan.state)
 
     def zendesk(
         self, entity_type: EntityType, entity_id: str, data: EntityData, changed: list[str]

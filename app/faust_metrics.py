@@ -1,0 +1,83 @@
+"""Faust's own Prometheus metrics (``faust_*``), each labelled child looked up once.
+
+Faust's ``PrometheusMonitor`` calls ``metric.labels(topic=..., partition=...)`` for several
+metrics on every record read, and normalises the stream's name with a regular expression on
+every event: together a few percent of a busy worker's CPU (``docs/performance.md``). This
+monitor records the very same metrics, keeping the children it has looked up; they are
+forgotten whenever Faust removes the partition-labelled ones (a rebalance), so a value is
+never set on a child the registry no longer holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any, cast
+
+import faust
+from aiohttp.web import Response
+from faust import web
+from faust.sensors.monitor import Monitor
+from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
+from faust.types import TP, EventT, Message, StreamT
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+__all__ = ["CachedPrometheusMonitor", "setup_faust_metrics"]
+
+
+class CachedPrometheusMonitor(PrometheusMonitor):
+    def __init__(self, metrics: FaustMetrics, **kwargs: Any) -> None:
+        super().__init__(metrics=metrics, **kwargs)
+        # Not `_children`: mode services keep their child services under that name.
+        self._labelled: dict[Hashable, Any] = {}
+
+    def _child(self, metric: Any, *labels: Any) -> Any:
+        key = (id(metric), labels)
+        child = self._labelled.get(key)
+        if child is None:
+            child = self._labelled[key] = metric.labels(*labels)
+        return child
+
+    def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
+        Monitor.on_message_in(self, tp, offset, message)
+        metrics = self._metrics
+        metrics.messages_received.inc()
+        metrics.active_messages.inc()
+        self._child(metrics.messages_received_per_topics, tp.topic).inc()
+        self._child(metrics.messages_received_per_topics_partition, tp.topic, tp.partition).set(
+            offset
+        )
+
+    def on_stream_event_in(
+        self, tp: TP, offset: int, stream: StreamT[Any], event: EventT[Any]
+    ) -> dict[Any, Any] | None:
+        state = Monitor.on_stream_event_in(self, tp, offset, stream, event)
+        metrics = self._metrics
+        metrics.total_events.inc()
+        metrics.total_active_events.inc()
+        key = ("stream", id(stream))
+        child = self._labelled.get(key)
+        if child is None:
+            label = f"stream.{self._stream_label(stream)}.events"
+            child = self._labelled[key] = metrics.total_events_per_stream.labels(stream=label)
+        child.inc()
+        return state
+
+    def track_tp_end_offset(self, tp: TP, offset: int) -> None:
+        Monitor.track_tp_end_offset(self, tp, offset)
+        self._child(self._metrics.topic_partition_end_offset, tp.topic, tp.partition).set(offset)
+
+    def _clear_partition_related_metrics(self) -> None:
+        super()._clear_partition_related_metrics()
+        self._labelled.clear()
+
+
+def setup_faust_metrics(app: faust.App, registry: CollectorRegistry, pattern: str) -> None:
+    """What ``faust.sensors.prometheus.setup_prometheus_sensors`` does (metrics named
+    ``faust_*`` on ``registry``, served at ``pattern``), with the cached monitor."""
+    app.monitor = CachedPrometheusMonitor(metrics=FaustMetrics.create(registry, "faust"))
+
+    @app.page(pattern)
+    async def metrics_handler(self: web.View, request: web.Request) -> web.Response:
+        headers = {"Content-Type": CONTENT_TYPE_LATEST}
+        response = Response(body=generate_latest(registry), headers=headers, status=200)
+        return cast(web.Response, response)

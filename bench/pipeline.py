@@ -1,0 +1,117 @@
+"""Every figure of issue 11 in one run, each with its target and ratio, the bare aiokafka
+baseline included (measured by ``bench.ingest_pipeline`` in the same run as normalize).
+
+    .venv/bin/python -m bench.pipeline [--quick] [--skip NAME ...]
+
+Runs the project's benchmarks one after the other (each in its own process, so one's worker
+and memory do not weigh on the next), shows each one's own report as it comes, then the
+summary: every row that has a target, and the scale-out figure, the dry-run sync benchmark
+with 2 worker processes in one group against 1 (issue 11: each worker's sync events per
+CPU-second within 10 % of one worker's).
+
+``--quick`` runs smaller sizes (a first look; the figures are noisier). The machine the
+project develops on has 2 cores shared with the broker and other work: run it when the
+machine is quiet, twice, and read ranges, not single figures (``docs/performance.md``).
+Not measured here: the replay of 1M canonical events through normalize and sync.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from bench.figures import row
+
+__all__ = ["main"]
+
+#: the scale-out target: each of 2 workers at least this share of one worker's rate
+SCALE_OUT_SHARE = 0.9
+_RATIO = re.compile(
+    r"^(?P<name>.{34}) +(?P<figure>\S+) +(?P<target>\S+) +(?P<ratio>[\d.]+|inf|ok|LOOP)$"
+)
+_ONE_WORKER = re.compile(r"^sync events per worker CPU-second +(?P<figure>[\d.]+) ")
+_EACH_WORKER = re.compile(r"^worker \d+ of \d+: .* (?P<figure>[\d.]+) sync events per CPU-second$")
+
+
+@dataclass(frozen=True, slots=True)
+class Bench:
+    name: str
+    args: list[str]
+    quick: list[str]
+
+
+BENCHES = [
+    Bench("ingest", ["bench.ingest_pipeline"], ["--records", "10000", "--deliveries", "3000"]),
+    Bench("sync-dry", ["bench.sync_pipeline", "--dry-run"], ["--conversations", "300"]),
+    Bench(
+        "sync-dry-2",
+        ["bench.sync_pipeline", "--dry-run", "--workers", "2"],
+        ["--conversations", "300"],
+    ),
+    Bench("sync-live", ["bench.sync_pipeline", "--rate", "0"], ["--conversations", "40"]),
+    Bench("link-state", ["bench.link_state"], ["--events", "2000"]),
+    Bench("links-table", ["bench.links_table"], ["--links", "100000"]),
+    Bench("http", ["bench.http_client"], ["--calls", "500", "--rounds", "2"]),
+]
+
+
+def _run(bench: Bench, quick: bool) -> list[str]:
+    command = [sys.executable, "-m", *bench.args, *(bench.quick if quick else [])]
+    print(f"\n=== {bench.name}: {' '.join(command[1:])}", flush=True)
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    print(done.stdout, end="", flush=True)
+    if done.returncode != 0:
+        print(done.stderr[-3000:], file=sys.stderr)
+        print(f"=== {bench.name} failed (exit {done.returncode}); its figures are missing")
+    return done.stdout.splitlines()
+
+
+def summary(outputs: dict[str, list[str]]) -> list[str]:
+    """The rows with a target from every benchmark, and the scale-out rows."""
+    lines = [
+        "",
+        "=== issue 11, every figure with a target",
+        row("measure", "figure", "target", "ratio"),
+    ]
+    for name, out in outputs.items():
+        for line in out:
+            # Rows with a target, and the bare aiokafka baseline normalize is compared with.
+            if (_RATIO.match(line) or line.startswith("bare ")) and not line.startswith("measure"):
+                lines.append(f"{line}   [{name}]")
+    one = next((m for line in outputs.get("sync-dry", []) if (m := _ONE_WORKER.match(line))), None)
+    each = [m for line in outputs.get("sync-dry-2", []) if (m := _EACH_WORKER.match(line))]
+    if one is not None and each:
+        alone = float(one["figure"])
+        for n, found in enumerate(each, 1):
+            share = float(found["figure"]) / alone
+            lines.append(
+                row(f"scale-out: worker {n} of 2 vs alone", f"{share:.2f}", SCALE_OUT_SHARE,
+                    share / SCALE_OUT_SHARE)
+                + "   [sync-dry-2 vs sync-dry]"
+            )  # fmt: skip
+    else:
+        lines.append("scale-out: not measured (a dry-run benchmark failed or was skipped)")
+    lines.append("(ratio > 1 meets the target; a shared 2-core machine: rerun and read ranges)")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, noisier figures")
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=[b.name for b in BENCHES],
+        help="benchmarks left out",
+    )
+    args = parser.parse_args()
+    outputs = {b.name: _run(b, args.quick) for b in BENCHES if b.name not in args.skip}
+    print("\n".join(summary(outputs)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""The private APIs of other libraries the hot path relies on (issue 11), each pinned here:
+a release that renames or changes one fails this module, by name, instead of the worker
+silently losing the behaviour (or crashing on a record).
+
+- faust ``Producer._ensure_producer``: normalize and webhook ingest hand records to aiokafka's
+  producer itself (``app.agents.normalize``, ``app.web.webhooks``);
+- faust ``faust.streams._current_event``: the dedupe's batched table write names the event
+  a RocksDB store finds its partition by (``app.agents.dedupe``);
+- faust ``Consumer._drain_messages``' call ``wait_first(callback(message),
+  suspend_flow.wait())``: the shape ``app.kafka_transport`` takes over (any other call is
+  Faust's own ``wait_first``);
+- aiohttp ``ClientSession._retry_connection``: off, so a PUT on a broken kept-alive
+  connection is not sent a second time (``connectors.base.aiohttp_transport``; the
+  behaviour itself: ``tests/connectors/base/test_http_ambiguous.py``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import tomllib
+import weakref
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, cast
+
+import aiohttp
+import faust
+import pytest
+from aiokafka import AIOKafkaProducer
+from faust.streams import _current_event, current_event
+from faust.transport.consumer import Consumer as FaustConsumer
+
+from app.kafka_transport import Consumer
+from connectors.base.aiohttp_transport import AiohttpTransport
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+#: distribution → the private APIs of it this code uses (what to re-check on an upgrade)
+PRIVATE = {
+    "faust-streaming": "Producer._ensure_producer, streams._current_event, "
+    "Consumer._drain_messages' wait_first call",
+    "aiokafka": "AIOKafkaProducer.create_batch/send_batch as Faust's producer holds it",
+    "aiohttp": "ClientSession._retry_connection",
+}
+
+
+def _pins() -> dict[str, str]:
+    deps = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["dependencies"]
+    return dict(d.split("==", 1) for d in deps if "==" in d)
+
+
+@pytest.mark.parametrize("dist", sorted(PRIVATE))
+def test_the_libraries_whose_private_apis_we_use_are_the_pinned_releases(dist: str) -> None:
+    pinned = _pins().get(dist)
+    assert pinned is not None, f"{dist} must be pinned exactly (==) in pyproject.toml"
+    installed = version(dist)
+    assert installed == pinned, (
+        f"{dist} {installed} is installed, the code was checked against {pinned}: re-check "
+        f"{PRIVATE[dist]} in the new release, then move the pin"
+    )
+
+
+def test_faust_current_event_is_what_the_dedupe_sets() -> None:
+    class Event:  # any object a weak reference can point to
+        pass
+
+    event = Event()
+    token = _current_event.set(weakref.ref(event))  # type: ignore[arg-type]
+    try:
+        assert current_event() is cast(Any, event)
+    finally:
+        _current_event.reset(token)
+
+
+async def test_faust_hands_out_its_aiokafka_producer() -> None:
+    app = faust.App("private-api-check", broker="kafka://127.0.0.1:1")
+    producer: Any = app.producer
+    with pytest.raises(Exception, match="not yet started"):
+        producer._ensure_producer()  # before start: refused, not a half-made producer
+    producer._producer = made = producer._new_producer()  # what its on_start does first
+    try:
+        assert isinstance(producer._ensure_producer(), AIOKafkaProducer)
+        assert producer._ensure_producer() is made
+        assert callable(made.create_batch)
+        assert callable(made.send_batch)
+    finally:
+        await made.stop()
+
+
+def test_faust_fetch_loop_calls_wait_first_in_the_shape_the_transport_takes_over() -> None:
+    source = re.sub(r"\s+", "", inspect.getsource(FaustConsumer._drain_messages))
+    assert "awaitself.wait_first(callback(message),self.suspend_flow.wait())" in source, (
+        "Faust's fetch loop no longer hands a record over as app.kafka_transport expects: "
+        "re-check its Consumer.wait_first override against the new _drain_messages"
+    )
+    assert issubclass(Consumer, FaustConsumer)
+
+
+async def test_aiohttp_still_has_the_retry_switch_and_the_transport_turns_it_off() -> None:
+    assert "_retry_connection" in aiohttp.ClientSession.ATTRS
+    transport = AiohttpTransport()
+    session: Any = transport._session_now()
+    try:
+        assert session._retry_connection is False
+    finally:
+        await session.close()
