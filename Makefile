@@ -8,8 +8,9 @@ STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
 .PHONY: install jars demo test lint typecheck unit soak clean
 
-# `.[dev]` includes the `sandbox` extra (`make demo` and `make test` run the sandboxes) and the
-# `analytics` extra (pyarrow and DuckDB: `deskstream replay --out` and its tests).
+# `.[dev]` includes the `sandbox` extra (`make demo` and `make test` run the sandboxes; the demo
+# reads the events with confluent-kafka) and the `analytics` extra (pyarrow and DuckDB:
+# `deskstream replay --out`, the demo's replay and query, and their tests).
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip==25.3

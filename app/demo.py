@@ -4,8 +4,10 @@ then the Intercom ⇄ Zendesk sync rehearsed live against the sandboxes (``app.d
 Everything it starts is real: the Kafka broker from the Apache jars, the schema registry
 (Apicurio, from Maven Central), the Faust worker as its own process, HTTP webhooks signed like
 any sender signs them, and a plain Kafka consumer that decodes what the worker wrote (Confluent
-framing, schema ids from the registry) with the shipped Avro schemas. The demo connector's
-secret is generated per run and handed to the worker through its environment only.
+framing, schema ids from the registry) with the shipped Avro schemas. Then the events as their
+users read them (``app.demo_consumers``): confluent-kafka's ``AvroDeserializer`` through the
+registry, and a replay to Parquet queried with DuckDB. The demo connector's secret is
+generated per run and handed to the worker through its environment only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import click
 import httpx
 
+from app.demo_consumers import query_with_duckdb, read_with_confluent, replay_to_parquet, since_now
 from app.demo_sync import run_sync_act
 from app.kafka_connection import bootstrap_servers
 from app.kafka_local.registry import start_registry
@@ -69,11 +72,24 @@ def demo(web_port: int | None, follow: bool, sync: bool) -> None:
     with run_worker(env, port=settings.web_port, log=log_path):
         click.echo("  ready: topics exist, partitions assigned, tables recovered")
         start = asyncio.run(_end_offsets(servers, settings))
+        since = since_now()
         _step("Webhooks")
-        expected = _post_story(base_url, secret)
+        events = _post_story(base_url, secret)
         _step("Canonical events on Kafka (schema ids from the registry)")
         click.echo("  (ordered per entity, which is per partition; entities interleave)")
-        asyncio.run(_show(servers, settings, start, expected, follow=follow))
+        asyncio.run(_show(servers, settings, start, events + 1, follow=False))  # + quarantined
+        _step("The same events read by confluent-kafka (AvroDeserializer, the registry)")
+        events_topic = settings.topic("events")
+        offsets = {tp.partition: n for tp, n in start.items() if tp.topic == events_topic}
+        read_with_confluent(settings, servers, offsets, events)
+        _step("Replayed to Parquet, queried with DuckDB")
+        folder = (settings.state_dir / "demo-replay").absolute()
+        if replay_to_parquet(settings, since, folder) is not None:
+            query_with_duckdb(folder)
+        if follow:
+            _step("New events as they arrive (Ctrl-C to stop)")
+            now = asyncio.run(_end_offsets(servers, settings))
+            asyncio.run(_show(servers, settings, now, 0, follow=True))
         click.echo(f"\nMetrics: {base_url}/metrics   Worker log: {log_path}")
     if sync:
         _step("Intercom ⇄ Zendesk, live (sandboxes, a syncing worker, people acting)")
@@ -104,23 +120,24 @@ def _post(client: httpx.Client, secret: str, body: bytes, n: int, *, forged: boo
 
 
 def _post_story(base_url: str, secret: str) -> int:
+    """Post the story (and the bad deliveries); returns how many events it makes."""
     import json
 
     from app.demo_data import story
 
-    events = story()
+    events = story(run=secrets.token_hex(4))
     with httpx.Client(base_url=base_url, timeout=10.0) as client:
         for n, event in enumerate(events, start=1):
             body = json.dumps(event).encode()
             status = _post(client, secret, body, n)
             click.echo(f"  {status}  {event['source']['entity_type']:8} {event['op']}")
         status = _post(client, secret, json.dumps(events[0]).encode(), 1)
-        click.echo(f"  {status}  redelivery of the first webhook (same event id downstream)")
+        click.echo(f"  {status}  redelivery of the first webhook → dropped, one record per event")
         status = _post(client, secret, b'{"source": "half a payload', 99)
         click.echo(f"  {status}  authenticated but malformed → quarantined with a reason")
         status = _post(client, secret, json.dumps(events[1]).encode(), 100, forged=True)
         click.echo(f"  {status}  forged signature → refused, nothing stored")
-    return len(events) + 2  # events, one redelivery, one quarantined
+    return len(events)  # the redelivery never reaches deskstream.events
 
 
 async def _end_offsets(servers: str, settings: Settings) -> dict[Any, int]:

@@ -20,7 +20,7 @@ AGENT = {"kind": "agent", "id": "agent-7", "email": "sam@support.example.com", "
 
 
 def _event(
-    n: int,
+    n: str,
     at: datetime,
     entity_type: str,
     entity_id: str,
@@ -44,8 +44,11 @@ def _event(
     }
 
 
-def story(start: datetime | None = None) -> list[dict[str, Any]]:
+def story(start: datetime | None = None, *, run: str = "") -> list[dict[str, Any]]:
+    """The story's events; ``run`` goes into their source event ids, so a second run is new
+    events, not redeliveries that the worker's dedupe drops (the ids are what it remembers)."""
     t = start or datetime.now(UTC).replace(microsecond=0)
+    prefix = f"{run}-" if run else ""
     case = {
         "type": "case",
         "subject": "Charged twice for my March invoice",
@@ -55,7 +58,7 @@ def story(start: datetime | None = None) -> list[dict[str, Any]]:
     }
     return [
         _event(
-            1,
+            f"{prefix}1",
             t,
             "contact",
             "cus-1001",
@@ -72,7 +75,7 @@ def story(start: datetime | None = None) -> list[dict[str, Any]]:
             },
         ),
         _event(
-            2,
+            f"{prefix}2",
             t + timedelta(seconds=5),
             "case",
             "conv-88",
@@ -81,7 +84,7 @@ def story(start: datetime | None = None) -> list[dict[str, Any]]:
             {**case, "status": "new", "priority": "normal"},
         ),
         _event(
-            3,
+            f"{prefix}3",
             t + timedelta(seconds=6),
             "message",
             "part-1",
@@ -105,7 +108,7 @@ def story(start: datetime | None = None) -> list[dict[str, Any]]:
             },
         ),
         _event(
-            4,
+            f"{prefix}4",
             t + timedelta(seconds=9),
             "message",
             "part-2",
@@ -121,7 +124,7 @@ def story(start: datetime | None = None) -> list[dict[str, Any]]:
             },
         ),
         _event(
-            5,
+            f"{prefix}5",
             t + timedelta(seconds=10),
             "handoff",
             "conv-88",
@@ -152,7 +155,7 @@ def story(start: datetime | None = None) -> list[dict[str, Any]]:
             },
         ),
         _event(
-            6,
+            f"{prefix}6",
             t + timedelta(minutes=4),
             "case",
             "conv-88",
@@ -162,7 +165,7 @@ def story(start: datetime | None = None) -> list[dict[str, Any]]:
             ["status", "priority", "assignee"],
         ),
         _event(
-            7,
+            f"{prefix}7",
             t + timedelta(minutes=9),
             "case",
             "conv-88",

@@ -36,7 +36,7 @@ NOT_FOLLOWED = {"app.cli"}
 BY_NAME = re.compile(r"(?:app|streams|connectors|schemas|sandboxes)(?:\.\w+)+(?::\w+)?")
 #: the import name of each distribution in the ``sandbox`` extra
 SANDBOX_EXTRA_MODULES: dict[str, str] = {
-    # empty: see the `sandbox` extra in pyproject.toml
+    "confluent-kafka[avro,schemaregistry]": "confluent_kafka",
 }
 
 

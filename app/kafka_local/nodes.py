@@ -91,7 +91,8 @@ def check_ports(nodes: Sequence[NodeSpec], progress: Progress, wait: float = POR
 
     Ports 29092/39092 lie in Linux's range for outgoing connections (32768-60999), so a
     client's connection, or its 60 s TIME_WAIT, can hold one for a while: that is waited
-    out (up to ``wait`` seconds); a listening program is reported at once.
+    out (up to ``wait`` seconds, said once, and tried again at least once even when looking
+    up the holder took longer on a busy machine); a listening program is reported at once.
     """
     deadline = time.monotonic() + wait
     for node in nodes:
@@ -100,7 +101,7 @@ def check_ports(nodes: Sequence[NodeSpec], progress: Progress, wait: float = POR
             while port_in_use(port):
                 users = port_users(port)
                 what = ", ".join(u.describe() for u in users) or "a socket this user cannot see"
-                if any(u.listening for u in users) or time.monotonic() >= deadline:
+                if any(u.listening for u in users) or (told and time.monotonic() >= deadline):
                     raise KafkaStackError(_port_message(node, port, role, what, users))
                 if not told:
                     progress(f"port {port} is held by {what}; waiting up to {wait:.0f} s")

@@ -33,7 +33,7 @@ from schemas.errors import ConfigurationError, SchemaRegistryError
 from schemas.registry import get_registry
 from schemas.schema_ids import SchemaIds
 
-__all__ = ["client_for", "install_schema_registry", "registry_url"]
+__all__ = ["client_for", "install_schema_registry", "registry_password", "registry_url"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,8 @@ def registry_url(settings: Settings) -> str | None:
     return registry_layout(settings).url
 
 
-def _password(settings: Settings) -> str | None:
+def registry_password(settings: Settings) -> str | None:
+    """The registry's basic-auth password (the setting, or the file it names); None: none."""
     if settings.schema_registry_password is not None:
         return settings.schema_registry_password.get_secret_value()
     path = settings.schema_registry_password_file
@@ -71,7 +72,7 @@ def client_for(settings: Settings, url: str) -> RegistryClient:
     return RegistryClient(
         url,
         user=settings.schema_registry_user,
-        password=_password(settings),
+        password=registry_password(settings),
         timeout=settings.schema_registry_timeout_seconds,
     )
 

@@ -1,0 +1,73 @@
+"""``deskstream demo`` as a user runs it (its first act), against the harness's broker and
+registry: the canonical events it shows, read again by confluent-kafka's deserializer through
+the registry, and replayed to Parquet that DuckDB queries. The sync act (``--no-sync`` here)
+is what ``tests/e2e`` covers."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from app.demo_data import story
+from app.worker_process import free_port
+
+pytestmark = pytest.mark.kafka
+
+#: the story's events by entity type, each shown once (the redelivery is dropped)
+STORY = {"case": 3, "contact": 1, "handoff": 1, "message": 2}
+
+
+def test_a_second_run_posts_new_events_not_redeliveries() -> None:
+    ids = [[event["source"]["source_event_id"] for event in story(run=run)] for run in "ab"]
+    assert len(set(ids[0])) == len(ids[0]) == sum(STORY.values())
+    assert not set(ids[0]) & set(ids[1])
+
+
+def test_the_demo_shows_the_events_through_confluent_kafka_and_duckdb(
+    kafka_bootstrap_servers: str, schema_registry_url: str, tmp_path: Path
+) -> None:
+    run = uuid.uuid4().hex[:8]
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
+        "DESKSTREAM_SCHEMA_REGISTRY_URL": schema_registry_url,
+        "DESKSTREAM_APP_ID": f"deskstream-demo-{run}",
+        "DESKSTREAM_TOPIC_PREFIX": f"demo-{run}",
+        "DESKSTREAM_PARTITIONS": "2",
+        "DESKSTREAM_REPLICATION_FACTOR": "1",
+        "DESKSTREAM_STATE_DIR": str(tmp_path),
+    }
+    shown = subprocess.run(
+        [sys.executable, "-m", "app", "demo", "--no-sync", "--web-port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    out = shown.stdout
+    sections = dict(re.findall(r"^== (.+?)\n(.*?)(?=^== |\Z)", out, re.M | re.S))
+    canonical = next(text for title, text in sections.items() if title.startswith("Canonical"))
+    assert canonical.count(" by customer:Maria Lopez event ") == 3
+    assert "quarantined" in canonical
+    assert " records arrived in " not in canonical, out  # all of them, the redelivery dropped
+
+    confluent = sections["The same events read by confluent-kafka (AvroDeserializer, the registry)"]
+    assert "7 events decoded by confluent-kafka's AvroDeserializer" in confluent, out
+    assert f"fetched by id from {schema_registry_url}" in confluent
+    assert confluent.count(": Confluent framing, schema id ") == 3  # the first three shown
+
+    replay = sections["Replayed to Parquet, queried with DuckDB"]
+    assert f"--out {tmp_path / 'demo-replay'}" in replay
+    assert "7 rows in 4 files" in replay, out
+    table = {row[0]: int(row[1]) for row in re.findall(r"^\s*│ (\w+)\s*│\s*(\d+) │", replay, re.M)}
+    assert table == STORY, replay
+    files = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.parquet"))
+    assert [p.parts[2] for p in files] == [f"entity_type={t}" for t in sorted(STORY)]
