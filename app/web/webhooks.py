@@ -7,11 +7,14 @@ otherwise keep reading the rest of it for up to ten more seconds before the next
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
 import aiohttp.web
+from aiokafka.errors import KafkaConnectionError
 from faust import web
+from faust.exceptions import NotReady
 
 from app.ingest import WebhookIngest
 from schemas.codec import encode
@@ -27,22 +30,31 @@ __all__ = ["BODY_LEFT_UNREAD", "register_webhooks"]
 BODY_LEFT_UNREAD = frozenset({408, 413})
 
 
-def register_webhooks(bundle: Deskstream) -> WebhookIngest:
-    settings = bundle.settings
-    raw_topic = bundle.channels.raw.get_topic_name()
-    app: Any = bundle.app
+def raw_publisher(app: Any, raw_topic: str) -> Callable[[str, RawDelivery], Awaitable[None]]:
+    """Publish a delivery on the raw topic and return once Kafka acknowledged it (acks=all)."""
 
     async def publish(key: str, delivery: RawDelivery) -> None:
         # Straight to Faust's aiokafka producer (its acks=all, linger and partitioner): Faust's
         # Topic.send would add a FutureMessage, callbacks and sensors to every delivery. The
         # first await queues the record; the second waits for the acks=all answer.
-        producer = app.producer._ensure_producer()
+        try:
+            producer = app.producer._ensure_producer()
+        except NotReady as exc:  # a delivery in the moments before the producer has started
+            raise KafkaConnectionError("the worker's Kafka producer has not started yet") from exc
         acknowledged = await producer.send(raw_topic, encode(delivery), key=key.encode())
         await acknowledged
 
+    return publish
+
+
+def register_webhooks(bundle: Deskstream) -> WebhookIngest:
+    settings = bundle.settings
+    raw_topic = bundle.channels.raw.get_topic_name()
+    app: Any = bundle.app
+
     ingest = WebhookIngest(
         settings,
-        publish,
+        raw_publisher(app, raw_topic),
         bundle.metrics,
         timeout=settings.ingest_ack_timeout_seconds,
         watch=bundle.watch,

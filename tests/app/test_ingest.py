@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
+from app.faust_app import build_app
 from app.ingest import WebhookIngest, read_limited
 from app.metrics import Metrics
 from app.settings import Settings, load_settings
+from app.web.webhooks import raw_publisher
 from app.webhook_watch import WebhookWatch
 from schemas.errors import (
     BrokerUnavailableError,
@@ -149,6 +152,26 @@ async def test_broker_trouble_is_a_503_and_nothing_is_accepted(
     assert raised.value.status == 503
     assert _count(metrics, "crm", "unavailable") == 1
     assert _count(metrics, "crm", "accepted") == 0
+
+
+async def test_a_delivery_before_the_producer_started_is_a_503(
+    settings: Settings, metrics: Metrics, tmp_path: Path
+) -> None:
+    """The web server can take a request in the moments before Faust's producer has started:
+    Faust then raises its own NotReady, which must be a 503 (the platform retries) rather
+    than an unhandled error and a 500."""
+    built = build_app(
+        settings.model_copy(
+            update={"kafka_bootstrap_servers": "127.0.0.1:9", "state_dir": tmp_path}
+        )
+    )  # built, never started
+    publish = raw_publisher(built.app, built.channels.raw.get_topic_name())
+    ingest = WebhookIngest(settings, publish, metrics, timeout=1.0)
+    body = body_of(case_event())
+    with pytest.raises(BrokerUnavailableError, match="KafkaConnectionError") as raised:
+        await _receive(ingest, "crm", body, signed_headers(SECRET, body))
+    assert raised.value.status == 503
+    assert _count(metrics, "crm", "unavailable") == 1
 
 
 async def test_read_limited_stops_at_the_first_chunk_over_the_limit() -> None:
