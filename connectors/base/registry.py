@@ -46,6 +46,7 @@ _INGEST: dict[str, str] = {
     "generic": "connectors.generic.ingest:GenericIngest",
     "zendesk": "connectors.zendesk.ingest:ZendeskIngest",
     "intercom": "connectors.intercom.ingest:IntercomIngest",
+    "zendesk_conversations": "connectors.zendesk_conversations.ingest:SunshineIngest",
 }
 
 _NORMALISERS: dict[str, str] = {
@@ -53,6 +54,7 @@ _NORMALISERS: dict[str, str] = {
     "zendesk": "connectors.zendesk.normalize:ZendeskNormaliser",
     "intercom": "connectors.intercom.normalize:IntercomNormaliser",
     "salesforce": "connectors.salesforce.normalize:SalesforceNormaliser",
+    "zendesk_conversations": "connectors.zendesk_conversations.normalize:SunshineNormaliser",
 }
 
 _SINKS: dict[str, str] = {
