@@ -6,6 +6,9 @@ topics that feed them.
 ``deskstream.writes``, which are both keyed by link id: every event and write result of a link
 is handled in the partition that holds its state.
 
+``chat_sessions``: chat id → ``connectors.base.chat.ChatSession`` as JSON, fed by
+``deskstream.chat`` (keyed by chat id): where each live chat continues on its desk.
+
 ``recent_events``: raw-topic key (``<connector>:<entity type>:<entity id>``) → the event ids
 normalize sent for it lately (``streams.recent_ids``: bytes, at most 4 KB), fed by
 ``deskstream.raw``: a redelivery has the key of the original, so it is read in the partition
@@ -20,7 +23,7 @@ import faust
 
 from app.settings import Settings
 
-__all__ = ["declare_links_table", "declare_recent_events_table"]
+__all__ = ["declare_chat_sessions_table", "declare_links_table", "declare_recent_events_table"]
 
 
 def declare_links_table(app: faust.App, settings: Settings) -> faust.types.TableT[str, Any]:
@@ -45,4 +48,13 @@ def declare_recent_events_table(
         key_type=bytes,
         value_type=bytes,
         help="raw-topic key -> event ids normalize sent lately (streams.recent_ids)",
+    )
+
+
+def declare_chat_sessions_table(app: faust.App, settings: Settings) -> faust.types.TableT[str, Any]:
+    return app.Table(
+        "chat_sessions",
+        default=None,
+        partitions=settings.partitions,
+        help="chat id -> connectors.base.chat.ChatSession as JSON (fed by deskstream.chat)",
     )
