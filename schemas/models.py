@@ -230,6 +230,11 @@ class Handoff(AvroRecord):
     summary: str | None = None
     collected_fields: dict[str, str] = Field(default_factory=dict)
     transcript: list[TranscriptLine] = Field(default_factory=list)
+    target: str | None = None
+    customer: Contact | None = None
+    segment: str | None = None
+    client_id: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
 
 
 #: The canonical state carried by an event or a command; None for deletes.
