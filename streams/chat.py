@@ -74,7 +74,7 @@ class Decision:
 
 
 def is_live_chat(handoff: Handoff) -> bool:
-    return getattr(handoff, "target", None) == LIVE_CHAT
+    return handoff.target == LIVE_CHAT
 
 
 def decide(event: Envelope, *, desks: frozenset[str]) -> Decision:

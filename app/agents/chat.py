@@ -66,9 +66,12 @@ class ChatDesks:
         return bridge
 
     def for_handoff(self, handoff: Handoff) -> str:
-        """The desk a hand-off goes to: its client's workspace, else the only desk."""
-        client = getattr(handoff, "client_id", None)
-        chosen = self._settings.chat.workspaces.get(client) if client else None
+        """The desk a hand-off goes to: the workspace its metadata names, else its client's
+        (``DESKSTREAM_CHAT__WORKSPACES``), else the only desk."""
+        client = handoff.client_id
+        chosen = handoff.metadata.get("workspace")
+        if chosen is None and client:
+            chosen = self._settings.chat.workspaces.get(client)
         if chosen is None and len(self.ids) == 1:
             chosen = next(iter(self.ids))
         if chosen is None or chosen not in self.ids:
@@ -210,7 +213,7 @@ def _register_bridge(
             if session is None or session.ended:
                 where = session.connector_id if session else next(iter(sorted(desks.ids)))
                 sends.append(await tell(record, Notice.NOT_FORWARDED, chat_id, where))
-            else:
+            elif record.event_id not in session.forwarded:  # else a copy: dropped
                 try:
                     await desks.bridge(session.connector_id).forward(
                         session,
@@ -223,6 +226,9 @@ def _register_bridge(
                     sends.append(
                         await tell(record, Notice.NOT_FORWARDED, chat_id, session.connector_id)
                     )
+                else:
+                    forwarded = session.after_forwarding(record.event_id)
+                    sends.append(await keep(partition, chat_id, forwarded))
         elif decision.action is Action.END and session is not None and not session.ended:
             ended = ChatSession(
                 session.connector_id, session.user_id, session.conversation_id, True

@@ -226,10 +226,14 @@ def register_chat_views(bundle: Deskstream, desks: ChatDesks) -> None:
                 )
             consumer.seek(tp, start)
             await response.prepare(request)
-            while True:
-                batches = await consumer.getmany(tp, timeout_ms=int(_KEEPALIVE_S * 1000))
-                if not batches:
+            quiet_since = time.monotonic()
+            while request.transport is not None and not request.transport.is_closing():
+                # Short polls: a client gone is noticed within a second (aiohttp does not
+                # cancel the handler), not at the next keep-alive.
+                batches = await consumer.getmany(tp, timeout_ms=1000)
+                if not batches and time.monotonic() - quiet_since >= _KEEPALIVE_S:
                     await response.write(b": keep-alive\n\n")
+                    quiet_since = time.monotonic()
                 for message in batches.get(tp, []):
                     if message.key != key or message.value is None:
                         continue
@@ -243,7 +247,9 @@ def register_chat_views(bundle: Deskstream, desks: ChatDesks) -> None:
                     if view is None:
                         continue
                     await response.write(_sse(message.offset, view))
+                    quiet_since = time.monotonic()
                     if view["type"] == "ended":
                         return response
+            return response
         finally:
             await consumer.stop()

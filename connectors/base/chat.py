@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import abc
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import ClassVar
 
 from schemas.models import Handoff, Message
@@ -35,13 +35,21 @@ class ChatSession:
     user_id: str
     conversation_id: str
     ended: bool = False
+    #: ids of the latest customer messages forwarded, newest last: a copy (a client retry
+    #: under the same message id) is dropped on sight
+    forwarded: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> ChatSession:
-        return cls(**json.loads(text))
+        values = json.loads(text)
+        values["forwarded"] = tuple(values.get("forwarded", ()))
+        return cls(**values)
+
+    def after_forwarding(self, event_id: str, *, keep: int = 64) -> ChatSession:
+        return replace(self, forwarded=(*self.forwarded, event_id)[-keep:])
 
 
 class ChatBridge(abc.ABC):

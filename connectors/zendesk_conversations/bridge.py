@@ -81,6 +81,8 @@ def handoff_metadata(chat_id: str, handoff: Handoff) -> dict[str, str]:
         "sentiment": handoff.sentiment or "",
         "summary": _cut(handoff.summary or "", SUMMARY_IN_METADATA),
     }
+    # What the AI side passes on (its chat user id...), after ours, as far as it fits.
+    values |= {k: v for k, v in handoff.metadata.items() if k not in values}
     metadata: dict[str, str] = {}
     used = 0
     for key, value in values.items():
@@ -88,20 +90,26 @@ def handoff_metadata(chat_id: str, handoff: Handoff) -> dict[str, str]:
             continue
         size = len(key.encode()) + len(value.encode()) + 8
         if used + size > _METADATA_BUDGET:
-            break
+            continue
         metadata[key] = value
         used += size
     return metadata
 
 
 def _customer(chat_id: str, handoff: Handoff) -> tuple[str, dict[str, str]]:
-    """(external id, profile) of the customer's Sunshine user."""
+    """(external id, profile) of the customer's Sunshine user: found by the customer's
+    external id, else their email (the same person in every chat, never a second user),
+    else the chat's own id (an anonymous visitor)."""
+    customer = handoff.customer
     fields = handoff.collected_fields
-    email = (fields.get("email") or "").strip().lower()
+    emails = [*(customer.emails if customer else []), fields.get("email") or ""]
+    email = next((e.strip().lower() for e in emails if e.strip()), "")
+    name = (customer.name if customer else None) or fields.get("name")
     profile = {"email": email} if email else {}
-    if fields.get("name"):
-        profile["givenName"] = fields["name"]
-    return (email or f"chat:{chat_id}"), profile
+    if name:
+        profile["givenName"] = name
+    external = customer.external_id if customer else None
+    return (external or email or f"chat:{chat_id}"), profile
 
 
 def _content(message: Message) -> list[dict[str, Any]]:
