@@ -19,7 +19,15 @@ from connectors.base.registry import build_chat_bridge
 from connectors.base.settings import ConnectorSettings
 from connectors.zendesk_conversations.bridge import CHAT_KEY, SunshineBridge
 from schemas.errors import FatalAPIError
-from schemas.models import Actor, ActorKind, Attachment, Handoff, Message, TranscriptLine
+from schemas.models import (
+    Actor,
+    ActorKind,
+    Attachment,
+    Contact,
+    Handoff,
+    Message,
+    TranscriptLine,
+)
 from tests.sandboxes.zendesk_conversations.harness import Harness, WebhookReceiver, serve_sandbox
 
 AT = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -29,7 +37,10 @@ HANDOFF = Handoff(
     sentiment="frustrated",
     intent="refund",
     summary="Charged twice for March; wants a refund.",
-    collected_fields={"email": "Ada@Example.org", "order": "A-1181"},
+    collected_fields={"order": "A-1181"},
+    customer=Contact(emails=["Ada@Example.org"], name="Ada"),
+    target="live_chat",
+    metadata={"ai_user_id": "u-77"},
     transcript=[
         TranscriptLine(author=Actor(kind=ActorKind.CUSTOMER), text="I was charged twice", at=AT),
         TranscriptLine(author=Actor(kind=ActorKind.AI), text="Let me check that", at=AT),
@@ -99,6 +110,10 @@ async def test_a_handoff_opens_one_conversation_with_the_summary_first_and_the_a
     assert len(passes) == 1  # the second pass to the holder was disregarded by the platform
     assert passes[0]["payload"]["metadata"]["reason"] == "customer asked for a human"
     assert passes[0]["payload"]["metadata"][CHAT_KEY] == "chat-1"
+    assert passes[0]["payload"]["metadata"]["ai_user_id"] == "u-77"  # the AI side's own
+    user = (await harness.api.get("/users/ada@example.org")).json()["user"]
+    assert user["id"] == session.user_id
+    assert user["profile"] == {"email": "ada@example.org", "givenName": "Ada"}
     # The customer's user is found by email: a second chat of theirs reuses it.
     other = await bridge.start("chat-2", HANDOFF, marker="e-2", possibly_done=False)
     assert other.user_id == session.user_id
