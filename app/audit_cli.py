@@ -3,9 +3,12 @@
     deskstream audit trace intercom:conversation:215469
     deskstream audit trace zendesk:ticket:5158
     deskstream audit trace contact:maria@example.com
+    deskstream audit trace handoff:conv-215        (an AI hand-off, by the client's conversation id)
     deskstream audit trace lnk_0f4e...
 
-An Intercom conversation (or a Zendesk ticket that started in Zendesk) names its link directly;
+An Intercom conversation (or a Zendesk ticket that started in Zendesk) names its link directly,
+as does an AI hand-off (``handoff:<id>`` is ``ai_agent:conversation:<id>``): its trail holds
+the request, the data it carried, the record it made and what happened to that record since;
 a Zendesk ticket that mirrors a conversation is found through the audit records of the writes
 that made it. The audit topic is keyed by link, so a known link is read from its partition only.
 """
@@ -67,12 +70,14 @@ def resolve_reference(
     if is_link_id(reference):
         return reference, None
     parts = reference.split(":", 2)
+    if len(parts) == 2 and parts[0] == "handoff":
+        parts = ["ai_agent", "conversation", parts[1]]
     if len(parts) == 2 and parts[0] == "contact":
         return contact_link_id(parts[1], platform="", connector_id="", entity_id=""), None
     if len(parts) != 3 or parts[1] not in _CASE_TYPES:
         raise ConfigurationError(
             f"cannot read {reference!r}: use <platform>:<conversation|ticket|case>:<id>, "
-            "contact:<email> or a link id"
+            "contact:<email>, handoff:<conversation id> or a link id"
         )
     platform, _, entity_id = parts
     connector_id = connector or _connector_of(settings, platform)

@@ -51,12 +51,21 @@ from schemas.errors import (
 from schemas.models import Platform, RawDelivery
 from schemas.text import safe_text
 
-__all__ = ["BODY_READ_TIMEOUT_SECONDS", "BodyStream", "Publish", "WebhookIngest", "read_limited"]
+__all__ = [
+    "BODY_READ_TIMEOUT_SECONDS",
+    "BodyStream",
+    "Check",
+    "Publish",
+    "WebhookIngest",
+    "read_limited",
+]
 
 log = logging.getLogger(__name__)
 
 #: Writes one raw delivery under a key and returns once Kafka acknowledged it.
 Publish = Callable[[str, RawDelivery], Awaitable[None]]
+#: Refuses an authenticated body before it is stored (raise an IngestError, e.g. a 422).
+Check = Callable[[WebhookRequest], None]
 
 
 #: A body must arrive within this: a platform posts a megabyte in well under a second, a
@@ -126,6 +135,10 @@ class WebhookIngest:
         self._watch = watch
         self._connectors: dict[str, IngestConnector] = {}
 
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
     def connector(self, connector_id: str) -> IngestConnector:
         """The configured connector, built once (a build that fails is tried again on the
         next delivery); its secrets are read per delivery, in ``accept``."""
@@ -157,6 +170,8 @@ class WebhookIngest:
         body: BodyStream,
         declared_length: int | None,
         received_at: datetime,
+        *,
+        check: Check | None = None,
     ) -> RawDelivery:
         """One HTTP delivery, start to end: raise an IngestError to refuse it."""
         try:
@@ -187,16 +202,19 @@ class WebhookIngest:
             received_at=received_at,
             repaired_headers=repaired,
         )
-        return await self.accept(request)
+        return await self.accept(request, check=check)
 
-    async def accept(self, request: WebhookRequest) -> RawDelivery:
-        """Verify and durably store one delivery; raise an IngestError to refuse it."""
+    async def accept(self, request: WebhookRequest, *, check: Check | None = None) -> RawDelivery:
+        """Verify, ``check`` and durably store one delivery; raise an IngestError to refuse
+        it. A check runs only on authenticated bodies: strangers learn nothing from it."""
         started = time.perf_counter()
         connector_id = request.connector_id
         try:
             connector = self.connector(connector_id)
             config = self._settings.connectors[connector_id]
             connector.verify(request, config.signing_secrets())
+            if check is not None:
+                check(request)
         except ConfigurationError as exc:
             self._metrics.webhooks.labels(connector_id, "misconfigured").inc()
             raise _unavailable(exc) from exc
@@ -224,7 +242,13 @@ class WebhookIngest:
         return delivery
 
     def _count_refusal(self, connector_id: str, exc: IngestError) -> None:
-        outcome = {401: "unauthorized", 404: "unknown_connector", 408: "timeout", 413: "too_large"}
+        outcome = {
+            401: "unauthorized",
+            404: "unknown_connector",
+            408: "timeout",
+            413: "too_large",
+            422: "invalid",
+        }
         if exc.status != 404:  # unknown connectors are counted under one label above
             self._metrics.webhooks.labels(connector_id, outcome.get(exc.status, "refused")).inc()
 

@@ -46,10 +46,14 @@ from schemas.models import ActorKind, CaseStatus, Priority
 
 __all__ = [
     "DEFAULT_HOLD_SECONDS",
+    "HANDOFF_TARGETS",
+    "LIVE_CHAT",
     "AssigneeFlow",
     "ConflictPolicy",
     "CreateRule",
     "CustomField",
+    "HandoffConfig",
+    "HandoffFlow",
     "ProfileFlow",
     "Route",
     "SyncConfig",
@@ -239,6 +243,59 @@ class Route(_Strict):
         return self
 
 
+#: a Handoff's ``target`` → the platform whose record it creates; ``live_chat`` is served by
+#: the live chat bridge, not by the sync stage (``HandoffConfig.platform_for``)
+HANDOFF_TARGETS: dict[str, str] = {
+    "zendesk_ticket": "zendesk",
+    "salesforce_case": "salesforce",
+    "intercom_conversation": "intercom",
+}
+LIVE_CHAT = "live_chat"
+
+
+class HandoffFlow(_Flow):
+    """An AI hand-off to this platform: a new record with the context (summary, collected
+    fields, transcript) as its first, internal message, the reason in a custom field, the
+    group by the customer's segment, the customer resolved by email like any contact."""
+
+    #: the platform's id of the field holding the reason (a Zendesk ticket field id); unset:
+    #: the canonical ``ai_handoff_reason`` (the Salesforce sink's ``handoff_reason_field``)
+    reason_field: str | None = None
+    #: segment → group (queue, team) id on the platform
+    groups_by_segment: dict[str, int] = Field(default_factory=dict)
+    default_group_id: int | None = None
+    #: pending follow-up: the AI side hears of a record pending this long without a human
+    #: taking over (``streams.flows.handoff``); 0: never
+    follow_up_seconds: float = Field(default=0.0, ge=0, le=30 * 24 * 3600)
+
+    def group_for(self, segment: str | None) -> int | None:
+        if segment is not None and segment in self.groups_by_segment:
+            return self.groups_by_segment[segment]
+        return self.default_group_id
+
+
+class HandoffConfig(_Strict):
+    """Where AI hand-offs go: one flow per target platform, each switchable."""
+
+    #: the target of a hand-off that names none (a key of ``HANDOFF_TARGETS`` or live_chat)
+    default_target: str = "zendesk_ticket"
+    #: platform → its hand-off flow; a platform not listed takes no hand-offs
+    flows: dict[str, HandoffFlow] = Field(default_factory=dict)
+
+    @field_validator("default_target")
+    @classmethod
+    def _known_target(cls, value: str) -> str:
+        if value != LIVE_CHAT and value not in HANDOFF_TARGETS:
+            known = ", ".join([*HANDOFF_TARGETS, LIVE_CHAT])
+            raise ValueError(f"{value!r} is not a hand-off target ({known})")
+        return value
+
+    def platform_for(self, target: str | None) -> str | None:
+        """The platform a hand-off to ``target`` creates a record on; None: the live chat
+        (or an unknown target, which the caller reports)."""
+        return HANDOFF_TARGETS.get(target or self.default_target)
+
+
 class TagTaxonomy(_Strict):
     """Canonical tag → its name on each platform. Tags outside the taxonomy follow
     ``unmapped``: ``pass`` (same name everywhere) or ``drop`` (stay where they are)."""
@@ -291,6 +348,7 @@ class SyncConfig(Windows):
     #: custom_attributes.<name>
     profile_fields: dict[str, FieldDirection] = Field(default_factory=dict)
     conflicts: ConflictPolicy = Field(default_factory=ConflictPolicy)
+    handoff: HandoffConfig = Field(default_factory=HandoffConfig)
 
     @model_validator(mode="before")
     @classmethod
@@ -311,6 +369,7 @@ class SyncConfig(Windows):
                 )
         named = [("conflicts.precedence", p) for p in self.conflicts.precedence]
         named += [("conflicts.owners", p) for p in self.conflicts.owners.values()]
+        named += [("handoff.flows", p) for p in self.handoff.flows]
         for index, route in enumerate(self.routes):
             named += [(f"routes.{index}", route.source), (f"routes.{index}", route.target)]
         for where, platform in named:

@@ -15,6 +15,9 @@ For an event, in order:
 5. the flows (``streams.flows``): cases, messages, contacts; case and profile fields
    converge through registers (the winning change, what each record holds, writes in flight).
 
+A Handoff event skips steps 2 to 4 (the AI side is no synced platform, and never an echo):
+``streams.flows.handoff`` routes it by the rules' ``handoff`` section.
+
 For a timer (``Decisions.later``): a held contact create whose hold is over goes out, unless
 its match arrived meanwhile (``streams.flows.holds``).
 
@@ -50,6 +53,7 @@ from streams.flows import Decisions, FlowContext, holds
 from streams.flows.case_fields import reconcile_case
 from streams.flows.cases import create_from, is_acknowledgement, on_case, on_case_echo
 from streams.flows.contacts import on_contact, reconcile_contact
+from streams.flows.handoff import on_handoff
 from streams.flows.messages import on_message
 from streams.owners import remember_written_owner
 from streams.state import LinkState
@@ -106,6 +110,14 @@ class SyncPlanner:
             )
         source = event.source
         side = source.platform.value
+        if source.entity_type is EntityType.HANDOFF:
+            # The AI side is no synced platform: its clients' hand-offs are routed by the
+            # rules' handoff section, whichever client sent them.
+            self._join(state, event)
+            ctx = FlowContext.of(self.config, state, event, now, profile=profile)
+            on_handoff(ctx)
+            plan.take(ctx)
+            return plan
         if self._connectors.get(side) != source.connector_id:
             return note(
                 "sync", "out_of_scope", f"{side}/{source.connector_id} is not a synced connector"

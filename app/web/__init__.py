@@ -1,4 +1,5 @@
-"""The worker's HTTP surface: ``/health``, ``/ready``, ``/metrics``, ``/webhooks/{id}``."""
+"""The worker's HTTP surface: ``/health``, ``/ready``, ``/metrics``, ``/webhooks/{id}``,
+``/handoff``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from faust.sensors.prometheus import setup_prometheus_sensors
 
+from app.handoff import HandoffIntake
+from app.web.handoff import register_handoff
 from app.web.health import register_health
 from app.web.webhooks import register_webhooks
 
@@ -22,4 +25,4 @@ def register_views(bundle: Deskstream) -> None:
         bundle.app, pattern="/metrics", registry=bundle.metrics.registry, name_prefix="faust"
     )
     register_health(bundle)
-    register_webhooks(bundle)
+    register_handoff(bundle, HandoffIntake(register_webhooks(bundle)))

@@ -20,10 +20,10 @@ from schemas.models import RawDelivery
 if TYPE_CHECKING:
     from app.faust_app import Deskstream
 
-__all__ = ["register_webhooks"]
+__all__ = ["BODY_LEFT_UNREAD", "register_webhooks"]
 
 #: refusals that leave the body unread: the connection is closed rather than drained
-_BODY_LEFT_UNREAD = frozenset({408, 413})
+BODY_LEFT_UNREAD = frozenset({408, 413})
 
 
 def register_webhooks(bundle: Deskstream) -> WebhookIngest:
@@ -54,7 +54,7 @@ def register_webhooks(bundle: Deskstream) -> WebhookIngest:
                 )
             except IngestError as exc:
                 response = self.json({"error": str(exc)}, status=exc.status)
-                if exc.status in _BODY_LEFT_UNREAD:
+                if exc.status in BODY_LEFT_UNREAD:
                     # Faust's aiohttp driver returns the aiohttp response itself.
                     cast(aiohttp.web.StreamResponse, response).force_close()
                 return response

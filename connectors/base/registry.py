@@ -50,6 +50,7 @@ _INGEST: dict[str, str] = {
     "zendesk": "connectors.zendesk.ingest:ZendeskIngest",
     "intercom": "connectors.intercom.ingest:IntercomIngest",
     "zendesk_conversations": "connectors.zendesk_conversations.ingest:SunshineIngest",
+    "ai_agent": "connectors.ai_agent.ingest:AiAgentIngest",
 }
 
 _NORMALISERS: dict[str, str] = {
@@ -58,6 +59,7 @@ _NORMALISERS: dict[str, str] = {
     "intercom": "connectors.intercom.normalize:IntercomNormaliser",
     "salesforce": "connectors.salesforce.normalize:SalesforceNormaliser",
     "zendesk_conversations": "connectors.zendesk_conversations.normalize:SunshineNormaliser",
+    "ai_agent": "connectors.ai_agent.normalize:AiAgentNormaliser",
 }
 
 _SINKS: dict[str, str] = {

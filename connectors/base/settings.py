@@ -24,7 +24,9 @@ from schemas.errors import ConfigurationError
 
 __all__ = ["ConnectorSettings", "Mode", "Platform", "SourceSettings", "validation_problems"]
 
-Platform = Literal["generic", "zendesk", "zendesk_conversations", "intercom", "salesforce"]
+Platform = Literal[
+    "generic", "zendesk", "zendesk_conversations", "intercom", "salesforce", "ai_agent"
+]
 #: how changes reach Deskstream from a platform: pushed, pulled by the polling sources, or both
 Mode = Literal["webhooks", "polling", "both"]
 

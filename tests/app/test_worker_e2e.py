@@ -185,9 +185,10 @@ def _entity_body(entity: str, n: int) -> bytes:
     return body_of(case_event(entity, source=source))
 
 
-async def _replay_raw(bootstrap: str, settings: Settings, entity: str) -> int:
-    """Write the entity's raw records again, as they were (a replay of the raw topic)."""
-    raw_topic = settings.topic("raw")
+async def _replay_raw(bootstrap: str, settings: Settings, entity: str, topic: str = "raw") -> int:
+    """Write the entity's records again, as they were (a replay of the raw topic, or of
+    ``topic``: those whose key names ``entity``)."""
+    raw_topic = settings.topic(topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
