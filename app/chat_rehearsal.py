@@ -1,11 +1,12 @@
 """A live chat stack for tests, the benchmark and the demo: two Zendesk Conversations
 sandboxes (two workspaces, each with its own app, keys and webhook URL), a worker running the
-live chat bridge, and a chat client speaking to the worker as the AI agent's widget does.
+live chat bridge, and two AI clients (``widget`` → workspace ``chat_a``, ``widget_b`` →
+``chat_b``) speaking to the worker as the AI agent's chat widget does.
 
-``chat_stack(bootstrap, folder)`` starts it all and yields a ``ChatStack``. A hand-off is
-put on ``deskstream.events`` as ``POST /handoff`` puts it (a canonical Handoff for the live
-chat target); the customer then writes through ``POST /chat/{id}/messages`` and reads
-``GET /chat/{id}/stream``; the human agent works in the sandbox's agent workspace endpoints.
+``chat_stack(bootstrap, folder)`` starts it all and yields a ``ChatStack``. The AI side hands
+the chat over with ``POST /handoff`` (target ``live_chat``); the customer then writes through
+``POST /chat/{id}/messages`` and reads ``GET /chat/{id}/stream``; the human agent works in the
+sandbox's agent workspace endpoints.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaProducer
 
 from app.settings import load_settings
 from app.topic_admin import ensure_topics
@@ -31,53 +31,26 @@ from app.topics import topic_specs
 from app.worker_process import RunningWorker, free_port, run_worker
 from sandboxes.base.server import run_sandboxes
 from sandboxes.zendesk_conversations import SunshineSandbox, SunshineSandboxConfig
-from schemas.codec import encode
-from schemas.models import (
-    Actor,
-    ActorKind,
-    Contact,
-    EntityType,
-    Envelope,
-    Handoff,
-    Op,
-    Platform,
-    Source,
-)
 
-__all__ = ["ChatStack", "ClientStream", "Workspace", "chat_stack", "handoff_event"]
+__all__ = ["ChatStack", "ClientStream", "Workspace", "chat_stack", "handoff_body"]
 
 #: what the sandboxes hold webhook events for: short, so the figures show our latency
 BATCH_WINDOW_S = 0.02
 
 
-def handoff_event(chat_id: str, *, client: str, email: str, summary: str, **extra: Any) -> Envelope:
-    """The canonical event ``POST /handoff`` writes for an AI chat going to a live agent."""
-    now = datetime.now(UTC)
-    handoff = Handoff(
-        case_id=chat_id,
-        reason=extra.pop("reason", "customer asked for a human"),
-        summary=summary,
-        target="live_chat",
-        customer=Contact(emails=[email], name=extra.pop("name", None)),
-        client_id=client,
+def handoff_body(chat_id: str, *, email: str, summary: str, **extra: Any) -> dict[str, Any]:
+    """A ``POST /handoff`` body for an AI chat going to a live agent."""
+    return {
+        "conversation_id": chat_id,
+        "customer": {"email": email, "name": extra.pop("name", "Ada Lovelace")},
+        "reason": extra.pop("reason", "customer asked for a human"),
+        "summary": summary,
+        "target": "live_chat",
+        "transcript": [
+            {"role": "customer", "text": "I was charged twice", "at": datetime.now(UTC).isoformat()}
+        ],
         **extra,
-    )
-    return Envelope(
-        event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"handoff:{client}:{chat_id}")),
-        source=Source(
-            platform=Platform.AI_AGENT,
-            connector_id=client,
-            entity_type=EntityType.HANDOFF,
-            entity_id=chat_id,
-            event_type="handoff",
-            source_event_id=f"handoff:{chat_id}",
-            actor=Actor(kind=ActorKind.AI),
-            occurred_at=now,
-        ),
-        op=Op.CREATE,
-        data=handoff,
-        ingested_at=now,
-    )
+    }
 
 
 @dataclass
@@ -147,16 +120,15 @@ class ChatStack:
     workspaces: dict[str, Workspace]
     client: httpx.AsyncClient
     keys: dict[str, str]
-    producer: AIOKafkaProducer
-    events_topic: str
     chat_topic: str
 
     def auth(self, client: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.keys[client]}"}
+        return {"X-Deskstream-Client": client, "Authorization": f"Bearer {self.keys[client]}"}
 
-    async def hand_off(self, event: Envelope) -> None:
-        key = f"ai_agent:{event.source.connector_id}:handoff:{event.source.entity_id}".encode()
-        await self.producer.send_and_wait(self.events_topic, encode(event), key=key)
+    async def hand_off(self, client: str, body: dict[str, Any]) -> None:
+        answer = await self.client.post("/handoff", json=body, headers=self.auth(client))
+        if answer.status_code >= 300:
+            raise AssertionError(f"POST /handoff answered {answer.status_code}: {answer.text}")
 
     async def say(self, client: str, chat_id: str, body: dict[str, Any]) -> httpx.Response:
         return await self.client.post(
@@ -217,10 +189,12 @@ async def chat_stack(
         "DESKSTREAM_REPLICATION_FACTOR": "1",
         "DESKSTREAM_STATE_DIR": str(folder / "worker"),
         "DESKSTREAM_WEBHOOK_QUIET_SECONDS": "0",
-        "DESKSTREAM_CHAT__KEYS": ",".join(f"{c}:{k}" for c, k in keys.items()),
         "DESKSTREAM_CHAT__WORKSPACES__widget_b": "chat_b",
         "DESKSTREAM_CHAT__WORKSPACES__widget": "chat_a",
     }
+    for ai_client, key in keys.items():  # the AI clients, as POST /handoff knows them
+        env[f"DESKSTREAM_CONNECTORS__{ai_client}__PLATFORM"] = "ai_agent"
+        env[f"DESKSTREAM_CONNECTORS__{ai_client}__SECRET"] = key
     async with AsyncExitStack() as stack:
         workspaces: dict[str, Workspace] = {}
         for connector_id in ("chat_a", "chat_b"):
@@ -257,16 +231,11 @@ async def chat_stack(
         worker = await asyncio.to_thread(
             stack.enter_context, run_worker(env, port=port, log=folder / "worker.log")
         )
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-        await producer.start()
-        stack.push_async_callback(producer.stop)
         client = await stack.enter_async_context(httpx.AsyncClient(base_url=worker.url, timeout=10))
         yield ChatStack(
             worker=worker,
             workspaces=workspaces,
             client=client,
             keys=keys,
-            producer=producer,
-            events_topic=settings.topic("events"),
             chat_topic=settings.topic("chat"),
         )

@@ -21,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-from app.chat_rehearsal import BATCH_WINDOW_S, ChatStack, chat_stack, handoff_event
+from app.chat_rehearsal import BATCH_WINDOW_S, ChatStack, chat_stack, handoff_body
 from app.kafka_local.stack import start_cluster
 from app.settings import load_settings
 from bench.figures import at_most, percentile, row
@@ -73,7 +73,7 @@ async def _run(bootstrap: str, folder: Path, messages: int) -> tuple[list[float]
         chat_id = f"bench-{uuid.uuid4().hex[:8]}"
         stream = chat.stream("widget", chat_id)
         await chat.hand_off(
-            handoff_event(chat_id, client="widget", email="bench@example.org", summary="bench")
+            "widget", handoff_body(chat_id, email="bench@example.org", summary="bench")
         )
         await stream.until(lambda s: "started" in s.kinds(), "the session started")
         if stream.task is not None:

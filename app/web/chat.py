@@ -12,7 +12,8 @@
   Without it the stream starts ``DESKSTREAM_CHAT__STREAM_LOOKBACK_SECONDS`` back. The stream
   ends after the session's end.
 
-Both need ``Authorization: Bearer <key>`` of a chat client (``app.chat_keys``): 401 without.
+Both need an AI client's ``X-Deskstream-Client`` and ``Authorization: Bearer <key>``, as
+``POST /handoff`` does (``app.chat_clients``): 401 without.
 Every worker serves every chat: the stream reads the chat's partition directly (no consumer
 group), whichever worker holds it.
 """
@@ -31,7 +32,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.partitioner import murmur2
 from faust import web
 
-from app.chat_keys import client_of
+from app.chat_clients import client_of
 from app.kafka_connection import bootstrap_servers
 from schemas.codec import decode_as
 from schemas.errors import ConfigurationError, SchemaError
@@ -146,7 +147,7 @@ def register_chat_views(bundle: Deskstream, desks: ChatDesks) -> None:
     def client(request: web.Request) -> str | web.Response:
         """The chat client the request authenticates, or the refusal to answer."""
         try:
-            found = client_of(settings.chat, request.headers.get("Authorization"))
+            found = client_of(settings.connectors, cast(Any, request).headers)
         except ConfigurationError as exc:
             return cast(web.Response, aiohttp.web.json_response({"error": str(exc)}, status=503))
         if found is None:
@@ -154,8 +155,8 @@ def register_chat_views(bundle: Deskstream, desks: ChatDesks) -> None:
                 web.Response,
                 aiohttp.web.json_response(
                     {
-                        "error": "no valid chat client key: send 'Authorization: Bearer <key>' "
-                        "with a key from DESKSTREAM_CHAT__KEYS(_FILE)"
+                        "error": "unknown AI client or wrong key: send 'X-Deskstream-Client: "
+                        "<client>' and 'Authorization: Bearer <key>', as for POST /handoff"
                     },
                     status=401,
                 ),

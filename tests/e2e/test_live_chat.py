@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.chat_rehearsal import ChatStack, Workspace, chat_stack, handoff_event
+from app.chat_rehearsal import ChatStack, Workspace, chat_stack, handoff_body
 
 pytestmark = pytest.mark.kafka
 
@@ -70,7 +70,7 @@ async def test_a_chat_session_round_trips_in_order_and_ends_on_release(chat: Cha
     chat_id = _chat_id()
     stream = chat.stream("widget", chat_id)
     await chat.hand_off(
-        handoff_event(chat_id, client="widget", email="ada@example.org", summary="Charged twice")
+        "widget", handoff_body(chat_id, email="ada@example.org", summary="Charged twice")
     )
     await stream.until(lambda s: "started" in s.kinds(), "the session started")
     conversation = await _opened(chat, desk, chat_id)
@@ -149,7 +149,7 @@ async def test_each_workspace_has_its_own_credentials_and_webhook_url(chat: Chat
     chat_id = _chat_id()
     stream = chat.stream("widget_b", chat_id)
     await chat.hand_off(
-        handoff_event(chat_id, client="widget_b", email="bo@example.org", summary="Login fails")
+        "widget_b", handoff_body(chat_id, email="bo@example.org", summary="Login fails")
     )
     await stream.until(lambda s: "started" in s.kinds(), "the session started")
     conversation = await _opened(chat, desk_b, chat_id)
@@ -171,14 +171,18 @@ async def test_each_workspace_has_its_own_credentials_and_webhook_url(chat: Chat
 
 async def test_the_chat_endpoints_refuse_clients_without_a_key(chat: ChatStack) -> None:
     async with httpx.AsyncClient(base_url=chat.worker.url, timeout=5) as anonymous:
-        refused = await anonymous.get("/chat/any/stream")
-        assert refused.status_code == 401
-        wrong = await anonymous.post(
-            "/chat/any/messages",
-            json={"id": "1", "text": "hi"},
-            headers={"Authorization": "Bearer not-a-key"},
-        )
-        assert wrong.status_code == 401
+        assert (await anonymous.get("/chat/any/stream")).status_code == 401
+        for headers in (
+            {"Authorization": f"Bearer {chat.keys['widget']}"},  # no client named
+            {"X-Deskstream-Client": "widget", "Authorization": "Bearer not-a-key"},
+            # one client's key under another client's name
+            {"X-Deskstream-Client": "widget_b", "Authorization": f"Bearer {chat.keys['widget']}"},
+            {"X-Deskstream-Client": "chat_a", "Authorization": f"Bearer {chat.keys['widget']}"},
+        ):
+            refused = await anonymous.post(
+                "/chat/any/messages", json={"id": "1", "text": "hi"}, headers=headers
+            )
+            assert refused.status_code == 401, headers
     bad = await chat.say("widget", "any", {"id": "1", "attachments": [{"url": "ftp://x"}]})
     assert bad.status_code == 400
     assert "attachments[0].url" in bad.json()["error"]
