@@ -33,7 +33,7 @@ WARM_UP = 5
 _POLL_S = 0.001
 
 
-async def _customer_to_agent(chat: ChatStack, chat_id: str, count: int) -> list[float]:
+async def _customer_to_agent(chat: ChatStack, chat_id: str, count: int, phase: str) -> list[float]:
     desk = chat.workspaces["chat_a"]
     found = await desk.conversation_for(chat_id)
     assert found is not None
@@ -42,10 +42,12 @@ async def _customer_to_agent(chat: ChatStack, chat_id: str, count: int) -> list[
     for n in range(count):
         before = len(conversation.messages)
         started = time.perf_counter()
-        answer = await chat.say("widget", chat_id, {"id": f"c{n}", "text": f"customer {n}"})
+        body = {"id": f"{phase}-{n}", "text": f"customer {n}"}  # a new id: a copy is dropped
+        answer = await chat.say("widget", chat_id, body)
         answer.raise_for_status()
-        while len(conversation.messages) == before:  # noqa: ASYNC110 - the sandbox has no hook
-            await asyncio.sleep(_POLL_S)
+        async with asyncio.timeout(30):
+            while len(conversation.messages) == before:  # noqa: ASYNC110 - no hook to wait on
+                await asyncio.sleep(_POLL_S)
         latencies.append((time.perf_counter() - started) * 1000)
     return latencies
 
@@ -78,8 +80,8 @@ async def _run(bootstrap: str, folder: Path, messages: int) -> tuple[list[float]
         await stream.until(lambda s: "started" in s.kinds(), "the session started")
         if stream.task is not None:
             stream.task.cancel()
-        await _customer_to_agent(chat, chat_id, WARM_UP)
-        inbound = await _customer_to_agent(chat, chat_id, messages)
+        await _customer_to_agent(chat, chat_id, WARM_UP, "warm-up")
+        inbound = await _customer_to_agent(chat, chat_id, messages, "measured")
         await _agent_to_customer(chat, chat_id, WARM_UP)
         outbound = await _agent_to_customer(chat, chat_id, messages)
         return inbound, outbound
