@@ -121,6 +121,7 @@ class ChatStack:
     client: httpx.AsyncClient
     keys: dict[str, str]
     chat_topic: str
+    streams: list[ClientStream] = field(default_factory=list)
 
     def auth(self, client: str) -> dict[str, str]:
         return {"X-Deskstream-Client": client, "Authorization": f"Bearer {self.keys[client]}"}
@@ -145,7 +146,17 @@ class ChatStack:
         reader.task = asyncio.create_task(
             reader.read(self.client, f"/chat/{chat_id}/stream", headers)
         )
+        self.streams.append(reader)
         return reader
+
+    async def close_streams(self) -> None:
+        """Stop reading every stream still open (before the worker goes away)."""
+        for reader in self.streams:
+            if reader.task is not None and not reader.task.done():
+                reader.task.cancel()
+            if reader.task is not None:
+                with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                    await reader.task
 
     async def eventually(self, probe: Any, what: str, within: float = 20.0) -> Any:
         async with asyncio.timeout(within):
@@ -232,10 +243,14 @@ async def chat_stack(
             stack.enter_context, run_worker(env, port=port, log=folder / "worker.log")
         )
         client = await stack.enter_async_context(httpx.AsyncClient(base_url=worker.url, timeout=10))
-        yield ChatStack(
+        live = ChatStack(
             worker=worker,
             workspaces=workspaces,
             client=client,
             keys=keys,
             chat_topic=settings.topic("chat"),
         )
+        try:
+            yield live
+        finally:
+            await live.close_streams()
