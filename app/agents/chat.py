@@ -29,7 +29,7 @@ from typing import Any, cast
 
 import faust
 
-from app.agents.acks import Revocations, ack_when_delivered, expect, settle
+from app.agents.acks import Revocations, ack_when_delivered
 from app.agents.lanes import Lanes
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
@@ -238,21 +238,9 @@ def _register_bridge(
 
     lanes = Lanes(handle, lambda: cast(Any, app.consumer))
 
-    async def release_revoked(revoked: set[Any]) -> None:
-        mine = [tp for tp in revoked if tp.topic == topic_name]
-        await lanes.release(mine, grace=settings.sink_release_grace_seconds)
-
-    revocations.before_commit(release_revoked)
+    grace = settings.sink_release_grace_seconds
+    lanes.release_on_revocation(revocations, topic_name, grace)
 
     @app.agent(inbound(app, channels.chat), name="chat-bridge")
     async def bridge_chats(stream: faust.StreamT[Any]) -> None:
-        try:
-            async for event in cast(faust.Stream[bytes], stream).noack().events():
-                if not positions.received(event):
-                    continue
-                expect(event)
-                lanes.submit(event)
-        finally:
-            tps = list(lanes.partitions())
-            await lanes.stop(grace=settings.sink_release_grace_seconds)
-            await settle(app, tps)
+        await lanes.feed(app, stream, positions.received, grace=grace)

@@ -10,7 +10,7 @@
   offset in the chat's partition: a client reconnecting with ``Last-Event-ID`` (the header
   browsers send, or the ``last_event_id`` query parameter) gets exactly what came after.
   Without it the stream starts ``DESKSTREAM_CHAT__STREAM_LOOKBACK_SECONDS`` back. The stream
-  ends after the session's end.
+  ends after the session's end; a copy of a record (the topic is at least once) is not shown.
 
 Both need an AI client's ``X-Deskstream-Client`` and ``Authorization: Bearer <key>``, as
 ``POST /handoff`` does (``app.chat_clients``): 401 without.
@@ -24,6 +24,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -59,6 +60,8 @@ _IDS: Final = uuid.UUID("5a3c9e62-7f0d-4f5e-a0a4-1c2b3d4e5f60")
 #: a comment line this often keeps proxies from closing an idle stream
 _KEEPALIVE_S: Final = 15.0
 _MAX_TEXT: Final = 64 * 1024
+#: event ids a stream remembers having shown (copies on the topic follow their original soon)
+_SHOWN_REMEMBERED: Final = 1000
 
 
 class BadMessage(ValueError):
@@ -228,6 +231,9 @@ def register_chat_views(bundle: Deskstream, desks: ChatDesks) -> None:
             consumer.seek(tp, start)
             await response.prepare(request)
             quiet_since = time.monotonic()
+            # The chat topic is at least once (a relay or a notice sent again after a crash):
+            # a copy carries its original's event id and is not shown twice.
+            shown: OrderedDict[str, None] = OrderedDict()
             while request.transport is not None and not request.transport.is_closing():
                 # Short polls: a client gone is noticed within a second (aiohttp does not
                 # cancel the handler), not at the next keep-alive.
@@ -245,8 +251,11 @@ def register_chat_views(bundle: Deskstream, desks: ChatDesks) -> None:
                     connector = record.source.connector_id
                     ended = desks.ended_text(connector) if connector in desks.ids else ""
                     view = client_view(record, desks=desks.ids, ended_text=ended)
-                    if view is None:
+                    if view is None or record.event_id in shown:
                         continue
+                    shown[record.event_id] = None
+                    if len(shown) > _SHOWN_REMEMBERED:
+                        shown.popitem(last=False)
                     await response.write(_sse(message.offset, view))
                     quiet_since = time.monotonic()
                     if view["type"] == "ended":
