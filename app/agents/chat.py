@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -230,10 +231,7 @@ def _register_bridge(
                     forwarded = session.after_forwarding(record.event_id)
                     sends.append(await keep(partition, chat_id, forwarded))
         elif decision.action is Action.END and session is not None and not session.ended:
-            ended = ChatSession(
-                session.connector_id, session.user_id, session.conversation_id, True
-            )
-            sends.append(await keep(partition, chat_id, ended))
+            sends.append(await keep(partition, chat_id, replace(session, ended=True)))
         ack_when_delivered(app, event, sends)
 
     lanes = Lanes(handle, lambda: cast(Any, app.consumer))
