@@ -19,6 +19,7 @@ __all__ = [
     "CLIENT",
     "ENTERPRISE_GROUP",
     "REASON_FIELD",
+    "SUPPORT_TEAM",
     "handoff_body",
     "handoff_link",
     "handoff_stack_options",
@@ -29,6 +30,8 @@ CLIENT = "widget"
 #: the Zendesk ticket field an admin made for the hand-off reason
 REASON_FIELD = 360001000042
 ENTERPRISE_GROUP = 360000777
+#: the Intercom sandbox's team (``IntercomSandboxConfig.team_ids``)
+SUPPORT_TEAM = 5017691
 
 _RULES = f"""
 version: 2
@@ -41,19 +44,28 @@ handoff:
     zendesk:
       reason_field: "{REASON_FIELD}"
       groups_by_segment: {{enterprise: {ENTERPRISE_GROUP}}}
+      follow_up_seconds: {{follow_up}}
+    intercom:
+      groups_by_segment: {{enterprise: {SUPPORT_TEAM}}}
 """
 
 
-def handoff_stack_options(key: str, *, rules: str = _RULES) -> dict[str, Any]:
-    """``sync_stack`` keyword arguments: the rules, the reason field, the client ``key``."""
+def handoff_stack_options(
+    key: str, *, callback_url: str | None = None, follow_up_seconds: float = 0.0
+) -> dict[str, Any]:
+    """``sync_stack`` keyword arguments: the rules, the reason field, the client ``key``, and
+    the client's callback URL for pending follow-ups after ``follow_up_seconds`` (0: none)."""
     reason = CustomFieldSpec(id=REASON_FIELD, title="AI hand-off reason", type="text")
+    client = {
+        f"DESKSTREAM_CONNECTORS__{CLIENT}__PLATFORM": "ai_agent",
+        f"DESKSTREAM_CONNECTORS__{CLIENT}__SECRET": key,
+    }
+    if callback_url:
+        client[f"DESKSTREAM_CONNECTORS__{CLIENT}__API_BASE_URL"] = callback_url
     return {
-        "sync_yaml": rules,
+        "sync_yaml": _RULES.replace("{follow_up}", f"{follow_up_seconds:g}"),
         "zendesk_config": {"custom_fields": (*DEFAULT_CUSTOM_FIELDS, reason)},
-        "extra_env": {
-            f"DESKSTREAM_CONNECTORS__{CLIENT}__PLATFORM": "ai_agent",
-            f"DESKSTREAM_CONNECTORS__{CLIENT}__SECRET": key,
-        },
+        "extra_env": client,
     }
 
 

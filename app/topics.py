@@ -62,7 +62,13 @@ def _message_size(settings: Settings) -> dict[str, str]:
 TABLES: tuple[str, ...] = ("links", "recent_events", "chat_sessions")
 
 #: platforms with a sink, hence a ``deskstream.commands.<platform>`` topic
-SINK_PLATFORMS: tuple[str, ...] = ("zendesk", "zendesk_conversations", "intercom", "salesforce")
+SINK_PLATFORMS: tuple[str, ...] = (
+    "zendesk",
+    "zendesk_conversations",
+    "intercom",
+    "salesforce",
+    "ai_agent",  # hand-off follow-ups for the AI side (``connectors.ai_agent.sink``)
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from schemas.models import ActorKind, CaseStatus, Priority
 
 __all__ = [
     "DEFAULT_HOLD_SECONDS",
+    "HANDOFF_IN_PLACE",
     "HANDOFF_TARGETS",
     "LIVE_CHAT",
     "AssigneeFlow",
@@ -251,6 +252,9 @@ HANDOFF_TARGETS: dict[str, str] = {
     "intercom_conversation": "intercom",
 }
 LIVE_CHAT = "live_chat"
+#: targets whose record is the handed-off conversation itself (Fin answered in Intercom): it
+#: gets the note and the assignment instead of a new record being made
+HANDOFF_IN_PLACE = frozenset({"intercom_conversation"})
 
 
 class HandoffFlow(_Flow):
@@ -289,6 +293,10 @@ class HandoffConfig(_Strict):
             known = ", ".join([*HANDOFF_TARGETS, LIVE_CHAT])
             raise ValueError(f"{value!r} is not a hand-off target ({known})")
         return value
+
+    def in_place(self, target: str | None) -> bool:
+        """Is the hand-off's conversation itself the target's record?"""
+        return (target or self.default_target) in HANDOFF_IN_PLACE
 
     def platform_for(self, target: str | None) -> str | None:
         """The platform a hand-off to ``target`` creates a record on; None: the live chat

@@ -62,6 +62,9 @@ class LinkState:
     steps: int = 0
     #: outputs of inputs not yet known to be in Kafka (``streams.outbox``), oldest first
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    #: the AI hand-off this link started with (``streams.flows.handoff``): the platform it
+    #: went to, the client's conversation, and the pending follow-up's timer and assignee
+    handoff: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def new(cls, link_id: str, kind: str) -> LinkState:

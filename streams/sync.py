@@ -19,7 +19,8 @@ A Handoff event skips steps 2 to 4 (the AI side is no synced platform, and never
 ``streams.flows.handoff`` routes it by the rules' ``handoff`` section.
 
 For a timer (``Decisions.later``): a held contact create whose hold is over goes out, unless
-its match arrived meanwhile (``streams.flows.holds``).
+its match arrived meanwhile (``streams.flows.holds``); a hand-off's pending follow-up goes to
+the AI side, unless a human took over meanwhile (``streams.flows.handoff``).
 
 For a write result: the record a create made joins the link, mirrors get their ids, the
 registers settle the fields the platform took (the sink's fingerprints name them), and every
@@ -37,6 +38,7 @@ from connectors.base.links import case_link_id
 from schemas.models import (
     ActorKind,
     AuditRecord,
+    Case,
     CommandAction,
     Contact,
     EntityType,
@@ -53,7 +55,7 @@ from streams.flows import Decisions, FlowContext, holds
 from streams.flows.case_fields import reconcile_case
 from streams.flows.cases import create_from, is_acknowledgement, on_case, on_case_echo
 from streams.flows.contacts import on_contact, reconcile_contact
-from streams.flows.handoff import on_handoff
+from streams.flows.handoff import FOLLOW_UP, on_follow_up, on_handoff, on_handoff_record
 from streams.flows.messages import on_message
 from streams.owners import remember_written_owner
 from streams.state import LinkState
@@ -138,6 +140,8 @@ class SyncPlanner:
             return plan
         if source.entity_type is EntityType.CASE:
             on_case(ctx)
+            if state.handoff.get("platform") == side and isinstance(event.data, Case):
+                on_handoff_record(ctx, event.data)
         elif source.entity_type is EntityType.MESSAGE:
             on_message(ctx)
         elif source.entity_type is EntityType.CONTACT:
@@ -251,6 +255,11 @@ class SyncPlanner:
         plan = Plan(state)
         cause = f"timer:{timer.timer_id}"
         if state.seen_before(cause, now.timestamp(), self.config.dedupe_window_seconds):
+            return plan
+        if timer.purpose == FOLLOW_UP and state.handoff:
+            decisions = Decisions(self.config, state, now, cause, timer.set_at)
+            on_follow_up(decisions, timer)
+            plan.take(decisions)
             return plan
         if timer.purpose != holds.HOLD or state.kind != "contact":
             plan.audits.append(

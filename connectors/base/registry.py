@@ -66,6 +66,7 @@ _SINKS: dict[str, str] = {
     "zendesk": "connectors.zendesk.sink:ZendeskSink",
     "intercom": "connectors.intercom.sink:IntercomSink",
     "salesforce": "connectors.salesforce.sink:SalesforceSink",
+    "ai_agent": "connectors.ai_agent.sink:AiAgentSink",
 }
 
 #: live chat desks (``connectors.base.chat``): where a hand-off continues as a conversation

@@ -25,7 +25,9 @@ Tags are deltas by name. Priority is not writable through the 2.14 API: reported
 detail. The owner (``assignee``, an agent named by email) is an ``assignment`` part (``POST
 /conversations/{id}/parts``, ``assign_conversation_request``: ``type: admin``, ``admin_id``
 the bot, ``assignee_id`` the admin whose email it is, ``"0"`` for nobody); an email no admin
-has is left out (``skipped``, the reason in ``detail``). Admins come from one ``GET /admins``
+has is left out (``skipped``, the reason in ``detail``). A ``group`` change (an AI hand-off's
+routing, the team id in the ``group_id`` option) is an assignment part with ``type: team``,
+skipped on a repeat whose conversation holds that team already. Admins come from one ``GET /admins``
 per cache period (``connectors.intercom.agents``). The acknowledgement of a new ticket from a
 known customer is an admin-initiated message that opens a conversation; no contact in
 Intercom, no message.
@@ -75,6 +77,7 @@ from connectors.base.commands import (
     CREATED_MESSAGE,
     CREATED_OWNER,
     CREATED_VERSION,
+    OPTION_GROUP_ID,
     OPTION_SOURCE_PLATFORM,
     OPTION_TAGS_ADDED,
     OPTION_TAGS_REMOVED,
@@ -357,6 +360,16 @@ class IntercomSink(Sink):
                 parts = [int(p.id) for p in snapshot.parts if p.id.isdigit()]
                 if parts:
                     version[CREATED_VERSION] = str(max(parts))
+        team = command.options.get(OPTION_GROUP_ID, "")
+        if "group" in fields and team.isdigit():
+            if held is not None and held.team_assignee_id == team:
+                done.append(f"team {team} (held already)")
+            else:
+                await self.client.manage(
+                    cid, "assignment", admin_id=self._admin, type="team", assignee_id=team
+                )
+                wrote = True
+                done.append(f"assigned to team {team}")
         if "priority" in fields:
             done.append("priority not writable through the Intercom API")
         if held is not None and fps and not wrote:

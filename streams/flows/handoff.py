@@ -10,9 +10,19 @@ sink by email like every other contact (found, else created once: never a duplic
 A target the sync stage does not serve (the live chat) is left to its own consumer.
 
 One record per hand-off: the event id dedupes redeliveries, and a link that already has (or
-is creating) the target's record creates nothing more. The audit records tell the story: the
-trigger, the data carried (which fields, how many transcript lines, never their values), the
-outcome (the record created, or why nothing was).
+is creating) the target's record creates nothing more.
+
+Proactive follow-up: when the record goes to pending (the human asked the customer something)
+and the flow has ``follow_up_seconds``, a durable timer (``deskstream.timers``) brings the
+link back after that interval; if the record is still pending and nobody took it over (its
+assignee changed since it went pending: a ticket's assignee, a case's owner, a conversation's
+assignment), the AI side gets one follow-up command (its topic ``commands.<AI platform>``,
+and the client's callback webhook through its sink). A takeover or the record leaving
+pending cancels the timer's decision; a fired follow-up is never sent twice.
+
+The audit records tell the story: the trigger, the data carried (which fields, how many
+transcript lines, never their values), the outcome (the record created, or why nothing was),
+the follow-up scheduled, cancelled or sent.
 """
 
 from __future__ import annotations
@@ -28,11 +38,22 @@ from schemas.models import (
     EntityType,
     Handoff,
     Message,
+    Timer,
 )
 from streams.config import LIVE_CHAT, HandoffFlow
-from streams.flows import FlowContext
+from streams.flows import Decisions, FlowContext
 
-__all__ = ["HANDOFF_REASON", "context_note", "on_handoff"]
+__all__ = [
+    "FOLLOW_UP",
+    "HANDOFF_REASON",
+    "context_note",
+    "on_follow_up",
+    "on_handoff",
+    "on_handoff_record",
+]
+
+#: the timer purpose of a pending follow-up
+FOLLOW_UP = "handoff_follow_up"
 
 #: the canonical custom field of the reason, when the flow names no field of its own
 HANDOFF_REASON = "ai_handoff_reason"
@@ -101,11 +122,56 @@ def on_handoff(ctx: FlowContext) -> None:
         )
         return
     state = ctx.state
-    if platform in state.members or platform in state.creating:
+    if state.handoff.get("platform") == platform or platform in state.creating:
         record = state.members.get(platform, "(being created)")
         ctx.note("handoff", "already_handed_off", f"{platform} record {record} has the context")
         return
-    _create(ctx, handoff, platform, flow)
+    if config.in_place(target):
+        _assign_in_place(ctx, handoff, platform, flow)
+    else:
+        _create(ctx, handoff, platform, flow)
+    ctx.state.handoff = {
+        "platform": platform,
+        "conversation": handoff.case_id,
+        "client": handoff.client_id or "",
+        "target": handoff.target or "",
+    }
+
+
+def _note(ctx: FlowContext, handoff: Handoff) -> Message:
+    return Message(
+        case_id=handoff.case_id,
+        author=Actor(kind=ActorKind.AI, name="AI agent"),
+        body_text=context_note(handoff),
+        public=False,
+        created_at=ctx.event.source.occurred_at,
+    )
+
+
+def _assign_in_place(ctx: FlowContext, handoff: Handoff, platform: str, flow: HandoffFlow) -> None:
+    """The conversation is the record: the note first, then the assignment to the segment's
+    group (commands to one record run in order)."""
+    ctx.state.members.setdefault(platform, handoff.case_id)
+    ctx.emit_here(
+        platform,
+        EntityType.MESSAGE,
+        CommandAction.APPEND,
+        _note(ctx, handoff),
+        reason=f"AI hand-off ({handoff.reason}): the context as a note on the conversation",
+    )
+    group = flow.group_for(handoff.segment)
+    if group is None:
+        ctx.note("handoff", "not_assigned", "no group for this segment and no default_group_id")
+        return
+    ctx.emit_here(
+        platform,
+        EntityType.CASE,
+        CommandAction.UPDATE,
+        Case(status=CaseStatus.OPEN),
+        changed_fields=["group"],
+        options={OPTION_GROUP_ID: str(group)},
+        reason=f"AI hand-off: the conversation assigned to group {group}, after its note",
+    )
 
 
 def _create(ctx: FlowContext, handoff: Handoff, platform: str, flow: HandoffFlow) -> None:
@@ -125,13 +191,7 @@ def _create(ctx: FlowContext, handoff: Handoff, platform: str, flow: HandoffFlow
         custom_fields={flow.reason_field or HANDOFF_REASON: handoff.reason},
         channel="ai_handoff",
     )
-    note = Message(
-        case_id=handoff.case_id,
-        author=Actor(kind=ActorKind.AI, name="AI agent"),
-        body_text=context_note(handoff),
-        public=False,
-        created_at=ctx.event.source.occurred_at,
-    )
+    note = _note(ctx, handoff)
     group = flow.group_for(handoff.segment)
     options = {OPTION_GROUP_ID: str(group)} if group is not None else {}
     command = ctx.emit_here(
@@ -152,3 +212,86 @@ def _create(ctx: FlowContext, handoff: Handoff, platform: str, flow: HandoffFlow
     ctx.state.add_mirror(
         f"{ctx.side}:{handoff.case_id}", f"pending:{command.command_id}:{thread_key(0)}"
     )
+
+
+# -- pending follow-up ------------------------------------------------------------------------
+def _owner(case: Case) -> str:
+    owner = case.assignee
+    return (owner.email or owner.id or "") if owner is not None else ""
+
+
+def on_handoff_record(ctx: FlowContext, case: Case) -> None:
+    """A change of the record a hand-off made: a human taking over cancels a pending
+    follow-up; the record going to pending sets one."""
+    state = ctx.state
+    memo = state.handoff
+    flow = ctx.config.handoff.flows.get(memo.get("platform", ""))
+    if flow is None or flow.follow_up_seconds <= 0 or memo.get("followed_up"):
+        return
+    waiting = memo.get("timer", "")
+    if waiting and _owner(case) != memo.get("assignee", ""):
+        memo["timer"] = ""
+        ctx.note(
+            "handoff",
+            "follow_up_cancelled",
+            f"a human took over the {ctx.side} record (its assignee changed while it was "
+            "pending): the AI side will not follow up",
+            timer=waiting,
+        )
+        return
+    if waiting and case.status is not CaseStatus.PENDING:
+        memo["timer"] = ""
+        ctx.note(
+            "handoff",
+            "follow_up_cancelled",
+            f"the {ctx.side} record is {case.status.value}, no longer pending",
+            timer=waiting,
+        )
+        return
+    if not waiting and case.status is CaseStatus.PENDING:
+        timer = ctx.later(FOLLOW_UP, ctx.side, ctx.ts + flow.follow_up_seconds)
+        memo["timer"], memo["assignee"] = timer.timer_id, _owner(case)
+        ctx.note(
+            "handoff",
+            "follow_up_scheduled",
+            f"the {ctx.side} record went pending: the AI side follows up in "
+            f"{flow.follow_up_seconds:g} s unless a human takes over",
+            timer=timer.timer_id,
+        )
+
+
+def on_follow_up(decisions: Decisions, timer: Timer) -> None:
+    """A pending follow-up is due: tell the AI side, once, unless it was cancelled."""
+    state = decisions.state
+    memo = state.handoff
+    if memo.get("timer") != timer.timer_id:
+        decisions.note(
+            "handoff",
+            "follow_up_dropped",
+            "the follow-up was cancelled (a human took over, or the record left pending) "
+            "or already sent",
+            timer=timer.timer_id,
+        )
+        return
+    platform, origin = timer.subject, state.origin or ""
+    record = state.members.get(platform, "")
+    message = Handoff(
+        case_id=memo.get("conversation", ""),
+        reason="follow_up",
+        summary=(
+            f"The {platform} record {record} has been pending since "
+            f"{timer.set_at:%Y-%m-%d %H:%M:%S} UTC without a human taking over"
+        ),
+        target=memo.get("target") or None,
+        client_id=memo.get("client") or None,
+        metadata={"event": "follow_up", "platform": platform, "record": record},
+    )
+    decisions.emit(
+        origin,
+        EntityType.HANDOFF,
+        CommandAction.HANDOFF,
+        message,
+        source=platform,
+        reason=f"pending follow-up: the {platform} record {record} is still pending, unowned",
+    )
+    memo["timer"], memo["followed_up"] = "", timer.timer_id

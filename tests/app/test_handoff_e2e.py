@@ -18,14 +18,14 @@ from typing import Any
 import httpx
 import pytest
 
-from app.settings import load_settings
+from app.rehearsal_handoff import handoff_body as shared_body
 from app.topic_admin import ensure_topics
 from app.topics import topic_specs
 from app.worker_process import free_port, run_worker
 from connectors.base.links import case_link_id
 from schemas.codec import decode_as
 from schemas.models import EntityType, Envelope, Handoff, RawDelivery
-from tests.app.test_worker_e2e import Worker, _read
+from tests.app.test_worker_e2e import Worker, _read, _worker_env
 
 pytestmark = pytest.mark.kafka
 
@@ -38,25 +38,10 @@ def worker(
     kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Worker]:
     folder = tmp_path_factory.mktemp("handoff")
-    run = uuid.uuid4().hex[:8]
+    env, settings = _worker_env(kafka_bootstrap_servers, folder)
     (folder / "keys").write_text(f"{NEW_KEY}\n{OLD_KEY}\n")  # newest first, both accepted
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
-        "DESKSTREAM_APP_ID": f"deskstream-handoff-{run}",
-        "DESKSTREAM_TOPIC_PREFIX": f"handoff-{run}",
-        "DESKSTREAM_PARTITIONS": "4",
-        "DESKSTREAM_REPLICATION_FACTOR": "1",
-        "DESKSTREAM_STATE_DIR": str(folder),
-        "DESKSTREAM_CONNECTORS__widget__PLATFORM": "ai_agent",
-        "DESKSTREAM_CONNECTORS__widget__SECRET_FILE": str(folder / "keys"),
-    }
-    settings = load_settings(
-        kafka_bootstrap_servers=kafka_bootstrap_servers,
-        topic_prefix=env["DESKSTREAM_TOPIC_PREFIX"],
-        app_id=env["DESKSTREAM_APP_ID"],
-        partitions=4,
-        replication_factor=1,
-    )
+    env["DESKSTREAM_CONNECTORS__widget__PLATFORM"] = "ai_agent"
+    env["DESKSTREAM_CONNECTORS__widget__SECRET_FILE"] = str(folder / "keys")
     asyncio.run(ensure_topics(kafka_bootstrap_servers, topic_specs(settings)))
     with run_worker(env, port=free_port(), log=folder / "worker.log") as running:
         yield Worker(
@@ -74,22 +59,7 @@ async def client(worker: Worker) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def handoff_body(conversation: str, **changes: Any) -> dict[str, Any]:
-    return {
-        "conversation_id": conversation,
-        "customer": {"email": "ana@example.org", "name": "Ana Núñez"},
-        "reason": "customer asked for a human",
-        "intent": "account_access",
-        "sentiment": "frustrated",
-        "summary": "Locked out after the password reset; tried twice.",
-        "transcript": [
-            {"role": "customer", "text": "I can't get in", "at": "2026-12-02T10:00:00Z"},
-            {"role": "ai", "text": "Let me get you a human.", "at": "2026-12-02T10:01:00Z"},
-        ],
-        "collected_fields": {"order": "A-1001"},
-        "target": "zendesk_ticket",
-        "segment": "enterprise",
-        **changes,
-    }
+    return shared_body(conversation, "ana@example.org", target="zendesk_ticket", **changes)
 
 
 async def post(
@@ -126,8 +96,8 @@ async def test_a_repeated_handoff_is_one_event_with_one_answer(
     assert handoff.customer is not None
     assert handoff.customer.emails == ["ana@example.org"]
     assert [line.text for line in handoff.transcript] == [
-        "I can't get in",
-        "Let me get you a human.",
+        "I was charged twice",
+        "Let me get you a person.",
     ]
     assert handoff.client_id == "widget"
 

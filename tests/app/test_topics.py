@@ -23,6 +23,7 @@ def test_every_topic_of_the_design_exists_with_explicit_partitions(local: Settin
         "deskstream.commands.zendesk_conversations",
         "deskstream.commands.intercom",
         "deskstream.commands.salesforce",
+        "deskstream.commands.ai_agent",
         "deskstream.writes",
         "deskstream.timers",
         "deskstream.dlq",

@@ -7,20 +7,29 @@ from typing import Any
 
 import pytest
 
+from app.rehearsal_handoff import handoff_body
 from connectors.ai_agent.normalize import AiAgentNormaliser
 from connectors.base.commands import OPTION_GROUP_ID
 from connectors.base.settings import ConnectorSettings
 from schemas.models import (
+    Actor,
     ActorKind,
     Case,
+    CaseStatus,
     CommandAction,
+    EntityType,
     Envelope,
+    Handoff,
+    Message,
+    Op,
     Platform,
     RawDelivery,
+    Source,
+    Timer,
 )
 from streams.config import SyncConfig
 from streams.sync import Plan, SyncPlanner
-from tests.streams.builders import SF, T0, ZD, World
+from tests.streams.builders import IC, SF, T0, ZD, World
 
 RULES: dict[str, Any] = {
     "connectors": {"zendesk": ZD, "salesforce": SF},
@@ -35,20 +44,7 @@ RULES: dict[str, Any] = {
 
 
 def handoff(conversation: str = "conv-9", **changes: Any) -> Envelope:
-    body = {
-        "conversation_id": conversation,
-        "customer": {"email": "ana@example.org", "name": "Ana"},
-        "reason": "customer asked for a human",
-        "intent": "refund",
-        "summary": "Charged twice for order A-1001.",
-        "collected_fields": {"order": "A-1001"},
-        "transcript": [
-            {"role": "customer", "text": "I was charged twice", "at": "2026-11-21T09:58:00Z"},
-            {"role": "ai", "text": "Let me get a person.", "at": "2026-11-21T09:59:00Z"},
-        ],
-        "segment": "enterprise",
-        **changes,
-    }
+    body = handoff_body(conversation, "ana@example.org", **changes)
     delivery = RawDelivery(
         delivery_id=f"handoff:{conversation}",
         connector_id="widget",
@@ -138,6 +134,107 @@ def test_the_target_and_the_rules_choose_the_flow(world: World) -> None:
     assert "left_to_live_chat" in decisions(chat)
 
 
+def test_a_handoff_in_intercom_is_a_note_then_the_segments_team(world: World) -> None:
+    link = Link(
+        world,
+        connectors={"intercom": IC, "zendesk": ZD},
+        routes=[{"from": "intercom", "to": "zendesk"}],
+        handoff={"flows": {"intercom": {"groups_by_segment": {"enterprise": 5017691}}}},
+    )
+    note, assign = link.send(handoff(target="intercom_conversation")).commands
+    assert (note.target.platform, note.action) == (Platform.INTERCOM, CommandAction.APPEND)
+    assert note.target.entity_id == "conv-9"  # the conversation Fin escalated
+    assert isinstance(note.data, Message)
+    assert note.data.public is False
+    assert (assign.action, assign.changed_fields) == (CommandAction.UPDATE, ["group"])
+    assert assign.options[OPTION_GROUP_ID] == "5017691"
+    again = handoff(target="intercom_conversation").model_copy(update={"event_id": "later"})
+    assert link.send(again).commands == []
+
+
 def test_a_flow_for_a_platform_without_a_connector_is_refused() -> None:
     with pytest.raises(ValueError, match=r"handoff\.flows"):
         SyncConfig.model_validate({**RULES, "handoff": {"flows": {"intercom": {}}}})
+
+
+def ticket_event(
+    world: World, link: str, n: int, status: CaseStatus, owner: str | None
+) -> Envelope:
+    """A person changes the hand-off's ticket (as the Zendesk normaliser reports it)."""
+    at = world.tick()
+    return Envelope(
+        event_id=f"zd-{n}",
+        source=Source(
+            platform=Platform.ZENDESK,
+            connector_id=ZD,
+            entity_type=EntityType.CASE,
+            entity_id="t-41",
+            event_type="zen:event-type:ticket.status_changed",
+            actor=Actor(kind=ActorKind.AGENT, id="u-9"),
+            occurred_at=at,
+        ),
+        op=Op.UPDATE,
+        changed_fields=["status", "assignee"],
+        data=Case(
+            status=status,
+            assignee=Actor(kind=ActorKind.AGENT, id=owner, email=f"{owner}@acme.test")
+            if owner
+            else None,
+        ),
+        link_id=link,
+        ingested_at=at,
+    )
+
+
+def handed_off(world: World) -> tuple[Link, str]:
+    """A hand-off whose ticket t-41 was created, with a 600 s pending follow-up."""
+    follow_up = {"reason_field": "360005", "follow_up_seconds": 600}
+    link = Link(world, handoff={"flows": {"zendesk": follow_up}})
+    event = handoff(target="zendesk_ticket")
+    [create] = link.send(event).commands
+    result = world.result(create, "t-41", created={"thread:0": "c-1"})
+    link.state = link.planner.on_write(link.state, result, now=world.tick()).state.to_json()
+    assert event.link_id is not None
+    return link, event.link_id
+
+
+def fire(link: Link, timer: Timer) -> Plan:
+    plan = link.planner.on_timer(link.state, timer, now=timer.due_at)
+    link.state = plan.state.to_json()
+    return plan
+
+
+def test_a_pending_ticket_nobody_took_over_is_followed_up_once(world: World) -> None:
+    link, link_id = handed_off(world)
+    pending = link.send(ticket_event(world, link_id, 1, CaseStatus.PENDING, None))
+    [timer] = pending.timers
+    assert timer.purpose == "handoff_follow_up"
+    assert "follow_up_scheduled" in decisions(pending)
+    [follow_up] = fire(link, timer).commands
+    assert follow_up.target.platform is Platform.AI_AGENT
+    assert follow_up.target.connector_id == "widget"
+    assert follow_up.action is CommandAction.HANDOFF
+    assert isinstance(follow_up.data, Handoff)
+    assert follow_up.data.case_id == "conv-9"
+    assert follow_up.data.metadata["record"] == "t-41"
+    copy = timer.model_copy(update={"timer_id": timer.timer_id})
+    assert fire(link, copy).commands == []  # a redelivered timer: dropped
+    again = link.send(ticket_event(world, link_id, 2, CaseStatus.PENDING, None))
+    assert again.timers == []  # followed up once, never twice
+
+
+def test_a_human_taking_over_cancels_the_follow_up(world: World) -> None:
+    link, link_id = handed_off(world)
+    [timer] = link.send(ticket_event(world, link_id, 1, CaseStatus.PENDING, None)).timers
+    taken = link.send(ticket_event(world, link_id, 2, CaseStatus.PENDING, "sam"))
+    assert "follow_up_cancelled" in decisions(taken)
+    plan = fire(link, timer)
+    assert plan.commands == []
+    assert decisions(plan) == ["follow_up_dropped"]
+
+
+def test_a_ticket_leaving_pending_cancels_the_follow_up(world: World) -> None:
+    link, link_id = handed_off(world)
+    [timer] = link.send(ticket_event(world, link_id, 1, CaseStatus.PENDING, None)).timers
+    link.send(ticket_event(world, link_id, 2, CaseStatus.OPEN, None))
+    assert fire(link, timer).commands == []
