@@ -32,10 +32,12 @@ class Channels:
     timers: faust.TopicT
     dlq: faust.TopicT
     audit: faust.TopicT
+    chat: faust.TopicT
 
     def all(self) -> list[faust.TopicT]:
         fixed = [self.raw, self.quarantine, self.events, self.sync, self.entities]
-        return [*fixed, *self.commands.values(), self.writes, self.timers, self.dlq, self.audit]
+        rest = [self.writes, self.timers, self.dlq, self.audit, self.chat]
+        return [*fixed, *self.commands.values(), *rest]
 
 
 def _topic(app: faust.App, spec: TopicSpec) -> faust.TopicT:
@@ -62,6 +64,7 @@ def declare_channels(app: faust.App, settings: Settings) -> Channels:
         timers=_topic(app, specs["timers"]),
         dlq=_topic(app, specs["dlq"]),
         audit=_topic(app, specs["audit"]),
+        chat=_topic(app, specs["chat"]),
     )
 
 

@@ -1,5 +1,6 @@
 """``deskstream demo``: local Kafka, topics, a worker, signed webhooks in, canonical events out;
-then the Intercom ⇄ Zendesk sync rehearsed live against the sandboxes (``app.demo_sync``).
+then the Intercom ⇄ Zendesk sync rehearsed live against the sandboxes (``app.demo_sync``), and
+an AI chat handed to a human in Zendesk's agent workspace (``app.demo_chat``).
 
 Everything it starts is real: the Kafka broker from the Apache jars, the schema registry
 (Apicurio, from Maven Central), the Faust worker as its own process, HTTP webhooks signed like
@@ -20,6 +21,7 @@ from typing import Any
 import click
 import httpx
 
+from app.demo_chat import run_chat_act
 from app.demo_consumers import query_with_duckdb, read_with_confluent, replay_to_parquet, since_now
 from app.demo_sync import run_sync_act
 from app.kafka_connection import bootstrap_servers
@@ -42,7 +44,8 @@ CONNECTOR = "demo"
 @click.option("--web-port", type=int, default=None, help="Worker web port (default: settings).")
 @click.option("--follow", is_flag=True, help="Keep the worker running and show new events.")
 @click.option("--sync/--no-sync", default=True, help="Also rehearse the Intercom ⇄ Zendesk sync.")
-def demo(web_port: int | None, follow: bool, sync: bool) -> None:
+@click.option("--chat/--no-chat", default=True, help="Also rehearse the AI chat's live hand-off.")
+def demo(web_port: int | None, follow: bool, sync: bool, chat: bool) -> None:
     """Bring up Kafka and a worker, post sample webhooks, show the canonical events."""
     settings = get_settings()
     if web_port is not None:
@@ -96,6 +99,11 @@ def demo(web_port: int | None, follow: bool, sync: bool) -> None:
         folder = (settings.state_dir / "demo-sync").absolute()
         folder.mkdir(parents=True, exist_ok=True)
         asyncio.run(run_sync_act(servers, folder))
+    if chat:
+        _step("AI chat → a human in Zendesk's agent workspace, live (Conversations sandbox)")
+        folder = (settings.state_dir / "demo-chat").absolute()
+        folder.mkdir(parents=True, exist_ok=True)
+        asyncio.run(run_chat_act(servers, folder))
     click.echo("\nKafka keeps running; stop it with `deskstream kafka down`.")
 
 

@@ -27,6 +27,7 @@ import faust
 from prometheus_client import CollectorRegistry
 
 from app.agents.acks import Revocations
+from app.agents.chat import register_chat
 from app.agents.normalize import register_normalize
 from app.agents.owners import OwnerEmails
 from app.agents.sinks import SinkRunner, register_sinks
@@ -41,12 +42,17 @@ from app.metrics import Metrics
 from app.profiles import ProfileCache
 from app.schema_registry import install_schema_registry
 from app.settings import Settings
-from app.tables import declare_links_table, declare_recent_events_table
+from app.tables import (
+    declare_chat_sessions_table,
+    declare_links_table,
+    declare_recent_events_table,
+)
 from app.topics import producer_max_request_size, topic_specs
 from app.web import register_views
+from app.web.chat import register_chat_views
 from app.webhook_watch import WebhookWatch, report
 from connectors.base.directory import AgentDirectory
-from connectors.base.registry import delivery_mode, sink_platforms
+from connectors.base.registry import chat_platforms, delivery_mode, sink_platforms
 from schemas.faust_codec import register_faust_codec
 from streams.config import load_sync_config
 from streams.sync import SyncPlanner
@@ -140,6 +146,10 @@ def build_app(settings: Settings) -> Deskstream:
     if settings.sync_config is not None:
         _register_sync(bundle, servers)
     register_views(bundle)
+    if any(c.platform in chat_platforms() for c in settings.connectors.values()):
+        sessions = declare_chat_sessions_table(app, settings)
+        desks = register_chat(app, channels, settings, metrics, sessions, revocations)
+        register_chat_views(bundle, desks)
     _register_webhook_watch(bundle)
     return bundle
 

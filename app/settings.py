@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.chat_clients import ChatSettings
 from connectors.base.settings import ConnectorSettings, Platform, validation_problems
 from schemas.errors import ConfigurationError
 from streams.recent_ids import MAX_IDS_LIMIT
@@ -136,6 +137,9 @@ class Settings(BaseSettings):
 
     #: a failing source waits from 1 s, doubling, up to this long before it starts again
     source_max_backoff_seconds: float = Field(default=60.0, ge=1)
+
+    #: the live chat bridge's client side: workspaces per AI client, stream lookback
+    chat: ChatSettings = Field(default_factory=ChatSettings)
 
     @field_validator("kafka_brokers")
     @classmethod

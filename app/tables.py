@@ -7,6 +7,9 @@ topics that feed them.
 ``deskstream.writes``, which are both keyed by link id: every event and write result of a link
 is handled in the partition that holds its state.
 
+``chat_sessions``: chat id → ``connectors.base.chat.ChatSession`` as JSON, fed by
+``deskstream.chat`` (keyed by chat id): where each live chat continues on its desk.
+
 ``recent_events``: raw-topic key (``<connector>:<entity type>:<entity id>``) → the event ids
 normalize sent for it lately (``streams.recent_ids``: bytes, at most 4 KB), fed by
 ``deskstream.raw``: a redelivery has the key of the original, so it is read in the partition
@@ -22,11 +25,18 @@ hundred MB whatever they hold (``bench.links_table``: 1M links).
 
 from __future__ import annotations
 
+from typing import Any
+
 import faust
 
 from app.settings import Settings
 
-__all__ = ["ROCKSDB_OPTIONS", "declare_links_table", "declare_recent_events_table"]
+__all__ = [
+    "ROCKSDB_OPTIONS",
+    "declare_chat_sessions_table",
+    "declare_links_table",
+    "declare_recent_events_table",
+]
 
 _MB = 1024 * 1024
 #: per table partition (one RocksDB database each): at most two 8 MB write buffers and a
@@ -67,4 +77,14 @@ def declare_recent_events_table(
         value_type=bytes,
         options=dict(ROCKSDB_OPTIONS),
         help="raw-topic key -> event ids normalize sent lately (streams.recent_ids)",
+    )
+
+
+def declare_chat_sessions_table(app: faust.App, settings: Settings) -> faust.types.TableT[str, Any]:
+    return app.Table(
+        "chat_sessions",
+        default=None,
+        partitions=settings.partitions,
+        options=dict(ROCKSDB_OPTIONS),
+        help="chat id -> connectors.base.chat.ChatSession as JSON (fed by deskstream.chat)",
     )

@@ -59,7 +59,7 @@ def _message_size(settings: Settings) -> dict[str, str]:
 
 
 #: Faust tables of the worker (``app.tables``); their changelogs are created with the topics
-TABLES: tuple[str, ...] = ("links", "recent_events")
+TABLES: tuple[str, ...] = ("links", "recent_events", "chat_sessions")
 
 #: platforms with a sink, hence a ``deskstream.commands.<platform>`` topic
 SINK_PLATFORMS: tuple[str, ...] = (
@@ -159,6 +159,9 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
         spec("timers", _retention(7), "link", "Timer"),
         spec("dlq", _retention(30), "target entity", "DeadLetter"),
         spec("audit", _retention(None), "link", "AuditRecord"),
+        # the live chats, one ordered log per chat: hand-offs, the customer's and the agents'
+        # messages, session notices; the client stream reads it (app/agents/chat.py)
+        spec("chat", _retention(7) | sized, "chat id", "Envelope"),
         # one partition per source slot: the group's assignment is the lease of the sources
         # hashed to it, and the compacted records are their positions (app/agents/sources.py)
         spec(

@@ -46,11 +46,12 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import faust
 from faust.types import TP
 
+from app.agents.acks import Revocations, expect, settle
 from connectors.base.retry import between_attempts, wait_between_attempts
 
 __all__ = ["Handler", "Lanes", "PartitionControl"]
@@ -264,6 +265,39 @@ class Lanes:
 
     async def stop(self, *, grace: float = 0.0) -> None:
         await self.release(list(self._partitions), grace=grace)
+
+    def release_on_revocation(self, revocations: Revocations, topic: str, grace: float) -> None:
+        """Release this topic's revoked partitions before they are committed and their next
+        owners start (``Revocations``)."""
+
+        async def release_revoked(revoked: set[Any]) -> None:
+            await self.release([tp for tp in revoked if tp.topic == topic], grace=grace)
+
+        revocations.before_commit(release_revoked)
+
+    async def feed(
+        self,
+        app: faust.App,
+        stream: faust.StreamT[Any],
+        received: Callable[[faust.EventT[Any]], bool],
+        *,
+        grace: float,
+    ) -> None:
+        """An agent's body: every event its ``received`` check lets through goes to its
+        partition's lane, taking its place in the ack order as it is read; when the agent
+        stops, what runs gets ``grace`` and the partitions are settled."""
+        try:
+            async for event in cast(faust.Stream[bytes], stream).noack().events():
+                if not received(event):
+                    continue
+                expect(event)
+                self.submit(event)
+        finally:
+            # A worker's stop is released and committed by Revocations before this runs; an
+            # agent stopped on its own (its supervisor restarting it) leaves nothing running.
+            tps = list(self.partitions())
+            await self.stop(grace=grace)
+            await settle(app, tps)
 
 
 def _link(event: faust.EventT[Any]) -> Any:

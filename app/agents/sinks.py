@@ -28,7 +28,7 @@ from typing import Any, cast
 import faust
 from faust.types import TP
 
-from app.agents.acks import Revocations, ack_when_delivered, expect, settle
+from app.agents.acks import Revocations, ack_when_delivered
 from app.agents.dry_run import dry_run_result
 from app.agents.lanes import Lanes
 from app.agents.positions import Positions
@@ -305,27 +305,11 @@ def _register(
         backfill_wait=settings.sink_backfill_wait_seconds,
     )
 
-    async def release_revoked(revoked: set[Any]) -> None:
-        # Before the partitions are committed and their next owners start: app.agents.lanes.
-        mine = [tp for tp in revoked if tp.topic == topic_name]
-        await lanes.release(mine, grace=settings.sink_release_grace_seconds)
-
-    revocations.before_commit(release_revoked)
+    grace = settings.sink_release_grace_seconds
+    lanes.release_on_revocation(revocations, topic_name, grace)
 
     @app.agent(inbound(app, topic), name=f"sink-{platform}")
     async def write_to_platform(stream: faust.StreamT[Any]) -> None:
-        try:
-            async for event in cast(faust.Stream[bytes], stream).noack().events():
-                if not positions.received(event):
-                    continue
-                expect(event)
-                lanes.submit(event)
-        finally:
-            # A worker's stop is released and committed by Revocations before this runs;
-            # an agent stopped on its own (its supervisor restarting it) leaves nothing
-            # running either.
-            tps = list(lanes.partitions())
-            await lanes.stop(grace=settings.sink_release_grace_seconds)
-            await settle(app, tps)
+        await lanes.feed(app, stream, positions.received, grace=grace)
 
     return write_to_platform

@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client.registry import Collector
 
 from connectors.base.adapter import FieldInventory, PlatformAdapter
+from connectors.base.chat import ChatBridge
 from connectors.base.ingest import IngestConnector
 from connectors.base.normalize import Normaliser
 from connectors.base.settings import ConnectorSettings, Mode, SourceSettings
@@ -29,11 +30,13 @@ __all__ = [
     "adapter_for",
     "adapter_platforms",
     "build_backfill",
+    "build_chat_bridge",
     "build_ingest_connector",
     "build_normaliser",
     "build_sink",
     "build_source",
     "build_sources",
+    "chat_platforms",
     "connector_collectors",
     "delivery_mode",
     "ingest_platforms",
@@ -46,6 +49,7 @@ _INGEST: dict[str, str] = {
     "generic": "connectors.generic.ingest:GenericIngest",
     "zendesk": "connectors.zendesk.ingest:ZendeskIngest",
     "intercom": "connectors.intercom.ingest:IntercomIngest",
+    "zendesk_conversations": "connectors.zendesk_conversations.ingest:SunshineIngest",
     "ai_agent": "connectors.ai_agent.ingest:AiAgentIngest",
 }
 
@@ -54,6 +58,7 @@ _NORMALISERS: dict[str, str] = {
     "zendesk": "connectors.zendesk.normalize:ZendeskNormaliser",
     "intercom": "connectors.intercom.normalize:IntercomNormaliser",
     "salesforce": "connectors.salesforce.normalize:SalesforceNormaliser",
+    "zendesk_conversations": "connectors.zendesk_conversations.normalize:SunshineNormaliser",
     "ai_agent": "connectors.ai_agent.normalize:AiAgentNormaliser",
 }
 
@@ -62,6 +67,11 @@ _SINKS: dict[str, str] = {
     "intercom": "connectors.intercom.sink:IntercomSink",
     "salesforce": "connectors.salesforce.sink:SalesforceSink",
     "ai_agent": "connectors.ai_agent.sink:AiAgentSink",
+}
+
+#: live chat desks (``connectors.base.chat``): where a hand-off continues as a conversation
+_CHAT_BRIDGES: dict[str, str] = {
+    "zendesk_conversations": "connectors.zendesk_conversations.bridge:SunshineBridge",
 }
 
 _ADAPTERS: dict[str, str] = {
@@ -154,6 +164,18 @@ def build_sink(connector_id: str, settings: ConnectorSettings) -> Sink:
     sink = _load(_SINKS, settings.platform, "sink")(connector_id=connector_id, settings=settings)
     assert isinstance(sink, Sink)
     return sink
+
+
+def build_chat_bridge(connector_id: str, settings: ConnectorSettings) -> ChatBridge:
+    bridge = _load(_CHAT_BRIDGES, settings.platform, "live chat bridge")(
+        connector_id=connector_id, settings=settings
+    )
+    assert isinstance(bridge, ChatBridge)
+    return bridge
+
+
+def chat_platforms() -> frozenset[str]:
+    return frozenset(_CHAT_BRIDGES)
 
 
 def sink_platforms() -> frozenset[str]:

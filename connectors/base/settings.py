@@ -33,6 +33,7 @@ Mode = Literal["webhooks", "polling", "both"]
 #: platform → its own settings model ("module:Class"), validated from the connector's values
 _PLATFORM_SETTINGS: dict[str, str] = {
     "salesforce": "connectors.salesforce.settings:SalesforceSettings",
+    "zendesk_conversations": "connectors.zendesk_conversations.settings:ConversationsSettings",
 }
 
 

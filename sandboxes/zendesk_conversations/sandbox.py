@@ -126,20 +126,23 @@ class SunshineSandbox(PlatformSandbox):
         }
 
     def describe(self) -> dict[str, str]:
-        # API paths name the app (/v2/apps/{appId}/...); a connector setting has no room for it.
         return {"app_id": self.config.app_id}
 
     def worker_connector(self) -> ConnectorSettings:
         # Deskstream is the custom integration: it calls with that integration's API key (so
         # switchboard actions are its own) and its webhook carries the secret in X-API-Key.
         config = self.config
-        return ConnectorSettings(
-            platform="zendesk_conversations",
-            secret=SecretStr(config.webhook_secret),
-            api_base_url=self.context.base_url,
-            api_user=config.integration_key_id,
-            api_token=SecretStr(config.integration_key_secret),
-            service_account_id=config.integration_id,
+        return ConnectorSettings.model_validate(
+            {
+                "platform": "zendesk_conversations",
+                "secret": SecretStr(config.webhook_secret),
+                "api_base_url": self.context.base_url,
+                "api_user": config.integration_key_id,
+                "api_token": SecretStr(config.integration_key_secret),
+                "service_account_id": config.integration_id,
+                # API paths name the app: the connector's own setting (APP_ID)
+                "app_id": config.app_id,
+            }
         )
 
     def counters(self) -> dict[str, Any]:

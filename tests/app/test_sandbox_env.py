@@ -55,8 +55,13 @@ async def test_env_file_gives_the_worker_settings_that_sign_in(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     settings = load_settings()
-    # Connectors a worker of this version cannot serve stay commented out (Sunshine).
-    assert sorted(settings.connectors) == ["intercom", "salesforce", "zendesk"]
+    # Every sandbox is a connector a worker serves (Zendesk Conversations with its app id).
+    assert sorted(settings.connectors) == [
+        "intercom",
+        "salesforce",
+        "zendesk",
+        "zendesk_conversations",
+    ]
     by_platform = {s.platform: s for s in served}
     for connector_id, connector in settings.connectors.items():
         assert connector == by_platform[connector_id].worker_connector()

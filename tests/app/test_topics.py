@@ -28,9 +28,11 @@ def test_every_topic_of_the_design_exists_with_explicit_partitions(local: Settin
         "deskstream.timers",
         "deskstream.dlq",
         "deskstream.audit",
+        "deskstream.chat",
         "deskstream.sources",
         "deskstream-links-changelog",
         "deskstream-recent_events-changelog",
+        "deskstream-chat_sessions-changelog",
     ]
     assert {s.partitions for s in topic_specs(local)} == {local.partitions}
 
@@ -77,7 +79,8 @@ def test_prefix_versions_every_topic() -> None:
 
 def test_table_changelogs_are_compacted_and_co_partitioned(local: Settings) -> None:
     changelogs = [s for s in topic_specs(local) if s.name.endswith("-changelog")]
-    assert len(changelogs) == 2  # links (fed by sync and writes), recent_events (by raw)
+    # links (fed by sync and writes), recent_events (by raw), chat_sessions (by chat)
+    assert len(changelogs) == 3
     specs = by_logical(topic_specs(local))
     for changelog in changelogs:
         assert changelog.configs["cleanup.policy"] == "compact"

@@ -1,0 +1,244 @@
+"""The live chat bridge: ``deskstream.events`` → ``deskstream.chat`` → the chat desk.
+
+Two agents, registered when a live chat connector is configured (``connectors.base.registry
+.chat_platforms``):
+
+- ``chat-relay`` reads ``deskstream.events`` and copies onto ``deskstream.chat``, keyed by
+  chat id, what belongs to a live chat: a hand-off for the live chat target (its chat id is the
+  hand-off's conversation, ``case_id``) and the desk's events about a conversation the bridge
+  opened (``ChatBridge.chat_of``: the chat id stamped on the conversation, cached). Both
+  inputs are keyed per conversation on ``events``, so a chat's records keep their order.
+- ``chat-bridge`` reads ``deskstream.chat`` in per-partition lanes (``app.agents.lanes``): a
+  hand-off starts the session on the desk (``ChatBridge.start``) and stores it in the
+  ``chat_sessions`` table; a customer message is forwarded into the session's conversation;
+  the desk's release of control ends the session. Its notices (started, failed, not
+  forwarded) go onto the same chat, after the record that caused them.
+
+The customer's client reads ``deskstream.chat`` through the worker (``app.web.chat``), and so
+can any other consumer. Each input is acked once its outputs (and the table's changelog
+record) are in Kafka; a record read again (``Positions.may_have_run``) or retried by its lane
+reaches the desk as possibly done, and the desk checks its marker before writing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import faust
+
+from app.agents.acks import Revocations, ack_when_delivered
+from app.agents.lanes import Lanes
+from app.agents.positions import Positions
+from app.channels import Channels, inbound
+from app.metrics import Metrics
+from app.settings import Settings
+from connectors.base.chat import ChatBridge, ChatSession
+from connectors.base.registry import build_chat_bridge, chat_platforms
+from connectors.base.retry import RetryPolicy, call_with_retries
+from schemas.codec import decode_as
+from schemas.errors import FatalAPIError, SchemaError
+from schemas.models import Envelope, Handoff, Platform
+from streams.chat import Action, Notice, decide, is_live_chat, notice
+
+__all__ = ["ChatDesks", "register_chat"]
+
+log = logging.getLogger(__name__)
+
+
+class ChatDesks:
+    """The live chat connectors of this worker and the bridge of each, built on first use."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self.ids = frozenset(
+            cid for cid, c in settings.connectors.items() if c.platform in chat_platforms()
+        )
+        self._bridges: dict[str, ChatBridge] = {}
+
+    def bridge(self, connector_id: str) -> ChatBridge:
+        bridge = self._bridges.get(connector_id)
+        if bridge is None:
+            config = self._settings.connectors[connector_id]
+            bridge = self._bridges[connector_id] = build_chat_bridge(connector_id, config)
+        return bridge
+
+    def for_handoff(self, handoff: Handoff) -> str:
+        """The desk a hand-off goes to: the workspace its metadata names, else its client's
+        (``DESKSTREAM_CHAT__WORKSPACES``), else the only desk."""
+        client = handoff.client_id
+        chosen = handoff.metadata.get("workspace")
+        if chosen is None and client:
+            chosen = self._settings.chat.workspaces.get(client)
+        if chosen is None and len(self.ids) == 1:
+            chosen = next(iter(self.ids))
+        if chosen is None or chosen not in self.ids:
+            raise FatalAPIError(
+                f"no live chat workspace for client {client!r}: set "
+                "DESKSTREAM_CHAT__WORKSPACES__<client>=<connector id> to one of "
+                f"{', '.join(sorted(self.ids))}"
+            )
+        return chosen
+
+    def ended_text(self, connector_id: str) -> str:
+        own = self._settings.connectors[connector_id].platform_settings
+        return str(getattr(own, "ended_text", "The human support session has ended."))
+
+    async def aclose(self) -> None:
+        for bridge in self._bridges.values():
+            await bridge.aclose()
+
+
+def register_chat(
+    app: faust.App,
+    channels: Channels,
+    settings: Settings,
+    metrics: Metrics,
+    sessions: faust.types.TableT[str, Any],
+    revocations: Revocations,
+) -> ChatDesks:
+    desks = ChatDesks(settings)
+    _register_relay(app, channels, settings, desks)
+    _register_bridge(app, channels, settings, metrics, sessions, revocations, desks)
+    return desks
+
+
+def _register_relay(
+    app: faust.App, channels: Channels, settings: Settings, desks: ChatDesks
+) -> None:
+    async def chat_of(event: Envelope) -> str | None:
+        data = event.data
+        if isinstance(data, Handoff):
+            return data.case_id if is_live_chat(data) else None
+        connector = event.source.connector_id
+        if connector not in desks.ids:
+            return None
+        bridge = desks.bridge(connector)
+        try:
+            return await call_with_retries(lambda: bridge.chat_of(event.source.entity_id), policy)
+        except FatalAPIError as exc:  # e.g. deleted since: nobody's chat any more
+            log.warning("desk conversation not found, not relayed error=%s", exc)
+            return None
+
+    # A desk that stays down past the attempts raises: the agent crashes unacked and the
+    # worker reads the event again after its restart.
+    policy = RetryPolicy(
+        attempts=settings.sink_max_attempts, max_s=settings.sink_max_backoff_seconds
+    )
+
+    @app.agent(inbound(app, channels.events), name="chat-relay")
+    async def relay_to_chats(stream: faust.StreamT[Any]) -> None:
+        async for event in cast(faust.Stream[bytes], stream).noack().events():
+            try:
+                envelope = decode_as(event.value, Envelope)
+            except SchemaError:
+                # Normalize wrote it; a record this version cannot read is not a chat's.
+                ack_when_delivered(app, event, [])
+                continue
+            chat_id = await chat_of(envelope)
+            sends: list[Awaitable[Any]] = []
+            if chat_id is not None:
+                sends.append(await channels.chat.send(key=chat_id.encode(), value=envelope))
+            ack_when_delivered(app, event, sends)
+
+
+def _register_bridge(
+    app: faust.App,
+    channels: Channels,
+    settings: Settings,
+    metrics: Metrics,
+    sessions: faust.types.TableT[str, Any],
+    revocations: Revocations,
+    desks: ChatDesks,
+) -> None:
+    topic_name = channels.chat.get_topic_name()
+    positions = Positions(app, metrics, "chat-bridge", [topic_name])
+
+    async def keep(partition: int, chat_id: str, session: ChatSession) -> Awaitable[Any]:
+        # What `sessions[chat_id] = ...` does, keeping the changelog write's future.
+        value = session.to_json()
+        sessions.data[chat_id] = value
+        return cast(Awaitable[Any], sessions.send_changelog(partition, chat_id, value))
+
+    async def tell(
+        cause: Envelope, kind: Notice, chat_id: str, connector: str, text: str = ""
+    ) -> Any:
+        record = notice(
+            cause,
+            kind,
+            platform=Platform(desks_platform(connector)),
+            connector_id=connector,
+            chat_id=chat_id,
+            at=datetime.now(UTC),
+            text=text or None,
+        )
+        return await channels.chat.send(key=chat_id.encode(), value=record)
+
+    def desks_platform(connector: str) -> str:
+        return str(settings.connectors[connector].platform)
+
+    async def handle(event: faust.EventT[Any], again: bool) -> None:
+        try:
+            record = decode_as(event.value, Envelope)
+        except SchemaError as exc:
+            log.error(
+                "chat record unreadable, skipped offset=%s error=%s", event.message.offset, exc
+            )
+            ack_when_delivered(app, event, [])
+            return
+        chat_id = (event.key or b"").decode("utf-8", "replace")
+        partition = event.message.partition
+        decision = decide(record, desks=desks.ids)
+        raw = sessions.data.get(chat_id)
+        session = ChatSession.from_json(raw) if raw else None
+        possibly_done = again or positions.may_have_run(event)
+        sends: list[Awaitable[Any]] = []
+        if decision.action is Action.START and decision.handoff is not None:
+            connector = session.connector_id if session else None
+            try:
+                connector = connector or desks.for_handoff(decision.handoff)
+                started = await desks.bridge(connector).start(
+                    chat_id, decision.handoff, marker=record.event_id, possibly_done=possibly_done
+                )
+            except FatalAPIError as exc:
+                log.warning("live chat not started chat=%s error=%s", chat_id, exc)
+                where = connector or next(iter(sorted(desks.ids)))
+                sends.append(await tell(record, Notice.FAILED, chat_id, where, str(exc)))
+            else:
+                sends.append(await keep(partition, chat_id, started))
+                sends.append(await tell(record, Notice.STARTED, chat_id, connector))
+        elif decision.action is Action.FORWARD and decision.message is not None:
+            if session is None or session.ended:
+                where = session.connector_id if session else next(iter(sorted(desks.ids)))
+                sends.append(await tell(record, Notice.NOT_FORWARDED, chat_id, where))
+            elif record.event_id not in session.forwarded:  # else a copy: dropped
+                try:
+                    await desks.bridge(session.connector_id).forward(
+                        session,
+                        decision.message,
+                        marker=record.event_id,
+                        possibly_done=possibly_done,
+                    )
+                except FatalAPIError as exc:
+                    log.warning("chat message not forwarded chat=%s error=%s", chat_id, exc)
+                    sends.append(
+                        await tell(record, Notice.NOT_FORWARDED, chat_id, session.connector_id)
+                    )
+                else:
+                    forwarded = session.after_forwarding(record.event_id)
+                    sends.append(await keep(partition, chat_id, forwarded))
+        elif decision.action is Action.END and session is not None and not session.ended:
+            sends.append(await keep(partition, chat_id, replace(session, ended=True)))
+        ack_when_delivered(app, event, sends)
+
+    lanes = Lanes(handle, lambda: cast(Any, app.consumer))
+
+    grace = settings.sink_release_grace_seconds
+    lanes.release_on_revocation(revocations, topic_name, grace)
+
+    @app.agent(inbound(app, channels.chat), name="chat-bridge")
+    async def bridge_chats(stream: faust.StreamT[Any]) -> None:
+        await lanes.feed(app, stream, positions.received, grace=grace)

@@ -1,0 +1,188 @@
+"""The live chat through real Kafka, a worker process and two Zendesk Conversations sandboxes
+(two workspaces): a hand-off opens the chat on the desk, messages go both ways in order
+(images included), redelivered webhooks and repeated posts change nothing, the agent's release
+ends the session on the customer's stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from app.chat_rehearsal import ChatStack, Workspace, chat_stack, handoff_body
+
+pytestmark = pytest.mark.kafka
+
+IMAGE = "https://files.example/screenshot.png"
+
+
+@pytest.fixture(scope="module")
+async def chat(
+    kafka_bootstrap_servers: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[ChatStack]:
+    async with chat_stack(kafka_bootstrap_servers, tmp_path_factory.mktemp("chat")) as running:
+        yield running
+
+
+def _chat_id() -> str:
+    return f"chat-{uuid.uuid4().hex[:10]}"
+
+
+async def _opened(chat: ChatStack, desk: Workspace, chat_id: str) -> dict[str, Any]:
+    async def found() -> dict[str, Any] | None:
+        return await desk.conversation_for(chat_id)
+
+    conversation = await chat.eventually(found, f"a conversation for {chat_id}")
+    assert isinstance(conversation, dict)
+    return conversation
+
+
+def _user_texts(conversation: dict[str, Any]) -> list[tuple[str, str | None]]:
+    return [
+        (m.content["type"], m.content.get("text") or m.content.get("mediaUrl"))
+        for m in conversation["messages"]
+        if m.author["type"] == "user"
+    ]
+
+
+async def _redeliver_every_webhook(chat: ChatStack, desk: Workspace) -> int:
+    """Send every payload the desk sent again, as its retries do (the same bytes)."""
+    cfg = desk.sandbox.config
+    payloads = list(desk.sandbox.publisher.recent)
+    for body in payloads:
+        raw = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        answer = await chat.client.post(
+            f"/webhooks/{desk.connector_id}",
+            content=raw,
+            headers={"Content-Type": "application/json", "X-API-Key": cfg.webhook_secret},
+        )
+        assert answer.status_code == 200, answer.text
+    return len(payloads)
+
+
+async def test_a_chat_session_round_trips_in_order_and_ends_on_release(chat: ChatStack) -> None:
+    desk = chat.workspaces["chat_a"]
+    chat_id = _chat_id()
+    stream = chat.stream("widget", chat_id)
+    await chat.hand_off(
+        "widget", handoff_body(chat_id, email="ada@example.org", summary="Charged twice")
+    )
+    await stream.until(lambda s: "started" in s.kinds(), "the session started")
+    conversation = await _opened(chat, desk, chat_id)
+    assert conversation["messages"][0].content["text"].startswith("Handed over by the AI agent")
+    assert desk.sandbox.state.conversations[conversation["id"]].active_id == (
+        desk.sandbox.config.agent_workspace_switchboard_integration_id
+    )
+
+    # Customer → agent, in order, an image among them; one message posted twice (a client
+    # retry with the same id) reaches the desk once.
+    sent: list[dict[str, Any]] = [
+        {"id": "m1", "text": "My card was charged twice"},
+        {"id": "m2", "attachments": [{"url": IMAGE, "content_type": "image/png"}]},
+        {"id": "m3", "text": "Order A-1181"},
+        {"id": "m3", "text": "Order A-1181"},
+    ]
+    for body in sent:
+        answer = await chat.say("widget", chat_id, body)
+        assert answer.status_code == 202, answer.text
+
+    async def forwarded() -> list[tuple[str, str | None]] | None:
+        texts = _user_texts(await _opened(chat, desk, chat_id))
+        return texts if len(texts) >= 3 else None
+
+    assert await chat.eventually(forwarded, "the customer's messages on the desk") == [
+        ("text", "My card was charged twice"),
+        ("image", IMAGE),
+        ("text", "Order A-1181"),
+    ]
+
+    # Agent → customer, in order, an image among them.
+    await desk.reply(conversation["id"], {"text": "Hello, I am Sam. Let me look."})
+    await desk.reply(conversation["id"], {"type": "image", "mediaUrl": IMAGE, "text": "This one?"})
+    await desk.reply(conversation["id"], {"text": "Refund issued."})
+    await stream.until(lambda s: s.kinds().count("message") == 3, "the agent's three messages")
+
+    # Every webhook sent again: nothing reaches the customer twice, the desk gets nothing.
+    assert await _redeliver_every_webhook(chat, desk) >= 3
+    await desk.release(conversation["id"])
+    await stream.until(lambda s: s.kinds()[-1:] == ["ended"], "the end of the session")
+    assert stream.task is not None
+    await asyncio.wait_for(stream.task, 5)  # the stream closes after the end
+
+    assert stream.kinds() == ["started", "message", "message", "message", "ended"]
+    messages = [e for e in stream.events if e["type"] == "message"]
+    assert [m["text"] for m in messages] == [
+        "Hello, I am Sam. Let me look.",
+        "This one?",
+        "Refund issued.",
+    ]
+    assert messages[1]["attachments"] == [
+        {"name": "screenshot.png", "content_type": "image/png", "url": IMAGE}
+    ]
+    assert {m["author"]["kind"] for m in messages} == {"agent"}
+    assert "new conversation" in stream.events[-1]["text"]
+    assert len(set(stream.ids)) == len(stream.ids)
+    assert len(_user_texts(await _opened(chat, desk, chat_id))) == 3
+
+    # Resumable: reconnecting after the first agent message gets exactly the rest.
+    resumed = chat.stream("widget", chat_id, last_event_id=stream.ids[1])
+    await asyncio.wait_for(resumed.task or asyncio.sleep(0), 20)
+    assert resumed.events == stream.events[2:]
+    assert resumed.ids == stream.ids[2:]
+
+    # After the end, the customer's messages are not forwarded; the stream says so.
+    late = chat.stream("widget", chat_id, last_event_id=stream.ids[-1])
+    assert (await chat.say("widget", chat_id, {"id": "m9", "text": "hello?"})).status_code == 202
+    await late.until(lambda s: s.kinds() == ["not_forwarded"], "the late message refused")
+    assert late.task is not None
+    late.task.cancel()
+    assert len(_user_texts(await _opened(chat, desk, chat_id))) == 3
+
+
+async def test_each_workspace_has_its_own_credentials_and_webhook_url(chat: ChatStack) -> None:
+    desk_a, desk_b = chat.workspaces["chat_a"], chat.workspaces["chat_b"]
+    chat_id = _chat_id()
+    stream = chat.stream("widget_b", chat_id)
+    await chat.hand_off(
+        "widget_b", handoff_body(chat_id, email="bo@example.org", summary="Login fails")
+    )
+    await stream.until(lambda s: "started" in s.kinds(), "the session started")
+    conversation = await _opened(chat, desk_b, chat_id)
+    assert await desk_a.conversation_for(chat_id) is None
+    await desk_b.reply(conversation["id"], {"text": "Hi from workspace B"})
+    await stream.until(lambda s: "message" in s.kinds(), "workspace B's agent message")
+    assert stream.events[-1]["text"] == "Hi from workspace B"
+    assert stream.task is not None
+    stream.task.cancel()
+
+    # Workspace A's webhook secret is forged at workspace B's URL: refused, nothing stored.
+    forged = await chat.client.post(
+        "/webhooks/chat_b",
+        content=b'{"app":{"id":"x"},"webhook":{"id":"y","version":"v2"},"events":[]}',
+        headers={"X-API-Key": desk_a.sandbox.config.webhook_secret},
+    )
+    assert forged.status_code == 401
+
+
+async def test_the_chat_endpoints_refuse_clients_without_a_key(chat: ChatStack) -> None:
+    async with httpx.AsyncClient(base_url=chat.worker.url, timeout=5) as anonymous:
+        assert (await anonymous.get("/chat/any/stream")).status_code == 401
+        for headers in (
+            {"Authorization": f"Bearer {chat.keys['widget']}"},  # no client named
+            {"X-Deskstream-Client": "widget", "Authorization": "Bearer not-a-key"},
+            # one client's key under another client's name
+            {"X-Deskstream-Client": "widget_b", "Authorization": f"Bearer {chat.keys['widget']}"},
+            {"X-Deskstream-Client": "chat_a", "Authorization": f"Bearer {chat.keys['widget']}"},
+        ):
+            refused = await anonymous.post(
+                "/chat/any/messages", json={"id": "1", "text": "hi"}, headers=headers
+            )
+            assert refused.status_code == 401, headers
+    bad = await chat.say("widget", "any", {"id": "1", "attachments": [{"url": "ftp://x"}]})
+    assert bad.status_code == 400
+    assert "attachments[0].url" in bad.json()["error"]

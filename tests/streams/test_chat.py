@@ -1,0 +1,115 @@
+"""The live chat's decisions (``streams.chat``), on plain values."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from schemas.models import (
+    Actor,
+    ActorKind,
+    Attachment,
+    Case,
+    CaseStatus,
+    EntityType,
+    Envelope,
+    Handoff,
+    Message,
+    Op,
+    Platform,
+    Source,
+)
+from streams.chat import CUSTOMER_MESSAGE, Action, Notice, client_view, decide, notice
+
+AT = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
+DESKS = frozenset({"desk"})
+
+
+def _event(connector: str, event_type: str, data: Handoff | Message | Case) -> Envelope:
+    return Envelope(
+        event_id=f"e-{event_type}",
+        source=Source(
+            platform=Platform.GENERIC,
+            connector_id=connector,
+            entity_type=EntityType.CASE,
+            entity_id="c1",
+            event_type=event_type,
+            actor=Actor(kind=ActorKind.SYSTEM),
+            occurred_at=AT,
+        ),
+        op=Op.UPDATE,
+        data=data,
+        ingested_at=AT,
+    )
+
+
+def _message(kind: ActorKind, text: str = "hi") -> Message:
+    return Message(
+        case_id="c1",
+        author=Actor(kind=kind, name="Sam"),
+        body_text=text,
+        public=True,
+        created_at=AT,
+        attachments=[Attachment(name="a.png", content_type="image/png", source_url="https://f/a")],
+    )
+
+
+def test_only_a_live_chat_handoff_starts_a_session() -> None:
+    live = Handoff(case_id="c1", reason="asked", target="live_chat")
+    ticket = Handoff(case_id="c1", reason="asked", target="zendesk_ticket")
+    assert decide(_event("widget", "handoff", live), desks=DESKS).action is Action.START
+    assert decide(_event("widget", "handoff", ticket), desks=DESKS).action is Action.NOTHING
+
+
+def test_customer_messages_are_forwarded_and_the_desks_release_ends() -> None:
+    said = _event("widget", CUSTOMER_MESSAGE, _message(ActorKind.CUSTOMER))
+    assert decide(said, desks=DESKS).action is Action.FORWARD
+    # The desk's own messages (the agent's, our echo of the customer's) are not forwarded.
+    echoed = _event("desk", CUSTOMER_MESSAGE, _message(ActorKind.CUSTOMER))
+    assert decide(echoed, desks=DESKS).action is Action.NOTHING
+    released = _event("desk", "released", Case(status=CaseStatus.SOLVED))
+    assert decide(released, desks=DESKS).action is Action.END
+    assert decide(_event("widget", "x", Case(status=CaseStatus.SOLVED)), desks=DESKS).action is (
+        Action.NOTHING
+    )
+
+
+def test_the_client_sees_agents_and_bots_the_end_and_notices_not_itself() -> None:
+    agent = client_view(
+        _event("desk", "message", _message(ActorKind.AGENT)), desks=DESKS, ended_text="bye"
+    )
+    assert agent is not None
+    assert agent["type"] == "message"
+    assert agent["author"] == {"kind": "agent", "name": "Sam"}
+    assert agent["attachments"] == [
+        {"name": "a.png", "content_type": "image/png", "url": "https://f/a"}
+    ]
+    for hidden in (ActorKind.CUSTOMER, ActorKind.INTEGRATION):
+        event = _event("desk", "message", _message(hidden))
+        assert client_view(event, desks=DESKS, ended_text="bye") is None
+    own = _event("widget", CUSTOMER_MESSAGE, _message(ActorKind.AGENT))
+    assert client_view(own, desks=DESKS, ended_text="bye") is None
+    ended = _event("desk", "released", Case(status=CaseStatus.SOLVED))
+    assert client_view(ended, desks=DESKS, ended_text="bye") == {
+        "event_id": "e-released",
+        "type": "ended",
+        "text": "bye",
+    }
+
+
+def test_a_notice_has_an_id_derived_from_its_cause() -> None:
+    cause = _event("widget", CUSTOMER_MESSAGE, _message(ActorKind.CUSTOMER))
+    made = [
+        notice(
+            cause,
+            Notice.NOT_FORWARDED,
+            platform=Platform.GENERIC,
+            connector_id="desk",
+            chat_id="c1",
+            at=AT,
+        )
+        for _ in range(2)
+    ]
+    assert made[0].event_id == made[1].event_id
+    view = client_view(made[0], desks=DESKS, ended_text="")
+    assert view is not None
+    assert view["type"] == "not_forwarded"
