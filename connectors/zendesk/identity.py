@@ -35,8 +35,9 @@ class ZendeskIdentity:
                 return users[0]
         return None
 
-    async def customer(self, contact: Contact | None, case: Case) -> User:
-        """The ticket's requester: found, or created once every lookup missed."""
+    async def customer(self, contact: Contact | None, case: Case) -> tuple[User, bool]:
+        """The ticket's requester: found, or created once every lookup missed; True when
+        the user is ``create_or_update``'s answer (it holds what this call wrote)."""
         if contact is None and case.requester is not None and case.requester.email:
             contact = Contact(emails=[case.requester.email], name=case.requester.name)
         if contact is None:
@@ -46,9 +47,9 @@ class ZendeskIdentity:
             )
         found = await self.find_user(contact)
         if found is not None:
-            return found
+            return found, False
         user, _ = await self._client.create_or_update_user(user_payload(contact, None))
-        return user
+        return user, True
 
     async def add_emails(self, user_id: str, contact: Contact) -> bool:
         """Add the contact's addresses the user lacks as identities; True if any was added."""

@@ -19,6 +19,7 @@ from connectors.base.commands import (
     CONTACT_CREATED,
     CONTACT_MATCHED,
     CREATED_CONTACT,
+    OPTION_UNHEARD,
     attribution,
     encode_list,
 )
@@ -739,3 +740,68 @@ async def test_an_update_run_again_after_a_crash_writes_nothing(zd: Connector) -
     assert rewritten.written
     assert [m for m, _ in zd.requests] == ["GET", "PUT"]
     assert zd.state.tickets[int(ticket_id)].status == "hold"
+
+
+def _requester_name(user_id: str, name: str, **more: Any) -> SyncCommand:
+    """The contact link's write of a requester's name after Zendesk's ``user.created``."""
+    maria = Contact(emails=["maria@example.com"], name=name)
+    return command(
+        EntityType.CONTACT,
+        CommandAction.UPDATE,
+        maria,
+        target=user_id,
+        changed_fields=["name"],
+        key="cmd-name",
+        **more,
+    )
+
+
+async def _requester_of_a_new_ticket(zd: Connector) -> str:
+    created = await zd.sink.execute(upsert([message(CUSTOMER, "Hello", 0)]))
+    return str(zd.state.tickets[int(created.target_entity_id or 0)].requester_id)
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+async def test_a_requester_name_the_case_create_set_is_not_written_again(
+    zd: Connector, attempt: int
+) -> None:
+    """Issue 11: the case/upsert's ``create_or_update`` wrote the requester's name; the
+    contact link, which never heard a name from Zendesk (``user.created`` has none), asks
+    for it with ``unheard``: no ``PUT``, counted at the sandbox, on a retry too."""
+    user_id = await _requester_of_a_new_ticket(zd)
+    zd.requests.clear()
+    unheard = {OPTION_UNHEARD: encode_list(["name"])}
+    result = await zd.sink.execute(
+        _requester_name(user_id, "Maria Lopez", options=unheard, attempt=attempt)
+    )
+    assert zd.requests == []
+    assert (result.written, result.api_calls) == (False, 0)
+    assert fingerprint("zendesk", user_id, "name", "Maria Lopez") in result.fingerprints
+    assert zd.state.users[int(user_id)].name == "Maria Lopez"
+
+
+async def test_a_name_heard_from_zendesk_or_another_name_is_written(zd: Connector) -> None:
+    """The skip needs all three: the field unheard, this sink's own answer, the same value."""
+    user_id = await _requester_of_a_new_ticket(zd)
+    unheard = {OPTION_UNHEARD: encode_list(["name"])}
+    zd.requests.clear()
+    heard = await zd.sink.execute(_requester_name(user_id, "Maria Lopez"))  # no option
+    other = await zd.sink.execute(_requester_name(user_id, "María López", options=unheard))
+    assert zd.requests == [("PUT", f"/api/v2/users/{user_id}")] * 2
+    assert (heard.written, other.written) == (True, True)
+    assert zd.state.users[int(user_id)].name == "María López"
+
+
+async def test_a_restarted_sink_writes_the_unheard_name_once(zendesk: ZendeskEnv) -> None:
+    """The memory is this process's: after a restart the write goes out (redundant, never
+    wrong), once, and its retry after a lost answer finds it held."""
+    async for first in _connect(zendesk):
+        user_id = await _requester_of_a_new_ticket(first)
+    unheard = {OPTION_UNHEARD: encode_list(["name"])}
+    async for again in _connect(zendesk):
+        written = await again.sink.execute(_requester_name(user_id, "Maria Lopez", options=unheard))
+        retried = await again.sink.execute(
+            _requester_name(user_id, "Maria Lopez", options=unheard, attempt=2)
+        )
+        assert again.requests == [("PUT", f"/api/v2/users/{user_id}")]
+        assert (written.written, retried.written) == (True, False)
