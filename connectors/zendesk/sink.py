@@ -4,7 +4,9 @@
 |-----------------|----------------------------------------------------------------------------|
 | case/upsert     | When it may have run before: ``GET tickets?external_id=`` first (found →   |
 |                 | ``GET comments`` for the ids, done); a first attempt skips it.             |
-|                 | Then ≤E+1 user lookups (+1 ``create_or_update`` when all missed), N        |
+|                 | Then the requester: 1 ``POST users``; when Zendesk has the email or        |
+|                 | external id (422 ``DuplicateValue``) +≤E+1 lookups (+1 ``create_or_update``|
+|                 | when all missed; ``connectors.zendesk.identity``). N                       |
 |                 | uploads, then ``POST tickets`` with ``Idempotency-Key`` (≤1 message) or    |
 |                 | ``POST imports/tickets`` + ``GET comments`` (ids; the import omits them)   |
 | case/update     | 1 ``PUT tickets/{id}``; 0 when nothing to write; +1 lookup without target. |
