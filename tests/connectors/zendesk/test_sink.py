@@ -382,6 +382,32 @@ async def test_a_returning_customer_keeps_their_zendesk_profile(zd: Connector) -
     assert (len(zd.state.users), zd.state.users[existing].name) == (users, "M. López (VIP)")
 
 
+async def test_a_requester_created_before_a_lost_answer_is_not_doubled(
+    clock: ManualClock,
+) -> None:
+    """The requester's create landed but its answer was lost, and the search has not indexed
+    the user yet: the retry's create is refused (422), the lookup misses, and
+    ``create_or_update`` (Zendesk's upsert by email) finds that user: one user, one ticket."""
+    async with serve(clock, search_index_lag_s=600.0) as env:
+        async for zd in _connect(env):
+            landed = {"user": {"name": "Maria Lopez", "email": "maria@example.com"}}
+            first = (await env.http.post("/api/v2/users", json=landed)).json()["user"]["id"]
+            zd.requests.clear()
+            retry = await zd.sink.execute(upsert([message(CUSTOMER, "Hi", 0)], attempt=2))
+            assert zd.requests == [
+                ("GET", "/api/v2/tickets"),  # attempt 2: the ticket by external id, none
+                ("POST", "/api/v2/users"),  # refused: the email is taken
+                ("GET", "/api/v2/users/search"),  # not indexed yet: a miss
+                ("POST", "/api/v2/users/create_or_update"),
+                ("POST", "/api/v2/tickets"),
+            ]
+            ticket = zd.state.tickets[int(retry.target_entity_id or 0)]
+            assert ticket.requester_id == first
+            assert [u.id for u in zd.state.users.values() if u.email == "maria@example.com"] == [
+                first
+            ]
+
+
 async def test_a_user_matching_the_external_id_is_reused(zd: Connector) -> None:
     created = await zd.env.http.post(
         "/api/v2/users", json={"user": {"name": "Maria", "external_id": "crm-7"}}
