@@ -55,6 +55,7 @@ __all__ = [
     "OPTION_SOURCE_PLATFORM",
     "OPTION_TAGS_ADDED",
     "OPTION_TAGS_REMOVED",
+    "OPTION_UNHEARD",
     "OPTION_UPDATED_STAMP",
     "attribution",
     "decode_list",
@@ -71,6 +72,10 @@ OPTION_EXPECT_PREFIX = "expect."
 OPTION_UPDATED_STAMP = "updated_stamp"
 #: where a mirrored message came from, for its attribution line
 OPTION_SOURCE_PLATFORM = "source_platform"
+#: a contact write's fields (``encode_list``) whose value on the target the link has never
+#: heard: written because nothing says the target holds them, not to replace a value seen
+#: there. A sink that knows from its own answer that the record holds one may leave it out.
+OPTION_UNHEARD = "unheard"
 
 #: ``created_ids`` keys: the message of a message/append, and each position of a
 #: case/upsert's thread (``thread_key(i)``)

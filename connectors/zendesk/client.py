@@ -51,6 +51,7 @@ __all__ = [
     "MAX_UPLOAD_BYTES",
     "TICKET_UPDATE_LIMIT_MARKER",
     "UPDATE_CONFLICT",
+    "DuplicateUserError",
     "ExportPage",
     "TicketEventsPage",
     "UpdateConflictError",
@@ -92,6 +93,31 @@ class UpdateConflictError(RetriableAPIError):
     sent. Not for a blind retry: the caller re-reads the ticket and decides again. (A
     ``RetriableAPIError`` so that, should one ever escape, the whole command is retried,
     which re-reads, rather than dead-lettered.)"""
+
+
+class DuplicateUserError(FatalAPIError):
+    """422 ``DuplicateValue``: on Create User, someone holds the new user's email or external
+    id already (Create User is no upsert). The caller looks the user up; elsewhere it is the
+    ``FatalAPIError`` it always was."""
+
+
+def _duplicate_user(response: httpx.Response) -> bool:
+    """Whether a 422 names a value another record holds (Zendesk:
+    ``details.email[].error == "DuplicateValue"``)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    details = body.get("details") if isinstance(body, dict) else None
+    if not isinstance(details, dict):
+        return False
+    # Any field: where Zendesk files a taken secondary email is not documented.
+    problems = [p for value in details.values() for p in _as_list(value)]
+    return any(isinstance(p, dict) and p.get("error") == "DuplicateValue" for p in problems)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _what(response: httpx.Response) -> str:
@@ -182,6 +208,8 @@ def classify(response: httpx.Response) -> None:
             "used the key with other upload tokens; the retry finds its ticket by external_id",
             status=status,
         )
+    if status == 422 and _duplicate_user(response):
+        raise DuplicateUserError(error_message(response), status=status)
     raise FatalAPIError(error_message(response), status=status)
 
 
@@ -533,6 +561,11 @@ class ZendeskClient(ApiClient):
             json={"identity": {"type": "email", "value": email}},
         )
         return self._parse(Identity, body.get("identity"), "identity")
+
+    async def create_user(self, user: dict[str, Any]) -> User:
+        """Create User: ``DuplicateUserError`` when its email or external id is taken."""
+        body = await self._json("POST", "/api/v2/users", json={"user": user})
+        return self._parse(User, body.get("user"), "user")
 
     async def create_or_update_user(self, user: dict[str, Any]) -> tuple[User, bool]:
         """Zendesk's upsert by email or external_id: ``(user, created)`` (201 vs 200)."""

@@ -1,16 +1,21 @@
 """Who the customer is in Zendesk: identity resolution on the target.
 
-Lookups in a fixed order, each a search Zendesk answers from its own identities: the primary
+A ticket's requester is created first (``POST users``, one call for a new customer; issue
+11): Create User is no upsert, so a customer Zendesk knows by any of the emails or the
+external id answers 422 ``DuplicateValue`` and writes nothing, not even a name. Then the
+lookups, in a fixed order, each a search Zendesk answers from its own identities: the primary
 email, then each secondary email (Zendesk's user identities make a secondary address find its
-user), then the external id. A user is created only after every lookup missed, and then with
-``create_or_update``, Zendesk's upsert by email and external id: two commands for one new
-customer racing each other (two conversations escalated at once) end as one user.
+user), then the external id. When every lookup missed (a user too new for the search index,
+such as one an earlier attempt of this command created before its answer was lost), the user
+comes from ``create_or_update``, Zendesk's upsert by email and external id: two commands for
+one new customer racing each other (two conversations escalated at once) end as one user.
+A returning customer costs the failed create on top of the lookup.
 """
 
 from __future__ import annotations
 
 from connectors.base.links import normalise_email
-from connectors.zendesk.client import ZendeskClient
+from connectors.zendesk.client import DuplicateUserError, ZendeskClient
 from connectors.zendesk.models import User, contact_emails, user_payload
 from schemas.errors import FatalAPIError
 from schemas.models import Case, Contact
@@ -35,8 +40,9 @@ class ZendeskIdentity:
                 return users[0]
         return None
 
-    async def customer(self, contact: Contact | None, case: Case) -> User:
-        """The ticket's requester: found, or created once every lookup missed."""
+    async def customer(self, contact: Contact | None, case: Case) -> tuple[User, bool]:
+        """The ticket's requester: created, else found, else upserted; True when the user is
+        the answer to this call's create (it holds what this call wrote)."""
         if contact is None and case.requester is not None and case.requester.email:
             contact = Contact(emails=[case.requester.email], name=case.requester.name)
         if contact is None:
@@ -44,11 +50,16 @@ class ZendeskIdentity:
                 "case/upsert without a customer (no contact, no requester email): Zendesk needs "
                 "a requester; a planner bug"
             )
+        payload = user_payload(contact, None)
+        try:
+            return await self._client.create_user(payload), True
+        except DuplicateUserError:
+            pass  # Zendesk knows this customer: find them, as a lookup-first resolution would
         found = await self.find_user(contact)
         if found is not None:
-            return found
-        user, _ = await self._client.create_or_update_user(user_payload(contact, None))
-        return user
+            return found, False
+        user, _ = await self._client.create_or_update_user(payload)
+        return user, True
 
     async def add_emails(self, user_id: str, contact: Contact) -> bool:
         """Add the contact's addresses the user lacks as identities; True if any was added."""

@@ -4,7 +4,9 @@
 |-----------------|----------------------------------------------------------------------------|
 | case/upsert     | When it may have run before: ``GET tickets?external_id=`` first (found →   |
 |                 | ``GET comments`` for the ids, done); a first attempt skips it.             |
-|                 | Then ≤E+1 user lookups (+1 ``create_or_update`` when all missed), N        |
+|                 | Then the requester: 1 ``POST users``; when Zendesk has the email or        |
+|                 | external id (422 ``DuplicateValue``) +≤E+1 lookups (+1 ``create_or_update``|
+|                 | when all missed; ``connectors.zendesk.identity``). N                       |
 |                 | uploads, then ``POST tickets`` with ``Idempotency-Key`` (≤1 message) or    |
 |                 | ``POST imports/tickets`` + ``GET comments`` (ids; the import omits them)   |
 | case/update     | 1 ``PUT tickets/{id}``; 0 when nothing to write; +1 lookup without target. |
@@ -21,7 +23,9 @@
 |                 | comments`` on a retry that may have landed already (see ``_landed``)       |
 | contact/upsert  | ≤E+1 lookups, then 1 ``create_or_update`` or, when found, 1 ``PUT`` if     |
 |                 | anything changed; emails changed: +1 ``GET identities`` +1 per new email   |
-| contact/update  | 1 ``PUT users/{id}`` (0 when nothing to write), identities as above        |
+| contact/update  | 1 ``PUT users/{id}`` (0 when nothing to write, or when every field is      |
+|                 | ``unheard`` and this sink's own write answered the same values);           |
+|                 | identities as above                                                        |
 
 Owners: a command's ``assignee`` names an agent by email (None: nobody); the ticket's
 ``assignee_id`` becomes that agent's id (``null`` to unassign). An email no Zendesk agent has
@@ -108,6 +112,7 @@ from connectors.base.commands import (
     OPTION_SOURCE_PLATFORM,
     OPTION_TAGS_ADDED,
     OPTION_TAGS_REMOVED,
+    OPTION_UNHEARD,
     OPTION_UPDATED_STAMP,
     decode_list,
     thread_key,
@@ -301,6 +306,11 @@ class ZendeskSink(Sink):
         # a later call of it that fails with a 429 (the comment ids) leaves the command at
         # attempt 1 and not uncertain (a 429 writes nothing itself), yet its ticket exists
         self._created: OrderedDict[str, None] = OrderedDict()
+        # Users as the answers to this sink's own writes held them (create_or_update, PUT):
+        # a contact/update of fields the link never heard on Zendesk (``OPTION_UNHEARD``)
+        # makes no PUT when this process's own write just set the same values there (the
+        # name of a requester the case/upsert created: ``user.created`` carries no name).
+        self._written_users: OrderedDict[str, User] = OrderedDict()
         self._handlers: dict[tuple[EntityType, CommandAction], _Handler] = {
             (EntityType.CASE, CommandAction.UPSERT): self._case_upsert,
             (EntityType.CASE, CommandAction.UPDATE): self._case_update,
@@ -340,6 +350,13 @@ class ZendeskSink(Sink):
             self._seen.move_to_end(ticket.id)
             while len(self._seen) > _CACHE:
                 self._seen.popitem(last=False)
+
+    def _wrote_user(self, user: User) -> None:
+        """``user`` is the answer to a write of this sink: it holds what was written."""
+        self._written_users[user.id] = user
+        self._written_users.move_to_end(user.id)
+        while len(self._written_users) > _CACHE:
+            self._written_users.popitem(last=False)
 
     def _landed_create(self, command: SyncCommand) -> None:
         """The create of ``command`` answered: until the command finishes, a retry of it
@@ -456,7 +473,10 @@ class ZendeskSink(Sink):
             detail = f"ticket {existing.id} already mirrors the link"
             prints = _case_prints(existing, fields) + prints
             return self._result(existing.id, prints, detail, written=False, created_ids=ids)
-        requester = (await self.identity.customer(command.contact, case)).id
+        customer, written = await self.identity.customer(command.contact, case)
+        if written:
+            self._wrote_user(customer)
+        requester = customer.id
         options = command.options
         tags = set(case.tags) | set(decode_list(options.get(OPTION_TAGS_ADDED)))
         tags -= set(decode_list(options.get(OPTION_TAGS_REMOVED)))
@@ -752,6 +772,7 @@ class ZendeskSink(Sink):
         # create_or_update matches by email and external id itself: a user the search has
         # not indexed yet is updated (200), never doubled
         user, created = await self.client.create_or_update_user(user_payload(contact, None))
+        self._wrote_user(user)
         fields = ["name", "phone", "external_id", *PROFILE_USER_FIELDS]
         fields += [f"custom_attributes.{k}" for k in contact.custom_attributes]
         prints = _user_prints(user, fields)
@@ -783,9 +804,20 @@ class ZendeskSink(Sink):
             k if k in PROFILE_USER_FIELDS else f"custom_attributes.{k}"
             for k in payload.get("user_fields", {})
         ]
+        own = ""
+        unheard = set(decode_list(command.options.get(OPTION_UNHEARD)))
+        if current is None and not added and set(fields) <= unheard:
+            # Nothing says Zendesk holds other values: what this sink's own write answered
+            # is the newest it can know (a person's change since, still on its way, is newer
+            # than our value, so leaving it in place is the right outcome too).
+            current = self._written_users.get(user_id)
+            own = " (this sink's own write set them; the link never heard them from Zendesk)"
         if current is not None and not added and _holds(current, payload):
-            detail = f"user {user_id} already holds {', '.join(fields)}"
-            return self._result(user_id, _user_prints(current, fields), detail, written=False)
+            detail = f"user {user_id} already holds {', '.join(fields)}{own}"
+            status = None if own else self.client.last_status  # own: no call in this command
+            prints = _user_prints(current, fields)
+            return self._result(user_id, prints, detail, written=False, status_code=status)
         user = await self.client.update_user(user_id, payload)
+        self._wrote_user(user)
         detail = f"user {user_id} updated: {', '.join(fields)}"
         return self._result(user_id, _user_prints(user, fields), detail)

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.base.commands import OPTION_UNHEARD, encode_list
 from connectors.base.source import is_reconciliation
 from schemas.models import ActorKind, CommandAction, Contact, EntityType
 from streams.config import SyncConfig, field_owner
@@ -147,6 +148,9 @@ def reconcile_contact(ctx: Decisions) -> None:
     updates: dict[str, dict[str, Any]] = {}
     registers: dict[str, list[tuple[Register, Any]]] = {}
     sources: dict[str, str] = {}
+    # Fields whose value on the target the link never heard: a sink that knows what its
+    # own create set there may leave them out (a new requester's name, issue 11).
+    unheard: dict[str, list[str]] = {}
     for key in sorted(state.registers):
         name = key.removeprefix(_PROFILE)
         if not key.startswith(_PROFILE) or name not in config.profile_fields:
@@ -161,6 +165,8 @@ def reconcile_contact(ctx: Decisions) -> None:
             sources.setdefault(target, winner[1] if winner else target)
             updates.setdefault(target, {})[name] = want.value
             registers.setdefault(target, []).append((register, want.value))
+            if register.seen(target) is None:
+                unheard.setdefault(target, []).append(name)
     for target, fields in sorted(updates.items()):
         linked = target in state.members
         if not linked and not adapter(target).contacts_found_by_link_id:
@@ -184,6 +190,7 @@ def reconcile_contact(ctx: Decisions) -> None:
             source=source,
             changed_fields=sorted(fields),
             contact=identity,
+            options={OPTION_UNHEARD: encode_list(unheard[target])} if target in unheard else None,
             part=f"converge:{target}",
             reason=reason,
         )

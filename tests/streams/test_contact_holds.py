@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from connectors.base.commands import CONTACT_CREATED, CONTACT_MATCHED, CREATED_CONTACT
+from connectors.base.commands import (
+    CONTACT_CREATED,
+    CONTACT_MATCHED,
+    CREATED_CONTACT,
+    OPTION_UNHEARD,
+    decode_list,
+)
 from connectors.base.fingerprints import fingerprint
 from schemas.models import (
     ActorKind,
@@ -239,3 +245,26 @@ def test_a_timer_for_a_link_without_a_hold_decides_nothing(world: World) -> None
         set_at=world.clock,
     )
     assert link.fire(timer).commands == []
+
+
+def test_a_value_never_heard_from_the_target_goes_out_as_unheard(world: World) -> None:
+    """Issue 11: Zendesk's ``user.created`` names no profile field; the name written to a
+    contact that only ever reported its email says so (``unheard``), so a sink whose own
+    create set that name may leave the write out. A value heard there never is unheard."""
+    link = Contact(world)
+    link.zendesk(name="Maria")
+    world.tick(5)
+    bare = link.salesforce(changed=[])  # linked, no name reported
+    [write] = bare.commands
+    assert (write.target.platform, write.changed_fields) == (Platform.SALESFORCE, ["name"])
+    assert decode_list(write.options.get(OPTION_UNHEARD)) == ["name"]
+    world.tick(5)
+    renamed = link.zendesk(name="Maria L.")
+    [again] = renamed.commands
+    assert decode_list(again.options.get(OPTION_UNHEARD)) == ["name"]  # still never heard
+    world.tick(5)
+    link.salesforce(name="Maria L.")  # now heard: later writes are plain updates
+    world.tick(5)
+    [plain] = link.zendesk(name="Maria Lopez").commands
+    assert plain.target.platform is Platform.SALESFORCE
+    assert OPTION_UNHEARD not in plain.options

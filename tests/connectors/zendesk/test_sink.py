@@ -19,6 +19,7 @@ from connectors.base.commands import (
     CONTACT_CREATED,
     CONTACT_MATCHED,
     CREATED_CONTACT,
+    OPTION_UNHEARD,
     attribution,
     encode_list,
 )
@@ -228,9 +229,9 @@ async def test_create_imports_the_thread_with_authors_times_and_attachments(zd: 
             assert attachment.file_name == source.name
             served = await anonymous.get(f"{zd.env.url}/attachments/token/{attachment.token}/")
             assert hashlib.sha256(served.content).hexdigest() == source.sha256
-    # A first attempt: no ticket lookup. 1 email lookup, 1 create_or_update, 2 uploads,
-    # 1 import, 1 comments read (the import answers no comment ids)
-    assert result.api_calls == 6
+    # A first attempt: no ticket lookup. 1 requester create (a new customer: no lookup),
+    # 2 uploads, 1 import, 1 comments read (the import answers no comment ids)
+    assert result.api_calls == 5
     api = [r for r in zd.requests if r[1].startswith("/api/v2/")]
     assert len(api) == result.api_calls  # the two downloads are not API calls
     assert Counter(p for _, p in api)["/api/v2/imports/tickets"] == 1
@@ -277,8 +278,7 @@ async def test_a_first_create_makes_no_lookup_by_external_id(zd: Connector, mess
     reads = [("GET", f"/api/v2/tickets/{result.target_entity_id}/comments")] * (messages - 1)
     written = ("POST", "/api/v2/imports/tickets" if messages > 1 else "/api/v2/tickets")
     assert zd.requests == [
-        ("GET", "/api/v2/users/search"),  # the requester, by email: a miss
-        ("POST", "/api/v2/users/create_or_update"),
+        ("POST", "/api/v2/users"),  # the requester: a new customer, created without a lookup
         written,
         *reads,
     ]
@@ -291,8 +291,9 @@ async def test_a_429_after_the_import_landed_does_not_import_twice(zd: Connector
     remember that its ticket exists (the e2e burst run found this as a second ticket)."""
     maria = Contact(emails=["maria@example.com"], name="Maria Lopez")
     await zd.sink.execute(command(EntityType.CONTACT, CommandAction.UPSERT, maria, key="c-1"))
-    # Requests 0 (the requester search) and 1 (the import) pass, 2 (comment ids) is a 429.
-    burst = {"burst_429_every": 2, "burst_429_length": 1, "burst_429_retry_after_s": 0.0}
+    # Requests 0 (the requester create: 422, Maria exists), 1 (her lookup) and 2 (the import)
+    # pass, 3 (comment ids) is a 429.
+    burst = {"burst_429_every": 3, "burst_429_length": 1, "burst_429_retry_after_s": 0.0}
     assert (await zd.env.http.put("/_sandbox/faults", json=burst)).status_code == 200
     create = upsert([message(CUSTOMER, "Hello", 0), message(AGENT, "Hi!", 1)])
     with pytest.raises(RateLimitedError):
@@ -361,6 +362,52 @@ async def test_a_user_matching_a_secondary_email_is_reused(zd: Connector) -> Non
     assert ("POST", "/api/v2/users/create_or_update") not in zd.requests
 
 
+async def test_a_returning_customer_keeps_their_zendesk_profile(zd: Connector) -> None:
+    """Issue 11: the requester is created first, one call for a new customer. Zendesk's
+    Create User is no upsert: a customer it knows answers 422 DuplicateValue and nothing is
+    written, so the name a person set on Zendesk stays; the lookup then finds them."""
+    created = await zd.env.http.post(
+        "/api/v2/users", json={"user": {"name": "M. López (VIP)", "email": "maria@example.com"}}
+    )
+    existing = created.json()["user"]["id"]
+    users = len(zd.state.users)
+    zd.requests.clear()
+    result = await zd.sink.execute(upsert([message(CUSTOMER, "Hi", 0)]))
+    assert zd.requests == [
+        ("POST", "/api/v2/users"),  # refused: the email is taken
+        ("GET", "/api/v2/users/search"),
+        ("POST", "/api/v2/tickets"),
+    ]
+    assert zd.state.tickets[int(result.target_entity_id or 0)].requester_id == existing
+    assert (len(zd.state.users), zd.state.users[existing].name) == (users, "M. López (VIP)")
+
+
+async def test_a_requester_created_before_a_lost_answer_is_not_doubled(
+    clock: ManualClock,
+) -> None:
+    """The requester's create landed but its answer was lost, and the search has not indexed
+    the user yet: the retry's create is refused (422), the lookup misses, and
+    ``create_or_update`` (Zendesk's upsert by email) finds that user: one user, one ticket."""
+    async with serve(clock, search_index_lag_s=600.0) as env:
+        async for zd in _connect(env):
+            landed = {"user": {"name": "Maria Lopez", "email": "maria@example.com"}}
+            first = (await env.http.post("/api/v2/users", json=landed)).json()["user"]["id"]
+            zd.requests.clear()
+            retry = await zd.sink.execute(upsert([message(CUSTOMER, "Hi", 0)], attempt=2))
+            assert zd.requests == [
+                ("GET", "/api/v2/tickets"),  # attempt 2: the ticket by external id, none
+                ("POST", "/api/v2/users"),  # refused: the email is taken
+                ("GET", "/api/v2/users/search"),  # not indexed yet: a miss
+                ("POST", "/api/v2/users/create_or_update"),
+                ("POST", "/api/v2/tickets"),
+            ]
+            ticket = zd.state.tickets[int(retry.target_entity_id or 0)]
+            assert ticket.requester_id == first
+            assert [u.id for u in zd.state.users.values() if u.email == "maria@example.com"] == [
+                first
+            ]
+
+
 async def test_a_user_matching_the_external_id_is_reused(zd: Connector) -> None:
     created = await zd.env.http.post(
         "/api/v2/users", json={"user": {"name": "Maria", "external_id": "crm-7"}}
@@ -383,8 +430,10 @@ async def test_a_new_customer_is_created_once_by_concurrent_commands(zd: Connect
     assert tickets[0].id != tickets[1].id
     assert tickets[0].requester_id == tickets[1].requester_id
     assert len([u for u in zd.state.users.values() if u.email == "new@example.com"]) == 1
-    # Both commands missed every lookup and raced to create: the upsert made it one user.
-    assert zd.requests.count(("POST", "/api/v2/users/create_or_update")) == 2
+    # Both commands raced to create: Create User is no upsert, so one of them was refused
+    # (422 DuplicateValue, nothing written) and found the other's user by email.
+    assert zd.requests.count(("POST", "/api/v2/users")) == 2
+    assert zd.requests.count(("GET", "/api/v2/users/search")) == 1
 
 
 async def test_append_public_reply_and_internal_note(zd: Connector) -> None:
@@ -739,3 +788,68 @@ async def test_an_update_run_again_after_a_crash_writes_nothing(zd: Connector) -
     assert rewritten.written
     assert [m for m, _ in zd.requests] == ["GET", "PUT"]
     assert zd.state.tickets[int(ticket_id)].status == "hold"
+
+
+def _requester_name(user_id: str, name: str, **more: Any) -> SyncCommand:
+    """The contact link's write of a requester's name after Zendesk's ``user.created``."""
+    maria = Contact(emails=["maria@example.com"], name=name)
+    return command(
+        EntityType.CONTACT,
+        CommandAction.UPDATE,
+        maria,
+        target=user_id,
+        changed_fields=["name"],
+        key="cmd-name",
+        **more,
+    )
+
+
+async def _requester_of_a_new_ticket(zd: Connector) -> str:
+    created = await zd.sink.execute(upsert([message(CUSTOMER, "Hello", 0)]))
+    return str(zd.state.tickets[int(created.target_entity_id or 0)].requester_id)
+
+
+@pytest.mark.parametrize("attempt", [1, 2])
+async def test_a_requester_name_the_case_create_set_is_not_written_again(
+    zd: Connector, attempt: int
+) -> None:
+    """Issue 11: the case/upsert's ``create_or_update`` wrote the requester's name; the
+    contact link, which never heard a name from Zendesk (``user.created`` has none), asks
+    for it with ``unheard``: no ``PUT``, counted at the sandbox, on a retry too."""
+    user_id = await _requester_of_a_new_ticket(zd)
+    zd.requests.clear()
+    unheard = {OPTION_UNHEARD: encode_list(["name"])}
+    result = await zd.sink.execute(
+        _requester_name(user_id, "Maria Lopez", options=unheard, attempt=attempt)
+    )
+    assert zd.requests == []
+    assert (result.written, result.api_calls) == (False, 0)
+    assert fingerprint("zendesk", user_id, "name", "Maria Lopez") in result.fingerprints
+    assert zd.state.users[int(user_id)].name == "Maria Lopez"
+
+
+async def test_a_name_heard_from_zendesk_or_another_name_is_written(zd: Connector) -> None:
+    """The skip needs all three: the field unheard, this sink's own answer, the same value."""
+    user_id = await _requester_of_a_new_ticket(zd)
+    unheard = {OPTION_UNHEARD: encode_list(["name"])}
+    zd.requests.clear()
+    heard = await zd.sink.execute(_requester_name(user_id, "Maria Lopez"))  # no option
+    other = await zd.sink.execute(_requester_name(user_id, "María López", options=unheard))
+    assert zd.requests == [("PUT", f"/api/v2/users/{user_id}")] * 2
+    assert (heard.written, other.written) == (True, True)
+    assert zd.state.users[int(user_id)].name == "María López"
+
+
+async def test_a_restarted_sink_writes_the_unheard_name_once(zendesk: ZendeskEnv) -> None:
+    """The memory is this process's: after a restart the write goes out (redundant, never
+    wrong), once, and its retry after a lost answer finds it held."""
+    async for first in _connect(zendesk):
+        user_id = await _requester_of_a_new_ticket(first)
+    unheard = {OPTION_UNHEARD: encode_list(["name"])}
+    async for again in _connect(zendesk):
+        written = await again.sink.execute(_requester_name(user_id, "Maria Lopez", options=unheard))
+        retried = await again.sink.execute(
+            _requester_name(user_id, "Maria Lopez", options=unheard, attempt=2)
+        )
+        assert again.requests == [("PUT", f"/api/v2/users/{user_id}")]
+        assert (written.written, retried.written) == (True, False)
