@@ -101,7 +101,7 @@ def _carried(handoff: Handoff) -> dict[str, str]:
 
 
 def rehomed(event: Envelope, config: SyncConfig) -> Envelope:
-    """A hand-off in place (the escalated record itself is assigned: Intercom) lives in that
+    """A hand-off in place (the escalated conversation itself is assigned) lives in that
     record's own link, where the record's events land, so its assignment and snooze reach the
     follow-up; any other event keeps the link its normaliser gave (a hand-off that creates a
     record: the conversation's link, which the record joins)."""

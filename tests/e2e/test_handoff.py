@@ -149,6 +149,27 @@ async def agent_changes(stack: SyncStack, ticket: int, **fields: Any) -> None:
     assert answer.status_code == 200, answer.text
 
 
+async def followed_once_not_after_takeover(
+    stack: SyncStack, received: list[dict[str, Any]], waiting: str, taken: str, taken_link: str
+) -> dict[str, Any]:
+    """The waiting hand-off's one follow-up; the taken one's cancelled (none sent)."""
+
+    def followed(conversation: str) -> list[dict[str, Any]]:
+        return [r for r in received if r["conversation_id"] == conversation]
+
+    async def first_follow_up() -> list[dict[str, Any]]:
+        return followed(waiting)
+
+    [follow_up] = await stack.eventually(first_follow_up, "the follow-up callback")
+    await stack.settle(FOLLOW_UP_S + 2)  # the second timer is due by now, and any copy in
+    assert len(followed(waiting)) == 1
+    assert followed(taken) == [], await stack.trail(taken_link)
+    decided = [r.decision for r in await stack.audit(taken_link)]
+    assert "follow_up_cancelled" in decided
+    assert "follow_up_dropped" in decided
+    return follow_up
+
+
 async def test_a_pending_ticket_is_followed_up_once_unless_a_human_took_over(
     stack: SyncStack, callbacks: tuple[str, list[dict[str, Any]]]
 ) -> None:
@@ -161,20 +182,10 @@ async def test_a_pending_ticket_is_followed_up_once_unless_a_human_took_over(
     # A person takes the second ticket before its follow-up is due.
     await agent_changes(stack, taken_ticket, assignee_id=me)
 
-    def followed(conversation: str) -> list[dict[str, Any]]:
-        return [r for r in received if r["conversation_id"] == conversation]
-
-    async def first_follow_up() -> list[dict[str, Any]]:
-        return followed(waiting)
-
-    [follow_up] = await stack.eventually(first_follow_up, "the follow-up callback")
+    follow_up = await followed_once_not_after_takeover(
+        stack, received, waiting, taken, handoff_link(taken)
+    )
     assert follow_up["record"] == str(waiting_ticket)
-    await stack.settle(FOLLOW_UP_S + 2)  # the second timer is due by now, and any copy in
-    assert len(followed(waiting)) == 1
-    assert followed(taken) == [], await stack.trail(handoff_link(taken))
-    decided = [r.decision for r in await stack.audit(handoff_link(taken))]
-    assert "follow_up_cancelled" in decided
-    assert "follow_up_dropped" in decided
 
 
 def intercom_link(conversation: str) -> str:
@@ -225,18 +236,7 @@ async def test_a_snoozed_intercom_handoff_is_followed_up_once_unless_a_human_too
     # A person takes the second conversation before its follow-up is due.
     await human.assign(taken, stack.human_admin_id)
 
-    def followed(conversation: str) -> list[dict[str, Any]]:
-        return [r for r in received if r["conversation_id"] == conversation]
-
-    async def first_follow_up() -> list[dict[str, Any]]:
-        return followed(waiting)
-
-    [follow_up] = await stack.eventually(first_follow_up, "the follow-up callback")
-    assert follow_up["platform"] == "intercom"
-    assert follow_up["record"] == waiting
-    await stack.settle(FOLLOW_UP_S + 2)  # the second timer is due by now, and any copy in
-    assert len(followed(waiting)) == 1
-    assert followed(taken) == [], await stack.trail(intercom_link(taken))
-    decided = [r.decision for r in await stack.audit(intercom_link(taken))]
-    assert "follow_up_cancelled" in decided
-    assert "follow_up_dropped" in decided
+    follow_up = await followed_once_not_after_takeover(
+        stack, received, waiting, taken, intercom_link(taken)
+    )
+    assert (follow_up["platform"], follow_up["record"]) == ("intercom", waiting)
