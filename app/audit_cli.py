@@ -7,7 +7,8 @@
     deskstream audit trace lnk_0f4e...
 
 An Intercom conversation (or a Zendesk ticket that started in Zendesk) names its link directly,
-as does an AI hand-off (``handoff:<id>`` is ``ai_agent:conversation:<id>``): its trail holds
+as does an AI hand-off (``handoff:<id>`` is ``ai_agent:conversation:<id>``; one handed off
+in an Intercom conversation lives in that conversation's link): its trail holds
 the request, the data it carried, the record it made and what happened to that record since;
 a Zendesk ticket that mirrors a conversation is found through the audit records of the writes
 that made it. The audit topic is keyed by link, so a known link is read from its partition only.

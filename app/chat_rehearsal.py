@@ -31,6 +31,7 @@ from app.topics import topic_specs
 from app.worker_process import RunningWorker, free_port, run_worker
 from sandboxes.base.server import run_sandboxes
 from sandboxes.zendesk_conversations import SunshineSandbox, SunshineSandboxConfig
+from streams.chat import chat_key
 
 __all__ = ["ChatStack", "ClientStream", "Workspace", "chat_stack", "handoff_body"]
 
@@ -61,10 +62,17 @@ class Workspace:
     sandbox: SunshineSandbox
     url: str
     agent: httpx.AsyncClient
+    #: the AI client whose chats the worker's configuration sends here
+    client: str
 
-    async def conversation_for(self, chat_id: str) -> dict[str, Any] | None:
+    async def conversation_for(
+        self, chat_id: str, *, client: str | None = None
+    ) -> dict[str, Any] | None:
+        """The conversation of ``client``'s chat ``chat_id`` (the bridge stamps the chat's
+        client-scoped key on it); ``client`` defaults to this workspace's own."""
+        stamped = chat_key(client or self.client, chat_id)
         for conversation in self.sandbox.state.conversations.values():
-            if (conversation.metadata or {}).get("deskstream_chat_id") == chat_id:
+            if (conversation.metadata or {}).get("deskstream_chat_id") == stamped:
                 return {"id": conversation.id, "messages": conversation.messages}
         return None
 
@@ -208,7 +216,7 @@ async def chat_stack(
         env[f"DESKSTREAM_CONNECTORS__{ai_client}__SECRET"] = key
     async with AsyncExitStack() as stack:
         workspaces: dict[str, Workspace] = {}
-        for connector_id in ("chat_a", "chat_b"):
+        for connector_id, ai_client in (("chat_a", "widget"), ("chat_b", "widget_b")):
             sandbox = SunshineSandbox.create(
                 seed=len(workspaces) + 1,
                 webhook_target=f"http://127.0.0.1:{port}/webhooks/{connector_id}",
@@ -217,7 +225,7 @@ async def chat_stack(
             running = await stack.enter_async_context(run_sandboxes([sandbox]))
             url = running.url(sandbox.platform)
             agent = await stack.enter_async_context(httpx.AsyncClient(base_url=url, timeout=10))
-            workspaces[connector_id] = Workspace(connector_id, sandbox, url, agent)
+            workspaces[connector_id] = Workspace(connector_id, sandbox, url, agent, ai_client)
             cfg, conn = sandbox.config, sandbox.worker_connector()
             assert conn.api_token is not None
             assert conn.secret is not None

@@ -54,7 +54,7 @@ from app.webhook_watch import WebhookWatch, report
 from connectors.base.directory import AgentDirectory
 from connectors.base.registry import chat_platforms, delivery_mode, sink_platforms
 from schemas.faust_codec import register_faust_codec
-from streams.config import load_sync_config
+from streams.config import SyncConfig, load_sync_config
 from streams.sync import SyncPlanner
 
 __all__ = ["Deskstream", "build_app"]
@@ -141,10 +141,12 @@ def build_app(settings: Settings) -> Deskstream:
         watch=watch,
     )
     recent = declare_recent_events_table(app, settings)
-    register_normalize(bundle.app, channels, metrics, settings, recent)
+    # The rules place a hand-off in place in its record's link (streams.flows.handoff).
+    rules = load_sync_config(settings.sync_config) if settings.sync_config else None
+    register_normalize(bundle.app, channels, metrics, settings, recent, rules)
     register_sources(app, channels, settings, metrics, revocations, servers, watch)
-    if settings.sync_config is not None:
-        _register_sync(bundle, servers)
+    if rules is not None:
+        _register_sync(bundle, servers, rules)
     register_views(bundle)
     if any(c.platform in chat_platforms() for c in settings.connectors.values()):
         sessions = declare_chat_sessions_table(app, settings)
@@ -168,11 +170,10 @@ def _register_webhook_watch(bundle: Deskstream) -> None:
     bundle.app.timer(max(1.0, min(30.0, watch.quiet_seconds / 5)))(check_webhooks)
 
 
-def _register_sync(bundle: Deskstream, servers: str) -> None:
-    """The sync stage and the sinks: only with a rules file (validated here, at start-up)."""
+def _register_sync(bundle: Deskstream, servers: str, rules: SyncConfig) -> None:
+    """The sync stage and the sinks: only with a rules file (validated at start-up)."""
     settings, app, channels = bundle.settings, bundle.app, bundle.channels
-    assert settings.sync_config is not None
-    planner = SyncPlanner(load_sync_config(settings.sync_config))
+    planner = SyncPlanner(rules)
     if settings.sink_dry_run:
         log.warning(
             "DESKSTREAM_SINK_DRY_RUN is on: the sinks answer every command as written and "

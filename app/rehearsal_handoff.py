@@ -47,6 +47,7 @@ handoff:
       follow_up_seconds: {{follow_up}}
     intercom:
       groups_by_segment: {{enterprise: {SUPPORT_TEAM}}}
+      follow_up_seconds: {{follow_up}}
 """
 
 

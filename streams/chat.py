@@ -39,6 +39,7 @@ __all__ = [
     "LIVE_CHAT",
     "Action",
     "Notice",
+    "chat_key",
     "client_view",
     "decide",
     "notice",
@@ -71,6 +72,14 @@ class Decision:
     action: Action
     handoff: Handoff | None = None
     message: Message | None = None
+
+
+def chat_key(client: str, chat_id: str) -> str:
+    """The chat's key on ``deskstream.chat`` (and its id on the desk): the chat id scoped by
+    the AI client that handed it off. A chat is bound to its client by construction: another
+    client naming the same id reads and writes a chat of its own, never this one; two clients
+    using the same conversation id get two chats. Client ids are connector ids (no ':')."""
+    return f"{client}:{chat_id}"
 
 
 def is_live_chat(handoff: Handoff) -> bool:

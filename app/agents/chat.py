@@ -4,10 +4,11 @@ Two agents, registered when a live chat connector is configured (``connectors.ba
 .chat_platforms``):
 
 - ``chat-relay`` reads ``deskstream.events`` and copies onto ``deskstream.chat``, keyed by
-  chat id, what belongs to a live chat: a hand-off for the live chat target (its chat id is the
-  hand-off's conversation, ``case_id``) and the desk's events about a conversation the bridge
-  opened (``ChatBridge.chat_of``: the chat id stamped on the conversation, cached). Both
-  inputs are keyed per conversation on ``events``, so a chat's records keep their order.
+  chat, what belongs to a live chat: a hand-off for the live chat target (its key is the
+  hand-off's conversation, ``case_id``, scoped by its client: ``streams.chat.chat_key``)
+  and the desk's events about a conversation the bridge opened (``ChatBridge.chat_of``: the
+  key stamped on the conversation, cached). Both inputs are keyed per conversation on
+  ``events``, so a chat's records keep their order.
 - ``chat-bridge`` reads ``deskstream.chat`` in per-partition lanes (``app.agents.lanes``): a
   hand-off starts the session on the desk (``ChatBridge.start``) and stores it in the
   ``chat_sessions`` table; a customer message is forwarded into the session's conversation;
@@ -42,7 +43,7 @@ from connectors.base.retry import RetryPolicy, call_with_retries
 from schemas.codec import decode_as
 from schemas.errors import FatalAPIError, SchemaError
 from schemas.models import Envelope, Handoff, Platform
-from streams.chat import Action, Notice, decide, is_live_chat, notice
+from streams.chat import Action, Notice, chat_key, decide, is_live_chat, notice
 
 __all__ = ["ChatDesks", "register_chat"]
 
@@ -112,7 +113,8 @@ def _register_relay(
     async def chat_of(event: Envelope) -> str | None:
         data = event.data
         if isinstance(data, Handoff):
-            return data.case_id if is_live_chat(data) else None
+            # Scoped by the client that handed it off: only that client can reach it.
+            return chat_key(event.source.connector_id, data.case_id) if is_live_chat(data) else None
         connector = event.source.connector_id
         if connector not in desks.ids:
             return None

@@ -43,6 +43,8 @@ from connectors.base.registry import build_normaliser
 from schemas.codec import decode_as
 from schemas.errors import SchemaError
 from schemas.models import Platform, QuarantineRecord, RawDelivery
+from streams.config import SyncConfig
+from streams.flows.handoff import rehomed
 from streams.normalize import (
     EncodedOutcome,
     NormalizeOutcome,
@@ -98,6 +100,7 @@ def register_normalize(
     metrics: Metrics,
     settings: Settings,
     recent: faust.types.TableT[bytes, bytes],
+    rules: SyncConfig | None = None,
 ) -> faust.types.AgentT[Any]:
     producer = lambda: cast(Any, app.producer)._ensure_producer()  # noqa: E731  (aiokafka's)
     dedupe = EventDedupe(
@@ -128,7 +131,11 @@ def register_normalize(
         chosen = normaliser(delivery.connector_id)
         if chosen is None:
             return NormalizeOutcome(quarantined=unconfigured(delivery, now)), delivery
-        return normalize_delivery(delivery, chosen, now=now), delivery
+        outcome = normalize_delivery(delivery, chosen, now=now)
+        if rules is not None and outcome.events:  # a hand-off in place: the record's link
+            events = [rehomed(event, rules) for event in outcome.events]
+            outcome = dataclasses.replace(outcome, events=events)
+        return outcome, delivery
 
     def encoded(value: bytes, where: str) -> tuple[EncodedOutcome, RawDelivery]:
         now = datetime.now(UTC)

@@ -13,7 +13,9 @@
   ends after the session's end; a copy of a record (the topic is at least once) is not shown.
 
 Both need an AI client's ``X-Deskstream-Client`` and ``Authorization: Bearer <key>``, as
-``POST /handoff`` does (``app.chat_clients``): 401 without.
+``POST /handoff`` does (``app.chat_clients``): 401 without. A chat is its client's: both read
+and write the key ``chat_key(client, chat_id)``, so another client naming the same id reaches
+a chat of its own (empty; its messages get ``not_forwarded``), never this one.
 Every worker serves every chat: the stream reads the chat's partition directly (no consumer
 group), whichever worker holds it.
 """
@@ -48,7 +50,7 @@ from schemas.models import (
     Platform,
     Source,
 )
-from streams.chat import CUSTOMER_MESSAGE, client_view
+from streams.chat import CUSTOMER_MESSAGE, chat_key, client_view
 
 if TYPE_CHECKING:
     from app.agents.chat import ChatDesks
@@ -177,7 +179,7 @@ def register_chat_views(bundle: Deskstream, desks: ChatDesks) -> None:
                 record = customer_message(sender, chat_id, body, datetime.now(UTC))
             except (ValueError, BadMessage) as exc:
                 return self.json({"error": f"message refused: {exc}"}, status=400)
-            pending = await chat.send(key=chat_id.encode(), value=record)
+            pending = await chat.send(key=chat_key(sender, chat_id).encode(), value=record)
             try:
                 await asyncio.wait_for(pending, timeout=settings.ingest_ack_timeout_seconds)
             except TimeoutError:
@@ -202,12 +204,13 @@ def register_chat_views(bundle: Deskstream, desks: ChatDesks) -> None:
                 return self.json(
                     {"error": "Last-Event-ID must be an event id this stream sent"}, status=400
                 )
-            return await _stream(aio, chat_id, None if resume is None else int(resume) + 1)
+            start = None if resume is None else int(resume) + 1
+            return await _stream(aio, chat_key(reader, chat_id), start)
 
     async def _stream(
-        request: aiohttp.web.Request, chat_id: str, start: int | None
+        request: aiohttp.web.Request, scoped: str, start: int | None
     ) -> aiohttp.web.StreamResponse:
-        key = chat_id.encode()
+        key = scoped.encode()
         tp = TopicPartition(topic, partition_of(key, chat.partitions or settings.partitions))
         consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers(settings),

@@ -28,6 +28,7 @@ the follow-up scheduled, cancelled or sent.
 from __future__ import annotations
 
 from connectors.base.commands import OPTION_GROUP_ID, thread_key
+from connectors.base.links import case_link_id
 from schemas.models import (
     Actor,
     ActorKind,
@@ -36,11 +37,12 @@ from schemas.models import (
     CommandAction,
     Contact,
     EntityType,
+    Envelope,
     Handoff,
     Message,
     Timer,
 )
-from streams.config import LIVE_CHAT, HandoffFlow
+from streams.config import LIVE_CHAT, HandoffFlow, SyncConfig
 from streams.flows import Decisions, FlowContext
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "on_follow_up",
     "on_handoff",
     "on_handoff_record",
+    "rehomed",
 ]
 
 #: the timer purpose of a pending follow-up
@@ -97,6 +100,21 @@ def _carried(handoff: Handoff) -> dict[str, str]:
     }
 
 
+def rehomed(event: Envelope, config: SyncConfig) -> Envelope:
+    """A hand-off in place (the escalated conversation itself is assigned) lives in that
+    record's own link, where the record's events land, so its assignment and snooze reach the
+    follow-up; any other event keeps the link its normaliser gave (a hand-off that creates a
+    record: the conversation's link, which the record joins)."""
+    handoff = event.data
+    if not isinstance(handoff, Handoff) or not config.handoff.in_place(handoff.target):
+        return event
+    platform = config.handoff.platform_for(handoff.target)
+    connector = config.connectors.get(platform) if platform else None
+    if platform is None or connector is None:
+        return event
+    return event.model_copy(update={"link_id": case_link_id(platform, connector, handoff.case_id)})
+
+
 def on_handoff(ctx: FlowContext) -> None:
     handoff = ctx.event.data
     if not isinstance(handoff, Handoff):
@@ -132,6 +150,7 @@ def on_handoff(ctx: FlowContext) -> None:
         _create(ctx, handoff, platform, flow)
     ctx.state.handoff = {
         "platform": platform,
+        "side": ctx.side,  # the AI side, where the follow-up goes (not the link's origin)
         "conversation": handoff.case_id,
         "client": handoff.client_id or "",
         "target": handoff.target or "",
@@ -273,7 +292,7 @@ def on_follow_up(decisions: Decisions, timer: Timer) -> None:
             timer=timer.timer_id,
         )
         return
-    platform, origin = timer.subject, state.origin or ""
+    platform, origin = timer.subject, memo.get("side") or state.origin or ""
     record = state.members.get(platform, "")
     message = Handoff(
         case_id=memo.get("conversation", ""),

@@ -10,6 +10,7 @@ user), and an audit trail telling the story. Counts, not times.
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -28,8 +29,9 @@ from app.rehearsal_handoff import (
     post_handoff,
 )
 from app.worker_process import free_port
+from connectors.base.links import case_link_id
 from connectors.generic.ingest import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from sandboxes.intercom.actors import IntercomCustomer
+from sandboxes.intercom.actors import IntercomAdmin, IntercomCustomer
 from tests.app.test_worker_e2e import _replay_raw
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
@@ -147,6 +149,27 @@ async def agent_changes(stack: SyncStack, ticket: int, **fields: Any) -> None:
     assert answer.status_code == 200, answer.text
 
 
+async def followed_once_not_after_takeover(
+    stack: SyncStack, received: list[dict[str, Any]], waiting: str, taken: str, taken_link: str
+) -> dict[str, Any]:
+    """The waiting hand-off's one follow-up; the taken one's cancelled (none sent)."""
+
+    def followed(conversation: str) -> list[dict[str, Any]]:
+        return [r for r in received if r["conversation_id"] == conversation]
+
+    async def first_follow_up() -> list[dict[str, Any]]:
+        return followed(waiting)
+
+    [follow_up] = await stack.eventually(first_follow_up, "the follow-up callback")
+    await stack.settle(FOLLOW_UP_S + 2)  # the second timer is due by now, and any copy in
+    assert len(followed(waiting)) == 1
+    assert followed(taken) == [], await stack.trail(taken_link)
+    decided = [r.decision for r in await stack.audit(taken_link)]
+    assert "follow_up_cancelled" in decided
+    assert "follow_up_dropped" in decided
+    return follow_up
+
+
 async def test_a_pending_ticket_is_followed_up_once_unless_a_human_took_over(
     stack: SyncStack, callbacks: tuple[str, list[dict[str, Any]]]
 ) -> None:
@@ -159,41 +182,61 @@ async def test_a_pending_ticket_is_followed_up_once_unless_a_human_took_over(
     # A person takes the second ticket before its follow-up is due.
     await agent_changes(stack, taken_ticket, assignee_id=me)
 
-    def followed(conversation: str) -> list[dict[str, Any]]:
-        return [r for r in received if r["conversation_id"] == conversation]
-
-    async def first_follow_up() -> list[dict[str, Any]]:
-        return followed(waiting)
-
-    [follow_up] = await stack.eventually(first_follow_up, "the follow-up callback")
+    follow_up = await followed_once_not_after_takeover(
+        stack, received, waiting, taken, handoff_link(taken)
+    )
     assert follow_up["record"] == str(waiting_ticket)
-    await stack.settle(FOLLOW_UP_S + 2)  # the second timer is due by now, and any copy in
-    assert len(followed(waiting)) == 1
-    assert followed(taken) == [], await stack.trail(handoff_link(taken))
-    decided = [r.decision for r in await stack.audit(handoff_link(taken))]
-    assert "follow_up_cancelled" in decided
-    assert "follow_up_dropped" in decided
 
 
-async def test_a_handoff_in_intercom_is_one_note_and_the_team_assignment(stack: SyncStack) -> None:
+def intercom_link(conversation: str) -> str:
+    """Where a hand-off in an Intercom conversation lives: the conversation's own link."""
+    return case_link_id("intercom", "intercom", conversation)
+
+
+async def handed_off_in_intercom(stack: SyncStack, *, posts: int = 1) -> str:
+    """An Intercom conversation the AI handed off in place, once assigned to the team."""
     run = uuid.uuid4().hex[:6]
     customer = IntercomCustomer(stack.ic, email=f"ana-{run}@example.org", name="Ana Núñez")
     conversation = await customer.start_conversation("I was charged twice")
     body = handoff_body(conversation, f"ana-{run}@example.org", target="intercom_conversation")
-    answers = [await post_handoff(stack, KEY, body) for _ in range(2)]
-    assert [a.status_code for a in answers] == [200, 200]
+    answers = [await post_handoff(stack, KEY, body) for _ in range(posts)]
+    assert [a.status_code for a in answers] == [200] * posts
 
     async def assigned() -> dict[str, Any] | None:
         found = await stack.conversation(conversation)
         return found if found.get("team_assignee_id") else None
 
-    found = await stack.eventually(assigned, "the conversation assigned to the team")
+    await stack.eventually(assigned, "the conversation assigned to the team")
+    return conversation
+
+
+async def test_a_handoff_in_intercom_is_one_note_and_the_team_assignment(stack: SyncStack) -> None:
+    conversation = await handed_off_in_intercom(stack, posts=2)
     await stack.settle()
     found = await stack.conversation(conversation)
     assert str(found["team_assignee_id"]) == str(SUPPORT_TEAM)
     parts = found["conversation_parts"]["conversation_parts"]
     notes = [p for p in parts if p["part_type"] == "note"]
-    assert len(notes) == 1, await stack.trail(handoff_link(conversation))
+    assert len(notes) == 1, await stack.trail(intercom_link(conversation))
     assert "customer asked for a human" in notes[0]["body"]
     assignment = next(p for p in parts if p["part_type"] == "assignment")
     assert parts.index(notes[0]) < parts.index(assignment)  # the note before the assignment
+
+
+async def test_a_snoozed_intercom_handoff_is_followed_up_once_unless_a_human_took_over(
+    stack: SyncStack, callbacks: tuple[str, list[dict[str, Any]]]
+) -> None:
+    received = callbacks[1]
+    human = IntercomAdmin(stack.ic, admin_id=stack.human_admin_id)
+    waiting = await handed_off_in_intercom(stack)
+    taken = await handed_off_in_intercom(stack)
+    until = int(time.time()) + 3600
+    await human.snooze(waiting, until)
+    await human.snooze(taken, until)
+    # A person takes the second conversation before its follow-up is due.
+    await human.assign(taken, stack.human_admin_id)
+
+    follow_up = await followed_once_not_after_takeover(
+        stack, received, waiting, taken, intercom_link(taken)
+    )
+    assert (follow_up["platform"], follow_up["record"]) == ("intercom", waiting)

@@ -153,7 +153,7 @@ async def test_each_workspace_has_its_own_credentials_and_webhook_url(chat: Chat
     )
     await stream.until(lambda s: "started" in s.kinds(), "the session started")
     conversation = await _opened(chat, desk_b, chat_id)
-    assert await desk_a.conversation_for(chat_id) is None
+    assert await desk_a.conversation_for(chat_id, client="widget_b") is None
     await desk_b.reply(conversation["id"], {"text": "Hi from workspace B"})
     await stream.until(lambda s: "message" in s.kinds(), "workspace B's agent message")
     assert stream.events[-1]["text"] == "Hi from workspace B"
@@ -167,6 +167,28 @@ async def test_each_workspace_has_its_own_credentials_and_webhook_url(chat: Chat
         headers={"X-API-Key": desk_a.sandbox.config.webhook_secret},
     )
     assert forged.status_code == 401
+
+
+async def test_a_chat_is_bound_to_the_client_that_handed_it_off(chat: ChatStack) -> None:
+    desk = chat.workspaces["chat_a"]
+    chat_id = _chat_id()
+    owner = chat.stream("widget", chat_id)
+    stranger = chat.stream("widget_b", chat_id)  # another valid client, the same chat id
+    await chat.hand_off("widget", handoff_body(chat_id, email="cy@example.org", summary="Hi"))
+    await owner.until(lambda s: "started" in s.kinds(), "the session started")
+    await _opened(chat, desk, chat_id)
+
+    # The stranger's message reaches a chat of its own, which has no session: not forwarded
+    # (the bridge either forwards or says so), and its stream shows nothing of the owner's.
+    said = await chat.say("widget_b", chat_id, {"id": "x1", "text": "let me in"})
+    assert said.status_code == 202, said.text
+    await stranger.until(lambda s: "not_forwarded" in s.kinds(), "the stranger's notice")
+    # Read in order from the chat's log: the owner's "started" would come first.
+    assert stranger.kinds() == ["not_forwarded"]
+    assert _user_texts(await _opened(chat, desk, chat_id)) == []
+    for stream in (owner, stranger):
+        assert stream.task is not None
+        stream.task.cancel()
 
 
 async def test_the_chat_endpoints_refuse_clients_without_a_key(chat: ChatStack) -> None:

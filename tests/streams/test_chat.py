@@ -18,7 +18,15 @@ from schemas.models import (
     Platform,
     Source,
 )
-from streams.chat import CUSTOMER_MESSAGE, Action, Notice, client_view, decide, notice
+from streams.chat import (
+    CUSTOMER_MESSAGE,
+    Action,
+    Notice,
+    chat_key,
+    client_view,
+    decide,
+    notice,
+)
 
 AT = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 DESKS = frozenset({"desk"})
@@ -113,3 +121,7 @@ def test_a_notice_has_an_id_derived_from_its_cause() -> None:
     view = client_view(made[0], desks=DESKS, ended_text="")
     assert view is not None
     assert view["type"] == "not_forwarded"
+
+
+def test_a_chat_key_is_scoped_by_its_client() -> None:
+    assert chat_key("widget", "c-1") != chat_key("widget_b", "c-1")

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from app.rehearsal_handoff import handoff_body
+from app.rehearsal_handoff import handoff_body, handoff_link
 from connectors.ai_agent.normalize import AiAgentNormaliser
 from connectors.base.commands import OPTION_GROUP_ID
+from connectors.base.links import case_link_id
 from connectors.base.settings import ConnectorSettings
 from schemas.models import (
     Actor,
@@ -28,6 +29,7 @@ from schemas.models import (
     Timer,
 )
 from streams.config import SyncConfig
+from streams.flows.handoff import rehomed
 from streams.sync import Plan, SyncPlanner
 from tests.streams.builders import IC, SF, T0, ZD, TableEntry, World
 
@@ -150,6 +152,21 @@ def test_a_handoff_in_intercom_is_a_note_then_the_segments_team(world: World) ->
     assert assign.options[OPTION_GROUP_ID] == "5017691"
     again = handoff(target="intercom_conversation").model_copy(update={"event_id": "later"})
     assert link.send(again).commands == []
+
+
+def test_a_handoff_in_place_lives_in_its_records_own_link() -> None:
+    rules = SyncConfig.model_validate(
+        {
+            "connectors": {"intercom": IC, "zendesk": ZD},
+            "routes": [{"from": "intercom", "to": "zendesk"}],
+            "handoff": {"flows": {"intercom": {}, "zendesk": {}}},
+        }
+    )
+    in_place = handoff(target="intercom_conversation")
+    # Where the conversation's own events land: its assignment and snooze reach the hand-off.
+    assert rehomed(in_place, rules).link_id == case_link_id("intercom", IC, "conv-9")
+    created = handoff(target="zendesk_ticket")  # the ticket joins the conversation's link
+    assert rehomed(created, rules).link_id == created.link_id == handoff_link("conv-9")
 
 
 def test_a_flow_for_a_platform_without_a_connector_is_refused() -> None:
