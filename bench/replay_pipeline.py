@@ -27,6 +27,7 @@ import asyncio
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +37,6 @@ from aiokafka.admin import AIOKafkaAdminClient
 from app.kafka_local.stack import start_cluster
 from app.rehearsal import sync_stack
 from app.settings import Settings, load_settings
-from bench.figures import row
 from bench.replay_tally import Tally
 from bench.replay_traffic import conversations_for, deliveries, events_of
 from bench.sync_common import cpu_seconds, read_topic
@@ -161,39 +161,39 @@ async def replay(bootstrap: str, folder: Path, workers: int, events: int, within
 
 
 def report(runs: list[Replay]) -> list[str]:
+    """A column per run: the figures, then the accounting (every event decided, no command
+    written twice), then the wall-time ratio of 2 workers to 1."""
+
+    def line(name: str, cells: list[str]) -> str:
+        return f"{name:36}" + "".join(f"{cell:>16}" for cell in cells)
+
+    def cells(figure: Callable[[Replay], str]) -> list[str]:
+        return [figure(run) for run in runs]
+
     lines = [
         f"replay through normalize and sync, sinks in dry-run, {PARTITIONS} partitions, "
-        f"{os.cpu_count()} cores shared with the broker",
-        row("measure", "figure", "", None),
+        f"{os.cpu_count()} cores shared with the broker and this process",
+        line("measure", [f"{run.workers} worker(s)" for run in runs]),
+        line("canonical events", cells(lambda r: f"{r.events:,}")),
+        line("raw deliveries loaded in, s", cells(lambda r: f"{r.load_s:.1f}")),
+        line("first sync decision after, s", cells(lambda r: f"{r.first_s:.1f}")),
+        line("wall time to last decision, s", cells(lambda r: f"{r.wall_s:.1f}")),
+        line("events/s over the wall time", cells(lambda r: f"{r.events / r.wall_s:,.0f}")),
+        line("workers' CPU, s", cells(lambda r: f"{r.worker_cpu_s:.1f}")),
+        line("events per worker CPU-second", cells(lambda r: f"{r.events / r.worker_cpu_s:.0f}")),
+        line(
+            "events decided / missing",
+            cells(lambda r: f"{len(r.tally.decided):,} / {r.tally.missing(r.events)}"),
+        ),
+        line(
+            "commands written / repeated",
+            cells(lambda r: f"{len(r.tally.writes):,} / {r.tally.repeated_writes}"),
+        ),
     ]
-    for run in runs:
-        t = run.tally
-        lines += [
-            row(f"{run.workers} worker(s): canonical events", f"{run.events}", "", None),
-            row(f"{run.workers} worker(s): raw load, s", f"{run.load_s:.1f}", "", None),
-            row(f"{run.workers} worker(s): first decision, s", f"{run.first_s:.1f}", "", None),
-            row(
-                f"{run.workers} worker(s): wall to last decision, s", f"{run.wall_s:.1f}", "", None
-            ),
-            row(f"{run.workers} worker(s): events/s", f"{run.events / run.wall_s:.0f}", "", None),
-            row(f"{run.workers} worker(s): worker CPU, s", f"{run.worker_cpu_s:.1f}", "", None),
-            row(
-                f"{run.workers} worker(s): decided / missing",
-                f"{len(t.decided)} / {t.missing(run.events)}",
-                "",
-                None,
-            ),
-            row(
-                f"{run.workers} worker(s): commands written / repeated",
-                f"{len(t.writes)} / {t.repeated_writes}",
-                "",
-                None,
-            ),
-        ]
     by = {run.workers: run for run in runs}
     if 1 in by and 2 in by:
         ratio = by[2].wall_s / by[1].wall_s
-        lines.append(row("wall time, 2 workers / 1 worker", f"{ratio:.2f}", "", None))
+        lines.append(line("wall time, 2 workers / 1 worker", [f"{ratio:.2f}"]))
     return lines
 
 
