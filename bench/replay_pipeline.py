@@ -75,29 +75,23 @@ async def _load(bootstrap: str, topic: str, conversations: int) -> int:
     return sent
 
 
+async def _end_offsets(bootstrap: str, parts: list[TopicPartition]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        return dict(await consumer.end_offsets(parts))
+    finally:
+        await consumer.stop()
+
+
 async def _ends(admin: AIOKafkaAdminClient, settings: Settings, bootstrap: str) -> bool:
     """True once the workers' group has committed the end of raw and sync."""
     parts = [
         TopicPartition(settings.topic(t), p) for t in ("raw", "sync") for p in range(PARTITIONS)
     ]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(parts)
-    finally:
-        await consumer.stop()
+    ends = await _end_offsets(bootstrap, parts)
     committed = await admin.list_consumer_group_offsets(settings.app_id)
     return all(tp in committed and committed[tp].offset >= ends[tp] for tp in parts)
-
-
-async def _audit_end(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        return sum((await consumer.end_offsets(parts)).values())
-    finally:
-        await consumer.stop()
 
 
 async def _settled(settings: Settings, bootstrap: str, within: float) -> None:
@@ -106,10 +100,11 @@ async def _settled(settings: Settings, bootstrap: str, within: float) -> None:
     await admin.start()
     try:
         deadline = time.monotonic() + within
+        audit_parts = [TopicPartition(settings.topic("audit"), p) for p in range(PARTITIONS)]
         last, quiet_since = -1, time.monotonic()
         while time.monotonic() < deadline:
             await asyncio.sleep(1.0)
-            audit = await _audit_end(bootstrap, settings.topic("audit"))
+            audit = sum((await _end_offsets(bootstrap, audit_parts)).values())
             if audit != last:
                 last, quiet_since = audit, time.monotonic()
                 continue
@@ -217,6 +212,12 @@ def main() -> None:
             )
         print("\n".join(report(runs[-1:])), flush=True)
     print("\n".join(report(runs)))
+    missing = {run.workers: run.tally.missing(run.events) for run in runs}
+    if any(missing.values()):
+        raise SystemExit(
+            f"events without a sync decision, by worker count: {missing}; every input must be "
+            "accounted for: rerun, and read the worker logs' warnings if it happens again"
+        )
 
 
 if __name__ == "__main__":
