@@ -2,7 +2,7 @@
 2 worker processes in one group: the wall time to the last sync decision (issue 11).
 
     DESKSTREAM_STATE_DIR=/tmp/r1m-state DESKSTREAM_KAFKA_PORT_BASE=27892 \\
-        .venv/bin/python -m bench.replay_pipeline [--events 1000000] [--workers 1 2]
+        .venv/bin/python -m bench.replay_pipeline [--events 1000000] [--workers 1 2] [--keep DIR]
 
 Starts (or reuses) the local Kafka stack the settings name. For each worker count: a sync
 rehearsal (``app.rehearsal.sync_stack``: private topics, the workers in one consumer group,
@@ -197,17 +197,19 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds per run")
+    parser.add_argument("--keep", type=Path, help="keep the workers' logs in this folder")
     args = parser.parse_args()
     os.environ.setdefault("DESKSTREAM_LOG_LEVEL", "warning")
     cluster = start_cluster(load_settings(), progress=lambda m: None)
     runs = []
     for workers in args.workers:
-        with tempfile.TemporaryDirectory(prefix="bench-replay-") as folder:
+        with tempfile.TemporaryDirectory(prefix="bench-replay-") as scratch:
+            # the workers' logs and state: kept under --keep, else gone with the run
+            folder = args.keep / f"{workers}-workers" if args.keep else Path(scratch)
+            folder.mkdir(parents=True, exist_ok=True)
             runs.append(
                 asyncio.run(
-                    replay(
-                        cluster.bootstrap_servers, Path(folder), workers, args.events, args.timeout
-                    )
+                    replay(cluster.bootstrap_servers, folder, workers, args.events, args.timeout)
                 )
             )
         print("\n".join(report(runs[-1:])), flush=True)
@@ -216,7 +218,7 @@ def main() -> None:
     if any(missing.values()):
         raise SystemExit(
             f"events without a sync decision, by worker count: {missing}; every input must be "
-            "accounted for: rerun, and read the worker logs' warnings if it happens again"
+            "accounted for: rerun with --keep DIR and read the workers' logs there"
         )
 
 
