@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, cast
@@ -37,6 +36,7 @@ from faust import web
 
 from app.chat_clients import client_of
 from app.kafka_connection import bootstrap_servers
+from connectors.base.normalize import event_id
 from schemas.codec import decode_as
 from schemas.errors import ConfigurationError, SchemaError
 from schemas.models import (
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 
 __all__ = ["customer_message", "partition_of", "register_chat_views"]
 
-_IDS: Final = uuid.UUID("5a3c9e62-7f0d-4f5e-a0a4-1c2b3d4e5f60")
 #: a comment line this often keeps proxies from closing an idle stream
 _KEEPALIVE_S: Final = 15.0
 _MAX_TEXT: Final = 64 * 1024
@@ -114,7 +113,7 @@ def customer_message(client: str, chat_id: str, body: Any, now: datetime) -> Env
     customer = Actor(kind=ActorKind.CUSTOMER)
     source_event_id = f"{CUSTOMER_MESSAGE}:{chat_id}:{message_id}"
     return Envelope(
-        event_id=str(uuid.uuid5(_IDS, f"{client}\x1f{source_event_id}")),
+        event_id=event_id(client, source_event_id),
         source=Source(
             platform=Platform.AI_AGENT,
             connector_id=client,

@@ -101,7 +101,8 @@ class CallCount:
     calls: int = 0
     last_status: int | None = None
     #: calls other than GET/HEAD the platform accepted: once one landed, a later refusal in
-    #: the same command (a 429) no longer means "nothing was written"
+    #: the same command (a 429) no longer means "nothing was written" (a POST search counts
+    #: too: erring that way costs the retry one read)
     writes: int = 0
 
 

@@ -38,6 +38,7 @@ from schemas.codec import decode_as, encode
 from schemas.models import Envelope, Platform, RawDelivery
 from tests.app.test_worker_e2e import _worker_env
 from tests.factories import body_of, case_event
+from tests.kafka_records import read_to_end
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 
@@ -82,30 +83,8 @@ async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
 
 async def _records(bootstrap: str, topic: str, partitions: int) -> list[tuple[int, int, bytes]]:
     """Every record of ``topic`` now: (partition, offset, value)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in range(partitions)]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            consumer.seek(tp, 0)
-        # Read until every partition's records up to its end offset are in hand (counted,
-        # not inferred from positions, which read as "done" before the first fetch lands).
-        found: dict[tuple[int, int], bytes] = {}
-        while any(sum(1 for p, o in found if p == tp.partition) < end for tp, end in ends.items()):
-            batch = await consumer.getmany(timeout_ms=500)
-            for rs in batch.values():
-                found.update(
-                    ((r.partition, r.offset), r.value)
-                    for r in rs
-                    if r.offset < ends[TopicPartition(topic, r.partition)]
-                )
-        return [(p, o, v) for (p, o), v in found.items()]
-    finally:
-        await consumer.stop()
+    found = await read_to_end(bootstrap, topic, partitions)
+    return [(r.partition, r.offset, r.value) for r in found if r.value is not None]
 
 
 async def _count(bootstrap: str, topic: str, partitions: int) -> int:

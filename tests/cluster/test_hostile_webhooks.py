@@ -49,6 +49,7 @@ from connectors.intercom.ingest import sign as intercom_sign
 from connectors.zendesk.ingest import sign as zendesk_sign
 from schemas.codec import decode_as
 from schemas.models import Envelope, QuarantineRecord, RawDelivery
+from tests.kafka_records import read_to_end
 
 pytestmark = [pytest.mark.cluster, pytest.mark.kafka]
 
@@ -349,28 +350,8 @@ def _rss_mb(worker: RunningWorker) -> float:
 
 async def _records(bootstrap: str, topic: str) -> list[bytes]:
     """Every record of ``topic`` up to its end offsets now."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
-        enable_auto_commit=False,
-        group_id=None,
-        fetch_max_bytes=64 * 1024 * 1024,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-    )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        values: list[bytes] = []
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            batch = await consumer.getmany(timeout_ms=500)
-            values += [
-                r.value for records in batch.values() for r in records if r.value is not None
-            ]
-        return values
-    finally:
-        await consumer.stop()
+    found = await read_to_end(bootstrap, topic, PARTITIONS)
+    return [r.value for r in found if r.value is not None]
 
 
 async def _lag(bootstrap: str, group: str, topic: str) -> int:
