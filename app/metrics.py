@@ -104,7 +104,8 @@ class Metrics:
         self.rewinds = Counter(
             f"{prefix}_rewinds_total",
             "Partitions read again over records skipped on the way to an agent, by step "
-            "(started, completed, seek_failed, overdue, given_up; app/agents/positions.py).",
+            "(started, completed, seek_failed, overdue, given_up; redelivery_dropped: a record "
+            "the agent had already, delivered again by a seek back; app/agents/positions.py).",
             ["agent", "event"],
             registry=registry,
         )

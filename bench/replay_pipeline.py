@@ -16,8 +16,11 @@ Figures: the wall time from the first raw record written to the last sync decisi
 decision's own time), events per second over it, the time the raw load took, and the
 2-worker/1-worker ratio of the wall times. Every canonical event must have its decision on
 the audit topic (counted once by event id) and no command may be written twice; the run
-says how many are missing otherwise. The broker and this process share the machine's cores
-with the workers: the figures are lower bounds.
+says how many are missing otherwise, and how many rewinds the workers made
+(``deskstream_rewinds_total``) and how many records a seek back brought a second time. With
+``--keep DIR`` the workers' logs stay there (``DESKSTREAM_LOG_LEVEL=info`` for the details).
+The broker and this process share the machine's cores with the workers: the figures are lower
+bounds.
 """
 
 from __future__ import annotations
@@ -39,12 +42,13 @@ from app.rehearsal import sync_stack
 from app.settings import Settings, load_settings
 from bench.replay_tally import Tally
 from bench.replay_traffic import conversations_for, deliveries, events_of
-from bench.sync_common import cpu_seconds, read_topic
+from bench.sync_common import counter, cpu_seconds, read_topic
 from schemas.codec import encode
 from schemas.errors import DeskstreamError
 
 PARTITIONS = 4
 QUIET_S = 5.0  # the audit topic unchanged this long, every input read: the run is over
+REWINDS = "deskstream_rewinds_total"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +61,10 @@ class Replay:
     wall_s: float
     worker_cpu_s: float
     tally: Tally
+    #: the workers' rewinds (``deskstream_rewinds_total``): started, and records a seek back
+    #: brought a second time, dropped (before they were, sinks ran those commands again)
+    rewinds: int = 0
+    redelivered: int = 0
 
 
 async def _load(bootstrap: str, topic: str, conversations: int) -> int:
@@ -122,7 +130,12 @@ async def _settled(settings: Settings, bootstrap: str, within: float) -> None:
 async def replay(bootstrap: str, folder: Path, workers: int, events: int, within: float) -> Replay:
     conversations = conversations_for(events)
     expected = sum(events_of(n) for n in range(conversations))
-    env = {"DESKSTREAM_SINK_DRY_RUN": "true", "DESKSTREAM_LOG_LEVEL": "warning"}
+    # the workers log at DESKSTREAM_LOG_LEVEL (warning unless set: `info` adds what an
+    # investigation needs: rewinds completed, revocations and their commits, re-sent outputs)
+    env = {
+        "DESKSTREAM_SINK_DRY_RUN": "true",
+        "DESKSTREAM_LOG_LEVEL": os.environ.get("DESKSTREAM_LOG_LEVEL", "warning"),
+    }
     async with sync_stack(
         bootstrap,
         folder,
@@ -139,6 +152,10 @@ async def replay(bootstrap: str, folder: Path, workers: int, events: int, within
         load_s = time.time() - started
         await _settled(settings, bootstrap, within)
         worker_cpu = sum(cpu_seconds(pid) for pid in pids) - cpu
+        rewinds = redelivered = 0.0
+        for worker in stack.workers:
+            rewinds += await counter(worker.url, REWINDS, event="started")
+            redelivered += await counter(worker.url, REWINDS, event="redelivery_dropped")
     tally = Tally()
     await read_topic(settings, settings.topic("audit"), lambda value, _: tally.add(value))
     if tally.last is None:
@@ -152,6 +169,8 @@ async def replay(bootstrap: str, folder: Path, workers: int, events: int, within
         tally.last.timestamp() - started,
         worker_cpu,
         tally,
+        int(rewinds),
+        int(redelivered),
     )
 
 
@@ -183,6 +202,10 @@ def report(runs: list[Replay]) -> list[str]:
         line(
             "commands written / repeated",
             cells(lambda r: f"{len(r.tally.writes):,} / {r.tally.repeated_writes}"),
+        ),
+        line(
+            "rewinds / records seen twice, dropped",
+            cells(lambda r: f"{r.rewinds} / {r.redelivered}"),
         ),
     ]
     by = {run.workers: run for run in runs}

@@ -1,6 +1,6 @@
 """What the sync benchmarks share (``bench.sync_pipeline`` and its ``--dry-run``,
 ``bench.sync_dry_run``): reading a topic, following the audit topic while people wait on the
-sync's writes, a process's CPU time, and waiting for every customer."""
+sync's writes, a process's CPU time, a worker's counters, and waiting for every customer."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from app.kafka_connection import bootstrap_servers
@@ -21,7 +22,7 @@ from schemas.codec import decode
 from schemas.errors import DeskstreamError
 from schemas.models import AuditRecord
 
-__all__ = ["DONE", "AuditFollower", "all_done", "cpu_seconds", "read_topic"]
+__all__ = ["DONE", "AuditFollower", "all_done", "counter", "cpu_seconds", "read_topic"]
 
 DONE = ("written_", "unchanged_")  # sink outcomes of a command carried out
 
@@ -92,6 +93,18 @@ class AuditFollower:
                     return record
             async with self._batch:
                 await self._batch.wait()
+
+
+async def counter(url: str, sample: str, **labels: str) -> float:
+    """The sum of a worker's ``sample`` lines (on its ``/metrics``) that carry ``labels``."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        text = (await http.get(f"{url}/metrics")).text
+    wanted = [f'{name}="{value}"' for name, value in labels.items()]
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(sample + "{") and all(label in line for label in wanted)
+    )
 
 
 def cpu_seconds(pid: int) -> float:

@@ -27,14 +27,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 from aiokafka import AIOKafkaProducer
 
 from app.rehearsal import HUMAN_ADMIN, SyncStack, sync_stack
 from bench.cpu_split import profile, split
 from bench.cpu_split import report as split_report
 from bench.figures import at_least, percentile, row
-from bench.sync_common import AuditFollower, all_done, cpu_seconds, read_topic
+from bench.sync_common import AuditFollower, all_done, counter, cpu_seconds, read_topic
 from connectors.base.links import case_link_id
 from schemas.codec import encode
 from schemas.models import (
@@ -193,14 +192,7 @@ async def _customer(
 async def _received(url: str, topic: str) -> float:
     """Records of ``topic`` a worker has read so far (Faust's per-topic counter on its
     ``/metrics``): with several workers, how the sync events were shared between them."""
-    async with httpx.AsyncClient(timeout=10) as http:
-        text = (await http.get(f"{url}/metrics")).text
-    return sum(
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("faust_messages_received_per_topic_total{")
-        and f'topic="{topic}"' in line
-    )
+    return await counter(url, "faust_messages_received_per_topic_total", topic=topic)
 
 
 def _read_profile(output: Path, args: argparse.Namespace) -> Counter[str]:

@@ -17,6 +17,9 @@ Two facts the crash-safety of the sync stage and the sinks rests on (``docs/arch
   ``WARN_AFTER_S`` is reported (and again every as long), one not back after
   ``GIVE_UP_AFTER_S`` stops the worker, whose partitions are then read again from their
   committed offsets. Completions are logged; ``deskstream_rewinds_total`` counts each step.
+  A record that comes a second time in one assignment (a seek back that landed after the
+  records it went back for had arrived: they were slow, not lost) is dropped: processed
+  again it would run twice as if new (``redelivery_dropped``).
 
 Partitions revoked or assigned are forgotten: reading starts again at the committed offset
 and the count starts afresh (what is decided from what is kept in ``app.agents.read_order``).
@@ -94,6 +97,11 @@ class Positions:
             end=lambda: self._end(tp),
             now=time.monotonic(),
         )
+        if reading.verdict is Verdict.SEEN:
+            # A seek back landed after the records it went back for had come: their second
+            # delivery is dropped (the first is being processed, and acked in its turn).
+            self._rewinds.labels(self._agent, "redelivery_dropped").inc()
+            return False
         if reading.verdict is Verdict.REWIND:
             assert reading.rewind is not None
             if tp not in self._consumer.assignment():

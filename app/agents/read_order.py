@@ -90,6 +90,8 @@ class Verdict(enum.Enum):
     HOLD = "hold"
     #: past a gap just found: drop it and start reading again from ``Reading.rewind.to``
     REWIND = "rewind"
+    #: handed to the agent already since the assignment: drop this second delivery
+    SEEN = "seen"
 
 
 @dataclass(frozen=True)
@@ -120,13 +122,22 @@ class PartitionReads:
     ) -> Reading:
         """Note the record at ``offset`` as read. ``committed`` is the partition's committed
         offset (asked only for the first record after assignment, where reading starts),
-        ``end`` its end offset then."""
+        ``end`` its end offset then.
+
+        A record below the next one expected was handed to the agent already (reading runs
+        unbroken from the committed offset): it comes a second time when a seek back lands
+        after the records it went back for had arrived after all (slow, not lost: a busy
+        worker's fetch loop holds fetched records while another agent's queue is full, and
+        the tail check took them for dropped). Processed again it would run a second time
+        as if new, below no "may have run" mark (the sinks executed such commands twice)."""
+        part = self._partitions.get(tp)
+        if part is not None and offset < part.next_offset:
+            return Reading(Verdict.SEEN)
         rewind = self._rewinds.get(tp)
         if rewind is not None:
             if offset > rewind.to:
                 return Reading(Verdict.HOLD)
             del self._rewinds[tp]  # back at the first missing record (or before it)
-        part = self._partitions.get(tp)
         expected = committed() if part is None else part.next_offset
         if rewind is None and offset > expected:
             started = self._rewinds[tp] = Rewind(to=expected, seen=offset, started_at=now)

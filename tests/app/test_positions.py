@@ -269,6 +269,31 @@ async def test_a_partition_fetched_past_its_last_records_is_read_again() -> None
     assert [positions.received(_event(o, partition=1)) for o in (8, 0, 1)] == [False, True, True]
 
 
+async def test_records_a_late_seek_brings_a_second_time_are_not_processed_again() -> None:
+    # A busy worker: two commands fetched but slow to reach the agent, taken for dropped by
+    # the tail check; they arrive, then the seek back lands and they come again (Faust's
+    # read offset is set back to the target). The sinks once executed them twice.
+    tp = TP(TOPIC, 2)
+    consumer = _Consumer(committed={tp: 0}, positions={tp: 57})
+    metrics = Metrics(CollectorRegistry())
+    app = _app(consumer)
+    positions = _positions(app, metrics)
+    assert all(positions.received(_event(o, partition=2)) for o in range(55))
+    for _ in range(read_order.TAIL_LOOKS):
+        await app.tick()
+    await _settle()
+    assert consumer.seeks == [(tp, 55)]
+    # Already on their way inside the worker: they arrive, then what the seek fetched.
+    assert [positions.received(_event(o, partition=2)) for o in (55, 56)] == [True, True]
+    assert [positions.received(_event(o, partition=2)) for o in (55, 56, 57)] == [
+        False,
+        False,
+        True,
+    ]
+    assert metrics.rewinds.labels("sink-intercom", "redelivery_dropped")._value.get() == 2
+    assert metrics.rewinds_open.labels("sink-intercom")._value.get() == 0
+
+
 async def test_a_partition_the_agent_keeps_up_with_is_left_alone() -> None:
     tp = TP(TOPIC, 2)
     consumer = _Consumer(committed={tp: 4}, positions={tp: 6})

@@ -119,3 +119,44 @@ def test_progress_between_looks_or_a_position_caught_up_is_no_gap() -> None:
     assert reads.rewind(TP3) is None
     reads.forget([TP3])
     assert reads.fetched_past(TP3, 9, committed=5, now=20.0) is None  # forgotten with it
+
+
+def test_a_record_delivered_again_after_its_rewind_was_back_is_dropped() -> None:
+    # The replay benchmark's repeated writes: the tail check took two slow records for
+    # dropped, both arrived, then the seek back landed and brought them a second time; they
+    # ran again as if new (below no "may have run" mark), and the sink wrote them twice.
+    reads = PartitionReads()
+    # the partition's end at the first record after the assignment was 10
+    first = reads.received(TP3, 0, committed=lambda: 0, end=lambda: 10, now=0.0)
+    assert first.verdict is Verdict.PROCESS
+    assert [_read(reads, o).verdict for o in range(1, 55)] == [Verdict.PROCESS] * 54
+    started = reads.fetched_past(TP3, 57, committed=0, now=0.0)
+    for look in range(1, TAIL_LOOKS):
+        started = reads.fetched_past(TP3, 57, committed=0, now=float(look))
+    assert started is not None
+    assert started.to == 55
+    assert _read(reads, 55).verdict is Verdict.PROCESS  # slow, not lost: the rewind is back
+    assert _read(reads, 56).verdict is Verdict.PROCESS
+    assert [_read(reads, o).verdict for o in (55, 56)] == [Verdict.SEEN, Verdict.SEEN]
+    assert _read(reads, 57).verdict is Verdict.PROCESS  # the run goes on from there
+    assert not reads.may_have_run(TP3, 56)  # which is why a second run looked new
+
+
+def test_a_record_seen_before_is_dropped_while_a_rewind_waits_and_leaves_it_waiting() -> None:
+    reads = PartitionReads()
+    assert [_read(reads, o).verdict for o in (0, 1, 2)] == [Verdict.PROCESS] * 3
+    started = _read(reads, 5)
+    assert started.rewind is not None
+    assert started.rewind.to == 3
+    assert _read(reads, 1).verdict is Verdict.SEEN  # not the missing record
+    assert reads.rewind(TP3) is started.rewind
+    assert _read(reads, 3).verdict is Verdict.PROCESS
+    assert reads.rewind(TP3) is None
+
+
+def test_after_a_rebalance_the_records_from_the_commit_are_read_again() -> None:
+    reads = PartitionReads()
+    assert [_read(reads, o).verdict for o in (0, 1, 2)] == [Verdict.PROCESS] * 3
+    reads.forget([TP3])  # revoked, or assigned afresh: reading starts at the commit
+    assert [_read(reads, o, committed=1).verdict for o in (1, 2)] == [Verdict.PROCESS] * 2
+    assert reads.may_have_run(TP3, 2)
