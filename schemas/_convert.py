@@ -66,6 +66,22 @@ class _Compiler:
     def _resolve(self, schema: Any) -> Any:
         return self.named[schema] if isinstance(schema, str) and schema in self.named else schema
 
+    def _field_plans(
+        self,
+        schema: Any,
+        compiled: dict[str, _Convert],
+        plan_of: Callable[[Any, str], _Convert | None],
+    ) -> list[tuple[str, _Convert]]:
+        """(field, converter) for each field of a record schema that needs converting."""
+        name = schema["name"]
+        # Placeholder first so a recursive schema refers to itself instead of looping.
+        compiled[name] = lambda value: compiled[name](value)
+        return [
+            (f["name"], plan)
+            for f in schema["fields"]
+            if (plan := plan_of(f["type"], f"{name}.{f['name']}")) is not None
+        ]
+
     # --- model -> fastavro datum ------------------------------------------------------------
 
     def to_datum(self, schema: Any, where: str) -> _Convert | None:
@@ -79,24 +95,15 @@ class _Compiler:
         if kind == "record":
             return self._record_to_datum(schema)
         if kind in ("array", "map"):
-            inner = self.to_datum(schema["items" if kind == "array" else "values"], where)
-            if inner is None:
-                return None
-            if kind == "array":
-                return lambda values: [inner(v) for v in values]
-            return lambda values: {k: inner(v) for k, v in values.items()}
+            return _each(
+                kind, self.to_datum(schema["items" if kind == "array" else "values"], where)
+            )
         return None  # enum (StrEnum is a str), fixed, logical types: fastavro handles them
 
     def _record_to_datum(self, schema: Any) -> _Convert:
         name = schema["name"]
         if name not in self._to_datum:
-            # Placeholder first so a recursive schema refers to itself instead of looping.
-            self._to_datum[name] = lambda model: self._to_datum[name](model)
-            plans = [
-                (f["name"], plan)
-                for f in schema["fields"]
-                if (plan := self.to_datum(f["type"], f"{name}.{f['name']}")) is not None
-            ]
+            plans = self._field_plans(schema, self._to_datum, self.to_datum)
 
             def record_to_datum(model: Any) -> Any:
                 # Pydantic keeps field values in __dict__; copying it is the cheapest walk.
@@ -112,10 +119,7 @@ class _Compiler:
         resolved = [self._resolve(b) for b in branches]
         non_null = [b for b in resolved if b != "null"]
         if len(non_null) == 1:
-            inner = self.to_datum(non_null[0], where)
-            if inner is None:
-                return None
-            return lambda value: None if value is None else inner(value)
+            return _optional(self.to_datum(non_null[0], where))
         # Several branches: say which one, in fastavro's (name, value) tuple notation, so
         # True never becomes a long, 1 never a double and a Case never a Contact.
         dispatch: dict[type, tuple[str | None, _Convert | None]] = {}
@@ -172,12 +176,9 @@ class _Compiler:
         if kind == "enum":
             return _enum_of(schema, where)
         if kind in ("array", "map"):
-            inner = self.to_model(schema["items" if kind == "array" else "values"], where)
-            if inner is None:
-                return None
-            if kind == "array":
-                return lambda values: [inner(v) for v in values]
-            return lambda values: {k: inner(v) for k, v in values.items()}
+            return _each(
+                kind, self.to_model(schema["items" if kind == "array" else "values"], where)
+            )
         if kind == "int" and "logicalType" not in schema:
             return _int32_of(where)
         if kind in _PRIMITIVE_TYPES or schema.get("logicalType") == "timestamp-micros":
@@ -187,13 +188,7 @@ class _Compiler:
     def _record_to_model(self, schema: Any) -> _Convert:
         name = schema["name"]
         if name not in self._to_model:
-            # Placeholder first so a recursive schema refers to itself instead of looping.
-            self._to_model[name] = lambda datum: self._to_model[name](datum)
-            plans = [
-                (f["name"], plan)
-                for f in schema["fields"]
-                if (plan := self.to_model(f["type"], f"{name}.{f['name']}")) is not None
-            ]
+            plans = self._field_plans(schema, self._to_model, self.to_model)
             build = _builder(self.models[name], [f["name"] for f in schema["fields"]])
 
             def record_to_model(datum: Any) -> Any:
@@ -208,10 +203,7 @@ class _Compiler:
         resolved = [self._resolve(b) for b in branches]
         non_null = [b for b in resolved if b != "null"]
         if len(non_null) == 1:
-            inner = self.to_model(non_null[0], where)
-            if inner is None:
-                return None
-            return lambda value: None if value is None else inner(value)
+            return _optional(self.to_model(non_null[0], where))
         # Several branches. fastavro names a record's branch, (full name, dict), so a Case is
         # never read as a Contact; primitives come back as they are.
         records: dict[str, _Convert] = {}
@@ -233,6 +225,22 @@ class _Compiler:
             return value  # null or a primitive branch
 
         return union_to_model
+
+
+def _optional(inner: _Convert | None) -> _Convert | None:
+    """``inner`` for a union of null and one other branch."""
+    if inner is None:
+        return None
+    return lambda value: None if value is None else inner(value)
+
+
+def _each(kind: str, inner: _Convert | None) -> _Convert | None:
+    """``inner`` on every item of an Avro array or every value of an Avro map."""
+    if inner is None:
+        return None
+    if kind == "array":
+        return lambda values: [inner(v) for v in values]
+    return lambda values: {k: inner(v) for k, v in values.items()}
 
 
 def _int32_of(where: str) -> _Convert:

@@ -10,15 +10,13 @@ from typing import Any
 
 import pytest
 
-from bench.link_history import CONFIG, History
+from bench.link_state import drive
 from connectors.base.links import case_link_id
 from schemas.errors import SchemaError
 from schemas.models import Op
 from streams import state_codec
-from streams.outbox import Position, step
 from streams.state import MAX_MIRRORS, MAX_SEEN, LinkState
 from streams.state_codec import _ENTRY as ENTRY
-from streams.sync import SyncPlanner
 from tests.streams.builders import IC, World
 from tests.streams.test_sync import Link, escalated
 
@@ -107,25 +105,11 @@ def test_a_long_history_decodes_the_same_from_marshal_as_from_json() -> None:
     """Version 2 is marshal, which keeps what JSON would not (a tuple, an int key): every
     state of a long link history must come back as its JSON would, types included, and
     encode to the same bytes again (the agent compares them to skip a write)."""
-    planner = SyncPlanner(CONFIG)
-    history = History()
-    raw: bytes | None = None
-    compared = 0
-    for n in range(1, 1501):
-        record = history.next()
-        done = step(
-            planner,
-            raw,
-            record,
-            position=Position("deskstream.sync", 0, n),
-            delivered_below=lambda topic, partition, n=n: n,
-            may_have_run=False,
-            now=history.world.tick(),
-        )
-        history.answer(done.commands)
-        if done.state is None:
+    compared, last = 0, None
+    for _, raw, _ in drive(1500):
+        if raw is None or raw is last:
             continue
-        raw = done.state
+        last = raw
         assert raw[0] == state_codec.VERSION
         state = state_codec.decode(raw)
         from_json = state_codec.decode(_version_1(state))
