@@ -33,8 +33,9 @@ once per schema (``schemas._convert``; decoded models are built without a second
 in pydantic, the Avro read being the schema check), and the body goes through fastavro's
 compiled ``schemaless_writer``/``schemaless_reader``. Measured on the 2-core dev machine (CPU time,
 best of 7 x 5,000) for the fully populated Envelope examples of ``tests/schemas/examples.py``:
-12-45 us to encode and 19-45 us to decode (a delete; one carrying a Case), about two thirds
-of it inside fastavro. ``tests/schemas/test_codec.py::test_speed`` prints the current figure.
+12-45 us to encode and 17-40 us to decode (a delete; one carrying a Case), two thirds to
+nine tenths of it inside fastavro. ``tests/schemas/test_codec.py::test_speed`` prints the
+current figure.
 """
 
 from __future__ import annotations
