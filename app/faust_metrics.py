@@ -1,11 +1,12 @@
 """Faust's own Prometheus metrics (``faust_*``), each labelled child looked up once.
 
 Faust's ``PrometheusMonitor`` calls ``metric.labels(topic=..., partition=...)`` for several
-metrics on every record read, and normalises the stream's name with a regular expression on
-every event: together a few percent of a busy worker's CPU (``docs/performance.md``). This
-monitor records the very same metrics, keeping the children it has looked up; they are
-forgotten whenever Faust removes the partition-labelled ones (a rebalance), so a value is
-never set on a child the registry no longer holds.
+metrics on every record read, every table read or write and every send, and normalises the
+stream's name with a regular expression on every event: together a few percent of a busy
+worker's CPU (``docs/performance.md``). This monitor records the very same metrics, keeping
+the children it has looked up; they are forgotten whenever Faust removes the
+partition-labelled ones (a rebalance), so a value is never set on a child the registry no
+longer holds.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from aiohttp.web import Response
 from faust import web
 from faust.sensors.monitor import Monitor
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
-from faust.types import TP, EventT, Message, StreamT
+from faust.types import TP, CollectionT, EventT, Message, ProducerT, StreamT
+from faust.types.tuples import PendingMessage
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 __all__ = ["CachedPrometheusMonitor", "setup_faust_metrics"]
@@ -65,6 +67,32 @@ class CachedPrometheusMonitor(PrometheusMonitor):
     def track_tp_end_offset(self, tp: TP, offset: int) -> None:
         Monitor.track_tp_end_offset(self, tp, offset)
         self._child(self._metrics.topic_partition_end_offset, tp.topic, tp.partition).set(offset)
+
+    def on_table_get(self, table: CollectionT, key: Any) -> None:
+        Monitor.on_table_get(self, table, key)
+        self._table_operation(table, self.KEYS_RETRIEVED)
+
+    def on_table_set(self, table: CollectionT, key: Any, value: Any) -> None:
+        Monitor.on_table_set(self, table, key, value)
+        self._table_operation(table, self.KEYS_UPDATED)
+
+    def on_table_del(self, table: CollectionT, key: Any) -> None:
+        Monitor.on_table_del(self, table, key)
+        self._table_operation(table, self.KEYS_DELETED)
+
+    def _table_operation(self, table: CollectionT, operation: str) -> None:
+        self._child(self._metrics.table_operations, f"table.{table.name}", operation).inc()
+
+    def on_send_initiated(
+        self,
+        producer: ProducerT,
+        topic: str,
+        message: PendingMessage,
+        keysize: int,
+        valsize: int,
+    ) -> Any:
+        self._child(self._metrics.topic_messages_sent, f"topic.{topic}").inc()
+        return Monitor.on_send_initiated(self, producer, topic, message, keysize, valsize)
 
     def _clear_partition_related_metrics(self) -> None:
         super()._clear_partition_related_metrics()

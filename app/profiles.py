@@ -24,7 +24,7 @@ from schemas.codec import decode
 from schemas.errors import SchemaError
 from schemas.models import Contact, Envelope
 
-__all__ = ["ProfileCache", "profile_key"]
+__all__ = ["ProfileCache", "is_profile_key", "profile_key"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,12 @@ _PREFERRED = ("intercom", "zendesk")
 def profile_key(link_id: str, platform: str) -> str:
     """The entities key of one platform's contact in a contact link (compaction keeps both)."""
     return f"{link_id}:{platform}"
+
+
+def is_profile_key(key: bytes) -> bool:
+    """Whether an entities key is a contact's (``profile_key``): a case's snapshot is keyed by
+    its bare link id, which has no colon (``connectors.base.links``)."""
+    return b":" in key
 
 
 class ProfileCache:
@@ -59,6 +65,8 @@ class ProfileCache:
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         if key is None or value is None:  # tombstones are not written by Deskstream
             return
+        if not is_profile_key(key):
+            return  # a case's snapshot: its key says so, no need to decode it
         try:
             record = decode(value)
         except SchemaError:

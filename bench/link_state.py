@@ -18,7 +18,7 @@ import argparse
 import json
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from bench.figures import at_most, row
 from bench.link_history import CONFIG, History
@@ -51,13 +51,12 @@ def everything_before(offset: int) -> Callable[[str, int], int]:
     return lambda topic, partition: offset
 
 
-def run(events: int, window: int) -> list[str]:
+def drive(events: int) -> Iterator[tuple[int, bytes | None, float]]:
+    """One link through ``events`` inputs as the sync agent steps it: each input's number,
+    the table's bytes after it, and the CPU µs of its step."""
     planner = SyncPlanner(CONFIG)
     history = History()
     raw: bytes | None = None
-    costs: list[float] = []
-    marks = {m for m in MARKS if m <= events} | {events}
-    found: dict[int, tuple[int, float, str]] = {}
     for n in range(1, events + 1):
         record = history.next()
         started = time.process_time_ns()
@@ -70,10 +69,19 @@ def run(events: int, window: int) -> list[str]:
             may_have_run=False,
             now=history.world.tick(),
         )
-        costs.append((time.process_time_ns() - started) / 1e3)
+        cost = (time.process_time_ns() - started) / 1e3
         if done.state is not None:
             raw = done.state
         history.answer(done.commands)
+        yield n, raw, cost
+
+
+def run(events: int, window: int) -> list[str]:
+    costs: list[float] = []
+    marks = {m for m in MARKS if m <= events} | {events}
+    found: dict[int, tuple[int, float, str]] = {}
+    for n, raw, cost in drive(events):
+        costs.append(cost)
         if n in marks and raw is not None:
             recent = costs[-min(window, len(costs)) :]
             found[n] = (len(raw), statistics.median(recent), _parts(raw))

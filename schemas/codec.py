@@ -29,11 +29,13 @@ bad magic, unknown fingerprint or id, corrupt body, which field does not fit); t
 exception, if any, is chained as ``__cause__`` and never escapes.
 
 Speed: schemas are parsed once (``schemas.registry``), model <-> datum conversion is compiled
-once per schema (``schemas._convert``), and the body goes through fastavro's compiled
-``schemaless_writer``/``schemaless_reader``. Measured on the 2-core dev machine (CPU time,
+once per schema (``schemas._convert``; decoded models are built without a second validation
+in pydantic, the Avro read being the schema check), and the body goes through fastavro's
+compiled ``schemaless_writer``/``schemaless_reader``. Measured on the 2-core dev machine (CPU time,
 best of 7 x 5,000) for the fully populated Envelope examples of ``tests/schemas/examples.py``:
-12-45 us to encode and 19-45 us to decode (a delete; one carrying a Case), about two thirds
-of it inside fastavro. ``tests/schemas/test_codec.py::test_speed`` prints the current figure.
+12-45 us to encode and 17-40 us to decode (a delete; one carrying a Case), two thirds to
+nine tenths of it inside fastavro. ``tests/schemas/test_codec.py::test_speed`` prints the
+current figure.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ from typing import Any, TypeVar, cast
 
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import validate
-from pydantic import ValidationError
 
 from schemas._convert import to_datum_for, to_model_for
 from schemas.errors import SchemaError
@@ -257,7 +258,7 @@ def _decode(entry: SchemaEntry, data: bytes, start: int) -> AvroRecord:
     datum = _read(entry, data, start)
     try:
         return to_model_for(entry)(datum)
-    except ValidationError as exc:
+    except SchemaError as exc:
         raise SchemaError(f"decoded {entry.name} does not fit its Python model: {exc}") from exc
 
 

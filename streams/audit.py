@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from schemas.ids import uuid5_text
 from schemas.models import AuditRecord
 
 __all__ = ["AUDIT_NAMESPACE", "audit"]
@@ -28,9 +29,9 @@ def audit(
     details: dict[str, str] | None = None,
 ) -> AuditRecord:
     cause = event_id or command_id or at.isoformat()
-    audit_id = uuid.uuid5(AUDIT_NAMESPACE, f"{link_id}\x1f{cause}\x1f{stage}\x1f{decision}")
+    audit_id = uuid5_text(AUDIT_NAMESPACE, f"{link_id}\x1f{cause}\x1f{stage}\x1f{decision}")
     return AuditRecord(
-        audit_id=str(audit_id),
+        audit_id=audit_id,
         link_id=link_id,
         at=at,
         stage=stage,

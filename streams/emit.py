@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
+from schemas.ids import uuid5_text
 from schemas.models import (
     CommandAction,
     Contact,
@@ -52,8 +53,8 @@ def make_command(
     backfill: bool = False,
     attempt: int = 1,
 ) -> SyncCommand:
-    command_id = str(
-        uuid.uuid5(COMMAND_NAMESPACE, f"{cause_id}\x1f{platform}\x1f{action.value}\x1f{part}")
+    command_id = uuid5_text(
+        COMMAND_NAMESPACE, f"{cause_id}\x1f{platform}\x1f{action.value}\x1f{part}"
     )
     # A create keeps one key whatever event triggered it, so a second trigger (or a replay
     # after a crash) cannot create a second record; other writes are keyed by their command.

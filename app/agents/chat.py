@@ -182,15 +182,20 @@ def _register_bridge(
     def desks_platform(connector: str) -> str:
         return str(settings.connectors[connector].platform)
 
-    async def handle(event: faust.EventT[Any], again: bool) -> None:
+    def read(event: faust.EventT[Any]) -> Envelope | SchemaError:
         try:
-            record = decode_as(event.value, Envelope)
+            return decode_as(event.value, Envelope)
         except SchemaError as exc:
+            return exc
+
+    async def handle(event: faust.EventT[Any], read: Envelope | SchemaError, again: bool) -> None:
+        if isinstance(read, SchemaError):
             log.error(
-                "chat record unreadable, skipped offset=%s error=%s", event.message.offset, exc
+                "chat record unreadable, skipped offset=%s error=%s", event.message.offset, read
             )
             ack_when_delivered(app, event, [])
             return
+        record = read
         chat_id = (event.key or b"").decode("utf-8", "replace")
         partition = event.message.partition
         decision = decide(record, desks=desks.ids)
@@ -236,7 +241,7 @@ def _register_bridge(
             sends.append(await keep(partition, chat_id, replace(session, ended=True)))
         ack_when_delivered(app, event, sends)
 
-    lanes = Lanes(handle, lambda: cast(Any, app.consumer))
+    lanes = Lanes(handle, lambda: cast(Any, app.consumer), read=read)
 
     grace = settings.sink_release_grace_seconds
     lanes.release_on_revocation(revocations, topic_name, grace)

@@ -17,6 +17,7 @@ import uuid
 from connectors.base.commands import CREATED_MESSAGE, thread_key
 from connectors.base.fingerprints import fingerprint
 from connectors.base.sink import SinkResult
+from schemas.ids import uuid5_hex
 from schemas.models import EntityType, SyncCommand
 
 __all__ = ["DRY_RUN_PREFIX", "dry_run_result"]
@@ -27,7 +28,7 @@ _NAMESPACE = uuid.UUID("5b0f6a52-3c1e-4d8e-9a57-2f4f0f7d9c11")
 
 
 def _made_up(*parts: str) -> str:
-    return DRY_RUN_PREFIX + uuid.uuid5(_NAMESPACE, "\x1f".join(parts)).hex[:16]
+    return DRY_RUN_PREFIX + uuid5_hex(_NAMESPACE, "\x1f".join(parts))[:16]
 
 
 def dry_run_result(command: SyncCommand) -> SinkResult:

@@ -46,7 +46,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import faust
 from faust.types import TP
@@ -71,13 +71,22 @@ class PartitionControl(Protocol):
 #: seconds a backfill command waits at most for the live lanes to be empty
 BACKFILL_WAIT_S = 30.0
 
-#: ``handler(event, again)``: ``again`` is True when an earlier attempt at it raised
-Handler = Callable[[faust.EventT[Any], bool], Awaitable[None]]
+#: what a lane's ``read`` makes of an event (the sinks: the decoded command)
+T = TypeVar("T")
+
+#: ``handler(event, item, again)``: ``item`` is what ``Lanes``' ``read`` made of the event,
+#: ``again`` is True when an earlier attempt at it raised
+Handler = Callable[[faust.EventT[Any], T, bool], Awaitable[None]]
+
+
+def _live(item: Any) -> bool:
+    return False
 
 
 @dataclass
 class _Lane:
-    queue: asyncio.Queue[faust.EventT[Any]] = field(default_factory=asyncio.Queue)
+    #: each event with what ``read`` made of it, so nothing reads it twice
+    queue: asyncio.Queue[tuple[faust.EventT[Any], Any]] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
     #: set while no event is being handled
     idle: asyncio.Event = field(default_factory=asyncio.Event)
@@ -109,19 +118,24 @@ class _Partition:
         return self.live
 
 
-class Lanes:
+class Lanes(Generic[T]):
+    """``read`` turns an event into what its handler and ``is_backfill`` take (the sinks
+    decode the command there), once per event: as it is submitted, not again in the lane."""
+
     def __init__(
         self,
-        handler: Handler,
+        handler: Handler[T],
         control: Callable[[], PartitionControl],
         *,
+        read: Callable[[faust.EventT[Any]], T],
         depth: int = 64,
         on_failure: Callable[[], None] = lambda: None,
-        is_backfill: Callable[[faust.EventT[Any]], bool] = lambda event: False,
+        is_backfill: Callable[[T], bool] = _live,
         backfill_wait: float = BACKFILL_WAIT_S,
     ) -> None:
         self._handler = handler
         self._control = control
+        self._read = read
         self._depth = depth
         self._on_failure = on_failure
         self._is_backfill = is_backfill
@@ -151,9 +165,10 @@ class Lanes:
                 tp.partition,
                 event.message.offset,
             )
-        lane = part.lane_for(_link(event), self._is_backfill(event))
+        item = self._read(event)
+        lane = part.lane_for(_link(event), self._is_backfill(item))
         lane.links[_link(event)] += 1
-        lane.queue.put_nowait(event)
+        lane.queue.put_nowait((event, item))
         self._live_changed()
         if part.backlog() >= self._depth and tp not in self._paused:
             self._paused.add(tp)
@@ -180,12 +195,12 @@ class Lanes:
 
     async def _run(self, tp: TP, part: _Partition, lane: _Lane) -> None:
         while True:
-            event = await lane.queue.get()
+            event, item = await lane.queue.get()
             if lane is part.backfill:
                 await self._live_first()  # the lane stays idle: nothing is on its way
             lane.idle.clear()
             try:
-                await self._handle(tp, event)
+                await self._handle(tp, event, item)
             finally:
                 lane.links[_link(event)] -= 1
                 if lane.links[_link(event)] <= 0:
@@ -197,11 +212,11 @@ class Lanes:
                 self._control().resume_partitions([tp])
                 log.info("lane resumed topic=%s partition=%s", tp.topic, tp.partition)
 
-    async def _handle(self, tp: TP, event: faust.EventT[Any]) -> None:
+    async def _handle(self, tp: TP, event: faust.EventT[Any], item: T) -> None:
         failures = 0
         while True:
             try:
-                await self._handler(event, failures > 0)
+                await self._handler(event, item, failures > 0)
                 return
             except asyncio.CancelledError:
                 raise

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import uuid
 
+from schemas.ids import uuid5_hex
+
 __all__ = ["LINK_PREFIX", "case_link_id", "contact_link_id", "is_link_id", "normalise_email"]
 
 LINK_PREFIX = "lnk_"
@@ -24,7 +26,7 @@ _NAMESPACE = uuid.UUID("0b8f8a44-54a1-4f0e-9b1c-1d5e4c2b7a61")  # fixed forever
 
 
 def _derive(*parts: str) -> str:
-    return LINK_PREFIX + uuid.uuid5(_NAMESPACE, "\x1f".join(parts)).hex
+    return LINK_PREFIX + uuid5_hex(_NAMESPACE, "\x1f".join(parts))
 
 
 def normalise_email(email: str) -> str:

@@ -10,7 +10,6 @@ webhook yields the very same events and downstream dedupe drops them.
 from __future__ import annotations
 
 import abc
-import hashlib
 import json
 import math
 import re
@@ -21,6 +20,7 @@ from pydantic import ValidationError
 
 from connectors.base.settings import ConnectorSettings
 from schemas.errors import SkippableRecordError
+from schemas.ids import uuid5_text
 from schemas.models import Envelope, RawDelivery
 
 __all__ = [
@@ -38,20 +38,11 @@ __all__ = [
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1a52-5e0b-4d33-9d0e-2f3b6a7c9e10")
 
 
-_NAMESPACE_BYTES = EVENT_ID_NAMESPACE.bytes
-
-
 def event_id(connector_id: str, source_event_id: str, index: int = 0) -> str:
     """Deterministic event id: the same source event always maps to the same id.
 
-    ``uuid.uuid5(EVENT_ID_NAMESPACE, name)`` as text, computed directly (RFC 4122 4.3: SHA-1
-    of namespace and name, version 5, RFC 4122 variant): a third of the time, once per event."""
-    name = f"{connector_id}\x1f{source_event_id}\x1f{index}".encode()
-    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name, usedforsecurity=False).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # variant RFC 4122
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    ``uuid.uuid5(EVENT_ID_NAMESPACE, name)`` as text (``schemas.ids``)."""
+    return uuid5_text(EVENT_ID_NAMESPACE, f"{connector_id}\x1f{source_event_id}\x1f{index}")
 
 
 #: No platform nests a webhook deeper than about 15 levels; 64 leaves room and keeps every

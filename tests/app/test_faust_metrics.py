@@ -5,7 +5,7 @@ removed the partition-labelled children."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, cast
 
 import faust
 from faust.sensors.prometheus import FaustMetrics, PrometheusMonitor
@@ -37,11 +37,17 @@ def _traffic(monitor: PrometheusMonitor, app: faust.App, stream: Any) -> None:
         monitor.on_stream_event_out(tp, offset, stream, event, state)
         monitor.track_tp_end_offset(tp, offset + 10)
         assert state is not None
+        table = app.tables["links"]
+        monitor.on_table_get(table, "k")
+        monitor.on_table_set(table, "k", b"v")
+        monitor.on_table_del(table, "k")
+        monitor.on_send_initiated(cast(Any, None), "deskstream.sync", cast(Any, None), 1, 1)
 
 
 async def test_the_same_metrics_as_faust_records_and_after_a_rebalance_too() -> None:
     app = faust.App("faust-metrics-test", broker="kafka://127.0.0.1:1", autodiscover=False)
     stream = app.stream(app.topic("deskstream.raw", value_serializer="raw"))
+    app.Table("links", default=None)
     stream.task_owner = asyncio.current_task()  # an agent's task, as when a worker runs
     theirs, ours = CollectorRegistry(), CollectorRegistry()
     faust_monitor = PrometheusMonitor(metrics=FaustMetrics.create(theirs, "faust"))

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
-from app.profiles import ProfileCache, profile_key
-from connectors.base.links import contact_link_id
+import logging
+
+import pytest
+
+from app.profiles import ProfileCache, is_profile_key, profile_key
+from connectors.base.links import case_link_id, contact_link_id
 from schemas.codec import encode
 from schemas.models import Actor, ActorKind, Contact, EntityType, Envelope, Op, Platform, Source
 from tests.factories import NOW
@@ -39,3 +43,19 @@ def test_the_intercom_profile_wins_and_each_member_finds_it() -> None:
     assert cache.by_member("zendesk", "nobody") is None
     cache.apply(b"junk", b"\x00not avro")  # skipped, not fatal
     assert len(cache) == 1
+
+
+def test_a_case_snapshot_is_skipped_by_its_key_without_being_decoded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cache = ProfileCache("unused:9092", "t", 1)
+    case_key = case_link_id("intercom", "ic", "conv-1").encode()  # how the sync agent keys it
+    assert not is_profile_key(case_key)
+    assert is_profile_key(_contact(Platform.INTERCOM, "c-1")[0])
+    with caplog.at_level(logging.WARNING, logger="app.profiles"):
+        cache.apply(case_key, b"\x00not avro")  # decoded, it would be logged as unreadable
+        cache.apply(b"contact:intercom", b"\x00not avro")  # a contact's key is decoded
+    assert [r.getMessage() for r in caplog.records] == [
+        "profile cache skipped an unreadable record key=b'contact:intercom'"
+    ]
+    assert len(cache) == 0

@@ -81,3 +81,23 @@ def test_a_rebalance_never_leaves_a_lane_with_a_zero_share() -> None:
     assert share(held) == (3, 12)
     assert share([]) == (3, 12)  # the view is empty mid-rebalance: the last share stands
     assert share(held[:1]) == (1, 12)
+
+
+def test_the_share_looks_at_the_assignment_once_a_second_at_most() -> None:
+    share = PartitionShare("p.commands.zendesk", 12)
+    now = [100.0]
+    looked: list[None] = []
+    held = [TP("p.commands.zendesk", n) for n in (0, 3)]
+
+    def assignment() -> list[TP]:
+        looked.append(None)
+        return held
+
+    current = share.looking_every(1.0, assignment, clock=lambda: now[0])
+    assert current() == (2, 12)
+    held.append(TP("p.commands.zendesk", 5))  # a rebalance gave this worker a partition
+    now[0] += 0.5
+    assert current() == (2, 12)  # not looked at again within the second
+    now[0] += 0.5
+    assert current() == (3, 12)
+    assert len(looked) == 2

@@ -14,10 +14,12 @@ from fastavro.schema import parse_schema, to_parsing_canonical_form
 from pydantic import ValidationError
 
 import schemas.codec
+from schemas._convert import to_datum_for
 from schemas.codec import (
     HEADER_SIZE,
     MAGIC,
     AvroCodec,
+    _write,
     decode,
     decode_as,
     decode_dict,
@@ -203,6 +205,18 @@ def test_decode_errors(data: bytes, message: str) -> None:
         decode(data)
     if "corrupt" in message:
         assert caught.value.__cause__ is not None, "the fastavro error should be chained"
+
+
+def test_an_int_beyond_32_bits_is_refused_on_decode() -> None:
+    # The wire has no bound on a varint; the model's Int32 does. The reader builds models
+    # without pydantic's validation (schemas._convert), so it checks this bound itself.
+    example = EXAMPLES["WriteResult"]
+    entry = get_registry().entry_for(example.avro_name)
+    datum = to_datum_for(entry)(example)
+    datum["api_calls"] = 2**40  # fastavro's writer alone writes it
+    data = _write(entry, MAGIC + entry.fingerprint, datum, strict=False)
+    with pytest.raises(SchemaError, match=r"WriteResult\.api_calls holds 1099511627776, outside"):
+        decode(data)
 
 
 def test_decode_as_refuses_another_message_type_before_reading_the_body() -> None:

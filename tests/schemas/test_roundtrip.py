@@ -34,6 +34,9 @@ def test_round_trip(model: type[AvroRecord], data: st.DataObject) -> None:
     assert _types_of(decoded) == _types_of(original)
     assert decode_as(encoded, model) == original
     assert encode(decoded) == encoded
+    # Built without pydantic's validation (schemas._convert): the same model it would build.
+    assert decoded.model_fields_set == set(model.model_fields)
+    assert model.model_validate(decoded.model_dump()) == decoded
 
 
 @settings(max_examples=200, deadline=None)

@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import fields
+from typing import Any
 
 import pytest
 
+from bench.link_state import drive
 from connectors.base.links import case_link_id
 from schemas.errors import SchemaError
 from schemas.models import Op
 from streams import state_codec
 from streams.state import MAX_MIRRORS, MAX_SEEN, LinkState
+from streams.state_codec import _ENTRY as ENTRY
 from tests.streams.builders import IC, World
 from tests.streams.test_sync import Link, escalated
 
@@ -69,19 +72,60 @@ def test_the_encoding_gives_back_the_same_state() -> None:
     assert state_codec.decode(state_codec.encode(state)) == state
 
 
+def _version_1(state: LinkState, *, fields: int = 15) -> bytes:
+    """The layout of version 1, as the last release wrote it: JSON body and outbox (the body's
+    first ``fields`` fields: 14 in the first layout, before the hand-off)."""
+    body = json.dumps(_body_of(state)[:fields], separators=(",", ":"), ensure_ascii=False)
+    entries = [[entry.get(name) for name in ENTRY] for entry in state.outbox]
+    outbox = json.dumps(entries, separators=(",", ":")).encode() if entries else b""
+    encoded = body.encode()
+    return struct.pack(">BHI", 1, len(state.seen), len(encoded)) + state.seen + encoded + outbox
+
+
+def _body_of(state: LinkState) -> list[Any]:
+    names = [f.name for f in fields(LinkState) if f.name not in ("seen", "outbox")]
+    return [getattr(state, name) for name in names]
+
+
+def test_a_state_of_version_1_json_is_still_read() -> None:
+    state = _state()
+    assert state_codec.decode(_version_1(state)) == state
+    state.outbox = []
+    assert state_codec.decode(_version_1(state)) == state
+
+
 def test_a_body_written_before_later_fields_reads_them_as_defaults() -> None:
     state = _state()
-    raw = bytearray(state_codec.encode(state))
-    # Re-write the body as the first layout had it (without the hand-off at its end).
-    _, seen_size, body_size = struct.unpack_from(">BHI", raw)
-    start = 7 + seen_size
-    body = json.loads(raw[start : start + body_size])[:14]
-    shorter = json.dumps(body, separators=(",", ":")).encode()
-    old = bytes(raw[:7]) + bytes(raw[7:start]) + shorter + bytes(raw[start + body_size :])
-    old = old[:3] + struct.pack(">I", len(shorter)) + old[7:]
-    decoded = state_codec.decode(old)
+    decoded = state_codec.decode(_version_1(state, fields=14))  # without the hand-off
     assert decoded.handoff == {}
     assert decoded.steps == state.steps
+
+
+def test_a_long_history_decodes_the_same_from_marshal_as_from_json() -> None:
+    """Version 2 is marshal, which keeps what JSON would not (a tuple, an int key): every
+    state of a long link history must come back as its JSON would, types included, and
+    encode to the same bytes again (the agent compares them to skip a write)."""
+    compared, last = 0, None
+    for _, raw, _ in drive(1500):
+        if raw is None or raw is last:
+            continue
+        last = raw
+        assert raw[0] == state_codec.VERSION
+        state = state_codec.decode(raw)
+        from_json = state_codec.decode(_version_1(state))
+        assert _typed(state.to_json()) == _typed(from_json.to_json())
+        assert state_codec.encode(from_json) == raw
+        compared += 1
+    assert compared > 1000
+
+
+def _typed(value: Any) -> Any:
+    # == alone says (1,) == [1]? No, but 1 == 1.0 == True: compare the types too.
+    if isinstance(value, dict):
+        return {(type(k), k): _typed(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return (type(value), [_typed(v) for v in value])
+    return (type(value), value)
 
 
 def test_the_json_of_earlier_releases_is_still_read() -> None:
