@@ -44,6 +44,10 @@ async def _ticket_with(stack: SyncStack, conversation: str, text: str) -> dict[s
     return await stack.eventually(holding, f"a ticket of {conversation} with {text!r}")
 
 
+def _databases(folder: Path) -> set[str]:
+    return {p.name for p in folder.rglob("links-*.db") if p.is_dir()}
+
+
 async def test_link_states_in_rocksdb_survive_batches_and_a_killed_worker(
     kafka_bootstrap_servers: str, tmp_path: Path
 ) -> None:
@@ -60,7 +64,7 @@ async def test_link_states_in_rocksdb_survive_batches_and_a_killed_worker(
             await _ticket_with(stack, conversation, f"first message from {email}")
             for (_, conversation), email in zip(started, emails, strict=True)
         ]
-        databases = {p.name for p in tmp_path.rglob("links-*.db") if p.is_dir()}
+        databases = await asyncio.to_thread(_databases, tmp_path)
         assert len(databases) > 1, f"link states not in RocksDB by partition: {databases}"
 
         worker = stack.worker
