@@ -6,19 +6,33 @@ Both inputs are keyed by link id and have the same partition count, so a link's 
 write results and its state are always in the same partition on the same worker. A timer the
 planner asks for goes to ``deskstream.timers`` and comes back on ``deskstream.sync`` when due
 (``app.agents.timers``).
+
+Inputs are taken in batches (``noack_take``: up to ``BATCH_MAX``, or what arrived within
+``BATCH_WAIT_S``) and decided one after the other, in reading order, each seeing the state the
+one before left. The records a batch causes go out as one Kafka batch per partition
+(``app.agents.batch_send``), with one changelog record per link (its last state), and the
+inputs are acked, in reading order, once all of them are acknowledged. Per input, Faust's
+``Topic.send``, a future per record and a gather per input cost more than the decision
+(``docs/performance.md``, "Sync stage").
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
 
-from app.agents.acks import ack_when_delivered, acked_below, hold
+# Faust's own "current event" (``faust.streams.current_event`` reads it): a RocksDB store
+# finds the partition, and so the database, a table read or write goes to from it.
+from faust.streams import _current_event
+
+from app.agents.acks import ack_all_when_delivered, ack_when_delivered, acked_below, hold
+from app.agents.batch_send import BatchSend, TableChangelog
 from app.agents.owners import OwnerEmails
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
@@ -52,6 +66,16 @@ log = logging.getLogger(__name__)
 MAX_RETRIES = 5
 _RETRY_MARK = "~retry"
 
+#: inputs decided together: their records go out as one Kafka batch per partition
+BATCH_MAX = 500
+#: how long a batch waits to fill: the most a lone event waits for company
+BATCH_WAIT_S = 0.01
+#: inputs decided between two turns of the event loop
+YIELD_EVERY = 16
+
+#: an event to send round again, and in how many seconds (``_retry_of``)
+Retry = tuple[Envelope, float]
+
 
 def _profile_for(event: Envelope, profiles: ProfileCache) -> Contact | None:
     """The customer behind a case event: by email for Intercom conversations, by user id for
@@ -80,7 +104,7 @@ def _profile_for(event: Envelope, profiles: ProfileCache) -> Contact | None:
     return None
 
 
-def _retry_of(event: Envelope) -> tuple[Envelope, float] | None:
+def _retry_of(event: Envelope) -> Retry | None:
     """The same event under its next deterministic retry id, and when to send it; None once
     the retries are spent. Waiting inside the agent would block the very stream that has to
     bring the missing information, so the event goes round again instead."""
@@ -129,92 +153,139 @@ def register_sync(
         [channels.sync.get_topic_name(), channels.writes.get_topic_name()],
     )
 
+    store = links.data  # the table without its sensors and changelog: both are done here
     command_topics = {p: t.get_topic_name() for p, t in channels.commands.items()}
     audit_topic = channels.audit.get_topic_name()
     timers_topic = channels.timers.get_topic_name()
     entities_topic = channels.entities.get_topic_name()
+    producer = lambda: cast(Any, app.producer)._ensure_producer()  # noqa: E731  (aiokafka's)
+    out = BatchSend(producer)
+    changelog = TableChangelog(links, producer)
+    key_serializer = cast(Any, links).key_serializer  # TableT does not declare it
 
-    async def publish(
-        key: bytes, done: outbox.Step, snapshot: Envelope | None, snapshot_value: bytes
-    ) -> list[Awaitable[Any]]:
-        # Straight to the producer with the bytes the outbox encoded: each record is encoded
-        # once, and Faust's per-send machinery (Topic.send) stays off the hot path.
-        send = app.producer.send
-        sends: list[Awaitable[Any]] = []
-        for command, value in zip(done.commands, done.command_values, strict=True):
+    def changelog_key(link: str) -> bytes:
+        """The key as Faust's own ``Table.send_changelog`` encodes it."""
+        return cast(
+            bytes, app.serializers.dumps_key(links.key_type, link, serializer=key_serializer)
+        )
+
+    def publish(key: bytes, done: outbox.Step, snapshot: Envelope | None, value: bytes) -> None:
+        # Into the batch with the bytes the outbox encoded: each record is encoded once, and
+        # Faust's per-send machinery (Topic.send) stays off the hot path.
+        for command, command_value in zip(done.commands, done.command_values, strict=True):
             topic = command_topics[command.target.platform.value]
-            sends.append(await send(topic, command_key(command).encode(), value, None, None, None))
-        for value in done.timer_values:
-            sends.append(await send(timers_topic, key, value, None, None, None))
-        for audit_record, value in zip(done.audits, done.audit_values, strict=True):
+            out.add(topic, command_key(command).encode(), command_value)
+        for timer_value in done.timer_values:
+            out.add(timers_topic, key, timer_value)
+        for audit_record, audit_value in zip(done.audits, done.audit_values, strict=True):
             metrics.sync_decisions.labels(audit_record.stage, audit_record.decision).inc()
-            sends.append(await send(audit_topic, key, value, None, None, None))
+            out.add(audit_topic, key, audit_value)
         snapshot_key = _snapshot_key(key, snapshot) if snapshot is not None else None
         if snapshot_key is not None:
-            sends.append(await send(entities_topic, snapshot_key, snapshot_value, None, None, None))
-        return sends
+            out.add(entities_topic, snapshot_key, value)
+
+    async def decide(
+        event: faust.EventT[Any], states: dict[str, tuple[int, bytes]]
+    ) -> Retry | None:
+        """One input through the planner: its outputs into the batch, the link's new state
+        into the table (and ``states``, for the batch's changelog). Returns the re-decision
+        the planner asked for, if any."""
+        key: bytes = event.key or b""
+        try:
+            record = decode(event.value)
+        except SchemaError as exc:
+            # Our own workers wrote these topics: an unreadable record means version skew.
+            # Skipping it loses one sync step, not data (events and writes keep it).
+            log.error("sync skipped an unreadable record key=%s error=%s", key, exc)
+            metrics.sync_decisions.labels("sync", "unreadable").inc()
+            return None
+        if not isinstance(record, Envelope | WriteResult | Timer):
+            return None
+        link = key.decode()
+        message = event.message
+        # A RocksDB store finds the partition's database from Faust's current event.
+        _current_event.set(weakref.ref(event))
+        raw: bytes | None = store.get(link)
+        state = state_codec.decode(raw) if raw is not None else None
+        read = record
+        if isinstance(record, Envelope):  # owners are compared by email: fill it in
+            record = await owners.fill(record, state.agents if state is not None else {})
+        done = outbox.step(
+            planner,
+            raw,
+            record,
+            position=Position(message.topic, message.partition, message.offset),
+            delivered_below=acked_below,
+            may_have_run=positions.may_have_run(event),
+            now=datetime.now(UTC),
+            profile=_profile_for(record, profiles) if isinstance(record, Envelope) else None,
+            state=state,
+        )
+        if done.resent:
+            metrics.sync_decisions.labels("sync", "outbox_resent").inc()
+            log.info(
+                "sync re-sent what an input read again had caused link=%s offset=%s commands=%d",
+                link,
+                message.offset,
+                len(done.commands),
+            )
+        snapshot = record if isinstance(record, Envelope) else None
+        # The snapshot is the input as read, unless an owner's email was filled in.
+        value = event.value if record is read or snapshot is None else encode(snapshot)
+        publish(key, done, snapshot, value)
+        if done.state is not None:
+            # `links[link] = state` without its changelog record, which goes out with the
+            # batch's (the link's last state in the batch): the inputs are acked only once it
+            # is durable too. Otherwise a crash after the ack can restore a state without
+            # their effects, and a later event about the same change (another id) is taken
+            # for a new one.
+            store[link] = done.state
+            states[link] = (message.partition, done.state)
+        if done.retry_in is not None and snapshot is not None:
+            return _retry_of(snapshot)
+        return None
+
+    def ack(
+        read: list[faust.EventT[Any]], sends: list[Awaitable[Any]], retries: dict[int, Retry]
+    ) -> None:
+        """Ack the batch's inputs, in reading order, once its records are acknowledged; an
+        input that asked to be decided again later waits for that send too (``deferred``)."""
+        start = 0
+        for at, (again, delay) in sorted(retries.items()):
+            if start < at:
+                ack_all_when_delivered(app, read[start:at], sends)
+            key = read[at].key or b""
+            later = hold(asyncio.ensure_future(_send_later(channels, key, again, delay)))
+            ack_when_delivered(app, read[at], [*sends, later], deferred=True)
+            start = at + 1
+        if start < len(read):
+            ack_all_when_delivered(app, read[start:], sends)
 
     @app.agent(inbound(app, channels.sync, channels.writes), name="sync")
     async def sync_links(stream: faust.StreamT[Any]) -> None:
-        async for event in cast(faust.Stream[bytes], stream).noack().events():
-            key: bytes = event.key or b""
-            if not positions.received(event):
-                continue
-            try:
-                record = decode(event.value)
-            except SchemaError as exc:
-                # Our own workers wrote these topics: an unreadable record means version
-                # skew. Skipping it loses one sync step, not data (events and writes keep it).
-                log.error("sync skipped an unreadable record key=%s error=%s", key, exc)
-                metrics.sync_decisions.labels("sync", "unreadable").inc()
-                ack_when_delivered(app, event, [])
-                continue
-            if not isinstance(record, Envelope | WriteResult | Timer):
-                ack_when_delivered(app, event, [])
-                continue
-            link = key.decode()
-            message = event.message
-            raw: bytes | None = links.get(link)
-            state = state_codec.decode(raw) if raw is not None else None
-            read = record
-            if isinstance(record, Envelope):  # owners are compared by email: fill it in
-                record = await owners.fill(record, state.agents if state is not None else {})
-            done = outbox.step(
-                planner,
-                raw,
-                record,
-                position=Position(message.topic, message.partition, message.offset),
-                delivered_below=acked_below,
-                may_have_run=positions.may_have_run(event),
-                now=datetime.now(UTC),
-                profile=_profile_for(record, profiles) if isinstance(record, Envelope) else None,
-                state=state,
+        # StreamT does not declare noack_take(); the object is always a faust.Stream. The
+        # inputs are acked here, once their outputs and states are in Kafka, never by Faust.
+        batches = cast(faust.Stream[bytes], stream).noack_take(BATCH_MAX, within=BATCH_WAIT_S)
+        async for batch in batches:
+            read: list[faust.EventT[Any]] = []
+            retries: dict[int, Retry] = {}
+            states: dict[str, tuple[int, bytes]] = {}
+            for n, event in enumerate(cast(list[faust.EventT[Any]], batch), 1):
+                if n % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)  # let webhooks, acks and the fetcher in
+                if not positions.received(event):
+                    continue  # records before it were skipped: read again from the first one
+                retry = await decide(event, states)
+                if retry is not None:
+                    retries[len(read)] = retry
+                read.append(event)
+            sends: list[Awaitable[Any]] = list(await out.send())
+            sends += await changelog.write(
+                [
+                    (partition, changelog_key(link), state)
+                    for link, (partition, state) in states.items()
+                ]
             )
-            if done.resent:
-                metrics.sync_decisions.labels("sync", "outbox_resent").inc()
-                log.info(
-                    "sync re-sent what an input read again had caused link=%s offset=%s "
-                    "commands=%d",
-                    link,
-                    message.offset,
-                    len(done.commands),
-                )
-            snapshot = record if isinstance(record, Envelope) else None
-            # The snapshot is the input as read, unless an owner's email was filled in.
-            value = event.value if record is read or snapshot is None else encode(snapshot)
-            sends = await publish(key, done, snapshot, value)
-            if done.state is not None:
-                # What `links[link] = state` does, keeping the changelog write's future: the
-                # input is acked only once its state is durable too. Otherwise a crash after
-                # the ack can restore a state without this input's effects, and a later event
-                # about the same change (another id) is taken for a new one.
-                links.data[link] = done.state
-                sends.append(links.send_changelog(message.partition, link, done.state))
-            retry = None
-            if done.retry_in is not None and snapshot is not None:
-                retry = _retry_of(snapshot)
-            if retry is not None:
-                sends.append(hold(asyncio.ensure_future(_send_later(channels, key, *retry))))
-            ack_when_delivered(app, event, sends, deferred=retry is not None)
+            ack(read, sends, retries)
 
     return sync_links
