@@ -28,6 +28,8 @@ from connectors.base.registry import connector_collectors
 __all__ = ["Metrics"]
 
 _ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+#: up to the batched agents' BATCH_MAX (500)
+_BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500)
 
 
 class Metrics:
@@ -81,6 +83,14 @@ class Metrics:
             f"{prefix}_sync_decisions_total",
             "Decisions of the sync stage (escalated, echo_suppressed, converged, ...).",
             ["stage", "decision"],
+            registry=registry,
+        )
+        self.batch_inputs = Histogram(
+            f"{prefix}_batch_inputs",
+            "Records in each batch a batched agent (normalize, sync) took: a backlog fills "
+            "batches, a trickle does not, and the per-record CPU falls as they fill.",
+            ["agent"],
+            buckets=_BATCH_BUCKETS,
             registry=registry,
         )
         self.sink_writes = Counter(

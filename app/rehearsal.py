@@ -204,6 +204,8 @@ class SyncStack:
     files: dict[str, bytes]
     bot_admin_id: str
     requests: RequestLog
+    #: the sync rules file the workers read (``DESKSTREAM_SYNC_CONFIG``)
+    rules_path: Path
     human_admin_id: str = HUMAN_ADMIN
     #: the third member, with ``sync_stack(salesforce=...)``
     salesforce: SalesforceSandbox | None = None
@@ -585,6 +587,7 @@ async def sync_stack(
                             files=files,
                             bot_admin_id=bot_admin,
                             requests=requests,
+                            rules_path=rules,
                             salesforce=crm,
                             sf=console,
                         )

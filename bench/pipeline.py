@@ -7,7 +7,8 @@ Runs the project's benchmarks one after the other (each in its own process, so o
 and memory do not weigh on the next), shows each one's own report as it comes, then the
 summary: every row that has a target, and the scale-out figure, the dry-run sync benchmark
 with 2 worker processes in one group against 1 (issue 11: each worker's sync events per
-CPU-second within 10 % of one worker's).
+CPU-second within 10 % of one worker's), twice: at the load one worker had (each of the two
+gets half of it, in batches half as full), and at twice that load (each gets what one had).
 
 ``--quick`` runs smaller sizes (a first look; the figures are noisier). The machine the
 project develops on has 2 cores shared with the broker and other work: run it when the
@@ -48,6 +49,8 @@ class Bench:
 #: The dry-run sync benchmark's own defaults (200 customers, 20 at a time) measure a second of
 #: worker CPU, start-up included; 4,000 at 1,000 a time is ~15 s of it, batches as at volume.
 _SYNC_FULL = ("--conversations", "4000", "--concurrency", "1000")
+#: twice that, for 2 workers: each worker carries the load one worker carried alone
+_SYNC_FULL_2X = ("--conversations", "8000", "--concurrency", "2000")
 
 BENCHES = [
     Bench("ingest", ["bench.ingest_pipeline"], ["--records", "10000", "--deliveries", "3000"]),
@@ -57,6 +60,12 @@ BENCHES = [
         ["bench.sync_pipeline", "--dry-run", "--workers", "2"],
         ["--conversations", "300"],
         _SYNC_FULL,
+    ),
+    Bench(
+        "sync-dry-2x",
+        ["bench.sync_pipeline", "--dry-run", "--workers", "2"],
+        ["--conversations", "600"],
+        _SYNC_FULL_2X,
     ),
     Bench("sync-live", ["bench.sync_pipeline", "--rate", "0"], ["--conversations", "40"]),
     Bench("link-state", ["bench.link_state"], ["--events", "2000"]),
@@ -89,18 +98,21 @@ def summary(outputs: dict[str, list[str]]) -> list[str]:
             if (_RATIO.match(line) or line.startswith("bare ")) and not line.startswith("measure"):
                 lines.append(f"{line}   [{name}]")
     one = next((m for line in outputs.get("sync-dry", []) if (m := _ONE_WORKER.match(line))), None)
-    each = [m for line in outputs.get("sync-dry-2", []) if (m := _EACH_WORKER.match(line))]
-    if one is not None and each:
+    for two, load in (("sync-dry-2", "same load"), ("sync-dry-2x", "twice the load")):
+        each = [m for line in outputs.get(two, []) if (m := _EACH_WORKER.match(line))]
+        if one is None or not each:
+            lines.append(
+                f"scale-out at {load}: not measured (sync-dry or {two} failed or was skipped)"
+            )
+            continue
         alone = float(one["figure"])
         for n, found in enumerate(each, 1):
             share = float(found["figure"]) / alone
             lines.append(
-                row(f"scale-out: worker {n} of 2 vs alone", f"{share:.2f}", SCALE_OUT_SHARE,
+                row(f"scale-out, {load}: {n} of 2", f"{share:.2f}", SCALE_OUT_SHARE,
                     share / SCALE_OUT_SHARE)
-                + "   [sync-dry-2 vs sync-dry]"
+                + f"   [{two} vs sync-dry]"
             )  # fmt: skip
-    else:
-        lines.append("scale-out: not measured (a dry-run benchmark failed or was skipped)")
     lines.append("(ratio > 1 meets the target; a shared 2-core machine: rerun and read ranges)")
     return lines
 

@@ -19,23 +19,29 @@ one case event per notification and one message event per distinct message:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base.ingest import WebhookRequest
+from connectors.base.normalize import Normaliser
 from connectors.intercom.ingest import IntercomIngest
 from schemas.models import Platform, RawDelivery
+from streams.config import SyncConfig
+from streams.flows.handoff import rehomed
+from streams.normalize import encode_outcome, normalize_delivery
 
 __all__ = [
     "CONNECTOR",
     "ESCALATE_EVERY",
     "HUMAN_ADMIN",
     "RawRecord",
+    "SyncRecord",
     "conversations_for",
     "deliveries",
     "events_of",
+    "sync_records",
 ]
 
 CONNECTOR = "intercom"  # the rehearsal worker's Intercom connector id
@@ -51,6 +57,14 @@ class RawRecord:
 
     key: bytes
     delivery: RawDelivery
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRecord:
+    """One sync-topic record as normalize writes it: the event's link id and its bytes."""
+
+    key: bytes
+    value: bytes
 
 
 def _escalated(n: int) -> bool:
@@ -193,3 +207,30 @@ def deliveries(conversations: int, *, received_at: datetime | None = None) -> It
                 signature_verified=True,
             )
             yield RawRecord(_INGEST.partition_key(request).encode(), delivery)
+
+
+def sync_records(
+    records: Iterable[RawRecord], normaliser: Normaliser, rules: SyncConfig | None
+) -> Iterator[SyncRecord]:
+    """What normalize writes onto the sync topic for ``records``, worked out here (for a
+    replay of the sync stage alone): the same normaliser, the hand-off rule's re-homing, the
+    same encoding, and its dedupe of an event id already sent for the same raw key (the
+    records come conversation after conversation, so only the current key's ids are kept)."""
+    key, sent = b"", set[str]()
+    for record in records:
+        if record.key != key:
+            key, sent = record.key, set()
+        now = record.delivery.received_at
+        outcome = normalize_delivery(record.delivery, normaliser, now=now)
+        if rules is not None:
+            outcome = replace(outcome, events=[rehomed(event, rules) for event in outcome.events])
+        encoded = encode_outcome(
+            outcome, record.delivery, max_bytes=1 << 20, now=now, where="in the replay"
+        )
+        if encoded.quarantined is not None:
+            raise ValueError(f"the replay's history was quarantined: {encoded.quarantined[0]}")
+        for event, data in encoded.events:
+            if event.event_id in sent or event.link_id is None:
+                continue
+            sent.add(event.event_id)
+            yield SyncRecord(event.link_id.encode(), data)

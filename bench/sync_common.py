@@ -107,6 +107,17 @@ async def counter(url: str, sample: str, **labels: str) -> float:
     )
 
 
+async def batch_totals(urls: Sequence[str], agent: str) -> tuple[float, float]:
+    """(records, batches) the workers' batched ``agent`` (normalize, sync) took so far, from
+    ``deskstream_batch_inputs``: the difference of two readings over its batches is the mean
+    batch fill in between."""
+    records = batches = 0.0
+    for url in urls:
+        records += await counter(url, "deskstream_batch_inputs_sum", agent=agent)
+        batches += await counter(url, "deskstream_batch_inputs_count", agent=agent)
+    return records, batches
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

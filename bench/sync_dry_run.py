@@ -33,7 +33,14 @@ from app.rehearsal import HUMAN_ADMIN, SyncStack, sync_stack
 from bench.cpu_split import profile, split
 from bench.cpu_split import report as split_report
 from bench.figures import at_least, percentile, row
-from bench.sync_common import AuditFollower, all_done, counter, cpu_seconds, read_topic
+from bench.sync_common import (
+    AuditFollower,
+    all_done,
+    batch_totals,
+    counter,
+    cpu_seconds,
+    read_topic,
+)
 from connectors.base.links import case_link_id
 from schemas.codec import encode
 from schemas.models import (
@@ -72,6 +79,8 @@ class DryRun:
     busy_cpu_s: float = 0.0
     idle_cpu: float = 0.0
     split: Counter[str] = field(default_factory=Counter)
+    #: (records, batches) the sync agent took over the drive, all workers
+    batch_fill: tuple[float, float] = (0.0, 0.0)
     #: with several workers, per worker: (sync records it read, its busy CPU seconds)
     per_worker: list[tuple[float, float]] = field(default_factory=list)
 
@@ -226,6 +235,8 @@ async def run_dry(run: DryRun, bootstrap: str, folder: Path, *, partitions: int)
             cpu, started = [cpu_seconds(pid) for pid in pids], time.perf_counter()
             idle_rates = [(c - i) / args.idle for c, i in zip(cpu, idle, strict=True)]
             read = [await _received(w.url, sync_topic) for w in stack.workers]
+            urls = [w.url for w in stack.workers]
+            filled = await batch_totals(urls, "sync")
             run.idle_cpu = sum(idle_rates)
             spy = profile(pids[0], folder / "py-spy.txt") if args.profile is not None else None
             gate = asyncio.Semaphore(args.concurrency)
@@ -237,6 +248,8 @@ async def run_dry(run: DryRun, bootstrap: str, folder: Path, *, partitions: int)
             for task in tasks:
                 task.result()
             run.drive_s = time.perf_counter() - started
+            records, batches = await batch_totals(urls, "sync")
+            run.batch_fill = (records - filled[0], batches - filled[1])
             used = [cpu_seconds(pid) - c for pid, c in zip(pids, cpu, strict=True)]
             run.worker_cpu_s = sum(used)
             run.busy_cpu_s = run.worker_cpu_s - run.idle_cpu * run.drive_s
@@ -277,6 +290,8 @@ def report(run: DryRun) -> list[str]:
         if e.event_id in decided
     ]
     per_cpu = events / run.busy_cpu_s
+    records, batches = run.batch_fill
+    fill = records / batches if batches else 0.0  # of BATCH_MAX (500)
     lines = [
         f"sync stage, sinks in dry-run: {args.conversations} customers, concurrency "
         f"{args.concurrency}, all at once; {events} sync events ({HUMAN_CHANGES} per customer, "
@@ -292,6 +307,7 @@ def report(run: DryRun) -> list[str]:
         row("sync event → decision p50, ms", f"{percentile(waits, 0.5):.0f}", "", None),
         row("sync event → decision p99, ms", f"{percentile(waits, 0.99):.0f}", "", None),
         row("records produced per sync event", f"{produced / events:.2f}", "", None),
+        row("sync inputs per batch, mean", f"{fill:.1f}", "", None),
         row("repeated writes (loop detector)", str(repeated), 0, "ok" if not repeated else "LOOP"),
         "(ratio > 1 meets the target)",
         f"records produced: {len(run.audits)} audit records, {len(written)} commands and as many "

@@ -195,12 +195,15 @@ def register_normalize(
     out = BatchSend(producer)
     positions = Positions(app, metrics, "normalize", [channels.raw.get_topic_name()])
 
+    batch_fill = metrics.batch_inputs.labels("normalize")  # labelled once: it is per batch
+
     @app.agent(inbound(app, channels.raw), name="normalize")
     async def normalize_raw_deliveries(stream: faust.StreamT[Any]) -> None:
         # StreamT does not declare noack_take(); the object is always a faust.Stream. The
         # batch's events are acked here, once their outputs are in Kafka, never by Faust.
         batches = cast(faust.Stream[bytes], stream).noack_take(BATCH_MAX, within=BATCH_WAIT_S)
         async for batch in batches:
+            batch_fill.observe(len(batch))
             read: list[faust.EventT[Any]] = []
             sent: list[SentIds] = []
             counts: Counter[str] = Counter()

@@ -261,12 +261,15 @@ def register_sync(
         if start < len(read):
             ack_all_when_delivered(app, read[start:], sends)
 
+    batch_fill = metrics.batch_inputs.labels("sync")  # labelled once: it is per batch
+
     @app.agent(inbound(app, channels.sync, channels.writes), name="sync")
     async def sync_links(stream: faust.StreamT[Any]) -> None:
         # StreamT does not declare noack_take(); the object is always a faust.Stream. The
         # inputs are acked here, once their outputs and states are in Kafka, never by Faust.
         batches = cast(faust.Stream[bytes], stream).noack_take(BATCH_MAX, within=BATCH_WAIT_S)
         async for batch in batches:
+            batch_fill.observe(len(batch))
             read: list[faust.EventT[Any]] = []
             retries: dict[int, Retry] = {}
             states: dict[str, tuple[int, bytes]] = {}

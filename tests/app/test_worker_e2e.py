@@ -224,7 +224,9 @@ async def test_a_redelivered_or_replayed_webhook_is_one_record_on_the_canonical_
         return _entity_body(entity, n)
 
     dropped = "deskstream_duplicate_events_dropped_total"
-    before = _counter((await client.get("/metrics")).text, dropped)
+    taken = 'deskstream_batch_inputs_sum{agent="normalize"}'  # records in normalize's batches
+    metrics = (await client.get("/metrics")).text
+    before, taken_before = _counter(metrics, dropped), _counter(metrics, taken)
     # The same webhook delivered three times, then another event of the entity: its events
     # share a raw partition, so once the second event is out the copies were handled.
     assert [await _post(client, body(1)) for _ in range(3)] == [200, 200, 200]
@@ -239,8 +241,10 @@ async def test_a_redelivered_or_replayed_webhook_is_one_record_on_the_canonical_
     events = await _read_until(worker.bootstrap, events_topic, f"{entity}-3")
     ids = [e.source.source_event_id or "" for e in events if e.source.entity_id == entity]
     assert sorted(ids) == [f"{entity}-1", f"{entity}-2", f"{entity}-3"]
-    after = _counter((await client.get("/metrics")).text, dropped)
-    assert after - before == 2 + 4  # two redeliveries, four replayed records
+    metrics = (await client.get("/metrics")).text
+    assert _counter(metrics, dropped) - before == 2 + 4  # two redeliveries, four replayed records
+    # every raw record went through normalize's batches, the dropped ones too: 4 + 4 + 1
+    assert _counter(metrics, taken) - taken_before == 9
 
 
 async def test_a_restarted_worker_still_drops_what_was_sent_before(

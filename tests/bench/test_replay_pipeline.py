@@ -13,13 +13,14 @@ from bench.replay_traffic import (
     conversations_for,
     deliveries,
     events_of,
+    sync_records,
 )
 from connectors.base.ingest import WebhookRequest
 from connectors.base.settings import ConnectorSettings
 from connectors.intercom.ingest import IntercomIngest
 from connectors.intercom.normalize import IntercomNormaliser
 from schemas.codec import decode, encode
-from schemas.models import AuditRecord, EntityType, RawDelivery
+from schemas.models import AuditRecord, EntityType, Envelope, RawDelivery
 
 NORMALISER = IntercomNormaliser(
     connector_id=CONNECTOR,
@@ -51,6 +52,20 @@ def test_deliveries_yield_the_expected_canonical_events_on_each_link() -> None:
     assert len(sent) == conversations  # one raw key, and so one link, per conversation
     assert sum(len(ids) for ids in sent.values()) == sum(events_of(n) for n in range(conversations))
     assert escalations == 3  # conversations 0, 4 and 8
+
+
+def test_sync_records_are_what_normalize_writes_onto_the_sync_topic() -> None:
+    conversations = 2 * ESCALATE_EVERY + 1
+    records = list(sync_records(deliveries(conversations), NORMALISER, None))
+    # the dedupe by raw key: one record per distinct event, the count the tally expects
+    assert len(records) == sum(events_of(n) for n in range(conversations))
+    events = [decode(record.value) for record in records]
+    assert len({e.event_id for e in events if isinstance(e, Envelope)}) == len(records)
+    for record, event in zip(records, events, strict=True):
+        assert isinstance(event, Envelope)
+        assert record.key == (event.link_id or "").encode()  # the sync topic's key
+        assert record.value == encode(event)  # the bytes normalize sends
+    assert len({record.key for record in records}) == conversations
 
 
 def test_conversations_for_reaches_the_events_asked_for_and_no_more() -> None:
