@@ -339,6 +339,9 @@ def main() -> None:
         "per CPU-second)",
     )
     args = parser.parse_args()
+    if args.profile and Path(args.profile).is_dir():
+        # checked now: the stacks are written at the end of a run minutes long
+        parser.error(f"--profile {args.profile} is a folder; give a file for the stacks")
     os.environ.setdefault("DESKSTREAM_LOG_LEVEL", "warning")  # the worker inherits it
     cluster = start_cluster(load_settings(), progress=lambda m: None)
     if args.dry_run:
