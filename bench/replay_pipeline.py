@@ -191,10 +191,11 @@ async def replay(
         for worker in stack.workers:
             rewinds += await counter(worker.url, REWINDS, event="started")
             redelivered += await counter(worker.url, REWINDS, event="redelivery_dropped")
-        fills = {}
+        fills: dict[str, float] = {}
         for agent in ("normalize", "sync"):
             records, batches = await batch_totals([w.url for w in stack.workers], agent)
-            fills[agent] = records / batches if batches else 0.0
+            if batches:  # none for normalize when the history starts on the sync topic
+                fills[agent] = records / batches
     tally = Tally()
     await read_topic(settings, settings.topic("audit"), lambda value, _: tally.add(value))
     if tally.last is None:
@@ -213,6 +214,11 @@ async def replay(
         int(redelivered),
         fills,
     )
+
+
+def _fill(run: Replay, agent: str) -> str:
+    fill = run.fills.get(agent)
+    return "none" if fill is None else f"{fill:.0f}"
 
 
 def report(runs: list[Replay]) -> list[str]:
@@ -240,7 +246,7 @@ def report(runs: list[Replay]) -> list[str]:
         line("events per worker CPU-second", cells(lambda r: f"{r.events / r.worker_cpu_s:.0f}")),
         line(
             "records per batch, normalize / sync",
-            cells(lambda r: f"{r.fills.get('normalize', 0):.0f} / {r.fills.get('sync', 0):.0f}"),
+            cells(lambda r: " / ".join(_fill(r, agent) for agent in ("normalize", "sync"))),
         ),
         line(
             "events decided / missing",
