@@ -75,6 +75,15 @@ class RetryPolicy:
 
 
 async def call_with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy) -> T:
+    # The first attempt runs before tenacity is built: nearly every call succeeds at once,
+    # and setting up the retrying machinery cost ~3 % of a sync worker's CPU for nothing
+    # (docs/performance.md). A retriable failure hands its error to tenacity as attempt 1, so
+    # the waits (Retry-After included), the stop and the error raised are the same as when
+    # tenacity ran every attempt.
+    try:
+        return await call()
+    except RetriableAPIError as error:
+        first: RetriableAPIError | None = error
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(RetriableAPIError),
         stop=stop_after_attempt(policy.attempts),
@@ -84,5 +93,8 @@ async def call_with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolic
     )
     async for attempt in retrying:
         with attempt:
+            if first is not None:
+                failed, first = first, None
+                raise failed
             return await call()
     raise AssertionError("unreachable: tenacity re-raises after the last attempt")
