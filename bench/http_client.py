@@ -15,6 +15,9 @@ time (a sink's lanes). Variants:
 - ``connectors.base.http.platform_http``, what they build now: that, keeping no cookies;
 - aiohttp alone, without httpx or the client (the floor: the library's own cost).
 
+Then the sinks' retry wrapper around a call that succeeds at once (no HTTP: the wrapper's
+own CPU), as it was (tenacity built for every call) and as ``call_with_retries`` is now.
+
 HTTP/2 is not measured: the sandboxes (aiohttp servers) speak HTTP/1.1, and httpx's HTTP/2
 needs the ``h2`` package and TLS to negotiate it with a platform.
 """
@@ -31,13 +34,16 @@ from typing import Any
 import aiohttp
 import httpx
 from pydantic import SecretStr
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from bench.figures import at_most, row
 from bench.sandbox_throughput import TOKEN, SandboxProcess
 from connectors.base.aiohttp_transport import AiohttpTransport
 from connectors.base.http import platform_http
 from connectors.base.ratelimit import RateBudget
+from connectors.base.retry import RetryPolicy, call_with_retries, wait_between_attempts
 from connectors.intercom.client import IntercomClient
+from schemas.errors import RetriableAPIError
 
 TARGET_CPU_MS_PER_CALL = 0.5
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
@@ -154,6 +160,42 @@ async def measure(calls: int, concurrency: int, rounds: int) -> dict[str, Figure
         return best
 
 
+async def _tenacity_every_call(call: Callable[[], Awaitable[Any]], policy: RetryPolicy) -> Any:
+    """``call_with_retries`` before the first attempt went outside tenacity."""
+    retrying = AsyncRetrying(
+        retry=retry_if_exception_type(RetriableAPIError),
+        stop=stop_after_attempt(policy.attempts),
+        wait=policy.wait,
+        sleep=wait_between_attempts,
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await call()
+
+
+async def retry_wrapper_us(calls: int, rounds: int) -> dict[str, float]:
+    """CPU µs per successful call of each retry wrapper, best of ``rounds`` taking turns."""
+
+    async def succeed() -> None:
+        return None
+
+    policy = RetryPolicy()
+    wrappers = {
+        "retry wrapper, before": _tenacity_every_call,
+        "retry wrapper, now": call_with_retries,
+    }
+    best: dict[str, float] = {}
+    for _ in range(rounds):
+        for name, wrapper in wrappers.items():
+            started = time.process_time()
+            for _ in range(calls):
+                await wrapper(succeed, policy)
+            spent = (time.process_time() - started) / calls * 1e6
+            best[name] = min(spent, best.get(name, spent))
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
@@ -172,6 +214,9 @@ def main() -> None:
     for name, found in figures.items():
         print(row(f"{name}, calls/s", f"{found.calls_per_s:.0f}", "", None))
     print("(ratio > 1 meets the target: target/figure)")
+    print(row("sinks' retry wrapper, µs per call", "figure", "", None))
+    for name, spent in asyncio.run(retry_wrapper_us(20 * args.calls, args.rounds)).items():
+        print(row(name, f"{spent:.1f}", "", None))
 
 
 if __name__ == "__main__":
