@@ -34,16 +34,14 @@ from typing import Any
 import aiohttp
 import httpx
 from pydantic import SecretStr
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
 from bench.figures import at_most, row
 from bench.sandbox_throughput import TOKEN, SandboxProcess
 from connectors.base.aiohttp_transport import AiohttpTransport
 from connectors.base.http import platform_http
 from connectors.base.ratelimit import RateBudget
-from connectors.base.retry import RetryPolicy, call_with_retries, wait_between_attempts
+from connectors.base.retry import RetryPolicy, call_with_retries
 from connectors.intercom.client import IntercomClient
-from schemas.errors import RetriableAPIError
 
 TARGET_CPU_MS_PER_CALL = 0.5
 TIMEOUT = httpx.Timeout(15.0, connect=5.0)
@@ -162,14 +160,7 @@ async def measure(calls: int, concurrency: int, rounds: int) -> dict[str, Figure
 
 async def _tenacity_every_call(call: Callable[[], Awaitable[Any]], policy: RetryPolicy) -> Any:
     """``call_with_retries`` before the first attempt went outside tenacity."""
-    retrying = AsyncRetrying(
-        retry=retry_if_exception_type(RetriableAPIError),
-        stop=stop_after_attempt(policy.attempts),
-        wait=policy.wait,
-        sleep=wait_between_attempts,
-        reraise=True,
-    )
-    async for attempt in retrying:
+    async for attempt in policy.retrying():
         with attempt:
             return await call()
 
