@@ -20,9 +20,18 @@ from app.rehearsal import SyncStack
 from app.settings import Settings
 from schemas.codec import decode
 from schemas.errors import DeskstreamError
-from schemas.models import AuditRecord
+from schemas.models import AuditRecord, Envelope
 
-__all__ = ["DONE", "AuditFollower", "all_done", "counter", "cpu_seconds", "read_topic"]
+__all__ = [
+    "DONE",
+    "AuditFollower",
+    "all_done",
+    "batch_totals",
+    "counter",
+    "cpu_seconds",
+    "events_only",
+    "read_topic",
+]
 
 DONE = ("written_", "unchanged_")  # sink outcomes of a command carried out
 
@@ -105,6 +114,17 @@ async def counter(url: str, sample: str, **labels: str) -> float:
         for line in text.splitlines()
         if line.startswith(sample + "{") and all(label in line for label in wanted)
     )
+
+
+def events_only(into: list[tuple[Envelope, int]]) -> Callable[[Any, int], None]:
+    """A ``read_topic`` sink for the sync topic, which carries Envelopes and Timers (a decision
+    the sync stage asked to take again later: ``app/topics.py``): the events, into ``into``."""
+
+    def keep(value: Any, timestamp: int) -> None:
+        if isinstance(value, Envelope):
+            into.append((value, timestamp))
+
+    return keep
 
 
 async def batch_totals(urls: Sequence[str], agent: str) -> tuple[float, float]:

@@ -39,6 +39,7 @@ from bench.sync_common import (
     batch_totals,
     counter,
     cpu_seconds,
+    events_only,
     read_topic,
 )
 from connectors.base.links import case_link_id
@@ -266,7 +267,7 @@ async def run_dry(run: DryRun, bootstrap: str, folder: Path, *, partitions: int)
         finally:
             await producer.stop()
         settings = stack.settings
-        await read_topic(settings, settings.topic("sync"), lambda v, ts: run.sync.append((v, ts)))
+        await read_topic(settings, settings.topic("sync"), events_only(run.sync))
         await read_topic(settings, settings.topic("audit"), lambda v, _: run.audits.append(v))
 
 

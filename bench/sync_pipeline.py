@@ -59,7 +59,7 @@ from app.rehearsal import SyncStack, sync_stack
 from app.settings import load_settings
 from bench.api_calls import CallCount, calls_table, count_calls, route_lines
 from bench.figures import at_least, at_most, p50_p99, peak_rate, percentile, row
-from bench.sync_common import DONE, AuditFollower, all_done, cpu_seconds, read_topic
+from bench.sync_common import DONE, AuditFollower, all_done, cpu_seconds, events_only, read_topic
 from bench.sync_dry_run import DryRun, run_dry
 from bench.sync_dry_run import report as dry_report
 from sandboxes.base.traffic import PoliteTransport, TrafficStats
@@ -222,7 +222,7 @@ async def _run(run: Run, folder: Path) -> None:
                 await asyncio.sleep(2)
         settings = stack.settings
         await read_topic(settings, settings.topic("audit"), lambda v, _: run.audits.append(v))
-        await read_topic(settings, settings.topic("sync"), lambda v, ts: run.sync.append((v, ts)))
+        await read_topic(settings, settings.topic("sync"), events_only(run.sync))
         await read_topic(settings, settings.topic("events"), lambda v, _: run.events.append(v))
 
 
