@@ -12,7 +12,8 @@
 |                  | When it may have run before: +1 ``GET`` first, then only what differs       |
 | case/upsert with | ≤1 ``find_by_external_id`` + 1 contact search per 15 emails, 1 conversation |
 | a Message (ack)  | search (sent already?), 1 ``POST /messages``; no contact: lookups only      |
-| contact/update   | 1 ``PUT`` (0 when nothing to write)                                         |
+| contact/update   | 1 ``PUT`` (0 when nothing to write); may have run before: +1 ``GET`` first, |
+|                  | no ``PUT`` of what the contact holds                                        |
 | contact/upsert   | lookups as above, then 1 ``PUT`` if anything differs, or 1 ``POST`` create  |
 |                  | (+1 ``PUT`` when a 409 names the record that exists)                        |
 
@@ -494,16 +495,23 @@ class IntercomSink(Sink):
     ) -> _Outcome:
         payload = self._contact_payload(data, fields, before)
         if not payload:
-            return _Outcome(contact_id, False, "the contact already has these values")
+            # What it holds, as applied (as Zendesk's sink answers): the echo of an earlier
+            # attempt's write is then known for ours.
+            wanted = self._contact_payload(data, fields, None)
+            held = [] if before is None else self._contact_fingerprints(before, wanted)
+            return _Outcome(contact_id, False, "the contact already has these values", held)
         after = await self.client.update_contact(contact_id, payload)
         fps = self._contact_fingerprints(after, payload)
         return _Outcome(contact_id, True, f"updated {', '.join(sorted(payload))}", fps)
 
     async def _update_contact(self, command: SyncCommand) -> _Outcome:
         data = command_data(command, Contact)
-        return await self._write_contact(
-            _target_id(command), data, set(command.changed_fields), None
-        )
+        contact_id = _target_id(command)
+        # Run again after a crash between Intercom's answer and the commit (or a lost answer):
+        # a PUT of values the contact holds would still count as our write, so read first and
+        # write only what it lacks.
+        before = await self.client.get_contact(contact_id) if self.may_have_run(command) else None
+        return await self._write_contact(contact_id, data, set(command.changed_fields), before)
 
     async def _upsert_contact(self, command: SyncCommand) -> _Outcome:
         data = command_data(command, Contact)

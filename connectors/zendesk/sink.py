@@ -24,7 +24,8 @@
 | contact/upsert  | ≤E+1 lookups, then 1 ``create_or_update`` or, when found, 1 ``PUT`` if     |
 |                 | anything changed; emails changed: +1 ``GET identities`` +1 per new email   |
 | contact/update  | 1 ``PUT users/{id}`` (0 when nothing to write, or when every field is      |
-|                 | ``unheard`` and this sink's own write answered the same values);           |
+|                 | ``unheard`` and this sink's own write answered the same values); may have  |
+|                 | run before: +1 ``GET`` first, no ``PUT`` when the user holds it;           |
 |                 | identities as above                                                        |
 
 Owners: a command's ``assignee`` names an agent by email (None: nobody); the ticket's
@@ -68,17 +69,18 @@ takes no key: the lookup alone protects it. Users are created only after every l
 missed, with ``create_or_update`` (an upsert by email or external id); email identities are
 added only when the re-read identities lack them. A case/update sets values and tag deltas,
 so a repeat changes nothing, but it is still a write (an Update Ticket call, an audit, our
-write counted twice): one that may have run before reads the ticket and makes no ``PUT``
-when it already holds every value, and answers with the fingerprints of what it holds, as
-applied. A message/append is the one write Zendesk cannot deduplicate (ticket updates take
-no key): when it may have run before (``attempt > 1``, or an attempt in this process failed
-without an answer) the sink reads the newest ``_LANDED_LOOKBACK`` (20) comments and skips
-the write when one carries the same body (attribution line included; HTML bodies compared by
-their words). Limits, measured by ``bench/ambiguous_writes.py``: a copy written twice only
-when 20 or more comments landed on the ticket between the lost answer and the retry; a
-message not written only when a *different* command carries the very same body (same author,
-same minute, same platform, same text) within those 20 comments. A person cannot cause
-either: their comments carry no attribution line.
+write counted twice): one that may have run before reads the ticket (a contact/update the
+user) and makes no ``PUT`` when it already holds every value, and answers with the
+fingerprints of what it holds, as applied. A message/append is the one write Zendesk cannot
+deduplicate (ticket updates take no key): when it may have run before (``attempt > 1``, or
+an attempt in this process failed without an answer) the sink reads the newest
+``_LANDED_LOOKBACK`` (20) comments and skips the write when one carries the same body
+(attribution line included; HTML bodies compared by their words). Limits, measured by
+``bench/ambiguous_writes.py``: a copy written twice only when 20 or more comments landed on
+the ticket between the lost answer and the retry; a message not written only when a
+*different* command carries the very same body (same author, same minute, same platform,
+same text) within those 20 comments. A person cannot cause either: their comments carry no
+attribution line.
 
 ``created_ids`` uses the sync stage's names for the parts of a command: ``thread:<index>``
 for each message of a case/upsert's thread, ``message`` for an append. Own-write
@@ -812,6 +814,12 @@ class ZendeskSink(Sink):
             # than our value, so leaving it in place is the right outcome too).
             current = self._written_users.get(user_id)
             own = " (this sink's own write set them; the link never heard them from Zendesk)"
+        if current is None and not added and self.may_have_run(command):
+            # Run again after a crash between Zendesk's answer and the commit (or a lost
+            # answer): as for a case/update, a PUT of values the user holds would still count
+            # as our write, so read first and write nothing when it holds them. A user gone
+            # (None) is left to the PUT, whose 404 says so.
+            current = await self.client.user(user_id)
         if current is not None and not added and _holds(current, payload):
             detail = f"user {user_id} already holds {', '.join(fields)}{own}"
             status = None if own else self.client.last_status  # own: no call in this command

@@ -107,6 +107,40 @@ async def test_contact_update_writes_the_changed_fields(connector: Connector) ->
         assert fingerprint("intercom", contact["id"], field, value) in result.fingerprints
 
 
+async def test_a_contact_update_that_may_have_run_reads_first_and_writes_what_it_lacks(
+    connector: Connector,
+) -> None:
+    """Run again after a crash between Intercom's answer and the commit (attempt 2): a PUT of
+    the values the contact holds would count as a second write (the kill -9 soak caught one
+    on Zendesk)."""
+    contact = await connector.post("/contacts", {"email": "u@example.com", "name": "Old"})
+    data = Contact(emails=["u@example.com"], name="New", phone="+44 1")
+    changed = ["name", "phone"]
+
+    def update(attempt: int) -> SyncCommand:
+        return connector.command(
+            EntityType.CONTACT, "update", data, entity_id=contact["id"], changed=changed,
+            attempt=attempt,
+        )  # fmt: skip
+
+    first = await connector.sink.execute(update(1))
+    again = await connector.sink.execute(update(2))
+    assert (first.written, first.api_calls) == (True, 1)
+    assert (again.written, again.api_calls) == (False, 1)  # the GET, no PUT
+    assert sorted(again.fingerprints) == sorted(first.fingerprints)  # what it holds, as applied
+
+    # A value the contact no longer holds (a person changed it since) is written again, alone.
+    changed_by_a_person = await connector.api.put(
+        f"/contacts/{contact['id']}", json={"name": "Someone Else"}
+    )
+    assert changed_by_a_person.status_code == 200, changed_by_a_person.text
+    rewritten = await connector.sink.execute(update(2))
+    assert (rewritten.written, rewritten.api_calls) == (True, 2)
+    stored = await connector.get(f"/contacts/{contact['id']}")
+    assert (stored["name"], stored["phone"]) == ("New", "+44 1")
+    assert "updated name" in rewritten.detail
+
+
 # -- case/upsert with a message: the acknowledgement --------------------------------------------
 
 

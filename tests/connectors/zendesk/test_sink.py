@@ -828,6 +828,30 @@ async def test_a_requester_name_the_case_create_set_is_not_written_again(
     assert zd.state.users[int(user_id)].name == "Maria Lopez"
 
 
+async def test_a_contact_update_that_may_have_run_reads_the_user_and_writes_what_it_lacks(
+    zd: Connector,
+) -> None:
+    """Run again after a crash between Zendesk's answer and the commit (attempt 2): a PUT of
+    the values the user holds would count as a second write (the kill -9 soak caught one)."""
+    user_id = await _requester_of_a_new_ticket(zd)
+    first = await zd.sink.execute(_requester_name(user_id, "Maria Lopez"))
+    zd.requests.clear()
+    again = await zd.sink.execute(_requester_name(user_id, "Maria Lopez", attempt=2))
+    assert (first.written, again.written) == (True, False)
+    assert zd.requests == [("GET", f"/api/v2/users/{user_id}")]
+    assert again.api_calls == 1
+    assert "already holds name" in again.detail
+    assert fingerprint("zendesk", user_id, "name", "Maria Lopez") in again.fingerprints
+
+    # A value the user no longer holds (a person changed it since) is written again.
+    zd.state.users[int(user_id)].name = "Someone Else"
+    zd.requests.clear()
+    rewritten = await zd.sink.execute(_requester_name(user_id, "Maria Lopez", attempt=2))
+    assert rewritten.written
+    assert [m for m, _ in zd.requests] == ["GET", "PUT"]
+    assert zd.state.users[int(user_id)].name == "Maria Lopez"
+
+
 async def test_a_name_heard_from_zendesk_or_another_name_is_written(zd: Connector) -> None:
     """The skip needs all three: the field unheard, this sink's own answer, the same value."""
     user_id = await _requester_of_a_new_ticket(zd)
