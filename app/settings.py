@@ -121,6 +121,10 @@ class Settings(BaseSettings):
     #: (12 attempts with a 60 s cap ride out a platform outage of about ten minutes)
     sink_max_attempts: int = Field(default=12, ge=1, le=100)
     sink_max_backoff_seconds: float = Field(default=60.0, gt=0)
+    #: a 429 spends no attempt (the platform ran nothing and says when to come back): a
+    #: command keeps waiting out Retry-Afters this long before it is dead-lettered (a Zendesk
+    #: ticket's own limit, 30 updates per 10 minutes, can hold one for ten)
+    sink_rate_limited_max_seconds: float = Field(default=900.0, gt=0)
     #: a rebalance or a stop lets a command in progress finish this long before cutting it
     #: (its next owner then runs it as possibly executed; one waiting between two attempts
     #: is cut at once). The whole group waits for it: heartbeats go on meanwhile, so the

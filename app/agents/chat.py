@@ -128,7 +128,9 @@ def _register_relay(
     # A desk that stays down past the attempts raises: the agent crashes unacked and the
     # worker reads the event again after its restart.
     policy = RetryPolicy(
-        attempts=settings.sink_max_attempts, max_s=settings.sink_max_backoff_seconds
+        attempts=settings.sink_max_attempts,
+        max_s=settings.sink_max_backoff_seconds,
+        rate_limited_s=settings.sink_rate_limited_max_seconds,
     )
 
     @app.agent(inbound(app, channels.events), name="chat-relay")

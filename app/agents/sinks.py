@@ -74,7 +74,9 @@ class SinkRunner:
         self._watch = watch
         self._sinks: dict[str, Sink] = {}
         self._policy = RetryPolicy(
-            attempts=settings.sink_max_attempts, max_s=settings.sink_max_backoff_seconds
+            attempts=settings.sink_max_attempts,
+            max_s=settings.sink_max_backoff_seconds,
+            rate_limited_s=settings.sink_rate_limited_max_seconds,
         )
         #: command id → what executing it gave, for the latest commands this runner wrote: a
         #: copy of one (the sync stage re-sends what an input read again caused) is answered

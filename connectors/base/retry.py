@@ -4,6 +4,13 @@
 waits at least the platform's ``Retry-After``; ``FatalAPIError`` is never retried. After the
 last attempt the error propagates and the caller dead-letters the command with it.
 
+A 429 is not a failed attempt: the platform refused the call before running it, and says when
+to come back. Counting it as one let a busy hour's bursts (or one record's own limit, Zendesk's
+30 updates per ticket per 10 minutes) dead-letter a command the platform would have taken a
+little later (``make soak``: one lookup refused eight times in a row, then dead-lettered). So
+429s spend a time budget instead (``rate_limited_s``, from the first 429 of the call), and only
+the other failures spend the attempts.
+
 A task waiting between two attempts has nothing on its way to the platform: the previous
 attempt ended (its outcome, possibly "may have landed", is known to the sink) and the next has
 not started. ``between_attempts(task)`` says so, so whoever must stop the task (a partition
@@ -14,6 +21,7 @@ minute long (a 429's Retry-After).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -21,7 +29,6 @@ from tenacity import (
     AsyncRetrying,
     RetryCallState,
     retry_if_exception_type,
-    stop_after_attempt,
     wait_exponential_jitter,
 )
 
@@ -53,6 +60,27 @@ def between_attempts(task: asyncio.Task[Any] | None) -> bool:
     return task is not None and task in _waiting
 
 
+class _Stop:
+    """When one call gives up: after ``attempts`` failures that were not 429s, or once it has
+    been rate limited for ``rate_limited_s`` seconds (counted from its first 429)."""
+
+    def __init__(self, attempts: int, rate_limited_s: float) -> None:
+        self._attempts = attempts
+        self._rate_limited_s = rate_limited_s
+        self._failures = 0
+        self._limited_since: float | None = None
+
+    def __call__(self, state: RetryCallState) -> bool:
+        outcome = state.outcome
+        if outcome is not None and isinstance(outcome.exception(), RateLimitedError):
+            now = time.monotonic()
+            if self._limited_since is None:
+                self._limited_since = now
+            return now - self._limited_since >= self._rate_limited_s
+        self._failures += 1
+        return self._failures >= self._attempts
+
+
 class RetryPolicy:
     def __init__(
         self,
@@ -61,15 +89,19 @@ class RetryPolicy:
         initial_s: float = 0.5,
         max_s: float = 30.0,
         jitter_s: float = 0.5,
+        rate_limited_s: float = 900.0,
     ) -> None:
+        #: failures (not 429s) before the error propagates
         self.attempts = attempts
+        #: how long one call may keep being rate limited before the 429 propagates
+        self.rate_limited_s = rate_limited_s
         self._backoff = wait_exponential_jitter(multiplier=initial_s, max=max_s, jitter=jitter_s)
 
     def retrying(self) -> AsyncRetrying:
         """Tenacity set up with this policy, for one call."""
         return AsyncRetrying(
             retry=retry_if_exception_type(RetriableAPIError),
-            stop=stop_after_attempt(self.attempts),
+            stop=_Stop(self.attempts, self.rate_limited_s),
             wait=self.wait,
             sleep=wait_between_attempts,
             reraise=True,

@@ -82,6 +82,9 @@ def _client(handler: object) -> ApiClient:
         pytest.param([429, 200], 200, 2, id="rate-limited-then-ok"),
         pytest.param([422], FatalAPIError, 1, id="fatal-not-retried"),
         pytest.param([500, 500, 500], RetriableAPIError, 3, id="retries-exhausted"),
+        # a 429 ran nothing: it spends the time budget, not an attempt
+        pytest.param([429, 429, 429, 429, 200], 200, 5, id="429s-spend-no-attempt"),
+        pytest.param([500, 429, 500, 429, 500], RetriableAPIError, 5, id="failures-spend-them"),
     ],
 )
 async def test_retry_policy(statuses: list[int], outcome: object, calls: int) -> None:
@@ -100,6 +103,17 @@ async def test_retry_policy(statuses: list[int], outcome: object, calls: int) ->
         with pytest.raises(outcome):  # type: ignore[call-overload]
             await call_with_retries(lambda: client.request("GET", "/x"), policy)
     assert client.calls == calls
+
+
+async def test_a_call_rate_limited_past_its_time_budget_gives_up() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(429, headers={"retry-after": "0"})
+
+    client = _client(handler)
+    policy = RetryPolicy(attempts=3, initial_s=0.0, max_s=0.0, jitter_s=0.0, rate_limited_s=0.2)
+    with pytest.raises(RateLimitedError):
+        await call_with_retries(lambda: client.request("GET", "/x"), policy)
+    assert client.calls > 3  # past the attempts, stopped by the budget alone
 
 
 async def test_rate_limited_waits_at_least_retry_after() -> None:
