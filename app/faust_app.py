@@ -36,6 +36,7 @@ from app.agents.sync import register_sync
 from app.agents.timers import register_timers
 from app.channels import Channels, declare_channels
 from app.dlq_depth import DlqDepth
+from app.faust_recovery import TableManager
 from app.kafka_connection import bootstrap_servers
 from app.kafka_transport import use_eager_fetch
 from app.metrics import Metrics
@@ -113,6 +114,8 @@ def build_app(settings: Settings) -> Deskstream:
         cython_optimizations=True,
         consumer_auto_offset_reset="earliest",
         table_standby_replicas=settings.table_standby_replicas,
+        # Faust's, restarting a recovery that a second rebalance overtook (app.faust_recovery)
+        TableManager=TableManager,
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
         broker_max_poll_interval=300.0,

@@ -9,6 +9,9 @@ silently losing the behaviour (or crashing on a record).
 - faust ``Consumer._drain_messages``' call ``wait_first(callback(message),
   suspend_flow.wait())``: the shape ``app.kafka_transport`` takes over (any other call is
   Faust's own ``wait_first``);
+- faust ``Recovery._seek_offsets`` / ``signal_recovery_start`` / ``RebalanceAgain`` and
+  ``TableManager._recovery``: a rebalance that overtakes a table recovery restarts it
+  (``app.faust_recovery``; the behaviour: ``tests/app/test_faust_recovery.py``);
 - aiohttp ``ClientSession._retry_connection``: off, so a PUT on a broken kept-alive
   connection is not sent a second time (``connectors.base.aiohttp_transport``; the
   behaviour itself: ``tests/connectors/base/test_http_ambiguous.py``).
@@ -29,6 +32,7 @@ import faust
 import pytest
 from aiokafka import AIOKafkaProducer
 from faust.streams import _current_event, current_event
+from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer as FaustConsumer
 
 from app.kafka_transport import Consumer
@@ -38,7 +42,8 @@ PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 #: distribution → the private APIs of it this code uses (what to re-check on an upgrade)
 PRIVATE = {
     "faust-streaming": "Producer._ensure_producer, streams._current_event, "
-    "Consumer._drain_messages' wait_first call",
+    "Consumer._drain_messages' wait_first call, Recovery._seek_offsets and its "
+    "signal_recovery_start, TableManager._recovery",
     "aiokafka": "AIOKafkaProducer.create_batch/send_batch as Faust's producer holds it",
     "aiohttp": "ClientSession._retry_connection",
 }
@@ -104,3 +109,14 @@ async def test_aiohttp_still_has_the_retry_switch_and_the_transport_turns_it_off
         assert session._retry_connection is False
     finally:
         await session.close()
+
+
+def test_faust_recovery_seeks_through_the_method_the_worker_overrides() -> None:
+    source = re.sub(r"\s+", "", inspect.getsource(Recovery.__dict__["_restart_recovery"].fun))
+    for call in ("T(self._seek_offsets)(consumer,standby_tps,standby_offsets,", "_wait("):
+        assert call in source, (
+            f"Faust's recovery no longer calls {call!r}: re-check app.faust_recovery's "
+            "override against the new _restart_recovery"
+        )
+    source = inspect.getsource(faust.tables.TableManager.recovery.fget)  # type: ignore[attr-defined]
+    assert "self._recovery = Recovery(" in source
