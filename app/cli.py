@@ -66,3 +66,19 @@ def main(argv: list[str] | None = None) -> Any:
     except DeskstreamError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    except Exception as exc:
+        if not _kafka_unreachable(exc):
+            raise
+        click.echo(
+            f"error: Kafka did not answer ({exc}); check that the "
+            "cluster runs and that DESKSTREAM_KAFKA_BOOTSTRAP_SERVERS points at it",
+            err=True,
+        )
+        sys.exit(1)
+
+
+def _kafka_unreachable(exc: Exception) -> bool:
+    # Looked up, not imported: a command that never touched Kafka cannot have raised it, and
+    # `deskstream --help` stays free of aiokafka's import.
+    errors = sys.modules.get("aiokafka.errors")
+    return errors is not None and isinstance(exc, errors.KafkaConnectionError)

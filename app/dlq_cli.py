@@ -80,8 +80,8 @@ async def read_letters(settings: Settings) -> list[DeadLetter | Unreadable]:
         # (aiokafka applies any lookup to a partition waiting for one; KAFKA-7703)
         auto_offset_reset="earliest",
     )
-    await consumer.start()
-    try:
+    try:  # stopped even when the start failed, so nothing is left unclosed
+        await consumer.start()
         partitions = dlq_partitions(settings)
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
@@ -113,9 +113,9 @@ async def _retry(settings: Settings, *, dry_run: bool) -> int:
         auto_offset_reset="earliest",
     )
     producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True)
-    await consumer.start()
-    await producer.start()
-    try:
+    try:  # both stopped even when a start failed, so nothing is left unclosed
+        await consumer.start()
+        await producer.start()
         partitions = dlq_partitions(settings)
         consumer.assign(partitions)
         letters = await _drain(consumer, partitions)

@@ -8,9 +8,10 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from app.cli import main
 from app.dead_letters import Unreadable, unreadable_headers
 from app.dlq_cli import _retry, read_letters
-from app.settings import Settings, load_settings
+from app.settings import Settings, get_settings, load_settings
 from app.topic_admin import ensure_topics
 from app.topics import topic_specs
 from schemas.codec import decode_as, encode
@@ -113,3 +114,21 @@ async def test_an_unreadable_command_is_kept_and_sent_back_byte_for_byte(
         await consumer.stop()
     back = [(r.key, r.value) for rs in batch.values() for r in rs]
     assert back == [(b"zendesk:lnk_1", newer)]
+
+
+def test_list_says_in_one_line_that_kafka_did_not_answer(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    get_settings.cache_clear()
+    monkeypatch.setenv("DESKSTREAM_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # nothing listens
+    monkeypatch.delenv("DESKSTREAM_SCHEMA_REGISTRY_URL", raising=False)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            main(["dlq", "list"])
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 1
+    assert err.startswith("error: Kafka did not answer (KafkaConnectionError")
+    assert "DESKSTREAM_KAFKA_BOOTSTRAP_SERVERS" in err
+    assert "Traceback" not in err
