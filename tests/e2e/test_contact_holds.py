@@ -7,7 +7,9 @@ name corrected), a few seconds apart, in an order and with gaps drawn from a see
 (``DESKSTREAM_E2E_SEED``, printed; ``DESKSTREAM_SOAK=1`` plays more customers): each must end
 as exactly one Zendesk user and one Salesforce Contact, linked, and neither person's create
 may be refused (a worker that created on its first miss makes the person's Zendesk create
-fail with 422, and doubles the Salesforce Contact, which has no uniqueness on Email).
+fail with 422, and doubles the Salesforce Contact, which has no uniqueness on Email). A hold,
+when one starts, ends linked to the person's own record; with the two creates milliseconds
+apart both records can reach the link before any create is wanted, and then none is held.
 Zendesk's user search lags behind creates here, as on the platform.
 Customers added on one platform only get their other record created exactly once, after the
 hold. Counts, not times.
@@ -171,19 +173,34 @@ async def test_the_same_customer_added_on_both_platforms_is_linked_never_doubled
     assert refused == [], f"seed={seed}: a person's create was refused (created before): {refused}"
     # Past every hold and the search lag: what is on the platforms now stays.
     await stack.settle(HOLD_S + SEARCH_LAG_S + 4)
+    unheld = 0
     for customer, ids in zip(script, made, strict=True):
         assert isinstance(ids, dict)
         story = f"seed={seed} {customer}\n{await stack.trail(customer.link)}"
         assert await records(stack, customer) == {p: [ids[p]] for p in ids}, story
-        trail = await outcome(stack, customer, seed)
+        trail = await stack.audit(customer.link)
+        held = [a for a in trail if a.decision == "contact_held"]
+        if held:
+            trail = await outcome(stack, customer, seed)
         decisions = [a.decision for a in trail]
-        assert decisions.count("contact_held") == 1, story
+        assert len(held) <= 1, story
         assert "contact_created" not in decisions, story
-        [linked] = [a for a in trail if a.decision == "contact_linked"]
-        second = customer.where[1]
-        assert linked.details["platform"] == second, story
-        assert linked.details["record"] == ids[second], story  # the person's own record
         assert not any(a.decision.startswith("upsert_contact") for a in trail), story
+        if not held:
+            # Both records reached the link before any create was wanted: with the creates a
+            # few ms apart, Zendesk's user.created (which names no profile field, so wants
+            # no create) can beat the other platform's event. Nothing to hold, nothing made.
+            unheld += 1
+            assert "contact_linked" not in decisions, story
+            continue
+        # The hold was on the platform whose record arrived second; it ended linked to the
+        # person's own record there.
+        [linked] = [a for a in trail if a.decision == "contact_linked"]
+        platform = held[0].details["platform"]
+        assert linked.details["platform"] == platform, story
+        assert linked.details["record"] == ids[platform], story
+    print(f"contact holds: {len(script) - unheld} held then linked, {unheld} linked unheld")
+    assert unheld < len(script), f"seed={seed}: no create was ever held, the hold went untested"
 
 
 @pytest.mark.parametrize("platform", ["zendesk", "salesforce"])
