@@ -44,6 +44,36 @@ def _traffic(monitor: PrometheusMonitor, app: faust.App, stream: Any) -> None:
         monitor.on_send_initiated(cast(Any, None), "deskstream.sync", cast(Any, None), 1, 1)
 
 
+def _counts(monitor: PrometheusMonitor) -> tuple[Any, ...]:
+    """What Faust's own monitor keeps per stream and task (its web views show them)."""
+    return (
+        dict(monitor.events_by_stream),
+        dict(monitor.events_by_task),
+        monitor.events_total,
+        monitor.events_active,
+        sorted(monitor.stream_inbound_time),
+    )
+
+
+async def test_the_stream_and_task_counts_follow_a_new_agent_task() -> None:
+    app = faust.App("faust-metrics-owner", broker="kafka://127.0.0.1:1", autodiscover=False)
+    stream = app.stream(app.topic("deskstream.raw", value_serializer="raw"))
+    app.Table("links", default=None)
+    faust_monitor = PrometheusMonitor(metrics=FaustMetrics.create(CollectorRegistry(), "faust"))
+    cached = CachedPrometheusMonitor(metrics=FaustMetrics.create(CollectorRegistry(), "faust"))
+
+    async def agent_task() -> None:  # an agent restarted: its stream has a new task
+        stream.task_owner = asyncio.current_task()
+        for monitor in (faust_monitor, cached):
+            _traffic(monitor, app, stream)
+
+    await asyncio.create_task(agent_task())
+    await asyncio.create_task(agent_task())
+    counts = _counts(cached)
+    assert counts == _counts(faust_monitor)
+    assert sorted(counts[1].values()) == [4, 4]  # four events under each task
+
+
 async def test_the_same_metrics_as_faust_records_and_after_a_rebalance_too() -> None:
     app = faust.App("faust-metrics-test", broker="kafka://127.0.0.1:1", autodiscover=False)
     stream = app.stream(app.topic("deskstream.raw", value_serializer="raw"))
@@ -59,6 +89,7 @@ async def test_the_same_metrics_as_faust_records_and_after_a_rebalance_too() -> 
     for monitor in (faust_monitor, cached):
         monitor._clear_partition_related_metrics()  # what a rebalance does
         _traffic(monitor, app, stream)
+    assert _counts(cached) == _counts(faust_monitor)
     after = _samples(ours)
     assert after == _samples(theirs)
     assert (
