@@ -69,7 +69,11 @@ class _Stream:
 class PubSubService(pb_grpc.PubSubServicer):
     def __init__(self, org: Org) -> None:
         self.org = org
+        #: Subscribe streams open now, and opened since start (a cancelled call's stream can
+        #: outlive it until its next keepalive, so a count of open ones cannot tell a new
+        #: subscription from an old one still closing)
         self.streams = 0
+        self.opened = 0
         self.delivered = 0
 
     # -- shared ---------------------------------------------------------------------------
@@ -276,6 +280,7 @@ class PubSubService(pb_grpc.PubSubServicer):
         loop = asyncio.get_running_loop()
         quiet_since = loop.time()
         self.streams += 1
+        self.opened += 1
         logger.info("pubsub subscribe topic=%s user=%s", stream.topic, session.user_id)
         try:
             while True:
