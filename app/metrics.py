@@ -51,6 +51,20 @@ class Metrics:
             buckets=_ACK_BUCKETS,
             registry=registry,
         )
+        self.gc_pause_seconds = Histogram(
+            f"{prefix}_gc_pause_seconds",
+            "Python garbage-collector pauses by generation; the event loop (webhook answers "
+            "included) waits through each one (app/gc_pauses.py).",
+            ["generation"],
+            buckets=_ACK_BUCKETS,
+            registry=registry,
+        )
+        self.gc_frozen_objects = Gauge(
+            f"{prefix}_gc_frozen_objects",
+            "Objects start-up built and the garbage collector no longer walks (gc.freeze once "
+            "the worker has started; 0 before).",
+            registry=registry,
+        )
         self.events_normalized = Counter(
             f"{prefix}_events_normalized_total",
             "Canonical events produced by normalize.",

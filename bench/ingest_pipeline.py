@@ -16,7 +16,9 @@ set of topics, then:
    of deliveries started at a steady ``--paced-rate`` (open loop, as platforms send) once the
    worker has normalised the burst: their p50/p99 as sent (this process's own delays on the
    shared cores count), and the share the worker acknowledged within 25 ms by its own
-   ``deskstream_webhook_ack_seconds`` histogram (at least 99 %: p99 under 25 ms).
+   ``deskstream_webhook_ack_seconds`` histogram (at least 99 %: p99 under 25 ms). Then the
+   worker's garbage-collector pauses over the whole run (``deskstream_gc_pause_seconds``):
+   each one stops every answer in flight.
 3. the bare loop (``bench.bare_kafka``), once the worker has stopped: the same raw records
    read and written again by plain aiokafka, one output each. The normalize figure is
    compared with it (issue 11: at least a quarter of it). Then a bare producer's acks=all
@@ -238,6 +240,52 @@ async def _paced(url: str, rate: float, seconds: float) -> PacedFigures:
     )
 
 
+@dataclass(frozen=True)
+class GcFigures:
+    """The worker's garbage-collector pauses from its start-up to the run's end
+    (``app.gc_pauses``), its start-up's own collections left out."""
+
+    full_collections: int
+    full_ms: float
+    #: pauses of any generation longer than the ack-latency target: each delays every answer
+    over_target: int
+
+    @classmethod
+    def between(cls, before: dict[str, float], after: dict[str, float]) -> GcFigures:
+        def grown(name: str) -> float:
+            return after.get(name, 0.0) - before.get(name, 0.0)
+
+        series = "deskstream_gc_pause_seconds"
+        within = f'le="{TARGET_ACK_P99_MS / 1000}"'
+        over = sum(
+            grown(f'{series}_count{{generation="{g}"}}')
+            - grown(f'{series}_bucket{{generation="{g}",{within}}}')
+            for g in range(3)
+        )
+        return cls(
+            full_collections=int(grown(f'{series}_count{{generation="2"}}')),
+            full_ms=1000 * grown(f'{series}_sum{{generation="2"}}'),
+            over_target=int(over),
+        )
+
+
+async def _gc_series(url: str, *, frozen: bool = False) -> dict[str, float]:
+    """The worker's ``deskstream_gc_*`` series, by their full names; with ``frozen``, once
+    its start-up heap is frozen (the freeze's own full collection is start-up's)."""
+    async with aiohttp.ClientSession() as session:
+        while True:
+            async with session.get(f"{url}/metrics") as response:
+                text = await response.text()
+            series: dict[str, float] = {}
+            for line in text.splitlines():
+                if line.startswith("deskstream_gc_"):
+                    name, _, value = line.rpartition(" ")
+                    series[name] = float(value)
+            if not frozen or series.get("deskstream_gc_frozen_objects", 0.0) > 0:
+                return series
+            await asyncio.sleep(0.05)
+
+
 def _bare_spec(settings: Settings) -> TopicSpec:
     events = next(s for s in topic_specs(settings) if s.logical == "events")
     return TopicSpec("bare", f"{settings.topic_prefix}.bare", events.partitions, events.replication)
@@ -279,6 +327,7 @@ def main() -> None:
     log = Path(base.state_dir, "logs", f"bench-{run}.log").absolute()
     with run_worker(env, port=free_port(), log=log) as worker:
         pid = worker.process.pid
+        gc_started = asyncio.run(_gc_series(worker.url, frozen=True))
         with py_spy(pid, profile / "normalize.txt" if profile else None):
             normalize = asyncio.run(_normalized(bootstrap, events, args.records, pid))
         with py_spy(pid, profile / "ingest.txt" if profile else None):
@@ -286,11 +335,12 @@ def main() -> None:
         # The paced deliveries meet a worker done with the burst's normalising.
         asyncio.run(_normalized(bootstrap, events, args.records + args.deliveries, pid))
         paced = asyncio.run(_paced(worker.url, args.paced_rate, 10.0))
+        gc = GcFigures.between(gc_started, asyncio.run(_gc_series(worker.url)))
     bare = asyncio.run(
         bare_loop(bootstrap, settings.topic("raw"), settings.topic("bare"), args.records)
     )
     acks = asyncio.run(bare_acks(bootstrap, settings.topic("bare")))
-    _report(bootstrap, ingest, paced, acks, normalize, bare)
+    _report(bootstrap, ingest, paced, acks, normalize, bare, gc)
 
 
 def _report(
@@ -300,6 +350,7 @@ def _report(
     acks: tuple[float, float],
     normalize: NormalizeFigures,
     bare: LoopFigures,
+    gc: GcFigures,
 ) -> None:
     share = normalize.per_s / bare.records_per_s
     p99 = TARGET_ACK_P99_MS
@@ -327,6 +378,9 @@ def _report(
             99,
             at_least(paced.share_within_target, 0.99),
         ),
+        ("worker GC: full collections after start-up", f"{gc.full_collections}", "", None),
+        ("worker GC: full collections, ms in all", f"{gc.full_ms:.1f}", "", None),
+        (f"worker GC: pauses > {p99} ms", f"{gc.over_target}", "", None),
         ("bare producer acks=all p50, ms", f"{acks[0]:.1f}", "", None),
         ("bare producer acks=all p99, ms", f"{acks[1]:.1f}", "", None),
         (
