@@ -20,13 +20,14 @@ def worker(web_port: int | None) -> None:
     import faust
 
     from app.faust_app import build_app
-    from app.gc_pauses import freeze_startup_heap, observe_gc_pauses
+    from app.gc_pauses import collect_less_often, freeze_startup_heap, observe_gc_pauses
     from app.logs import configure_logging
 
     settings = get_settings()
     if web_port is not None:
         settings = settings.model_copy(update={"web_port": web_port})
     configure_logging(settings.log_level)
+    collect_less_often()
     bundle = build_app(settings)
     observe_gc_pauses(bundle.metrics.gc_pause_seconds)
 

@@ -44,18 +44,20 @@ def test_each_collection_is_timed_under_its_generation_until_stopped() -> None:
     assert _count(metrics, 2) == counted  # stopped: the callback is gone
 
 
-def test_frozen_start_up_objects_are_left_out_of_collections() -> None:
+def test_frozen_start_up_objects_are_left_out_of_collections_and_young_ones_wait() -> None:
     # In a process of its own: freezing the test runner's heap would outlive the test.
     script = textwrap.dedent(
         """
         import gc
-        from app.gc_pauses import freeze_startup_heap
+        from app.gc_pauses import YOUNG_COLLECTION_EVERY, collect_less_often, freeze_startup_heap
 
         class Node:
             pass
 
         built_at_start = Node()
         built_at_start.me = built_at_start  # a cycle: only the collector could free it
+        collect_less_often()
+        assert gc.get_threshold() == (YOUNG_COLLECTION_EVERY, 10, 10), gc.get_threshold()
         frozen = freeze_startup_heap()
         built_later = Node()
         tracked = {id(o) for o in gc.get_objects()}
