@@ -35,7 +35,7 @@ def worker(web_port: int | None) -> None:
         async def on_startup_finished(self) -> None:
             await super().on_startup_finished()
             # Built and kept for the worker's life: a full collection need not walk it
-            # again (94 ms pauses of every answer before, 8.6 ms after: app/gc_pauses.py).
+            # again (about 90 ms each, every answer waiting, before: app/gc_pauses.py).
             bundle.metrics.gc_frozen_objects.set(freeze_startup_heap())
 
     Worker(

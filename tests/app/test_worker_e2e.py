@@ -327,12 +327,12 @@ async def test_health_ready_and_metrics_describe_the_worker(
     assert float(accepted[0].rsplit(" ", 1)[1]) >= 1
     assert "faust_messages_received" in metrics
     # The start-up heap is frozen once the worker has started (app.gc_pauses), and every
-    # collection since is timed: young ones happen within any second of work.
+    # collection is timed: the freeze's own full collection at least.
     deadline = time.monotonic() + 30
     while _counter(metrics, "deskstream_gc_frozen_objects") == 0 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
         metrics = (await client.get("/metrics")).text
     assert _counter(metrics, "deskstream_gc_frozen_objects") > 10_000
-    assert _counter(metrics, 'deskstream_gc_pause_seconds_count{generation="0"}') > 0
+    assert _counter(metrics, 'deskstream_gc_pause_seconds_count{generation="2"}') >= 1
     unknown = await client.post("/webhooks/not-configured", content=b"{}")
     assert unknown.status_code == 404
