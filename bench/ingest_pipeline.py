@@ -17,8 +17,8 @@ set of topics, then:
    worker has normalised the burst: their p50/p99 as sent (this process's own delays on the
    shared cores count), and the share the worker acknowledged within 25 ms by its own
    ``deskstream_webhook_ack_seconds`` histogram (at least 99 %: p99 under 25 ms). Then the
-   worker's garbage-collector pauses over the whole run (``deskstream_gc_pause_seconds``):
-   each one stops every answer in flight.
+   worker's garbage-collector pauses from its start-up (once its heap is frozen) to the
+   run's end (``deskstream_gc_pause_seconds``): each one stops every answer in flight.
 3. the bare loop (``bench.bare_kafka``), once the worker has stopped: the same raw records
    read and written again by plain aiokafka, one output each. The normalize figure is
    compared with it (issue 11: at least a quarter of it). Then a bare producer's acks=all
