@@ -203,17 +203,29 @@ class PacedFigures:
     share_within_target: float
 
 
-async def _acks_within_target(session: aiohttp.ClientSession, url: str) -> tuple[float, float]:
-    """(deliveries acked within TARGET_ACK_P99_MS, all deliveries) from the worker's metrics."""
+async def _samples(session: aiohttp.ClientSession, url: str, prefix: str) -> dict[str, float]:
+    """The worker's ``/metrics`` samples whose names start with ``prefix``, by their full
+    names (labels included)."""
     async with session.get(f"{url}/metrics") as response:
         text = await response.text()
+    samples: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+async def _acks_within_target(session: aiohttp.ClientSession, url: str) -> tuple[float, float]:
+    """(deliveries acked within TARGET_ACK_P99_MS, all deliveries) from the worker's metrics."""
+    samples = await _samples(session, url, "deskstream_webhook_ack_seconds_")
     bound = f'le="{TARGET_ACK_P99_MS / 1000}"'
     within = total = 0.0
-    for line in text.splitlines():
-        if line.startswith("deskstream_webhook_ack_seconds_bucket") and bound in line:
-            within += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("deskstream_webhook_ack_seconds_count"):
-            total += float(line.rsplit(" ", 1)[1])
+    for name, value in samples.items():
+        if name.startswith("deskstream_webhook_ack_seconds_bucket") and bound in name:
+            within += value
+        elif name.startswith("deskstream_webhook_ack_seconds_count"):
+            total += value
     return within, total
 
 
@@ -274,13 +286,7 @@ async def _gc_series(url: str, *, frozen: bool = False) -> dict[str, float]:
     its start-up heap is frozen (the freeze's own full collection is start-up's)."""
     async with aiohttp.ClientSession() as session:
         while True:
-            async with session.get(f"{url}/metrics") as response:
-                text = await response.text()
-            series: dict[str, float] = {}
-            for line in text.splitlines():
-                if line.startswith("deskstream_gc_"):
-                    name, _, value = line.rpartition(" ")
-                    series[name] = float(value)
+            series = await _samples(session, url, "deskstream_gc_")
             if not frozen or series.get("deskstream_gc_frozen_objects", 0.0) > 0:
                 return series
             await asyncio.sleep(0.05)
