@@ -112,10 +112,17 @@ def worker(
         yield Worker(running.url, settings, kafka_bootstrap_servers, schema_registry_url)
 
 
+def _registry_client(worker: Worker) -> SchemaRegistryClient:
+    """confluent-kafka's registry client with a read timeout: without one, a registry that
+    stalls on a loaded machine holds the test until pytest's own timeout ends it (seen once in
+    CI); with it, the client's own retries (3, with backoff) ride out a slow answer."""
+    return SchemaRegistryClient({"url": worker.registry, "timeout": 15})
+
+
 def _read_with_confluent(worker: Worker, expected: int, *, settle: float = 2.0) -> list[Any]:
     """``deskstream.events`` through confluent-kafka's own deserializer and registry client:
     waits for ``expected`` records, then ``settle`` s more so an extra one would be seen."""
-    registry = SchemaRegistryClient({"url": worker.registry})
+    registry = _registry_client(worker)
     consumer = DeserializingConsumer(
         {
             "bootstrap.servers": worker.bootstrap,
@@ -165,7 +172,7 @@ def test_confluent_kafka_reads_the_events_our_worker_wrote(worker: Worker) -> No
     assert len({v["event_id"] for v in values}) == 6
     # Every one of them in the Confluent framing, with the id the subject holds for Envelope.
     subject = f"{worker.settings.topic('events')}-value"
-    latest = SchemaRegistryClient({"url": worker.registry}).get_latest_version(subject)
+    latest = _registry_client(worker).get_latest_version(subject)
     assert latest.schema.schema_str is not None
     written = json.loads(latest.schema.schema_str)
     assert _full_name(written) == "deskstream.Envelope"

@@ -8,7 +8,7 @@ import ast
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,6 +28,7 @@ __all__ = [
     "canonical_events",
     "holder",
     "kill_the_holder",
+    "recovery_trail",
     "running",
     "steps_after",
     "stored_positions",
@@ -146,18 +147,37 @@ def steps_after(worker: RunningWorker, source: str, wall: float) -> dict[str, fl
     ``worker``, the source's ``lease acquired`` last (a step not logged is left out)."""
     found: dict[str, float] = {}
     marks = [*_STEPS, ("lease", f"source lease acquired source={source} ")]
+    for at, entry in _entries_since(worker, wall):
+        for step, text in marks:
+            if step not in found and str(entry.get("message", "")).startswith(text):
+                found[step] = at
+    return found
+
+
+def recovery_trail(worker: RunningWorker, wall: float, limit: int = 40) -> str:
+    """The last ``limit`` warnings, errors and table-recovery lines ``worker`` logged after
+    ``wall``: what a failed takeover test prints, so a stalled recovery (Faust's "No event
+    received for active tp") can be read from the failure itself, not from a temp folder
+    pytest has since rotated away."""
+    kept = [
+        f"+{at:.1f}s {entry.get('level')} {entry.get('logger')}: {entry.get('message')}"
+        for at, entry in _entries_since(worker, wall)
+        if entry.get("level") in ("warning", "error", "critical")
+        or "recover" in str(entry.get("message", "")).lower()
+    ]
+    return "\n".join(kept[-limit:]) or "(nothing logged)"
+
+
+def _entries_since(worker: RunningWorker, wall: float) -> Iterator[tuple[float, dict[str, Any]]]:
+    """(seconds after ``wall``, record) of each JSON log record of ``worker`` from ``wall`` on."""
     for line in worker.log.read_text(errors="replace").splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
             continue  # not a log record (a traceback's lines, faust's banner)
         at = datetime.fromisoformat(entry["time"]).timestamp() - wall
-        if at < 0:
-            continue
-        for step, text in marks:
-            if step not in found and str(entry.get("message", "")).startswith(text):
-                found[step] = at
-    return found
+        if at >= 0:
+            yield at, entry
 
 
 @dataclass(frozen=True)

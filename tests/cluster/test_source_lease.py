@@ -32,6 +32,7 @@ from tests.cluster.leases import (
     acquired,
     holder,
     lease_since,
+    recovery_trail,
     running,
     steps_after,
     stored_positions,
@@ -147,7 +148,10 @@ async def test_the_source_survives_its_worker_killed_without_loss(
                 break
             await asyncio.sleep(2)
         missing = sorted(set(created) - seen)
-        assert missing == [], f"tickets that never reached {events_topic}: {missing}"
+        assert missing == [], (
+            f"tickets that never reached {events_topic}: {missing}; the survivor's log "
+            f"after the kill:\n{recovery_trail(survivor, killed_wall)}"
+        )
 
         ids_per_version: dict[str | None, set[str]] = {}
         for event in events:
