@@ -19,6 +19,8 @@ set of topics, then:
    ``deskstream_webhook_ack_seconds`` histogram (at least 99 %: p99 under 25 ms). Then the
    worker's garbage-collector pauses from its start-up (once its heap is frozen) to the
    run's end (``deskstream_gc_pause_seconds``): each one stops every answer in flight.
+   Last, the worker's CPU over ``IDLE_SECONDS`` with no traffic at all (its fetches,
+   heartbeats and timers: what a quiet cluster costs).
 3. the bare loop (``bench.bare_kafka``), once the worker has stopped: the same raw records
    read and written again by plain aiokafka, one output each. The normalize figure is
    compared with it (issue 11: at least a quarter of it). Then a bare producer's acks=all
@@ -61,6 +63,8 @@ TARGET_INGEST_PER_S = 5000
 TARGET_ACK_P99_MS = 25
 TARGET_NORMALIZE_PER_S = 10_000
 TARGET_SHARE_OF_BARE = 0.25
+#: how long the worker is watched with no traffic at all, after the paced deliveries
+IDLE_SECONDS = 10.0
 SECRET = "bench-secret"
 ENTITIES = 500
 
@@ -292,6 +296,15 @@ async def _gc_series(url: str, *, frozen: bool = False) -> dict[str, float]:
             await asyncio.sleep(0.05)
 
 
+def _idle_cpu_share(pid: int, seconds: float) -> float:
+    """The worker's CPU over ``seconds`` with nothing to read or answer, as a share of one
+    core: what its fetches, heartbeats and timers cost a cluster that waits for traffic."""
+    time.sleep(1.0)  # the paced phase's last records are read and acked by now
+    started, cpu = time.perf_counter(), _cpu_seconds(pid)
+    time.sleep(seconds)
+    return (_cpu_seconds(pid) - cpu) / (time.perf_counter() - started)
+
+
 def _bare_spec(settings: Settings) -> TopicSpec:
     events = next(s for s in topic_specs(settings) if s.logical == "events")
     return TopicSpec("bare", f"{settings.topic_prefix}.bare", events.partitions, events.replication)
@@ -342,11 +355,12 @@ def main() -> None:
         asyncio.run(_normalized(bootstrap, events, args.records + args.deliveries, pid))
         paced = asyncio.run(_paced(worker.url, args.paced_rate, 10.0))
         gc = GcFigures.between(gc_started, asyncio.run(_gc_series(worker.url)))
+        idle = _idle_cpu_share(pid, IDLE_SECONDS)
     bare = asyncio.run(
         bare_loop(bootstrap, settings.topic("raw"), settings.topic("bare"), args.records)
     )
     acks = asyncio.run(bare_acks(bootstrap, settings.topic("bare")))
-    _report(bootstrap, ingest, paced, acks, normalize, bare, gc)
+    _report(bootstrap, ingest, paced, acks, normalize, bare, gc, idle)
 
 
 def _report(
@@ -357,6 +371,7 @@ def _report(
     normalize: NormalizeFigures,
     bare: LoopFigures,
     gc: GcFigures,
+    idle: float,
 ) -> None:
     share = normalize.per_s / bare.records_per_s
     p99 = TARGET_ACK_P99_MS
@@ -387,6 +402,7 @@ def _report(
         ("worker GC: full collections after start-up", f"{gc.full_collections}", "", None),
         ("worker GC: full collections, ms in all", f"{gc.full_ms:.1f}", "", None),
         (f"worker GC: pauses > {p99} ms", f"{gc.over_target}", "", None),
+        ("worker CPU with no traffic, % of a core", f"{100 * idle:.2f}", "", None),
         ("bare producer acks=all p50, ms", f"{acks[0]:.1f}", "", None),
         ("bare producer acks=all p99, ms", f"{acks[1]:.1f}", "", None),
         (

@@ -9,6 +9,9 @@ silently losing the behaviour (or crashing on a record).
 - faust ``Consumer._drain_messages``' call ``wait_first(callback(message),
   suspend_flow.wait())``: the shape ``app.kafka_transport`` takes over (any other call is
   Faust's own ``wait_first``);
+- faust ``Stream.noack_take``'s wait ``self.wait_for_stopped(buffer_full, timeout=...)``
+  after its buffering processor is added: the wait ``app.batch_stream`` takes over when a
+  window passed empty;
 - faust ``Recovery._seek_offsets`` / ``signal_recovery_start`` / ``RebalanceAgain`` and
   ``TableManager._recovery``: a rebalance that overtakes a table recovery restarts it
   (``app.faust_recovery``; the behaviour: ``tests/app/test_faust_recovery.py``);
@@ -35,6 +38,7 @@ from faust.streams import _current_event, current_event
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer as FaustConsumer
 
+from app.batch_stream import BatchStream
 from app.kafka_transport import Consumer
 from connectors.base.aiohttp_transport import AiohttpTransport
 
@@ -42,7 +46,8 @@ PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 #: distribution → the private APIs of it this code uses (what to re-check on an upgrade)
 PRIVATE = {
     "faust-streaming": "Producer._ensure_producer, streams._current_event, "
-    "Consumer._drain_messages' wait_first call, Recovery._seek_offsets and its "
+    "Consumer._drain_messages' wait_first call, Stream.noack_take's wait_for_stopped, "
+    "Recovery._seek_offsets and its "
     "signal_recovery_start, TableManager._recovery",
     "aiokafka": "AIOKafkaProducer.create_batch/send_batch as Faust's producer holds it",
     "aiohttp": "ClientSession._retry_connection",
@@ -99,6 +104,18 @@ def test_faust_fetch_loop_calls_wait_first_in_the_shape_the_transport_takes_over
         "re-check its Consumer.wait_first override against the new _drain_messages"
     )
     assert issubclass(Consumer, FaustConsumer)
+
+
+def test_faust_noack_take_waits_through_the_method_the_batch_stream_overrides() -> None:
+    source = re.sub(r"\s+", "", inspect.getsource(faust.Stream.noack_take))
+    buffering = source.find("self.add_processor(add_to_buffer)")
+    waiting = source.find("awaitself.wait_for_stopped(buffer_full,timeout=timeout")
+    assert 0 <= buffering < waiting, (
+        "Faust's noack_take no longer adds its buffer processor, then waits for the buffer "
+        "through wait_for_stopped with a timeout: re-check app.batch_stream.BatchStream"
+    )
+    assert "ifbuffer:" in source[waiting:]  # an empty window hands nothing over
+    assert issubclass(BatchStream, faust.Stream)
 
 
 async def test_aiohttp_still_has_the_retry_switch_and_the_transport_turns_it_off() -> None:

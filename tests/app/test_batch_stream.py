@@ -1,0 +1,101 @@
+"""``app.batch_stream``: ``noack_take`` batches that stop waking every window while nothing
+arrives, and hand every record over once, in order, when records come. A real Faust agent
+through Faust's own test context (its in-memory channel; no broker); the stream's waits are
+counted, not timed."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import faust
+
+from app.batch_stream import BatchStream
+
+#: the window normalize and sync take with (their BATCH_WAIT_S)
+WITHIN = 0.01
+IDLE_S = 0.3  # thirty windows
+BATCH_MAX = 20
+
+
+class Taker:
+    """An agent taking batches as normalize and sync do, counting the stream's waits."""
+
+    def __init__(self, stream_class: type[faust.Stream[Any]] | None) -> None:
+        options: dict[str, Any] = {} if stream_class is None else {"Stream": stream_class}
+        self.app = faust.App(
+            "batch-stream-test", broker="kafka://127.0.0.1:1", autodiscover=False, **options
+        )
+        self.batches: list[list[Any]] = []
+        self.took = asyncio.Event()
+        self.waits = 0
+
+        @self.app.agent()
+        async def take(stream: Any) -> None:
+            wait_for_stopped = stream.wait_for_stopped
+
+            async def counted(*coros: Any, timeout: Any = None) -> bool:  # noqa: ASYNC109
+                self.waits += 1
+                return bool(await wait_for_stopped(*coros, timeout=timeout))
+
+            stream.wait_for_stopped = counted
+            async for batch in stream.noack_take(BATCH_MAX, within=WITHIN):
+                self.batches.append([event.value for event in batch])
+                self.took.set()
+
+        self.agent: faust.types.AgentT[Any] = take
+
+    @property
+    def received(self) -> list[Any]:
+        return [value for batch in self.batches for value in batch]
+
+    async def until_received(self, values: list[Any]) -> None:
+        async with asyncio.timeout(10):
+            while self.received[-len(values) :] != values:
+                self.took.clear()
+                await self.took.wait()
+
+
+async def test_the_worker_app_takes_its_batches_through_this_stream(tmp_path: Any) -> None:
+    from app.faust_app import build_app
+    from app.settings import load_settings
+
+    bundle = build_app(load_settings(state_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1"))
+    stream_class: object = bundle.app.conf.Stream
+    assert stream_class is BatchStream
+
+
+async def test_faust_stream_wakes_every_window_with_nothing_to_take() -> None:
+    # What this module changes: Faust's own stream, idle, waits once per window.
+    taker = Taker(None)
+    async with taker.agent.test_context():
+        await asyncio.sleep(IDLE_S)
+    assert taker.waits >= 5, taker.waits
+    assert taker.batches == []
+
+
+async def test_an_idle_stream_waits_once_until_a_record_comes() -> None:
+    taker = Taker(BatchStream)
+    async with taker.agent.test_context():
+        await asyncio.sleep(IDLE_S)
+        assert taker.waits == 1  # no window ticks: one wait, for the first record
+        assert taker.batches == []
+
+
+async def test_records_after_idle_come_out_once_in_order_in_batches_then_it_idles_again() -> None:
+    taker = Taker(BatchStream)
+    values = list(range(95))
+    async with taker.agent.test_context() as agent:
+        await asyncio.sleep(IDLE_S)
+        for value in values:
+            await agent.put(value)
+        await taker.until_received(values)
+        assert taker.received == values
+        assert all(0 < len(batch) <= BATCH_MAX for batch in taker.batches)
+        settled = taker.waits
+        await asyncio.sleep(IDLE_S)
+        # One more window, empty, then a single wait for the next record.
+        assert taker.waits - settled <= 2, (settled, taker.waits)
+        await agent.put("late")
+        await taker.until_received(["late"])
+    assert taker.received == [*values, "late"]
