@@ -53,6 +53,11 @@ class RunningWorker:
     def log_tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:]
 
+    def critical_lines(self) -> list[str]:
+        """The log's records at critical level (a crash, or a send it could not confirm)."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return [line[:500] for line in text.splitlines() if '"level": "critical"' in line]
+
     def start(self, *, ready_timeout: float = 120.0) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as out:

@@ -41,6 +41,8 @@ OnDelivered = Callable[[faust.EventT[Any]], None]
 Release = Callable[[set[Any]], Awaitable[None]]
 #: how long a revocation waits for outputs still on their way before it commits
 SETTLE_TIMEOUT_S = 10.0
+#: set on the app once a stop has been told of outputs it left unsent
+_STOP_TOLD = "_deskstream_stop_told"
 
 # asyncio keeps only weak references to tasks: hold them until they are done.
 _in_flight: set[asyncio.Future[Any]] = set()
@@ -175,6 +177,26 @@ def ack_all_when_delivered(
         error = None if future.cancelled() else future.exception()
         if future.cancelled() or error is not None:
             first = events[0].message
+            if app.should_stop:
+                # A stop (a deploy's SIGTERM) or a crash already under way: the producer is
+                # closing under batches still in flight. Nothing to crash for: unacked, the
+                # events are read again by their partitions' next owner. A busy worker's
+                # agents can have hundreds of batches in hand: the first is told, at debug
+                # level the rest.
+                told = getattr(app, _STOP_TOLD, False)
+                setattr(app, _STOP_TOLD, True)
+                log.log(
+                    logging.DEBUG if told else logging.INFO,
+                    "worker stopping: output not sent, the events stay unacknowledged and are "
+                    "read again by the partition's next owner (any further batches at debug "
+                    "level) topic=%s partition=%s offset=%s events=%d error=%r",
+                    first.topic,
+                    first.partition,
+                    first.offset,
+                    len(events),
+                    error,
+                )
+                return
             log.critical(
                 "output not acknowledged; crashing so the event is reprocessed "
                 "topic=%s partition=%s offset=%s events=%d error=%r",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -40,6 +41,8 @@ class _Producer:
 class _App:
     crashes: list[BaseException] = field(default_factory=list)
     producer: _Producer = field(default_factory=_Producer)
+    #: mode's Service.should_stop: a stop (or a crash) is under way
+    should_stop: bool = False
 
     async def crash(self, reason: BaseException) -> None:
         self.crashes.append(reason)
@@ -78,6 +81,32 @@ async def test_a_failed_send_never_acks_and_crashes_the_app() -> None:
     await _settle()
     assert event.acked == 0
     assert [type(c) for c in app.crashes] == [TimeoutError]
+
+
+@pytest.mark.parametrize("outcome", ["failed", "cancelled"])
+async def test_an_output_lost_to_a_stop_leaves_the_event_unacked_without_a_crash(
+    outcome: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A deploy's SIGTERM closes the producer under batches in flight (NotReady) or cancels
+    # them: the events are read again by the next owner, and a stop is not a crash.
+    caplog.set_level(logging.DEBUG, logger="app.agents.acks")
+    loop = asyncio.get_running_loop()
+    app = _App(should_stop=True)
+    events, sends = [_Event(), _Event(), _Event()], [loop.create_future() for _ in range(3)]
+    for event, send in zip(events, sends, strict=True):
+        ack_when_delivered(cast(faust.App, app), cast(Any, event), [send])
+    for send in sends:
+        if outcome == "failed":
+            send.set_exception(RuntimeError("Producer service not yet started"))
+        else:
+            send.cancel()
+    await _settle()
+    assert [event.acked for event in events] == [0, 0, 0]
+    assert app.crashes == []
+    told = [r for r in caplog.records if r.name == "app.agents.acks"]
+    # One line for the operator, the rest (a busy worker has hundreds) at debug level.
+    assert [r.levelname for r in told] == ["INFO", "DEBUG", "DEBUG"]
+    assert "read again by the partition's next owner" in told[0].getMessage()
 
 
 async def test_an_event_without_output_is_acked_at_once() -> None:

@@ -191,3 +191,10 @@ async def test_the_source_survives_its_worker_killed_without_loss(
             audit = await stack.audit(case_link_id("zendesk", "zendesk", ticket))
             decisions = [r.decision for r in audit if r.event_id == event_id]
             assert "duplicate_dropped" in decisions, (event_id, decisions)
+
+        # A deploy's SIGTERM to the survivor, still busy with the takeover's backlog: a clean
+        # stop (status 0, nothing at critical level), the batches it leaves unsent to be read
+        # again by the next owner, not a crash on the way out.
+        await asyncio.to_thread(survivor.stop)
+        assert survivor.process.returncode == 0, survivor.log_tail()
+        assert survivor.critical_lines() == []
