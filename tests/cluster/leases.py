@@ -193,6 +193,8 @@ class Takeover:
     killed_at: float
     #: seconds after the kill of each step on the survivor (``steps_after``)
     steps: dict[str, float]
+    #: the worker that took the source over
+    survivor: RunningWorker
 
     def describe(self) -> str:
         steps = " ".join(f"{name}={at:.1f}s" for name, at in self.steps.items())
@@ -224,4 +226,4 @@ async def kill_the_holder(
     assert before, f"the killed worker stored no position of {source} before the kill"
     assert resumed == before[-1], (resumed, before[-3:])
     steps = steps_after(survivor, source, killed_wall)
-    return Takeover(seconds, resumed, len(stored), len(before), killed_wall, steps)
+    return Takeover(seconds, resumed, len(stored), len(before), killed_wall, steps, survivor)

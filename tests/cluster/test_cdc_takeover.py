@@ -34,7 +34,7 @@ import pytest
 
 from app.rehearsal import SyncStack, sync_stack
 from schemas.models import Envelope
-from tests.cluster.leases import canonical_events, kill_the_holder
+from tests.cluster.leases import canonical_events, kill_the_holder, recovery_trail
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.timeout(480)]
 
@@ -176,7 +176,10 @@ async def test_the_cdc_subscription_moves_to_the_survivor_without_loss(
             f"per_ticket={dict(writes)} reasserts={dict(reasserts)} executed_twice={len(twice)}"
         )
         assert len(published) == changes.total(), (len(published), changes.total())
-        assert missing == [], f"change events that never reached the topic: {missing[:10]}"
+        assert missing == [], (
+            f"change events that never reached the topic: {missing[:10]}; the survivor's log "
+            f"after the kill:\n{recovery_trail(takeover.survivor, takeover.killed_at)}"
+        )
         assert twice == [], f"commands written twice: {twice[:10]}"
         assert reasserts.total() == 0, f"re-asserts: {dict(reasserts)} (trails in {tmp_path})"
         for case, ticket in ticket_of.items():
