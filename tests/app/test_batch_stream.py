@@ -6,11 +6,14 @@ counted, not timed."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import faust
 
 from app.batch_stream import BatchStream
+from app.faust_app import build_app
+from app.settings import load_settings
 
 #: the window normalize and sync take with (their BATCH_WAIT_S)
 WITHIN = 0.01
@@ -56,10 +59,7 @@ class Taker:
                 await self.took.wait()
 
 
-async def test_the_worker_app_takes_its_batches_through_this_stream(tmp_path: Any) -> None:
-    from app.faust_app import build_app
-    from app.settings import load_settings
-
+async def test_the_worker_app_takes_its_batches_through_this_stream(tmp_path: Path) -> None:
     bundle = build_app(load_settings(state_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1"))
     stream_class: object = bundle.app.conf.Stream
     assert stream_class is BatchStream
