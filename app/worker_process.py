@@ -65,7 +65,12 @@ class RunningWorker:
                 [sys.executable, "-m", "app", "worker"], env=self._env, stdout=out, stderr=out
             )
         self.stopped_on_purpose = False
-        _wait_ready(self, ready_timeout)
+        self.wait_ready(ready_timeout)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Wait until ``/ready`` answers 200 (joined, not rebalancing, tables recovered);
+        ``DeskstreamError`` if the process exits or ``timeout`` passes first."""
+        _wait_ready(self, timeout)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no commit, no flush: a crash."""

@@ -15,6 +15,11 @@ silently losing the behaviour (or crashing on a record).
 - faust ``Recovery._seek_offsets`` / ``signal_recovery_start`` / ``RebalanceAgain`` and
   ``TableManager._recovery``: a rebalance that overtakes a table recovery restarts it
   (``app.faust_recovery``; the behaviour: ``tests/app/test_faust_recovery.py``);
+- faust ``Recovery._recovery_started_at`` / ``_active_events_received_at`` (on the
+  ``time.monotonic`` clock) and ``active_remaining()``: a recovery whose active changelogs
+  stop receiving records is noticed and re-read (``app.faust_recovery``, the behaviour:
+  ``tests/app/test_recovery_watch.py``); the fetch path's account it logs reads more private
+  state, each read guarded, so a rename costs detail, not the worker;
 - aiohttp ``ClientSession._retry_connection``: off, so a PUT on a broken kept-alive
   connection is not sent a second time (``connectors.base.aiohttp_transport``; the
   behaviour itself: ``tests/connectors/base/test_http_ambiguous.py``).
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import time
 import tomllib
 import weakref
 from importlib.metadata import version
@@ -48,7 +54,8 @@ PRIVATE = {
     "faust-streaming": "Producer._ensure_producer, streams._current_event, "
     "Consumer._drain_messages' wait_first call, Stream.noack_take's wait_for_stopped, "
     "Recovery._seek_offsets and its "
-    "signal_recovery_start, TableManager._recovery",
+    "signal_recovery_start, TableManager._recovery, Recovery._recovery_started_at and "
+    "_active_events_received_at",
     "aiokafka": "AIOKafkaProducer.create_batch/send_batch as Faust's producer holds it",
     "aiohttp": "ClientSession._retry_connection",
 }
@@ -137,3 +144,21 @@ def test_faust_recovery_seeks_through_the_method_the_worker_overrides() -> None:
         )
     source = inspect.getsource(faust.tables.TableManager.recovery.fget)  # type: ignore[attr-defined]
     assert "self._recovery = Recovery(" in source
+
+
+def test_faust_recovery_keeps_the_times_the_stall_watch_reads() -> None:
+    started = re.sub(r"\s+", "", inspect.getsource(Recovery._set_recovery_started))
+    assert "self._recovery_started_at=monotonic()" in started
+    slurp = re.sub(r"\s+", "", inspect.getsource(Recovery.__dict__["_slurp_changelogs"].fun))
+    for line in (
+        "active_events_received_at=self._active_events_received_at",
+        "active_events_received_at[tp]=now",
+        "now=monotonic()",
+    ):
+        assert line in slurp, (
+            f"Faust's recovery no longer has {line!r}: re-check what app.faust_recovery's "
+            "stall watch reads"
+        )
+    clock = vars(faust.tables.recovery)["monotonic"]
+    assert clock is time.monotonic  # the clock the watch reads them on
+    assert callable(Recovery.active_remaining)

@@ -20,6 +20,7 @@ from app.rehearsal import SyncStack
 from app.source_positions import slot_of
 from app.worker_process import RunningWorker
 from schemas.codec import decode
+from schemas.errors import DeskstreamError
 from schemas.models import Envelope
 
 __all__ = [
@@ -28,11 +29,17 @@ __all__ = [
     "canonical_events",
     "holder",
     "kill_the_holder",
+    "log_count",
     "recovery_trail",
     "running",
     "steps_after",
     "stored_positions",
+    "survivor_ready",
 ]
+
+#: seconds the survivor of a kill gets to be ready again: the session timeout (10 s), the
+#: rebalance, and a stalled recovery's re-read (10 s) with room to spare on a loaded machine
+READY_WITHIN_S = 60.0
 
 
 def running(worker: RunningWorker, source: str) -> bool:
@@ -154,6 +161,11 @@ def steps_after(worker: RunningWorker, source: str, wall: float) -> dict[str, fl
     return found
 
 
+def log_count(worker: RunningWorker, text: str) -> int:
+    """Lines of the worker's log that contain ``text``."""
+    return sum(text in line for line in worker.log.read_text(errors="replace").splitlines())
+
+
 def recovery_trail(worker: RunningWorker, wall: float, limit: int = 40) -> str:
     """The last ``limit`` warnings, errors and table-recovery lines ``worker`` logged after
     ``wall``: what a failed takeover test prints, so a stalled recovery (Faust's "No event
@@ -195,10 +207,12 @@ class Takeover:
     steps: dict[str, float]
     #: the worker that took the source over
     survivor: RunningWorker
+    #: seconds from the kill until the survivor was ready again (its tables recovered)
+    ready_after: float
 
     def describe(self) -> str:
         steps = " ".join(f"{name}={at:.1f}s" for name, at in self.steps.items())
-        return f"takeover={self.seconds:.1f}s ({steps})"
+        return f"takeover={self.seconds:.1f}s ({steps}) ready_after={self.ready_after:.1f}s"
 
 
 async def kill_the_holder(
@@ -226,4 +240,22 @@ async def kill_the_holder(
     assert before, f"the killed worker stored no position of {source} before the kill"
     assert resumed == before[-1], (resumed, before[-3:])
     steps = steps_after(survivor, source, killed_wall)
-    return Takeover(seconds, resumed, len(stored), len(before), killed_wall, steps, survivor)
+    ready_after = await survivor_ready(survivor, killed_at, killed_wall)
+    return Takeover(
+        seconds, resumed, len(stored), len(before), killed_wall, steps, survivor, ready_after
+    )
+
+
+async def survivor_ready(survivor: RunningWorker, killed_at: float, killed_wall: float) -> float:
+    """Wait until the survivor, which has taken over the killed worker's partitions, is ready
+    again (its table recovery finished: a stalled one is re-read after
+    ``app.faust_recovery.STALL_AFTER_S``); the seconds since the kill. Not ready in
+    ``READY_WITHIN_S``: the failure shows the survivor's recovery trail."""
+    try:
+        await asyncio.to_thread(survivor.wait_ready, READY_WITHIN_S)
+    except DeskstreamError as exc:
+        raise AssertionError(
+            f"the survivor was not ready again after the takeover: {exc}; its log after the "
+            f"kill:\n{recovery_trail(survivor, killed_wall)}"
+        ) from exc
+    return time.monotonic() - killed_at

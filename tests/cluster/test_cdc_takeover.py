@@ -34,7 +34,7 @@ import pytest
 
 from app.rehearsal import SyncStack, sync_stack
 from schemas.models import Envelope
-from tests.cluster.leases import canonical_events, kill_the_holder, recovery_trail
+from tests.cluster.leases import canonical_events, kill_the_holder, log_count, recovery_trail
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.timeout(480)]
 
@@ -169,6 +169,7 @@ async def test_the_cdc_subscription_moves_to_the_survivor_without_loss(
         print(
             f"\n[cdc takeover] changes={changes.total()} ({changes_by_takeover} by the takeover) "
             f"{takeover.describe()} first_event_after_kill={first_event:.1f}s "
+            f"recovery_stalls={log_count(takeover.survivor, 'table recovery stalled')} "
             f"replay_ids_stored={takeover.stored} "
             f"stored_before_kill={takeover.stored_before_kill} resumed={takeover.resumed} "
             f"change_events={len(published)} "

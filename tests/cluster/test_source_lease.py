@@ -22,7 +22,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from app.rehearsal import sync_stack
-from app.worker_process import RunningWorker
 from connectors.base.links import case_link_id
 from connectors.base.source import SOURCE_HEADER
 from connectors.zendesk.normalize import EXPORTED_EVENT_TYPE
@@ -32,10 +31,12 @@ from tests.cluster.leases import (
     acquired,
     holder,
     lease_since,
+    log_count,
     recovery_trail,
     running,
     steps_after,
     stored_positions,
+    survivor_ready,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.timeout(420)]
@@ -50,10 +51,6 @@ SOURCE_ENV = {
 }
 #: the sandbox's export: 1 s of held-back lag instead of 60, and room for a fast poll
 EXPORT = {"incremental_export_lag_s": 1.0, "incremental_export_per_minute": 600}
-
-
-def _log_count(worker: RunningWorker, text: str) -> int:
-    return sum(text in line for line in worker.log.read_text(errors="replace").splitlines())
 
 
 async def _decoded(bootstrap: str, topic: str) -> list[Any]:
@@ -122,6 +119,7 @@ async def test_the_source_survives_its_worker_killed_without_loss(
         second = await holder(stack, SOURCE, within=90)
         takeover_s = time.monotonic() - killed_at
         assert second is survivor
+        ready_after = await survivor_ready(survivor, killed_at, killed_wall)
         # It resumed from the newest position stored before the kill (the killed worker's
         # last one: the survivor stores only after it acquires), not from a first run.
         _, resumed = await lease_since(survivor, SOURCE, killed_wall)
@@ -166,11 +164,12 @@ async def test_the_source_survives_its_worker_killed_without_loss(
         writes = await _source_writes(kafka_bootstrap_servers, stack.settings.topic("raw"))
         reread = sum(n - 1 for n in writes.values())
         leases = sum(len(acquired(w, SOURCE)) for w in stack.workers)
-        failed = sum(_log_count(w, f"source failed source={SOURCE} ") for w in stack.workers)
+        failed = sum(log_count(w, f"source failed source={SOURCE} ") for w in stack.workers)
         steps = {k: round(v, 1) for k, v in steps_after(survivor, SOURCE, killed_wall).items()}
         print(
             f"\n[source lease] tickets={len(created)} (killed after {created_at_kill}) "
-            f"takeover={takeover_s:.1f}s "
+            f"takeover={takeover_s:.1f}s ready_after={ready_after:.1f}s "
+            f"recovery_stalls={log_count(survivor, 'table recovery stalled')} "
             f"steps={steps} "
             f"positions_stored={len(stored)} "
             f"stored_before_kill={len(before)} leases={leases} failed_runs={failed} "
