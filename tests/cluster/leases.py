@@ -8,7 +8,7 @@ import ast
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
     "holder",
     "kill_the_holder",
     "log_count",
+    "raw_trail",
     "recovery_trail",
     "running",
     "steps_after",
@@ -139,6 +140,52 @@ async def canonical_events(
                         events.append(event)
     finally:
         await consumer.stop()
+
+
+async def raw_trail(bootstrap: str, topic: str, group: str, needles: Iterable[str]) -> str:
+    """Where each of ``needles`` (text of a raw record's body, such as a CDC transaction key)
+    stands on the raw topic: every record holding it (partition, offset, Kafka timestamp),
+    and each such partition's end and the offset ``group`` committed: what a missing-events
+    failure needs to tell a record never written from one normalize skipped or dropped."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    wanted = {needle: needle.encode() for needle in needles}
+    found: dict[str, list[tuple[int, int, float]]] = {needle: [] for needle in wanted}
+    try:
+        while batch := await consumer.getmany(timeout_ms=2000, max_records=5000):
+            for tp, records in batch.items():
+                for r in records:
+                    for needle, raw in wanted.items():
+                        if raw in (r.value or b""):
+                            found[needle].append((tp.partition, r.offset, r.timestamp / 1000))
+        partitions = {TopicPartition(topic, p) for spots in found.values() for p, _, _ in spots}
+        ends = {tp: consumer.highwater(tp) for tp in partitions}  # from the fetches just made
+    finally:
+        await consumer.stop()
+    committed: dict[int, int | None] = {}
+    if partitions:
+        group_reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+        await group_reader.start()
+        try:
+            for tp in partitions:
+                committed[tp.partition] = await group_reader.committed(tp)
+        finally:
+            await group_reader.stop()
+    lines = []
+    for needle, spots in found.items():
+        where = ", ".join(
+            f"p{p}@{offset} ({datetime.fromtimestamp(at).strftime('%H:%M:%S.%f')[:-3]})"
+            for p, offset, at in spots
+        )
+        lines.append(f"{needle}: {where or 'on no raw record'}")
+    for tp in sorted(partitions):
+        lines.append(
+            f"{topic}[{tp.partition}] end={ends.get(tp)} committed by {group}="
+            f"{committed.get(tp.partition)}"
+        )
+    return "\n".join(lines)
 
 
 #: the survivor's log lines that mark a takeover's steps, in their order

@@ -34,7 +34,13 @@ import pytest
 
 from app.rehearsal import SyncStack, sync_stack
 from schemas.models import Envelope
-from tests.cluster.leases import canonical_events, kill_the_holder, log_count, recovery_trail
+from tests.cluster.leases import (
+    canonical_events,
+    kill_the_holder,
+    log_count,
+    raw_trail,
+    recovery_trail,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.cluster, pytest.mark.timeout(480)]
 
@@ -177,10 +183,19 @@ async def test_the_cdc_subscription_moves_to_the_survivor_without_loss(
             f"per_ticket={dict(writes)} reasserts={dict(reasserts)} executed_twice={len(twice)}"
         )
         assert len(published) == changes.total(), (len(published), changes.total())
-        assert missing == [], (
-            f"change events that never reached the topic: {missing[:10]}; the survivor's log "
-            f"after the kill:\n{recovery_trail(takeover.survivor, takeover.killed_at)}"
-        )
+        if missing:
+            # source_event_id is cdc:<transactionKey>:<sequence>:<record>
+            raw = await raw_trail(
+                kafka_bootstrap_servers,
+                stack.settings.topic("raw"),
+                stack.settings.app_id,
+                sorted({m.split(":")[1] for m in missing}),
+            )
+            raise AssertionError(
+                f"change events that never reached the topic: {missing[:10]}; their raw "
+                f"records:\n{raw}\nthe survivor's log after the kill:\n"
+                f"{recovery_trail(takeover.survivor, takeover.killed_at)}"
+            )
         assert twice == [], f"commands written twice: {twice[:10]}"
         assert reasserts.total() == 0, f"re-asserts: {dict(reasserts)} (trails in {tmp_path})"
         for case, ticket in ticket_of.items():
