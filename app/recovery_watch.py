@@ -6,7 +6,9 @@ processes anything) until every partition got there. If the fetch path stops del
 partition's records, nothing in Faust notices beyond a warning every 30 s: the worker waits for
 ever while its partitions' traffic piles up. That happened, rarely, to the survivor of a
 kill -9 takeover in the cluster tests (tiny changelogs, every record of them present, no record
-delivered after "Resuming flow").
+delivered after "Resuming flow"). This account of one such stall found the cause, a batch
+Faust's fetch set aside, now read again in ``app.kafka_transport``; the watch stays for any
+other path that loses a changelog record.
 
 This module holds the decision (which partitions are stalled: pure, unit-tested) and the
 account of the fetch path's state that goes into the warning, so that one stalled run says

@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import warnings
+from typing import Any, cast
 
 import faust
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.structs import ConsumerRecord
+from faust.types import TP
 
-from app.kafka_transport import Consumer, resume, use_eager_fetch
+from app.kafka_transport import Consumer, changelog_records_missed, resume, use_eager_fetch
 
 
 def _consumer() -> Consumer:
@@ -108,3 +112,109 @@ async def test_errors_reach_the_callback_where_it_waits_and_the_caller() -> None
 
     with pytest.raises(ValueError, match="bad record"):
         await consumer.wait_first(fails_at_once(), asyncio.Event().wait())
+
+
+# --- changelog records Faust's getmany sets aside -------------------------------------------
+# Faust's own getmany runs here over a batch handed to it as aiokafka hands one (records by
+# partition); only what needs a started aiokafka consumer is replaced: the fetch itself, the
+# highwater it reads for a sensor, the seek to committed offsets it makes when the flow is
+# suspended, and the seek back, which is recorded.
+
+LINKS = TopicPartition("eager-fetch-test-links-changelog", 1)
+RAW = TopicPartition("deskstream.raw", 1)
+
+
+def _records(tp: TopicPartition, offsets: range) -> list[ConsumerRecord[bytes, bytes]]:
+    return [
+        ConsumerRecord(tp.topic, tp.partition, o, 0, 0, b"k", b"v", None, 1, 1, ()) for o in offsets
+    ]
+
+
+class _Fetches:
+    """What the consumer's fetch returns, batch after batch, and the seeks made."""
+
+    def __init__(self, consumer: Consumer, *batches: dict[Any, list[Any]]) -> None:
+        self.batches = list(batches)
+        self.seeks: list[dict[Any, int]] = []
+        self.on_fetch: list[Any] = []
+        consumer_any = cast(Any, consumer)
+        consumer_any._getmany = self.getmany
+        consumer_any.seek_wait = self.seek_wait
+        consumer_any.highwater = lambda tp: 100
+        consumer_any.perform_seek = self.perform_seek
+        # Faust keeps its own TP type here; aiokafka's keys the batches (equal tuples)
+        consumer_any._active_partitions = {TP(*LINKS), TP(*RAW)}
+
+    async def getmany(self, active_partitions: Any, timeout: float) -> dict[Any, list[Any]]:  # noqa: ASYNC109
+        for then in self.on_fetch:
+            then()
+        self.on_fetch.clear()
+        return self.batches.pop(0) if self.batches else {}
+
+    async def seek_wait(self, partitions: dict[Any, int]) -> None:
+        self.seeks.append(dict(partitions))
+
+    async def perform_seek(self) -> None:
+        """Faust's seek to the committed offsets: a changelog partition has none."""
+
+
+def _consumer_with_table() -> Consumer:
+    consumer = _consumer()
+    consumer.app.Table("links", default=int)  # its changelog is LINKS' topic
+    consumer.resume_flow()
+    return consumer
+
+
+async def _drain(consumer: Consumer, *, suspend_after: int | None = None) -> list[int]:
+    """One turn of Faust's fetch loop over the next batch: the offsets handed on."""
+    handed: list[int] = []
+    async for _, message in consumer.getmany(timeout=0.01):
+        handed.append(message.offset)
+        if suspend_after is not None and len(handed) == suspend_after:
+            consumer.stop_flow()  # a rebalance starts while the batch is handed on
+    return handed
+
+
+async def test_a_changelog_batch_set_aside_by_a_suspended_flow_is_read_again() -> None:
+    consumer = _consumer_with_table()
+    fetches = _Fetches(
+        consumer, {LINKS: _records(LINKS, range(0, 5)), RAW: _records(RAW, range(7, 9))}
+    )
+    # The flow is suspended while the fetch is out (the takeover's race): Faust discards it.
+    fetches.on_fetch.append(consumer.stop_flow)
+    assert await _drain(consumer) == []
+    consumer.resume_flow()
+    assert await _drain(consumer) == []  # the next fetch: the batch set aside is sought back
+    assert fetches.seeks == [{LINKS: 0}]  # the stream partition is Faust's (committed offsets)
+
+
+async def test_a_batch_cut_short_is_read_again_from_its_first_record_not_handed_on() -> None:
+    consumer = _consumer_with_table()
+    fetches = _Fetches(consumer, {LINKS: _records(LINKS, range(10, 16))})
+    assert await _drain(consumer, suspend_after=2) == [10, 11]
+    consumer.resume_flow()
+    await _drain(consumer)
+    assert fetches.seeks == [{LINKS: 12}]
+
+
+async def test_a_batch_handed_on_whole_or_from_an_older_generation_is_not_sought() -> None:
+    consumer = _consumer_with_table()
+    fetches = _Fetches(
+        consumer, {LINKS: _records(LINKS, range(0, 3))}, {LINKS: _records(LINKS, range(3, 6))}
+    )
+    assert await _drain(consumer) == [0, 1, 2]
+    fetches.on_fetch.append(consumer.stop_flow)
+    assert await _drain(consumer) == []  # set aside...
+    consumer.app.consumer_generation_id += 1  # ...but a rebalance since: its recovery seeks
+    consumer.resume_flow()
+    await _drain(consumer)
+    assert fetches.seeks == []
+
+
+def test_the_first_record_not_handed_on_is_where_reading_starts_again() -> None:
+    batch = {LINKS: _records(LINKS, range(4, 9)), RAW: _records(RAW, range(0, 3))}
+    changelog = {LINKS.topic}.__contains__
+    assert changelog_records_missed(batch, {}, changelog) == {LINKS: 4}
+    assert changelog_records_missed(batch, {LINKS: 6}, changelog) == {LINKS: 7}
+    assert changelog_records_missed(batch, {LINKS: 8}, changelog) == {}
+    assert changelog_records_missed({LINKS: []}, {}, changelog) == {}

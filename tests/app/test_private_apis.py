@@ -15,6 +15,9 @@ silently losing the behaviour (or crashing on a record).
 - faust ``Recovery._seek_offsets`` / ``signal_recovery_start`` / ``RebalanceAgain`` and
   ``TableManager._recovery``: a rebalance that overtakes a table recovery restarts it
   (``app.faust_recovery``; the behaviour: ``tests/app/test_faust_recovery.py``);
+- faust ``Consumer.getmany``'s calls of ``_wait_next_records`` (once per batch, the fetch
+  loop asking for the next only when done with the last) and ``_to_message`` (for every
+  record it hands on): where ``app.kafka_transport`` sees a changelog batch set aside;
 - faust ``Recovery._recovery_started_at`` / ``_active_events_received_at`` (on the
   ``time.monotonic`` clock) and ``active_remaining()``: a recovery whose active changelogs
   stop receiving records is noticed and re-read (``app.faust_recovery``, the behaviour:
@@ -52,7 +55,8 @@ PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 #: distribution → the private APIs of it this code uses (what to re-check on an upgrade)
 PRIVATE = {
     "faust-streaming": "Producer._ensure_producer, streams._current_event, "
-    "Consumer._drain_messages' wait_first call, Stream.noack_take's wait_for_stopped, "
+    "Consumer._drain_messages' wait_first call, Consumer.getmany's _wait_next_records and "
+    "_to_message calls, Stream.noack_take's wait_for_stopped, "
     "Recovery._seek_offsets and its "
     "signal_recovery_start, TableManager._recovery, Recovery._recovery_started_at and "
     "_active_events_received_at",
@@ -162,3 +166,19 @@ def test_faust_recovery_keeps_the_times_the_stall_watch_reads() -> None:
     clock = vars(faust.tables.recovery)["monotonic"]
     assert clock is time.monotonic  # the clock the watch reads them on
     assert callable(Recovery.active_remaining)
+
+
+def test_faust_getmany_hands_on_through_the_methods_the_transport_overrides() -> None:
+    getmany = re.sub(r"\s+", "", inspect.getsource(FaustConsumer.getmany))
+    for line in (
+        "records,active_partitions=awaitself._wait_next_records(timeout)",
+        "to_message=self._to_message",
+        "yieldtp,to_message(tp,record)",
+    ):
+        assert line in getmany, (
+            f"Faust's getmany no longer has {line!r}: re-check how app.kafka_transport finds "
+            "the changelog records it sets aside"
+        )
+    drain = re.sub(r"\s+", "", inspect.getsource(FaustConsumer._drain_messages))
+    assert "ait=cast(AsyncIterator,getmany(timeout=1.0))" in drain  # a batch per turn
+    assert "asyncfortp,messageinait:" in drain
