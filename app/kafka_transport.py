@@ -116,9 +116,16 @@ class Consumer(driver.Consumer):
         )
         try:
             await self.seek_wait(missed)
-        except (IllegalStateError, AssertionError, KeyError) as exc:
+        except IllegalStateError as exc:
             # no longer assigned (a rebalance took them): their next owner reads them
             self.log.info("changelog partitions not read again, no longer ours: %r", exc)
+        except Exception as exc:  # the fetch loop must go on: the recovery watch re-reads
+            self.log.warning(
+                "changelog records set aside could not be sought back to (%r); a table "
+                "recovery waiting for them re-reads them after its stall time "
+                "(app.faust_recovery)",
+                exc,
+            )
 
     # The signature is mode's (Service.wait_first), overridden: its timeout stays a parameter.
     async def wait_first(

@@ -6,12 +6,14 @@ needs no broker); the fetch loop itself runs in every Kafka test of the worker."
 from __future__ import annotations
 
 import asyncio
+import logging
 import warnings
 from typing import Any, cast
 
 import faust
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
@@ -218,3 +220,32 @@ def test_the_first_record_not_handed_on_is_where_reading_starts_again() -> None:
     assert changelog_records_missed(batch, {LINKS: 6}, changelog) == {LINKS: 7}
     assert changelog_records_missed(batch, {LINKS: 8}, changelog) == {}
     assert changelog_records_missed({LINKS: []}, {}, changelog) == {}
+
+
+@pytest.mark.parametrize(
+    ("error", "level"),
+    [(IllegalStateError("No current assignment"), logging.INFO), (TimeoutError(), logging.WARNING)],
+)
+async def test_a_seek_back_that_fails_is_told_and_the_fetch_loop_goes_on(
+    error: Exception, level: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    consumer = _consumer_with_table()
+    fetches = _Fetches(
+        consumer, {LINKS: _records(LINKS, range(0, 2))}, {RAW: _records(RAW, range(3, 4))}
+    )
+    fetches.on_fetch.append(consumer.stop_flow)
+    assert await _drain(consumer) == []
+    consumer.resume_flow()
+
+    async def failing_seek(partitions: dict[Any, int]) -> None:
+        raise error
+
+    cast(Any, consumer).seek_wait = failing_seek
+    with caplog.at_level(logging.INFO):
+        assert await _drain(consumer) == [3]  # the next batch still comes
+    told = [
+        r
+        for r in caplog.records
+        if "not read again" in r.getMessage() or "could not be sought" in r.getMessage()
+    ]
+    assert [r.levelno for r in told] == [level]
