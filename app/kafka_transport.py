@@ -34,8 +34,8 @@ read twice is harmless there: the recovery applies a changelog offset once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any, NamedTuple, cast
 
 import faust
 from aiokafka.errors import IllegalStateError
@@ -44,7 +44,15 @@ from faust.types import TP
 from mode.services import WaitResults
 from mode.utils.times import Seconds
 
-__all__ = ["Consumer", "Transport", "changelog_records_missed", "use_eager_fetch"]
+__all__ = [
+    "Consumer",
+    "ConsumerThread",
+    "Missed",
+    "Transport",
+    "changelog_records_missed",
+    "seek_unmoved",
+    "use_eager_fetch",
+]
 
 
 async def resume(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
@@ -81,44 +89,48 @@ async def resume(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
 class Consumer(driver.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        #: the batch ``getmany`` last iterated (aiokafka's records by partition), its
-        #: generation, and the last offset of each changelog partition it handed on
+        #: the batch ``getmany`` last iterated (aiokafka's records by partition) and its
+        #: generation; where each changelog partition of it stood once it was taken from
+        #: aiokafka (set by ``ConsumerThread``); the last offset of each it handed on
         #: (``_to_message``, which getmany calls for every record it hands on)
         self._batch: Mapping[Any, Sequence[Any]] = {}
         self._batch_generation = -1
+        self.drained_to: dict[Any, int] = {}
         self._reached: dict[Any, int] = {}
-        self._changelogs: frozenset[str] = frozenset()
+        #: the tables' changelog topics (fixed once the tables are registered, before the
+        #: first fetch)
+        self.changelog_topics: frozenset[str] = frozenset()
+
+    def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
+        return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _wait_next_records(self, timeout: float) -> Any:  # noqa: ASYNC109 (Faust's)
         # getmany is done with the previous batch (the fetch loop asks for the next only
         # then): read again what it set aside of the changelogs.
-        batch, reached = self._batch, self._reached
-        self._batch, self._reached = {}, {}
-        if batch and self._batch_generation == self.app.consumer_generation_id:
-            missed = changelog_records_missed(batch, reached, self._changelogs.__contains__)
+        batch, reached, drained_to = self._batch, self._reached, self.drained_to
+        self._batch, self._reached, self.drained_to = {}, {}, {}
+        if drained_to and self._batch_generation == self.app.consumer_generation_id:
+            missed = changelog_records_missed(batch, reached, drained_to)
             if missed:
                 await self._read_again(missed)
+        self.changelog_topics = frozenset(self.app.tables.changelog_topics)
         records, active = await super()._wait_next_records(timeout)
         self._batch = records or {}
         self._batch_generation = self.app.consumer_generation_id
-        self._changelogs = frozenset(self.app.tables.changelog_topics)
         return records, active
 
     def _to_message(self, tp: TP, record: Any) -> Any:
-        if tp.topic in self._changelogs:
+        if tp.topic in self.changelog_topics:
             self._reached[tp] = record.offset
         return super()._to_message(tp, record)
 
-    async def _read_again(self, missed: dict[TP, int]) -> None:
-        self.log.info(
-            "changelog records Faust's fetch set aside (flow suspended) are read again: %s",
-            ", ".join(f"{tp.topic}[{tp.partition}] from {offset}" for tp, offset in missed.items()),
-        )
+    async def _read_again(self, missed: dict[TP, Missed]) -> None:
         try:
-            await self.seek_wait(missed)
+            sought = await self._seek_back(missed)
         except IllegalStateError as exc:
             # no longer assigned (a rebalance took them): their next owner reads them
             self.log.info("changelog partitions not read again, no longer ours: %r", exc)
+            return
         except Exception as exc:  # the fetch loop must go on: the recovery watch re-reads
             self.log.warning(
                 "changelog records set aside could not be sought back to (%r); a table "
@@ -126,6 +138,26 @@ class Consumer(driver.Consumer):
                 "(app.faust_recovery)",
                 exc,
             )
+            return
+        for tp, offset in sought.items():
+            # as Faust's own seek_wait: its fetch loop drops records below a read offset
+            if offset > 0:
+                self._read_offset[tp] = offset
+            else:
+                self._read_offset.pop(tp, None)
+        if sought:
+            self.log.info(
+                "changelog records Faust's fetch set aside (flow suspended) are read again: %s",
+                ", ".join(f"{tp.topic}[{tp.partition}] from {o}" for tp, o in sought.items()),
+            )
+
+    async def _seek_back(self, missed: dict[TP, Missed]) -> dict[TP, int]:
+        """``seek_unmoved`` on the consumer's own thread, where aiokafka's state lives."""
+        thread = cast(Any, self)._thread
+        sought: dict[TP, int] = await thread.call_thread(
+            seek_unmoved, thread._ensure_consumer(), missed
+        )
+        return sought
 
     # The signature is mode's (Service.wait_first), overridden: its timeout stays a parameter.
     async def wait_first(
@@ -149,25 +181,73 @@ class Consumer(driver.Consumer):
         return await super().wait_first(resume(callback, waiting_on), other)
 
 
+class Missed(NamedTuple):
+    """Records of a batch set aside: the first not handed on, and where aiokafka's position
+    stood right after it handed out the batch (the next record it would hand out)."""
+
+    first: int
+    drained_to: int
+
+
+class ConsumerThread(driver.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer thread, noting after each batch it takes from aiokafka
+    where each changelog partition of it stands (``Consumer.drained_to``): on this thread,
+    right after the batch, so that a later seek shows as a moved position."""
+
+    async def _fetch_records(
+        self,
+        consumer: Any,
+        active_partitions: Any,
+        timeout: float | None = None,  # noqa: ASYNC109 (Faust's)
+        max_records: int | None = None,
+    ) -> Any:
+        records = await super()._fetch_records(
+            consumer, active_partitions, timeout=timeout, max_records=max_records
+        )
+        ours = cast(Consumer, self.consumer)
+        changelogs = ours.changelog_topics
+        # position() does not wait for a partition with a position: nothing runs between
+        ours.drained_to = {
+            tp: await consumer.position(tp) for tp in records or () if tp.topic in changelogs
+        }
+        return records
+
+
 def changelog_records_missed(
     batch: Mapping[Any, Sequence[Any]],
     reached: Mapping[Any, int],
-    is_changelog: Callable[[str], bool],
-) -> dict[TP, int]:
-    """For each changelog partition of ``batch`` (aiokafka's records, by partition) with a
-    record past the last offset handed on (``reached``), the first such offset: where the
+    drained_to: Mapping[Any, int],
+) -> dict[TP, Missed]:
+    """For each changelog partition of ``batch`` (aiokafka's records, by partition; its
+    changelog partitions are those of ``drained_to``, where each stood after the batch) with
+    a record past the last offset handed on (``reached``): the first such offset, where the
     partition must be read again from. Everything before it was handed on, or came before
-    the batch (the position aiokafka fetched it from), so the seek back skips nothing."""
-    missed: dict[TP, int] = {}
+    the batch (the position aiokafka fetched it from)."""
+    missed: dict[TP, Missed] = {}
     for tp, records in batch.items():
-        if not records or not is_changelog(tp.topic):
+        if not records or tp not in drained_to:
             continue
         last = reached.get(tp)
         for record in records:
             if last is None or record.offset > last:
-                missed[tp] = record.offset
+                missed[tp] = Missed(record.offset, drained_to[tp])
                 break
     return missed
+
+
+async def seek_unmoved(kafka: Any, missed: Mapping[TP, Missed]) -> dict[TP, int]:
+    """Seek each partition of ``missed`` back to its first record set aside, if it still
+    stands where the batch left it. One moved since was sought by someone who knew where to
+    read from (the table recovery's seek to its last applied record); seeking it back would
+    read again what the table holds, the whole changelog for a RocksDB table on a restarted
+    worker. ``kafka`` is aiokafka's consumer; run on its thread. Returns the partitions
+    sought and their offsets."""
+    sought: dict[TP, int] = {}
+    for tp, records in missed.items():
+        if await kafka.position(tp) == records.drained_to:
+            kafka.seek(tp, records.first)
+            sought[tp] = records.first
+    return sought
 
 
 class Transport(driver.Transport):

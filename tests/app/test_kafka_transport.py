@@ -17,7 +17,14 @@ from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
-from app.kafka_transport import Consumer, changelog_records_missed, resume, use_eager_fetch
+from app.kafka_transport import (
+    Consumer,
+    Missed,
+    changelog_records_missed,
+    resume,
+    seek_unmoved,
+    use_eager_fetch,
+)
 
 
 def _consumer() -> Consumer:
@@ -133,15 +140,17 @@ def _records(tp: TopicPartition, offsets: range) -> list[ConsumerRecord[bytes, b
 
 
 class _Fetches:
-    """What the consumer's fetch returns, batch after batch, and the seeks made."""
+    """What the consumer's fetch returns, batch after batch (noting, as the consumer thread
+    does, where each changelog partition stands after it), and the seeks back asked for."""
 
     def __init__(self, consumer: Consumer, *batches: dict[Any, list[Any]]) -> None:
+        self.consumer = consumer
         self.batches = list(batches)
-        self.seeks: list[dict[Any, int]] = []
+        self.seeks: list[dict[Any, Missed]] = []
         self.on_fetch: list[Any] = []
         consumer_any = cast(Any, consumer)
         consumer_any._getmany = self.getmany
-        consumer_any.seek_wait = self.seek_wait
+        consumer_any._seek_back = self.seek_back
         consumer_any.highwater = lambda tp: 100
         consumer_any.perform_seek = self.perform_seek
         # Faust keeps its own TP type here; aiokafka's keys the batches (equal tuples)
@@ -151,10 +160,18 @@ class _Fetches:
         for then in self.on_fetch:
             then()
         self.on_fetch.clear()
-        return self.batches.pop(0) if self.batches else {}
+        batch = self.batches.pop(0) if self.batches else {}
+        self.consumer.drained_to = {
+            tp: records[-1].offset + 1
+            for tp, records in batch.items()
+            if tp.topic in self.consumer.changelog_topics
+        }
+        return batch
 
-    async def seek_wait(self, partitions: dict[Any, int]) -> None:
-        self.seeks.append(dict(partitions))
+    async def seek_back(self, missed: dict[Any, Missed]) -> dict[Any, int]:
+        """``seek_unmoved`` on the thread, every partition found where its batch left it."""
+        self.seeks.append(dict(missed))
+        return {tp: m.first for tp, m in missed.items()}
 
     async def perform_seek(self) -> None:
         """Faust's seek to the committed offsets: a changelog partition has none."""
@@ -187,7 +204,9 @@ async def test_a_changelog_batch_set_aside_by_a_suspended_flow_is_read_again() -
     assert await _drain(consumer) == []
     consumer.resume_flow()
     assert await _drain(consumer) == []  # the next fetch: the batch set aside is sought back
-    assert fetches.seeks == [{LINKS: 0}]  # the stream partition is Faust's (committed offsets)
+    # the stream partition is Faust's (a seek to its committed offset)
+    assert fetches.seeks == [{LINKS: Missed(first=0, drained_to=5)}]
+    assert consumer._read_offset.get(LINKS) is None  # Faust's fetch loop drops nothing of it
 
 
 async def test_a_batch_cut_short_is_read_again_from_its_first_record_not_handed_on() -> None:
@@ -196,7 +215,8 @@ async def test_a_batch_cut_short_is_read_again_from_its_first_record_not_handed_
     assert await _drain(consumer, suspend_after=2) == [10, 11]
     consumer.resume_flow()
     await _drain(consumer)
-    assert fetches.seeks == [{LINKS: 12}]
+    assert fetches.seeks == [{LINKS: Missed(first=12, drained_to=16)}]
+    assert consumer._read_offset[LINKS] == 12
 
 
 async def test_a_batch_handed_on_whole_or_from_an_older_generation_is_not_sought() -> None:
@@ -215,11 +235,36 @@ async def test_a_batch_handed_on_whole_or_from_an_older_generation_is_not_sought
 
 def test_the_first_record_not_handed_on_is_where_reading_starts_again() -> None:
     batch = {LINKS: _records(LINKS, range(4, 9)), RAW: _records(RAW, range(0, 3))}
-    changelog = {LINKS.topic}.__contains__
-    assert changelog_records_missed(batch, {}, changelog) == {LINKS: 4}
-    assert changelog_records_missed(batch, {LINKS: 6}, changelog) == {LINKS: 7}
-    assert changelog_records_missed(batch, {LINKS: 8}, changelog) == {}
-    assert changelog_records_missed({LINKS: []}, {}, changelog) == {}
+    drained = {LINKS: 9}  # the batch's changelog partitions, where aiokafka stood after it
+    assert changelog_records_missed(batch, {}, drained) == {LINKS: Missed(4, 9)}
+    assert changelog_records_missed(batch, {LINKS: 6}, drained) == {LINKS: Missed(7, 9)}
+    assert changelog_records_missed(batch, {LINKS: 8}, drained) == {}
+    assert changelog_records_missed({LINKS: []}, {}, drained) == {}
+
+
+class _Aiokafka:
+    """aiokafka's consumer as ``seek_unmoved`` uses it: positions, and the seeks made."""
+
+    def __init__(self, positions: dict[Any, int]) -> None:
+        self.positions = positions
+        self.seeks: list[tuple[Any, int]] = []
+
+    async def position(self, tp: Any) -> int:
+        return self.positions[tp]
+
+    def seek(self, tp: Any, offset: int) -> None:
+        self.seeks.append((tp, offset))
+        self.positions[tp] = offset
+
+
+async def test_only_a_partition_still_where_its_batch_left_it_is_sought_back() -> None:
+    other = TopicPartition(LINKS.topic, 2)
+    # LINKS stands where the batch left it; the recovery sought `other` since, to where its
+    # table's last applied record is (a RocksDB table on a restarted worker: offset 1000)
+    kafka = _Aiokafka({LINKS: 16, other: 1000})
+    sought = await seek_unmoved(kafka, {LINKS: Missed(12, 16), other: Missed(0, 500)})
+    assert sought == {LINKS: 12}
+    assert kafka.seeks == [(LINKS, 12)]
 
 
 @pytest.mark.parametrize(
@@ -237,10 +282,10 @@ async def test_a_seek_back_that_fails_is_told_and_the_fetch_loop_goes_on(
     assert await _drain(consumer) == []
     consumer.resume_flow()
 
-    async def failing_seek(partitions: dict[Any, int]) -> None:
+    async def failing_seek(missed: dict[Any, Missed]) -> dict[Any, int]:
         raise error
 
-    cast(Any, consumer).seek_wait = failing_seek
+    cast(Any, consumer)._seek_back = failing_seek
     with caplog.at_level(logging.INFO):
         assert await _drain(consumer) == [3]  # the next batch still comes
     told = [

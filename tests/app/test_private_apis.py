@@ -17,7 +17,9 @@ silently losing the behaviour (or crashing on a record).
   (``app.faust_recovery``; the behaviour: ``tests/app/test_faust_recovery.py``);
 - faust ``Consumer.getmany``'s calls of ``_wait_next_records`` (once per batch, the fetch
   loop asking for the next only when done with the last) and ``_to_message`` (for every
-  record it hands on): where ``app.kafka_transport`` sees a changelog batch set aside;
+  record it hands on), and the aiokafka driver's ``_new_consumer_thread`` and
+  ``AIOKafkaConsumerThread._fetch_records`` (the batch taken from aiokafka, on its thread):
+  where ``app.kafka_transport`` sees a changelog batch set aside;
 - faust ``Recovery._recovery_started_at`` / ``_active_events_received_at`` (on the
   ``time.monotonic`` clock) and ``active_remaining()``: a recovery whose active changelogs
   stop receiving records is noticed and re-read (``app.faust_recovery``, the behaviour:
@@ -48,7 +50,7 @@ from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer as FaustConsumer
 
 from app.batch_stream import BatchStream
-from app.kafka_transport import Consumer
+from app.kafka_transport import Consumer, ConsumerThread, use_eager_fetch
 from connectors.base.aiohttp_transport import AiohttpTransport
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
@@ -56,7 +58,8 @@ PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 PRIVATE = {
     "faust-streaming": "Producer._ensure_producer, streams._current_event, "
     "Consumer._drain_messages' wait_first call, Consumer.getmany's _wait_next_records and "
-    "_to_message calls, Stream.noack_take's wait_for_stopped, "
+    "_to_message calls, AIOKafkaConsumerThread._fetch_records, "
+    "Stream.noack_take's wait_for_stopped, "
     "Recovery._seek_offsets and its "
     "signal_recovery_start, TableManager._recovery, Recovery._recovery_started_at and "
     "_active_events_received_at",
@@ -182,3 +185,21 @@ def test_faust_getmany_hands_on_through_the_methods_the_transport_overrides() ->
     drain = re.sub(r"\s+", "", inspect.getsource(FaustConsumer._drain_messages))
     assert "ait=cast(AsyncIterator,getmany(timeout=1.0))" in drain  # a batch per turn
     assert "asyncfortp,messageinait:" in drain
+
+
+def test_faust_takes_its_batches_from_aiokafka_on_the_thread_the_transport_overrides() -> None:
+    from faust.transport.drivers import aiokafka as driver
+
+    thread_getmany = re.sub(r"\s+", "", inspect.getsource(driver.AIOKafkaConsumerThread.getmany))
+    assert "self._fetch_records," in thread_getmany
+    fetch = inspect.signature(driver.AIOKafkaConsumerThread._fetch_records)
+    assert list(fetch.parameters) == [
+        "self",
+        "consumer",
+        "active_partitions",
+        "timeout",
+        "max_records",
+    ]
+    app = faust.App("private-apis", broker="kafka://127.0.0.1:1")
+    use_eager_fetch(app)
+    assert isinstance(cast(Any, app.consumer)._thread, ConsumerThread)
