@@ -50,6 +50,7 @@ __all__ = [
     "Missed",
     "Transport",
     "changelog_records_missed",
+    "position_now",
     "seek_unmoved",
     "use_eager_fetch",
 ]
@@ -206,11 +207,28 @@ class ConsumerThread(driver.AIOKafkaConsumerThread):
         )
         ours = cast(Consumer, self.consumer)
         changelogs = ours.changelog_topics
-        # position() does not wait for a partition with a position: nothing runs between
-        ours.drained_to = {
-            tp: await consumer.position(tp) for tp in records or () if tp.topic in changelogs
-        }
+        drained_to: dict[Any, int] = {}
+        for tp in records or ():
+            if tp.topic in changelogs:
+                position = position_now(consumer, tp)
+                if position is not None:
+                    drained_to[tp] = position
+        ours.drained_to = drained_to
         return records
+
+
+def position_now(kafka: Any, tp: Any) -> int | None:
+    """aiokafka's position of ``tp`` (the next record it hands out), read without waiting:
+    None while it has none (being reset) or is not assigned. ``AIOKafkaConsumer.position``
+    waits for a reset, and raises for a partition a rebalance just took; the fetch must do
+    neither."""
+    try:
+        state = kafka._subscription.subscription.assignment.state_value(tp)
+    except AttributeError:  # no assignment at all (a rebalance under way)
+        return None
+    if state is None or not state.has_valid_position:
+        return None
+    return int(state.position)
 
 
 def changelog_records_missed(
@@ -244,7 +262,7 @@ async def seek_unmoved(kafka: Any, missed: Mapping[TP, Missed]) -> dict[TP, int]
     sought and their offsets."""
     sought: dict[TP, int] = {}
     for tp, records in missed.items():
-        if await kafka.position(tp) == records.drained_to:
+        if position_now(kafka, tp) == records.drained_to:
             kafka.seek(tp, records.first)
             sought[tp] = records.first
     return sought

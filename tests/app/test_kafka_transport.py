@@ -13,6 +13,7 @@ from typing import Any, cast
 import faust
 import pytest
 from aiokafka import TopicPartition
+from aiokafka.consumer.subscription_state import SubscriptionState
 from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
@@ -21,6 +22,7 @@ from app.kafka_transport import (
     Consumer,
     Missed,
     changelog_records_missed,
+    position_now,
     resume,
     seek_unmoved,
     use_eager_fetch,
@@ -243,28 +245,42 @@ def test_the_first_record_not_handed_on_is_where_reading_starts_again() -> None:
 
 
 class _Aiokafka:
-    """aiokafka's consumer as ``seek_unmoved`` uses it: positions, and the seeks made."""
+    """aiokafka's consumer as ``seek_unmoved`` and ``position_now`` use it: its own
+    subscription state (positions), and a seek that moves it as ``Fetcher.seek_to`` does."""
 
-    def __init__(self, positions: dict[Any, int]) -> None:
-        self.positions = positions
+    def __init__(self, positions: dict[Any, int | None]) -> None:
+        self._subscription = SubscriptionState()
+        self._subscription.assign_from_user(set(positions))
+        for tp, offset in positions.items():
+            if offset is not None:
+                self._subscription.seek(tp, offset)
         self.seeks: list[tuple[Any, int]] = []
-
-    async def position(self, tp: Any) -> int:
-        return self.positions[tp]
 
     def seek(self, tp: Any, offset: int) -> None:
         self.seeks.append((tp, offset))
-        self.positions[tp] = offset
+        self._subscription.seek(tp, offset)
 
 
 async def test_only_a_partition_still_where_its_batch_left_it_is_sought_back() -> None:
     other = TopicPartition(LINKS.topic, 2)
+    resetting = TopicPartition(LINKS.topic, 3)
     # LINKS stands where the batch left it; the recovery sought `other` since, to where its
-    # table's last applied record is (a RocksDB table on a restarted worker: offset 1000)
-    kafka = _Aiokafka({LINKS: 16, other: 1000})
-    sought = await seek_unmoved(kafka, {LINKS: Missed(12, 16), other: Missed(0, 500)})
-    assert sought == {LINKS: 12}
+    # table's last applied record is (a RocksDB table on a restarted worker: offset 1000);
+    # `resetting` has no position now (a reset under way)
+    kafka = _Aiokafka({LINKS: 16, other: 1000, resetting: None})
+    missed = {LINKS: Missed(12, 16), other: Missed(0, 500), resetting: Missed(0, 3)}
+    assert await seek_unmoved(kafka, missed) == {LINKS: 12}
     assert kafka.seeks == [(LINKS, 12)]
+    assert position_now(kafka, LINKS) == 12
+
+
+async def test_a_position_is_read_without_waiting_or_raising() -> None:
+    kafka = _Aiokafka({LINKS: 7, RAW: None})
+    assert position_now(kafka, LINKS) == 7
+    assert position_now(kafka, RAW) is None  # being reset: aiokafka's position() would wait
+    assert position_now(kafka, TopicPartition("gone", 0)) is None  # not assigned: no raise
+    kafka._subscription.unsubscribe()  # a rebalance under way: no assignment at all
+    assert position_now(kafka, LINKS) is None
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ from typing import Any, cast
 import aiohttp
 import faust
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faust.streams import _current_event, current_event
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer as FaustConsumer
@@ -63,7 +63,8 @@ PRIVATE = {
     "Recovery._seek_offsets and its "
     "signal_recovery_start, TableManager._recovery, Recovery._recovery_started_at and "
     "_active_events_received_at",
-    "aiokafka": "AIOKafkaProducer.create_batch/send_batch as Faust's producer holds it",
+    "aiokafka": "AIOKafkaProducer.create_batch/send_batch as Faust's producer holds it, "
+    "AIOKafkaConsumer._subscription's partition states (positions)",
     "aiohttp": "ClientSession._retry_connection",
 }
 
@@ -203,3 +204,7 @@ def test_faust_takes_its_batches_from_aiokafka_on_the_thread_the_transport_overr
     app = faust.App("private-apis", broker="kafka://127.0.0.1:1")
     use_eager_fetch(app)
     assert isinstance(cast(Any, app.consumer)._thread, ConsumerThread)
+    # where app.kafka_transport.position_now reads a position without waiting (reading it
+    # from a SubscriptionState itself: tests/app/test_kafka_transport.py)
+    init = re.sub(r"\s+", "", inspect.getsource(AIOKafkaConsumer.__init__))
+    assert "self._subscription=SubscriptionState(" in init
