@@ -1,5 +1,5 @@
 """Faust's table recovery, with a rebalance that lands mid-recovery restarting it instead of
-crashing the worker.
+crashing the worker, and a recovery that stopped receiving records noticed and re-read.
 
 Faust's ``Recovery`` shares its standby partitions and their offsets with ``on_rebalance``:
 a rebalance adds its newly assigned standby changelog partitions with no offset yet (``None``,
