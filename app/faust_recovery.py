@@ -90,9 +90,10 @@ class RebalanceSafeRecovery(Recovery):
         if not self.awaiting_actives():
             self.nudged_at.clear()
             return []
+        remaining = self.active_remaining()
         stalled = stalled_partitions(
             now,
-            remaining=self.active_remaining(),
+            remaining=remaining,
             started_at=self._recovery_started_at,
             last_event_at=self._active_events_received_at,
             last_nudge_at=self.nudged_at,
@@ -100,7 +101,6 @@ class RebalanceSafeRecovery(Recovery):
         )
         if not stalled:
             return []
-        remaining = self.active_remaining()
         self.log.warning(
             "table recovery stalled: no changelog record for %.0f s from %s, which still lack "
             "%s record(s); the worker stays not ready until they arrive. Re-reading them from "

@@ -114,7 +114,8 @@ class Consumer(driver.Consumer):
             missed = changelog_records_missed(batch, reached, drained_to)
             if missed:
                 await self._read_again(missed)
-        self.changelog_topics = frozenset(self.app.tables.changelog_topics)
+        if not self.changelog_topics:  # once: the tables are registered before any fetch
+            self.changelog_topics = frozenset(self.app.tables.changelog_topics)
         records, active = await super()._wait_next_records(timeout)
         self._batch = records or {}
         self._batch_generation = self.app.consumer_generation_id
