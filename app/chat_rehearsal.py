@@ -16,7 +16,7 @@ import contextlib
 import json
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -52,6 +52,23 @@ def handoff_body(chat_id: str, *, email: str, summary: str, **extra: Any) -> dic
         ],
         **extra,
     }
+
+
+@asynccontextmanager
+async def _named_timeout(within: float, what: str, seen: Callable[[], str]) -> AsyncIterator[None]:
+    """``asyncio.timeout`` whose error names what did not happen and what was there instead:
+    a rehearsal's bare ``TimeoutError`` says neither."""
+    timeout = asyncio.timeout(within)
+    try:
+        async with timeout:
+            yield
+    except TimeoutError:
+        if not timeout.expired():
+            raise  # a timeout of the body's own, with its own message
+        raise TimeoutError(
+            f"{what} did not happen within {within:g} s ({seen()}); the worker may be "
+            "slow to join or recover: look at its log, then run again"
+        ) from None
 
 
 @dataclass
@@ -111,7 +128,7 @@ class ClientStream:
         return [e["type"] for e in self.events]
 
     async def until(self, predicate: Any, what: str, within: float = 20.0) -> None:
-        async with asyncio.timeout(within):
+        async with _named_timeout(within, what, lambda: f"the stream had {self.kinds()}"):
             while not predicate(self):
                 if self.task is not None and self.task.done():
                     self.task.result()  # raises what ended the stream
@@ -167,13 +184,12 @@ class ChatStack:
                     await reader.task
 
     async def eventually(self, probe: Any, what: str, within: float = 20.0) -> Any:
-        async with asyncio.timeout(within):
+        async with _named_timeout(within, what, lambda: f"the worker's log: {self.worker.log}"):
             while True:
                 found = await probe()
                 if found:
                     return found
                 await asyncio.sleep(0.05)
-        raise AssertionError(what)  # pragma: no cover - the timeout raises first
 
 
 def _config(tag: str) -> SunshineSandboxConfig:

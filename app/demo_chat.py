@@ -88,13 +88,18 @@ async def _story(chat: ChatStack) -> None:
     _shown(stream, seen)
     state = desk.sandbox.state.conversations[conversation]
     back = desk.sandbox.config.ai_switchboard_integration_name
-    click.secho(
-        "  ✓ released: no integration holds the conversation; the next message goes to "
-        f"{back!r} (the AI agent) again"
-        if state.active_id is None
-        else f"  ! {state.active_id}",
-        fg="green",
-    )
+    if state.active_id is None:
+        click.secho(
+            "  ✓ released: no integration holds the conversation; the next message goes to "
+            f"{back!r} (the AI agent) again",
+            fg="green",
+        )
+    else:
+        click.secho(
+            f"  ✗ not released: {state.active_id!r} still holds the conversation; see the "
+            f"worker's log ({chat.worker.log})",
+            fg="red",
+        )
 
 
 async def run_chat_act(bootstrap: str, folder: Path) -> None:

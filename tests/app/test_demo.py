@@ -1,12 +1,13 @@
-"""``deskstream demo`` as a user runs it (its first act), against the harness's broker and
-registry: the canonical events it shows, read again by confluent-kafka's deserializer through
-the registry, and replayed to Parquet that DuckDB queries. The sync act (``--no-sync`` here)
-is what ``tests/e2e`` covers."""
+"""``deskstream demo`` as a user runs it, against the harness's broker and registry: the
+canonical events it shows, read again by confluent-kafka's deserializer through the registry
+and replayed to Parquet that DuckDB queries, then the AI chat handed to a human and back. The
+sync act (``--no-sync`` here) is what ``tests/e2e`` covers."""
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import uuid
@@ -18,6 +19,10 @@ from app.demo_data import story
 from app.worker_process import free_port
 
 pytestmark = pytest.mark.kafka
+
+#: the demo's own waits are bounded (worker ready, events read back, each chat step); this is
+#: above their usual sum, so a demo that hangs fails here with what it printed
+DEMO_TIMEOUT_S = 300
 
 #: the story's events by entity type, each shown once (the redelivery is dropped)
 STORY = {"case": 3, "contact": 1, "handoff": 1, "message": 2}
@@ -43,16 +48,7 @@ def test_the_demo_shows_the_events_through_confluent_kafka_and_duckdb(
         "DESKSTREAM_REPLICATION_FACTOR": "1",
         "DESKSTREAM_STATE_DIR": str(tmp_path),
     }
-    shown = subprocess.run(
-        [sys.executable, "-m", "app", "demo", "--no-sync", "--web-port", str(free_port())],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert shown.returncode == 0, shown.stderr[-3000:]
-    out = shown.stdout
+    out = _run_demo(["--no-sync", "--web-port", str(free_port())], env, tmp_path)
     sections = dict(re.findall(r"^== (.+?)\n(.*?)(?=^== |\Z)", out, re.M | re.S))
     canonical = next(text for title, text in sections.items() if title.startswith("Canonical"))
     assert canonical.count(" by customer:Maria Lopez event ") == 3
@@ -71,3 +67,43 @@ def test_the_demo_shows_the_events_through_confluent_kafka_and_duckdb(
     assert table == STORY, replay
     files = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.parquet"))
     assert [p.parts[2] for p in files] == [f"entity_type={t}" for t in sorted(STORY)]
+
+    chat = sections["AI chat → a human in Zendesk's agent workspace, live (Conversations sandbox)"]
+    for step in (
+        "✓ agent workspace: conversation opened, the summary first: Handed over by the AI agent",
+        "✓ agent workspace: Maria's message arrived",
+        "chat window ← Sam: Hi Maria, I am Sam.",
+        "chat window ← Sam: Refunded: [image/png: https://files.example.com/",
+        "chat window ← (ended) ",
+        "✓ released: no integration holds the conversation",
+    ):
+        assert step in chat, chat
+
+
+def _run_demo(args: list[str], env: dict[str, str], state_dir: Path) -> str:
+    """Run ``deskstream demo`` and return what it printed. On a timeout the demo's whole
+    process group is killed (its workers with it: killing the demo alone would leave them
+    running) and the failure shows how far the demo got and its workers' last log lines."""
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "app", "demo", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = demo.communicate(timeout=DEMO_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(demo.pid, signal.SIGKILL)
+        out, err = demo.communicate()
+        logs = "\n".join(
+            f"--- {log}\n{log.read_text(errors='replace')[-2000:]}"
+            for log in sorted(state_dir.rglob("*.log"))
+        )
+        pytest.fail(
+            f"the demo did not finish in {DEMO_TIMEOUT_S} s; it printed:\n{out}\n{err[-3000:]}"
+            f"\nits workers' logs end with:\n{logs}"
+        )
+    assert demo.returncode == 0, f"{out[-3000:]}\n{err[-3000:]}"
+    return out
