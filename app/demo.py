@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import signal
 import time
 from typing import Any
 
@@ -47,6 +48,7 @@ CONNECTOR = "demo"
 @click.option("--chat/--no-chat", default=True, help="Also rehearse the AI chat's live hand-off.")
 def demo(web_port: int | None, follow: bool, sync: bool, chat: bool) -> None:
     """Bring up Kafka and a worker, post sample webhooks, show the canonical events."""
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     settings = get_settings()
     if web_port is not None:
         settings = settings.model_copy(update={"web_port": web_port})
@@ -105,6 +107,13 @@ def demo(web_port: int | None, follow: bool, sync: bool, chat: bool) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         asyncio.run(run_chat_act(servers, folder))
     click.echo("\nKafka keeps running; stop it with `deskstream kafka down`.")
+
+
+def _stop_on_sigterm(signum: int, _frame: object) -> None:
+    # Python's default for SIGTERM ends the process without unwinding it, which would leave
+    # the demo's worker processes running; SystemExit unwinds every act, and each stops the
+    # workers it started (Ctrl-C does the same through KeyboardInterrupt).
+    raise SystemExit(128 + signum)
 
 
 def _step(title: str) -> None:

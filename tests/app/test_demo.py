@@ -5,6 +5,7 @@ sync act (``--no-sync`` here) is what ``tests/e2e`` covers."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -37,17 +38,7 @@ def test_a_second_run_posts_new_events_not_redeliveries() -> None:
 def test_the_demo_shows_the_events_through_confluent_kafka_and_duckdb(
     kafka_bootstrap_servers: str, schema_registry_url: str, tmp_path: Path
 ) -> None:
-    run = uuid.uuid4().hex[:8]
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap_servers,
-        "DESKSTREAM_SCHEMA_REGISTRY_URL": schema_registry_url,
-        "DESKSTREAM_APP_ID": f"deskstream-demo-{run}",
-        "DESKSTREAM_TOPIC_PREFIX": f"demo-{run}",
-        "DESKSTREAM_PARTITIONS": "2",
-        "DESKSTREAM_REPLICATION_FACTOR": "1",
-        "DESKSTREAM_STATE_DIR": str(tmp_path),
-    }
+    env = _demo_env(kafka_bootstrap_servers, schema_registry_url, tmp_path)
     out = _run_demo(["--no-sync", "--web-port", str(free_port())], env, tmp_path)
     sections = dict(re.findall(r"^== (.+?)\n(.*?)(?=^== |\Z)", out, re.M | re.S))
     canonical = next(text for title, text in sections.items() if title.startswith("Canonical"))
@@ -78,6 +69,55 @@ def test_the_demo_shows_the_events_through_confluent_kafka_and_duckdb(
         "✓ released: no integration holds the conversation",
     ):
         assert step in chat, chat
+
+
+def test_a_demo_stopped_with_sigterm_stops_its_worker(
+    kafka_bootstrap_servers: str, schema_registry_url: str, tmp_path: Path
+) -> None:
+    env = _demo_env(kafka_bootstrap_servers, schema_registry_url, tmp_path)
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "app", "demo", "--no-sync", "--web-port", str(free_port())],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own group: the worker it starts is in it too
+    )
+    try:
+        assert demo.stdout is not None
+        printed = []
+        for line in demo.stdout:  # until the worker is up (or the demo ends)
+            printed.append(line)
+            if line.startswith("  ready: topics exist"):
+                break
+        assert _group(demo.pid) != [demo.pid], "".join(printed)  # the worker runs
+        demo.send_signal(signal.SIGTERM)
+        demo.communicate(timeout=60)
+        assert demo.returncode == 128 + signal.SIGTERM
+        assert _group(demo.pid) == []  # its worker stopped with it, nothing left behind
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(demo.pid, signal.SIGKILL)
+
+
+def _group(pgid: int) -> list[int]:
+    """The processes left in a process group."""
+    found = subprocess.run(["pgrep", "-g", str(pgid)], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def _demo_env(bootstrap: str, registry: str, state_dir: Path) -> dict[str, str]:
+    run = uuid.uuid4().hex[:8]
+    return {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "DESKSTREAM_SCHEMA_REGISTRY_URL": registry,
+        "DESKSTREAM_APP_ID": f"deskstream-demo-{run}",
+        "DESKSTREAM_TOPIC_PREFIX": f"demo-{run}",
+        "DESKSTREAM_PARTITIONS": "2",
+        "DESKSTREAM_REPLICATION_FACTOR": "1",
+        "DESKSTREAM_STATE_DIR": str(state_dir),
+    }
 
 
 def _run_demo(args: list[str], env: dict[str, str], state_dir: Path) -> str:
