@@ -56,8 +56,8 @@ def handoff_body(chat_id: str, *, email: str, summary: str, **extra: Any) -> dic
 
 @asynccontextmanager
 async def _named_timeout(within: float, what: str, seen: Callable[[], str]) -> AsyncIterator[None]:
-    """``asyncio.timeout`` whose error names what did not happen and what was there instead:
-    a rehearsal's bare ``TimeoutError`` says neither."""
+    """``asyncio.timeout`` whose error names what was awaited and what was there instead: a
+    rehearsal's bare ``TimeoutError`` says neither."""
     timeout = asyncio.timeout(within)
     try:
         async with timeout:
@@ -66,8 +66,8 @@ async def _named_timeout(within: float, what: str, seen: Callable[[], str]) -> A
         if not timeout.expired():
             raise  # a timeout of the body's own, with its own message
         raise TimeoutError(
-            f"{what} did not happen within {within:g} s ({seen()}); the worker may be "
-            "slow to join or recover: look at its log, then run again"
+            f"waited {within:g} s for {what}, in vain ({seen()}); the worker may be slow to "
+            "join or recover: look at its log, then run again"
         ) from None
 
 
@@ -184,7 +184,12 @@ class ChatStack:
                     await reader.task
 
     async def eventually(self, probe: Any, what: str, within: float = 20.0) -> Any:
-        async with _named_timeout(within, what, lambda: f"the worker's log: {self.worker.log}"):
+        worker = self.worker
+
+        def log() -> str:
+            return f"the worker's log, {worker.log}, ends with:\n{worker.log_tail(1500)}"
+
+        async with _named_timeout(within, what, log):
             while True:
                 found = await probe()
                 if found:
