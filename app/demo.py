@@ -14,6 +14,7 @@ generated per run and handed to the worker through its environment only.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import secrets
 import signal
 import time
@@ -49,6 +50,9 @@ CONNECTOR = "demo"
 def demo(web_port: int | None, follow: bool, sync: bool, chat: bool) -> None:
     """Bring up Kafka and a worker, post sample webhooks, show the canonical events."""
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    # `kill -USR1 <pid>` prints where every thread of the demo is, on stderr: a demo that
+    # seems stuck says in which step and which call.
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     settings = get_settings()
     if web_port is not None:
         settings = settings.model_copy(update={"web_port": web_port})

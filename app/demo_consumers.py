@@ -15,6 +15,7 @@ import importlib.util
 import io
 import shutil
 import textwrap
+import threading
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -35,6 +36,9 @@ __all__ = ["query_with_duckdb", "read_with_confluent", "replay_to_parquet"]
 SHOWN = 3
 #: how long the reader waits for the events the demo knows are there
 READ_SECONDS = 30.0
+#: how long one schema registry request, and the reader's close, may take
+REGISTRY_TIMEOUT_S = 10.0
+CLOSE_SECONDS = 10.0
 
 QUERY = """\
 SELECT entity_type, count(*) AS events, count(DISTINCT event_id) AS event_ids,
@@ -74,7 +78,8 @@ def read_with_confluent(
     from confluent_kafka.schema_registry.avro import AvroDeserializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
-    registry_conf = {"url": url}
+    # confluent-kafka's registry client waits for ever by default (httpx with no timeout).
+    registry_conf: dict[str, Any] = {"url": url, "timeout": REGISTRY_TIMEOUT_S}
     if settings.schema_registry_user:
         password = registry_password(settings) or ""
         registry_conf["basic.auth.user.info"] = f"{settings.schema_registry_user}:{password}"
@@ -102,12 +107,21 @@ def read_with_confluent(
                 click.secho(f"  consumer error: {error}", fg="red")
                 continue
             raw = message.value() or b""
-            value = deserialize(raw, SerializationContext(topic, MessageField.VALUE))
+            try:
+                value = deserialize(raw, SerializationContext(topic, MessageField.VALUE))
+            except Exception as exc:  # the registry's or the deserializer's: say it, go on
+                click.secho(
+                    f"  could not decode partition {message.partition()} offset "
+                    f"{message.offset()}: {type(exc).__name__}: {exc}; check that the schema "
+                    f"registry at {url} is up and reachable, then run the demo again",
+                    fg="red",
+                )
+                break
             decoded += 1
             if decoded <= SHOWN:
                 click.echo(_describe(message.partition(), message.offset(), raw, value))
     finally:
-        consumer.close()
+        _close_within(consumer, CLOSE_SECONDS)
     click.echo(
         f"  {decoded} events decoded by confluent-kafka's AvroDeserializer, writer schemas "
         f"fetched by id from {url}" + (f" ({SHOWN} shown)" if decoded > SHOWN else "")
@@ -115,6 +129,21 @@ def read_with_confluent(
     if decoded < expected:
         click.secho(f"  only {decoded} of {expected} events arrived in {READ_SECONDS:.0f} s")
     return decoded
+
+
+def _close_within(consumer: Any, seconds: float) -> None:
+    """``consumer.close()``, waited for at most ``seconds``: librdkafka's close can wait for
+    ever on a group coordinator that does not answer (librdkafka issue 3740), and the reader
+    commits nothing, so nothing is lost by not waiting."""
+    closing = threading.Thread(target=consumer.close, name="confluent-close", daemon=True)
+    closing.start()
+    closing.join(seconds)
+    if closing.is_alive():
+        click.secho(
+            f"  the confluent-kafka consumer did not close within {seconds:g} s; carrying on "
+            "without it (it holds no offsets)",
+            fg="yellow",
+        )
 
 
 def _describe(partition: int | None, offset: int | None, raw: bytes, value: Any) -> str:

@@ -11,6 +11,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -22,8 +23,8 @@ from app.worker_process import free_port
 pytestmark = pytest.mark.kafka
 
 #: the demo's own waits are bounded (worker ready, events read back, each chat step); this is
-#: above their usual sum, so a demo that hangs fails here with what it printed
-DEMO_TIMEOUT_S = 300
+#: above their usual sum, so a demo that hangs fails here with what it printed and its stacks
+DEMO_TIMEOUT_S = 240
 
 #: the story's events by entity type, each shown once (the redelivery is dropped)
 STORY = {"case": 3, "contact": 1, "handoff": 1, "message": 2}
@@ -35,6 +36,9 @@ def test_a_second_run_posts_new_events_not_redeliveries() -> None:
     assert not set(ids[0]) & set(ids[1])
 
 
+# Above DEMO_TIMEOUT_S: the suite's 300 s would otherwise cut the test before _run_demo can
+# show how far the demo got.
+@pytest.mark.timeout(DEMO_TIMEOUT_S + 120)
 def test_the_demo_shows_the_events_through_confluent_kafka_and_duckdb(
     kafka_bootstrap_servers: str, schema_registry_url: str, tmp_path: Path
 ) -> None:
@@ -121,9 +125,10 @@ def _demo_env(bootstrap: str, registry: str, state_dir: Path) -> dict[str, str]:
 
 
 def _run_demo(args: list[str], env: dict[str, str], state_dir: Path) -> str:
-    """Run ``deskstream demo`` and return what it printed. On a timeout the demo's whole
-    process group is killed (its workers with it: killing the demo alone would leave them
-    running) and the failure shows how far the demo got and its workers' last log lines."""
+    """Run ``deskstream demo`` and return what it printed. On a timeout the demo is asked for
+    its threads' stacks (SIGUSR1), then its whole process group is killed (its workers with
+    it: killing the demo alone would leave them running), and the failure shows how far the
+    demo got, where it was stuck and its workers' last log lines."""
     demo = subprocess.Popen(
         [sys.executable, "-m", "app", "demo", *args],
         env=env,
@@ -135,14 +140,17 @@ def _run_demo(args: list[str], env: dict[str, str], state_dir: Path) -> str:
     try:
         out, err = demo.communicate(timeout=DEMO_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        os.killpg(demo.pid, signal.SIGKILL)
+        demo.send_signal(signal.SIGUSR1)  # the demo prints its threads' stacks on stderr
+        time.sleep(2)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(demo.pid, signal.SIGKILL)
         out, err = demo.communicate()
         logs = "\n".join(
             f"--- {log}\n{log.read_text(errors='replace')[-2000:]}"
             for log in sorted(state_dir.rglob("*.log"))
         )
         pytest.fail(
-            f"the demo did not finish in {DEMO_TIMEOUT_S} s; it printed:\n{out}\n{err[-3000:]}"
+            f"the demo did not finish in {DEMO_TIMEOUT_S} s; it printed:\n{out}\n{err[-8000:]}"
             f"\nits workers' logs end with:\n{logs}"
         )
     assert demo.returncode == 0, f"{out[-3000:]}\n{err[-3000:]}"
