@@ -79,14 +79,7 @@ def test_a_demo_stopped_with_sigterm_stops_its_worker(
     kafka_bootstrap_servers: str, schema_registry_url: str, tmp_path: Path
 ) -> None:
     env = _demo_env(kafka_bootstrap_servers, schema_registry_url, tmp_path)
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "app", "demo", "--no-sync", "--web-port", str(free_port())],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,  # its own group: the worker it starts is in it too
-    )
+    demo = _start_demo(["--no-sync", "--web-port", str(free_port())], env, subprocess.STDOUT)
     try:
         assert demo.stdout is not None
         printed = []
@@ -102,6 +95,19 @@ def test_a_demo_stopped_with_sigterm_stops_its_worker(
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(demo.pid, signal.SIGKILL)
+
+
+def _start_demo(args: list[str], env: dict[str, str], stderr: int) -> subprocess.Popen[str]:
+    """``deskstream demo`` in a process group of its own: the workers it starts are in it too,
+    so the whole group can be looked at or killed."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "demo", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        start_new_session=True,
+    )
 
 
 def _group(pgid: int) -> list[int]:
@@ -129,14 +135,7 @@ def _run_demo(args: list[str], env: dict[str, str], state_dir: Path) -> str:
     its threads' stacks (SIGUSR1), then its whole process group is killed (its workers with
     it: killing the demo alone would leave them running), and the failure shows how far the
     demo got, where it was stuck and its workers' last log lines."""
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "app", "demo", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    demo = _start_demo(args, env, subprocess.PIPE)
     try:
         out, err = demo.communicate(timeout=DEMO_TIMEOUT_S)
     except subprocess.TimeoutExpired:
