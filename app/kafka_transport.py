@@ -29,6 +29,14 @@ watch's account read "aiokafka position = highwater, nothing buffered, Faust's r
 none" on every stalled partition (``app.recovery_watch``). So every changelog record drawn
 from aiokafka either reaches the fetch loop or its partition is sought back to it. A record
 read twice is harmless there: the recovery applies a changelog offset once.
+
+And it waits for a full stream buffer to drain rather than for a second. When every assigned
+partition's stream buffer is under pressure (``Consumer.on_buffer_full`` took each out of the
+fetch), Faust's ``_wait_next_records`` sleeps one second before it looks again, however soon
+the streams drain; with the hand-over above the fetcher fills a buffer in one go, so a
+backlog paused the fetch about once per batch it read: ``bench.faust_floor``'s reader spent
+16 of its 23 s in those sleeps (``docs/performance.md``). This consumer waits for the first
+partition the streams take back in (``on_buffer_drop``), still at most that second.
 """
 
 from __future__ import annotations
@@ -88,6 +96,9 @@ async def resume(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
 
 
 class Consumer(driver.Consumer):
+    #: the longest the fetch waits for a full stream buffer to drain (Faust's sleep there)
+    BUFFER_WAIT_S = 1.0
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         #: the batch ``getmany`` last iterated (aiokafka's records by partition) and its
@@ -101,6 +112,23 @@ class Consumer(driver.Consumer):
         #: the tables' changelog topics (fixed once the tables are registered, before the
         #: first fetch)
         self.changelog_topics: frozenset[str] = frozenset()
+        #: set when a stream buffer under pressure drains (a partition fetched again)
+        self._buffer_drained = asyncio.Event()
+
+    def on_buffer_drop(self, tp: TP) -> None:
+        super().on_buffer_drop(tp)
+        self._buffer_drained.set()
+
+    async def _held_back_by_full_buffers(self) -> bool:
+        """While the streams' full buffers hold back every assigned partition, wait for one
+        to drain, at most ``BUFFER_WAIT_S`` (Faust's sleep); True if none did."""
+        if self.app.client_only or not self.flow_active or not self._buffered_partitions:
+            return False  # Faust's own wait: for the flow to resume (a rebalance) first
+        if self._get_active_partitions():
+            return False
+        self._buffer_drained.clear()
+        await self.wait_first(self._buffer_drained.wait(), timeout=self.BUFFER_WAIT_S)
+        return not self._get_active_partitions()
 
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -116,6 +144,8 @@ class Consumer(driver.Consumer):
                 await self._read_again(missed)
         if not self.changelog_topics:  # once: the tables are registered before any fetch
             self.changelog_topics = frozenset(self.app.tables.changelog_topics)
+        if await self._held_back_by_full_buffers():
+            return {}, set()  # what Faust's returns after its sleep: the fetch loop asks again
         records, active = await super()._wait_next_records(timeout)
         self._batch = records or {}
         self._batch_generation = self.app.consumer_generation_id

@@ -310,3 +310,46 @@ async def test_a_seek_back_that_fails_is_told_and_the_fetch_loop_goes_on(
         if "not read again" in r.getMessage() or "could not be sought" in r.getMessage()
     ]
     assert [r.levelno for r in told] == [level]
+
+
+def _held_back(consumer: Consumer) -> None:
+    """Every assigned partition taken out of the fetch: its stream buffer is under pressure
+    (what Faust's ``on_buffer_full`` does as a stream's queue fills)."""
+    for tp in (TP(*LINKS), TP(*RAW)):
+        consumer.on_buffer_full(tp)
+    assert not consumer._get_active_partitions()
+
+
+async def test_a_fetch_held_back_by_full_buffers_resumes_when_a_stream_drains() -> None:
+    consumer = _consumer_with_table()
+    fetches = _Fetches(consumer, {RAW: _records(RAW, range(3))})
+    _held_back(consumer)
+    cast(Any, consumer).BUFFER_WAIT_S = 3600.0  # Faust's sleep, that long, would hang here
+    asyncio.get_running_loop().call_later(0.05, consumer.on_buffer_drop, TP(*RAW))
+    async with asyncio.timeout(30):
+        records, active = await consumer._wait_next_records(timeout=0.01)
+    assert (records, active) == ({RAW: _records(RAW, range(3))}, {TP(*RAW)})
+    assert not fetches.batches  # fetched, not slept through
+
+
+async def test_a_fetch_held_back_with_nothing_drained_asks_again_after_its_wait() -> None:
+    consumer = _consumer_with_table()
+    fetches = _Fetches(consumer, {RAW: _records(RAW, range(3))})
+    _held_back(consumer)
+    cast(Any, consumer).BUFFER_WAIT_S = 0.05
+    assert await consumer._wait_next_records(timeout=0.01) == ({}, set())
+    assert fetches.batches  # nothing fetched: no partition was active
+    consumer.on_buffer_drop(TP(*LINKS))
+    records, active = await consumer._wait_next_records(timeout=0.01)
+    assert (records, active) == ({RAW: _records(RAW, range(3))}, {TP(*LINKS)})
+
+
+async def test_a_fetch_with_a_partition_still_active_does_not_wait() -> None:
+    consumer = _consumer_with_table()
+    fetches = _Fetches(consumer, {RAW: _records(RAW, range(3))})
+    consumer.on_buffer_full(TP(*LINKS))  # one held back, the other still fetched
+    cast(Any, consumer).BUFFER_WAIT_S = 3600.0
+    async with asyncio.timeout(30):
+        records, active = await consumer._wait_next_records(timeout=0.01)
+    assert (records, active) == ({RAW: _records(RAW, range(3))}, {TP(*RAW)})
+    assert not fetches.batches
