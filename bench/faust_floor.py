@@ -35,6 +35,7 @@ from app.settings import load_settings
 from app.topic_admin import ensure_topics
 from app.topics import TopicSpec
 from app.worker_process import free_port
+from bench.broker_age import cold_broker_warning
 from bench.figures import row
 
 PARTITIONS = 8
@@ -119,6 +120,9 @@ def main() -> None:
     cluster = start_cluster(base, progress=lambda m: None)
     bootstrap = cluster.bootstrap_servers
     print(f"kafka {bootstrap}, {os.cpu_count()} cores shared with the broker")
+    cold = cold_broker_warning(cluster)
+    if cold:
+        print(cold)
     print(row("faust reading, per record", "CPU us", "rec/s", ""))
     for tuned in (False, True):
         topic = f"floor-{uuid.uuid4().hex[:8]}"

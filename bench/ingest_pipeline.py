@@ -53,6 +53,7 @@ from app.topic_admin import ensure_topics
 from app.topics import TopicSpec, topic_specs
 from app.worker_process import free_port, run_worker
 from bench.bare_kafka import LoopFigures, bare_acks, bare_loop
+from bench.broker_age import cold_broker_warning
 from bench.figures import at_least, at_most, percentile, row
 from bench.profiling import py_spy
 from connectors.generic.ingest import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
@@ -322,6 +323,7 @@ def main() -> None:
     base = load_settings()
     cluster = start_cluster(base, progress=lambda m: None)
     bootstrap = cluster.bootstrap_servers
+    cold = cold_broker_warning(cluster)  # its age when the measuring starts
     brokers = cluster.size or len(cluster.registered or {}) or 1
     run = uuid.uuid4().hex[:6]
     settings = load_settings(
@@ -361,6 +363,8 @@ def main() -> None:
     )
     acks = asyncio.run(bare_acks(bootstrap, settings.topic("bare")))
     _report(bootstrap, ingest, paced, acks, normalize, bare, gc, idle)
+    if cold:
+        print(cold)
 
 
 def _report(
