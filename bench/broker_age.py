@@ -9,30 +9,13 @@ the broker's warm-up, not the worker.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from app.kafka_local.stack import ClusterInfo
+from bench.proc_stat import process_age
 
-__all__ = ["WARM_AFTER_S", "cold_broker_warning", "process_age"]
+__all__ = ["WARM_AFTER_S", "cold_broker_warning"]
 
 #: a broker younger than this is still warming up (the third run above began at about 90 s)
 WARM_AFTER_S = 180.0
-
-
-def process_age(pid: int) -> float | None:
-    """Seconds since process ``pid`` started, from Linux's ``/proc``; None where unknown (no
-    such process, or no ``/proc``)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        uptime = float(Path("/proc/uptime").read_text().split()[0])
-    except (OSError, ValueError):
-        return None
-    # The process name (field 2) may hold spaces and brackets: count from the last ")".
-    # There, field 3 (the state) is index 0, so field 22 (the start time, in clock ticks
-    # after boot) is index 19.
-    start_ticks = int(stat.rsplit(")", 1)[1].split()[19])
-    return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
 
 
 def cold_broker_warning(cluster: ClusterInfo, warm_after: float = WARM_AFTER_S) -> str | None:

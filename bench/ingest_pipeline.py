@@ -55,6 +55,7 @@ from app.worker_process import free_port, run_worker
 from bench.bare_kafka import LoopFigures, bare_acks, bare_loop
 from bench.broker_age import cold_broker_warning
 from bench.figures import at_least, at_most, percentile, row
+from bench.proc_stat import cpu_seconds
 from bench.profiling import py_spy
 from connectors.generic.ingest import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from schemas.codec import encode
@@ -86,12 +87,6 @@ def _body(n: int) -> bytes:
             "data": {"type": "case", "subject": f"Ticket {n}", "status": "open", "tags": ["a"]},
         }
     ).encode()
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +141,10 @@ async def _normalized(bootstrap: str, topic: str, expected: int, pid: int) -> No
         while len(stamps) < expected:
             batch = await consumer.getmany(timeout_ms=200, max_records=10000)
             if batch and not stamps:
-                cpu_at_first = _cpu_seconds(pid)
+                cpu_at_first = cpu_seconds(pid)
                 seen_at_first = sum(len(records) for records in batch.values())
             stamps += [record.timestamp for records in batch.values() for record in records]
-        cpu = _cpu_seconds(pid) - cpu_at_first
+        cpu = cpu_seconds(pid) - cpu_at_first
     finally:
         await consumer.stop()
     span_s = max(1, max(stamps) - min(stamps)) / 1000
@@ -186,9 +181,9 @@ async def _ingest(url: str, deliveries: int, concurrency: int, pid: int) -> Inge
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
-        started, cpu = time.perf_counter(), _cpu_seconds(pid)
+        started, cpu = time.perf_counter(), cpu_seconds(pid)
         await asyncio.gather(*(sender(session) for _ in range(concurrency)))
-        elapsed, cpu = time.perf_counter() - started, _cpu_seconds(pid) - cpu
+        elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
     return IngestFigures(
         per_s=deliveries / elapsed,
         p50_ms=percentile(latencies, 0.5) * 1000,
@@ -301,9 +296,9 @@ def _idle_cpu_share(pid: int, seconds: float) -> float:
     """The worker's CPU over ``seconds`` with nothing to read or answer, as a share of one
     core: what its fetches, heartbeats and timers cost a cluster that waits for traffic."""
     time.sleep(1.0)  # the paced phase's last records are read and acked by now
-    started, cpu = time.perf_counter(), _cpu_seconds(pid)
+    started, cpu = time.perf_counter(), cpu_seconds(pid)
     time.sleep(seconds)
-    return (_cpu_seconds(pid) - cpu) / (time.perf_counter() - started)
+    return (cpu_seconds(pid) - cpu) / (time.perf_counter() - started)
 
 
 def _bare_spec(settings: Settings) -> TopicSpec:

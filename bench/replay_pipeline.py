@@ -46,9 +46,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from app.kafka_local.stack import start_cluster
 from app.rehearsal import SyncStack, sync_stack
 from app.settings import Settings, load_settings
+from bench.proc_stat import cpu_seconds
 from bench.replay_tally import Tally
 from bench.replay_traffic import CONNECTOR, conversations_for, deliveries, events_of, sync_records
-from bench.sync_common import batch_totals, counter, cpu_seconds, read_topic
+from bench.sync_common import batch_totals, counter, read_topic
 from connectors.base.settings import ConnectorSettings
 from connectors.intercom.normalize import IntercomNormaliser
 from schemas.codec import encode

@@ -5,11 +5,9 @@ sync's writes, a process's CPU time, a worker's counters, and waiting for every 
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +26,6 @@ __all__ = [
     "all_done",
     "batch_totals",
     "counter",
-    "cpu_seconds",
     "events_only",
     "read_topic",
 ]
@@ -136,12 +133,6 @@ async def batch_totals(urls: Sequence[str], agent: str) -> tuple[float, float]:
         records += await counter(url, "deskstream_batch_inputs_sum", agent=agent)
         batches += await counter(url, "deskstream_batch_inputs_count", agent=agent)
     return records, batches
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def all_done(tasks: Sequence[asyncio.Task[Any]], within: float, stack: SyncStack) -> None:

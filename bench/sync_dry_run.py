@@ -33,12 +33,12 @@ from app.rehearsal import HUMAN_ADMIN, SyncStack, sync_stack
 from bench.cpu_split import profile, split
 from bench.cpu_split import report as split_report
 from bench.figures import at_least, percentile, row
+from bench.proc_stat import cpu_seconds
 from bench.sync_common import (
     AuditFollower,
     all_done,
     batch_totals,
     counter,
-    cpu_seconds,
     events_only,
     read_topic,
 )

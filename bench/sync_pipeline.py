@@ -59,7 +59,8 @@ from app.rehearsal import SyncStack, sync_stack
 from app.settings import load_settings
 from bench.api_calls import CallCount, calls_table, count_calls, route_lines
 from bench.figures import at_least, at_most, p50_p99, peak_rate, percentile, row
-from bench.sync_common import DONE, AuditFollower, all_done, cpu_seconds, events_only, read_topic
+from bench.proc_stat import cpu_seconds
+from bench.sync_common import DONE, AuditFollower, all_done, events_only, read_topic
 from bench.sync_dry_run import DryRun, run_dry
 from bench.sync_dry_run import report as dry_report
 from sandboxes.base.traffic import PoliteTransport, TrafficStats

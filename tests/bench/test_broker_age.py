@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from app.kafka_local.stack import ClusterInfo, NodeInfo
-from bench.broker_age import WARM_AFTER_S, cold_broker_warning, process_age
+from bench.broker_age import WARM_AFTER_S, cold_broker_warning
+from bench.proc_stat import process_age
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 
