@@ -54,7 +54,7 @@ from streams.normalize import (
     quarantine,
 )
 
-__all__ = ["register_normalize", "unconfigured", "undecodable"]
+__all__ = ["RecordNormaliser", "register_normalize", "unconfigured", "undecodable"]
 
 log = logging.getLogger(__name__)
 
@@ -94,53 +94,45 @@ def unconfigured(delivery: RawDelivery, now: datetime) -> QuarantineRecord:
     return quarantine(delivery, reason, now)
 
 
-def register_normalize(
-    app: faust.App,
-    channels: Channels,
-    metrics: Metrics,
-    settings: Settings,
-    recent: faust.types.TableT[bytes, bytes],
-    rules: SyncConfig | None = None,
-) -> faust.types.AgentT[Any]:
-    producer = lambda: cast(Any, app.producer)._ensure_producer()  # noqa: E731  (aiokafka's)
-    dedupe = EventDedupe(
-        recent,
-        metrics,
-        changelog=TableChangelog(recent, producer),
-        window_seconds=settings.event_dedupe_window_seconds,
-        max_ids=settings.event_dedupe_max_ids,
-    )
-    deduping = settings.event_dedupe_window_seconds > 0
-    normalisers: dict[str, Normaliser] = {}
+class RecordNormaliser:
+    """One raw record's bytes → what normalize writes for it, encoded and known to fit: the
+    agent's own work per record, everything but Kafka (``bench.normalize_work`` times it
+    alone, against the bare consume→produce loop)."""
 
-    def normaliser(connector_id: str) -> Normaliser | None:
-        found = normalisers.get(connector_id)
-        config = settings.connectors.get(connector_id)
+    def __init__(self, settings: Settings, rules: SyncConfig | None = None) -> None:
+        self._settings = settings
+        self._rules = rules
+        self._normalisers: dict[str, Normaliser] = {}
+        self._max_bytes = max_message_bytes(settings)
+
+    def _normaliser(self, connector_id: str) -> Normaliser | None:
+        found = self._normalisers.get(connector_id)
+        config = self._settings.connectors.get(connector_id)
         if found is None and config is not None:
-            found = normalisers[connector_id] = build_normaliser(connector_id, config)
+            found = self._normalisers[connector_id] = build_normaliser(connector_id, config)
         return found
 
-    limit = max_message_bytes(settings)
-
-    def outcome_of(value: bytes, now: datetime) -> tuple[NormalizeOutcome, RawDelivery]:
+    def outcome_of(self, value: bytes, now: datetime) -> tuple[NormalizeOutcome, RawDelivery]:
         try:
             delivery = decode_as(value, RawDelivery)
         except SchemaError as exc:
             record = undecodable(value, exc, now)
             return NormalizeOutcome(quarantined=record), record.delivery
-        chosen = normaliser(delivery.connector_id)
+        chosen = self._normaliser(delivery.connector_id)
         if chosen is None:
             return NormalizeOutcome(quarantined=unconfigured(delivery, now)), delivery
         outcome = normalize_delivery(delivery, chosen, now=now)
-        if rules is not None and outcome.events:  # a hand-off in place: the record's link
-            events = [rehomed(event, rules) for event in outcome.events]
+        if self._rules is not None and outcome.events:  # a hand-off in place: the record's link
+            events = [rehomed(event, self._rules) for event in outcome.events]
             outcome = dataclasses.replace(outcome, events=events)
         return outcome, delivery
 
-    def encoded(value: bytes, where: str) -> tuple[EncodedOutcome, RawDelivery]:
+    def encoded(self, value: bytes, where: str) -> tuple[EncodedOutcome, RawDelivery]:
+        """``where`` names the raw record (topic, partition, offset) for a quarantine reason."""
         now = datetime.now(UTC)
+        limit = self._max_bytes
         try:
-            outcome, delivery = outcome_of(value, now)
+            outcome, delivery = self.outcome_of(value, now)
             return encode_outcome(
                 outcome, delivery, max_bytes=limit, now=now, where=where
             ), delivery
@@ -159,6 +151,26 @@ def register_normalize(
                 where=where,
             )
             return fitted, delivery
+
+
+def register_normalize(
+    app: faust.App,
+    channels: Channels,
+    metrics: Metrics,
+    settings: Settings,
+    recent: faust.types.TableT[bytes, bytes],
+    rules: SyncConfig | None = None,
+) -> faust.types.AgentT[Any]:
+    producer = lambda: cast(Any, app.producer)._ensure_producer()  # noqa: E731  (aiokafka's)
+    dedupe = EventDedupe(
+        recent,
+        metrics,
+        changelog=TableChangelog(recent, producer),
+        window_seconds=settings.event_dedupe_window_seconds,
+        max_ids=settings.event_dedupe_max_ids,
+    )
+    deduping = settings.event_dedupe_window_seconds > 0
+    encoded = RecordNormaliser(settings, rules).encoded
 
     def _add(
         out: BatchSend, outcome: EncodedOutcome, delivery: RawDelivery, counts: Counter[str]
