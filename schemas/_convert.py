@@ -24,7 +24,7 @@ from schemas.errors import SchemaError
 from schemas.models import AvroRecord
 from schemas.registry import SchemaEntry
 
-__all__ = ["to_datum_for", "to_model_for"]
+__all__ = ["model_classes", "to_datum_for", "to_model_for"]
 
 _Convert = Callable[[Any], Any]
 
@@ -43,8 +43,8 @@ _PRIMITIVE_TYPES: dict[str, tuple[type, ...]] = {
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
-def _model_classes() -> dict[str, type[AvroRecord]]:
-    # Every record model, found through the base class, keyed by Avro full name.
+def model_classes() -> dict[str, type[AvroRecord]]:
+    """Every record model, found through the base class, keyed by Avro full name."""
     found: dict[str, type[AvroRecord]] = {}
     pending = list(AvroRecord.__subclasses__())
     while pending:
@@ -59,7 +59,7 @@ class _Compiler:
 
     def __init__(self, parsed: Any) -> None:
         self.named: dict[str, Any] = parsed["__named_schemas"]
-        self.models = _model_classes()
+        self.models = model_classes()
         self._to_datum: dict[str, _Convert] = {}
         self._to_model: dict[str, _Convert] = {}
 

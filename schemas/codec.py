@@ -48,7 +48,8 @@ from typing import Any, TypeVar, cast
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import validate
 
-from schemas._convert import to_datum_for, to_model_for
+from schemas._compiled_writer import Unsupported, Writer, compile_writer
+from schemas._convert import model_classes, to_datum_for, to_model_for
 from schemas.errors import SchemaError
 from schemas.models import AvroRecord, TopLevelModel
 from schemas.registry import SchemaEntry, SchemaRegistry, get_registry
@@ -98,6 +99,12 @@ class AvroCodec:
         entry = self.registry.entry_for(name)
         if type(record) is not entry.model:
             raise SchemaError(f"expected a {entry.model.__name__}, got {type(record).__name__}")
+        writer = _compiled_writer_for(entry)
+        if writer is not None:
+            try:
+                return writer(record, self._header(entry))
+            except Exception:  # noqa: S110  (fastavro says what is wrong, or writes it)
+                pass  # a value the compiled writer does not expect: fastavro's turn
         try:
             datum = to_datum_for(entry)(record)
         except (KeyError, AttributeError, TypeError) as exc:
@@ -200,6 +207,16 @@ class AvroCodec:
                 f".avsc files"
             )
         return entry
+
+
+@functools.cache
+def _compiled_writer_for(entry: SchemaEntry) -> Writer | None:
+    """The generated writer of ``entry`` (``schemas._compiled_writer``), None when its schema
+    uses something the generator does not write."""
+    try:
+        return compile_writer(entry.parsed, model_classes())
+    except Unsupported:
+        return None
 
 
 def _write(entry: SchemaEntry, header: bytes, datum: Any, *, strict: bool) -> bytes:
