@@ -62,6 +62,31 @@ def test_a_full_state_stays_within_4_kb() -> None:
     assert len(done.state) == 1 + MAX_IDS_LIMIT * ENTRY_BYTES
 
 
+def _out_of_order() -> bytes:
+    """ "late" added after "early" with an older time (a record's time went backwards)."""
+    state = remember(None, _ids("early"), now=T0 + 100, window=DAY, max_ids=3).state
+    return remember(state, _ids("late"), now=T0, window=DAY, max_ids=3).state
+
+
+def test_an_id_added_with_an_older_time_expires_by_its_own_time() -> None:
+    state = _out_of_order()
+    assert not contains(state, digest("late"), now=T0 + DAY + 1, window=DAY)
+    assert contains(state, digest("early"), now=T0 + DAY + 1, window=DAY)
+    # once the first id expires, every expired one goes
+    later = remember(state, _ids("x"), now=T0 + DAY + 101, window=DAY, max_ids=3)
+    assert size_of(later.state) == 1
+    assert contains(later.state, digest("x"), now=T0 + DAY + 101, window=DAY)
+
+
+def test_an_expired_id_further_in_is_dropped_before_an_eviction_is_counted() -> None:
+    # "late" has expired, "early" has not: room for "y" and "z" is made by dropping "late",
+    # which is expiry, and then "early", the one eviction of an id still in the window
+    done = remember(_out_of_order(), _ids("y", "z"), now=T0 + DAY + 1, window=DAY, max_ids=2)
+    assert done.evicted == 1
+    assert size_of(done.state) == 2
+    assert not contains(done.state, digest("early"), now=T0 + DAY + 1, window=DAY)
+
+
 def test_bytes_straddling_two_entries_are_not_an_id() -> None:
     first, second = _ids("a", "b")
     state = remember(None, [first, second], now=T0, window=DAY, max_ids=10).state
