@@ -211,11 +211,20 @@ class _Generator:
     def union(self, branches: list[Any], value: str, indent: str) -> Iterator[str]:
         resolved = [self.resolve(branch) for branch in branches]
         if len(resolved) == 2 and "null" in resolved:
-            # null and one other branch: any value but None is the other's to write
+            # null and one other branch: schemas._convert gives fastavro the value as it is,
+            # and fastavro takes the branch the value validates against. A record's or an
+            # enum's writer refuses a value that does not fit it; a primitive is checked here
+            # (fastavro refuses True for a long in a union, writes it for a plain long).
             other = 1 - resolved.index("null")
             yield f"{indent}if {value} is None:"
             yield f"{indent}    out += {_long(1 - other)!r}"
             yield f"{indent}else:"
+            if resolved[other] == "string":
+                yield f"{indent}    if not isinstance({value}, str): _mismatch('not a str')"
+            elif isinstance(resolved[other], str) and resolved[other] in _BRANCH_TYPES:
+                exact = _BRANCH_TYPES[resolved[other]][0]
+                yield f"{indent}    if type({value}) is not {exact}:"
+                yield f"{indent}        _mismatch('not of type {exact}')"
             yield f"{indent}    out += {_long(other)!r}"
             yield from self.write(resolved[other], value, indent + "    ")
             return

@@ -16,7 +16,7 @@ from schemas._compiled_writer import Unsupported, compile_writer, zigzag
 from schemas._convert import model_classes, to_datum_for
 from schemas.codec import _write, encode
 from schemas.errors import SchemaError
-from schemas.models import TOP_LEVEL_MODELS, AvroRecord, Case, Contact, Envelope
+from schemas.models import TOP_LEVEL_MODELS, AvroRecord, Case, Contact, Envelope, Message
 from schemas.registry import get_registry
 from tests.schemas.examples import EXAMPLES
 from tests.schemas.strategies import for_model
@@ -118,6 +118,22 @@ def test_a_value_the_writer_does_not_expect_goes_to_fastavro() -> None:
     with pytest.raises(Exception, match="aware datetime"):
         _compiled(record)
     assert encode(record)[10:] == _fastavro(record)[len(HEADER) :]
+
+
+def test_a_bool_where_an_optional_long_belongs_is_refused_as_fastavro_refuses_it() -> None:
+    # pydantic makes True an int 1; a model built without validation keeps it, and fastavro
+    # picks a union's branch by validating the value: no branch takes a bool
+    example = EXAMPLES["Envelope-message"]
+    assert isinstance(example, Envelope)
+    assert isinstance(example.data, Message)
+    attachment = example.data.attachments[0]
+    odd = attachment.model_construct(**{**attachment.__dict__, "size_bytes": True})
+    data = example.data.model_construct(**{**example.data.__dict__, "attachments": [odd]})
+    record = example.model_construct(**{**example.__dict__, "data": data})
+    with pytest.raises(Exception, match="not of type int"):
+        _compiled(record)
+    with pytest.raises(SchemaError, match="size_bytes"):
+        encode(record)
 
 
 def test_an_integer_beyond_64_bits_is_refused_as_before() -> None:
