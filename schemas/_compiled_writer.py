@@ -64,8 +64,8 @@ _SMALL_LONGS = tuple(zigzag(n) for n in range(_SMALL))
 
 
 def _long(n: int) -> bytes:
-    # type(n) is int, not bool: a bool field of a union never reaches a long branch, and a
-    # float in a long field must fail here, as fastavro's writer refuses it too.
+    # An int, or a bool (fastavro writes True as 1 in a plain long; a union's long branch is
+    # checked before this). Anything else, a float for one, goes to fastavro to decide.
     if type(n) is not int and type(n) is not bool:
         raise _Mismatch(f"{type(n).__name__} where an Avro long belongs")
     return _SMALL_LONGS[n] if 0 <= n < _SMALL else zigzag(n)
