@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas._convert import PRIMITIVE_TYPES
 from schemas.models import AvroRecord
 
 __all__ = ["Unsupported", "Writer", "compile_writer", "zigzag"]
@@ -89,24 +90,13 @@ _GLOBALS: dict[str, Any] = {
     "_mismatch": _mismatch,
     "_double": struct.Struct("<d").pack,
     "_float": struct.Struct("<f").pack,
-    "bytearray": bytearray,
-    "bytes": bytes,
-    "str": str,
-    "int": int,
-    "float": float,
-    "bool": bool,
 }
 
-#: Python types a primitive union branch takes, in the order ``schemas._convert`` maps them
+#: the Python types (by name, in the generated source) each primitive union branch takes, in
+#: the order ``schemas._convert`` gives fastavro the branch: the same table
 _BRANCH_TYPES: dict[str, tuple[str, ...]] = {
-    "null": ("None",),
-    "boolean": ("bool",),
-    "int": ("int",),
-    "long": ("int",),
-    "float": ("float",),
-    "double": ("float",),
-    "bytes": ("bytes",),
-    "string": ("str",),
+    branch: tuple("None" if t is type(None) else t.__name__ for t in types)
+    for branch, types in PRIMITIVE_TYPES.items()
 }
 
 
@@ -270,11 +260,9 @@ def compile_writer(parsed: Any, models: dict[str, type[AvroRecord]]) -> Writer:
     namespace: dict[str, Any] = {**_GLOBALS, **generator.constants}
     exec(compile(source, f"<avro writer {parsed['name']}>", "exec"), namespace)  # noqa: S102
     write_top = namespace[top]
-    model = models[parsed["name"]]
 
     def write(record: AvroRecord, header: bytes) -> bytes:
-        if type(record) is not model:
-            raise _Mismatch(f"a {type(record).__name__}, not a {model.__name__}")
+        # the codec has checked that ``record`` is the schema's model
         out = bytearray(header)
         write_top(record, out)
         return bytes(out)

@@ -24,11 +24,11 @@ from schemas.errors import SchemaError
 from schemas.models import AvroRecord
 from schemas.registry import SchemaEntry
 
-__all__ = ["model_classes", "to_datum_for", "to_model_for"]
+__all__ = ["PRIMITIVE_TYPES", "model_classes", "to_datum_for", "to_model_for"]
 
 _Convert = Callable[[Any], Any]
 
-_PRIMITIVE_TYPES: dict[str, tuple[type, ...]] = {
+PRIMITIVE_TYPES: dict[str, tuple[type, ...]] = {
     "null": (type(None),),
     "boolean": (bool,),
     "int": (int,),
@@ -128,9 +128,9 @@ class _Compiler:
             if isinstance(branch, dict) and branch["type"] == "record":
                 label = branch["name"]
                 dispatch[self.models[label]] = (label, self.to_datum(branch, where))
-            elif isinstance(branch, str) and branch in _PRIMITIVE_TYPES:
+            elif isinstance(branch, str) and branch in PRIMITIVE_TYPES:
                 label = branch
-                for py_type in _PRIMITIVE_TYPES[branch]:
+                for py_type in PRIMITIVE_TYPES[branch]:
                     dispatch.setdefault(py_type, (None if branch == "null" else branch, None))
             else:
                 raise SchemaError(f"{where}: union branch {branch!r} is not supported by the codec")
@@ -181,7 +181,7 @@ class _Compiler:
             )
         if kind == "int" and "logicalType" not in schema:
             return _int32_of(where)
-        if kind in _PRIMITIVE_TYPES or schema.get("logicalType") == "timestamp-micros":
+        if kind in PRIMITIVE_TYPES or schema.get("logicalType") == "timestamp-micros":
             return None  # fastavro's value is the model's (timestamps: aware, UTC)
         raise SchemaError(f"{where}: {schema!r} is not supported by the codec's reader")
 
