@@ -25,6 +25,11 @@ silently losing the behaviour (or crashing on a record).
   stop receiving records is noticed and re-read (``app.faust_recovery``, the behaviour:
   ``tests/app/test_recovery_watch.py``); the fetch path's account it logs reads more private
   state, each read guarded, so a rename costs detail, not the worker;
+- aiokafka ``Fetcher._proc_fetch_request`` (looked up by its fetch loop for every request, the
+  request the loop built in its hand), ``FetchRequest._min_bytes`` / ``_max_wait_ms`` (what
+  it puts on the wire) and the Faust driver's ``AIOKafkaConsumerThread.on_start`` (the
+  started consumer in ``_consumer``): fuller fetches while records flow
+  (``app.fetch_fill``; the behaviour: ``tests/app/test_fetch_fill.py``);
 - aiohttp ``ClientSession._retry_connection``: off, so a PUT on a broken kept-alive
   connection is not sent a second time (``connectors.base.aiohttp_transport``; the
   behaviour itself: ``tests/connectors/base/test_http_ambiguous.py``).
@@ -58,13 +63,14 @@ PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 PRIVATE = {
     "faust-streaming": "Producer._ensure_producer, streams._current_event, "
     "Consumer._drain_messages' wait_first call, Consumer.getmany's _wait_next_records and "
-    "_to_message calls, AIOKafkaConsumerThread._fetch_records, "
+    "_to_message calls, AIOKafkaConsumerThread._fetch_records and on_start, "
     "Stream.noack_take's wait_for_stopped, "
     "Recovery._seek_offsets and its "
     "signal_recovery_start, TableManager._recovery, Recovery._recovery_started_at and "
     "_active_events_received_at",
     "aiokafka": "AIOKafkaProducer.create_batch/send_batch as Faust's producer holds it, "
-    "AIOKafkaConsumer._subscription's partition states (positions)",
+    "AIOKafkaConsumer._subscription's partition states (positions), "
+    "Fetcher._proc_fetch_request, FetchRequest._min_bytes/_max_wait_ms",
     "aiohttp": "ClientSession._retry_connection",
 }
 
@@ -208,3 +214,23 @@ def test_faust_takes_its_batches_from_aiokafka_on_the_thread_the_transport_overr
     # from a SubscriptionState itself: tests/app/test_kafka_transport.py)
     init = re.sub(r"\s+", "", inspect.getsource(AIOKafkaConsumer.__init__))
     assert "self._subscription=SubscriptionState(" in init
+
+
+def test_aiokafka_fetches_through_the_method_and_request_fields_fetch_fill_changes() -> None:
+    from aiokafka.consumer.fetcher import Fetcher
+    from aiokafka.protocol.fetch import FetchRequest, FetchRequest_v4
+    from faust.transport.drivers import aiokafka as driver
+
+    routine = re.sub(r"\s+", "", inspect.getsource(Fetcher._fetch_requests_routine))
+    assert "self._proc_fetch_request(assignment,node_id,request)" in routine
+    proc = inspect.signature(Fetcher._proc_fetch_request)
+    assert list(proc.parameters) == ["self", "assignment", "node_id", "request"]
+    # the settings set on a built request are the ones it sends
+    request = FetchRequest(1500, 1, 52428800, 0, [("t", [(0, 0, 1024)])])
+    request._min_bytes, request._max_wait_ms = 65536, 50
+    struct = request.build(FetchRequest_v4)
+    assert (struct.min_bytes, struct.max_wait_time) == (65536, 50)
+    # Faust's consumer thread starts the consumer it keeps, so on_start can reach its fetcher
+    on_start = re.sub(r"\s+", "", inspect.getsource(driver.AIOKafkaConsumerThread.on_start))
+    assert "self._consumer=self._create_consumer(" in on_start
+    assert "awaitself._consumer.start()" in on_start
