@@ -15,9 +15,10 @@ normalize sent for it lately (``streams.recent_ids``: bytes, at most 4 KB), fed 
 ``deskstream.raw``: a redelivery has the key of the original, so it is read in the partition
 that holds the ids.
 
-Production keeps them in RocksDB (``DESKSTREAM_TABLE_STORE=rocksdb://``, the default): on
-the worker's disk, so a restarted worker reads only the changelog written since its last
-write, and memory holds caches, not the tables. Faust's RocksDB defaults size those caches
+Production keeps them in RocksDB (``DESKSTREAM_TABLE_STORE=rocksdb://``, as ``compose.yaml``
+sets it; the setting's default, ``memory://``, is for tests and the demo): on the worker's
+disk, so a restarted worker reads only the changelog written since its last write, and
+memory holds caches, not the tables. Faust's RocksDB defaults size those caches
 for a machine of its own (three 64 MB write buffers and a 2 GB block cache, per partition);
 ``ROCKSDB_OPTIONS`` bounds them per partition, so a worker's tables stay within a few
 hundred MB whatever they hold (``bench.links_table``: 1M links).

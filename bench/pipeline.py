@@ -7,8 +7,11 @@ Runs the project's benchmarks one after the other (each in its own process, so o
 and memory do not weigh on the next), shows each one's own report as it comes, then the
 summary: every row that has a target, and the scale-out figure, the dry-run sync benchmark
 with 2 worker processes in one group against 1 (issue 11: each worker's sync events per
-CPU-second within 10 % of one worker's), twice: at the load one worker had (each of the two
-gets half of it, in batches half as full), and at twice that load (each gets what one had).
+CPU-second within 10 % of one worker's), three times: at the load one worker had (each of the
+two gets half of it, in batches half as full), the same without standby copies (Faust's standby
+replicas, 1 by default: each worker also reads the other's links changelog, work a lone worker
+does not have; the summary prints what that copy costs per event), and at twice that load
+(each gets what one had).
 
 ``--quick`` runs smaller sizes (a first look; the figures are noisier). The machine the
 project develops on has 2 cores shared with the broker and other work: run it when the
@@ -34,6 +37,7 @@ _RATIO = re.compile(
     r"^(?P<name>.{34}) +(?P<figure>\S+) +(?P<target>\S+) +(?P<ratio>[\d.]+|inf|ok|LOOP)$"
 )
 _ONE_WORKER = re.compile(r"^sync events per worker CPU-second +(?P<figure>[\d.]+) ")
+_CPU_PER_EVENT = re.compile(r"^worker CPU per sync event, µs +(?P<figure>[\d.]+)")
 _EACH_WORKER = re.compile(r"^worker \d+ of \d+: .* (?P<figure>[\d.]+) sync events per CPU-second$")
 
 
@@ -58,6 +62,12 @@ BENCHES = [
     Bench(
         "sync-dry-2",
         ["bench.sync_pipeline", "--dry-run", "--workers", "2"],
+        ["--conversations", "300"],
+        _SYNC_FULL,
+    ),
+    Bench(
+        "sync-dry-2-no-standby",
+        ["bench.sync_pipeline", "--dry-run", "--workers", "2", "--standby-replicas", "0"],
         ["--conversations", "300"],
         _SYNC_FULL,
     ),
@@ -98,11 +108,16 @@ def summary(outputs: dict[str, list[str]]) -> list[str]:
             if (_RATIO.match(line) or line.startswith("bare ")) and not line.startswith("measure"):
                 lines.append(f"{line}   [{name}]")
     one = next((m for line in outputs.get("sync-dry", []) if (m := _ONE_WORKER.match(line))), None)
-    for two, load in (("sync-dry-2", "same load"), ("sync-dry-2x", "twice the load")):
+    scale_outs = (
+        ("sync-dry-2", "same load"),
+        ("sync-dry-2-no-standby", "no standby"),
+        ("sync-dry-2x", "twice the load"),
+    )
+    for two, load in scale_outs:
         each = [m for line in outputs.get(two, []) if (m := _EACH_WORKER.match(line))]
         if one is None or not each:
             lines.append(
-                f"scale-out at {load}: not measured (sync-dry or {two} failed or was skipped)"
+                f"scale-out, {load}: not measured (sync-dry or {two} failed or was skipped)"
             )
             continue
         alone = float(one["figure"])
@@ -113,8 +128,28 @@ def summary(outputs: dict[str, list[str]]) -> list[str]:
                     share / SCALE_OUT_SHARE)
                 + f"   [{two} vs sync-dry]"
             )  # fmt: skip
+    lines += _standby_cost(outputs)
     lines.append("(ratio > 1 meets the target; a shared 2-core machine: rerun and read ranges)")
     return lines
+
+
+def _standby_cost(outputs: dict[str, list[str]]) -> list[str]:
+    """What each of 2 workers pays per sync event for its standby copy of the other's links:
+    its CPU per event with standby replicas (the default) less without."""
+    cpu = {
+        name: float(m["figure"])
+        for name in ("sync-dry-2", "sync-dry-2-no-standby")
+        for line in outputs.get(name, [])
+        if (m := _CPU_PER_EVENT.match(line))
+    }
+    if len(cpu) < 2:
+        return []
+    with_copy, without = cpu["sync-dry-2"], cpu["sync-dry-2-no-standby"]
+    return [
+        f"the standby copy, 2 workers: {with_copy - without:+.0f} µs of worker CPU per sync "
+        f"event ({with_copy:.0f} with it, {without:.0f} without: "
+        f"{(with_copy - without) / without:+.0%})"
+    ]
 
 
 def main() -> None:

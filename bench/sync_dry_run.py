@@ -218,7 +218,11 @@ def _read_profile(output: Path, args: argparse.Namespace) -> Counter[str]:
 async def run_dry(run: DryRun, bootstrap: str, folder: Path, *, partitions: int) -> None:
     """Drive the stack and collect what the report needs."""
     args = run.args
-    env = {"DESKSTREAM_SINK_DRY_RUN": "true", "DESKSTREAM_LOG_LEVEL": "warning"}
+    env = {
+        "DESKSTREAM_SINK_DRY_RUN": "true",
+        "DESKSTREAM_LOG_LEVEL": "warning",
+        "DESKSTREAM_TABLE_STANDBY_REPLICAS": str(args.standby_replicas),
+    }
     async with (
         sync_stack(
             bootstrap, folder, partitions=partitions, name="bench-dry", extra_env=env,
@@ -314,6 +318,16 @@ def report(run: DryRun) -> list[str]:
         f"records produced: {len(run.audits)} audit records, {len(written)} commands and as many "
         f"write results, {snapshots} entity snapshots, at most {inputs} changelog records",
     ]  # fmt: skip
+    if run.per_worker:
+        lines.append(
+            f"standby replicas {args.standby_replicas}: "
+            + (
+                "each worker also keeps a standby copy of the others' links (it reads their "
+                "changelog records as they are written)"
+                if args.standby_replicas
+                else "each worker reads its own partitions only"
+            )
+        )
     for n, (read, busy) in enumerate(run.per_worker, 1):
         lines.append(
             f"worker {n} of {len(run.per_worker)}: {read:.0f} sync events read, {busy:.1f} s "

@@ -4,7 +4,7 @@ targets (issue 4).
     .venv/bin/python -m bench.sync_pipeline [--conversations 200] [--concurrency 20]
                                             [--rate 1.0] [--faults none|flaky]
     .venv/bin/python -m bench.sync_pipeline --dry-run [--profile] [--conversations 1000]
-                                            [--workers 2]
+                                            [--workers 2 [--standby-replicas 0]]
 
 ``--dry-run``: the sync stage's own cost, sinks in their dry-run mode (``bench.sync_dry_run``).
 
@@ -339,12 +339,26 @@ def main() -> None:
         help="with --dry-run: worker processes in one group (scale-out: each one's events "
         "per CPU-second)",
     )
+    parser.add_argument(
+        "--standby-replicas",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --workers: the workers' table standby replicas (default: the worker's "
+        "setting, DESKSTREAM_TABLE_STANDBY_REPLICAS or 1); 0: each worker does its own share "
+        "of the work only",
+    )
     args = parser.parse_args()
+    if args.standby_replicas is not None and args.standby_replicas < 0:
+        parser.error(f"--standby-replicas {args.standby_replicas}: give 0 or more")
     if args.profile and Path(args.profile).is_dir():
         # checked now: the stacks are written at the end of a run minutes long
         parser.error(f"--profile {args.profile} is a folder; give a file for the stacks")
     os.environ.setdefault("DESKSTREAM_LOG_LEVEL", "warning")  # the worker inherits it
-    cluster = start_cluster(load_settings(), progress=lambda m: None)
+    settings = load_settings()
+    if args.standby_replicas is None:
+        args.standby_replicas = settings.table_standby_replicas
+    cluster = start_cluster(settings, progress=lambda m: None)
     if args.dry_run:
         dry = DryRun(args)
         with tempfile.TemporaryDirectory(prefix="bench-sync-dry-") as folder:
