@@ -107,7 +107,7 @@ def summary(outputs: dict[str, list[str]]) -> list[str]:
             # Rows with a target, and the bare aiokafka baseline normalize is compared with.
             if (_RATIO.match(line) or line.startswith("bare ")) and not line.startswith("measure"):
                 lines.append(f"{line}   [{name}]")
-    one = next((m for line in outputs.get("sync-dry", []) if (m := _ONE_WORKER.match(line))), None)
+    alone = _figure(outputs, "sync-dry", _ONE_WORKER)
     scale_outs = (
         ("sync-dry-2", "same load"),
         ("sync-dry-2-no-standby", "no standby"),
@@ -115,12 +115,11 @@ def summary(outputs: dict[str, list[str]]) -> list[str]:
     )
     for two, load in scale_outs:
         each = [m for line in outputs.get(two, []) if (m := _EACH_WORKER.match(line))]
-        if one is None or not each:
+        if alone is None or not each:
             lines.append(
                 f"scale-out, {load}: not measured (sync-dry or {two} failed or was skipped)"
             )
             continue
-        alone = float(one["figure"])
         for n, found in enumerate(each, 1):
             share = float(found["figure"]) / alone
             lines.append(
@@ -133,18 +132,19 @@ def summary(outputs: dict[str, list[str]]) -> list[str]:
     return lines
 
 
+def _figure(outputs: dict[str, list[str]], bench: str, pattern: re.Pattern[str]) -> float | None:
+    """The figure of the first line of ``bench``'s report that ``pattern`` matches."""
+    found = next((m for line in outputs.get(bench, []) if (m := pattern.match(line))), None)
+    return float(found["figure"]) if found else None
+
+
 def _standby_cost(outputs: dict[str, list[str]]) -> list[str]:
     """What each of 2 workers pays per sync event for its standby copy of the other's links:
     its CPU per event with standby replicas (the default) less without."""
-    cpu = {
-        name: float(m["figure"])
-        for name in ("sync-dry-2", "sync-dry-2-no-standby")
-        for line in outputs.get(name, [])
-        if (m := _CPU_PER_EVENT.match(line))
-    }
-    if len(cpu) < 2:
+    with_copy = _figure(outputs, "sync-dry-2", _CPU_PER_EVENT)
+    without = _figure(outputs, "sync-dry-2-no-standby", _CPU_PER_EVENT)
+    if with_copy is None or without is None:
         return []
-    with_copy, without = cpu["sync-dry-2"], cpu["sync-dry-2-no-standby"]
     return [
         f"the standby copy, 2 workers: {with_copy - without:+.0f} µs of worker CPU per sync "
         f"event ({with_copy:.0f} with it, {without:.0f} without: "

@@ -319,15 +319,13 @@ def report(run: DryRun) -> list[str]:
         f"write results, {snapshots} entity snapshots, at most {inputs} changelog records",
     ]  # fmt: skip
     if run.per_worker:
-        lines.append(
-            f"standby replicas {args.standby_replicas}: "
-            + (
-                "each worker also keeps a standby copy of the others' links (it reads their "
-                "changelog records as they are written)"
-                if args.standby_replicas
-                else "each worker reads its own partitions only"
-            )
+        copies = (
+            "each worker also keeps a standby copy of the others' links (it reads their "
+            "changelog records as they are written)"
+            if args.standby_replicas
+            else "each worker reads its own partitions only"
         )
+        lines.append(f"standby replicas {args.standby_replicas}: {copies}")
     for n, (read, busy) in enumerate(run.per_worker, 1):
         lines.append(
             f"worker {n} of {len(run.per_worker)}: {read:.0f} sync events read, {busy:.1f} s "
