@@ -4,7 +4,8 @@ An event already sent for the same raw key is dropped before the canonical topic
 (``app.agents.dedupe``): downstream sees each event once.
 
 Raw records are taken in batches (``noack_take``: up to ``BATCH_MAX``, or what arrived within
-``BATCH_WAIT_S``); the records a batch causes go out as one Kafka batch per partition
+``BATCH_WAIT_S``, longer while fetched records still wait in the stream's queue:
+``app.batch_stream``); the records a batch causes go out as one Kafka batch per partition
 (``app.agents.batch_send``), its ids are remembered once all of them are acknowledged, and its
 raw records are acked, in reading order, once those changelog records are acknowledged too.
 Per record, Faust's ``Topic.send``, a task and a gather cost more than normalising the event.

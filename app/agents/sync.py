@@ -8,7 +8,8 @@ planner asks for goes to ``deskstream.timers`` and comes back on ``deskstream.sy
 (``app.agents.timers``).
 
 Inputs are taken in batches (``noack_take``: up to ``BATCH_MAX``, or what arrived within
-``BATCH_WAIT_S``) and decided one after the other, in reading order, each seeing the state the
+``BATCH_WAIT_S``, longer while fetched inputs still wait in the stream's queue:
+``app.batch_stream``) and decided one after the other, in reading order, each seeing the state the
 one before left. The records a batch causes go out as one Kafka batch per partition
 (``app.agents.batch_send``), with one changelog record per link (its last state), and the
 inputs are acked, in reading order, once all of them are acknowledged. Per input, Faust's
