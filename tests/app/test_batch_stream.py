@@ -1,8 +1,7 @@
 """``app.batch_stream``: ``noack_take`` batches that stop waking every window while nothing
 arrives, fill while records wait in the channel queue, and hand every record over once, in
-order, when records come. A real Faust agent
-through Faust's own test context (its in-memory channel; no broker); the stream's waits are
-counted, not timed."""
+order, when records come. A real Faust agent through Faust's own test context (its in-memory
+channel; no broker); the stream's waits and batches are counted, not timed."""
 
 from __future__ import annotations
 
@@ -140,8 +139,8 @@ async def test_the_fill_stops_at_its_bound_and_faust_stream_does_not_fill(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Without the fill, a window closes with records still queued: smaller batches.
+    monkeypatch.setattr(batch_stream, "FILL_MAX_S", 0.0)
     for stream_class in (None, BatchStream):
-        monkeypatch.setattr(batch_stream, "FILL_MAX_S", 0.0)
         taker = Taker(stream_class, record_s=RECORD_S)
         values = list(range(95))
         await put_all_at_once(taker, values)
