@@ -224,14 +224,14 @@ class Missed(NamedTuple):
 
 
 class ConsumerThread(driver.AIOKafkaConsumerThread):
-    """Faust's aiokafka consumer thread, asking for fuller fetches while records flow
+    """Faust's aiokafka consumer thread, asking for fuller fetches while records pour in
     (``app.fetch_fill``), and noting after each batch it takes from aiokafka
     where each changelog partition of it stands (``Consumer.drained_to``): on this thread,
     right after the batch, so that a later seek shows as a moved position."""
 
     async def on_start(self) -> None:
         await super().on_start()
-        # aiokafka builds the fetcher in start(): fuller fetches while records flow
+        # aiokafka builds the fetcher in start(): fuller fetches while records pour in
         fill_fetches(self._consumer._fetcher)  # type: ignore[union-attr]
 
     async def _fetch_records(

@@ -230,6 +230,13 @@ def test_aiokafka_fetches_through_the_method_and_request_fields_fetch_fill_chang
     request._min_bytes, request._max_wait_ms = 65536, 50
     struct = request.build(FetchRequest_v4)
     assert (struct.min_bytes, struct.max_wait_time) == (65536, 50)
+    # the fill's rate reads each requested partition's high watermark, which the fetcher
+    # stores from the answer before it returns
+    assert request.topics == [("t", [(0, 0, 1024)])]
+    fetched = re.sub(r"\s+", "", inspect.getsource(Fetcher._proc_fetch_request))
+    assert "fortopic,partitionsinrequest.topics:" in fetched
+    assert "forpartition,offset,_inpartitions:" in fetched
+    assert "tp_state.highwater=highwater" in fetched
     # Faust's consumer thread starts the consumer it keeps, so on_start can reach its fetcher
     on_start = re.sub(r"\s+", "", inspect.getsource(driver.AIOKafkaConsumerThread.on_start))
     assert "self._consumer=self._create_consumer(" in on_start
