@@ -1,99 +1,153 @@
-"""Faust's ``Stream`` with ``noack_take`` batches that stop ticking while nothing arrives.
+"""Faust's ``Stream`` with ``noack_take`` batches taken from the channel queue in one go.
 
-Faust's ``noack_take(max_, within)`` wakes every ``within`` seconds to hand over what its
-buffer holds, records or none. normalize and sync take with ``within`` = 10 ms, so an idle
-worker woke 200 times a second, each time through mode's ``wait`` (tasks and an
-``asyncio.wait``): 3 to 4.5 % of a core spent doing nothing (``bench.ingest_pipeline``'s
-"worker CPU with no traffic"; 0.75 % with a 200 ms window instead, 0.4 to 0.6 % with this
-stream).
+normalize and sync read their topics as ``noack_take(max_, within)`` batches. Faust builds
+those batches one record at a time: a background task iterates the stream, and every record
+goes through the stream's per-record step (an event-loop turn of its own, ``sleep(0)``, the
+message's tracking, the stream sensor, then the buffering processor, a coroutine, and the
+stream's merge, another) before the batch's window hands it over. That step cost more than
+the work of a raw record in normalize (``bench.faust_floor``: 98 µs a record here against
+a bare aiokafka loop's 25). And Faust's window is a timer: an idle stream woke every
+``within`` (10 ms) to hand over nothing, and a busy worker closed windows with thousands of
+fetched records still queued behind the buffering task, taking batches of 33.
 
-This stream notes each record that reaches the stream. A window in which none arrived means
-the buffer is empty: the next wait ends when a record arrives (or the stream stops, or after
-``IDLE_WAIT_S``), and that record is handed over at once rather than at the next tick,
-which waits 0 to 10 ms. While records keep coming each window still waits up to ``within``
-for the batch to fill.
+This stream takes a batch straight from the channel queue Faust's conductor fills: every
+record waiting there, up to ``max_``, with the checks Faust's per-record step makes (a record
+of an older consumer generation, or read while the flow is stopped for a rebalance, is
+dropped as Faust drops it; the message is tracked as unacked; the stream sensor sees it).
+The waits:
 
-And a window that ends while records wait in the stream's channel queue is extended, a window
-at a time, until the batch is full, the queue is empty or ``FILL_MAX_S`` has passed. Faust
-starts each window when the last batch has been handed back, and records reach the buffer one
-at a time through the stream's processors, behind everything else the worker is doing: a
-worker with a backlog closed its windows with 1,000 to 2,800 fetched records still queued and
-took batches of 33 (two dry-run sync workers, ``bench.sync_pipeline --workers 2``), paying a
-batch's sends, changelog writes and acks for every 33 decisions. The records already in the
-buffer wait up to ``FILL_MAX_S`` longer; the queued ones are decided sooner, as the worker
-spends less per record (two such workers: decision p50 2.2 → 1.5 s, p99 3.1 → 2.6 s).
+- records came in the last batch: wait up to ``within`` for the batch to fill, as Faust's
+  window does, but hand it over as soon as it is full;
+- the last batch was empty, so the worker is idle: wait for one record without ticking (at
+  most ``IDLE_WAIT_S`` between looks at ``should_stop``), and hand over at once what is
+  queued when it comes.
+
+Taking from the queue with ``get_nowait`` keeps Faust's flow control: the conductor stops
+fetching a partition when its stream's queue is nearly full, and the queue tells it to go
+on once it has drained. A stream with processors (whose ``Skip`` Faust acks), one that is
+not over a channel (a plain iterable) or one that combines streams keeps Faust's own
+``noack_take``: the worker's agents have none of these.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import faust
-from faust.types import ChannelT
-from mode.utils.times import Seconds
+from faust.types import ChannelT, EventT
+from mode.utils.times import Seconds, want_seconds
 
-__all__ = ["FILL_MAX_S", "IDLE_WAIT_S", "BatchStream"]
+__all__ = ["IDLE_WAIT_S", "BatchStream"]
 
-#: the longest an idle stream waits without looking at its buffer (Faust's: each window)
+#: the longest an idle stream waits for a record before it looks at ``should_stop`` again
 IDLE_WAIT_S = 1.0
-#: the longest a window is extended while fetched records still wait in the channel queue
-FILL_MAX_S = 0.2
 
 T = TypeVar("T")
 
 
 class BatchStream(faust.Stream[T]):
-    #: set by each record that reaches the stream; None until noack_take is used
-    _arrived: asyncio.Event | None = None
-
     def noack_take(self, max_: int, within: Seconds) -> AsyncGenerator[Sequence[T], None]:
-        arrived = self._arrived = asyncio.Event()
-
-        def note_arrival(value: T) -> T:
-            arrived.set()
-            return value
-
-        # Added before Faust's own buffering processor (noack_take adds it when the batches
-        # are first iterated): a record is noted, then buffered, with no await in between.
-        self.add_processor(note_arrival)
-        return super().noack_take(max_, within)
-
-    # The signature is mode's (Service.wait_for_stopped), overridden: timeout stays a parameter.
-    async def wait_for_stopped(
-        self,
-        *coros: Any,
-        timeout: Seconds = None,  # type: ignore[assignment]  # noqa: ASYNC109
-    ) -> bool:
-        arrived = self._arrived
-        if arrived is None or timeout is None:
-            return await super().wait_for_stopped(*coros, timeout=timeout)
-        # Only noack_take waits here with a timeout: for its buffer to fill, or the window.
-        if arrived.is_set():
-            arrived.clear()  # records came in the last window: wait the window out as Faust does
-            stopped = await super().wait_for_stopped(*coros, timeout=timeout)
-            return await self._fill_from_queue(coros, timeout, stopped)
-        # Nothing came in the last window, so the buffer is empty: wait for a record without
-        # waking every window, then hand it over at once (noack_take yields what it holds).
-        # Still at most IDLE_WAIT_S: a record buffered unnoticed would wait that long, not
-        # for the next one.
-        return await super().wait_for_stopped(arrived.wait(), timeout=IDLE_WAIT_S)
-
-    async def _fill_from_queue(
-        self, coros: tuple[Any, ...], window: Seconds, stopped: bool
-    ) -> bool:
-        # mode's wait reports a timeout as "stopped" too: ask the stream itself whether it is.
         channel = self.channel
-        if not isinstance(channel, ChannelT):
-            return stopped  # a stream over a plain iterable: nothing queued ahead of it
-        buffer_full, queue = coros[0], channel.queue
-        deadline = self.loop.time() + FILL_MAX_S
-        while (
-            queue.qsize()
-            and not buffer_full.is_set()
-            and not self.should_stop
-            and self.loop.time() < deadline
+        if not isinstance(channel, ChannelT) or self.combined or self._processors:
+            return super().noack_take(max_, within)
+        return self._take_batches(channel, max_, want_seconds(within))
+
+    async def _take_batches(
+        self, channel: ChannelT[Any], max_: int, within: float
+    ) -> AsyncGenerator[Sequence[T], None]:
+        # What Faust's noack_take sets: the agent acks each event itself.
+        self.enable_acks = False
+        self._finalized = True
+        started = await self.maybe_start()
+        taker = _QueueTaker(self, channel)
+        idle = True
+        try:
+            while not self.should_stop:
+                batch = await taker.batch(max_, None if idle else within)
+                idle = not batch
+                if batch:
+                    yield cast(Sequence[T], batch)
+        except StopAsyncIteration:
+            # How a stopping channel ends its readers (thrown at the queue): the batches end,
+            # as Faust's stream iteration ends (an async generator may not let it through).
+            return
+        finally:
+            self._channel_stop_iteration(channel)
+            if started:
+                await self.stop()
+                self.service_reset()
+
+
+class _QueueTaker:
+    """Takes a stream's events from its channel queue, checked as Faust's per-record step
+    checks them (``faust._cython.streams.StreamIterator._prepare_event``)."""
+
+    def __init__(self, stream: BatchStream[Any], channel: ChannelT[Any]) -> None:
+        app = stream.app
+        self.stream = stream
+        self.queue = channel.queue
+        self.loop = stream.loop
+        self.app = app
+        self.flow_control = app.flow_control
+        self.acking_topics = app.topics.acking_topics
+        self.add_unacked = app.consumer.unacked.add
+        self.on_message_in = stream._on_message_in
+        self.on_stream_event_in = stream._on_stream_event_in
+
+    async def batch(self, max_: int, within: float | None) -> list[EventT[Any]]:
+        """Up to ``max_`` events: what is queued, then, with a window (``within``), what
+        comes within it; without one (idle), whatever is queued once a record comes."""
+        taken: list[EventT[Any]] = []
+        self._take_queued(taken, max_)
+        if within is None:
+            if not taken and await self._wait_for_record(taken, IDLE_WAIT_S):
+                self._take_queued(taken, max_)
+            return taken
+        deadline = self.loop.time() + within
+        while len(taken) < max_ and not self.stream.should_stop:
+            remaining = deadline - self.loop.time()
+            if remaining <= 0 or not await self._wait_for_record(taken, remaining):
+                break
+            self._take_queued(taken, max_)
+        return taken
+
+    def _take_queued(self, taken: list[EventT[Any]], max_: int) -> None:
+        queue = self.queue
+        while len(taken) < max_ and not queue.empty():
+            self._accept(queue.get_nowait(), taken)  # raises an error thrown at the queue
+
+    async def _wait_for_record(self, taken: list[EventT[Any]], wait_s: float) -> bool:
+        """Wait up to ``wait_s`` for a record (taken into ``taken``); False if none came."""
+        try:
+            async with asyncio.timeout(wait_s):
+                # A get cancelled by the timeout leaves its record in the queue, even one put
+                # there in the same moment (asyncio's Queue takes it only once it resumes).
+                item = await self.queue.get()
+        except TimeoutError:
+            return False
+        self._accept(item, taken)
+        return True
+
+    def _accept(self, item: Any, taken: list[EventT[Any]]) -> None:
+        if not isinstance(item, EventT):
+            raise RuntimeError(
+                f"noack_take takes events, and this stream's channel held {type(item).__name__}"
+                f": put messages through a topic or an agent's channel"
+            )
+        message = item.message
+        if (
+            not self.flow_control.is_active()
+            or message.generation_id != self.app.consumer_generation_id
         ):
-            stopped = await super().wait_for_stopped(*coros, timeout=window)
-        return stopped
+            return  # read before a rebalance: Faust drops it, and the new owner reads it
+        stream = self.stream
+        tp, offset = message.tp, message.offset
+        if message.topic in self.acking_topics and not message.tracked:
+            message.tracked = True
+            self.add_unacked(message)
+            self.on_message_in(tp, offset, message)
+        self.on_stream_event_in(tp, offset, stream, item)
+        stream.events_total += 1
+        taken.append(item)

@@ -38,6 +38,7 @@ from app.batch_stream import BatchStream
 from app.channels import Channels, declare_channels
 from app.dlq_depth import DlqDepth
 from app.faust_recovery import TableManager
+from app.give_way import WaitingDeliveries
 from app.kafka_connection import bootstrap_servers
 from app.kafka_transport import use_eager_fetch
 from app.metrics import Metrics
@@ -79,6 +80,8 @@ class Deskstream:
     metrics: Metrics
     revocations: Revocations
     watch: WebhookWatch
+    #: webhook deliveries being answered, which normalize and sync give way to
+    waiting: WaitingDeliveries
 
 
 def build_app(settings: Settings) -> Deskstream:
@@ -145,11 +148,12 @@ def build_app(settings: Settings) -> Deskstream:
         metrics=metrics,
         revocations=revocations,
         watch=watch,
+        waiting=WaitingDeliveries(),
     )
     recent = declare_recent_events_table(app, settings)
     # The rules place a hand-off in place in its record's link (streams.flows.handoff).
     rules = load_sync_config(settings.sync_config) if settings.sync_config else None
-    register_normalize(bundle.app, channels, metrics, settings, recent, rules)
+    register_normalize(bundle.app, channels, metrics, settings, recent, bundle.waiting, rules)
     register_sources(app, channels, settings, metrics, revocations, servers, watch)
     if rules is not None:
         _register_sync(bundle, servers, rules)
@@ -199,7 +203,7 @@ def _register_sync(bundle: Deskstream, servers: str, rules: SyncConfig) -> None:
         return runner.agents(connector_id) if runner is not None else None
 
     owners = OwnerEmails(planner.config, directory_for)
-    register_sync(app, channels, links, planner, profiles, bundle.metrics, owners)
+    register_sync(app, channels, links, planner, profiles, bundle.metrics, owners, bundle.waiting)
     register_timers(app, channels, bundle.metrics, bundle.revocations)
     app.task(profiles.run)
     # Dead letters come from the sinks: measured where there are sinks.

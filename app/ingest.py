@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 from aiokafka.errors import KafkaError
 
+from app.give_way import WaitingDeliveries
 from app.metrics import Metrics
 from app.settings import Settings
 from app.webhook_watch import WebhookWatch
@@ -126,8 +127,11 @@ class WebhookIngest:
         timeout: float,
         read_timeout: float = BODY_READ_TIMEOUT_SECONDS,
         watch: WebhookWatch | None = None,
+        waiting: WaitingDeliveries | None = None,
     ) -> None:
         self._settings = settings
+        #: deliveries being answered: the batch agents give way to them (``app.give_way``)
+        self.waiting = WaitingDeliveries() if waiting is None else waiting
         self._publish = publish
         self._metrics = metrics
         self._timeout = timeout
@@ -175,35 +179,36 @@ class WebhookIngest:
         check: Check | None = None,
     ) -> RawDelivery:
         """One HTTP delivery, start to end: raise an IngestError to refuse it."""
-        try:
-            self.connector(connector_id)  # 404 before reading a body nobody will use
-        except ConfigurationError as exc:
-            self._metrics.webhooks.labels(connector_id, "misconfigured").inc()
-            raise _unavailable(exc) from exc
-        limit = self._settings.webhook_max_body_bytes
-        try:
-            async with asyncio.timeout(self._read_timeout):
-                raw = await read_limited(body, declared_length, limit)
-        except PayloadTooLargeError as exc:
-            self._count_refusal(connector_id, exc)
-            raise
-        except TimeoutError:
-            error = IngestError(
-                f"the body did not arrive within {self._read_timeout:g} s; nothing was stored. "
-                "Send the whole body at once (a platform retries such deliveries)",
-                status=408,
+        with self.waiting:  # the batch agents give way meanwhile (app.give_way)
+            try:
+                self.connector(connector_id)  # 404 before reading a body nobody will use
+            except ConfigurationError as exc:
+                self._metrics.webhooks.labels(connector_id, "misconfigured").inc()
+                raise _unavailable(exc) from exc
+            limit = self._settings.webhook_max_body_bytes
+            try:
+                async with asyncio.timeout(self._read_timeout):
+                    raw = await read_limited(body, declared_length, limit)
+            except PayloadTooLargeError as exc:
+                self._count_refusal(connector_id, exc)
+                raise
+            except TimeoutError:
+                error = IngestError(
+                    f"the body did not arrive within {self._read_timeout:g} s; nothing was stored. "
+                    "Send the whole body at once (a platform retries such deliveries)",
+                    status=408,
+                )
+                self._count_refusal(connector_id, error)
+                raise error from None
+            decoded, repaired = decode_headers(headers)
+            request = WebhookRequest(
+                connector_id=connector_id,
+                headers=decoded,
+                body=raw,
+                received_at=received_at,
+                repaired_headers=repaired,
             )
-            self._count_refusal(connector_id, error)
-            raise error from None
-        decoded, repaired = decode_headers(headers)
-        request = WebhookRequest(
-            connector_id=connector_id,
-            headers=decoded,
-            body=raw,
-            received_at=received_at,
-            repaired_headers=repaired,
-        )
-        return await self.accept(request, check=check)
+            return await self.accept(request, check=check)
 
     async def accept(self, request: WebhookRequest, *, check: Check | None = None) -> RawDelivery:
         """Verify, ``check`` and durably store one delivery; raise an IngestError to refuse

@@ -6,7 +6,8 @@ The floor under normalize's CPU per event (``bench.ingest_pipeline``): the same 
 a worker has (``noack_take`` batches acked in order through ``app.agents.acks``, the Faust
 Prometheus monitor) on a backlog of ``--records`` 600-byte records in 8 partitions, measured
 twice in separate processes: with Faust as it comes, and with the worker's settings
-(``app.kafka_transport``'s fetch hand-over, ``cython_optimizations``, the cached monitor).
+(``app.kafka_transport``'s fetch hand-over, ``cython_optimizations``, the cached monitor,
+``app.batch_stream``'s batches).
 Figures: CPU microseconds per record and records/s of the reading process.
 """
 
@@ -28,6 +29,7 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
 from app.agents.acks import ack_all_when_delivered
+from app.batch_stream import BatchStream
 from app.faust_metrics import setup_faust_metrics
 from app.kafka_local.stack import start_cluster
 from app.kafka_transport import use_eager_fetch
@@ -65,6 +67,7 @@ def _reader(bootstrap: str, topic: str, records: int, tuned: bool) -> None:
         datadir=tempfile.mkdtemp(prefix="deskstream-floor-"),
         web_port=free_port(),
         cython_optimizations=tuned,
+        Stream=BatchStream if tuned else faust.Stream,
     )
     registry = CollectorRegistry()
     if tuned:

@@ -3,12 +3,13 @@
 An event already sent for the same raw key is dropped before the canonical topic
 (``app.agents.dedupe``): downstream sees each event once.
 
-Raw records are taken in batches (``noack_take``: up to ``BATCH_MAX``, or what arrived within
-``BATCH_WAIT_S``, longer while fetched records still wait in the stream's queue:
-``app.batch_stream``); the records a batch causes go out as one Kafka batch per partition
-(``app.agents.batch_send``), its ids are remembered once all of them are acknowledged, and its
-raw records are acked, in reading order, once those changelog records are acknowledged too.
-Per record, Faust's ``Topic.send``, a task and a gather cost more than normalising the event.
+Raw records are taken in batches (``noack_take``: up to ``BATCH_MAX`` taken from the stream's
+queue at once, or what arrived within ``BATCH_WAIT_S``: ``app.batch_stream``), worked through
+giving way to webhooks waiting for their answer (``app.give_way``); the records a batch causes
+go out as one Kafka batch per partition (``app.agents.batch_send``), its ids are remembered
+once all of them are acknowledged, and its raw records are acked, in reading order, once those
+changelog records are acknowledged too. Per record, Faust's ``Topic.send``, a task and a gather
+cost more than normalising the event.
 
 The agent never stops on a record: whatever one delivery does (undecodable, unconfigured, a
 normaliser bug, text Avro cannot carry, an event over the message size), the outcome is
@@ -36,6 +37,7 @@ from app.agents.batch_send import BatchSend, TableChangelog
 from app.agents.dedupe import EventDedupe, SentIds
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
+from app.give_way import WaitingDeliveries, giving_way
 from app.metrics import Metrics
 from app.settings import Settings
 from app.topics import max_message_bytes
@@ -63,8 +65,6 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 500
 #: how long a batch waits to fill: the most a lone webhook's events wait for company
 BATCH_WAIT_S = 0.01
-#: records normalised between two turns of the event loop (about 2 ms of work)
-YIELD_EVERY = 16
 
 
 def _opaque(value: bytes, now: datetime) -> RawDelivery:
@@ -160,6 +160,7 @@ def register_normalize(
     metrics: Metrics,
     settings: Settings,
     recent: faust.types.TableT[bytes, bytes],
+    waiting: WaitingDeliveries,
     rules: SyncConfig | None = None,
 ) -> faust.types.AgentT[Any]:
     producer = lambda: cast(Any, app.producer)._ensure_producer()  # noqa: E731  (aiokafka's)
@@ -220,11 +221,9 @@ def register_normalize(
             read: list[faust.EventT[Any]] = []
             sent: list[SentIds] = []
             counts: Counter[str] = Counter()
-            for n, event in enumerate(cast(list[faust.EventT[Any]], batch), 1):
-                if n % YIELD_EVERY == 0:
-                    # Let webhooks and the fetcher in: a whole batch at once would hold the
-                    # loop for tens of milliseconds, and every ack waiting behind it.
-                    await asyncio.sleep(0)
+            # The loop turns within the batch (app.give_way): a whole batch at once would
+            # hold it for tens of milliseconds, and every webhook's answer behind it.
+            async for event in giving_way(cast(list[faust.EventT[Any]], batch), waiting):
                 if not positions.received(event):
                     continue  # records before it were skipped: read again from the first one
                 read.append(event)

@@ -7,14 +7,14 @@ write results and its state are always in the same partition on the same worker.
 planner asks for goes to ``deskstream.timers`` and comes back on ``deskstream.sync`` when due
 (``app.agents.timers``).
 
-Inputs are taken in batches (``noack_take``: up to ``BATCH_MAX``, or what arrived within
-``BATCH_WAIT_S``, longer while fetched inputs still wait in the stream's queue:
-``app.batch_stream``) and decided one after the other, in reading order, each seeing the state the
-one before left. The records a batch causes go out as one Kafka batch per partition
-(``app.agents.batch_send``), with one changelog record per link (its last state), and the
-inputs are acked, in reading order, once all of them are acknowledged. Per input, Faust's
-``Topic.send``, a future per record and a gather per input cost more than the decision
-(``docs/performance.md``, "Sync stage").
+Inputs are taken in batches (``noack_take``: up to ``BATCH_MAX`` taken from the stream's queue
+at once, or what arrived within ``BATCH_WAIT_S``: ``app.batch_stream``) and decided one after
+the other, in reading order, each seeing the state the one before left (giving way to webhooks
+waiting for their answer: ``app.give_way``). The records a batch causes go out as one Kafka
+batch per partition (``app.agents.batch_send``), with one changelog record per link (its last
+state), and the inputs are acked, in reading order, once all of them are acknowledged. Per
+input, Faust's ``Topic.send``, a future per record and a gather per input cost more than the
+decision (``docs/performance.md``, "Sync stage").
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from app.agents.batch_send import BatchSend, TableChangelog
 from app.agents.owners import OwnerEmails
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
+from app.give_way import WaitingDeliveries, giving_way
 from app.metrics import Metrics
 from app.profiles import ProfileCache, profile_key
 from connectors.base.links import contact_link_id
@@ -71,8 +72,6 @@ _RETRY_MARK = "~retry"
 BATCH_MAX = 500
 #: how long a batch waits to fill: the most a lone event waits for company
 BATCH_WAIT_S = 0.01
-#: inputs decided between two turns of the event loop
-YIELD_EVERY = 16
 
 #: an event to send round again, and in how many seconds (``_retry_of``)
 Retry = tuple[Envelope, float]
@@ -146,6 +145,7 @@ def register_sync(
     profiles: ProfileCache,
     metrics: Metrics,
     owners: OwnerEmails,
+    waiting: WaitingDeliveries,
 ) -> faust.types.AgentT[Any]:
     positions = Positions(
         app,
@@ -274,9 +274,8 @@ def register_sync(
             read: list[faust.EventT[Any]] = []
             retries: dict[int, Retry] = {}
             states: dict[str, tuple[int, bytes]] = {}
-            for n, event in enumerate(cast(list[faust.EventT[Any]], batch), 1):
-                if n % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)  # let webhooks, acks and the fetcher in
+            # The loop turns within the batch for webhooks, acks and the fetcher (app.give_way)
+            async for event in giving_way(cast(list[faust.EventT[Any]], batch), waiting):
                 if not positions.received(event):
                     continue  # records before it were skipped: read again from the first one
                 retry = await decide(event, states)

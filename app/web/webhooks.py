@@ -58,6 +58,7 @@ def register_webhooks(bundle: Deskstream) -> WebhookIngest:
         bundle.metrics,
         timeout=settings.ingest_ack_timeout_seconds,
         watch=bundle.watch,
+        waiting=bundle.waiting,
     )
 
     @bundle.app.page("/webhooks/{connector_id}")

@@ -12,6 +12,7 @@ from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 
 from app.faust_app import build_app
+from app.give_way import WaitingDeliveries
 from app.ingest import WebhookIngest, read_limited
 from app.metrics import Metrics
 from app.settings import Settings, load_settings
@@ -186,3 +187,32 @@ async def test_read_limited_trusts_a_declared_length_over_the_limit() -> None:
     with pytest.raises(PayloadTooLargeError, match="20 bytes"):
         await read_limited(stream, 20, 15)
     assert await read_limited(_Chunks(b"ab", b"cd"), None, 15) == b"abcd"
+
+
+async def test_deliveries_count_as_waiting_from_their_start_to_their_answer(
+    settings: Settings, metrics: Metrics
+) -> None:
+    # What normalize and sync give way to (app.give_way): counted while a delivery is being
+    # answered, however it ends.
+    seen: list[int] = []
+    waiting = WaitingDeliveries()
+    both_publishing = asyncio.Event()
+
+    async def publish(key: str, delivery: RawDelivery) -> None:
+        seen.append(waiting.count)
+        if len(seen) == 2:
+            both_publishing.set()
+        await both_publishing.wait()  # the first waits for Kafka while the second comes in
+
+    ingest = WebhookIngest(settings, publish, metrics, timeout=1.0, waiting=waiting)
+    body = body_of(case_event("42"))
+    both = (
+        _receive(ingest, "crm", body, signed_headers(SECRET, body)),
+        _receive(ingest, "crm", body, signed_headers(SECRET, body)),
+    )
+    await asyncio.gather(*both)
+    assert seen == [1, 2]
+    assert not waiting
+    with pytest.raises(SignatureError):
+        await _receive(ingest, "crm", body, signed_headers("wrong", body))
+    assert waiting.count == 0

@@ -9,9 +9,10 @@ silently losing the behaviour (or crashing on a record).
 - faust ``Consumer._drain_messages``' call ``wait_first(callback(message),
   suspend_flow.wait())``: the shape ``app.kafka_transport`` takes over (any other call is
   Faust's own ``wait_first``);
-- faust ``Stream.noack_take``'s wait ``self.wait_for_stopped(buffer_full, timeout=...)``
-  after its buffering processor is added: the wait ``app.batch_stream`` takes over when a
-  window passed empty;
+- faust's per-record stream step (``Stream._py_aiter``, the Cython ``StreamIterator`` its
+  twin): what ``app.batch_stream`` does for each record it takes from the channel queue
+  itself (drop an older generation's or a held flow's record, track the message as unacked,
+  tell the sensors), with the stream attributes and ``noack_take``'s event batches it reads;
 - faust ``Recovery._seek_offsets`` / ``signal_recovery_start`` / ``RebalanceAgain`` and
   ``TableManager._recovery``: a rebalance that overtakes a table recovery restarts it
   (``app.faust_recovery``; the behaviour: ``tests/app/test_faust_recovery.py``);
@@ -127,15 +128,28 @@ def test_faust_fetch_loop_calls_wait_first_in_the_shape_the_transport_takes_over
     assert issubclass(Consumer, FaustConsumer)
 
 
-def test_faust_noack_take_waits_through_the_method_the_batch_stream_overrides() -> None:
-    source = re.sub(r"\s+", "", inspect.getsource(faust.Stream.noack_take))
-    buffering = source.find("self.add_processor(add_to_buffer)")
-    waiting = source.find("awaitself.wait_for_stopped(buffer_full,timeout=timeout")
-    assert 0 <= buffering < waiting, (
-        "Faust's noack_take no longer adds its buffer processor, then waits for the buffer "
-        "through wait_for_stopped with a timeout: re-check app.batch_stream.BatchStream"
-    )
-    assert "ifbuffer:" in source[waiting:]  # an empty window hands nothing over
+def test_faust_stream_step_is_what_the_batch_stream_does_for_each_record_it_takes() -> None:
+    step = re.sub(r"\s+", "", inspect.getsource(faust.Stream._py_aiter))
+    for piece in (
+        "notself.app.flow_control.is_active()",
+        "ormessage.generation_id!=self.app.consumer_generation_id",
+        "iftopicinacking_topicsandnotmessage.tracked:message.tracked=True",
+        "add_unacked(message)on_message_in(message.tp,message.offset,message)",
+        "sensor_state=on_stream_event_in(tp,offset,self,event)",
+        "unacked:Set[Message]=consumer.unacked",
+        "acking_topics:Set[str]=self.app.topics.acking_topics",
+    ):
+        assert piece in step, (
+            f"Faust's per-record stream step no longer does {piece!r}: re-check what "
+            "app.batch_stream.BatchStream does for each record it takes from the queue"
+        )
+    take = re.sub(r"\s+", "", inspect.getsource(faust.Stream.noack_take))
+    assert "self.enable_acks=False" in take
+    assert "event=self.current_eventbuffer_add(cast(T_co,event))" in take  # events, not values
+    stream_attributes = ("_on_stream_event_in", "_on_message_in", "_processors", "combined")
+    init = inspect.getsource(faust.Stream.__init__)
+    assert all(f"self.{name} =" in init for name in stream_attributes)
+    assert callable(faust.Stream._channel_stop_iteration)
     assert issubclass(BatchStream, faust.Stream)
 
 
