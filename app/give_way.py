@@ -9,10 +9,10 @@ come first, and the records wait in Kafka, which is what the raw topic is for.
 
 Measured (``bench.ingest_pipeline``, 64 connections, one worker that also normalizes every
 delivery): without giving way, the worker kept normalize up with the deliveries at the
-deliveries' expense, 1,701 to 1,789 deliveries/s; giving way, 2,459/s, acknowledge p99 43 ms
-against 58 to 62. A turn per record costs a worker with nothing to answer about 20 µs a record,
-so it is taken only while deliveries wait (``docs/performance.md``, "Batches taken from the
-queue").
+deliveries' expense, 1,701 to 1,731 deliveries/s; giving way, 2,471 to 2,687/s, acknowledge p99
+41 to 43 ms against 58 to 62. A turn per record costs a worker with nothing to answer about 20
+µs a record, so it is taken only while deliveries wait (``docs/performance.md``, "Batches taken
+from the channel queue").
 """
 
 from __future__ import annotations
