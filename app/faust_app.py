@@ -120,7 +120,7 @@ def build_app(settings: Settings) -> Deskstream:
         table_standby_replicas=settings.table_standby_replicas,
         # Faust's, restarting a recovery that a second rebalance overtook (app.faust_recovery)
         TableManager=TableManager,
-        # Faust's, with batches that stop waking every 10 ms while nothing arrives
+        # Faust's, with noack_take batches taken from the channel queue at once
         Stream=BatchStream,
         broker_session_timeout=settings.kafka_session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout_seconds / 3),
