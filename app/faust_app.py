@@ -41,6 +41,7 @@ from app.faust_recovery import TableManager
 from app.give_way import WaitingDeliveries
 from app.kafka_connection import bootstrap_servers
 from app.kafka_transport import use_eager_fetch
+from app.loop_lag import watch_loop_lag
 from app.metrics import Metrics
 from app.profiles import ProfileCache
 from app.schema_registry import install_schema_registry
@@ -163,6 +164,11 @@ def build_app(settings: Settings) -> Deskstream:
         desks = register_chat(app, channels, settings, metrics, sessions, revocations)
         register_chat_views(bundle, desks)
     _register_webhook_watch(bundle)
+
+    async def probe_loop_lag() -> None:  # every worker: each has its own loop
+        await watch_loop_lag(metrics.loop_lag_seconds)
+
+    app.task(probe_loop_lag)
     return bundle
 
 

@@ -59,6 +59,13 @@ class Metrics:
             buckets=_ACK_BUCKETS,
             registry=registry,
         )
+        self.loop_lag_seconds = Histogram(
+            f"{prefix}_event_loop_lag_seconds",
+            "How late the worker's event loop woke a probe asking every 50 ms: every webhook "
+            "answer in flight waits as long (app/loop_lag.py).",
+            buckets=_ACK_BUCKETS,
+            registry=registry,
+        )
         self.gc_frozen_objects = Gauge(
             f"{prefix}_gc_frozen_objects",
             "Objects start-up built and the garbage collector no longer walks (gc.freeze once "

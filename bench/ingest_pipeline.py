@@ -16,7 +16,10 @@ set of topics, then:
    of deliveries started at a steady ``--paced-rate`` (open loop, as platforms send) once the
    worker has normalised the burst: their p50/p99 as sent (this process's own delays on the
    shared cores count), and the share the worker acknowledged within 25 ms by its own
-   ``deskstream_webhook_ack_seconds`` histogram (at least 99 %: p99 under 25 ms). Then the
+   ``deskstream_webhook_ack_seconds`` histogram (at least 99 %: p99 under 25 ms); then 10 s
+   more at ``--busy-share`` (0.8) of the burst's own rate, the same figures: the acknowledge
+   latency of a worker busy but not saturated, where the burst's p99 is mostly its queue
+   (64 connections waiting at a rate R wait about 64 / R each). Then the
    worker's garbage-collector pauses from its start-up (once its heap is frozen) to the
    run's end (``deskstream_gc_pause_seconds``): each one stops every answer in flight.
    Last, the worker's CPU over ``IDLE_SECONDS`` with no traffic at all (its fetches,
@@ -29,8 +32,9 @@ set of topics, then:
    in this process), and from it the most normalize / bare loop could reach if Faust read
    and wrote at the bare loop's own cost: bare CPU per record / (that + the work).
 
-``--profile DIR`` samples the worker with py-spy during phases 1 and 2
-(``DIR/normalize.txt``, ``DIR/ingest.txt``; summarise with ``python -m bench.profile_table``).
+``--profile DIR`` samples the worker with py-spy during phases 1 and 2 and the busy paced
+phase (``DIR/normalize.txt``, ``DIR/ingest.txt``, ``DIR/busy.txt``; summarise with
+``python -m bench.profile_table``).
 The load generator and the broker share this machine's cores with the worker: the figures are
 lower bounds of what a worker does on its own cores.
 """
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import time
 import uuid
@@ -67,6 +72,8 @@ TARGET_INGEST_PER_S = 5000
 TARGET_ACK_P99_MS = 25
 TARGET_NORMALIZE_PER_S = 10_000
 TARGET_SHARE_OF_BARE = 0.25
+#: connections the busy paced phase may open (a delivery waits for one only beyond them)
+BUSY_CONNECTIONS = 512
 #: how long the worker is watched with no traffic at all, after the paced deliveries
 IDLE_SECONDS = 10.0
 #: raw records normalize's own work is timed on, in this process (bench.normalize_work)
@@ -178,6 +185,17 @@ class PacedFigures:
     #: deliveries the worker acknowledged within the target, by its own ack histogram
     #: (``deskstream_webhook_ack_seconds``: from the body read to Kafka's acks=all)
     share_within_target: float
+    #: the share of the worker's event-loop probes that woke more than the target late
+    #: (``deskstream_event_loop_lag_seconds``, one every 50 ms): its loop held that long
+    loop_late_share: float
+    #: how late the probes woke on average: about the time the loop takes to run once
+    #: through what is ready, which every step of every answer waits
+    loop_lag_mean_ms: float
+    #: CPU over the phase as a share of one core: the worker's (normalising included), this
+    #: sending process's own, the local brokers' (None: brokers this run did not start)
+    worker_cpu: float
+    sender_cpu: float
+    broker_cpu: float | None = None
 
 
 async def _samples(session: aiohttp.ClientSession, url: str, prefix: str) -> dict[str, float]:
@@ -193,39 +211,64 @@ async def _samples(session: aiohttp.ClientSession, url: str, prefix: str) -> dic
     return samples
 
 
-async def _acks_within_target(session: aiohttp.ClientSession, url: str) -> tuple[float, float]:
-    """(deliveries acked within TARGET_ACK_P99_MS, all deliveries) from the worker's metrics."""
-    samples = await _samples(session, url, "deskstream_webhook_ack_seconds_")
+async def _histogram(
+    session: aiohttp.ClientSession, url: str, series: str
+) -> tuple[float, float, float]:
+    """(observations within TARGET_ACK_P99_MS, all observations, their sum) of the worker's
+    histogram ``series``, every label summed."""
+    samples = await _samples(session, url, f"{series}_")
     bound = f'le="{TARGET_ACK_P99_MS / 1000}"'
-    within = total = 0.0
+    within = count = total = 0.0
     for name, value in samples.items():
-        if name.startswith("deskstream_webhook_ack_seconds_bucket") and bound in name:
+        if name.startswith(f"{series}_bucket") and bound in name:
             within += value
-        elif name.startswith("deskstream_webhook_ack_seconds_count"):
+        elif name.startswith(f"{series}_count"):
+            count += value
+        elif name.startswith(f"{series}_sum"):
             total += value
-    return within, total
+    return within, count, total
 
 
-async def _paced(url: str, rate: float, seconds: float) -> PacedFigures:
+async def _worker_counts(session: aiohttp.ClientSession, url: str) -> tuple[float, ...]:
+    """What ``_paced`` reads from the worker: its acks', then its loop probes' histogram."""
+    acks = await _histogram(session, url, "deskstream_webhook_ack_seconds")
+    lag = await _histogram(session, url, "deskstream_event_loop_lag_seconds")
+    return (*acks, *lag)
+
+
+async def _paced(
+    url: str, rate: float, seconds: float, *, connections: int, pid: int, brokers: list[int]
+) -> PacedFigures:
     """Deliveries started at a steady ``rate`` whatever the answers do (open loop, as
-    platforms send): the acknowledge latency of a worker that is not saturated."""
+    platforms send): the acknowledge latency of a worker that is not saturated. A delivery
+    started while all ``connections`` are busy waits for one here, and that wait counts."""
     total = int(rate * seconds)
-    connector = aiohttp.TCPConnector(limit=64)
+    connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector) as session:
-        within, count = await _acks_within_target(session, url)
-        started = time.perf_counter()
+        before = await _worker_counts(session, url)
+        started, cpu, own_cpu = time.perf_counter(), cpu_seconds(pid), time.process_time()
+        broker_cpu = sum(cpu_seconds(broker) for broker in brokers)
         pending: list[asyncio.Future[float]] = []
         for n in range(total):
             await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
             pending.append(asyncio.ensure_future(_post(session, url, 2_000_000 + n)))
         latencies = list(await asyncio.gather(*pending))
         elapsed = time.perf_counter() - started
-        within_after, count_after = await _acks_within_target(session, url)
+        cpu, own_cpu = cpu_seconds(pid) - cpu, time.process_time() - own_cpu
+        broker_cpu = sum(cpu_seconds(broker) for broker in brokers) - broker_cpu
+        after = await _worker_counts(session, url)
+    grown = (b - a for a, b in zip(before, after, strict=True))
+    within, count, _, on_time, probes, lag_s = grown
     return PacedFigures(
         per_s=total / elapsed,
         p50_ms=percentile(latencies, 0.5) * 1000,
         p99_ms=percentile(latencies, 0.99) * 1000,
-        share_within_target=(within_after - within) / max(1.0, count_after - count),
+        share_within_target=within / max(1.0, count),
+        loop_late_share=(probes - on_time) / max(1.0, probes),
+        loop_lag_mean_ms=1000 * lag_s / max(1.0, probes),
+        worker_cpu=cpu / elapsed,
+        sender_cpu=own_cpu / elapsed,
+        broker_cpu=broker_cpu / elapsed if brokers else None,
     )
 
 
@@ -278,6 +321,30 @@ def _idle_cpu_share(pid: int, seconds: float) -> float:
     return (cpu_seconds(pid) - cpu) / (time.perf_counter() - started)
 
 
+def _paced_rows(paced: PacedFigures) -> list[tuple[str, str, object, float | None]]:
+    p99 = TARGET_ACK_P99_MS
+    rate = f"paced {paced.per_s:.0f}/s"
+    return [
+        (f"{rate}: ack p50, ms", f"{paced.p50_ms:.1f}", "", None),
+        (f"{rate}: ack p99, ms", f"{paced.p99_ms:.1f}", p99, at_most(paced.p99_ms, p99)),
+        (
+            f"{rate}: % acked < {p99} ms",  # by the worker's own histogram
+            f"{100 * paced.share_within_target:.1f}",
+            99,
+            at_least(paced.share_within_target, 0.99),
+        ),
+        (f"{rate}: loop lag mean, ms", f"{paced.loop_lag_mean_ms:.1f}", "", None),
+        (f"{rate}: loop lag > {p99} ms, %", f"{100 * paced.loop_late_share:.1f}", "", None),
+        (f"{rate}: worker CPU, %", f"{100 * paced.worker_cpu:.0f}", "", None),
+        (f"{rate}: sender CPU, %", f"{100 * paced.sender_cpu:.0f}", "", None),
+        (f"{rate}: broker CPU, %", _share(paced.broker_cpu), "", None),
+    ]
+
+
+def _share(share: float | None) -> str:
+    return "n/a" if share is None else f"{100 * share:.0f}"
+
+
 def _bare_spec(settings: Settings) -> TopicSpec:
     events = next(s for s in topic_specs(settings) if s.logical == "events")
     return TopicSpec("bare", f"{settings.topic_prefix}.bare", events.partitions, events.replication)
@@ -289,6 +356,12 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=10000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--paced-rate", type=float, default=500.0, help="deliveries/s, steady")
+    parser.add_argument(
+        "--busy-share",
+        type=float,
+        default=0.8,
+        help="the busy paced phase's rate, as a share of the burst's deliveries/s",
+    )
     parser.add_argument("--profile", type=Path, help="py-spy the worker into this folder")
     args = parser.parse_args()
 
@@ -297,6 +370,7 @@ def main() -> None:
     bootstrap = cluster.bootstrap_servers
     cold = cold_broker_warning(cluster)  # its age when the measuring starts
     brokers = cluster.size or len(cluster.registered or {}) or 1
+    broker_pids = [node.pid for node in cluster.nodes if node.pid is not None]
     run = uuid.uuid4().hex[:6]
     settings = load_settings(
         kafka_bootstrap_servers=bootstrap,
@@ -327,7 +401,12 @@ def main() -> None:
             ingest = asyncio.run(_ingest(worker.url, args.deliveries, args.concurrency, pid))
         # The paced deliveries meet a worker done with the burst's normalising.
         asyncio.run(_normalized(bootstrap, events, args.records + args.deliveries, pid))
-        paced = asyncio.run(_paced(worker.url, args.paced_rate, 10.0))
+        paced_at = functools.partial(_paced, worker.url, pid=pid, brokers=broker_pids)
+        paced = asyncio.run(paced_at(args.paced_rate, 10.0, connections=64))
+        # Platforms open connections as they need them: the busy phase's are not the limit.
+        busy_rate = args.busy_share * ingest.per_s
+        with py_spy(pid, profile / "busy.txt" if profile else None):
+            busy = asyncio.run(paced_at(busy_rate, 10.0, connections=BUSY_CONNECTIONS))
         gc = GcFigures.between(gc_started, asyncio.run(_gc_series(worker.url)))
         idle = _idle_cpu_share(pid, IDLE_SECONDS)
     bare = asyncio.run(
@@ -335,7 +414,7 @@ def main() -> None:
     )
     acks = asyncio.run(bare_acks(bootstrap, settings.topic("bare")))
     work = normalize_work(WORK_RECORDS)
-    _report(bootstrap, ingest, paced, acks, normalize, bare, work, gc, idle)
+    _report(bootstrap, ingest, [paced, busy], acks, normalize, bare, work, gc, idle)
     if cold:
         print(cold)
 
@@ -343,7 +422,7 @@ def main() -> None:
 def _report(
     bootstrap: str,
     ingest: IngestFigures,
-    paced: PacedFigures,
+    paced: list[PacedFigures],
     acks: tuple[float, float],
     normalize: NormalizeFigures,
     bare: LoopFigures,
@@ -367,19 +446,7 @@ def _report(
         ("ingest, worker CPU us/delivery", f"{ingest.cpu_us_per_delivery:.0f}", "", None),
         ("acknowledge latency p50, ms", f"{ingest.p50_ms:.1f}", "", None),
         ("acknowledge latency p99, ms", f"{ingest.p99_ms:.1f}", p99, at_most(ingest.p99_ms, p99)),
-        (f"paced {paced.per_s:.0f}/s: ack p50, ms", f"{paced.p50_ms:.1f}", "", None),
-        (
-            f"paced {paced.per_s:.0f}/s: ack p99, ms",
-            f"{paced.p99_ms:.1f}",
-            p99,
-            at_most(paced.p99_ms, p99),
-        ),
-        (
-            f"paced: worker acks < {p99} ms, %",
-            f"{100 * paced.share_within_target:.1f}",
-            99,
-            at_least(paced.share_within_target, 0.99),
-        ),
+        *(line for phase in paced for line in _paced_rows(phase)),
         ("worker GC: full collections after start-up", f"{gc.full_collections}", "", None),
         ("worker GC: full collections, ms in all", f"{gc.full_ms:.1f}", "", None),
         (f"worker GC: pauses > {p99} ms", f"{gc.over_target}", "", None),

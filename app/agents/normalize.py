@@ -239,7 +239,8 @@ def register_normalize(
                     key: bytes = event.key or b""
                     platform = delivery.platform.value
                     kept, digests = dedupe.fresh(key, outcome.events, now=now, platform=platform)
-                    outcome = dataclasses.replace(outcome, events=kept)
+                    if len(kept) != len(outcome.events):  # a copy dropped
+                        outcome = dataclasses.replace(outcome, events=kept)
                     if digests:
                         sent.append(SentIds(key, message.partition, digests, now, platform, event))
                 _add(out, outcome, delivery, counts)
