@@ -17,9 +17,12 @@ set of topics, then:
    worker has normalised the burst: their p50/p99 as sent (this process's own delays on the
    shared cores count), and the share the worker acknowledged within 25 ms by its own
    ``deskstream_webhook_ack_seconds`` histogram (at least 99 %: p99 under 25 ms); then 10 s
-   more at ``--busy-share`` (0.8) of the burst's own rate, the same figures: the acknowledge
-   latency of a worker busy but not saturated, where the burst's p99 is mostly its queue
-   (64 connections waiting at a rate R wait about 64 / R each). Then the
+   more at ``--busy-share`` (0.8) of the burst's own rate, the same figures plus the worker's
+   event-loop lag and the CPU of worker, sender and broker: the acknowledge latency at a
+   steady rate near the burst's, where the burst's p99 is mostly its queue (64 connections
+   at a rate R wait about 64 / R each). The burst's rate is not a sustained one (the worker
+   normalises part of it afterwards): on two shared cores 0.8 of it already spends the
+   worker's CPU (docs/performance.md, "Sustained load"). Then the
    worker's garbage-collector pauses from its start-up (once its heap is frozen) to the
    run's end (``deskstream_gc_pause_seconds``): each one stops every answer in flight.
    Last, the worker's CPU over ``IDLE_SECONDS`` with no traffic at all (its fetches,
@@ -240,8 +243,8 @@ async def _paced(
     url: str, rate: float, seconds: float, *, connections: int, pid: int, brokers: list[int]
 ) -> PacedFigures:
     """Deliveries started at a steady ``rate`` whatever the answers do (open loop, as
-    platforms send): the acknowledge latency of a worker that is not saturated. A delivery
-    started while all ``connections`` are busy waits for one here, and that wait counts."""
+    platforms send): the acknowledge latency at that rate. A delivery started while all
+    ``connections`` are busy waits for one here, and that wait counts."""
     total = int(rate * seconds)
     connector = aiohttp.TCPConnector(limit=connections)
     async with aiohttp.ClientSession(connector=connector) as session:
