@@ -12,16 +12,12 @@ from app.loop_lag import watch_loop_lag
 from app.metrics import Metrics
 
 PROBE_S = 0.01
-
-
 SERIES = "deskstream_event_loop_lag_seconds"
 
 
-def _wake_ups(registry: CollectorRegistry, *, later_than: str | None = None) -> float:
-    """Wake-ups observed: all of them, or those later than ``later_than`` (a bucket's bound)."""
+def _wake_ups(registry: CollectorRegistry, *, later_than: str) -> float:
+    """Wake-ups observed later than ``later_than`` seconds (a bucket's bound)."""
     total = registry.get_sample_value(f"{SERIES}_count") or 0.0
-    if later_than is None:
-        return total
     return total - (registry.get_sample_value(f"{SERIES}_bucket", {"le": later_than}) or 0.0)
 
 
