@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import faust
 
+from app.raw_schema import raw_schema
 from app.settings import Settings
 from app.topics import SINK_PLATFORMS, TopicSpec, by_logical, topic_specs
 from schemas.faust_codec import CODEC_NAME
@@ -80,6 +81,5 @@ def inbound(app: faust.App, *topics: faust.TopicT) -> faust.TopicT:
         *(t.get_topic_name() for t in topics),
         partitions=first.partitions,
         replicas=first.replicas,
-        key_serializer="raw",
-        value_serializer="raw",
+        schema=raw_schema(),  # keys and values as Kafka holds them, without Faust's codecs
     )

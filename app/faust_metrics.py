@@ -7,12 +7,19 @@ worker's CPU (``docs/performance.md``). This monitor records the very same metri
 the children it has looked up; they are forgotten whenever Faust removes the
 partition-labelled ones (a rebalance), so a value is never set on a child the registry no
 longer holds.
+
+It also hears of a batch taken by ``app.batch_stream`` in one call (``on_batch_in``): the
+same counts and read offsets, each metric touched once per topic, partition or stream rather
+than once per record. Those records are not counted as active (``faust_active_messages``,
+``faust_total_active_events``): the agents ack them through ``app.agents.acks``, which does
+not report back to the sensors, so each would stay active for ever and the gauges only grow.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable
+from collections import Counter
+from collections.abc import Hashable, Sequence
 from time import monotonic
 from typing import Any, cast
 
@@ -62,25 +69,66 @@ class CachedPrometheusMonitor(PrometheusMonitor):
         # weak reference, ≈ 4 % of a normalizing worker's CPU (py-spy, docs/performance.md).
         self.events_total += 1
         self.stream_inbound_time[tp] = monotonic()
-        owner = stream.task_owner
-        names: tuple[Any, str, str] | None = getattr(stream, _NAMES, None)
-        if names is None or names[0] is not owner:
-            names = (owner, self._lookup(self.stream_lookup, stream), self._task_name(owner))
-            setattr(stream, _NAMES, names)
-        self.events_by_stream[names[1]] += 1
-        self.events_by_task[names[2]] += 1
+        _, stream_name, task_name = self._names(stream)
+        self.events_by_stream[stream_name] += 1
+        self.events_by_task[task_name] += 1
         self.events_active += 1
         state = {"time_in": self.time(), "time_out": None, "time_total": None}
         metrics = self._metrics
         metrics.total_events.inc()
         metrics.total_active_events.inc()
+        self._stream_events(stream).inc()
+        return state
+
+    def on_batch_in(
+        self, stream: StreamT[Any], events: Sequence[EventT[Any]], tracked: Sequence[Message]
+    ) -> None:
+        """``on_message_in`` for each of ``tracked`` and ``on_stream_event_in`` for each of
+        ``events``, but for the active counts (see the module's docstring)."""
+        metrics = self._metrics
+        if tracked:
+            by_topic: Counter[str] = Counter()
+            last_read: dict[TP, int] = {}
+            for message in tracked:  # in reading order: the last offset is a partition's
+                by_topic[message.topic] += 1
+                last_read[message.tp] = message.offset
+            self.messages_received_total += len(tracked)
+            metrics.messages_received.inc(len(tracked))
+            for topic, count in by_topic.items():
+                self.messages_received_by_topic[topic] += count
+                self._child(metrics.messages_received_per_topics, topic).inc(count)
+            per_partition = metrics.messages_received_per_topics_partition
+            for tp, offset in last_read.items():
+                self.tp_read_offsets[tp] = offset
+                self._child(per_partition, tp.topic, tp.partition).set(offset)
+        if events:
+            now = monotonic()
+            for tp in {event.message.tp for event in events}:
+                self.stream_inbound_time[tp] = now
+            _, stream_name, task_name = self._names(stream)
+            self.events_total += len(events)
+            self.events_by_stream[stream_name] += len(events)
+            self.events_by_task[task_name] += len(events)
+            metrics.total_events.inc(len(events))
+            self._stream_events(stream).inc(len(events))
+
+    def _names(self, stream: StreamT[Any]) -> tuple[Any, str, str]:
+        """(task, stream name, task name), kept on the stream while its task is the same."""
+        owner = stream.task_owner
+        names: tuple[Any, str, str] | None = getattr(stream, _NAMES, None)
+        if names is None or names[0] is not owner:
+            names = (owner, self._lookup(self.stream_lookup, stream), self._task_name(owner))
+            setattr(stream, _NAMES, names)
+        return names
+
+    def _stream_events(self, stream: StreamT[Any]) -> Any:
         key = ("stream", id(stream))
         child = self._labelled.get(key)
         if child is None:
             label = f"stream.{self._stream_label(stream)}.events"
-            child = self._labelled[key] = metrics.total_events_per_stream.labels(stream=label)
-        child.inc()
-        return state
+            metric = self._metrics.total_events_per_stream
+            child = self._labelled[key] = metric.labels(stream=label)
+        return child
 
     @staticmethod
     def _lookup(names: Any, key: Any) -> str:

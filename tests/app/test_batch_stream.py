@@ -93,6 +93,15 @@ class Taker:
                 self.took.clear()
                 await self.took.wait()
 
+    async def put_in_bursts(self, values: list[Any]) -> None:
+        """Put ``values`` in bursts of seven, and wait until the agent took the last one."""
+        async with self.agent.test_context() as agent:
+            for n, value in enumerate(values):
+                await agent.put(value, wait=False)
+                if n % 7 == 0:
+                    await asyncio.sleep(0.002)
+            await self.until_received(values[-1:])
+
     async def until_count(self, count: int) -> None:
         async with asyncio.timeout(10):
             while len(self.received) < count:
@@ -232,10 +241,48 @@ async def test_both_streams_hand_over_the_same_records(
 ) -> None:
     taker = Taker(stream_class)
     values = [f"r{n}" for n in range(57)]
-    async with taker.agent.test_context() as agent:
-        for n, value in enumerate(values):
-            await agent.put(value, wait=False)
-            if n % 7 == 0:
-                await asyncio.sleep(0.002)
-        await taker.until_received(values[-1:])
+    await taker.put_in_bursts(values)
     assert taker.received == values
+
+
+class CountingSensor(faust.Sensor):
+    """Hears records one by one; with ``batches``, whole batches too (a ``BatchSensor``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[Any] = []
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+        self.events.append(event.value)
+
+
+class BatchCountingSensor(CountingSensor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[Any]] = []
+
+    def on_batch_in(self, stream: Any, events: Any, tracked: Any) -> None:
+        self.batches.append([event.value for event in events])
+
+
+async def test_a_batch_sensor_hears_each_batch_once_as_the_agent_takes_it() -> None:
+    taker = Taker(BatchStream)
+    sensor = BatchCountingSensor()
+    taker.app.sensors.add(sensor)  # the app's only sensor, as the worker's Prometheus monitor
+    assert list(taker.app.sensors) == [sensor]
+    values = [f"r{n}" for n in range(57)]
+    await taker.put_in_bursts(values)
+    assert sensor.batches == taker.batches
+    assert len(sensor.batches) > 1
+    assert sensor.events == []
+
+
+async def test_with_a_sensor_that_takes_records_every_sensor_hears_each_record() -> None:
+    taker = Taker(BatchStream)
+    batch_sensor, record_sensor = BatchCountingSensor(), CountingSensor()
+    taker.app.sensors.add(batch_sensor)
+    taker.app.sensors.add(record_sensor)
+    values = [f"r{n}" for n in range(30)]
+    await taker.put_in_bursts(values)
+    assert record_sensor.events == batch_sensor.events == values
+    assert batch_sensor.batches == []

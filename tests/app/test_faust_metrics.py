@@ -101,3 +101,47 @@ async def test_the_same_metrics_as_faust_records_and_after_a_rebalance_too() -> 
         ]
         == 1
     )
+
+
+def _read(partition: int, offset: int, app: faust.App) -> tuple[TP, Message, faust.Event]:
+    message = Message("deskstream.raw", partition, offset, 0.0, 0, [], b"k", b"v", None)
+    return message.tp, message, faust.Event(app, b"k", b"v", {}, message)
+
+
+async def test_a_batch_records_what_each_of_its_records_would_but_as_active() -> None:
+    app = faust.App("faust-metrics-batch", broker="kafka://127.0.0.1:1", autodiscover=False)
+    stream = app.stream(app.topic("deskstream.raw", value_serializer="raw"))
+    stream.task_owner = asyncio.current_task()
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    faust_monitor = PrometheusMonitor(metrics=FaustMetrics.create(theirs, "faust"))
+    cached = CachedPrometheusMonitor(metrics=FaustMetrics.create(ours, "faust"))
+    batches = [[(0, 5), (1, 7), (0, 6)], [(3, 1), (0, 7)]]
+    for batch in batches:
+        reads = [_read(partition, offset, app) for partition, offset in batch]
+        # the first record had been taken by another stream of the same topic before: only
+        # the stream sees it, as the per-record step did (app.batch_stream)
+        tracked = [message for _, message, _ in reads[1:]]
+        for tp, message, event in reads:  # Faust's stream, one record at a time
+            if message in tracked:
+                faust_monitor.on_message_in(tp, message.offset, message)
+            faust_monitor.on_stream_event_in(tp, message.offset, stream, event)
+        cached.on_batch_in(stream, [event for _, _, event in reads], tracked)
+
+    active = {"faust_active_messages", "faust_total_active_events"}
+    ours_now, theirs_now = _samples(ours), _samples(theirs)
+    assert {k: v for k, v in ours_now.items() if k[0] not in active} == {
+        k: v for k, v in theirs_now.items() if k[0] not in active
+    }
+    assert ours_now[("faust_messages_received_total", ())] == 3  # 5 read, 2 taken before
+    per_partition = "faust_messages_received_per_topics_partition"
+    assert ours_now[(per_partition, (("partition", "0"), ("topic", "deskstream.raw")))] == 7
+    assert [ours_now[(name, ())] for name in sorted(active)] == [0, 0]
+    assert [theirs_now[(name, ())] for name in sorted(active)] == [3, 5]  # never acked: stuck
+    ours_counts, their_counts = _counts(cached), _counts(faust_monitor)
+    assert ours_counts[0] == their_counts[0]  # events by stream
+    # by task: a task is named by its repr, which names the line the task was at
+    assert list(ours_counts[1].values()) == list(their_counts[1].values()) == [5]
+    assert ours_counts[2] == their_counts[2] == 5  # events in all
+    assert ours_counts[4] == their_counts[4]  # the partitions with an inbound time
+    assert cached.tp_read_offsets == faust_monitor.tp_read_offsets
+    assert cached.messages_received_by_topic == faust_monitor.messages_received_by_topic
