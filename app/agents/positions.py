@@ -89,13 +89,9 @@ class Positions:
         """Note ``event`` as read; False when it must not be processed: records before it
         were skipped, and the partition is being read again from the first one missing."""
         message = event.message
-        tp = TP(message.topic, message.partition)
+        tp = message.tp
         reading = self._reads.received(
-            tp,
-            message.offset,
-            committed=lambda: self._committed(tp),
-            end=lambda: self._end(tp),
-            now=time.monotonic(),
+            tp, message.offset, committed=self._committed, end=self._end, now=time.monotonic()
         )
         if reading.verdict is Verdict.SEEN:
             # A seek back landed after the records it went back for had come: their second

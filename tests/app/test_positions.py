@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import faust
 import pytest
-from faust.types import TP
+from faust.types import TP, Message
 from prometheus_client import CollectorRegistry
 
 from app.agents import positions as positions_module
@@ -110,7 +110,7 @@ def _app(consumer: _Consumer) -> _App:
 
 
 def _event(offset: int, partition: int = 3) -> faust.EventT[Any]:
-    message = SimpleNamespace(topic=TOPIC, partition=partition, offset=offset)
+    message = Message(TOPIC, partition, offset, 0.0, 0, [], b"k", b"v", None)
     return cast(faust.EventT[Any], SimpleNamespace(message=message))
 
 

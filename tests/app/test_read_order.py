@@ -17,7 +17,7 @@ TP3 = TP("raw", 3)
 
 
 def _read(reads: PartitionReads, offset: int, *, committed: int = 0, now: float = 0.0) -> Reading:
-    return reads.received(TP3, offset, committed=lambda: committed, end=lambda: 100, now=now)
+    return reads.received(TP3, offset, committed=lambda _: committed, end=lambda _: 100, now=now)
 
 
 def test_an_unbroken_run_from_the_committed_offset_is_processed() -> None:
@@ -73,7 +73,7 @@ def test_forgetting_a_partition_ends_its_rewind_and_starts_afresh() -> None:
 def test_what_may_have_run_is_below_the_end_at_the_first_record() -> None:
     reads = PartitionReads()
     assert reads.may_have_run(TP3, 7)  # nothing read yet: anything may have run
-    reads.received(TP3, 0, committed=lambda: 0, end=lambda: 4, now=0.0)
+    reads.received(TP3, 0, committed=lambda _: 0, end=lambda _: 4, now=0.0)
     assert reads.may_have_run(TP3, 3)
     assert not reads.may_have_run(TP3, 4)
 
@@ -127,7 +127,7 @@ def test_a_record_delivered_again_after_its_rewind_was_back_is_dropped() -> None
     # ran again as if new (below no "may have run" mark), and the sink wrote them twice.
     reads = PartitionReads()
     # the partition's end at the first record after the assignment was 10
-    first = reads.received(TP3, 0, committed=lambda: 0, end=lambda: 10, now=0.0)
+    first = reads.received(TP3, 0, committed=lambda _: 0, end=lambda _: 10, now=0.0)
     assert first.verdict is Verdict.PROCESS
     assert [_read(reads, o).verdict for o in range(1, 55)] == [Verdict.PROCESS] * 54
     started = reads.fetched_past(TP3, 57, committed=0, now=0.0)
