@@ -13,7 +13,7 @@ from typing import Any, cast
 import faust
 import pytest
 
-from app.batch_stream import BatchStream
+from app.batch_stream import BatchSensor, BatchStream
 from app.faust_app import build_app
 from app.settings import load_settings
 
@@ -113,6 +113,10 @@ async def test_the_worker_app_takes_its_batches_through_this_stream(tmp_path: Pa
     bundle = build_app(load_settings(state_dir=tmp_path, kafka_bootstrap_servers="127.0.0.1:1"))
     stream_class: object = bundle.app.conf.Stream
     assert stream_class is BatchStream
+    bundle.app.on_init_dependencies()  # what a starting worker does: its monitor joins
+    sensors = list(bundle.app.sensors)
+    assert sensors  # (the Prometheus monitor)
+    assert all(isinstance(sensor, BatchSensor) for sensor in sensors)  # batches told at once
 
 
 async def test_faust_stream_wakes_every_window_with_nothing_to_take() -> None:
