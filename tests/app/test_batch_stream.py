@@ -250,7 +250,7 @@ async def test_both_streams_hand_over_the_same_records(
 
 
 class CountingSensor(faust.Sensor):
-    """Hears records one by one; with ``batches``, whole batches too (a ``BatchSensor``)."""
+    """Hears records one by one."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -261,6 +261,8 @@ class CountingSensor(faust.Sensor):
 
 
 class BatchCountingSensor(CountingSensor):
+    """Hears whole batches too: a ``BatchSensor``."""
+
     def __init__(self) -> None:
         super().__init__()
         self.batches: list[list[Any]] = []
