@@ -27,12 +27,15 @@ def _samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, st
     }
 
 
+def _read(partition: int, offset: int, app: faust.App) -> tuple[TP, Message, faust.Event]:
+    message = Message("deskstream.raw", partition, offset, 0.0, 0, [], b"k", b"v", None)
+    return message.tp, message, faust.Event(app, b"k", b"v", {}, message)
+
+
 def _traffic(monitor: PrometheusMonitor, app: faust.App, stream: Any) -> None:
     for partition, offset in [(0, 5), (1, 7), (0, 6), (3, 1)]:
-        tp = TP("deskstream.raw", partition)
-        message = Message("deskstream.raw", partition, offset, 0.0, 0, [], b"k", b"v", None)
+        tp, message, event = _read(partition, offset, app)
         monitor.on_message_in(tp, offset, message)
-        event = faust.Event(app, b"k", b"v", {}, message)
         state = monitor.on_stream_event_in(tp, offset, stream, event)
         monitor.on_stream_event_out(tp, offset, stream, event, state)
         monitor.track_tp_end_offset(tp, offset + 10)
@@ -101,11 +104,6 @@ async def test_the_same_metrics_as_faust_records_and_after_a_rebalance_too() -> 
         ]
         == 1
     )
-
-
-def _read(partition: int, offset: int, app: faust.App) -> tuple[TP, Message, faust.Event]:
-    message = Message("deskstream.raw", partition, offset, 0.0, 0, [], b"k", b"v", None)
-    return message.tp, message, faust.Event(app, b"k", b"v", {}, message)
 
 
 async def test_a_batch_records_what_each_of_its_records_would_but_as_active() -> None:
