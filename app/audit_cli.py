@@ -21,9 +21,9 @@ from collections.abc import Iterable
 
 import click
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.partitioner import DefaultPartitioner
 
 from app.kafka_connection import bootstrap_servers
+from app.key_partitioner import partition_of
 from app.schema_registry import install_schema_registry
 from app.settings import Settings, get_settings
 from connectors.base.links import case_link_id, contact_link_id, is_link_id
@@ -111,7 +111,7 @@ async def read_trail(settings: Settings, link: str | None, record: str | None) -
     try:
         partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
         if link is not None:
-            index = DefaultPartitioner()(link.encode(), list(range(settings.partitions)), [])
+            index = partition_of(link.encode(), settings.partitions)
             partitions = [TopicPartition(topic, index)]
         found = list(await _scan(consumer, partitions))
     finally:

@@ -41,6 +41,7 @@ from app.faust_recovery import TableManager
 from app.give_way import WaitingDeliveries
 from app.kafka_connection import bootstrap_servers
 from app.kafka_transport import use_eager_fetch
+from app.key_partitioner import KeyPartitioner
 from app.loop_lag import watch_loop_lag
 from app.metrics import Metrics
 from app.profiles import ProfileCache
@@ -111,6 +112,8 @@ def build_app(settings: Settings) -> Deskstream:
         # default, linger 0) cost more CPU in socket writes than normalising the event did.
         producer_linger=PRODUCER_LINGER_S,
         producer_max_batch_size=PRODUCER_BATCH_BYTES,
+        # Kafka's murmur2 placement, each key's hash remembered (a link's records share it)
+        producer_partitioner=KeyPartitioner(),
         stream_wait_empty=False,
         # Faust's repaired Cython fast path (opt-in in 0.15): a stream takes a record already
         # queued without awaiting the channel, as its pure-Python iterator always did. Its

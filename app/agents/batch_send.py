@@ -7,9 +7,9 @@ normalize hot path the records caused by a whole input batch are appended to one
 ``BatchBuilder`` per topic partition and handed to the producer with ``send_batch``: a few
 microseconds a record (``docs/performance.md``).
 
-A record without a partition goes where Faust's own producer would put it (aiokafka's
-``DefaultPartitioner``: murmur2 of the key over the topic's partitions, as the Java client
-does), so keyed topics stay co-partitioned with what the other agents and tables write. The
+A record without a partition goes where Faust's own producer would put it (murmur2 of the key
+over the topic's partitions, as the Java client does: ``app.key_partitioner``), so keyed topics
+stay co-partitioned with what the other agents and tables write. The
 values are sent as they are: the caller has encoded them and checked that each one fits the
 message size (a record larger than the batch size goes alone in its batch).
 """
@@ -22,16 +22,16 @@ from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP
 from faust.types.stores import StoreT
 
+from app.key_partitioner import KeyPartitioner
+
 __all__ = ["BatchSend", "TableChangelog"]
 
-#: key → partition answers kept per topic (raw keys repeat: one entity, many events)
-_PARTITION_CACHE_KEYS = 65_536
-
-_partitioner = DefaultPartitioner()
+#: the workers' own (Faust's ``producer_partitioner``): each key's hash remembered, as raw keys
+#: repeat (one entity, many events)
+_partitioner = KeyPartitioner()
 
 #: told the partition and the offset of the last record of a batch Kafka acknowledged
 OnAcknowledged = Callable[[TP, int], None]
@@ -50,8 +50,6 @@ class BatchSend:
         self._on_acknowledged = dict(on_acknowledged or {})
         #: topic → partition (None: by key) → (key, value) in the order added
         self._records: dict[str, dict[int | None, list[tuple[bytes, bytes]]]] = {}
-        #: per topic: its partitions as last read from the metadata, and key → partition
-        self._partitions: dict[str, tuple[list[int], dict[bytes, int]]] = {}
 
     def add(self, topic: str, key: bytes, value: bytes, *, partition: int | None = None) -> None:
         self._records.setdefault(topic, {}).setdefault(partition, []).append((key, value))
@@ -111,18 +109,7 @@ class BatchSend:
         self, producer: AIOKafkaProducer, topic: str
     ) -> Callable[[bytes], int]:
         partitions = sorted(await producer.partitions_for(topic))  # waits for metadata once
-        known = self._partitions.get(topic)
-        if known is None or known[0] != partitions or len(known[1]) > _PARTITION_CACHE_KEYS:
-            known = self._partitions[topic] = (partitions, {})
-        cache = known[1]
-
-        def partition_of(key: bytes) -> int:
-            found = cache.get(key)
-            if found is None:
-                found = cache[key] = _partitioner(key, partitions, partitions)
-            return found
-
-        return partition_of
+        return lambda key: _partitioner(key, partitions, partitions)
 
 
 class TableChangelog:

@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 import aiohttp.web
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.partitioner import murmur2
 from faust import web
 
 from app.chat_clients import client_of
 from app.kafka_connection import bootstrap_servers
+from app.key_partitioner import partition_of
 from connectors.base.normalize import event_id
 from schemas.codec import decode_as
 from schemas.errors import ConfigurationError, SchemaError
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from app.agents.chat import ChatDesks
     from app.faust_app import Deskstream
 
-__all__ = ["customer_message", "partition_of", "register_chat_views"]
+__all__ = ["customer_message", "register_chat_views"]
 
 #: a comment line this often keeps proxies from closing an idle stream
 _KEEPALIVE_S: Final = 15.0
@@ -67,11 +67,6 @@ _SHOWN_REMEMBERED: Final = 1000
 
 class BadMessage(ValueError):
     """The request body is wrong; the message names the field."""
-
-
-def partition_of(key: bytes, partitions: int) -> int:
-    """The partition the producer puts ``key`` in (Kafka's default murmur2 partitioner)."""
-    return int(murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 def _attachments(value: Any) -> list[Attachment]:
