@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas._convert import PRIMITIVE_TYPES
+from schemas._generated import SourceGenerator, Unsupported
 from schemas.models import AvroRecord
 
 __all__ = ["Unsupported", "Writer", "compile_writer", "zigzag"]
@@ -38,10 +39,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 #: zig-zag varints of 0 .. _SMALL - 1, precomputed: lengths, counts and indexes are nearly all
 _SMALL = 1024
-
-
-class Unsupported(Exception):
-    """The schema uses something the generator does not write: fastavro writes it."""
 
 
 class _Mismatch(Exception):
@@ -100,39 +97,18 @@ _BRANCH_TYPES: dict[str, tuple[str, ...]] = {
 }
 
 
-class _Generator:
+class _Generator(SourceGenerator):
     """The source of one schema's writer: a function per named record, and constants."""
 
-    def __init__(self, parsed: Any, models: dict[str, type[AvroRecord]]) -> None:
-        self.named: dict[str, Any] = parsed["__named_schemas"]
-        self.models = models
-        self.functions: dict[str, list[str]] = {}
-        self.constants: dict[str, Any] = {}
-        self._temp = 0
+    prefix = "_w_"
 
-    def constant(self, value: Any, prefix: str) -> str:
-        name = f"_{prefix}{len(self.constants)}"
-        self.constants[name] = value
-        return name
-
-    def temp(self) -> str:
-        self._temp += 1
-        return f"v{self._temp}"
-
-    def resolve(self, schema: Any) -> Any:
-        return self.named[schema] if isinstance(schema, str) and schema in self.named else schema
-
-    def record_function(self, schema: Any) -> str:
-        name: str = "_w_" + schema["name"].replace(".", "_")
-        if name not in self.functions:
-            self.functions[name] = []  # placeholder first: a recursive schema refers to it
-            lines = [f"def {name}(m, out):", "    d = m.__dict__"]
-            for field in schema["fields"]:
-                value = self.temp()
-                lines.append(f"    {value} = d[{field['name']!r}]")
-                lines.extend(self.write(field["type"], value, "    "))
-            self.functions[name] = lines
-        return name
+    def record_lines(self, name: str, schema: Any) -> list[str]:
+        lines = [f"def {name}(m, out):", "    d = m.__dict__"]
+        for field in schema["fields"]:
+            value = self.temp()
+            lines.append(f"    {value} = d[{field['name']!r}]")
+            lines.extend(self.write(field["type"], value, "    "))
+        return lines
 
     def write(self, schema: Any, value: str, indent: str) -> Iterator[str]:
         """Statements appending ``value`` (a local) written as ``schema`` to ``out``."""
@@ -254,12 +230,7 @@ def compile_writer(parsed: Any, models: dict[str, type[AvroRecord]]) -> Writer:
     """The writer of the record schema ``parsed`` (fastavro's parsed form, its named types in
     ``__named_schemas``), for the models by Avro full name; ``Unsupported`` if the schema uses
     something the generator does not write."""
-    generator = _Generator(parsed, models)
-    top = generator.record_function(parsed)
-    source = "\n\n".join("\n".join(lines) for lines in generator.functions.values())
-    namespace: dict[str, Any] = {**_GLOBALS, **generator.constants}
-    exec(compile(source, f"<avro writer {parsed['name']}>", "exec"), namespace)  # noqa: S102
-    write_top = namespace[top]
+    write_top = _Generator(parsed, models).compile(parsed, _GLOBALS, "writer")
 
     def write(record: AvroRecord, header: bytes) -> bytes:
         # the codec has checked that ``record`` is the schema's model

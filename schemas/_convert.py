@@ -24,7 +24,13 @@ from schemas.errors import SchemaError
 from schemas.models import AvroRecord
 from schemas.registry import SchemaEntry
 
-__all__ = ["PRIMITIVE_TYPES", "model_classes", "to_datum_for", "to_model_for"]
+__all__ = [
+    "PRIMITIVE_TYPES",
+    "model_classes",
+    "record_builder",
+    "to_datum_for",
+    "to_model_for",
+]
 
 _Convert = Callable[[Any], Any]
 
@@ -189,7 +195,7 @@ class _Compiler:
         name = schema["name"]
         if name not in self._to_model:
             plans = self._field_plans(schema, self._to_model, self.to_model)
-            build = _builder(self.models[name], [f["name"] for f in schema["fields"]])
+            build = record_builder(self.models[name], [f["name"] for f in schema["fields"]])
 
             def record_to_model(datum: Any) -> Any:
                 for field, plan in plans:
@@ -266,7 +272,9 @@ def _enum_of(schema: Any, where: str) -> _Convert:
     return enum
 
 
-def _builder(cls: type[AvroRecord], fields: list[str]) -> Callable[[dict[str, Any]], AvroRecord]:
+def record_builder(
+    cls: type[AvroRecord], fields: list[str]
+) -> Callable[[dict[str, Any]], AvroRecord]:
     """The model holding ``datum``'s values as they are: what ``model_construct`` does for
     these models (no aliases, no private attributes, no post-init, every field given), with
     the values in ``__dict__`` in field order and every field set, as a validation leaves them.

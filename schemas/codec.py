@@ -30,20 +30,24 @@ exception, if any, is chained as ``__cause__`` and never escapes.
 
 Speed: schemas are parsed once (``schemas.registry``), model <-> datum conversion is compiled
 once per schema (``schemas._convert``; decoded models are built without a second validation
-in pydantic, the Avro read being the schema check), and the body is read through fastavro's
-compiled ``schemaless_reader``. It is written by a writer generated once per schema from the
-models (``schemas._compiled_writer``: fastavro's bytes, about a third of its time); whatever
-that writer does not expect is written, or refused with the reason, by fastavro's
-``schemaless_writer`` as before. Measured on the 2-core dev machine (CPU time, best of 7 x
-5,000) for the fully populated Envelope examples of ``tests/schemas/examples.py``, before the
-generated writers: 12-45 us to encode and 17-40 us to decode (a delete; one carrying a Case),
-two thirds to nine tenths of it inside fastavro. ``tests/schemas/test_codec.py::test_speed``
-prints the current figure, ``tests/schemas/test_compiled_writer.py::test_speed`` both writers'.
+in pydantic, the Avro read being the schema check). The body is written by a writer generated
+once per schema from the models (``schemas._compiled_writer``: fastavro's bytes, about a third
+of its time) and read by a reader generated once per schema into the models
+(``schemas._compiled_reader``: about 0.6 of fastavro's read and conversion); whatever either
+does not expect is written or read, or refused with the reason, by fastavro's
+``schemaless_writer`` and ``schemaless_reader`` as before. Measured on the 2-core dev machine
+(CPU time, best of 7 x 5,000) for the fully populated Envelope examples of
+``tests/schemas/examples.py``, before the generated writers and readers: 12-45 us to encode
+and 17-40 us to decode (a delete; one carrying a Case), two thirds to nine tenths of it
+inside fastavro. ``tests/schemas/test_codec.py::test_speed``
+prints the current figure, ``tests/schemas/test_compiled_writer.py::test_speed`` both writers',
+``tests/schemas/test_compiled_reader.py::test_speed`` both readers'.
 """
 
 from __future__ import annotations
 
 import functools
+import struct
 from collections.abc import Mapping
 from io import BytesIO
 from typing import Any, TypeVar, cast
@@ -51,6 +55,8 @@ from typing import Any, TypeVar, cast
 from fastavro import schemaless_reader, schemaless_writer
 from fastavro.validation import validate
 
+from schemas._compiled_reader import Reader, compile_reader
+from schemas._compiled_reader import Unexpected as ReaderUnexpected
 from schemas._compiled_writer import Unsupported, Writer, compile_writer
 from schemas._convert import model_classes, to_datum_for, to_model_for
 from schemas.errors import SchemaError
@@ -274,7 +280,39 @@ def _read(entry: SchemaEntry, data: bytes, start: int) -> Any:
     return datum
 
 
+@functools.cache
+def _compiled_reader_for(entry: SchemaEntry) -> Reader | None:
+    """The generated reader of ``entry`` (``schemas._compiled_reader``), None when its schema
+    uses something the generator does not read, or when its messages are resolved into the
+    current schema as they are read (an older released schema: fastavro does that)."""
+    if entry.reader is not None:
+        return None
+    try:
+        return compile_reader(entry.parsed, model_classes())
+    except (Unsupported, SchemaError):
+        return None
+
+
+#: what the compiled reader raises on bytes it does not expect (fastavro then reads them)
+_UNEXPECTED = (ReaderUnexpected, IndexError, struct.error, UnicodeDecodeError, OverflowError)
+
+
 def _decode(entry: SchemaEntry, data: bytes, start: int) -> AvroRecord:
+    compiled = _compiled_reader_for(entry)
+    if compiled is not None:
+        try:
+            model, end = compiled(data, start)
+        except _UNEXPECTED:
+            pass  # fastavro reads it, or raises the SchemaError that says what is wrong
+        else:
+            if end == len(data):
+                return model
+    return _decode_with_fastavro(entry, data, start)
+
+
+def _decode_with_fastavro(entry: SchemaEntry, data: bytes, start: int) -> AvroRecord:
+    """fastavro's read, then the model: every message the compiled reader does not read, and
+    every error message."""
     datum = _read(entry, data, start)
     try:
         return to_model_for(entry)(datum)

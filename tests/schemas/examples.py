@@ -39,7 +39,7 @@ from schemas.models import (
     WriteResult,
 )
 
-__all__ = ["EXAMPLES"]
+__all__ = ["EXAMPLES", "contact_with_custom_value"]
 
 T0 = datetime(2025, 3, 14, 15, 9, 26, 535897, tzinfo=UTC)
 AGENT = Actor(kind=ActorKind.AGENT, id="361", email="zoe@example.com", name="Zoë Agent")
@@ -238,3 +238,12 @@ EXAMPLES: dict[str, AvroRecord] = {
         caused_by_event_id="evt-8c4bd1f0",
     ),
 }
+
+
+def contact_with_custom_value(value: object) -> Envelope:
+    """The contact example with one custom attribute, ``v``, holding ``value``."""
+    example = EXAMPLES["Envelope-contact"]
+    assert isinstance(example, Envelope)
+    assert isinstance(example.data, Contact)
+    data = example.data.model_copy(update={"custom_attributes": {"v": value}})
+    return example.model_copy(update={"data": data})

@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 
 from schemas.models import AvroRecord
 
-__all__ = ["for_annotation", "for_model"]
+__all__ = ["CUSTOM_VALUES", "for_annotation", "for_model"]
 
 # Avro timestamp-micros holds far more than datetime does; stay inside datetime's range with
 # a margin so UTC normalisation never overflows.
@@ -84,3 +84,14 @@ def for_model(model: type[AvroRecord]) -> st.SearchStrategy[Any]:
 
 def _later(annotation: Any) -> Callable[[], st.SearchStrategy[Any]]:
     return lambda: for_annotation(annotation)
+
+
+#: every kind of value a custom attribute holds: one of each branch of its union, a long of
+#: every varint size, negative ones included
+CUSTOM_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(),
+)

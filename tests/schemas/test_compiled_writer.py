@@ -18,8 +18,8 @@ from schemas.codec import _write, encode
 from schemas.errors import SchemaError
 from schemas.models import TOP_LEVEL_MODELS, AvroRecord, Case, Contact, Envelope, Message
 from schemas.registry import get_registry
-from tests.schemas.examples import EXAMPLES
-from tests.schemas.strategies import for_model
+from tests.schemas.examples import EXAMPLES, contact_with_custom_value
+from tests.schemas.strategies import CUSTOM_VALUES, for_model
 
 HEADER = b"\xc3\x01header.."
 
@@ -60,24 +60,11 @@ def _case_envelope(**case: Any) -> Envelope:
 
 
 @settings(max_examples=300, deadline=None)
-@given(
-    value=st.one_of(
-        st.none(),
-        st.booleans(),
-        st.integers(-(2**63), 2**63 - 1),
-        st.floats(allow_nan=True, allow_infinity=True),
-        st.text(),
-    )
-)
+@given(value=CUSTOM_VALUES)
 def test_every_kind_of_custom_value_takes_fastavros_branch(value: object) -> None:
     # bool before long before double, as schemas._convert names the branch for fastavro;
     # and the long's varint at every size, negative ones included
-    contact = EXAMPLES["Envelope-contact"]
-    assert isinstance(contact, Envelope)
-    assert isinstance(contact.data, Contact)
-    record = contact.model_copy(
-        update={"data": contact.data.model_copy(update={"custom_attributes": {"v": value}})}
-    )
+    record = contact_with_custom_value(value)
     assert _compiled(record) == _fastavro(record)
 
 
