@@ -22,6 +22,7 @@ def worker(web_port: int | None) -> None:
     from app.faust_app import build_app
     from app.gc_pauses import collect_less_often, freeze_startup_heap, observe_gc_pauses
     from app.logs import configure_logging
+    from schemas.codec import compile_codecs
 
     settings = get_settings()
     if web_port is not None:
@@ -29,6 +30,7 @@ def worker(web_port: int | None) -> None:
     configure_logging(settings.log_level)
     collect_less_often()
     bundle = build_app(settings)
+    compile_codecs()  # before the first message, and into the heap frozen at start-up
     observe_gc_pauses(bundle.metrics.gc_pause_seconds)
 
     class Worker(faust.Worker):

@@ -70,6 +70,7 @@ __all__ = [
     "HEADER_SIZE",
     "MAGIC",
     "AvroCodec",
+    "compile_codecs",
     "decode",
     "decode_as",
     "decode_dict",
@@ -299,7 +300,7 @@ _UNEXPECTED = (ReaderUnexpected, IndexError, struct.error, UnicodeDecodeError, O
 
 def _decode(entry: SchemaEntry, data: bytes, start: int) -> AvroRecord:
     compiled = _compiled_reader_for(entry)
-    if compiled is not None:
+    if compiled is not None and type(data) is bytes:  # (fastavro reads any buffer)
         try:
             model, end = compiled(data, start)
         except _UNEXPECTED:
@@ -323,6 +324,17 @@ def _decode_with_fastavro(entry: SchemaEntry, data: bytes, start: int) -> AvroRe
 @functools.cache
 def _default() -> AvroCodec:
     return AvroCodec(get_registry())
+
+
+def compile_codecs() -> int:
+    """Generate the writer and reader of every shipped schema now (a worker does it as it
+    starts): the first message of each type would otherwise wait for them, up to 16 ms for
+    an Envelope's reader. Returns how many were generated."""
+    made = 0
+    for entry in get_registry().current.values():
+        made += _compiled_writer_for(entry) is not None
+        made += _compiled_reader_for(entry) is not None
+    return made
 
 
 def use_schema_ids(ids: SchemaIds | None) -> None:

@@ -19,9 +19,11 @@ from schemas._compiled_writer import zigzag
 from schemas._convert import model_classes
 from schemas.codec import (
     _compiled_reader_for,
+    _compiled_writer_for,
     _decode,
     _decode_with_fastavro,
     _default,
+    compile_codecs,
     encode,
 )
 from schemas.errors import SchemaError
@@ -204,3 +206,24 @@ def test_speed(capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
         print(f"\nEnvelope-case: fastavro {fastavro_us:.1f} us, compiled {compiled_us:.1f} us")
     assert _same(reader(data, start)[0], _decode_with_fastavro(entry, data, start))
+
+
+def test_a_message_in_another_buffer_is_read_by_fastavro() -> None:
+    # the compiled reader slices bytes; fastavro reads any buffer, as the codec always did
+    entry, data, start = _body(EXAMPLES["Envelope-message"])
+    for buffer in (bytearray(data), memoryview(data)):
+        assert _same(_decode(entry, buffer, start), _decode(entry, data, start))  # type: ignore[arg-type]
+
+
+def test_a_starting_worker_has_every_shipped_schema_compiled_both_ways() -> None:
+    # (app.worker_cli): no first message waits for its reader, none falls back to fastavro
+    current = list(get_registry().current.values())
+    assert compile_codecs() == 2 * len(current)
+    misses = _compiled_reader_for.cache_info().misses, _compiled_writer_for.cache_info().misses
+    for entry in current:
+        assert _compiled_reader_for(entry) is not None
+        assert _compiled_writer_for(entry) is not None
+    assert (
+        _compiled_reader_for.cache_info().misses,
+        _compiled_writer_for.cache_info().misses,
+    ) == misses
