@@ -39,8 +39,8 @@ does not expect is written or read, or refused with the reason, by fastavro's
 (CPU time, best of 7 x 5,000) for the fully populated Envelope examples of
 ``tests/schemas/examples.py``, before the generated writers and readers: 12-45 us to encode
 and 17-40 us to decode (a delete; one carrying a Case), two thirds to nine tenths of it
-inside fastavro. ``tests/schemas/test_codec.py::test_speed``
-prints the current figure, ``tests/schemas/test_compiled_writer.py::test_speed`` both writers',
+inside fastavro. ``tests/schemas/test_codec.py::test_speed`` prints the current figures,
+``tests/schemas/test_compiled_writer.py::test_speed`` both writers' and
 ``tests/schemas/test_compiled_reader.py::test_speed`` both readers'.
 """
 
