@@ -30,8 +30,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from schemas import models as model_module
-from schemas._convert import record_builder
+from schemas._convert import PRIMITIVE_TYPES, enum_members, record_builder
 from schemas._generated import SourceGenerator, Unsupported
 from schemas.models import AvroRecord
 
@@ -43,7 +42,6 @@ Reader = Callable[[bytes, int], tuple[AvroRecord, int]]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
-_PRIMITIVES = frozenset(("null", "boolean", "int", "long", "float", "double", "bytes", "string"))
 
 
 class Unexpected(Exception):
@@ -135,7 +133,7 @@ class _Generator(SourceGenerator):
             yield f"{indent}{value} = {members}[{value}]"
         elif schema["type"] in ("array", "map"):
             yield from self.blocks(schema, value, indent)
-        elif schema["type"] in _PRIMITIVES:
+        elif schema["type"] in PRIMITIVE_TYPES:
             yield from self.primitive(schema["type"], value, indent)
         else:
             raise Unsupported(f"schema {schema!r}")
@@ -209,9 +207,8 @@ class _Generator(SourceGenerator):
 
 
 def _members(schema: Any) -> tuple[Any, ...]:
-    """The ``StrEnum`` members of an Avro enum in symbol order (``models`` names them alike)."""
-    cls = getattr(model_module, schema["name"].rpartition(".")[2])
-    by_value = {member.value: member for member in cls}
+    """The ``StrEnum`` members of an Avro enum in symbol order."""
+    cls, by_value = enum_members(schema)
     missing = [symbol for symbol in schema["symbols"] if symbol not in by_value]
     if missing:
         raise Unsupported(f"{cls.__name__} has no member for {missing}")

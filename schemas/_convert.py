@@ -26,6 +26,7 @@ from schemas.registry import SchemaEntry
 
 __all__ = [
     "PRIMITIVE_TYPES",
+    "enum_members",
     "model_classes",
     "record_builder",
     "to_datum_for",
@@ -258,10 +259,15 @@ def _int32_of(where: str) -> _Convert:
     return int32
 
 
-def _enum_of(schema: Any, where: str) -> _Convert:
-    # The StrEnum mirroring the Avro enum (models.py names them alike), by symbol.
+def enum_members(schema: Any) -> tuple[type, dict[str, Any]]:
+    """The StrEnum mirroring the Avro enum ``schema`` (models.py names them alike), and its
+    members by symbol."""
     cls = getattr(models, schema["name"].rpartition(".")[2])
-    members: dict[str, Any] = {member.value: member for member in cls}
+    return cls, {member.value: member for member in cls}
+
+
+def _enum_of(schema: Any, where: str) -> _Convert:
+    cls, members = enum_members(schema)
 
     def enum(symbol: str) -> Any:
         member = members.get(symbol)
