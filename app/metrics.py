@@ -14,6 +14,8 @@ rate budgets are read from the sinks at scrape time (``app.budget_metrics``).
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -25,11 +27,33 @@ from prometheus_client import (
 from app.budget_metrics import SinkBudgets
 from connectors.base.registry import connector_collectors
 
-__all__ = ["Metrics"]
+__all__ = ["Labelled", "Metrics"]
+
+#: a labelled metric (its ``labels`` returns the child of the same type)
+M = TypeVar("M", Counter, Gauge, Histogram)
 
 _ACK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 #: up to the batched agents' BATCH_MAX (500)
 _BATCH_BUCKETS = (1, 2, 5, 10, 25, 50, 100, 250, 500)
+
+
+class Labelled(Generic[M]):
+    """A metric's children, each labelled once: ``labels`` makes its key of the values and
+    takes the metric's lock on every call (about 2 µs; the sync stage and the sinks count
+    once per decision and per command). A child is created on first use, as ``labels``
+    creates it, so no series appears before something is counted in it."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: M) -> None:
+        self._metric: M = metric
+        self._children: dict[tuple[str, ...], M] = {}
+
+    def __call__(self, *values: str) -> M:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 class Metrics:

@@ -34,7 +34,7 @@ from app.agents.lanes import Lanes
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
 from app.dead_letters import unreadable_headers
-from app.metrics import Metrics
+from app.metrics import Labelled, Metrics
 from app.settings import Settings
 from app.webhook_watch import WebhookWatch
 from connectors.base.directory import AgentDirectory
@@ -71,6 +71,10 @@ class SinkRunner:
         self._platform = platform
         self._dry_run = settings.sink_dry_run
         self._metrics = metrics
+        # counted on every command: each series labelled once
+        self._end_to_end = Labelled(metrics.end_to_end_seconds)
+        self._api_calls = Labelled(metrics.api_calls)
+        self._writes = Labelled(metrics.sink_writes)
         self._watch = watch
         self._sinks: dict[str, Sink] = {}
         self._policy = RetryPolicy(
@@ -121,7 +125,7 @@ class SinkRunner:
         end_to_end = None
         if command.caused_at is not None:  # webhook received → this write starting
             end_to_end = (datetime.now(UTC) - command.caused_at).total_seconds()
-            self._metrics.end_to_end_seconds.labels(self._platform).observe(end_to_end)
+            self._end_to_end(self._platform).observe(end_to_end)
         first_failed: datetime | None = None
         attempts = 0
 
@@ -156,10 +160,8 @@ class SinkRunner:
             self._done[command.command_id] = result
             while len(self._done) > DONE_REMEMBERED:
                 self._done.popitem(last=False)
-            self._metrics.sink_writes.labels(
-                self._platform, "written" if result.written else "unchanged"
-            ).inc()
-            self._metrics.api_calls.labels(self._platform).inc(result.api_calls)
+            self._writes(self._platform, "written" if result.written else "unchanged").inc()
+            self._api_calls(self._platform).inc(result.api_calls)
             if result.written and self._watch is not None:
                 self._watch.wrote(command.target.connector_id)
             write, record = success(
@@ -170,7 +172,7 @@ class SinkRunner:
                 end_to_end_ms=None if end_to_end is None else end_to_end * 1000,
             )
             return write, record, None
-        self._metrics.sink_writes.labels(self._platform, "failed").inc()
+        self._writes(self._platform, "failed").inc()
         now = datetime.now(UTC)
         return failure(
             command,

@@ -38,7 +38,7 @@ from app.agents.owners import OwnerEmails
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
 from app.give_way import WaitingDeliveries, giving_way
-from app.metrics import Metrics
+from app.metrics import Labelled, Metrics
 from app.profiles import ProfileCache, profile_key
 from connectors.base.links import contact_link_id
 from schemas.codec import decode, encode
@@ -163,6 +163,7 @@ def register_sync(
     out = BatchSend(producer)
     changelog = TableChangelog(links, producer)
     key_serializer = cast(Any, links).key_serializer  # TableT does not declare it
+    decisions = Labelled(metrics.sync_decisions)  # counted once per audit record
 
     def changelog_key(link: str) -> bytes:
         """The key as Faust's own ``Table.send_changelog`` encodes it."""
@@ -179,7 +180,7 @@ def register_sync(
         for timer_value in done.timer_values:
             out.add(timers_topic, key, timer_value)
         for audit_record, audit_value in zip(done.audits, done.audit_values, strict=True):
-            metrics.sync_decisions.labels(audit_record.stage, audit_record.decision).inc()
+            decisions(audit_record.stage, audit_record.decision).inc()
             out.add(audit_topic, key, audit_value)
         snapshot_key = _snapshot_key(key, snapshot) if snapshot is not None else None
         if snapshot_key is not None:

@@ -178,6 +178,27 @@ async def test_records_already_queued_go_out_in_full_batches_without_waiting() -
     assert taker.received == values
 
 
+async def test_without_a_window_a_batch_is_what_is_queued_and_nothing_waits_for_more() -> None:
+    # The sinks' feed (``app.agents.lanes``, ``within=0``): what is queued goes to the lanes
+    # at once, and a command after a batch waits for no window (with one, the stream waits
+    # once more after each batch for records to fill it).
+    taker = Taker(BatchStream, within=0.0)
+    values = list(range(30))
+    async with taker.agent.test_context() as agent:
+        taker.free.clear()
+        await agent.put(values[0], wait=False)
+        await taker.until_received(values[:1])
+        for value in values[1:]:
+            await agent.put(value, wait=False)
+        waits = taker.waits
+        taker.free.set()
+        await taker.until_received(values[-1:])
+        await asyncio.sleep(IDLE_S)
+        assert [len(batch) for batch in taker.batches] == [1, 20, 9]
+        assert taker.waits - waits == 1  # the idle stream's wait for the next record only
+    assert taker.received == values
+
+
 async def test_a_batch_goes_out_as_soon_as_it_is_full_however_long_its_window() -> None:
     taker = Taker(BatchStream, within=60.0)
     values = list(range(2 * BATCH_MAX))
