@@ -2,7 +2,7 @@
 bare aiokafka consume→produce loop measured in the same run.
 
     .venv/bin/python -m bench.ingest_pipeline [--records 30000] [--deliveries 10000]
-                                              [--concurrency 64] [--profile DIR]
+                                              [--concurrency 64] [--profile DIR] [--chat-desk]
 
 Starts (or reuses) the local Kafka stack (or ``KAFKA_BOOTSTRAP_SERVERS``), creates a private
 set of topics, then:
@@ -38,6 +38,10 @@ set of topics, then:
 ``--profile DIR`` samples the worker with py-spy during phases 1 and 2 and the busy paced
 phase (``DIR/normalize.txt``, ``DIR/ingest.txt``, ``DIR/busy.txt``; summarise with
 ``python -m bench.profile_table``).
+``--chat-desk`` configures a live chat desk as well (Zendesk Conversations, never called: the
+benchmark's events are no chat's), so the worker's chat relay reads every canonical event
+normalize writes, as in a deployment with live chat; its cost shows in normalize's CPU per
+event.
 The load generator and the broker share this machine's cores with the worker: the figures are
 lower bounds of what a worker does on its own cores.
 """
@@ -82,6 +86,8 @@ IDLE_SECONDS = 10.0
 #: raw records normalize's own work is timed on, in this process (bench.normalize_work)
 WORK_RECORDS = 5000
 SECRET = "bench-secret"
+#: the live chat desk ``--chat-desk`` configures
+CHAT_DESK = "bench_desk"
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +372,11 @@ def main() -> None:
         help="the busy paced phase's rate, as a share of the burst's deliveries/s",
     )
     parser.add_argument("--profile", type=Path, help="py-spy the worker into this folder")
+    parser.add_argument(
+        "--chat-desk",
+        action="store_true",
+        help="configure a live chat desk too: its relay reads every canonical event",
+    )
     args = parser.parse_args()
 
     base = load_settings()
@@ -392,6 +403,14 @@ def main() -> None:
         f"DESKSTREAM_CONNECTORS__{CONNECTOR}__PLATFORM": "generic",
         f"DESKSTREAM_CONNECTORS__{CONNECTOR}__SECRET": SECRET,
     }
+    if args.chat_desk:
+        # A Zendesk Conversations desk (never called here: the benchmark's events are no
+        # chat's), so the worker runs the chat relay over every canonical event it writes.
+        env |= {
+            f"DESKSTREAM_CONNECTORS__{CHAT_DESK}__PLATFORM": "zendesk_conversations",
+            f"DESKSTREAM_CONNECTORS__{CHAT_DESK}__SECRET": SECRET,
+            f"DESKSTREAM_CONNECTORS__{CHAT_DESK}__APP_ID": "bench-app",
+        }
     profile = args.profile
     events = settings.topic("events")
     log = Path(base.state_dir, "logs", f"bench-{run}.log").absolute()
