@@ -143,6 +143,11 @@ class CachedPrometheusMonitor(PrometheusMonitor):
         return str(owner) if owner is None else self._lookup(self.task_lookup, owner)
 
     def track_tp_end_offset(self, tp: TP, offset: int) -> None:
+        # Faust's fetch loop tells this for every record it hands on, with the partition's
+        # highwater, which moves once a fetch at most: the gauge is set only when it moved.
+        # Whatever clears the gauge's series clears ``tp_end_offsets`` too (a rebalance).
+        if self.tp_end_offsets.get(tp) == offset:
+            return
         Monitor.track_tp_end_offset(self, tp, offset)
         self._child(self._metrics.topic_partition_end_offset, tp.topic, tp.partition).set(offset)
 

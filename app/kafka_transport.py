@@ -52,6 +52,7 @@ from faust.types import TP
 from mode.services import WaitResults
 from mode.utils.times import Seconds
 
+from app.conductor import Conductor
 from app.fetch_fill import fill_fetches
 
 __all__ = [
@@ -309,6 +310,8 @@ async def seek_unmoved(kafka: Any, missed: Mapping[TP, Missed]) -> dict[TP, int]
 
 class Transport(driver.Transport):
     Consumer = Consumer
+    #: hands a record to its stream's queue without awaiting when nothing has to wait
+    Conductor = Conductor
 
 
 def use_eager_fetch(app: faust.App) -> None:

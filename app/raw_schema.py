@@ -34,13 +34,23 @@ class RawSchema(faust.Schema[bytes | None, bytes | None]):
         on_value_decode_error: Any = None,
         default_propagate: bool = False,
     ) -> Any:
+        make = self.event_maker(app)
+
+        async def decode(message: Message, *, propagate: bool = default_propagate) -> EventT[Any]:
+            return make(message)
+
+        return decode
+
+    def event_maker(self, app: AppT) -> Callable[[Message], EventT[Any]]:
+        """The event of a message, made at once (``app.conductor`` calls it without the
+        coroutine ``decode`` is)."""
         # Read once: a settings lookup on every record otherwise.
         event_class = cast(Callable[..., EventT[Any]], app.conf.Event)
 
-        async def decode(message: Message, *, propagate: bool = default_propagate) -> EventT[Any]:
+        def make(message: Message) -> EventT[Any]:
             return event_class(app, message.key, message.value, message.headers, message)
 
-        return decode
+        return make
 
 
 def raw_schema() -> RawSchema:

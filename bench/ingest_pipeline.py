@@ -97,6 +97,9 @@ class IngestFigures:
     p99_ms: float
     #: the worker's CPU per delivery, normalising what it ingests included
     cpu_us_per_delivery: float
+    #: canonical events normalize wrote while the burst ran, per delivery: the share of the
+    #: burst's normalising done inside it (and in its CPU per delivery), not after it
+    normalized_within: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,15 +177,24 @@ async def _ingest(url: str, deliveries: int, concurrency: int, pid: int) -> Inge
 
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
+        normalized = await _normalized_so_far(session, url)
         started, cpu = time.perf_counter(), cpu_seconds(pid)
         await asyncio.gather(*(sender(session) for _ in range(concurrency)))
         elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
+        normalized = await _normalized_so_far(session, url) - normalized
     return IngestFigures(
         per_s=deliveries / elapsed,
         p50_ms=percentile(latencies, 0.5) * 1000,
         p99_ms=percentile(latencies, 0.99) * 1000,
         cpu_us_per_delivery=1e6 * cpu / deliveries,
+        normalized_within=normalized / deliveries,
     )
+
+
+async def _normalized_so_far(session: aiohttp.ClientSession, url: str) -> float:
+    """Canonical events the worker's normalize has written (every platform)."""
+    samples = await _samples(session, url, "deskstream_events_normalized_total")
+    return sum(samples.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,6 +478,12 @@ def _report(
             at_least(ingest.per_s, TARGET_INGEST_PER_S),
         ),
         ("ingest, worker CPU us/delivery", f"{ingest.cpu_us_per_delivery:.0f}", "", None),
+        (
+            "ingest: normalised within the burst, %",
+            f"{100 * ingest.normalized_within:.0f}",
+            "",
+            None,
+        ),
         ("acknowledge latency p50, ms", f"{ingest.p50_ms:.1f}", "", None),
         ("acknowledge latency p99, ms", f"{ingest.p99_ms:.1f}", p99, at_most(ingest.p99_ms, p99)),
         *(line for phase in paced for line in _paced_rows(phase)),

@@ -23,7 +23,7 @@ import functools
 import hashlib
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = [
     "DIGEST_BYTES",
@@ -88,8 +88,9 @@ def contains(state: bytes | None, key: bytes, *, now: int, window: int) -> bool:
     return now - seen <= window
 
 
-@dataclass(frozen=True, slots=True)
-class Remembered:
+class Remembered(NamedTuple):
+    """What ``remember`` gives (a tuple: normalize makes one per raw record)."""
+
     state: bytes
     #: ids dropped by the count bound while still inside the time window: a redelivery of
     #: one of them would pass (downstream stages still drop it by its id)

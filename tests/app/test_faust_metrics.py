@@ -143,3 +143,24 @@ async def test_a_batch_records_what_each_of_its_records_would_but_as_active() ->
     assert ours_counts[4] == their_counts[4]  # the partitions with an inbound time
     assert cached.tp_read_offsets == faust_monitor.tp_read_offsets
     assert cached.messages_received_by_topic == faust_monitor.messages_received_by_topic
+
+
+def test_the_end_offset_gauge_follows_the_highwater_told_per_record() -> None:
+    # Faust's fetch loop tells the partition's highwater for every record it hands on: the
+    # same value many times, a new one once a fetch. The gauge shows the latest, also after
+    # a rebalance cleared its series while the highwater stayed where it was.
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    faust_monitor = PrometheusMonitor(metrics=FaustMetrics.create(theirs, "faust"))
+    cached = CachedPrometheusMonitor(metrics=FaustMetrics.create(ours, "faust"))
+    tp = TP("deskstream.raw", 2)
+    series = ("faust_topic_partition_end_offset", (("partition", "2"), ("topic", "deskstream.raw")))
+    for told in ([20, 20, 20, 25, 25], [25, 25]):
+        for monitor in (faust_monitor, cached):
+            for highwater in told:
+                monitor.track_tp_end_offset(tp, highwater)
+        assert _samples(ours) == _samples(theirs)
+        assert _samples(ours)[series] == 25
+        assert cached.tp_end_offsets == faust_monitor.tp_end_offsets == {tp: 25}
+        for monitor in (faust_monitor, cached):
+            monitor._clear_partition_related_metrics()  # a rebalance
+        assert series not in _samples(ours)
