@@ -84,24 +84,31 @@ class _InOrder:
         else:
             queue[message.offset] = [event, state, on_delivered]
 
-    def delivered(self, event: faust.EventT[Any]) -> None:
-        message = event.message
-        queue = self._open.get((message.topic, message.partition))
-        entry = queue.get(message.offset) if queue is not None else None
-        if queue is None or entry is None or entry[0] is not event:
-            # Its partition was revoked meanwhile: whoever owns it now reads it again, and an
-            # ack from here could let Faust commit over an earlier record of theirs.
-            return
-        entry[1] = _DONE
-        while queue:
-            offset, (ready, state, callback) = next(iter(queue.items()))
-            if state != _DONE:
-                break
-            del queue[offset]
-            ready.ack()
-            self.acked_through[(message.topic, message.partition)] = offset + 1
-            if callback is not None:
-                callback(ready)
+    def delivered_all(self, events: Iterable[faust.EventT[Any]]) -> None:
+        """Every output of each of ``events`` is acknowledged: ack what is now first in its
+        partition's order, each partition swept once."""
+        swept: dict[tuple[str, int], OrderedDict[int, list[Any]]] = {}
+        for event in events:
+            message = event.message
+            tp = (message.topic, message.partition)
+            queue = self._open.get(tp)
+            entry = queue.get(message.offset) if queue is not None else None
+            if queue is None or entry is None or entry[0] is not event:
+                # Its partition was revoked meanwhile: whoever owns it now reads it again, and
+                # an ack from here could let Faust commit over an earlier record of theirs.
+                continue
+            entry[1] = _DONE
+            swept[tp] = queue
+        for tp, queue in swept.items():
+            while queue:
+                offset, (ready, state, callback) = next(iter(queue.items()))
+                if state != _DONE:
+                    break
+                del queue[offset]
+                ready.ack()
+                self.acked_through[tp] = offset + 1
+                if callback is not None:
+                    callback(ready)
 
     def in_flight(self, tps: Iterable[Any]) -> int:
         """Events of ``tps`` whose outputs are sent and not acknowledged yet (not those
@@ -169,8 +176,7 @@ def ack_all_when_delivered(
     for event in events:
         _order.register(event, on_delivered, state)
     if not sends:
-        for event in events:
-            _order.delivered(event)
+        _order.delivered_all(events)
         return
 
     def _done(future: asyncio.Future[list[Any]]) -> None:
@@ -208,8 +214,7 @@ def ack_all_when_delivered(
             )
             hold(asyncio.ensure_future(app.crash(error or asyncio.CancelledError())))
             return
-        for event in events:
-            _order.delivered(event)
+        _order.delivered_all(events)
 
     hold(asyncio.ensure_future(asyncio.gather(*sends))).add_done_callback(_done)
 

@@ -156,6 +156,42 @@ async def test_an_event_expected_at_reading_holds_back_the_acks_after_it() -> No
     assert (twentieth.acked, next_one.acked) == (1, 1)
 
 
+async def test_a_batch_acks_each_partition_in_order_and_skips_a_revoked_one() -> None:
+    # normalize and sync ack a whole batch at once (ack_all_when_delivered): each partition
+    # is swept in offset order, one held back by an earlier event stays held, and a partition
+    # revoked while the batch was out is not acked from here.
+    loop = asyncio.get_running_loop()
+    app = _App()
+    earlier_out = loop.create_future()
+    held_back = _Event(_Message(topic="raw", partition=2, offset=4))
+    ack_when_delivered(cast(faust.App, app), cast(Any, held_back), [earlier_out])
+    batch = [
+        _Event(_Message(topic="raw", partition=1, offset=10)),
+        _Event(_Message(topic="raw", partition=2, offset=5)),
+        _Event(_Message(topic="raw", partition=1, offset=11)),
+        _Event(_Message(topic="raw", partition=9, offset=3)),
+    ]
+    acked: list[tuple[int, int]] = []
+
+    def note(event: Any) -> None:
+        acked.append((event.message.partition, event.message.offset))
+
+    out = loop.create_future()
+    acks.ack_all_when_delivered(cast(faust.App, app), cast(Any, batch), [out], on_delivered=note)
+    acks._order.forget([_Tp("raw", 9)])  # a rebalance took partition 9 meanwhile
+    out.set_result("meta")
+    await _settle()
+    assert acked == [(1, 10), (1, 11)]
+    assert [event.acked for event in batch] == [1, 0, 1, 0]
+    assert acks.acked_below("raw", 1) == 12
+    assert acks.acked_below("raw", 9) == 0  # forgotten, nothing acked since
+    earlier_out.set_result("meta")
+    await _settle()
+    assert (held_back.acked, batch[1].acked) == (1, 1)
+    assert acked == [(1, 10), (1, 11), (2, 5)]
+    assert acks.acked_below("raw", 2) == 6
+
+
 @dataclass
 class _Tp:
     topic: str
