@@ -47,12 +47,10 @@ class Handover:
         "_on_pressure_drop",
         "_on_pressure_high",
         "_threaded",
-        "tp",
     )
 
     def __init__(self, conductor: FaustConductor, tp: TP, channels: MutableSet[Any]) -> None:
         app = conductor.app
-        self.tp = tp
         self._app = app
         #: the conductor's own set: a channel added or removed later is seen at the next record
         self._channels = channels
