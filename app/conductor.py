@@ -33,20 +33,20 @@ MakeEvent = Callable[[Message], EventT[Any]]
 
 
 class Handover:
-    """One partition's hand-over: ``deliver_now`` when nothing has to wait, else Faust's
-    handler for the partition, awaited (``__call__``)."""
+    """One partition's hand-over: ``deliver_now`` when nothing has to wait, else ``waiting``
+    (Faust's handler for the partition), awaited; ``__call__`` tries the one, then the other."""
 
     __slots__ = (
         "_app",
         "_buffer",
         "_channel",
         "_channels",
-        "_faust",
         "_flow_open",
         "_make",
         "_on_pressure_drop",
         "_on_pressure_high",
         "_threaded",
+        "waiting",
     )
 
     def __init__(self, conductor: FaustConductor, tp: TP, channels: MutableSet[Any]) -> None:
@@ -54,7 +54,8 @@ class Handover:
         self._app = app
         #: the conductor's own set: a channel added or removed later is seen at the next record
         self._channels = channels
-        self._faust = ConductorCompiler().build(conductor, tp, channels)
+        #: Faust's handler: for whatever has to wait, or is not one raw channel's
+        self.waiting = ConductorCompiler().build(conductor, tp, channels)
         self._flow_open = app.flow_control.is_active
         self._buffer = app.producer.buffer
         # A threaded producer's buffer is another queue: left to Faust's handler.
@@ -111,7 +112,7 @@ class Handover:
 
     async def __call__(self, message: Message) -> None:
         if not self.deliver_now(message):
-            await self._faust(message)
+            await self.waiting(message)
 
 
 class Conductor(FaustConductor):
@@ -129,9 +130,10 @@ class Conductor(FaustConductor):
                     handler = handlers[message.tp]
             else:
                 handler = handlers[message.tp]
-            if type(handler) is Handover and handler.deliver_now(message):
-                return
-            await handler(message)
+            if type(handler) is not Handover:
+                await handler(message)
+            elif not handler.deliver_now(message):  # inline: one coroutine less a record
+                await handler.waiting(message)
 
         return on_message
 

@@ -12,7 +12,9 @@ set of topics, then:
    events/s (by the events' own timestamps, first to last) and the worker's CPU per event.
 2. ingest: signed generic webhooks posted over ``--concurrency`` keep-alive connections;
    each answer waits for Kafka's acks=all. Figures: verified deliveries/s, acknowledge
-   latency p50/p99 (at saturation mostly queueing), the worker's CPU per delivery; then 10 s
+   latency p50/p99 (at saturation mostly queueing), the worker's CPU per delivery and the
+   share of the burst normalize had turned into events by its end (that normalising is in
+   the burst's CPU, the rest comes after it); then 10 s
    of deliveries started at a steady ``--paced-rate`` (open loop, as platforms send) once the
    worker has normalised the burst: their p50/p99 as sent (this process's own delays on the
    shared cores count), and the share the worker acknowledged within 25 ms by its own
