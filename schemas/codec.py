@@ -17,6 +17,7 @@ The decoder tells them apart by the first byte (``00`` or ``C3``).
     encode(model) -> bytes              a top-level model (Envelope, SyncCommand, ...)
     decode(data) -> model               whichever top-level model the header names
     decode_as(data, Envelope)           the same, refusing any other message type
+    envelope_source(data)               an Envelope's source read from its front (routing)
     encode_dict(name, datum) / decode_dict(data)   fastavro's dict notation, for tools
     writer_schema_id(data) -> str       which schema wrote a message (exports record it)
 
@@ -59,8 +60,9 @@ from schemas._compiled_reader import Reader, compile_reader
 from schemas._compiled_reader import Unexpected as ReaderUnexpected
 from schemas._compiled_writer import Unsupported, Writer, compile_writer
 from schemas._convert import model_classes, to_datum_for, to_model_for
+from schemas._front_reader import EnvelopeSource, FrontReader, compile_front_reader
 from schemas.errors import SchemaError
-from schemas.models import AvroRecord, TopLevelModel
+from schemas.models import AvroRecord, Envelope, TopLevelModel
 from schemas.registry import SchemaEntry, SchemaRegistry, get_registry
 from schemas.schema_ids import SchemaIds
 
@@ -70,12 +72,14 @@ __all__ = [
     "HEADER_SIZE",
     "MAGIC",
     "AvroCodec",
+    "EnvelopeSource",
     "compile_codecs",
     "decode",
     "decode_as",
     "decode_dict",
     "encode",
     "encode_dict",
+    "envelope_source",
     "fingerprint_of",
     "message_name",
     "schema_ids",
@@ -150,6 +154,23 @@ class AvroCodec:
         if entry.model is not model:
             raise SchemaError(f"expected a {model.avro_name} message, got {entry.name}")
         return cast(M, _decode(entry, data, start))
+
+    def envelope_source(self, data: bytes) -> EnvelopeSource | None:
+        """The source at the front of an Envelope message, read without the rest of it
+        (``schemas._front_reader``); None when it cannot be read that way: another message
+        type, a writer schema that begins otherwise, bytes the front reader does not expect.
+        ``decode_as(data, Envelope)`` then reads the message or says what is wrong."""
+        try:
+            entry, start = self._entry_of(data)
+        except SchemaError:
+            return None
+        reader = _front_reader_for(entry) if entry.model is Envelope else None
+        if reader is None or type(data) is not bytes:
+            return None
+        try:
+            return reader(data, start)
+        except _UNEXPECTED:
+            return None
 
     def decode_dict(self, data: bytes) -> tuple[str, dict[str, Any]]:
         """(Avro full name, datum in fastavro's notation) of a message."""
@@ -294,6 +315,13 @@ def _compiled_reader_for(entry: SchemaEntry) -> Reader | None:
         return None
 
 
+@functools.cache
+def _front_reader_for(entry: SchemaEntry) -> FrontReader | None:
+    """The front reader of the Envelope writer schema ``entry``, None when its fields do
+    not begin as the front reader expects."""
+    return compile_front_reader(entry.parsed)
+
+
 #: what the compiled reader raises on bytes it does not expect (fastavro then reads them)
 _UNEXPECTED = (ReaderUnexpected, IndexError, struct.error, UnicodeDecodeError, OverflowError)
 
@@ -371,6 +399,11 @@ def decode_as(data: bytes, model: type[M]) -> M:
 def decode_dict(data: bytes) -> tuple[str, dict[str, Any]]:
     """(Avro full name, datum in fastavro's notation) of a message."""
     return _default().decode_dict(data)
+
+
+def envelope_source(data: bytes) -> EnvelopeSource | None:
+    """The source at the front of an Envelope message, without the rest (None: decode it)."""
+    return _default().envelope_source(data)
 
 
 def message_name(data: bytes) -> str:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "TOP_LEVEL_MODELS",
@@ -253,6 +253,24 @@ class Envelope(AvroRecord):
     data: EntityData = None
     link_id: str | None = None
     ingested_at: Timestamp
+
+    @model_validator(mode="after")
+    def _handoff_data_is_a_handoff_event(self) -> Envelope:
+        # Readers may rely on it without reading ``data``: ``source.entity_type`` sits near
+        # the front of the message, the data's union branch after the changed fields (the
+        # chat relay reads only the front of the events it does not relay). Only hand-offs
+        # are bound: a conversation's messages are events of the conversation, a case
+        # (Zendesk Conversations).
+        data = self.data
+        if data is not None and (type(data) is Handoff) != (
+            self.source.entity_type is EntityType.HANDOFF
+        ):
+            raise ValueError(
+                f"data is a {type(data).__name__} but source.entity_type is "
+                f"{self.source.entity_type.value!r}; a hand-off's data is a Handoff and its "
+                f"entity type 'handoff', each with the other only; fix the event's producer"
+            )
+        return self
 
 
 class RawDelivery(AvroRecord):

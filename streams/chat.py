@@ -20,6 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Final
 
+from schemas.codec import EnvelopeSource
 from schemas.models import (
     Actor,
     ActorKind,
@@ -42,6 +43,8 @@ __all__ = [
     "chat_key",
     "client_view",
     "decide",
+    "is_live_chat",
+    "may_be_a_chats",
     "notice",
 ]
 
@@ -84,6 +87,15 @@ def chat_key(client: str, chat_id: str) -> str:
 
 def is_live_chat(handoff: Handoff) -> bool:
     return handoff.target == LIVE_CHAT
+
+
+def may_be_a_chats(source: EnvelopeSource, *, desks: frozenset[str]) -> bool:
+    """Could the event with this source belong to a live chat (the relay decodes it, then
+    decides)? A hand-off (a live chat's when its target is), or an event of a chat desk's
+    connector ``desks``. Any other event is not: an Envelope holds a Handoff only under the
+    ``handoff`` entity type (``schemas.models``), so this is read from the front of the
+    message (``schemas.codec.envelope_source``), its data unread."""
+    return source.entity_type is EntityType.HANDOFF or source.connector_id in desks
 
 
 def decide(event: Envelope, *, desks: frozenset[str]) -> Decision:

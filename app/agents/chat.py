@@ -40,10 +40,18 @@ from app.settings import Settings
 from connectors.base.chat import ChatBridge, ChatSession
 from connectors.base.registry import build_chat_bridge, chat_platforms
 from connectors.base.retry import RetryPolicy, call_with_retries
-from schemas.codec import decode_as
+from schemas.codec import decode_as, envelope_source
 from schemas.errors import FatalAPIError, SchemaError
 from schemas.models import Envelope, Handoff, Platform
-from streams.chat import Action, Notice, chat_key, decide, is_live_chat, notice
+from streams.chat import (
+    Action,
+    Notice,
+    chat_key,
+    decide,
+    is_live_chat,
+    may_be_a_chats,
+    notice,
+)
 
 __all__ = ["ChatDesks", "register_chat"]
 
@@ -136,6 +144,12 @@ def _register_relay(
     @app.agent(inbound(app, channels.events), name="chat-relay")
     async def relay_to_chats(stream: faust.StreamT[Any]) -> None:
         async for event in cast(faust.Stream[bytes], stream).noack().events():
+            # Most events are no chat's: their source, read from the front, says so without
+            # a decode of the whole event (the relay reads every event normalize writes).
+            source = envelope_source(event.value)
+            if source is not None and not may_be_a_chats(source, desks=desks.ids):
+                ack_when_delivered(app, event, [])
+                continue
             try:
                 envelope = decode_as(event.value, Envelope)
             except SchemaError:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from pydantic import AwareDatetime
 from pydantic.fields import FieldInfo
 
-from schemas.models import AvroRecord
+from schemas.models import AvroRecord, EntityType, Envelope, Handoff
 
 __all__ = ["CUSTOM_VALUES", "for_annotation", "for_model"]
 
@@ -79,7 +79,19 @@ def for_model(model: type[AvroRecord]) -> st.SearchStrategy[Any]:
     hints = typing.get_type_hints(model, include_extras=True)
     # Deferred: records refer to each other, and a strategy is only built when drawn from.
     fields = {name: st.deferred(_later(hints[name])) for name in model.model_fields}
-    return st.fixed_dictionaries(fields).map(lambda kwargs: model(**kwargs))
+    return st.fixed_dictionaries(fields).map(lambda kwargs: model(**_consistent(model, kwargs)))
+
+
+def _consistent(model: type[AvroRecord], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` with what the model requires of its fields together: a hand-off event's
+    data is a Handoff, and only its (``Envelope``)."""
+    data, source = kwargs.get("data"), kwargs.get("source")
+    if model is Envelope and data is not None and source is not None:
+        handoff = isinstance(data, Handoff)
+        if handoff != (source.entity_type is EntityType.HANDOFF):
+            entity_type = EntityType.HANDOFF if handoff else EntityType.CASE
+            kwargs["source"] = source.model_copy(update={"entity_type": entity_type})
+    return kwargs
 
 
 def _later(annotation: Any) -> Callable[[], st.SearchStrategy[Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import types
 import typing
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -164,6 +164,44 @@ def test_models_are_frozen_and_refuse_unknown_fields() -> None:
         actor.name = "x"  # type: ignore[misc]
     with pytest.raises(ValueError, match="extra"):
         models.Actor(kind=models.ActorKind.AI, nickname="x")  # type: ignore[call-arg]
+
+
+def _event(entity_type: models.EntityType, data: models.EntityData) -> models.Envelope:
+    at = datetime(2026, 12, 5, tzinfo=UTC)
+    return models.Envelope(
+        event_id="e1",
+        source=models.Source(
+            platform=models.Platform.GENERIC,
+            connector_id="c",
+            entity_type=entity_type,
+            entity_id="1",
+            event_type="t",
+            actor=models.Actor(kind=models.ActorKind.AI),
+            occurred_at=at,
+        ),
+        op=models.Op.UPDATE,
+        data=data,
+        ingested_at=at,
+    )
+
+
+def test_a_handoff_is_an_event_of_the_handoff_entity_type_and_only_it_is() -> None:
+    handoff = models.Handoff(case_id="c1", reason="asked")
+    case = models.Case(status=models.CaseStatus.OPEN)
+    assert _event(models.EntityType.HANDOFF, handoff).data == handoff
+    assert _event(models.EntityType.HANDOFF, None).data is None  # a hand-off deleted
+    # A conversation's messages are events of the conversation (Zendesk Conversations).
+    message = models.Message(
+        case_id="c1",
+        author=models.Actor(kind=models.ActorKind.AGENT),
+        public=True,
+        created_at=datetime(2026, 12, 5, tzinfo=UTC),
+    )
+    assert _event(models.EntityType.CASE, message).data == message
+    with pytest.raises(ValueError, match=r"data is a Handoff but source\.entity_type is 'case'"):
+        _event(models.EntityType.CASE, handoff)
+    with pytest.raises(ValueError, match=r"data is a Case but source\.entity_type is 'handoff'"):
+        _event(models.EntityType.HANDOFF, case)
 
 
 # --- conventions every .avsc follows ----------------------------------------------------------

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.codec import encode, envelope_source
 from schemas.models import (
     Actor,
     ActorKind,
@@ -25,8 +29,10 @@ from streams.chat import (
     chat_key,
     client_view,
     decide,
+    may_be_a_chats,
     notice,
 )
+from tests.schemas.strategies import for_model
 
 AT = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 DESKS = frozenset({"desk"})
@@ -38,7 +44,8 @@ def _event(connector: str, event_type: str, data: Handoff | Message | Case) -> E
         source=Source(
             platform=Platform.GENERIC,
             connector_id=connector,
-            entity_type=EntityType.CASE,
+            # a hand-off's entity type is "handoff" (Envelope refuses any other)
+            entity_type=EntityType.HANDOFF if isinstance(data, Handoff) else EntityType.CASE,
             entity_id="c1",
             event_type=event_type,
             actor=Actor(kind=ActorKind.SYSTEM),
@@ -125,3 +132,33 @@ def test_a_notice_has_an_id_derived_from_its_cause() -> None:
 
 def test_a_chat_key_is_scoped_by_its_client() -> None:
     assert chat_key("widget", "c-1") != chat_key("widget_b", "c-1")
+
+
+@settings(max_examples=200, deadline=None)
+@given(for_model(Envelope), st.booleans())
+def test_the_relay_reads_the_front_of_every_event_a_chat_may_need(
+    event: Envelope, from_a_desk: bool
+) -> None:
+    # What the relay decodes, from the front of the bytes: every hand-off (a live chat's
+    # when its target is) and every event of a desk, and nothing else.
+    desks = frozenset({event.source.connector_id}) if from_a_desk else frozenset({"desk:other"})
+    source = envelope_source(encode(event))
+    assert source is not None
+    needed = isinstance(event.data, Handoff) or event.source.entity_type is EntityType.HANDOFF
+    assert may_be_a_chats(source, desks=desks) is (needed or from_a_desk)
+
+
+def test_a_live_chat_handoff_and_a_desks_events_pass_the_relays_front_read() -> None:
+    live = Handoff(case_id="c1", reason="asked", target="live_chat")
+    for event in (
+        _event("widget", "handoff", live),
+        _event("desk", "released", Case(status=CaseStatus.SOLVED)),
+    ):
+        source = envelope_source(encode(event))
+        assert source is not None
+        assert decide(event, desks=DESKS).action is not Action.NOTHING
+        assert may_be_a_chats(source, desks=DESKS)
+    other = _event("zendesk", "ticket.updated", Case(status=CaseStatus.OPEN))
+    source = envelope_source(encode(other))
+    assert source is not None
+    assert not may_be_a_chats(source, desks=DESKS)
