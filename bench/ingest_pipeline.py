@@ -42,8 +42,10 @@ phase (``DIR/normalize.txt``, ``DIR/ingest.txt``, ``DIR/busy.txt``; summarise wi
 ``python -m bench.profile_table``).
 ``--chat-desk`` configures a live chat desk as well (Zendesk Conversations, never called: the
 benchmark's events are no chat's), so the worker's chat relay reads every canonical event
-normalize writes, as in a deployment with live chat; its cost shows in normalize's CPU per
-event.
+normalize writes, as in a deployment with live chat. The relay may lag behind normalize, so
+its cost shows in a row of its own: the worker's CPU per event from the first one normalize
+wrote until the relay had read them all (Faust's per-topic counter on the worker's
+``/metrics``).
 The load generator and the broker share this machine's cores with the worker: the figures are
 lower bounds of what a worker does on its own cores.
 """
@@ -108,6 +110,9 @@ class IngestFigures:
 class NormalizeFigures:
     per_s: float
     cpu_us_per_event: float
+    #: with a chat desk (``--chat-desk``): the worker's CPU per event from the first one seen
+    #: until its chat relay had read every event (it may lag behind normalize)
+    with_relay_cpu_us_per_event: float | None = None
 
 
 async def _fill_raw(bootstrap: str, topic: str, records: int) -> None:
@@ -125,9 +130,12 @@ async def _fill_raw(bootstrap: str, topic: str, records: int) -> None:
         await producer.stop()
 
 
-async def _normalized(bootstrap: str, topic: str, expected: int, pid: int) -> NormalizeFigures:
+async def _normalized(
+    bootstrap: str, topic: str, expected: int, pid: int, *, relay_url: str | None = None
+) -> NormalizeFigures:
     """Reads the events topic until ``expected`` events are there: their rate by their own
-    timestamps, and the worker's CPU per event from the first one seen to the last."""
+    timestamps, and the worker's CPU per event from the first one seen to the last; with
+    ``relay_url`` (a worker running the chat relay), also until its relay read them all."""
     consumer = AIOKafkaConsumer(
         topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
     )
@@ -145,11 +153,27 @@ async def _normalized(bootstrap: str, topic: str, expected: int, pid: int) -> No
         cpu = cpu_seconds(pid) - cpu_at_first
     finally:
         await consumer.stop()
+    with_relay = None
+    if relay_url is not None:
+        async with aiohttp.ClientSession() as session:
+            while True:  # polled: the counter is on the worker's /metrics
+                if await _relayed(session, relay_url, topic) >= expected:
+                    break
+                await asyncio.sleep(0.05)
+        with_relay = cpu_seconds(pid) - cpu_at_first
     span_s = max(1, max(stamps) - min(stamps)) / 1000
+    counted = max(1, len(stamps) - seen_at_first)
     return NormalizeFigures(
         per_s=(len(stamps) - 1) / span_s,
-        cpu_us_per_event=1e6 * cpu / max(1, len(stamps) - seen_at_first),
+        cpu_us_per_event=1e6 * cpu / counted,
+        with_relay_cpu_us_per_event=None if with_relay is None else 1e6 * with_relay / counted,
     )
+
+
+async def _relayed(session: aiohttp.ClientSession, url: str, topic: str) -> float:
+    """Records of the events topic the worker has read: its chat relay is their one reader."""
+    samples = await _samples(session, url, "faust_messages_received_per_topic_total")
+    return sum(value for name, value in samples.items() if f'topic="{topic}"' in name)
 
 
 async def _post(session: aiohttp.ClientSession, url: str, n: int) -> float:
@@ -432,7 +456,10 @@ def main() -> None:
         pid = worker.process.pid
         gc_started = asyncio.run(_gc_series(worker.url, frozen=True))
         with py_spy(pid, profile / "normalize.txt" if profile else None):
-            normalize = asyncio.run(_normalized(bootstrap, events, args.records, pid))
+            relay_url = worker.url if args.chat_desk else None
+            normalize = asyncio.run(
+                _normalized(bootstrap, events, args.records, pid, relay_url=relay_url)
+            )
         with py_spy(pid, profile / "ingest.txt" if profile else None):
             ingest = asyncio.run(_ingest(worker.url, args.deliveries, args.concurrency, pid))
         # The paced deliveries meet a worker done with the burst's normalising.
@@ -502,6 +529,11 @@ def _report(
             at_least(normalize.per_s, TARGET_NORMALIZE_PER_S),
         ),
         ("normalize, worker CPU us/event", f"{normalize.cpu_us_per_event:.0f}", "", None),
+        *(
+            [("normalize and the chat relay, CPU us/event", f"{with_relay:.0f}", "", None)]
+            if (with_relay := normalize.with_relay_cpu_us_per_event) is not None
+            else []
+        ),
         ("bare aiokafka loop, records/s", f"{bare.records_per_s:.0f}", "", None),
         ("bare aiokafka loop, CPU us/record", f"{bare.cpu_us_per_record:.0f}", "", None),
         (

@@ -31,7 +31,7 @@ from typing import Any, cast
 
 import faust
 
-from app.agents.acks import Revocations, ack_when_delivered
+from app.agents.acks import Revocations, ack_all_when_delivered, ack_when_delivered
 from app.agents.lanes import Lanes
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
@@ -56,6 +56,11 @@ from streams.chat import (
 __all__ = ["ChatDesks", "register_chat"]
 
 log = logging.getLogger(__name__)
+
+#: events the relay reads together (``noack_take``: what is queued, up to this many)
+BATCH_MAX = 500
+#: how long a batch waits to fill: the most a hand-off waits for company
+BATCH_WAIT_S = 0.01
 
 
 class ChatDesks:
@@ -141,26 +146,33 @@ def _register_relay(
         rate_limited_s=settings.sink_rate_limited_max_seconds,
     )
 
+    def for_a_chat(value: bytes) -> Envelope | None:
+        """The event, when a chat may need it."""
+        # Most events are no chat's: their source, read from the front, says so without a
+        # decode of the whole event.
+        source = envelope_source(value)
+        if source is not None and not may_be_a_chats(source, desks=desks.ids):
+            return None
+        try:
+            return decode_as(value, Envelope)
+        except SchemaError:
+            return None  # normalize wrote it; a record this version cannot read is no chat's
+
     @app.agent(inbound(app, channels.events), name="chat-relay")
     async def relay_to_chats(stream: faust.StreamT[Any]) -> None:
-        async for event in cast(faust.Stream[bytes], stream).noack().events():
-            # Most events are no chat's: their source, read from the front, says so without
-            # a decode of the whole event (the relay reads every event normalize writes).
-            source = envelope_source(event.value)
-            if source is not None and not may_be_a_chats(source, desks=desks.ids):
-                ack_when_delivered(app, event, [])
-                continue
-            try:
-                envelope = decode_as(event.value, Envelope)
-            except SchemaError:
-                # Normalize wrote it; a record this version cannot read is not a chat's.
-                ack_when_delivered(app, event, [])
-                continue
-            chat_id = await chat_of(envelope)
+        # It reads every event normalize writes, nearly all of them no chat's: in batches,
+        # acked together once what they relayed is in Kafka (StreamT does not declare
+        # noack_take(); the object is always a faust.Stream).
+        batches = cast(faust.Stream[bytes], stream).noack_take(BATCH_MAX, within=BATCH_WAIT_S)
+        async for batch in batches:
+            events = cast(list[faust.EventT[Any]], batch)
             sends: list[Awaitable[Any]] = []
-            if chat_id is not None:
-                sends.append(await channels.chat.send(key=chat_id.encode(), value=envelope))
-            ack_when_delivered(app, event, sends)
+            for event in events:
+                envelope = for_a_chat(event.value)
+                chat_id = None if envelope is None else await chat_of(envelope)
+                if chat_id is not None:
+                    sends.append(await channels.chat.send(key=chat_id.encode(), value=envelope))
+            ack_all_when_delivered(app, events, sends)
 
 
 def _register_bridge(
