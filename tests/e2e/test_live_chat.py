@@ -9,12 +9,27 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from app.chat_rehearsal import ChatStack, Workspace, chat_stack, handoff_body
+from schemas.codec import encode
+from schemas.models import (
+    Actor,
+    ActorKind,
+    Case,
+    CaseStatus,
+    EntityType,
+    Envelope,
+    Op,
+    Platform,
+    Source,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -218,3 +233,70 @@ async def test_the_chat_endpoints_refuse_clients_without_a_key(chat: ChatStack) 
     bad = await chat.say("widget", "any", {"id": "1", "attachments": [{"url": "ftp://x"}]})
     assert bad.status_code == 400
     assert "attachments[0].url" in bad.json()["error"]
+
+
+async def _committed_and_ends(
+    bootstrap: str, group: str, topic: str
+) -> tuple[dict[int, int], dict[int, int]]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    committed = {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()  # (its metadata then holds the topic's partitions)
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
+    finally:
+        await consumer.stop()
+    return committed, ends
+
+
+async def test_the_relay_passes_over_events_of_no_chat_and_acks_them(
+    chat: ChatStack, kafka_bootstrap_servers: str
+) -> None:
+    # Events of a connector that is no desk, where normalize writes them: the relay reads
+    # their source from the front and passes on, acking each; a hand-off behind them still
+    # opens its chat, and the group's committed offsets reach the end of the events topic.
+    prefix = chat.chat_topic.rpartition(".")[0]
+    events_topic = f"{prefix}.events"
+    at = datetime.now(UTC)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for n in range(300):
+            event = Envelope(
+                event_id=f"crm-{uuid.uuid4().hex}",
+                source=Source(
+                    platform=Platform.GENERIC,
+                    connector_id="crm",
+                    entity_type=EntityType.CASE,
+                    entity_id=f"case-{n}",
+                    event_type="case.updated",
+                    actor=Actor(kind=ActorKind.AGENT),
+                    occurred_at=at,
+                ),
+                op=Op.UPDATE,
+                data=Case(status=CaseStatus.OPEN),
+                ingested_at=at,
+            )
+            await producer.send(
+                events_topic, encode(event), key=f"generic:crm:case:case-{n}".encode()
+            )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    chat_id = _chat_id()
+    stream = chat.stream("widget", chat_id)
+    await chat.hand_off("widget", handoff_body(chat_id, email="bo@example.org", summary="Hi"))
+    await stream.until(lambda s: "started" in s.kinds(), "the session started")
+
+    async def all_acked() -> bool:
+        committed, ends = await _committed_and_ends(kafka_bootstrap_servers, prefix, events_topic)
+        return bool(ends) and all(committed.get(p, -1) >= end for p, end in ends.items())
+
+    assert await chat.eventually(all_acked, "the relay's offsets committed to the end", 30.0)
