@@ -83,8 +83,8 @@ def for_model(model: type[AvroRecord]) -> st.SearchStrategy[Any]:
 
 
 def _consistent(model: type[AvroRecord], kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``kwargs`` with what the model requires of its fields together: a hand-off event's
-    data is a Handoff, and only its (``Envelope``)."""
+    """``kwargs`` with what the model requires of its fields together (``Envelope``: a
+    Handoff is the data of a ``handoff`` event, and of no other)."""
     data, source = kwargs.get("data"), kwargs.get("source")
     if model is Envelope and data is not None and source is not None:
         handoff = isinstance(data, Handoff)

@@ -141,7 +141,7 @@ def test_the_relay_reads_the_front_of_every_event_a_chat_may_need(
 ) -> None:
     # What the relay decodes, from the front of the bytes: every hand-off (a live chat's
     # when its target is) and every event of a desk, and nothing else.
-    desks = frozenset({event.source.connector_id}) if from_a_desk else frozenset({"desk:other"})
+    desks = frozenset({event.source.connector_id}) if from_a_desk else frozenset()
     source = envelope_source(encode(event))
     assert source is not None
     needed = isinstance(event.data, Handoff) or event.source.entity_type is EntityType.HANDOFF
