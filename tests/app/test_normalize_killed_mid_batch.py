@@ -27,7 +27,6 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from app.settings import Settings
@@ -38,7 +37,7 @@ from schemas.codec import decode_as, encode
 from schemas.models import Envelope, Platform, RawDelivery
 from tests.app.test_worker_e2e import _worker_env
 from tests.factories import body_of, case_event
-from tests.kafka_records import read_to_end
+from tests.kafka_records import committed_offsets, read_to_end
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(600)]
 
@@ -69,16 +68,6 @@ async def _fill_raw(bootstrap: str, settings: Settings) -> None:
         await producer.flush()
     finally:
         await producer.stop()
-
-
-async def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    return {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
 
 
 async def _records(bootstrap: str, topic: str, partitions: int) -> list[tuple[int, int, bytes]]:
@@ -112,7 +101,7 @@ async def _check_at_kill(bootstrap: str, settings: Settings, group: str) -> int:
     acknowledged is all there will ever be of its outputs). Returns the committed count."""
     raw_topic, events_topic = settings.topic("raw"), settings.topic("events")
     normalised_at_kill = await _count(bootstrap, events_topic, settings.partitions)
-    committed_at_kill = await _committed(bootstrap, group, raw_topic)
+    committed_at_kill = await committed_offsets(bootstrap, group, raw_topic)
     sent = await _event_ids(bootstrap, settings)
     raw = await _records(bootstrap, raw_topic, settings.partitions)
     below = [
@@ -149,7 +138,10 @@ async def test_a_worker_killed_mid_batch_commits_nothing_ahead_of_its_acks_and_l
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
                 with contextlib.suppress(KafkaError):  # the group may not exist yet
-                    if sum((await _committed(bootstrap, group, raw_topic)).values()) >= commits:
+                    if (
+                        sum((await committed_offsets(bootstrap, group, raw_topic)).values())
+                        >= commits
+                    ):
                         break
                 await asyncio.sleep(0.05)
             worker.kill()  # mid-run: offsets committed, batches on their way

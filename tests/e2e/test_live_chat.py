@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from app.chat_rehearsal import ChatStack, Workspace, chat_stack, handoff_body
 from schemas.codec import encode
@@ -30,6 +29,7 @@ from schemas.models import (
     Platform,
     Source,
 )
+from tests.kafka_records import committed_offsets
 
 pytestmark = pytest.mark.kafka
 
@@ -235,24 +235,14 @@ async def test_the_chat_endpoints_refuse_clients_without_a_key(chat: ChatStack) 
     assert "attachments[0].url" in bad.json()["error"]
 
 
-async def _committed_and_ends(
-    bootstrap: str, group: str, topic: str
-) -> tuple[dict[int, int], dict[int, int]]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    committed = {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()  # (its metadata then holds the topic's partitions)
     try:
         tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        ends = {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
+        return {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
     finally:
         await consumer.stop()
-    return committed, ends
 
 
 async def test_the_relay_passes_over_events_of_no_chat_and_acks_them(
@@ -296,7 +286,8 @@ async def test_the_relay_passes_over_events_of_no_chat_and_acks_them(
     await stream.until(lambda s: "started" in s.kinds(), "the session started")
 
     async def all_acked() -> bool:
-        committed, ends = await _committed_and_ends(kafka_bootstrap_servers, prefix, events_topic)
+        committed = await committed_offsets(kafka_bootstrap_servers, prefix, events_topic)
+        ends = await _end_offsets(kafka_bootstrap_servers, events_topic)
         return bool(ends) and all(committed.get(p, -1) >= end for p, end in ends.items())
 
     assert await chat.eventually(all_acked, "the relay's offsets committed to the end", 30.0)
