@@ -115,14 +115,18 @@ def register_chat(
     revocations: Revocations,
 ) -> ChatDesks:
     desks = ChatDesks(settings)
-    _register_relay(app, channels, settings, desks)
+    _register_relay(app, channels, settings, metrics, desks)
     _register_bridge(app, channels, settings, metrics, sessions, revocations, desks)
     return desks
 
 
 def _register_relay(
-    app: faust.App, channels: Channels, settings: Settings, desks: ChatDesks
+    app: faust.App, channels: Channels, settings: Settings, metrics: Metrics, desks: ChatDesks
 ) -> None:
+    # A hand-off Faust's fetcher dropped in a rebalance would never open its chat: records
+    # reach the relay in an unbroken run, or their partition is read again (as every agent).
+    positions = Positions(app, metrics, "chat-relay", [channels.events.get_topic_name()])
+
     async def chat_of(event: Envelope) -> str | None:
         data = event.data
         if isinstance(data, Handoff):
@@ -165,14 +169,17 @@ def _register_relay(
         # noack_take(); the object is always a faust.Stream).
         batches = cast(faust.Stream[bytes], stream).noack_take(BATCH_MAX, within=BATCH_WAIT_S)
         async for batch in batches:
-            events = cast(list[faust.EventT[Any]], batch)
+            read: list[faust.EventT[Any]] = []
             sends: list[Awaitable[Any]] = []
-            for event in events:
+            for event in cast(list[faust.EventT[Any]], batch):
+                if not positions.received(event):
+                    continue  # records before it were skipped: read again from the first one
+                read.append(event)
                 envelope = for_a_chat(event.value)
                 chat_id = None if envelope is None else await chat_of(envelope)
                 if chat_id is not None:
                     sends.append(await channels.chat.send(key=chat_id.encode(), value=envelope))
-            ack_all_when_delivered(app, events, sends)
+            ack_all_when_delivered(app, read, sends)
 
 
 def _register_bridge(

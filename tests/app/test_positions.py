@@ -7,20 +7,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
 import faust
 import pytest
 from faust.types import TP, Message
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from app.agents import positions as positions_module
 from app.agents import read_order
 from app.agents.positions import Positions
+from app.faust_app import build_app
 from app.metrics import Metrics
+from app.settings import load_settings
 
 TOPIC = "commands.intercom"
+REPO = Path(__file__).parents[2]
 
 
 @dataclass
@@ -312,3 +316,30 @@ async def test_a_partition_the_agent_keeps_up_with_is_left_alone() -> None:
         await app.tick()
     await _settle()
     assert consumer.seeks == []
+
+
+def test_every_agent_of_a_worker_reads_through_positions(tmp_path: Path) -> None:
+    # Faust's fetcher can drop records in a rebalance: an agent without Positions would
+    # pass over them (a hand-off the chat relay never saw opens no chat). Each agent's
+    # Positions labels its consumer lag with the agent's name.
+    settings = load_settings(
+        kafka_bootstrap_servers="127.0.0.1:9",  # built, never started: nothing connects
+        state_dir=tmp_path,
+        sync_config=REPO / "config" / "intercom-zendesk-salesforce.example.yaml",
+        connectors={
+            "intercom": {"platform": "intercom"},
+            "zendesk": {"platform": "zendesk"},
+            "desk": {"platform": "zendesk_conversations", "app_id": "desk-app"},
+            "widget": {"platform": "ai_agent"},
+        },
+    )
+    bundle = build_app(settings)
+    agents = {agent.name.rpartition(".")[2] for agent in bundle.app.agents.values()}
+    assert {"normalize", "sync", "chat-relay", "chat-bridge", "timers"} <= agents
+    lag = "deskstream_consumer_lag_records{"
+    guarded = {
+        line.split('agent="')[1].split('"')[0]
+        for line in generate_latest(bundle.metrics.registry).decode().splitlines()
+        if line.startswith(lag)
+    }
+    assert agents == guarded
