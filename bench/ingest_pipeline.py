@@ -77,6 +77,7 @@ from bench.generic_records import CONNECTOR, generic_body, raw_record
 from bench.normalize_work import WorkFigures, normalize_work, work_rows
 from bench.proc_stat import cpu_seconds
 from bench.profiling import py_spy
+from bench.sync_common import counter
 from connectors.generic.ingest import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 TARGET_INGEST_PER_S = 5000
@@ -155,11 +156,10 @@ async def _normalized(
         await consumer.stop()
     with_relay = None
     if relay_url is not None:
-        async with aiohttp.ClientSession() as session:
-            while True:  # polled: the counter is on the worker's /metrics
-                if await _relayed(session, relay_url, topic) >= expected:
-                    break
-                await asyncio.sleep(0.05)
+        # Records of the events topic the worker has read: its chat relay is their one reader.
+        received = "faust_messages_received_per_topic_total"
+        while await counter(relay_url, received, topic=topic) < expected:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # (polled: the counter is on the worker's /metrics)
         with_relay = cpu_seconds(pid) - cpu_at_first
     span_s = max(1, max(stamps) - min(stamps)) / 1000
     counted = max(1, len(stamps) - seen_at_first)
@@ -168,12 +168,6 @@ async def _normalized(
         cpu_us_per_event=1e6 * cpu / counted,
         with_relay_cpu_us_per_event=None if with_relay is None else 1e6 * with_relay / counted,
     )
-
-
-async def _relayed(session: aiohttp.ClientSession, url: str, topic: str) -> float:
-    """Records of the events topic the worker has read: its chat relay is their one reader."""
-    samples = await _samples(session, url, "faust_messages_received_per_topic_total")
-    return sum(value for name, value in samples.items() if f'topic="{topic}"' in name)
 
 
 async def _post(session: aiohttp.ClientSession, url: str, n: int) -> float:

@@ -59,7 +59,7 @@ def compile_front_reader(parsed: Any) -> FrontReader | None:
     entity_types = _members(front[2], EntityType)
 
     def read(data: bytes, pos: int) -> EnvelopeSource:
-        pos = _string_end(data, _varint(data, pos))  # the event id, not needed
+        _, pos = _string_span(data, pos)  # the event id, not needed
         platform, pos = _index(data, pos)
         connector_id, pos = _string(data, pos)
         entity_type, pos = _index(data, pos)
@@ -106,31 +106,23 @@ def _members(schema: Any, enum: type[Any]) -> tuple[Any, ...]:
     return tuple(by_value.get(symbol) for symbol in schema["symbols"])
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    byte = data[pos]  # IndexError past the end: the message was cut short
-    if byte < 128:
-        return (byte >> 1) ^ -(byte & 1), pos + 1
-    return _long(data, pos)
-
-
-def _string_end(data: bytes, length_and_start: tuple[int, int]) -> int:
-    """Where a string (or bytes) of ``length`` starting at ``start`` ends."""
-    length, start = length_and_start
+def _string_span(data: bytes, pos: int) -> tuple[int, int]:
+    """Where the bytes of the string (or bytes) at ``pos`` start and end."""
+    length, start = _long(data, pos)  # IndexError past the end: the message was cut short
     end = start + length
     if length < 0 or end > len(data):
         raise Unexpected("a length beyond the message")
-    return end
+    return start, end
 
 
 def _string(data: bytes, pos: int) -> tuple[str, int]:
     """The string at ``pos`` (UnicodeDecodeError: not UTF-8) and the offset after it."""
-    length_and_start = _varint(data, pos)
-    end = _string_end(data, length_and_start)
-    return data[length_and_start[1] : end].decode(), end
+    start, end = _string_span(data, pos)
+    return data[start:end].decode(), end
 
 
 def _index(data: bytes, pos: int) -> tuple[int, int]:
-    index, pos = _varint(data, pos)
+    index, pos = _long(data, pos)
     if index < 0:
         raise Unexpected("a negative enum index")
     return index, pos
