@@ -157,7 +157,9 @@ def build_app(settings: Settings) -> Deskstream:
     recent = declare_recent_events_table(app, settings)
     # The rules place a hand-off in place in its record's link (streams.flows.handoff).
     rules = load_sync_config(settings.sync_config) if settings.sync_config else None
-    register_normalize(bundle.app, channels, metrics, settings, recent, bundle.waiting, rules)
+    register_normalize(
+        bundle.app, channels, metrics, settings, recent, bundle.waiting, revocations, rules
+    )
     register_sources(app, channels, settings, metrics, revocations, servers, watch)
     if rules is not None:
         _register_sync(bundle, servers, rules)
@@ -212,7 +214,17 @@ def _register_sync(bundle: Deskstream, servers: str, rules: SyncConfig) -> None:
         return runner.agents(connector_id) if runner is not None else None
 
     owners = OwnerEmails(planner.config, directory_for)
-    register_sync(app, channels, links, planner, profiles, bundle.metrics, owners, bundle.waiting)
+    register_sync(
+        app,
+        channels,
+        links,
+        planner,
+        profiles,
+        bundle.metrics,
+        owners,
+        bundle.waiting,
+        bundle.revocations,
+    )
     register_timers(app, channels, bundle.metrics, bundle.revocations)
     app.task(profiles.run)
     # Dead letters come from the sinks: measured where there are sinks.

@@ -37,6 +37,15 @@ the streams drain; with the hand-over above the fetcher fills a buffer in one go
 backlog paused the fetch about once per batch it read: ``bench.faust_floor``'s reader spent
 16 of its 23 s in those sleeps (``docs/performance.md``). This consumer waits for the first
 partition the streams take back in (``on_buffer_drop``), still at most that second.
+
+And it tells which partitions' committed offsets are known (``committed_at_assignment``).
+Faust's record of them (``_committed_offset``) is emptied for partitions revoked and filled
+again only at the end of ``perform_seek``, which the table recovery makes after it resumed the
+partitions, with the flow often already open: aiokafka looks the committed offsets up itself
+and fetches from them, so records can reach the agents before Faust knows where reading
+started, and a committed offset read as "none" turned the first of them into a record past a
+gap from 0 (``app.agents.positions``). A lookup that fails outside a rebalance is made again
+(``LOOKUP_AGAIN_S``): until one succeeds the agents hold the partitions' records back.
 """
 
 from __future__ import annotations
@@ -50,7 +59,7 @@ from aiokafka.errors import IllegalStateError
 from faust.transport.drivers import aiokafka as driver
 from faust.types import TP
 from mode.services import WaitResults
-from mode.utils.times import Seconds
+from mode.utils.times import Seconds, want_seconds
 
 from app.conductor import Conductor
 from app.fetch_fill import fill_fetches
@@ -101,6 +110,9 @@ async def resume(coro: Coroutine[Any, Any, Any], waiting_on: Any) -> Any:
 class Consumer(driver.Consumer):
     #: the longest the fetch waits for a full stream buffer to drain (Faust's sleep there)
     BUFFER_WAIT_S = 1.0
+    #: a lookup of the committed offsets that failed outside a rebalance is made again after
+    #: this long, each given as long as a broker request
+    LOOKUP_AGAIN_S = 5.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -117,6 +129,90 @@ class Consumer(driver.Consumer):
         self.changelog_topics: frozenset[str] = frozenset()
         #: set when a stream buffer under pressure drains (a partition fetched again)
         self._buffer_drained = asyncio.Event()
+        #: the committed offset of each partition of the assignment as ``perform_seek`` looked
+        #: it up (0: nothing committed); revocations and assignments seen (a lookup made
+        #: across one is of another assignment); the count at the last lookup, and the one a
+        #: retry of the lookup runs for
+        self._committed_at_assignment: dict[TP, int] = {}
+        self._rebalances = 0
+        self._looked_up_in = -1
+        self._looking_again_for = -1
+
+    def committed_at_assignment(self, tp: TP) -> int | None:
+        """Where reading ``tp`` starts in this assignment: its committed offset as
+        ``perform_seek`` looked it up (0 when nothing was committed: the log's start, where
+        ``auto_offset_reset="earliest"`` reads from), or None before that lookup."""
+        return self._committed_at_assignment.get(tp)
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        self._rebalances += 1
+        try:
+            await super().on_partitions_revoked(revoked)
+        finally:
+            # Only now: the revocation's commit (``app.agents.acks.Revocations``, called in
+            # there) may ask where the group stood.
+            for tp in revoked:
+                self._committed_at_assignment.pop(TP(tp.topic, tp.partition), None)
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        self._rebalances += 1
+        self._committed_at_assignment = {}  # a partition kept is looked up again too
+        await super().on_partitions_assigned(assigned, generation_id)
+
+    async def perform_seek(self) -> None:
+        rebalances = self._rebalances
+        try:
+            await self._look_up(rebalances)
+        except BaseException:
+            # The recovery cancels a seek that takes longer than a broker request and, when
+            # no rebalance is the cause, never makes it again: the partitions would be held
+            # back for good.
+            if self._rebalances == rebalances and not self._stopping:
+                self._look_up_again(rebalances)
+            raise
+
+    async def _look_up(self, rebalances: int) -> None:
+        """Faust's ``perform_seek``, noting which partitions' committed offsets it looked up
+        when no rebalance came meanwhile."""
+        tps = self.assignment()
+        await super().perform_seek()
+        if self._rebalances == rebalances:
+            committed = self._committed_offset  # just set from the lookup
+            self._committed_at_assignment.update(
+                {TP(tp.topic, tp.partition): int(committed.get(tp) or 0) for tp in tps}
+            )
+            self._looked_up_in = rebalances
+
+    @property
+    def _stopping(self) -> bool:
+        return bool(self.should_stop or self.app.should_stop)
+
+    def _look_up_again(self, rebalances: int) -> None:
+        if self._looking_again_for != rebalances:  # one retry loop at a time
+            self._looking_again_for = rebalances
+            self.add_future(self._looking_up_again(rebalances))
+
+    async def _looking_up_again(self, rebalances: int) -> None:
+        timeout = want_seconds(self.app.conf.broker_request_timeout)
+        while True:
+            await asyncio.sleep(self.LOOKUP_AGAIN_S)
+            if self._rebalances != rebalances or self._stopping:
+                return  # the next assignment's recovery looks them up
+            if self._looked_up_in == rebalances or not self.assignment():
+                return  # looked up meanwhile (another perform_seek), or nothing to look up
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._look_up(rebalances)
+            except Exception as exc:
+                self.log.warning(
+                    "committed offsets not looked up (%r): the agents hold their partitions' "
+                    "records back; trying again in %.0f s",
+                    exc,
+                    self.LOOKUP_AGAIN_S,
+                )
+                continue
+            self.log.info("committed offsets looked up again after a failed lookup")
+            return
 
     def on_buffer_drop(self, tp: TP) -> None:
         super().on_buffer_drop(tp)

@@ -25,12 +25,14 @@ import faust
 from faust.types import TP
 
 __all__ = [
+    "InHand",
     "Revocations",
     "ack_all_when_delivered",
     "ack_when_delivered",
     "acked_below",
     "expect",
     "hold",
+    "revoked_since_read",
     "settle",
 ]
 
@@ -69,11 +71,25 @@ class _InOrder:
         self._open: dict[tuple[str, int], OrderedDict[int, list[Any]]] = {}
         #: per partition, the offset after the last event acked (what a commit may say)
         self.acked_through: dict[tuple[str, int], int] = {}
+        #: per partition, the consumer generation in which it was last taken from this worker
+        self._revoked_in: dict[tuple[str, int], int] = {}
+
+    def revoked_since_read(self, message: Any) -> bool:
+        """Was ``message``'s partition taken from this worker after it was read? (A message
+        carries the consumer generation it was fetched in, and a revocation ends one.)"""
+        revoked_in = self._revoked_in.get((message.topic, message.partition))
+        generation = message.generation_id
+        return revoked_in is not None and generation is not None and generation <= revoked_in
 
     def register(
         self, event: faust.EventT[Any], on_delivered: OnDelivered | None, state: str
-    ) -> None:
+    ) -> bool:
+        """False, and nothing registered, for an event read before its partition was revoked:
+        acked now, it would start its partition's order again after ``forget`` and reach
+        Faust's commit, or ours at the next revocation, with offsets of an old assignment."""
         message = event.message
+        if self.revoked_since_read(message):
+            return False
         tp = (message.topic, message.partition)
         queue = self._open.get(tp)
         if queue is None:
@@ -83,6 +99,7 @@ class _InOrder:
             entry[1:] = [state, on_delivered]  # expected at reading, now handed its outputs
         else:
             queue[message.offset] = [event, state, on_delivered]
+        return True
 
     def delivered_all(self, events: Iterable[faust.EventT[Any]]) -> None:
         """Every output of each of ``events`` is acknowledged: ack what is now first in its
@@ -120,13 +137,23 @@ class _InOrder:
             if entry[1] == _SENT
         )
 
-    def forget(self, tps: Iterable[Any]) -> None:
+    def forget(self, tps: Iterable[Any], *, generation: int) -> None:
+        """``tps`` were revoked in consumer ``generation``: what was read of them until then
+        is never acked here (``register``)."""
         for tp in tps:
             self._open.pop((tp.topic, tp.partition), None)
             self.acked_through.pop((tp.topic, tp.partition), None)
+            self._revoked_in[(tp.topic, tp.partition)] = generation
 
 
 _order = _InOrder()
+
+
+def revoked_since_read(event: faust.EventT[Any]) -> bool:
+    """Was ``event``'s partition taken from this worker after the event was read? What it
+    would write to a table is then dropped: the partition's next owner reads it again, from
+    a state this worker must not write over."""
+    return _order.revoked_since_read(event.message)
 
 
 def acked_below(topic: str, partition: int) -> int:
@@ -173,8 +200,10 @@ def ack_all_when_delivered(
     """``ack_when_delivered`` for events read together (a batch, in reading order) and the
     sends they caused together: each is acked once every one of ``sends`` is acknowledged."""
     state = _DEFERRED if deferred else _SENT
-    for event in events:
-        _order.register(event, on_delivered, state)
+    # An event read before its partition was revoked is left to the partition's next owner.
+    events = [event for event in events if _order.register(event, on_delivered, state)]
+    if not events:
+        return
     if not sends:
         _order.delivered_all(events)
         return
@@ -232,11 +261,47 @@ async def settle(app: faust.App, tps: Iterable[Any]) -> None:
                 await asyncio.sleep(0.01)
 
 
+class InHand:
+    """An agent's batch from the moment it is taken until its events are handed to
+    ``ack_all_when_delivered``: ``with in_hand:`` around the batch's work. A revocation waits
+    for it (``Revocations``)."""
+
+    __slots__ = ("_idle", "agent")
+
+    def __init__(self, agent: str) -> None:
+        self.agent = agent
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def __enter__(self) -> None:
+        self._idle.clear()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._idle.set()
+
+    @property
+    def busy(self) -> bool:
+        return not self._idle.is_set()
+
+    async def wait(self) -> None:
+        await self._idle.wait()
+
+
 class Revocations:
     """What a worker does when partitions are taken from it (a rebalance, or its own stop),
-    in this order: the hooks finish what is in progress (``before_commit``), the outputs on
-    their way are awaited (at most ``SETTLE_TIMEOUT_S``), what is acked is **committed**, and
-    the ack order of the partitions is forgotten.
+    in this order: the batches agents have in hand are finished (``in_hand``), the hooks finish
+    what is in progress (``before_commit``), the outputs on their way are awaited (each at
+    most ``SETTLE_TIMEOUT_S``), what is acked is **committed**, and the ack order of the
+    partitions is forgotten.
+
+    Batches in hand are waited for because a batch writes table state (normalize's dedupe,
+    the sync stage's links) as well as outputs. Finished after the partition's next owner had
+    restored the table, its changelog records would land after that owner's and restore, at
+    the next recovery anywhere, an older state than the one its committed inputs made; and
+    its acks would reach a partition order already forgotten. The group cannot hand the
+    partition on before this revocation returns. A batch still in hand after the wait (a
+    platform call slow to answer) is dropped when it ends: its events are never acked here
+    (``register``) and its table writes are skipped (``revoked_since_read``).
 
     Faust commits on a timer and at a stop (before the agents' last acks: a command finished
     during a graceful stop was executed again by the next owner), and on a revocation its
@@ -250,6 +315,7 @@ class Revocations:
     def __init__(self, app: faust.App) -> None:
         self._app = app
         self._hooks: list[Release] = []
+        self._in_hand: list[InHand] = []
 
         async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
             await self.revoked(set(args[0]))
@@ -265,20 +331,49 @@ class Revocations:
     def before_commit(self, hook: Release) -> None:
         self._hooks.append(hook)
 
+    def in_hand(self, agent: str) -> InHand:
+        """What ``agent`` marks its batches with, for revocations to wait for them."""
+        held = InHand(agent)
+        self._in_hand.append(held)
+        return held
+
+    async def _batches_finished(self) -> None:
+        busy = [held for held in self._in_hand if held.busy]
+        if not busy:
+            return
+        try:
+            async with asyncio.timeout(SETTLE_TIMEOUT_S):
+                for held in busy:
+                    await held.wait()
+        except TimeoutError:
+            log.warning(
+                "revocation: a batch still in hand after %.0f s (a platform call slow to "
+                "answer?) agents=%s; it goes on, but its acks and table writes for the revoked "
+                "partitions are dropped, and their next owner reads those events again",
+                SETTLE_TIMEOUT_S,
+                ",".join(held.agent for held in busy if held.busy),
+            )
+
     async def revoked(self, tps: set[Any]) -> None:
+        await self._batches_finished()
         for hook in self._hooks:
             await hook(tps)
         await settle(self._app, tps)
-        offsets = {
-            TP(tp.topic, tp.partition): through
-            for tp in tps
-            if (through := _order.acked_through.get((tp.topic, tp.partition))) is not None
-        }
+        consumer = cast(Any, self._app.consumer)
+        offsets = {}
+        for tp in tps:
+            through = _order.acked_through.get((tp.topic, tp.partition))
+            key = TP(tp.topic, tp.partition)
+            # Where this assignment started reading (app.kafka_transport): a commit never takes
+            # the group back, whatever a bug upstream made of the ack order.
+            start = consumer.committed_at_assignment(key)
+            if through is not None and start is not None and through > start:
+                offsets[key] = through
         committed = False
         if offsets:
             try:
                 # The driver's commit: Faust's own bookkeeping for these is gone already.
-                committed = await cast(Any, self._app.consumer)._commit(offsets)
+                committed = await consumer._commit(offsets)
             except Exception:  # the next owner re-reads what was not committed: log, go on
                 log.exception(
                     "commit at revocation failed; the next owner re-reads from the last commit"
@@ -290,7 +385,7 @@ class Revocations:
             len(offsets),
             _order.in_flight(tps),
         )
-        _order.forget(tps)
+        _order.forget(tps, generation=self._app.consumer_generation_id)
 
 
 def hold(future: asyncio.Future[Any]) -> asyncio.Future[Any]:

@@ -115,13 +115,18 @@ def register_chat(
     revocations: Revocations,
 ) -> ChatDesks:
     desks = ChatDesks(settings)
-    _register_relay(app, channels, settings, metrics, desks)
+    _register_relay(app, channels, settings, metrics, desks, revocations)
     _register_bridge(app, channels, settings, metrics, sessions, revocations, desks)
     return desks
 
 
 def _register_relay(
-    app: faust.App, channels: Channels, settings: Settings, metrics: Metrics, desks: ChatDesks
+    app: faust.App,
+    channels: Channels,
+    settings: Settings,
+    metrics: Metrics,
+    desks: ChatDesks,
+    revocations: Revocations,
 ) -> None:
     # A hand-off Faust's fetcher dropped in a rebalance would never open its chat: records
     # reach the relay in an unbroken run, or their partition is read again (as every agent).
@@ -162,6 +167,21 @@ def _register_relay(
         except SchemaError:
             return None  # normalize wrote it; a record this version cannot read is no chat's
 
+    async def relay_batch(batch: list[faust.EventT[Any]]) -> None:
+        read: list[faust.EventT[Any]] = []
+        sends: list[Awaitable[Any]] = []
+        for event in batch:
+            if not positions.received(event):
+                continue  # records before it were skipped: read again from the first one
+            read.append(event)
+            envelope = for_a_chat(event.value)
+            chat_id = None if envelope is None else await chat_of(envelope)
+            if chat_id is not None:
+                sends.append(await channels.chat.send(key=chat_id.encode(), value=envelope))
+        ack_all_when_delivered(app, read, sends)
+
+    in_hand = revocations.in_hand("chat-relay")
+
     @app.agent(inbound(app, channels.events), name="chat-relay")
     async def relay_to_chats(stream: faust.StreamT[Any]) -> None:
         # It reads every event normalize writes, nearly all of them no chat's: in batches,
@@ -169,17 +189,8 @@ def _register_relay(
         # noack_take(); the object is always a faust.Stream).
         batches = cast(faust.Stream[bytes], stream).noack_take(BATCH_MAX, within=BATCH_WAIT_S)
         async for batch in batches:
-            read: list[faust.EventT[Any]] = []
-            sends: list[Awaitable[Any]] = []
-            for event in cast(list[faust.EventT[Any]], batch):
-                if not positions.received(event):
-                    continue  # records before it were skipped: read again from the first one
-                read.append(event)
-                envelope = for_a_chat(event.value)
-                chat_id = None if envelope is None else await chat_of(envelope)
-                if chat_id is not None:
-                    sends.append(await channels.chat.send(key=chat_id.encode(), value=envelope))
-            ack_all_when_delivered(app, read, sends)
+            with in_hand:  # a revocation waits for it (app.agents.acks.Revocations)
+                await relay_batch(cast(list[faust.EventT[Any]], batch))
 
 
 def _register_bridge(

@@ -43,6 +43,7 @@ import faust
 # finds the partition, and so the database, a table write goes to from it.
 from faust.streams import _current_event
 
+from app.agents.acks import revoked_since_read
 from app.metrics import Metrics
 from schemas.models import Envelope
 from streams.recent_ids import contains, digest, remember
@@ -139,6 +140,8 @@ class EventDedupe:
             await asyncio.gather(*sends)
             states: dict[bytes, tuple[bytes, SentIds]] = {}
             for ids in sent:  # in reading order: the key's state as if one after the other
+                if ids.event is not None and revoked_since_read(ids.event):
+                    continue  # its partition's next owner has the table now (acks.Revocations)
                 held = states.get(ids.key)
                 done = remember(
                     held[0] if held is not None else self._table.data.get(ids.key),

@@ -9,7 +9,8 @@ giving way to webhooks waiting for their answer (``app.give_way``); the records 
 go out as one Kafka batch per partition (``app.agents.batch_send``), its ids are remembered
 once all of them are acknowledged, and its raw records are acked, in reading order, once those
 changelog records are acknowledged too. Per record, Faust's ``Topic.send``, a task and a gather
-cost more than normalising the event.
+cost more than normalising the event. A revocation waits for the batch in hand
+(``app.agents.acks.Revocations``).
 
 The agent never stops on a record: whatever one delivery does (undecodable, unconfigured, a
 normaliser bug, text Avro cannot carry, an event over the message size), the outcome is
@@ -32,7 +33,7 @@ from typing import Any, cast
 
 import faust
 
-from app.agents.acks import ack_all_when_delivered, hold
+from app.agents.acks import Revocations, ack_all_when_delivered, hold
 from app.agents.batch_send import BatchSend, TableChangelog
 from app.agents.dedupe import EventDedupe, SentIds
 from app.agents.positions import Positions
@@ -161,6 +162,7 @@ def register_normalize(
     settings: Settings,
     recent: faust.types.TableT[bytes, bytes],
     waiting: WaitingDeliveries,
+    revocations: Revocations,
     rules: SyncConfig | None = None,
 ) -> faust.types.AgentT[Any]:
     producer = lambda: cast(Any, app.producer)._ensure_producer()  # noqa: E731  (aiokafka's)
@@ -210,6 +212,44 @@ def register_normalize(
     positions = Positions(app, metrics, "normalize", [channels.raw.get_topic_name()])
 
     batch_fill = metrics.batch_inputs.labels("normalize")  # labelled once: it is per batch
+    in_hand = revocations.in_hand("normalize")
+
+    async def normalize_batch(batch: list[faust.EventT[Any]]) -> None:
+        read: list[faust.EventT[Any]] = []
+        sent: list[SentIds] = []
+        counts: Counter[str] = Counter()
+        # The loop turns within the batch (app.give_way): a whole batch at once would hold it
+        # for tens of milliseconds, and every webhook's answer behind it.
+        async for event in giving_way(batch, waiting):
+            if not positions.received(event):
+                continue  # records before it were skipped: read again from the first one
+            read.append(event)
+            message = event.message
+            where = (
+                f"on {message.topic} partition {message.partition} offset "
+                f"{message.offset} (kept there for the raw topic's retention)"
+            )
+            outcome, delivery = encoded(event.value, where)
+            # The raw record's time, not the clock: reading it again decides the same way.
+            now = int(message.timestamp or time.time())
+            if deduping and outcome.events:
+                key: bytes = event.key or b""
+                platform = delivery.platform.value
+                kept, digests = dedupe.fresh(key, outcome.events, now=now, platform=platform)
+                if len(kept) != len(outcome.events):  # a copy dropped
+                    outcome = dataclasses.replace(outcome, events=kept)
+                if digests:
+                    sent.append(SentIds(key, message.partition, digests, now, platform, event))
+            _add(out, outcome, delivery, counts)
+        for platform, count in counts.items():
+            metrics.events_normalized.labels(platform).inc(count)
+        sends: list[Awaitable[Any]] = list(await out.send())
+        if sent:
+            # Remembered only once every record of the batch is acknowledged; the raw records
+            # are acked only once the changelog records are acknowledged too.
+            remembered = dedupe.remember_all(sent, list(sends))
+            sends.append(hold(asyncio.ensure_future(remembered)))
+        ack_all_when_delivered(app, read, sends)
 
     @app.agent(inbound(app, channels.raw), name="normalize")
     async def normalize_raw_deliveries(stream: faust.StreamT[Any]) -> None:
@@ -218,40 +258,7 @@ def register_normalize(
         batches = cast(faust.Stream[bytes], stream).noack_take(BATCH_MAX, within=BATCH_WAIT_S)
         async for batch in batches:
             batch_fill.observe(len(batch))
-            read: list[faust.EventT[Any]] = []
-            sent: list[SentIds] = []
-            counts: Counter[str] = Counter()
-            # The loop turns within the batch (app.give_way): a whole batch at once would
-            # hold it for tens of milliseconds, and every webhook's answer behind it.
-            async for event in giving_way(cast(list[faust.EventT[Any]], batch), waiting):
-                if not positions.received(event):
-                    continue  # records before it were skipped: read again from the first one
-                read.append(event)
-                message = event.message
-                where = (
-                    f"on {message.topic} partition {message.partition} offset "
-                    f"{message.offset} (kept there for the raw topic's retention)"
-                )
-                outcome, delivery = encoded(event.value, where)
-                # The raw record's time, not the clock: reading it again decides the same way.
-                now = int(message.timestamp or time.time())
-                if deduping and outcome.events:
-                    key: bytes = event.key or b""
-                    platform = delivery.platform.value
-                    kept, digests = dedupe.fresh(key, outcome.events, now=now, platform=platform)
-                    if len(kept) != len(outcome.events):  # a copy dropped
-                        outcome = dataclasses.replace(outcome, events=kept)
-                    if digests:
-                        sent.append(SentIds(key, message.partition, digests, now, platform, event))
-                _add(out, outcome, delivery, counts)
-            for platform, count in counts.items():
-                metrics.events_normalized.labels(platform).inc(count)
-            sends: list[Awaitable[Any]] = list(await out.send())
-            if sent:
-                # Remembered only once every record of the batch is acknowledged; the raw
-                # records are acked only once the changelog records are acknowledged too.
-                remembered = dedupe.remember_all(sent, list(sends))
-                sends.append(hold(asyncio.ensure_future(remembered)))
-            ack_all_when_delivered(app, read, sends)
+            with in_hand:  # a revocation waits for it (app.agents.acks.Revocations)
+                await normalize_batch(cast(list[faust.EventT[Any]], batch))
 
     return normalize_raw_deliveries

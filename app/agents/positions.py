@@ -19,7 +19,13 @@ Two facts the crash-safety of the sync stage and the sinks rests on (``docs/arch
   committed offsets. Completions are logged; ``deskstream_rewinds_total`` counts each step.
   A record that comes a second time in one assignment (a seek back that landed after the
   records it went back for had arrived: they were slow, not lost) is dropped: processed
-  again it would run twice as if new (``redelivery_dropped``).
+  again it would run twice as if new (``redelivery_dropped``). So is a record that comes
+  before the committed offset is looked up in the assignment (the consumer's
+  ``committed_at_assignment``): aiokafka fetches from the committed offset before Faust's
+  ``perform_seek`` has looked it up, and Faust's record of it says "none" until then, which
+  made the first record one past a gap from 0 and read the partition again from its log's
+  start. The lookup's seek to the committed offset brings such a record again; with nothing
+  committed the records missed are read again like any other gap.
 
 Partitions revoked or assigned are forgotten: reading starts again at the committed offset
 and the count starts afresh (what is decided from what is kept in ``app.agents.read_order``).
@@ -87,7 +93,8 @@ class Positions:
 
     def received(self, event: faust.EventT[Any]) -> bool:
         """Note ``event`` as read; False when it must not be processed: records before it
-        were skipped, and the partition is being read again from the first one missing."""
+        were skipped, and the partition is being read again from the first one missing; or
+        it came before its partition's committed offset was looked up (``Verdict.EARLY``)."""
         message = event.message
         tp = message.tp
         reading = self._reads.received(
@@ -114,10 +121,13 @@ class Positions:
     def _consumer(self) -> Any:
         return cast(Any, self._app.consumer)
 
-    def _committed(self, tp: TP) -> int:
-        # Faust's record of the committed offset, set when the partition was assigned (None
-        # for "none" and for 0 alike: both mean the start).
-        return int(self._consumer._committed_offset.get(tp) or 0)
+    def _committed(self, tp: TP) -> int | None:
+        # Where reading starts in this assignment, None until it is known. Not Faust's
+        # _committed_offset: it is emptied at a revocation and set again only at the end of
+        # perform_seek, after aiokafka may have fetched from the committed offset already,
+        # and it says None for "nothing committed" and for "not looked up yet" alike.
+        start: int | None = self._consumer.committed_at_assignment(tp)
+        return start
 
     def _end(self, tp: TP) -> int | None:
         end = self._consumer.highwater(tp)
@@ -126,15 +136,18 @@ class Positions:
     def _report_lag(self) -> None:
         """``deskstream_consumer_lag_records{agent}``: what a group tool shows as lag, for
         the partitions this worker holds (high watermark from the last fetch minus the
-        committed offset). Measured here, every ``TAIL_CHECK_S``, rather than per event."""
+        committed offset). Measured here, every ``TAIL_CHECK_S``, rather than per event; a
+        partition whose committed offset is not looked up yet is left out."""
         consumer = self._consumer
         behind = 0
         try:
             for tp in consumer.assignment():
-                if tp.topic in self._topics:
+                if tp.topic in self._topics and self._committed(tp) is not None:
                     end = consumer.highwater(tp)
                     if end is not None:
-                        behind += max(0, int(end) - self._committed(tp))
+                        # Faust's record, which its commits move on (None: nothing committed)
+                        committed = int(consumer._committed_offset.get(tp) or 0)
+                        behind += max(0, int(end) - committed)
         except Exception as exc:  # a rebalance moved the assignment under us: next time
             log.debug("consumer lag not measured agent=%s error=%r", self._agent, exc)
             return

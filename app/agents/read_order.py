@@ -5,11 +5,15 @@ tested with plain values (tests/app/test_read_order.py).
 
 A gap shows when a record arrives past it (``received``), or, when the records dropped were a
 partition's last ones, when the fetch position stays past what the agent has seen for
-``TAIL_LOOKS`` looks (``fetched_past``). A rewind lasts until the first missing record
-arrives. While it lasts, records past the gap are held back (they come again once the seek
-has landed); it is overdue after ``WARN_AFTER_S`` (a warning every ``WARN_AFTER_S`` from then
-on names the partition) and given up after ``GIVE_UP_AFTER_S`` (the worker then stops, so
-that its partitions are read again from their committed offsets by whoever owns them next).
+``TAIL_LOOKS`` looks (``fetched_past``). Both count from the committed offset, and judge only
+once it is known: after a rebalance aiokafka can fetch from the committed offset before
+Faust's ``perform_seek`` has looked it up, and a record taken then for one past a gap from 0
+sought the partition back to the start of its log (``Verdict.EARLY``). A rewind lasts until
+the first missing record arrives. While it lasts, records past the gap are held back (they
+come again once the seek has landed); it is overdue after ``WARN_AFTER_S`` (a warning every
+``WARN_AFTER_S`` from then on names the partition) and given up after ``GIVE_UP_AFTER_S``
+(the worker then stops, so that its partitions are read again from their committed offsets
+by whoever owns them next).
 """
 
 from __future__ import annotations
@@ -92,6 +96,11 @@ class Verdict(enum.Enum):
     REWIND = "rewind"
     #: handed to the agent already since the assignment: drop this second delivery
     SEEN = "seen"
+    #: its partition's committed offset is not looked up yet in this assignment: drop it,
+    #: keeping nothing (the lookup's seek to the committed offset brings it again, or, with
+    #: nothing committed, the records missed are read again like any gap once the start is
+    #: known)
+    EARLY = "early"
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,7 @@ class Reading:
 # The readings without a rewind, made once: nearly every record gets one (a frozen dataclass
 # made per record was 2.3 % of a normalizing worker's CPU).
 _PROCESS, _HOLD, _SEEN = Reading(Verdict.PROCESS), Reading(Verdict.HOLD), Reading(Verdict.SEEN)
+_EARLY = Reading(Verdict.EARLY)
 
 
 class PartitionReads:
@@ -121,13 +131,19 @@ class PartitionReads:
         tp: TP,
         offset: int,
         *,
-        committed: Callable[[TP], int],
+        committed: Callable[[TP], int | None],
         end: Callable[[TP], int | None],
         now: float,
     ) -> Reading:
         """Note the record at ``offset`` as read. ``committed`` gives a partition's committed
-        offset (asked only for the first record after assignment, where reading starts),
-        ``end`` its end offset then.
+        offset (asked only for the first record after assignment, where reading starts: 0
+        with nothing committed), or None while it is not looked up yet; ``end`` its end
+        offset then.
+
+        Before the lookup a record cannot be placed: taken for the start it would let a gap
+        through, and a committed offset taken for 0 turned the first record into one past a
+        gap from 0, and the partition was read again from the start of its log. So it is
+        dropped and nothing is noted (``EARLY``).
 
         A record below the next one expected was handed to the agent already (reading runs
         unbroken from the committed offset): it comes a second time when a seek back lands
@@ -136,14 +152,20 @@ class PartitionReads:
         the tail check took them for dropped). Processed again it would run a second time
         as if new, below no "may have run" mark (the sinks executed such commands twice)."""
         part = self._partitions.get(tp)
-        if part is not None and offset < part.next_offset:
+        if part is None:
+            start = committed(tp)
+            if start is None:
+                return _EARLY
+            expected = start
+        elif offset < part.next_offset:
             return _SEEN
+        else:
+            expected = part.next_offset
         rewind = self._rewinds.get(tp)
         if rewind is not None:
             if offset > rewind.to:
                 return _HOLD
             del self._rewinds[tp]  # back at the first missing record (or before it)
-        expected = committed(tp) if part is None else part.next_offset
         if rewind is None and offset > expected:
             started = self._rewinds[tp] = Rewind(to=expected, seen=offset, started_at=now)
             return Reading(Verdict.REWIND, started)
@@ -155,17 +177,20 @@ class PartitionReads:
         part.next_offset = max(part.next_offset, offset + 1)
         return _PROCESS if rewind is None else Reading(Verdict.PROCESS, rewind)
 
-    def fetched_past(self, tp: TP, position: int, *, committed: int, now: float) -> Rewind | None:
+    def fetched_past(
+        self, tp: TP, position: int, *, committed: int | None, now: float
+    ) -> Rewind | None:
         """The partition's fetch position is ``position``: a rewind when it has been past the
         next record the agent expects for ``TAIL_LOOKS`` looks, and the agent got nothing since
         (one look is not enough: the record may be on its way to a busy agent).
         Those records were dropped on the way, and they were the partition's last ones (a
-        later record would have revealed the gap): nothing else would ever bring them."""
+        later record would have revealed the gap): nothing else would ever bring them.
+        ``committed`` is as for ``received``: before the lookup nothing is judged."""
         if tp in self._rewinds:
             return None
         part = self._partitions.get(tp)
         expected = committed if part is None else part.next_offset
-        if position <= expected:
+        if expected is None or position <= expected:
             self._suspects.pop(tp, None)
             return None
         since, looks = self._suspects.get(tp, (expected, 0))

@@ -15,6 +15,9 @@ batch per partition (``app.agents.batch_send``), with one changelog record per l
 state), and the inputs are acked, in reading order, once all of them are acknowledged. Per
 input, Faust's ``Topic.send``, a future per record and a gather per input cost more than the
 decision (``docs/performance.md``, "Sync stage").
+
+A revocation waits for the batch in hand (``app.agents.acks.Revocations``); one that outlasts
+the wait writes nothing more to the table for the partitions taken from it meanwhile.
 """
 
 from __future__ import annotations
@@ -32,7 +35,14 @@ import faust
 # finds the partition, and so the database, a table read or write goes to from it.
 from faust.streams import _current_event
 
-from app.agents.acks import ack_all_when_delivered, ack_when_delivered, acked_below, hold
+from app.agents.acks import (
+    Revocations,
+    ack_all_when_delivered,
+    ack_when_delivered,
+    acked_below,
+    hold,
+    revoked_since_read,
+)
 from app.agents.batch_send import BatchSend, TableChangelog
 from app.agents.owners import OwnerEmails
 from app.agents.positions import Positions
@@ -59,7 +69,7 @@ from streams.emit import command_key
 from streams.outbox import Position
 from streams.sync import SyncPlanner
 
-__all__ = ["register_sync"]
+__all__ = ["changelog_state", "register_sync"]
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +147,21 @@ async def _send_later(channels: Channels, key: bytes, event: Envelope, delay: fl
     await (await channels.sync.send(key=key, value=event))
 
 
+def changelog_state(new: bytes | None, stored: bytes | None, *, read_again: bool) -> bytes | None:
+    """The state an input's decision sends to its link's changelog: the new one it made; or,
+    for an input read again (a restart, a rebalance) that changed nothing, the stored one.
+
+    A RocksDB store is on the worker's disk, and outlives a stop between its write and the
+    acknowledgement of the changelog record: a worker restarted on it finds the input's
+    effects already there, decides nothing new, and acks the input with the changelog still
+    behind. The partition's next owner would then restore a state without them. Written
+    again, the changelog catches up (with the memory store it already holds that state: one
+    record more, per link and batch, after a restart)."""
+    if new is not None:
+        return new
+    return stored if read_again else None
+
+
 def register_sync(
     app: faust.App,
     channels: Channels,
@@ -146,6 +171,7 @@ def register_sync(
     metrics: Metrics,
     owners: OwnerEmails,
     waiting: WaitingDeliveries,
+    revocations: Revocations,
 ) -> faust.types.AgentT[Any]:
     positions = Positions(
         app,
@@ -187,7 +213,7 @@ def register_sync(
             out.add(entities_topic, snapshot_key, value)
 
     async def decide(
-        event: faust.EventT[Any], states: dict[str, tuple[int, bytes]]
+        event: faust.EventT[Any], states: dict[str, tuple[faust.EventT[Any], bytes]]
     ) -> Retry | None:
         """One input through the planner: its outputs into the batch, the link's new state
         into the table (and ``states``, for the batch's changelog). Returns the re-decision
@@ -212,13 +238,14 @@ def register_sync(
         read = record
         if isinstance(record, Envelope):  # owners are compared by email: fill it in
             record = await owners.fill(record, state.agents if state is not None else {})
+        may_have_run = positions.may_have_run(event)
         done = outbox.step(
             planner,
             raw,
             record,
             position=Position(message.topic, message.partition, message.offset),
             delivered_below=acked_below,
-            may_have_run=positions.may_have_run(event),
+            may_have_run=may_have_run,
             now=datetime.now(UTC),
             profile=_profile_for(record, profiles) if isinstance(record, Envelope) else None,
             state=state,
@@ -235,14 +262,19 @@ def register_sync(
         # The snapshot is the input as read, unless an owner's email was filled in.
         value = event.value if record is read or snapshot is None else encode(snapshot)
         publish(key, done, snapshot, value)
-        if done.state is not None:
+        written = changelog_state(done.state, raw, read_again=may_have_run)
+        if revoked_since_read(event):
+            pass  # the partition's next owner has the table now (acks.Revocations)
+        elif done.state is not None:
             # `links[link] = state` without its changelog record, which goes out with the
             # batch's (the link's last state in the batch): the inputs are acked only once it
             # is durable too. Otherwise a crash after the ack can restore a state without
             # their effects, and a later event about the same change (another id) is taken
             # for a new one.
             store[link] = done.state
-            states[link] = (message.partition, done.state)
+            states[link] = (event, done.state)
+        elif written is not None and link not in states:
+            states[link] = (event, written)
         if done.retry_in is not None and snapshot is not None:
             return _retry_of(snapshot)
         return None
@@ -264,6 +296,30 @@ def register_sync(
             ack_all_when_delivered(app, read[start:], sends)
 
     batch_fill = metrics.batch_inputs.labels("sync")  # labelled once: it is per batch
+    in_hand = revocations.in_hand("sync")
+
+    async def sync_batch(batch: list[faust.EventT[Any]]) -> None:
+        read: list[faust.EventT[Any]] = []
+        retries: dict[int, Retry] = {}
+        states: dict[str, tuple[faust.EventT[Any], bytes]] = {}
+        # The loop turns within the batch for webhooks, acks and the fetcher (app.give_way)
+        async for event in giving_way(batch, waiting):
+            if not positions.received(event):
+                continue  # records before it were skipped: read again from the first one
+            retry = await decide(event, states)
+            if retry is not None:
+                retries[len(read)] = retry
+            read.append(event)
+        sends: list[Awaitable[Any]] = list(await out.send())
+        sends += await changelog.write(
+            [
+                (last.message.partition, changelog_key(link), state)
+                for link, (last, state) in states.items()
+                # revoked while the batch was in hand (acks.Revocations)
+                if not revoked_since_read(last)
+            ]
+        )
+        ack(read, sends, retries)
 
     @app.agent(inbound(app, channels.sync, channels.writes), name="sync")
     async def sync_links(stream: faust.StreamT[Any]) -> None:
@@ -272,24 +328,7 @@ def register_sync(
         batches = cast(faust.Stream[bytes], stream).noack_take(BATCH_MAX, within=BATCH_WAIT_S)
         async for batch in batches:
             batch_fill.observe(len(batch))
-            read: list[faust.EventT[Any]] = []
-            retries: dict[int, Retry] = {}
-            states: dict[str, tuple[int, bytes]] = {}
-            # The loop turns within the batch for webhooks, acks and the fetcher (app.give_way)
-            async for event in giving_way(cast(list[faust.EventT[Any]], batch), waiting):
-                if not positions.received(event):
-                    continue  # records before it were skipped: read again from the first one
-                retry = await decide(event, states)
-                if retry is not None:
-                    retries[len(read)] = retry
-                read.append(event)
-            sends: list[Awaitable[Any]] = list(await out.send())
-            sends += await changelog.write(
-                [
-                    (partition, changelog_key(link), state)
-                    for link, (partition, state) in states.items()
-                ]
-            )
-            ack(read, sends, retries)
+            with in_hand:  # a revocation waits for it (app.agents.acks.Revocations)
+                await sync_batch(cast(list[faust.EventT[Any]], batch))
 
     return sync_links

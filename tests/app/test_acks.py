@@ -9,6 +9,7 @@ from typing import Any, cast
 
 import faust
 import pytest
+from faust.types import TP
 
 from app.agents import acks
 from app.agents.acks import ack_when_delivered, expect, settle
@@ -19,6 +20,8 @@ class _Message:
     topic: str = "t"
     partition: int = 0
     offset: int = 7
+    #: the consumer generation it was fetched in (None: not told)
+    generation_id: int | None = None
 
 
 @dataclass
@@ -178,7 +181,7 @@ async def test_a_batch_acks_each_partition_in_order_and_skips_a_revoked_one() ->
 
     out = loop.create_future()
     acks.ack_all_when_delivered(cast(faust.App, app), cast(Any, batch), [out], on_delivered=note)
-    acks._order.forget([_Tp("raw", 9)])  # a rebalance took partition 9 meanwhile
+    acks._order.forget([_Tp("raw", 9)], generation=1)  # a rebalance took partition 9 meanwhile
     out.set_result("meta")
     await _settle()
     assert acked == [(1, 10), (1, 11)]
@@ -223,3 +226,118 @@ async def test_a_revocation_waits_for_outputs_but_not_for_a_deferred_re_decision
     await asyncio.wait_for(settling, timeout=60)
     assert sending.acked == 1
     later.set_result("meta")
+
+
+async def test_a_batch_handed_over_after_its_partition_was_revoked_is_never_acked() -> None:
+    # A batch taken before a revocation and handed over after it (a platform call outlasted
+    # the revocation's wait): acked, it would start its partition's order again after the
+    # revocation forgot it, and reach a commit with the offsets of an assignment gone.
+    app = _App()
+    acks._order.forget([_Tp("raw", 21)], generation=7)
+    before = _Event(_Message(topic="raw", partition=21, offset=40, generation_id=7))
+    after = _Event(_Message(topic="raw", partition=21, offset=40, generation_id=8))
+    assert acks.revoked_since_read(cast(Any, before))
+    assert not acks.revoked_since_read(cast(Any, after))
+    acks.ack_all_when_delivered(cast(faust.App, app), cast(Any, [before]), [])
+    assert before.acked == 0
+    assert acks.acked_below("raw", 21) == 0
+    acks.ack_all_when_delivered(cast(faust.App, app), cast(Any, [after]), [])  # read anew
+    assert after.acked == 1
+    assert acks.acked_below("raw", 21) == 41
+
+
+@dataclass
+class _Signal:
+    receivers: list[Any] = field(default_factory=list)
+
+    def connect(self, receiver: Any) -> None:
+        self.receivers.append(receiver)
+
+
+@dataclass
+class _Consumer:
+    commits: list[dict[Any, int]] = field(default_factory=list)
+    #: where each partition's reading started in this assignment (app.kafka_transport)
+    started_at: dict[Any, int] = field(default_factory=dict)
+
+    def committed_at_assignment(self, tp: Any) -> int | None:
+        return self.started_at.get(tp)
+
+    async def _commit(self, offsets: dict[Any, int]) -> bool:
+        self.commits.append(dict(offsets))
+        return True
+
+
+@dataclass
+class _RevokingApp(_App):
+    """What ``Revocations`` uses of a Faust app."""
+
+    consumer: _Consumer = field(default_factory=_Consumer)
+    consumer_generation_id: int = 3
+    on_partitions_revoked: _Signal = field(default_factory=_Signal)
+    on_before_shutdown: _Signal = field(default_factory=_Signal)
+
+
+class _BatchInHand:
+    """An agent's batch, taken and being worked through (until ``work`` is done), then handed
+    over; and the revocations of the worker it runs on."""
+
+    def __init__(self, agent: str, message: _Message) -> None:
+        self.app = _RevokingApp()
+        self.revocations = acks.Revocations(cast(faust.App, self.app))
+        self.event = _Event(message)
+        self.work: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.done = asyncio.ensure_future(self._run(self.revocations.in_hand(agent)))
+
+    async def _run(self, in_hand: acks.InHand) -> None:
+        with in_hand:
+            await self.work
+            acks.ack_all_when_delivered(cast(faust.App, self.app), cast(Any, [self.event]), [])
+
+
+async def test_a_revocation_waits_for_the_batch_in_hand_and_commits_it() -> None:
+    batch = _BatchInHand(
+        "normalize", _Message(topic="raw", partition=22, offset=5, generation_id=3)
+    )
+    batch.app.consumer.started_at[TP("raw", 22)] = 5
+    await _settle()
+    revoking = asyncio.ensure_future(batch.revocations.revoked({TP("raw", 22)}))
+    await _settle()
+    assert not revoking.done()  # the batch in hand is waited for
+    assert batch.app.consumer.commits == []
+    batch.work.set_result(None)
+    await asyncio.wait_for(revoking, timeout=60)
+    await batch.done
+    assert batch.event.acked == 1
+    assert batch.app.consumer.commits == [{TP("raw", 22): 6}]  # the batch's ack, committed
+
+
+async def test_a_batch_that_outlasts_the_revocation_is_dropped(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(acks, "SETTLE_TIMEOUT_S", 0.05)
+    batch = _BatchInHand("sync", _Message(topic="sync", partition=23, offset=9, generation_id=3))
+    await _settle()
+    with caplog.at_level(logging.WARNING, logger="app.agents.acks"):
+        await asyncio.wait_for(batch.revocations.revoked({TP("sync", 23)}), timeout=60)
+    assert "agents=sync" in caplog.text
+    assert batch.app.consumer.commits == []
+    assert acks.revoked_since_read(cast(Any, batch.event))
+    batch.work.set_result(None)  # the slow call answers at last
+    await batch.done
+    assert batch.event.acked == 0  # the partition's next owner reads it again
+    assert acks.acked_below("sync", 23) == 0
+
+
+async def test_a_revocation_never_commits_below_where_the_assignment_started() -> None:
+    app = _RevokingApp()
+    app.consumer.started_at |= {TP("raw", 24): 100, TP("raw", 25): 100, TP("raw", 26): 100}
+    revocations = acks.Revocations(cast(faust.App, app))
+    behind = _Event(_Message(topic="raw", partition=24, offset=3, generation_id=3))
+    level = _Event(_Message(topic="raw", partition=25, offset=99, generation_id=3))
+    ahead = _Event(_Message(topic="raw", partition=26, offset=100, generation_id=3))
+    events = [behind, level, ahead]
+    acks.ack_all_when_delivered(cast(faust.App, app), cast(Any, events), [])
+    assert [event.acked for event in events] == [1, 1, 1]
+    await revocations.revoked({TP("raw", 24), TP("raw", 25), TP("raw", 26)})
+    assert app.consumer.commits == [{TP("raw", 26): 101}]

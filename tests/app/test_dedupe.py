@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pytest
-from faust.types import TableT
+from faust.types import TP, TableT
 from prometheus_client import CollectorRegistry
 
-from app.agents.dedupe import EventDedupe
+from app.agents import acks
+from app.agents.dedupe import EventDedupe, SentIds
 from app.metrics import Metrics
 from schemas.models import Envelope
 from streams.recent_ids import digest, size_of
@@ -111,3 +113,46 @@ async def test_failed_sends_remember_nothing() -> None:
     kept, _ = dedupe.fresh(key, _events("x"), now=T0, platform="generic")
     assert [e.event_id for e, _ in kept] == ["x"]
     assert digest("x") in digests
+
+
+@dataclass
+class _Message:
+    topic: str
+    partition: int
+    generation_id: int
+
+
+@dataclass
+class _RawEvent:
+    """What remember_all reads of a raw record's Faust event."""
+
+    message: _Message
+
+
+async def test_ids_of_a_partition_revoked_meanwhile_are_left_to_its_next_owner() -> None:
+    # Its sends acknowledged only after a rebalance took the partition: the next owner
+    # restored the table and reads the record again, and a state written from here would
+    # land after its own in the changelog.
+    table = _Table()
+    dedupe, _ = _dedupe(table)
+    kept_key, revoked_key = b"crm:case:3", b"crm:case:4"
+    _, kept_ids = dedupe.fresh(kept_key, _events("k"), now=T0, platform="generic")
+    _, revoked_ids = dedupe.fresh(revoked_key, _events("r"), now=T0, platform="generic")
+    sent = [
+        SentIds(kept_key, 31, kept_ids, T0, "generic", _event("raw", 31)),
+        SentIds(revoked_key, 32, revoked_ids, T0, "generic", _event("raw", 32)),
+    ]
+    acks._order.forget([TP("raw", 32)], generation=5)
+    remembering = asyncio.ensure_future(dedupe.remember_all(sent, []))
+    await _run_ready_callbacks()
+    assert [(partition, key) for partition, key, _ in table.changelog] == [(31, kept_key)]
+    assert list(table.data) == [kept_key]
+    table.acks[0].set_result(None)
+    await remembering
+    # Nothing held back as pending either: the record is no longer this worker's to drop.
+    again, _ = dedupe.fresh(revoked_key, _events("r"), now=T0, platform="generic")
+    assert [e.event_id for e, _ in again] == ["r"]
+
+
+def _event(topic: str, partition: int) -> Any:
+    return _RawEvent(_Message(topic, partition, generation_id=5))

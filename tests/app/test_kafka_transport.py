@@ -353,3 +353,148 @@ async def test_a_fetch_with_a_partition_still_active_does_not_wait() -> None:
         records, active = await consumer._wait_next_records(timeout=0.01)
     assert (records, active) == ({RAW: _records(RAW, range(3))}, {TP(*RAW)})
     assert not fetches.batches
+
+
+# --- where reading starts: the committed offsets perform_seek looks up ----------------------
+# Faust's own rebalance callbacks and perform_seek run here; only what needs a started aiokafka
+# consumer or a whole worker is replaced: the assignment, aiokafka's lookup (which can be held
+# or made to fail), and the app's callbacks (which note what the consumer knows while they run).
+
+RAW0, RAW1 = TP("deskstream.raw", 0), TP("deskstream.raw", 1)
+
+
+class _Group:
+    """The group's committed offsets as aiokafka's ``seek_to_committed`` finds them (None:
+    nothing committed), the consumer's assignment, and the lookups made."""
+
+    def __init__(self, consumer: Consumer, committed: dict[TP, int | None]) -> None:
+        self.consumer = consumer
+        self.committed = committed
+        self.assigned: set[TP] = set()
+        self.lookups = 0
+        #: set to hold the next lookups until it is set; errors they raise, in order
+        self.hold: asyncio.Event | None = None
+        self.errors: list[BaseException] = []
+        #: set once a lookup has found the offsets
+        self.found = asyncio.Event()
+        #: what ``committed_at_assignment`` said while the app's revocation callback ran
+        self.seen_at_revocation: dict[TP, int | None] = {}
+        consumer_any = cast(Any, consumer)
+        consumer_any.assignment = lambda: set(self.assigned)
+        consumer_any.seek_to_committed = self.seek_to_committed
+        consumer_any._on_partitions_revoked = self.on_revoked
+        consumer_any._on_partitions_assigned = self.on_assigned
+
+    async def seek_to_committed(self) -> dict[TopicPartition, int | None]:
+        self.lookups += 1
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.errors:
+            raise self.errors.pop(0)
+        self.found.set()
+        return {TopicPartition(tp.topic, tp.partition): self.committed[tp] for tp in self.assigned}
+
+    async def on_revoked(self, revoked: set[TP]) -> None:
+        # where acks.Revocations commits: the group's offsets are still known here
+        self.seen_at_revocation = {
+            tp: self.consumer.committed_at_assignment(tp) for tp in sorted(revoked)
+        }
+
+    async def on_assigned(self, assigned: set[TP], generation_id: int) -> None:
+        self.assigned = set(assigned)
+
+    async def assign(self, *tps: TP) -> None:
+        self.consumer.app.on_rebalance_start()  # as aiokafka's rebalance listener does first
+        await self.consumer.on_partitions_revoked(set(self.assigned))
+        await self.consumer.on_partitions_assigned(set(tps), 1)
+
+    def release(self) -> None:
+        """Let the lookups held (``hold``) go on."""
+        assert self.hold is not None
+        self.hold.set()
+
+    def known(self) -> dict[TP, int | None]:
+        return {tp: self.consumer.committed_at_assignment(tp) for tp in (RAW0, RAW1)}
+
+
+async def _assigned(committed: dict[TP, int | None], *, hold: bool) -> tuple[Consumer, _Group]:
+    """A consumer assigned RAW0 and RAW1, whose lookups wait (``hold``) until released."""
+    consumer = _consumer()
+    group = _Group(consumer, committed)
+    await group.assign(RAW0, RAW1)
+    if hold:
+        group.hold = asyncio.Event()
+    return consumer, group
+
+
+async def test_a_committed_offset_is_known_only_once_perform_seek_has_looked_it_up() -> None:
+    # The reviewer's case: records fetched from the committed offset reach the agents while
+    # the recovery's perform_seek is still looking it up, and Faust's record of it said None.
+    consumer, group = await _assigned({RAW0: 7, RAW1: None}, hold=True)
+    seeking = asyncio.ensure_future(consumer.perform_seek())
+    await asyncio.sleep(0.01)
+    assert group.lookups == 1
+    assert consumer._committed_offset.get(RAW0) is None  # Faust's: "none", though 7 is
+    assert group.known() == {RAW0: None, RAW1: None}  # not "0": unknown yet
+    group.release()
+    await seeking
+    assert group.known() == {RAW0: 7, RAW1: 0}  # nothing committed: the log's start
+
+
+async def test_they_are_forgotten_after_a_revocations_commit_and_at_an_assignment() -> None:
+    consumer, group = await _assigned({RAW0: 7, RAW1: 3}, hold=False)
+    await consumer.perform_seek()
+    assert group.known() == {RAW0: 7, RAW1: 3}
+    await group.assign(RAW1)
+    assert group.seen_at_revocation == {RAW0: 7, RAW1: 3}
+    assert group.known() == {RAW0: None, RAW1: None}  # RAW1 kept, but looked up again
+    group.committed[RAW1] = 9
+    await consumer.perform_seek()
+    assert group.known() == {RAW0: None, RAW1: 9}
+
+
+async def test_a_lookup_made_across_a_rebalance_is_not_taken() -> None:
+    consumer, group = await _assigned({RAW0: 7, RAW1: 3}, hold=True)
+    seeking = asyncio.ensure_future(consumer.perform_seek())
+    await asyncio.sleep(0.01)
+    await group.assign(RAW0, RAW1)  # the offsets found may be older than the new commits
+    group.release()
+    await seeking
+    assert group.known() == {RAW0: None, RAW1: None}  # the new assignment's lookup says
+
+
+async def test_a_lookup_the_recovery_cut_short_is_made_again_until_it_succeeds(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The recovery waits for perform_seek at most a broker request, then cancels it and never
+    # makes it again: the agents would hold the partitions' records back for good.
+    monkeypatch.setattr(Consumer, "LOOKUP_AGAIN_S", 0.01)
+    consumer, group = await _assigned({RAW0: 7, RAW1: None}, hold=True)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(consumer.perform_seek(), 0.01)
+    group.hold = None
+    group.errors = [RuntimeError("coordinator not available")]
+    with caplog.at_level(logging.WARNING):
+        async with asyncio.timeout(5):
+            await group.found.wait()  # perform_seek notes them in the same step
+    assert group.known() == {RAW0: 7, RAW1: 0}
+    assert group.lookups == 3  # cut short, failed, found
+    assert any("coordinator not available" in r.getMessage() for r in caplog.records)
+    await asyncio.sleep(0.05)
+    assert group.lookups == 3  # found: no more lookups
+
+
+async def test_a_lookup_cut_short_by_a_rebalance_is_left_to_the_next_assignment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(Consumer, "LOOKUP_AGAIN_S", 0.01)
+    consumer, group = await _assigned({RAW0: 7, RAW1: None}, hold=True)
+    seeking = asyncio.ensure_future(consumer.perform_seek())
+    await asyncio.sleep(0.01)
+    await group.assign(RAW0)  # the recovery starts over (RebalanceAgain) and cancels it
+    seeking.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await seeking
+    await asyncio.sleep(0.05)
+    assert group.lookups == 1  # its own perform_seek looks them up
+    assert group.known() == {RAW0: None, RAW1: None}

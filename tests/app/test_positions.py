@@ -43,10 +43,15 @@ class _Consumer:
     #: where the fetcher stands in each partition (the next offset it fetches)
     positions: dict[TP, int] = field(default_factory=dict)
     flow_active: bool = True
+    #: partitions whose committed offsets perform_seek has not looked up yet
+    not_looked_up: set[TP] = field(default_factory=set)
 
     @property
     def _committed_offset(self) -> dict[TP, int | None]:
         return self.committed
+
+    def committed_at_assignment(self, tp: TP) -> int | None:
+        return None if tp in self.not_looked_up else self.committed.get(tp) or 0
 
     def assignment(self) -> set[TP]:
         return set(self.assigned)
@@ -175,6 +180,25 @@ async def test_a_log_that_starts_later_is_read_from_its_start() -> None:
     await _settle()
     assert consumer.seeks == [(TP(TOPIC, 3), 10)]
     assert [positions.received(_event(o)) for o in (10, 11, 12)] == [True, True, True]
+
+
+async def test_records_before_the_lookup_of_the_committed_offset_are_not_taken_for_a_gap() -> None:
+    # Reassigned with 40 committed, aiokafka fetched from 40 while the recovery's perform_seek
+    # was still looking it up, and Faust's record of it said None: 40 looked like a record
+    # past a gap from 0, and the partition was sought to the start of its log.
+    tp = TP(TOPIC, 3)
+    consumer = _Consumer(committed={tp: None}, not_looked_up={tp}, positions={tp: 42})
+    app = _app(consumer)
+    positions = _positions(app)
+    assert [positions.received(_event(o)) for o in (40, 41)] == [False, False]
+    for _ in range(read_order.TAIL_LOOKS):
+        await app.tick()  # the tail check judges nothing before the lookup either
+    await _settle()
+    assert consumer.seeks == []
+    consumer.committed[tp] = 40  # looked up, and sought there: 40 and 41 come again
+    consumer.not_looked_up.clear()
+    assert [positions.received(_event(o)) for o in (40, 41, 42)] == [True, True, True]
+    assert consumer.seeks == []
 
 
 async def test_a_failing_seek_is_logged_and_made_again_until_the_record_is_back(

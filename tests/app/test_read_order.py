@@ -42,6 +42,60 @@ def test_a_record_past_a_gap_starts_a_rewind_and_later_ones_are_held() -> None:
     assert [_read(reads, o).verdict for o in (2, 3)] == [Verdict.PROCESS, Verdict.PROCESS]
 
 
+def _early(reads: PartitionReads, offset: int) -> Reading:
+    """A record that comes before its partition's committed offset is looked up."""
+    return reads.received(TP3, offset, committed=lambda _: None, end=lambda _: 100, now=0.0)
+
+
+def test_a_record_before_the_committed_offset_is_looked_up_is_dropped_keeping_nothing() -> None:
+    # aiokafka fetched from the committed offset (40) while perform_seek was looking it up:
+    # taken for 0, it made 40 a record past a gap and the partition was read from its start.
+    reads = PartitionReads()
+    assert [_early(reads, o).verdict for o in (40, 41)] == [Verdict.EARLY] * 2
+    assert reads.rewind(TP3) is None
+    assert reads.tracked() == set()
+    assert reads.may_have_run(TP3, 99)  # nothing noted: not even the end at the first record
+    # looked up: the lookup's seek to 40 brings them again, and reading runs from there
+    assert [_read(reads, o, committed=40).verdict for o in (40, 41, 42)] == [Verdict.PROCESS] * 3
+    assert reads.rewind(TP3) is None
+
+
+def test_a_record_fetched_before_the_lookup_that_comes_after_it_is_read_from_the_commit() -> None:
+    # The fetch loop still handing on what it fetched before the lookup's seek: the gap it
+    # shows is read again from the committed offset, not from 0.
+    reads = PartitionReads()
+    assert _early(reads, 40).verdict is Verdict.EARLY
+    started = _read(reads, 41, committed=40)
+    assert started.verdict is Verdict.REWIND
+    assert started.rewind is not None
+    assert started.rewind.to == 40
+    assert _read(reads, 40, committed=40).verdict is Verdict.PROCESS
+
+
+def test_with_nothing_committed_the_records_dropped_before_the_lookup_are_read_again() -> None:
+    # aiokafka read from the log's start (auto_offset_reset); perform_seek does not seek a
+    # partition with nothing committed, so those records come back through a rewind.
+    reads = PartitionReads()
+    assert [_early(reads, o).verdict for o in (0, 1, 2)] == [Verdict.EARLY] * 3
+    started = _read(reads, 3, committed=0)
+    assert started.rewind is not None
+    assert started.rewind.to == 0
+    assert [_read(reads, o).verdict for o in (0, 1, 2, 3)] == [Verdict.PROCESS] * 4
+
+
+def test_a_fetch_position_is_not_judged_before_the_lookup() -> None:
+    reads = PartitionReads()
+    for look in range(TAIL_LOOKS + 1):
+        assert reads.fetched_past(TP3, 9, committed=None, now=float(look)) is None
+    assert reads.tracked() == set()
+    # once looked up (nothing committed), the looks start from the first
+    for look in range(1, TAIL_LOOKS):
+        assert reads.fetched_past(TP3, 9, committed=0, now=float(look)) is None
+    started = reads.fetched_past(TP3, 9, committed=0, now=10.0)
+    assert started is not None
+    assert started.to == 0
+
+
 def test_nothing_committed_means_reading_starts_at_zero() -> None:
     reads = PartitionReads()
     started = _read(reads, 11)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.agents.sync import MAX_RETRIES, _retry_of
+from app.agents.sync import MAX_RETRIES, _retry_of, changelog_state
 from tests.streams.builders import World
 
 
@@ -20,3 +20,14 @@ def test_a_retried_event_gets_deterministic_ids_and_backs_off_until_spent() -> N
     first = _retry_of(event)
     assert first is not None
     assert first == _retry_of(event)  # a redelivered event retries under the same id
+
+
+def test_an_input_read_again_that_changed_nothing_writes_the_stored_state_again() -> None:
+    # A RocksDB store outlives a stop between its write and the changelog's acknowledgement:
+    # read again after a restart, the input finds its effects stored and changes nothing, and
+    # the changelog must catch up before the input is acked.
+    assert changelog_state(None, b"stored", read_again=True) == b"stored"
+    assert changelog_state(b"new", b"stored", read_again=True) == b"new"
+    assert changelog_state(b"new", b"stored", read_again=False) == b"new"
+    assert changelog_state(None, b"stored", read_again=False) is None  # nothing to catch up
+    assert changelog_state(None, None, read_again=True) is None  # a link never stored
