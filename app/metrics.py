@@ -160,7 +160,9 @@ class Metrics:
             f"{prefix}_rewinds_total",
             "Partitions read again over records skipped on the way to an agent, by step "
             "(started, completed, seek_failed, overdue, given_up; redelivery_dropped: a record "
-            "the agent had already, delivered again by a seek back; app/agents/positions.py).",
+            "the agent had already, delivered again by a seek back; early_dropped: a record "
+            "fetched before the assignment's committed offset was looked up, which that "
+            "lookup's seek brings again; app/agents/positions.py).",
             ["agent", "event"],
             registry=registry,
         )

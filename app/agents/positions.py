@@ -105,6 +105,11 @@ class Positions:
             # delivery is dropped (the first is being processed, and acked in its turn).
             self._rewinds.labels(self._agent, "redelivery_dropped").inc()
             return False
+        if reading.verdict is Verdict.EARLY:
+            # Fetched before the assignment's committed offset was looked up: the lookup's
+            # seek brings it again. A count that keeps climbing is a lookup that never came.
+            self._rewinds.labels(self._agent, "early_dropped").inc()
+            return False
         if reading.verdict is Verdict.REWIND:
             assert reading.rewind is not None
             if tp not in self._consumer.assignment():

@@ -189,8 +189,10 @@ async def test_records_before_the_lookup_of_the_committed_offset_are_not_taken_f
     tp = TP(TOPIC, 3)
     consumer = _Consumer(committed={tp: None}, not_looked_up={tp}, positions={tp: 42})
     app = _app(consumer)
-    positions = _positions(app)
+    metrics = Metrics(CollectorRegistry())
+    positions = _positions(app, metrics)
     assert [positions.received(_event(o)) for o in (40, 41)] == [False, False]
+    assert metrics.rewinds.labels("sink-intercom", "early_dropped")._value.get() == 2
     for _ in range(read_order.TAIL_LOOKS):
         await app.tick()  # the tail check judges nothing before the lookup either
     await _settle()
@@ -199,6 +201,7 @@ async def test_records_before_the_lookup_of_the_committed_offset_are_not_taken_f
     consumer.not_looked_up.clear()
     assert [positions.received(_event(o)) for o in (40, 41, 42)] == [True, True, True]
     assert consumer.seeks == []
+    assert metrics.rewinds.labels("sink-intercom", "started")._value.get() == 0
 
 
 async def test_a_failing_seek_is_logged_and_made_again_until_the_record_is_back(
