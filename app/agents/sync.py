@@ -262,7 +262,6 @@ def register_sync(
         # The snapshot is the input as read, unless an owner's email was filled in.
         value = event.value if record is read or snapshot is None else encode(snapshot)
         publish(key, done, snapshot, value)
-        written = changelog_state(done.state, raw, read_again=may_have_run)
         if revoked_since_read(event):
             pass  # the partition's next owner has the table now (acks.Revocations)
         elif done.state is not None:
@@ -273,8 +272,10 @@ def register_sync(
             # for a new one.
             store[link] = done.state
             states[link] = (event, done.state)
-        elif written is not None and link not in states:
-            states[link] = (event, written)
+        elif link not in states:  # nothing new: the changelog may still need the stored state
+            written = changelog_state(None, raw, read_again=may_have_run)
+            if written is not None:
+                states[link] = (event, written)
         if done.retry_in is not None and snapshot is not None:
             return _retry_of(snapshot)
         return None
