@@ -16,7 +16,10 @@ from app.agents.read_order import (
 TP3 = TP("raw", 3)
 
 
-def _read(reads: PartitionReads, offset: int, *, committed: int = 0, now: float = 0.0) -> Reading:
+def _read(
+    reads: PartitionReads, offset: int, *, committed: int | None = 0, now: float = 0.0
+) -> Reading:
+    """``committed`` None: the partition's committed offset is not looked up yet."""
     return reads.received(TP3, offset, committed=lambda _: committed, end=lambda _: 100, now=now)
 
 
@@ -42,16 +45,11 @@ def test_a_record_past_a_gap_starts_a_rewind_and_later_ones_are_held() -> None:
     assert [_read(reads, o).verdict for o in (2, 3)] == [Verdict.PROCESS, Verdict.PROCESS]
 
 
-def _early(reads: PartitionReads, offset: int) -> Reading:
-    """A record that comes before its partition's committed offset is looked up."""
-    return reads.received(TP3, offset, committed=lambda _: None, end=lambda _: 100, now=0.0)
-
-
 def test_a_record_before_the_committed_offset_is_looked_up_is_dropped_keeping_nothing() -> None:
     # aiokafka fetched from the committed offset (40) while perform_seek was looking it up:
     # taken for 0, it made 40 a record past a gap and the partition was read from its start.
     reads = PartitionReads()
-    assert [_early(reads, o).verdict for o in (40, 41)] == [Verdict.EARLY] * 2
+    assert [_read(reads, o, committed=None).verdict for o in (40, 41)] == [Verdict.EARLY] * 2
     assert reads.rewind(TP3) is None
     assert reads.tracked() == set()
     assert reads.may_have_run(TP3, 99)  # nothing noted: not even the end at the first record
@@ -64,7 +62,7 @@ def test_a_record_fetched_before_the_lookup_that_comes_after_it_is_read_from_the
     # The fetch loop still handing on what it fetched before the lookup's seek: the gap it
     # shows is read again from the committed offset, not from 0.
     reads = PartitionReads()
-    assert _early(reads, 40).verdict is Verdict.EARLY
+    assert _read(reads, 40, committed=None).verdict is Verdict.EARLY
     started = _read(reads, 41, committed=40)
     assert started.verdict is Verdict.REWIND
     assert started.rewind is not None
@@ -76,7 +74,7 @@ def test_with_nothing_committed_the_records_dropped_before_the_lookup_are_read_a
     # aiokafka read from the log's start (auto_offset_reset); perform_seek does not seek a
     # partition with nothing committed, so those records come back through a rewind.
     reads = PartitionReads()
-    assert [_early(reads, o).verdict for o in (0, 1, 2)] == [Verdict.EARLY] * 3
+    assert [_read(reads, o, committed=None).verdict for o in (0, 1, 2)] == [Verdict.EARLY] * 3
     started = _read(reads, 3, committed=0)
     assert started.rewind is not None
     assert started.rewind.to == 0
