@@ -10,7 +10,7 @@ state without limit:
 - in **count**: at most ``max_ids`` ids (the newest are kept).
 
 Encoding: one version byte, then per id 8 bytes of its BLAKE2b digest and 4 bytes of the
-first-seen time (Unix seconds, big-endian), oldest first: 12 bytes per id, so
+first-seen time (Unix seconds, big-endian), in order of that time: 12 bytes per id, so
 ``MAX_IDS_LIMIT`` ids fit in 4 KB. A digest collision needs two ids of one entity among at
 most a few hundred to share 64 bits: it is not a practical concern. The membership test
 searches the bytes without decoding them (``bytes.find`` runs in C), so a duplicate costs a
@@ -19,7 +19,6 @@ few microseconds and a fresh event one re-encode.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import struct
 from collections.abc import Iterable
@@ -40,6 +39,7 @@ VERSION = 1
 DIGEST_BYTES = 8
 _ENTRY = struct.Struct(">8sI")
 _TIME = struct.Struct(">I")
+_HEADER = bytes([VERSION])
 ENTRY_BYTES = _ENTRY.size
 #: the most ids a key may hold: the state stays within 4 KB (issue 11's bound for link state)
 MAX_IDS_LIMIT = (4096 - 1) // ENTRY_BYTES
@@ -63,14 +63,9 @@ def size_of(state: bytes | None) -> int:
     return (len(_valid(state)) - 1) // ENTRY_BYTES if _valid(state) else 0
 
 
-@functools.cache
-def _times(count: int) -> struct.Struct:
-    """Reads the first-seen times of ``count`` entries in one call (digests skipped)."""
-    return struct.Struct(">" + "8xI" * count)
-
-
 def _find(data: bytes, key: bytes, start: int = 1) -> int:
-    """Where the entry with digest ``key`` starts in ``data`` (-1: not there)."""
+    """Where the entry with digest ``key`` starts in ``data``, searched from ``start`` (the
+    start of an entry); -1: not there."""
     while (found := data.find(key, start)) != -1:
         if (found - 1) % ENTRY_BYTES == 0:  # a digest, not bytes straddling two entries
             return found
@@ -100,39 +95,53 @@ class Remembered(NamedTuple):
 def remember(
     state: bytes | None, keys: Iterable[bytes], *, now: int, window: int, max_ids: int
 ) -> Remembered:
-    """``state`` with ``keys`` added as seen at ``now``; expired ids dropped (one added with
-    an older time than an id before it may wait, below), then the oldest beyond ``max_ids``.
-    An id already there keeps its first-seen time.
+    """``state`` with ``keys`` added as seen at ``now``; expired ids dropped, then the oldest
+    beyond ``max_ids``. An id already there, and still in the window, keeps its first-seen
+    time; one there but expired is seen afresh.
 
-    Works on the bytes: entries are re-packed only when some expired, so remembering an id
-    costs about the same on a key's 10th and 256th (normalize calls this once per record)."""
+    Entries are kept in order of first-seen time: an id is appended, unless ``now`` is older
+    than the newest entry's time (a record's time that went backwards), when it is inserted
+    in its place. Expired ids are then always at the front and the count bound's victims are
+    the oldest, so neither needs every entry's time read: remembering an id costs about the
+    same on a key's 10th and its 256th, with the bound evicting on every call (normalize
+    calls this once per record, the sync stage once per input).
+
+    A state written by a release that appended out of order (before 2026-12-05; the format
+    is the same) may hold an expired id further in: ``contains`` reads its time, so it is
+    never taken for a duplicate, and it goes when it reaches the front or the bound."""
     if not 1 <= max_ids <= MAX_IDS_LIMIT:
         raise ValueError(f"max_ids must be between 1 and {MAX_IDS_LIMIT}, got {max_ids}")
-    data = _valid(state) or bytes([VERSION])
+    data = _valid(state) or _HEADER
     oldest = now - window
-    count = (len(data) - 1) // ENTRY_BYTES
+    first = 1  # the first entry still in the window
+    while first < len(data) and _time_at(data, first) < oldest:
+        first += ENTRY_BYTES
+    at = max(0, now)
     keys = list(keys)
-    # Entries are in the order they were added, so the first is nearly always the oldest:
-    # while it is in the window and no eviction is near, nothing has expired. An id
-    # added with an older time than one before it (times that went backwards) may have
-    # expired further in: it is dropped once the first one expires, or before an eviction,
-    # which counts only ids still in the window. Until then it only takes room: ``contains``
-    # reads its time. Reading every entry's time on every call was most of this function's
-    # cost (9 us with 250 ids), and normalize calls it for every record.
-    may_have_expired = count and (
-        _TIME.unpack_from(data, 1 + DIGEST_BYTES)[0] < oldest or count + len(keys) > max_ids
-    )
-    if may_have_expired and min(_times(count).unpack_from(data, 1)) < oldest:
-        kept = [entry for entry in _ENTRY.iter_unpack(data[1:]) if entry[1] >= oldest]
-        data = bytes([VERSION]) + b"".join(_ENTRY.pack(*entry) for entry in kept)
-    added = [
-        _ENTRY.pack(key, max(0, now))
-        for key in dict.fromkeys(keys)  # each once, in order
-        if _find(data, key) == -1
-    ]
-    if added:
+    added: list[bytes] = []
+    for key in keys if len(keys) == 1 else dict.fromkeys(keys):  # each once, in order
+        found = _find(data, key, first)
+        if found != -1:
+            if _time_at(data, found) >= oldest:
+                continue
+            data = data[:found] + data[found + ENTRY_BYTES :]  # an old release's order
+        added.append(_ENTRY.pack(key, at))
+    end = len(data)  # where the added go: after every entry first seen at or before `at`
+    while added and end > first and _time_at(data, end - ENTRY_BYTES) > at:
+        end -= ENTRY_BYTES
+    if first > 1 or end < len(data):
+        data = _HEADER + data[first:end] + b"".join(added) + data[end:]
+    elif added:
         data += b"".join(added)
-    evicted = max(0, (len(data) - 1) // ENTRY_BYTES - max_ids)
-    if evicted:
-        data = bytes([VERSION]) + data[1 + evicted * ENTRY_BYTES :]
+    excess = (len(data) - 1) // ENTRY_BYTES - max_ids
+    evicted = 0
+    if excess > 0:
+        evicted = sum(_time_at(data, 1 + n * ENTRY_BYTES) >= oldest for n in range(excess))
+        data = _HEADER + data[1 + excess * ENTRY_BYTES :]
     return Remembered(data, evicted)
+
+
+def _time_at(data: bytes, entry: int) -> int:
+    """The first-seen time of the entry starting at ``entry``."""
+    seen: int = _TIME.unpack_from(data, entry + DIGEST_BYTES)[0]
+    return seen

@@ -20,13 +20,16 @@ whatever number of its records share the key. Hence:
   ``acks=all`` round trip of the changelog write, which starts the moment the event is
   acknowledged. A clean revocation or stop waits for it (``app.agents.acks.settle``).
 
-Copies that arrive while the first is on its way (not yet acknowledged) are held in
-``_pending`` and dropped too; a failed send crashes the worker (``ack_all_when_delivered``), and
-every delivery of the event is then read again from the committed offset.
+Copies that arrive while the first is on its way (not yet acknowledged) are dropped too:
+its id is in ``_pending``, one set for every key (an event id names the event, whatever record
+carries it; one set costs a C call a record to keep). A failed send crashes the worker
+(``ack_all_when_delivered``), and every delivery of the event is then read again from the
+committed offset.
 
 Not caught here (the sync stage still drops them by id, ``streams.sync``): a copy whose raw
-key differs from the original's (keys are read from the body, best effort), one beyond the
-window, and one whose id the count bound evicted (``deskstream_dedupe_ids_evicted_total``).
+key differs from the original's, once the original is remembered (keys are read from the
+body, best effort), one beyond the window, and one whose id the count bound evicted
+(``deskstream_dedupe_ids_evicted_total``).
 """
 
 from __future__ import annotations
@@ -88,8 +91,8 @@ class EventDedupe:
         self._metrics = metrics
         self._window = window_seconds
         self._max_ids = max_ids
-        #: raw key → digests of events sent and not yet remembered (their sends in flight)
-        self._pending: dict[bytes, set[bytes]] = {}
+        #: digests of events sent and not yet remembered (their sends in flight)
+        self._pending: set[bytes] = set()
 
     def fresh(
         self,
@@ -102,18 +105,18 @@ class EventDedupe:
         """The events not sent before for ``key`` (and their digests, now pending); ``now``
         is the raw record's timestamp in Unix seconds."""
         state = self._table.data.get(key)
-        pending = self._pending.get(key) or ()
+        pending = self._pending
+        window = self._window
         kept: list[tuple[Envelope, bytes]] = []
         digests: list[bytes] = []
         for event, data in events:
             d = digest(event.event_id)
-            if d in pending or d in digests or contains(state, d, now=now, window=self._window):
+            if d in pending or d in digests or contains(state, d, now=now, window=window):
                 self._metrics.duplicates_dropped.labels(platform).inc()
                 continue
             kept.append((event, data))
             digests.append(d)
-        if digests:
-            self._pending.setdefault(key, set()).update(digests)
+        pending.update(digests)
         return kept, digests
 
     async def remember(
@@ -138,35 +141,34 @@ class EventDedupe:
         evicted: Counter[str] = Counter()
         try:
             await asyncio.gather(*sends)
+            store = self._table.data
+            window, max_ids = self._window, self._max_ids
             states: dict[bytes, tuple[bytes, SentIds]] = {}
             for ids in sent:  # in reading order: the key's state as if one after the other
                 if ids.event is not None and revoked_since_read(ids.event):
                     continue  # its partition's next owner has the table now (acks.Revocations)
                 held = states.get(ids.key)
                 done = remember(
-                    held[0] if held is not None else self._table.data.get(ids.key),
+                    held[0] if held is not None else store.get(ids.key),
                     ids.digests,
                     now=ids.now,
-                    window=self._window,
-                    max_ids=self._max_ids,
+                    window=window,
+                    max_ids=max_ids,
                 )
                 states[ids.key] = (done.state, ids)
-                evicted[ids.platform] += done.evicted
+                if done.evicted:
+                    evicted[ids.platform] += done.evicted
             for key, (state, last) in states.items():
                 if last.event is not None:
                     _current_event.set(weakref.ref(last.event))
-                self._table.data[key] = state  # `table[key] = value` without its changelog
+                store[key] = state  # `table[key] = value` without its changelog
             changelogs = await self._changelog.write(
                 [(last.partition, key, state) for key, (state, last) in states.items()]
             )
         finally:
+            pending = self._pending
             for ids in sent:
-                pending = self._pending.get(ids.key)
-                if pending is not None:
-                    pending.difference_update(ids.digests)
-                    if not pending:
-                        del self._pending[ids.key]
+                pending.difference_update(ids.digests)
         for platform, count in evicted.items():
-            if count:
-                self._metrics.dedupe_evicted.labels(platform).inc(count)
+            self._metrics.dedupe_evicted.labels(platform).inc(count)
         await asyncio.gather(*changelogs)

@@ -115,6 +115,28 @@ async def test_failed_sends_remember_nothing() -> None:
     assert digest("x") in digests
 
 
+async def test_a_copy_under_another_raw_key_is_dropped_while_the_first_is_in_flight() -> None:
+    # An event id names the event whatever record carries it (its source event's id): a copy
+    # whose key was read otherwise from its body is one too.
+    table = _Table()
+    dedupe, metrics = _dedupe(table)
+    _, digests = dedupe.fresh(b"crm:case:5", _events("e"), now=T0, platform="generic")
+    copies, none = dedupe.fresh(b"crm:case:6", _events("e"), now=T0, platform="generic")
+    assert (copies, none) == ([], [])
+    assert _dropped(metrics) == 1
+    sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    remembering = asyncio.ensure_future(
+        dedupe.remember(b"crm:case:5", 0, digests, [sent], now=T0, platform="generic")
+    )
+    sent.set_result(None)
+    await _run_ready_callbacks()
+    table.acks[0].set_result(None)
+    await remembering
+    # Remembered under its own key only: under the other, it passes (the sync stage drops it).
+    again, _ = dedupe.fresh(b"crm:case:6", _events("e"), now=T0, platform="generic")
+    assert [e.event_id for e, _ in again] == ["e"]
+
+
 @dataclass
 class _Message:
     topic: str

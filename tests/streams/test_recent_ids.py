@@ -63,28 +63,63 @@ def test_a_full_state_stays_within_4_kb() -> None:
 
 
 def _out_of_order() -> bytes:
-    """ "late" added after "early" with an older time (a record's time went backwards)."""
+    """ "late" remembered after "early" with an older time (a record's time went backwards)."""
     state = remember(None, _ids("early"), now=T0 + 100, window=DAY, max_ids=3).state
     return remember(state, _ids("late"), now=T0, window=DAY, max_ids=3).state
 
 
-def test_an_id_added_with_an_older_time_expires_by_its_own_time() -> None:
+def _entries(state: bytes) -> list[tuple[bytes, int]]:
+    return list(struct.iter_unpack(">8sI", state[1:]))
+
+
+def test_an_id_added_with_an_older_time_takes_its_place_in_time_order() -> None:
     state = _out_of_order()
+    assert _entries(state) == [(digest("late"), T0), (digest("early"), T0 + 100)]
     assert not contains(state, digest("late"), now=T0 + DAY + 1, window=DAY)
     assert contains(state, digest("early"), now=T0 + DAY + 1, window=DAY)
-    # once the first id expires, every expired one goes
-    later = remember(state, _ids("x"), now=T0 + DAY + 101, window=DAY, max_ids=3)
-    assert size_of(later.state) == 1
-    assert contains(later.state, digest("x"), now=T0 + DAY + 101, window=DAY)
+    # the count bound drops the id first seen longest ago, not the one remembered first
+    done = remember(state, _ids("x", "y"), now=T0 + 200, window=DAY, max_ids=3)
+    assert done.evicted == 1
+    assert [time for _, time in _entries(done.state)] == [T0 + 100, T0 + 200, T0 + 200]
+    assert not contains(done.state, digest("late"), now=T0 + 200, window=DAY)
 
 
-def test_an_expired_id_further_in_is_dropped_before_an_eviction_is_counted() -> None:
+def test_expired_ids_leave_from_the_front() -> None:
+    later = remember(_out_of_order(), _ids("x"), now=T0 + DAY + 101, window=DAY, max_ids=3)
+    assert _entries(later.state) == [(digest("x"), T0 + DAY + 101)]
+    assert later.evicted == 0
+
+
+def test_only_ids_still_in_the_window_count_as_evicted() -> None:
     # "late" has expired, "early" has not: room for "y" and "z" is made by dropping "late",
     # which is expiry, and then "early", the one eviction of an id still in the window
     done = remember(_out_of_order(), _ids("y", "z"), now=T0 + DAY + 1, window=DAY, max_ids=2)
     assert done.evicted == 1
     assert size_of(done.state) == 2
     assert not contains(done.state, digest("early"), now=T0 + DAY + 1, window=DAY)
+
+
+def _appended_out_of_order() -> bytes:
+    """What releases before time-ordered entries wrote for ``_out_of_order``: "late" after
+    "early". The format is the same, so such states are still read."""
+    entry = struct.Struct(">8sI")
+    return b"\x01" + entry.pack(digest("early"), T0 + 100) + entry.pack(digest("late"), T0)
+
+
+def test_an_expired_id_further_in_an_old_state_is_seen_afresh() -> None:
+    old = _appended_out_of_order()
+    assert not contains(old, digest("late"), now=T0 + DAY + 1, window=DAY)  # its own time
+    done = remember(old, _ids("late"), now=T0 + DAY + 1, window=DAY, max_ids=3)
+    assert contains(done.state, digest("late"), now=T0 + DAY + 1, window=DAY)
+    assert _entries(done.state) == [(digest("early"), T0 + 100), (digest("late"), T0 + DAY + 1)]
+
+
+def test_an_expired_id_further_in_an_old_state_takes_room_until_evicted() -> None:
+    done = remember(_appended_out_of_order(), _ids("x"), now=T0 + DAY + 1, window=DAY, max_ids=2)
+    # the bound took "early" (still in the window) ahead of "late" (expired, further in)
+    assert done.evicted == 1
+    assert _entries(done.state) == [(digest("late"), T0), (digest("x"), T0 + DAY + 1)]
+    assert not contains(done.state, digest("late"), now=T0 + DAY + 1, window=DAY)
 
 
 def test_bytes_straddling_two_entries_are_not_an_id() -> None:
