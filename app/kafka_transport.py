@@ -129,8 +129,9 @@ class Consumer(driver.Consumer):
         self.changelog_topics: frozenset[str] = frozenset()
         #: set when a stream buffer under pressure drains (a partition fetched again)
         self._buffer_drained = asyncio.Event()
-        #: the committed offset of each partition of the assignment as ``perform_seek`` looked
-        #: it up (0: nothing committed); revocations and assignments seen (a lookup made
+        #: where reading each partition of the assignment starts, as ``perform_seek`` looked
+        #: it up: its committed offset, or its log's start with nothing committed (a
+        #: changelog partition's: 0); revocations and assignments seen (a lookup made
         #: across one is of another assignment); the count at the last lookup, and the one a
         #: retry of the lookup runs for
         self._committed_at_assignment: dict[TP, int] = {}
@@ -140,8 +141,9 @@ class Consumer(driver.Consumer):
 
     def committed_at_assignment(self, tp: TP) -> int | None:
         """Where reading ``tp`` starts in this assignment: its committed offset as
-        ``perform_seek`` looked it up (0 when nothing was committed: the log's start, where
-        ``auto_offset_reset="earliest"`` reads from), or None before that lookup."""
+        ``perform_seek`` looked it up, or with nothing committed its log's start (where
+        ``auto_offset_reset="earliest"`` reads from, and where the lookup seeks it), or None
+        before that lookup."""
         return self._committed_at_assignment.get(tp)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
@@ -172,16 +174,41 @@ class Consumer(driver.Consumer):
             raise
 
     async def _look_up(self, rebalances: int) -> None:
-        """Faust's ``perform_seek``, noting which partitions' committed offsets it looked up
-        when no rebalance came meanwhile."""
+        """Faust's ``perform_seek``, noting where each partition's reading starts when no
+        rebalance came meanwhile: its committed offset, or its log's start.
+
+        Faust seeks only partitions with a committed offset. One with nothing committed is
+        sought to its log's start here, as Faust seeks the others to theirs: aiokafka may
+        have fetched past its first records before this lookup, and the agents dropped them
+        (``app.agents.read_order``, ``EARLY``); without the seek they came back only through
+        a rewind, logged as records skipped. And a log whose first records retention removed
+        starts past 0: its first record is where reading starts, not one past a gap.
+        Changelog partitions are left alone: the tables' recovery places them."""
         tps = self.assignment()
         await super().perform_seek()
-        if self._rebalances == rebalances:
-            committed = self._committed_offset  # just set from the lookup
-            self._committed_at_assignment.update(
-                {TP(tp.topic, tp.partition): int(committed.get(tp) or 0) for tp in tps}
-            )
-            self._looked_up_in = rebalances
+        if self._rebalances != rebalances:
+            return
+        committed = self._committed_offset  # just set from the lookup
+        starts = {
+            TP(tp.topic, tp.partition): int(offset)
+            for tp in tps
+            if (offset := committed.get(tp)) is not None
+        }
+        changelogs = self.app.tables.changelog_topics
+        uncommitted = [tp for tp in tps if committed.get(tp) is None and tp.topic not in changelogs]
+        if uncommitted:
+            earliest = await self.earliest_offsets(*uncommitted)
+            if self._rebalances != rebalances:
+                return
+            log_starts = {tp: int(earliest.get(tp) or 0) for tp in uncommitted}
+            await self.seek_wait(log_starts)
+            if self._rebalances != rebalances:
+                return
+            starts.update({TP(tp.topic, tp.partition): at for tp, at in log_starts.items()})
+        self._committed_at_assignment.update(
+            {TP(tp.topic, tp.partition): starts.get(TP(tp.topic, tp.partition), 0) for tp in tps}
+        )
+        self._looked_up_in = rebalances
 
     @property
     def _stopping(self) -> bool:

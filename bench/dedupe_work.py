@@ -11,10 +11,10 @@ the sends are stand-ins already acknowledged: Kafka's part is in ``bench.ingest_
 which measures the dedupe on and off in the worker (``docs/performance.md``).
 
 Figures: ``streams.recent_ids.remember`` alone on one key holding 60, 120 and 250 ids and at
-the bound (each call then evicts one); the dedupe from empty tables (each key holds up to ``--records`` / 500 ids by the end, as
-in ``bench.ingest_pipeline``'s runs), and with every key already holding the most ids the
-count bound allows (``DESKSTREAM_EVENT_DEDUPE_MAX_IDS``), so each record evicts one: a busy
-entity's case.
+the bound (each call then evicts one); the dedupe from empty tables (each key holds up to
+``--records`` / 500 ids by the end, as in ``bench.ingest_pipeline``'s runs), and with every
+key already holding the most ids the count bound allows (``DESKSTREAM_EVENT_DEDUPE_MAX_IDS``),
+so each record evicts one: a busy entity's case.
 """
 
 from __future__ import annotations

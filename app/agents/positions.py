@@ -24,8 +24,8 @@ Two facts the crash-safety of the sync stage and the sinks rests on (``docs/arch
   ``committed_at_assignment``): aiokafka fetches from the committed offset before Faust's
   ``perform_seek`` has looked it up, and Faust's record of it says "none" until then, which
   made the first record one past a gap from 0 and read the partition again from its log's
-  start. The lookup's seek to the committed offset brings such a record again; with nothing
-  committed the records missed are read again like any other gap.
+  start. The lookup's seek to the committed offset brings such a record again, and with
+  nothing committed its seek to the log's start does.
 
 Partitions revoked or assigned are forgotten: reading starts again at the committed offset
 and the count starts afresh (what is decided from what is kept in ``app.agents.read_order``).

@@ -97,9 +97,8 @@ class Verdict(enum.Enum):
     #: handed to the agent already since the assignment: drop this second delivery
     SEEN = "seen"
     #: its partition's committed offset is not looked up yet in this assignment: drop it,
-    #: keeping nothing (the lookup's seek to the committed offset brings it again, or, with
-    #: nothing committed, the records missed are read again like any gap once the start is
-    #: known)
+    #: keeping nothing (the lookup's seek to the committed offset, or with nothing committed
+    #: to the log's start, brings it again)
     EARLY = "early"
 
 
@@ -136,8 +135,8 @@ class PartitionReads:
         now: float,
     ) -> Reading:
         """Note the record at ``offset`` as read. ``committed`` gives a partition's committed
-        offset (asked only for the first record after assignment, where reading starts: 0
-        with nothing committed), or None while it is not looked up yet; ``end`` its end
+        offset (asked only for the first record after assignment, where reading starts: the
+        log's start with nothing committed), or None while it is not looked up yet; ``end`` its end
         offset then.
 
         Before the lookup a record cannot be placed: taken for the start it would let a gap

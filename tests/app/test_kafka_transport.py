@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
+from collections.abc import Mapping
 from typing import Any, cast
 
 import faust
@@ -379,9 +380,16 @@ class _Group:
         self.found = asyncio.Event()
         #: what ``committed_at_assignment`` said while the app's revocation callback ran
         self.seen_at_revocation: dict[TP, int | None] = {}
+        #: each partition's log start (0 unless set), and the seeks the lookup made
+        self.log_start: dict[TP, int] = {}
+        self.sought: dict[TP, int] = {}
+        #: set once a lookup has sought the partitions with nothing committed
+        self.placed = asyncio.Event()
         consumer_any = cast(Any, consumer)
         consumer_any.assignment = lambda: set(self.assigned)
         consumer_any.seek_to_committed = self.seek_to_committed
+        consumer_any.earliest_offsets = self.earliest_offsets
+        consumer_any.seek_wait = self.seek_wait
         consumer_any._on_partitions_revoked = self.on_revoked
         consumer_any._on_partitions_assigned = self.on_assigned
 
@@ -393,6 +401,13 @@ class _Group:
             raise self.errors.pop(0)
         self.found.set()
         return {TopicPartition(tp.topic, tp.partition): self.committed[tp] for tp in self.assigned}
+
+    async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        return {tp: self.log_start.get(tp, 0) for tp in tps}
+
+    async def seek_wait(self, offsets: Mapping[TP, int]) -> None:
+        self.sought.update(offsets)
+        self.placed.set()
 
     async def on_revoked(self, revoked: set[TP]) -> None:
         # where acks.Revocations commits: the group's offsets are still known here
@@ -441,6 +456,25 @@ async def test_a_committed_offset_is_known_only_once_perform_seek_has_looked_it_
     assert group.known() == {RAW0: 7, RAW1: 0}  # nothing committed: the log's start
 
 
+async def test_a_partition_with_nothing_committed_is_sought_to_its_log_start() -> None:
+    # Faust seeks only RAW0. RAW1's records fetched before the lookup were dropped by the
+    # agents: the seek brings them again, and retention moved its log's start to 40, where
+    # reading starts (not a gap from 0).
+    consumer, group = await _assigned({RAW0: 7, RAW1: None}, hold=False)
+    group.log_start[RAW1] = 40
+    await consumer.perform_seek()
+    assert group.sought == {RAW1: 40}
+    assert group.known() == {RAW0: 7, RAW1: 40}
+
+
+async def test_changelog_partitions_are_left_to_the_tables_recovery() -> None:
+    consumer = _consumer_with_table()
+    group = _Group(consumer, {RAW0: None, LINKS: None})
+    await group.assign(RAW0, LINKS)
+    await consumer.perform_seek()
+    assert group.sought == {RAW0: 0}
+
+
 async def test_they_are_forgotten_after_a_revocations_commit_and_at_an_assignment() -> None:
     consumer, group = await _assigned({RAW0: 7, RAW1: 3}, hold=False)
     await consumer.perform_seek()
@@ -476,7 +510,7 @@ async def test_a_lookup_the_recovery_cut_short_is_made_again_until_it_succeeds(
     group.errors = [RuntimeError("coordinator not available")]
     with caplog.at_level(logging.WARNING):
         async with asyncio.timeout(5):
-            await group.found.wait()  # perform_seek notes them in the same step
+            await group.placed.wait()  # noted in the same step
     assert group.known() == {RAW0: 7, RAW1: 0}
     assert group.lookups == 3  # cut short, failed, found
     assert any("coordinator not available" in r.getMessage() for r in caplog.records)
