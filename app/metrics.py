@@ -263,7 +263,8 @@ class Metrics:
         self.consumer_lag = Gauge(
             f"{prefix}_consumer_lag_records",
             "Records of the agent's partitions held by this worker past their committed offset "
-            "(high watermark minus committed), every 5 s; summed over workers: the stage's lag.",
+            "(high watermark minus committed, or minus the log start with nothing committed), "
+            "every 5 s; summed over workers: the stage's lag.",
             ["agent"],
             registry=registry,
         )

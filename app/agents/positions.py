@@ -141,18 +141,20 @@ class Positions:
     def _report_lag(self) -> None:
         """``deskstream_consumer_lag_records{agent}``: what a group tool shows as lag, for
         the partitions this worker holds (high watermark from the last fetch minus the
-        committed offset). Measured here, every ``TAIL_CHECK_S``, rather than per event; a
-        partition whose committed offset is not looked up yet is left out."""
+        committed offset, or the log's start with nothing committed yet). Measured here,
+        every ``TAIL_CHECK_S``, rather than per event; a partition whose committed offset is
+        not looked up yet is left out."""
         consumer = self._consumer
         behind = 0
         try:
             for tp in consumer.assignment():
-                if tp.topic in self._topics and self._committed(tp) is not None:
+                start = self._committed(tp) if tp.topic in self._topics else None
+                if start is not None:
                     end = consumer.highwater(tp)
                     if end is not None:
                         # Faust's record, which its commits move on (None: nothing committed)
-                        committed = int(consumer._committed_offset.get(tp) or 0)
-                        behind += max(0, int(end) - committed)
+                        committed = consumer._committed_offset.get(tp)
+                        behind += max(0, int(end) - int(start if committed is None else committed))
         except Exception as exc:  # a rebalance moved the assignment under us: next time
             log.debug("consumer lag not measured agent=%s error=%r", self._agent, exc)
             return

@@ -51,7 +51,11 @@ class _Consumer:
         return self.committed
 
     def committed_at_assignment(self, tp: TP) -> int | None:
-        return None if tp in self.not_looked_up else self.committed.get(tp) or 0
+        # as the lookup says: the committed offset, or with nothing committed the log's start
+        if tp in self.not_looked_up:
+            return None
+        committed = self.committed.get(tp)
+        return self.log_start if committed is None else committed
 
     def assignment(self) -> set[TP]:
         return set(self.assigned)
@@ -370,3 +374,20 @@ def test_every_agent_of_a_worker_reads_through_positions(tmp_path: Path) -> None
         if line.startswith(lag)
     }
     assert agents == guarded
+
+
+async def test_consumer_lag_counts_from_the_log_start_where_nothing_is_committed() -> None:
+    # Retention removed a log's first 40 records: a partition with nothing committed is 60
+    # behind at an end of 100, not 100 (a partition not looked up yet is left out).
+    tps = [TP(TOPIC, p) for p in range(3)]
+    consumer = _Consumer(committed={tps[0]: 90, tps[1]: None}, log_start=40, end=100)
+    consumer.assigned = set(tps)
+    consumer.not_looked_up = {tps[2]}
+    metrics = Metrics(CollectorRegistry())
+    app = _app(consumer)
+    _positions(app, metrics)
+    await app.tick()
+    lag = metrics.registry.get_sample_value(
+        "deskstream_consumer_lag_records", {"agent": "sink-intercom"}
+    )
+    assert lag == 10 + 60
