@@ -238,8 +238,17 @@ def register_normalize(
                 kept, digests = dedupe.fresh(key, outcome.events, now=now, platform=platform)
                 if len(kept) != len(outcome.events):  # a copy dropped
                     outcome = dataclasses.replace(outcome, events=kept)
-                if digests:
-                    sent.append(SentIds(key, message.partition, digests, now, platform, event))
+                to_write = dedupe.to_remember(
+                    key,
+                    message.partition,
+                    digests,
+                    now=now,
+                    platform=platform,
+                    event=event,
+                    read_again=not digests and positions.may_have_run(event),
+                )
+                if to_write is not None:
+                    sent.append(to_write)
             _add(out, outcome, delivery, counts)
         for platform, count in counts.items():
             metrics.events_normalized.labels(platform).inc(count)

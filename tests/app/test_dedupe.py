@@ -18,7 +18,7 @@ from app.agents import acks
 from app.agents.dedupe import EventDedupe, SentIds
 from app.metrics import Metrics
 from schemas.models import Envelope
-from streams.recent_ids import digest, size_of
+from streams.recent_ids import contains, digest, remember, size_of
 from tests.schemas.examples import EXAMPLES
 
 T0 = 1_780_000_000
@@ -135,6 +135,33 @@ async def test_a_copy_under_another_raw_key_is_dropped_while_the_first_is_in_fli
     # Remembered under its own key only: under the other, it passes (the sync stage drops it).
     again, _ = dedupe.fresh(b"crm:case:6", _events("e"), now=T0, platform="generic")
     assert [e.event_id for e, _ in again] == ["e"]
+
+
+async def test_a_record_read_again_with_only_copies_writes_its_keys_state_again() -> None:
+    # A RocksDB store kept the ids through a stop before their changelog record was
+    # acknowledged: the record read again finds them and drops its events, and its key's
+    # state goes to the changelog again before the record is acked.
+    table = _Table()
+    dedupe, _ = _dedupe(table)
+    key = b"crm:case:7"
+    table.data[key] = remember(None, [digest("a")], now=T0, window=3600, max_ids=16).state
+    kept, digests = dedupe.fresh(key, _events("a"), now=T0 + 1, platform="generic")
+    assert (kept, digests) == ([], [])
+    live = dedupe.to_remember(
+        key, 2, digests, now=T0 + 1, platform="generic", event=None, read_again=False
+    )
+    assert live is None  # a live redelivery: the changelog holds what the table holds
+    again = dedupe.to_remember(
+        key, 2, digests, now=T0 + 1, platform="generic", event=None, read_again=True
+    )
+    assert again is not None
+    remembering = asyncio.ensure_future(dedupe.remember_all([again], []))
+    await _run_ready_callbacks()
+    assert table.changelog == [(2, key, table.data[key])]
+    assert contains(table.changelog[0][2], digest("a"), now=T0 + 1, window=3600)
+    assert not remembering.done()  # the raw record waits for that record's acknowledgement
+    table.acks[0].set_result(None)
+    await remembering
 
 
 @dataclass
