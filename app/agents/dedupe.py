@@ -19,9 +19,13 @@ whatever number of its records share the key. Hence:
   Kafka acknowledged the event and before it acknowledged the changelog record**: one
   ``acks=all`` round trip of the changelog write, which starts the moment the event is
   acknowledged. A clean revocation or stop waits for it (``app.agents.acks.settle``);
-- a RocksDB state that holds an id its changelog lacks (the store on disk outlived that
-  window) drops the copy, and the raw record read again writes its key's state to the
-  changelog before it is acked (``to_remember``).
+- a RocksDB state that holds an id its changelog lacks (the store on disk outlived a stop
+  between the table's write and the changelog record's acknowledgement) drops the copy. A
+  raw record read again (a restart, a rebalance) whose events were all copies is therefore
+  given to ``remember_all`` with no ids (``SentIds.digests`` empty): its key's state goes to
+  the changelog again before the record is acked, or the partition's next owner would
+  restore a state without them (as the sync stage's links, ``app.agents.sync.changelog_state``;
+  with the memory store, one record more per key and batch after a restart).
 
 Copies that arrive while the first is on its way (not yet acknowledged) are dropped too:
 its id is in ``_pending``, one set for every key (an event id names the event, whatever record
@@ -71,6 +75,7 @@ class SentIds(NamedTuple):
 
     key: bytes
     partition: int
+    #: the ids to remember (none: the key's state is written to the changelog as it is)
     digests: list[bytes]
     #: the raw record's timestamp, Unix seconds
     now: int
@@ -121,32 +126,6 @@ class EventDedupe:
             digests.append(d)
         pending.update(digests)
         return kept, digests
-
-    @staticmethod
-    def to_remember(
-        key: bytes,
-        partition: int,
-        digests: list[bytes],
-        *,
-        now: int,
-        platform: str,
-        event: faust.EventT[Any] | None,
-        read_again: bool,
-    ) -> SentIds | None:
-        """What ``remember_all`` is to write for a raw record: the ids ``fresh`` found new;
-        or, for a record read again (a restart, a rebalance) whose events were all copies,
-        its key's stored state as it is.
-
-        A RocksDB store is on the worker's disk and outlives a stop between the table's
-        write and the acknowledgement of its changelog record: a worker restarted on it finds
-        the ids already there and drops the record's events, and without this the raw record
-        would be acked with the changelog still behind, and the partition's next owner would
-        restore a state without them (with the memory store the changelog already holds that
-        state: one record more, per key and batch, after a restart). As the sync stage's
-        links do (``app.agents.sync.changelog_state``)."""
-        if not digests and not read_again:
-            return None
-        return SentIds(key, partition, digests, now, platform, event)
 
     async def remember(
         self,

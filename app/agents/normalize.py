@@ -238,17 +238,10 @@ def register_normalize(
                 kept, digests = dedupe.fresh(key, outcome.events, now=now, platform=platform)
                 if len(kept) != len(outcome.events):  # a copy dropped
                     outcome = dataclasses.replace(outcome, events=kept)
-                to_write = dedupe.to_remember(
-                    key,
-                    message.partition,
-                    digests,
-                    now=now,
-                    platform=platform,
-                    event=event,
-                    read_again=not digests and positions.may_have_run(event),
-                )
-                if to_write is not None:
-                    sent.append(to_write)
+                if digests or positions.may_have_run(event):
+                    # Read again with only copies: its key's state goes to the changelog again
+                    # (a RocksDB store may hold ids its changelog lacks: app.agents.dedupe).
+                    sent.append(SentIds(key, message.partition, digests, now, platform, event))
             _add(out, outcome, delivery, counts)
         for platform, count in counts.items():
             metrics.events_normalized.labels(platform).inc(count)

@@ -147,14 +147,7 @@ async def test_a_record_read_again_with_only_copies_writes_its_keys_state_again(
     table.data[key] = remember(None, [digest("a")], now=T0, window=3600, max_ids=16).state
     kept, digests = dedupe.fresh(key, _events("a"), now=T0 + 1, platform="generic")
     assert (kept, digests) == ([], [])
-    live = dedupe.to_remember(
-        key, 2, digests, now=T0 + 1, platform="generic", event=None, read_again=False
-    )
-    assert live is None  # a live redelivery: the changelog holds what the table holds
-    again = dedupe.to_remember(
-        key, 2, digests, now=T0 + 1, platform="generic", event=None, read_again=True
-    )
-    assert again is not None
+    again = SentIds(key, 2, digests, T0 + 1, "generic")  # what normalize gives a record read again
     remembering = asyncio.ensure_future(dedupe.remember_all([again], []))
     await _run_ready_callbacks()
     assert table.changelog == [(2, key, table.data[key])]
