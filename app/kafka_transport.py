@@ -132,10 +132,11 @@ class Consumer(driver.Consumer):
         #: where reading each partition of the assignment starts, as ``perform_seek`` looked
         #: it up: its committed offset, or its log's start with nothing committed (a
         #: changelog partition's: 0); revocations and assignments seen (a lookup made
-        #: across one is of another assignment); the count at the last lookup, and the one a
-        #: retry of the lookup runs for
+        #: across one is of another assignment); the count at the last lookup of the committed
+        #: offsets, at the last lookup done (log starts too), and the one a retry runs for
         self._committed_at_assignment: dict[TP, int] = {}
         self._rebalances = 0
+        self._committed_looked_up_in = -1
         self._looked_up_in = -1
         self._looking_again_for = -1
 
@@ -177,25 +178,34 @@ class Consumer(driver.Consumer):
         """Faust's ``perform_seek``, noting where each partition's reading starts when no
         rebalance came meanwhile: its committed offset, or its log's start.
 
-        Faust seeks only partitions with a committed offset. One with nothing committed is
-        sought to its log's start here, as Faust seeks the others to theirs: aiokafka may
-        have fetched past its first records before this lookup, and the agents dropped them
-        (``app.agents.read_order``, ``EARLY``); without the seek they came back only through
-        a rewind, logged as records skipped. And a log whose first records retention removed
-        starts past 0: its first record is where reading starts, not one past a gap.
-        Changelog partitions are left alone: the tables' recovery places them."""
-        tps = self.assignment()
-        await super().perform_seek()
-        if self._rebalances != rebalances:
-            return
-        committed = self._committed_offset  # just set from the lookup
-        starts = {
-            TP(tp.topic, tp.partition): int(offset)
-            for tp in tps
-            if (offset := committed.get(tp)) is not None
-        }
+        Faust seeks only partitions with a committed offset; their starts are noted in the
+        same step as its seek, so their records are taken from the first one. One with
+        nothing committed is then sought to its log's start here, as Faust seeks the others:
+        aiokafka may have fetched past its first records before this lookup, and the agents
+        dropped them (``app.agents.read_order``, ``EARLY``). The seek brings them again, as
+        Faust's does for a committed partition (a batch the fetch loop is still handing out
+        past either seek shows as a gap, read again by a rewind). And a log whose first
+        records retention removed starts past 0: its first record is where reading starts,
+        not one past a gap. Changelog partitions are left to the tables' recovery. A lookup
+        cut short after Faust's seek is made again for the partitions still unknown only:
+        Faust's seek again would send the others back over records already taken."""
         changelogs = self.app.tables.changelog_topics
-        uncommitted = [tp for tp in tps if committed.get(tp) is None and tp.topic not in changelogs]
+        if self._committed_looked_up_in != rebalances:
+            tps = self.assignment()
+            await super().perform_seek()
+            if self._rebalances != rebalances:
+                return
+            committed = self._committed_offset  # just set from the lookup
+            self._committed_at_assignment.update(
+                {
+                    TP(tp.topic, tp.partition): int(offset or 0)
+                    for tp in tps
+                    if (offset := committed.get(tp)) is not None or tp.topic in changelogs
+                }
+            )
+            self._committed_looked_up_in = rebalances
+        known = self._committed_at_assignment
+        uncommitted = [tp for tp in self.assignment() if TP(tp.topic, tp.partition) not in known]
         if uncommitted:
             earliest = await self.earliest_offsets(*uncommitted)
             if self._rebalances != rebalances:
@@ -204,10 +214,7 @@ class Consumer(driver.Consumer):
             await self.seek_wait(log_starts)
             if self._rebalances != rebalances:
                 return
-            starts.update({TP(tp.topic, tp.partition): at for tp, at in log_starts.items()})
-        self._committed_at_assignment.update(
-            {TP(tp.topic, tp.partition): starts.get(TP(tp.topic, tp.partition), 0) for tp in tps}
-        )
+            known.update({TP(tp.topic, tp.partition): at for tp, at in log_starts.items()})
         self._looked_up_in = rebalances
 
     @property

@@ -264,20 +264,25 @@ async def settle(app: faust.App, tps: Iterable[Any]) -> None:
 class InHand:
     """An agent's batch from the moment it is taken until its events are handed to
     ``ack_all_when_delivered``: ``with in_hand:`` around the batch's work. A revocation waits
-    for it (``Revocations``)."""
+    for it (``Revocations``); a batch that raises is told to ``on_failure``."""
 
-    __slots__ = ("_idle", "agent")
+    __slots__ = ("_idle", "_on_failure", "agent")
 
-    def __init__(self, agent: str) -> None:
+    def __init__(
+        self, agent: str, on_failure: Callable[[str, Exception], None] | None = None
+    ) -> None:
         self.agent = agent
+        self._on_failure = on_failure
         self._idle = asyncio.Event()
         self._idle.set()
 
     def __enter__(self) -> None:
         self._idle.clear()
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
         self._idle.set()
+        if isinstance(error, Exception) and self._on_failure is not None:
+            self._on_failure(self.agent, error)
 
     @property
     def busy(self) -> bool:
@@ -333,9 +338,28 @@ class Revocations:
 
     def in_hand(self, agent: str) -> InHand:
         """What ``agent`` marks its batches with, for revocations to wait for them."""
-        held = InHand(agent)
+        held = InHand(agent, self._batch_failed)
         self._in_hand.append(held)
         return held
+
+    def _batch_failed(self, agent: str, error: Exception) -> None:
+        """A batch that raised (a send refused before it left, a platform down past its
+        retries) leaves its events unacked. Faust would restart the agent in this process,
+        and every later ack of their partitions would wait for them until a rebalance, which
+        reads them again (and normalize's dedupe holds their ids as in flight meanwhile: it
+        would drop them then as copies). The worker crashes instead, as on a failed send
+        (``ack_all_when_delivered``): its partitions are read again from their committed
+        offsets, by its next process or by the others."""
+        if self._app.should_stop:
+            return  # a stop or a crash under way: the events are read again all the same
+        log.critical(
+            "batch failed agent=%s error=%r; crashing the worker so its records are read "
+            "again from the committed offsets (restart it if no supervisor does; the error "
+            "says what failed)",
+            agent,
+            error,
+        )
+        hold(asyncio.ensure_future(self._app.crash(error)))
 
     async def _batches_finished(self) -> None:
         busy = [held for held in self._in_hand if held.busy]

@@ -147,8 +147,8 @@ def _register_relay(
             log.warning("desk conversation not found, not relayed error=%s", exc)
             return None
 
-    # A desk that stays down past the attempts raises: the agent crashes unacked and the
-    # worker reads the event again after its restart.
+    # A desk that stays down past the attempts raises: the batch fails unacked, the worker
+    # crashes (acks.Revocations) and reads the event again after its restart.
     policy = RetryPolicy(
         attempts=settings.sink_max_attempts,
         max_s=settings.sink_max_backoff_seconds,

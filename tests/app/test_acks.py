@@ -341,3 +341,21 @@ async def test_a_revocation_never_commits_below_where_the_assignment_started() -
     assert [event.acked for event in events] == [1, 1, 1]
     await revocations.revoked({TP("raw", 24), TP("raw", 25), TP("raw", 26)})
     assert app.consumer.commits == [{TP("raw", 26): 101}]
+
+
+async def test_a_batch_that_raises_crashes_the_worker(caplog: pytest.LogCaptureFixture) -> None:
+    # Left unacked in a worker that goes on, its events would hold back every later commit
+    # of their partitions until a rebalance.
+    app = _RevokingApp()
+    in_hand = acks.Revocations(cast(faust.App, app)).in_hand("normalize")
+    with caplog.at_level(logging.CRITICAL), pytest.raises(RuntimeError), in_hand:
+        raise RuntimeError("send refused")
+    await _settle()
+    assert [str(crash) for crash in app.crashes] == ["send refused"]
+    assert "batch failed agent=normalize" in caplog.text
+    assert not in_hand.busy
+    app.should_stop = True  # a stop under way: its events are read again all the same
+    with pytest.raises(KeyError), in_hand:
+        raise KeyError("during the stop")
+    await _settle()
+    assert len(app.crashes) == 1

@@ -380,9 +380,12 @@ class _Group:
         self.found = asyncio.Event()
         #: what ``committed_at_assignment`` said while the app's revocation callback ran
         self.seen_at_revocation: dict[TP, int | None] = {}
-        #: each partition's log start (0 unless set), and the seeks the lookup made
+        #: each partition's log start (0 unless set), and the seeks the lookup made; set to
+        #: hold the next log-start lookups until it is set, and errors they raise, in order
         self.log_start: dict[TP, int] = {}
         self.sought: dict[TP, int] = {}
+        self.hold_log_starts: asyncio.Event | None = None
+        self.log_start_errors: list[BaseException] = []
         #: set once a lookup has sought the partitions with nothing committed
         self.placed = asyncio.Event()
         consumer_any = cast(Any, consumer)
@@ -403,6 +406,10 @@ class _Group:
         return {TopicPartition(tp.topic, tp.partition): self.committed[tp] for tp in self.assigned}
 
     async def earliest_offsets(self, *tps: TP) -> dict[TP, int]:
+        if self.hold_log_starts is not None:
+            await self.hold_log_starts.wait()
+        if self.log_start_errors:
+            raise self.log_start_errors.pop(0)
         return {tp: self.log_start.get(tp, 0) for tp in tps}
 
     async def seek_wait(self, offsets: Mapping[TP, int]) -> None:
@@ -465,6 +472,36 @@ async def test_a_partition_with_nothing_committed_is_sought_to_its_log_start() -
     await consumer.perform_seek()
     assert group.sought == {RAW1: 40}
     assert group.known() == {RAW0: 7, RAW1: 40}
+
+
+async def test_a_committed_start_is_known_while_the_log_starts_are_looked_up() -> None:
+    # Faust's seek has moved RAW0 to 7 and its records flow: held back until the log
+    # starts are known, they would be dropped (EARLY) and read again only by a rewind.
+    consumer, group = await _assigned({RAW0: 7, RAW1: None}, hold=False)
+    group.hold_log_starts = asyncio.Event()
+    seeking = asyncio.ensure_future(consumer.perform_seek())
+    await asyncio.sleep(0.01)
+    assert group.known() == {RAW0: 7, RAW1: None}
+    group.hold_log_starts.set()
+    await seeking
+    assert group.known() == {RAW0: 7, RAW1: 0}
+
+
+async def test_a_lookup_cut_short_after_faust_seek_is_made_again_for_the_rest_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Faust's seek again would send RAW0 back to 7 over records its agent has taken.
+    monkeypatch.setattr(Consumer, "LOOKUP_AGAIN_S", 0.01)
+    consumer, group = await _assigned({RAW0: 7, RAW1: None}, hold=False)
+    group.log_start[RAW1] = 40
+    group.log_start_errors = [RuntimeError("leader not available")]
+    with pytest.raises(RuntimeError):
+        await consumer.perform_seek()
+    async with asyncio.timeout(5):
+        await group.placed.wait()
+    assert group.known() == {RAW0: 7, RAW1: 40}
+    assert group.lookups == 1  # Faust's seek made once
+    assert group.sought == {RAW1: 40}
 
 
 async def test_changelog_partitions_are_left_to_the_tables_recovery() -> None:
