@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.dedupe_work [--records 60000]
 
 Times, in this process and in CPU time, what ``app.agents.dedupe.EventDedupe`` does for each
-raw record in the normalize agent: ``fresh`` as the record is read, then ``remember_all``
+raw record in the normalize agent: ``fresh`` as the record is read, then ``remember_batch``
 once per batch of ``app.agents.normalize.BATCH_MAX`` records, on the raw records
 ``bench.ingest_pipeline`` writes (500 entities, each record one event) and on a real Faust
 table (its memory store, as the worker's without ``rocksdb://``). The changelog writer and
@@ -76,7 +76,7 @@ async def _round(
             _, digests = dedupe.fresh(key, events, now=now, platform="generic")
             if digests:
                 sent.append(SentIds(key, 0, digests, now, "generic"))
-        await dedupe.remember_all(sent, [])
+        await asyncio.gather(*dedupe.remember_batch(sent, []))
     return time.process_time() - started
 
 

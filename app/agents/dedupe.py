@@ -28,10 +28,10 @@ whatever number of its records share the key. Hence:
   with the memory store, one record more per key and batch after a restart).
 
 Copies that arrive while the first is on its way (not yet acknowledged) are dropped too:
-its id is in ``_pending``, one set for every key (an event id names the event, whatever record
-carries it; one set costs a C call a record to keep). A failed send crashes the worker
-(``ack_all_when_delivered``), and every delivery of the event is then read again from the
-committed offset.
+its id is in ``_pending``, one for every key (an event id names the event, whatever record
+carries it). A copy's record is acked only once the first's batch is remembered
+(``remember_batch``). A failed send crashes the worker (``ack_all_when_delivered``), and
+every delivery of the event is then read again from the committed offset.
 
 Not caught here (the sync stage still drops them by id, ``streams.sync``): a copy whose raw
 key differs from the original's, once the original is remembered (keys are read from the
@@ -53,7 +53,7 @@ import faust
 # finds the partition, and so the database, a table write goes to from it.
 from faust.streams import _current_event
 
-from app.agents.acks import revoked_since_read
+from app.agents.acks import hold, revoked_since_read
 from app.metrics import Metrics
 from schemas.models import Envelope
 from streams.recent_ids import contains, digest, remember
@@ -99,8 +99,12 @@ class EventDedupe:
         self._metrics = metrics
         self._window = window_seconds
         self._max_ids = max_ids
-        #: digests of events sent and not yet remembered (their sends in flight)
-        self._pending: set[bytes] = set()
+        #: digests of events sent and not yet remembered (their sends in flight), each with
+        #: the remembering of the batch that sent it (None: the batch being read)
+        self._pending: dict[bytes, asyncio.Future[None] | None] = {}
+        #: the rememberings of earlier batches whose events the batch being read dropped as
+        #: copies in flight: its records are acked only after them (``remember_batch``)
+        self._originals: set[asyncio.Future[None]] = set()
 
     def fresh(
         self,
@@ -119,13 +123,38 @@ class EventDedupe:
         digests: list[bytes] = []
         for event, data in events:
             d = digest(event.event_id)
-            if d in pending or d in digests or contains(state, d, now=now, window=window):
-                self._metrics.duplicates_dropped.labels(platform).inc()
+            if d in pending:
+                original = pending[d]
+                if original is not None:
+                    self._originals.add(original)
+            elif d not in digests and not contains(state, d, now=now, window=window):
+                kept.append((event, data))
+                digests.append(d)
                 continue
-            kept.append((event, data))
-            digests.append(d)
-        pending.update(digests)
+            self._metrics.duplicates_dropped.labels(platform).inc()
+        for d in digests:
+            pending[d] = None
         return kept, digests
+
+    def remember_batch(
+        self, sent: Sequence[SentIds], sends: Sequence[Awaitable[Any]]
+    ) -> list[asyncio.Future[Any]]:
+        """For the batch being read, once its records' ``sends`` are out: ``remember_all``
+        under way, and what its raw records are to be acked after. That is the remembering,
+        and the rememberings of earlier batches whose events it dropped as copies in flight:
+        acked before their original is in Kafka, such a copy's record could be committed
+        past an event a failed send then loses (an original from before a revocation that
+        the settle did not wait out, its partition assigned back here)."""
+        waits: list[asyncio.Future[Any]] = list(self._originals)
+        self._originals.clear()
+        if sent:
+            remembering = hold(asyncio.ensure_future(self.remember_all(sent, list(sends))))
+            pending = self._pending
+            for ids in sent:
+                for d in ids.digests:
+                    pending[d] = remembering
+            waits.append(remembering)
+        return waits
 
     async def remember(
         self,
@@ -176,7 +205,8 @@ class EventDedupe:
         finally:
             pending = self._pending
             for ids in sent:
-                pending.difference_update(ids.digests)
+                for d in ids.digests:
+                    pending.pop(d, None)
         for platform, count in evicted.items():
             self._metrics.dedupe_evicted.labels(platform).inc(count)
         await asyncio.gather(*changelogs)

@@ -21,7 +21,6 @@ restart the worker onto the same record and stall its partition for good.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import logging
@@ -33,7 +32,7 @@ from typing import Any, cast
 
 import faust
 
-from app.agents.acks import Revocations, ack_all_when_delivered, hold
+from app.agents.acks import Revocations, ack_all_when_delivered
 from app.agents.batch_send import BatchSend, TableChangelog
 from app.agents.dedupe import EventDedupe, SentIds
 from app.agents.positions import Positions
@@ -246,11 +245,11 @@ def register_normalize(
         for platform, count in counts.items():
             metrics.events_normalized.labels(platform).inc(count)
         sends: list[Awaitable[Any]] = list(await out.send())
-        if sent:
+        if deduping:
             # Remembered only once every record of the batch is acknowledged; the raw records
-            # are acked only once the changelog records are acknowledged too.
-            remembered = dedupe.remember_all(sent, list(sends))
-            sends.append(hold(asyncio.ensure_future(remembered)))
+            # are acked only once the changelog records are acknowledged too, and those of
+            # earlier batches whose events this one dropped as copies in flight.
+            sends += dedupe.remember_batch(sent, sends)
         ack_all_when_delivered(app, read, sends)
 
     @app.agent(inbound(app, channels.raw), name="normalize")

@@ -157,6 +157,33 @@ async def test_a_record_read_again_with_only_copies_writes_its_keys_state_again(
     await remembering
 
 
+async def test_a_copy_dropped_while_its_original_is_in_flight_is_acked_after_it() -> None:
+    # The original's batch from before a revocation the settle did not wait out, its record
+    # read again here once the partition came back: acked first, the copy's record could be
+    # committed past an event the original's failed send then loses.
+    table = _Table()
+    dedupe, _ = _dedupe(table)
+    key = b"crm:case:8"
+    _, digests = dedupe.fresh(key, _events("a"), now=T0, platform="generic")
+    sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    [original] = dedupe.remember_batch([SentIds(key, 0, digests, T0, "generic")], [sent])
+    # The next batch: the record read again, and a copy under the same batch's other record.
+    kept, b_ids = dedupe.fresh(key, _events("a", "b", "b"), now=T0, platform="generic")
+    assert [e.event_id for e, _ in kept] == ["b"]
+    waits = dedupe.remember_batch([SentIds(key, 0, b_ids, T0, "generic")], [])
+    assert original in waits  # its records wait for the original's too, not only their own
+    sent.set_exception(RuntimeError("not acknowledged"))
+    with pytest.raises(RuntimeError):
+        await asyncio.gather(*waits)
+    # A batch that dropped nothing in flight waits for its own remembering only.
+    _, c_ids = dedupe.fresh(key, _events("c"), now=T0, platform="generic")
+    [own] = dedupe.remember_batch([SentIds(key, 0, c_ids, T0, "generic")], [])
+    await _run_ready_callbacks()
+    for ack in table.acks:
+        ack.set_result(None)
+    await asyncio.gather(own, *waits[1:])
+
+
 @dataclass
 class _Message:
     topic: str
