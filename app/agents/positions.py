@@ -68,6 +68,9 @@ class Positions:
         self._app = app
         self._topics = frozenset(topics)
         self._reads = PartitionReads()
+        #: partitions with records dropped before their committed offset was looked up in
+        #: this assignment, none processed since: a gap found next is theirs, not a loss
+        self._dropped_early: set[TP] = set()
         self._agent = agent
         self._rewinds = metrics.rewinds
         self._open = metrics.rewinds_open.labels(agent)
@@ -109,6 +112,7 @@ class Positions:
             # Fetched before the assignment's committed offset was looked up: the lookup's
             # seek brings it again. A count that keeps climbing is a lookup that never came.
             self._rewinds.labels(self._agent, "early_dropped").inc()
+            self._dropped_early.add(tp)
             return False
         if reading.verdict is Verdict.REWIND:
             assert reading.rewind is not None
@@ -120,6 +124,8 @@ class Positions:
             return False
         if reading.rewind is not None:
             self._completed(tp, reading.rewind)
+        if self._dropped_early:
+            self._dropped_early.discard(tp)
         return reading.verdict is Verdict.PROCESS
 
     @property
@@ -200,10 +206,21 @@ class Positions:
         count them as read (``Consumer._drain_messages``); a partition assigned again then
         resumes past them (aiokafka seeks to the committed offset only when there is one),
         and acks after them commit over them (the cluster suite lost commands that way).
-        Read the partition again from the first missing record."""
-        log.warning(
-            "records skipped before they reached the agent: reading them again "
-            "agent=%s topic=%s partition=%s from_offset=%s %s=%s",
+        Read the partition again from the first missing record.
+
+        A gap on a partition whose records the agent dropped before the committed offset was
+        looked up, none processed since, is most likely those: the lookup's seek does not
+        always bring them back first (a batch the fetch loop is still handing out past the
+        seek moves Faust's read offset past them again), and this rewind is what does. It is
+        told at info level; any other gap is a warning."""
+        expected = tp in self._dropped_early
+        self._dropped_early.discard(tp)
+        log.log(
+            logging.INFO if expected else logging.WARNING,
+            "%s: reading them again agent=%s topic=%s partition=%s from_offset=%s %s=%s",
+            "records dropped before the committed offset was looked up"
+            if expected
+            else "records skipped before they reached the agent",
             self._agent,
             tp.topic,
             tp.partition,
@@ -331,6 +348,8 @@ class Positions:
         return self._reads.may_have_run(TP(message.topic, message.partition), message.offset)
 
     def forget(self, tps: Iterable[TP]) -> None:
+        tps = list(tps)
+        self._dropped_early.difference_update(tps)
         for tp, rewind in self._reads.forget(tps):
             log.info(
                 "rewind ended by a rebalance (the partition is read again from its committed "

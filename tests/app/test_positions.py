@@ -208,6 +208,36 @@ async def test_records_before_the_lookup_of_the_committed_offset_are_not_taken_f
     assert metrics.rewinds.labels("sink-intercom", "started")._value.get() == 0
 
 
+async def test_a_gap_left_by_records_dropped_before_the_lookup_is_told_as_such(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Nothing committed: records 0-6 were dropped before the lookup, and its seek to the log's
+    # start did not bring them back before 7 came. The rewind reads them again; it is not a
+    # loss to warn of. A gap after a record processed is.
+    tp = TP(TOPIC, 4)
+    consumer = _Consumer(committed={tp: None}, not_looked_up={tp}, positions={tp: 8})
+    app = _app(consumer)
+    metrics = Metrics(CollectorRegistry())
+    positions = _positions(app, metrics)
+    caplog.set_level(logging.INFO, logger=positions_module.__name__)
+    assert [positions.received(_event(o, partition=4)) for o in range(7)] == [False] * 7
+    consumer.not_looked_up.clear()  # looked up: the log's start, 0
+    assert positions.received(_event(7, partition=4)) is False  # a gap from 0
+    assert [positions.received(_event(o, partition=4)) for o in range(9)] == [True] * 9
+    assert positions.received(_event(12, partition=4)) is False  # 9-11 skipped
+    told = [
+        (r.levelno, r.getMessage().split(":")[0])
+        for r in caplog.records
+        if "again" in r.getMessage()
+    ]
+    assert told == [
+        (logging.INFO, "records dropped before the committed offset was looked up"),
+        (logging.WARNING, "records skipped before they reached the agent"),
+    ]
+    assert metrics.rewinds.labels("sink-intercom", "started")._value.get() == 2
+    await _settle()
+
+
 async def test_a_failing_seek_is_logged_and_made_again_until_the_record_is_back(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
