@@ -189,8 +189,8 @@ class Consumer(driver.Consumer):
         not one past a gap. Changelog partitions are left to the tables' recovery. A lookup
         cut short after Faust's seek is made again for the partitions still unknown only:
         Faust's seek again would send the others back over records already taken."""
-        changelogs = self.app.tables.changelog_topics
         if self._committed_looked_up_in != rebalances:
+            changelogs = self.app.tables.changelog_topics
             tps = self.assignment()
             await super().perform_seek()
             if self._rebalances != rebalances:

@@ -42,7 +42,7 @@ from streams.recent_ids import digest, remember
 
 __all__ = ["dedupe_work"]
 
-#: rounds over the records, each on an empty table; the fastest round counts
+#: rounds of each figure (over the records, each on a table of its own); the fastest counts
 ROUNDS = 3
 
 
@@ -90,7 +90,7 @@ def _fill(
         table.data[key] = remembered.state
 
 
-#: ids one key holds for the ``remember`` figures (the last is replaced by the count bound)
+#: ids one key holds for the ``remember`` figures below the bound (a full key is timed too)
 HELD = (60, 120, 250)
 
 

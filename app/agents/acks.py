@@ -268,9 +268,7 @@ class InHand:
 
     __slots__ = ("_idle", "_on_failure", "agent")
 
-    def __init__(
-        self, agent: str, on_failure: Callable[[str, Exception], None] | None = None
-    ) -> None:
+    def __init__(self, agent: str, on_failure: Callable[[str, Exception], None]) -> None:
         self.agent = agent
         self._on_failure = on_failure
         self._idle = asyncio.Event()
@@ -281,7 +279,7 @@ class InHand:
 
     def __exit__(self, kind: object, error: BaseException | None, trace: object) -> None:
         self._idle.set()
-        if isinstance(error, Exception) and self._on_failure is not None:
+        if isinstance(error, Exception):
             self._on_failure(self.agent, error)
 
     @property
