@@ -16,7 +16,7 @@ import contextlib
 import json
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -213,10 +213,16 @@ def _config(tag: str) -> SunshineSandboxConfig:
 
 @asynccontextmanager
 async def chat_stack(
-    bootstrap: str, folder: Path, *, name: str = "chat", partitions: int = 4
+    bootstrap: str,
+    folder: Path,
+    *,
+    name: str = "chat",
+    partitions: int = 4,
+    worker_env: Mapping[str, str] | None = None,
 ) -> AsyncIterator[ChatStack]:
     """Two workspaces (``chat_a`` for client ``widget``, ``chat_b`` for ``widget_b``) and
-    one worker, on topics of their own (``<name>-<run>.*``)."""
+    one worker, on topics of their own (``<name>-<run>.*``); ``worker_env`` is more of the
+    worker's environment (``DESKSTREAM_*``)."""
     run = uuid.uuid4().hex[:8]
     port = free_port()
     keys = {"widget": secrets.token_urlsafe(24), "widget_b": secrets.token_urlsafe(24)}
@@ -231,6 +237,7 @@ async def chat_stack(
         "DESKSTREAM_WEBHOOK_QUIET_SECONDS": "0",
         "DESKSTREAM_CHAT__WORKSPACES__widget_b": "chat_b",
         "DESKSTREAM_CHAT__WORKSPACES__widget": "chat_a",
+        **(worker_env or {}),
     }
     for ai_client, key in keys.items():  # the AI clients, as POST /handoff knows them
         env[f"DESKSTREAM_CONNECTORS__{ai_client}__PLATFORM"] = "ai_agent"

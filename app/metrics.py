@@ -200,6 +200,13 @@ class Metrics:
             ["connector"],
             registry=registry,
         )
+        self.chat_relay_waiting = Gauge(
+            f"{prefix}_chat_relay_waiting",
+            "1 while the chat relay waits for a live chat desk that stopped answering: the "
+            "events behind it (hand-offs to every desk included) wait too (app/agents/chat.py).",
+            ["connector"],
+            registry=registry,
+        )
         self.webhook_last_delivery_age_seconds = Gauge(
             f"{prefix}_webhook_last_delivery_age_seconds",
             "Seconds since this worker last accepted a webhook from the connector.",

@@ -341,13 +341,13 @@ class Revocations:
         return held
 
     def _batch_failed(self, agent: str, error: Exception) -> None:
-        """A batch that raised (a send refused before it left, a platform down past its
-        retries) leaves its events unacked. Faust would restart the agent in this process,
-        and every later ack of their partitions would wait for them until a rebalance, which
-        reads them again (and normalize's dedupe holds their ids as in flight meanwhile: it
-        would drop them then as copies). The worker crashes instead, as on a failed send
-        (``ack_all_when_delivered``): its partitions are read again from their committed
-        offsets, by its next process or by the others."""
+        """A batch that raised (a send refused before it left, a bug; the chat relay waits
+        a desk's outage out rather than raise) leaves its events unacked. Faust would restart
+        the agent in this process, and every later ack of their partitions would wait for
+        them until a rebalance, which reads them again (and normalize's dedupe holds their
+        ids as in flight meanwhile: it would drop them then as copies). The worker crashes
+        instead, as on a failed send (``ack_all_when_delivered``): its partitions are read
+        again from their committed offsets, by its next process or by the others."""
         if self._app.should_stop:
             return  # a stop or a crash under way: the events are read again all the same
         log.critical(

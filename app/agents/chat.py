@@ -31,7 +31,12 @@ from typing import Any, cast
 
 import faust
 
-from app.agents.acks import Revocations, ack_all_when_delivered, ack_when_delivered
+from app.agents.acks import (
+    Revocations,
+    ack_all_when_delivered,
+    ack_when_delivered,
+    revoked_since_read,
+)
 from app.agents.lanes import Lanes
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
@@ -39,9 +44,9 @@ from app.metrics import Metrics
 from app.settings import Settings
 from connectors.base.chat import ChatBridge, ChatSession
 from connectors.base.registry import build_chat_bridge, chat_platforms
-from connectors.base.retry import RetryPolicy, call_with_retries
+from connectors.base.retry import RetryPolicy, call_until_answered
 from schemas.codec import decode_as, envelope_source
-from schemas.errors import FatalAPIError, SchemaError
+from schemas.errors import FatalAPIError, RetriableAPIError, SchemaError
 from schemas.models import Envelope, Handoff, Platform
 from streams.chat import (
     Action,
@@ -132,28 +137,58 @@ def _register_relay(
     # reach the relay in an unbroken run, or their partition is read again (as every agent).
     positions = Positions(app, metrics, "chat-relay", [channels.events.get_topic_name()])
 
-    async def chat_of(event: Envelope) -> str | None:
+    async def chat_of(event: Envelope, record: faust.EventT[Any]) -> str | None:
+        """The chat ``event`` (read from ``record``) belongs to, if any."""
         data = event.data
         if isinstance(data, Handoff):
             # Scoped by the client that handed it off: only that client can reach it.
             return chat_key(event.source.connector_id, data.case_id) if is_live_chat(data) else None
-        connector = event.source.connector_id
+        connector, entity_id = event.source.connector_id, event.source.entity_id
         if connector not in desks.ids:
             return None
         bridge = desks.bridge(connector)
+        waited = False
+
+        def unanswered(error: RetriableAPIError, rounds: int) -> None:
+            nonlocal waited
+            waited = True
+            metrics.chat_relay_waiting.labels(connector).set(1)
+            log.warning(
+                "chat desk not answering connector=%s rounds=%d error=%s: the chat relay waits "
+                "and asks again every %g s, and the events behind this one (hand-offs to every "
+                "desk included) wait with it. Check the desk's status and its connector's "
+                "API_BASE_URL; nothing is lost meanwhile",
+                connector,
+                rounds,
+                error,
+                pause_s,
+            )
+
         try:
-            return await call_with_retries(lambda: bridge.chat_of(event.source.entity_id), policy)
+            return await call_until_answered(
+                lambda: bridge.chat_of(entity_id),
+                policy,
+                wanted=lambda: not revoked_since_read(record),  # else its next owner relays it
+                on_unanswered=unanswered,
+                pause_s=pause_s,
+            )
         except FatalAPIError as exc:  # e.g. deleted since: nobody's chat any more
             log.warning("desk conversation not found, not relayed error=%s", exc)
             return None
+        finally:
+            if waited:
+                metrics.chat_relay_waiting.labels(connector).set(0)
 
-    # A desk that stays down past the attempts raises: the batch fails unacked, the worker
-    # crashes (acks.Revocations) and reads the event again after its restart.
+    # A desk that stays down past the attempts is waited out in place, one round of attempts
+    # after another: the relay has nowhere to set an event aside. Failing the batch would
+    # crash the worker (acks.Revocations) and take normalize, sync and the webhooks down with
+    # it, again at every restart, for as long as the desk is down.
     policy = RetryPolicy(
         attempts=settings.sink_max_attempts,
         max_s=settings.sink_max_backoff_seconds,
         rate_limited_s=settings.sink_rate_limited_max_seconds,
     )
+    pause_s = settings.sink_max_backoff_seconds
 
     def for_a_chat(value: bytes) -> Envelope | None:
         """The event, when a chat may need it."""
@@ -175,7 +210,7 @@ def _register_relay(
                 continue  # records before it were skipped: read again from the first one
             read.append(event)
             envelope = for_a_chat(event.value)
-            chat_id = None if envelope is None else await chat_of(envelope)
+            chat_id = None if envelope is None else await chat_of(envelope, event)
             if chat_id is not None:
                 sends.append(await channels.chat.send(key=chat_id.encode(), value=envelope))
         ack_all_when_delivered(app, read, sends)

@@ -34,7 +34,13 @@ from tenacity import (
 
 from schemas.errors import RateLimitedError, RetriableAPIError
 
-__all__ = ["RetryPolicy", "between_attempts", "call_with_retries", "wait_between_attempts"]
+__all__ = [
+    "RetryPolicy",
+    "between_attempts",
+    "call_until_answered",
+    "call_with_retries",
+    "wait_between_attempts",
+]
 
 T = TypeVar("T")
 
@@ -133,3 +139,32 @@ async def call_with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolic
                 raise failed
             return await call()
     raise AssertionError("unreachable: tenacity re-raises after the last attempt")
+
+
+async def call_until_answered(
+    call: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    wanted: Callable[[], bool],
+    on_unanswered: Callable[[RetriableAPIError, int], None],
+    pause_s: float,
+) -> T | None:
+    """``call_with_retries`` again and again, ``pause_s`` apart, for as long as the platform
+    does not answer and the answer is still ``wanted()``; None once it is not.
+
+    For a caller that has nowhere to put the call's input aside (no dead-letter path) and
+    must not fail for an outage: it waits the outage out in place. ``on_unanswered(error,
+    rounds)`` hears of each round of attempts that ended unanswered, to say so. A
+    ``FatalAPIError`` (an answer, if not a happy one) propagates at once.
+    """
+    rounds = 0
+    while wanted():
+        try:
+            return await call_with_retries(call, policy)
+        except RetriableAPIError as error:
+            rounds += 1
+            on_unanswered(error, rounds)
+        if not wanted():
+            break
+        await wait_between_attempts(pause_s)
+    return None

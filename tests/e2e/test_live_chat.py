@@ -10,6 +10,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -245,49 +246,113 @@ async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
+def _case_event(connector_id: str, entity_id: str, platform: Platform) -> Envelope:
+    at = datetime.now(UTC)
+    return Envelope(
+        event_id=f"{connector_id}-{uuid.uuid4().hex}",
+        source=Source(
+            platform=platform,
+            connector_id=connector_id,
+            entity_type=EntityType.CASE,
+            entity_id=entity_id,
+            event_type="case.updated",
+            actor=Actor(kind=ActorKind.AGENT),
+            occurred_at=at,
+        ),
+        op=Op.UPDATE,
+        data=Case(status=CaseStatus.OPEN),
+        ingested_at=at,
+    )
+
+
+async def _write_events(bootstrap: str, topic: str, events: list[Envelope]) -> None:
+    """Onto the events topic, where normalize writes them (keyed by their record)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for event in events:
+            source = event.source
+            key = f"{source.platform}:{source.connector_id}:case:{source.entity_id}"
+            await producer.send(topic, encode(event), key=key.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def _relay_acked_everything(chat: ChatStack, bootstrap: str) -> None:
+    """The group's committed offsets reach the end of the events topic: the relay acked all."""
+    prefix = chat.chat_topic.rpartition(".")[0]
+    events_topic = f"{prefix}.events"
+
+    async def all_acked() -> bool:
+        committed = await committed_offsets(bootstrap, prefix, events_topic)
+        ends = await _end_offsets(bootstrap, events_topic)
+        # (a partition nothing was written to has nothing to commit)
+        return bool(ends) and all(committed.get(p, 0) >= end for p, end in ends.items())
+
+    assert await chat.eventually(all_acked, "the relay's offsets committed to the end", 30.0)
+
+
 async def test_the_relay_passes_over_events_of_no_chat_and_acks_them(
     chat: ChatStack, kafka_bootstrap_servers: str
 ) -> None:
     # Events of a connector that is no desk, where normalize writes them: the relay reads
     # their source from the front and passes on, acking each; a hand-off behind them still
     # opens its chat, and the group's committed offsets reach the end of the events topic.
-    prefix = chat.chat_topic.rpartition(".")[0]
-    events_topic = f"{prefix}.events"
-    at = datetime.now(UTC)
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap_servers, acks="all")
-    await producer.start()
-    try:
-        for n in range(300):
-            event = Envelope(
-                event_id=f"crm-{uuid.uuid4().hex}",
-                source=Source(
-                    platform=Platform.GENERIC,
-                    connector_id="crm",
-                    entity_type=EntityType.CASE,
-                    entity_id=f"case-{n}",
-                    event_type="case.updated",
-                    actor=Actor(kind=ActorKind.AGENT),
-                    occurred_at=at,
-                ),
-                op=Op.UPDATE,
-                data=Case(status=CaseStatus.OPEN),
-                ingested_at=at,
-            )
-            await producer.send(
-                events_topic, encode(event), key=f"generic:crm:case:case-{n}".encode()
-            )
-        await producer.flush()
-    finally:
-        await producer.stop()
+    events_topic = chat.chat_topic.rpartition(".")[0] + ".events"
+    crm = [_case_event("crm", f"case-{n}", Platform.GENERIC) for n in range(300)]
+    await _write_events(kafka_bootstrap_servers, events_topic, crm)
 
     chat_id = _chat_id()
     stream = chat.stream("widget", chat_id)
     await chat.hand_off("widget", handoff_body(chat_id, email="bo@example.org", summary="Hi"))
     await stream.until(lambda s: "started" in s.kinds(), "the session started")
+    await _relay_acked_everything(chat, kafka_bootstrap_servers)
 
-    async def all_acked() -> bool:
-        committed = await committed_offsets(kafka_bootstrap_servers, prefix, events_topic)
-        ends = await _end_offsets(kafka_bootstrap_servers, events_topic)
-        return bool(ends) and all(committed.get(p, -1) >= end for p, end in ends.items())
 
-    assert await chat.eventually(all_acked, "the relay's offsets committed to the end", 30.0)
+async def test_a_desk_down_past_its_retries_holds_the_relay_and_nothing_else(
+    kafka_bootstrap_servers: str, tmp_path: Path
+) -> None:
+    # Rounds of two attempts at most half a second apart, so that a test sees several.
+    short = {"DESKSTREAM_SINK_MAX_ATTEMPTS": "2", "DESKSTREAM_SINK_MAX_BACKOFF_SECONDS": "0.5"}
+    async with chat_stack(
+        kafka_bootstrap_servers, tmp_path, name="chat-outage", worker_env=short
+    ) as chat:
+        desk = chat.workspaces["chat_a"]
+        down = {"error_rate": 1.0, "error_statuses": [503]}
+        assert (await desk.agent.put("/_sandbox/faults", json=down)).status_code == 200
+
+        # An event of the desk about a conversation the bridge has not seen: the relay asks
+        # the desk whose chat it is, and the desk answers 503, round after round.
+        events_topic = chat.chat_topic.rpartition(".")[0] + ".events"
+        unseen = _case_event("chat_a", f"conv-{uuid.uuid4().hex}", Platform.ZENDESK_CONVERSATIONS)
+        await _write_events(kafka_bootstrap_servers, events_topic, [unseen])
+
+        async def refused(at_least: int) -> bool:
+            state = (await desk.agent.get("/_sandbox/state")).json()
+            return int(state["faults"]["errors"]) >= at_least
+
+        async def waiting(value: float) -> bool:
+            text = (await chat.client.get("/metrics")).text
+            return f'deskstream_chat_relay_waiting{{connector="chat_a"}} {value}' in text
+
+        await chat.eventually(lambda: waiting(1.0), "the relay says it waits for the desk", 60)
+        # Three rounds of attempts, each of which raised out of the batch before.
+        await chat.eventually(lambda: refused(6), "six refused calls", 60)
+        assert chat.worker.alive, chat.worker.log_tail()
+        assert chat.worker.critical_lines() == []
+
+        # Meanwhile the worker still takes input: a hand-off to the other desk is accepted
+        # (its chat opens once the relay is past the desk's event).
+        chat_id = _chat_id()
+        stream = chat.stream("widget_b", chat_id)
+        await chat.hand_off("widget_b", handoff_body(chat_id, email="di@example.org", summary="Hi"))
+
+        # The desk answers again: the event is found to be nobody's chat (404), the hand-off
+        # behind it opens its chat, and everything the relay read is acked.
+        assert (await desk.agent.put("/_sandbox/faults", json={"profile": "none"})).is_success
+        await stream.until(lambda s: "started" in s.kinds(), "the session started", 30.0)
+        await _opened(chat, chat.workspaces["chat_b"], chat_id)
+        await chat.eventually(lambda: waiting(0.0), "the relay no longer waits", 30)
+        await _relay_acked_everything(chat, kafka_bootstrap_servers)
+        assert chat.worker.alive
