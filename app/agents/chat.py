@@ -35,6 +35,7 @@ from app.agents.acks import (
     Revocations,
     ack_all_when_delivered,
     ack_when_delivered,
+    expect,
     revoked_since_read,
 )
 from app.agents.lanes import Lanes
@@ -135,7 +136,8 @@ def _register_relay(
 ) -> None:
     # A hand-off Faust's fetcher dropped in a rebalance would never open its chat: records
     # reach the relay in an unbroken run, or their partition is read again (as every agent).
-    positions = Positions(app, metrics, "chat-relay", [channels.events.get_topic_name()])
+    topic = channels.events.get_topic_name()
+    positions = Positions(app, metrics, "chat-relay", [topic])
 
     async def chat_of(event: Envelope, record: faust.EventT[Any]) -> str | None:
         """The chat ``event`` (read from ``record``) belongs to, if any."""
@@ -154,10 +156,10 @@ def _register_relay(
             waited = True
             metrics.chat_relay_waiting.labels(connector).set(1)
             log.warning(
-                "chat desk not answering connector=%s rounds=%d error=%s: the chat relay waits "
-                "and asks again every %g s, and the events behind this one (hand-offs to every "
-                "desk included) wait with it. Check the desk's status and its connector's "
-                "API_BASE_URL; nothing is lost meanwhile",
+                "chat desk not answering connector=%s rounds=%d error=%s: the chat relay asks "
+                "again every %g s; the desk's events waiting for it stay in Kafka (their "
+                "partitions pause once 64 wait), the other events go on. Check the desk's "
+                "status and its connector's API_BASE_URL; nothing is lost meanwhile",
                 connector,
                 rounds,
                 error,
@@ -172,17 +174,19 @@ def _register_relay(
                 on_unanswered=unanswered,
                 pause_s=pause_s,
             )
-        except FatalAPIError as exc:  # e.g. deleted since: nobody's chat any more
+        except FatalAPIError as exc:
+            if exc.status not in (404, 410):
+                raise  # e.g. credentials refused: its lane tries again, the error says why
             log.warning("desk conversation not found, not relayed error=%s", exc)
-            return None
+            return None  # deleted since, or never there: nobody's chat
         finally:
             if waited:
                 metrics.chat_relay_waiting.labels(connector).set(0)
 
-    # A desk that stays down past the attempts is waited out in place, one round of attempts
-    # after another: the relay has nowhere to set an event aside. Failing the batch would
-    # crash the worker (acks.Revocations) and take normalize, sync and the webhooks down with
-    # it, again at every restart, for as long as the desk is down.
+    # A desk that stays down past a round of attempts is asked again, round after round, in
+    # the lane of the event's partition (below): nothing is set aside or lost, and failing
+    # would crash the worker (acks.Revocations) and take normalize, sync and the webhooks down
+    # with it, again at every restart, for as long as the desk is down.
     policy = RetryPolicy(
         attempts=settings.sink_max_attempts,
         max_s=settings.sink_max_backoff_seconds,
@@ -202,17 +206,61 @@ def _register_relay(
         except SchemaError:
             return None  # normalize wrote it; a record this version cannot read is no chat's
 
+    def asks_the_desk(envelope: Envelope) -> bool:
+        """Whether finding the event's chat takes a call to the desk: a desk's event about a
+        conversation not seen yet (or no longer remembered)."""
+        connector = envelope.source.connector_id
+        return (
+            not isinstance(envelope.data, Handoff)
+            and connector in desks.ids
+            and not desks.bridge(connector).knows(envelope.source.entity_id)
+        )
+
+    async def relay(event: faust.EventT[Any], envelope: Envelope) -> list[Awaitable[Any]]:
+        chat_id = await chat_of(envelope, event)
+        if chat_id is None:
+            return []
+        return [await channels.chat.send(key=chat_id.encode(), value=envelope)]
+
+    async def relay_asking_the_desk(
+        event: faust.EventT[Any], envelope: Envelope | None, again: bool
+    ) -> None:
+        ack_when_delivered(app, event, [] if envelope is None else await relay(event, envelope))
+
+    # The events whose chat only the desk can tell, and those of their keys after them, go
+    # through per-partition lanes (app.agents.lanes), as the sinks' commands do: a desk slow
+    # to answer, or down for an hour, holds only them. The rest of the partition goes on (a
+    # chat's records are keyed by conversation, so keys are all the order there is); its
+    # records are taken and marked read, so no queue fills up and stalls the worker's fetch
+    # and no position check takes them for skipped; a lane that falls behind pauses its
+    # partition; a revocation or a stop cuts a lane waiting between two attempts at once.
+    lanes: Lanes[Envelope | None] = Lanes(
+        relay_asking_the_desk, lambda: cast(Any, app.consumer), read=lambda e: for_a_chat(e.value)
+    )
+    lanes.release_on_revocation(revocations, topic, settings.sink_release_grace_seconds)
+
     async def relay_batch(batch: list[faust.EventT[Any]]) -> None:
         read: list[faust.EventT[Any]] = []
         sends: list[Awaitable[Any]] = []
+        #: read since the last event handed to a lane: their places in the ack order are
+        #: taken before its, and the rest at the end (``ack_all_when_delivered``)
+        unplaced: list[faust.EventT[Any]] = []
         for event in batch:
             if not positions.received(event):
                 continue  # records before it were skipped: read again from the first one
-            read.append(event)
-            envelope = for_a_chat(event.value)
-            chat_id = None if envelope is None else await chat_of(envelope, event)
-            if chat_id is not None:
-                sends.append(await channels.chat.send(key=chat_id.encode(), value=envelope))
+            if not lanes.holds(event):
+                envelope = for_a_chat(event.value)
+                if envelope is None or not asks_the_desk(envelope):
+                    read.append(event)
+                    unplaced.append(event)
+                    if envelope is not None:
+                        sends += await relay(event, envelope)
+                    continue
+            for earlier in unplaced:
+                expect(earlier)
+            unplaced.clear()
+            expect(event)
+            lanes.submit(event)
         ack_all_when_delivered(app, read, sends)
 
     in_hand = revocations.in_hand("chat-relay")

@@ -76,5 +76,9 @@ class ChatBridge(abc.ABC):
         """The chat a desk conversation was created for; None for one that is not ours."""
 
     @abc.abstractmethod
+    def knows(self, conversation_id: str) -> bool:
+        """Whether ``chat_of`` answers for this conversation without asking the desk."""
+
+    @abc.abstractmethod
     async def aclose(self) -> None:
         """Release the bridge's connections."""

@@ -223,6 +223,9 @@ class SunshineBridge(ChatBridge):
             self._remember(conversation_id, known)
         return known or None
 
+    def knows(self, conversation_id: str) -> bool:
+        return conversation_id in self._chats
+
     def _remember(self, conversation_id: str, chat_id: str) -> None:
         self._chats[conversation_id] = chat_id
         self._chats.move_to_end(conversation_id)

@@ -106,9 +106,16 @@ class SunshineClient:
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         response = await self._api.request(method, f"{self._root}{path}", **kwargs)
-        body = response.json()
+        try:
+            body = response.json()
+        except ValueError:  # a proxy's or a maintenance page, a redirect
+            body = None
         if not isinstance(body, dict):
-            raise RetriableAPIError(f"sunshine {method} {path} answered a non-object; will retry")
+            raise RetriableAPIError(
+                f"sunshine {method} {path} answered {response.status_code} without a JSON "
+                "object (a proxy page? check the connector's API_BASE_URL); will retry",
+                status=response.status_code,
+            )
         return body
 
     async def user(self, external_id: str) -> dict[str, Any] | None:

@@ -255,6 +255,26 @@ async def test_a_link_keeps_its_order_across_the_live_and_backfill_lanes() -> No
     assert handled == [3, 4, 0, 1, 2]
 
 
+async def test_a_lane_holds_the_keys_it_has_queued_or_running_until_they_are_done() -> None:
+    # What lets an agent handle most events beside the lanes (the chat relay): one whose key
+    # a lane holds must go behind it.
+    handled: list[int] = []
+    hold = asyncio.Event()
+    tp, other = TP("events", 0), TP("events", 1)
+    lanes = Lanes(_noting(handled, hold), lambda: Consumer({tp, other}), read=_same)
+    lanes.submit(_command(tp, 0, "waiting"))  # runs until `hold`
+    lanes.submit(_command(tp, 1, "queued"))
+    await _until(lambda: lanes.holds(_command(tp, 2, "waiting")))
+    assert lanes.holds(_command(tp, 2, "queued"))
+    assert not lanes.holds(_command(tp, 2, "free"))  # another key of the same partition
+    assert not lanes.holds(_command(other, 2, "waiting"))  # the same key elsewhere: no lane
+    hold.set()
+    await _until(lambda: handled == [0, 1])
+    assert not lanes.holds(_command(tp, 2, "waiting"))
+    assert not lanes.holds(_command(tp, 2, "queued"))
+    await lanes.stop()
+
+
 async def test_a_backfill_command_waits_for_live_traffic_no_longer_than_its_bound() -> None:
     handled: list[int] = []
     handler = _noting(handled, asyncio.Event())  # live traffic that never pauses

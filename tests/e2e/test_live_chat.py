@@ -265,16 +265,22 @@ def _case_event(connector_id: str, entity_id: str, platform: Platform) -> Envelo
     )
 
 
-async def _write_events(bootstrap: str, topic: str, events: list[Envelope]) -> None:
-    """Onto the events topic, where normalize writes them (keyed by their record)."""
+async def _write_events(
+    bootstrap: str, topic: str, events: list[Envelope], *, partition: int | None = None
+) -> list[tuple[int, int]]:
+    """Onto the events topic, where normalize writes them (keyed by their record); where
+    each went, (partition, offset)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
+        sent = []
         for event in events:
             source = event.source
             key = f"{source.platform}:{source.connector_id}:case:{source.entity_id}"
-            await producer.send(topic, encode(event), key=key.encode())
-        await producer.flush()
+            sent.append(
+                await producer.send(topic, encode(event), key=key.encode(), partition=partition)
+            )
+        return [((meta := await ack).partition, meta.offset) for ack in sent]
     finally:
         await producer.stop()
 
@@ -310,7 +316,7 @@ async def test_the_relay_passes_over_events_of_no_chat_and_acks_them(
     await _relay_acked_everything(chat, kafka_bootstrap_servers)
 
 
-async def test_a_desk_down_past_its_retries_holds_the_relay_and_nothing_else(
+async def test_a_desk_down_holds_only_the_events_that_need_it(
     kafka_bootstrap_servers: str, tmp_path: Path
 ) -> None:
     # Rounds of two attempts at most half a second apart, so that a test sees several.
@@ -326,7 +332,11 @@ async def test_a_desk_down_past_its_retries_holds_the_relay_and_nothing_else(
         # the desk whose chat it is, and the desk answers 503, round after round.
         events_topic = chat.chat_topic.rpartition(".")[0] + ".events"
         unseen = _case_event("chat_a", f"conv-{uuid.uuid4().hex}", Platform.ZENDESK_CONVERSATIONS)
-        await _write_events(kafka_bootstrap_servers, events_topic, [unseen])
+        bootstrap = kafka_bootstrap_servers
+        [(partition, waits_at)] = await _write_events(bootstrap, events_topic, [unseen])
+        # Behind it on its partition, an event of no chat: taken and passed over at once.
+        behind = [_case_event("crm", "case-behind", Platform.GENERIC)]
+        await _write_events(bootstrap, events_topic, behind, partition=partition)
 
         async def refused(at_least: int) -> bool:
             state = (await desk.agent.get("/_sandbox/state")).json()
@@ -337,22 +347,28 @@ async def test_a_desk_down_past_its_retries_holds_the_relay_and_nothing_else(
             return f'deskstream_chat_relay_waiting{{connector="chat_a"}} {value}' in text
 
         await chat.eventually(lambda: waiting(1.0), "the relay says it waits for the desk", 60)
-        # Three rounds of attempts, each of which raised out of the batch before.
+        # Three rounds of attempts, each of which raised out of the relay's batch before:
+        # the worker crashed.
         await chat.eventually(lambda: refused(6), "six refused calls", 60)
         assert chat.worker.alive, chat.worker.log_tail()
-        assert chat.worker.critical_lines() == []
 
-        # Meanwhile the worker still takes input: a hand-off to the other desk is accepted
-        # (its chat opens once the relay is past the desk's event).
+        # Meanwhile every other event goes on: a hand-off to the other desk (whatever its
+        # partition) opens its chat while the first desk is still down.
         chat_id = _chat_id()
         stream = chat.stream("widget_b", chat_id)
         await chat.hand_off("widget_b", handoff_body(chat_id, email="di@example.org", summary="Hi"))
-
-        # The desk answers again: the event is found to be nobody's chat (404), the hand-off
-        # behind it opens its chat, and everything the relay read is acked.
-        assert (await desk.agent.put("/_sandbox/faults", json={"profile": "none"})).is_success
         await stream.until(lambda s: "started" in s.kinds(), "the session started", 30.0)
         await _opened(chat, chat.workspaces["chat_b"], chat_id)
+        assert await waiting(1.0)  # still waiting for the first desk
+        # Nothing committed past the waiting event, whatever was acked behind it.
+        prefix = chat.chat_topic.rpartition(".")[0]
+        committed = await committed_offsets(kafka_bootstrap_servers, prefix, events_topic)
+        assert committed.get(partition, 0) <= waits_at
+
+        # The desk answers again: the event is found to be nobody's chat (404), and
+        # everything the relay read is acked.
+        assert (await desk.agent.put("/_sandbox/faults", json={"profile": "none"})).is_success
         await chat.eventually(lambda: waiting(0.0), "the relay no longer waits", 30)
         await _relay_acked_everything(chat, kafka_bootstrap_servers)
         assert chat.worker.alive
+        assert chat.worker.critical_lines() == []

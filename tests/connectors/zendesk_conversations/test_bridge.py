@@ -121,6 +121,35 @@ async def test_a_handoff_opens_one_conversation_with_the_summary_first_and_the_a
     assert await bridge.chat_of(other.conversation_id) == "chat-2"
 
 
+async def test_the_bridge_knows_the_chats_it_opened_or_asked_for_without_asking_again(
+    desk: tuple[Harness, SunshineBridge],
+) -> None:
+    # What the chat relay relies on to keep desk calls out of its batches.
+    harness, bridge = desk
+    session = await bridge.start("chat-1", HANDOFF, marker="e-1", possibly_done=False)
+    assert bridge.knows(session.conversation_id)
+    # A fresh bridge (a restarted worker) must ask the desk once, then knows.
+    fresh = build_chat_bridge("chat", settings_for(harness))
+    try:
+        assert not fresh.knows(session.conversation_id)
+        assert await fresh.chat_of(session.conversation_id) == "chat-1"
+        assert fresh.knows(session.conversation_id)
+        # A conversation the desk has, not ours: known as nobody's once asked.
+        other = await harness.api.post(
+            "/conversations",
+            json={"type": "personal", "participants": [{"userId": session.user_id}]},
+        )
+        assert other.status_code == 201, other.text
+        not_ours = other.json()["conversation"]["id"]
+        assert await fresh.chat_of(not_ours) is None
+        assert fresh.knows(not_ours)
+        with pytest.raises(FatalAPIError, match="404"):  # one the desk does not have
+            await fresh.chat_of("0" * 24)
+        assert not fresh.knows("0" * 24)
+    finally:
+        await fresh.aclose()
+
+
 async def test_customer_messages_are_posted_once_as_the_user_with_their_media(
     desk: tuple[Harness, SunshineBridge],
 ) -> None:
