@@ -249,7 +249,14 @@ class Consumer(driver.Consumer):
             return
 
     def on_buffer_drop(self, tp: TP) -> None:
+        # Faust makes a drained partition active again even when it was paused meanwhile (a
+        # lane behind: app.agents.lanes), undoing the pause for good: the lane, thinking
+        # it paused, would never pause it again, and its queue would grow for as long as
+        # its platform is down. A paused partition stays out until it is resumed.
+        paused = tp in self._paused_partitions
         super().on_buffer_drop(tp)
+        if paused:
+            self._get_active_partitions().discard(tp)
         self._buffer_drained.set()
 
     async def _held_back_by_full_buffers(self) -> bool:

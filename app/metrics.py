@@ -202,7 +202,7 @@ class Metrics:
         )
         self.chat_relay_waiting = Gauge(
             f"{prefix}_chat_relay_waiting",
-            "1 while the chat relay waits for a live chat desk that stopped answering: the "
+            "The chat relay's lookups waiting for a live chat desk that stopped answering: the "
             "desk's events whose chat it must ask wait in Kafka (app/agents/chat.py).",
             ["connector"],
             registry=registry,

@@ -8,7 +8,9 @@ Two agents, registered when a live chat connector is configured (``connectors.ba
   hand-off's conversation, ``case_id``, scoped by its client: ``streams.chat.chat_key``)
   and the desk's events about a conversation the bridge opened (``ChatBridge.chat_of``: the
   key stamped on the conversation, cached). Both inputs are keyed per conversation on
-  ``events``, so a chat's records keep their order.
+  ``events``, so a chat's records keep their order. An event whose chat only the desk can
+  tell waits for its answer in its partition's lane, with the chats' events of its
+  partition behind it; the events of no chat go on (``_register_relay``).
 - ``chat-bridge`` reads ``deskstream.chat`` in per-partition lanes (``app.agents.lanes``): a
   hand-off starts the session on the desk (``ChatBridge.start``) and stores it in the
   ``chat_sessions`` table; a customer message is forwarded into the session's conversation;
@@ -24,6 +26,7 @@ reaches the desk as possibly done, and the desk checks its marker before writing
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -139,6 +142,9 @@ def _register_relay(
     topic = channels.events.get_topic_name()
     positions = Positions(app, metrics, "chat-relay", [topic])
 
+    #: per desk, its lookups waiting for it past a round of attempts (the gauge's value)
+    waiting: Counter[str] = Counter()
+
     async def chat_of(event: Envelope, record: faust.EventT[Any]) -> str | None:
         """The chat ``event`` (read from ``record``) belongs to, if any."""
         data = event.data
@@ -151,15 +157,25 @@ def _register_relay(
         bridge = desks.bridge(connector)
         waited = False
 
+        async def ask() -> str | None:
+            try:
+                return await bridge.chat_of(entity_id)
+            except FatalAPIError as exc:
+                if exc.status in (401, 403):  # credentials: waited out as an outage, until fixed
+                    raise RetriableAPIError(str(exc), status=exc.status) from exc
+                raise
+
         def unanswered(error: RetriableAPIError, rounds: int) -> None:
             nonlocal waited
-            waited = True
-            metrics.chat_relay_waiting.labels(connector).set(1)
+            if not waited:
+                waited = True
+                waiting[connector] += 1
+                metrics.chat_relay_waiting.labels(connector).set(waiting[connector])
             log.warning(
                 "chat desk not answering connector=%s rounds=%d error=%s: the chat relay asks "
                 "again every %g s; the desk's events waiting for it stay in Kafka (their "
                 "partitions pause once 64 wait), the other events go on. Check the desk's "
-                "status and its connector's API_BASE_URL; nothing is lost meanwhile",
+                "status, its connector's API_BASE_URL and credentials; nothing is lost",
                 connector,
                 rounds,
                 error,
@@ -168,20 +184,19 @@ def _register_relay(
 
         try:
             return await call_until_answered(
-                lambda: bridge.chat_of(entity_id),
+                ask,
                 policy,
                 wanted=lambda: not revoked_since_read(record),  # else its next owner relays it
                 on_unanswered=unanswered,
                 pause_s=pause_s,
             )
-        except FatalAPIError as exc:
-            if exc.status not in (404, 410):
-                raise  # e.g. credentials refused: its lane tries again, the error says why
+        except FatalAPIError as exc:  # 404: deleted since, or never there; 4xx: not a chat
             log.warning("desk conversation not found, not relayed error=%s", exc)
-            return None  # deleted since, or never there: nobody's chat
+            return None
         finally:
             if waited:
-                metrics.chat_relay_waiting.labels(connector).set(0)
+                waiting[connector] -= 1
+                metrics.chat_relay_waiting.labels(connector).set(waiting[connector])
 
     # A desk that stays down past a round of attempts is asked again, round after round, in
     # the lane of the event's partition (below): nothing is set aside or lost, and failing
@@ -227,13 +242,12 @@ def _register_relay(
     ) -> None:
         ack_when_delivered(app, event, [] if envelope is None else await relay(event, envelope))
 
-    # The events whose chat only the desk can tell, and those of their keys after them, go
-    # through per-partition lanes (app.agents.lanes), as the sinks' commands do: a desk slow
-    # to answer, or down for an hour, holds only them. The rest of the partition goes on (a
-    # chat's records are keyed by conversation, so keys are all the order there is); its
-    # records are taken and marked read, so no queue fills up and stalls the worker's fetch
-    # and no position check takes them for skipped; a lane that falls behind pauses its
-    # partition; a revocation or a stop cuts a lane waiting between two attempts at once.
+    # The events whose chat only the desk can tell, and any chat's event of their partition
+    # after them, go through per-partition lanes (app.agents.lanes), as the sinks' commands
+    # do: a desk slow to answer, or down for an hour, holds only them. The events of no chat
+    # (nearly all) go on, taken and marked read: no queue fills up and stalls the worker's
+    # fetch, and no position check takes them for skipped. A lane that falls behind pauses
+    # its partition; a revocation or a stop cuts a lane waiting between two attempts at once.
     lanes: Lanes[Envelope | None] = Lanes(
         relay_asking_the_desk, lambda: cast(Any, app.consumer), read=lambda e: for_a_chat(e.value)
     )
@@ -248,14 +262,13 @@ def _register_relay(
         for event in batch:
             if not positions.received(event):
                 continue  # records before it were skipped: read again from the first one
-            if not lanes.holds(event):
-                envelope = for_a_chat(event.value)
-                if envelope is None or not asks_the_desk(envelope):
-                    read.append(event)
-                    unplaced.append(event)
-                    if envelope is not None:
-                        sends += await relay(event, envelope)
-                    continue
+            envelope = for_a_chat(event.value)
+            if envelope is None or not (lanes.busy_for(event) or asks_the_desk(envelope)):
+                read.append(event)
+                unplaced.append(event)
+                if envelope is not None:
+                    sends += await relay(event, envelope)
+                continue
             for earlier in unplaced:
                 expect(earlier)
             unplaced.clear()

@@ -275,14 +275,11 @@ class Lanes(Generic[T]):
         tasks = [lane.task for _, lane in lanes if lane.task is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def holds(self, event: faust.EventT[Any]) -> bool:
-        """Whether a lane of ``event``'s partition has events of its key queued or running:
-        one handled beside the lanes must then go behind them, or it would overtake them."""
+    def busy_for(self, event: faust.EventT[Any]) -> bool:
+        """Whether a lane of ``event``'s partition has anything queued or running: an event
+        an agent handles beside its lanes, in order with theirs, must then go behind it."""
         part = self._partitions.get(TP(event.message.tp.topic, event.message.tp.partition))
-        if part is None:
-            return False
-        link = _link(event)
-        return part.live.links[link] > 0 or part.backfill.links[link] > 0
+        return part is not None and (part.live.busy() or part.backfill.busy())
 
     def partitions(self) -> list[TP]:
         """The partitions with a lane."""

@@ -16,7 +16,9 @@ Two facts the crash-safety of the sync stage and the sinks rests on (``docs/arch
   silently: a seek that fails or hangs is logged and made again, a rewind not back after
   ``WARN_AFTER_S`` is reported (and again every as long), one not back after
   ``GIVE_UP_AFTER_S`` stops the worker, whose partitions are then read again from their
-  committed offsets. Completions are logged; ``deskstream_rewinds_total`` counts each step.
+  committed offsets. A partition paused in the consumer (a lane behind: ``app.agents.lanes``)
+  fetches nothing: it is not judged, and its rewind's clocks start again, until it resumes.
+  Completions are logged; ``deskstream_rewinds_total`` counts each step.
   A record that comes a second time in one assignment (a seek back that landed after the
   records it went back for had arrived: they were slow, not lost) is dropped: processed
   again it would run twice as if new (``redelivery_dropped``). So is a record that comes
@@ -184,6 +186,10 @@ class Positions:
                     tp = TP(assigned.topic, assigned.partition)
                     if tp.topic not in self._topics or self._reads.rewind(tp) is not None:
                         continue
+                    if self._paused(tp):
+                        # A lane of the agent is behind and holds the partition's records
+                        # (what Faust dropped at the pause is found once it resumes).
+                        continue
                     position = await consumer.position(assigned)
                     if position is None:
                         continue
@@ -200,6 +206,10 @@ class Positions:
                 exc,
                 TAIL_CHECK_S,
             )
+
+    def _paused(self, tp: TP) -> bool:
+        """Paused in the consumer (``pause_partitions``: a lane behind, ``app.agents.lanes``)."""
+        return tp in getattr(self._consumer, "_paused_partitions", ())
 
     def _start(self, tp: TP, rewind: Rewind, seen_as: str) -> None:
         """Faust's fetcher can drop records while a rebalance suspends the flow and still
@@ -260,7 +270,9 @@ class Positions:
                 now = time.monotonic()
                 if self._reads.rewind(tp) is not rewind:
                     break
-                if rewind.expired(now):
+                if self._paused(tp):
+                    rewind.paused(now)  # no give-up while nothing can be fetched
+                elif rewind.expired(now):
                     await self._give_up(tp, rewind)
                     return
                 if rewind.overdue(now):

@@ -78,6 +78,12 @@ class Rewind:
     def expired(self, now: float) -> bool:
         return self.age(now) >= GIVE_UP_AFTER_S
 
+    def paused(self, now: float) -> None:
+        """Its partition is paused (a lane of the agent behind: ``app.agents.lanes``): nothing
+        is fetched, so nothing can come back; its clocks start again from ``now``."""
+        self.started_at = now
+        self._warned_at = None
+
 
 @dataclass
 class _Partition:

@@ -356,6 +356,22 @@ async def test_a_fetch_with_a_partition_still_active_does_not_wait() -> None:
     assert not fetches.batches
 
 
+def test_a_partition_paused_while_its_buffer_was_full_stays_paused_when_it_drains() -> None:
+    # A lane behind pauses its partition (app.agents.lanes); Faust's drop of the buffer
+    # pressure made it active again, and the lane never paused it again.
+    consumer = _consumer_with_table()
+    raw, links = TP(*RAW), TP(*LINKS)
+    consumer.on_buffer_full(raw)
+    consumer.on_buffer_full(links)
+    consumer.pause_partitions([raw])
+    consumer.on_buffer_drop(raw)
+    consumer.on_buffer_drop(links)
+    assert consumer._get_active_partitions() == {links}
+    assert not consumer._buffered_partitions  # nothing left held back by the buffers
+    consumer.resume_partitions([raw])
+    assert consumer._get_active_partitions() == {links, raw}
+
+
 # --- where reading starts: the committed offsets perform_seek looks up ----------------------
 # Faust's own rebalance callbacks and perform_seek run here; only what needs a started aiokafka
 # consumer or a whole worker is replaced: the assignment, aiokafka's lookup (which can be held

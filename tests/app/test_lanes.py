@@ -255,23 +255,29 @@ async def test_a_link_keeps_its_order_across_the_live_and_backfill_lanes() -> No
     assert handled == [3, 4, 0, 1, 2]
 
 
-async def test_a_lane_holds_the_keys_it_has_queued_or_running_until_they_are_done() -> None:
-    # What lets an agent handle most events beside the lanes (the chat relay): one whose key
-    # a lane holds must go behind it.
+async def test_a_partition_s_lanes_are_busy_while_they_have_an_event_queued_or_running() -> None:
+    # What lets an agent handle most events beside its lanes (the chat relay): an event that
+    # must keep its order with theirs goes behind them while they are busy.
+    started = asyncio.Event()
+    finish = asyncio.Event()
     handled: list[int] = []
-    hold = asyncio.Event()
+
+    async def handler(event: faust.EventT[Any], item: Any, again: bool) -> None:
+        started.set()
+        await finish.wait()
+        handled.append(cast(Any, event).offset)
+
     tp, other = TP("events", 0), TP("events", 1)
-    lanes = Lanes(_noting(handled, hold), lambda: Consumer({tp, other}), read=_same)
-    lanes.submit(_command(tp, 0, "waiting"))  # runs until `hold`
-    lanes.submit(_command(tp, 1, "queued"))
-    await _until(lambda: lanes.holds(_command(tp, 2, "waiting")))
-    assert lanes.holds(_command(tp, 2, "queued"))
-    assert not lanes.holds(_command(tp, 2, "free"))  # another key of the same partition
-    assert not lanes.holds(_command(other, 2, "waiting"))  # the same key elsewhere: no lane
-    hold.set()
-    await _until(lambda: handled == [0, 1])
-    assert not lanes.holds(_command(tp, 2, "waiting"))
-    assert not lanes.holds(_command(tp, 2, "queued"))
+    lanes = Lanes(handler, lambda: Consumer({tp, other}), read=_same)
+    assert not lanes.busy_for(_command(tp, 0, "a"))  # no lane yet
+    lanes.submit(_command(tp, 0, "a"))
+    assert lanes.busy_for(_command(tp, 1, "b"))  # queued
+    await asyncio.wait_for(started.wait(), 5)
+    assert lanes.busy_for(_command(tp, 1, "b"))  # running: taken off the queue
+    assert not lanes.busy_for(_command(other, 1, "a"))  # another partition
+    finish.set()
+    await _until(lambda: handled == [0])
+    await _until(lambda: not lanes.busy_for(_command(tp, 1, "b")))
     await lanes.stop()
 
 

@@ -334,6 +334,42 @@ async def test_a_partition_fetched_past_its_last_records_is_read_again() -> None
     assert [positions.received(_event(o, partition=1)) for o in (8, 0, 1)] == [False, True, True]
 
 
+async def test_a_paused_partition_is_not_taken_for_skipped_and_found_once_resumed() -> None:
+    # A lane behind pauses its partition (app.agents.lanes): the records Faust had fetched
+    # beyond the pause never reach the agent meanwhile, and no seek would bring them.
+    tp = TP(TOPIC, 1)
+    consumer = _Consumer(committed={tp: 0}, positions={tp: 9}, _paused_partitions={tp})
+    app = _app(consumer)
+    positions = _positions(app)
+    assert positions.received(_event(0, partition=1)) is True
+    for _ in range(read_order.TAIL_LOOKS + 2):
+        await app.tick()
+    await _settle()
+    assert consumer.seeks == []
+    consumer._paused_partitions.clear()  # resumed: the fetch position still past them
+    for _ in range(read_order.TAIL_LOOKS):
+        await app.tick()
+    await _settle()
+    assert consumer.seeks == [(tp, 1)]
+
+
+async def test_a_rewind_is_not_given_up_while_its_partition_is_paused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(positions_module, "RESEEK_AFTER_S", 0.01)
+    monkeypatch.setattr(read_order, "GIVE_UP_AFTER_S", 0.1)
+    consumer = _Consumer()
+    app = _app(consumer)
+    positions = _positions(app)
+    assert positions.received(_event(7)) is False  # a rewind to 0 starts
+    consumer._paused_partitions.add(TP(TOPIC, 3))  # then a lane pauses the partition
+    await asyncio.sleep(0.3)
+    assert app.crashed == []
+    consumer._paused_partitions.clear()
+    await asyncio.sleep(0.3)  # resumed, and still not back: given up as ever
+    assert len(app.crashed) == 1
+
+
 async def test_records_a_late_seek_brings_a_second_time_are_not_processed_again() -> None:
     # A busy worker: two commands fetched but slow to reach the agent, taken for dropped by
     # the tail check; they arrive, then the seek back lands and they come again (Faust's

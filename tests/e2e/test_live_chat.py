@@ -10,6 +10,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from app.chat_rehearsal import ChatStack, Workspace, chat_stack, handoff_body
+from app.chat_rehearsal import ChatStack, ClientStream, Workspace, chat_stack, handoff_body
 from schemas.codec import encode
 from schemas.models import (
     Actor,
@@ -30,7 +31,7 @@ from schemas.models import (
     Platform,
     Source,
 )
-from tests.kafka_records import committed_offsets
+from tests.kafka_records import committed_offsets, read_to_end
 
 pytestmark = pytest.mark.kafka
 
@@ -352,13 +353,31 @@ async def test_a_desk_down_holds_only_the_events_that_need_it(
         await chat.eventually(lambda: refused(6), "six refused calls", 60)
         assert chat.worker.alive, chat.worker.log_tail()
 
-        # Meanwhile every other event goes on: a hand-off to the other desk (whatever its
-        # partition) opens its chat while the first desk is still down.
-        chat_id = _chat_id()
-        stream = chat.stream("widget_b", chat_id)
-        await chat.hand_off("widget_b", handoff_body(chat_id, email="di@example.org", summary="Hi"))
+        async def landed_on(chat_id: str) -> list[int] | None:
+            """The events topic's partition the chat's hand-off was normalised onto."""
+            records = await read_to_end(bootstrap, events_topic, 4)
+            found = [r.partition for r in records if (r.key or b"").endswith(chat_id.encode())]
+            return found[:1] or None
+
+        # Meanwhile the other events go on: a hand-off to the other desk opens its chat while
+        # the first desk is still down, unless it is on the waiting event's partition, where a
+        # chat's events keep their order behind it.
+        behind_it: list[tuple[str, ClientStream]] = []
+        for _ in range(8):
+            chat_id = _chat_id()
+            stream = chat.stream("widget_b", chat_id)
+            body = handoff_body(chat_id, email="di@example.org", summary="Hi")
+            await chat.hand_off("widget_b", body)
+            [on] = await chat.eventually(partial(landed_on, chat_id), "the hand-off normalised")
+            if on != partition:
+                break
+            behind_it.append((chat_id, stream))
+        else:
+            raise AssertionError("eight hand-offs in a row on one partition of four")
         await stream.until(lambda s: "started" in s.kinds(), "the session started", 30.0)
         await _opened(chat, chat.workspaces["chat_b"], chat_id)
+        for _, held in behind_it:
+            assert "started" not in held.kinds()
         assert await waiting(1.0)  # still waiting for the first desk
         # Nothing committed past the waiting event, whatever was acked behind it.
         prefix = chat.chat_topic.rpartition(".")[0]
@@ -369,6 +388,8 @@ async def test_a_desk_down_holds_only_the_events_that_need_it(
         # everything the relay read is acked.
         assert (await desk.agent.put("/_sandbox/faults", json={"profile": "none"})).is_success
         await chat.eventually(lambda: waiting(0.0), "the relay no longer waits", 30)
+        for _, held in behind_it:  # in their turn
+            await held.until(lambda s: "started" in s.kinds(), "the session started", 30.0)
         await _relay_acked_everything(chat, kafka_bootstrap_servers)
         assert chat.worker.alive
         assert chat.worker.critical_lines() == []
