@@ -63,7 +63,8 @@ class _InOrder:
     never acked, can be committed over while its outputs are still in flight or never made,
     and a crash then loses them. Holding each ack until every earlier event of the partition
     is acked closes that window (and costs nothing: the commit could not have passed the
-    earlier event anyway).
+    earlier event anyway). Faust's commit also fills a gap it saw with acks of its own
+    (``Consumer._add_gap``): ``acked_through`` caps it (``app.kafka_transport``).
     """
 
     def __init__(self) -> None:
@@ -160,6 +161,12 @@ def acked_below(topic: str, partition: int) -> int:
     """Every event of the partition read below this offset is acked, its outputs in Kafka (0
     before the first ack since the partition was assigned: nothing is known)."""
     return _order.acked_through.get((topic, partition), 0)
+
+
+def acked_through(topic: str, partition: int) -> int | None:
+    """What a commit of the partition may say at most: one past the last event acked in
+    order; None when nothing has been acked since it was assigned."""
+    return _order.acked_through.get((topic, partition))
 
 
 def expect(event: faust.EventT[Any]) -> None:

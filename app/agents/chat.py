@@ -9,8 +9,8 @@ Two agents, registered when a live chat connector is configured (``connectors.ba
   and the desk's events about a conversation the bridge opened (``ChatBridge.chat_of``: the
   key stamped on the conversation, cached). Both inputs are keyed per conversation on
   ``events``, so a chat's records keep their order. An event whose chat only the desk can
-  tell waits for its answer in its partition's lane, with the chats' events of its
-  partition behind it; the events of no chat go on (``_register_relay``).
+  tell waits for its answer in its partition's lane, with the rest of its partition behind
+  it; the other partitions go on (``_register_relay``).
 - ``chat-bridge`` reads ``deskstream.chat`` in per-partition lanes (``app.agents.lanes``): a
   hand-off starts the session on the desk (``ChatBridge.start``) and stores it in the
   ``chat_sessions`` table; a customer message is forwarded into the session's conversation;
@@ -237,19 +237,20 @@ def _register_relay(
             return []
         return [await channels.chat.send(key=chat_id.encode(), value=envelope)]
 
-    async def relay_asking_the_desk(
+    async def relay_in_lane(
         event: faust.EventT[Any], envelope: Envelope | None, again: bool
     ) -> None:
         ack_when_delivered(app, event, [] if envelope is None else await relay(event, envelope))
 
-    # The events whose chat only the desk can tell, and any chat's event of their partition
-    # after them, go through per-partition lanes (app.agents.lanes), as the sinks' commands
-    # do: a desk slow to answer, or down for an hour, holds only them. The events of no chat
-    # (nearly all) go on, taken and marked read: no queue fills up and stalls the worker's
-    # fetch, and no position check takes them for skipped. A lane that falls behind pauses
-    # its partition; a revocation or a stop cuts a lane waiting between two attempts at once.
+    # An event whose chat only the desk can tell, and every event of its partition after it
+    # while its lane is busy, go through per-partition lanes (app.agents.lanes), as the
+    # sinks' commands do: a desk slow to answer, or down for an hour, holds only its
+    # partitions, their order kept, and no more of them than the lane's depth (64: the lane
+    # then pauses the partition; events read ahead would be held unacked, in memory, for the
+    # whole outage). Every other partition goes on in the batch. A revocation or a stop cuts
+    # a lane waiting between two attempts at once.
     lanes: Lanes[Envelope | None] = Lanes(
-        relay_asking_the_desk, lambda: cast(Any, app.consumer), read=lambda e: for_a_chat(e.value)
+        relay_in_lane, lambda: cast(Any, app.consumer), read=lambda e: for_a_chat(e.value)
     )
     lanes.release_on_revocation(revocations, topic, settings.sink_release_grace_seconds)
 
@@ -262,13 +263,16 @@ def _register_relay(
         for event in batch:
             if not positions.received(event):
                 continue  # records before it were skipped: read again from the first one
-            envelope = for_a_chat(event.value)
-            if envelope is None or not (lanes.busy_for(event) or asks_the_desk(envelope)):
-                read.append(event)
-                unplaced.append(event)
-                if envelope is not None:
-                    sends += await relay(event, envelope)
-                continue
+            if not lanes.busy_for(event):
+                envelope = for_a_chat(event.value)
+                if envelope is None or not asks_the_desk(envelope):
+                    read.append(event)
+                    unplaced.append(event)
+                    if envelope is not None:
+                        sends += await relay(event, envelope)
+                    continue
+            if revoked_since_read(event):
+                continue  # its partition's next owner has it (and its lane was released)
             for earlier in unplaced:
                 expect(earlier)
             unplaced.clear()

@@ -278,7 +278,8 @@ class Lanes(Generic[T]):
     def busy_for(self, event: faust.EventT[Any]) -> bool:
         """Whether a lane of ``event``'s partition has anything queued or running: an event
         an agent handles beside its lanes, in order with theirs, must then go behind it."""
-        part = self._partitions.get(TP(event.message.tp.topic, event.message.tp.partition))
+        # (the message's TopicPartition is a tuple equal to Faust's TP: no TP made per event)
+        part = self._partitions.get(event.message.tp) if self._partitions else None
         return part is not None and (part.live.busy() or part.backfill.busy())
 
     def partitions(self) -> list[TP]:

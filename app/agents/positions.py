@@ -17,7 +17,8 @@ Two facts the crash-safety of the sync stage and the sinks rests on (``docs/arch
   ``WARN_AFTER_S`` is reported (and again every as long), one not back after
   ``GIVE_UP_AFTER_S`` stops the worker, whose partitions are then read again from their
   committed offsets. A partition paused in the consumer (a lane behind: ``app.agents.lanes``)
-  fetches nothing: it is not judged, and its rewind's clocks start again, until it resumes.
+  fetches nothing: until it resumes it is not judged, and its rewind makes no seek and does
+  not give up (its overdue warnings go on).
   Completions are logged; ``deskstream_rewinds_total`` counts each step.
   A record that comes a second time in one assignment (a seek back that landed after the
   records it went back for had arrived: they were slow, not lost) is dropped: processed
@@ -266,7 +267,8 @@ class Positions:
         held back for good (the cluster suite once stalled that way)."""
         try:
             while self._reads.rewind(tp) is rewind:
-                await self._seek_back(tp, rewind)
+                if not self._paused(tp):  # a seek can bring nothing back while it is
+                    await self._seek_back(tp, rewind)
                 now = time.monotonic()
                 if self._reads.rewind(tp) is not rewind:
                     break

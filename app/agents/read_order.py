@@ -80,9 +80,11 @@ class Rewind:
 
     def paused(self, now: float) -> None:
         """Its partition is paused (a lane of the agent behind: ``app.agents.lanes``): nothing
-        is fetched, so nothing can come back; its clocks start again from ``now``."""
+        is fetched, so nothing can come back; the give-up's clock starts again from ``now``
+        (the overdue warnings go on)."""
+        if self._warned_at is None:
+            self._warned_at = self.started_at
         self.started_at = now
-        self._warned_at = None
 
 
 @dataclass

@@ -19,6 +19,7 @@ from aiokafka.errors import IllegalStateError
 from aiokafka.structs import ConsumerRecord
 from faust.types import TP
 
+from app.agents import acks
 from app.kafka_transport import (
     Consumer,
     Missed,
@@ -370,6 +371,30 @@ def test_a_partition_paused_while_its_buffer_was_full_stays_paused_when_it_drain
     assert not consumer._buffered_partitions  # nothing left held back by the buffers
     consumer.resume_partitions([raw])
     assert consumer._get_active_partitions() == {links, raw}
+
+
+async def test_a_commit_never_passes_what_the_agents_acked_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Records Faust dropped (a partition paused partway through a fetched batch) become a
+    # gap in Faust's commit arithmetic, counted as acked once an ack passes its start; read
+    # again by a rewind, 105..107 acked, 108 still in a lane: the commit must stay at 108.
+    consumer = _consumer_with_table()
+    tp = TP(*RAW)
+    consumer._committed_offset[tp] = 105
+    await consumer._add_gap(tp, 106, 110)
+    for acked in (105, 106, 107):  # what Faust's ack of each does
+        consumer._acked[tp].append(acked)
+        consumer._acked_index[tp].add(acked)
+    monkeypatch.setitem(acks._order.acked_through, (tp.topic, tp.partition), 108)
+    commits = []
+    for _ in range(5):  # Faust's commit timer, each commit noted as Faust notes it
+        offset = consumer._new_offset(tp)
+        if offset is not None and consumer._should_commit(tp, offset):
+            commits.append(offset)
+            consumer._committed_offset[tp] = offset
+    assert commits == [107, 108]  # the last one capped: Faust alone went on to 111
+    assert consumer._new_offset(TP("untracked", 0)) is None  # nothing acked: nothing to say
 
 
 # --- where reading starts: the committed offsets perform_seek looks up ----------------------
