@@ -61,7 +61,7 @@ from faust.types import TP
 from mode.services import WaitResults
 from mode.utils.times import Seconds, want_seconds
 
-from app.agents.acks import acked_through
+from app.agents.acks import acks_in_order, commit_offset
 from app.conductor import Conductor
 from app.fetch_fill import fill_fetches
 
@@ -254,13 +254,15 @@ class Consumer(driver.Consumer):
         # gap's start (``_add_gap``: for offsets a compacted log or a transaction marker
         # left out). Records Faust itself dropped make such a gap too: those of a partition
         # paused partway through a fetched batch (a lane behind), read again by a rewind
-        # (app.agents.positions). A commit then passed events still in a lane, which a crash
-        # lost. So no commit passes what the agents acked in order (app.agents.acks).
+        # (app.agents.positions). A commit then passed events still in a lane, and a crash,
+        # or the commit of a stop after our revocation's (Faust's consumer commits once more
+        # as it stops), lost them. So a topic whose events the agents ack in order is
+        # committed where that order stands, and not at all when nothing was acked since its
+        # assignment or revocation. Faust's own arithmetic still runs: it trims its records.
         offset = super()._new_offset(tp)
-        through = acked_through(tp.topic, tp.partition)
-        if offset is None or through is None:
-            return offset
-        return min(offset, through)
+        if acks_in_order(tp.topic):
+            return commit_offset(tp.topic, tp.partition)
+        return offset
 
     def on_buffer_drop(self, tp: TP) -> None:
         # Faust makes a drained partition active again even when it was paused meanwhile (a

@@ -64,7 +64,8 @@ class _InOrder:
     and a crash then loses them. Holding each ack until every earlier event of the partition
     is acked closes that window (and costs nothing: the commit could not have passed the
     earlier event anyway). Faust's commit also fills a gap it saw with acks of its own
-    (``Consumer._add_gap``): ``acked_through`` caps it (``app.kafka_transport``).
+    (``Consumer._add_gap``): the commits of these topics say ``commit_offset`` instead
+    (``app.kafka_transport``).
     """
 
     def __init__(self) -> None:
@@ -74,6 +75,8 @@ class _InOrder:
         self.acked_through: dict[tuple[str, int], int] = {}
         #: per partition, the consumer generation in which it was last taken from this worker
         self._revoked_in: dict[tuple[str, int], int] = {}
+        #: the topics whose events are acked here: their commits are this order's to say
+        self.topics: set[str] = set()
 
     def revoked_since_read(self, message: Any) -> bool:
         """Was ``message``'s partition taken from this worker after it was read? (A message
@@ -95,6 +98,7 @@ class _InOrder:
         queue = self._open.get(tp)
         if queue is None:
             queue = self._open[tp] = OrderedDict()
+            self.topics.add(message.topic)
         entry = queue.get(message.offset)
         if entry is not None and entry[0] is event:
             entry[1:] = [state, on_delivered]  # expected at reading, now handed its outputs
@@ -163,10 +167,16 @@ def acked_below(topic: str, partition: int) -> int:
     return _order.acked_through.get((topic, partition), 0)
 
 
-def acked_through(topic: str, partition: int) -> int | None:
-    """What a commit of the partition may say at most: one past the last event acked in
-    order; None when nothing has been acked since it was assigned."""
+def commit_offset(topic: str, partition: int) -> int | None:
+    """What a commit of the partition says when its topic's events are acked here: one past
+    the last event acked in order, None when nothing was acked since it was assigned (or
+    since it was revoked)."""
     return _order.acked_through.get((topic, partition))
+
+
+def acks_in_order(topic: str) -> bool:
+    """Whether ``topic``'s events are acked here (``commit_offset`` then says its commits)."""
+    return topic in _order.topics
 
 
 def expect(event: faust.EventT[Any]) -> None:

@@ -66,6 +66,7 @@ MAX_BACKOFF_S = 30.0
 class PartitionControl(Protocol):
     def pause_partitions(self, tps: Iterable[TP]) -> None: ...
     def resume_partitions(self, tps: Iterable[TP]) -> None: ...
+    def assignment(self) -> set[TP]: ...
 
 
 #: seconds a backfill command waits at most for the live lanes to be empty
@@ -290,7 +291,15 @@ class Lanes(Generic[T]):
         return sum(part.backlog() for part in self._partitions.values())
 
     async def stop(self, *, grace: float = 0.0) -> None:
+        paused = set(self._paused)
         await self.release(list(self._partitions), grace=grace)
+        # An agent stopped on its own (its supervisor restarting it) would find partitions
+        # its lanes paused still paused in the consumer, with nothing to resume them before
+        # a rebalance (and Positions does not judge a paused partition): resume those still
+        # assigned. A revocation's are Faust's to forget.
+        control = self._control()
+        if still := [tp for tp in paused if tp in control.assignment()]:
+            control.resume_partitions(still)
 
     def release_on_revocation(self, revocations: Revocations, topic: str, grace: float) -> None:
         """Release this topic's revoked partitions before they are committed and their next

@@ -373,7 +373,7 @@ def test_a_partition_paused_while_its_buffer_was_full_stays_paused_when_it_drain
     assert consumer._get_active_partitions() == {links, raw}
 
 
-async def test_a_commit_never_passes_what_the_agents_acked_in_order(
+async def test_a_commit_says_where_the_agents_acked_in_order_and_nothing_once_forgotten(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Records Faust dropped (a partition paused partway through a fetched batch) become a
@@ -386,15 +386,29 @@ async def test_a_commit_never_passes_what_the_agents_acked_in_order(
     for acked in (105, 106, 107):  # what Faust's ack of each does
         consumer._acked[tp].append(acked)
         consumer._acked_index[tp].add(acked)
+    monkeypatch.setattr(acks._order, "topics", {tp.topic})
     monkeypatch.setitem(acks._order.acked_through, (tp.topic, tp.partition), 108)
-    commits = []
-    for _ in range(5):  # Faust's commit timer, each commit noted as Faust notes it
-        offset = consumer._new_offset(tp)
-        if offset is not None and consumer._should_commit(tp, offset):
-            commits.append(offset)
-            consumer._committed_offset[tp] = offset
-    assert commits == [107, 108]  # the last one capped: Faust alone went on to 111
-    assert consumer._new_offset(TP("untracked", 0)) is None  # nothing acked: nothing to say
+
+    def timer_commits() -> list[int]:
+        """Faust's commit timer, five times, each commit noted as Faust notes it."""
+        commits = []
+        for _ in range(5):
+            offset = consumer._new_offset(tp)
+            if offset is not None and consumer._should_commit(tp, offset):
+                commits.append(offset)
+                consumer._committed_offset[tp] = offset
+        return commits
+
+    assert timer_commits() == [108]  # Faust alone: 107, 108, then 111
+    # Revoked (our revocation commits, then forgets the order), and Faust's consumer commits
+    # once more as it stops: nothing, not Faust's 111.
+    acks._order.acked_through.pop((tp.topic, tp.partition))
+    assert timer_commits() == []
+    # A topic whose events are not acked here (the source leases): Faust's own say.
+    leases = TP("source-leases", 0)
+    consumer._committed_offset[leases] = 0
+    consumer._acked[leases].extend([0, 1, 2])
+    assert consumer._new_offset(leases) == 3
 
 
 # --- where reading starts: the committed offsets perform_seek looks up ----------------------

@@ -85,6 +85,21 @@ async def test_a_lane_behind_pauses_and_resumes_its_partition_as_a_faust_tp() ->
     assert consumer.fetch_check()  # faust's fetcher would not crash
 
 
+async def test_lanes_stopped_with_a_partition_paused_resume_it_if_it_is_still_assigned() -> None:
+    # An agent stopped on its own and restarted by its supervisor: nothing else resumes it.
+    hold = asyncio.Event()
+    ours, gone = TP("commands.zendesk", 0), TP("commands.zendesk", 1)
+    consumer = Consumer({ours})
+    lanes = Lanes(_noting([], hold), lambda: consumer, read=_same, depth=2)
+    for tp in (ours, gone):
+        for offset in range(3):
+            lanes.submit(_command(tp, offset, "t"))
+    assert sorted(consumer.paused) == [ours, gone]
+    await lanes.stop()
+    assert consumer.resumed == [ours]  # not the one no longer assigned
+    assert ours in consumer.active
+
+
 async def test_a_failing_handler_gets_the_same_event_again_and_nothing_overtakes_it(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
