@@ -173,9 +173,9 @@ def _register_relay(
                 metrics.chat_relay_waiting.labels(connector).set(waiting[connector])
             log.warning(
                 "chat desk not answering connector=%s rounds=%d error=%s: the chat relay asks "
-                "again every %g s; the desk's events waiting for it stay in Kafka (their "
-                "partitions pause once 64 wait), the other events go on. Check the desk's "
-                "status, its connector's API_BASE_URL and credentials; nothing is lost",
+                "again every %g s; this event's partition of the events topic waits behind it "
+                "(paused once 64 wait, kept in Kafka), the other partitions go on. Check the "
+                "desk's status, its connector's API_BASE_URL and credentials; nothing is lost",
                 connector,
                 rounds,
                 error,
