@@ -26,7 +26,6 @@ reaches the desk as possibly done, and the desk checks its marker before writing
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -142,9 +141,6 @@ def _register_relay(
     topic = channels.events.get_topic_name()
     positions = Positions(app, metrics, "chat-relay", [topic])
 
-    #: per desk, its lookups waiting for it past a round of attempts (the gauge's value)
-    waiting: Counter[str] = Counter()
-
     async def chat_of(event: Envelope, record: faust.EventT[Any]) -> str | None:
         """The chat ``event`` (read from ``record``) belongs to, if any."""
         data = event.data
@@ -169,8 +165,7 @@ def _register_relay(
             nonlocal waited
             if not waited:
                 waited = True
-                waiting[connector] += 1
-                metrics.chat_relay_waiting.labels(connector).set(waiting[connector])
+                metrics.chat_relay_waiting.labels(connector).inc()
             log.warning(
                 "chat desk not answering connector=%s rounds=%d error=%s: the chat relay asks "
                 "again every %g s; this event's partition of the events topic waits behind it "
@@ -195,8 +190,7 @@ def _register_relay(
             return None
         finally:
             if waited:
-                waiting[connector] -= 1
-                metrics.chat_relay_waiting.labels(connector).set(waiting[connector])
+                metrics.chat_relay_waiting.labels(connector).dec()
 
     # A desk that stays down past a round of attempts is asked again, round after round, in
     # the lane of the event's partition (below): nothing is set aside or lost, and failing
