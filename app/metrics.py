@@ -182,7 +182,8 @@ class Metrics:
             f"{prefix}_agent_lookups_total",
             "Questions to a platform's agent directory (owner ⇄ assignee: agent id → email "
             "for a report, email → agent id for a write), by outcome: cached (no call), "
-            "called (one API call), failed.",
+            "called (one API call), failed, skipped (not asked: the platform failed lately "
+            "or the batch's wait for owners was spent, and the cache had no answer).",
             ["platform", "direction", "outcome"],
             registry=registry,
         )

@@ -5,30 +5,49 @@ planner sees it, because owners are compared by email across platforms (``stream
 The link's own memory answers first (``streams.owners.owner_to_resolve``: owners this link
 has seen or written, so a copy of the record and the echo of our own assignment cost nothing);
 otherwise the platform's agent directory, the very one its sink on this worker uses
-(``connectors.base.directory``, cached with a TTL). A lookup that fails or takes longer than
-``LOOKUP_TIMEOUT_S`` leaves the owner unresolved: the planner then ignores the owner in that
-report and sends a person's assignment round again shortly (``Plan.retry_in``), so a slow
-platform delays one owner, never the link's partition for long.
+(``connectors.base.directory``, cached with a TTL). An owner the lookup cannot give is left
+unresolved: the planner then ignores the owner in that report and sends a person's assignment
+round again shortly (``Plan.retry_in``), so a slow platform delays one owner, never the link.
+
+The lookups run inside the sync stage's batch, one report after the other, so what they may
+cost the batch is bounded twice:
+
+- **per batch**: together they wait at most ``LOOKUP_BUDGET_S`` (``deadline``); past it, a
+  report's owner is answered from the directory's cache or left unresolved, with no call. A
+  batch held longer would hold every partition in it, and Positions' tail check takes a
+  partition with no progress for three looks 5 s apart for one whose records were skipped;
+- **per platform**: a lookup that fails, or that runs out of time with half the budget or
+  more to answer in, quiets its connector's lookups for ``QUIET_S`` (a 429's
+  ``retry_after``, when longer): meanwhile only the cache answers.
+  Without it, an outage costs every batch its budget and sends the platform one call per
+  uncached owner (a 429 answered with more calls), each with its own warning. One warning
+  says the lookups are quiet, one line says when the platform answers again.
+
+A lookup given up on is not cancelled: the directory's call goes on, and its answer, once it
+comes, is cached for the report that next names the owner (``AgentDirectory``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 
 from connectors.base.directory import AgentDirectory
-from schemas.errors import DeskstreamError
+from schemas.errors import DeskstreamError, RateLimitedError
 from schemas.models import Envelope
 from streams.config import SyncConfig
 from streams.owners import owner_to_resolve, with_owner_email
 
-__all__ = ["LOOKUP_TIMEOUT_S", "OwnerEmails"]
+__all__ = ["LOOKUP_BUDGET_S", "QUIET_S", "OwnerEmails"]
 
 log = logging.getLogger(__name__)
 
-#: the longest a report waits for its owner's email
-LOOKUP_TIMEOUT_S = 10.0
+#: the longest a batch's reports wait for owners' emails, together
+LOOKUP_BUDGET_S = 5.0
+#: how long a connector's lookups are quiet (cache only) after one failed or ran out of time
+QUIET_S = 30.0
 
 #: (platform, connector id) → that connector's agent directory, if it has one
 DirectoryFor = Callable[[str, str], AgentDirectory | None]
@@ -36,30 +55,68 @@ DirectoryFor = Callable[[str, str], AgentDirectory | None]
 
 class OwnerEmails:
     def __init__(
-        self, config: SyncConfig, directory_for: DirectoryFor, *, timeout: float = LOOKUP_TIMEOUT_S
+        self,
+        config: SyncConfig,
+        directory_for: DirectoryFor,
+        *,
+        budget: float = LOOKUP_BUDGET_S,
+        quiet: float = QUIET_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
         self._directory_for = directory_for
-        self._timeout = timeout
+        self._budget = budget
+        self._quiet = quiet
+        self._clock = clock
+        #: (platform, connector id) → the time its lookups may call the platform again
+        self._quiet_until: dict[tuple[str, str], float] = {}
 
-    async def fill(self, event: Envelope, agents: Mapping[str, str]) -> Envelope:
+    def deadline(self) -> float:
+        """For a batch about to be read: the time its lookups may wait until (``fill``)."""
+        return self._clock() + self._budget
+
+    async def fill(
+        self, event: Envelope, agents: Mapping[str, str], *, deadline: float | None = None
+    ) -> Envelope:
         """``event`` with its owner's email, when it names one by id and it can be found
-        (``agents``: the link's memory of its owners, ``LinkState.agents``)."""
+        (``agents``: the link's memory of its owners, ``LinkState.agents``; ``deadline``:
+        the batch's, from ``deadline()``; None: a batch of this one report)."""
         event, agent_id = owner_to_resolve(self._config, agents, event)
         if agent_id is None:
             return event
         source = event.source
-        email: str | None = None
+        connector = (source.platform.value, source.connector_id)
+        directory = self._directory_for(*connector)
+        if directory is None:
+            return event
+        now = self._clock()
+        wait = self._budget if deadline is None else deadline - now
+        if wait <= 0 or now < self._quiet_until.get(connector, now):
+            return with_owner_email(event, directory.cached_email(agent_id))
         try:
-            directory = self._directory_for(source.platform.value, source.connector_id)
-            if directory is not None:
-                email = await asyncio.wait_for(directory.email_of(agent_id), self._timeout)
-        except (DeskstreamError, TimeoutError) as exc:
-            log.warning(
-                "owner lookup failed platform=%s connector=%s error=%s; the owner of this "
-                "report is not synced, a person's assignment is decided again shortly",
-                source.platform.value,
-                source.connector_id,
-                type(exc).__name__ if isinstance(exc, TimeoutError) else exc,
-            )
+            email = await asyncio.wait_for(directory.email_of(agent_id), wait)
+        except TimeoutError:
+            # Slow only if it had a fair share of the budget: with earlier lookups of the
+            # batch having spent the rest, a short wait says nothing of the platform.
+            if wait >= self._budget / 2:
+                self._quiet_for(connector, f"no answer in {wait:.1f} s", self._quiet)
+            return event
+        except DeskstreamError as exc:
+            retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else 0.0
+            self._quiet_for(connector, str(exc), max(self._quiet, retry_after))
+            return event
+        if self._quiet_until.pop(connector, None) is not None:
+            log.info("owner lookups answer again platform=%s connector=%s", *connector)
         return with_owner_email(event, email)
+
+    def _quiet_for(self, connector: tuple[str, str], error: str, seconds: float) -> None:
+        self._quiet_until[connector] = self._clock() + seconds
+        log.warning(
+            "owner lookup failed platform=%s connector=%s error=%s; its owner lookups are "
+            "quiet for %.0f s (the cache answers, an owner it lacks is left unresolved and a "
+            "person's assignment is decided again later). If this repeats, check the "
+            "platform's status and this connector's credentials and network path",
+            *connector,
+            error,
+            seconds,
+        )

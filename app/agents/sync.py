@@ -213,11 +213,14 @@ def register_sync(
             out.add(entities_topic, snapshot_key, value)
 
     async def decide(
-        event: faust.EventT[Any], states: dict[str, tuple[faust.EventT[Any], bytes]]
+        event: faust.EventT[Any],
+        states: dict[str, tuple[faust.EventT[Any], bytes]],
+        lookups_until: float,
     ) -> Retry | None:
         """One input through the planner: its outputs into the batch, the link's new state
         into the table (and ``states``, for the batch's changelog). Returns the re-decision
-        the planner asked for, if any."""
+        the planner asked for, if any. ``lookups_until``: the batch's deadline for owner
+        lookups (``OwnerEmails.deadline``)."""
         key: bytes = event.key or b""
         try:
             record = decode(event.value)
@@ -237,7 +240,8 @@ def register_sync(
         state = state_codec.decode(raw) if raw is not None else None
         read = record
         if isinstance(record, Envelope):  # owners are compared by email: fill it in
-            record = await owners.fill(record, state.agents if state is not None else {})
+            agents = state.agents if state is not None else {}
+            record = await owners.fill(record, agents, deadline=lookups_until)
         may_have_run = positions.may_have_run(event)
         done = outbox.step(
             planner,
@@ -303,11 +307,12 @@ def register_sync(
         read: list[faust.EventT[Any]] = []
         retries: dict[int, Retry] = {}
         states: dict[str, tuple[faust.EventT[Any], bytes]] = {}
+        lookups_until = owners.deadline()  # the batch's owner lookups wait this long at most
         # The loop turns within the batch for webhooks, acks and the fetcher (app.give_way)
         async for event in giving_way(batch, waiting):
             if not positions.received(event):
                 continue  # records before it were skipped: read again from the first one
-            retry = await decide(event, states)
+            retry = await decide(event, states, lookups_until)
             if retry is not None:
                 retries[len(read)] = retry
             read.append(event)

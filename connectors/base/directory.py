@@ -46,7 +46,8 @@ _MAX_ENTRIES = 10_000
 _MISS_TTL_S = 300.0
 
 #: ``on_lookup(direction, outcome)``: direction ``id_to_email`` or ``email_to_id``; outcome
-#: ``cached`` (no call), ``called`` (an API call answered) or ``failed`` (the call raised)
+#: ``cached`` (no call), ``called`` (an API call answered), ``failed`` (the call raised) or
+#: ``skipped`` (asked for the cache only, which had no answer: ``cached_email``)
 LookupObserver = Callable[[str, str], None]
 
 
@@ -128,6 +129,13 @@ class AgentDirectory:
         """The email of agent ``agent_id`` (lower case); None when it is not an agent with
         an email on this platform."""
         return await self._answer("id_to_email", agent_id, self._emails, self.lookup.by_id)
+
+    def cached_email(self, agent_id: str) -> str | None:
+        """``email_of`` without a call, for a caller that cannot wait for the platform: the
+        cached answer, or None (counted ``skipped``) when the cache has none."""
+        entry = self._emails.get(agent_id, self._clock())
+        self._count("id_to_email", "skipped" if entry is None else "cached")
+        return entry.value if entry is not None else None
 
     async def agent_for(self, email: str) -> str | None:
         """The id of the agent whose email is ``email``; None when no agent has it here."""

@@ -1,10 +1,13 @@
 """The sync agent's owner emails (``app.agents.owners``): the link's memory first, then the
 platform's agent directory; a failed or slow lookup leaves the owner unresolved (the planner
-then decides again later), never stalls the partition."""
+then decides again later), never stalls the partition; a failure quiets the connector's
+lookups for a while, and a batch's lookups share one budget."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import time
 from collections import Counter
 from typing import ClassVar
 
@@ -12,7 +15,7 @@ import pytest
 
 from app.agents.owners import OwnerEmails
 from connectors.base.directory import Agent, AgentDirectory, AgentLookup
-from schemas.errors import RetriableAPIError
+from schemas.errors import RateLimitedError, RetriableAPIError
 from schemas.models import Actor, ActorKind, Case, CaseStatus, Envelope
 from tests.streams.builders import World
 from tests.streams.three_way import three_way_config
@@ -33,7 +36,7 @@ class Desk(AgentLookup):
             await self.slow.wait()
         if self.error is not None:
             raise self.error
-        return [Agent(id="zd-ada", email="Ada@Example.com")]
+        return [Agent(id=agent_id, email=f"{agent_id.removeprefix('zd-').title()}@Example.com")]
 
     async def by_email(self, email: str) -> list[Agent]:
         raise AssertionError("the sync stage reads ids, not emails")
@@ -54,8 +57,20 @@ def desk() -> Desk:
     return Desk()
 
 
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def _owners(
-    desk: Desk, asked: Counter[str], timeout: float = 10.0, directory: AgentDirectory | None = None
+    desk: Desk,
+    asked: Counter[str],
+    budget: float = 10.0,
+    directory: AgentDirectory | None = None,
+    clock: Clock | None = None,
 ) -> OwnerEmails:
     directory = directory or AgentDirectory(desk)
 
@@ -63,7 +78,16 @@ def _owners(
         asked[f"{platform}/{connector_id}"] += 1
         return directory if platform == "zendesk" else None
 
-    return OwnerEmails(three_way_config(), directory_for, timeout=timeout)
+    if clock is None:
+        return OwnerEmails(three_way_config(), directory_for, budget=budget)
+    return OwnerEmails(three_way_config(), directory_for, budget=budget, clock=clock)
+
+
+def _counting(desk: Desk, lookups: Counter[str], clock: Clock | None = None) -> AgentDirectory:
+    """A directory whose questions are counted by outcome (``cached``, ``called``, ...)."""
+    directory = AgentDirectory(desk, clock=clock) if clock is not None else AgentDirectory(desk)
+    directory.on_lookup = lambda _direction, outcome: lookups.update([outcome])
+    return directory
 
 
 async def test_the_directory_answers_once_and_the_links_memory_after(desk: Desk) -> None:
@@ -98,7 +122,7 @@ async def test_a_failed_or_slow_lookup_leaves_the_owner_unresolved(
     else:
         desk.slow = asyncio.Event()
     directory = AgentDirectory(desk)
-    owners = _owners(desk, Counter(), timeout=0.05, directory=directory)
+    owners = _owners(desk, Counter(), budget=0.05, directory=directory)
     report = _report(World(), "zd-ada")
     assert await owners.fill(report, {}) == report
     assert desk.calls == 1
@@ -109,3 +133,84 @@ async def test_a_failed_or_slow_lookup_leaves_the_owner_unresolved(
         desk.slow.set()
         assert await directory.email_of("zd-ada") == "ada@example.com"
         assert desk.calls == 1
+
+
+async def test_a_failed_lookup_quiets_the_connector_and_the_cache_still_answers(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    world, clock, lookups = World(), Clock(), Counter[str]()
+    directory = _counting(desk, lookups)
+    owners = _owners(desk, Counter(), directory=directory, clock=clock)
+    assert _owner(await owners.fill(_report(world, "zd-ada"), {})) is not None  # cached now
+    desk.error = RetriableAPIError("zendesk answered 503; will retry", status=503)
+    with caplog.at_level(logging.INFO, logger="app.agents.owners"):
+        reports = [_report(world, f"zd-{n}") for n in range(20)]
+        for report in reports:
+            assert await owners.fill(report, {}) == report  # unresolved
+        ada = await owners.fill(_report(world, "zd-ada"), {})
+        assert _owner(ada) == Actor(kind=ActorKind.AGENT, id="zd-ada", email="ada@example.com")
+        # One call failed; the 19 owners after it were not asked of the platform.
+        assert desk.calls == 2
+        assert lookups == Counter(called=1, failed=1, skipped=19, cached=1)
+        warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warned) == 1
+        assert "quiet for 30 s" in warned[0].getMessage()
+        clock.now += 29.0
+        assert await owners.fill(reports[0], {}) == reports[0]
+        assert desk.calls == 2  # still quiet
+        clock.now += 2.0  # past the quiet: the next lookup asks, and the platform answers
+        desk.error = None
+        filled = await owners.fill(reports[0], {})
+        assert _owner(filled) == Actor(kind=ActorKind.AGENT, id="zd-0", email="0@example.com")
+        assert desk.calls == 3
+    assert "owner lookups answer again" in caplog.records[-1].getMessage()
+
+
+async def test_a_rate_limit_quiets_the_lookups_for_its_retry_after(desk: Desk) -> None:
+    world, clock = World(), Clock()
+    owners = _owners(desk, Counter(), clock=clock)
+    desk.error = RateLimitedError("zendesk answered 429; retry in 120 s", retry_after=120.0)
+    await owners.fill(_report(world, "zd-1"), {})
+    clock.now += 100.0  # past the usual quiet, within the platform's retry_after
+    await owners.fill(_report(world, "zd-2"), {})
+    assert desk.calls == 1
+    clock.now += 21.0
+    desk.error = None
+    assert _owner(await owners.fill(_report(world, "zd-2"), {})) == Actor(
+        kind=ActorKind.AGENT, id="zd-2", email="2@example.com"
+    )
+    assert desk.calls == 2
+
+
+async def test_a_batch_past_its_budget_asks_only_the_cache(desk: Desk) -> None:
+    world, clock, lookups = World(), Clock(), Counter[str]()
+    owners = _owners(desk, Counter(), directory=_counting(desk, lookups), clock=clock)
+    await owners.fill(_report(world, "zd-ada"), {})
+    deadline = owners.deadline()
+    clock.now = deadline  # the batch's earlier lookups spent its budget
+    late = _report(world, "zd-ben")
+    assert await owners.fill(late, {}, deadline=deadline) == late
+    ada = await owners.fill(_report(world, "zd-ada"), {}, deadline=deadline)
+    assert _owner(ada) == Actor(kind=ActorKind.AGENT, id="zd-ada", email="ada@example.com")
+    assert desk.calls == 1
+    assert lookups == Counter(called=1, skipped=1, cached=1)
+    # Not a failure of the platform: the next batch asks it.
+    ben = await owners.fill(late, {}, deadline=owners.deadline())
+    assert _owner(ben) == Actor(kind=ActorKind.AGENT, id="zd-ben", email="ben@example.com")
+    assert desk.calls == 2
+
+
+async def test_a_slow_platform_is_quieted_only_when_it_had_half_the_budget(desk: Desk) -> None:
+    world = World()
+    desk.slow = asyncio.Event()
+    directory = AgentDirectory(desk)
+    owners = _owners(desk, Counter(), budget=0.2, directory=directory)
+    # Left 0.04 s of the batch's 0.2 s: its timeout says nothing of the platform.
+    await owners.fill(_report(world, "zd-1"), {}, deadline=time.monotonic() + 0.04)
+    await owners.fill(_report(world, "zd-2"), {})  # a new batch: asked, and given 0.2 s
+    assert desk.calls == 2
+    await owners.fill(_report(world, "zd-3"), {})  # quiet now
+    assert desk.calls == 2
+    desk.slow.set()
+    assert await directory.email_of("zd-1") == "1@example.com"  # the calls end, unawaited
+    assert await directory.email_of("zd-2") == "2@example.com"

@@ -1,9 +1,11 @@
 """Owners in Zendesk, against the sandbox: the agent directory (users with the agent or admin
-role, by id and by email) and the sink writing a ticket's ``assignee_id`` for the owner a
-command names by email, leaving out an email no agent has."""
+role, by id and by email), the sink writing a ticket's ``assignee_id`` for the owner a
+command names by email, leaving out an email no agent has, and the sync stage's lookups
+(``app.agents.owners``) while the platform is down or hangs."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -12,10 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from app.agents.owners import QUIET_S, OwnerEmails
 from connectors.base.commands import CREATED_OWNER
 from connectors.base.directory import AgentDirectory
 from connectors.base.fingerprints import fingerprint
 from connectors.zendesk.sink import ZendeskSink
+from sandboxes.base.clock import ManualClock
 from sandboxes.base.staff import SHARED, ZENDESK_ONLY
 from schemas.models import (
     Actor,
@@ -25,10 +29,13 @@ from schemas.models import (
     CommandAction,
     EntityRef,
     EntityType,
+    Envelope,
     Platform,
     SyncCommand,
 )
-from tests.sandboxes.zendesk.conftest import ZendeskEnv
+from tests.sandboxes.zendesk.conftest import ZendeskEnv, serve
+from tests.streams.builders import World
+from tests.streams.three_way import three_way_config
 
 ADA, CLEO = SHARED[0].email, ZENDESK_ONLY[0].email
 
@@ -45,6 +52,16 @@ def _user_id(env: ZendeskEnv, email: str) -> str:
     user = env.sandbox.core.state.user_by_email(email)
     assert user is not None
     return str(user.id)
+
+
+class _Clock:
+    """The sync stage's clock, moved by the test (the quiet window)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 def _counted(directory: AgentDirectory) -> Counter[str]:
@@ -166,3 +183,93 @@ async def test_an_assignment_run_again_after_a_crash_writes_nothing(
     ticket.assignee_id = None  # a person unassigned it since: written again
     assert (await sink.execute(command.model_copy(update={"attempt": 2}))).written
     assert str(ticket.assignee_id) == _user_id(zendesk, ADA)
+
+
+def _reports(world: World, agent_ids: list[str]) -> list[Envelope]:
+    """Ticket reports naming their owner by id only, as the normaliser reports them."""
+    return [
+        world.ticket(assignee=Actor(kind=ActorKind.AGENT, id=agent_id), changed=["assignee"])
+        for agent_id in agent_ids
+    ]
+
+
+async def _faulted(env: ZendeskEnv) -> dict[str, Any]:
+    """The sandbox's fault counters (``GET /_sandbox/state``): requests it failed or held."""
+    faults: dict[str, Any] = (await env.http.get("/_sandbox/state")).json()["faults"]
+    return faults
+
+
+def _emails(filled: list[Envelope]) -> list[str | None]:
+    owners = [event.data.assignee for event in filled if isinstance(event.data, Case)]
+    return [owner.email if owner is not None else None for owner in owners]
+
+
+async def test_a_directory_outage_costs_the_sync_stage_one_call_per_quiet_window(
+    zendesk: ZendeskEnv, sink: ZendeskSink
+) -> None:
+    """The sync stage's owner lookups (``app.agents.owners``) against the sandbox answering
+    503: twenty reports naming twenty owners the cache lacks make one call, not twenty; the
+    owner the cache holds is still resolved; once the quiet ends the platform is asked
+    again."""
+    directory = sink.agents
+    assert directory is not None
+    outcomes, clock = _counted(directory), _Clock()
+    owners = OwnerEmails(three_way_config(), lambda *_: directory, clock=clock)
+    world = World()
+    ada = _user_id(zendesk, ADA)
+    assert _emails([await owners.fill(_reports(world, [ada])[0], {})]) == [ADA]
+    outage = {"outage_windows": [[0, 3600]]}
+    assert (await zendesk.http.put("/_sandbox/faults", json=outage)).status_code == 200
+    strangers = [str(381_000_000_000 + n) for n in range(20)]
+    filled = [await owners.fill(report, {}) for report in _reports(world, [*strangers, ada])]
+    assert _emails(filled) == [None] * 20 + [ADA]
+    assert (await _faulted(zendesk))["outages"] == 1
+    assert outcomes == Counter(
+        {
+            "id_to_email:called": 1,
+            "id_to_email:failed": 1,
+            "id_to_email:skipped": 19,
+            "id_to_email:cached": 1,
+        }
+    )
+    assert (await zendesk.http.put("/_sandbox/faults", json={})).status_code == 200
+    clock.now += QUIET_S  # the quiet is over: the next report's owner is asked for
+    cleo = _user_id(zendesk, CLEO)
+    assert _emails([await owners.fill(_reports(world, [cleo])[0], {})]) == [CLEO]
+    assert outcomes["id_to_email:called"] == 2
+
+
+class _HeldClock(ManualClock):
+    """The sandbox's clock, whose sleeps (an injected latency) last until ``release``: a
+    platform that takes the request and does not answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.released = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.released.wait()
+
+
+async def test_a_directory_that_hangs_holds_a_batch_once_not_per_report() -> None:
+    """The sandbox holding every answer: the first lookup waits the budget out and quiets
+    the connector; the batch's nineteen other reports are not sent to the platform, and the
+    held call's answer, once it comes, is learned."""
+    clock = _HeldClock()
+    async with serve(clock) as zendesk, httpx.AsyncClient() as http:
+        sink = ZendeskSink(connector_id="zd", settings=zendesk.connector_settings(), http=http)
+        directory = sink.agents
+        assert directory is not None
+        outcomes = _counted(directory)
+        owners = OwnerEmails(three_way_config(), lambda *_: directory, budget=0.2)
+        hang = {"latency_ms": 60_000}
+        assert (await zendesk.http.put("/_sandbox/faults", json=hang)).status_code == 200
+        ids = [_user_id(zendesk, ADA), *(str(381_000_000_000 + n) for n in range(19))]
+        deadline = owners.deadline()
+        filled = [await owners.fill(r, {}, deadline=deadline) for r in _reports(World(), ids)]
+        assert _emails(filled) == [None] * 20
+        assert ((await _faulted(zendesk))["delayed"], outcomes["id_to_email:skipped"]) == (1, 19)
+        clock.released.set()  # the held call answers now
+        assert await directory.email_of(ids[0]) == ADA
+        assert outcomes["id_to_email:called"] == 1
+        await sink.aclose()
