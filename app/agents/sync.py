@@ -44,7 +44,7 @@ from app.agents.acks import (
     revoked_since_read,
 )
 from app.agents.batch_send import BatchSend, TableChangelog
-from app.agents.owners import OwnerEmails
+from app.agents.owners import OwnerEmails, OwnerLookups
 from app.agents.positions import Positions
 from app.channels import Channels, inbound
 from app.give_way import WaitingDeliveries, giving_way
@@ -215,12 +215,11 @@ def register_sync(
     async def decide(
         event: faust.EventT[Any],
         states: dict[str, tuple[faust.EventT[Any], bytes]],
-        lookups_until: float,
+        lookups: OwnerLookups,
     ) -> Retry | None:
         """One input through the planner: its outputs into the batch, the link's new state
         into the table (and ``states``, for the batch's changelog). Returns the re-decision
-        the planner asked for, if any. ``lookups_until``: the batch's deadline for owner
-        lookups (``OwnerEmails.deadline``)."""
+        the planner asked for, if any. ``lookups``: the batch's owner lookups."""
         key: bytes = event.key or b""
         try:
             record = decode(event.value)
@@ -241,7 +240,7 @@ def register_sync(
         read = record
         if isinstance(record, Envelope):  # owners are compared by email: fill it in
             agents = state.agents if state is not None else {}
-            record = await owners.fill(record, agents, deadline=lookups_until)
+            record = await lookups.fill(record, agents)
         may_have_run = positions.may_have_run(event)
         done = outbox.step(
             planner,
@@ -281,7 +280,10 @@ def register_sync(
             if written is not None:
                 states[link] = (event, written)
         if done.retry_in is not None and snapshot is not None:
-            return _retry_of(snapshot)
+            retry = _retry_of(snapshot)
+            if retry is not None:  # not while its owner's lookups are quiet: owners.py
+                retry = retry[0], max(retry[1], owners.quiet_left(snapshot))
+            return retry
         return None
 
     def ack(
@@ -307,12 +309,12 @@ def register_sync(
         read: list[faust.EventT[Any]] = []
         retries: dict[int, Retry] = {}
         states: dict[str, tuple[faust.EventT[Any], bytes]] = {}
-        lookups_until = owners.deadline()  # the batch's owner lookups wait this long at most
+        lookups = owners.batch()  # the batch's owner lookups share one budget
         # The loop turns within the batch for webhooks, acks and the fetcher (app.give_way)
         async for event in giving_way(batch, waiting):
             if not positions.received(event):
                 continue  # records before it were skipped: read again from the first one
-            retry = await decide(event, states, lookups_until)
+            retry = await decide(event, states, lookups)
             if retry is not None:
                 retries[len(read)] = retry
             read.append(event)

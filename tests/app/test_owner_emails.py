@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import Counter
 from typing import ClassVar
 
 import pytest
 
-from app.agents.owners import OwnerEmails
+from app.agents.owners import MAX_QUIET_S, OwnerEmails
 from connectors.base.directory import Agent, AgentDirectory, AgentLookup
 from schemas.errors import RateLimitedError, RetriableAPIError
 from schemas.models import Actor, ActorKind, Case, CaseStatus, Envelope
@@ -29,11 +28,19 @@ class Desk(AgentLookup):
         self.error: Exception | None = None
         #: set: a lookup waits until it is cleared (a slow platform)
         self.slow: asyncio.Event | None = None
+        #: agent id → seconds its lookup takes, on ``clock`` when given, else really
+        self.takes: dict[str, float] = {}
+        self.clock: Clock | None = None
 
     async def by_id(self, agent_id: str) -> list[Agent]:
         self.calls += 1
         if self.slow is not None:
             await self.slow.wait()
+        takes = self.takes.get(agent_id, 0.0)
+        if self.clock is not None:
+            self.clock.now += takes
+        elif takes:
+            await asyncio.sleep(takes)
         if self.error is not None:
             raise self.error
         return [Agent(id=agent_id, email=f"{agent_id.removeprefix('zd-').title()}@Example.com")]
@@ -186,31 +193,57 @@ async def test_a_batch_past_its_budget_asks_only_the_cache(desk: Desk) -> None:
     world, clock, lookups = World(), Clock(), Counter[str]()
     owners = _owners(desk, Counter(), directory=_counting(desk, lookups), clock=clock)
     await owners.fill(_report(world, "zd-ada"), {})
-    deadline = owners.deadline()
-    clock.now = deadline  # the batch's earlier lookups spent its budget
+    desk.clock, desk.takes = clock, {"zd-1": 6.0, "zd-2": 6.0}  # answered, slowly
+    batch = owners.batch()  # its lookups share 10 s
+    assert _owner(await batch.fill(_report(world, "zd-1"), {})) is not None
+    assert _owner(await batch.fill(_report(world, "zd-2"), {})) is not None  # 4 s left
+    clock.now += 60.0  # time spent planning does not count
     late = _report(world, "zd-ben")
-    assert await owners.fill(late, {}, deadline=deadline) == late
-    ada = await owners.fill(_report(world, "zd-ada"), {}, deadline=deadline)
+    assert await batch.fill(late, {}) == late  # the budget is spent: the cache lacks ben
+    ada = await batch.fill(_report(world, "zd-ada"), {})
     assert _owner(ada) == Actor(kind=ActorKind.AGENT, id="zd-ada", email="ada@example.com")
-    assert desk.calls == 1
-    assert lookups == Counter(called=1, skipped=1, cached=1)
+    assert desk.calls == 3
+    assert lookups == Counter(called=3, skipped=1, cached=1)
     # Not a failure of the platform: the next batch asks it.
-    ben = await owners.fill(late, {}, deadline=owners.deadline())
+    ben = await owners.batch().fill(late, {})
     assert _owner(ben) == Actor(kind=ActorKind.AGENT, id="zd-ben", email="ben@example.com")
-    assert desk.calls == 2
+    assert desk.calls == 4
 
 
 async def test_a_slow_platform_is_quieted_only_when_it_had_half_the_budget(desk: Desk) -> None:
     world = World()
-    desk.slow = asyncio.Event()
+    desk.takes = {"zd-1": 0.15}  # answered; the hold below applies to the others only
     directory = AgentDirectory(desk)
     owners = _owners(desk, Counter(), budget=0.2, directory=directory)
-    # Left 0.04 s of the batch's 0.2 s: its timeout says nothing of the platform.
-    await owners.fill(_report(world, "zd-1"), {}, deadline=time.monotonic() + 0.04)
-    await owners.fill(_report(world, "zd-2"), {})  # a new batch: asked, and given 0.2 s
-    assert desk.calls == 2
-    await owners.fill(_report(world, "zd-3"), {})  # quiet now
-    assert desk.calls == 2
-    desk.slow.set()
-    assert await directory.email_of("zd-1") == "1@example.com"  # the calls end, unawaited
-    assert await directory.email_of("zd-2") == "2@example.com"
+    batch = owners.batch()
+    assert _owner(await batch.fill(_report(world, "zd-1"), {})) is not None
+    desk.slow = asyncio.Event()
+    try:
+        await batch.fill(_report(world, "zd-2"), {})  # 0.05 s left: says nothing of it
+        await owners.batch().fill(_report(world, "zd-3"), {})  # asked, and given 0.2 s
+        assert desk.calls == 3
+        await owners.batch().fill(_report(world, "zd-4"), {})  # quiet now
+        assert desk.calls == 3
+    finally:
+        desk.slow.set()
+    assert await directory.email_of("zd-2") == "2@example.com"  # the calls end, unawaited
+    assert await directory.email_of("zd-3") == "3@example.com"
+
+
+async def test_a_report_left_unresolved_by_the_quiet_is_decided_again_once_it_ends(
+    desk: Desk,
+) -> None:
+    world, clock = World(), Clock()
+    owners = _owners(desk, Counter(), clock=clock)
+    report = _report(world, "zd-1")
+    assert owners.quiet_left(report) == 0.0
+    desk.error = RateLimitedError("zendesk answered 429; retry in 90 s", retry_after=90.0)
+    await owners.fill(report, {})
+    clock.now += 10.0
+    assert owners.quiet_left(report) == 80.0  # the 429's wait, not the 30 s quiet
+    resolved = world.ticket(assignee=Actor(kind=ActorKind.AGENT, id="zd-7", email="x@y.example"))
+    assert owners.quiet_left(resolved) == 0.0  # nothing to ask: decided again at once
+    desk.error = RateLimitedError("zendesk answered 429; retry in 1 h", retry_after=3600.0)
+    clock.now += 80.0
+    await owners.fill(report, {})
+    assert owners.quiet_left(report) == MAX_QUIET_S  # a commit is held no longer

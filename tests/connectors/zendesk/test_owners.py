@@ -265,11 +265,14 @@ async def test_a_directory_that_hangs_holds_a_batch_once_not_per_report() -> Non
         hang = {"latency_ms": 60_000}
         assert (await zendesk.http.put("/_sandbox/faults", json=hang)).status_code == 200
         ids = [_user_id(zendesk, ADA), *(str(381_000_000_000 + n) for n in range(19))]
-        deadline = owners.deadline()
-        filled = [await owners.fill(r, {}, deadline=deadline) for r in _reports(World(), ids)]
-        assert _emails(filled) == [None] * 20
-        assert ((await _faulted(zendesk))["delayed"], outcomes["id_to_email:skipped"]) == (1, 19)
-        clock.released.set()  # the held call answers now
+        batch = owners.batch()
+        try:
+            filled = [await batch.fill(report, {}) for report in _reports(World(), ids)]
+            assert _emails(filled) == [None] * 20
+            faulted = (await _faulted(zendesk))["delayed"]
+            assert (faulted, outcomes["id_to_email:skipped"]) == (1, 19)
+        finally:
+            clock.released.set()  # the held call answers now
         assert await directory.email_of(ids[0]) == ADA
         assert outcomes["id_to_email:called"] == 1
         await sink.aclose()
