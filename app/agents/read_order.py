@@ -58,6 +58,8 @@ class Rewind:
     failures: int = 0
     last_error: str | None = None
     _warned_at: float | None = field(default=None, repr=False)
+    #: where the give-up's clock starts: ``started_at``, or the last look while paused
+    _unpaused_since: float | None = field(default=None, repr=False)
 
     def failed(self, error: str) -> None:
         self.failures += 1
@@ -76,15 +78,14 @@ class Rewind:
         return True
 
     def expired(self, now: float) -> bool:
-        return self.age(now) >= GIVE_UP_AFTER_S
+        since = self.started_at if self._unpaused_since is None else self._unpaused_since
+        return now - since >= GIVE_UP_AFTER_S
 
     def paused(self, now: float) -> None:
         """Its partition is paused (a lane of the agent behind: ``app.agents.lanes``): nothing
-        is fetched, so nothing can come back; the give-up's clock starts again from ``now``
-        (the overdue warnings go on)."""
-        if self._warned_at is None:
-            self._warned_at = self.started_at
-        self.started_at = now
+        is fetched, so nothing can come back; the give-up's clock starts again from ``now``.
+        Its age, which the overdue warnings tell, still counts from the start."""
+        self._unpaused_since = now
 
 
 @dataclass

@@ -149,6 +149,17 @@ def test_an_overdue_rewind_is_reported_once_per_period_and_given_up_in_the_end()
     )
 
 
+def test_a_paused_rewind_is_not_given_up_and_its_age_still_counts_from_the_start() -> None:
+    reads = PartitionReads()
+    rewind = _read(reads, 9, now=100.0).rewind
+    assert rewind is not None
+    rewind.paused(100.0 + GIVE_UP_AFTER_S)  # paused the whole time so far
+    assert not rewind.expired(100.0 + GIVE_UP_AFTER_S + 1)
+    assert rewind.expired(100.0 + 2 * GIVE_UP_AFTER_S)  # resumed, and nothing came back
+    assert rewind.age(100.0 + GIVE_UP_AFTER_S) == GIVE_UP_AFTER_S  # what the warnings tell
+    assert rewind.overdue(100.0 + GIVE_UP_AFTER_S)  # the warnings go on
+
+
 def test_a_fetch_position_past_what_was_seen_twice_without_progress_starts_a_rewind() -> None:
     reads = PartitionReads()
     for look in range(1, TAIL_LOOKS):
