@@ -35,13 +35,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from connectors.base.directory import AgentDirectory
 from schemas.errors import DeskstreamError, RateLimitedError
 from schemas.models import Envelope
 from streams.config import SyncConfig
-from streams.owners import owner_to_resolve, with_owner_email
+from streams.owners import OWNER, owner_to_resolve, with_owner_email
 
 __all__ = ["LOOKUP_BUDGET_S", "MAX_QUIET_S", "QUIET_S", "OwnerEmails", "OwnerLookups"]
 
@@ -57,6 +57,8 @@ MAX_QUIET_S = 120.0
 
 #: (platform, connector id) → that connector's agent directory, if it has one
 DirectoryFor = Callable[[str, str], AgentDirectory | None]
+#: ``OwnerEmails._fill``: a report, its link's owners, the seconds it may wait
+_Fill = Callable[[Envelope, Mapping[str, str], float], Awaitable[Envelope]]
 
 
 class OwnerEmails:
@@ -78,23 +80,27 @@ class OwnerEmails:
         self._config = config
         self._directory_for = directory_for
         self._budget = budget
-        self._quiet = quiet
+        self._quiet = min(quiet, MAX_QUIET_S)
         self._clock = clock
         #: (platform, connector id) → the time its lookups may call the platform again
         self._quiet_until: dict[tuple[str, str], float] = {}
 
     def batch(self) -> OwnerLookups:
         """The lookups of one batch of reports, which share ``budget`` seconds of waiting."""
-        return OwnerLookups(self, self._budget)
+        return OwnerLookups(self._fill, self._budget, self._clock)
 
     async def fill(self, event: Envelope, agents: Mapping[str, str]) -> Envelope:
         """``event`` with its owner's email, as a batch of this one report would have it."""
         return await self.batch().fill(event, agents)
 
     def quiet_left(self, event: Envelope) -> float:
-        """Seconds until ``event``'s owner, still unresolved, may be asked of its platform
-        (0: at once). A re-decision of the report waits that long at least, or the quiet
-        would spend its retries on the cache (``app.agents.sync``)."""
+        """Seconds until the owner ``event`` changed to, still unresolved, may be asked of its
+        platform (0: at once, or the report did not change its owner). A re-decision of the
+        report waits that long at least, or the quiet would spend its retries on the cache
+        (``app.agents.sync``). A report that did not change its owner is not retried for it
+        (``streams.flows.case_fields``), and its other waits are not held back."""
+        if OWNER not in event.changed_fields:
+            return 0.0
         _, agent_id = owner_to_resolve(self._config, {}, event)
         if agent_id is None:
             return 0.0
@@ -149,16 +155,16 @@ class OwnerLookups:
     """One batch's owner lookups: together they wait ``budget`` seconds at most (the time
     spent planning the batch does not count)."""
 
-    def __init__(self, owners: OwnerEmails, budget: float) -> None:
-        self._owners = owners
+    def __init__(self, fill: _Fill, budget: float, clock: Callable[[], float]) -> None:
+        self._fill = fill
         self._left = budget
+        self._clock = clock
 
     async def fill(self, event: Envelope, agents: Mapping[str, str]) -> Envelope:
         """``event`` with its owner's email, when it names one by id and it can be found
         (``agents``: the link's memory of its owners, ``LinkState.agents``)."""
-        clock = self._owners._clock
-        started = clock()
+        started = self._clock()
         try:
-            return await self._owners._fill(event, agents, self._left)
+            return await self._fill(event, agents, self._left)
         finally:
-            self._left -= clock() - started
+            self._left -= self._clock() - started

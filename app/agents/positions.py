@@ -327,7 +327,7 @@ class Positions:
             "skipped records not back yet agent=%s topic=%s partition=%s from_offset=%s "
             "waiting_s=%.0f seeks=%d failed_seeks=%d last_error=%s assigned=%s paused=%s "
             "read_offset=%s; the partition's later records are held back meanwhile, the "
-            "worker stops after %.0f s",
+            "worker stops if they are not back in %.0f s (a pause restarts that count)",
             self._agent,
             tp.topic,
             tp.partition,
@@ -339,7 +339,7 @@ class Positions:
             tp in consumer.assignment(),
             tp in getattr(consumer, "_paused_partitions", ()),
             consumer._read_offset.get(tp),
-            read_order.GIVE_UP_AFTER_S,
+            max(0.0, rewind.left(now)),
         )
 
     async def _give_up(self, tp: TP, rewind: Rewind) -> None:

@@ -78,8 +78,12 @@ class Rewind:
         return True
 
     def expired(self, now: float) -> bool:
+        return self.left(now) <= 0
+
+    def left(self, now: float) -> float:
+        """Seconds until it is given up, unless its partition is paused meanwhile."""
         since = self.started_at if self._unpaused_since is None else self._unpaused_since
-        return now - since >= GIVE_UP_AFTER_S
+        return GIVE_UP_AFTER_S - (now - since)
 
     def paused(self, now: float) -> None:
         """Its partition is paused (a lane of the agent behind: ``app.agents.lanes``): nothing

@@ -281,9 +281,19 @@ def register_sync(
                 states[link] = (event, written)
         if done.retry_in is not None and snapshot is not None:
             retry = _retry_of(snapshot)
-            if retry is not None:  # not while its owner's lookups are quiet: owners.py
-                retry = retry[0], max(retry[1], owners.quiet_left(snapshot))
-            return retry
+            if retry is None:
+                log.warning(
+                    "sync stopped deciding a report again link=%s event=%s retries=%d: what "
+                    "it waited for never came (its audit records say what: deskstream audit "
+                    "%s); a later change of the record is synced as usual",
+                    link,
+                    snapshot.event_id,
+                    MAX_RETRIES,
+                    link,
+                )
+                return None
+            # Not while its owner's lookups are quiet (app.agents.owners).
+            return retry[0], max(retry[1], owners.quiet_left(snapshot))
         return None
 
     def ack(

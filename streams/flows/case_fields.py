@@ -238,16 +238,18 @@ def explain_drift(
 def _unresolved(ctx: FlowContext, case: Case, *, explicit: bool) -> None:
     """The report names its owner by an id whose email could not be read (the platform's
     agent directory failed, or the id is no agent with an email): it says nothing about the
-    owner. A person's assignment is decided again shortly, when the lookup may answer."""
+    owner. A person's assignment is decided again once the lookup may answer (after a
+    failed lookup, when the connector's lookups are no longer quiet: ``app.agents.owners``)."""
     assert case.assignee is not None
     noun = adapter(ctx.side).name
-    again = "; decided again shortly" if explicit else ""
+    again = "; decided again once the lookup may answer" if explicit else ""
     ctx.note(
         "sync",
         "assignee_unresolved",
-        f"{noun} names the owner {case.assignee.id}, whose email could not be read (is the "
-        f"user still an agent with an email in {noun}, and may the connector read users?): "
-        f"the owner is not synced from this report{again}",
+        f"{noun} names the owner {case.assignee.id}, whose email could not be read (was "
+        f"{noun} down or rate limited then, as the worker's log says? is the user still an "
+        f"agent with an email in {noun}, and may the connector read users?): the owner is "
+        f"not synced from this report{again}",
         field=OWNER,
     )
     if explicit:

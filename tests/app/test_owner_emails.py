@@ -243,6 +243,9 @@ async def test_a_report_left_unresolved_by_the_quiet_is_decided_again_once_it_en
     assert owners.quiet_left(report) == 80.0  # the 429's wait, not the 30 s quiet
     resolved = world.ticket(assignee=Actor(kind=ActorKind.AGENT, id="zd-7", email="x@y.example"))
     assert owners.quiet_left(resolved) == 0.0  # nothing to ask: decided again at once
+    # Not retried for its owner: whatever else it waits for is not held back by the quiet.
+    other = world.ticket(assignee=Actor(kind=ActorKind.AGENT, id="zd-1"), changed=["status"])
+    assert owners.quiet_left(other) == 0.0
     desk.error = RateLimitedError("zendesk answered 429; retry in 1 h", retry_after=3600.0)
     clock.now += 80.0
     await owners.fill(report, {})

@@ -155,6 +155,7 @@ def test_a_paused_rewind_is_not_given_up_and_its_age_still_counts_from_the_start
     assert rewind is not None
     rewind.paused(100.0 + GIVE_UP_AFTER_S)  # paused the whole time so far
     assert not rewind.expired(100.0 + GIVE_UP_AFTER_S + 1)
+    assert rewind.left(100.0 + GIVE_UP_AFTER_S + 1) == GIVE_UP_AFTER_S - 1  # as warned
     assert rewind.expired(100.0 + 2 * GIVE_UP_AFTER_S)  # resumed, and nothing came back
     assert rewind.age(100.0 + GIVE_UP_AFTER_S) == GIVE_UP_AFTER_S  # what the warnings tell
     assert rewind.overdue(100.0 + GIVE_UP_AFTER_S)  # the warnings go on

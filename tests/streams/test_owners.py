@@ -165,7 +165,7 @@ def test_an_owner_known_by_id_only_is_looked_up_and_not_guessed(world: World) ->
     filled, lookup = owner_to_resolve(link.planner.config, _agents(link), report)
     assert (filled, lookup) == (report, "zd-cleo")  # the sync agent asks Zendesk's directory
     # The directory could not answer: the report says nothing about the owner, and a
-    # person's assignment is decided again shortly.
+    # person's assignment is decided again once the lookup may answer.
     plan = link.send(with_owner_email(report, None))
     assert _assignments(plan.commands) == []
     assert plan.retry_in is not None
