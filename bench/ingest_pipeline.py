@@ -74,6 +74,7 @@ from bench.bare_kafka import LoopFigures, bare_acks, bare_loop
 from bench.broker_age import cold_broker_warning
 from bench.figures import at_least, at_most, percentile, row
 from bench.generic_records import CONNECTOR, generic_body, raw_record
+from bench.http_load import Pool, post_request
 from bench.normalize_work import WorkFigures, normalize_work, work_rows
 from bench.proc_stat import cpu_seconds
 from bench.profiling import py_spy
@@ -170,36 +171,54 @@ async def _normalized(
     )
 
 
-async def _post(session: aiohttp.ClientSession, url: str, n: int) -> float:
-    """One signed delivery; the seconds until its answer (a 200: Kafka acknowledged it)."""
+def _signed(url: str, n: int) -> bytes:
+    """Delivery ``n``, signed now, as the bytes of its request (built before the timing starts:
+    the load generator shares the worker's cores)."""
     body = generic_body(n)
     ts = int(time.time())
     headers = {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(SECRET, ts, body)}
+    return post_request(_host(url), f"/webhooks/{CONNECTOR}", body, headers)
+
+
+def _host(url: str) -> str:
+    return url.removeprefix("http://").rstrip("/")
+
+
+def _pool(url: str, connections: int) -> Pool:
+    host, _, port = _host(url).rpartition(":")
+    return Pool(host, int(port), connections)
+
+
+async def _post(pool: Pool, request: bytes, n: int) -> float:
+    """One signed delivery; the seconds until its answer (a 200: Kafka acknowledged it)."""
     started = time.perf_counter()
-    async with session.post(f"{url}/webhooks/{CONNECTOR}", data=body, headers=headers) as response:
-        await response.read()
-        if response.status != 200:
-            raise RuntimeError(f"delivery {n}: {response.status}")
+    status = await pool.send(request)
+    if status != 200:
+        raise RuntimeError(f"delivery {n}: {status}")
     return time.perf_counter() - started
 
 
 async def _ingest(url: str, deliveries: int, concurrency: int, pid: int) -> IngestFigures:
     """As fast as ``concurrency`` connections go (at saturation the latency is mostly queueing:
     about ``concurrency`` / rate)."""
-    # aiohttp's client rather than httpx: on two shared cores the load generator must cost as
-    # little CPU as possible, and aiohttp's costs several times less per request.
+    # bench.http_load rather than a general client: on two shared cores the load generator
+    # must cost as little CPU as possible (docs/performance.md).
     latencies: list[float] = []
+    requests = [_signed(url, n) for n in range(deliveries)]
     numbers = iter(range(deliveries))
+    pool = _pool(url, concurrency)
 
-    async def sender(session: aiohttp.ClientSession) -> None:
+    async def sender() -> None:
         for n in numbers:
-            latencies.append(await _post(session, url, n))
+            latencies.append(await _post(pool, requests[n], n))
 
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    async with aiohttp.ClientSession() as session:
         normalized = await _normalized_so_far(session, url)
         started, cpu = time.perf_counter(), cpu_seconds(pid)
-        await asyncio.gather(*(sender(session) for _ in range(concurrency)))
+        try:
+            await asyncio.gather(*(sender() for _ in range(concurrency)))
+        finally:
+            pool.close()
         elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
         normalized = await _normalized_so_far(session, url) - normalized
     return IngestFigures(
@@ -284,16 +303,20 @@ async def _paced(
     platforms send): the acknowledge latency at that rate. A delivery started while all
     ``connections`` are busy waits for one here, and that wait counts."""
     total = int(rate * seconds)
-    connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector) as session:
+    requests = [_signed(url, 2_000_000 + n) for n in range(total)]
+    pool = _pool(url, connections)
+    async with aiohttp.ClientSession() as session:
         before = await _worker_counts(session, url)
         started, cpu, own_cpu = time.perf_counter(), cpu_seconds(pid), time.process_time()
         broker_cpu = sum(cpu_seconds(broker) for broker in brokers)
         pending: list[asyncio.Future[float]] = []
-        for n in range(total):
-            await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
-            pending.append(asyncio.ensure_future(_post(session, url, 2_000_000 + n)))
-        latencies = list(await asyncio.gather(*pending))
+        try:
+            for n, request in enumerate(requests):
+                await asyncio.sleep(max(0.0, started + n / rate - time.perf_counter()))
+                pending.append(asyncio.ensure_future(_post(pool, request, 2_000_000 + n)))
+            latencies = list(await asyncio.gather(*pending))
+        finally:
+            pool.close()
         elapsed = time.perf_counter() - started
         cpu, own_cpu = cpu_seconds(pid) - cpu, time.process_time() - own_cpu
         broker_cpu = sum(cpu_seconds(broker) for broker in brokers) - broker_cpu
