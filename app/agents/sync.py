@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -124,6 +124,27 @@ def _retry_of(event: Envelope) -> Retry | None:
         return None
     again = event.model_copy(update={"event_id": f"{original}{_RETRY_MARK}{attempt}"})
     return again, float(2 ** (attempt - 1))
+
+
+def _retries_spent(link: str, event: Envelope, decisions: Iterable[str]) -> None:
+    """The planner still waits after ``MAX_RETRIES`` re-decisions: nothing sends the report
+    round again. An owner not synced is a warning (a person's assignment is lost until the
+    next change of the record); the other waits (an escalation's first message, a requester's
+    email) are taken up again by any later event of the record."""
+    waits = sorted(set(decisions))
+    owner = "assignee_unresolved" in waits
+    log.log(
+        logging.WARNING if owner else logging.INFO,
+        "sync stopped deciding a report again link=%s event=%s retries=%d waiting_for=%s: "
+        "what it waited for did not come in time (`deskstream audit trace %s` shows the "
+        "link's decisions)%s",
+        link,
+        event.event_id,
+        MAX_RETRIES,
+        ",".join(waits) or "-",
+        link,
+        "; its owner is not synced until the record changes again" if owner else "",
+    )
 
 
 def _snapshot_key(link: bytes, event: Envelope) -> bytes | None:
@@ -282,15 +303,9 @@ def register_sync(
         if done.retry_in is not None and snapshot is not None:
             retry = _retry_of(snapshot)
             if retry is None:
-                log.warning(
-                    "sync stopped deciding a report again link=%s event=%s retries=%d: what "
-                    "it waited for never came (its audit records say what: deskstream audit "
-                    "%s); a later change of the record is synced as usual",
-                    link,
-                    snapshot.event_id,
-                    MAX_RETRIES,
-                    link,
-                )
+                if not done.resent:  # told once, not again when the input is read again
+                    metrics.sync_decisions.labels("sync", "retries_spent").inc()
+                    _retries_spent(link, snapshot, [a.decision for a in done.audits])
                 return None
             # Not while its owner's lookups are quiet (app.agents.owners).
             return retry[0], max(retry[1], owners.quiet_left(snapshot))

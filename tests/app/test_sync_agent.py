@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from app.agents.sync import MAX_RETRIES, _retry_of, changelog_state
+import logging
+
+import pytest
+
+from app.agents.sync import MAX_RETRIES, _retries_spent, _retry_of, changelog_state
 from tests.streams.builders import World
 
 
@@ -31,3 +35,19 @@ def test_an_input_read_again_that_changed_nothing_writes_the_stored_state_again(
     assert changelog_state(b"new", b"stored", read_again=False) == b"new"
     assert changelog_state(None, b"stored", read_again=False) is None  # nothing to catch up
     assert changelog_state(None, None, read_again=True) is None  # a link never stored
+
+
+def test_spent_retries_warn_for_an_owner_and_inform_for_other_waits(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    event = World().ticket()
+    with caplog.at_level(logging.INFO, logger="app.agents.sync"):
+        _retries_spent("lnk_1", event, ["assignee_unresolved", "status_synced"])
+        _retries_spent("lnk_2", event, ["escalation_waiting"])
+    owner, other = caplog.records
+    assert owner.levelno == logging.WARNING
+    assert "waiting_for=assignee_unresolved,status_synced" in owner.getMessage()
+    assert "`deskstream audit trace lnk_1`" in owner.getMessage()
+    assert "owner is not synced until the record changes again" in owner.getMessage()
+    assert other.levelno == logging.INFO
+    assert "waiting_for=escalation_waiting" in other.getMessage()

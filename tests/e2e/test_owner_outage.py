@@ -33,9 +33,9 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(420)]
 OUTAGE_S = 45.0
 #: when the outage starts, after the fault profile is applied: time for the person's own
 #: assignment (made at once), none for its webhook
-OUTAGE_FROM_S = 2.0
+OUTAGE_FROM_S = 4.0
 #: how long every webhook is held, so that the assignment's arrives inside the outage
-WEBHOOK_HELD_MS = 5000.0
+WEBHOOK_HELD_MS = 8000.0
 
 
 @pytest.fixture
