@@ -13,6 +13,7 @@ use ``connectors.base.http``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import re
 from collections.abc import Mapping
 
@@ -39,6 +40,8 @@ class _Answers(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.waiting: asyncio.Future[int] | None = None
+        #: the server closed it (after an answer, too: a keep-alive that timed out)
+        self.closed = False
         self._buffer = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -65,6 +68,7 @@ class _Answers(asyncio.Protocol):
             waiting.set_result(status)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
         self._fail(exc or ConnectionError("the server closed the connection"))
 
     def _fail(self, exc: Exception) -> None:
@@ -85,9 +89,15 @@ class Connection:
         _, answers = await loop.create_connection(_Answers, host, port)
         return cls(answers)
 
+    @property
+    def closed(self) -> bool:
+        return self._answers.closed
+
     async def send(self, request: bytes) -> int:
         """Send ``request`` (``post_request``); its answer's status."""
         answers = self._answers
+        if answers.closed:
+            raise ConnectionError("the server closed the connection")
         assert answers.transport is not None
         assert answers.waiting is None  # one request in flight per connection
         answers.waiting = asyncio.get_running_loop().create_future()
@@ -101,30 +111,72 @@ class Connection:
 
 class Pool:
     """Up to ``limit`` connections, opened as requests need them (as a platform opens them
-    when its deliveries pile up); a request beyond them waits for one to be free. A failed
-    request fails the run: a benchmark does not retry."""
+    when its deliveries pile up); a request beyond them waits for one to be free, first come
+    first served. A connection the server closed is replaced. A failed request fails the
+    run: a benchmark does not retry."""
 
     def __init__(self, host: str, port: int, limit: int) -> None:
         self._host, self._port, self._limit = host, port, limit
-        self._idle: asyncio.Queue[Connection] = asyncio.Queue()
-        self._opened: list[Connection] = []
-        self._opening = 0  # counted before the connection is made: others must not open too
+        self._idle: list[Connection] = []
+        self._open = 0  # connections open or being opened
+        self._waiters: collections.deque[asyncio.Future[Connection | None]] = collections.deque()
+        self._all: list[Connection] = []
 
     async def send(self, request: bytes) -> int:
-        if self._idle.empty() and len(self._opened) + self._opening < self._limit:
-            self._opening += 1
-            try:
-                connection = await Connection.open(self._host, self._port)
-            finally:
-                self._opening -= 1
-            self._opened.append(connection)
-        else:
-            connection = await self._idle.get()
-        status = await connection.send(request)
-        self._idle.put_nowait(connection)
+        connection = await self._take()
+        try:
+            status = await connection.send(request)
+        except BaseException:
+            self._give_back(None, connection)
+            raise
+        self._give_back(connection, connection)
         return status
 
+    async def _take(self) -> Connection:
+        while self._idle:
+            connection = self._idle.pop()
+            if not connection.closed:
+                return connection
+            self._open -= 1
+        if self._open >= self._limit:
+            waiter: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            handed = await waiter
+            if handed is not None:
+                return handed  # a free connection, handed over in order
+            # None: a connection went away, and its slot is this request's to open
+        else:
+            self._open += 1
+        try:
+            connection = await Connection.open(self._host, self._port)
+        except BaseException:
+            self._give_back(None, None)
+            raise
+        self._all.append(connection)
+        return connection
+
+    def _give_back(self, connection: Connection | None, used: Connection | None) -> None:
+        """``connection`` free again (None: ``used`` failed, or was never opened): to the
+        first waiter, else idle; a connection that is gone frees its slot instead."""
+        if connection is not None and connection.closed:
+            connection = None
+        if connection is None:
+            if used is not None:
+                used.close()
+            self._open -= 1
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if waiter.done():  # cancelled meanwhile
+                continue
+            if connection is None:
+                self._open += 1  # the waiter opens one in the freed slot
+            waiter.set_result(connection)
+            return
+        if connection is not None:
+            self._idle.append(connection)
+
     def close(self) -> None:
-        for connection in self._opened:
+        for connection in self._all:
             connection.close()
-        self._opened.clear()
+        self._all.clear()
+        self._idle.clear()

@@ -58,9 +58,11 @@ import functools
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -189,6 +191,14 @@ def _pool(url: str, connections: int) -> Pool:
     return Pool(host, int(port), connections)
 
 
+def _stop(tasks: Sequence[asyncio.Future[Any]], pool: Pool) -> None:
+    """A phase over, or failed: nothing of it left running (a failed delivery ends the run
+    without sending the rest of its schedule)."""
+    for task in tasks:
+        task.cancel()
+    pool.close()
+
+
 async def _post(pool: Pool, request: bytes, n: int) -> float:
     """One signed delivery; the seconds until its answer (a 200: Kafka acknowledged it)."""
     started = time.perf_counter()
@@ -215,10 +225,11 @@ async def _ingest(url: str, deliveries: int, concurrency: int, pid: int) -> Inge
     async with aiohttp.ClientSession() as session:
         normalized = await _normalized_so_far(session, url)
         started, cpu = time.perf_counter(), cpu_seconds(pid)
+        senders = [asyncio.ensure_future(sender()) for _ in range(concurrency)]
         try:
-            await asyncio.gather(*(sender() for _ in range(concurrency)))
+            await asyncio.gather(*senders)
         finally:
-            pool.close()
+            _stop(senders, pool)
         elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
         normalized = await _normalized_so_far(session, url) - normalized
     return IngestFigures(
@@ -316,7 +327,7 @@ async def _paced(
                 pending.append(asyncio.ensure_future(_post(pool, request, 2_000_000 + n)))
             latencies = list(await asyncio.gather(*pending))
         finally:
-            pool.close()
+            _stop(pending, pool)
         elapsed = time.perf_counter() - started
         cpu, own_cpu = cpu_seconds(pid) - cpu, time.process_time() - own_cpu
         broker_cpu = sum(cpu_seconds(broker) for broker in brokers) - broker_cpu

@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -112,3 +113,75 @@ async def test_a_server_that_closes_fails_the_request(server: Server) -> None:
             await connection.send(_request(server, "/close", 0))
     finally:
         connection.close()
+
+
+class _Scripted(asyncio.Protocol):
+    """A server that answers every request with ``answer``'s pieces, one write each, then
+    closes if told to (``close_after``)."""
+
+    def __init__(self, pieces: list[bytes], *, close_after: bool, seen: list[object]) -> None:
+        self._pieces, self._close_after, self._seen = pieces, close_after, seen
+        self._answering: set[asyncio.Future[None]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._seen.append(transport)
+
+    def data_received(self, data: bytes) -> None:
+        answering = asyncio.ensure_future(self._answer())
+        self._answering.add(answering)
+        answering.add_done_callback(self._answering.discard)
+
+    async def _answer(self) -> None:
+        for piece in self._pieces:
+            self._transport.write(piece)
+            await asyncio.sleep(0.01)  # each piece its own read on the client
+        if self._close_after:
+            self._transport.close()
+
+
+async def _scripted(pieces: list[bytes], *, close_after: bool = False) -> tuple[Any, list[object]]:
+    seen: list[object] = []
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: _Scripted(pieces, close_after=close_after, seen=seen), "127.0.0.1", 0
+    )
+    return server, seen
+
+
+async def test_an_answer_in_pieces_is_read_whole_and_its_length_from_its_head_only() -> None:
+    body = b'{"note": "\\r\\nContent-Length: 999"}'
+    pieces = [
+        b"HTTP/1.1 201 Created\r\nContent-Ty",
+        b"pe: application/json\r\nContent-Le",
+        f"ngth: {len(body)}\r\n\r\n".encode() + body[:5],
+        body[5:],
+    ]
+    server, _ = await _scripted(pieces)
+    port = server.sockets[0].getsockname()[1]
+    connection = await Connection.open("127.0.0.1", port)
+    try:
+        request = post_request(f"127.0.0.1:{port}", "/", b"{}", {})
+        assert [await connection.send(request) for _ in range(3)] == [201, 201, 201]
+    finally:
+        connection.close()
+        server.close()
+
+
+async def test_the_pool_replaces_a_connection_the_server_closed_after_answering() -> None:
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+    server, seen = await _scripted([answer], close_after=True)
+    port = server.sockets[0].getsockname()[1]
+    pool = Pool("127.0.0.1", port, 1)
+    try:
+        request = post_request(f"127.0.0.1:{port}", "/", b"{}", {})
+        statuses = []
+        for _ in range(3):
+            statuses.append(await pool.send(request))
+            await asyncio.sleep(0.05)  # the close reaches the client
+        assert statuses == [200, 200, 200]
+        assert len(seen) == 3  # a new connection each time, within the limit of one
+    finally:
+        pool.close()
+        server.close()
