@@ -118,6 +118,7 @@ class OwnerEmails:
             return event
         if budget <= 0 or self._clock() < self._quiet_until.get(connector, float("-inf")):
             return with_owner_email(event, directory.cached_email(agent_id))
+        asks = not directory.knows_email(agent_id)  # the platform, not the cache, answers
         try:
             email = await asyncio.wait_for(directory.email_of(agent_id), budget)
         except TimeoutError:
@@ -135,7 +136,7 @@ class OwnerEmails:
             retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else 0.0
             self._quiet_for(connector, str(exc), min(max(self._quiet, retry_after), MAX_QUIET_S))
             return event
-        if self._quiet_until.pop(connector, None) is not None:
+        if asks and self._quiet_until.pop(connector, None) is not None:
             log.info("owner lookups answer again platform=%s connector=%s", *connector)
         return with_owner_email(event, email)
 

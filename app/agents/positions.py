@@ -348,8 +348,9 @@ class Positions:
         self._rewinds.labels(self._agent, "given_up").inc()
         message = (
             f"records skipped on {tp.topic} partition {tp.partition} (from offset {rewind.to}) "
-            f"did not come back within {read_order.GIVE_UP_AFTER_S:.0f} s of seeking back "
-            f"({rewind.seeks} seeks, {rewind.failures} failed, last error {rewind.last_error}); "
+            f"did not come back within {read_order.GIVE_UP_AFTER_S:.0f} s of seeking back, "
+            f"unpaused ({rewind.age(time.monotonic()):.0f} s since the gap was found, "
+            f"{rewind.seeks} seeks, {rewind.failures} failed, last error {rewind.last_error}); "
             "the worker stops so that its partitions are read again from their committed "
             "offsets: restart it, and if this repeats, check the broker and this worker's "
             "consumer (its log has the seeks)"

@@ -126,12 +126,16 @@ def _retry_of(event: Envelope) -> Retry | None:
     return again, float(2 ** (attempt - 1))
 
 
+#: the audit decisions of a report that asked to be decided again (``Plan.retry_in``)
+_WAITS = frozenset({"assignee_unresolved", "escalation_waiting", "ack_waiting"})
+
+
 def _retries_spent(link: str, event: Envelope, decisions: Iterable[str]) -> None:
     """The planner still waits after ``MAX_RETRIES`` re-decisions: nothing sends the report
     round again. An owner not synced is a warning (a person's assignment is lost until the
     next change of the record); the other waits (an escalation's first message, a requester's
     email) are taken up again by any later event of the record."""
-    waits = sorted(set(decisions))
+    waits = sorted(set(decisions) & _WAITS)
     owner = "assignee_unresolved" in waits
     log.log(
         logging.WARNING if owner else logging.INFO,

@@ -18,7 +18,8 @@ deactivated user, a deleted admin). Errors are the usual tree (``RetriableAPIErr
 change), a miss ("no agent") ``miss_ttl`` seconds, concurrent callers asking for the same key
 share one call, and each answer is remembered both ways, so the sink that resolved an email
 answers the echo's id without a call. Every question is counted (``cached``, ``called``,
-``failed``) through ``on_lookup``, which the worker points at a metric.
+``failed``, or ``skipped`` when only the cache was asked and had nothing: ``cached_email``)
+through ``on_lookup``, which the worker points at a metric.
 
 ``owner_write`` is what every sink does with the owner a command carries: the target's agent
 id for its email, nobody for an unassign, or the reason the owner is left out of the write (no
@@ -129,6 +130,10 @@ class AgentDirectory:
         """The email of agent ``agent_id`` (lower case); None when it is not an agent with
         an email on this platform."""
         return await self._answer("id_to_email", agent_id, self._emails, self.lookup.by_id)
+
+    def knows_email(self, agent_id: str) -> bool:
+        """Whether ``email_of`` would answer from the cache, without a call (not counted)."""
+        return self._emails.get(agent_id, self._clock()) is not None
 
     def cached_email(self, agent_id: str) -> str | None:
         """``email_of`` without a call, for a caller that cannot wait for the platform: the
