@@ -89,8 +89,9 @@ def test_a_demo_stopped_with_sigterm_stops_its_worker(
                 break
         assert _group(demo.pid) != [demo.pid], "".join(printed)  # the worker runs
         demo.send_signal(signal.SIGTERM)
-        demo.communicate(timeout=60)
-        assert demo.returncode == 128 + signal.SIGTERM
+        rest, _ = demo.communicate(timeout=60)
+        # What it printed, the traceback included, says where a stop went wrong.
+        assert demo.returncode == 128 + signal.SIGTERM, "".join(printed) + rest
         assert _group(demo.pid) == []  # its worker stopped with it, nothing left behind
     finally:
         with contextlib.suppress(ProcessLookupError):
