@@ -63,6 +63,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -179,16 +180,14 @@ def _signed(url: str, n: int) -> bytes:
     body = generic_body(n)
     ts = int(time.time())
     headers = {TIMESTAMP_HEADER: str(ts), SIGNATURE_HEADER: sign(SECRET, ts, body)}
-    return post_request(_host(url), f"/webhooks/{CONNECTOR}", body, headers)
-
-
-def _host(url: str) -> str:
-    return url.removeprefix("http://").rstrip("/")
+    return post_request(urlsplit(url).netloc, f"/webhooks/{CONNECTOR}", body, headers)
 
 
 def _pool(url: str, connections: int) -> Pool:
-    host, _, port = _host(url).rpartition(":")
-    return Pool(host, int(port), connections)
+    parts = urlsplit(url)
+    assert parts.hostname is not None
+    assert parts.port is not None  # the worker's URL names its port
+    return Pool(parts.hostname, parts.port, connections)
 
 
 def _stop(tasks: Sequence[asyncio.Future[Any]], pool: Pool) -> None:

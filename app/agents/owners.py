@@ -89,10 +89,6 @@ class OwnerEmails:
         """The lookups of one batch of reports, which share ``budget`` seconds of waiting."""
         return OwnerLookups(self._fill, self._budget, self._clock)
 
-    async def fill(self, event: Envelope, agents: Mapping[str, str]) -> Envelope:
-        """``event`` with its owner's email, as a batch of this one report would have it."""
-        return await self.batch().fill(event, agents)
-
     def quiet_left(self, event: Envelope) -> float:
         """Seconds until the owner ``event`` changed to, still unresolved, may be asked of its
         platform (0: at once, or the report did not change its owner). A re-decision of the

@@ -100,12 +100,12 @@ def _counting(desk: Desk, lookups: Counter[str], clock: Clock | None = None) -> 
 async def test_the_directory_answers_once_and_the_links_memory_after(desk: Desk) -> None:
     world, asked = World(), Counter[str]()
     owners = _owners(desk, asked)
-    filled = await owners.fill(_report(world, "zd-ada"), {})
+    filled = await owners.batch().fill(_report(world, "zd-ada"), {})
     assert _owner(filled) == Actor(kind=ActorKind.AGENT, id="zd-ada", email="ada@example.com")
-    again = await owners.fill(_report(world, "zd-ada"), {})  # the worker's cache
+    again = await owners.batch().fill(_report(world, "zd-ada"), {})  # the worker's cache
     assert _owner(again) == _owner(filled)
     agents = {"zendesk:zd-ben": "ben@example.com"}
-    remembered = await owners.fill(_report(world, "zd-ben"), agents)  # the link's memory
+    remembered = await owners.batch().fill(_report(world, "zd-ben"), agents)  # the link's memory
     assert _owner(remembered) == Actor(kind=ActorKind.AGENT, id="zd-ben", email="ben@example.com")
     assert (desk.calls, asked) == (1, Counter({"zendesk/zd": 2}))
 
@@ -116,7 +116,7 @@ async def test_nothing_to_resolve_asks_nobody(desk: Desk) -> None:
     nobody = world.ticket(status=CaseStatus.SOLVED, changed=["status"])
     resolved = world.ticket(assignee=Actor(kind=ActorKind.AGENT, id="zd-7", email="x@y.example"))
     for event in (nobody, resolved, world.conversation()):
-        assert await owners.fill(event, {}) is event
+        assert await owners.batch().fill(event, {}) is event
     assert (desk.calls, asked) == (0, Counter())
 
 
@@ -131,7 +131,7 @@ async def test_a_failed_or_slow_lookup_leaves_the_owner_unresolved(
     directory = AgentDirectory(desk)
     owners = _owners(desk, Counter(), budget=0.05, directory=directory)
     report = _report(World(), "zd-ada")
-    assert await owners.fill(report, {}) == report
+    assert await owners.batch().fill(report, {}) == report
     assert desk.calls == 1
     if desk.slow is not None:
         # The lookup the fill gave up on goes on: its answer, once it comes, is learned for
@@ -148,13 +148,13 @@ async def test_a_failed_lookup_quiets_the_connector_and_the_cache_still_answers(
     world, clock, lookups = World(), Clock(), Counter[str]()
     directory = _counting(desk, lookups)
     owners = _owners(desk, Counter(), directory=directory, clock=clock)
-    assert _owner(await owners.fill(_report(world, "zd-ada"), {})) is not None  # cached now
+    assert _owner(await owners.batch().fill(_report(world, "zd-ada"), {})) is not None  # cached now
     desk.error = RetriableAPIError("zendesk answered 503; will retry", status=503)
     with caplog.at_level(logging.INFO, logger="app.agents.owners"):
         reports = [_report(world, f"zd-{n}") for n in range(20)]
         for report in reports:
-            assert await owners.fill(report, {}) == report  # unresolved
-        ada = await owners.fill(_report(world, "zd-ada"), {})
+            assert await owners.batch().fill(report, {}) == report  # unresolved
+        ada = await owners.batch().fill(_report(world, "zd-ada"), {})
         assert _owner(ada) == Actor(kind=ActorKind.AGENT, id="zd-ada", email="ada@example.com")
         # One call failed; the 19 owners after it were not asked of the platform.
         assert desk.calls == 2
@@ -163,14 +163,14 @@ async def test_a_failed_lookup_quiets_the_connector_and_the_cache_still_answers(
         assert len(warned) == 1
         assert "quiet for 30 s" in warned[0].getMessage()
         clock.now += 29.0
-        assert await owners.fill(reports[0], {}) == reports[0]
+        assert await owners.batch().fill(reports[0], {}) == reports[0]
         assert desk.calls == 2  # still quiet
         clock.now += 2.0  # past the quiet
         # An owner the cache holds says nothing of the platform, still down.
-        assert _owner(await owners.fill(_report(world, "zd-ada"), {})) is not None
+        assert _owner(await owners.batch().fill(_report(world, "zd-ada"), {})) is not None
         assert not any("answer again" in r.getMessage() for r in caplog.records)
         desk.error = None  # the next lookup asks, and the platform answers
-        filled = await owners.fill(reports[0], {})
+        filled = await owners.batch().fill(reports[0], {})
         assert _owner(filled) == Actor(kind=ActorKind.AGENT, id="zd-0", email="0@example.com")
         assert desk.calls == 3
     assert "owner lookups answer again" in caplog.records[-1].getMessage()
@@ -180,13 +180,13 @@ async def test_a_rate_limit_quiets_the_lookups_for_its_retry_after(desk: Desk) -
     world, clock = World(), Clock()
     owners = _owners(desk, Counter(), clock=clock)
     desk.error = RateLimitedError("zendesk answered 429; retry in 120 s", retry_after=120.0)
-    await owners.fill(_report(world, "zd-1"), {})
+    await owners.batch().fill(_report(world, "zd-1"), {})
     clock.now += 100.0  # past the usual quiet, within the platform's retry_after
-    await owners.fill(_report(world, "zd-2"), {})
+    await owners.batch().fill(_report(world, "zd-2"), {})
     assert desk.calls == 1
     clock.now += 21.0
     desk.error = None
-    assert _owner(await owners.fill(_report(world, "zd-2"), {})) == Actor(
+    assert _owner(await owners.batch().fill(_report(world, "zd-2"), {})) == Actor(
         kind=ActorKind.AGENT, id="zd-2", email="2@example.com"
     )
     assert desk.calls == 2
@@ -195,7 +195,7 @@ async def test_a_rate_limit_quiets_the_lookups_for_its_retry_after(desk: Desk) -
 async def test_a_batch_past_its_budget_asks_only_the_cache(desk: Desk) -> None:
     world, clock, lookups = World(), Clock(), Counter[str]()
     owners = _owners(desk, Counter(), directory=_counting(desk, lookups), clock=clock)
-    await owners.fill(_report(world, "zd-ada"), {})
+    await owners.batch().fill(_report(world, "zd-ada"), {})
     desk.clock, desk.takes = clock, {"zd-1": 6.0, "zd-2": 6.0}  # answered, slowly
     batch = owners.batch()  # its lookups share 10 s
     assert _owner(await batch.fill(_report(world, "zd-1"), {})) is not None
@@ -243,7 +243,7 @@ async def test_a_report_left_unresolved_by_the_quiet_is_decided_again_once_it_en
     report = _report(world, "zd-1")
     assert owners.quiet_left(report) == 0.0
     desk.error = RateLimitedError("zendesk answered 429; retry in 90 s", retry_after=90.0)
-    await owners.fill(report, {})
+    await owners.batch().fill(report, {})
     clock.now += 10.0
     assert owners.quiet_left(report) == 80.0  # the 429's wait, not the 30 s quiet
     resolved = world.ticket(assignee=Actor(kind=ActorKind.AGENT, id="zd-7", email="x@y.example"))
@@ -253,5 +253,5 @@ async def test_a_report_left_unresolved_by_the_quiet_is_decided_again_once_it_en
     assert owners.quiet_left(other) == 0.0
     desk.error = RateLimitedError("zendesk answered 429; retry in 1 h", retry_after=3600.0)
     clock.now += 80.0
-    await owners.fill(report, {})
+    await owners.batch().fill(report, {})
     assert owners.quiet_left(report) == MAX_QUIET_S  # a commit is held no longer

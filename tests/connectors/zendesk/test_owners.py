@@ -217,11 +217,12 @@ async def test_a_directory_outage_costs_the_sync_stage_one_call_per_quiet_window
     owners = OwnerEmails(three_way_config(), lambda *_: directory, clock=clock)
     world = World()
     ada = _user_id(zendesk, ADA)
-    assert _emails([await owners.fill(_reports(world, [ada])[0], {})]) == [ADA]
+    assert _emails([await owners.batch().fill(_reports(world, [ada])[0], {})]) == [ADA]
     outage = {"outage_windows": [[0, 3600]]}
     assert (await zendesk.http.put("/_sandbox/faults", json=outage)).status_code == 200
     strangers = [str(381_000_000_000 + n) for n in range(20)]
-    filled = [await owners.fill(report, {}) for report in _reports(world, [*strangers, ada])]
+    reports = _reports(world, [*strangers, ada])
+    filled = [await owners.batch().fill(report, {}) for report in reports]
     assert _emails(filled) == [None] * 20 + [ADA]
     assert (await _faulted(zendesk))["outages"] == 1
     assert outcomes == Counter(
@@ -235,7 +236,7 @@ async def test_a_directory_outage_costs_the_sync_stage_one_call_per_quiet_window
     assert (await zendesk.http.put("/_sandbox/faults", json={})).status_code == 200
     clock.now += QUIET_S  # the quiet is over: the next report's owner is asked for
     cleo = _user_id(zendesk, CLEO)
-    assert _emails([await owners.fill(_reports(world, [cleo])[0], {})]) == [CLEO]
+    assert _emails([await owners.batch().fill(_reports(world, [cleo])[0], {})]) == [CLEO]
     assert outcomes["id_to_email:called"] == 2
 
 
