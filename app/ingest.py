@@ -93,7 +93,13 @@ def _unavailable(exc: ConfigurationError) -> IngestError:
 
 
 class BodyStream(Protocol):
+    """A request body as aiohttp's ``StreamReader`` hands it out."""
+
     async def readany(self) -> bytes: ...
+
+    def is_eof(self) -> bool:
+        """True once the whole body is buffered: reading it cannot wait."""
+        ...
 
 
 async def read_limited(stream: BodyStream, declared_length: int | None, limit: int) -> bytes:
@@ -187,8 +193,11 @@ class WebhookIngest:
                 raise _unavailable(exc) from exc
             limit = self._settings.webhook_max_body_bytes
             try:
-                async with asyncio.timeout(self._read_timeout):
+                if body.is_eof():  # a delivery's usual case: no read left to bound, no timer
                     raw = await read_limited(body, declared_length, limit)
+                else:
+                    async with asyncio.timeout(self._read_timeout):
+                        raw = await read_limited(body, declared_length, limit)
             except PayloadTooLargeError as exc:
                 self._count_refusal(connector_id, exc)
                 raise

@@ -64,7 +64,7 @@ class Metrics:
         prefix = "deskstream"
         self.webhooks = Counter(
             f"{prefix}_webhooks_total",
-            "Webhook deliveries by connector and outcome (accepted, unauthorized, ...).",
+            "Webhook deliveries by connector and outcome (accepted, unauthorized, ..., error).",
             ["connector", "outcome"],
             registry=registry,
         )

@@ -9,16 +9,13 @@ import aiohttp.web
 from faust import web
 
 from app.handoff import HandoffIntake
-from app.web.webhooks import BODY_LEFT_UNREAD
+from app.web.webhooks import close_if_unread
 from schemas.errors import IngestError
 
 if TYPE_CHECKING:
     from app.faust_app import Deskstream
 
 __all__ = ["register_handoff"]
-
-#: an unknown client is refused before its body is read, like a body too large
-_UNREAD = BODY_LEFT_UNREAD | {401}
 
 
 def register_handoff(bundle: Deskstream, intake: HandoffIntake) -> None:
@@ -33,7 +30,7 @@ def register_handoff(bundle: Deskstream, intake: HandoffIntake) -> None:
                 )
             except IngestError as exc:
                 response = self.json({"error": str(exc)}, status=exc.status)
-                if exc.status in _UNREAD:
-                    cast(aiohttp.web.StreamResponse, response).force_close()
+                # Faust's aiohttp driver passes and returns aiohttp's own objects
+                close_if_unread(cast(aiohttp.web.StreamResponse, response), aio.content)
                 return response
             return self.json(answer)

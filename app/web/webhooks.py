@@ -1,33 +1,41 @@
 """``POST /webhooks/{connector_id}``: HTTP in front of ``app.ingest.WebhookIngest``.
 
 aiohttp (Faust's web driver) has no body read timeout of its own; ``WebhookIngest`` bounds
-the read. A refusal before the whole body was read closes the connection: aiohttp would
+the read. A refusal that leaves part of the body unread closes the connection: aiohttp would
 otherwise keep reading the rest of it for up to ten more seconds before the next request.
+
+The route is a plain aiohttp handler on Faust's own aiohttp application (same port, same
+server), not a Faust ``View``: a view adds its dispatch and Faust's web sensors to every
+delivery (``docs/performance.md``, "Webhook deliveries without
+Faust's view"). Every answer is counted in ``deskstream_webhooks_total`` by its outcome, an
+unexpected failure (500) as ``error``; accepted deliveries are timed in
+``deskstream_webhook_ack_seconds``.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import aiohttp.web
 from aiokafka.errors import KafkaConnectionError
-from faust import web
 from faust.exceptions import NotReady
+from faust.web.drivers.aiohttp import Web as AiohttpWeb
 
 from app.ingest import WebhookIngest
 from schemas.codec import encode
-from schemas.errors import IngestError
+from schemas.errors import ConfigurationError, IngestError
 from schemas.models import RawDelivery
 
 if TYPE_CHECKING:
     from app.faust_app import Deskstream
 
-__all__ = ["BODY_LEFT_UNREAD", "register_webhooks"]
+__all__ = ["close_if_unread", "register_webhooks"]
 
-#: refusals that leave the body unread: the connection is closed rather than drained
-BODY_LEFT_UNREAD = frozenset({408, 413})
+log = logging.getLogger(__name__)
 
 
 def raw_publisher(app: Any, raw_topic: str) -> Callable[[str, RawDelivery], Awaitable[None]]:
@@ -47,6 +55,19 @@ def raw_publisher(app: Any, raw_topic: str) -> Callable[[str, RawDelivery], Awai
     return publish
 
 
+def _json(answer: dict[str, Any], *, status: int = 200) -> aiohttp.web.Response:
+    # the bytes and content type Faust's views answer with, which senders have always seen
+    body = json.dumps(answer, separators=(",", ":"))
+    return aiohttp.web.Response(text=body, status=status, content_type="application/json")
+
+
+def close_if_unread(response: aiohttp.web.StreamResponse, content: aiohttp.StreamReader) -> None:
+    """Close the connection after a refusal that left part of the body unread (too large,
+    too slow, or refused before reading): draining it could take aiohttp ten more seconds."""
+    if not content.is_eof():
+        response.force_close()
+
+
 def register_webhooks(bundle: Deskstream) -> WebhookIngest:
     settings = bundle.settings
     raw_topic = bundle.channels.raw.get_topic_name()
@@ -61,21 +82,43 @@ def register_webhooks(bundle: Deskstream) -> WebhookIngest:
         waiting=bundle.waiting,
     )
 
-    @bundle.app.page("/webhooks/{connector_id}")
-    class WebhookView(web.View):
-        async def post(self, request: web.Request, connector_id: str) -> web.Response:
-            received_at = datetime.now(UTC)
-            aio: Any = request  # Faust's aiohttp driver passes the aiohttp request itself
-            try:
-                delivery = await ingest.receive(
-                    connector_id, aio.headers, aio.content, aio.content_length, received_at
-                )
-            except IngestError as exc:
-                response = self.json({"error": str(exc)}, status=exc.status)
-                if exc.status in BODY_LEFT_UNREAD:
-                    # Faust's aiohttp driver returns the aiohttp response itself.
-                    cast(aiohttp.web.StreamResponse, response).force_close()
-                return response
-            return self.json({"status": "accepted", "delivery_id": delivery.delivery_id})
+    async def post_webhook(request: aiohttp.web.Request) -> aiohttp.web.Response:
+        received_at = datetime.now(UTC)
+        connector_id = request.match_info["connector_id"]
+        try:
+            delivery = await ingest.receive(
+                connector_id, request.headers, request.content, request.content_length, received_at
+            )
+        except IngestError as exc:
+            response = _json({"error": str(exc)}, status=exc.status)
+            close_if_unread(response, request.content)
+            return response
+        except Exception as exc:  # a bug of ours: counted and answered, never silent
+            return _failed(connector_id, exc, request.content)
+        return _json({"status": "accepted", "delivery_id": delivery.delivery_id})
 
+    def _failed(
+        connector_id: str, exc: Exception, content: aiohttp.StreamReader
+    ) -> aiohttp.web.Response:
+        known = connector_id if connector_id in settings.connectors else "(unknown)"
+        bundle.metrics.webhooks.labels(known, "error").inc()
+        log.error("webhook failed connector=%s error=%s", known, type(exc).__name__, exc_info=exc)
+        response = _json(
+            {
+                "error": f"the worker failed on this delivery ({type(exc).__name__}); nothing "
+                "was accepted, so the platform will retry it. The worker's log has the "
+                "traceback (logger app.web.webhooks)"
+            },
+            status=500,
+        )
+        close_if_unread(response, content)
+        return response
+
+    web = bundle.app.web
+    if not isinstance(web, AiohttpWeb):  # the worker sets no other driver (app.faust_app)
+        raise ConfigurationError(
+            f"the worker's web server is {type(web).__name__}, not Faust's aiohttp driver: "
+            "/webhooks needs it. Leave Faust's `web` setting at its aiohttp:// default"
+        )
+    web.web_app.router.add_post("/webhooks/{connector_id}", post_webhook)
     return ingest

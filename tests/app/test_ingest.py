@@ -32,13 +32,35 @@ SECRET = "whsec-test"
 
 
 class _Chunks:
-    """An aiohttp-like body stream that hands out fixed chunks."""
+    """An aiohttp-like body stream that hands out fixed chunks, all of them buffered."""
 
     def __init__(self, *chunks: bytes) -> None:
         self._chunks: Iterator[bytes] = iter(chunks)
 
     async def readany(self) -> bytes:
         return next(self._chunks, b"")
+
+    def is_eof(self) -> bool:
+        return True
+
+
+class _Late:
+    """A body whose first read waits ``delay`` seconds; ``is_eof`` answers ``complete``."""
+
+    def __init__(self, body: bytes, *, delay: float, complete: bool) -> None:
+        self._body: bytes | None = body
+        self._delay = delay
+        self._complete = complete
+
+    async def readany(self) -> bytes:
+        if self._body is None:
+            return b""
+        await asyncio.sleep(self._delay)
+        body, self._body = self._body, None
+        return body
+
+    def is_eof(self) -> bool:
+        return self._complete
 
 
 @pytest.fixture
@@ -173,6 +195,31 @@ async def test_a_delivery_before_the_producer_started_is_a_503(
         await _receive(ingest, "crm", body, signed_headers(SECRET, body))
     assert raised.value.status == 503
     assert _count(metrics, "crm", "unavailable") == 1
+
+
+async def test_only_a_body_still_arriving_is_read_under_the_timeout(
+    settings: Settings, metrics: Metrics
+) -> None:
+    """A body the HTTP parser has whole (aiohttp's ``is_eof``) is read with no timer, the
+    per-delivery cost saved; one still arriving keeps the slow-sender bound. The same slow
+    read tells them apart: past the timeout, only the unfinished body is refused."""
+    published: list[RawDelivery] = []
+
+    async def publish(key: str, delivery: RawDelivery) -> None:
+        published.append(delivery)
+
+    ingest = WebhookIngest(settings, publish, metrics, timeout=1.0, read_timeout=0.05)
+    body = body_of(case_event("42"))
+    headers = signed_headers(SECRET, body)
+    whole = _Late(body, delay=0.2, complete=True)
+    await ingest.receive("crm", headers, whole, len(body), NOW)
+    assert [delivery.body for delivery in published] == [body]
+    arriving = _Late(body, delay=0.2, complete=False)
+    with pytest.raises(IngestError, match="did not arrive within") as refused:
+        await ingest.receive("crm", headers, arriving, len(body), NOW)
+    assert refused.value.status == 408
+    assert len(published) == 1
+    assert _count(metrics, "crm", "timeout") == 1
 
 
 async def test_read_limited_stops_at_the_first_chunk_over_the_limit() -> None:

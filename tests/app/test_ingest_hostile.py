@@ -44,6 +44,9 @@ class _Body:
             await asyncio.sleep(self._delay)
         return self._chunks.pop(0) if self._chunks else b""
 
+    def is_eof(self) -> bool:
+        return not self._delay  # a trickling body is still arriving; the rest is buffered
+
 
 @pytest.fixture
 def settings() -> Settings:
