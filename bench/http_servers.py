@@ -1,0 +1,236 @@
+"""What answering one webhook costs the HTTP server alone, by server: the worker's CPU per
+request with the handler doing nothing but read the body and answer a fixed JSON.
+
+    .venv/bin/python -m bench.http_servers [--requests 50000] [--concurrency 64] [--rounds 3]
+
+Each server runs in a process of its own; this one sends signed-size POSTs over keep-alive
+connections (``bench.http_load``), so the server process's CPU over a round, divided by the
+requests, is what the server costs a delivery before Deskstream's own work. Servers:
+
+- a Faust view on Faust's aiohttp application (what ``POST /webhooks/{connector_id}`` was
+  before 2026-12-06);
+- a plain aiohttp handler on Faust's aiohttp application (what it is now);
+- aiohttp's low-level server (no application, no router);
+- an ``asyncio.Protocol`` with httptools' parser, only when httptools is installed (it is not
+  a dependency: ``.venv/bin/pip install httptools`` to include it).
+
+Every server process first builds a Faust app with the worker's Prometheus monitor, as a
+worker does, whichever server it then runs: the same process with and without Faust imported
+measured the same aiohttp application 30 to 40 % apart, so only processes alike compare.
+The rounds alternate the servers, so a drift of the machine shows within a server's rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from app.worker_process import free_port
+from bench.figures import row
+from bench.http_load import Pool, post_request
+from bench.proc_stat import cpu_seconds
+
+BODY = json.dumps(
+    {
+        "source": {"entity_type": "case", "entity_id": "42"},
+        "subject": "Order 42 never arrived",
+        "description": "The parcel left the warehouse a week ago " * 4,
+    }
+).encode()
+HEADERS = {
+    "X-Deskstream-Timestamp": "1764979200",
+    "X-Deskstream-Signature": "sha256=" + "0" * 64,
+}
+ANSWER = {"status": "accepted", "delivery_id": "generic:bench"}
+ROUTE = "/webhooks/{connector_id}"
+
+
+def _faust_app() -> Any:
+    """A Faust app as the worker has it: its aiohttp driver and the Prometheus monitor."""
+    import faust
+    from prometheus_client import CollectorRegistry
+
+    from app.faust_metrics import setup_faust_metrics
+
+    app = faust.App("bench-http-servers", broker="kafka://127.0.0.1:9")
+    setup_faust_metrics(app, CollectorRegistry(), "/metrics")
+    return app
+
+
+async def _run_application(application: Any, port: int) -> None:
+    from aiohttp import web
+
+    runner = web.AppRunner(application, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+
+
+def _faust_view(app: Any, port: int) -> Callable[[], Awaitable[None]]:
+    from faust import web
+
+    @app.page(ROUTE)
+    class Webhook(web.View):
+        async def post(self, request: web.Request, connector_id: str) -> web.Response:
+            await request.read()
+            return self.json(ANSWER)
+
+    return lambda: _run_application(app.web.web_app, port)
+
+
+async def _answer(request: Any) -> Any:
+    """What both aiohttp servers' handlers do: read the body, answer as the worker does."""
+    from aiohttp import web
+
+    await request.read()
+    text = json.dumps(ANSWER, separators=(",", ":"))
+    return web.Response(text=text, content_type="application/json")
+
+
+def _aiohttp_handler(app: Any, port: int) -> Callable[[], Awaitable[None]]:
+    app.web.web_app.router.add_post(ROUTE, _answer)
+    return lambda: _run_application(app.web.web_app, port)
+
+
+def _aiohttp_low_level(app: Any, port: int) -> Callable[[], Awaitable[None]]:
+    from aiohttp import web
+
+    async def serve() -> None:
+        server = web.Server(_answer, access_log=None)
+        await asyncio.get_running_loop().create_server(server, "127.0.0.1", port)
+
+    return serve
+
+
+def _httptools_protocol(app: Any, port: int) -> Callable[[], Awaitable[None]]:
+    import httptools  # type: ignore[import-not-found,unused-ignore]
+
+    class Webhook(asyncio.Protocol):
+        """One connection: parse requests, answer each once its body is complete."""
+
+        def __init__(self) -> None:
+            self._parser = httptools.HttpRequestParser(self)
+            self._body: list[bytes] = []
+            self._transport: asyncio.Transport | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self._transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self._parser.feed_data(data)
+
+        def on_body(self, body: bytes) -> None:
+            self._body.append(body)
+
+        def on_message_complete(self) -> None:
+            b"".join(self._body)  # what a handler would read
+            self._body.clear()
+            text = json.dumps(ANSWER, separators=(",", ":")).encode()
+            head = (
+                f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(text)}"
+            )
+            assert self._transport is not None
+            self._transport.write(head.encode() + b"\r\n\r\n" + text)
+
+    async def serve() -> None:
+        await asyncio.get_running_loop().create_server(Webhook, "127.0.0.1", port)
+
+    return serve
+
+
+SERVERS: dict[str, Callable[[Any, int], Callable[[], Awaitable[None]]]] = {
+    "Faust view (before)": _faust_view,
+    "aiohttp handler on Faust's (now)": _aiohttp_handler,
+    "aiohttp low-level server": _aiohttp_low_level,
+    "asyncio + httptools": _httptools_protocol,
+}
+
+
+def _available() -> list[str]:
+    names = list(SERVERS)
+    if importlib.util.find_spec("httptools") is None:
+        names.remove("asyncio + httptools")
+    return names
+
+
+def _serve(name: str, port: int) -> None:
+    async def main() -> None:
+        await SERVERS[name](_faust_app(), port)()
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+async def _round(port: int, pid: int, requests: int, concurrency: int) -> tuple[float, float]:
+    """CPU µs of the server per request, and requests per second."""
+    pool = Pool("127.0.0.1", port, concurrency)
+    request = post_request(f"127.0.0.1:{port}", "/webhooks/bench", BODY, HEADERS)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one() -> None:
+        async with gate:
+            status = await pool.send(request)
+            if status != 200:
+                raise RuntimeError(f"the server answered {status}")
+
+    try:
+        await asyncio.gather(*(one() for _ in range(min(requests, 1000))))  # warm up
+        cpu, started = cpu_seconds(pid), time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(requests)))
+        elapsed = time.perf_counter() - started
+        return (cpu_seconds(pid) - cpu) / requests * 1e6, requests / elapsed
+    finally:
+        pool.close()
+
+
+def _measure(name: str, requests: int, concurrency: int) -> tuple[float, float]:
+    port = free_port()
+    command = [sys.executable, "-m", "bench.http_servers", "--serve", name, "--port", str(port)]
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        if server.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"the {name!r} server did not start (its output is above)")
+        return asyncio.run(_round(port, server.pid, requests, concurrency))
+    finally:
+        server.kill()
+        server.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=50_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--serve", choices=list(SERVERS), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve is not None:
+        _serve(args.serve, args.port)
+        return
+    names = _available()
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
+    for _ in range(args.rounds):
+        for name in names:
+            results[name].append(_measure(name, args.requests, args.concurrency))
+    now = results["aiohttp handler on Faust's (now)"]
+    base = sum(cpu for cpu, _ in now) / len(now)
+    print(f"{args.requests} requests a round, {args.concurrency} connections, server CPU")
+    print(row("server", "CPU us/request", "requests/s", "vs now"))
+    for name in names:
+        for cpu, rate in results[name]:
+            print(row(name, f"{cpu:.1f}", f"{rate:.0f}", f"{cpu / base:.2f}"))
+    if "asyncio + httptools" not in names:
+        print("(asyncio + httptools not measured: httptools is not installed)")
+
+
+if __name__ == "__main__":
+    main()
