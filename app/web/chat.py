@@ -3,7 +3,9 @@
 - ``POST /chat/{chat_id}/messages`` ``{"id", "text"?, "attachments"?: [{"url",
   "content_type", "name"?, "size_bytes"?}]}``: a message the customer typed. Answered 202
   only once it is on ``deskstream.chat`` (``acks=all``); ``id`` is the client's own message
-  id, so a retried POST is the same event and the desk gets it once.
+  id, so a retried POST is the same event and the desk gets it once. The body is bounded
+  as a webhook's is: 413 over ``DESKSTREAM_WEBHOOK_MAX_BODY_BYTES``, 408 when it has not
+  arrived within ``READ_TIMEOUT_SECONDS``, and either closes the connection.
 - ``GET /chat/{chat_id}/stream``: Server-Sent Events of what the customer should see (the
   agents' messages with their images and files, the session's start, end and troubles:
   ``streams.chat.client_view``), read from ``deskstream.chat``. Each event's ``id`` is its
@@ -34,11 +36,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust import web
 
 from app.chat_clients import client_of
+from app.ingest import BODY_READ_TIMEOUT_SECONDS, read_limited
 from app.kafka_connection import bootstrap_servers
 from app.key_partitioner import partition_of
+from app.web.webhooks import close_if_unread
 from connectors.base.normalize import event_id
 from schemas.codec import decode_as
-from schemas.errors import ConfigurationError, SchemaError
+from schemas.errors import ConfigurationError, IngestError, SchemaError
 from schemas.models import (
     Actor,
     ActorKind,
@@ -56,7 +60,10 @@ if TYPE_CHECKING:
     from app.agents.chat import ChatDesks
     from app.faust_app import Deskstream
 
-__all__ = ["customer_message", "register_chat_views"]
+__all__ = ["READ_TIMEOUT_SECONDS", "customer_message", "register_chat_views"]
+
+#: a message's body must arrive within this (``app.ingest``'s bound for a webhook)
+READ_TIMEOUT_SECONDS = BODY_READ_TIMEOUT_SECONDS
 
 #: a comment line this often keeps proxies from closing an idle stream
 _KEEPALIVE_S: Final = 15.0
@@ -138,6 +145,26 @@ def _sse(offset: int, view: dict[str, Any]) -> bytes:
     return f"id: {offset}\nevent: {view['type']}\ndata: {data}\n\n".encode()
 
 
+def _refused(request: aiohttp.web.Request, error: str, status: int) -> web.Response:
+    response = aiohttp.web.json_response({"error": error}, status=status)
+    close_if_unread(response, request.content)  # a body left unread is not drained
+    return cast(web.Response, response)
+
+
+async def _read_body(request: aiohttp.web.Request, limit: int) -> bytes:
+    """A message's body, bounded in size and in time as a webhook's is: a client that
+    trickles its bytes does not hold the connection and its buffers for long."""
+    try:
+        async with asyncio.timeout(READ_TIMEOUT_SECONDS):
+            return await read_limited(request.content, request.content_length, limit)
+    except TimeoutError:
+        raise IngestError(
+            f"the message did not arrive within {READ_TIMEOUT_SECONDS:g} s; nothing was stored. "
+            "Send the whole body at once, then send it again with the same id",
+            status=408,
+        ) from None
+
+
 def register_chat_views(bundle: Deskstream, desks: ChatDesks) -> None:
     settings = bundle.settings
     chat = bundle.channels.chat
@@ -145,20 +172,17 @@ def register_chat_views(bundle: Deskstream, desks: ChatDesks) -> None:
 
     def client(request: web.Request) -> str | web.Response:
         """The chat client the request authenticates, or the refusal to answer."""
+        aio = cast(aiohttp.web.Request, request)
         try:
-            found = client_of(settings.connectors, cast(Any, request).headers)
+            found = client_of(settings.connectors, aio.headers)
         except ConfigurationError as exc:
-            return cast(web.Response, aiohttp.web.json_response({"error": str(exc)}, status=503))
+            return _refused(aio, str(exc), 503)
         if found is None:
-            return cast(
-                web.Response,
-                aiohttp.web.json_response(
-                    {
-                        "error": "unknown AI client or wrong key: send 'X-Deskstream-Client: "
-                        "<client>' and 'Authorization: Bearer <key>', as for POST /handoff"
-                    },
-                    status=401,
-                ),
+            return _refused(
+                aio,
+                "unknown AI client or wrong key: send 'X-Deskstream-Client: <client>' and "
+                "'Authorization: Bearer <key>', as for POST /handoff",
+                401,
             )
         return found
 
@@ -168,8 +192,13 @@ def register_chat_views(bundle: Deskstream, desks: ChatDesks) -> None:
             sender = client(request)
             if not isinstance(sender, str):
                 return sender
+            aio = cast(aiohttp.web.Request, request)
             try:
-                body = json.loads(await cast(Any, request).read())
+                raw = await _read_body(aio, settings.webhook_max_body_bytes)
+            except IngestError as exc:
+                return _refused(aio, str(exc), exc.status)
+            try:
+                body = json.loads(raw)
                 record = customer_message(sender, chat_id, body, datetime.now(UTC))
             except (ValueError, BadMessage) as exc:
                 return self.json({"error": f"message refused: {exc}"}, status=400)
