@@ -14,10 +14,15 @@ requests, is what the server costs a delivery before Deskstream's own work. Serv
 - an ``asyncio.Protocol`` with httptools' parser, only when httptools is installed (it is not
   a dependency: ``.venv/bin/pip install httptools`` to include it).
 
-Every server process first builds a Faust app with the worker's Prometheus monitor, as a
-worker does, whichever server it then runs: the same process with and without Faust imported
-measured the same aiohttp application 30 to 40 % apart, so only processes alike compare.
-The rounds alternate the servers, so a drift of the machine shows within a server's rows.
+Every server process first builds a Faust app, keeps it, and takes the worker's collector
+settings (``app.gc_pauses``), whichever server it then runs: Faust's Prometheus monitor among
+the app's sensors (a view reports every request to it) and CORS's response hook, as a
+started worker has them. An earlier version, whose server processes did not all build the
+app, measured the same aiohttp application far apart with and without it, so only processes
+alike compare. The httptools server parses what a handler needs (method, URL, headers, body)
+and answers 404 off the route; it does not write ``Date`` or ``Server`` headers.
+The rounds alternate the servers and each server's ratio is to the one running now in the
+same round, so a drift of the machine between rounds cancels out of the ratios.
 """
 
 from __future__ import annotations
@@ -26,12 +31,14 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
+from app.gc_pauses import collect_less_often, freeze_startup_heap
 from app.worker_process import free_port
 from bench.figures import row
 from bench.http_load import Pool, post_request
@@ -55,12 +62,15 @@ ROUTE = "/webhooks/{connector_id}"
 def _faust_app() -> Any:
     """A Faust app as the worker has it: its aiohttp driver and the Prometheus monitor."""
     import faust
+    from faust.web.drivers.aiohttp import Web as AiohttpWeb
     from prometheus_client import CollectorRegistry
 
     from app.faust_metrics import setup_faust_metrics
 
     app = faust.App("bench-http-servers", broker="kafka://127.0.0.1:9")
     setup_faust_metrics(app, CollectorRegistry(), "/metrics")
+    app.sensors.add(app.monitor)  # what the app's start does: views report to the monitor
+    assert cast(AiohttpWeb, app.web).cors is not None  # the web server start's CORS hook
     return app
 
 
@@ -116,6 +126,8 @@ def _httptools_protocol(app: Any, port: int) -> Callable[[], Awaitable[None]]:
 
         def __init__(self) -> None:
             self._parser = httptools.HttpRequestParser(self)
+            self._url = b""
+            self._headers: list[tuple[bytes, bytes]] = []
             self._body: list[bytes] = []
             self._transport: asyncio.Transport | None = None
 
@@ -126,18 +138,25 @@ def _httptools_protocol(app: Any, port: int) -> Callable[[], Awaitable[None]]:
         def data_received(self, data: bytes) -> None:
             self._parser.feed_data(data)
 
+        def on_url(self, url: bytes) -> None:
+            self._url += url
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._headers.append((name, value))  # a handler needs them: signature, kept ones
+
         def on_body(self, body: bytes) -> None:
             self._body.append(body)
 
         def on_message_complete(self) -> None:
+            routed = self._parser.get_method() == b"POST" and self._url.startswith(b"/webhooks/")
+            headers = {name.decode().lower(): value.decode() for name, value in self._headers}
             b"".join(self._body)  # what a handler would read
-            self._body.clear()
+            self._url, self._headers, self._body = b"", [], []
+            status = "200 OK" if routed and "content-length" in headers else "404 Not Found"
             text = json.dumps(ANSWER, separators=(",", ":")).encode()
-            head = (
-                f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(text)}"
-            )
+            head = f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
             assert self._transport is not None
-            self._transport.write(head.encode() + b"\r\n\r\n" + text)
+            self._transport.write(f"{head}Content-Length: {len(text)}\r\n\r\n".encode() + text)
 
     async def serve() -> None:
         await asyncio.get_running_loop().create_server(Webhook, "127.0.0.1", port)
@@ -145,9 +164,11 @@ def _httptools_protocol(app: Any, port: int) -> Callable[[], Awaitable[None]]:
     return serve
 
 
+#: the server the others are compared with, round by round
+NOW = "aiohttp handler (now)"
 SERVERS: dict[str, Callable[[Any, int], Callable[[], Awaitable[None]]]] = {
     "Faust view (before)": _faust_view,
-    "aiohttp handler on Faust's (now)": _aiohttp_handler,
+    NOW: _aiohttp_handler,
     "aiohttp low-level server": _aiohttp_low_level,
     "asyncio + httptools": _httptools_protocol,
 }
@@ -162,7 +183,10 @@ def _available() -> list[str]:
 
 def _serve(name: str, port: int) -> None:
     async def main() -> None:
-        await SERVERS[name](_faust_app(), port)()
+        app = _faust_app()  # kept for the whole run, as a worker keeps its own
+        await SERVERS[name](app, port)()
+        collect_less_often()  # the worker's collector settings (app.gc_pauses), as it starts
+        freeze_startup_heap()
         print("ready", flush=True)
         await asyncio.Event().wait()
 
@@ -203,6 +227,8 @@ def _measure(name: str, requests: int, concurrency: int) -> tuple[float, float]:
     finally:
         server.kill()
         server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -221,13 +247,19 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(args.rounds):
         for name in names:
             results[name].append(_measure(name, args.requests, args.concurrency))
-    now = results["aiohttp handler on Faust's (now)"]
-    base = sum(cpu for cpu, _ in now) / len(now)
+    now = results[NOW]
     print(f"{args.requests} requests a round, {args.concurrency} connections, server CPU")
-    print(row("server", "CPU us/request", "requests/s", "vs now"))
+    print(row("round: server", "CPU us/req", "req/s", "vs now"))
+    ratios: dict[str, list[float]] = {name: [] for name in names}
+    for number in range(args.rounds):
+        for name in names:
+            cpu, rate = results[name][number]
+            ratios[name].append(cpu / now[number][0])  # against "now" in the same round
+            print(row(f"{number + 1}: {name}", f"{cpu:.1f}", f"{rate:.0f}", ratios[name][-1]))
     for name in names:
-        for cpu, rate in results[name]:
-            print(row(name, f"{cpu:.1f}", f"{rate:.0f}", f"{cpu / base:.2f}"))
+        cpu = statistics.median(cpu for cpu, _ in results[name])
+        ratio = statistics.median(ratios[name])
+        print(row(f"median: {name}", f"{cpu:.1f}", "", ratio))
     if "asyncio + httptools" not in names:
         print("(asyncio + httptools not measured: httptools is not installed)")
 

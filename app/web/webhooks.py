@@ -1,15 +1,18 @@
 """``POST /webhooks/{connector_id}``: HTTP in front of ``app.ingest.WebhookIngest``.
 
 aiohttp (Faust's web driver) has no body read timeout of its own; ``WebhookIngest`` bounds
-the read. A refusal that leaves part of the body unread closes the connection: aiohttp would
-otherwise keep reading the rest of it for up to ten more seconds before the next request.
+the read. A refusal answered before the whole body has arrived closes the connection: aiohttp
+would otherwise keep reading the rest of it for up to ten more seconds before the next
+request.
 
 The route is a plain aiohttp handler on Faust's own aiohttp application (same port, same
 server), not a Faust ``View``: a view adds its dispatch and Faust's web sensors to every
-delivery (``docs/performance.md``, "Webhook deliveries without
-Faust's view"). Every answer is counted in ``deskstream_webhooks_total`` by its outcome, an
-unexpected failure (500) as ``error``; accepted deliveries are timed in
-``deskstream_webhook_ack_seconds``.
+delivery, about 23 µs of CPU (``docs/performance.md``, "Webhook deliveries without Faust's
+view"), and Faust's ``faust_http_*`` metrics no longer count webhooks. Every answer this
+handler gives is counted in ``deskstream_webhooks_total`` by its outcome, an unexpected
+failure (500) as ``error``; accepted deliveries are timed in
+``deskstream_webhook_ack_seconds``. aiohttp's own answers (400 for a malformed request, 405
+for another method) are not counted there.
 """
 
 from __future__ import annotations
@@ -62,8 +65,9 @@ def _json(answer: dict[str, Any], *, status: int = 200) -> aiohttp.web.Response:
 
 
 def close_if_unread(response: aiohttp.web.StreamResponse, content: aiohttp.StreamReader) -> None:
-    """Close the connection after a refusal that left part of the body unread (too large,
-    too slow, or refused before reading): draining it could take aiohttp ten more seconds."""
+    """Close the connection after a refusal answered before the whole body has arrived (too
+    large, too slow, or refused before reading): draining the rest could take aiohttp ten
+    more seconds. A body the parser has whole leaves nothing to drain: the connection stays."""
     if not content.is_eof():
         response.force_close()
 
@@ -105,9 +109,9 @@ def register_webhooks(bundle: Deskstream) -> WebhookIngest:
         log.error("webhook failed connector=%s error=%s", known, type(exc).__name__, exc_info=exc)
         response = _json(
             {
-                "error": f"the worker failed on this delivery ({type(exc).__name__}); nothing "
-                "was accepted, so the platform will retry it. The worker's log has the "
-                "traceback (logger app.web.webhooks)"
+                "error": f"the worker failed on this delivery ({type(exc).__name__}), so the "
+                "platform will retry it; a copy already stored is dropped as a duplicate. The "
+                "worker's log has the traceback (logger app.web.webhooks)"
             },
             status=500,
         )

@@ -6,6 +6,7 @@ test_worker_e2e.py."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -78,7 +79,10 @@ async def test_refusals_answer_in_json_and_only_post_is_routed(
 
 
 async def test_a_failure_of_ours_is_counted_and_answered_500_with_what_to_do(
-    bundle: Deskstream, client: TestClient[Any, Any], monkeypatch: pytest.MonkeyPatch
+    bundle: Deskstream,
+    client: TestClient[Any, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("a bug, with a detail no sender should see")
@@ -92,3 +96,23 @@ async def test_a_failure_of_ours_is_counted_and_answered_500_with_what_to_do(
     assert "platform will retry" in error
     assert "no sender should see" not in error
     assert _count(bundle, "crm", "error") == 1
+    logged = [r for r in caplog.records if r.name == "app.web.webhooks"]
+    assert [r.getMessage() for r in logged] == ["webhook failed connector=crm error=RuntimeError"]
+    assert logged[0].exc_info is not None  # the traceback, for whoever fixes the bug
+
+
+async def test_a_refusal_closes_the_connection_only_when_the_body_has_not_all_arrived(
+    client: TestClient[Any, Any],
+) -> None:
+    async def never_finished() -> AsyncIterator[bytes]:
+        yield b'{"source": '
+        await asyncio.sleep(3)  # the 404 comes first: the rest is never read
+        yield b"{}}"
+
+    unknown = await client.post("/webhooks/nobody", data=never_finished())
+    assert unknown.status == 404
+    assert unknown.headers.get("Connection", "").lower() == "close"  # not drained
+    body = body_of(case_event("42"))
+    forged = await client.post("/webhooks/crm", data=body, headers=_signed("x", body))
+    assert forged.status == 401
+    assert forged.headers.get("Connection", "").lower() != "close"  # nothing left: kept alive
