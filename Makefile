@@ -45,7 +45,7 @@ unit: install
 ## The randomized convergence tests at soak size: the planner models (two and three members)
 ## with SOAK_EXAMPLES interleavings each (default 5000), then the end-to-end test against a
 ## real broker with SOAK_SCRIPTS conversations (default 200); DESKSTREAM_E2E_SEED=<n> replays
-## a printed seed.
+## a printed seed. Then the burst under platform faults with SOAK_SCRIPTS conversations.
 ## Then the cluster suite at full size: 60 conversations per failure, a 60 s platform outage,
 ## 10,000 hostile webhooks, and the tests sized by DESKSTREAM_SOAK (the CDC takeover under a
 ## person's steady Case changes: four Cases every 0.7 s). Logs stay in .deskstream/soak/
@@ -57,6 +57,8 @@ soak: jars
 		tests/streams/test_convergence_model.py tests/streams/test_convergence_model_three.py
 	DESKSTREAM_E2E_SCRIPTS=$(SOAK_SCRIPTS) $(BIN)/pytest -s -q --basetemp=.deskstream/soak \
 		tests/e2e/test_concurrent_edits.py::test_randomized_concurrent_edits_converge
+	DESKSTREAM_FAULT_CONVERSATIONS=$(SOAK_SCRIPTS) $(BIN)/pytest -s -q --timeout=3600 \
+		--basetemp=.deskstream/soak-faults tests/e2e/test_convergence_under_faults.py
 	DESKSTREAM_SOAK=1 DESKSTREAM_CLUSTER_CONVERSATIONS=60 DESKSTREAM_CLUSTER_OUTAGE_SECONDS=60 \
 		DESKSTREAM_HOSTILE_WEBHOOKS=10000 $(BIN)/pytest -s -q --timeout=3600 \
 		--basetemp=.deskstream/soak-cluster tests/cluster

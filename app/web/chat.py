@@ -4,8 +4,9 @@
   "content_type", "name"?, "size_bytes"?}]}``: a message the customer typed. Answered 202
   only once it is on ``deskstream.chat`` (``acks=all``); ``id`` is the client's own message
   id, so a retried POST is the same event and the desk gets it once. The body is bounded
-  as a webhook's is: 413 over ``DESKSTREAM_WEBHOOK_MAX_BODY_BYTES``, 408 when it has not
-  arrived within ``READ_TIMEOUT_SECONDS``, and either closes the connection.
+  in size (413 over ``MAX_MESSAGE_BYTES``) and in time (408 when it has not arrived within
+  ``READ_TIMEOUT_SECONDS``); a refusal answered before the whole body has arrived closes
+  the connection.
 - ``GET /chat/{chat_id}/stream``: Server-Sent Events of what the customer should see (the
   agents' messages with their images and files, the session's start, end and troubles:
   ``streams.chat.client_view``), read from ``deskstream.chat``. Each event's ``id`` is its
@@ -42,7 +43,7 @@ from app.key_partitioner import partition_of
 from app.web.webhooks import close_if_unread
 from connectors.base.normalize import event_id
 from schemas.codec import decode_as
-from schemas.errors import ConfigurationError, IngestError, SchemaError
+from schemas.errors import ConfigurationError, IngestError, PayloadTooLargeError, SchemaError
 from schemas.models import (
     Actor,
     ActorKind,
@@ -60,10 +61,13 @@ if TYPE_CHECKING:
     from app.agents.chat import ChatDesks
     from app.faust_app import Deskstream
 
-__all__ = ["READ_TIMEOUT_SECONDS", "customer_message", "register_chat_views"]
+__all__ = ["MAX_MESSAGE_BYTES", "READ_TIMEOUT_SECONDS", "customer_message", "register_chat_views"]
 
 #: a message's body must arrive within this (``app.ingest``'s bound for a webhook)
 READ_TIMEOUT_SECONDS = BODY_READ_TIMEOUT_SECONDS
+#: the largest message body: aiohttp's own default bound, which held before the body was read
+#: here; room for ``_MAX_TEXT`` characters however they are escaped (six bytes each at most)
+MAX_MESSAGE_BYTES = 1024 * 1024
 
 #: a comment line this often keeps proxies from closing an idle stream
 _KEEPALIVE_S: Final = 15.0
@@ -151,17 +155,23 @@ def _refused(request: aiohttp.web.Request, error: str, status: int) -> web.Respo
     return cast(web.Response, response)
 
 
-async def _read_body(request: aiohttp.web.Request, limit: int) -> bytes:
+async def _read_body(request: aiohttp.web.Request) -> bytes:
     """A message's body, bounded in size and in time as a webhook's is: a client that
     trickles its bytes does not hold the connection and its buffers for long."""
     try:
         async with asyncio.timeout(READ_TIMEOUT_SECONDS):
-            return await read_limited(request.content, request.content_length, limit)
+            return await read_limited(request.content, request.content_length, MAX_MESSAGE_BYTES)
     except TimeoutError:
         raise IngestError(
             f"the message did not arrive within {READ_TIMEOUT_SECONDS:g} s; nothing was stored. "
-            "Send the whole body at once, then send it again with the same id",
+            "Send it again with the same id, the whole body at once",
             status=408,
+        ) from None
+    except PayloadTooLargeError:
+        raise IngestError(
+            f"the message is over {MAX_MESSAGE_BYTES} bytes; nothing was stored. Keep its text "
+            f"within {_MAX_TEXT} characters and send files as attachments by URL",
+            status=413,
         ) from None
 
 
@@ -194,7 +204,7 @@ def register_chat_views(bundle: Deskstream, desks: ChatDesks) -> None:
                 return sender
             aio = cast(aiohttp.web.Request, request)
             try:
-                raw = await _read_body(aio, settings.webhook_max_body_bytes)
+                raw = await _read_body(aio)
             except IngestError as exc:
                 return _refused(aio, str(exc), exc.status)
             try:

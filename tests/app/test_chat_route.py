@@ -26,6 +26,7 @@ LIMIT = 1024
 @pytest.fixture
 async def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Any]:
     monkeypatch.setattr(app.web.chat, "READ_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr(app.web.chat, "MAX_MESSAGE_BYTES", LIMIT)
     desk = {
         "platform": "zendesk_conversations",
         "secret": "desk-secret",
@@ -39,7 +40,6 @@ async def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
         state_dir=tmp_path,
         kafka_bootstrap_servers="127.0.0.1:9",
         connectors={"desk": desk, "bot": {"platform": "ai_agent", "secret": KEY}},
-        webhook_max_body_bytes=LIMIT,
     )
     web = build_app(settings).app.web
     assert isinstance(web, AiohttpWeb)
@@ -65,7 +65,8 @@ async def test_a_message_over_the_limit_is_refused_413(client: TestClient[Any, A
     body = b'{"id": "m2", "text": "' + b"x" * LIMIT + b'"}'
     answer = await client.post("/chat/c1/messages", data=body, headers=CLIENT)
     assert answer.status == 413
-    assert "exceeds the 1024-byte limit" in (await answer.json())["error"]
+    assert "the message is over 1024 bytes" in (await answer.json())["error"]
+    assert answer.headers.get("Connection", "").lower() != "close"  # it all arrived: kept
 
 
 async def test_an_unknown_client_is_refused_before_its_body_is_read(
@@ -80,3 +81,9 @@ async def test_an_unknown_client_is_refused_before_its_body_is_read(
     answer = await client.post("/chat/c1/messages", data=never_finished(), headers=headers)
     assert answer.status == 401
     assert answer.headers.get("Connection", "").lower() == "close"  # not drained
+
+
+async def test_a_refused_stream_keeps_its_connection(client: TestClient[Any, Any]) -> None:
+    answer = await client.get("/chat/c1/stream", headers={**CLIENT, "Authorization": "Bearer x"})
+    assert answer.status == 401
+    assert answer.headers.get("Connection", "").lower() != "close"  # a GET has no body left
