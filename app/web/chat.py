@@ -66,7 +66,8 @@ __all__ = ["MAX_MESSAGE_BYTES", "READ_TIMEOUT_SECONDS", "customer_message", "reg
 #: a message's body must arrive within this (``app.ingest``'s bound for a webhook)
 READ_TIMEOUT_SECONDS = BODY_READ_TIMEOUT_SECONDS
 #: the largest message body: aiohttp's own default bound, which held before the body was read
-#: here; room for ``_MAX_TEXT`` characters however they are escaped (six bytes each at most)
+#: here; room for ``_MAX_TEXT`` characters however they are escaped (12 bytes each at most:
+#: a character outside the BMP as a pair of \u escapes)
 MAX_MESSAGE_BYTES = 1024 * 1024
 
 #: a comment line this often keeps proxies from closing an idle stream
