@@ -37,10 +37,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust import web
 
 from app.chat_clients import client_of
-from app.ingest import BODY_READ_TIMEOUT_SECONDS, read_limited
+from app.ingest import BODY_READ_TIMEOUT_SECONDS, read_bounded
 from app.kafka_connection import bootstrap_servers
 from app.key_partitioner import partition_of
-from app.web.webhooks import close_if_unread
+from app.web.webhooks import refusal
 from connectors.base.normalize import event_id
 from schemas.codec import decode_as
 from schemas.errors import ConfigurationError, IngestError, PayloadTooLargeError, SchemaError
@@ -151,17 +151,16 @@ def _sse(offset: int, view: dict[str, Any]) -> bytes:
 
 
 def _refused(request: aiohttp.web.Request, error: str, status: int) -> web.Response:
-    response = aiohttp.web.json_response({"error": error}, status=status)
-    close_if_unread(response, request.content)  # a body left unread is not drained
-    return cast(web.Response, response)
+    return cast(web.Response, refusal(error, status, request.content))  # Faust takes aiohttp's
 
 
 async def _read_body(request: aiohttp.web.Request) -> bytes:
     """A message's body, bounded in size and in time as a webhook's is: a client that
     trickles its bytes does not hold the connection and its buffers for long."""
     try:
-        async with asyncio.timeout(READ_TIMEOUT_SECONDS):
-            return await read_limited(request.content, request.content_length, MAX_MESSAGE_BYTES)
+        return await read_bounded(
+            request.content, request.content_length, MAX_MESSAGE_BYTES, READ_TIMEOUT_SECONDS
+        )
     except TimeoutError:
         raise IngestError(
             f"the message did not arrive within {READ_TIMEOUT_SECONDS:g} s; nothing was stored. "

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-import aiohttp.web
 from faust import web
 
 from app.handoff import HandoffIntake
-from app.web.webhooks import close_if_unread
+from app.web.webhooks import refusal
 from schemas.errors import IngestError
 
 if TYPE_CHECKING:
@@ -29,8 +28,6 @@ def register_handoff(bundle: Deskstream, intake: HandoffIntake) -> None:
                     aio.headers, aio.content, aio.content_length, received_at
                 )
             except IngestError as exc:
-                response = self.json({"error": str(exc)}, status=exc.status)
-                # Faust's aiohttp driver passes and returns aiohttp's own objects
-                close_if_unread(cast(aiohttp.web.StreamResponse, response), aio.content)
-                return response
+                # Faust's aiohttp driver takes aiohttp's own responses
+                return cast(web.Response, refusal(str(exc), exc.status, aio.content))
             return self.json(answer)

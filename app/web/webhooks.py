@@ -36,7 +36,7 @@ from schemas.models import RawDelivery
 if TYPE_CHECKING:
     from app.faust_app import Deskstream
 
-__all__ = ["close_if_unread", "register_webhooks"]
+__all__ = ["refusal", "register_webhooks"]
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +64,15 @@ def _json(answer: dict[str, Any], *, status: int = 200) -> aiohttp.web.Response:
     return aiohttp.web.Response(text=body, status=status, content_type="application/json")
 
 
-def close_if_unread(response: aiohttp.web.StreamResponse, content: aiohttp.StreamReader) -> None:
-    """Close the connection after a refusal answered before the whole body has arrived (too
-    large, too slow, or refused before reading): draining the rest could take aiohttp ten
-    more seconds. A body the parser has whole leaves nothing to drain: the connection stays."""
+def refusal(error: str, status: int, content: aiohttp.StreamReader) -> aiohttp.web.Response:
+    """``{"error": ...}`` with ``status``. A refusal answered before the whole body has
+    arrived (too large, too slow, or refused before reading) closes the connection: draining
+    the rest could take aiohttp ten more seconds. A body the parser has whole leaves nothing
+    to drain, and the connection stays."""
+    response = _json({"error": error}, status=status)
     if not content.is_eof():
         response.force_close()
+    return response
 
 
 def register_webhooks(bundle: Deskstream) -> WebhookIngest:
@@ -94,9 +97,7 @@ def register_webhooks(bundle: Deskstream) -> WebhookIngest:
                 connector_id, request.headers, request.content, request.content_length, received_at
             )
         except IngestError as exc:
-            response = _json({"error": str(exc)}, status=exc.status)
-            close_if_unread(response, request.content)
-            return response
+            return refusal(str(exc), exc.status, request.content)
         except Exception as exc:  # a bug of ours: counted and answered, never silent
             return _failed(connector_id, exc, request.content)
         return _json({"status": "accepted", "delivery_id": delivery.delivery_id})
@@ -107,16 +108,13 @@ def register_webhooks(bundle: Deskstream) -> WebhookIngest:
         known = connector_id if connector_id in settings.connectors else "(unknown)"
         bundle.metrics.webhooks.labels(known, "error").inc()
         log.error("webhook failed connector=%s error=%s", known, type(exc).__name__, exc_info=exc)
-        response = _json(
-            {
-                "error": f"the worker failed on this delivery ({type(exc).__name__}), so the "
-                "platform will retry it; a copy already stored is dropped as a duplicate. The "
-                "worker's log has the traceback (logger app.web.webhooks)"
-            },
-            status=500,
+        return refusal(
+            f"the worker failed on this delivery ({type(exc).__name__}), so the platform will "
+            "retry it; a copy already stored is dropped as a duplicate. The worker's log has "
+            "the traceback (logger app.web.webhooks)",
+            500,
+            content,
         )
-        close_if_unread(response, content)
-        return response
 
     web = bundle.app.web
     if not isinstance(web, AiohttpWeb):  # the worker sets no other driver (app.faust_app)
