@@ -15,7 +15,7 @@ requests, is what the server costs a delivery before Deskstream's own work. Serv
   a dependency: ``.venv/bin/pip install httptools`` to include it).
 
 Every server process first builds a Faust app, keeps it, and takes the worker's collector
-settings (``app.gc_pauses``), whichever server it then runs: Faust's Prometheus monitor among
+settings (``bench.worker_like``), whichever server it then runs: Faust's Prometheus monitor among
 the app's sensors (a view reports every request to it) and CORS's response hook, as a
 started worker has them. An earlier version, whose server processes did not all build the
 app, measured the same aiohttp application far apart with and without it, so only processes
@@ -36,13 +36,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
-from app.gc_pauses import collect_less_often, freeze_startup_heap
 from app.worker_process import free_port
 from bench.figures import row
 from bench.http_load import Pool, post_request
 from bench.proc_stat import cpu_seconds
+from bench.worker_like import faust_app, ready_as_a_worker
 
 BODY = json.dumps(
     {
@@ -57,21 +57,6 @@ HEADERS = {
 }
 ANSWER = {"status": "accepted", "delivery_id": "generic:bench"}
 ROUTE = "/webhooks/{connector_id}"
-
-
-def _faust_app() -> Any:
-    """A Faust app as the worker has it: its aiohttp driver and the Prometheus monitor."""
-    import faust
-    from faust.web.drivers.aiohttp import Web as AiohttpWeb
-    from prometheus_client import CollectorRegistry
-
-    from app.faust_metrics import setup_faust_metrics
-
-    app = faust.App("bench-http-servers", broker="kafka://127.0.0.1:9")
-    setup_faust_metrics(app, CollectorRegistry(), "/metrics")
-    app.sensors.add(app.monitor)  # what the app's start does: views report to the monitor
-    assert cast(AiohttpWeb, app.web).cors is not None  # the web server start's CORS hook
-    return app
 
 
 async def _run_application(application: Any, port: int) -> None:
@@ -183,10 +168,9 @@ def _available() -> list[str]:
 
 def _serve(name: str, port: int) -> None:
     async def main() -> None:
-        app = _faust_app()  # kept for the whole run, as a worker keeps its own
+        app = faust_app()  # kept for the whole run, as a worker keeps its own
         await SERVERS[name](app, port)()
-        collect_less_often()  # the worker's collector settings (app.gc_pauses), as it starts
-        freeze_startup_heap()
+        ready_as_a_worker()
         print("ready", flush=True)
         await asyncio.Event().wait()
 

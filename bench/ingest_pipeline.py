@@ -32,7 +32,11 @@ set of topics, then:
 3. the bare loop (``bench.bare_kafka``), once the worker has stopped: the same raw records
    read and written again by plain aiokafka, one output each. The normalize figure is
    compared with it (issue 11: at least a quarter of it). Then a bare producer's acks=all
-   round trip, one record at a time: the least any ingest answer waits.
+   round trip, one record at a time: the least any ingest answer waits. Then the bare
+   acceptor (``bench.bare_ingest``: aiohttp, the signature check and an acks=all send, in
+   a process of its own) takes the same burst as the worker: the least answering a webhook
+   costs on this stack, against the worker's CPU per delivery less the normalising it did
+   within the burst (at normalize's own CPU per event).
 4. normalize's own work without Kafka (``bench.normalize_work``: decode, normalise, encode,
    in this process), and from it the most normalize / bare loop could reach if Faust read
    and wrote at the bare loop's own cost: bare CPU per record / (that + the work).
@@ -73,6 +77,7 @@ from app.settings import Settings, load_settings
 from app.topic_admin import ensure_topics
 from app.topics import TopicSpec, topic_specs
 from app.worker_process import free_port, run_worker
+from bench.bare_ingest import BareAcceptor
 from bench.bare_kafka import LoopFigures, bare_acks, bare_loop
 from bench.broker_age import cold_broker_warning
 from bench.figures import at_least, at_most, percentile, row
@@ -100,12 +105,18 @@ CHAT_DESK = "bench_desk"
 
 
 @dataclass(frozen=True, slots=True)
-class IngestFigures:
+class BurstFigures:
     per_s: float
     p50_ms: float
     p99_ms: float
-    #: the worker's CPU per delivery, normalising what it ingests included
+    #: the server process's CPU per delivery
     cpu_us_per_delivery: float
+
+
+@dataclass(frozen=True, slots=True)
+class IngestFigures:
+    #: the CPU per delivery includes normalising what the worker ingests within the burst
+    burst: BurstFigures
     #: canonical events normalize wrote while the burst ran, per delivery: the share of the
     #: burst's normalising done inside it (and in its CPU per delivery), not after it
     normalized_within: float
@@ -207,37 +218,48 @@ async def _post(pool: Pool, request: bytes, n: int) -> float:
     return time.perf_counter() - started
 
 
-async def _ingest(url: str, deliveries: int, concurrency: int, pid: int) -> IngestFigures:
+async def _burst(
+    url: str, deliveries: int, concurrency: int, pid: int, *, first: int = 0
+) -> BurstFigures:
     """As fast as ``concurrency`` connections go (at saturation the latency is mostly queueing:
-    about ``concurrency`` / rate)."""
+    about ``concurrency`` / rate): the worker's burst, and the bare acceptor's
+    (``bench.bare_ingest``) with the same requests. Deliveries ``first`` onwards: another
+    burst to the same worker needs others, or normalize drops its events as copies."""
     # bench.http_load rather than a general client: on two shared cores the load generator
     # must cost as little CPU as possible (docs/performance.md).
     latencies: list[float] = []
-    requests = [_signed(url, n) for n in range(deliveries)]
+    requests = [_signed(url, first + n) for n in range(deliveries)]
     numbers = iter(range(deliveries))
     pool = _pool(url, concurrency)
 
     async def sender() -> None:
         for n in numbers:
-            latencies.append(await _post(pool, requests[n], n))
+            latencies.append(await _post(pool, requests[n], first + n))
 
-    async with aiohttp.ClientSession() as session:
-        normalized = await _normalized_so_far(session, url)
-        started, cpu = time.perf_counter(), cpu_seconds(pid)
-        senders = [asyncio.ensure_future(sender()) for _ in range(concurrency)]
-        try:
-            await asyncio.gather(*senders)
-        finally:
-            _stop(senders, pool)
-        elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
-        normalized = await _normalized_so_far(session, url) - normalized
-    return IngestFigures(
+    started, cpu = time.perf_counter(), cpu_seconds(pid)
+    senders = [asyncio.ensure_future(sender()) for _ in range(concurrency)]
+    try:
+        await asyncio.gather(*senders)
+    finally:
+        _stop(senders, pool)
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
+    return BurstFigures(
         per_s=deliveries / elapsed,
         p50_ms=percentile(latencies, 0.5) * 1000,
         p99_ms=percentile(latencies, 0.99) * 1000,
         cpu_us_per_delivery=1e6 * cpu / deliveries,
-        normalized_within=normalized / deliveries,
     )
+
+
+async def _ingest(
+    url: str, deliveries: int, concurrency: int, pid: int, *, first: int = 0
+) -> IngestFigures:
+    """The worker's burst, and the share of it normalize turned into events meanwhile."""
+    async with aiohttp.ClientSession() as session:
+        normalized = await _normalized_so_far(session, url)
+        burst = await _burst(url, deliveries, concurrency, pid, first=first)
+        normalized = await _normalized_so_far(session, url) - normalized
+    return IngestFigures(burst, normalized_within=normalized / deliveries)
 
 
 async def _normalized_so_far(session: aiohttp.ClientSession, url: str) -> float:
@@ -494,7 +516,7 @@ def main() -> None:
         paced_at = functools.partial(_paced, worker.url, pid=pid, brokers=broker_pids)
         paced = asyncio.run(paced_at(args.paced_rate, 10.0, connections=64))
         # Platforms open connections as they need them: the busy phase's are not the limit.
-        busy_rate = args.busy_share * ingest.per_s
+        busy_rate = args.busy_share * ingest.burst.per_s
         with py_spy(pid, profile / "busy.txt" if profile else None):
             busy = asyncio.run(paced_at(busy_rate, 10.0, connections=BUSY_CONNECTIONS))
         gc = GcFigures.between(gc_started, asyncio.run(_gc_series(worker.url)))
@@ -503,8 +525,10 @@ def main() -> None:
         bare_loop(bootstrap, settings.topic("raw"), settings.topic("bare"), args.records)
     )
     acks = asyncio.run(bare_acks(bootstrap, settings.topic("bare")))
+    with BareAcceptor(bootstrap, settings.topic("bare"), SECRET) as acceptor:
+        floor = asyncio.run(_burst(acceptor.url, args.deliveries, args.concurrency, acceptor.pid))
     work = normalize_work(WORK_RECORDS)
-    _report(bootstrap, ingest, [paced, busy], acks, normalize, bare, work, gc, idle)
+    _report(bootstrap, ingest, floor, [paced, busy], acks, normalize, bare, work, gc, idle)
     if cold:
         print(cold)
 
@@ -512,6 +536,7 @@ def main() -> None:
 def _report(
     bootstrap: str,
     ingest: IngestFigures,
+    floor: BurstFigures,
     paced: list[PacedFigures],
     acks: tuple[float, float],
     normalize: NormalizeFigures,
@@ -525,23 +550,37 @@ def _report(
     # work: the most normalize / bare loop could reach on this machine.
     best_share = bare.cpu_us_per_record / (bare.cpu_us_per_record + work.total_us)
     p99 = TARGET_ACK_P99_MS
+    burst = ingest.burst
+    # The burst's CPU less the normalising done within it, at normalize's own cost per event:
+    # what answering a delivery cost the worker, against the bare acceptor's.
+    answering = burst.cpu_us_per_delivery - ingest.normalized_within * normalize.cpu_us_per_event
     # (measure, figure, target, ratio): None for figures without a target of their own
     rows: list[tuple[str, str, object, float | None]] = [
         (
             "webhook ingest, deliveries/s",
-            f"{ingest.per_s:.0f}",
+            f"{burst.per_s:.0f}",
             TARGET_INGEST_PER_S,
-            at_least(ingest.per_s, TARGET_INGEST_PER_S),
+            at_least(burst.per_s, TARGET_INGEST_PER_S),
         ),
-        ("ingest, worker CPU us/delivery", f"{ingest.cpu_us_per_delivery:.0f}", "", None),
+        ("ingest, worker CPU us/delivery", f"{burst.cpu_us_per_delivery:.0f}", "", None),
         (
             "ingest: normalised within the burst, %",
             f"{100 * ingest.normalized_within:.0f}",
             "",
             None,
         ),
-        ("acknowledge latency p50, ms", f"{ingest.p50_ms:.1f}", "", None),
-        ("acknowledge latency p99, ms", f"{ingest.p99_ms:.1f}", p99, at_most(ingest.p99_ms, p99)),
+        ("  less that normalising, us", f"{answering:.0f}", "", None),
+        ("acknowledge latency p50, ms", f"{burst.p50_ms:.1f}", "", None),
+        ("acknowledge latency p99, ms", f"{burst.p99_ms:.1f}", p99, at_most(burst.p99_ms, p99)),
+        ("bare acceptor, deliveries/s", f"{floor.per_s:.0f}", "", None),
+        ("bare acceptor, CPU us/delivery", f"{floor.cpu_us_per_delivery:.0f}", "", None),
+        ("bare acceptor, ack p99, ms", f"{floor.p99_ms:.1f}", "", None),
+        (
+            "ingest less normalising / bare's",
+            f"{answering / floor.cpu_us_per_delivery:.2f}",
+            "",
+            None,
+        ),
         *(line for phase in paced for line in _paced_rows(phase)),
         ("worker GC: full collections after start-up", f"{gc.full_collections}", "", None),
         ("worker GC: full collections, ms in all", f"{gc.full_ms:.1f}", "", None),

@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from bench.http_servers import _available, _faust_app, main
+from bench.http_servers import _available, main
+from bench.worker_like import faust_app
 
 
 def test_every_server_answers_and_gets_its_rows(capsys: pytest.CaptureFixture[str]) -> None:
@@ -23,6 +24,6 @@ def test_every_server_answers_and_gets_its_rows(capsys: pytest.CaptureFixture[st
 
 
 def test_the_servers_faust_app_reports_requests_as_a_started_worker_does() -> None:
-    app = _faust_app()
+    app = faust_app()
     assert app.monitor in app.sensors  # a view's requests reach Faust's Prometheus monitor
     assert len(app.web.web_app.on_response_prepare) == 1  # CORS's hook, as at a start
