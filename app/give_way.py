@@ -28,9 +28,9 @@ delivery; ``docs/performance.md``, "Deliveries first"):
 - with no giving way, normalize kept up with the deliveries at the deliveries' expense:
   1,701 to 1,731 deliveries/s, on the slower machine of 2026-12-04;
 - a turn before every record while deliveries waited: 2,471 to 2,687/s that day; on
-  2026-12-06, 3,311 to 4,365/s, with 28 to 36 % of the burst normalised within it;
-- a tenth of a busy loop, alternating with that: 4,080 to 4,523/s, 15 to 23 % normalised
-  within the burst.
+  2026-12-06, 2,666 to 4,365/s in nine runs, 22 to 36 % of the burst normalised within it;
+- a tenth of a busy loop, alternating with those: 3,288 to 4,579/s, 19 % more on average,
+  6 to 23 % normalised within the burst.
 A turn per record costs a worker with nothing to answer about 20 µs a record, so it is taken
 only while deliveries wait.
 """
