@@ -6,31 +6,36 @@ normalize's work, more of sync's); a delivery whose next step became ready in be
 body read, its Kafka ack come back) waits for that turn.
 
 While any delivery is being answered, an agent lets the loop turn before every record
-instead, and keeps about a tenth of a loop that has no slack. Before each record it lets the
-loop turn again and again until the rest of the loop has had ``OTHERS_PER_OWN`` (9) times
-the agent's time on the record before, and stops early when no delivery waits any more or
-when a turn comes back at once (``IDLE_TURN_S``: nothing else was ready to run, the slack is
-the agent's). The tenth is each agent's: normalize and sync busy together keep about a fifth.
-What is owed is capped (``MAX_DEFER_S``), and a record that took longer than any record's
-own work (``MAX_OWN_S``: a sync input that awaited an owner lookup, while the loop ran the
-others) is not charged, so a record never waits long. A batch's first record and its tail
-(sending what the batch caused, the acks) are not charged either: under load the batches
-are full, 500 records.
+instead, and gives most of a loop that has no slack to the rest of it. Before each record it
+lets the loop turn again and again until the rest of the loop has had ``OTHERS_PER_OWN`` (9)
+times the agent's time on the record before, and stops early when no delivery waits any more
+or when a turn comes back at once (``IDLE_TURN_S``: nothing else was ready to run, the slack
+is the agent's). What is owed is capped (``MAX_DEFER_S``), and a record that took longer
+than any record's own work (``MAX_OWN_S``: a sync input that awaited an owner lookup, while
+the loop ran the others) is not charged, so a record never waits long.
 
-So the agents use all the slack the deliveries leave, and a worker answering webhooks as fast
+So an agent's records take at most a tenth of a busy loop, each agent's own (normalize and
+sync together, at most a fifth). What the records cause besides is not counted: a batch's
+last record and its tail (sending what the batch caused, the acks, the dedupe's changelog),
+and Faust's reading of the records. The turn that pays the debt off runs over it, and what
+it ran over is not carried on either.
+
+The agents use all the slack the deliveries leave, and a worker answering webhooks as fast
 as it can answers them first, while the records wait in Kafka, which is what the raw topic
 is for. Under more deliveries than the worker can both answer and normalise, the answers keep
 their pace as long as answering alone fits the core, and the raw topic's lag
 (``deskstream_consumer_lag_records``) grows until the load falls; normalize never stops.
 
 Measured (``bench.ingest_pipeline``, 64 connections, one worker that also normalizes every
-delivery; ``docs/performance.md``, "Deliveries first"):
+delivery):
 - with no giving way, normalize kept up with the deliveries at the deliveries' expense:
-  1,701 to 1,731 deliveries/s, on the slower machine of 2026-12-04;
+  1,701 to 1,731 deliveries/s, on the slower machine of 2026-12-05 (``docs/performance.md``,
+  "Batches taken from the channel queue");
 - a turn before every record while deliveries waited: 2,471 to 2,687/s that day; on
   2026-12-06, 2,666 to 4,365/s in nine runs, 22 to 36 % of the burst normalised within it;
-- a tenth of a busy loop, alternating with those: 3,288 to 4,579/s, 19 % more on average,
-  6 to 23 % normalised within the burst.
+- at most a tenth of a busy loop, alternating with those: 3,288 to 4,579/s, 19 % more on
+  average, 6 to 23 % normalised within the burst (``docs/performance.md``, "Deliveries
+  first").
 A turn per record costs a worker with nothing to answer about 20 µs a record, so it is taken
 only while deliveries wait.
 """
@@ -55,11 +60,13 @@ __all__ = [
 #: records a batch agent works through between two turns of the loop, with nothing waiting
 TURN_EVERY = 16
 #: while deliveries wait for an answer, the rest of the event loop gets this many times a
-#: batch agent's own time: the agent keeps a tenth of a loop that has no slack
+#: batch agent's time on its records: they take at most a tenth of a loop that has no slack
 OTHERS_PER_OWN = 9
 #: a loop turn that came back within this ran nothing else: the loop has slack to give. An
 #: empty turn (a select that finds nothing, the agent's own step) takes 10 to 20 µs on the
-#: 2-core machine of the benchmarks; a delivery's least step, about 50.
+#: 2-core machine of the benchmarks; a delivery's least step, about 50. A worker the OS
+#: preempts mid-turn sees a slow empty turn: it turns again, until a fast one or the debt
+#: is paid.
 IDLE_TURN_S = 40e-6
 #: the most loop time the rest of the loop can be owed before a record: a record waits about
 #: that long at most (and the turn that passes it)

@@ -3,17 +3,21 @@
 ``bench.bare_kafka`` is normalize's floor; this is the webhook route's. A process of its own
 runs aiohttp (the server the worker's route runs on) with one handler that does only what no
 acceptor can skip: read the body, check its HMAC-SHA256 signature (the generic connector's
-scheme), send the body to Kafka with the worker's producer settings (``acks=all``, its linger
-and batch size), wait for the acknowledgement, answer 200 with a small JSON. It keys each
-record by its signature, which spreads the records over the topic's partitions as the
-worker's entity keys spread a burst's. Nothing is parsed, modelled, encoded or counted.
+scheme), send the body to Kafka with the worker's producer settings (``acks=all``, its linger,
+batch size and partitioner), wait for the acknowledgement, answer 200 with a small JSON. It
+keys each record by its signature, which spreads the records over the topic's partitions as
+the worker's entity keys spread a burst's (a new key each time: the partitioner hashes every
+one, where the worker's burst repeats its entities). Nothing is parsed, modelled, encoded or
+counted.
 
 ``bench.ingest_pipeline`` sends it the worker's burst: the same signed requests over the same
 number of keep-alive connections. The process's CPU per delivery is then what the stack costs
-before any of Deskstream's own work; the worker's, less its normalising within the burst, is
-what Deskstream's route adds on top. Like ``bench.http_servers``' servers, the process builds
-and keeps a Faust app (not started) and takes the worker's collector settings
-(``bench.worker_like``).
+before any of Deskstream's own work. The worker's, less its normalising within the burst (at
+normalize's backlog cost per event), is the floor plus everything the worker adds: its route,
+reading each delivery back from the raw topic, Faust's hand-over, a batch's tail
+(``docs/performance.md``, "Deliveries first", has the layers). Like ``bench.http_servers``'
+servers, the process builds and keeps a Faust app (not started) and takes the worker's
+collector settings (``bench.worker_like``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from app.faust_app import PRODUCER_BATCH_BYTES, PRODUCER_LINGER_S
+from app.key_partitioner import KeyPartitioner
 from app.worker_process import free_port
 from bench.worker_like import faust_app, ready_as_a_worker
 from connectors.generic.ingest import SIGNATURE_HEADER, TIMESTAMP_HEADER
@@ -48,6 +53,7 @@ async def _application(bootstrap: str, topic: str, secret: bytes) -> web.Applica
         acks="all",
         linger_ms=int(PRODUCER_LINGER_S * 1000),
         max_batch_size=PRODUCER_BATCH_BYTES,
+        partitioner=KeyPartitioner(),  # the worker's (Faust's producer_partitioner)
     )
     await producer.start()
     await producer.partitions_for(topic)  # the topic's metadata, as a running worker has it

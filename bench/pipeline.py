@@ -1,5 +1,6 @@
-"""Every figure of issue 11 in one run, each with its target and ratio, the bare aiokafka
-baseline included (measured by ``bench.ingest_pipeline`` in the same run as normalize).
+"""Every figure of issue 11 in one run, each with its target and ratio, the baselines included
+(the bare aiokafka loop and the bare webhook acceptor, measured by ``bench.ingest_pipeline``
+in the same run as normalize and the webhook burst).
 
     .venv/bin/python -m bench.pipeline [--quick] [--skip NAME ...]
 
@@ -104,7 +105,8 @@ def summary(outputs: dict[str, list[str]]) -> list[str]:
     ]
     for name, out in outputs.items():
         for line in out:
-            # Rows with a target, and the bare aiokafka baseline normalize is compared with.
+            # Rows with a target, and the baselines (the bare aiokafka loop normalize is compared
+            # with, the bare webhook acceptor ingest is) with their ratio.
             if (_RATIO.match(line) or line.startswith("bare ")) and not line.startswith("measure"):
                 lines.append(f"{line}   [{name}]")
     alone = _figure(outputs, "sync-dry", _ONE_WORKER)

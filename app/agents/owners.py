@@ -114,7 +114,10 @@ class OwnerEmails:
             return event
         if budget <= 0 or self._clock() < self._quiet_until.get(connector, float("-inf")):
             return with_owner_email(event, directory.cached_email(agent_id))
-        asks = not directory.knows_email(agent_id)  # the platform, not the cache, answers
+        if directory.knows_email(agent_id):
+            # The cache answers: no task and timer for it, and no turn of the loop inside a
+            # sync input (app.give_way charges an input's time to the agent).
+            return with_owner_email(event, directory.cached_email(agent_id))
         try:
             email = await asyncio.wait_for(directory.email_of(agent_id), budget)
         except TimeoutError:
@@ -132,7 +135,7 @@ class OwnerEmails:
             retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else 0.0
             self._quiet_for(connector, str(exc), min(max(self._quiet, retry_after), MAX_QUIET_S))
             return event
-        if asks and self._quiet_until.pop(connector, None) is not None:
+        if self._quiet_until.pop(connector, None) is not None:  # the platform answered
             log.info("owner lookups answer again platform=%s connector=%s", *connector)
         return with_owner_email(event, email)
 

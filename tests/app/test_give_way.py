@@ -56,6 +56,8 @@ async def _turns_while_taking(
         nonlocal turns
         while not done:
             turns += 1
+            # a scheduler that keeps the agent turning the loop for ever fails here
+            assert turns <= 100 * RECORDS, "the agent never took its next record"
             if started is not None:
                 n = turns - started
                 clock.now += turn_takes(n) if callable(turn_takes) else turn_takes

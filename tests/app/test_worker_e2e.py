@@ -9,6 +9,7 @@ events; a redelivered or replayed delivery leaves one record on the canonical to
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -117,6 +118,13 @@ async def client(worker: Worker) -> AsyncIterator[httpx.AsyncClient]:
 async def _post(client: httpx.AsyncClient, body: bytes, secret: str = SECRET) -> int:
     headers = signed_headers(secret, body, at=datetime.now(UTC))  # freshness uses a real clock
     response = await client.post("/webhooks/crm", content=body, headers=headers)
+    if response.status_code == 200:  # the answer senders have always had, byte for byte
+        delivery_id = response.json()["delivery_id"]
+        assert isinstance(delivery_id, str)
+        assert delivery_id
+        expected = {"status": "accepted", "delivery_id": delivery_id}
+        assert response.content == json.dumps(expected, separators=(",", ":")).encode()
+        assert response.headers["content-type"] == "application/json; charset=utf-8"
     return response.status_code
 
 

@@ -1,10 +1,18 @@
-"""``bench.ingest_pipeline``'s paced phases reach ``bench.pipeline``'s summary: each phase's
-rows with a target keep their name within the table's 34 columns, whatever the rate."""
+"""``bench.ingest_pipeline``'s rows reach ``bench.pipeline``'s summary: each paced phase's rows
+with a target keep their name within the table's 34 columns, whatever the rate, and the burst's
+rows come with the bare acceptor's and the ratio between them."""
 
 from __future__ import annotations
 
 from bench.figures import row
-from bench.ingest_pipeline import PacedFigures, _paced_rows
+from bench.ingest_pipeline import (
+    BurstFigures,
+    IngestFigures,
+    NormalizeFigures,
+    PacedFigures,
+    _burst_rows,
+    _paced_rows,
+)
 from bench.pipeline import summary
 
 
@@ -38,3 +46,23 @@ def test_each_process_has_its_cpu_row_and_brokers_not_started_here_are_not_guess
         "paced 3087/s: broker CPU, %": "41",
     }
     assert cpu(elsewhere)["paced 3087/s: broker CPU, %"] == "n/a"
+
+
+def test_the_burst_and_the_bare_acceptor_reach_the_summary_with_the_ratio_between_them() -> None:
+    ingest = IngestFigures(BurstFigures(4200.0, 14.1, 31.7, 240.0), normalized_within=0.2)
+    floor = BurstFigures(6100.0, 10.2, 14.9, 100.0)
+    normalize = NormalizeFigures(10_000.0, 100.0)
+    report = [row(*line) for line in _burst_rows(ingest, floor, normalize)]
+    lines = summary({"ingest": report})
+    shown = {line[:34].rstrip(): line[35:45].strip() for line in lines if "[ingest]" in line}
+    assert shown == {
+        "webhook ingest, deliveries/s": "4200",
+        "acknowledge latency p99, ms": "31.7",
+        "bare acceptor, deliveries/s": "6100",
+        "bare acceptor, CPU us/delivery": "100",
+        "bare acceptor, ack p99, ms": "14.9",
+        # (240 - 0.2 * 100) / 100: the burst less its normalising, over the floor
+        "bare acceptor: ingest CPU over it": "2.20",
+    }
+    figures = {line[:34].rstrip(): line[35:45].strip() for line in report}
+    assert figures["ingest CPU less normalising, us"] == "220"
