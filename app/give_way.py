@@ -32,9 +32,9 @@ delivery):
   1,701 to 1,731 deliveries/s, on the slower machine of 2026-12-05 (``docs/performance.md``,
   "Batches taken from the channel queue");
 - a turn before every record while deliveries waited: 2,471 to 2,687/s that day; on
-  2026-12-06, 2,666 to 4,365/s in nine runs, 22 to 36 % of the burst normalised within it;
-- at most a tenth of a busy loop, alternating with those: 3,288 to 4,579/s, 19 % more on
-  average, 6 to 23 % normalised within the burst (``docs/performance.md``, "Deliveries
+  2026-12-06, 2,666 to 4,365/s in twelve runs, 22 to 45 % of the burst normalised within it;
+- at most a tenth of a busy loop, alternating with those: 3,288 to 4,969/s, 20 % more on
+  average, 6 to 27 % normalised within the burst (``docs/performance.md``, "Deliveries
   first").
 A turn per record costs a worker with nothing to answer about 20 µs a record, so it is taken
 only while deliveries wait.
