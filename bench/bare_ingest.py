@@ -24,30 +24,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import hmac
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
 
 from app.faust_app import PRODUCER_BATCH_BYTES, PRODUCER_LINGER_S
 from app.key_partitioner import KeyPartitioner
 from app.worker_process import free_port
 from bench.worker_like import faust_app, ready_as_a_worker
-from connectors.generic.ingest import SIGNATURE_HEADER, TIMESTAMP_HEADER
-
-if TYPE_CHECKING:
-    from aiohttp import web
+from connectors.generic.ingest import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 __all__ = ["BareAcceptor"]
 
 _ANSWER = b'{"status":"accepted"}'
 
 
-async def _application(bootstrap: str, topic: str, secret: bytes) -> web.Application:
-    from aiohttp import web
-    from aiokafka import AIOKafkaProducer
-
+async def _application(bootstrap: str, topic: str, secret: str) -> web.Application:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         acks="all",
@@ -61,8 +56,10 @@ async def _application(bootstrap: str, topic: str, secret: bytes) -> web.Applica
     async def accept(request: web.Request) -> web.Response:
         body = await request.read()
         signature = request.headers.get(SIGNATURE_HEADER, "")
-        signed = request.headers.get(TIMESTAMP_HEADER, "").encode() + b"." + body
-        expected = "sha256=" + hmac.new(secret, signed, hashlib.sha256).hexdigest()
+        try:
+            expected = sign(secret, int(request.headers.get(TIMESTAMP_HEADER, "")), body)
+        except ValueError:  # no signing time
+            return web.Response(status=401)
         if not hmac.compare_digest(expected, signature):
             return web.Response(status=401)
         await (await producer.send(topic, body, key=signature.encode()))
@@ -76,11 +73,9 @@ async def _application(bootstrap: str, topic: str, secret: bytes) -> web.Applica
 def _serve(bootstrap: str, topic: str, secret: str, port: int) -> None:
     # Stopped by SIGKILL (``BareAcceptor``): every delivery it answered is already in Kafka,
     # so there is nothing to flush.
-    from aiohttp import web
-
     async def main() -> None:
         _kept = faust_app()  # kept for the whole run, as a worker keeps its own
-        application = await _application(bootstrap, topic, secret.encode())
+        application = await _application(bootstrap, topic, secret)
         runner = web.AppRunner(application, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port).start()

@@ -112,11 +112,10 @@ class OwnerEmails:
         directory = self._directory_for(*connector)
         if directory is None:
             return event
-        if budget <= 0 or self._clock() < self._quiet_until.get(connector, float("-inf")):
-            return with_owner_email(event, directory.cached_email(agent_id))
-        if directory.knows_email(agent_id):
-            # The cache answers: no task and timer for it, and no turn of the loop inside a
-            # sync input (app.give_way charges an input's time to the agent).
+        quiet = self._clock() < self._quiet_until.get(connector, float("-inf"))
+        # The cache answers when it knows, with no task and timer for it and no turn of the
+        # loop inside a sync input (app.give_way charges an input's time to the agent).
+        if budget <= 0 or quiet or directory.knows_email(agent_id):
             return with_owner_email(event, directory.cached_email(agent_id))
         try:
             email = await asyncio.wait_for(directory.email_of(agent_id), budget)
